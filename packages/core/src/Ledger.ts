@@ -1,0 +1,314 @@
+/**
+ * The ledger: where refunds and their history are kept. This module holds the
+ * service interface, the rules every implementation shares (transition checks,
+ * over-refund arithmetic) and an in-memory implementation for tests.
+ * `@refundkit/ledger-sql` is the durable one.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Money from "./Money.js"
+import type { EventSource, Refund, RefundEvent, RefundItem } from "./Refund.js"
+import type { ErrorInfo } from "./RefundError.js"
+import { IllegalTransition, LedgerError, OverRefund, RefundNotFound } from "./RefundError.js"
+import * as RefundStatus from "./RefundStatus.js"
+
+/**
+ * The result of claiming an idempotency key: either this caller won and the refund
+ * was recorded in `requested`, or the key already belonged to `refund`.
+ *
+ * @since 0.1.0
+ */
+export type Claim =
+  | { readonly _tag: "Claimed"; readonly refund: Refund }
+  | { readonly _tag: "Existing"; readonly refund: Refund }
+
+/**
+ * A change to a refund's status and what the provider said with it.
+ *
+ * @since 0.1.0
+ */
+export interface Change {
+  readonly to: RefundStatus.RefundStatus
+  readonly source: EventSource
+  readonly at: string
+  readonly providerStatus?: string | undefined
+  readonly providerReference?: string | undefined
+  readonly references?: Readonly<Record<string, string>> | undefined
+  readonly items?: ReadonlyArray<RefundItem> | undefined
+  /** `null` clears the stored error. */
+  readonly error?: ErrorInfo | null | undefined
+  readonly detail?: string | undefined
+}
+
+/**
+ * Filters and a page of `list`.
+ *
+ * @since 0.1.0
+ */
+export interface ListQuery {
+  readonly provider?: string | undefined
+  readonly status?: RefundStatus.RefundStatus | undefined
+  readonly createdFrom?: string | undefined
+  readonly createdTo?: string | undefined
+  readonly limit: number
+  /** From a previous page's `nextCursor`. */
+  readonly cursor?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Page {
+  readonly items: ReadonlyArray<Refund>
+  readonly nextCursor?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export class Ledger extends Context.Tag("@refundkit/core/Ledger")<Ledger, Ledger.Service>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace Ledger {
+  /**
+   * @since 0.1.0
+   */
+  export interface Service {
+    /**
+     * Atomically claims (provider, idempotency key) and records `refund` in
+     * `requested`, unless the key is taken. Where targets state an original amount,
+     * refuses a claim that would take the non-failed refunds past it.
+     */
+    readonly claim: (refund: Refund) => Effect.Effect<Claim, OverRefund | LedgerError>
+    readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
+    readonly findByKey: (provider: string, idempotencyKey: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
+    readonly findByReference: (provider: string, providerReference: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
+    /**
+     * Applies a change through the transition table. An illegal change is recorded as
+     * a refused event and fails with `IllegalTransition`; the refund is not overwritten.
+     */
+    readonly transition: (id: string, change: Change) => Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError>
+    /** Newest first; the cursor stays valid while new refunds are recorded. */
+    readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError>
+    /** Refunds in `pending`, `unknown` or `requires_action`, oldest update first. */
+    readonly needingSync: (query: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
+    /** Moves refunds left in `requested` for longer than the grace period to `unknown`, with a recovery event. */
+    readonly recover: (options: { readonly olderThan: string; readonly at: string }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
+  }
+}
+
+/**
+ * The next state of a refund under a change, or the refused event and error when the
+ * transition table does not allow it. Every ledger implementation applies changes
+ * through this, so the rules live in one place.
+ *
+ * @since 0.1.0
+ */
+export const applyChange = (
+  refund: Refund,
+  change: Change
+): Either.Either<Refund, { readonly refused: Refund; readonly error: IllegalTransition }> => {
+  const sequence = (refund.events.at(-1)?.sequence ?? 0) + 1
+  const event: RefundEvent = {
+    sequence,
+    at: change.at,
+    source: change.source,
+    from: refund.status,
+    to: change.to,
+    accepted: true,
+    ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
+    ...(change.detail === undefined ? {} : { detail: change.detail })
+  }
+  if (!RefundStatus.canTransition(refund.status, change.to)) {
+    const error = new IllegalTransition({ refundId: refund.id, from: refund.status, to: change.to, ...(change.detail === undefined ? {} : { detail: change.detail }) })
+    const refusal = `refused: ${refund.status} -> ${change.to} is not a legal transition${change.detail === undefined ? "" : ` (${change.detail})`}`
+    return Either.left({ refused: { ...refund, events: [...refund.events, { ...event, accepted: false, detail: refusal }] }, error })
+  }
+  const { error: _previous, ...rest } = refund
+  const error = change.error === undefined ? refund.error : change.error === null ? undefined : change.error
+  return Either.right({
+    ...rest,
+    ...(error === undefined ? {} : { error }),
+    status: change.to,
+    updatedAt: change.at,
+    ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
+    ...(change.providerReference === undefined ? {} : { providerReference: change.providerReference }),
+    references: change.references === undefined ? refund.references : { ...refund.references, ...change.references },
+    items: change.items === undefined ? refund.items : change.items,
+    events: [...refund.events, event]
+  })
+}
+
+/**
+ * The part of each target that the over-refund guard checks: amounts in minor units.
+ *
+ * @since 0.1.0
+ */
+export interface GuardedTarget {
+  readonly target: string
+  readonly amount: bigint
+  readonly original: bigint
+  readonly currency: string
+}
+
+/**
+ * Targets of a refund that state both an amount and an original amount.
+ *
+ * @since 0.1.0
+ */
+export const guardedTargets = (refund: Refund): ReadonlyArray<GuardedTarget> =>
+  refund.currency === undefined
+    ? []
+    : refund.targets.flatMap((t) => {
+      if (t.amount === undefined || t.originalAmount === undefined) return []
+      const amount = Money.parse(t.amount, refund.currency!)
+      const original = Money.parse(t.originalAmount, refund.currency!)
+      return Either.isRight(amount) && Either.isRight(original)
+        ? [{ target: t.target, amount: amount.right.minor, original: original.right.minor, currency: refund.currency! }]
+        : []
+    })
+
+/**
+ * The minor units a refund reserves against a target while it is not `failed`.
+ *
+ * @since 0.1.0
+ */
+export const reservedAgainst = (refund: Refund, target: string): bigint => {
+  if (refund.status === "failed" || refund.currency === undefined) return 0n
+  const t = refund.targets.find((x) => x.target === target)
+  if (t?.amount === undefined) return 0n
+  const amount = Money.parse(t.amount, refund.currency)
+  return Either.isRight(amount) ? amount.right.minor : 0n
+}
+
+/**
+ * The refusal for a target whose refunds would exceed its original amount.
+ *
+ * @since 0.1.0
+ */
+export const overRefund = (guard: GuardedTarget, alreadyReserved: bigint): OverRefund => {
+  const places = Money.exponentOf(guard.currency) ?? 2
+  const remaining = guard.original - alreadyReserved
+  return new OverRefund({
+    target: guard.target,
+    requested: Money.formatMinor(guard.amount, places),
+    remaining: Money.formatMinor(remaining < 0n ? 0n : remaining, places),
+    currency: guard.currency
+  })
+}
+
+const encodeCursor = (position: number): string => Buffer.from(`p:${position}`).toString("base64url")
+const decodeCursor = (cursor: string): number | undefined => {
+  const text = Buffer.from(cursor, "base64url").toString()
+  return text.startsWith("p:") ? Number(text.slice(2)) : undefined
+}
+
+/**
+ * An in-memory ledger: atomic because every operation is one synchronous step.
+ * For tests and demos; nothing survives the process.
+ *
+ * @since 0.1.0
+ */
+export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
+  const byId = new Map<string, Refund>()
+  const order: Array<string> = []
+  const keyOf = (provider: string, key: string) => `${provider}\u0000${key}`
+  const byKey = new Map<string, string>()
+
+  const get = (id: string) =>
+    Effect.suspend(() => {
+      const refund = byId.get(id)
+      return refund === undefined ? Effect.fail(new RefundNotFound({ refundId: id })) : Effect.succeed(refund)
+    })
+
+  return Ledger.of({
+    claim: (refund) =>
+      Effect.suspend(() => {
+        const existingId = byKey.get(keyOf(refund.provider, refund.idempotencyKey))
+        if (existingId !== undefined) return Effect.succeed<Claim>({ _tag: "Existing", refund: byId.get(existingId)! })
+        for (const guard of guardedTargets(refund)) {
+          let reserved = 0n
+          for (const other of byId.values()) {
+            if (other.provider === refund.provider) reserved += reservedAgainst(other, guard.target)
+          }
+          if (reserved + guard.amount > guard.original) return Effect.fail(overRefund(guard, reserved))
+        }
+        byId.set(refund.id, refund)
+        byKey.set(keyOf(refund.provider, refund.idempotencyKey), refund.id)
+        order.push(refund.id)
+        return Effect.succeed<Claim>({ _tag: "Claimed", refund })
+      }),
+    get,
+    findByKey: (provider, key) =>
+      Effect.sync(() => Option.fromNullable(byKey.get(keyOf(provider, key))).pipe(Option.flatMap((id) => Option.fromNullable(byId.get(id))))),
+    findByReference: (provider, reference) =>
+      Effect.sync(() => Option.fromNullable([...byId.values()].find((r) => r.provider === provider && r.providerReference === reference))),
+    transition: (id, change) =>
+      Effect.flatMap(get(id), (refund) =>
+        Either.match(applyChange(refund, change), {
+          onLeft: ({ error, refused }) => {
+            byId.set(id, refused)
+            return Effect.fail(error)
+          },
+          onRight: (next) => {
+            byId.set(id, next)
+            return Effect.succeed(next)
+          }
+        })),
+    list: (query) =>
+      Effect.sync(() => {
+        const start = query.cursor === undefined ? order.length - 1 : (decodeCursor(query.cursor) ?? 0) - 1
+        const items: Array<Refund> = []
+        let position = start
+        for (; position >= 0 && items.length < query.limit; position--) {
+          const refund = byId.get(order[position]!)!
+          if (query.provider !== undefined && refund.provider !== query.provider) continue
+          if (query.status !== undefined && refund.status !== query.status) continue
+          if (query.createdFrom !== undefined && refund.createdAt < query.createdFrom) continue
+          if (query.createdTo !== undefined && refund.createdAt >= query.createdTo) continue
+          items.push(refund)
+        }
+        return position >= 0 ? { items, nextCursor: encodeCursor(position + 1) } : { items }
+      }),
+    needingSync: (query) =>
+      Effect.sync(() =>
+        [...byId.values()]
+          .filter((r) => RefundStatus.needsSync(r.status) && (query.providers === undefined || query.providers.includes(r.provider)))
+          .sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : 0))
+          .slice(0, query.limit)
+      ),
+    recover: ({ at, olderThan }) =>
+      Effect.sync(() => {
+        const moved: Array<Refund> = []
+        for (const refund of byId.values()) {
+          if (refund.status !== "requested" || refund.updatedAt >= olderThan) continue
+          const next = applyChange(refund, { to: "unknown", source: "recovery", at, detail: "left in requested by an interrupted process; not resent" })
+          if (Either.isRight(next)) {
+            byId.set(refund.id, next.right)
+            moved.push(next.right)
+          }
+        }
+        return moved
+      })
+  })
+})
+
+/**
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<Ledger> = Layer.effect(Ledger, makeMemory)
+
+/**
+ * Wraps an unexpected storage failure.
+ *
+ * @since 0.1.0
+ */
+export const ledgerError = (cause: unknown): LedgerError =>
+  new LedgerError({ detail: cause instanceof Error ? cause.message : String(cause) })

@@ -1,0 +1,222 @@
+/**
+ * The provider plugin contract. A plugin describes what its provider can do
+ * (capabilities), decodes requests in the provider's own field names (its request
+ * Schema), and performs `submit`, and where the provider offers them `status`,
+ * `webhook` and follow-up `update`s.
+ *
+ * A plugin is written against its own typed request with {@link make}; the
+ * registry and the apps see the erased {@link Provider}, which takes plain JSON.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as JSONSchema from "effect/JSONSchema"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type { Refund, RefundItem, RefundTarget } from "./Refund.js"
+import { InvalidRequest, UnsupportedOperation, type ProviderError } from "./RefundError.js"
+import type { RefundStatus } from "./RefundStatus.js"
+
+/**
+ * What a provider can do. The orchestration reads it: it never retries a submit that
+ * is not idempotent at the provider once it may have been sent, never asks for a
+ * status the provider cannot give, and honours the rate limit.
+ *
+ * @since 0.1.0
+ */
+export const Capabilities = Schema.Struct({
+  partialRefunds: Schema.Boolean,
+  /** How many targets one provider call may carry (Airpay transactions, Airalo ICCIDs). */
+  maxTargetsPerCall: Schema.Int,
+  statusQuery: Schema.Boolean,
+  webhooks: Schema.Boolean,
+  /** A repeated submit with the same idempotency key cannot refund twice. */
+  idempotentSubmit: Schema.Boolean,
+  /** Follow-up updates on an existing refund (AeroHub progress updates). */
+  updates: Schema.Boolean,
+  settlement: Schema.Literal("money", "credits", "voucher", "none"),
+  /** At most `requests` refund calls per `perMillis`; absent when the provider sets no limit we must honour. */
+  rateLimit: Schema.optional(Schema.Struct({ requests: Schema.Int, perMillis: Schema.Int }))
+}).annotations({ identifier: "Capabilities" })
+
+/**
+ * @since 0.1.0
+ */
+export type Capabilities = typeof Capabilities.Type
+
+/**
+ * Who is asking, passed to every provider call.
+ *
+ * @since 0.1.0
+ */
+export interface SubmitContext {
+  readonly refundId: string
+  readonly idempotencyKey: string
+  /** 1 on the first try, 2 on the first retry, ... */
+  readonly attempt: number
+}
+
+/**
+ * What the provider said about a refund: the unified status it maps to, its own
+ * status word, its references, and per-item outcomes when it reports per target.
+ *
+ * @since 0.1.0
+ */
+export interface Outcome {
+  readonly status: RefundStatus
+  readonly providerStatus: string
+  readonly providerReference?: string | undefined
+  readonly references?: Readonly<Record<string, string>> | undefined
+  readonly items?: ReadonlyArray<RefundItem> | undefined
+  /** Set when the provider declined: kept on the refund as its error. */
+  readonly decline?: { readonly providerCode: string; readonly reason: string; readonly action?: "retry" | "fix_request" | "customer_action" | "contact_support" | "none" } | undefined
+  readonly detail?: string | undefined
+}
+
+/**
+ * A webhook call as the gateway received it: the raw body text (signatures are over
+ * bytes, not over re-serialised JSON) and the headers, lower-cased.
+ *
+ * @since 0.1.0
+ */
+export interface WebhookRequest {
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+  readonly query?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * A verified webhook: which refund it is about and what it says. `dedupeKey` lets the
+ * caller drop repeats.
+ *
+ * @since 0.1.0
+ */
+export interface WebhookEvent {
+  readonly refundId?: string | undefined
+  readonly providerReference?: string | undefined
+  readonly outcome: Outcome
+  readonly dedupeKey: string
+}
+
+/**
+ * A provider request after decoding: what is stored on the refund, what it is
+ * against, and the call that sends it.
+ *
+ * @since 0.1.0
+ */
+export interface Prepared {
+  /** The request in the provider's own field names as refundkit will send it, without secrets. */
+  readonly request: unknown
+  readonly targets: ReadonlyArray<RefundTarget>
+  readonly currency?: string | undefined
+  readonly amount?: string | undefined
+  readonly submit: (context: SubmitContext) => Effect.Effect<Outcome, ProviderError>
+}
+
+/**
+ * A provider as the registry and the apps see it: everything takes plain JSON.
+ *
+ * @since 0.1.0
+ */
+export interface Provider {
+  readonly id: string
+  readonly displayName: string
+  readonly capabilities: Capabilities
+  /** JSON Schema of the request, for the gateway's `/v1/providers` and docs. */
+  readonly requestJsonSchema: JSONSchema.JsonSchema7Root
+  readonly prepare: (input: unknown) => Effect.Effect<Prepared, InvalidRequest>
+  /**
+   * Several refunds in one provider call, when the capability allows more than one
+   * target per call. Returns none when these requests cannot share a call.
+   */
+  readonly combine: (requests: ReadonlyArray<unknown>) => Effect.Effect<Option.Option<Prepared>, InvalidRequest>
+  readonly status: (refund: Refund) => Effect.Effect<Outcome, ProviderError>
+  readonly webhook: (request: WebhookRequest) => Effect.Effect<ReadonlyArray<WebhookEvent>, ProviderError>
+  readonly update: (refund: Refund, input: unknown) => Effect.Effect<Prepared, ProviderError | InvalidRequest>
+  /** Position of a provider status word in its lifecycle, so late callbacks never move a refund backwards. */
+  readonly statusRank: (providerStatus: string) => number | undefined
+}
+
+/**
+ * What a plugin author writes: the same operations over the provider's own typed request.
+ *
+ * @since 0.1.0
+ */
+export interface Definition<A, I> {
+  readonly id: string
+  readonly displayName: string
+  readonly capabilities: Capabilities
+  readonly requestSchema: Schema.Schema<A, I>
+  readonly describe: (request: A) => {
+    readonly targets: ReadonlyArray<RefundTarget>
+    readonly currency?: string | undefined
+    readonly amount?: string | undefined
+  }
+  readonly submit: (request: A, context: SubmitContext) => Effect.Effect<Outcome, ProviderError>
+  readonly combine?: (requests: ReadonlyArray<A>) => Option.Option<A>
+  readonly status?: (refund: Refund, request: A) => Effect.Effect<Outcome, ProviderError>
+  readonly webhook?: (request: WebhookRequest) => Effect.Effect<ReadonlyArray<WebhookEvent>, ProviderError>
+  readonly update?: (refund: Refund, input: unknown) => Effect.Effect<Prepared, ProviderError | InvalidRequest>
+  /** A hint shown when `status` is unsupported: how else the user learns the outcome. */
+  readonly statusHint?: string
+  readonly statusRank?: (providerStatus: string) => number | undefined
+}
+
+/**
+ * Builds the registry's view of a plugin from its typed definition.
+ *
+ * @since 0.1.0
+ */
+export const make = <A, I>(definition: Definition<A, I>): Provider => {
+  const decode = Schema.decodeUnknown(definition.requestSchema, { errors: "all", onExcessProperty: "error" })
+  const encode = Schema.encode(definition.requestSchema)
+  const decodeRequest = (input: unknown) =>
+    Effect.mapError(decode(input), (error) => InvalidRequest.fromParseError(error, definition.id))
+  const prepared = (request: A): Effect.Effect<Prepared, InvalidRequest> =>
+    encode(request).pipe(
+      Effect.mapError((error) => InvalidRequest.fromParseError(error, definition.id)),
+      Effect.map((encoded) => ({
+        ...definition.describe(request),
+        request: encoded,
+        submit: (context: SubmitContext) => definition.submit(request, context)
+      }))
+    )
+  const unsupported = (operation: string, hint?: string) =>
+    new UnsupportedOperation(hint === undefined ? { provider: definition.id, operation } : { provider: definition.id, operation, hint })
+
+  return {
+    id: definition.id,
+    displayName: definition.displayName,
+    capabilities: definition.capabilities,
+    requestJsonSchema: JSONSchema.make(Schema.encodedSchema(definition.requestSchema)),
+    prepare: (input) => Effect.flatMap(decodeRequest(input), prepared),
+    combine: (inputs) =>
+      Effect.gen(function*() {
+        const combine = definition.combine
+        if (combine === undefined || inputs.length === 0) return Option.none()
+        const requests = yield* Effect.forEach(inputs, decodeRequest)
+        const combined = combine(requests)
+        return Option.isNone(combined) ? Option.none() : Option.some(yield* prepared(combined.value))
+      }),
+    status: (refund) => {
+      const status = definition.status
+      return status === undefined
+        ? Effect.fail(unsupported("status queries", definition.statusHint))
+        : decode(refund.request).pipe(
+          Effect.mapError((error) => InvalidRequest.fromParseError(error, definition.id)),
+          Effect.flatMap((request) => status(refund, request))
+        )
+    },
+    webhook: definition.webhook ?? (() => Effect.fail(unsupported("webhooks"))),
+    update: definition.update ?? (() => Effect.fail(unsupported("follow-up updates"))),
+    statusRank: definition.statusRank ?? (() => undefined)
+  }
+}
+
+/**
+ * Field issues of a Schema decode, for plugins that validate more than their request.
+ *
+ * @since 0.1.0
+ */
+export const issuesOf = (error: ParseResult.ParseError) => InvalidRequest.fromParseError(error).issues

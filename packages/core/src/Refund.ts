@@ -1,0 +1,190 @@
+/**
+ * The refund a user tracks: our id, the provider, the idempotency key, the request
+ * as sent (secrets never stored), the unified status, the provider's own status
+ * word and references, per-item outcomes and an append-only event history.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import * as Schema from "effect/Schema"
+import { ErrorInfo } from "./RefundError.js"
+import { RefundStatus } from "./RefundStatus.js"
+
+/**
+ * A refund id: `rfd_` and 26 lowercase base32 characters.
+ *
+ * @since 0.1.0
+ */
+export const RefundId = Schema.String.pipe(
+  Schema.pattern(/^rfd_[0-9a-z]{26}$/, { message: () => 'a refund id: "rfd_" followed by 26 lowercase letters or digits' }),
+  Schema.annotations({ identifier: "RefundId" })
+)
+
+const base32 = "0123456789abcdefghjkmnpqrstvwxyz"
+
+const encodeBase32 = (bytes: Uint8Array, length: number): string => {
+  let out = ""
+  let buffer = 0
+  let bits = 0
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte
+    bits += 8
+    while (bits >= 5 && out.length < length) {
+      out += base32[(buffer >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+    buffer &= (1 << bits) - 1
+  }
+  return out
+}
+
+/**
+ * The refund id for an idempotency key at a provider. Deterministic, so every
+ * gateway instance racing for the same key agrees on the id, and a provider that
+ * takes a request id of ours (Exirom's `requestId`) sees the same one on every retry.
+ *
+ * @since 0.1.0
+ */
+export const deriveId = (provider: string, idempotencyKey: string): string =>
+  `rfd_${encodeBase32(createHash("sha256").update(`${provider}\u0000${idempotencyKey}`).digest(), 26)}`
+
+/**
+ * Who moved a refund: the first submission, a status sync, a provider webhook, a
+ * person, or crash recovery.
+ *
+ * @since 0.1.0
+ */
+export const EventSource = Schema.Literal("submit", "sync", "webhook", "operator", "recovery").annotations({ identifier: "EventSource" })
+
+/**
+ * @since 0.1.0
+ */
+export type EventSource = typeof EventSource.Type
+
+/**
+ * One entry of a refund's history. `accepted: false` records a change that was
+ * refused (an illegal transition) without applying it.
+ *
+ * @since 0.1.0
+ */
+export const RefundEvent = Schema.Struct({
+  sequence: Schema.Int,
+  at: Schema.String.annotations({ description: "ISO 8601 timestamp" }),
+  source: EventSource,
+  from: Schema.NullOr(RefundStatus),
+  to: RefundStatus,
+  providerStatus: Schema.optional(Schema.String),
+  accepted: Schema.Boolean,
+  detail: Schema.optional(Schema.String)
+}).annotations({ identifier: "RefundEvent" })
+
+/**
+ * @since 0.1.0
+ */
+export type RefundEvent = typeof RefundEvent.Type
+
+/**
+ * The outcome for one target of a refund that names several (an Airpay transaction,
+ * an Airalo ICCID).
+ *
+ * @since 0.1.0
+ */
+export const RefundItem = Schema.Struct({
+  target: Schema.String,
+  status: RefundStatus,
+  amount: Schema.optional(Schema.String),
+  providerStatus: Schema.optional(Schema.String),
+  providerReference: Schema.optional(Schema.String),
+  message: Schema.optional(Schema.String)
+}).annotations({ identifier: "RefundItem" })
+
+/**
+ * @since 0.1.0
+ */
+export type RefundItem = typeof RefundItem.Type
+
+/**
+ * What is refunded against: the provider's id of the original payment or product,
+ * the amount refunded against it and, where the caller states it, the original amount.
+ *
+ * @since 0.1.0
+ */
+export const RefundTarget = Schema.Struct({
+  target: Schema.String,
+  amount: Schema.optional(Schema.String),
+  originalAmount: Schema.optional(Schema.String)
+}).annotations({ identifier: "RefundTarget" })
+
+/**
+ * @since 0.1.0
+ */
+export type RefundTarget = typeof RefundTarget.Type
+
+/**
+ * How the customer gets their money back.
+ *
+ * @since 0.1.0
+ */
+export const Settlement = Schema.Literal("money", "credits", "voucher", "none").annotations({ identifier: "Settlement" })
+
+/**
+ * A JSON value, as stored and returned.
+ *
+ * @since 0.1.0
+ */
+export const Json = Schema.Unknown.annotations({ identifier: "Json", jsonSchema: {} })
+
+/**
+ * The refund.
+ *
+ * @since 0.1.0
+ */
+export const Refund = Schema.Struct({
+  id: RefundId,
+  provider: Schema.String,
+  idempotencyKey: Schema.String,
+  fingerprint: Schema.String,
+  request: Json,
+  status: RefundStatus,
+  providerStatus: Schema.optional(Schema.String),
+  providerReference: Schema.optional(Schema.String),
+  references: Schema.Record({ key: Schema.String, value: Schema.String }),
+  currency: Schema.optional(Schema.String),
+  amount: Schema.optional(Schema.String),
+  targets: Schema.Array(RefundTarget),
+  items: Schema.Array(RefundItem),
+  error: Schema.optional(ErrorInfo),
+  createdAt: Schema.String,
+  updatedAt: Schema.String,
+  events: Schema.Array(RefundEvent)
+}).annotations({ identifier: "Refund" })
+
+/**
+ * @since 0.1.0
+ */
+export type Refund = typeof Refund.Type
+
+/**
+ * The value of `JSON.stringify` with object keys sorted at every level, so two
+ * equal requests always print the same.
+ *
+ * @since 0.1.0
+ */
+export const canonicalJson = (value: unknown): string => {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`
+  }
+  return JSON.stringify(value) ?? "null"
+}
+
+/**
+ * The fingerprint of a request: same request, same fingerprint, whatever the key order.
+ *
+ * @since 0.1.0
+ */
+export const fingerprint = (provider: string, request: unknown): string =>
+  createHash("sha256").update(`${provider}\u0000${canonicalJson(request)}`).digest("hex")

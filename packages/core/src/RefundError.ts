@@ -1,0 +1,436 @@
+/**
+ * The refundkit error model: one `Schema.TaggedError` per thing a caller would
+ * handle differently. Each carries what the caller needs and a message a person
+ * understands, and each has a stable snake_case `code` used by the gateway and CLI.
+ *
+ * @since 0.1.0
+ */
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import { RefundStatus } from "./RefundStatus.js"
+
+/**
+ * One problem with one field: `path` is the field's location ("transactions.0.amount"),
+ * `message` names the rule it broke.
+ *
+ * @since 0.1.0
+ */
+export const FieldIssue = Schema.Struct({
+  path: Schema.String,
+  message: Schema.String
+}).annotations({ identifier: "FieldIssue" })
+
+/**
+ * @since 0.1.0
+ */
+export type FieldIssue = typeof FieldIssue.Type
+
+/**
+ * The request is not valid; nothing was sent to the provider.
+ *
+ * @since 0.1.0
+ */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("InvalidRequest")("InvalidRequest", {
+  provider: Schema.optional(Schema.String),
+  issues: Schema.Array(FieldIssue)
+}) {
+  get code() {
+    return "invalid_request" as const
+  }
+  override get message() {
+    const list = this.issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
+    return `The refund request is invalid and was not sent${this.provider ? ` to ${this.provider}` : ""}: ${list}. Fix the named fields and send it again.`
+  }
+
+  /**
+   * Turns a Schema parse error into field issues, one per failing field.
+   */
+  static fromParseError(error: ParseResult.ParseError, provider?: string): InvalidRequest {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+      path: issue.path.map(String).join("."),
+      message: issue.message
+    }))
+    return new InvalidRequest(provider === undefined ? { issues } : { provider, issues })
+  }
+
+  /**
+   * A single issue on one field.
+   */
+  static field(path: string, message: string, provider?: string): InvalidRequest {
+    return new InvalidRequest(provider === undefined ? { issues: [{ path, message }] } : { provider, issues: [{ path, message }] })
+  }
+}
+
+/**
+ * The provider refused our credentials (after one re-authentication).
+ *
+ * @since 0.1.0
+ */
+export class ProviderAuthFailed extends Schema.TaggedError<ProviderAuthFailed>("ProviderAuthFailed")("ProviderAuthFailed", {
+  provider: Schema.String,
+  detail: Schema.String,
+  refundId: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus)
+}) {
+  get code() {
+    return "provider_auth_failed" as const
+  }
+  override get message() {
+    return `${this.provider} refused refundkit's credentials: ${this.detail}. Check the REFUNDKIT_${this.provider.toUpperCase()}_* settings.`
+  }
+}
+
+/**
+ * What a provider's decline code asks of the caller.
+ *
+ * @since 0.1.0
+ */
+export const DeclineAction = Schema.Literal("retry", "fix_request", "customer_action", "contact_support", "none").annotations({
+  identifier: "DeclineAction"
+})
+
+/**
+ * The provider answered and said no. As a refund outcome this is a recorded refund in
+ * status `failed`, not an exception the gateway turns into an HTTP error.
+ *
+ * @since 0.1.0
+ */
+export class ProviderDeclined extends Schema.TaggedError<ProviderDeclined>("ProviderDeclined")("ProviderDeclined", {
+  provider: Schema.String,
+  providerCode: Schema.String,
+  reason: Schema.String,
+  action: Schema.optional(DeclineAction),
+  refundId: Schema.optional(Schema.String)
+}) {
+  get code() {
+    return "provider_declined" as const
+  }
+  override get message() {
+    const advice: Record<typeof DeclineAction.Type, string> = {
+      retry: " The provider says it is transient: retry later with the same idempotency key.",
+      fix_request: " Fix the request and send it with a new idempotency key.",
+      customer_action: " The customer has to act before this can succeed.",
+      contact_support: ` Contact ${this.provider} support.`,
+      none: ""
+    }
+    return `${this.provider} declined the refund (${this.providerCode}): ${this.reason}.${this.action ? advice[this.action] : ""}`
+  }
+}
+
+/**
+ * The provider could not be reached or answered with a transient failure (5xx, 429,
+ * connection refused or reset). `maybeProcessed` says whether the request may have
+ * taken effect anyway: false only when the provider provably did nothing (a 429, a 503,
+ * a refused connection).
+ *
+ * @since 0.1.0
+ */
+export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>("ProviderUnavailable")("ProviderUnavailable", {
+  provider: Schema.String,
+  detail: Schema.String,
+  httpStatus: Schema.optional(Schema.Number),
+  retryAfterMillis: Schema.optional(Schema.Number),
+  maybeProcessed: Schema.Boolean,
+  refundId: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus)
+}) {
+  get code() {
+    return "provider_unavailable" as const
+  }
+  override get message() {
+    const wait = this.retryAfterMillis === undefined ? "" : ` Retry after ${Math.ceil(this.retryAfterMillis / 1000)} s.`
+    return `${this.provider} is unavailable: ${this.detail}.${wait}`
+  }
+}
+
+/**
+ * The request may have reached the provider but no answer came back in time. The
+ * refund is `unknown`: it is never retried blindly; sync it or ask an operator.
+ *
+ * @since 0.1.0
+ */
+export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>("OutcomeUnknown")("OutcomeUnknown", {
+  provider: Schema.String,
+  detail: Schema.String,
+  refundId: Schema.optional(Schema.String)
+}) {
+  get code() {
+    return "outcome_unknown" as const
+  }
+  override get message() {
+    return `The outcome at ${this.provider} is unknown: ${this.detail}. The refund${this.refundId ? ` ${this.refundId}` : ""} is kept as "unknown" and will not be resent; sync it to learn what happened.`
+  }
+}
+
+/**
+ * The provider answered with a body that did not match its documented schema.
+ * `path` names the offending field.
+ *
+ * @since 0.1.0
+ */
+export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>("UnexpectedResponse")("UnexpectedResponse", {
+  provider: Schema.String,
+  path: Schema.String,
+  detail: Schema.String,
+  httpStatus: Schema.optional(Schema.Number),
+  refundId: Schema.optional(Schema.String)
+}) {
+  get code() {
+    return "unexpected_response" as const
+  }
+  override get message() {
+    return `${this.provider} sent a response refundkit does not understand (${this.path === "" ? "body" : `field ${this.path}`}: ${this.detail}). The refund is kept as "unknown"; sync it or check with ${this.provider}.`
+  }
+
+  /**
+   * From a Schema parse error on a provider response: names the first failing field.
+   */
+  static fromParseError(provider: string, error: ParseResult.ParseError, httpStatus?: number): UnexpectedResponse {
+    const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
+    return new UnexpectedResponse({
+      provider,
+      path: first ? first.path.map(String).join(".") : "",
+      detail: first ? first.message : "does not match the documented shape",
+      ...(httpStatus === undefined ? {} : { httpStatus })
+    })
+  }
+}
+
+/**
+ * The idempotency key was used before with a different request body.
+ *
+ * @since 0.1.0
+ */
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>("IdempotencyKeyReused")("IdempotencyKeyReused", {
+  idempotencyKey: Schema.String,
+  refundId: Schema.String
+}) {
+  get code() {
+    return "idempotency_key_reused" as const
+  }
+  override get message() {
+    return `Idempotency key ${JSON.stringify(this.idempotencyKey)} was already used for refund ${this.refundId} with a different request. Use a new key for a new refund.`
+  }
+}
+
+/**
+ * The first request with this idempotency key is still running.
+ *
+ * @since 0.1.0
+ */
+export class RefundInProgress extends Schema.TaggedError<RefundInProgress>("RefundInProgress")("RefundInProgress", {
+  idempotencyKey: Schema.String,
+  refundId: Schema.String
+}) {
+  get code() {
+    return "refund_in_progress" as const
+  }
+  override get message() {
+    return `Refund ${this.refundId} for idempotency key ${JSON.stringify(this.idempotencyKey)} is still being processed. Retry in a moment with the same key to get its result.`
+  }
+}
+
+/**
+ * No refund with this id.
+ *
+ * @since 0.1.0
+ */
+export class RefundNotFound extends Schema.TaggedError<RefundNotFound>("RefundNotFound")("RefundNotFound", {
+  refundId: Schema.String
+}) {
+  get code() {
+    return "refund_not_found" as const
+  }
+  override get message() {
+    return `No refund with id ${JSON.stringify(this.refundId)}. Check the id (it starts with "rfd_").`
+  }
+}
+
+/**
+ * The provider has no such operation (no status endpoint, no webhooks, no follow-up updates).
+ *
+ * @since 0.1.0
+ */
+export class UnsupportedOperation extends Schema.TaggedError<UnsupportedOperation>("UnsupportedOperation")("UnsupportedOperation", {
+  provider: Schema.String,
+  operation: Schema.String,
+  hint: Schema.optional(Schema.String)
+}) {
+  get code() {
+    return "unsupported_operation" as const
+  }
+  override get message() {
+    return `${this.provider} does not support ${this.operation}.${this.hint ? ` ${this.hint}` : ""}`
+  }
+}
+
+/**
+ * Refundkit or a plugin is misconfigured.
+ *
+ * @since 0.1.0
+ */
+export class ConfigurationError extends Schema.TaggedError<ConfigurationError>("ConfigurationError")("ConfigurationError", {
+  detail: Schema.String,
+  key: Schema.optional(Schema.String)
+}) {
+  get code() {
+    return "configuration_error" as const
+  }
+  override get message() {
+    return `Configuration problem${this.key ? ` in ${this.key}` : ""}: ${this.detail}.`
+  }
+}
+
+/**
+ * A provider id that is not installed.
+ *
+ * @since 0.1.0
+ */
+export class UnknownProvider extends Schema.TaggedError<UnknownProvider>("UnknownProvider")("UnknownProvider", {
+  provider: Schema.String,
+  installed: Schema.Array(Schema.String)
+}) {
+  get code() {
+    return "unknown_provider" as const
+  }
+  override get message() {
+    return `Unknown provider ${JSON.stringify(this.provider)}. Installed providers: ${this.installed.length === 0 ? "none" : this.installed.join(", ")}.`
+  }
+}
+
+/**
+ * A status change the transition table does not allow; nothing was overwritten.
+ *
+ * @since 0.1.0
+ */
+export class IllegalTransition extends Schema.TaggedError<IllegalTransition>("IllegalTransition")("IllegalTransition", {
+  refundId: Schema.String,
+  from: Schema.String,
+  to: Schema.String,
+  detail: Schema.optional(Schema.String)
+}) {
+  get code() {
+    return "illegal_transition" as const
+  }
+  override get message() {
+    return `Refund ${this.refundId} cannot move from ${this.from} to ${this.to}${this.detail ? `: ${this.detail}` : ""}. Nothing was changed.`
+  }
+}
+
+/**
+ * The refunds against one target would exceed its original amount.
+ *
+ * @since 0.1.0
+ */
+export class OverRefund extends Schema.TaggedError<OverRefund>("OverRefund")("OverRefund", {
+  target: Schema.String,
+  requested: Schema.String,
+  remaining: Schema.String,
+  currency: Schema.String
+}) {
+  get code() {
+    return "over_refund" as const
+  }
+  override get message() {
+    return `Refunding ${this.requested} ${this.currency} against ${this.target} would exceed its original amount: only ${this.remaining} ${this.currency} is left to refund.`
+  }
+}
+
+/**
+ * The ledger could not be read or written.
+ *
+ * @since 0.1.0
+ */
+export class LedgerError extends Schema.TaggedError<LedgerError>("LedgerError")("LedgerError", {
+  detail: Schema.String
+}) {
+  get code() {
+    return "ledger_error" as const
+  }
+  override get message() {
+    return `The refund ledger failed: ${this.detail}. Check that the ledger database is reachable.`
+  }
+}
+
+/**
+ * Every refundkit error.
+ *
+ * @since 0.1.0
+ */
+export const RefundError = Schema.Union(
+  InvalidRequest,
+  ProviderAuthFailed,
+  ProviderDeclined,
+  ProviderUnavailable,
+  OutcomeUnknown,
+  UnexpectedResponse,
+  IdempotencyKeyReused,
+  RefundInProgress,
+  RefundNotFound,
+  UnsupportedOperation,
+  ConfigurationError,
+  UnknownProvider,
+  IllegalTransition,
+  OverRefund,
+  LedgerError
+)
+
+/**
+ * @since 0.1.0
+ */
+export type RefundError = typeof RefundError.Type
+
+/**
+ * What a provider plugin's calls may fail with.
+ *
+ * @since 0.1.0
+ */
+export type ProviderError =
+  | InvalidRequest
+  | ProviderAuthFailed
+  | ProviderDeclined
+  | ProviderUnavailable
+  | OutcomeUnknown
+  | UnexpectedResponse
+  | UnsupportedOperation
+  | ConfigurationError
+
+const tags = new Set<string>(RefundError.members.map((member) => member._tag))
+
+/**
+ * Whether a value is one of refundkit's errors.
+ *
+ * @since 0.1.0
+ */
+export const isRefundError = (u: unknown): u is RefundError => Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && tags.has(u._tag)
+
+/**
+ * The error stored on a refund, in JSON: the stable code, a message for a person and
+ * what a retry needs.
+ *
+ * @since 0.1.0
+ */
+export const ErrorInfo = Schema.Struct({
+  code: Schema.String,
+  message: Schema.String,
+  providerCode: Schema.optional(Schema.String),
+  retryAfterMillis: Schema.optional(Schema.Number)
+}).annotations({ identifier: "ErrorInfo" })
+
+/**
+ * @since 0.1.0
+ */
+export type ErrorInfo = typeof ErrorInfo.Type
+
+/**
+ * The stored form of an error.
+ *
+ * @since 0.1.0
+ */
+export const toErrorInfo = (error: RefundError): ErrorInfo => ({
+  code: error.code,
+  message: error.message,
+  ...(error._tag === "ProviderDeclined" ? { providerCode: error.providerCode } : {}),
+  ...(error._tag === "ProviderUnavailable" && error.retryAfterMillis !== undefined ? { retryAfterMillis: error.retryAfterMillis } : {})
+})

@@ -1,0 +1,475 @@
+/**
+ * The orchestration: decode -> claim the idempotency key -> record `requested` ->
+ * call the provider under a timeout and a retry schedule (retrying only where a
+ * repeat cannot refund twice) -> record the outcome. Also sync, webhooks,
+ * follow-up updates and crash recovery.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as RateLimiter from "effect/RateLimiter"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import { Ledger, type Change, type ListQuery, type Page } from "./Ledger.js"
+import * as Money from "./Money.js"
+import type { Outcome, Prepared, Provider, WebhookRequest } from "./Provider.js"
+import { Providers } from "./Providers.js"
+import { deriveId, fingerprint, type EventSource, type Refund, type RefundTarget } from "./Refund.js"
+import {
+  IdempotencyKeyReused,
+  IllegalTransition,
+  InvalidRequest,
+  LedgerError,
+  OutcomeUnknown,
+  OverRefund,
+  ProviderAuthFailed,
+  ProviderUnavailable,
+  RefundInProgress,
+  RefundNotFound,
+  toErrorInfo,
+  UnexpectedResponse,
+  UnknownProvider,
+  type ProviderError
+} from "./RefundError.js"
+import * as RefundStatus from "./RefundStatus.js"
+
+/**
+ * How the orchestration treats provider calls.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** How long one provider call may take before its outcome is `unknown`. */
+  readonly callTimeout: Duration.DurationInput
+  /** When to retry a retryable failure; only used where a repeat cannot refund twice. */
+  readonly retrySchedule: Schedule.Schedule<unknown, ProviderError>
+  /** The longest `Retry-After` honoured inside one call; longer ones end the call. */
+  readonly maxRetryAfter: Duration.DurationInput
+}
+
+/**
+ * Defaults: 30 s per call, up to 3 retries with jittered exponential backoff from 250 ms.
+ *
+ * @since 0.1.0
+ */
+export const defaultOptions: Options = {
+  callTimeout: "30 seconds",
+  retrySchedule: Schedule.exponential("250 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(3))),
+  maxRetryAfter: "10 seconds"
+}
+
+/**
+ * A refund to create.
+ *
+ * @since 0.1.0
+ */
+export interface CreateInput {
+  readonly provider: string
+  /** The provider's request, in its own field names, as plain JSON. */
+  readonly request: unknown
+  readonly idempotencyKey: string
+  /** The original amount of each target (keyed by the target's provider id), for the over-refund guard. */
+  readonly originalAmounts?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * The refund, and whether it is a replay of an earlier request with the same key.
+ *
+ * @since 0.1.0
+ */
+export interface Created {
+  readonly refund: Refund
+  readonly replayed: boolean
+}
+
+/**
+ * Why `create` did not return a refund. Provider failures carry the refund id and the
+ * status the refund was recorded with; a decline is not among them: it is a refund in
+ * status `failed`.
+ *
+ * @since 0.1.0
+ */
+export type CreateError =
+  | InvalidRequest
+  | UnknownProvider
+  | IdempotencyKeyReused
+  | RefundInProgress
+  | OverRefund
+  | LedgerError
+  | ProviderUnavailable
+  | ProviderAuthFailed
+  | OutcomeUnknown
+  | UnexpectedResponse
+
+/**
+ * The outcome of one refund in a sync sweep.
+ *
+ * @since 0.1.0
+ */
+export interface SyncResult {
+  readonly refundId: string
+  readonly before: RefundStatus.RefundStatus
+  readonly after: RefundStatus.RefundStatus
+  readonly refund?: Refund | undefined
+  readonly error?: { readonly code: string; readonly message: string } | undefined
+}
+
+/**
+ * What happened to one event of a webhook call.
+ *
+ * @since 0.1.0
+ */
+export interface WebhookResult {
+  readonly refundId?: string | undefined
+  readonly applied: boolean
+  readonly reason?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export class Refunds extends Context.Tag("@refundkit/core/Refunds")<Refunds, Refunds.Service>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace Refunds {
+  /**
+   * @since 0.1.0
+   */
+  export interface Service {
+    readonly create: (input: CreateInput) => Effect.Effect<Created, CreateError>
+    readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
+    readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError>
+    /** Asks the provider for the refund's current status and records it. */
+    readonly sync: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | UnknownProvider | IllegalTransition | ProviderError>
+    /** Syncs every refund that needs it at providers with a status API. */
+    readonly syncDue: (options: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) => Effect.Effect<ReadonlyArray<SyncResult>, LedgerError>
+    /** A provider follow-up on an existing refund (an AeroHub progress update). */
+    readonly update: (id: string, input: unknown) => Effect.Effect<Refund, RefundNotFound | LedgerError | UnknownProvider | IllegalTransition | ProviderError>
+    /** Verifies and applies a provider callback; duplicates and regressions change nothing. */
+    readonly webhook: (provider: string, request: WebhookRequest) => Effect.Effect<ReadonlyArray<WebhookResult>, UnknownProvider | LedgerError | ProviderError>
+    /** An operator settles a refund by hand (an `unknown` one after checking with the provider). */
+    readonly resolve: (id: string, to: RefundStatus.RefundStatus, note: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition>
+    /** Moves refunds a crash left in `requested` to `unknown`; returns them. */
+    readonly recover: (grace: Duration.DurationInput) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
+  }
+}
+
+const printable = /^[\x20-\x7e]{1,255}$/
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
+
+/**
+ * What a failed provider call leaves the refund as: `unknown` whenever the request may
+ * have taken effect, `failed` when the provider provably did nothing.
+ */
+const statusAfter = (error: ProviderError): RefundStatus.RefundStatus => {
+  switch (error._tag) {
+    case "ProviderUnavailable":
+      return error.maybeProcessed ? "unknown" : "failed"
+    case "OutcomeUnknown":
+    case "UnexpectedResponse":
+      return "unknown"
+    default:
+      return "failed"
+  }
+}
+
+const changeFrom = (outcome: Outcome, source: EventSource, at: string): Change => ({
+  to: outcome.status,
+  source,
+  at,
+  providerStatus: outcome.providerStatus,
+  providerReference: outcome.providerReference,
+  references: outcome.references,
+  items: outcome.items,
+  detail: outcome.detail,
+  error: outcome.decline === undefined
+    ? null
+    : {
+      code: "provider_declined",
+      message: `declined (${outcome.decline.providerCode}): ${outcome.decline.reason}`,
+      providerCode: outcome.decline.providerCode
+    }
+})
+
+/**
+ * Builds the service from the registry, the ledger and options.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.Service, never, Providers | Ledger | Scope.Scope> =>
+  Effect.gen(function*() {
+    const providers = yield* Providers
+    const ledger = yield* Ledger
+    const scope = yield* Effect.scope
+    const limiters = new Map<string, RateLimiter.RateLimiter>()
+    const maxRetryAfter = Duration.toMillis(options.maxRetryAfter)
+
+    const limiterFor = (provider: Provider) =>
+      Effect.suspend(() => {
+        const limit = provider.capabilities.rateLimit
+        if (limit === undefined) return Effect.succeed(Option.none<RateLimiter.RateLimiter>())
+        const existing = limiters.get(provider.id)
+        if (existing !== undefined) return Effect.succeed(Option.some(existing))
+        return RateLimiter.make({ limit: limit.requests, interval: Duration.millis(limit.perMillis), algorithm: "fixed-window" }).pipe(
+          Scope.extend(scope),
+          Effect.tap((limiter) => Effect.sync(() => limiters.set(provider.id, limiter))),
+          Effect.map(Option.some)
+        )
+      })
+
+    /** One provider call: rate limited, timed out, retried only where safe. */
+    const call = (provider: Provider, refundId: string, run: (attempt: number) => Effect.Effect<Outcome, ProviderError>) =>
+      Effect.gen(function*() {
+        const limiter = yield* limiterFor(provider)
+        let attempt = 0
+        const once = Effect.suspend(() => {
+          attempt += 1
+          const timed = run(attempt).pipe(
+            Effect.timeoutFail({
+              duration: options.callTimeout,
+              onTimeout: () =>
+                new OutcomeUnknown({ provider: provider.id, refundId, detail: `no answer within ${Duration.format(options.callTimeout)}` })
+            })
+          )
+          return Option.isSome(limiter) ? limiter.value(timed) : timed
+        })
+        const retryable = (error: ProviderError) =>
+          error._tag === "ProviderUnavailable" &&
+          (provider.capabilities.idempotentSubmit || !error.maybeProcessed) &&
+          (error.retryAfterMillis === undefined || error.retryAfterMillis <= maxRetryAfter)
+        return yield* once.pipe(
+          Effect.tapError((error) =>
+            retryable(error) && error._tag === "ProviderUnavailable" && error.retryAfterMillis !== undefined
+              ? Effect.sleep(Duration.millis(error.retryAfterMillis))
+              : Effect.void
+          ),
+          Effect.retry({ schedule: options.retrySchedule, while: retryable })
+        )
+      })
+
+    const record = (id: string, change: Change) => ledger.transition(id, change)
+
+    const submitClaimed = (provider: Provider, prepared: Prepared, refund: Refund): Effect.Effect<Created, CreateError> =>
+      call(provider, refund.id, (attempt) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt })).pipe(
+        Effect.matchEffect({
+          onSuccess: (outcome) =>
+            Effect.flatMap(nowIso, (at) => record(refund.id, changeFrom(outcome, "submit", at))),
+          onFailure: (error) =>
+            Effect.gen(function*() {
+              const at = yield* nowIso
+              const status = statusAfter(error)
+              const stored = yield* record(refund.id, {
+                to: status,
+                source: "submit",
+                at,
+                ...(error._tag === "ProviderDeclined" ? { providerStatus: error.providerCode } : {}),
+                error: toErrorInfo(error),
+                detail: error.message
+              })
+              switch (error._tag) {
+                case "ProviderUnavailable":
+                  return yield* new ProviderUnavailable({
+                    provider: error.provider,
+                    detail: error.detail,
+                    maybeProcessed: error.maybeProcessed,
+                    ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+                    ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis }),
+                    refundId: refund.id,
+                    status: stored.status
+                  })
+                case "ProviderAuthFailed":
+                  return yield* new ProviderAuthFailed({ provider: error.provider, detail: error.detail, refundId: refund.id, status: stored.status })
+                case "OutcomeUnknown":
+                  return yield* new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId: refund.id })
+                case "UnexpectedResponse":
+                  return yield* new UnexpectedResponse({
+                    provider: error.provider,
+                    path: error.path,
+                    detail: error.detail,
+                    ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+                    refundId: refund.id
+                  })
+                default:
+                  return stored
+              }
+            })
+        }),
+        Effect.catchTag("IllegalTransition", (e) => Effect.fail(new LedgerError({ detail: e.message }))),
+        Effect.catchTag("RefundNotFound", (e) => Effect.fail(new LedgerError({ detail: e.message }))),
+        Effect.map((stored) => ({ refund: stored, replayed: false }))
+      )
+
+    const withTargets = (targets: ReadonlyArray<RefundTarget>, currency: string | undefined, input: CreateInput) =>
+      Effect.forEach(targets, (target) => {
+        const original = input.originalAmounts?.[target.target]
+        if (original === undefined) return Effect.succeed(target)
+        if (currency === undefined) {
+          return Effect.fail(InvalidRequest.field(`originalAmounts.${target.target}`, "an original amount needs a currency on the request", input.provider))
+        }
+        return Money.parse(original, currency).pipe(
+          Effect.mapError((e) => InvalidRequest.field(`originalAmounts.${target.target}`, e.message, input.provider)),
+          Effect.map((money): RefundTarget => ({ ...target, originalAmount: Money.format(money) }))
+        )
+      })
+
+    const create = (input: CreateInput): Effect.Effect<Created, CreateError> =>
+      Effect.gen(function*() {
+        const provider = yield* providers.get(input.provider)
+        if (!printable.test(input.idempotencyKey)) {
+          return yield* InvalidRequest.field("idempotencyKey", "must be 1 to 255 printable ASCII characters", provider.id)
+        }
+        const prepared = yield* provider.prepare(input.request)
+        const targets = yield* withTargets(prepared.targets, prepared.currency, input)
+        const at = yield* nowIso
+        const id = deriveId(provider.id, input.idempotencyKey)
+        const draft: Refund = {
+          id,
+          provider: provider.id,
+          idempotencyKey: input.idempotencyKey,
+          fingerprint: fingerprint(provider.id, { request: prepared.request, originalAmounts: input.originalAmounts ?? {} }),
+          request: prepared.request,
+          status: "requested",
+          references: {},
+          targets,
+          items: [],
+          ...(prepared.currency === undefined ? {} : { currency: prepared.currency }),
+          ...(prepared.amount === undefined ? {} : { amount: prepared.amount }),
+          createdAt: at,
+          updatedAt: at,
+          events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
+        }
+        const claim = yield* ledger.claim(draft)
+        if (claim._tag === "Existing") {
+          const existing = claim.refund
+          if (existing.fingerprint !== draft.fingerprint) {
+            return yield* new IdempotencyKeyReused({ idempotencyKey: input.idempotencyKey, refundId: existing.id })
+          }
+          if (existing.status === "requested") {
+            return yield* new RefundInProgress({ idempotencyKey: input.idempotencyKey, refundId: existing.id })
+          }
+          return { refund: existing, replayed: true }
+        }
+        return yield* submitClaimed(provider, prepared, claim.refund)
+      })
+
+    const apply = (refund: Refund, outcome: Outcome, source: EventSource) =>
+      Effect.flatMap(nowIso, (at) => record(refund.id, changeFrom(outcome, source, at)))
+
+    const sync = (id: string) =>
+      Effect.gen(function*() {
+        const refund = yield* ledger.get(id)
+        const provider = yield* providers.get(refund.provider)
+        const outcome = yield* provider.status(refund).pipe(
+          Effect.timeoutFail({
+            duration: options.callTimeout,
+            onTimeout: () => new OutcomeUnknown({ provider: provider.id, refundId: id, detail: "the status query timed out" })
+          })
+        )
+        if (outcome.status === refund.status && outcome.providerStatus === refund.providerStatus) return refund
+        return yield* apply(refund, outcome, "sync")
+      })
+
+    const syncDue = (query: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) =>
+      Effect.gen(function*() {
+        const installed = yield* providers.all
+        const able = installed.filter((p) => p.capabilities.statusQuery && (query.providers === undefined || query.providers.includes(p.id))).map((p) => p.id)
+        if (able.length === 0) return []
+        const due = yield* ledger.needingSync({ providers: able, limit: query.limit })
+        return yield* Effect.forEach(due, (refund) =>
+          sync(refund.id).pipe(
+            Effect.map((after): SyncResult => ({ refundId: refund.id, before: refund.status, after: after.status, refund: after })),
+            Effect.catchAll((error) =>
+              Effect.succeed<SyncResult>({ refundId: refund.id, before: refund.status, after: refund.status, error: { code: error.code, message: error.message } })
+            )
+          ), { concurrency: 8 })
+      })
+
+    const update = (id: string, input: unknown) =>
+      Effect.gen(function*() {
+        const refund = yield* ledger.get(id)
+        const provider = yield* providers.get(refund.provider)
+        const prepared = yield* provider.update(refund, input)
+        const outcome = yield* call(provider, id, (attempt) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt }))
+        const at = yield* nowIso
+        return yield* record(id, { ...changeFrom(outcome, "operator", at), detail: outcome.detail ?? `update ${JSON.stringify(prepared.request)}` })
+      })
+
+    const webhook = (providerId: string, request: WebhookRequest) =>
+      Effect.gen(function*() {
+        const provider = yield* providers.get(providerId)
+        const events = yield* provider.webhook(request)
+        return yield* Effect.forEach(events, (event) =>
+          Effect.gen(function*() {
+            const found = event.refundId !== undefined
+              ? yield* ledger.get(event.refundId).pipe(Effect.map(Option.some), Effect.catchTag("RefundNotFound", () => Effect.succeed(Option.none<Refund>())))
+              : event.providerReference !== undefined
+              ? yield* ledger.findByReference(providerId, event.providerReference)
+              : Option.none<Refund>()
+            if (Option.isNone(found) || found.value.provider !== providerId) {
+              return { applied: false, reason: "no refund matches this callback" } satisfies WebhookResult
+            }
+            const refund = found.value
+            const marker = `webhook ${event.dedupeKey}`
+            if (refund.events.some((e) => e.detail === marker)) {
+              return { refundId: refund.id, applied: false, reason: "duplicate callback" } satisfies WebhookResult
+            }
+            const rankNow = refund.providerStatus === undefined ? undefined : provider.statusRank(refund.providerStatus)
+            const rankNew = provider.statusRank(event.outcome.providerStatus)
+            if (rankNow !== undefined && rankNew !== undefined && rankNew < rankNow) {
+              return { refundId: refund.id, applied: false, reason: `out of order: ${event.outcome.providerStatus} arrived after ${refund.providerStatus}` } satisfies WebhookResult
+            }
+            const at = yield* nowIso
+            return yield* record(refund.id, { ...changeFrom(event.outcome, "webhook", at), detail: marker }).pipe(
+              Effect.as<WebhookResult>({ refundId: refund.id, applied: true }),
+              Effect.catchTag("IllegalTransition", (e) => Effect.succeed<WebhookResult>({ refundId: refund.id, applied: false, reason: e.message }))
+            )
+          }).pipe(Effect.catchTag("RefundNotFound", () => Effect.succeed<WebhookResult>({ applied: false, reason: "no refund matches this callback" }))))
+      })
+
+    const resolve = (id: string, to: RefundStatus.RefundStatus, note: string) =>
+      Effect.flatMap(nowIso, (at) => record(id, { to, source: "operator", at, detail: note }))
+
+    const recover = (grace: Duration.DurationInput) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        return yield* ledger.recover({
+          at: new Date(now).toISOString(),
+          olderThan: new Date(now - Duration.toMillis(grace)).toISOString()
+        })
+      })
+
+    return Refunds.of({ create, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover })
+  })
+
+/**
+ * @since 0.1.0
+ */
+export const layer = (options: Options = defaultOptions): Layer.Layer<Refunds, never, Providers | Ledger> =>
+  Layer.scoped(Refunds, make(options))
+
+/**
+ * Options from the environment: `REFUNDKIT_CALL_TIMEOUT` (e.g. "30 seconds") and
+ * `REFUNDKIT_MAX_RETRIES` (default 3).
+ *
+ * @since 0.1.0
+ */
+export const layerConfig: Layer.Layer<Refunds, import("effect/ConfigError").ConfigError, Providers | Ledger> = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const timeout = yield* Config.duration("REFUNDKIT_CALL_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
+    const retries = yield* Config.integer("REFUNDKIT_MAX_RETRIES").pipe(Config.withDefault(3))
+    return layer({
+      ...defaultOptions,
+      callTimeout: timeout,
+      retrySchedule: Schedule.exponential("250 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(retries)))
+    })
+  })
+)
