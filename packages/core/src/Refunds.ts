@@ -11,6 +11,7 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as RateLimiter from "effect/RateLimiter"
@@ -145,6 +146,12 @@ export declare namespace Refunds {
    */
   export interface Service {
     readonly create: (input: CreateInput) => Effect.Effect<Created, CreateError>
+    /**
+     * Many refunds at once (the bulk engine): each is decoded, claimed and recorded on
+     * its own, and claims for a provider that takes several targets per call are packed
+     * into as few calls as its `combine` allows. Results are in input order.
+     */
+    readonly createMany: (inputs: ReadonlyArray<CreateInput>) => Effect.Effect<ReadonlyArray<Either.Either<Created, CreateError>>>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
     readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError>
     /** Asks the provider for the refund's current status and records it. */
@@ -258,54 +265,64 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
 
     const record = (id: string, change: Change) => ledger.transition(id, change)
 
+    const asLedgerError = <A, R>(effect: Effect.Effect<A, IllegalTransition | RefundNotFound | CreateError, R>) =>
+      effect.pipe(
+        Effect.catchTag("IllegalTransition", (e) => Effect.fail(new LedgerError({ detail: e.message }))),
+        Effect.catchTag("RefundNotFound", (e) => Effect.fail(new LedgerError({ detail: e.message })))
+      )
+
+    const recordOutcome = (refund: Refund, outcome: Outcome): Effect.Effect<Created, CreateError> =>
+      Effect.flatMap(nowIso, (at) => record(refund.id, changeFrom(outcome, "submit", at))).pipe(
+        asLedgerError,
+        Effect.map((stored) => ({ refund: stored, replayed: false }))
+      )
+
+    /** Records what a failed call leaves the refund as; transport failures are re-raised carrying the refund id. */
+    const recordFailure = (refund: Refund, error: ProviderError): Effect.Effect<Created, CreateError> =>
+      Effect.gen(function*() {
+        const at = yield* nowIso
+        const stored = yield* record(refund.id, {
+          to: statusAfter(error),
+          source: "submit",
+          at,
+          ...(error._tag === "ProviderDeclined" ? { providerStatus: error.providerCode } : {}),
+          error: toErrorInfo(error),
+          detail: error.message
+        })
+        switch (error._tag) {
+          case "ProviderUnavailable":
+            return yield* new ProviderUnavailable({
+              provider: error.provider,
+              detail: error.detail,
+              maybeProcessed: error.maybeProcessed,
+              ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+              ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis }),
+              refundId: refund.id,
+              status: stored.status
+            })
+          case "ProviderAuthFailed":
+            return yield* new ProviderAuthFailed({ provider: error.provider, detail: error.detail, refundId: refund.id, status: stored.status })
+          case "OutcomeUnknown":
+            return yield* new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId: refund.id })
+          case "UnexpectedResponse":
+            return yield* new UnexpectedResponse({
+              provider: error.provider,
+              path: error.path,
+              detail: error.detail,
+              ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+              refundId: refund.id
+            })
+          default:
+            return { refund: stored, replayed: false }
+        }
+      }).pipe(asLedgerError)
+
     const submitClaimed = (provider: Provider, prepared: Prepared, refund: Refund): Effect.Effect<Created, CreateError> =>
       call(provider, refund.id, (attempt) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt })).pipe(
         Effect.matchEffect({
-          onSuccess: (outcome) =>
-            Effect.flatMap(nowIso, (at) => record(refund.id, changeFrom(outcome, "submit", at))),
-          onFailure: (error) =>
-            Effect.gen(function*() {
-              const at = yield* nowIso
-              const status = statusAfter(error)
-              const stored = yield* record(refund.id, {
-                to: status,
-                source: "submit",
-                at,
-                ...(error._tag === "ProviderDeclined" ? { providerStatus: error.providerCode } : {}),
-                error: toErrorInfo(error),
-                detail: error.message
-              })
-              switch (error._tag) {
-                case "ProviderUnavailable":
-                  return yield* new ProviderUnavailable({
-                    provider: error.provider,
-                    detail: error.detail,
-                    maybeProcessed: error.maybeProcessed,
-                    ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
-                    ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis }),
-                    refundId: refund.id,
-                    status: stored.status
-                  })
-                case "ProviderAuthFailed":
-                  return yield* new ProviderAuthFailed({ provider: error.provider, detail: error.detail, refundId: refund.id, status: stored.status })
-                case "OutcomeUnknown":
-                  return yield* new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId: refund.id })
-                case "UnexpectedResponse":
-                  return yield* new UnexpectedResponse({
-                    provider: error.provider,
-                    path: error.path,
-                    detail: error.detail,
-                    ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
-                    refundId: refund.id
-                  })
-                default:
-                  return stored
-              }
-            })
-        }),
-        Effect.catchTag("IllegalTransition", (e) => Effect.fail(new LedgerError({ detail: e.message }))),
-        Effect.catchTag("RefundNotFound", (e) => Effect.fail(new LedgerError({ detail: e.message }))),
-        Effect.map((stored) => ({ refund: stored, replayed: false }))
+          onSuccess: (outcome) => recordOutcome(refund, outcome),
+          onFailure: (error) => recordFailure(refund, error)
+        })
       )
 
     const withTargets = (targets: ReadonlyArray<RefundTarget>, currency: string | undefined, input: CreateInput) =>
@@ -321,7 +338,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         )
       })
 
-    const create = (input: CreateInput): Effect.Effect<Created, CreateError> =>
+    /** Decodes, claims and records `requested`; the claim is either ours to submit or an earlier refund to replay. */
+    const claim = (input: CreateInput) =>
       Effect.gen(function*() {
         const provider = yield* providers.get(input.provider)
         if (!printable.test(input.idempotencyKey)) {
@@ -330,9 +348,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         const prepared = yield* provider.prepare(input.request)
         const targets = yield* withTargets(prepared.targets, prepared.currency, input)
         const at = yield* nowIso
-        const id = deriveId(provider.id, input.idempotencyKey)
         const draft: Refund = {
-          id,
+          id: deriveId(provider.id, input.idempotencyKey),
           provider: provider.id,
           idempotencyKey: input.idempotencyKey,
           fingerprint: fingerprint(provider.id, { request: prepared.request, originalAmounts: input.originalAmounts ?? {} }),
@@ -347,18 +364,106 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           updatedAt: at,
           events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
         }
-        const claim = yield* ledger.claim(draft)
-        if (claim._tag === "Existing") {
-          const existing = claim.refund
+        const claimed = yield* ledger.claim(draft)
+        if (claimed._tag === "Existing") {
+          const existing = claimed.refund
           if (existing.fingerprint !== draft.fingerprint) {
             return yield* new IdempotencyKeyReused({ idempotencyKey: input.idempotencyKey, refundId: existing.id })
           }
           if (existing.status === "requested") {
             return yield* new RefundInProgress({ idempotencyKey: input.idempotencyKey, refundId: existing.id })
           }
-          return { refund: existing, replayed: true }
+          return { _tag: "Replay", created: { refund: existing, replayed: true } } as const
         }
-        return yield* submitClaimed(provider, prepared, claim.refund)
+        return { _tag: "Submit", provider, prepared, refund: claimed.refund, request: input.request } as const
+      })
+
+    const create = (input: CreateInput): Effect.Effect<Created, CreateError> =>
+      Effect.flatMap(claim(input), (claimed) =>
+        claimed._tag === "Replay" ? Effect.succeed(claimed.created) : submitClaimed(claimed.provider, claimed.prepared, claimed.refund))
+
+    type Claimed = Extract<Effect.Effect.Success<ReturnType<typeof claim>>, { readonly _tag: "Submit" }>
+
+    /** Splits a combined call's outcome into each refund's own items and status. */
+    const outcomeFor = (refund: Refund, outcome: Outcome): Outcome => {
+      if (outcome.items === undefined) return outcome
+      const mine = new Set(refund.targets.map((t) => t.target))
+      const items = outcome.items.filter((item) => mine.has(item.target))
+      const references = items.flatMap((item) => (item.providerReference === undefined ? [] : [item.providerReference]))
+      return {
+        ...outcome,
+        items,
+        status: items.length === 0 ? "unknown" : RefundStatus.aggregate(items.map((item) => item.status)),
+        providerStatus: items.length === 1 ? items[0]!.providerStatus ?? outcome.providerStatus : outcome.providerStatus,
+        providerReference: references.length === 1 ? references[0] : outcome.providerReference,
+        detail: items.length === 0 ? "the provider's answer named none of this refund's targets" : outcome.detail
+      }
+    }
+
+    /** Greedy packing: consecutive claims join a call while the provider can combine them. */
+    const pack = (provider: Provider, claims: ReadonlyArray<Claimed>) =>
+      Effect.gen(function*() {
+        const max = provider.capabilities.maxTargetsPerCall
+        const groups: Array<{ members: Array<Claimed>; prepared: Prepared }> = []
+        let current: { members: Array<Claimed>; prepared: Prepared; targets: Set<string> } | undefined
+        for (const claimed of claims) {
+          const own = claimed.prepared.targets.map((t) => t.target)
+          if (current !== undefined && current.targets.size + own.length <= max && own.every((t) => !current!.targets.has(t))) {
+            const combined = yield* provider.combine([...current.members.map((m) => m.request), claimed.request]).pipe(
+              Effect.orElseSucceed(() => Option.none<Prepared>())
+            )
+            if (Option.isSome(combined)) {
+              current.members.push(claimed)
+              current.prepared = combined.value
+              for (const t of own) current.targets.add(t)
+              continue
+            }
+          }
+          if (current !== undefined) groups.push(current)
+          current = { members: [claimed], prepared: claimed.prepared, targets: new Set(own) }
+        }
+        if (current !== undefined) groups.push(current)
+        return groups
+      })
+
+    const createMany = (inputs: ReadonlyArray<CreateInput>) =>
+      Effect.gen(function*() {
+        const results: Array<Either.Either<Created, CreateError> | undefined> = new Array(inputs.length)
+        const toSubmit = new Map<string, Array<{ index: number; claimed: Claimed }>>()
+        yield* Effect.forEach(inputs, (input, index) =>
+          Effect.either(claim(input)).pipe(Effect.map((result) => {
+            if (Either.isLeft(result)) results[index] = Either.left(result.left)
+            else if (result.right._tag === "Replay") results[index] = Either.right(result.right.created)
+            else {
+              const list = toSubmit.get(result.right.provider.id) ?? []
+              list.push({ index, claimed: result.right })
+              toSubmit.set(result.right.provider.id, list)
+            }
+          })), { concurrency: 16, discard: true })
+        for (const entries of toSubmit.values()) {
+          const provider = entries[0]!.claimed.provider
+          const indexOf = new Map(entries.map((e) => [e.claimed.refund.id, e.index]))
+          const groups = provider.capabilities.maxTargetsPerCall > 1
+            ? yield* pack(provider, entries.map((e) => e.claimed))
+            : entries.map((e) => ({ members: [e.claimed], prepared: e.claimed.prepared }))
+          yield* Effect.forEach(groups, (group) => {
+            const lead = group.members[0]!.refund
+            const store = (member: Claimed, created: Effect.Effect<Created, CreateError>) =>
+              Effect.either(created).pipe(Effect.map((result) => void (results[indexOf.get(member.refund.id)!] = result)))
+            return group.members.length === 1
+              ? store(group.members[0]!, submitClaimed(provider, group.prepared, lead))
+              : call(provider, lead.id, (attempt) => group.prepared.submit({ refundId: lead.id, idempotencyKey: lead.idempotencyKey, attempt })).pipe(
+                Effect.either,
+                Effect.flatMap((result) =>
+                  Effect.forEach(group.members, (member) =>
+                    store(
+                      member,
+                      Either.isRight(result) ? recordOutcome(member.refund, outcomeFor(member.refund, result.right)) : recordFailure(member.refund, result.left)
+                    ), { discard: true }))
+              )
+          }, { concurrency: "unbounded", discard: true })
+        }
+        return results.map((result) => result!)
       })
 
     const apply = (refund: Refund, outcome: Outcome, source: EventSource) =>
@@ -447,7 +552,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         })
       })
 
-    return Refunds.of({ create, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover })
+    return Refunds.of({ create, createMany, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover })
   })
 
 /**

@@ -24,6 +24,11 @@ export * as Provider from "./Provider.js"
 /**
  * @since 0.1.0
  */
+export * as ProviderHttp from "./ProviderHttp.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Providers from "./Providers.js"
 
 /**

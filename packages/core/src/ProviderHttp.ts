@@ -1,0 +1,297 @@
+/**
+ * The HTTP edge every provider plugin shares: sending a request and turning
+ * transport failures into core errors, reading and decoding a response body
+ * against its documented Schema, the generic meaning of HTTP statuses, a cached
+ * token with exactly one re-authentication, and the provider time the gateway
+ * reports in `Server-Timing`.
+ *
+ * Plugins need an `HttpClient` from their caller; they never create one.
+ *
+ * @since 0.1.0
+ */
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as GlobalValue from "effect/GlobalValue"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { ProviderAuthFailed, ProviderUnavailable, UnexpectedResponse, type ProviderError } from "./RefundError.js"
+
+/**
+ * A mutable tally of the time spent waiting on providers. The gateway installs one
+ * per request with `FiberRef.locally`; forked fibers share the same object, so time
+ * spent in parallel calls is added up too.
+ *
+ * @since 0.1.0
+ */
+export interface Timing {
+  millis: number
+  calls: number
+}
+
+/**
+ * Where {@link send} adds the time of each provider call, when someone is counting.
+ *
+ * @since 0.1.0
+ */
+export const currentTiming: FiberRef.FiberRef<Timing | undefined> = GlobalValue.globalValue(
+  Symbol.for("@refundkit/core/ProviderHttp/currentTiming"),
+  () => FiberRef.unsafeMake<Timing | undefined>(undefined)
+)
+
+/**
+ * A response whose body has been read: the status, the headers, the raw text (what
+ * signatures are computed over) and, when the text was JSON, the parsed value.
+ *
+ * @since 0.1.0
+ */
+export interface Received {
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly text: string
+  readonly json: Option.Option<unknown>
+}
+
+// Error codes meaning the request never left this machine, so the provider did nothing.
+const notSentCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT", "ERR_INVALID_URL"])
+
+const codeOf = (cause: unknown): string | undefined => {
+  for (let current = cause, depth = 0; current !== null && typeof current === "object" && depth < 4; depth++) {
+    if ("code" in current && typeof current.code === "string") return current.code
+    current = "cause" in current ? current.cause : undefined
+  }
+  return undefined
+}
+
+/**
+ * The core error for a transport failure. The detail names the failure only: never
+ * the URL, which for some providers carries a token.
+ *
+ * @since 0.1.0
+ */
+export const transportError = (provider: string, error: HttpClientError.HttpClientError): ProviderUnavailable => {
+  const code = codeOf(error.cause)
+  const notSent = error._tag === "RequestError" && (error.reason !== "Transport" || (code !== undefined && notSentCodes.has(code)))
+  const what = error._tag === "RequestError"
+    ? notSent ? "the request could not be sent" : "the connection failed after the request was sent"
+    : "the response body could not be read"
+  return new ProviderUnavailable({
+    provider,
+    detail: `${what}${code === undefined ? "" : ` (${code})`}`,
+    maybeProcessed: !notSent
+  })
+}
+
+/**
+ * Sends a request and reads its whole body. Transport failures become
+ * `ProviderUnavailable` (with `maybeProcessed: false` only when the request provably
+ * never left); the time spent is added to {@link currentTiming}.
+ *
+ * @since 0.1.0
+ */
+export const send = (
+  provider: string,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<Received, ProviderUnavailable, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const started = yield* Clock.currentTimeMillis
+    const received = yield* client.execute(request).pipe(
+      Effect.flatMap((response) =>
+        Effect.map(response.text, (text): Received => ({
+          status: response.status,
+          headers: response.headers,
+          text,
+          json: parseJson(text)
+        }))
+      ),
+      Effect.scoped,
+      Effect.mapError((error) => transportError(provider, error)),
+      Effect.ensuring(Effect.gen(function*() {
+        const timing = yield* FiberRef.get(currentTiming)
+        if (timing !== undefined) {
+          timing.millis += (yield* Clock.currentTimeMillis) - started
+          timing.calls += 1
+        }
+      }))
+    )
+    return received
+  })
+
+const parseJson = (text: string): Option.Option<unknown> => {
+  if (text.trim() === "") return Option.none()
+  try {
+    return Option.some(JSON.parse(text) as unknown)
+  } catch {
+    return Option.none()
+  }
+}
+
+/**
+ * The parsed JSON body, or `UnexpectedResponse` when the body is not JSON.
+ *
+ * @since 0.1.0
+ */
+export const json = (provider: string, received: Received): Effect.Effect<unknown, UnexpectedResponse> =>
+  Option.match(received.json, {
+    onNone: () =>
+      Effect.fail(new UnexpectedResponse({ provider, path: "", detail: received.text.trim() === "" ? "the body is empty, JSON was expected" : "the body is not valid JSON", httpStatus: received.status })),
+    onSome: Effect.succeed
+  })
+
+/**
+ * Decodes a provider's JSON value against its documented Schema. A mismatch is
+ * `UnexpectedResponse` naming the first offending field.
+ *
+ * @since 0.1.0
+ */
+export const decode = <A, I>(
+  provider: string,
+  schema: Schema.Schema<A, I>,
+  value: unknown,
+  httpStatus?: number
+): Effect.Effect<A, UnexpectedResponse> =>
+  Effect.mapError(
+    Schema.decodeUnknown(schema, { errors: "first", onExcessProperty: "ignore" })(value),
+    (error: ParseResult.ParseError) => UnexpectedResponse.fromParseError(provider, error, httpStatus)
+  )
+
+/**
+ * `json` then `decode`: the common case of a JSON body with one documented shape.
+ *
+ * @since 0.1.0
+ */
+export const decodeBody = <A, I>(provider: string, schema: Schema.Schema<A, I>, received: Received): Effect.Effect<A, UnexpectedResponse> =>
+  Effect.flatMap(json(provider, received), (value) => decode(provider, schema, value, received.status))
+
+/**
+ * `Retry-After` in milliseconds: delay-seconds or an HTTP date.
+ *
+ * @since 0.1.0
+ */
+export const retryAfterMillis = (headers: Headers.Headers, now = Date.now()): number | undefined => {
+  const value = Option.getOrUndefined(Headers.get(headers, "retry-after"))
+  if (value === undefined || value.trim() === "") return undefined
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}
+
+/**
+ * The generic meaning of an HTTP status a plugin has no provider-specific reading
+ * for: 401/403 refused credentials; 429 and 503 mean the provider did nothing and
+ * may be retried (after `Retry-After`); any other 5xx may have been processed.
+ * Returns none for statuses that need the provider's own reading (2xx, other 4xx).
+ *
+ * @since 0.1.0
+ */
+export const statusError = (provider: string, received: Received, detail?: string): Option.Option<ProviderError> => {
+  const { status } = received
+  const said = detail === undefined ? "" : `: ${detail}`
+  if (status === 401 || status === 403) {
+    return Option.some(new ProviderAuthFailed({ provider, detail: `HTTP ${status}${said}` }))
+  }
+  if (status === 429 || status === 503) {
+    const retryAfter = retryAfterMillis(received.headers)
+    return Option.some(
+      new ProviderUnavailable({
+        provider,
+        detail: `HTTP ${status}${status === 429 ? " (rate limited)" : ""}${said}`,
+        httpStatus: status,
+        maybeProcessed: false,
+        ...(retryAfter === undefined ? {} : { retryAfterMillis: retryAfter })
+      })
+    )
+  }
+  if (status >= 500) {
+    return Option.some(new ProviderUnavailable({ provider, detail: `HTTP ${status}${said}`, httpStatus: status, maybeProcessed: true }))
+  }
+  return Option.none()
+}
+
+/**
+ * A bearer token as a provider issued it, and how long it lives.
+ *
+ * @since 0.1.0
+ */
+export interface IssuedToken {
+  readonly token: Redacted.Redacted<string>
+  /** How long the provider says it lives; the cache refreshes before that. */
+  readonly expiresInMillis: number
+}
+
+/**
+ * A cached token: fetched once for all concurrent callers, refreshed before it
+ * expires, dropped on demand after a 401.
+ *
+ * @since 0.1.0
+ */
+export interface TokenCache {
+  readonly get: Effect.Effect<Redacted.Redacted<string>, ProviderError>
+  /** Forgets `token` if it is still the cached one (a concurrent refresh is kept). */
+  readonly invalidate: (token: Redacted.Redacted<string>) => Effect.Effect<void>
+}
+
+/**
+ * Builds a {@link TokenCache}. `refreshMarginMillis` (default 60 s) is taken off the
+ * provider's lifetime, which is also capped at `maxAgeMillis` when given (some
+ * providers ask for a refresh every 24 h whatever `expires_in` says).
+ *
+ * @since 0.1.0
+ */
+export const makeTokenCache = <R>(
+  fetch: Effect.Effect<IssuedToken, ProviderError, R>,
+  options: { readonly refreshMarginMillis?: number; readonly maxAgeMillis?: number } = {}
+): Effect.Effect<TokenCache, never, R> =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<R>()
+    const lock = yield* Effect.makeSemaphore(1)
+    let cached: { readonly token: Redacted.Redacted<string>; readonly until: number } | undefined
+    const margin = options.refreshMarginMillis ?? 60_000
+    const get = lock.withPermits(1)(
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        if (cached !== undefined && now < cached.until) return cached.token
+        const issued = yield* Effect.provide(fetch, context)
+        const lifetime = Math.min(issued.expiresInMillis, options.maxAgeMillis ?? Number.POSITIVE_INFINITY)
+        cached = { token: issued.token, until: now + Math.max(lifetime - margin, lifetime / 2) }
+        return issued.token
+      })
+    )
+    return {
+      get,
+      invalidate: (token) => Effect.sync(() => void (cached?.token === token ? (cached = undefined) : undefined))
+    }
+  })
+
+/**
+ * Runs a call with the cached token; when `unauthorized` says the answer means the
+ * token was refused, drops it, fetches a new one and runs the call exactly once more.
+ *
+ * @since 0.1.0
+ */
+export const withToken = <A, E, R>(
+  cache: TokenCache,
+  run: (token: Redacted.Redacted<string>) => Effect.Effect<A, E, R>,
+  unauthorized: (answer: A) => boolean
+): Effect.Effect<A, E | ProviderError, R> =>
+  Effect.gen(function*() {
+    const token = yield* cache.get
+    const first = yield* run(token)
+    if (!unauthorized(first)) return first
+    yield* cache.invalidate(token)
+    return yield* run(yield* cache.get)
+  })
+
+/**
+ * The usual `unauthorized` test for {@link withToken}: HTTP 401.
+ *
+ * @since 0.1.0
+ */
+export const isUnauthorized = (received: Received): boolean => received.status === 401

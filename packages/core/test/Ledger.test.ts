@@ -1,0 +1,56 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Ledger from "../src/Ledger.js"
+import type { Refund } from "../src/Refund.js"
+
+const draft = (n: number, at = new Date(1_700_000_000_000 + n * 1000).toISOString()): Refund => ({
+  id: `rfd_${String(n).padStart(26, "0")}`,
+  provider: n % 2 === 0 ? "even" : "odd",
+  idempotencyKey: `key-${n}`,
+  fingerprint: "f",
+  request: {},
+  status: "requested",
+  references: {},
+  targets: [],
+  items: [],
+  createdAt: at,
+  updatedAt: at,
+  events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
+})
+
+describe("Ledger (in memory)", () => {
+  it.effect("claims a key once", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      const results = yield* Effect.all([ledger.claim(draft(1)), ledger.claim({ ...draft(1), id: "rfd_x" })], { concurrency: "unbounded" })
+      assert.deepStrictEqual(results.map((r) => r._tag).sort(), ["Claimed", "Existing"])
+    }))
+
+  it.effect("refuses an illegal transition and keeps the refusal in the history", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      yield* ledger.claim(draft(1))
+      yield* ledger.transition(draft(1).id, { to: "failed", source: "submit", at: "2024-01-01T00:00:00.000Z" })
+      const error = yield* Effect.flip(ledger.transition(draft(1).id, { to: "succeeded", source: "webhook", at: "2024-01-01T00:00:01.000Z" }))
+      assert.strictEqual(error._tag, "IllegalTransition")
+      const stored = yield* ledger.get(draft(1).id)
+      assert.strictEqual(stored.status, "failed")
+      assert.deepStrictEqual(stored.events.map((e) => e.accepted), [true, true, false])
+    }))
+
+  it.effect("pages newest first with a cursor that survives inserts", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      for (let n = 1; n <= 5; n++) yield* ledger.claim(draft(n))
+      const first = yield* ledger.list({ limit: 2 })
+      assert.deepStrictEqual(first.items.map((r) => r.idempotencyKey), ["key-5", "key-4"])
+      yield* ledger.claim(draft(6))
+      const second = yield* ledger.list({ limit: 2, cursor: first.nextCursor })
+      assert.deepStrictEqual(second.items.map((r) => r.idempotencyKey), ["key-3", "key-2"])
+      const third = yield* ledger.list({ limit: 2, cursor: second.nextCursor })
+      assert.deepStrictEqual(third.items.map((r) => r.idempotencyKey), ["key-1"])
+      assert.isUndefined(third.nextCursor)
+      const odd = yield* ledger.list({ limit: 10, provider: "odd" })
+      assert.deepStrictEqual(odd.items.map((r) => r.idempotencyKey), ["key-5", "key-3", "key-1"])
+    }))
+})

@@ -1,0 +1,253 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import * as Ledger from "../src/Ledger.js"
+import * as Money from "../src/Money.js"
+import * as Provider from "../src/Provider.js"
+import * as Providers from "../src/Providers.js"
+import { OutcomeUnknown, ProviderDeclined, ProviderUnavailable } from "../src/RefundError.js"
+import * as Refunds from "../src/Refunds.js"
+
+// A scripted in-process provider: core's orchestration is what is under test here;
+// real providers are exercised over HTTP against their sandboxes in each plugin package.
+const Lines = Schema.Struct({
+  lines: Schema.Array(Schema.Struct({ target: Schema.String, amount: Money.DecimalAmount(2) })).pipe(Schema.minItems(1)),
+  currency: Schema.optional(Schema.Literal("USD"))
+})
+
+type Step = (lines: typeof Lines.Type) => Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnknown | ProviderDeclined>
+
+const scripted = (options: { idempotent: boolean; maxTargets?: number }) => {
+  const calls: Array<typeof Lines.Type> = []
+  const script: Array<Step> = []
+  const succeed: Step = (request) =>
+    Effect.succeed({
+      status: "succeeded",
+      providerStatus: "DONE",
+      providerReference: `ref-${request.lines.map((l) => l.target).join("+")}`,
+      items: request.lines.map((l) => ({ target: l.target, status: "succeeded" as const, amount: l.amount, providerReference: `ref-${l.target}` }))
+    })
+  const provider = Provider.make({
+    id: "toy",
+    displayName: "Toy",
+    capabilities: {
+      partialRefunds: true,
+      maxTargetsPerCall: options.maxTargets ?? 1,
+      statusQuery: true,
+      webhooks: true,
+      idempotentSubmit: options.idempotent,
+      updates: false,
+      settlement: "money"
+    },
+    requestSchema: Lines,
+    describe: (request) => ({
+      targets: request.lines.map((l) => ({ target: l.target, amount: l.amount })),
+      currency: request.currency,
+      amount: request.lines.length === 1 ? request.lines[0]!.amount : undefined
+    }),
+    submit: (request) =>
+      Effect.suspend(() => {
+        calls.push(request)
+        return (script.shift() ?? succeed)(request)
+      }),
+    combine: (requests) => Option.some({ lines: requests.flatMap((r) => r.lines), currency: requests[0]!.currency }),
+    status: () => Effect.succeed({ status: "succeeded", providerStatus: "DONE" }),
+    webhook: (request) => {
+      const body = JSON.parse(request.body) as { ref: string; status: "PENDING" | "DONE" | "FAILED" }
+      return Effect.succeed([{
+        providerReference: body.ref,
+        dedupeKey: `${body.ref}:${body.status}`,
+        outcome: { status: body.status === "DONE" ? "succeeded" : body.status === "FAILED" ? "failed" : "pending", providerStatus: body.status }
+      }])
+    },
+    statusRank: (word) => ({ PENDING: 1, DONE: 2, FAILED: 2 } as Record<string, number>)[word]
+  })
+  const layer = Refunds.layer({
+    callTimeout: "200 millis",
+    retrySchedule: Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
+    maxRetryAfter: "1 second"
+  }).pipe(
+    Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(provider)), Providers.layer)),
+    Layer.provideMerge(Ledger.layerMemory)
+  )
+  return { calls, script, layer }
+}
+
+const one = (target: string, amount = "10.00") => ({ lines: [{ target, amount }], currency: "USD" })
+
+describe("Refunds", () => {
+  it.scopedLive("records requested then the outcome, and replays the same key", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const first = yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k1" })
+      assert.strictEqual(first.refund.status, "succeeded")
+      assert.isFalse(first.replayed)
+      assert.deepStrictEqual(first.refund.events.map((e) => [e.from, e.to]), [[null, "requested"], ["requested", "succeeded"]])
+      const again = yield* refunds.create({ provider: "toy", request: { currency: "USD", lines: [{ amount: "10", target: "t1" }] }, idempotencyKey: "k1" })
+      assert.isTrue(again.replayed, "the same request in another key order and amount spelling is the same body")
+      assert.strictEqual(again.refund.id, first.refund.id)
+      assert.strictEqual(toy.calls.length, 1)
+      const reused = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "k1" }))
+      assert.strictEqual(reused._tag, "IdempotencyKeyReused")
+      assert.strictEqual(toy.calls.length, 1)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("refuses a second request while the first with the key is in flight", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const gate = yield* Deferred.make<void>()
+      toy.script.push((request) => Effect.as(Deferred.await(gate), { status: "pending", providerStatus: "PENDING", providerReference: request.lines[0]!.target }))
+      const first = yield* Effect.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
+      yield* Effect.sleep("20 millis")
+      const second = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
+      assert.strictEqual(second._tag, "RefundInProgress")
+      yield* Deferred.succeed(gate, undefined)
+      const done = yield* first
+      assert.strictEqual(done.refund.status, "pending")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("rejects invalid input naming the field, and unknown providers listing the installed ones, sending nothing", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const invalid = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1", "1.005"), idempotencyKey: "k" }))
+      assert.strictEqual(invalid._tag, "InvalidRequest")
+      if (invalid._tag === "InvalidRequest") {
+        assert.strictEqual(invalid.issues[0]!.path, "lines.0.amount")
+        assert.include(invalid.issues[0]!.message, "at most 2 decimal places")
+      }
+      const badKey = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "" }))
+      assert.strictEqual(badKey._tag, "InvalidRequest")
+      const unknown = yield* Effect.flip(refunds.create({ provider: "nope", request: {}, idempotencyKey: "k" }))
+      assert.strictEqual(unknown._tag, "UnknownProvider")
+      assert.include(unknown.message, "toy")
+      assert.strictEqual(toy.calls.length, 0)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("a timeout ends in unknown and is never retried", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.never)
+      const error = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
+      assert.strictEqual(error._tag, "OutcomeUnknown")
+      const refund = yield* refunds.get(error._tag === "OutcomeUnknown" ? error.refundId! : "")
+      assert.strictEqual(refund.status, "unknown")
+      assert.strictEqual(refund.error?.code, "outcome_unknown")
+      assert.strictEqual(toy.calls.length, 1)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("retries a failure that may have been processed only when the provider is idempotent", () =>
+    Effect.gen(function*() {
+      const maybe = () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 500", httpStatus: 500, maybeProcessed: true }))
+      const idempotent = scripted({ idempotent: true })
+      idempotent.script.push(maybe)
+      const retried = yield* Effect.flatMap(Refunds.Refunds, (r) => r.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })).pipe(Effect.provide(idempotent.layer))
+      assert.strictEqual(retried.refund.status, "succeeded")
+      assert.strictEqual(idempotent.calls.length, 2)
+
+      const once = scripted({ idempotent: false })
+      once.script.push(maybe)
+      const error = yield* Effect.flatMap(Refunds.Refunds, (r) => Effect.flip(r.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))).pipe(Effect.provide(once.layer))
+      assert.strictEqual(error._tag, "ProviderUnavailable")
+      if (error._tag === "ProviderUnavailable") assert.strictEqual(error.status, "unknown")
+      assert.strictEqual(once.calls.length, 1)
+
+      const notSent = scripted({ idempotent: false })
+      notSent.script.push(() => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 429", httpStatus: 429, retryAfterMillis: 10, maybeProcessed: false })))
+      const after = yield* Effect.flatMap(Refunds.Refunds, (r) => r.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })).pipe(Effect.provide(notSent.layer))
+      assert.strictEqual(after.refund.status, "succeeded")
+      assert.strictEqual(notSent.calls.length, 2)
+    }))
+
+  it.scopedLive("a decline is a recorded failed refund, not an error", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      toy.script.push(() => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "5", reason: "insufficient funds", action: "customer_action" })))
+      const created = yield* Effect.flatMap(Refunds.Refunds, (r) => r.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
+      assert.strictEqual(created.refund.status, "failed")
+      assert.strictEqual(created.refund.error?.code, "provider_declined")
+      assert.strictEqual(created.refund.error?.providerCode, "5")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("never lets refunds against a target exceed its stated original amount; failed ones free theirs", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const originalAmounts = { t1: "100.00" }
+      yield* refunds.create({ provider: "toy", request: one("t1", "60.00"), idempotencyKey: "a", originalAmounts })
+      const over = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1", "50.00"), idempotencyKey: "b", originalAmounts }))
+      assert.strictEqual(over._tag, "OverRefund")
+      assert.include(over.message, "40.00")
+      toy.script.push(() => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "x", reason: "no" })))
+      const declined = yield* refunds.create({ provider: "toy", request: one("t1", "40.00"), idempotencyKey: "c", originalAmounts })
+      assert.strictEqual(declined.refund.status, "failed")
+      const last = yield* refunds.create({ provider: "toy", request: one("t1", "40.00"), idempotencyKey: "d", originalAmounts })
+      assert.strictEqual(last.refund.status, "succeeded")
+      assert.strictEqual(toy.calls.length, 3)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("createMany packs claims into as few provider calls as the provider allows", () => {
+    const toy = scripted({ idempotent: true, maxTargets: 3 })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const inputs = ["a", "b", "c", "d", "e"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `key-${t}` }))
+      const results = yield* refunds.createMany([...inputs, { provider: "toy", request: one("z", "oops"), idempotencyKey: "bad" }])
+      assert.strictEqual(toy.calls.length, 2)
+      assert.deepStrictEqual(toy.calls.map((c) => c.lines.length), [3, 2])
+      const statuses = results.map((r) => (Either.isRight(r) ? r.right.refund.status : r.left._tag))
+      assert.deepStrictEqual(statuses, ["succeeded", "succeeded", "succeeded", "succeeded", "succeeded", "InvalidRequest"])
+      const first = results[0]!
+      assert.isTrue(Either.isRight(first) && first.right.refund.items.length === 1 && first.right.refund.providerReference === "ref-a")
+      const again = yield* refunds.createMany(inputs)
+      assert.isTrue(again.every((r) => Either.isRight(r) && r.right.replayed))
+      assert.strictEqual(toy.calls.length, 2)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("webhooks apply once, ignore duplicates and never move a refund backwards", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.succeed({ status: "pending", providerStatus: "PENDING", providerReference: "R1" }))
+      const { refund } = yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })
+      const send = (status: string) => refunds.webhook("toy", { headers: {}, body: JSON.stringify({ ref: "R1", status }) })
+      assert.isTrue((yield* send("DONE"))[0]!.applied)
+      assert.isFalse((yield* send("DONE"))[0]!.applied)
+      const late = (yield* send("PENDING"))[0]!
+      assert.isFalse(late.applied)
+      assert.include(late.reason, "out of order")
+      const contradicting = (yield* send("FAILED"))[0]!
+      assert.isFalse(contradicting.applied)
+      const stored = yield* refunds.get(refund.id)
+      assert.strictEqual(stored.status, "succeeded")
+      assert.isTrue(stored.events.some((e) => !e.accepted && e.to === "failed"), "a refused transition is kept in the history")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("recovery moves refunds stuck in requested to unknown, and sync resolves them", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger.Ledger
+      const refunds = yield* Refunds.Refunds
+      const at = new Date(Date.now() - 60_000).toISOString()
+      yield* ledger.claim({
+        id: "rfd_00000000000000000000000000", provider: "toy", idempotencyKey: "crashed", fingerprint: "f", request: one("t9"), status: "requested",
+        references: {}, targets: [], items: [], createdAt: at, updatedAt: at,
+        events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
+      })
+      const moved = yield* refunds.recover("10 seconds")
+      assert.deepStrictEqual(moved.map((r) => r.status), ["unknown"])
+      const swept = yield* refunds.syncDue({ limit: 10 })
+      assert.deepStrictEqual(swept.map((s) => [s.before, s.after]), [["unknown", "succeeded"]])
+      assert.strictEqual(toy.calls.length, 0, "nothing was resent")
+    }).pipe(Effect.provide(toy.layer))
+  })
+})
