@@ -1,0 +1,124 @@
+import * as Headers from "@effect/platform/Headers"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Redacted, Schema } from "effect"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as ProviderHttp from "../src/ProviderHttp.js"
+
+type Handler = (request: Http.IncomingMessage, response: Http.ServerResponse) => void
+
+// A plain node server: what is under test is our client edge, so the far side stays as dumb as possible.
+const server = (handler: Handler) =>
+  Effect.acquireRelease(
+    Effect.async<{ url: string; server: Http.Server }>((resume) => {
+      const s = Http.createServer(handler)
+      s.listen(0, "127.0.0.1", () => resume(Effect.succeed({ url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, server: s })))
+    }),
+    ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+  )
+
+const Body = Schema.Struct({ refund: Schema.Struct({ id: Schema.String, amount: Schema.String }) })
+
+describe("ProviderHttp", () => {
+  it.scopedLive("reads a body, decodes it, and names the field that does not match", () =>
+    Effect.gen(function*() {
+      const { url } = yield* server((req, res) => {
+        res.setHeader("content-type", "application/json")
+        res.end(req.url === "/good" ? JSON.stringify({ refund: { id: "r1", amount: "1.00" } }) : req.url === "/bad" ? JSON.stringify({ refund: { id: 7 } }) : "<html>")
+      })
+      const good = yield* ProviderHttp.send("toy", HttpClientRequest.get(`${url}/good`))
+      assert.strictEqual(good.status, 200)
+      assert.deepStrictEqual(yield* ProviderHttp.decodeBody("toy", Body, good), { refund: { id: "r1", amount: "1.00" } })
+
+      const bad = yield* Effect.flip(Effect.flatMap(ProviderHttp.send("toy", HttpClientRequest.get(`${url}/bad`)), (r) => ProviderHttp.decodeBody("toy", Body, r)))
+      assert.strictEqual(bad._tag, "UnexpectedResponse")
+      assert.strictEqual(bad._tag === "UnexpectedResponse" ? bad.path : "", "refund.id")
+
+      const html = yield* Effect.flip(Effect.flatMap(ProviderHttp.send("toy", HttpClientRequest.get(`${url}/html`)), (r) => ProviderHttp.decodeBody("toy", Body, r)))
+      assert.strictEqual(html._tag, "UnexpectedResponse")
+      assert.include(html.message, "not valid JSON")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("a refused connection was not sent; a reset after sending may have been processed; neither error shows the URL", () =>
+    Effect.gen(function*() {
+      const { url } = yield* server((req) => req.socket.destroy())
+      const reset = yield* Effect.flip(ProviderHttp.send("toy", HttpClientRequest.post(`${url}/refund?token=s3cret`)))
+      assert.isTrue(reset.maybeProcessed)
+      assert.notInclude(reset.message, "s3cret")
+
+      const closed = yield* server(() => undefined)
+      const port = new URL(closed.url).port
+      yield* Effect.async<void>((resume) => void closed.server.close(() => resume(Effect.void)))
+      const refused = yield* Effect.flip(ProviderHttp.send("toy", HttpClientRequest.post(`http://127.0.0.1:${port}/refund?token=s3cret`)))
+      assert.isFalse(refused.maybeProcessed)
+      assert.include(refused.detail, "ECONNREFUSED")
+      assert.notInclude(refused.message, "s3cret")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("adds each call's time to the timing installed by the caller", () =>
+    Effect.gen(function*() {
+      const { url } = yield* server((_, res) => void setTimeout(() => res.end("{}"), 30))
+      const timing: ProviderHttp.Timing = { millis: 0, calls: 0 }
+      yield* Effect.all([ProviderHttp.send("toy", HttpClientRequest.get(url)), ProviderHttp.send("toy", HttpClientRequest.get(url))], { concurrency: 2 }).pipe(
+        Effect.locally(ProviderHttp.currentTiming, timing)
+      )
+      assert.strictEqual(timing.calls, 2)
+      assert.isAtLeast(timing.millis, 50)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it("reads the generic meaning of statuses and Retry-After", () => {
+    const at = (status: number, headers: Record<string, string> = {}): ProviderHttp.Received => ({ status, headers: Headers.fromInput(headers), text: "", json: Option.none() })
+    const limited = ProviderHttp.statusError("toy", at(429, { "retry-after": "7" }))
+    assert.isTrue(Option.isSome(limited) && limited.value._tag === "ProviderUnavailable" && limited.value.retryAfterMillis === 7000 && !limited.value.maybeProcessed)
+    const unavailable = ProviderHttp.statusError("toy", at(503))
+    assert.isTrue(Option.isSome(unavailable) && unavailable.value._tag === "ProviderUnavailable" && !unavailable.value.maybeProcessed)
+    const broken = ProviderHttp.statusError("toy", at(500))
+    assert.isTrue(Option.isSome(broken) && broken.value._tag === "ProviderUnavailable" && broken.value.maybeProcessed)
+    assert.strictEqual(Option.map(ProviderHttp.statusError("toy", at(401)), (e) => e._tag).pipe(Option.getOrNull), "ProviderAuthFailed")
+    assert.isTrue(Option.isNone(ProviderHttp.statusError("toy", at(422))))
+    assert.strictEqual(ProviderHttp.retryAfterMillis(Headers.fromInput({ "retry-after": new Date(61_000).toUTCString() }), 1_000), 60_000)
+    assert.isUndefined(ProviderHttp.retryAfterMillis(Headers.fromInput({ "retry-after": "soon" })))
+  })
+
+  it.scopedLive("fetches a token once for concurrent callers and re-authenticates exactly once on 401", () =>
+    Effect.gen(function*() {
+      let fetched = 0
+      const cache = yield* ProviderHttp.makeTokenCache(
+        Effect.suspend(() => {
+          fetched++
+          return Effect.as(Effect.sleep("20 millis"), { token: Redacted.make(`t${fetched}`), expiresInMillis: 3_600_000 })
+        })
+      )
+      const seen = yield* Effect.all(Array.from({ length: 5 }, () => cache.get), { concurrency: "unbounded" })
+      assert.strictEqual(fetched, 1)
+      assert.deepStrictEqual(seen.map(Redacted.value), ["t1", "t1", "t1", "t1", "t1"])
+
+      const used: Array<string> = []
+      const status = yield* ProviderHttp.withToken(cache, (token) => Effect.sync(() => {
+        used.push(Redacted.value(token))
+        return Redacted.value(token) === "t1" ? 401 : 200
+      }), (s) => s === 401)
+      assert.strictEqual(status, 200)
+      assert.deepStrictEqual(used, ["t1", "t2"])
+
+      const always = yield* ProviderHttp.withToken(cache, () => Effect.succeed(401), (s) => s === 401)
+      assert.strictEqual(always, 401, "a second refusal is returned to the caller, not retried again")
+      assert.strictEqual(fetched, 3)
+    }))
+
+  it.scopedLive("refreshes a token before the provider's lifetime or the cap runs out", () =>
+    Effect.gen(function*() {
+      let fetched = 0
+      const cache = yield* ProviderHttp.makeTokenCache(
+        Effect.sync(() => ({ token: Redacted.make(`t${++fetched}`), expiresInMillis: 3_600_000 })),
+        { maxAgeMillis: 40, refreshMarginMillis: 0 }
+      )
+      yield* cache.get
+      yield* cache.get
+      assert.strictEqual(fetched, 1)
+      yield* Effect.sleep("60 millis")
+      assert.strictEqual(Redacted.value(yield* cache.get), "t2")
+    }))
+})
