@@ -171,6 +171,9 @@ export declare namespace Refunds {
 
 const printable = /^[\x20-\x7e]{1,255}$/
 
+// How many partly filled calls packing keeps trying to add to.
+const maxOpenGroups = 8
+
 const nowIso = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
 
 /**
@@ -389,40 +392,63 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       if (outcome.items === undefined) return outcome
       const mine = new Set(refund.targets.map((t) => t.target))
       const items = outcome.items.filter((item) => mine.has(item.target))
-      const references = items.flatMap((item) => (item.providerReference === undefined ? [] : [item.providerReference]))
+      if (items.length === 0) {
+        return { status: "unknown", providerStatus: outcome.providerStatus, items, detail: "the provider's answer named none of this refund's targets" }
+      }
+      const references = [...new Set(items.flatMap((item) => (item.providerReference === undefined ? [] : [item.providerReference])))]
+      // The batch's own words describe the whole call; this refund is told only what its items say.
+      const words = [...new Set(items.map((item) => item.providerStatus ?? outcome.providerStatus))]
+      const status = RefundStatus.aggregate(items.map((item) => item.status))
+      const failed = items.filter((item) => item.status === "failed")
       return {
-        ...outcome,
+        status,
+        providerStatus: words.join("+"),
         items,
-        status: items.length === 0 ? "unknown" : RefundStatus.aggregate(items.map((item) => item.status)),
-        providerStatus: items.length === 1 ? items[0]!.providerStatus ?? outcome.providerStatus : outcome.providerStatus,
-        providerReference: references.length === 1 ? references[0] : outcome.providerReference,
-        detail: items.length === 0 ? "the provider's answer named none of this refund's targets" : outcome.detail
+        ...(references.length === 1 ? { providerReference: references[0] } : {}),
+        ...(outcome.references === undefined ? {} : { references: outcome.references }),
+        ...(status === "failed" && failed.length > 0
+          ? {
+            decline: {
+              providerCode: [...new Set(failed.map((item) => item.providerStatus ?? "failed"))].join("+"),
+              reason: failed.map((item) => `${item.target}: ${item.message ?? "refused"}`).join("; ")
+            }
+          }
+          : {})
       }
     }
 
-    /** Greedy packing: consecutive claims join a call while the provider can combine them. */
+    /**
+     * First-fit packing: each claim joins the first open call that has room and that the
+     * provider can combine it with, so alternating kinds (Airalo reasons) still share calls.
+     * Only the last few open calls are tried, which keeps packing linear in the claims.
+     */
     const pack = (provider: Provider, claims: ReadonlyArray<Claimed>) =>
       Effect.gen(function*() {
         const max = provider.capabilities.maxTargetsPerCall
-        const groups: Array<{ members: Array<Claimed>; prepared: Prepared }> = []
-        let current: { members: Array<Claimed>; prepared: Prepared; targets: Set<string> } | undefined
+        const groups: Array<{ members: Array<Claimed>; prepared: Prepared; targets: Set<string> }> = []
+        const open: Array<(typeof groups)[number]> = []
         for (const claimed of claims) {
           const own = claimed.prepared.targets.map((t) => t.target)
-          if (current !== undefined && current.targets.size + own.length <= max && own.every((t) => !current!.targets.has(t))) {
-            const combined = yield* provider.combine([...current.members.map((m) => m.request), claimed.request]).pipe(
+          let joined = false
+          for (const group of open) {
+            if (group.targets.size + own.length > max || own.some((t) => group.targets.has(t))) continue
+            const combined = yield* provider.combine([...group.members.map((m) => m.request), claimed.request]).pipe(
               Effect.orElseSucceed(() => Option.none<Prepared>())
             )
-            if (Option.isSome(combined)) {
-              current.members.push(claimed)
-              current.prepared = combined.value
-              for (const t of own) current.targets.add(t)
-              continue
-            }
+            if (Option.isNone(combined)) continue
+            group.members.push(claimed)
+            group.prepared = combined.value
+            for (const t of own) group.targets.add(t)
+            if (group.targets.size >= max) open.splice(open.indexOf(group), 1)
+            joined = true
+            break
           }
-          if (current !== undefined) groups.push(current)
-          current = { members: [claimed], prepared: claimed.prepared, targets: new Set(own) }
+          if (joined) continue
+          const group = { members: [claimed], prepared: claimed.prepared, targets: new Set(own) }
+          groups.push(group)
+          if (own.length < max) open.push(group)
+          if (open.length > maxOpenGroups) open.shift()
         }
-        if (current !== undefined) groups.push(current)
         return groups
       })
 

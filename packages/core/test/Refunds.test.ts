@@ -49,7 +49,11 @@ const scripted = (options: { idempotent: boolean; maxTargets?: number }) => {
         calls.push(request)
         return (script.shift() ?? succeed)(request)
       }),
-    combine: (requests) => Option.some({ lines: requests.flatMap((r) => r.lines), currency: requests[0]!.currency }),
+    // Like a provider whose calls share one setting (Airalo's reason): only alike requests combine.
+    combine: (requests) =>
+      requests.every((r) => r.currency === requests[0]!.currency)
+        ? Option.some({ lines: requests.flatMap((r) => r.lines), currency: requests[0]!.currency })
+        : Option.none(),
     status: () => Effect.succeed({ status: "succeeded", providerStatus: "DONE" }),
     webhook: (request) => {
       const body = JSON.parse(request.body) as { ref: string; status: "PENDING" | "DONE" | "FAILED" }
@@ -209,6 +213,49 @@ describe("Refunds", () => {
       const again = yield* refunds.createMany(inputs)
       assert.isTrue(again.every((r) => Either.isRight(r) && r.right.replayed))
       assert.strictEqual(toy.calls.length, 2)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("createMany packs alike claims together even when they alternate in the input", () => {
+    const toy = scripted({ idempotent: true, maxTargets: 5 })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const inputs = ["a", "b", "c", "d", "e", "f"].map((t, i) => ({
+        provider: "toy",
+        request: i % 2 === 0 ? one(t) : { lines: [{ target: t, amount: "1.00" }] },
+        idempotencyKey: `alt-${t}`
+      }))
+      const results = yield* refunds.createMany(inputs)
+      assert.isTrue(results.every(Either.isRight))
+      assert.deepStrictEqual(toy.calls.map((c) => c.lines.map((l) => l.target).join("")), ["ace", "bdf"])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("in a packed call each refund is told only what its own items say", () => {
+    const toy = scripted({ idempotent: true, maxTargets: 3 })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push((request) =>
+        Effect.succeed({
+          status: "requires_action",
+          providerStatus: "MIXED",
+          items: request.lines.map((l) =>
+            l.target === "b"
+              ? { target: l.target, status: "failed" as const, providerStatus: "REFUSED", message: "already refunded" }
+              : { target: l.target, status: "succeeded" as const, providerStatus: "DONE", providerReference: `ref-${l.target}` }
+          )
+        })
+      )
+      const results = yield* refunds.createMany(["a", "b"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `mixed-${t}` })))
+      assert.strictEqual(toy.calls.length, 1)
+      const [a, b] = results.map((r) => (Either.isRight(r) ? r.right.refund : undefined))
+      assert.strictEqual(a?.status, "succeeded")
+      assert.strictEqual(a?.providerStatus, "DONE")
+      assert.isUndefined(a?.error)
+      assert.strictEqual(b?.status, "failed")
+      assert.strictEqual(b?.providerStatus, "REFUSED")
+      assert.strictEqual(b?.error?.providerCode, "REFUSED")
+      assert.include(b?.error?.message, "already refunded")
     }).pipe(Effect.provide(toy.layer))
   })
 

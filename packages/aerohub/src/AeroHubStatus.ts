@@ -1,0 +1,110 @@
+/**
+ * AeroHub's refund-order statuses in refundkit's unified terms, their order, and the
+ * meaning of AeroHub's answers (HTTP status and `{code, msg}`) as core errors.
+ *
+ * @since 0.1.0
+ */
+import type { Outcome } from "@refundkit/core/Provider"
+import * as ProviderHttp from "@refundkit/core/ProviderHttp"
+import { ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, type ProviderError } from "@refundkit/core/RefundError"
+import type { RefundStatus as Unified } from "@refundkit/core/RefundStatus"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { RefundStatus, UpdateRefund } from "./AeroHubRequest.js"
+import { failedCode, invalidApiKeyCode, successCode, UpdateRefundResponse } from "./AeroHubWire.js"
+
+const provider = "aerohub"
+
+const unified: { readonly [S in RefundStatus]: Unified } = {
+  QUOTE_COMPLETED: "pending",
+  QUOTE_REJECTED: "failed",
+  PROCESSING: "pending",
+  REFUNDED_PENDING: "pending",
+  REFUNDED: "succeeded",
+  CLOSED: "failed"
+}
+
+const isKnown = (word: string): word is RefundStatus => Object.hasOwn(unified, word)
+
+/**
+ * The unified status of an AeroHub word. The quote phase and the refund steps before
+ * reimbursement are `pending`, REFUNDED is `succeeded`, CLOSED and QUOTE_REJECTED are
+ * `failed`; a word AeroHub may add later is `pending` (the raw word is kept beside it).
+ *
+ * @since 0.1.0
+ */
+export const statusOf = (word: string): Unified => (isKnown(word) ? unified[word] : "pending")
+
+const ranks: { readonly [S in RefundStatus]: number } = {
+  QUOTE_COMPLETED: 0,
+  PROCESSING: 1,
+  REFUNDED_PENDING: 2,
+  REFUNDED: 3,
+  CLOSED: 3,
+  QUOTE_REJECTED: 3
+}
+
+/**
+ * Position of a word in the refund-order lifecycle; final states share the last rank.
+ *
+ * @since 0.1.0
+ */
+export const statusRank = (word: string): number | undefined => (isKnown(word) ? ranks[word] : undefined)
+
+/**
+ * What an accepted update leaves the refund as.
+ *
+ * @since 0.1.0
+ */
+export const outcomeOf = (update: UpdateRefund): Outcome => ({
+  status: statusOf(update.refundStatus),
+  providerStatus: update.refundStatus,
+  providerReference: update.refundOrderNo,
+  references: { refundOrderNo: update.refundOrderNo, purchaseOrderNo: update.purchaseOrderNo }
+})
+
+/**
+ * The core error for a failure `code`. AeroHub asks suppliers to retry whenever the
+ * code is not 200; its full code table is not published, so: 1000 is refused
+ * credentials; 429 is a rate limit (nothing done); other 4xx codes, like the documented
+ * 400 "Failed", refuse this request and would refuse it again (a decline, not retried);
+ * any other code is transient and retried under the core schedule (an update is safe to
+ * repeat for the same target state).
+ *
+ * @since 0.1.0
+ */
+export const errorOfCode = (answer: UpdateRefundResponse, httpStatus: number): ProviderError => {
+  const said = `code ${answer.code}: ${answer.msg}`
+  if (answer.code === invalidApiKeyCode) return new ProviderAuthFailed({ provider, detail: said })
+  if (answer.code === 429) return new ProviderUnavailable({ provider, detail: `${said} (rate limited)`, maybeProcessed: false, httpStatus })
+  if (answer.code >= failedCode && answer.code < 500) {
+    return new ProviderDeclined({ provider, providerCode: String(answer.code), reason: answer.msg, action: "fix_request" })
+  }
+  return new ProviderUnavailable({ provider, detail: `${said} (AeroHub asks for a retry)`, maybeProcessed: true, httpStatus })
+}
+
+/**
+ * Reads an UpdateRefund answer: the success envelope, or the core error it means.
+ * HTTP 401/403/429/5xx keep their generic meaning; any other status and every code
+ * other than 200 is a failure, even with HTTP 200.
+ *
+ * @since 0.1.0
+ */
+export const fromResponse = (received: ProviderHttp.Received): Effect.Effect<UpdateRefundResponse, ProviderError> =>
+  Effect.gen(function*() {
+    if (received.status !== 200) {
+      const generic = ProviderHttp.statusError(provider, received)
+      if (Option.isSome(generic)) return yield* generic.value
+    }
+    const answer = yield* ProviderHttp.decodeBody(provider, UpdateRefundResponse, received)
+    if (answer.code !== successCode) return yield* errorOfCode(answer, received.status)
+    if (received.status !== 200) {
+      return yield* new ProviderUnavailable({
+        provider,
+        detail: `HTTP ${received.status} with code ${answer.code} (AeroHub asks for a retry when the HTTP status is not 200)`,
+        httpStatus: received.status,
+        maybeProcessed: true
+      })
+    }
+    return answer
+  })

@@ -1,0 +1,235 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as Ledger from "@refundkit/core/Ledger"
+import * as Providers from "@refundkit/core/Providers"
+import * as RefundError from "@refundkit/core/RefundError"
+import * as Refunds from "@refundkit/core/Refunds"
+import { Cause, ConfigProvider, Context, type Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Schedule } from "effect"
+import { readFileSync } from "node:fs"
+import { AeroHub } from "../src/index.js"
+import * as AeroHubSandbox from "../src/sandbox.js"
+
+const seedSample: Record<string, unknown> = JSON.parse(readFileSync(new URL("./fixtures/seed-sample-request.json", import.meta.url), "utf8"))
+
+/** The whole stack against a fresh sandbox, configured the way the CLI and the gateway do it: from `handle.env`. */
+const setup = (options: { readonly env?: Record<string, string>; readonly callTimeout?: Duration.DurationInput } = {}) =>
+  Effect.gen(function*() {
+    const sandbox = yield* AeroHubSandbox.make()
+    const env = { ...sandbox.env, ...options.env }
+    const layer = Refunds.layer({
+      callTimeout: options.callTimeout ?? "2 seconds",
+      retrySchedule: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
+      maxRetryAfter: "1 second"
+    }).pipe(
+      Layer.provideMerge(Layer.provideMerge(AeroHub.layerConfig, Providers.layer)),
+      Layer.provideMerge(Ledger.layerMemory),
+      Layer.provide(NodeHttpClient.layerUndici),
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+    )
+    const context = yield* Layer.build(layer)
+    const refunds = Context.get(context, Refunds.Refunds)
+    const sent = Effect.map(sandbox.stats, (stats) => stats.requests["update_refund"] ?? 0)
+    return { sandbox, refunds, sent }
+  })
+
+const order = (n: number) => ({ refundOrderNo: `FBRF${800000 + n}`, purchaseOrderNo: `F${200000 + n}` })
+const quote = [{ amount: "300.00", isRefundVoucher: 1, refundPolicyDetail: [{ ageType: 0, refundFeePolicy: "100.00" }] }]
+const paid = [{ refundCost: "250.00", refundVoucher: "50.00", voucherCurrency: "USD" }]
+
+const bodies = (sandbox: AeroHubSandbox.AeroHubSandbox) =>
+  Effect.map(sandbox.calls, (calls) => calls.map((call) => JSON.parse(call.body) as Record<string, unknown>))
+
+describe("AeroHub plugin end to end", () => {
+  it.scopedLive("creates a refund from a refund order's first update and moves it to succeeded with Refunds.update", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const o = order(1)
+      const created = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "order-1" })
+      assert.strictEqual(created.refund.status, "pending")
+      assert.strictEqual(created.refund.providerStatus, "PROCESSING")
+      assert.strictEqual(created.refund.providerReference, o.refundOrderNo)
+      assert.deepStrictEqual(created.refund.references, { refundOrderNo: o.refundOrderNo, purchaseOrderNo: o.purchaseOrderNo })
+      assert.deepStrictEqual(created.refund.targets, [{ target: o.refundOrderNo }])
+      assert.deepStrictEqual(created.refund.request, { ...o, refundStatus: "PROCESSING" }, "the stored request has no apiKey or requestId")
+
+      const step2 = yield* refunds.update(created.refund.id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      assert.strictEqual(step2.status, "pending")
+      assert.strictEqual(step2.providerStatus, "REFUNDED_PENDING")
+      const done = yield* refunds.update(created.refund.id, { ...o, refundStatus: "REFUNDED", refundAmount: paid })
+      assert.strictEqual(done.status, "succeeded")
+      assert.strictEqual(done.providerStatus, "REFUNDED")
+      assert.deepStrictEqual(done.events.map((e) => [e.source, e.to, e.providerStatus]), [
+        ["submit", "requested", undefined],
+        ["submit", "pending", "PROCESSING"],
+        ["operator", "pending", "REFUNDED_PENDING"],
+        ["operator", "succeeded", "REFUNDED"]
+      ])
+      assert.include(done.events[3]!.detail ?? "", "\"refundCost\":\"250.00\"", "the update is kept in the history, without secrets")
+
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.refundsPerformed, 1)
+      const sent = yield* bodies(sandbox)
+      assert.deepStrictEqual(sent.map((b) => b["refundStatus"]), ["PROCESSING", "REFUNDED_PENDING", "REFUNDED"])
+      assert.deepStrictEqual(sent[2]!["refundAmount"], [{ refundCost: 250, refundVoucher: 50, voucherCurrency: "USD" }], "amounts travel as JSON numbers")
+      for (const body of sent) {
+        assert.strictEqual(body["apiKey"], sandbox.apiKey)
+        assert.match(String(body["requestId"]), /^[0-9a-f]{32}$/)
+      }
+      assert.strictEqual(new Set(sent.map((b) => b["requestId"])).size, 3, "a fresh requestId per call")
+    }))
+
+  it.scopedLive("every legal path is accepted by the plugin and the sandbox alike", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const paths: ReadonlyArray<readonly [string, ReadonlyArray<Record<string, unknown>>, string]> = [
+        ["quote, then refund", [{ refundStatus: "QUOTE_COMPLETED", refundFeePricing: quote }, { refundStatus: "PROCESSING" }, { refundStatus: "REFUNDED_PENDING" }, { refundStatus: "REFUNDED", refundAmount: paid }], "succeeded"],
+        ["quote rejected", [{ refundStatus: "QUOTE_REJECTED", rejectReason: 2 }], "failed"],
+        ["closed at once", [{ refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA1234" }], "failed"],
+        ["quote, then closed", [{ refundStatus: "QUOTE_COMPLETED", refundFeePricing: quote }, { refundStatus: "CLOSED", rejectReason: 4 }], "failed"],
+        ["processing, then closed", [{ refundStatus: "PROCESSING" }, { refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "10.00" }], "failed"],
+        ["refunded pending, then closed", [{ refundStatus: "PROCESSING" }, { refundStatus: "REFUNDED_PENDING" }, { refundStatus: "CLOSED", rejectReason: 1, refundDate: "2024-05-01" }], "failed"],
+        ["repeats", [{ refundStatus: "PROCESSING" }, { refundStatus: "PROCESSING" }, { refundStatus: "REFUNDED_PENDING" }, { refundStatus: "REFUNDED_PENDING" }], "pending"]
+      ]
+      for (const [i, [name, steps, final]] of paths.entries()) {
+        const o = order(100 + i)
+        const [first, ...rest] = steps
+        const created = yield* refunds.create({ provider: "aerohub", request: { ...o, ...first }, idempotencyKey: `path-${i}` })
+        let refund = created.refund
+        for (const step of rest) refund = yield* refunds.update(refund.id, { ...o, ...step })
+        assert.strictEqual(refund.status, final, name)
+        assert.strictEqual(refund.providerStatus, steps[steps.length - 1]!["refundStatus"], name)
+      }
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats["updatesRefused"], 0)
+      assert.strictEqual(stats.refundsPerformed, 1)
+    }))
+
+  it.scopedLive("an illegal move is InvalidRequest naming refundStatus, and nothing is sent", () =>
+    Effect.gen(function*() {
+      const { refunds, sent } = yield* setup()
+      const o = order(2)
+      const notFirst = yield* Effect.flip(refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "REFUNDED", refundAmount: paid }, idempotencyKey: "bad-first" }))
+      assert.strictEqual(notFirst._tag, "InvalidRequest")
+      assert.strictEqual(yield* sent, 0)
+      assert.strictEqual((yield* refunds.list({ limit: 10 })).items.length, 0, "nothing recorded")
+
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "order-2" })
+      assert.strictEqual(yield* sent, 1)
+      const illegal: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+        [{ refundStatus: "QUOTE_COMPLETED", refundFeePricing: quote }, "PROCESSING cannot be undone"],
+        [{ refundStatus: "REFUNDED", refundAmount: paid }, "skips a step"]
+      ]
+      for (const [step, rule] of illegal) {
+        const error = yield* Effect.flip(refunds.update(refund.id, { ...o, ...step }))
+        assert.strictEqual(error._tag, "InvalidRequest")
+        if (error._tag === "InvalidRequest") {
+          assert.deepStrictEqual(error.issues.map((i) => i.path), ["refundStatus"])
+          assert.include(error.issues[0]!.message, rule)
+        }
+      }
+      assert.strictEqual(yield* sent, 1, "no illegal update reached AeroHub")
+
+      yield* refunds.update(refund.id, { ...o, refundStatus: "CLOSED", rejectReason: 3 })
+      assert.strictEqual(yield* sent, 2)
+      const afterFinal = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" }))
+      assert.strictEqual(afterFinal._tag, "InvalidRequest")
+      if (afterFinal._tag === "InvalidRequest") assert.include(afterFinal.issues[0]!.message, "nothing leaves REFUNDED, CLOSED or QUOTE_REJECTED")
+      const otherOrder = yield* Effect.flip(refunds.update(refund.id, { ...order(3), refundStatus: "CLOSED" }))
+      assert.strictEqual(otherOrder._tag, "InvalidRequest")
+      if (otherOrder._tag === "InvalidRequest") assert.deepStrictEqual(otherOrder.issues.map((i) => i.path), ["refundOrderNo"])
+      const otherPurchase = yield* Effect.flip(refunds.update(refund.id, { ...o, purchaseOrderNo: "F1", refundStatus: "CLOSED" }))
+      if (otherPurchase._tag === "InvalidRequest") assert.deepStrictEqual(otherPurchase.issues.map((i) => i.path), ["purchaseOrderNo"])
+      const broken = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "CLOSED", rejectReason: 7 }))
+      if (broken._tag === "InvalidRequest") assert.deepStrictEqual(broken.issues.map((i) => i.path), ["flightNumber"])
+      assert.strictEqual(yield* sent, 2, "none of these reached AeroHub")
+    }))
+
+  it.scopedLive("AeroHub's sample request finishes the sample's refund order as a later update", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const { apiKey: _apiKey, requestId: _requestId, ...sample } = seedSample
+      const o = { refundOrderNo: "FBRF2403112526", purchaseOrderNo: "F1745553257834618888" }
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "sample" })
+      yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      const done = yield* refunds.update(refund.id, sample)
+      assert.strictEqual(done.status, "succeeded")
+      const last = (yield* bodies(sandbox)).at(-1)!
+      assert.deepStrictEqual(last["refundAmount"], [{ refundCost: 250, refundVoucher: 50, voucherCurrency: "USD", voucherNote: "Expired on January 31, 2025, for personal use only." }])
+      assert.strictEqual(last["documentationNote"], "Please provide necessary documentation.")
+      assert.isFalse("rejectReason" in last, "the sample's nulls are left out")
+      assert.notStrictEqual(last["apiKey"], seedSample["apiKey"])
+      assert.strictEqual(Option.getOrUndefined(yield* sandbox.order("FBRF2403112526"))?.status, "REFUNDED")
+    }))
+
+  it.scopedLive("a lost response is retried and the repeat is idempotent at AeroHub: refunded once", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent } = yield* setup()
+      const o = order(4)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "lost" })
+      yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "update_refund" })
+      const done = yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED", refundAmount: paid })
+      assert.strictEqual(done.status, "succeeded")
+      assert.strictEqual(yield* sent, 4)
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.refundsPerformed, 1)
+      assert.deepStrictEqual(Option.map(yield* sandbox.order(o.refundOrderNo), (x) => x.repeats), Option.some(1))
+    }))
+
+  it.scopedLive("a refund whose first update timed out can still move on", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup({ callTimeout: "300 millis" })
+      const o = order(5)
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 1_000 }, route: "update_refund" })
+      const error = yield* Effect.flip(refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "hang" }))
+      assert.strictEqual(error._tag, "OutcomeUnknown")
+      const id = error._tag === "OutcomeUnknown" ? error.refundId ?? "" : ""
+      assert.strictEqual((yield* refunds.get(id)).status, "unknown")
+      const illegal = yield* Effect.flip(refunds.update(id, { ...o, refundStatus: "REFUNDED", refundAmount: paid }))
+      assert.strictEqual(illegal._tag, "InvalidRequest", "neither a new order nor PROCESSING may jump to REFUNDED")
+      const resent = yield* refunds.update(id, { ...o, refundStatus: "PROCESSING" })
+      assert.strictEqual(resent.status, "pending")
+      assert.strictEqual(resent.providerStatus, "PROCESSING")
+    }))
+
+  it.scopedLive("AeroHub's refusal of a first update is a failed refund that cannot be moved", () =>
+    Effect.gen(function*() {
+      const { refunds, sent } = yield* setup()
+      const reimbursed = { refundOrderNo: "FBRF2403110001", purchaseOrderNo: "F1745553257834610001" }
+      const created = yield* refunds.create({ provider: "aerohub", request: { ...reimbursed, refundStatus: "PROCESSING" }, idempotencyKey: "declined" })
+      assert.strictEqual(created.refund.status, "failed")
+      assert.strictEqual(created.refund.error?.code, "provider_declined")
+      assert.include(created.refund.error?.message ?? "", "nothing leaves REFUNDED")
+      const error = yield* Effect.flip(refunds.update(created.refund.id, { ...reimbursed, refundStatus: "CLOSED" }))
+      assert.strictEqual(error._tag, "InvalidRequest")
+      if (error._tag === "InvalidRequest") assert.include(error.issues[0]!.message, "create a new refund")
+      assert.strictEqual(yield* sent, 1)
+    }))
+
+  it.scopedLive("a wrong apiKey is ProviderAuthFailed; the key appears in no refund, error or log line", () => {
+    const lines: Array<string> = []
+    const capture = Logger.make(({ annotations, message }) => {
+      lines.push(JSON.stringify({ message, annotations: [...annotations] }))
+    })
+    const wrongKey = "wrong-aerohub-key-never-printed-42"
+    return Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup({ env: { REFUNDKIT_AEROHUB_API_KEY: wrongKey } })
+      const exit = yield* Effect.exit(refunds.create({ provider: "aerohub", request: { ...order(6), refundStatus: "PROCESSING" }, idempotencyKey: "auth" }))
+      assert.isTrue(Exit.isFailure(exit))
+      const seen: Array<string> = []
+      if (Exit.isFailure(exit)) {
+        seen.push(Cause.pretty(exit.cause))
+        for (const failure of Cause.failures(exit.cause)) {
+          assert.strictEqual(failure._tag, "ProviderAuthFailed")
+          if (RefundError.isRefundError(failure)) seen.push(failure.message, JSON.stringify(failure))
+        }
+      }
+      yield* Effect.logInfo("after auth failure")
+      for (const refund of (yield* refunds.list({ limit: 10 })).items) seen.push(JSON.stringify(refund))
+      const everything = [...seen, ...lines].join("\n")
+      assert.include(everything, "Invalid API Key")
+      assert.notInclude(everything, wrongKey)
+      assert.notInclude(everything, sandbox.apiKey)
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)), Logger.withMinimumLogLevel(LogLevel.All))
+  })
+})

@@ -1,0 +1,199 @@
+import { NodeHttpClient } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import * as Ledger from "@refundkit/core/Ledger"
+import * as Providers from "@refundkit/core/Providers"
+import * as Refunds from "@refundkit/core/Refunds"
+import { ConfigProvider, Context, Effect, Either, Layer, Option, Schedule } from "effect"
+import * as Airpay from "../src/Airpay.js"
+import * as AirpaySandbox from "../src/sandbox.js"
+
+// The plugin end to end: core's Refunds and the in-memory ledger, over HTTP to the sandbox.
+const setup = (env: Record<string, string> = {}, options?: AirpaySandbox.Options) =>
+  Effect.gen(function*() {
+    const handle = yield* AirpaySandbox.make(options)
+    const config = ConfigProvider.fromMap(new Map(Object.entries({ ...handle.env, ...env })))
+    const layer = Refunds.layer({
+      callTimeout: "5 seconds",
+      retrySchedule: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
+      maxRetryAfter: "1 second"
+    }).pipe(
+      Layer.provideMerge(Layer.provideMerge(Airpay.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(config))), Providers.layer)),
+      Layer.provideMerge(Ledger.layerMemory),
+      Layer.provide(NodeHttpClient.layerUndici)
+    )
+    const context = yield* Layer.build(layer)
+    const refunds = Context.get(context, Refunds.Refunds)
+    const provider = yield* Context.get(context, Providers.Providers).get("airpay")
+    const submits = Effect.map(handle.stats, (s) => s.requests.refund ?? 0)
+    return { handle, refunds, provider, submits }
+  })
+
+const refund = (...transactions: ReadonlyArray<readonly [number, string]>) => ({
+  transactions: transactions.map(([ap_transactionid, amount]) => ({ ap_transactionid, amount }))
+})
+const create = (request: unknown, idempotencyKey: string) => ({ provider: "airpay", request, idempotencyKey })
+
+describe("Airpay plugin", () => {
+  it.scopedLive("capabilities tell the truth; maxTargetsPerCall comes from the config", () =>
+    Effect.gen(function*() {
+      const { provider } = yield* setup({ REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL: "20" })
+      assert.deepStrictEqual(provider.capabilities, {
+        partialRefunds: true,
+        maxTargetsPerCall: 20,
+        statusQuery: false,
+        webhooks: false,
+        idempotentSubmit: false,
+        updates: false,
+        settlement: "money"
+      })
+    }))
+
+  it.scopedLive("createMany packs several refunds into ONE Airpay call, each with its own outcome", () =>
+    Effect.gen(function*() {
+      const { handle, refunds, submits } = yield* setup()
+      const earlier = yield* refunds.create(create(refund([20001, "100.00"]), "earlier"))
+      assert.strictEqual(earlier.refund.status, "succeeded")
+      assert.strictEqual(yield* submits, 1)
+
+      const results = yield* refunds.createMany([
+        create(refund([20001, "100.00"]), "again-20001"),
+        create(refund([1_000_001, "10.00"]), "fresh"),
+        create(refund([20002, "600.00"]), "too-much"),
+        create(refund([1_000_002, "5.00"], [1_000_003, "7.50"]), "two-at-once")
+      ])
+      assert.strictEqual(yield* submits, 2, "the four refunds went in one call")
+      const [again, fresh, tooMuch, two] = results.map((r) => Either.getOrThrow(r).refund)
+
+      // A repeat of a refunded transaction is Airpay's existing refund, not a new one.
+      assert.strictEqual(again!.status, "succeeded")
+      assert.strictEqual(again!.providerStatus, "already_initiated")
+      assert.strictEqual(again!.providerReference, earlier.refund.providerReference)
+      assert.deepStrictEqual(again!.items.map((i) => i.target), ["20001"])
+
+      assert.strictEqual(fresh!.status, "succeeded")
+      assert.strictEqual(fresh!.providerStatus, "accepted")
+      assert.notStrictEqual(fresh!.providerReference, earlier.refund.providerReference)
+
+      // The over-refund fails alone; its neighbours in the same call are untouched.
+      assert.strictEqual(tooMuch!.status, "failed")
+      assert.strictEqual(tooMuch!.items[0]!.message, "Refund amount exceeds the transaction amount")
+
+      assert.strictEqual(two!.status, "succeeded")
+      assert.deepStrictEqual(two!.items.map((i) => [i.target, i.status, i.amount]), [["1000002", "succeeded", "5.00"], ["1000003", "succeeded", "7.50"]])
+      assert.strictEqual(two!.amount, "12.50")
+
+      const stats = yield* handle.stats
+      assert.strictEqual(stats.refundsPerformed, 4)
+      assert.deepStrictEqual(stats.refundsByTransaction, { "20001": 1, "1000001": 1, "1000002": 1, "1000003": 1 })
+    }))
+
+  it.scopedLive("createMany never puts more transactions in a call than configured", () =>
+    Effect.gen(function*() {
+      const { refunds, submits } = yield* setup({ REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL: "2" })
+      const results = yield* refunds.createMany([1, 2, 3].map((n) => create(refund([2_000_000 + n, "1.00"]), `k${n}`)))
+      assert.isTrue(results.every((r) => Either.isRight(r) && r.right.refund.status === "succeeded"))
+      assert.strictEqual(yield* submits, 2)
+    }))
+
+  it.scopedLive("one refund of several transactions: each has its own item; one refused does not fail the other", () =>
+    Effect.gen(function*() {
+      const { refunds } = yield* setup()
+      const { refund: mixed } = yield* refunds.create(create(refund([20003, "75.50"], [424242, "1.00"]), "mixed"))
+      assert.strictEqual(mixed.status, "requires_action")
+      assert.deepStrictEqual(mixed.items.map((i) => [i.target, i.status, i.providerStatus]), [["20003", "succeeded", "accepted"], ["424242", "failed", "refused"]])
+      assert.match(mixed.items[0]!.providerReference ?? "", /^\d+$/)
+      assert.strictEqual(mixed.items[1]!.message, "Invalid transaction id")
+    }))
+
+  it.scopedLive("a refund whose every transaction is refused is failed with Airpay's message", () =>
+    Effect.gen(function*() {
+      const { refunds } = yield* setup()
+      const { refund: refused } = yield* refunds.create(create(refund([424242, "1.00"]), "unknown-txn"))
+      assert.strictEqual(refused.status, "failed")
+      assert.strictEqual(refused.error?.code, "provider_declined")
+      assert.include(refused.error?.message, "Invalid transaction id")
+    }))
+
+  it.scopedLive("the seed's example: refunded once; the same transactions again are the existing refunds", () =>
+    Effect.gen(function*() {
+      const { handle, refunds } = yield* setup()
+      const first = yield* refunds.create(create(refund([10265, "100.00"], [10264, "10.00"]), "seed-1"))
+      assert.strictEqual(first.refund.status, "succeeded")
+      const again = yield* refunds.create(create(refund([10265, "100.00"], [10264, "10.00"]), "seed-2"))
+      assert.strictEqual(again.refund.status, "succeeded")
+      assert.deepStrictEqual(again.refund.items.map((i) => i.providerStatus), ["already_initiated", "already_initiated"])
+      assert.deepStrictEqual(again.refund.items.map((i) => i.providerReference), first.refund.items.map((i) => i.providerReference))
+      // A different amount on an already-refunded transaction is not that refund.
+      const other = yield* refunds.create(create(refund([10264, "3.00"]), "seed-3"))
+      assert.strictEqual(other.refund.status, "failed")
+      assert.include(other.refund.items[0]!.message, "10.00")
+      assert.strictEqual((yield* handle.stats).refundsPerformed, 2)
+    }))
+
+  it.scopedLive("a 'success' token envelope with data.success false is refused credentials; no refund call is made", () =>
+    Effect.gen(function*() {
+      const { handle, refunds, submits } = yield* setup({ REFUNDKIT_AIRPAY_CLIENT_SECRET: "not-the-secret" })
+      const error = yield* Effect.flip(refunds.create(create(refund([20001, "1.00"]), "bad-client")))
+      assert.strictEqual(error._tag, "ProviderAuthFailed")
+      assert.include(error.message, "Invalid client id or secret")
+      assert.notInclude(error.message, "not-the-secret")
+      assert.strictEqual(yield* submits, 0)
+      assert.strictEqual((yield* handle.stats).requests.auth, 1)
+      if (error._tag === "ProviderAuthFailed") assert.strictEqual((yield* refunds.get(error.refundId!)).status, "failed")
+    }))
+
+  it.scopedLive("a plain (unencrypted) 'Invalid Merchant Id' answer is refused credentials", () =>
+    Effect.gen(function*() {
+      const { refunds } = yield* setup({ REFUNDKIT_AIRPAY_MERCHANT_ID: "999" })
+      const error = yield* Effect.flip(refunds.create(create(refund([20001, "1.00"]), "bad-merchant")))
+      assert.strictEqual(error._tag, "ProviderAuthFailed")
+      assert.include(error.message, "Invalid Merchant Id")
+    }))
+
+  it.scopedLive("a wrong privatekey is refused by the sandbox; the token never appears in the error or the refund", () =>
+    Effect.gen(function*() {
+      const { handle, refunds } = yield* setup({ REFUNDKIT_AIRPAY_SECRET: "wrong-secret" })
+      const error = yield* Effect.flip(refunds.create(create(refund([20001, "1.00"]), "bad-key")))
+      assert.strictEqual(error._tag, "ProviderAuthFailed")
+      assert.include(error.message, "Invalid private key")
+      assert.strictEqual((yield* handle.stats).refundsPerformed, 0)
+      const stored = yield* refunds.get(error._tag === "ProviderAuthFailed" ? error.refundId! : "")
+      const everything = `${error.message}\n${JSON.stringify(error)}\n${JSON.stringify(stored)}`
+      const tokens = yield* handle.issuedTokens
+      assert.strictEqual(tokens.length, 1)
+      for (const token of tokens) assert.notInclude(everything, token)
+      assert.notInclude(everything, "token=")
+    }))
+
+  it.scopedLive("a token refused twice gets exactly one re-auth, then ProviderAuthFailed", () =>
+    Effect.gen(function*() {
+      const { handle, refunds } = yield* setup()
+      yield* handle.faults.inject({ fault: { _tag: "ExpiredToken" }, route: "refund", times: 2 })
+      const error = yield* Effect.flip(refunds.create(create(refund([20001, "1.00"]), "expired-twice")))
+      assert.strictEqual(error._tag, "ProviderAuthFailed")
+      assert.include(error.message, "freshly issued")
+      const stats = yield* handle.stats
+      assert.strictEqual(stats.requests.auth, 2)
+      assert.strictEqual(stats.requests.refund, 2)
+      assert.strictEqual(stats.refundsPerformed, 0)
+    }))
+
+  it.scopedLive("status queries are unsupported, with a hint", () =>
+    Effect.gen(function*() {
+      const { refunds } = yield* setup()
+      const { refund: done } = yield* refunds.create(create(refund([20001, "1.00"]), "sync-me"))
+      const error = yield* Effect.flip(refunds.sync(done.id))
+      assert.strictEqual(error._tag, "UnsupportedOperation")
+      assert.include(error.message, "dashboard")
+    }))
+
+  it("combine packs same-currency requests without a repeated transaction, within the limit", () => {
+    const a = { transactions: [{ ap_transactionid: 1, amount: "1.00" }], currency: "INR" }
+    const b = { transactions: [{ ap_transactionid: 2, amount: "2.00" }], currency: "INR" }
+    assert.deepStrictEqual(Airpay.combine(5)([a, b]), Option.some({ transactions: [...a.transactions, ...b.transactions], currency: "INR" }))
+    assert.isTrue(Option.isNone(Airpay.combine(1)([a, b])))
+    assert.isTrue(Option.isNone(Airpay.combine(5)([a, { ...b, currency: "USD" }])))
+    assert.isTrue(Option.isNone(Airpay.combine(5)([a, a])))
+    assert.isTrue(Option.isNone(Airpay.combine(5)([])))
+  })
+})
