@@ -149,9 +149,14 @@ export declare namespace Refunds {
     /**
      * Many refunds at once (the bulk engine): each is decoded, claimed and recorded on
      * its own, and claims for a provider that takes several targets per call are packed
-     * into as few calls as its `combine` allows. Results are in input order.
+     * into as few calls as its `combine` allows. At most `concurrency` provider calls run
+     * at once (default 16): a call waiting in a queue must not spend its own timeout there.
+     * Results are in input order.
      */
-    readonly createMany: (inputs: ReadonlyArray<CreateInput>) => Effect.Effect<ReadonlyArray<Either.Either<Created, CreateError>>>
+    readonly createMany: (
+      inputs: ReadonlyArray<CreateInput>,
+      options?: { readonly concurrency?: number | undefined }
+    ) => Effect.Effect<ReadonlyArray<Either.Either<Created, CreateError>>>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
     readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError>
     /** Asks the provider for the refund's current status and records it. */
@@ -452,7 +457,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         return groups
       })
 
-    const createMany = (inputs: ReadonlyArray<CreateInput>) =>
+    const createMany = (inputs: ReadonlyArray<CreateInput>, manyOptions?: { readonly concurrency?: number | undefined }) =>
       Effect.gen(function*() {
         const results: Array<Either.Either<Created, CreateError> | undefined> = new Array(inputs.length)
         const toSubmit = new Map<string, Array<{ index: number; claimed: Claimed }>>()
@@ -487,7 +492,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
                       Either.isRight(result) ? recordOutcome(member.refund, outcomeFor(member.refund, result.right)) : recordFailure(member.refund, result.left)
                     ), { discard: true }))
               )
-          }, { concurrency: "unbounded", discard: true })
+          }, { concurrency: manyOptions?.concurrency ?? 16, discard: true })
         }
         return results.map((result) => result!)
       })
@@ -540,11 +545,13 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         const events = yield* provider.webhook(request)
         return yield* Effect.forEach(events, (event) =>
           Effect.gen(function*() {
-            const found = event.refundId !== undefined
+            const byId = event.refundId !== undefined
               ? yield* ledger.get(event.refundId).pipe(Effect.map(Option.some), Effect.catchTag("RefundNotFound", () => Effect.succeed(Option.none<Refund>())))
-              : event.providerReference !== undefined
-              ? yield* ledger.findByReference(providerId, event.providerReference)
               : Option.none<Refund>()
+            // A callback naming an id we never issued (another installation's) may still carry the provider's reference.
+            const found = Option.isNone(byId) && event.providerReference !== undefined
+              ? yield* ledger.findByReference(providerId, event.providerReference)
+              : byId
             if (Option.isNone(found) || found.value.provider !== providerId) {
               return { applied: false, reason: "no refund matches this callback" } satisfies WebhookResult
             }

@@ -196,6 +196,9 @@ const destroySocket = (request: HttpServerRequest.HttpServerRequest) =>
  *
  * @since 0.1.0
  */
+// Note for sandbox authors: request handlers run uninterruptibly, and fibers they fork
+// inherit that. Wrap background work a handler starts (a delayed callback) in
+// `Effect.interruptible`, or it will hang timeouts and scope closing.
 export const serve = <E>(
   app: HttpApp.Default<E, never>,
   options: ServeOptions

@@ -1,0 +1,176 @@
+/**
+ * The Exirom card-refund plugin: `make(config)` builds the provider, `layer(config)`
+ * and `layerConfig` register it in core's `Providers` registry.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Provider from "@refundkit/core/Provider"
+import * as Providers from "@refundkit/core/Providers"
+import { RefundId, type Refund } from "@refundkit/core/Refund"
+import {
+  ConfigurationError,
+  InvalidRequest,
+  ProviderAuthFailed,
+  UnexpectedResponse,
+  UnsupportedOperation,
+  type ProviderError
+} from "@refundkit/core/RefundError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Checksum from "./internal/checksum.js"
+import * as RawJson from "./internal/rawJson.js"
+import * as ExiromClient from "./ExiromClient.js"
+import * as ExiromConfig from "./ExiromConfig.js"
+import { ExiromRequest } from "./ExiromRequest.js"
+import * as ExiromStatus from "./ExiromStatus.js"
+import * as ExiromWire from "./ExiromWire.js"
+
+/**
+ * @since 0.1.0
+ */
+export const id = ExiromStatus.provider
+
+/**
+ * What Exirom can do. Submits are idempotent because `requestId` is our refund id,
+ * derived from the idempotency key: Exirom answers a repeat with the original
+ * response. `rateLimit` is the documented 40 requests per minute; `make` takes it
+ * from the config.
+ *
+ * @since 0.1.0
+ */
+export const capabilities: Provider.Capabilities = {
+  partialRefunds: true,
+  maxTargetsPerCall: 1,
+  statusQuery: true,
+  webhooks: true,
+  idempotentSubmit: true,
+  updates: false,
+  settlement: "money",
+  rateLimit: { requests: ExiromConfig.defaultRequestsPerMinute, perMillis: 60_000 }
+}
+
+const isRefundId = Schema.is(RefundId)
+
+/**
+ * The body sent for a request: `requestId` is refundkit's refund id, `mid` the
+ * request's own or the configured one; `currency` stays home.
+ *
+ * @since 0.1.0
+ */
+export const wireBody = (request: ExiromRequest, requestId: string, config: Pick<ExiromConfig.ExiromConfig, "mid">): ExiromWire.RefundBody => ({
+  requestId,
+  mid: request.mid ?? config.mid,
+  transactionId: request.transactionId,
+  amount: request.amount,
+  reason: request.reason,
+  ...(request.callbackUrl === undefined ? {} : { callbackUrl: request.callbackUrl }),
+  ...(request.metadata === undefined ? {} : { metadata: request.metadata })
+})
+
+/**
+ * Builds the provider.
+ *
+ * @since 0.1.0
+ */
+export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.Provider, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* ExiromClient.make(config)
+    const { rateLimit: _, ...unlimited } = capabilities
+
+    const submit = (request: ExiromRequest, refundId: string): Effect.Effect<Provider.Outcome, ProviderError> =>
+      client.refund(wireBody(request, refundId, config)).pipe(
+        Effect.flatMap((response) => {
+          const reference = ExiromWire.refundIdOf(response)
+          return reference === undefined
+            ? Effect.fail(new UnexpectedResponse({ provider: id, path: "refundId", detail: "the refund answer names no refundId", httpStatus: 200 }))
+            : Effect.succeed(ExiromStatus.outcome({
+              ...response,
+              refundId: reference,
+              references: { refundId: reference, requestId: refundId, transactionId: String(request.transactionId) }
+            }))
+        })
+      )
+
+    // Without an Exirom refundId the only way to learn what happened is Exirom's own
+    // advice for a request in doubt: send it again with the same requestId, which
+    // returns the original answer and cannot refund twice.
+    const status = (refund: Refund, request: ExiromRequest): Effect.Effect<Provider.Outcome, ProviderError> => {
+      if (refund.providerReference !== undefined) {
+        const reference = refund.providerReference
+        return Effect.map(client.info(reference), (info) => ExiromStatus.outcome({ ...info, refundId: info.refundId ?? reference }))
+      }
+      if (refund.status === "unknown" || refund.status === "requested") return submit(request, refund.id)
+      return Effect.fail(
+        new UnsupportedOperation({
+          provider: id,
+          operation: "status queries for a refund Exirom never acknowledged",
+          hint: `Refund ${refund.id} has no Exirom refundId and is ${refund.status}: Exirom did not take it.`
+        })
+      )
+    }
+
+    const webhook = (request: Provider.WebhookRequest): Effect.Effect<ReadonlyArray<Provider.WebhookEvent>, ProviderError> =>
+      Effect.gen(function*() {
+        const fields = RawJson.members(request.body)
+        if (fields === undefined) return yield* InvalidRequest.field("body", "an Exirom callback is a JSON object", id)
+        const checksum = request.headers["x-checksum"]
+        if (checksum === undefined || !Checksum.verify(Redacted.value(config.merchantSecret), Checksum.message(fields), checksum)) {
+          return yield* new ProviderAuthFailed({
+            provider: id,
+            detail: checksum === undefined
+              ? "the callback has no X-Checksum header"
+              : "the callback's X-Checksum does not match its body (a forgery, or REFUNDKIT_EXIROM_MERCHANT_SECRET differs from Exirom's)"
+          })
+        }
+        const callback = yield* Schema.decodeUnknown(Schema.parseJson(ExiromWire.Callback))(request.body).pipe(
+          Effect.mapError((error) => InvalidRequest.fromParseError(error, id))
+        )
+        const reference = callback.refundId ?? undefined
+        const ours = callback.requestId !== undefined && callback.requestId !== null && isRefundId(callback.requestId) ? callback.requestId : undefined
+        return [{
+          ...(ours === undefined ? {} : { refundId: ours }),
+          ...(reference === undefined ? {} : { providerReference: reference }),
+          dedupeKey: `${callback.transactionId}:${callback.transactionStatus}`,
+          outcome: ExiromStatus.outcome({ transactionStatus: callback.transactionStatus, declineCode: callback.declineCode, refundId: reference })
+        }]
+      })
+
+    return Provider.make({
+      id,
+      displayName: "Exirom",
+      capabilities: config.requestsPerMinute === 0 ? unlimited : { ...unlimited, rateLimit: { requests: config.requestsPerMinute, perMillis: 60_000 } },
+      requestSchema: ExiromRequest,
+      describe: (request) => ({
+        targets: [{ target: String(request.transactionId), amount: request.amount }],
+        currency: request.currency,
+        amount: request.amount
+      }),
+      submit: (request, context) => submit(request, context.refundId),
+      status,
+      webhook,
+      statusRank: ExiromStatus.statusRank
+    })
+  })
+
+/**
+ * The plugin as a Layer over core's registry.
+ *
+ * @since 0.1.0
+ */
+export const layer = (config: ExiromConfig.ExiromConfig): Layer.Layer<never, ConfigurationError, Providers.Providers | HttpClient.HttpClient> =>
+  Providers.plugin(make(config))
+
+/**
+ * The plugin configured from `REFUNDKIT_EXIROM_*`.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig: Layer.Layer<never, ConfigurationError, Providers.Providers | HttpClient.HttpClient> = Layer.unwrapEffect(
+  ExiromConfig.config.pipe(
+    Effect.mapError((error) => new ConfigurationError({ detail: `Exirom settings: ${String(error)}` })),
+    Effect.map(layer)
+  )
+)

@@ -1,0 +1,264 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { Ledger, Providers, Refunds } from "@refundkit/core"
+import { ConfigProvider, Context, Duration, Effect, Layer, Schedule } from "effect"
+import type { Scope } from "effect"
+import { createHmac } from "node:crypto"
+import * as Http from "node:http"
+import * as Checksum from "../src/internal/checksum.js"
+import * as RawJson from "../src/internal/rawJson.js"
+import { Exirom } from "../src/index.js"
+import * as ExiromSandbox from "../src/sandbox.js"
+
+/** The plugin configured from the sandbox's env, behind core's Refunds and an in-memory ledger. */
+const stackFor = (sandbox: ExiromSandbox.ExiromSandbox, callTimeout: Duration.DurationInput = "2 seconds") =>
+  Effect.gen(function*() {
+    const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
+    const layer = Refunds.layer({ callTimeout, retrySchedule: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(2))), maxRetryAfter: "1 second" }).pipe(
+      Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
+      Layer.provideMerge(Ledger.layerMemory),
+      Layer.provide(NodeHttpClient.layerUndici)
+    )
+    return Context.get(yield* Layer.build(layer), Refunds.Refunds)
+  })
+
+const setup = (options?: ExiromSandbox.Options) =>
+  Effect.gen(function*() {
+    const sandbox = yield* ExiromSandbox.make(options)
+    return { sandbox, refunds: yield* stackFor(sandbox) }
+  })
+
+interface Received {
+  readonly headers: Record<string, string>
+  readonly body: string
+  readonly query: Record<string, string>
+}
+
+/** A tiny local endpoint that records what the sandbox POSTs to it. */
+const listener: Effect.Effect<{ readonly url: string; readonly received: Array<Received>; readonly waitFor: (n: number) => Effect.Effect<ReadonlyArray<Received>> }, never, Scope.Scope> =
+  Effect.gen(function*() {
+    const received: Array<Received> = []
+    const server = yield* Effect.acquireRelease(
+      Effect.async<Http.Server>((resume) => {
+        const server = Http.createServer((request, response) => {
+          let body = ""
+          request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
+          request.on("end", () => {
+            const headers: Record<string, string> = {}
+            for (const [k, v] of Object.entries(request.headers)) if (typeof v === "string") headers[k.toLowerCase()] = v
+            received.push({ headers, body, query: Object.fromEntries(new URL(request.url ?? "/", "http://x").searchParams) })
+            response.writeHead(200).end()
+          })
+        })
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+      }),
+      (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+    )
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    const waitFor = (n: number) =>
+      Effect.suspend(() => (received.length >= n ? Effect.succeed([...received]) : Effect.fail("waiting"))).pipe(
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(250)))),
+        Effect.orDie
+      )
+    return { url: `http://127.0.0.1:${port}/exirom/callback`, received, waitFor }
+  })
+
+describe("Exirom plugin end to end", () => {
+  it.scopedLive("a refund is pending with Exirom's refundId; a status sync moves it to succeeded", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup({ settleAfterMillis: 60_000 })
+      const { refund } = yield* refunds.create({
+        provider: "exirom",
+        request: { transactionId: 20001, amount: "10.5", reason: "customer_request", currency: "EUR", metadata: { order: "o-1" } },
+        idempotencyKey: "order-o-1"
+      })
+      assert.strictEqual(refund.status, "pending")
+      assert.strictEqual(refund.providerStatus, "NEW")
+      assert.isString(refund.providerReference)
+      assert.strictEqual(refund.references["requestId"], refund.id, "Exirom's requestId is our refund id")
+      assert.strictEqual(refund.amount, "10.50")
+      assert.deepStrictEqual(refund.targets, [{ target: "20001", amount: "10.50" }])
+      assert.strictEqual((yield* refunds.sync(refund.id)).status, "pending", "not settled yet")
+      yield* sandbox.settle
+      const synced = yield* refunds.sync(refund.id)
+      assert.strictEqual(synced.status, "succeeded")
+      assert.strictEqual(synced.providerStatus, "SUCCEED")
+      assert.deepStrictEqual(synced.events.map((e) => [e.source, e.to]), [["submit", "requested"], ["submit", "pending"], ["sync", "succeeded"]])
+    }))
+
+  it.scopedLive("an over-refund is declined by the sandbox; an asynchronous decline arrives through sync", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const full = yield* refunds.create({ provider: "exirom", request: { transactionId: 12345, amount: "100.00", reason: "customer_request" }, idempotencyKey: "full" })
+      assert.strictEqual(full.refund.status, "pending")
+      const over = yield* refunds.create({ provider: "exirom", request: { transactionId: 12345, amount: "0.01", reason: "customer_request" }, idempotencyKey: "over" })
+      assert.strictEqual(over.refund.status, "failed")
+      assert.strictEqual(over.refund.providerStatus, "FAILED")
+      assert.strictEqual(over.refund.error?.providerCode, "8")
+      assert.include(over.refund.error?.message ?? "", "DATA_VALIDATION_ERROR")
+
+      const later = yield* refunds.create({ provider: "exirom", request: { transactionId: 30003, amount: "5.00", reason: "customer_request" }, idempotencyKey: "later" })
+      assert.strictEqual(later.refund.status, "pending")
+      yield* sandbox.settle
+      const synced = yield* refunds.sync(later.refund.id)
+      assert.strictEqual(synced.status, "failed")
+      assert.strictEqual(synced.error?.providerCode, "6")
+      assert.include(synced.error?.message ?? "", "LIMITED_BY_ISSUER_BANK_ERROR")
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1)
+    }))
+
+  it.scopedLive("unknown and unrefundable payments are declined with Exirom's words", () =>
+    Effect.gen(function*() {
+      const { refunds } = yield* setup({ autoSeed: false })
+      const missing = yield* refunds.create({ provider: "exirom", request: { transactionId: 999, amount: "1.00", reason: "x" }, idempotencyKey: "missing" })
+      assert.strictEqual(missing.refund.status, "failed")
+      assert.strictEqual(missing.refund.error?.providerCode, "HTTP_404")
+      const processing = yield* refunds.create({ provider: "exirom", request: { transactionId: 30002, amount: "1.00", reason: "x" }, idempotencyKey: "processing" })
+      assert.strictEqual(processing.refund.error?.providerCode, "HTTP_422")
+      assert.include(processing.refund.error?.message ?? "", "is PROCESSING")
+    }))
+
+  it.scopedLive("a requestId Exirom already holds with another payload is a clear decline (409), refunding nothing", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make()
+      // Two ledgers (a wiped one, another installation) reuse one idempotency key with different bodies.
+      const first = yield* stackFor(sandbox)
+      const second = yield* stackFor(sandbox)
+      const a = yield* first.create({ provider: "exirom", request: { transactionId: 20001, amount: "10.00", reason: "x" }, idempotencyKey: "shared-key" })
+      const b = yield* second.create({ provider: "exirom", request: { transactionId: 20001, amount: "20.00", reason: "x" }, idempotencyKey: "shared-key" })
+      assert.strictEqual(a.refund.id, b.refund.id)
+      assert.strictEqual(a.refund.status, "pending")
+      assert.strictEqual(b.refund.status, "failed")
+      assert.strictEqual(b.refund.error?.providerCode, "HTTP_409")
+      assert.include(b.refund.error?.message ?? "", "different payload")
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1)
+    }))
+
+  it.scopedLive("every documented auth answer shape works end to end", () =>
+    Effect.gen(function*() {
+      for (const authResponse of ["string", "token", "merchantKey"] as const) {
+        const { refunds, sandbox } = yield* setup({ authResponse })
+        const { refund } = yield* refunds.create({ provider: "exirom", request: { transactionId: 20001, amount: "1.00", reason: "x" }, idempotencyKey: authResponse })
+        assert.strictEqual(refund.status, "pending", authResponse)
+        assert.strictEqual((yield* sandbox.stats).requests["auth"], 1)
+      }
+    }))
+
+  it.scopedLive("a refund left unknown by a timeout is resolved by sync resending the same requestId", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make()
+      const refunds = yield* stackFor(sandbox, "300 millis")
+      yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "refund", times: 1 })
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 1_000 }, route: "refund", times: 0 })
+      const lost = yield* Effect.flip(refunds.create({ provider: "exirom", request: { transactionId: 20001, amount: "3.00", reason: "x" }, idempotencyKey: "lost" }))
+      assert.strictEqual(lost._tag, "OutcomeUnknown")
+      const id = lost._tag === "OutcomeUnknown" ? lost.refundId ?? "" : ""
+      assert.strictEqual((yield* refunds.get(id)).status, "unknown")
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1, "the lost answer's refund was performed")
+      yield* sandbox.faults.clear
+      const synced = yield* refunds.sync(id)
+      assert.strictEqual(synced.status, "pending")
+      assert.isString(synced.providerReference)
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1, "the resend replayed, it did not refund again")
+    }))
+
+  it.scopedLive("layerConfig names a missing or invalid setting as a ConfigurationError", () =>
+    Effect.gen(function*() {
+      const build = (env: Record<string, string>) =>
+        Effect.flip(Layer.build(Exirom.layerConfig.pipe(
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))),
+          Layer.provide(Providers.layer),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )))
+      const missing = yield* build({ REFUNDKIT_EXIROM_MID: "m" })
+      assert.strictEqual(missing._tag, "ConfigurationError")
+      assert.include(missing.message, "REFUNDKIT_EXIROM_MERCHANT_KEY")
+      const badUrl = yield* build({ REFUNDKIT_EXIROM_MID: "m", REFUNDKIT_EXIROM_MERCHANT_KEY: "k", REFUNDKIT_EXIROM_MERCHANT_SECRET: "top-secret", REFUNDKIT_EXIROM_BASE_URL: "exirom" })
+      assert.include(badUrl.message, "http(s) URL")
+      assert.notInclude(badUrl.message, "top-secret")
+    }))
+
+  describe("webhooks", () => {
+    it("signature fields are read from the raw body: literals as written, nested values skipped", () => {
+      const body = `{ "mid" : "m\\u0031", "order": {"orderAmount": 1, "s": "},{"}, "orderAmount": null, "totalAmount": 200.0,\n "orderCurrency":"EUR", "transactionId": 12345 }`
+      const fields = RawJson.members(body)!
+      assert.strictEqual(fields.get("totalAmount"), "200.0")
+      assert.strictEqual(fields.get("order"), `{"orderAmount": 1, "s": "},{"}`)
+      assert.strictEqual(Checksum.message(fields), "m1|200.0|EUR|12345")
+      for (const bad of ["", "[1]", "{\"a\":}", "{\"a\":1", "{\"a\":1} x"]) assert.isUndefined(RawJson.members(bad), bad)
+    })
+
+    it.scopedLive("the sandbox's signed callbacks verify; duplicates and out-of-order deliveries change nothing", () =>
+      Effect.gen(function*() {
+        const endpoint = yield* listener
+        const { refunds, sandbox } = yield* setup({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0, lifecycle: true, outOfOrder: true, duplicates: 1 } })
+        const { refund } = yield* refunds.create({
+          provider: "exirom",
+          request: { transactionId: 20001, amount: "200.00", reason: "customer_request", callbackUrl: endpoint.url },
+          idempotencyKey: "hooked"
+        })
+        yield* sandbox.settle
+        const callbacks = yield* endpoint.waitFor(6)
+        assert.deepStrictEqual(callbacks.map((c) => (JSON.parse(c.body) as { transactionStatus: string }).transactionStatus), ["SUCCEED", "SUCCEED", "PROCESSING", "PROCESSING", "NEW", "NEW"])
+        assert.strictEqual(callbacks[0]!.query["paymentMethod"], "card")
+        assert.include(callbacks[0]!.body, "\"totalAmount\":200.0,", "Exirom's Double literal")
+        // JSON.parse turns 200.0 into 200: a checksum over parsed values would not match.
+        const parsed = JSON.parse(callbacks[0]!.body) as { mid: string; totalAmount: number; orderCurrency: string; transactionId: number }
+        const overParsed = createHmac("sha256", sandbox.merchantSecret).update(`${parsed.mid}|${parsed.totalAmount}|${parsed.orderCurrency}|${parsed.transactionId}`).digest("base64")
+        assert.notStrictEqual(callbacks[0]!.headers["x-checksum"], overParsed)
+
+        const results = yield* Effect.forEach(callbacks, (callback) => refunds.webhook("exirom", callback))
+        assert.deepStrictEqual(results.map((r) => r[0]!.applied), [true, false, false, false, false, false])
+        assert.strictEqual(results[1]![0]!.reason, "duplicate callback")
+        assert.include(results[2]![0]!.reason ?? "", "out of order")
+        assert.include(results[4]![0]!.reason ?? "", "out of order")
+        const after = yield* refunds.get(refund.id)
+        assert.strictEqual(after.status, "succeeded")
+        assert.strictEqual(after.providerStatus, "SUCCEED")
+      }))
+
+    it.scopedLive("callbacks in order move a refund forward and find it by our requestId", () =>
+      Effect.gen(function*() {
+        const endpoint = yield* listener
+        const { refunds, sandbox } = yield* setup({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0, lifecycle: true } })
+        const { refund } = yield* refunds.create({
+          provider: "exirom",
+          request: { transactionId: 12345, amount: "10.00", reason: "x", callbackUrl: endpoint.url },
+          idempotencyKey: "in-order"
+        })
+        yield* sandbox.settle
+        const callbacks = yield* endpoint.waitFor(3)
+        const results = yield* Effect.forEach(callbacks, (callback) => refunds.webhook("exirom", callback))
+        assert.deepStrictEqual(results.map((r) => [r[0]!.refundId, r[0]!.applied]), [[refund.id, true], [refund.id, true], [refund.id, true]])
+        const after = yield* refunds.get(refund.id)
+        assert.deepStrictEqual(after.events.filter((e) => e.source === "webhook").map((e) => e.providerStatus), ["NEW", "PROCESSING", "SUCCEED"])
+        assert.strictEqual(after.status, "succeeded")
+      }))
+
+    it.scopedLive("forged, tampered and unsigned callbacks are refused", () =>
+      Effect.gen(function*() {
+        const endpoint = yield* listener
+        const { refunds, sandbox } = yield* setup({ callbacks: { delayMillis: 0 } })
+        const { refund } = yield* refunds.create({
+          provider: "exirom",
+          request: { transactionId: 20001, amount: "10.00", reason: "x", callbackUrl: endpoint.url },
+          idempotencyKey: "forged"
+        })
+        const [genuine] = yield* endpoint.waitFor(1)
+        const tampered = { ...genuine!, body: genuine!.body.replace("\"totalAmount\":10.0", "\"totalAmount\":99.0") }
+        const forged = { ...genuine!, headers: { ...genuine!.headers, "x-checksum": createHmac("sha256", "not-the-secret").update("x").digest("base64") } }
+        const { "x-checksum": _, ...unsignedHeaders } = genuine!.headers
+        for (const attempt of [tampered, forged, { ...genuine!, headers: unsignedHeaders }]) {
+          const error = yield* Effect.flip(refunds.webhook("exirom", attempt))
+          assert.strictEqual(error._tag, "ProviderAuthFailed")
+          assert.notInclude(error.message, sandbox.merchantSecret)
+        }
+        assert.strictEqual((yield* refunds.get(refund.id)).status, "pending", "nothing forged was applied")
+        const applied = yield* refunds.webhook("exirom", genuine!)
+        assert.isTrue(applied[0]!.applied)
+        const garbage = yield* Effect.flip(refunds.webhook("exirom", { headers: genuine!.headers, body: "not json" }))
+        assert.strictEqual(garbage._tag, "InvalidRequest")
+      }))
+  })
+})

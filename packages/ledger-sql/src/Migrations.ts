@@ -1,0 +1,251 @@
+/**
+ * The ledger's schema and its migrations, one logical schema on SQLite and PostgreSQL:
+ *
+ * - `refunds`: one row per refund. `seq` is a monotonically increasing number that
+ *   orders the ledger (keyset pagination, newest first); `(provider, idempotency_key)`
+ *   is unique, which is what makes a claim atomic. JSON columns are stored as text, so
+ *   the request reads back exactly as it was written.
+ * - `refund_events`: the append-only history (a trigger refuses UPDATE and DELETE).
+ * - `refund_targets`: what each refund reserves against each target, in minor units;
+ *   the over-refund guard sums it for refunds that are not `failed`.
+ * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
+ *   locks `FOR UPDATE` while it checks and writes reservations. SQLite needs no such row:
+ *   its claims hold the database's write lock.
+ *
+ * Timestamps are ISO 8601 text compared byte-wise (`COLLATE "C"` on PostgreSQL), which
+ * is the order the in-memory ledger uses.
+ *
+ * @since 0.1.0
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { LedgerError } from "@refundkit/core/RefundError"
+import * as Effect from "effect/Effect"
+import type { Dialect } from "./internal/rows.js"
+import * as Transactions from "./internal/transactions.js"
+
+/**
+ * The table that records applied migrations. Not `effect_sql_migrations`, so an
+ * application sharing the database can run its own migrator beside ours.
+ *
+ * @since 0.1.0
+ */
+export const table = "refundkit_ledger_migrations"
+
+const statuses = "('requested', 'pending', 'requires_action', 'succeeded', 'failed', 'unknown')"
+const sources = "('submit', 'sync', 'webhook', 'operator', 'recovery')"
+
+const sqlite1: ReadonlyArray<string> = [
+  `CREATE TABLE refunds (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    provider TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ${statuses}),
+    provider_status TEXT,
+    provider_reference TEXT,
+    provider_references TEXT NOT NULL DEFAULT '{}',
+    currency TEXT,
+    amount TEXT,
+    targets TEXT NOT NULL DEFAULT '[]',
+    items TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    sync_lease_until TEXT,
+    sync_lease_owner TEXT,
+    UNIQUE (provider, idempotency_key)
+  )`,
+  `CREATE INDEX refunds_provider_reference ON refunds (provider, provider_reference)`,
+  `CREATE INDEX refunds_status_updated ON refunds (status, updated_at, seq)`,
+  `CREATE INDEX refunds_provider_seq ON refunds (provider, seq)`,
+  `CREATE TABLE refund_events (
+    refund_id TEXT NOT NULL REFERENCES refunds (id),
+    sequence INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ${sources}),
+    from_status TEXT CHECK (from_status IS NULL OR from_status IN ${statuses}),
+    to_status TEXT NOT NULL CHECK (to_status IN ${statuses}),
+    provider_status TEXT,
+    accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+    detail TEXT,
+    PRIMARY KEY (refund_id, sequence)
+  )`,
+  `CREATE TRIGGER refund_events_no_update BEFORE UPDATE ON refund_events
+    BEGIN SELECT RAISE(ABORT, 'refund_events is append-only'); END`,
+  `CREATE TRIGGER refund_events_no_delete BEFORE DELETE ON refund_events
+    BEGIN SELECT RAISE(ABORT, 'refund_events is append-only'); END`,
+  `CREATE TABLE refund_targets (
+    refund_id TEXT NOT NULL REFERENCES refunds (id),
+    provider TEXT NOT NULL,
+    target TEXT NOT NULL,
+    amount_minor TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    PRIMARY KEY (refund_id, target)
+  )`,
+  `CREATE INDEX refund_targets_provider_target ON refund_targets (provider, target)`
+]
+
+const pg1: ReadonlyArray<string> = [
+  `CREATE TABLE refunds (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+    id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ${statuses}),
+    provider_status TEXT,
+    provider_reference TEXT,
+    provider_references TEXT NOT NULL DEFAULT '{}',
+    currency TEXT,
+    amount TEXT,
+    targets TEXT NOT NULL DEFAULT '[]',
+    items TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    created_at TEXT COLLATE "C" NOT NULL,
+    updated_at TEXT COLLATE "C" NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    sync_lease_until TEXT COLLATE "C",
+    sync_lease_owner TEXT,
+    UNIQUE (provider, idempotency_key)
+  )`,
+  `CREATE INDEX refunds_provider_reference ON refunds (provider, provider_reference)`,
+  `CREATE INDEX refunds_status_updated ON refunds (status, updated_at, seq)`,
+  `CREATE INDEX refunds_provider_seq ON refunds (provider, seq)`,
+  `CREATE TABLE refund_events (
+    refund_id TEXT NOT NULL REFERENCES refunds (id),
+    sequence INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ${sources}),
+    from_status TEXT CHECK (from_status IS NULL OR from_status IN ${statuses}),
+    to_status TEXT NOT NULL CHECK (to_status IN ${statuses}),
+    provider_status TEXT,
+    accepted BOOLEAN NOT NULL,
+    detail TEXT,
+    PRIMARY KEY (refund_id, sequence)
+  )`,
+  `CREATE FUNCTION refund_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'refund_events is append-only'; END
+  $$`,
+  `CREATE TRIGGER refund_events_append_only BEFORE UPDATE OR DELETE ON refund_events
+    FOR EACH ROW EXECUTE FUNCTION refund_events_append_only()`,
+  `CREATE TABLE refund_targets (
+    refund_id TEXT NOT NULL REFERENCES refunds (id),
+    provider TEXT NOT NULL,
+    target TEXT NOT NULL,
+    amount_minor NUMERIC NOT NULL,
+    currency TEXT NOT NULL,
+    PRIMARY KEY (refund_id, target)
+  )`,
+  `CREATE INDEX refund_targets_provider_target ON refund_targets (provider, target)`,
+  `CREATE TABLE refund_target_locks (
+    provider TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (provider, target)
+  )`
+]
+
+const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const list = sql.onDialectOrElse({ sqlite: () => byDialect.sqlite, pg: () => byDialect.pg, orElse: () => byDialect.sqlite })
+    for (const statement of list) yield* sql.unsafe(statement).raw
+  })
+
+/**
+ * Every migration, by `<id>_<name>`. Append new ones; never edit an applied one.
+ *
+ * @since 0.1.0
+ */
+export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
+  "1_create_ledger": statements({ sqlite: sqlite1, pg: pg1 })
+}
+
+/**
+ * The id of the newest migration: a ledger is ready when it has been applied.
+ *
+ * @since 0.1.0
+ */
+export const latest: number = Math.max(...Object.keys(migrations).map((key) => Number.parseInt(key, 10)))
+
+const dialectOf = (sql: SqlClient.SqlClient): Effect.Effect<Dialect, LedgerError> =>
+  sql.onDialectOrElse({
+    sqlite: () => Effect.succeed<Dialect>("sqlite"),
+    pg: () => Effect.succeed<Dialect>("pg"),
+    orElse: () => Effect.fail(new LedgerError({ detail: "the ledger supports SQLite and PostgreSQL only" }))
+  })
+
+const migrationsTablePg = `CREATE TABLE IF NOT EXISTS ${table} (
+  migration_id integer primary key,
+  created_at timestamp with time zone not null default now(),
+  name text not null
+)`
+
+const describeFailure = (error: { readonly message: string; readonly cause?: unknown }): string => {
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ""
+  return `migrating the ledger schema failed: ${error.message}${cause}`
+}
+
+/**
+ * Applies the migrations not yet applied and returns them. Safe to run from several
+ * processes at once: on SQLite the run holds the write lock (`BEGIN IMMEDIATE`), on
+ * PostgreSQL an advisory transaction lock, so one process migrates and the others then
+ * find nothing to do.
+ *
+ * @since 0.1.0
+ */
+export const run: Effect.Effect<ReadonlyArray<readonly [id: number, name: string]>, LedgerError, SqlClient.SqlClient> = Effect.gen(
+  function*() {
+    const sql = yield* SqlClient.SqlClient
+    const dialect = yield* dialectOf(sql)
+    const transactions = Transactions.make(sql, dialect)
+    const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations), table })
+    const locked = dialect === "pg"
+      // The migrator's own "does the table exist" probe fails inside a transaction on
+      // PostgreSQL when the table is missing, so create it first, under the lock.
+      ? sql`SELECT pg_advisory_xact_lock(hashtext(${table}::text || ':' || current_schema()))`.pipe(
+        Effect.zipRight(sql.unsafe(migrationsTablePg).raw),
+        Effect.zipRight(migrate)
+      )
+      : migrate
+    return yield* transactions.write(locked).pipe(
+      Effect.retry({ schedule: Transactions.retryTransient, while: (e) => e._tag === "SqlError" && Transactions.isTransient(e) }),
+      Effect.mapError((error) => new LedgerError({ detail: describeFailure(error) })),
+      Effect.catchAllDefect((defect) =>
+        Effect.fail(new LedgerError({ detail: describeFailure(defect instanceof Error ? defect : { message: String(defect) }) }))
+      )
+    )
+  }
+)
+
+/**
+ * Succeeds when the ledger database answers and every migration has been applied.
+ *
+ * @since 0.1.0
+ */
+export const check: Effect.Effect<void, LedgerError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const unreadable = (error: SqlError) =>
+    new LedgerError({ detail: `the ledger database cannot be read: ${error.cause instanceof Error ? error.cause.message : error.message}` })
+  // Look the table up before reading it: the SQLite client caches a failed prepare
+  // ("no such table") for minutes, which would keep the ledger unready after a migration.
+  const exists = yield* sql.onDialectOrElse({
+    pg: () => Effect.map(sql<{ readonly ok: unknown }>`SELECT to_regclass(${table}) IS NOT NULL AS ok`, (rows) => rows[0]?.ok === true),
+    orElse: () =>
+      Effect.map(
+        sql<{ readonly n: unknown }>`SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ${table}`,
+        (rows) => Number(rows[0]?.n ?? 0) > 0
+      )
+  }).pipe(Effect.mapError(unreadable))
+  const applied = exists
+    ? Number((yield* Effect.mapError(sql<{ readonly id: unknown }>`SELECT MAX(migration_id) AS id FROM ${sql(table)}`, unreadable))[0]?.id ?? 0)
+    : 0
+  if (applied < latest) {
+    return yield* new LedgerError({ detail: `the ledger schema is at migration ${applied}, ${latest} is required; run the migrations` })
+  }
+})

@@ -1,0 +1,187 @@
+/**
+ * How a refund maps to table rows and back. Every row read from the database is
+ * decoded with Schema: a database edited by hand or by a broken migration yields a
+ * `LedgerError` naming the column, never a half-built refund.
+ *
+ * @internal
+ */
+import type { Refund, RefundEvent } from "@refundkit/core/Refund"
+import { RefundId, RefundItem, RefundTarget, EventSource } from "@refundkit/core/Refund"
+import { ErrorInfo, LedgerError } from "@refundkit/core/RefundError"
+import { RefundStatus } from "@refundkit/core/RefundStatus"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+/** @internal */
+export type Dialect = "sqlite" | "pg"
+
+/** The columns every refund query selects, in one place so reads and decoding agree. */
+export const refundColumns =
+  "seq, id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
+
+/** @internal */
+export const eventColumns = "refund_id, sequence, at, source, from_status, to_status, provider_status, accepted, detail"
+
+// PostgreSQL returns BIGINT and NUMERIC as strings, SQLite returns INTEGER as a number.
+const Seq = Schema.Union(Schema.BigInt, Schema.BigIntFromNumber)
+
+// PostgreSQL has a boolean type, SQLite stores 0 / 1.
+const Flag = Schema.Union(
+  Schema.Boolean,
+  Schema.transform(Schema.Literal(0, 1), Schema.Boolean, { strict: true, decode: (n) => n === 1, encode: (b) => (b ? 1 : 0) })
+)
+
+const Text = Schema.String
+const OptionalText = Schema.NullOr(Schema.String)
+
+const RefundRow = Schema.Struct({
+  seq: Seq,
+  id: RefundId,
+  provider: Text,
+  idempotency_key: Text,
+  fingerprint: Text,
+  request: Schema.parseJson(),
+  status: RefundStatus,
+  provider_status: OptionalText,
+  provider_reference: OptionalText,
+  provider_references: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })),
+  currency: OptionalText,
+  amount: OptionalText,
+  targets: Schema.parseJson(Schema.Array(RefundTarget)),
+  items: Schema.parseJson(Schema.Array(RefundItem)),
+  error: Schema.NullOr(Schema.parseJson(ErrorInfo)),
+  created_at: Text,
+  updated_at: Text
+})
+
+/** @internal */
+export type RefundRow = typeof RefundRow.Type
+
+const EventRow = Schema.Struct({
+  refund_id: Text,
+  sequence: Schema.Int,
+  at: Text,
+  source: EventSource,
+  from_status: Schema.NullOr(RefundStatus),
+  to_status: RefundStatus,
+  provider_status: OptionalText,
+  accepted: Flag,
+  detail: OptionalText
+})
+
+/** @internal */
+export type EventRow = typeof EventRow.Type
+
+const ReservationRow = Schema.Struct({ amount_minor: Schema.BigInt })
+
+const corrupt = (what: string, error: ParseResult.ParseError): LedgerError => {
+  const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const column = first === undefined || first.path.length === 0 ? "row" : `column ${first.path.map(String).join(".")}`
+  return new LedgerError({ detail: `${what} is corrupt in the database: ${column}: ${first?.message ?? "does not match the ledger schema"}` })
+}
+
+const rowName = (row: unknown): string => {
+  const id = typeof row === "object" && row !== null && "id" in row ? row.id : undefined
+  return typeof id === "string" ? `stored refund ${id}` : "a stored refund"
+}
+
+/** @internal */
+export const decodeRefundRow = (row: unknown): Effect.Effect<RefundRow, LedgerError> =>
+  Effect.mapError(Schema.decodeUnknown(RefundRow)(row), (error) => corrupt(rowName(row), error))
+
+/** @internal */
+export const decodeEventRow = (row: unknown): Effect.Effect<EventRow, LedgerError> =>
+  Effect.mapError(Schema.decodeUnknown(EventRow)(row), (error) => {
+    const id = typeof row === "object" && row !== null && "refund_id" in row && typeof row.refund_id === "string" ? row.refund_id : "?"
+    return corrupt(`an event of stored refund ${id}`, error)
+  })
+
+/** @internal */
+export const decodeReserved = (rows: ReadonlyArray<unknown>): Effect.Effect<bigint, LedgerError> =>
+  Effect.reduce(rows, 0n, (sum, row) =>
+    Effect.map(
+      Effect.mapError(Schema.decodeUnknown(ReservationRow)(row), (error) => corrupt("a refund reservation", error)),
+      (r) => sum + r.amount_minor
+    ))
+
+/** @internal */
+export const toEvent = (row: EventRow): RefundEvent => ({
+  sequence: row.sequence,
+  at: row.at,
+  source: row.source,
+  from: row.from_status,
+  to: row.to_status,
+  accepted: row.accepted,
+  ...(row.provider_status === null ? {} : { providerStatus: row.provider_status }),
+  ...(row.detail === null ? {} : { detail: row.detail })
+})
+
+/** @internal */
+export const toRefund = (row: RefundRow, events: ReadonlyArray<RefundEvent>): Refund => ({
+  id: row.id,
+  provider: row.provider,
+  idempotencyKey: row.idempotency_key,
+  fingerprint: row.fingerprint,
+  request: row.request,
+  status: row.status,
+  ...(row.provider_status === null ? {} : { providerStatus: row.provider_status }),
+  ...(row.provider_reference === null ? {} : { providerReference: row.provider_reference }),
+  references: row.provider_references,
+  ...(row.currency === null ? {} : { currency: row.currency }),
+  ...(row.amount === null ? {} : { amount: row.amount }),
+  targets: row.targets,
+  items: row.items,
+  ...(row.error === null ? {} : { error: row.error }),
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+  events
+})
+
+/** JSON columns hold the canonical JSON of the value; `undefined` has no JSON, so it is stored as `null`. */
+const json = (value: unknown): string => JSON.stringify(value) ?? "null"
+
+/** The columns written when a refund is first recorded. @internal */
+export const insertRow = (refund: Refund) => ({
+  id: refund.id,
+  provider: refund.provider,
+  idempotency_key: refund.idempotencyKey,
+  fingerprint: refund.fingerprint,
+  request: json(refund.request),
+  status: refund.status,
+  provider_status: refund.providerStatus ?? null,
+  provider_reference: refund.providerReference ?? null,
+  provider_references: json(refund.references),
+  currency: refund.currency ?? null,
+  amount: refund.amount ?? null,
+  targets: json(refund.targets),
+  items: json(refund.items),
+  error: refund.error === undefined ? null : json(refund.error),
+  created_at: refund.createdAt,
+  updated_at: refund.updatedAt
+})
+
+/** The columns a status change may rewrite. @internal */
+export const updateRow = (refund: Refund) => ({
+  status: refund.status,
+  provider_status: refund.providerStatus ?? null,
+  provider_reference: refund.providerReference ?? null,
+  provider_references: json(refund.references),
+  items: json(refund.items),
+  error: refund.error === undefined ? null : json(refund.error),
+  updated_at: refund.updatedAt
+})
+
+/** @internal */
+export const eventRow = (dialect: Dialect, refundId: string, event: RefundEvent) => ({
+  refund_id: refundId,
+  sequence: event.sequence,
+  at: event.at,
+  source: event.source,
+  from_status: event.from,
+  to_status: event.to,
+  provider_status: event.providerStatus ?? null,
+  // better-sqlite3 cannot bind booleans.
+  accepted: dialect === "sqlite" ? (event.accepted ? 1 : 0) : event.accepted,
+  detail: event.detail ?? null
+})

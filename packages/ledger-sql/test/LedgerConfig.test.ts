@@ -1,0 +1,61 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Exit, Layer, Redacted } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as LedgerConfig from "../src/LedgerConfig.js"
+import * as SqlLedger from "../src/SqlLedger.js"
+import { build, tempDir } from "./support/databases.js"
+
+const withEnv = (env: Record<string, string>) => Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+describe("LedgerConfig", () => {
+  it("reads a file path, :memory: and PostgreSQL URLs", () => {
+    assert.deepStrictEqual(LedgerConfig.parse("./data/ledger.db"), Either.right({ _tag: "Sqlite", filename: "./data/ledger.db" } as const))
+    assert.deepStrictEqual(LedgerConfig.parse(":memory:"), Either.right({ _tag: "Sqlite", filename: ":memory:" } as const))
+    assert.deepStrictEqual(LedgerConfig.parse("  "), Either.right({ _tag: "Sqlite", filename: "./.refundkit/ledger.db" } as const))
+    for (const url of ["postgres://u:pw@db:5432/ledger", "postgresql://db/ledger", "POSTGRES://db/ledger"]) {
+      const parsed = LedgerConfig.parse(Redacted.make(url))
+      assert.isTrue(Either.isRight(parsed) && parsed.right._tag === "Postgres" && Redacted.value(parsed.right.url) === url)
+    }
+  })
+
+  it("refuses other URL schemes and unparseable URLs without echoing them", () => {
+    const mysql = LedgerConfig.parse("mysql://u:pw@db/x")
+    assert.isTrue(Either.isLeft(mysql) && mysql.left._tag === "ConfigurationError" && mysql.left.key === "REFUNDKIT_LEDGER")
+    const broken = LedgerConfig.parse("postgres://u:pw@[bad/x")
+    assert.isTrue(Either.isLeft(broken))
+    if (Either.isLeft(broken)) assert.notInclude(broken.left.message, "pw")
+  })
+
+  it("masks the password when describing a location", () => {
+    const location = Either.getOrThrow(LedgerConfig.parse("postgres://refundkit:s3cr%40t@db.internal:5432/ledger?sslmode=require"))
+    const text = LedgerConfig.describe(location)
+    assert.strictEqual(text, "PostgreSQL postgres://refundkit:***@db.internal:5432/ledger?sslmode=require")
+    assert.notInclude(String(location), "s3cr")
+    assert.strictEqual(LedgerConfig.describe({ _tag: "Sqlite", filename: "x.db" }), "SQLite file x.db")
+  })
+
+  it.effect("defaults to ./.refundkit/ledger.db", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* LedgerConfig.load, { _tag: "Sqlite", filename: "./.refundkit/ledger.db" })
+      const fromEnv = yield* Effect.provide(LedgerConfig.load, withEnv({ REFUNDKIT_LEDGER: "postgres://db/x" }))
+      assert.strictEqual(fromEnv._tag, "Postgres")
+    }).pipe(Effect.provide(withEnv({}))))
+
+  it.scopedLive("layerConfig opens the ledger REFUNDKIT_LEDGER names, creating its directory", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = path.join(dir, "deep", "er", "ledger.db")
+      const ledger = yield* build(SqlLedger.layerConfig().pipe(Layer.provide(withEnv({ REFUNDKIT_LEDGER: file }))))
+      yield* ledger.ready
+      assert.isTrue(fs.existsSync(file))
+      assert.strictEqual(ledger.dialect, "sqlite")
+    }))
+
+  it.scopedLive("layerConfig fails with a ConfigurationError on an unsupported value", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(build(SqlLedger.layerConfig().pipe(Layer.provide(withEnv({ REFUNDKIT_LEDGER: "redis://cache" })))))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(exit.cause), "ConfigurationError")
+    }))
+})

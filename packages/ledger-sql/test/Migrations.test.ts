@@ -1,0 +1,76 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Migrations from "../src/Migrations.js"
+import * as SqlLedger from "../src/SqlLedger.js"
+import { build, locations, rawSql } from "./support/databases.js"
+import { draft } from "./support/refunds.js"
+
+const on = (sql: SqlClient.SqlClient) => <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
+  Effect.provideService(effect, SqlClient.SqlClient, sql)
+
+const columnsOf = (sql: SqlClient.SqlClient, table: string) =>
+  sql.onDialectOrElse({
+    pg: () =>
+      Effect.map(
+        sql<{ readonly name: string }>`SELECT column_name AS name FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name = ${table}`,
+        (rows) => rows.map((r) => r.name).sort()
+      ),
+    orElse: () => Effect.map(sql<{ readonly name: string }>`SELECT name FROM pragma_table_info(${table})`, (rows) => rows.map((r) => r.name).sort())
+  })
+
+describe("Migrations", () => {
+  it.scopedLive("SQLite and PostgreSQL get the same logical schema", () =>
+    Effect.gen(function*() {
+      const schemas = []
+      for (const location of locations) {
+        const sql = yield* rawSql(yield* location.fresh)
+        yield* on(sql)(Migrations.run)
+        schemas.push({
+          refunds: yield* columnsOf(sql, "refunds"),
+          refund_events: yield* columnsOf(sql, "refund_events"),
+          refund_targets: yield* columnsOf(sql, "refund_targets")
+        })
+      }
+      assert.deepStrictEqual(schemas[0], schemas[1])
+      assert.includeMembers(schemas[0]!.refunds, ["seq", "id", "provider", "idempotency_key", "fingerprint", "request", "status", "amount", "currency"])
+    }))
+
+  for (const location of locations) {
+    describe(location.name, () => {
+      it.scopedLive("applies each migration once, and readiness follows", () =>
+        Effect.gen(function*() {
+          const sql = yield* rawSql(yield* location.fresh)
+          const before = yield* Effect.flip(on(sql)(Migrations.check))
+          assert.strictEqual(before._tag, "LedgerError")
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
+          yield* on(sql)(Migrations.check)
+          assert.strictEqual(Migrations.latest, 1)
+        }))
+
+      it.scopedLive("several processes starting at once migrate exactly once", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const clients = yield* Effect.all(Array.from({ length: 5 }, () => rawSql(url)))
+          const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 1])
+        }))
+
+      it.scopedLive("the event history is append-only", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          const refund = draft("history")
+          yield* ledger.claim(refund)
+          const sql = yield* rawSql(url)
+          const update = yield* Effect.flip(sql`UPDATE refund_events SET detail = 'rewritten' WHERE refund_id = ${refund.id}`)
+          assert.include(String(update.cause), "append-only")
+          const remove = yield* Effect.flip(sql`DELETE FROM refund_events WHERE refund_id = ${refund.id}`)
+          assert.include(String(remove.cause), "append-only")
+          assert.deepStrictEqual(yield* ledger.get(refund.id), refund)
+        }))
+    })
+  }
+})

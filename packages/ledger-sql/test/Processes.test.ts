@@ -1,0 +1,135 @@
+// Several OS processes on one ledger, and a process killed between claim and outcome.
+// The children run the built package (dist), as a second gateway instance would.
+import { assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect, Schema, type Scope } from "effect"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as SqlLedger from "../src/SqlLedger.js"
+import { build, pgSchema, tempDir } from "./support/databases.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const packageDir = path.join(here, "..")
+const childScript = path.join(here, "fixtures", "child.mjs")
+
+beforeAll(() => {
+  // Up to date in CI (turbo builds first); a no-op in about a second when nothing changed.
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
+  execFileSync(process.execPath, [tsc, "-b", "tsconfig.build.json"], { cwd: packageDir, stdio: "inherit" })
+}, 120_000)
+
+interface Exited {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+interface Spawned {
+  readonly child: ChildProcess
+  readonly exited: Effect.Effect<Exited>
+  /** The first stdout line starting with `prefix`, printed before or after the call. */
+  readonly line: (prefix: string) => Effect.Effect<string, Error>
+}
+
+/** Spawns the child script; it is killed if still running when the scope closes. */
+const spawnChild = (args: ReadonlyArray<string>): Effect.Effect<Spawned, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => spawn(process.execPath, [childScript, ...args], { cwd: packageDir, stdio: ["pipe", "pipe", "pipe"] })),
+      (child) => Effect.sync(() => void (child.exitCode === null && child.signalCode === null && child.kill("SIGKILL")))
+    )
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    const done = () => child.exitCode !== null || child.signalCode !== null
+    const exited = Effect.async<Exited>((resume) => {
+      if (done()) return resume(Effect.succeed({ code: child.exitCode, signal: child.signalCode, stdout, stderr }))
+      child.once("close", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
+    })
+    const line = (prefix: string) =>
+      Effect.async<string, Error>((resume) => {
+        const found = () => stdout.split("\n").find((l) => l.startsWith(prefix))
+        // Registered after the accumulator above, so `stdout` already holds each chunk.
+        const onData = () => {
+          const l = found()
+          if (l !== undefined) {
+            child.stdout!.off("data", onData)
+            resume(Effect.succeed(l))
+          }
+        }
+        const early = found()
+        if (early !== undefined) return resume(Effect.succeed(early))
+        if (done()) return resume(Effect.fail(new Error(`child exited before printing "${prefix}": ${stderr}`)))
+        child.stdout!.on("data", onData)
+        child.once("close", () => resume(Effect.fail(new Error(`child exited before printing "${prefix}": ${stderr}`))))
+      }).pipe(Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`no "${prefix}" line in 30 s`) }))
+    return { child, exited, line }
+  })
+
+const RaceResult = Schema.parseJson(Schema.Struct({ pid: Schema.Number, won: Schema.Array(Schema.String), errors: Schema.Array(Schema.String) }))
+
+const race = (url: string) =>
+  Effect.gen(function*() {
+    const children = yield* Effect.all([spawnChild(["race", url, "a"]), spawnChild(["race", url, "b"])])
+    // Both have loaded the package and migrated (racing each other to do so); start them together.
+    yield* Effect.all(children.map((c) => c.line("ready")), { concurrency: "unbounded" })
+    for (const c of children) c.child.stdin!.write("go\n")
+    const results = yield* Effect.all(children.map((c) => c.exited), { concurrency: "unbounded" })
+    for (const r of results) assert.strictEqual(r.code, 0, `child failed: ${r.stderr}`)
+    const [a, b] = yield* Effect.all(results.map((r) => Schema.decodeUnknown(RaceResult)(r.stdout.trim().split("\n").at(-1))))
+    assert.notStrictEqual(a!.pid, b!.pid)
+    const raceWins = [...a!.won, ...b!.won].filter((k) => k.startsWith("race-")).sort()
+    assert.deepStrictEqual(raceWins, Array.from({ length: 40 }, (_, i) => `race-${i}`).sort(), "each key won exactly once")
+    const partWins = [...a!.won, ...b!.won].filter((k) => k.includes("-part-"))
+    assert.strictEqual(partWins.length, 10, "ten 10.00 refunds fit in 100.00, across both processes")
+    assert.deepStrictEqual([...a!.errors, ...b!.errors], Array.from({ length: 20 }, () => "OverRefund"))
+
+    // What the ledger holds agrees with what the processes saw.
+    const ledger = yield* build(SqlLedger.layer({ url }))
+    const page = yield* ledger.list({ limit: 100 })
+    assert.strictEqual(page.items.length, 50)
+    const reserved = page.items.filter((r) => r.targets.some((t) => t.target === "pay-x"))
+    assert.deepStrictEqual(reserved.map((r) => r.idempotencyKey).sort(), [...partWins].sort())
+  })
+
+const killed = (url: string) =>
+  Effect.gen(function*() {
+    const { child, exited, line: lineOf } = yield* spawnChild(["hang", url, "crash-1"])
+    const line = yield* lineOf("claimed ")
+    const id = line.slice("claimed ".length).trim()
+    child.kill("SIGKILL")
+    const exit = yield* exited
+    assert.strictEqual(exit.signal, "SIGKILL")
+
+    // The next start finds the refund and moves it to unknown, without resending it.
+    const ledger = yield* build(SqlLedger.layer({ url }))
+    const before = yield* ledger.get(id)
+    assert.strictEqual(before.status, "requested")
+    const now = Date.now()
+    const notYet = yield* ledger.recover({ olderThan: new Date(now - 60_000).toISOString(), at: new Date(now).toISOString() })
+    assert.deepStrictEqual(notYet, [], "within the grace period nothing is moved")
+    const moved = yield* ledger.recover({ olderThan: new Date(now + 1000).toISOString(), at: new Date(now + 1000).toISOString() })
+    assert.deepStrictEqual(moved.map((r) => r.id), [id])
+    const after = yield* ledger.get(id)
+    assert.strictEqual(after.status, "unknown")
+    assert.deepStrictEqual(after.events.map((e) => [e.source, e.to]), [["submit", "requested"], ["recovery", "unknown"]])
+    const due = yield* ledger.needingSync({ limit: 10 })
+    assert.deepStrictEqual(due.map((r) => r.id), [id], "the recovered refund is queued for sync")
+  })
+
+describe("several processes on one ledger", () => {
+  it.scopedLive("PostgreSQL: two processes claiming the same keys get one winner per key, and never over-refund", () =>
+    Effect.flatMap(pgSchema, race), 60_000)
+
+  it.scopedLive("SQLite file: two processes claiming the same keys get one winner per key, and never over-refund", () =>
+    Effect.flatMap(tempDir, (dir) => race(path.join(dir, "shared.db"))), 60_000)
+
+  it.scopedLive("PostgreSQL: a process killed after its claim leaves a refund that recovery moves to unknown", () =>
+    Effect.flatMap(pgSchema, killed), 60_000)
+
+  it.scopedLive("SQLite file: a process killed after its claim leaves a refund that recovery moves to unknown", () =>
+    Effect.flatMap(tempDir, (dir) => killed(path.join(dir, "crash.db"))), 60_000)
+})

@@ -1,0 +1,154 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Option } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as SqlLedger from "../src/SqlLedger.js"
+import { behaviour } from "./support/behaviour.js"
+import { build, locations, memory, pg, pgSchema, rawSql, sqlite, tempDir } from "./support/databases.js"
+import { at, draft } from "./support/refunds.js"
+
+behaviour(memory)
+behaviour(sqlite)
+behaviour(pg)
+
+for (const location of locations) {
+  describe(`SQL ledger on ${location.name}`, () => {
+    it.scopedLive("a corrupted row is a LedgerError naming the column, not a crash", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        const refund = draft("corrupt-me")
+        yield* ledger.claim(refund)
+        const sql = yield* rawSql(url)
+        yield* sql`UPDATE refunds SET provider_references = ${'{"transactionId": 42}'} WHERE id = ${refund.id}`
+        const error = yield* Effect.flip(ledger.get(refund.id))
+        assert.strictEqual(error._tag, "LedgerError")
+        assert.include(error.message, `stored refund ${refund.id}`)
+        assert.include(error.message, "column provider_references.transactionId")
+        yield* sql`UPDATE refunds SET provider_references = '{}', targets = 'not json' WHERE id = ${refund.id}`
+        const again = yield* Effect.flip(ledger.list({ limit: 5 }))
+        assert.include(again.message, "column targets")
+        // The other operations on the damaged row fail the same way and write nothing.
+        const change = yield* Effect.flip(ledger.transition(refund.id, { to: "pending", source: "sync", at: at(1) }))
+        assert.strictEqual(change._tag, "LedgerError")
+        const events = yield* sql<{ readonly n: unknown }>`SELECT COUNT(*) AS n FROM refund_events WHERE refund_id = ${refund.id}`
+        assert.strictEqual(Number(events[0]!.n), 1)
+      }))
+
+    it.scopedLive("keeps refunds across restarts and reports ready only when migrated", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const unmigrated = yield* build(SqlLedger.layer({ url, migrate: false }))
+        const notReady = yield* Effect.flip(unmigrated.ready)
+        assert.strictEqual(notReady._tag, "LedgerError")
+        const failed = yield* Effect.flip(unmigrated.get("rfd_00000000000000000000000000"))
+        assert.strictEqual(failed._tag, "LedgerError")
+
+        const refund = draft("durable")
+        yield* Effect.scoped(Effect.gen(function*() {
+          const first = yield* build(SqlLedger.layer({ url }))
+          yield* first.ready
+          yield* first.claim(refund)
+          yield* first.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: "r-1" })
+        }))
+        const second = yield* build(SqlLedger.layer({ url }))
+        yield* second.ready
+        yield* SqlLedger.ready.pipe(Effect.provideService(SqlLedger.SqlLedger, second))
+        const stored = yield* second.get(refund.id)
+        assert.strictEqual(stored.status, "pending")
+        assert.strictEqual(stored.events.length, 2)
+        assert.strictEqual((yield* second.claim(refund))._tag, "Existing")
+      }))
+
+    it.scopedLive("leases refunds to one sync worker at a time", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        for (let i = 0; i < 12; i++) {
+          const refund = draft(`sync-${i}`, { n: i, provider: i < 10 ? "a" : "b" })
+          yield* ledger.claim(refund)
+          yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(100 - i) })
+        }
+        const lease = (owner: string) => ledger.claimForSync({ owner, at: at(200), until: at(260), providers: ["a"], limit: 4 })
+        const batches = yield* Effect.all([lease("w1"), lease("w2"), lease("w3")], { concurrency: "unbounded" })
+        const ids = batches.flat().map((r) => r.idempotencyKey)
+        assert.strictEqual(ids.length, 10)
+        assert.strictEqual(new Set(ids).size, 10, "no refund leased twice")
+        assert.isTrue(batches.every((batch) => batch.length <= 4))
+        // Oldest update first within a batch.
+        for (const batch of batches) {
+          const times = batch.map((r) => r.updatedAt)
+          assert.deepStrictEqual(times, [...times].sort())
+        }
+        assert.deepStrictEqual(yield* lease("w4"), [])
+        // Released leases and expired ones are free again.
+        const released = batches.find((b) => b.length > 0)!
+        yield* ledger.releaseSync({ owner: "someone-else", ids: released.map((r) => r.id) })
+        assert.deepStrictEqual(yield* lease("w4"), [])
+        const owner = ["w1", "w2", "w3"][batches.indexOf(released)]!
+        yield* ledger.releaseSync({ owner, ids: released.map((r) => r.id) })
+        assert.sameMembers((yield* lease("w4")).map((r) => r.id), released.map((r) => r.id))
+        const later = yield* ledger.claimForSync({ owner: "w5", at: at(261), until: at(300), providers: ["a"], limit: 100 })
+        assert.strictEqual(later.length, 10)
+        // needingSync itself ignores leases: it is core's read-only view.
+        assert.strictEqual((yield* ledger.needingSync({ limit: 100 })).length, 12)
+      }))
+
+    it.scopedLive("an unreadable cursor gives an empty page", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        yield* ledger.claim(draft("one"))
+        assert.deepStrictEqual(yield* ledger.list({ limit: 5, cursor: "garbage" }), { items: [] })
+        assert.strictEqual((yield* ledger.list({ limit: 5 })).items.length, 1)
+      }))
+  })
+}
+
+describe("SQL ledger layers", () => {
+  it.scopedLive(":memory: is a working SQLite ledger", () =>
+    Effect.gen(function*() {
+      const ledger = yield* build(SqlLedger.layer({ url: ":memory:" }))
+      assert.strictEqual(ledger.dialect, "sqlite")
+      yield* ledger.claim(draft("m"))
+      assert.isTrue(Option.isSome(yield* ledger.findByKey("toy", "m")))
+    }))
+
+  it.scopedLive("creates the SQLite file's directory", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const ledger = yield* build(SqlLedger.layerSqlite(path.join(dir, "a", "b", "c.db")))
+      yield* ledger.ready
+    }))
+
+  it.scopedLive("a SQLite location that cannot be created is a LedgerError, promptly", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = path.join(dir, "a-file")
+      fs.writeFileSync(file, "")
+      const paths = [path.join(file, "x.db"), ...(process.platform === "linux" ? ["/proc/nope/x.db"] : [])]
+      for (const location of paths) {
+        const exit = yield* Effect.exit(build(SqlLedger.layerSqlite(location)).pipe(Effect.timeout("10 seconds")))
+        assert.isTrue(Exit.isFailure(exit))
+        if (Exit.isFailure(exit)) assert.include(String(exit.cause), "LedgerError")
+      }
+    }))
+
+  it.scopedLive("a PostgreSQL connection failure never shows the password", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(build(SqlLedger.layerPg("postgres://postgres:Sup3rSecretPw@127.0.0.1:1/test")))
+      assert.isTrue(Exit.isFailure(exit))
+      const text = JSON.stringify(exit) + String(Exit.isFailure(exit) ? exit.cause : "")
+      assert.include(text, "LedgerError")
+      assert.include(text, "postgres://postgres:***@127.0.0.1:1/test")
+      assert.notInclude(text, "Sup3rSecretPw")
+    }))
+
+  it.scopedLive("picks the driver from the URL", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      assert.strictEqual((yield* build(SqlLedger.layer({ url: path.join(dir, "x.db") }))).dialect, "sqlite")
+      const url = yield* pgSchema
+      assert.strictEqual((yield* build(SqlLedger.layer({ url: url.replace(/^postgres:/, "postgresql:") }))).dialect, "pg")
+    }))
+})

@@ -1,0 +1,226 @@
+// The behaviour every Ledger implementation shares, run against core's in-memory ledger,
+// a SQLite file and PostgreSQL: the SQL ledger must behave like the reference one.
+import { assert, describe, it } from "@effect/vitest"
+import type { Ledger } from "@refundkit/core"
+import { Money } from "@refundkit/core"
+import { Effect, Either, Option } from "effect"
+import type { Harness } from "./databases.js"
+import { at, draft, partial } from "./refunds.js"
+
+const sum = (amounts: ReadonlyArray<string>) =>
+  amounts.reduce((total, a) => total + Either.getOrThrow(Money.parse(a, "USD")).minor, 0n)
+
+export const behaviour = (harness: Harness) =>
+  describe(`Ledger behaviour: ${harness.name}`, () => {
+    it.scopedLive("stores a claimed refund and reads it back exactly, by id, key and reference", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const refund = partial("k1", "pay-1", "12.34", "100.00")
+        const claimed = yield* ledger.claim(refund)
+        assert.strictEqual(claimed._tag, "Claimed")
+        assert.deepStrictEqual(yield* ledger.get(refund.id), refund)
+        assert.deepStrictEqual(yield* ledger.findByKey("toy", "k1"), Option.some(refund))
+        assert.isTrue((yield* ledger.findByKey("toy", "nope"))._tag === "None")
+        assert.isTrue((yield* ledger.findByKey("other", "k1"))._tag === "None")
+        const moved = yield* ledger.transition(refund.id, {
+          to: "pending",
+          source: "submit",
+          at: at(5),
+          providerStatus: "PROCESSING",
+          providerReference: "ref-1",
+          references: { transactionId: "t-1" },
+          items: [{ target: "pay-1", status: "pending", amount: "12.34" }]
+        })
+        const byReference = yield* ledger.findByReference("toy", "ref-1")
+        assert.isTrue(byReference._tag === "Some")
+        if (byReference._tag === "Some") assert.deepStrictEqual(byReference.value, moved)
+        assert.isTrue((yield* ledger.findByReference("toy", "ref-2"))._tag === "None")
+        const missing = yield* Effect.flip(ledger.get("rfd_00000000000000000000000000"))
+        assert.strictEqual(missing._tag, "RefundNotFound")
+      }))
+
+    it.scopedLive("200 concurrent claims of one key: exactly one winner, every loser sees it", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const claims = yield* Effect.all(
+          Array.from({ length: 200 }, (_, i) => ledger.claim({ ...draft("same-key", { n: i }), fingerprint: `f-${i}` })),
+          { concurrency: "unbounded" }
+        )
+        const winners = claims.filter((c) => c._tag === "Claimed")
+        assert.strictEqual(winners.length, 1)
+        const winner = winners[0]!.refund
+        for (const c of claims) {
+          assert.strictEqual(c.refund.id, winner.id)
+          assert.strictEqual(c.refund.fingerprint, winner.fingerprint)
+        }
+        const page = yield* ledger.list({ limit: 10 })
+        assert.strictEqual(page.items.length, 1)
+      }))
+
+    it.scopedLive("concurrent partial refunds never take a target past its original amount; failed ones free theirs", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const results = yield* Effect.all(
+          Array.from({ length: 25 }, (_, i) => Effect.either(ledger.claim(partial(`part-${i}`, "pay-9", "7.00", "100.00", i)))),
+          { concurrency: "unbounded" }
+        )
+        const claimed = results.flatMap((r) => (Either.isRight(r) && r.right._tag === "Claimed" ? [r.right.refund] : []))
+        const refused = results.flatMap((r) => (Either.isLeft(r) ? [r.left] : []))
+        assert.strictEqual(claimed.length, 14)
+        assert.strictEqual(refused.length, 11)
+        assert.strictEqual(sum(claimed.map((r) => r.amount!)), 9800n)
+        for (const error of refused) {
+          assert.strictEqual(error._tag, "OverRefund")
+          if (error._tag === "OverRefund") {
+            assert.deepStrictEqual([error.target, error.requested, error.remaining, error.currency], ["pay-9", "7.00", "2.00", "USD"])
+          }
+        }
+        // Another target and another provider are not affected by pay-9's reservations.
+        assert.strictEqual((yield* ledger.claim(partial("other-target", "pay-10", "100.00", "100.00")))._tag, "Claimed")
+        assert.strictEqual(
+          (yield* ledger.claim({ ...partial("other-provider", "pay-9", "100.00", "100.00"), provider: "else", id: "rfd_elseelseelseelseelseelseel" }))._tag,
+          "Claimed"
+        )
+        // A failed refund frees its amount: exactly one more 7.00 fits.
+        yield* ledger.transition(claimed[0]!.id, { to: "failed", source: "submit", at: at(100) })
+        const again = yield* Effect.all(
+          Array.from({ length: 5 }, (_, i) => Effect.either(ledger.claim(partial(`again-${i}`, "pay-9", "7.00", "100.00", 200 + i)))),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(again.filter(Either.isRight).length, 1)
+        // Refunds that state no original amount still reserve theirs against the target.
+        const plain = draft("plain", { currency: "USD", amount: "60.00", targets: [{ target: "pay-11", amount: "60.00" }] })
+        assert.strictEqual((yield* ledger.claim(plain))._tag, "Claimed")
+        const over = yield* Effect.flip(ledger.claim(partial("fifty", "pay-11", "50.00", "100.00")))
+        assert.strictEqual(over._tag, "OverRefund")
+        if (over._tag === "OverRefund") assert.strictEqual(over.remaining, "40.00")
+        assert.strictEqual((yield* ledger.claim(partial("forty", "pay-11", "40.00", "100.00")))._tag, "Claimed")
+        // Replaying a key returns the stored refund even when its amount would no longer fit.
+        assert.strictEqual((yield* ledger.claim(partial("part-0", "pay-9", "7.00", "100.00")))._tag, "Existing")
+      }))
+
+    it.scopedLive("applies legal transitions and records a refused one without overwriting", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const refund = draft("t1")
+        yield* ledger.claim(refund)
+        yield* ledger.transition(refund.id, {
+          to: "pending",
+          source: "submit",
+          at: at(1),
+          providerStatus: "QUEUED",
+          error: { code: "provider_unavailable", message: "slow", retryAfterMillis: 500 }
+        })
+        const done = yield* ledger.transition(refund.id, { to: "succeeded", source: "webhook", at: at(2), providerStatus: "DONE", error: null, detail: "callback" })
+        assert.strictEqual(done.status, "succeeded")
+        assert.isUndefined(done.error)
+        const refusal = yield* Effect.flip(ledger.transition(refund.id, { to: "failed", source: "sync", at: at(3), detail: "late FAILED" }))
+        assert.strictEqual(refusal._tag, "IllegalTransition")
+        const stored = yield* ledger.get(refund.id)
+        assert.strictEqual(stored.status, "succeeded")
+        assert.strictEqual(stored.updatedAt, at(2))
+        assert.strictEqual(stored.providerStatus, "DONE")
+        assert.deepStrictEqual(
+          stored.events.map((e) => [e.sequence, e.from, e.to, e.source, e.accepted]),
+          [[1, null, "requested", "submit", true], [2, "requested", "pending", "submit", true], [3, "pending", "succeeded", "webhook", true], [
+            4,
+            "succeeded",
+            "failed",
+            "sync",
+            false
+          ]]
+        )
+        assert.match(stored.events[3]!.detail ?? "", /^refused: succeeded -> failed is not a legal transition \(late FAILED\)$/)
+        const missing = yield* Effect.flip(ledger.transition("rfd_00000000000000000000000000", { to: "pending", source: "sync", at: at(4) }))
+        assert.strictEqual(missing._tag, "RefundNotFound")
+      }))
+
+    it.scopedLive("concurrent changes to one refund are serialised: no lost event", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const refund = draft("busy")
+        yield* ledger.claim(refund)
+        yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(1) })
+        const results = yield* Effect.all(
+          Array.from({ length: 30 }, (_, i) =>
+            Effect.either(ledger.transition(refund.id, i === 15
+              ? { to: "succeeded", source: "webhook", at: at(2 + i) }
+              : { to: "pending", source: "sync", at: at(2 + i), providerStatus: `P${i}` }))),
+          { concurrency: "unbounded" }
+        )
+        const stored = yield* ledger.get(refund.id)
+        assert.strictEqual(stored.status, "succeeded")
+        assert.deepStrictEqual(stored.events.map((e) => e.sequence), Array.from({ length: 32 }, (_, i) => i + 1))
+        // Every change after the success was refused and says so in the history.
+        const afterSuccess = stored.events.slice(stored.events.findIndex((e) => e.to === "succeeded") + 1)
+        assert.isTrue(afterSuccess.every((e) => !e.accepted))
+        assert.strictEqual(results.filter(Either.isLeft).length, afterSuccess.length)
+      }))
+
+    it.scopedLive("lists newest first, with filters and a cursor that survives inserts", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        for (let n = 1; n <= 5; n++) yield* ledger.claim(draft(`key-${n}`, { n, provider: n % 2 === 0 ? "even" : "odd" }))
+        const keys = (page: Ledger.Page) => page.items.map((r) => r.idempotencyKey)
+        const first = yield* ledger.list({ limit: 2 })
+        assert.deepStrictEqual(keys(first), ["key-5", "key-4"])
+        yield* ledger.claim(draft("key-6", { n: 6, provider: "even" }))
+        const second = yield* ledger.list({ limit: 2, cursor: first.nextCursor })
+        assert.deepStrictEqual(keys(second), ["key-3", "key-2"])
+        const third = yield* ledger.list({ limit: 2, cursor: second.nextCursor })
+        assert.deepStrictEqual(keys(third), ["key-1"])
+        assert.isUndefined(third.nextCursor)
+        assert.deepStrictEqual(keys(yield* ledger.list({ limit: 10, provider: "odd" })), ["key-5", "key-3", "key-1"])
+        assert.deepStrictEqual(keys(yield* ledger.list({ limit: 10, createdFrom: at(2), createdTo: at(5) })), ["key-4", "key-3", "key-2"])
+        yield* ledger.transition(draft("key-3", { provider: "odd" }).id, { to: "failed", source: "submit", at: at(9) })
+        assert.deepStrictEqual(keys(yield* ledger.list({ limit: 10, status: "failed" })), ["key-3"])
+        assert.deepStrictEqual(keys(yield* ledger.list({ limit: 10, status: "requested", provider: "even" })), ["key-6", "key-4", "key-2"])
+        const all = yield* ledger.list({ limit: 6 })
+        assert.deepStrictEqual(keys(all), ["key-6", "key-5", "key-4", "key-3", "key-2", "key-1"])
+        assert.isUndefined(all.nextCursor)
+      }))
+
+    it.scopedLive("returns refunds needing sync, oldest update first, by provider", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const statuses = ["pending", "unknown", "requires_action", "succeeded", "failed", "requested"] as const
+        const updated = [50, 10, 30, 5, 6, 1]
+        for (let i = 0; i < statuses.length; i++) {
+          const refund = draft(`s-${i}`, { n: i, provider: i % 2 === 0 ? "a" : "b" })
+          yield* ledger.claim(refund)
+          if (statuses[i] !== "requested") yield* ledger.transition(refund.id, { to: statuses[i]!, source: "submit", at: at(updated[i]!) })
+        }
+        const due = yield* ledger.needingSync({ limit: 10 })
+        assert.deepStrictEqual(due.map((r) => r.idempotencyKey), ["s-1", "s-2", "s-0"])
+        assert.deepStrictEqual((yield* ledger.needingSync({ limit: 2 })).map((r) => r.idempotencyKey), ["s-1", "s-2"])
+        assert.deepStrictEqual((yield* ledger.needingSync({ limit: 10, providers: ["a"] })).map((r) => r.idempotencyKey), ["s-2", "s-0"])
+        assert.deepStrictEqual(yield* ledger.needingSync({ limit: 10, providers: [] }), [])
+      }))
+
+    it.scopedLive("recovers refunds left in requested past the grace, and nothing else", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const old = draft("old", { n: 0 })
+        const young = draft("young", { n: 100 })
+        const moving = draft("moving", { n: 0 })
+        for (const r of [old, young, moving]) yield* ledger.claim(r)
+        yield* ledger.transition(moving.id, { to: "pending", source: "submit", at: at(1) })
+        const moved = yield* ledger.recover({ olderThan: at(50), at: at(60) })
+        assert.deepStrictEqual(moved.map((r) => r.id), [old.id])
+        const recovered = yield* ledger.get(old.id)
+        assert.strictEqual(recovered.status, "unknown")
+        assert.strictEqual(recovered.updatedAt, at(60))
+        assert.deepStrictEqual(recovered.events.at(-1), {
+          sequence: 2,
+          at: at(60),
+          source: "recovery",
+          from: "requested",
+          to: "unknown",
+          accepted: true,
+          detail: "left in requested by an interrupted process; not resent"
+        })
+        assert.strictEqual((yield* ledger.get(young.id)).status, "requested")
+        assert.strictEqual((yield* ledger.get(moving.id)).status, "pending")
+        assert.deepStrictEqual(yield* ledger.recover({ olderThan: at(50), at: at(61) }), [])
+      }))
+  })
