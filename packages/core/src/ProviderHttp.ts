@@ -101,7 +101,7 @@ export const send = (
 ): Effect.Effect<Received, ProviderUnavailable, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
-    const started = yield* Clock.currentTimeMillis
+    const started = yield* Clock.currentTimeNanos
     const received = yield* client.execute(request).pipe(
       Effect.flatMap((response) =>
         Effect.map(response.text, (text): Received => ({
@@ -116,7 +116,8 @@ export const send = (
       Effect.ensuring(Effect.gen(function*() {
         const timing = yield* FiberRef.get(currentTiming)
         if (timing !== undefined) {
-          timing.millis += (yield* Clock.currentTimeMillis) - started
+          // Nanoseconds: whole milliseconds would blur the gateway's own sub-millisecond overhead.
+          timing.millis += Number((yield* Clock.currentTimeNanos) - started) / 1e6
           timing.calls += 1
         }
       }))

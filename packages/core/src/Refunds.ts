@@ -52,6 +52,12 @@ export interface Options {
   readonly retrySchedule: Schedule.Schedule<unknown, ProviderError>
   /** The longest `Retry-After` honoured inside one call; longer ones end the call. */
   readonly maxRetryAfter: Duration.DurationInput
+  /**
+   * The longest a call may wait for the provider's rate limit before it is refused as
+   * `ProviderUnavailable` (not sent, with a retry-after). Unset: wait as long as it takes,
+   * which a bulk run wants and an HTTP request does not.
+   */
+  readonly maxRateLimitWait?: Duration.DurationInput | undefined
 }
 
 /**
@@ -255,7 +261,25 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
                 new OutcomeUnknown({ provider: provider.id, refundId, detail: `no answer within ${Duration.format(options.callTimeout)}` })
             })
           )
-          return Option.isSome(limiter) ? limiter.value(timed) : timed
+          if (Option.isNone(limiter)) return timed
+          const permit = limiter.value(Effect.void)
+          const limit = provider.capabilities.rateLimit!
+          const maxWait = options.maxRateLimitWait
+          return Effect.zipRight(
+            maxWait === undefined ? permit : permit.pipe(
+              Effect.timeoutFail({
+                duration: maxWait,
+                onTimeout: () =>
+                  new ProviderUnavailable({
+                    provider: provider.id,
+                    detail: `refundkit holds calls to ${provider.id} to its rate limit of ${limit.requests} per ${Duration.format(Duration.millis(limit.perMillis))}, and this one would wait longer than ${Duration.format(maxWait)}; it was not sent`,
+                    maybeProcessed: false,
+                    retryAfterMillis: limit.perMillis
+                  })
+              })
+            ),
+            timed
+          )
         })
         const retryable = (error: ProviderError) =>
           error._tag === "ProviderUnavailable" &&
@@ -595,19 +619,34 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<Refunds, n
   Layer.scoped(Refunds, make(options))
 
 /**
- * Options from the environment: `REFUNDKIT_CALL_TIMEOUT` (e.g. "30 seconds") and
- * `REFUNDKIT_MAX_RETRIES` (default 3).
+ * Options from the environment: `REFUNDKIT_CALL_TIMEOUT` (e.g. "30 seconds"),
+ * `REFUNDKIT_MAX_RETRIES` (default 3) and `REFUNDKIT_MAX_RATE_LIMIT_WAIT` (e.g.
+ * "10 seconds"; unset waits as long as the rate limit needs). `defaults` are what an
+ * app wants when a setting is absent (the gateway bounds the rate-limit wait).
  *
  * @since 0.1.0
  */
-export const layerConfig: Layer.Layer<Refunds, import("effect/ConfigError").ConfigError, Providers | Ledger> = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    const timeout = yield* Config.duration("REFUNDKIT_CALL_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
-    const retries = yield* Config.integer("REFUNDKIT_MAX_RETRIES").pipe(Config.withDefault(3))
-    return layer({
-      ...defaultOptions,
-      callTimeout: timeout,
-      retrySchedule: Schedule.exponential("250 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(retries)))
+export const layerConfigWith = (
+  defaults: { readonly maxRateLimitWait?: Duration.DurationInput | undefined } = {}
+): Layer.Layer<Refunds, import("effect/ConfigError").ConfigError, Providers | Ledger> =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const timeout = yield* Config.duration("REFUNDKIT_CALL_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
+      const retries = yield* Config.integer("REFUNDKIT_MAX_RETRIES").pipe(Config.withDefault(3))
+      const maxWait = yield* Config.option(Config.duration("REFUNDKIT_MAX_RATE_LIMIT_WAIT"))
+      const maxRateLimitWait = Option.getOrUndefined(maxWait) ?? defaults.maxRateLimitWait
+      return layer({
+        ...defaultOptions,
+        callTimeout: timeout,
+        retrySchedule: Schedule.exponential("250 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(retries))),
+        ...(maxRateLimitWait === undefined ? {} : { maxRateLimitWait })
+      })
     })
-  })
-)
+  )
+
+/**
+ * {@link layerConfigWith} with no app defaults.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig: Layer.Layer<Refunds, import("effect/ConfigError").ConfigError, Providers | Ledger> = layerConfigWith()

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import { Deferred, Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
 import * as Ledger from "../src/Ledger.js"
 import * as Money from "../src/Money.js"
 import * as Provider from "../src/Provider.js"
@@ -16,7 +16,7 @@ const Lines = Schema.Struct({
 
 type Step = (lines: typeof Lines.Type) => Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnknown | ProviderDeclined>
 
-const scripted = (options: { idempotent: boolean; maxTargets?: number }) => {
+const scripted = (options: { idempotent: boolean; maxTargets?: number; rateLimit?: { requests: number; perMillis: number }; maxRateLimitWait?: Duration.DurationInput }) => {
   const calls: Array<typeof Lines.Type> = []
   const script: Array<Step> = []
   const succeed: Step = (request) =>
@@ -36,7 +36,8 @@ const scripted = (options: { idempotent: boolean; maxTargets?: number }) => {
       webhooks: true,
       idempotentSubmit: options.idempotent,
       updates: false,
-      settlement: "money"
+      settlement: "money",
+      ...(options.rateLimit === undefined ? {} : { rateLimit: options.rateLimit })
     },
     requestSchema: Lines,
     describe: (request) => ({
@@ -68,7 +69,8 @@ const scripted = (options: { idempotent: boolean; maxTargets?: number }) => {
   const layer = Refunds.layer({
     callTimeout: "200 millis",
     retrySchedule: Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
-    maxRetryAfter: "1 second"
+    maxRetryAfter: "1 second",
+    maxRateLimitWait: options.maxRateLimitWait
   }).pipe(
     Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(provider)), Providers.layer)),
     Layer.provideMerge(Ledger.layerMemory)
@@ -228,6 +230,23 @@ describe("Refunds", () => {
       const results = yield* refunds.createMany(inputs)
       assert.isTrue(results.every(Either.isRight))
       assert.deepStrictEqual(toy.calls.map((c) => c.lines.map((l) => l.target).join("")), ["ace", "bdf"])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("a call that would wait too long for the rate limit is refused unsent instead of queued", () => {
+    const toy = scripted({ idempotent: false, rateLimit: { requests: 1, perMillis: 60_000 }, maxRateLimitWait: "50 millis" })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const first = yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "rl-1" })
+      assert.strictEqual(first.refund.status, "succeeded")
+      const second = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "rl-2" }))
+      assert.strictEqual(second._tag, "ProviderUnavailable")
+      if (second._tag === "ProviderUnavailable") {
+        assert.isFalse(second.maybeProcessed)
+        assert.strictEqual(second.retryAfterMillis, 60_000)
+        assert.include(second.detail, "rate limit")
+      }
+      assert.strictEqual(toy.calls.length, 1, "the refused call never reached the provider")
     }).pipe(Effect.provide(toy.layer))
   })
 

@@ -1,0 +1,152 @@
+/**
+ * Core's errors as the gateway answers them: each `RefundError` becomes the
+ * contract's error class with its HTTP status, keeping the stable code, the message
+ * and what the caller needs (issues, refund id, status).
+ *
+ * @since 0.1.0
+ */
+import { ApiError } from "@refundkit/api"
+import type * as RefundError from "@refundkit/core/RefundError"
+
+/**
+ * Which contract error each core error becomes.
+ *
+ * @since 0.1.0
+ */
+export interface Mapping {
+  readonly InvalidRequest: ApiError.InvalidRequest
+  readonly ProviderAuthFailed: ApiError.ProviderAuthFailed
+  readonly ProviderDeclined: ApiError.ProviderDeclined
+  readonly ProviderUnavailable: ApiError.ProviderUnavailable
+  readonly OutcomeUnknown: ApiError.OutcomeUnknown
+  readonly UnexpectedResponse: ApiError.UnexpectedResponse
+  readonly IdempotencyKeyReused: ApiError.IdempotencyKeyReused
+  readonly RefundInProgress: ApiError.RefundInProgress
+  readonly RefundNotFound: ApiError.RefundNotFound
+  readonly UnsupportedOperation: ApiError.UnsupportedOperation
+  readonly ConfigurationError: ApiError.ConfigurationError
+  readonly UnknownProvider: ApiError.UnknownProvider
+  readonly IllegalTransition: ApiError.IllegalTransition
+  readonly OverRefund: ApiError.OverRefund
+  readonly LedgerError: ApiError.LedgerUnavailable
+}
+
+const retryAfterSeconds = (millis: number | undefined) => (millis === undefined ? {} : { retryAfterSeconds: Math.ceil(millis / 1000) })
+
+/**
+ * The API error for a core error.
+ *
+ * @since 0.1.0
+ */
+export const fromRefundError = <E extends RefundError.RefundError>(error: E): Mapping[E["_tag"]] => convert(error) as Mapping[E["_tag"]]
+
+const convert = (error: RefundError.RefundError): ApiError.ApiError => {
+  const message = error.message
+  switch (error._tag) {
+    case "InvalidRequest":
+      return new ApiError.InvalidRequest({ message, issues: error.issues, ...(error.provider === undefined ? {} : { provider: error.provider }) })
+    case "ProviderAuthFailed":
+      return new ApiError.ProviderAuthFailed({
+        message,
+        provider: error.provider,
+        ...(error.refundId === undefined ? {} : { refundId: error.refundId }),
+        ...(error.status === undefined ? {} : { status: error.status })
+      })
+    case "ProviderDeclined":
+      return new ApiError.ProviderDeclined({
+        message,
+        provider: error.provider,
+        providerCode: error.providerCode,
+        ...(error.refundId === undefined ? {} : { refundId: error.refundId })
+      })
+    case "ProviderUnavailable":
+      return new ApiError.ProviderUnavailable({
+        message,
+        provider: error.provider,
+        ...(error.refundId === undefined ? {} : { refundId: error.refundId }),
+        ...(error.status === undefined ? {} : { status: error.status }),
+        ...retryAfterSeconds(error.retryAfterMillis)
+      })
+    case "OutcomeUnknown":
+      return new ApiError.OutcomeUnknown({
+        message,
+        provider: error.provider,
+        ...(error.refundId === undefined ? {} : { refundId: error.refundId, status: "unknown" as const })
+      })
+    case "UnexpectedResponse":
+      return new ApiError.UnexpectedResponse({
+        message,
+        provider: error.provider,
+        ...(error.refundId === undefined ? {} : { refundId: error.refundId, status: "unknown" as const })
+      })
+    case "IdempotencyKeyReused":
+      return new ApiError.IdempotencyKeyReused({ message, refundId: error.refundId })
+    case "RefundInProgress":
+      return new ApiError.RefundInProgress({ message, refundId: error.refundId })
+    case "RefundNotFound":
+      return new ApiError.RefundNotFound({ message, refundId: error.refundId })
+    case "UnsupportedOperation":
+      return new ApiError.UnsupportedOperation({ message, provider: error.provider, operation: error.operation })
+    case "ConfigurationError":
+      return new ApiError.ConfigurationError({ message })
+    case "UnknownProvider":
+      return new ApiError.UnknownProvider({ message, provider: error.provider, installed: error.installed })
+    case "IllegalTransition":
+      return new ApiError.IllegalTransition({ message, refundId: error.refundId, from: error.from, to: error.to })
+    case "OverRefund":
+      return new ApiError.OverRefund({
+        message,
+        target: error.target,
+        requested: error.requested,
+        remaining: error.remaining,
+        currency: error.currency
+      })
+    case "LedgerError":
+      return new ApiError.LedgerUnavailable({ message })
+  }
+}
+
+/**
+ * A `sync` on a provider without a status API is `sync_unsupported`, not the generic
+ * `unsupported_operation`.
+ *
+ * @since 0.1.0
+ */
+export const fromSyncError = (refundId: string) =>
+<E extends RefundError.RefundError>(error: E): ApiError.SyncUnsupported | Mapping[Exclude<E["_tag"], "UnsupportedOperation">] =>
+  error._tag === "UnsupportedOperation"
+    ? new ApiError.SyncUnsupported({ message: error.message, provider: (error as RefundError.UnsupportedOperation).provider, refundId })
+    : fromRefundError(error) as Mapping[Exclude<E["_tag"], "UnsupportedOperation">]
+
+/**
+ * A webhook the plugin could not verify (401) or parse (400); both change nothing.
+ *
+ * @since 0.1.0
+ */
+export const fromWebhookError = (provider: string) =>
+(
+  error: RefundError.RefundError
+):
+  | ApiError.WebhookUnverified
+  | ApiError.WebhookInvalid
+  | ApiError.UnknownProvider
+  | ApiError.UnsupportedOperation
+  | ApiError.ProviderUnavailable
+  | ApiError.LedgerUnavailable
+  | ApiError.ConfigurationError =>
+{
+  switch (error._tag) {
+    case "ProviderAuthFailed":
+      return new ApiError.WebhookUnverified({ message: `The ${provider} callback did not verify: ${error.detail}. Nothing was changed.`, provider })
+    case "UnknownProvider":
+    case "UnsupportedOperation":
+    case "ProviderUnavailable":
+    case "LedgerError":
+    case "ConfigurationError":
+      return fromRefundError(error)
+    case "OutcomeUnknown":
+      return new ApiError.ProviderUnavailable({ message: error.message, provider })
+    default:
+      return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${error.message} Nothing was changed.`, provider })
+  }
+}

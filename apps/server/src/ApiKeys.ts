@@ -1,0 +1,58 @@
+/**
+ * The API key check behind `Authorization: Bearer <key>`: keys are compared as
+ * SHA-256 digests with `crypto.timingSafeEqual`, against every configured key with
+ * no early exit, so neither a key's content nor which key matched leaks through timing.
+ *
+ * @since 0.1.0
+ */
+import { ApiError, Authorization } from "@refundkit/api"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+
+const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
+
+/**
+ * A predicate over presented keys, built once from the configured keys.
+ *
+ * @since 0.1.0
+ */
+export const makeCheck = (keys: ReadonlyArray<Redacted.Redacted<string>>): (presented: string) => boolean => {
+  const digests = keys.map((key) => digest(Redacted.value(key)))
+  return (presented) => {
+    const candidate = digest(presented)
+    let matched = false
+    for (const known of digests) matched = timingSafeEqual(known, candidate) || matched
+    return matched
+  }
+}
+
+const missing = new ApiError.Unauthorized({ message: "Missing API key: send `Authorization: Bearer <key>`." })
+const unknown = new ApiError.Unauthorized({ message: "Unknown API key. Use a key from REFUNDKIT_API_KEYS (or the sandbox key printed at start)." })
+
+/**
+ * The gateway's implementation of the contract's `Authorization` middleware.
+ *
+ * @since 0.1.0
+ */
+export const layer = (keys: ReadonlyArray<Redacted.Redacted<string>>): Layer.Layer<Authorization.Authorization> => {
+  const check = makeCheck(keys)
+  return Layer.succeed(
+    Authorization.Authorization,
+    Authorization.Authorization.of({
+      bearer: (token) => {
+        const presented = Redacted.value(token)
+        if (presented === "") return Effect.fail(missing)
+        return check(presented) ? Effect.void : Effect.fail(unknown)
+      }
+    })
+  )
+}
+
+/**
+ * A fresh random key for sandbox mode: `rk_sandbox_` and 32 hex characters.
+ *
+ * @since 0.1.0
+ */
+export const generate = (): Redacted.Redacted<string> => Redacted.make(`rk_sandbox_${randomBytes(16).toString("hex")}`)

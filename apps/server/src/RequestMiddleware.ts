@@ -1,0 +1,214 @@
+/**
+ * What every request goes through: a request id, the body limit, the provider-time
+ * tally behind `Server-Timing`, one structured log line, and the JSON error shape
+ * for what the API itself cannot answer (unknown routes, bodies it cannot read, bugs).
+ *
+ * @since 0.1.0
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
+import * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import { Api, ApiError } from "@refundkit/api"
+import * as ProviderHttp from "@refundkit/core/ProviderHttp"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { randomUUID } from "node:crypto"
+import { performance } from "node:perf_hooks"
+
+/**
+ * The default request body limit: 1 MiB.
+ *
+ * @since 0.1.0
+ */
+export const defaultBodyLimitBytes = 1024 * 1024
+
+// The query string stays out of the logs: a provider may put a token in a callback URL.
+const pathOf = (url: string): string => {
+  const query = url.indexOf("?")
+  return query === -1 ? url : url.slice(0, query)
+}
+
+const requestIdPattern = /^[\x21-\x7e]{1,128}$/
+
+const errorResponse = <A, I>(schema: Schema.Schema<A, I>, status: number, error: A): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.unsafeJson(Schema.encodeSync(schema)(error), { status })
+
+const tooLarge = (limit: number) =>
+  new ApiError.PayloadTooLarge({ message: `The request body is larger than ${limit} bytes.`, limitBytes: limit })
+
+const isTooLarge = (error: HttpServerError.RequestError): boolean =>
+  error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
+
+const unreadable = (error: HttpServerError.RequestError) =>
+  new ApiError.InvalidRequest({
+    message: "The request body is not valid JSON.",
+    issues: [{ path: "", message: error.cause instanceof Error ? `not valid JSON: ${error.cause.message}` : "not valid JSON" }]
+  })
+
+const requestErrorOf = (cause: Cause.Cause<unknown>): Option.Option<HttpServerError.RequestError> =>
+  Option.filter(
+    Option.orElse(Cause.failureOption(cause), () => Cause.dieOption(cause)),
+    (e): e is HttpServerError.RequestError => HttpServerError.isServerError(e) && e._tag === "RequestError" && e.reason === "Decode"
+  )
+
+const fromDecodeError = (error: HttpApiDecodeError): ApiError.MissingIdempotencyKey | ApiError.InvalidRequest => {
+  if (error.issues.some((issue) => issue.path[0] === "idempotency-key" && issue._tag === "Missing")) {
+    return new ApiError.MissingIdempotencyKey({
+      message: "The Idempotency-Key header is required: send a unique key (1 to 255 printable characters) per refund, and the same key when you retry it."
+    })
+  }
+  const issues = error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))
+  return new ApiError.InvalidRequest({
+    message: `The request is invalid: ${issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")}.`,
+    issues
+  })
+}
+
+/**
+ * The API-level middleware, around the router and before HttpApi encodes errors:
+ * requests HttpApi could not decode answer in the gateway's error shape
+ * (`invalid_request`, `missing_idempotency_key`, `payload_too_large`) instead of
+ * HttpApi's own, unknown routes are 404 `not_found`, and a defect is a logged 500
+ * `internal_error` rather than an empty body.
+ *
+ * @since 0.1.0
+ */
+export const apiLayer = (bodyLimitBytes: number) => {
+  const notFound = errorResponse(
+    ApiError.Wire.RouteNotFound,
+    404,
+    new ApiError.RouteNotFound({ message: "No such route. See /openapi.json or /docs for the API." })
+  )
+  const internal = errorResponse(
+    ApiError.Wire.InternalError,
+    500,
+    new ApiError.InternalError({ message: "Something went wrong in the gateway. The request id in X-Request-Id finds it in the logs." })
+  )
+  return HttpApiBuilder.middleware(Api.Api, (app) =>
+    Effect.catchAllCause(app, (
+      cause: Cause.Cause<unknown>
+    ): Effect.Effect<HttpServerResponse.HttpServerResponse, ApiError.InvalidRequest | ApiError.PayloadTooLarge> => {
+      const failure = Cause.failureOption(cause)
+      if (Option.isSome(failure)) {
+        const error = failure.value
+        if (error instanceof HttpApiDecodeError) {
+          // MissingIdempotencyKey is declared by the one endpoint with that header only, not
+          // API-wide; HttpApi's encoder knows every endpoint's errors, so it encodes it all the same.
+          return Effect.fail(fromDecodeError(error)) as Effect.Effect<never, ApiError.InvalidRequest>
+        }
+        if (HttpServerError.isServerError(error) && error._tag === "RouteNotFound") return Effect.succeed(notFound)
+      }
+      const requestError = requestErrorOf(cause)
+      if (Option.isSome(requestError)) {
+        return Effect.fail(isTooLarge(requestError.value) ? tooLarge(bodyLimitBytes) : unreadable(requestError.value))
+      }
+      if (Cause.isInterruptedOnly(cause) || Option.isSome(failure)) return Effect.failCause(cause as Cause.Cause<never>)
+      return Effect.as(Effect.logError("unhandled defect", cause), internal)
+    }))
+}
+
+/**
+ * Reads a request body as UTF-8 text under the body limit in force. Past the limit it
+ * stops collecting, lets the rest of the upload drain, and fails with
+ * `payload_too_large`: the connection stays usable for the 413 answer (the platform's
+ * own reader destroys the socket instead, so a client streaming a large body would
+ * see a reset rather than the error).
+ *
+ * @since 0.1.0
+ */
+export const bodyText = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<string, ApiError.PayloadTooLarge | ApiError.InvalidRequest> =>
+  Effect.flatMap(HttpIncomingMessage.MaxBodySize, (maxBodySize) => {
+    const limit = Option.match(maxBodySize, { onNone: () => defaultBodyLimitBytes, onSome: Number })
+    const source = NodeHttpServerRequest.toIncomingMessage(request)
+    return Effect.async<string, ApiError.PayloadTooLarge | ApiError.InvalidRequest>((resume) => {
+      const chunks: Array<Buffer> = []
+      let size = 0
+      const detach = () => {
+        source.off("data", onData)
+        source.off("end", onEnd)
+        source.off("error", onError)
+      }
+      const onData = (chunk: Buffer) => {
+        size += chunk.length
+        if (size <= limit) return void chunks.push(chunk)
+        detach()
+        source.resume()
+        resume(Effect.fail(tooLarge(limit)))
+      }
+      const onEnd = () => {
+        detach()
+        resume(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
+      }
+      const onError = () => {
+        detach()
+        resume(Effect.fail(new ApiError.InvalidRequest({ message: "The request body could not be read.", issues: [{ path: "", message: "unreadable body" }] })))
+      }
+      source.on("data", onData)
+      source.on("end", onEnd)
+      source.on("error", onError)
+      return Effect.sync(detach)
+    })
+  })
+
+/**
+ * The outermost middleware, around the whole handled request. Every response gets
+ * `X-Request-Id` and `Server-Timing: app;dur=<gateway ms>, provider;dur=<provider ms>`
+ * (set by a pre-response handler, so error answers get them too); a body announced
+ * larger than the limit is refused before anything reads it.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: { readonly bodyLimitBytes: number; readonly accessLog: boolean }) => {
+  const limit = options.bodyLimitBytes
+  const tooLargeResponse = errorResponse(ApiError.Wire.PayloadTooLarge, 413, tooLarge(limit))
+
+  return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
+    Effect.gen(function*() {
+      const started = performance.now()
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const given = request.headers["x-request-id"]
+      const requestId = given !== undefined && requestIdPattern.test(given) ? given : randomUUID()
+      const timing: ProviderHttp.Timing = { millis: 0, calls: 0 }
+      const finish = (response: HttpServerResponse.HttpServerResponse) =>
+        Effect.suspend(() => {
+          const total = performance.now() - started
+          const provider = Math.min(timing.millis, total)
+          const answered = HttpServerResponse.setHeaders(response, {
+            "x-request-id": requestId,
+            "server-timing": `app;dur=${(total - provider).toFixed(1)}, provider;dur=${provider.toFixed(1)}`
+          })
+          if (!options.accessLog) return Effect.succeed(answered)
+          return Effect.as(
+            Effect.logInfo("request").pipe(
+              Effect.annotateLogs({
+                requestId,
+                method: request.method,
+                path: pathOf(request.url),
+                status: response.status,
+                durationMs: Math.round(total * 10) / 10,
+                providerMs: provider,
+                providerCalls: timing.calls
+              })
+            ),
+            answered
+          )
+        })
+      const length = request.headers["content-length"]
+      if (length !== undefined && Number(length) > limit) return yield* finish(tooLargeResponse)
+      yield* HttpApp.appendPreResponseHandler((_request, response) => finish(response))
+      return yield* app.pipe(
+        HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
+        Effect.locally(ProviderHttp.currentTiming, timing),
+        Effect.annotateLogs("requestId", requestId)
+      )
+    })
+}

@@ -1,0 +1,203 @@
+/**
+ * The gateway as a Layer: sandboxes (in sandbox mode), the refund stack, the HTTP
+ * server with the API, `/openapi.json`, `/docs`, the request middleware and the
+ * background sync loop. `refundkit-server` and `refundkit serve` both start this.
+ *
+ * @since 0.1.0
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Api } from "@refundkit/api"
+import type * as Sandbox from "@refundkit/core/Sandbox"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Http from "node:http"
+import * as ApiKeys from "./ApiKeys.js"
+import * as Handlers from "./Handlers.js"
+import * as Installed from "./Installed.js"
+import * as RequestMiddleware from "./RequestMiddleware.js"
+import * as Sandboxes from "./Sandboxes.js"
+import * as ServerConfig from "./ServerConfig.js"
+import * as Stack from "./Stack.js"
+import * as SyncLoop from "./SyncLoop.js"
+
+/**
+ * The server's settings plus what embedding code (the CLI, tests) may replace.
+ *
+ * @since 0.1.0
+ */
+export interface Options extends ServerConfig.ServerConfig {
+  /** Plugins, ledger and Refunds options of the stack; defaults come from the environment. */
+  readonly stack?: Stack.Options | undefined
+}
+
+/**
+ * Where the started gateway listens, and in sandbox mode its key and sandboxes.
+ *
+ * @since 0.1.0
+ */
+export interface Info {
+  /** `http://<host>:<port>` */
+  readonly url: string
+  readonly port: number
+  readonly docsUrl: string
+  readonly openApiUrl: string
+  /** The key generated for sandbox mode; shown once, accepted until the process ends. */
+  readonly sandboxKey: Option.Option<Redacted.Redacted<string>>
+  readonly sandboxes: ReadonlyArray<Sandbox.Handle>
+  /** The plugins this gateway was built with, for examples. */
+  readonly plugins: ReadonlyArray<Installed.Plugin>
+}
+
+/**
+ * The started gateway.
+ *
+ * @since 0.1.0
+ */
+export class Started extends Context.Tag("@refundkit/server/Started")<Started, Info>() {}
+
+/**
+ * A reason to refuse to start that is not a configuration value's fault alone.
+ *
+ * @since 0.1.0
+ */
+export class StartupError extends Schema.TaggedError<StartupError>()("StartupError", { message: Schema.String }) {}
+
+/**
+ * Why the gateway did not start.
+ *
+ * @since 0.1.0
+ */
+export type StartError = StartupError | Stack.StackError | ServeError
+
+const displayHost = (host: string) => (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host)
+
+/**
+ * The gateway. It refuses to start without API keys outside sandbox mode; in sandbox
+ * mode it generates a key (see {@link Info.sandboxKey}).
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options): Layer.Layer<Started, StartError> =>
+  Layer.unwrapScoped(
+    Effect.gen(function*() {
+      const plugins = options.stack?.plugins ?? Installed.plugins
+      const sandboxKey = options.sandbox ? Option.some(ApiKeys.generate()) : Option.none()
+      const keys = [...options.apiKeys, ...Option.toArray(sandboxKey)]
+      if (keys.length === 0) {
+        return yield* new StartupError({
+          message: "no API keys: set REFUNDKIT_API_KEYS to one or more comma separated keys, or run with --sandbox (REFUNDKIT_SANDBOX=1)"
+        })
+      }
+      const running = options.sandbox ? Option.some(yield* Sandboxes.start(plugins)) : Option.none<Sandboxes.Running>()
+      const stackLayer = Stack.layer({ defaultRateLimitWait: "10 seconds", ...options.stack, plugins })
+      const stack = Option.match(running, {
+        onNone: () => stackLayer,
+        onSome: (sandboxes) => stackLayer.pipe(Layer.provide(Layer.setConfigProvider(sandboxes.configProvider)))
+      })
+
+      const nodeServer = Http.createServer()
+      const groups = Layer.mergeAll(Handlers.refunds, Handlers.providers).pipe(Layer.provide(ApiKeys.layer(keys)))
+      const api = HttpApiBuilder.api(Api.Api).pipe(Layer.provide([groups, Handlers.webhooks, Handlers.health]))
+      const http = HttpApiBuilder.serve(RequestMiddleware.make(options)).pipe(
+        Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
+        Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+        Layer.provide(RequestMiddleware.apiLayer(options.bodyLimitBytes)),
+        Layer.provide(api)
+      )
+      const started = Layer.scoped(
+        Started,
+        Effect.gen(function*() {
+          const server = yield* HttpServer.HttpServer
+          const port = server.address._tag === "TcpAddress" ? server.address.port : options.port
+          const url = `http://${displayHost(options.host)}:${port}`
+          // Runs before the server closes: in-flight requests get the grace period, then their connections are cut.
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => void setTimeout(() => nodeServer.closeAllConnections(), Duration.toMillis(options.shutdownGrace)).unref())
+          )
+          return {
+            url,
+            port,
+            docsUrl: `${url}/docs`,
+            openApiUrl: `${url}/openapi.json`,
+            sandboxKey,
+            sandboxes: Option.match(running, { onNone: () => [], onSome: (r) => r.handles }),
+            plugins
+          }
+        })
+      )
+      const sync = options.sync === undefined ? Layer.empty : SyncLoop.layer(options.sync)
+      return Layer.merge(http, started).pipe(
+        Layer.provide(NodeHttpServer.layer(() => nodeServer, { port: options.port, host: options.host })),
+        Layer.provide(sync),
+        Layer.provide(stack)
+      )
+    })
+  )
+
+/**
+ * The gateway configured from the environment (see `ServerConfig.config`).
+ *
+ * @since 0.1.0
+ */
+export const layerConfig: Layer.Layer<Started, StartError> = Layer.unwrapEffect(Effect.map(ServerConfig.config, (config) => layer(config)))
+
+/**
+ * What to print once the gateway is up: where the docs are and, in sandbox mode, the
+ * generated key (printed once) and a request to paste.
+ *
+ * @since 0.1.0
+ */
+export const banner = (info: Info): string => {
+  const lines = [`refundkit gateway listening on ${info.url}`, `  docs:    ${info.docsUrl}`, `  openapi: ${info.openApiUrl}`]
+  if (Option.isSome(info.sandboxKey)) {
+    const key = Redacted.value(info.sandboxKey.value)
+    const example = info.plugins.find((p) => p.example !== undefined)?.example
+    lines.push(
+      "",
+      `sandbox mode: ${info.sandboxes.map((s) => `${s.provider} at ${s.url}`).join(", ")}`,
+      `sandbox API key (shown once): ${key}`
+    )
+    if (example !== undefined) {
+      lines.push(
+        "",
+        "try it:",
+        `  curl -sS -X POST ${info.url}/v1/refunds \\`,
+        `    -H 'Authorization: Bearer ${key}' \\`,
+        `    -H 'Content-Type: application/json' \\`,
+        `    -H "Idempotency-Key: $(uuidgen 2>/dev/null || date +%s%N)" \\`,
+        `    -d '${JSON.stringify(example)}'`
+      )
+    }
+  }
+  return lines.join("\n")
+}
+
+/**
+ * A one-line explanation of why the gateway did not start, for the terminal.
+ *
+ * @since 0.1.0
+ */
+export const explain = (error: StartError): string => {
+  if (ConfigError.isConfigError(error)) return `invalid configuration: ${String(error)}`
+  switch (error._tag) {
+    case "StartupError":
+      return error.message
+    case "ServeError": {
+      const cause: unknown = error.cause
+      const code = cause !== null && typeof cause === "object" && "code" in cause ? String(cause.code) : undefined
+      return `could not listen${code === undefined ? "" : ` (${code})`}: ${cause instanceof Error ? cause.message : String(cause)}`
+    }
+    default:
+      return error.message
+  }
+}

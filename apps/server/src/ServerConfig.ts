@@ -1,0 +1,110 @@
+/**
+ * The gateway's settings: an interface, defaults, and `config` reading them from the
+ * environment with Effect `Config` (the bin's flags override it).
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { defaultBodyLimitBytes } from "./RequestMiddleware.js"
+import * as SyncLoop from "./SyncLoop.js"
+
+/**
+ * @since 0.1.0
+ */
+export interface ServerConfig {
+  /** 0 picks a free port. */
+  readonly port: number
+  readonly host: string
+  /** Keys accepted in `Authorization: Bearer <key>`; required outside sandbox mode. */
+  readonly apiKeys: ReadonlyArray<Redacted.Redacted<string>>
+  /** Start every installed provider's sandbox in-process and point the plugins at them. */
+  readonly sandbox: boolean
+  readonly bodyLimitBytes: number
+  /** The background sync loop; `undefined` turns it off. */
+  readonly sync: SyncLoop.Options | undefined
+  /** How long in-flight requests may take to finish after SIGTERM before their connections are closed. */
+  readonly shutdownGrace: Duration.Duration
+  /** One log line per request. */
+  readonly accessLog: boolean
+}
+
+/**
+ * Port 8787 on 127.0.0.1, no keys, no sandbox, 1 MiB bodies, the default sync loop,
+ * 10 s shutdown grace, access log on.
+ *
+ * @since 0.1.0
+ */
+export const defaults: ServerConfig = {
+  port: 8787,
+  host: "127.0.0.1",
+  apiKeys: [],
+  sandbox: false,
+  bodyLimitBytes: defaultBodyLimitBytes,
+  sync: SyncLoop.defaultOptions,
+  shutdownGrace: Duration.seconds(10),
+  accessLog: true
+}
+
+const port = Config.integer("REFUNDKIT_PORT").pipe(
+  Config.orElse(() => Config.integer("PORT")),
+  Config.validate({ message: "must be a port number from 0 to 65535", validation: (n) => n >= 0 && n <= 65535 }),
+  Config.withDefault(defaults.port)
+)
+
+/**
+ * Comma separated keys, blanks dropped.
+ *
+ * @since 0.1.0
+ */
+export const parseKeys = (text: string): ReadonlyArray<Redacted.Redacted<string>> =>
+  text.split(",").map((key) => key.trim()).filter((key) => key !== "").map((key) => Redacted.make(key))
+
+const apiKeys = Config.redacted("REFUNDKIT_API_KEYS").pipe(
+  Config.map((keys) => parseKeys(Redacted.value(keys))),
+  Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([])
+)
+
+const sync = Config.all({
+  interval: Config.string("REFUNDKIT_SYNC_INTERVAL").pipe(Config.withDefault("10 seconds")),
+  batchSize: Config.integer("REFUNDKIT_SYNC_BATCH").pipe(
+    Config.validate({ message: "must be a positive number of refunds", validation: (n) => n > 0 }),
+    Config.withDefault(SyncLoop.defaultOptions.batchSize)
+  ),
+  recoveryGrace: Config.duration("REFUNDKIT_RECOVERY_GRACE").pipe(Config.withDefault(Duration.decode(SyncLoop.defaultOptions.recoveryGrace)))
+}).pipe(
+  Config.mapOrFail(({ batchSize, interval, recoveryGrace }): Either.Either<SyncLoop.Options | undefined, ConfigError.ConfigError> => {
+    const text = interval.trim().toLowerCase()
+    if (text === "off" || text === "0") return Either.right(undefined)
+    const parsed = Duration.decodeUnknown(interval)
+    return Option.isSome(parsed)
+      ? Either.right({ ...SyncLoop.defaultOptions, interval: parsed.value, batchSize, recoveryGrace })
+      : Either.left(ConfigError.InvalidData(["REFUNDKIT_SYNC_INTERVAL"], `must be a duration such as "10 seconds", or "off"; got ${JSON.stringify(interval)}`))
+  })
+)
+
+/**
+ * `REFUNDKIT_PORT` (or `PORT`), `REFUNDKIT_HOST`, `REFUNDKIT_API_KEYS` (comma
+ * separated), `REFUNDKIT_SANDBOX`, `REFUNDKIT_BODY_LIMIT` (bytes),
+ * `REFUNDKIT_SYNC_INTERVAL` ("off" to disable), `REFUNDKIT_SYNC_BATCH`,
+ * `REFUNDKIT_RECOVERY_GRACE`, `REFUNDKIT_SHUTDOWN_GRACE`, `REFUNDKIT_ACCESS_LOG`.
+ *
+ * @since 0.1.0
+ */
+export const config: Config.Config<ServerConfig> = Config.all({
+  port,
+  host: Config.nonEmptyString("REFUNDKIT_HOST").pipe(Config.withDefault(defaults.host)),
+  apiKeys,
+  sandbox: Config.boolean("REFUNDKIT_SANDBOX").pipe(Config.withDefault(false)),
+  bodyLimitBytes: Config.integer("REFUNDKIT_BODY_LIMIT").pipe(
+    Config.validate({ message: "must be a positive number of bytes", validation: (n) => n > 0 }),
+    Config.withDefault(defaults.bodyLimitBytes)
+  ),
+  sync,
+  shutdownGrace: Config.duration("REFUNDKIT_SHUTDOWN_GRACE").pipe(Config.withDefault(defaults.shutdownGrace)),
+  accessLog: Config.boolean("REFUNDKIT_ACCESS_LOG").pipe(Config.withDefault(true))
+})

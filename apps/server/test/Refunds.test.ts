@@ -1,0 +1,243 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import * as Gateway from "./support/Gateway.js"
+
+const post = (gw: Gateway.Gateway, body: unknown, key: string | null = Gateway.key()) =>
+  gw.fetch("POST", "/v1/refunds", { body, headers: key === null ? {} : { "idempotency-key": key } })
+
+describe("POST /v1/refunds", () => {
+  it.scopedLive("201 creates, 200 replays with Idempotent-Replayed, 422 for the key with another body", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const key = Gateway.key()
+      const first = yield* post(gw, Gateway.exiromRefund(), key)
+      assert.strictEqual(first.status, 201, first.text)
+      assert.match(first.body.id, /^rfd_/)
+      assert.strictEqual(first.body.provider, "exirom")
+      assert.include(["pending", "succeeded"], first.body.status)
+      assert.isUndefined(first.headers["idempotent-replayed"])
+      const again = yield* post(gw, { ...Gateway.exiromRefund(), amount: "10.0" }, key)
+      assert.strictEqual(again.status, 200, "the same amount spelled differently is the same body")
+      assert.strictEqual(again.headers["idempotent-replayed"], "true")
+      assert.strictEqual(again.body.id, first.body.id)
+      const reused = yield* post(gw, Gateway.exiromRefund({ amount: "11.00" }), key)
+      assert.strictEqual(reused.status, 422)
+      assert.strictEqual(reused.body.error.code, "idempotency_key_reused")
+      assert.strictEqual(reused.body.error.refundId, first.body.id)
+      assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
+    }))
+
+  it.scopedLive("a provider decline is a 201 refund in status failed", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 0 } })
+      // 30001 is a FAILED payment at the sandbox: Exirom refuses to refund it.
+      const declined = yield* post(gw, Gateway.exiromRefund({ transactionId: 30001 }))
+      assert.strictEqual(declined.status, 201, declined.text)
+      assert.strictEqual(declined.body.status, "failed")
+      assert.strictEqual(declined.body.error.code, "provider_declined")
+    }))
+
+  it.scopedLive("400 missing_idempotency_key, 400 invalid_request naming fields (nothing sent), 404 unknown_provider", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const missing = yield* post(gw, Gateway.exiromRefund(), null)
+      assert.strictEqual(missing.status, 400)
+      assert.strictEqual(missing.body.error.code, "missing_idempotency_key")
+      const empty = yield* post(gw, Gateway.exiromRefund(), "")
+      assert.strictEqual(empty.body.error.code, "missing_idempotency_key")
+      const badKey = yield* post(gw, Gateway.exiromRefund(), "x".repeat(256))
+      assert.strictEqual(badKey.status, 400)
+      assert.deepStrictEqual(badKey.body.error.issues, [{ path: "Idempotency-Key", message: "must be 1 to 255 printable ASCII characters" }])
+
+      const invalid = yield* post(gw, Gateway.exiromRefund({ amount: "1.005" }))
+      assert.strictEqual(invalid.status, 400)
+      assert.strictEqual(invalid.body.error.code, "invalid_request")
+      assert.strictEqual(invalid.body.error.issues[0].path, "amount")
+      assert.isString(invalid.body.error.issues[0].message)
+      const noProvider = yield* post(gw, { transactionId: 1 })
+      assert.strictEqual(noProvider.status, 400)
+      assert.deepStrictEqual(noProvider.body.error.issues.map((i: { path: string }) => i.path), ["provider"])
+      const notJson = yield* gw.fetch("POST", "/v1/refunds", { body: "{not json", headers: { "idempotency-key": Gateway.key() } })
+      assert.strictEqual(notJson.status, 400)
+      assert.strictEqual(notJson.body.error.code, "invalid_request")
+      assert.strictEqual((yield* gw.exirom.stats).requests["refund"] ?? 0, 0, "nothing was sent to the provider")
+
+      const unknown = yield* post(gw, { provider: "nope", amount: "1.00" })
+      assert.strictEqual(unknown.status, 404)
+      assert.strictEqual(unknown.body.error.code, "unknown_provider")
+      assert.sameMembers(unknown.body.error.installed, ["aerohub", "airalo", "airpay", "exirom"])
+    }))
+
+  it.scopedLive("409 refund_in_progress while the first request with the key runs", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 800 }, route: "refund" })
+      const key = Gateway.key()
+      const first = yield* Effect.fork(post(gw, Gateway.exiromRefund(), key))
+      yield* Effect.sleep("300 millis")
+      const second = yield* post(gw, Gateway.exiromRefund(), key)
+      assert.strictEqual(second.status, 409, second.text)
+      assert.strictEqual(second.body.error.code, "refund_in_progress")
+      const done = yield* Fiber.join(first)
+      assert.strictEqual(done.status, 201)
+      assert.strictEqual(second.body.error.refundId, done.body.id)
+    }))
+
+  it.scopedLive("502 provider_unavailable and provider_auth_failed carry the refund id and its status; 504 outcome_unknown", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({ callTimeout: "1 second" })
+      yield* gw.exirom.faults.inject({ fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0 })
+      const unavailable = yield* post(gw, Gateway.exiromRefund())
+      assert.strictEqual(unavailable.status, 502, unavailable.text)
+      assert.strictEqual(unavailable.body.error.code, "provider_unavailable")
+      assert.match(unavailable.body.error.refundId, /^rfd_/)
+      assert.strictEqual(unavailable.body.error.status, "failed", "a 503 means Exirom did nothing")
+      const stored = yield* gw.fetch("GET", `/v1/refunds/${unavailable.body.error.refundId}`)
+      assert.strictEqual(stored.body.status, "failed")
+      yield* gw.exirom.faults.clear
+
+      yield* gw.exirom.faults.inject({ fault: { _tag: "Hang", millis: 3000 }, route: "refund" })
+      const timedOut = yield* post(gw, Gateway.exiromRefund())
+      assert.strictEqual(timedOut.status, 504, timedOut.text)
+      assert.strictEqual(timedOut.body.error.code, "outcome_unknown")
+      assert.strictEqual(timedOut.body.error.status, "unknown")
+      const unknown = yield* gw.fetch("GET", `/v1/refunds/${timedOut.body.error.refundId}`)
+      assert.strictEqual(unknown.body.status, "unknown")
+    }))
+
+  it.scopedLive("502 provider_auth_failed when the provider refuses the gateway's credentials", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      // Every token the sandbox issues is revoked at once: the plugin's one re-authentication fails too.
+      yield* gw.exirom.faults.inject({ fault: { _tag: "ExpiredToken" }, route: "*", times: 0 })
+      const refused = yield* post(gw, Gateway.exiromRefund())
+      assert.strictEqual(refused.status, 502, refused.text)
+      assert.strictEqual(refused.body.error.code, "provider_auth_failed")
+      assert.match(refused.body.error.refundId, /^rfd_/)
+      assert.strictEqual(refused.body.error.status, "failed")
+    }))
+
+  it.scopedLive("409 over_refund when originalAmounts would be exceeded", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const originalAmounts = { "12345": "100.00" }
+      const first = yield* post(gw, Gateway.exiromRefund({ amount: "60.00", originalAmounts }))
+      assert.strictEqual(first.status, 201, first.text)
+      const over = yield* post(gw, Gateway.exiromRefund({ amount: "50.00", originalAmounts }))
+      assert.strictEqual(over.status, 409, over.text)
+      assert.strictEqual(over.body.error.code, "over_refund")
+      assert.strictEqual(over.body.error.remaining, "40.00")
+      assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
+    }))
+})
+
+describe("reading and moving refunds", () => {
+  it.scopedLive("GET one with its events, 404 refund_not_found, list with filters and cursor", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const a = yield* post(gw, Gateway.exiromRefund({ amount: "1.00" }))
+      const b = yield* post(gw, Gateway.exiromRefund({ amount: "2.00" }))
+      const c = yield* post(gw, Gateway.airaloRefund())
+      assert.strictEqual(c.status, 201, c.text)
+      const one = yield* gw.fetch("GET", `/v1/refunds/${a.body.id}`)
+      assert.strictEqual(one.status, 200)
+      assert.strictEqual(one.body.events[0].to, "requested")
+      assert.isAtLeast(one.body.events.length, 2)
+      const missing = yield* gw.fetch("GET", "/v1/refunds/rfd_nope")
+      assert.strictEqual(missing.status, 404)
+      assert.strictEqual(missing.body.error.code, "refund_not_found")
+
+      const exirom = yield* gw.fetch("GET", "/v1/refunds?provider=exirom&limit=1")
+      assert.strictEqual(exirom.status, 200)
+      assert.deepStrictEqual(exirom.body.items.map((r: { id: string }) => r.id), [b.body.id])
+      const next = yield* gw.fetch("GET", `/v1/refunds?provider=exirom&limit=1&cursor=${encodeURIComponent(exirom.body.nextCursor)}`)
+      assert.deepStrictEqual(next.body.items.map((r: { id: string }) => r.id), [a.body.id])
+      const badLimit = yield* gw.fetch("GET", "/v1/refunds?limit=0")
+      assert.strictEqual(badLimit.status, 400)
+      assert.strictEqual(badLimit.body.error.code, "invalid_request")
+      const badStatus = yield* gw.fetch("GET", "/v1/refunds?status=done")
+      assert.strictEqual(badStatus.body.error.code, "invalid_request")
+    }))
+
+  it.scopedLive("sync asks the provider where it can, 409 sync_unsupported where it cannot; events need a provider with updates", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } })
+      const pending = yield* post(gw, Gateway.exiromRefund())
+      assert.strictEqual(pending.body.status, "pending", pending.text)
+      yield* gw.exirom.settle
+      const synced = yield* gw.fetch("POST", `/v1/refunds/${pending.body.id}/sync`)
+      assert.strictEqual(synced.status, 200, synced.text)
+      assert.strictEqual(synced.body.status, "succeeded")
+      assert.strictEqual(synced.body.events.at(-1).source, "sync")
+
+      const airalo = yield* post(gw, Gateway.airaloRefund())
+      const unsupported = yield* gw.fetch("POST", `/v1/refunds/${airalo.body.id}/sync`)
+      assert.strictEqual(unsupported.status, 409)
+      assert.strictEqual(unsupported.body.error.code, "sync_unsupported")
+      assert.strictEqual(unsupported.body.error.refundId, airalo.body.id)
+
+      const noUpdates = yield* gw.fetch("POST", `/v1/refunds/${pending.body.id}/events`, { body: { status: "done" } })
+      assert.strictEqual(noUpdates.status, 409)
+      assert.strictEqual(noUpdates.body.error.code, "unsupported_operation")
+      const notFound = yield* gw.fetch("POST", "/v1/refunds/rfd_nope/sync")
+      assert.strictEqual(notFound.status, 404)
+    }))
+})
+
+describe("POST /v1/refunds/{id}/events", () => {
+  it.scopedLive("an AeroHub progress update moves its refund through the provider's follow-up schema", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const order = { refundOrderNo: "FBRF900001", purchaseOrderNo: "F300001" }
+      const created = yield* post(gw, { provider: "aerohub", ...order, refundStatus: "PROCESSING" })
+      assert.strictEqual(created.status, 201, created.text)
+      assert.strictEqual(created.body.status, "pending")
+      const step = yield* gw.fetch("POST", `/v1/refunds/${created.body.id}/events`, { body: { ...order, refundStatus: "REFUNDED_PENDING" } })
+      assert.strictEqual(step.status, 200, step.text)
+      assert.strictEqual(step.body.providerStatus, "REFUNDED_PENDING")
+      const done = yield* gw.fetch("POST", `/v1/refunds/${created.body.id}/events`, {
+        body: { ...order, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "250.00", refundVoucher: "50.00", voucherCurrency: "USD" }] }
+      })
+      assert.strictEqual(done.status, 200, done.text)
+      assert.strictEqual(done.body.status, "succeeded")
+      const illegal = yield* gw.fetch("POST", `/v1/refunds/${created.body.id}/events`, { body: { ...order, refundStatus: "PROCESSING" } })
+      assert.include([400, 409], illegal.status, illegal.text)
+      const invalid = yield* gw.fetch("POST", `/v1/refunds/${created.body.id}/events`, { body: "{oops" })
+      assert.strictEqual(invalid.status, 400)
+      assert.strictEqual(invalid.body.error.code, "invalid_request")
+    }))
+})
+
+describe("the typed client derived from the HttpApi", () => {
+  it.scopedLive("creates, replays, reads, lists and fails with typed errors", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const key = Gateway.key()
+      const created = yield* gw.client.refunds.create({ headers: { "idempotency-key": key }, payload: Gateway.exiromRefund() })
+      assert.match(created.id, /^rfd_/)
+      const [replayed, response] = yield* gw.client.refunds.create({
+        headers: { "idempotency-key": key },
+        payload: Gateway.exiromRefund(),
+        withResponse: true
+      })
+      assert.strictEqual(replayed.id, created.id)
+      assert.strictEqual(response.status, 200)
+      assert.strictEqual(response.headers["idempotent-replayed"], "true")
+      const got = yield* gw.client.refunds.get({ path: { id: created.id } })
+      assert.strictEqual(got.id, created.id)
+      const page = yield* gw.client.refunds.list({ urlParams: { provider: "exirom", limit: 10 } })
+      assert.include(page.items.map((r) => r.id), created.id)
+      const providers = yield* gw.client.providers.list()
+      assert.includeMembers(providers.providers.map((p) => p.id), ["exirom", "airalo", "airpay"])
+
+      const reused = yield* Effect.flip(gw.client.refunds.create({ headers: { "idempotency-key": key }, payload: Gateway.exiromRefund({ amount: "3.00" }) }))
+      assert.strictEqual(reused._tag, "IdempotencyKeyReused")
+      if (reused._tag === "IdempotencyKeyReused") assert.strictEqual(reused.refundId, created.id)
+      const invalid = yield* Effect.flip(gw.client.refunds.create({ headers: { "idempotency-key": Gateway.key() }, payload: Gateway.exiromRefund({ amount: "x" }) }))
+      assert.strictEqual(invalid._tag, "InvalidRequest")
+      const missing = yield* Effect.flip(gw.client.refunds.get({ path: { id: "rfd_missing" } }))
+      assert.strictEqual(missing._tag, "RefundNotFound")
+      const health = yield* gw.client.health.readyz()
+      assert.strictEqual(health.status, "ready")
+    }))
+})

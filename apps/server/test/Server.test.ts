@@ -1,0 +1,175 @@
+import { Validator } from "@seriousme/openapi-schema-validator"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Console, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope } from "effect"
+import * as Main from "../src/Main.js"
+import * as Server from "../src/Server.js"
+import * as ServerConfig from "../src/ServerConfig.js"
+import * as SyncLoop from "../src/SyncLoop.js"
+import * as Gateway from "./support/Gateway.js"
+
+const timingPattern = /^app;dur=\d+\.\d, provider;dur=\d+\.\d$/
+
+describe("the gateway", () => {
+  it.scopedLive("API keys: 401 without or with an unknown key, in the error shape; Server-Timing and X-Request-Id everywhere", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const none = yield* gw.fetch("GET", "/v1/providers", { auth: false })
+      assert.strictEqual(none.status, 401)
+      assert.strictEqual(none.body.error.code, "unauthorized")
+      assert.isString(none.body.error.message)
+      const wrong = yield* gw.fetch("GET", "/v1/refunds", { auth: false, headers: { authorization: "Bearer not-a-key" } })
+      assert.strictEqual(wrong.status, 401)
+      const sandboxKey = Option.getOrThrow(gw.info.sandboxKey)
+      const withSandboxKey = yield* gw.fetch("GET", "/v1/providers", { auth: false, headers: { authorization: `Bearer ${Redacted.value(sandboxKey)}` } })
+      assert.strictEqual(withSandboxKey.status, 200)
+
+      const route = yield* gw.fetch("GET", "/v2/nothing", { headers: { "x-request-id": "req-123" } })
+      assert.strictEqual(route.status, 404)
+      assert.strictEqual(route.body.error.code, "not_found")
+      assert.strictEqual(route.headers["x-request-id"], "req-123")
+      for (const answer of [none, wrong, route]) assert.match(answer.headers["server-timing"]!, timingPattern)
+
+      const created = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key() } })
+      const [, provider] = created.headers["server-timing"]!.match(/provider;dur=(\d+\.\d)/)!
+      assert.isAbove(Number(provider), 0, "the provider's time is reported apart from ours")
+      assert.match(created.headers["x-request-id"]!, /^[0-9a-f-]{36}$/)
+    }))
+
+  it.scopedLive("/healthz, /readyz, /v1/providers, /docs, and /openapi.json valid OpenAPI 3.1", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const health = yield* gw.fetch("GET", "/healthz", { auth: false })
+      assert.deepStrictEqual([health.status, health.body], [200, { status: "ok" }])
+      const ready = yield* gw.fetch("GET", "/readyz", { auth: false })
+      assert.deepStrictEqual([ready.status, ready.body], [200, { status: "ready", checks: { ledger: "ok" } }])
+
+      const providers = yield* gw.fetch("GET", "/v1/providers")
+      const exirom = providers.body.providers.find((p: { id: string }) => p.id === "exirom")
+      assert.strictEqual(exirom.capabilities.statusQuery, true)
+      assert.include(Object.keys(exirom.requestSchema.$defs?.ExiromRefundRequest?.properties ?? exirom.requestSchema.properties ?? {}), "transactionId")
+
+      const docs = yield* gw.fetch("GET", "/docs", { auth: false })
+      assert.strictEqual(docs.status, 200)
+      assert.include(docs.headers["content-type"], "text/html")
+      assert.match(docs.headers["server-timing"]!, timingPattern)
+
+      const spec = yield* gw.fetch("GET", "/openapi.json", { auth: false })
+      assert.strictEqual(spec.status, 200)
+      assert.strictEqual(spec.body.openapi, "3.1.0")
+      const result = yield* Effect.promise(() => new Validator().validate(spec.body))
+      assert.isTrue(result.valid, JSON.stringify(result.errors))
+      for (const name of Object.keys(spec.body.components.schemas)) assert.match(name, /^[a-zA-Z0-9.\-_]+$/)
+      assert.deepStrictEqual(spec.body.paths["/v1/refunds"].post.parameters.map((p: { name: string; required: boolean }) => [p.name, p.required]), [["idempotency-key", true]])
+    }))
+
+  it.scopedLive("bodies over the limit are 413 payload_too_large, announced or streamed", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({ server: { bodyLimitBytes: 1024 } })
+      const big = Gateway.exiromRefund({ metadata: { note: "x".repeat(2000) } })
+      const announced = yield* gw.fetch("POST", "/v1/refunds", { body: big, headers: { "idempotency-key": Gateway.key() } })
+      assert.strictEqual(announced.status, 413)
+      assert.deepStrictEqual(announced.body.error, { code: "payload_too_large", message: "The request body is larger than 1024 bytes.", limitBytes: 1024 })
+      assert.match(announced.headers["server-timing"]!, timingPattern)
+      const streamed = yield* Effect.promise(() =>
+        fetch(`${gw.info.url}/v1/refunds`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": Gateway.key(), "content-type": "application/json" },
+          body: new ReadableStream({
+            start(controller) {
+              controller.enqueue(new TextEncoder().encode(JSON.stringify(big)))
+              controller.close()
+            }
+          }),
+          duplex: "half"
+        } as RequestInit).then(async (response) => ({ status: response.status, body: (await response.json()) as { error: { code: string } } }))
+      )
+      assert.strictEqual(streamed.status, 413)
+      assert.strictEqual(streamed.body.error.code, "payload_too_large")
+      const webhook = yield* gw.fetch("POST", "/v1/webhooks/exirom", { body: JSON.stringify(big), auth: false })
+      assert.strictEqual(webhook.status, 413)
+      assert.strictEqual((yield* gw.exirom.stats).requests["refund"] ?? 0, 0)
+    }))
+
+  it.scopedLive("the background sync loop moves a pending refund forward", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({
+        exirom: { settleAfterMillis: 60_000 },
+        server: { sync: { ...SyncLoop.defaultOptions, interval: "100 millis", spacing: "50 millis" } }
+      })
+      const created = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key() } })
+      assert.strictEqual(created.body.status, "pending")
+      yield* gw.exirom.settle
+      const settled = yield* gw.fetch("GET", `/v1/refunds/${created.body.id}`).pipe(
+        Effect.filterOrFail((r) => r.body.status === "succeeded", () => "not yet"),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))),
+        Effect.orDie
+      )
+      assert.strictEqual(settled.body.events.at(-1).source, "sync")
+    }))
+
+  it.scopedLive("finishes a request in flight when it shuts down", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const gw = yield* Gateway.start().pipe(Scope.extend(scope))
+      yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
+      const inFlight = yield* Effect.fork(Effect.promise(() =>
+        fetch(`${gw.info.url}/v1/refunds`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": Gateway.key(), "content-type": "application/json" },
+          body: JSON.stringify(Gateway.exiromRefund())
+        }).then((response) => response.status)
+      ))
+      yield* Effect.sleep("200 millis")
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* Fiber.join(inFlight), 201)
+      const after = yield* Effect.promise(() => fetch(`${gw.info.url}/healthz`).then(() => "answered", () => "refused"))
+      assert.strictEqual(after, "refused")
+    }))
+})
+
+describe("starting", () => {
+  it.scopedLive("refuses to start without API keys outside sandbox mode, with a one-line reason", () =>
+    Effect.gen(function*() {
+      const failed = yield* Effect.flip(Layer.build(Server.layer({ ...ServerConfig.defaults, port: 0, apiKeys: [], sandbox: false })))
+      assert.strictEqual(failed._tag, "StartupError")
+      const base = yield* Effect.console
+      const lines: Array<string> = []
+      const capture = { ...base, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void lines.push(args.join(" "))) }
+      const exit = yield* Main.run([]).pipe(
+        Effect.withConsole(capture as Console.Console),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REFUNDKIT_LOG_LEVEL", "OFF"]]))),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual(lines.length, 1)
+      assert.match(lines[0]!, /^refundkit-server: no API keys: set REFUNDKIT_API_KEYS/)
+      assert.notInclude(lines[0]!, "\n")
+
+      const usage: Array<string> = []
+      const usageConsole = { ...base, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void usage.push(args.join(" "))) }
+      const badFlag = yield* Main.run(["--port", "http"]).pipe(Effect.withConsole(usageConsole as Console.Console), Effect.exit)
+      assert.isTrue(Exit.isFailure(badFlag))
+      assert.match(usage[0]!, /--port must be a port number/)
+
+      const badLevel: Array<string> = []
+      const levelConsole = { ...base, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void badLevel.push(args.join(" "))) }
+      yield* Main.run([]).pipe(
+        Effect.withConsole(levelConsole as Console.Console),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REFUNDKIT_LOG_LEVEL", "loud"]]))),
+        Effect.exit
+      )
+      assert.strictEqual(badLevel.length, 1)
+      assert.match(badLevel[0]!, /^refundkit-server: invalid configuration: .*REFUNDKIT_LOG_LEVEL/)
+    }))
+
+  it.scopedLive("sandbox mode generates a key and prints the docs URL and a curl example with it", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const text = Server.banner(gw.info)
+      const key = Redacted.value(Option.getOrThrow(gw.info.sandboxKey))
+      assert.match(key, /^rk_sandbox_[0-9a-f]{32}$/)
+      assert.include(text, `${gw.info.url}/docs`)
+      assert.include(text, `curl -sS -X POST ${gw.info.url}/v1/refunds`)
+      assert.include(text, `Authorization: Bearer ${key}`)
+    }))
+})

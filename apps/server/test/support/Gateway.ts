@@ -1,0 +1,110 @@
+// Starts the real gateway for a test: every installed sandbox in-process, a SQLite
+// ledger in a temp file, port 0 on 127.0.0.1, and a typed client and a raw HTTP helper.
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { ApiClient } from "@refundkit/api"
+import * as ExiromSandbox from "@refundkit/exirom/sandbox"
+import * as LedgerSql from "@refundkit/ledger-sql"
+import { Context, Duration, Effect, Layer, Redacted, Schedule, Scope } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Installed from "../../src/Installed.js"
+import * as Server from "../../src/Server.js"
+import * as ServerConfig from "../../src/ServerConfig.js"
+
+export const apiKey = "test-key-0123456789"
+
+export interface Gateway {
+  readonly info: Server.Info
+  readonly context: Context.Context<Server.Started>
+  readonly exirom: ExiromSandbox.ExiromSandbox
+  readonly ledgerFile: string
+  /** A raw request to the gateway; the answer's status, headers and parsed body. */
+  readonly fetch: (
+    method: string,
+    path: string,
+    options?: { readonly body?: unknown; readonly headers?: Record<string, string>; readonly auth?: boolean }
+  ) => Effect.Effect<{ readonly status: number; readonly headers: Record<string, string>; readonly body: any; readonly text: string }>
+  readonly client: ApiClient.Client
+}
+
+export const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "refundkit-server-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+export const start = (options: {
+  readonly exirom?: ExiromSandbox.Options
+  readonly server?: Partial<Server.Options>
+  readonly callTimeout?: Duration.DurationInput
+} = {}): Effect.Effect<Gateway, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    const ledgerFile = path.join(dir, "ledger.db")
+    const exirom = yield* ExiromSandbox.make(options.exirom)
+    const plugins = Installed.plugins.map((plugin) => plugin.id === exirom.provider ? { ...plugin, sandbox: Effect.succeed(exirom) } : plugin)
+    const serverOptions: Server.Options = {
+      ...ServerConfig.defaults,
+      port: 0,
+      apiKeys: [Redacted.make(apiKey)],
+      sandbox: true,
+      sync: undefined,
+      accessLog: false,
+      shutdownGrace: Duration.seconds(1),
+      ...options.server,
+      stack: {
+        plugins,
+        ledger: LedgerSql.layerSqlite(ledgerFile),
+        refunds: {
+          callTimeout: options.callTimeout ?? "2 seconds",
+          retrySchedule: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
+          maxRetryAfter: "1 second"
+        },
+        recoveryGrace: "1 minute",
+        ...options.server?.stack
+      }
+    }
+    const context = yield* Layer.build(Server.layer(serverOptions))
+    const info = Context.get(context, Server.Started)
+    const httpContext = yield* Layer.build(NodeHttpClient.layerUndici)
+    const http = Context.get(httpContext, HttpClient.HttpClient)
+    const client = yield* ApiClient.make({ baseUrl: info.url, apiKey }).pipe(Effect.provide(httpContext))
+    const fetch: Gateway["fetch"] = (method, target, request = {}) =>
+      Effect.gen(function*() {
+        let req = HttpClientRequest.make(method as "GET")(`${info.url}${target}`)
+        if (request.auth !== false) req = HttpClientRequest.bearerToken(req, apiKey)
+        if (request.headers) req = HttpClientRequest.setHeaders(req, request.headers)
+        if (request.body !== undefined) {
+          req = typeof request.body === "string" ? HttpClientRequest.bodyText(req, request.body, "application/json") : HttpClientRequest.bodyUnsafeJson(req, request.body)
+        }
+        const response = yield* http.execute(req)
+        const text = yield* response.text
+        let body: unknown = undefined
+        try {
+          body = text === "" ? undefined : JSON.parse(text)
+        } catch {
+          body = undefined
+        }
+        return { status: response.status, headers: response.headers as Record<string, string>, body, text }
+      }).pipe(Effect.scoped, Effect.orDie)
+    return { info, context, exirom, ledgerFile, fetch, client }
+  })
+
+let counter = 0
+export const key = (label = "k") => `${label}-${process.pid}-${Date.now()}-${++counter}`
+
+export const exiromRefund = (overrides: Record<string, unknown> = {}) => ({
+  provider: "exirom",
+  transactionId: 12345,
+  amount: "10.00",
+  currency: "USD",
+  reason: "customer_request",
+  ...overrides
+})
+
+export const airaloRefund = (iccid = "8910300000000000011") => ({
+  provider: "airalo",
+  iccids: [iccid],
+  reason: "TRIP_CANCELLATION"
+})

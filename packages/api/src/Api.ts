@@ -1,0 +1,205 @@
+/**
+ * The gateway's HttpApi: its groups, endpoints, payloads, successes and errors. The
+ * server implements it; a TypeScript user derives a typed client from it with
+ * `HttpApiClient.make(Api, { baseUrl })` without installing the server.
+ *
+ * @since 0.1.0
+ */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as OpenApi from "@effect/platform/OpenApi"
+import * as Schema from "effect/Schema"
+import { Wire } from "./ApiError.js"
+import * as ApiModel from "./ApiModel.js"
+import { Authorization } from "./Authorization.js"
+
+/**
+ * Refunds: create (idempotent), get, list, sync, follow-up events.
+ *
+ * @since 0.1.0
+ */
+export class RefundsGroup extends HttpApiGroup.make("refunds")
+  .add(
+    HttpApiEndpoint.post("create", "/v1/refunds")
+      .setPayload(ApiModel.CreateRefund)
+      .setHeaders(ApiModel.IdempotencyHeaders)
+      .addSuccess(ApiModel.RefundResponse, { status: 201 })
+      .addSuccess(ApiModel.ReplayedRefund, { status: 200 })
+      .addError(Wire.MissingIdempotencyKey)
+      .addError(Wire.UnknownProvider)
+      .addError(Wire.RefundInProgress)
+      .addError(Wire.OverRefund)
+      .addError(Wire.IdempotencyKeyReused)
+      .addError(Wire.ProviderUnavailable)
+      .addError(Wire.ProviderAuthFailed)
+      .addError(Wire.UnexpectedResponse)
+      .addError(Wire.OutcomeUnknown)
+      .annotateContext(OpenApi.annotations({
+        summary: "Create a refund",
+        description:
+          "Validates the body against the provider's schema (400 invalid_request, nothing sent), claims the Idempotency-Key, " +
+          "and submits the refund. 201 with the refund whatever the provider said (a decline is a refund in status `failed`); " +
+          "200 with `Idempotent-Replayed: true` for the same key and body again."
+      }))
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/v1/refunds")
+      .setUrlParams(ApiModel.ListQuery)
+      .addSuccess(ApiModel.RefundPage)
+      .annotateContext(OpenApi.annotations({ summary: "List refunds, newest first" }))
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/v1/refunds/:id")
+      .setPath(ApiModel.RefundPath)
+      .addSuccess(ApiModel.RefundResponse)
+      .addError(Wire.RefundNotFound)
+      .annotateContext(OpenApi.annotations({ summary: "Get a refund with its event history" }))
+  )
+  .add(
+    HttpApiEndpoint.post("sync", "/v1/refunds/:id/sync")
+      .setPath(ApiModel.RefundPath)
+      .addSuccess(ApiModel.RefundResponse)
+      .addError(Wire.RefundNotFound)
+      .addError(Wire.UnknownProvider)
+      .addError(Wire.SyncUnsupported)
+      .addError(Wire.IllegalTransition)
+      .addError(Wire.ProviderDeclined)
+      .addError(Wire.ProviderUnavailable)
+      .addError(Wire.ProviderAuthFailed)
+      .addError(Wire.UnexpectedResponse)
+      .addError(Wire.OutcomeUnknown)
+      .annotateContext(OpenApi.annotations({
+        summary: "Ask the provider for the refund's current status",
+        description: "409 sync_unsupported for providers without a status API."
+      }))
+  )
+  .add(
+    HttpApiEndpoint.post("update", "/v1/refunds/:id/events")
+      .setPath(ApiModel.RefundPath)
+      .setPayload(Schema.Unknown.annotations({ description: "The provider's follow-up schema (e.g. an AeroHub progress update)" }))
+      .addSuccess(ApiModel.RefundResponse)
+      .addError(Wire.RefundNotFound)
+      .addError(Wire.UnknownProvider)
+      .addError(Wire.UnsupportedOperation)
+      .addError(Wire.IllegalTransition)
+      .addError(Wire.ProviderDeclined)
+      .addError(Wire.ProviderUnavailable)
+      .addError(Wire.ProviderAuthFailed)
+      .addError(Wire.UnexpectedResponse)
+      .addError(Wire.OutcomeUnknown)
+      .annotateContext(OpenApi.annotations({ summary: "Send a provider-specific follow-up action on a refund" }))
+  )
+  .middleware(Authorization)
+{}
+
+/**
+ * Installed providers, their capabilities and request schemas.
+ *
+ * @since 0.1.0
+ */
+export class ProvidersGroup extends HttpApiGroup.make("providers")
+  .add(
+    HttpApiEndpoint.get("list", "/v1/providers")
+      .addSuccess(ApiModel.ProviderList)
+      .annotateContext(OpenApi.annotations({ summary: "Installed providers, their capabilities and request JSON Schemas" }))
+  )
+  .middleware(Authorization)
+{}
+
+/**
+ * Provider callbacks. No API key: each provider's signature is the authentication.
+ *
+ * @since 0.1.0
+ */
+export class WebhooksGroup extends HttpApiGroup.make("webhooks")
+  .add(
+    HttpApiEndpoint.post("receive", "/v1/webhooks/:provider")
+      .setPath(Schema.Struct({ provider: Schema.String }))
+      .setPayload(ApiModel.WebhookBody)
+      .addSuccess(ApiModel.WebhookAck)
+      .addError(Wire.WebhookInvalid)
+      .addError(Wire.WebhookUnverified)
+      .addError(Wire.UnknownProvider)
+      .addError(Wire.UnsupportedOperation)
+      .addError(Wire.ProviderUnavailable)
+      .annotateContext(OpenApi.annotations({
+        summary: "Receive a provider callback",
+        description:
+          "Verified callbacks move the refund through the transition table; duplicates and out-of-order callbacks are " +
+          "acknowledged and change nothing. An unverified (401) or unparsable (400) one changes nothing."
+      }))
+  )
+{}
+
+/**
+ * Liveness and readiness.
+ *
+ * @since 0.1.0
+ */
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(HttpApiEndpoint.get("healthz", "/healthz").addSuccess(ApiModel.Health))
+  .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(ApiModel.Readiness).addError(Wire.NotReady))
+{}
+
+// HttpApi answers a request it cannot decode with its own HttpApiDecodeError; the
+// gateway turns that into `invalid_request`, so the document must not promise the former.
+// Effect renders `Schema.Unknown` as `{"$id": "/schemas/unknown"}`, and an `$id` used
+// twice makes the document invalid OpenAPI 3.1: any JSON is `{}`.
+const decodeErrorDescription = "The request did not match the expected schema"
+const clean = (spec: Record<string, unknown>): Record<string, unknown> => {
+  const ref = "#/components/schemas/HttpApiDecodeError"
+  const strip = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(strip)
+    if (node === null || typeof node !== "object") return node
+    const out: Record<string, unknown> = {}
+    const unknownSchema = (node as { $id?: unknown }).$id === "/schemas/unknown"
+    for (const [key, value] of Object.entries(node)) {
+      if (unknownSchema && (key === "$id" || (key === "title" && value === "unknown"))) continue
+      if ((key === "anyOf" || key === "oneOf") && Array.isArray(value)) {
+        const kept = value.filter((v) => !(v !== null && typeof v === "object" && (v as { $ref?: unknown }).$ref === ref)).map(strip)
+        if (kept.length === 1) Object.assign(out, kept[0] as object)
+        else out[key] = kept
+      } else if (key === "description" && value === decodeErrorDescription) {
+        out[key] = "The request is invalid"
+      } else {
+        out[key] = strip(value)
+      }
+    }
+    return out
+  }
+  const stripped = strip(spec) as { components?: { schemas?: Record<string, unknown> } } & Record<string, unknown>
+  const schemas = stripped.components?.schemas
+  if (schemas !== undefined) {
+    delete schemas.HttpApiDecodeError
+    delete schemas.Issue
+  }
+  return stripped
+}
+
+/**
+ * The gateway API.
+ *
+ * @since 0.1.0
+ */
+export class Api extends HttpApi.make("refundkit")
+  .add(RefundsGroup)
+  .add(ProvidersGroup)
+  .add(WebhooksGroup)
+  .add(HealthGroup)
+  .addError(Wire.InvalidRequest)
+  .addError(Wire.PayloadTooLarge)
+  .addError(Wire.LedgerUnavailable)
+  .addError(Wire.ConfigurationError)
+  .addError(Wire.InternalError)
+  .annotateContext(OpenApi.annotations({
+    title: "refundkit gateway",
+    version: "0.1.0",
+    description:
+      "One HTTP API for every installed refund provider. JSON everywhere; errors are " +
+      '`{"error": {"code", "message", "issues"?, "refundId"?}}`. Every response carries `Server-Timing` ' +
+      "(`app` is the gateway's own time, `provider` the time spent waiting on providers) and `X-Request-Id`.",
+    license: { name: "MIT" },
+    transform: clean
+  }))
+{}

@@ -1,0 +1,386 @@
+/**
+ * The gateway's errors. Each is a `Schema.TaggedError` a typed client can catch by
+ * tag, and each travels as `{"error": {"code", "message", ...}}` with its own HTTP
+ * status: {@link response} builds that wire form. The `code` is stable and matches
+ * core's error codes where one exists.
+ *
+ * @since 0.1.0
+ */
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import { FieldIssue } from "@refundkit/core/RefundError"
+import { RefundStatus } from "@refundkit/core/RefundStatus"
+import * as Schema from "effect/Schema"
+
+// Every error body carries a message a person can act on.
+const base = { message: Schema.String }
+
+/**
+ * The request carries no `Idempotency-Key` header (or an empty one).
+ *
+ * @since 0.1.0
+ */
+export class MissingIdempotencyKey extends Schema.TaggedError<MissingIdempotencyKey>()("MissingIdempotencyKey", {
+  code: Schema.tag("missing_idempotency_key"),
+  ...base
+}) {}
+
+/**
+ * The request is malformed or fails the provider's schema; nothing was sent to the
+ * provider. `issues` names each field and the rule it broke.
+ *
+ * @since 0.1.0
+ */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  code: Schema.tag("invalid_request"),
+  ...base,
+  provider: Schema.optional(Schema.String),
+  issues: Schema.Array(FieldIssue)
+}) {}
+
+/**
+ * A provider callback that is not parsable; nothing changed.
+ *
+ * @since 0.1.0
+ */
+export class WebhookInvalid extends Schema.TaggedError<WebhookInvalid>()("WebhookInvalid", {
+  code: Schema.tag("webhook_invalid"),
+  ...base,
+  provider: Schema.String
+}) {}
+
+/**
+ * No or an unknown API key.
+ *
+ * @since 0.1.0
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  code: Schema.tag("unauthorized"),
+  ...base
+}) {}
+
+/**
+ * A provider callback whose signature did not verify; nothing changed.
+ *
+ * @since 0.1.0
+ */
+export class WebhookUnverified extends Schema.TaggedError<WebhookUnverified>()("WebhookUnverified", {
+  code: Schema.tag("webhook_unverified"),
+  ...base,
+  provider: Schema.String
+}) {}
+
+/**
+ * The provider id is not installed in this gateway; `installed` lists those that are.
+ *
+ * @since 0.1.0
+ */
+export class UnknownProvider extends Schema.TaggedError<UnknownProvider>()("UnknownProvider", {
+  code: Schema.tag("unknown_provider"),
+  ...base,
+  provider: Schema.String,
+  installed: Schema.Array(Schema.String)
+}) {}
+
+/**
+ * No refund with this id.
+ *
+ * @since 0.1.0
+ */
+export class RefundNotFound extends Schema.TaggedError<RefundNotFound>()("RefundNotFound", {
+  code: Schema.tag("refund_not_found"),
+  ...base,
+  refundId: Schema.String
+}) {}
+
+/**
+ * No such route.
+ *
+ * @since 0.1.0
+ */
+export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNotFound", {
+  code: Schema.tag("not_found"),
+  ...base
+}) {}
+
+/**
+ * The first request with this idempotency key is still running: retry later with the same key.
+ *
+ * @since 0.1.0
+ */
+export class RefundInProgress extends Schema.TaggedError<RefundInProgress>()("RefundInProgress", {
+  code: Schema.tag("refund_in_progress"),
+  ...base,
+  refundId: Schema.String
+}) {}
+
+/**
+ * The refund would take a target past the original amount stated in `originalAmounts`,
+ * counting every refund against it that has not failed.
+ *
+ * @since 0.1.0
+ */
+export class OverRefund extends Schema.TaggedError<OverRefund>()("OverRefund", {
+  code: Schema.tag("over_refund"),
+  ...base,
+  target: Schema.String,
+  requested: Schema.String,
+  remaining: Schema.String,
+  currency: Schema.String
+}) {}
+
+/**
+ * The provider has no status API; the refund moves by webhook or by an operator.
+ *
+ * @since 0.1.0
+ */
+export class SyncUnsupported extends Schema.TaggedError<SyncUnsupported>()("SyncUnsupported", {
+  code: Schema.tag("sync_unsupported"),
+  ...base,
+  provider: Schema.String,
+  refundId: Schema.String
+}) {}
+
+/**
+ * The provider has no such operation (follow-up updates, webhooks).
+ *
+ * @since 0.1.0
+ */
+export class UnsupportedOperation extends Schema.TaggedError<UnsupportedOperation>()("UnsupportedOperation", {
+  code: Schema.tag("unsupported_operation"),
+  ...base,
+  provider: Schema.String,
+  operation: Schema.String
+}) {}
+
+/**
+ * The change is not allowed from the refund's current status; nothing was overwritten.
+ *
+ * @since 0.1.0
+ */
+export class IllegalTransition extends Schema.TaggedError<IllegalTransition>()("IllegalTransition", {
+  code: Schema.tag("illegal_transition"),
+  ...base,
+  refundId: Schema.String,
+  from: Schema.String,
+  to: Schema.String
+}) {}
+
+/**
+ * The request body is larger than the gateway accepts.
+ *
+ * @since 0.1.0
+ */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  code: Schema.tag("payload_too_large"),
+  ...base,
+  limitBytes: Schema.Int
+}) {}
+
+/**
+ * The idempotency key was used before with another body; use a new key for a new refund.
+ *
+ * @since 0.1.0
+ */
+export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()("IdempotencyKeyReused", {
+  code: Schema.tag("idempotency_key_reused"),
+  ...base,
+  refundId: Schema.String
+}) {}
+
+/**
+ * The provider said no to a follow-up action or a status query. (A declined refund
+ * at creation is not an error: it is a refund in status `failed`.)
+ *
+ * @since 0.1.0
+ */
+export class ProviderDeclined extends Schema.TaggedError<ProviderDeclined>()("ProviderDeclined", {
+  code: Schema.tag("provider_declined"),
+  ...base,
+  provider: Schema.String,
+  providerCode: Schema.String,
+  refundId: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * The provider could not be reached or failed transiently. When a refund was recorded,
+ * `refundId` and `status` say what it is now (`failed` if the provider provably did
+ * nothing, `unknown` if it may have acted).
+ *
+ * @since 0.1.0
+ */
+export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>()("ProviderUnavailable", {
+  code: Schema.tag("provider_unavailable"),
+  ...base,
+  provider: Schema.String,
+  refundId: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus),
+  retryAfterSeconds: Schema.optional(Schema.Int)
+}) {}
+
+/**
+ * The provider refused the gateway's credentials for it.
+ *
+ * @since 0.1.0
+ */
+export class ProviderAuthFailed extends Schema.TaggedError<ProviderAuthFailed>()("ProviderAuthFailed", {
+  code: Schema.tag("provider_auth_failed"),
+  ...base,
+  provider: Schema.String,
+  refundId: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus)
+}) {}
+
+/**
+ * The provider answered with a body that does not match its documentation; the
+ * refund is kept as `unknown`.
+ *
+ * @since 0.1.0
+ */
+export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>()("UnexpectedResponse", {
+  code: Schema.tag("unexpected_response"),
+  ...base,
+  provider: Schema.String,
+  refundId: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus)
+}) {}
+
+/**
+ * The ledger could not be read or written.
+ *
+ * @since 0.1.0
+ */
+export class LedgerUnavailable extends Schema.TaggedError<LedgerUnavailable>()("LedgerUnavailable", {
+  code: Schema.tag("ledger_error"),
+  ...base
+}) {}
+
+/**
+ * `/readyz`: a dependency is not ready; `checks` says which.
+ *
+ * @since 0.1.0
+ */
+export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
+  code: Schema.tag("not_ready"),
+  ...base,
+  checks: Schema.Record({ key: Schema.String, value: Schema.String })
+}) {}
+
+/**
+ * The provider timed out after the request may have left: the refund is `unknown`,
+ * is never resent blindly, and is resolved by sync or an operator.
+ *
+ * @since 0.1.0
+ */
+export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>()("OutcomeUnknown", {
+  code: Schema.tag("outcome_unknown"),
+  ...base,
+  provider: Schema.String,
+  refundId: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus)
+}) {}
+
+/**
+ * A plugin or the gateway is misconfigured.
+ *
+ * @since 0.1.0
+ */
+export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()("ConfigurationError", {
+  code: Schema.tag("configuration_error"),
+  ...base
+}) {}
+
+/**
+ * A bug on our side; the request id in `X-Request-Id` finds it in the logs.
+ *
+ * @since 0.1.0
+ */
+export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", {
+  code: Schema.tag("internal_error"),
+  ...base
+}) {}
+
+/**
+ * The wire form of an error class: `{"error": {...its fields but _tag}}`, with the
+ * HTTP status it is answered with, as `HttpApiEndpoint.addError` takes it.
+ *
+ * @since 0.1.0
+ */
+export const response = <Self, I>(
+  self: Schema.Schema<Self, I> & { readonly _tag: string; readonly fields: Schema.Struct.Fields },
+  status: number,
+  description: string
+): Schema.Schema<Self, { readonly error: Omit<I, "_tag"> }> => {
+  const { _tag: _, ...fields } = self.fields
+  const wire = Schema.Struct({ error: Schema.Struct(fields) }).annotations({ identifier: self._tag.endsWith("Error") ? self._tag : `${self._tag}Error`, description })
+  return Schema.transform(wire, self, {
+    strict: false,
+    decode: (encoded) => ({ ...encoded.error, _tag: self._tag }),
+    encode: (decoded) => {
+      const { _tag: _, ...rest } = decoded as { readonly _tag: string }
+      return { error: rest }
+    }
+  }).annotations(HttpApiSchema.annotations({ status, description })) as unknown as Schema.Schema<Self, { readonly error: Omit<I, "_tag"> }>
+}
+
+/**
+ * Wire schemas of every error, each with its status.
+ *
+ * @since 0.1.0
+ */
+export const Wire = {
+  MissingIdempotencyKey: response(MissingIdempotencyKey, 400, "The Idempotency-Key header is missing"),
+  InvalidRequest: response(InvalidRequest, 400, "The request is invalid; nothing was sent to the provider"),
+  WebhookInvalid: response(WebhookInvalid, 400, "The callback could not be parsed; nothing changed"),
+  Unauthorized: response(Unauthorized, 401, "Missing or unknown API key"),
+  WebhookUnverified: response(WebhookUnverified, 401, "The callback's signature did not verify; nothing changed"),
+  UnknownProvider: response(UnknownProvider, 404, "The provider is not installed"),
+  RefundNotFound: response(RefundNotFound, 404, "No refund with this id"),
+  RouteNotFound: response(RouteNotFound, 404, "No such route"),
+  RefundInProgress: response(RefundInProgress, 409, "The first request with this key is still running"),
+  OverRefund: response(OverRefund, 409, "The refund would exceed a target's original amount"),
+  SyncUnsupported: response(SyncUnsupported, 409, "The provider has no status API"),
+  UnsupportedOperation: response(UnsupportedOperation, 409, "The provider has no such operation"),
+  IllegalTransition: response(IllegalTransition, 409, "The change is not allowed from the refund's status"),
+  PayloadTooLarge: response(PayloadTooLarge, 413, "The body is larger than the gateway accepts"),
+  IdempotencyKeyReused: response(IdempotencyKeyReused, 422, "The key was used before with another body"),
+  ProviderDeclined: response(ProviderDeclined, 422, "The provider declined the action"),
+  InternalError: response(InternalError, 500, "A bug in the gateway"),
+  ConfigurationError: response(ConfigurationError, 500, "The gateway or a plugin is misconfigured"),
+  ProviderUnavailable: response(ProviderUnavailable, 502, "The provider could not be reached or failed"),
+  ProviderAuthFailed: response(ProviderAuthFailed, 502, "The provider refused the gateway's credentials"),
+  UnexpectedResponse: response(UnexpectedResponse, 502, "The provider answered with an undocumented body"),
+  LedgerUnavailable: response(LedgerUnavailable, 503, "The ledger could not be reached"),
+  NotReady: response(NotReady, 503, "A dependency is not ready"),
+  OutcomeUnknown: response(OutcomeUnknown, 504, "The provider timed out after the request may have left")
+} as const
+
+/**
+ * Every gateway error.
+ *
+ * @since 0.1.0
+ */
+export type ApiError =
+  | MissingIdempotencyKey
+  | InvalidRequest
+  | WebhookInvalid
+  | Unauthorized
+  | WebhookUnverified
+  | UnknownProvider
+  | RefundNotFound
+  | RouteNotFound
+  | RefundInProgress
+  | OverRefund
+  | SyncUnsupported
+  | UnsupportedOperation
+  | IllegalTransition
+  | PayloadTooLarge
+  | IdempotencyKeyReused
+  | ProviderDeclined
+  | InternalError
+  | ConfigurationError
+  | ProviderUnavailable
+  | ProviderAuthFailed
+  | UnexpectedResponse
+  | LedgerUnavailable
+  | NotReady
+  | OutcomeUnknown

@@ -1,0 +1,177 @@
+/**
+ * The bodies, headers and query parameters of the gateway's endpoints. Refunds are
+ * core's `Refund` schema, so a client reads exactly what the ledger stores.
+ *
+ * @since 0.1.0
+ */
+import { Capabilities } from "@refundkit/core/Provider"
+import { Json, Refund } from "@refundkit/core/Refund"
+import { RefundStatus } from "@refundkit/core/RefundStatus"
+import * as Schema from "effect/Schema"
+
+/**
+ * `POST /v1/refunds`: the provider id, the provider's own request fields beside it, and
+ * optionally the original amount of each target for the over-refund guard.
+ *
+ * @since 0.1.0
+ */
+export const CreateRefund = Schema.Struct(
+  {
+    provider: Schema.String.annotations({ description: "An installed provider id (see GET /v1/providers)" }),
+    originalAmounts: Schema.optional(
+      Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
+        description:
+          "The original amount of each target (keyed by the provider's id of the payment or product), as a decimal string. " +
+          "When given, refunds against a target that have not failed may not add up past it (409 over_refund)."
+      })
+    )
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+).annotations({
+  identifier: "CreateRefund",
+  description: "The provider's own request fields (see GET /v1/providers for each provider's JSON Schema), plus `provider`."
+})
+
+/**
+ * @since 0.1.0
+ */
+export type CreateRefund = typeof CreateRefund.Type
+
+/**
+ * The `Idempotency-Key` header: 1 to 255 printable ASCII characters. The same key and
+ * body replay the stored refund; the same key with another body is refused.
+ *
+ * @since 0.1.0
+ */
+export const IdempotencyHeaders = Schema.Struct({
+  "idempotency-key": Schema.String.annotations({ description: "1 to 255 printable ASCII characters, unique per refund" })
+})
+
+/**
+ * A refund as stored, with its event history.
+ *
+ * @since 0.1.0
+ */
+export const RefundResponse = Refund
+
+/**
+ * The answer to a replayed `POST /v1/refunds` (status 200, `Idempotent-Replayed: true`).
+ *
+ * @since 0.1.0
+ */
+export const ReplayedRefund = Refund.annotations({ description: "The refund created earlier with this idempotency key and body" })
+
+/**
+ * The path of a refund's endpoints.
+ *
+ * @since 0.1.0
+ */
+export const RefundPath = Schema.Struct({ id: Schema.String.annotations({ description: "A refund id (rfd_...)" }) })
+
+/**
+ * `GET /v1/refunds` filters. `limit` defaults to 50 (at most 500); `cursor` is the
+ * previous page's `nextCursor`.
+ *
+ * @since 0.1.0
+ */
+export const ListQuery = Schema.Struct({
+  provider: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus),
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500, { message: () => "an integer from 1 to 500" }))
+  ),
+  cursor: Schema.optional(Schema.String)
+})
+
+/**
+ * A page of refunds, newest first.
+ *
+ * @since 0.1.0
+ */
+export const RefundPage = Schema.Struct({
+  items: Schema.Array(Refund),
+  nextCursor: Schema.optional(Schema.String.annotations({ description: "Pass as `cursor` for the next page; absent on the last page" }))
+}).annotations({ identifier: "RefundPage" })
+
+/**
+ * @since 0.1.0
+ */
+export type RefundPage = typeof RefundPage.Type
+
+/**
+ * An installed provider: what it can do and the JSON Schema of its request.
+ *
+ * @since 0.1.0
+ */
+export const ProviderInfo = Schema.Struct({
+  id: Schema.String,
+  displayName: Schema.String,
+  capabilities: Capabilities,
+  requestSchema: Json.annotations({ description: "JSON Schema (draft-07) of the provider's request fields" })
+}).annotations({ identifier: "ProviderInfo" })
+
+/**
+ * @since 0.1.0
+ */
+export type ProviderInfo = typeof ProviderInfo.Type
+
+/**
+ * `GET /v1/providers`.
+ *
+ * @since 0.1.0
+ */
+export const ProviderList = Schema.Struct({
+  providers: Schema.Array(ProviderInfo)
+}).annotations({ identifier: "ProviderList" })
+
+/**
+ * What happened to one event of a callback.
+ *
+ * @since 0.1.0
+ */
+export const WebhookResult = Schema.Struct({
+  refundId: Schema.optional(Schema.String),
+  applied: Schema.Boolean,
+  reason: Schema.optional(Schema.String)
+}).annotations({ identifier: "WebhookResult" })
+
+/**
+ * The answer to a verified callback. Duplicates and out-of-order events are
+ * acknowledged (so the provider stops retrying) with `applied: false` and a reason.
+ *
+ * @since 0.1.0
+ */
+export const WebhookAck = Schema.Struct({
+  received: Schema.Int,
+  applied: Schema.Int,
+  results: Schema.Array(WebhookResult)
+}).annotations({ identifier: "WebhookAck" })
+
+/**
+ * @since 0.1.0
+ */
+export type WebhookAck = typeof WebhookAck.Type
+
+/**
+ * The raw callback body; the gateway verifies it as bytes, so any content type is accepted.
+ *
+ * @since 0.1.0
+ */
+export const WebhookBody = Json.annotations({ description: "The provider's callback body, exactly as the provider sends it" })
+
+/**
+ * `/healthz`: the process is up.
+ *
+ * @since 0.1.0
+ */
+export const Health = Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "Health" })
+
+/**
+ * `/readyz`: the ledger is reachable and migrated.
+ *
+ * @since 0.1.0
+ */
+export const Readiness = Schema.Struct({
+  status: Schema.Literal("ready"),
+  checks: Schema.Record({ key: Schema.String, value: Schema.String })
+}).annotations({ identifier: "Readiness" })

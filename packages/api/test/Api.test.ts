@@ -1,0 +1,49 @@
+import { OpenApi } from "@effect/platform"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import { Api, ApiError, ApiModel } from "../src/index.js"
+
+describe("Api", () => {
+  it("generates an OpenAPI document whose component names are plain identifiers", () => {
+    const spec = OpenApi.fromApi(Api.Api)
+    assert.strictEqual(spec.openapi, "3.1.0")
+    const names = Object.keys(spec.components.schemas)
+    assert.isTrue(names.length > 0)
+    for (const name of names) assert.match(name, /^[a-zA-Z0-9.\-_]+$/)
+    assert.notInclude(names, "HttpApiDecodeError")
+    assert.include(names, "IdempotencyKeyReusedError")
+    assert.notInclude(JSON.stringify(spec), "HttpApiDecodeError")
+    assert.notInclude(JSON.stringify(spec), "/schemas/unknown", "an $id repeated would make the document invalid")
+    const create = spec.paths["/v1/refunds"]?.post
+    assert.isDefined(create)
+    assert.deepStrictEqual(Object.keys(create!.responses).sort(), ["200", "201", "400", "401", "404", "409", "413", "422", "500", "502", "503", "504"])
+    assert.deepStrictEqual(create!.security, [{ bearer: [] }])
+    assert.deepStrictEqual(spec.paths["/v1/webhooks/{provider}"]?.post?.security, [])
+  })
+
+  it.effect("errors travel as {error: {code, message, ...}} and decode back to their class", () =>
+    Effect.gen(function*() {
+      const wire = ApiError.Wire.IdempotencyKeyReused
+      const error = new ApiError.IdempotencyKeyReused({ message: "used before", refundId: "rfd_x" })
+      const encoded = yield* Schema.encode(wire)(error)
+      assert.deepStrictEqual(encoded, { error: { code: "idempotency_key_reused", message: "used before", refundId: "rfd_x" } })
+      const decoded = yield* Schema.decodeUnknown(wire)(encoded)
+      assert.instanceOf(decoded, ApiError.IdempotencyKeyReused)
+      assert.strictEqual(decoded.refundId, "rfd_x")
+      const other = yield* Effect.flip(Schema.decodeUnknown(wire)({ error: { code: "refund_in_progress", message: "", refundId: "x" } }))
+      assert.strictEqual(other._tag, "ParseError")
+    }))
+
+  it.effect("a create body keeps the provider's own fields beside `provider`", () =>
+    Effect.gen(function*() {
+      const body = yield* Schema.decodeUnknown(ApiModel.CreateRefund)({ provider: "exirom", transactionId: "t1", amount: "1.00" })
+      assert.strictEqual(body.provider, "exirom")
+      assert.strictEqual(body["transactionId"], "t1")
+      const missing = yield* Effect.flip(Schema.decodeUnknown(ApiModel.CreateRefund)({ transactionId: "t1" }))
+      assert.include(missing.message, "provider")
+      const query = yield* Schema.decodeUnknown(ApiModel.ListQuery)({ limit: "20", status: "pending" })
+      assert.strictEqual(query.limit, 20)
+      const tooMany = yield* Effect.flip(Schema.decodeUnknown(ApiModel.ListQuery)({ limit: "501" }))
+      assert.include(tooMany.message, "1 to 500")
+    }))
+})
