@@ -159,21 +159,31 @@ export interface GuardedTarget {
 }
 
 /**
- * Targets of a refund that state both an amount and an original amount.
+ * Targets of a refund that state both an amount and an original amount, one entry per
+ * target: a refund naming the same target twice is checked against its sum, and against
+ * the smaller original amount when the two disagree.
  *
  * @since 0.1.0
  */
-export const guardedTargets = (refund: Refund): ReadonlyArray<GuardedTarget> =>
-  refund.currency === undefined
-    ? []
-    : refund.targets.flatMap((t) => {
-      if (t.amount === undefined || t.originalAmount === undefined) return []
-      const amount = Money.parse(t.amount, refund.currency!)
-      const original = Money.parse(t.originalAmount, refund.currency!)
-      return Either.isRight(amount) && Either.isRight(original)
-        ? [{ target: t.target, amount: amount.right.minor, original: original.right.minor, currency: refund.currency! }]
-        : []
+export const guardedTargets = (refund: Refund): ReadonlyArray<GuardedTarget> => {
+  const currency = refund.currency
+  if (currency === undefined) return []
+  const merged = new Map<string, GuardedTarget>()
+  for (const t of refund.targets) {
+    if (t.amount === undefined || t.originalAmount === undefined) continue
+    const amount = Money.parse(t.amount, currency)
+    const original = Money.parse(t.originalAmount, currency)
+    if (Either.isLeft(amount) || Either.isLeft(original)) continue
+    const seen = merged.get(t.target)
+    merged.set(t.target, {
+      target: t.target,
+      currency,
+      amount: (seen?.amount ?? 0n) + amount.right.minor,
+      original: seen === undefined || original.right.minor < seen.original ? original.right.minor : seen.original
     })
+  }
+  return [...merged.values()]
+}
 
 /**
  * The minor units a refund reserves against a target while it is not `failed`.
@@ -182,10 +192,13 @@ export const guardedTargets = (refund: Refund): ReadonlyArray<GuardedTarget> =>
  */
 export const reservedAgainst = (refund: Refund, target: string): bigint => {
   if (refund.status === "failed" || refund.currency === undefined) return 0n
-  const t = refund.targets.find((x) => x.target === target)
-  if (t?.amount === undefined) return 0n
-  const amount = Money.parse(t.amount, refund.currency)
-  return Either.isRight(amount) ? amount.right.minor : 0n
+  let reserved = 0n
+  for (const t of refund.targets) {
+    if (t.target !== target || t.amount === undefined) continue
+    const amount = Money.parse(t.amount, refund.currency)
+    if (Either.isRight(amount)) reserved += amount.right.minor
+  }
+  return reserved
 }
 
 /**

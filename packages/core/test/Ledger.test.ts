@@ -53,4 +53,25 @@ describe("Ledger (in memory)", () => {
       const odd = yield* ledger.list({ limit: 10, provider: "odd" })
       assert.deepStrictEqual(odd.items.map((r) => r.idempotencyKey), ["key-5", "key-3", "key-1"])
     }))
+
+  it.effect("guards a refund that names one target twice by the sum of its lines", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      const twice: Refund = {
+        ...draft(1),
+        currency: "USD",
+        targets: [
+          { target: "tx-1", amount: "60.00", originalAmount: "100.00" },
+          { target: "tx-1", amount: "60.00", originalAmount: "100.00" }
+        ]
+      }
+      assert.deepStrictEqual(Ledger.guardedTargets(twice).map((g) => [g.target, g.amount, g.original]), [["tx-1", 12000n, 10000n]])
+      const refused = yield* Effect.flip(ledger.claim(twice))
+      assert.strictEqual(refused._tag, "OverRefund")
+      const fits: Refund = { ...twice, targets: [{ target: "tx-1", amount: "30.00", originalAmount: "100.00" }, { target: "tx-1", amount: "30.00", originalAmount: "100.00" }] }
+      assert.strictEqual((yield* ledger.claim(fits))._tag, "Claimed")
+      assert.strictEqual(Ledger.reservedAgainst(fits, "tx-1"), 6000n)
+      const over = yield* Effect.flip(ledger.claim({ ...draft(2), provider: "odd", currency: "USD", targets: [{ target: "tx-1", amount: "40.01", originalAmount: "100.00" }] }))
+      assert.strictEqual(over._tag, "OverRefund")
+    }))
 })
