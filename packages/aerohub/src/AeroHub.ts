@@ -155,4 +155,4 @@ export const layer = (config: AeroHubConfig.AeroHubConfig): Layer.Layer<never, C
  * @since 0.1.0
  */
 export const layerConfig: Layer.Layer<never, ConfigurationError | ConfigError.ConfigError, Providers.Providers | HttpClient.HttpClient> =
-  Providers.plugin(Effect.flatMap(AeroHubConfig.config, make))
+  Providers.pluginConfig("AeroHub", AeroHubConfig.config, make)

@@ -12,6 +12,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Provider from "@refundkit/core/Provider"
 import * as Providers from "@refundkit/core/Providers"
 import { ConfigurationError } from "@refundkit/core/RefundError"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -136,14 +137,10 @@ export const layer = (config: AiraloConfig.AiraloConfig): Layer.Layer<never, Con
   Providers.plugin(make(config))
 
 /**
- * The plugin's Layer with its settings read from `REFUNDKIT_AIRALO_*`; a missing or
- * malformed setting is a `ConfigurationError` naming the variable.
+ * The plugin's Layer with its settings read from `REFUNDKIT_AIRALO_*`: missing settings
+ * stay a `ConfigError` (the gateway skips an unconfigured plugin), a malformed one is a `ConfigurationError` naming it.
  *
  * @since 0.1.0
  */
-export const layerConfig: Layer.Layer<never, ConfigurationError, Providers.Providers | HttpClient.HttpClient> = Layer.unwrapEffect(
-  AiraloConfig.config.pipe(
-    Effect.mapError((error) => new ConfigurationError({ detail: `Airalo settings: ${String(error)}` })),
-    Effect.map(layer)
-  )
-)
+export const layerConfig: Layer.Layer<never, ConfigError.ConfigError | ConfigurationError, Providers.Providers | HttpClient.HttpClient> =
+  Providers.pluginConfig("Airalo", AiraloConfig.config, make)

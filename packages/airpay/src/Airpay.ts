@@ -131,4 +131,4 @@ export const layer = (config: AirpayConfig.AirpayConfig): Layer.Layer<never, Con
  * @since 0.1.0
  */
 export const layerConfig: Layer.Layer<never, ConfigError.ConfigError | ConfigurationError, Providers.Providers | HttpClient.HttpClient> =
-  Providers.plugin(Effect.flatMap(AirpayConfig.config, make))
+  Providers.pluginConfig("Airpay", AirpayConfig.config, make)

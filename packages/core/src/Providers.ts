@@ -5,6 +5,8 @@
  *
  * @since 0.1.0
  */
+import type * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -77,6 +79,27 @@ export const register = (provider: Provider): Effect.Effect<void, ConfigurationE
  */
 export const plugin = <E, R>(make: Effect.Effect<Provider, E, R>): Layer.Layer<never, E | ConfigurationError, R | Providers> =>
   Layer.effectDiscard(Effect.flatMap(make, register))
+
+/**
+ * A plugin's Layer with its settings read by `config` (the shape of every plugin's
+ * `layerConfig`). Settings that are only missing stay a `ConfigError`, so an app can
+ * tell "not configured" (skip the plugin) from "misconfigured"; anything else, such as
+ * a malformed value, is a `ConfigurationError` naming the setting.
+ *
+ * @since 0.1.0
+ */
+export const pluginConfig = <C, E, R>(
+  displayName: string,
+  config: Config.Config<C>,
+  make: (settings: C) => Effect.Effect<Provider, E, R>
+): Layer.Layer<never, E | ConfigError.ConfigError | ConfigurationError, R | Providers> =>
+  plugin(
+    Effect.flatMap(
+      Effect.mapError(config, (error): ConfigError.ConfigError | ConfigurationError =>
+        ConfigError.isMissingDataOnly(error) ? error : new ConfigurationError({ detail: `${displayName} settings: ${String(error)}` })),
+      make
+    )
+  )
 
 /**
  * A registry holding exactly these plugins: `Providers.fromPlugins(Exirom.layerConfig, Airalo.layerConfig)`.

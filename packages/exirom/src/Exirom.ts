@@ -16,6 +16,7 @@ import {
   UnsupportedOperation,
   type ProviderError
 } from "@refundkit/core/RefundError"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -168,9 +169,5 @@ export const layer = (config: ExiromConfig.ExiromConfig): Layer.Layer<never, Con
  *
  * @since 0.1.0
  */
-export const layerConfig: Layer.Layer<never, ConfigurationError, Providers.Providers | HttpClient.HttpClient> = Layer.unwrapEffect(
-  ExiromConfig.config.pipe(
-    Effect.mapError((error) => new ConfigurationError({ detail: `Exirom settings: ${String(error)}` })),
-    Effect.map(layer)
-  )
-)
+export const layerConfig: Layer.Layer<never, ConfigError.ConfigError | ConfigurationError, Providers.Providers | HttpClient.HttpClient> =
+  Providers.pluginConfig("Exirom", ExiromConfig.config, make)
