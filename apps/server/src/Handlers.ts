@@ -25,15 +25,45 @@ const printable = /^[\x20-\x7e]{1,255}$/
 
 const decodeCreate = Schema.decodeUnknown(ApiModel.CreateRefund, { errors: "all" })
 
-const parseJson = (text: string): Effect.Effect<unknown, ApiError.InvalidRequest> =>
+// Deeper than any provider's request; deeper bodies are refused before a Schema walks them.
+const maxDepth = 32
+
+/** The nesting depth of a JSON value, without recursion: a hostile body must not exhaust the stack. */
+const depthOf = (value: unknown): number => {
+  let deepest = 0
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (current === null || typeof current !== "object") continue
+    if (depth > deepest) deepest = depth
+    if (deepest > maxDepth) return deepest
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return deepest
+}
+
+/** A JSON object body, or the reason it is not one, naming the body. */
+const parseJson = (text: string): Effect.Effect<Record<string, unknown>, ApiError.InvalidRequest> =>
   Effect.try({
     try: () => JSON.parse(text) as unknown,
     catch: (error) =>
       new ApiError.InvalidRequest({
         message: "The request body is not valid JSON.",
-        issues: [{ path: "", message: `not valid JSON${error instanceof Error ? `: ${error.message}` : ""}` }]
+        issues: [{ path: "body", message: `not valid JSON${error instanceof Error ? `: ${error.message}` : ""}` }]
       })
-  })
+  }).pipe(
+    Effect.filterOrFail(
+      (value): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value),
+      (value) =>
+        invalidBody("The request body must be a JSON object.", [
+          { path: "body", message: `must be a JSON object, got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}` }
+        ])
+    ),
+    Effect.filterOrFail(
+      (value) => depthOf(value) <= maxDepth,
+      () => invalidBody(`The request body is nested too deeply.`, [{ path: "body", message: `must be nested at most ${maxDepth} levels deep` }])
+    )
+  )
 
 const invalidBody = (message: string, issues: ReadonlyArray<{ readonly path: string; readonly message: string }>) =>
   new ApiError.InvalidRequest({ message, issues })

@@ -186,21 +186,25 @@ export const make = (options: { readonly bodyLimitBytes: number; readonly access
             "x-request-id": requestId,
             "server-timing": `app;dur=${(total - provider).toFixed(1)}, provider;dur=${provider.toFixed(1)}`
           })
-          if (!options.accessLog) return Effect.succeed(answered)
-          return Effect.as(
-            Effect.logInfo("request").pipe(
-              Effect.annotateLogs({
+          if (options.accessLog) {
+            // One JSON line straight to stdout: the access log is on every request's path, and
+            // the general logger's machinery cost about an eighth of the gateway's CPU.
+            process.stdout.write(
+              `${JSON.stringify({
+                timestamp: new Date().toISOString(),
+                level: "INFO",
+                message: "request",
                 requestId,
                 method: request.method,
                 path: pathOf(request.url),
                 status: response.status,
                 durationMs: Math.round(total * 10) / 10,
-                providerMs: provider,
+                providerMs: Math.round(provider * 10) / 10,
                 providerCalls: timing.calls
-              })
-            ),
-            answered
-          )
+              })}\n`
+            )
+          }
+          return Effect.succeed(answered)
         })
       const length = request.headers["content-length"]
       if (length !== undefined && Number(length) > limit) return yield* finish(tooLargeResponse)

@@ -8,4 +8,5 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Main from "./Main.js"
 
 // Main prints a one-line reason itself; runMain still exits non-zero on failure.
-NodeRuntime.runMain(Main.run(process.argv.slice(2)), { disableErrorReporting: true })
+// The gateway chooses its own log format (JSON lines by default): no second, pretty copy of each line.
+NodeRuntime.runMain(Main.run(process.argv.slice(2)), { disableErrorReporting: true, disablePrettyLogger: true })

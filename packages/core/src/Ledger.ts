@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Money from "./Money.js"
 import type { EventSource, Refund, RefundEvent, RefundItem } from "./Refund.js"
 import type { ErrorInfo } from "./RefundError.js"
-import { IllegalTransition, LedgerError, OverRefund, RefundNotFound } from "./RefundError.js"
+import { IllegalTransition, InvalidRequest, LedgerError, OverRefund, RefundNotFound } from "./RefundError.js"
 import * as RefundStatus from "./RefundStatus.js"
 
 /**
@@ -95,8 +95,8 @@ export declare namespace Ledger {
      * a refused event and fails with `IllegalTransition`; the refund is not overwritten.
      */
     readonly transition: (id: string, change: Change) => Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError>
-    /** Newest first; the cursor stays valid while new refunds are recorded. */
-    readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError>
+    /** Newest first; the cursor stays valid while new refunds are recorded. A cursor this ledger did not issue is `InvalidRequest` on `cursor`. */
+    readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError | InvalidRequest>
     /** Refunds in `pending`, `unknown` or `requires_action`, oldest update first. */
     readonly needingSync: (query: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /** Moves refunds left in `requested` for longer than the grace period to `unknown`, with a recovery event. */
@@ -217,6 +217,13 @@ export const overRefund = (guard: GuardedTarget, alreadyReserved: bigint): OverR
   })
 }
 
+/**
+ * The refusal for a `cursor` a ledger did not issue.
+ *
+ * @since 0.1.0
+ */
+export const invalidCursor: InvalidRequest = InvalidRequest.field("cursor", "is not a cursor from this ledger: pass nextCursor from the previous page")
+
 const encodeCursor = (position: number): string => Buffer.from(`p:${position}`).toString("base64url")
 const decodeCursor = (cursor: string): number | undefined => {
   const text = Buffer.from(cursor, "base64url").toString()
@@ -276,8 +283,10 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
           }
         })),
     list: (query) =>
-      Effect.sync(() => {
-        const start = query.cursor === undefined ? order.length - 1 : (decodeCursor(query.cursor) ?? 0) - 1
+      Effect.suspend(() => {
+        const from = query.cursor === undefined ? order.length : decodeCursor(query.cursor)
+        if (from === undefined || !Number.isInteger(from) || from < 0) return Effect.fail(invalidCursor)
+        const start = from - 1
         const items: Array<Refund> = []
         let position = start
         for (; position >= 0 && items.length < query.limit; position--) {
@@ -288,7 +297,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
           if (query.createdTo !== undefined && refund.createdAt >= query.createdTo) continue
           items.push(refund)
         }
-        return position >= 0 ? { items, nextCursor: encodeCursor(position + 1) } : { items }
+        return Effect.succeed(position >= 0 ? { items, nextCursor: encodeCursor(position + 1) } : { items })
       }),
     needingSync: (query) =>
       Effect.sync(() =>

@@ -226,6 +226,8 @@ export const MoneyFromJson: Schema.Schema<Money, typeof MoneyJson.Encoded> = Sch
   }
 )
 
+const maxWholeDigits = 15
+
 /**
  * A positive decimal amount with at most `places` decimals, normalised to exactly
  * `places` decimals ("10.5" becomes "10.50"). Anything finer is refused, never rounded.
@@ -237,6 +239,12 @@ export const DecimalAmount = (places: number): Schema.Schema<string> =>
   Schema.transformOrFail(Schema.String, Schema.String, {
     strict: true,
     decode: (input, _, ast) => {
+      // No refund is a quadrillion of anything; a longer string is an attack or a typo, and
+      // past 15 digits a provider that wants a JSON number could not carry it exactly.
+      const whole = input.split(".")[0] ?? ""
+      if (input.length > 40 || whole.replace(/^-?0+/, "").length > maxWholeDigits) {
+        return ParseResult.fail(new ParseResult.Type(ast, input, `must be less than 10^${maxWholeDigits} (at most ${maxWholeDigits} digits before the decimal point)`))
+      }
       const parsed = parseMinor(input, places)
       if (Either.isLeft(parsed)) return ParseResult.fail(new ParseResult.Type(ast, input, parsed.left))
       if (parsed.right <= 0n) return ParseResult.fail(new ParseResult.Type(ast, input, `must be greater than zero, got ${JSON.stringify(input)}`))

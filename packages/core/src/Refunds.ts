@@ -164,7 +164,7 @@ export declare namespace Refunds {
       options?: { readonly concurrency?: number | undefined }
     ) => Effect.Effect<ReadonlyArray<Either.Either<Created, CreateError>>>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
-    readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError>
+    readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError | InvalidRequest>
     /** Asks the provider for the refund's current status and records it. */
     readonly sync: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | UnknownProvider | IllegalTransition | ProviderError>
     /** Syncs every refund that needs it at providers with a status API. */

@@ -52,6 +52,8 @@ describe("Ledger (in memory)", () => {
       assert.isUndefined(third.nextCursor)
       const odd = yield* ledger.list({ limit: 10, provider: "odd" })
       assert.deepStrictEqual(odd.items.map((r) => r.idempotencyKey), ["key-5", "key-3", "key-1"])
+      const refused = yield* Effect.flip(ledger.list({ limit: 2, cursor: "nope" }))
+      assert.strictEqual(refused._tag === "InvalidRequest" ? refused.issues[0]?.path : refused._tag, "cursor")
     }))
 
   it.effect("guards a refund that names one target twice by the sum of its lines", () =>

@@ -79,6 +79,10 @@ describe("Money", () => {
     const zero = decode("0.00")
     assert.isTrue(Either.isLeft(zero) && zero.left.message.includes("greater than zero"))
     assert.isTrue(Either.isLeft(decode(10.5)))
+    assert.deepStrictEqual(decode("999999999999999.99"), Either.right("999999999999999.99"))
+    const huge = decode("1".repeat(500))
+    assert.isTrue(Either.isLeft(huge) && huge.left.message.includes("at most 15 digits"))
+    assert.isTrue(Either.isLeft(decode("1000000000000000")))
   })
 
   it("MoneyFromJson decodes and encodes the boundary shape", () => {

@@ -22,10 +22,10 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, guardedTargets, Ledger, ledgerError, overRefund, reservedAgainst } from "@refundkit/core/Ledger"
+import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRefund, reservedAgainst } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { ConfigurationError, IllegalTransition, OverRefund } from "@refundkit/core/RefundError"
-import { LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
+import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -308,10 +308,11 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
       Effect.flatMap(Either.match({ onLeft: ({ error }) => Effect.fail(error), onRight: Effect.succeed }))
     )
 
-  const list = (query: ListQuery): Effect.Effect<Page, LedgerError> => {
+  const list = (query: ListQuery): Effect.Effect<Page, LedgerError | InvalidRequest> => {
     const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
     const limit = Math.floor(query.limit)
-    if ((query.cursor !== undefined && before === undefined) || !(limit > 0)) return Effect.succeed({ items: [] })
+    if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
+    if (!(limit > 0)) return Effect.succeed({ items: [] })
     const where = sql.and([
       ...(before === undefined ? [] : [sql`seq < ${dialect === "sqlite" ? before : before.toString()}`]),
       ...(query.provider === undefined ? [] : [sql`provider = ${query.provider}`]),

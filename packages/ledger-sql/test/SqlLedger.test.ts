@@ -94,12 +94,14 @@ for (const location of locations) {
         assert.strictEqual((yield* ledger.needingSync({ limit: 100 })).length, 12)
       }))
 
-    it.scopedLive("an unreadable cursor gives an empty page", () =>
+    it.scopedLive("a cursor the ledger did not issue is refused naming the cursor", () =>
       Effect.gen(function*() {
         const url = yield* location.fresh
         const ledger = yield* build(SqlLedger.layer({ url }))
         yield* ledger.claim(draft("one"))
-        assert.deepStrictEqual(yield* ledger.list({ limit: 5, cursor: "garbage" }), { items: [] })
+        const refused = yield* Effect.flip(ledger.list({ limit: 5, cursor: "garbage" }))
+        assert.strictEqual(refused._tag, "InvalidRequest")
+        assert.strictEqual(refused._tag === "InvalidRequest" ? refused.issues[0]?.path : "", "cursor")
         assert.strictEqual((yield* ledger.list({ limit: 5 })).items.length, 1)
       }))
   })

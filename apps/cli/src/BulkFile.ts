@@ -1,0 +1,309 @@
+/**
+ * Reading a bulk file row by row in constant memory: CSV with a header row, or JSON
+ * Lines. Each row becomes the provider's request object plus an optional idempotency
+ * key; the file's SHA-256 is computed on the way, for the keys derived per row.
+ *
+ * CSV conventions: a column name is a dotted path into the request
+ * (`metadata.order`, `transactions.0.ap_transactionid`; a numeric segment is an array
+ * index); an empty cell leaves the field out; a cell keeps its text unless the
+ * provider's JSON Schema does not accept a string at that path, in which case it is read
+ * as a number, a boolean or JSON (`["a","b"]`) as the schema asks. So `10.50` stays the
+ * string "10.50" for an amount field, and `12345` becomes the number 12345 for an
+ * integer id. The column `idempotency_key` is the row's key, not a request field.
+ *
+ * @since 0.1.0
+ */
+import type { FieldIssue } from "@refundkit/core/RefundError"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { createHash, type Hash } from "node:crypto"
+import { createReadStream } from "node:fs"
+import { stat } from "node:fs/promises"
+import { extname } from "node:path"
+import { StringDecoder } from "node:string_decoder"
+import { UsageError } from "./CliError.js"
+import * as Csv from "./internal/csv.js"
+import * as JsonSchema from "./internal/jsonSchema.js"
+
+/**
+ * The file formats `bulk` reads, chosen by extension.
+ *
+ * @since 0.1.0
+ */
+export type Format = "csv" | "jsonl"
+
+/**
+ * The column (CSV) or top-level field (JSONL) holding a row's own idempotency key.
+ *
+ * @since 0.1.0
+ */
+export const keyColumn = "idempotency_key"
+
+/**
+ * One data row: its number (1 = the first data row), the line it starts on, the
+ * request built from it or why it could not be built, and its own key if it has one.
+ *
+ * @since 0.1.0
+ */
+export interface Row {
+  readonly row: number
+  readonly line: number
+  readonly request: Record<string, unknown> | undefined
+  readonly issues: ReadonlyArray<FieldIssue>
+  readonly idempotencyKey: string | undefined
+}
+
+/**
+ * The format of a file, from its extension.
+ *
+ * @since 0.1.0
+ */
+export const formatOf = (path: string): Effect.Effect<Format, UsageError> => {
+  const ext = extname(path).toLowerCase()
+  if (ext === ".csv") return Effect.succeed("csv")
+  if (ext === ".jsonl" || ext === ".ndjson") return Effect.succeed("jsonl")
+  return Effect.fail(new UsageError({ field: "file", detail: `${path} has extension "${ext}"; bulk reads .csv (with a header row) or .jsonl (one JSON object per line)`, hint: "Rename the file to match its format." }))
+}
+
+/**
+ * Fails unless the file exists and is a regular file.
+ *
+ * @since 0.1.0
+ */
+export const check = (path: string): Effect.Effect<void, UsageError> =>
+  Effect.tryPromise({
+    try: () => stat(path),
+    catch: (error) => new UsageError({ field: "file", detail: `cannot read ${path} (${error instanceof Error ? error.message : String(error)})` })
+  }).pipe(Effect.filterOrFail((s) => s.isFile(), () => new UsageError({ field: "file", detail: `${path} is not a file` })), Effect.asVoid)
+
+const printable = /^[\x20-\x7e]{1,255}$/
+
+const keyIssue = (key: unknown): ReadonlyArray<FieldIssue> =>
+  typeof key === "string" && printable.test(key) ? [] : [{ path: keyColumn, message: "must be 1 to 255 printable ASCII characters" }]
+
+const numeric = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/
+
+/** A CSV cell as the type the schema asks for at its path (see the module comment). */
+const coerce = (cell: string, types: ReadonlySet<JsonSchema.JsonType>): unknown => {
+  if (types.size === 0 || types.has("string")) return cell
+  if ((types.has("integer") || types.has("number")) && numeric.test(cell)) {
+    const n: unknown = JSON.parse(cell)
+    // An id past 2^53 would silently change; left as text, the schema reports it.
+    if (typeof n === "number" && (types.has("number") || Number.isSafeInteger(n))) return n
+  }
+  if (types.has("boolean") && (cell === "true" || cell === "false")) return cell === "true"
+  if (types.has("null") && cell === "null") return null
+  if (types.has("array") || types.has("object")) {
+    try {
+      const parsed: unknown = JSON.parse(cell)
+      if (typeof parsed === "object" && parsed !== null) return parsed
+    } catch {
+      // Not JSON: the provider's schema names the rule it breaks.
+    }
+  }
+  return cell
+}
+
+type Container = Record<string, unknown> | Array<unknown>
+
+const setPath = (target: Record<string, unknown>, path: ReadonlyArray<string>, value: unknown): boolean => {
+  let node: Container = target
+  for (let i = 0; i < path.length; i++) {
+    const segment = path[i]!
+    const last = i === path.length - 1
+    const index = Array.isArray(node) ? Number(segment) : undefined
+    if (Array.isArray(node) && (index === undefined || !Number.isInteger(index))) return false
+    const current: unknown = Array.isArray(node) ? node[index!] : node[segment]
+    if (last) {
+      if (current !== undefined) return false
+      if (Array.isArray(node)) node[index!] = value
+      else node[segment] = value
+      return true
+    }
+    let next: unknown = current
+    if (next === undefined) {
+      next = /^\d+$/.test(path[i + 1]!) ? [] : {}
+      if (Array.isArray(node)) node[index!] = next
+      else node[segment] = next
+    }
+    if (typeof next !== "object" || next === null) return false
+    node = next as Container
+  }
+  return false
+}
+
+// Arrays filled by index may have holes (a row with columns 0 and 2 only); JSON has none.
+const compact = (value: unknown): unknown => {
+  if (Array.isArray(value)) return Array.from(value, (item) => (item === undefined ? undefined : compact(item))).filter((item) => item !== undefined)
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, compact(v)]))
+  }
+  return value
+}
+
+interface Column {
+  readonly name: string
+  readonly path: ReadonlyArray<string>
+  readonly types: ReadonlySet<JsonSchema.JsonType>
+}
+
+const columnsOf = (header: ReadonlyArray<string>, schema: unknown): Column[] | string => {
+  const names = header.map((name, i) => (i === 0 ? name.replace(/^\uFEFF/, "") : name).trim())
+  const seen = new Set<string>()
+  for (const [i, name] of names.entries()) {
+    if (name === "") return `column ${i + 1} of the header row has no name`
+    if (seen.has(name)) return `the header row names column "${name}" twice`
+    if (name.split(".").some((s) => s === "")) return `column "${name}" is not a dotted path (empty segment)`
+    seen.add(name)
+  }
+  return names.map((name) => ({ name, path: name.split("."), types: name === keyColumn ? new Set() : JsonSchema.typesAt(schema, name.split(".")) }))
+}
+
+const csvRow = (columns: ReadonlyArray<Column>, record: Csv.CsvRecord, row: number): Row => {
+  const issues: Array<FieldIssue> = []
+  const request: Record<string, unknown> = {}
+  let idempotencyKey: string | undefined
+  if (record.fields.length !== columns.length) {
+    issues.push({ path: "", message: `has ${record.fields.length} cells but the header has ${columns.length} columns` })
+  }
+  for (const [i, column] of columns.entries()) {
+    const cell = record.fields[i]
+    if (cell === undefined || cell === "") continue
+    if (column.name === keyColumn) {
+      idempotencyKey = cell
+      issues.push(...keyIssue(cell))
+    } else if (!setPath(request, column.path, coerce(cell, column.types))) {
+      issues.push({ path: column.name, message: "clashes with another column's path" })
+    }
+  }
+  return { row, line: record.line, request: issues.length === 0 ? (compact(request) as Record<string, unknown>) : undefined, issues, idempotencyKey }
+}
+
+const jsonlRow = (text: string, line: number): Row => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    return { row: line, line, request: undefined, issues: [{ path: "", message: `is not valid JSON (${error instanceof Error ? error.message : String(error)})` }], idempotencyKey: undefined }
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    return { row: line, line, request: undefined, issues: [{ path: "", message: "must be a JSON object with the provider's request fields" }], idempotencyKey: undefined }
+  }
+  const { [keyColumn]: key, ...request } = parsed as Record<string, unknown>
+  if (key === undefined) return { row: line, line, request, issues: [], idempotencyKey: undefined }
+  const issues = keyIssue(key)
+  return { row: line, line, request: issues.length === 0 ? request : undefined, issues, idempotencyKey: typeof key === "string" ? key : undefined }
+}
+
+type Item = Row | { readonly _tag: "HeaderError"; readonly detail: string }
+
+async function* chunks(path: string, hash: Hash): AsyncGenerator<string> {
+  const decoder = new StringDecoder("utf8")
+  for await (const buffer of createReadStream(path, { highWaterMark: 256 * 1024 })) {
+    const bytes = buffer as Buffer
+    hash.update(bytes)
+    yield decoder.write(bytes)
+  }
+  const rest = decoder.end()
+  if (rest !== "") yield rest
+}
+
+async function* csvItems(path: string, hash: Hash, schema: unknown): AsyncGenerator<Item> {
+  const parser = Csv.make()
+  let columns: ReadonlyArray<Column> | undefined
+  let row = 0
+  const handle = function*(records: ReadonlyArray<Csv.CsvRecord>): Generator<Item> {
+    for (const record of records) {
+      if (columns === undefined) {
+        const parsed = columnsOf(record.fields, schema)
+        if (typeof parsed === "string") {
+          yield { _tag: "HeaderError", detail: parsed }
+          return
+        }
+        columns = parsed
+      } else yield csvRow(columns, record, ++row)
+    }
+  }
+  for await (const chunk of chunks(path, hash)) yield* handle(parser.push(chunk))
+  yield* handle(parser.end())
+}
+
+async function* jsonlItems(path: string, hash: Hash): AsyncGenerator<Item> {
+  let carry = ""
+  let line = 0
+  for await (const chunk of chunks(path, hash)) {
+    const parts = (carry + chunk).split("\n")
+    carry = parts.pop() ?? ""
+    for (const part of parts) {
+      line++
+      if (part.trim() !== "") yield jsonlRow(part, line)
+    }
+  }
+  line++
+  if (carry.trim() !== "") yield jsonlRow(carry, line)
+}
+
+/**
+ * A pass over a file: its rows as a stream, and the SHA-256 of its bytes once the
+ * stream has ended.
+ *
+ * @since 0.1.0
+ */
+export interface Pass {
+  readonly rows: Stream.Stream<Row, UsageError>
+  readonly digest: Effect.Effect<string>
+}
+
+/**
+ * Reads `path` as `format`; `schema` is the provider's request JSON Schema (for CSV typing).
+ *
+ * @since 0.1.0
+ */
+export const read = (path: string, format: Format, schema: unknown): Pass => {
+  const hash = createHash("sha256")
+  let digest: string | undefined
+  const items = Stream.fromAsyncIterable(
+    { [Symbol.asyncIterator]: () => (format === "csv" ? csvItems(path, hash, schema) : jsonlItems(path, hash)) },
+    (error) => new UsageError({ field: "file", detail: `cannot read ${path} (${error instanceof Error ? error.message : String(error)})` })
+  )
+  return {
+    rows: items.pipe(
+      Stream.mapEffect((item) =>
+        "_tag" in item ? Effect.fail(new UsageError({ field: "file", detail: `${path}: ${item.detail}`, hint: "The first row must name the columns." })) : Effect.succeed(item)
+      )
+    ),
+    digest: Effect.sync(() => (digest ??= hash.digest("hex")))
+  }
+}
+
+/**
+ * The idempotency key of a row: its own, or `bulk:<sha256 of the file>:<row>`, so a
+ * re-run of the same file never refunds a row twice.
+ *
+ * @since 0.1.0
+ */
+export const keyOf = (row: Row, fileDigest: string): string => row.idempotencyKey ?? `bulk:${fileDigest}:${row.row}`
+
+/**
+ * A request from `path=value` pairs with the CSV rules (dotted paths, a value typed by
+ * the provider's schema): what `create --field` builds on top of `--data`.
+ *
+ * @since 0.1.0
+ */
+export const fromFields = (
+  base: Record<string, unknown>,
+  pairs: ReadonlyArray<readonly [string, string]>,
+  schema: unknown
+): { readonly request: Record<string, unknown>; readonly issues: ReadonlyArray<FieldIssue> } => {
+  const request: Record<string, unknown> = structuredClone(base)
+  const issues: Array<FieldIssue> = []
+  for (const [name, value] of pairs) {
+    const path = name.split(".")
+    if (path.some((segment) => segment === "")) {
+      issues.push({ path: name, message: "is not a dotted field path such as amount or metadata.order" })
+    } else if (!setPath(request, path, coerce(value, JsonSchema.typesAt(schema, path)))) {
+      issues.push({ path: name, message: "is given twice (in --data or another --field)" })
+    }
+  }
+  return { request: compact(request) as Record<string, unknown>, issues }
+}

@@ -1,0 +1,55 @@
+/**
+ * The `refundkit` command tree and how one invocation runs: parse, dispatch, and turn
+ * usage errors into exit code 2 (the parser has already printed them with help).
+ *
+ * @since 0.1.0
+ */
+import * as CliConfig from "@effect/cli/CliConfig"
+import * as Command from "@effect/cli/Command"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Effect from "effect/Effect"
+import * as bulk from "./commands/bulk.js"
+import * as create from "./commands/create.js"
+import * as get from "./commands/get.js"
+import * as list from "./commands/list.js"
+import * as providers from "./commands/providers.js"
+import * as reconcile from "./commands/reconcile.js"
+import * as sandbox from "./commands/sandbox.js"
+import * as serve from "./commands/serve.js"
+import * as sync from "./commands/sync.js"
+import * as update from "./commands/update.js"
+import * as ExitCode from "./ExitCode.js"
+import * as Globals from "./Globals.js"
+import { ExitStatus } from "./Run.js"
+
+/**
+ * The whole command tree.
+ *
+ * @since 0.1.0
+ */
+export const command = Globals.root.pipe(
+  Command.withDescription("refundkit: issue, track and reconcile refunds across providers. Run `refundkit <command> --help` for a command's options and an example."),
+  Command.withSubcommands([
+    providers.command,
+    create.command,
+    get.command,
+    list.command,
+    sync.command,
+    update.command,
+    bulk.command,
+    reconcile.command,
+    sandbox.command,
+    serve.command
+  ])
+)
+
+/**
+ * Runs the CLI on `process.argv`-shaped arguments; the exit code is left in {@link ExitStatus}.
+ *
+ * @since 0.1.0
+ */
+export const run = (argv: ReadonlyArray<string>, version: string) =>
+  Command.run(command, { name: "refundkit", version })(argv).pipe(
+    Effect.catchIf(ValidationError.isValidationError, () => Effect.flatMap(ExitStatus, (status) => status.set(ExitCode.usage))),
+    Effect.provide(CliConfig.layer({ showBuiltIns: false }))
+  )

@@ -1,0 +1,154 @@
+/**
+ * `refundkit bulk <file> --provider <id>`: many refunds from a CSV or JSONL file,
+ * validated in full before the first provider call, resumable after a crash.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Refunds from "@refundkit/core/Refunds"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as BulkFile from "../BulkFile.js"
+import * as BulkRun from "../BulkRun.js"
+import { UsageError } from "../CliError.js"
+import * as Environment from "../Environment.js"
+import * as ExitCode from "../ExitCode.js"
+import * as Globals from "../Globals.js"
+import * as Output from "../Output.js"
+import * as Run from "../Run.js"
+
+/**
+ * Rows submitted at once when `--concurrency` is not given.
+ *
+ * @since 0.1.0
+ */
+export const defaultConcurrency = 8
+
+const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
+
+/**
+ * The `refundkit bulk` command, its options and its handler.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("bulk", {
+  ...Globals.options,
+  file: Args.text({ name: "file" }).pipe(Args.withDescription("A .csv file with a header row, or a .jsonl file with one request object per line.")),
+  provider: Options.text("provider").pipe(Options.withDescription("The provider every row is for.")),
+  concurrency: Options.integer("concurrency").pipe(
+    Options.withDescription(`Provider calls in flight at once (default ${defaultConcurrency}); the provider's rate limit still applies.`),
+    Options.withDefault(defaultConcurrency)
+  ),
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Validate every row and stop: nothing is sent.")),
+  out: Options.text("out").pipe(Options.withDescription("The results file (default <file>.results.jsonl), one JSON line per row."), Options.optional),
+  recoveryGrace: Options.integer("recovery-grace").pipe(
+    Options.withDescription("Seconds after which a refund left in `requested` by a killed run counts as in doubt (default 0: the previous run is dead)."),
+    Options.withDefault(0)
+  )
+}, (own) =>
+  Run.handler(own, (globals) =>
+    Effect.gen(function*() {
+      if (own.concurrency < 1 || own.concurrency > 256) {
+        return yield* new UsageError({ field: "--concurrency", detail: `must be between 1 and 256, got ${own.concurrency}` })
+      }
+      if (own.recoveryGrace < 0) return yield* new UsageError({ field: "--recovery-grace", detail: "must be 0 or more seconds" })
+      const format = yield* BulkFile.formatOf(own.file)
+      yield* BulkFile.check(own.file)
+      const provider = yield* Environment.provider(own.provider)
+      const validation = yield* BulkRun.validate(provider, own.file, format)
+      if (validation.invalid > 0) {
+        const message = `${validation.invalid} of ${validation.rows} rows in ${own.file} are invalid (listed above); nothing was sent. Fix them and run the command again.`
+        if (globals.json) {
+          yield* Output.json({
+            error: {
+              code: "invalid_request",
+              message,
+              invalidRows: validation.invalid,
+              rows: validation.rows,
+              issues: validation.reported.flatMap((r) => r.issues.map((i) => ({ path: i.path === "" ? `row ${r.row}` : `row ${r.row}.${i.path}`, message: i.message }))),
+              ...(validation.invalid > validation.reported.length ? { truncated: true } : {})
+            }
+          })
+        }
+        yield* Output.note(`error: ${message}`)
+        return ExitCode.usage
+      }
+      if (own.dryRun) {
+        if (globals.json) yield* Output.json({ dryRun: true, rows: validation.rows, invalid: 0, sha256: validation.digest })
+        else yield* Output.note(`${validation.rows} rows in ${own.file} are valid for ${provider.id}; nothing was sent (--dry-run).`)
+        return ExitCode.ok
+      }
+      const refunds = yield* Refunds.Refunds
+      const recovered = yield* refunds.recover(Duration.seconds(own.recoveryGrace))
+      if (recovered.length > 0) {
+        yield* Output.note(`${recovered.length} refund(s) left in "requested" by an interrupted run are now "unknown": they are reported as in doubt and never resent.`)
+      }
+      const out = Option.getOrElse(own.out, () => `${own.file}.results.jsonl`)
+      let stop = false
+      const onSignal = () => {
+        if (stop) process.exit(130)
+        stop = true
+        process.stderr.write("\nStopping: no new rows are taken; calls in flight are finishing (Ctrl-C again to quit at once).\n")
+      }
+      const work = Effect.acquireUseRelease(
+        Effect.sync(() => {
+          process.on("SIGINT", onSignal)
+          process.on("SIGTERM", onSignal)
+        }),
+        () =>
+          BulkRun.execute(refunds, provider, {
+            path: own.file,
+            format,
+            digest: validation.digest,
+            total: validation.rows,
+            concurrency: own.concurrency,
+            out,
+            stopRequested: () => stop
+          }),
+        () =>
+          Effect.sync(() => {
+            process.removeListener("SIGINT", onSignal)
+            process.removeListener("SIGTERM", onSignal)
+          })
+      ).pipe(Effect.tap((summary) => report(summary, out, globals.json, own.provider)))
+      const status = yield* Run.ExitStatus
+      // A daemon, so Ctrl-C (which interrupts the main fiber) cannot cut calls in flight: they finish and are recorded.
+      const fiber = yield* Effect.forkDaemon(work)
+      const summary = yield* Fiber.join(fiber).pipe(
+        Effect.onInterrupt(() =>
+          Fiber.await(fiber).pipe(Effect.flatMap(() => status.set(130)))
+        )
+      )
+      return summary.stopped ? ExitCode.worst([summary.exitCode, ExitCode.failure]) : summary.exitCode
+    }).pipe(Effect.provide(Environment.layer(globals))))
+).pipe(Command.withDescription(
+  "Refund every row of a CSV or JSONL file: all rows are validated first (nothing is sent if any is invalid), then submitted with bounded concurrency, " +
+    "honouring the provider's rate limit and packing rows into one call where the provider allows. Re-running the same command after a crash or Ctrl-C " +
+    "finishes the job without refunding any row twice.\n\n" +
+    "Example: refundkit bulk refunds.csv --provider airalo --concurrency 4 --dry-run"
+))
+
+const report = (summary: BulkRun.Summary, out: string, json: boolean, provider: string) =>
+  Effect.gen(function*() {
+    const t = summary.tally
+    if (json) {
+      yield* Output.json({ rows: summary.rows, processed: summary.processed, results: out, statuses: summary.statuses, outcomes: t, replayed: summary.replayed, stopped: summary.stopped, exitCode: summary.exitCode })
+    } else {
+      const statuses = Object.entries(summary.statuses).map(([s, n]) => `${s} ${n}`).join(", ")
+      yield* Output.text(
+        `${summary.processed} of ${summary.rows} rows processed (${summary.replayed} already done earlier). Statuses: ${statuses === "" ? "none" : statuses}.\n` +
+          `ok ${t.ok}, declined ${t.declined}, failed ${t.failed}, in doubt ${t.inDoubt}, invalid ${t.invalid}. Results: ${out}`
+      )
+    }
+    if (t.inDoubt > 0) {
+      yield* Output.note(`${t.inDoubt} row(s) are in doubt (the provider may or may not have refunded them): they were not resent. Run \`refundkit reconcile --provider ${provider}\` or check them with the provider; ${out} lists them.`)
+    }
+    if (t.failed > 0) yield* Output.note(`${t.failed} row(s) failed at the provider or the ledger; ${out} has each error.`)
+    if (summary.stopped) {
+      yield* Output.note(`Stopped before the end. To finish, run the same command again: ${process.argv.slice(2).map(quote).join(" ").replace(/^/, "refundkit ")} (rows already done are not refunded twice).`)
+    }
+  })

@@ -1,0 +1,74 @@
+/**
+ * `refundkit create <provider> --data ...`: submit one refund.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Refunds from "@refundkit/core/Refunds"
+import { InvalidRequest } from "@refundkit/core/RefundError"
+import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
+import { randomUUID } from "node:crypto"
+import * as BulkFile from "../BulkFile.js"
+import { UsageError } from "../CliError.js"
+import * as Environment from "../Environment.js"
+import * as ExitCode from "../ExitCode.js"
+import * as Globals from "../Globals.js"
+import * as Input from "../Input.js"
+import * as Output from "../Output.js"
+import * as Run from "../Run.js"
+
+/**
+ * The `refundkit create` command, its options and its handler.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("create", {
+  ...Globals.options,
+  provider: Args.text({ name: "provider" }).pipe(Args.withDescription("The provider id, as `refundkit providers` lists it.")),
+  data: Options.text("data").pipe(
+    Options.withDescription("The provider's request in its own field names: a JSON object, or @file.json (@- for stdin)."),
+    Options.optional
+  ),
+  field: Options.keyValueMap("field").pipe(
+    Options.withAlias("f"),
+    Options.withDescription("One request field as path=value (repeatable; dotted paths such as transactions.0.amount), typed by the provider's schema as bulk CSV cells are."),
+    Options.optional
+  ),
+  idempotencyKey: Options.text("idempotency-key").pipe(
+    Options.withDescription("Makes a repeat of this command return the same refund instead of refunding twice; generated and printed when absent."),
+    Options.optional
+  )
+}, (own) =>
+  Run.handler(own, (globals) =>
+    Effect.gen(function*() {
+      if (Option.isNone(own.data) && Option.isNone(own.field)) {
+        return yield* new UsageError({ field: "--data", detail: "a request is required", hint: "Pass --data '<json>', --data @file.json, or one --field name=value per field." })
+      }
+      const base = Option.isSome(own.data) ? yield* Input.data(own.data.value) : {}
+      const refunds = yield* Refunds.Refunds
+      const provider = yield* Environment.provider(own.provider)
+      const fields = Option.match(own.field, { onNone: () => [], onSome: (map) => [...HashMap.entries(map)] })
+      const built = BulkFile.fromFields(base, fields, provider.requestJsonSchema)
+      if (built.issues.length > 0) return yield* new InvalidRequest({ provider: provider.id, issues: built.issues })
+      const request = built.request
+      const generated = Option.isNone(own.idempotencyKey)
+      const idempotencyKey = Option.getOrElse(own.idempotencyKey, () => `cli_${randomUUID()}`)
+      if (generated && !globals.json) {
+        yield* Output.note(`idempotency key: ${idempotencyKey} (generated; to retry this refund safely, run the command again with --idempotency-key ${idempotencyKey})`)
+      }
+      const created = yield* refunds.create({ provider: own.provider, request, idempotencyKey })
+      if (created.replayed && !globals.json) {
+        yield* Output.note(`This idempotency key was used before: showing the refund it created; nothing was sent again.`)
+      }
+      yield* Output.refund(globals.json, created.refund)
+      return ExitCode.ofRefund(created.refund)
+    }).pipe(Effect.provide(Environment.layer(globals))))
+).pipe(Command.withDescription(
+  "Submit one refund to a provider and print it.\n\n" +
+    `Example: refundkit create exirom --data '{"transactionId":12345,"amount":"10.00","reason":"customer_request"}' --idempotency-key order-42\n` +
+    "Or field by field: refundkit create exirom -f transactionId=12345 -f amount=10.00 -f reason=customer_request"
+))

@@ -1,0 +1,55 @@
+/**
+ * `refundkit list`: refunds in the ledger, newest first.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Refunds from "@refundkit/core/Refunds"
+import * as RefundStatus from "@refundkit/core/RefundStatus"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { UsageError } from "../CliError.js"
+import * as Environment from "../Environment.js"
+import * as ExitCode from "../ExitCode.js"
+import * as Globals from "../Globals.js"
+import * as Output from "../Output.js"
+import * as Run from "../Run.js"
+
+/**
+ * The `refundkit list` command, its options and its handler.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("list", {
+  ...Globals.options,
+  provider: Options.text("provider").pipe(Options.withDescription("Only this provider's refunds."), Options.optional),
+  status: Options.choice("status", RefundStatus.all).pipe(Options.withDescription("Only refunds in this status."), Options.optional),
+  limit: Options.integer("limit").pipe(Options.withDescription("At most this many refunds (1 to 1000)."), Options.withDefault(20)),
+  cursor: Options.text("cursor").pipe(Options.withDescription("Continue after a previous page (its nextCursor)."), Options.optional)
+}, (own) =>
+  Run.handler(own, (globals) =>
+    Effect.gen(function*() {
+      if (own.limit < 1 || own.limit > 1000) {
+        return yield* new UsageError({ field: "--limit", detail: `must be between 1 and 1000, got ${own.limit}` })
+      }
+      const page = yield* Effect.flatMap(Refunds.Refunds, (refunds) =>
+        refunds.list({
+          limit: own.limit,
+          provider: Option.getOrUndefined(own.provider),
+          status: Option.getOrUndefined(own.status),
+          cursor: Option.getOrUndefined(own.cursor)
+        }))
+      if (globals.json) {
+        yield* Output.json({ items: page.items.map(Output.refundJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
+        return ExitCode.ok
+      }
+      if (page.items.length === 0) yield* Output.note("No refunds match.")
+      for (const r of page.items) {
+        const amount = r.amount === undefined ? "" : `${r.amount}${r.currency === undefined ? "" : ` ${r.currency}`}`
+        yield* Output.text([r.id, r.provider.padEnd(8), r.status.padEnd(15), (r.providerStatus ?? "").padEnd(14), amount.padEnd(14), r.createdAt].join("  "))
+      }
+      if (page.nextCursor !== undefined) yield* Output.note(`More: refundkit list --cursor ${page.nextCursor}`)
+      return ExitCode.ok
+    }).pipe(Effect.provide(Environment.layer(globals))))
+).pipe(Command.withDescription("List refunds in the ledger, newest first.\n\nExample: refundkit list --provider airalo --status unknown --limit 50"))

@@ -1,0 +1,161 @@
+/**
+ * `refundkit reconcile`: every refund in `pending` or `unknown` synced where the
+ * provider can tell, with a report of what changed, field by field, and of what still
+ * needs a person.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import type { Refund } from "@refundkit/core/Refund"
+import * as Refunds from "@refundkit/core/Refunds"
+import type { RefundStatus } from "@refundkit/core/RefundStatus"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Environment from "../Environment.js"
+import * as ExitCode from "../ExitCode.js"
+import * as Globals from "../Globals.js"
+import * as Output from "../Output.js"
+import * as Run from "../Run.js"
+
+/**
+ * One changed field of a refund.
+ *
+ * @since 0.1.0
+ */
+export interface FieldChange {
+  readonly field: string
+  readonly from: string | null
+  readonly to: string | null
+}
+
+/**
+ * What reconcile did with one refund.
+ *
+ * @since 0.1.0
+ */
+export interface Reconciled {
+  readonly refundId: string
+  readonly provider: string
+  readonly before: RefundStatus
+  readonly after: RefundStatus
+  readonly changes: ReadonlyArray<FieldChange>
+  /** Why a person has to look at it, when one does. */
+  readonly needsPerson?: string | undefined
+  readonly error?: { readonly code: string; readonly message: string } | undefined
+}
+
+/**
+ * The fields of a refund that differ between two versions of it.
+ *
+ * @since 0.1.0
+ */
+export const diff = (before: Refund, after: Refund): ReadonlyArray<FieldChange> => {
+  const changes: Array<FieldChange> = []
+  const field = (name: string, from: string | undefined, to: string | undefined) => {
+    if (from !== to) changes.push({ field: name, from: from ?? null, to: to ?? null })
+  }
+  field("status", before.status, after.status)
+  field("providerStatus", before.providerStatus, after.providerStatus)
+  field("providerReference", before.providerReference, after.providerReference)
+  for (const key of new Set([...Object.keys(before.references), ...Object.keys(after.references)])) {
+    field(`references.${key}`, before.references[key], after.references[key])
+  }
+  const items = (r: Refund) => new Map(r.items.map((i) => [i.target, i]))
+  const was = items(before)
+  for (const [target, item] of items(after)) {
+    field(`items.${target}.status`, was.get(target)?.status, item.status)
+    field(`items.${target}.providerStatus`, was.get(target)?.providerStatus, item.providerStatus)
+  }
+  field("error", before.error?.message, after.error?.message)
+  return changes
+}
+
+const personFor = (refund: Refund): string | undefined =>
+  refund.status === "unknown"
+    ? "still unknown: check with the provider, then record the outcome"
+    : refund.status === "requires_action"
+    ? "the provider needs an action before this refund can finish"
+    : undefined
+
+const show = (value: string | null) => (value === null ? "(none)" : value)
+
+/**
+ * The `refundkit reconcile` command, its options and its handler.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("reconcile", {
+  ...Globals.options,
+  provider: Options.text("provider").pipe(Options.withDescription("Only this provider's refunds."), Options.optional)
+}, (own) =>
+  Run.handler(own, (globals) =>
+    Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const providerId = Option.getOrUndefined(own.provider)
+      if (providerId !== undefined) yield* Environment.provider(providerId)
+      const results: Array<Reconciled> = []
+      const one = (refund: Refund) =>
+        Effect.gen(function*() {
+          const provider = yield* Environment.provider(refund.provider).pipe(Effect.option)
+          if (Option.isNone(provider) || !provider.value.capabilities.statusQuery) {
+            const why = Option.isNone(provider)
+              ? `${refund.provider} is not installed or not configured here`
+              : `${refund.provider} has no status query: check the refund with ${refund.provider}, then record the outcome`
+            return { refundId: refund.id, provider: refund.provider, before: refund.status, after: refund.status, changes: [], needsPerson: why } satisfies Reconciled
+          }
+          return yield* refunds.sync(refund.id).pipe(
+            Effect.map((after): Reconciled => ({
+              refundId: refund.id,
+              provider: refund.provider,
+              before: refund.status,
+              after: after.status,
+              changes: diff(refund, after),
+              needsPerson: personFor(after)
+            })),
+            Effect.catchAll((error) =>
+              Effect.succeed<Reconciled>({
+                refundId: refund.id,
+                provider: refund.provider,
+                before: refund.status,
+                after: refund.status,
+                changes: [],
+                needsPerson: `the status query failed: ${error.message}`,
+                error: { code: error.code, message: error.message }
+              })
+            )
+          )
+        })
+      for (const status of ["pending", "unknown"] as const) {
+        let cursor: string | undefined
+        do {
+          const page = yield* refunds.list({ status, provider: providerId, limit: 100, cursor })
+          const done = yield* Effect.forEach(page.items, one, { concurrency: 4 })
+          for (const r of done) {
+            results.push(r)
+            if (!globals.json) yield* Output.text(line(r))
+          }
+          cursor = page.nextCursor
+        } while (cursor !== undefined)
+      }
+      const changed = results.filter((r) => r.changes.length > 0).length
+      const needsPerson = results.filter((r) => r.needsPerson !== undefined).length
+      const errors = results.filter((r) => r.error !== undefined).length
+      const stillUnknown = results.filter((r) => r.after === "unknown").length
+      if (globals.json) {
+        yield* Output.json({ checked: results.length, changed, needsPerson, errors, results })
+      } else {
+        yield* Output.text(`${results.length} refund(s) checked: ${changed} changed, ${needsPerson} need a person${errors > 0 ? `, ${errors} status queries failed` : ""}.`)
+      }
+      return stillUnknown > 0 ? ExitCode.inDoubt : errors > 0 ? ExitCode.failure : ExitCode.ok
+    }).pipe(Effect.provide(Environment.layer(globals))))
+).pipe(Command.withDescription(
+  "Sync every refund in pending or unknown where the provider has a status query, and report what changed (field by field) and what still needs a person.\n\n" +
+    "Example: refundkit reconcile --provider airalo"
+))
+
+const line = (r: Reconciled): string => {
+  const head = `${r.refundId}  ${r.provider.padEnd(8)}  ${r.before === r.after ? `${r.after} (unchanged)` : `${r.before} -> ${r.after}`}`
+  const changes = r.changes.filter((c) => c.field !== "status").map((c) => `\n    ${c.field}: ${show(c.from)} -> ${show(c.to)}`).join("")
+  return `${head}${changes}${r.needsPerson === undefined ? "" : `\n    needs a person: ${r.needsPerson}`}`
+}

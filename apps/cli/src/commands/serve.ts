@@ -1,0 +1,43 @@
+/**
+ * `refundkit serve`: the gateway, with the same settings as `refundkit-server`.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ExitCode from "../ExitCode.js"
+import * as Globals from "../Globals.js"
+import * as Run from "../Run.js"
+
+/**
+ * The `refundkit serve` command, its options and its handler.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("serve", {
+  ...Globals.options,
+  port: Options.integer("port").pipe(Options.withDescription("Port to listen on (default 8787; also PORT / REFUNDKIT_PORT; 0 picks a free one)."), Options.optional),
+  host: Options.text("host").pipe(Options.withDescription("Address to listen on (default 127.0.0.1; also REFUNDKIT_HOST)."), Options.optional)
+}, (own) =>
+  Run.handler(own, (globals) =>
+    Effect.gen(function*() {
+      // The gateway (HttpApi, OpenAPI) is loaded only for this command.
+      const { Main } = yield* Effect.promise(() => import("@refundkit/server"))
+      const argv = [
+        ...(globals.sandbox ? ["--sandbox"] : []),
+        ...Option.match(own.port, { onNone: () => [], onSome: (port) => ["--port", String(port)] }),
+        ...Option.match(own.host, { onNone: () => [], onSome: (host) => ["--host", host] }),
+        ...Option.match(globals.ledger, { onNone: () => [], onSome: (ledger) => ["--ledger", ledger] })
+      ]
+      // The gateway prints its own banner and its own one-line reason when it cannot start.
+      return yield* Main.run(argv).pipe(
+        Effect.as(ExitCode.ok),
+        Effect.catchAll((error) => Effect.succeed(error instanceof Main.UsageError ? ExitCode.usage : ExitCode.failure))
+      )
+    }))
+).pipe(Command.withDescription(
+  "Start the refundkit gateway with the same settings as refundkit-server (outside --sandbox it needs REFUNDKIT_API_KEYS); runs until Ctrl-C.\n\n" +
+    "Example: refundkit serve --sandbox --port 8787"
+))

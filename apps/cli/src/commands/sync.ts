@@ -1,0 +1,31 @@
+/**
+ * `refundkit sync <id>`: ask the provider for a refund's current status and record it.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Refunds from "@refundkit/core/Refunds"
+import * as Effect from "effect/Effect"
+import * as Environment from "../Environment.js"
+import * as ExitCode from "../ExitCode.js"
+import * as Globals from "../Globals.js"
+import * as Output from "../Output.js"
+import * as Run from "../Run.js"
+
+/**
+ * The `refundkit sync` command, its options and its handler.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("sync", {
+  ...Globals.options,
+  id: Args.text({ name: "id" }).pipe(Args.withDescription("A refund id (rfd_...)."))
+}, (own) =>
+  Run.handler(own, (globals) =>
+    Effect.gen(function*() {
+      const refund = yield* Effect.flatMap(Refunds.Refunds, (refunds) => refunds.sync(own.id))
+      yield* Output.refund(globals.json, refund)
+      return ExitCode.ofRefund(refund)
+    }).pipe(Effect.provide(Environment.layer(globals))))
+).pipe(Command.withDescription("Ask the provider for a refund's current status, record it and print the refund.\n\nExample: refundkit sync rfd_0123456789abcdefghjkmnpqrs"))

@@ -1,0 +1,220 @@
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as AiraloSandbox from "@refundkit/airalo/sandbox"
+import { Effect, Exit, Scope } from "effect"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { clearFaults, fault, jsonLines, run, start, startSandboxes, stats, tempDir } from "./support.js"
+
+type Row = { row: number; idempotencyKey: string; refundId?: string; status?: string; outcome: string; replayed?: boolean; error?: { code: string } }
+type AirpayStats = { requests: Record<string, number>; refundsPerformed: number; refundsByTransaction: Record<string, number> }
+
+let sandboxes: Awaited<ReturnType<typeof startSandboxes>>
+let dir: string
+const cli = (args: ReadonlyArray<string>, ledger: string, env: Record<string, string> = {}) =>
+  run([...args, "--ledger", join(dir, ledger)], { cwd: dir, env: { ...sandboxes.info.env, ...env } })
+
+// One row per Airpay transaction: `transactions.0.*` columns build the provider's array; 10.50 stays a string.
+const airpayCsv = (name: string, from: number, count: number): string => {
+  const lines = ["transactions.0.ap_transactionid,transactions.0.amount,currency"]
+  for (let i = 0; i < count; i++) lines.push(`${from + i},10.50,INR`)
+  const path = join(dir, name)
+  writeFileSync(path, `${lines.join("\n")}\n`)
+  return path
+}
+
+beforeAll(async () => {
+  sandboxes = await startSandboxes()
+  dir = tempDir()
+})
+afterAll(() => sandboxes?.stop())
+
+describe("refundkit bulk", () => {
+  it("validates 10,000 rows before sending anything and reports every invalid row (dry run, exit 2)", async () => {
+    const lines = ["transactionId,amount,reason,metadata.order"]
+    const bad = new Map<number, string>()
+    for (let row = 1; row <= 10_000; row++) {
+      if (row % 1000 === 0) {
+        bad.set(row, "amount")
+        lines.push(`${2_000_000 + row},10.005,customer_request,o-${row}`)
+      } else if (row === 4321) {
+        bad.set(row, "transactionId")
+        lines.push(`not-a-number,10.00,customer_request,o-${row}`)
+      } else {
+        lines.push(`${2_000_000 + row},10.00,customer_request,"o-${row}"`)
+      }
+    }
+    writeFileSync(join(dir, "big.csv"), `${lines.join("\r\n")}\r\n`)
+    const before = await stats(sandboxes.url("exirom"))
+    const result = await cli(["bulk", "big.csv", "--provider", "exirom", "--dry-run", "--json"], "dry.db")
+    assert.strictEqual(result.code, 2, result.stderr)
+    const body = JSON.parse(result.stdout) as { error: { code: string; invalidRows: number; rows: number; issues: Array<{ path: string; message: string }> } }
+    assert.strictEqual(body.error.code, "invalid_request")
+    assert.strictEqual(body.error.rows, 10_000)
+    assert.strictEqual(body.error.invalidRows, bad.size)
+    assert.deepStrictEqual(body.error.issues.map((i) => i.path), [...bad].sort(([a], [b]) => a - b).map(([row, field]) => `row ${row}.${field}`))
+    for (const row of bad.keys()) assert.include(result.stderr, `row ${row} (line ${row + 1}):`)
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before.requests, "nothing was sent")
+  })
+
+  it("reads JSONL with per-row idempotency keys; an invalid file is refused without --dry-run too", async () => {
+    const rows = Array.from({ length: 20 }, (_, i) => JSON.stringify({ transactionId: 3_000_000 + i, amount: "1.00", reason: "duplicate", idempotency_key: `jl-${i}` }))
+    writeFileSync(join(dir, "ok.jsonl"), `${rows.join("\n")}\n`)
+    const dry = await cli(["bulk", "ok.jsonl", "--provider", "exirom", "--dry-run", "--json"], "jsonl.db")
+    assert.strictEqual(dry.code, 0, dry.stderr)
+    assert.deepInclude(JSON.parse(dry.stdout), { dryRun: true, rows: 20, invalid: 0 })
+
+    const result = await cli(["bulk", "ok.jsonl", "--provider", "exirom", "--out", "ok.results.jsonl"], "jsonl.db")
+    assert.strictEqual(result.code, 0, result.stderr)
+    const results = jsonLines<Row>(readFileSync(join(dir, "ok.results.jsonl"), "utf8"))
+    assert.deepStrictEqual(results.map((r) => r.idempotencyKey).sort(), Array.from({ length: 20 }, (_, i) => `jl-${i}`).sort())
+    assert.include(result.stdout, "20 of 20 rows processed")
+
+    writeFileSync(join(dir, "bad.jsonl"), `${rows[0]}\n{"transactionId": 3000100, "amount": "1"\n[1,2]\n`)
+    const before = await stats(sandboxes.url("exirom"))
+    const refused = await cli(["bulk", "bad.jsonl", "--provider", "exirom"], "jsonl.db")
+    assert.strictEqual(refused.code, 2)
+    assert.include(refused.stderr, "row 2 (line 2): is not valid JSON")
+    assert.include(refused.stderr, "row 3 (line 3): must be a JSON object")
+    assert.isFalse(existsSync(join(dir, "bad.jsonl.results.jsonl")))
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before.requests)
+  })
+
+  it("packs Airpay rows into few provider calls, each row its own outcome; a re-run refunds nothing again", async () => {
+    const airpay = sandboxes.url("airpay")
+    const file = airpayCsv("airpay.csv", 1_200_001, 120)
+    const before = (await stats(airpay)) as AirpayStats
+    const result = await cli(["bulk", file, "--provider", "airpay", "--json"], "airpay.db")
+    assert.strictEqual(result.code, 0, result.stderr)
+    const after = (await stats(airpay)) as AirpayStats
+    const calls = (after.requests["refund"] ?? 0) - (before.requests["refund"] ?? 0)
+    assert.isAtLeast(calls, 1)
+    assert.isBelow(calls, 120 / 10, `120 rows took ${calls} refund calls`)
+    assert.strictEqual(after.refundsPerformed - before.refundsPerformed, 120)
+    const results = jsonLines<Row>(readFileSync(`${file}.results.jsonl`, "utf8"))
+    assert.strictEqual(results.length, 120)
+    assert.deepStrictEqual(new Set(results.map((r) => r.row)).size, 120)
+    assert.isTrue(results.every((r) => r.status === "succeeded" && r.outcome === "ok" && r.refundId?.startsWith("rfd_")))
+    assert.strictEqual(new Set(results.map((r) => r.refundId)).size, 120, "each row is its own refund")
+    const summary = JSON.parse(result.stdout) as { statuses: Record<string, number>; exitCode: number }
+    assert.deepStrictEqual(summary.statuses, { succeeded: 120 })
+
+    const again = await cli(["bulk", file, "--provider", "airpay", "--json"], "airpay.db")
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.strictEqual(((await stats(airpay)) as AirpayStats).refundsPerformed, after.refundsPerformed)
+    assert.isTrue(jsonLines<Row>(readFileSync(`${file}.results.jsonl`, "utf8")).every((r) => r.replayed === true))
+  })
+
+  it("survives SIGKILL half way: the re-run finishes the job, no row refunded twice, rows in doubt reported and not resent", async () => {
+    const airpay = sandboxes.url("airpay")
+    const rows = 300
+    const file = airpayCsv("kill.csv", 1_300_001, rows)
+    const out = join(dir, "kill.results.jsonl")
+    // Small calls and a slow provider, so the kill lands in the middle of the run.
+    const env = { ...sandboxes.info.env, REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL: "5" }
+    await fault(airpay, { fault: { _tag: "Latency", millis: 150 }, route: "refund", times: 0 })
+    const args = ["bulk", file, "--provider", "airpay", "--concurrency", "2", "--out", out, "--ledger", join(dir, "kill.db")]
+    const child = start(args, { cwd: dir, env })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        const done = existsSync(out) ? readFileSync(out, "utf8").split("\n").length - 1 : 0
+        if (done >= 60) {
+          clearInterval(timer)
+          child.kill("SIGKILL")
+          resolve()
+        }
+      }, 20)
+      child.on("exit", (code) => {
+        clearInterval(timer)
+        reject(new Error(`bulk ended by itself (${code}) before it could be killed`))
+      })
+    })
+    const killed = jsonLines<Row>(readFileSync(out, "utf8")).length
+    assert.isBelow(killed, rows)
+    await clearFaults(airpay)
+
+    const resumed = await run([...args, "--json"], { cwd: dir, env })
+    assert.oneOf(resumed.code, [0, 3], resumed.stderr)
+    const results = jsonLines<Row>(readFileSync(out, "utf8"))
+    assert.strictEqual(results.length, rows)
+    assert.deepStrictEqual([...new Set(results.map((r) => r.row))].sort((a, b) => a - b), Array.from({ length: rows }, (_, i) => i + 1))
+    const ok = results.filter((r) => r.outcome === "ok")
+    const inDoubt = results.filter((r) => r.outcome === "in_doubt")
+    assert.strictEqual(ok.length + inDoubt.length, rows, "no row failed or was declined")
+    assert.strictEqual(resumed.code, inDoubt.length > 0 ? 3 : 0)
+    for (const r of inDoubt) assert.oneOf(r.status, ["unknown", "requested"])
+
+    const after = (await stats(airpay)) as AirpayStats
+    const mine = Object.entries(after.refundsByTransaction).filter(([id]) => Number(id) >= 1_300_001 && Number(id) < 1_300_001 + rows)
+    assert.isTrue(mine.every(([, n]) => n === 1), "no transaction refunded twice")
+    assert.isAtLeast(mine.length, ok.length)
+    assert.isAtMost(mine.length, ok.length + inDoubt.length)
+
+    // A third run changes nothing at the provider: rows in doubt are reported again, never resent.
+    const third = await run([...args, "--json"], { cwd: dir, env })
+    assert.strictEqual(third.code, resumed.code)
+    const final = (await stats(airpay)) as AirpayStats
+    assert.strictEqual(final.refundsPerformed, after.refundsPerformed)
+  })
+
+  it("stops on Ctrl-C: no new rows, calls in flight finish, and the same command resumes with nothing in doubt", async () => {
+    const airpay = sandboxes.url("airpay")
+    const rows = 200
+    const file = airpayCsv("interrupt.csv", 1_400_001, rows)
+    const out = join(dir, "interrupt.results.jsonl")
+    const env = { ...sandboxes.info.env, REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL: "5" }
+    await fault(airpay, { fault: { _tag: "Latency", millis: 150 }, route: "refund", times: 0 })
+    const args = ["bulk", file, "--provider", "airpay", "--concurrency", "2", "--out", out, "--ledger", join(dir, "interrupt.db")]
+    const child = start(args, { cwd: dir, env })
+    let stderr = ""
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (existsSync(out) && readFileSync(out, "utf8").split("\n").length > 30) {
+          clearInterval(timer)
+          child.kill("SIGINT")
+          resolve()
+        }
+      }, 20)
+    })
+    assert.strictEqual(await exited, 130, stderr)
+    await clearFaults(airpay)
+    const partial = jsonLines<Row>(readFileSync(out, "utf8"))
+    assert.isBelow(partial.length, rows)
+    assert.isTrue(partial.every((r) => r.outcome === "ok"), "calls in flight were allowed to finish")
+    assert.include(stderr, "run the same command again")
+
+    const resumed = await run([...args, "--json"], { cwd: dir, env })
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    const results = jsonLines<Row>(readFileSync(out, "utf8"))
+    assert.strictEqual(results.length, rows)
+    assert.isTrue(results.every((r) => r.outcome === "ok"))
+    const mine = Object.entries(((await stats(airpay)) as AirpayStats).refundsByTransaction).filter(([id]) => Number(id) >= 1_400_001 && Number(id) < 1_400_001 + rows)
+    assert.strictEqual(mine.length, rows)
+    assert.isTrue(mine.every(([, n]) => n === 1))
+  })
+
+  it("waits for the provider's rate limit instead of failing, packing Airalo ICCIDs that share a reason", async () => {
+    // Airalo's own sandbox, started here with a short window so the limit shows within a test.
+    const scope = Effect.runSync(Scope.make())
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 1500 } }).pipe(Scope.extend(scope)))
+    try {
+      const lines = ["iccids.0,reason"]
+      for (let i = 1; i <= 12; i++) lines.push(`${AiraloSandbox.ownedIccid(700 + i)},TRIP_CANCELLATION`)
+      writeFileSync(join(dir, "airalo.csv"), `${lines.join("\n")}\n`)
+      const result = await run(["bulk", "airalo.csv", "--provider", "airalo", "--json", "--ledger", join(dir, "airalo.db")], {
+        cwd: dir,
+        env: { ...sandboxes.info.env, ...airalo.env }
+      })
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepInclude(JSON.parse(result.stdout), { outcomes: { ok: 12, declined: 0, failed: 0, inDoubt: 0, invalid: 0 } })
+      // 12 rows in 3 accepted calls of up to 5 ICCIDs; none asked for twice (a call refused by the limiter is retried, never doubled).
+      const after = (await stats(airalo.url)) as { requests: Record<string, number>; refundsPerformed: number; duplicateIccids: Array<string>; iccidsRequested: number }
+      assert.strictEqual(after.refundsPerformed, 3)
+      assert.strictEqual(after.iccidsRequested, 12)
+      assert.deepStrictEqual(after.duplicateIccids, [])
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+})

@@ -1,0 +1,74 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Effect, Stream } from "effect"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as BulkFile from "../src/BulkFile.js"
+import { tempDir } from "./support.js"
+
+// A request schema shaped like the plugins' (JSON Schema draft-07 with $defs), to pin the CSV typing rule.
+const schema = {
+  $schema: "http://json-schema.org/draft-07/schema#",
+  $ref: "#/$defs/Request",
+  $defs: {
+    Id: { type: "integer" },
+    Request: {
+      type: "object",
+      properties: {
+        transactions: { type: "array", items: { type: "object", properties: { id: { $ref: "#/$defs/Id" }, amount: { type: "string" } } } },
+        note: { anyOf: [{ type: "string" }, { type: "null" }] },
+        tags: { type: "array", items: { type: "string" } },
+        urgent: { type: "boolean" },
+        metadata: { type: "object", additionalProperties: { type: "string" } }
+      }
+    }
+  }
+}
+
+const rows = (name: string, text: string, format: BulkFile.Format = "csv") =>
+  Effect.gen(function*() {
+    const path = join(tempDir(), name)
+    writeFileSync(path, text)
+    const pass = BulkFile.read(path, format, schema)
+    const collected = Chunk.toReadonlyArray(yield* Stream.runCollect(pass.rows))
+    return { rows: collected, digest: yield* pass.digest }
+  })
+
+describe("BulkFile", () => {
+  it.effect("maps dotted columns to nested fields and types cells by the provider's schema", () =>
+    Effect.gen(function*() {
+      const { rows: [row] } = yield* rows("a.csv", 'transactions.0.id,transactions.0.amount,note,tags,urgent,metadata.order\n12345,10.50,007,"[""a"",""b""]",true,42\n')
+      assert.deepStrictEqual(row!.request, {
+        transactions: [{ id: 12345, amount: "10.50" }],
+        note: "007",
+        tags: ["a", "b"],
+        urgent: true,
+        metadata: { order: "42" }
+      })
+    }))
+
+  it.effect("reads quoted cells with commas, quotes and newlines, CRLF, and leaves empty cells out", () =>
+    Effect.gen(function*() {
+      const { rows: parsed } = yield* rows("b.csv", '\uFEFFnote,transactions.0.amount,idempotency_key\r\n"a, ""quoted""\nline",1.00,k-1\r\n,2.00,\r\n')
+      assert.deepStrictEqual(parsed.map((r) => [r.row, r.line, r.request, r.idempotencyKey]), [
+        [1, 2, { note: "a, \"quoted\"\nline", transactions: [{ amount: "1.00" }] }, "k-1"],
+        [2, 4, { transactions: [{ amount: "2.00" }] }, undefined]
+      ])
+    }))
+
+  it.effect("reports a row with the wrong number of cells, and keeps an id too large to be exact as text", () =>
+    Effect.gen(function*() {
+      const { rows: [short, big] } = yield* rows("c.csv", "transactions.0.id,note\n1\n90071992547409931,x\n")
+      assert.deepStrictEqual(short!.issues, [{ path: "", message: "has 1 cells but the header has 2 columns" }])
+      assert.deepStrictEqual(big!.request, { transactions: [{ id: "90071992547409931" }], note: "x" })
+    }))
+
+  it.effect("derives a key per row from the file's SHA-256 unless the row has its own", () =>
+    Effect.gen(function*() {
+      const { rows: [a, b], digest } = yield* rows("d.jsonl", '{"note":"x","idempotency_key":"mine"}\n\n{"note":"y"}\n', "jsonl")
+      assert.match(digest, /^[0-9a-f]{64}$/)
+      assert.strictEqual(BulkFile.keyOf(a!, digest), "mine")
+      assert.deepStrictEqual(a!.request, { note: "x" })
+      assert.strictEqual(b!.row, 3)
+      assert.strictEqual(BulkFile.keyOf(b!, digest), `bulk:${digest}:3`)
+    }))
+})

@@ -1,0 +1,198 @@
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { clearFaults, fault, run, start, startSandboxes, stats, tempDir } from "./support.js"
+
+type Refund = { id: string; provider: string; status: string; providerStatus?: string; idempotencyKey: string }
+type ErrorBody = { error: { code: string; message: string; issues?: Array<{ path: string; message: string }>; refundId?: string } }
+
+let sandboxes: Awaited<ReturnType<typeof startSandboxes>>
+let dir: string
+const ledger = () => join(dir, "ledger.db")
+// The CLI talks to sandboxes in another process, so the tests can inject faults and read counts.
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => run([...args, "--ledger", ledger()], { cwd: dir, env: { ...sandboxes.info.env, ...env } })
+const exirom = (body: Record<string, unknown>) => JSON.stringify({ reason: "customer_request", ...body })
+
+beforeAll(async () => {
+  sandboxes = await startSandboxes()
+  dir = tempDir()
+})
+afterAll(() => sandboxes?.stop())
+
+describe("refundkit (everything but bulk)", () => {
+  it("answers --version with the package version", async () => {
+    const result = await run(["--version"])
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+    assert.strictEqual(result.code, 0)
+    assert.strictEqual(result.stdout.trim(), pkg.version)
+  })
+
+  it("has --help with an example for every command, even with no settings at all", async () => {
+    const commands = ["providers", "create", "get", "list", "sync", "update", "bulk", "reconcile", "sandbox", "serve"]
+    for (const batch of [commands.slice(0, 5), commands.slice(5)]) {
+      const results = await Promise.all(batch.map((command) => run([command, "--help"])))
+      for (const [i, result] of results.entries()) {
+        assert.strictEqual(result.code, 0, `${batch[i]} --help: ${result.stderr}`)
+        assert.include(result.stdout, "Example: refundkit", batch[i])
+      }
+    }
+  })
+
+  it("exits 2 on usage errors and sends nothing", async () => {
+    const before = await stats(sandboxes.url("exirom"))
+    assert.strictEqual((await cli(["refund-everything"])).code, 2)
+    assert.strictEqual((await cli(["create", "exirom"])).code, 2, "--data is required")
+    const notJson = await cli(["create", "exirom", "--data", "{oops"])
+    assert.strictEqual(notJson.code, 2)
+    assert.include(notJson.stderr, "--data: is not valid JSON")
+    const unknown = await cli(["create", "paypal", "--json", "--data", "{}"])
+    assert.strictEqual(unknown.code, 2)
+    assert.strictEqual((JSON.parse(unknown.stdout) as ErrorBody).error.code, "unknown_provider")
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before.requests)
+  })
+
+  it("lists the installed providers with their capabilities", async () => {
+    const result = await cli(["providers", "--json"])
+    assert.strictEqual(result.code, 0, result.stderr)
+    const body = JSON.parse(result.stdout) as { providers: Array<{ id: string; capabilities: { maxTargetsPerCall: number; statusQuery: boolean } }> }
+    const ids = body.providers.map((p) => p.id)
+    for (const id of ["airalo", "airpay", "exirom"]) assert.include(ids, id)
+    assert.isAbove(body.providers.find((p) => p.id === "airpay")!.capabilities.maxTargetsPerCall, 1)
+    assert.isTrue(body.providers.find((p) => p.id === "exirom")!.capabilities.statusQuery)
+    const bare = await run(["providers"], { cwd: dir })
+    assert.strictEqual(bare.code, 0)
+    assert.include(bare.stdout, "not configured")
+  })
+
+  it("creates a refund, replays it for the same key, and finds it with get and list", async () => {
+    const data = exirom({ transactionId: 12345, amount: "10.00" })
+    const first = await cli(["create", "exirom", "--json", "--idempotency-key", "order-1", "--data", data])
+    assert.strictEqual(first.code, 0, first.stderr)
+    const refund = JSON.parse(first.stdout) as Refund
+    assert.match(refund.id, /^rfd_[0-9a-z]{26}$/)
+    assert.strictEqual(refund.provider, "exirom")
+    assert.oneOf(refund.status, ["pending", "succeeded"])
+    assert.isString(refund.providerStatus)
+    const performed = (await stats(sandboxes.url("exirom"))).refundsPerformed
+
+    const again = await cli(["create", "exirom", "--json", "--idempotency-key", "order-1", "--data", data])
+    assert.strictEqual(again.code, 0)
+    assert.strictEqual((JSON.parse(again.stdout) as Refund).id, refund.id)
+    assert.strictEqual((await stats(sandboxes.url("exirom"))).refundsPerformed, performed, "a replay refunds nothing")
+
+    const got = await cli(["get", refund.id, "--json"])
+    assert.strictEqual(got.code, 0)
+    assert.strictEqual((JSON.parse(got.stdout) as Refund).idempotencyKey, "order-1")
+    const listed = await cli(["list", "--provider", "exirom", "--json"])
+    assert.include((JSON.parse(listed.stdout) as { items: Array<Refund> }).items.map((r) => r.id), refund.id)
+    const human = await cli(["get", refund.id])
+    assert.include(human.stdout, refund.id)
+
+    // Field by field, typed by the provider's schema: the id becomes a number, the amount stays exact text.
+    const generated = await cli(["create", "exirom", "-f", "transactionId=12345", "-f", "amount=1.00", "-f", "reason=duplicate", "-f", "metadata.order=42"])
+    assert.strictEqual(generated.code, 0, generated.stderr)
+    const key = /idempotency key: (cli_[0-9a-f-]{36}) \(generated/.exec(generated.stderr)?.[1]
+    assert.isString(key)
+    const stored = await cli(["list", "--json", "--limit", "1"])
+    const [latest] = (JSON.parse(stored.stdout) as { items: Array<Refund & { request: unknown }> }).items
+    assert.strictEqual(latest!.idempotencyKey, key)
+    assert.deepStrictEqual(latest!.request, { transactionId: 12345, amount: "1.00", reason: "duplicate", metadata: { order: "42" } })
+  })
+
+  it("refuses an invalid request with the gateway's error object, exit 2, nothing sent", async () => {
+    const before = (await stats(sandboxes.url("exirom"))).requests
+    const result = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 12345, amount: "10.005" })])
+    assert.strictEqual(result.code, 2)
+    const body = JSON.parse(result.stdout) as ErrorBody
+    assert.strictEqual(body.error.code, "invalid_request")
+    assert.deepStrictEqual(body.error.issues?.map((i) => i.path), ["amount"])
+    assert.include(result.stderr, "amount")
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before)
+    const missing = await cli(["get", "rfd_00000000000000000000000000", "--json"])
+    assert.strictEqual(missing.code, 2)
+    assert.strictEqual((JSON.parse(missing.stdout) as ErrorBody).error.code, "refund_not_found")
+  })
+
+  it("shows a declined refund as failed with exit 0 after sync", async () => {
+    const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 30003, amount: "5.00" })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as Refund).id
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const synced = await cli(["sync", id, "--json"])
+    assert.strictEqual(synced.code, 0, synced.stderr)
+    assert.strictEqual((JSON.parse(synced.stdout) as Refund).status, "failed")
+  })
+
+  it("exits 3 when the outcome is unknown, and 1 on a provider or ledger failure", async () => {
+    const airpay = sandboxes.url("airpay")
+    await fault(airpay, { fault: { _tag: "LostResponse" }, route: "refund", times: 1 })
+    const lost = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 1100001, amount: "10.00" }] })])
+    await clearFaults(airpay)
+    assert.strictEqual(lost.code, 3, lost.stderr)
+    const body = JSON.parse(lost.stdout) as ErrorBody
+    assert.oneOf(body.error.code, ["outcome_unknown", "provider_unavailable"])
+    const inDoubt = await cli(["get", body.error.refundId!, "--json"])
+    assert.strictEqual((JSON.parse(inDoubt.stdout) as Refund).status, "unknown")
+
+    const auth = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 1100002, amount: "10.00" }] })], {
+      REFUNDKIT_AIRPAY_PASSWORD: "not-the-password"
+    })
+    assert.strictEqual(auth.code, 1, auth.stderr)
+    assert.notInclude(auth.stdout + auth.stderr, "not-the-password")
+
+    writeFileSync(join(dir, "not-a-dir"), "")
+    const ledgerDown = await run(["list", "--json", "--ledger", join(dir, "not-a-dir", "ledger.db")], { cwd: dir })
+    assert.strictEqual(ledgerDown.code, 1)
+    assert.strictEqual((JSON.parse(ledgerDown.stdout) as ErrorBody).error.code, "ledger_error")
+  })
+
+  it("sends a provider follow-up with update", async () => {
+    const order = { refundOrderNo: "FBRF2403117777", purchaseOrderNo: "F1745553257834617777" }
+    const created = await cli(["create", "aerohub", "--json", "--data", JSON.stringify({ ...order, refundStatus: "PROCESSING" })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as Refund).id
+    const updated = await cli(["update", id, "--json", "--data", JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })])
+    assert.strictEqual(updated.code, 0, updated.stderr)
+    assert.strictEqual((JSON.parse(updated.stdout) as Refund).providerStatus, "REFUNDED_PENDING")
+  })
+
+  it("reconciles pending and unknown refunds, field by field, and names what needs a person", async () => {
+    const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 20001, amount: "20.00" })])
+    const id = (JSON.parse(created.stdout) as Refund).id
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const result = await cli(["reconcile", "--json"])
+    assert.strictEqual(result.code, 3, `the airpay refund in doubt stays unknown: ${result.stderr}`)
+    const report = JSON.parse(result.stdout) as {
+      results: Array<{ refundId: string; provider: string; before: string; after: string; changes: Array<{ field: string; from: string | null; to: string | null }>; needsPerson?: string }>
+    }
+    const mine = report.results.find((r) => r.refundId === id)!
+    assert.strictEqual(mine.after, "succeeded")
+    assert.deepInclude(mine.changes, { field: "status", from: mine.before, to: "succeeded" })
+    const airpay = report.results.find((r) => r.provider === "airpay")!
+    assert.strictEqual(airpay.after, "unknown")
+    assert.include(airpay.needsPerson ?? "", "no status query")
+
+    const human = await cli(["reconcile", "--provider", "exirom"])
+    assert.strictEqual(human.code, 0, human.stderr)
+    assert.include(human.stdout, "checked")
+  })
+
+  it("serves the gateway with refundkit serve", async () => {
+    const child = start(["serve", "--sandbox", "--port", "0", "--ledger", ":memory:"], { cwd: dir })
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = ""
+        child.stdout!.on("data", (d: Buffer) => {
+          out += d.toString()
+          const found = /listening on (http:\/\/[0-9.:]+)/.exec(out)
+          if (found) resolve(found[1]!)
+        })
+        child.on("exit", (code) => reject(new Error(`serve exited with ${code}`)))
+      })
+      const health = await fetch(`${url}/healthz`)
+      assert.strictEqual(health.status, 200)
+    } finally {
+      child.kill("SIGINT")
+    }
+  })
+})

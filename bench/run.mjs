@@ -1,0 +1,447 @@
+#!/usr/bin/env node
+// `pnpm bench`: refundkit's benchmark suite, black-box against the BUILT binaries.
+//
+//   node bench/run.mjs                      full run (~5-8 minutes on 2 cores)
+//   node bench/run.mjs --quick              small counts, a smoke run
+//   node bench/run.mjs --only=gateway,bulk  some sections (gateway, bulk, memory, startup, postgres)
+//   node bench/run.mjs --profile            the gateway runs with --cpu-prof (profiles in bench/profiles/)
+//   node bench/run.mjs --out=path.json      results file (default bench/results.json)
+//
+// Prints one table (metric | measured | target | ratio | pass/fail) and writes bench/results.json.
+// Exit code 0 even when a target is missed (a benchmark reports, it does not gate); 1 if a
+// section could not run.
+import { execFileSync } from "node:child_process"
+import { mkdirSync, statSync, writeFileSync } from "node:fs"
+import * as os from "node:os"
+import { join } from "node:path"
+import {
+  CLI,
+  cli,
+  createRefund,
+  exiromDirect,
+  load,
+  makeAgent,
+  median,
+  percentile,
+  pgAvailable,
+  pgSchema,
+  removeDir,
+  ROOT,
+  run,
+  serverTiming,
+  sleep,
+  startGateway,
+  startSandbox,
+  spawnProcess,
+  tempDir,
+  writeLines
+} from "./lib.mjs"
+
+const args = process.argv.slice(2)
+const flag = (name) => args.includes(`--${name}`)
+const value = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+for (const a of args) {
+  if (!/^--(quick|profile|only=.+|out=.+|help)$/.test(a)) {
+    console.error(`bench: unknown argument ${a}\nusage: node bench/run.mjs [--quick] [--only=gateway,bulk,memory,startup,postgres] [--profile] [--out=file.json]`)
+    process.exit(2)
+  }
+}
+if (flag("help")) {
+  console.log("usage: node bench/run.mjs [--quick] [--only=gateway,bulk,memory,startup,postgres] [--profile] [--out=file.json]")
+  process.exit(0)
+}
+const quick = flag("quick")
+const sections = ["gateway", "bulk", "memory", "startup", "postgres"]
+const only = value("only")?.split(",").map((s) => s.trim()) ?? sections
+for (const s of only) {
+  if (!sections.includes(s)) {
+    console.error(`bench: unknown section ${s} (one of ${sections.join(", ")})`)
+    process.exit(2)
+  }
+}
+const outFile = value("out") ?? join(ROOT, "bench/results.json")
+const profileDir = flag("profile") ? join(ROOT, "bench/profiles") : undefined
+
+const N = quick
+  ? { load: 2_000, warmup: 300, c1: 200, bulk: 2_000, bulkFast: 2_000, memSmall: 10_000, memLarge: 100_000, startup: 5, pg: 2_000 }
+  : { load: 20_000, warmup: 1_000, c1: 500, bulk: 20_000, bulkFast: 20_000, memSmall: 100_000, memLarge: 1_000_000, startup: 11, pg: 20_000 }
+// Time caps (seconds) so a full run stays near 10 minutes on 2 cores: a load phase stops taking
+// new requests at its cap and its rate is what completed / elapsed; a bulk run gets SIGINT at
+// its cap (no new rows, calls in flight finish) and its rate is timed from the sandbox's counter.
+const CAP = quick
+  ? { load: 60, pg: 30, bulk: 30, bulkFast: 20 }
+  : { load: 240, pg: 60, bulk: 120, bulkFast: 45 }
+const CONCURRENCY = 32
+const BULK_LATENCY_MS = 50
+const MAX_LOAD_MILLIS = CAP.load * 1000 // every load loop stops by itself
+
+const tmp = tempDir("refundkit-bench-")
+const cleanups = []
+const metrics = []
+const raw = {}
+const problems = []
+
+const log = (...xs) => console.error("[bench]", ...xs)
+const round = (x, digits = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x)
+
+/** One table row. `better`: "higher" (measured >= target) or "lower" (measured <= target). */
+const metric = (id, label, measured, unit, target, better, ratio) => {
+  const pass = target === undefined ? undefined : better === "higher" ? measured >= target : measured <= target
+  metrics.push({ id, metric: label, measured: round(measured, 3), unit, target, better, ratio: ratio === undefined ? undefined : round(ratio, 3), pass })
+}
+
+// Transaction ids: auto-seeded refundable payments 1,000,000-9,999,999, distinct across the run.
+let nextTx = 1_000_000 + Math.floor(Math.random() * 1_000) * 1_000
+const takeTx = (n) => {
+  const first = nextTx
+  nextTx += n
+  if (nextTx > 9_999_999) throw new Error("ran out of auto-seeded transaction ids")
+  return first
+}
+const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
+
+const refundsPerformed = async (sandbox) => (await sandbox.stats()).refundsPerformed
+
+/** 20,000 (or --quick) refunds through one or more gateways, concurrency 32. */
+const gatewayLoad = async (gateways, count, concurrency, sandbox, label, maxMillis = MAX_LOAD_MILLIS) => {
+  const agents = gateways.map(() => makeAgent(concurrency))
+  const first = takeTx(count)
+  const before = await refundsPerformed(sandbox)
+  const timings = []
+  const r = await load({
+    count,
+    concurrency,
+    maxMillis,
+    task: (i) => {
+      const g = i % gateways.length
+      return createRefund(gateways[g], { key: `bench-${runId}-${label}-${i}`, transactionId: first + i, agent: agents[g] })
+    },
+    isOk: (res) => res.status === 201,
+    onResponse: (_i, res) => timings.push(serverTiming(res.headers["server-timing"]))
+  })
+  const performed = (await refundsPerformed(sandbox)) - before
+  for (const a of agents) a.destroy()
+  if (r.ok !== performed) problems.push(`${label}: ${r.ok} gateway 201s but the sandbox performed ${performed} refunds`)
+  if (r.done < count) log(`  ${label}: stopped at the time cap after ${r.done} of ${count} requests`)
+  if (r.ok < r.done) problems.push(`${label}: ${r.done - r.ok} of ${r.done} requests were not 201: ${JSON.stringify(r.statuses)} ${r.firstErrors.join(" | ")}`)
+  const app = timings.map((t) => t.app).filter(Number.isFinite).sort((a, b) => a - b)
+  return { ...r, performed, appP50: percentile(app, 50), appP99: percentile(app, 99) }
+}
+
+const directLoad = async (sandbox, count, concurrency, label) => {
+  const agent = makeAgent(concurrency)
+  const send = await exiromDirect(sandbox, agent)
+  const first = takeTx(count)
+  const before = await refundsPerformed(sandbox)
+  const r = await load({
+    count,
+    concurrency,
+    maxMillis: MAX_LOAD_MILLIS,
+    task: (i) => send(first + i, `bench-${runId}-${label}-${i}`),
+    isOk: (res) => res.status === 200 && res.json?.transactionStatus !== "FAILED"
+  })
+  const performed = (await refundsPerformed(sandbox)) - before
+  agent.destroy()
+  if (r.ok !== performed) problems.push(`${label}: ${r.ok} direct 200s but the sandbox performed ${performed} refunds`)
+  return { ...r, performed }
+}
+
+const summary = (r) => ({ requests: r.done, ok: r.ok, statuses: r.statuses, seconds: round(r.millis / 1000, 2), rps: round(r.rps), p50: round(r.p50, 2), p99: round(r.p99, 2), performed: r.performed })
+
+// ---------------------------------------------------------------------------------------
+
+const gatewaySection = async (sandbox) => {
+  log(`gateway: direct baseline, ${N.load} refunds at concurrency ${CONCURRENCY}`)
+  await directLoad(sandbox, N.warmup, CONCURRENCY, "direct-warmup")
+  const direct = await directLoad(sandbox, N.load, CONCURRENCY, "direct")
+  const directC1 = await directLoad(sandbox, N.c1, 1, "direct-c1")
+  raw.direct = summary(direct)
+  raw.directC1 = summary(directC1)
+  log(`  direct: ${round(direct.rps)} refunds/s, p50 ${round(direct.p50, 2)} ms, p99 ${round(direct.p99, 2)} ms`)
+
+  const ledger = join(tmp, "gateway-ledger.db")
+  const gateway = await startGateway({
+    sandbox,
+    ledger,
+    // Summarise with `node bench/cpuprofile.mjs bench/profiles/CPU.*.cpuprofile`.
+    ...(profileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] })
+  })
+  cleanups.push(() => gateway.stop())
+  log(`gateway: ${N.load} refunds through the gateway (SQLite ${ledger})`)
+  await gatewayLoad([gateway], N.warmup, CONCURRENCY, sandbox, "gw-warmup")
+  const gw = await gatewayLoad([gateway], N.load, CONCURRENCY, sandbox, "gw")
+  const c1 = await gatewayLoad([gateway], N.c1, 1, sandbox, "gw-c1")
+  await gateway.stop()
+  raw.gatewaySqlite = { ...summary(gw), serverTimingAppP50: round(gw.appP50, 3), serverTimingAppP99: round(gw.appP99, 3) }
+  raw.gatewayC1 = { ...summary(c1), serverTimingAppP50: round(c1.appP50, 3), serverTimingAppP99: round(c1.appP99, 3) }
+  log(`  gateway: ${round(gw.rps)} refunds/s, p50 ${round(gw.p50, 2)} ms, p99 ${round(gw.p99, 2)} ms; c1 app p50 ${round(c1.appP50, 2)} ms`)
+
+  metric("direct_rps", `Exirom direct: refunds/s (c=${CONCURRENCY})`, direct.rps, "req/s")
+  metric("direct_p50", "Exirom direct: p50 / p99 latency", direct.p50, "ms", undefined, undefined)
+  metrics.at(-1).display = `${round(direct.p50, 2)} / ${round(direct.p99, 2)} ms`
+  metric("gateway_rps", `Gateway (SQLite) ${gw.done} refunds: refunds/s (c=${CONCURRENCY})`, gw.rps, "req/s", 0.5, "higher", gw.rps / direct.rps)
+  metrics.at(-1).targetText = ">= 0.5x direct"
+  metrics.at(-1).pass = gw.rps / direct.rps >= 0.5
+  metric("gateway_p50", "Gateway (SQLite): p50 / p99 latency", gw.p50, "ms", undefined, undefined, gw.p50 / direct.p50)
+  metrics.at(-1).display = `${round(gw.p50, 2)} / ${round(gw.p99, 2)} ms`
+  metric("overhead_c1_p50", `Gateway overhead p50 at c=1 (Server-Timing app = total - provider, ${N.c1} req)`, c1.appP50, "ms", 1, "lower", c1.appP50 / 1)
+  metrics.at(-1).targetText = "< 1 ms"
+  metrics.at(-1).pass = c1.appP50 < 1
+  metric("latency_c1_delta", "Client p50 at c=1: gateway - direct", c1.p50 - directC1.p50, "ms")
+  metrics.at(-1).display = `${round(c1.p50 - directC1.p50, 2)} ms (${round(c1.p50, 2)} vs ${round(directC1.p50, 2)})`
+}
+
+const postgresSection = async (sandbox) => {
+  if (!pgAvailable()) {
+    problems.push("postgres: no PostgreSQL answering at the configured URL; section skipped")
+    return
+  }
+  let direct = raw.direct
+  if (direct === undefined) {
+    await directLoad(sandbox, N.warmup, CONCURRENCY, "pg-direct-warmup")
+    direct = summary(await directLoad(sandbox, N.load, CONCURRENCY, "pg-direct"))
+    raw.direct = direct
+  }
+  const schema = pgSchema(`refundkit_bench_${runId}`)
+  cleanups.push(() => schema.drop())
+  try {
+    log(`postgres: ${N.pg} refunds through one gateway on PostgreSQL`)
+    const one = await startGateway({ sandbox, ledger: schema.url })
+    cleanups.push(() => one.stop())
+    await gatewayLoad([one], N.warmup, CONCURRENCY, sandbox, "pg1-warmup")
+    const single = await gatewayLoad([one], N.pg, CONCURRENCY, sandbox, "pg1", CAP.pg * 1000)
+    raw.gatewayPg = summary(single)
+    log(`  one gateway: ${round(single.rps)} refunds/s, p50 ${round(single.p50, 2)} ms, p99 ${round(single.p99, 2)} ms`)
+    const two = await startGateway({ sandbox, ledger: schema.url, apiKey: one.apiKey })
+    cleanups.push(() => two.stop())
+    log(`postgres: ${N.pg} refunds split across two gateways sharing the schema`)
+    await gatewayLoad([two], N.warmup / 2, CONCURRENCY, sandbox, "pg2-warmup")
+    const dual = await gatewayLoad([one, two], N.pg, CONCURRENCY, sandbox, "pg2", CAP.pg * 1000)
+    raw.gatewayPgTwo = summary(dual)
+    log(`  two gateways: ${round(dual.rps)} refunds/s, p50 ${round(dual.p50, 2)} ms, p99 ${round(dual.p99, 2)} ms`)
+    await Promise.all([one.stop(), two.stop()])
+    metric("pg_rps", `Gateway (PostgreSQL) ${single.done} refunds: refunds/s (c=${CONCURRENCY})`, single.rps, "req/s", 0.5, "higher", single.rps / direct.rps)
+    Object.assign(metrics.at(-1), { targetText: ">= 0.5x direct", pass: single.rps / direct.rps >= 0.5, display: `${round(single.rps)} req/s (p50 ${round(single.p50, 1)}, p99 ${round(single.p99, 1)} ms)` })
+    metric("pg2_rps", `2 gateways, 1 PostgreSQL, ${dual.done} refunds: refunds/s (c=${CONCURRENCY} split)`, dual.rps, "req/s", 0.5, "higher", dual.rps / direct.rps)
+    Object.assign(metrics.at(-1), { targetText: ">= 0.5x direct", pass: dual.rps / direct.rps >= 0.5, display: `${round(dual.rps)} req/s (p50 ${round(dual.p50, 1)}, p99 ${round(dual.p99, 1)} ms)` })
+  } finally {
+    schema.drop()
+  }
+}
+
+/** Polls the sandbox's refund-route count while a bulk run is going, to time the sending phase. */
+const watchRefunds = (sandbox) => {
+  let firstAt
+  let lastAt
+  let lastN
+  let stopped = false
+  let base
+  const done = (async () => {
+    while (!stopped) {
+      const s = await sandbox.stats()
+      const n = s.requests.refund ?? 0
+      base ??= n
+      const now = performance.now()
+      if (firstAt === undefined && n > base) firstAt = now
+      if (n !== (lastN ?? base)) {
+        lastN = n
+        lastAt = now
+      }
+      await sleep(100)
+    }
+  })()
+  return {
+    stop: async () => {
+      stopped = true
+      await done
+      return { firstAt, lastAt, calls: (lastN ?? base) - base }
+    }
+  }
+}
+
+const bulkRun = async (sandbox, rows, label, capSeconds) => {
+  const file = join(tmp, `${label}.csv`)
+  const first = takeTx(rows)
+  await writeLines(file, "transactionId,amount,reason", rows, (i) => `${first + i},1.00,customer_request`)
+  const ledger = join(tmp, `${label}-ledger.db`)
+  const before = await refundsPerformed(sandbox)
+  const watch = watchRefunds(sandbox)
+  const started = performance.now()
+  const proc = spawnProcess(process.execPath, [CLI, "bulk", file, "--provider", "exirom", "--concurrency", String(CONCURRENCY), "--json", "--ledger", ledger], { env: sandbox.env })
+  let capped = false
+  const cap = setTimeout(() => {
+    capped = true
+    proc.kill("SIGINT")
+  }, capSeconds * 1000)
+  const hard = setTimeout(() => proc.kill("SIGKILL"), (capSeconds + 120) * 1000)
+  const { code } = await proc.exited
+  clearTimeout(cap)
+  clearTimeout(hard)
+  const r = { code, stdout: proc.out(), stderr: proc.err(), millis: performance.now() - started }
+  const { firstAt, lastAt, calls } = await watch.stop()
+  const performed = (await refundsPerformed(sandbox)) - before
+  let report
+  try {
+    report = JSON.parse(r.stdout)
+  } catch {}
+  const processed = report?.processed ?? performed
+  if (!capped && r.code !== 0) problems.push(`${label}: refundkit bulk exited ${r.code}: ${r.stderr.slice(-500)}`)
+  if (capped && r.code !== 130 && r.code !== 1 && r.code !== 0) problems.push(`${label}: refundkit bulk stopped by SIGINT exited ${r.code}: ${r.stderr.slice(-500)}`)
+  if (performed !== processed) problems.push(`${label}: bulk processed ${processed} rows but the sandbox performed ${performed} refunds`)
+  const sendSeconds = firstAt !== undefined && lastAt !== undefined ? (lastAt - firstAt) / 1000 : NaN
+  return { rows, processed, capped, capSeconds, code: r.code, seconds: r.millis / 1000, sendSeconds, rowsPerSecond: processed / (r.millis / 1000), sendRowsPerSecond: calls / sendSeconds, performed, report }
+}
+
+const bulkSection = async (sandbox) => {
+  log(`bulk: ${N.bulk} rows, sandbox +${BULK_LATENCY_MS} ms per refund, concurrency ${CONCURRENCY}`)
+  await sandbox.faults({ fault: { _tag: "Latency", millis: BULK_LATENCY_MS }, route: "refund", times: 0 })
+  let slow
+  try {
+    slow = await bulkRun(sandbox, N.bulk, "bulk-latency", CAP.bulk)
+  } finally {
+    await sandbox.clearFaults()
+  }
+  log(`  ${slow.processed} rows in ${round(slow.seconds, 1)} s${slow.capped ? ` (stopped at the ${slow.capSeconds} s cap)` : ""}: ${round(slow.rowsPerSecond)} rows/s end to end, ${round(slow.sendRowsPerSecond)} rows/s while sending`)
+  log(`bulk: ${N.bulkFast} rows, no added latency`)
+  const fast = await bulkRun(sandbox, N.bulkFast, "bulk-fast", CAP.bulkFast)
+  log(`  ${fast.processed} rows in ${round(fast.seconds, 1)} s${fast.capped ? ` (stopped at the ${fast.capSeconds} s cap)` : ""}: ${round(fast.rowsPerSecond)} rows/s end to end, ${round(fast.sendRowsPerSecond)} rows/s while sending`)
+  raw.bulkLatency = slow
+  raw.bulkFast = fast
+  const bound = CONCURRENCY / (BULK_LATENCY_MS / 1000)
+  metric("bulk_latency_send", `bulk ${slow.processed}/${slow.rows} rows +${BULK_LATENCY_MS} ms/call, c=${CONCURRENCY}: rows/s while sending / ${bound}`, slow.sendRowsPerSecond, "rows/s", 0.9, "higher", slow.sendRowsPerSecond / bound)
+  Object.assign(metrics.at(-1), { targetText: `>= 0.9 x ${bound}`, pass: slow.sendRowsPerSecond / bound >= 0.9 })
+  metric("bulk_latency_e2e", `bulk +${BULK_LATENCY_MS} ms/call: rows/s end to end (start, validation, send)`, slow.rowsPerSecond, "rows/s", undefined, undefined, slow.rowsPerSecond / bound)
+  metric("bulk_fast", `bulk ${fast.processed}/${fast.rows} rows, no added latency: rows/s end to end (while sending)`, fast.rowsPerSecond, "rows/s")
+  metrics.at(-1).display = `${round(fast.rowsPerSecond)} (${round(fast.sendRowsPerSecond)}) rows/s`
+}
+
+/** Peak RSS (KiB) of `refundkit bulk --dry-run` on a generated file. */
+const dryRunPeak = async (env, rows) => {
+  const file = join(tmp, `dry-${rows}.csv`)
+  await writeLines(file, "transactionId,amount,reason", rows, (i) => `${1_000_000 + (i % 8_999_999)},1.00,customer_request`)
+  const size = statSync(file).size
+  const r = await run("/usr/bin/time", ["-f", "%M", process.execPath, CLI, "bulk", file, "--provider", "exirom", "--dry-run", "--json", "--ledger", ":memory:"], { env, timeoutMs: 300_000 })
+  removeDir(file)
+  const kib = Number(r.stderr.trim().split("\n").at(-1))
+  if (r.code !== 0 || !Number.isFinite(kib)) throw new Error(`dry run on ${rows} rows: exit ${r.code}: ${r.stderr.slice(0, 1000)} ${r.stdout.slice(0, 500)}`)
+  const report = JSON.parse(r.stdout)
+  if (report.rows !== rows) throw new Error(`dry run reported ${report.rows} rows, expected ${rows}`)
+  return { rows, fileBytes: size, peakRssKiB: kib, seconds: r.millis / 1000 }
+}
+
+const memorySection = async (sandboxEnv) => {
+  log(`memory: refundkit bulk --dry-run on ${N.memSmall} and ${N.memLarge} rows`)
+  const small = await dryRunPeak(sandboxEnv, N.memSmall)
+  const large = await dryRunPeak(sandboxEnv, N.memLarge)
+  raw.memory = { small, large }
+  log(`  ${small.rows} rows: ${round(small.peakRssKiB / 1024)} MiB in ${round(small.seconds)} s; ${large.rows} rows: ${round(large.peakRssKiB / 1024)} MiB in ${round(large.seconds)} s`)
+  metric("mem_small", `bulk --dry-run ${N.memSmall.toLocaleString("en")} rows: peak RSS`, small.peakRssKiB / 1024, "MiB")
+  metric("mem_large", `bulk --dry-run ${N.memLarge.toLocaleString("en")} rows: peak RSS (vs the smaller)`, large.peakRssKiB / 1024, "MiB", 1.2, "lower", large.peakRssKiB / small.peakRssKiB)
+  Object.assign(metrics.at(-1), { targetText: "<= 1.2x smaller", pass: large.peakRssKiB / small.peakRssKiB <= 1.2 })
+  metric("dry_run_rate", `bulk --dry-run validation rate (${N.memLarge.toLocaleString("en")} rows)`, large.rows / large.seconds, "rows/s")
+}
+
+const startupSection = async () => {
+  log(`startup: refundkit --version vs node -e 0, ${N.startup} runs each`)
+  const times = async (argv) => {
+    const out = []
+    for (let i = 0; i < N.startup; i++) {
+      const r = await run(process.execPath, argv, { timeoutMs: 60_000 })
+      if (r.code !== 0) throw new Error(`${argv.join(" ")} exited ${r.code}: ${r.stderr.slice(0, 500)}`)
+      out.push(r.millis)
+    }
+    return out
+  }
+  const nodeMs = await times(["-e", "0"])
+  const cliMs = await times([CLI, "--version"])
+  raw.startup = { nodeMs: nodeMs.map((x) => round(x)), cliMs: cliMs.map((x) => round(x)) }
+  const n = median(nodeMs)
+  const c = median(cliMs)
+  log(`  node -e 0: ${round(n)} ms, refundkit --version: ${round(c)} ms`)
+  metric("startup_node", `node -e 0: median wall time (${N.startup} runs)`, n, "ms")
+  metric("startup_cli", `refundkit --version: median wall time (vs node -e 0)`, c, "ms", 4, "lower", c / n)
+  Object.assign(metrics.at(-1), { targetText: "<= 4x node", pass: c / n <= 4 })
+}
+
+// ---------------------------------------------------------------------------------------
+
+const fmt = (m) => {
+  if (m.display !== undefined) return m.display
+  if (m.unit === "MiB" || m.unit === "ms") return `${round(m.measured, 2)} ${m.unit}`
+  return `${round(m.measured, 1)} ${m.unit}`
+}
+
+const table = () => {
+  const rows = [["metric", "measured", "target", "ratio", "pass/fail"]]
+  for (const m of metrics) {
+    rows.push([m.metric, fmt(m), m.targetText ?? (m.target === undefined ? "-" : String(m.target)), m.ratio === undefined ? "-" : `${m.ratio}x`, m.pass === undefined ? "-" : m.pass ? "pass" : "FAIL"])
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
+  const line = (r) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`
+  return [line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n")
+}
+
+const machine = () => {
+  let commit
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim()
+  } catch {}
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    loadAverage: os.loadavg().map((x) => round(x, 2)),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    date: new Date().toISOString(),
+    commit
+  }
+}
+
+const main = async () => {
+  const started = performance.now()
+  let failed = false
+  const machineBefore = machine()
+  log(`${quick ? "quick" : "full"} run: ${only.join(", ")} on ${machineBefore.cpus} cpus, node ${machineBefore.node}; temp dir ${tmp}`)
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true })
+  let sandbox
+  try {
+    const needsSandbox = only.some((s) => s === "gateway" || s === "bulk" || s === "postgres" || s === "memory")
+    if (needsSandbox) {
+      sandbox = await startSandbox()
+      cleanups.push(() => sandbox.stop())
+    }
+    for (const section of only) {
+      try {
+        if (section === "gateway") await gatewaySection(sandbox)
+        if (section === "postgres") await postgresSection(sandbox)
+        if (section === "bulk") await bulkSection(sandbox)
+        if (section === "memory") await memorySection(sandbox.env)
+        if (section === "startup") await startupSection()
+      } catch (error) {
+        failed = true
+        problems.push(`${section}: ${error?.stack ?? error}`)
+        log(`section ${section} failed: ${error?.message ?? error}`)
+      }
+    }
+  } finally {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c()
+      } catch {}
+    }
+    removeDir(tmp)
+  }
+  const seconds = round((performance.now() - started) / 1000, 1)
+  const text = table()
+  console.log(`\nrefundkit bench (${quick ? "--quick" : "full"}), ${machineBefore.cpus} cpus (${machineBefore.cpuModel}), node ${machineBefore.node}, ${machineBefore.date}, ${seconds} s\n`)
+  console.log(text)
+  if (problems.length > 0) console.log(`\nproblems:\n${problems.map((p) => `- ${p}`).join("\n")}`)
+  if (profileDir !== undefined) console.log(`\nCPU profiles of the gateway: ${profileDir} (summarise: node bench/cpuprofile.mjs <file>)`)
+  const results = { machine: machineBefore, quick, sections: only, seconds, concurrency: CONCURRENCY, counts: N, metrics, raw, problems, table: text }
+  writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`)
+  console.log(`\nwrote ${outFile}`)
+  process.exitCode = failed ? 1 : 0
+}
+
+await main()

@@ -1,0 +1,262 @@
+// Bad input: 10,000 generated invalid or hostile requests (bodies, headers, query strings)
+// against the gateway -> zero 5xx, zero provider calls, every 400 names a field.
+// Generated from a seeded PRNG (SEED below): the same run every time.
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Gateway, L, type Response, type Sandbox, takeTx } from "./harness.js"
+
+const SEED = 0x5eed_0009
+const CASES = 10_000
+const CONCURRENCY = 8
+
+let sandbox: Sandbox
+let gateway: Gateway
+const dir = L.tempDir("refundkit-rel-bad-")
+
+beforeAll(async () => {
+  sandbox = await L.startSandbox()
+  gateway = await L.startGateway({ sandbox, ledger: join(dir, "ledger.db"), env: { REFUNDKIT_SYNC_INTERVAL: "off" } })
+})
+afterAll(async () => {
+  await gateway?.stop()
+  await sandbox?.stop()
+  L.removeDir(dir)
+})
+
+type Case = {
+  kind: string
+  method: string
+  path: string
+  headers: Record<string, string>
+  body?: string | Buffer
+  chunked?: boolean
+}
+
+// encodeURIComponent throws on a lone surrogate: send those as invalid UTF-8 percent escapes.
+const enc = (s: string) => {
+  try {
+    return encodeURIComponent(s)
+  } catch {
+    return `%ED%A0%80${encodeURIComponent(s.replace(/[\ud800-\udfff]/g, ""))}`
+  }
+}
+
+const deep = (depth: number, open: string, close: string, leaf = "1") => open.repeat(depth) + leaf + close.repeat(depth)
+
+const make = (seed: number) => {
+  const rnd = L.prng(seed)
+  const pick = <A>(xs: ReadonlyArray<A>): A => xs[Math.floor(rnd() * xs.length)]!
+  const int = (n: number) => Math.floor(rnd() * n)
+  const tx = takeTx(1) // a real refundable payment: a request that got through would refund it
+  const unicode = ["💸", "\u202eRTL", "\u0000", "\ud800", "\udfff", "Ω≈ç√", "𝕿𝖊𝖘𝖙", "\u00a0", "ｆｕｌｌ", "\u200b", "é", "\ufeff"]
+  const str = () => pick([() => "", () => "x".repeat(1 + int(300_000)), () => pick(unicode).repeat(1 + int(2000)), () => "__proto__", () => "constructor", () => "<script>alert(1)</script>", () => "'; DROP TABLE refunds; --", () => "${jndi:ldap://x}", () => "%00%ff", () => "../../etc/passwd"])()
+  // Values no field accepts for its type, per field.
+  const invalid: Record<string, ReadonlyArray<() => unknown>> = {
+    provider: [() => 123, () => null, () => "", () => "EXIROM", () => "exirom\u0000", () => "__proto__", () => "constructor", () => "toString", () => "hasOwnProperty", () => [], () => ({}), () => ["exirom"], () => true, () => str()],
+    transactionId: [() => "abc", () => -5, () => 0, () => 1.5, () => "12a", () => "", () => null, () => [], () => ({}), () => true, () => -0.0001, () => "0x10", () => "１２３", () => ({ __proto__: { a: 1 } }), () => [tx]],
+    amount: [() => 1, () => 1.0, () => "1.001", () => "-1.00", () => "", () => "abc", () => "1e2", () => "١٫٠٠", () => null, () => [], () => ({}), () => "0x10", () => "1,00", () => "NaN", () => "Infinity", () => ["1.00"], () => true,
+      // 500 digits: no currency has such an amount; it must be refused, not forwarded to the provider
+      () => "9".repeat(500)],
+    reason: [() => "", () => 42, () => null, () => [], () => ({}), () => true, () => ["customer_request"]],
+    currency: [() => "EURO", () => "eu", () => 978, () => null, () => "€", () => ""],
+    callbackUrl: [() => "not a url", () => "", () => 12, () => "javascript:alert(1)", () => "http://"],
+    metadata: [() => ({ a: 1 }), () => "meta", () => [1, 2], () => ({ nested: { deep: true } }), () => null]
+  }
+  const valid = () => ({ provider: "exirom", transactionId: tx, amount: "1.00", reason: "customer_request" } as Record<string, unknown>)
+  const headers = (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${gateway.apiKey}`, "idempotency-key": `bad-${int(1e9)}`, "content-type": "application/json", ...extra })
+  // Decorations: hostile, but they do not make a request invalid by themselves.
+  const decorate = (body: Record<string, unknown>) => {
+    const n = int(3)
+    for (let i = 0; i < n; i++) {
+      const d = int(5)
+      if (d === 0) Object.defineProperty(body, "__proto__", { value: { amount: "1.00", polluted: true }, enumerable: true, configurable: true, writable: true })
+      if (d === 1) body["constructor"] = { prototype: { polluted: true } }
+      if (d === 2) body[pick(["reason", "x", "prototype"])] = str()
+      if (d === 3) body[`k${int(100)}`] = JSON.parse(deep(1 + int(200), "[", "]"))
+      if (d === 4) body["metadata"] = { [pick(["__proto__", "constructor", "hasOwnProperty"])]: str().slice(0, 1000) }
+    }
+    return body
+  }
+  const json = (body: unknown) => JSON.stringify(body)
+  const generators: Array<[string, number, () => Case]> = [
+    ["field: wrong value", 30, () => {
+      const body = decorate(valid())
+      const fields = Object.keys(invalid)
+      for (let i = 0, n = 1 + int(3); i < n; i++) {
+        const f = pick(fields)
+        body[f] = pick(invalid[f]!)()
+      }
+      return { kind: "field", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body) }
+    }],
+    ["field: missing", 10, () => {
+      const body = decorate(valid())
+      const f = pick(["provider", "transactionId", "amount", "reason"])
+      delete body[f]
+      // the missing field smuggled in through __proto__ must not count
+      if (rnd() < 0.5) return { kind: "missing+proto", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body).replace(/^\{/, `{"__proto__":{${JSON.stringify(f)}:${JSON.stringify(valid()[f])}},`) }
+      return { kind: "missing", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body) }
+    }],
+    ["body: not an object or not JSON", 12, () => {
+      const bodies = [
+        () => "", () => "null", () => "[]", () => "\"exirom\"", () => "42", () => "true", () => "{", () => json(valid()).slice(0, int(60)),
+        () => "{'provider':'exirom'}", () => "{\"provider\":\"exirom\",}", () => Buffer.from(Array.from({ length: 1 + int(4000) }, () => int(256))),
+        () => Buffer.concat([Buffer.from("{\"provider\":\"exirom\",\"amount\":\""), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from("\"")]),
+        () => deep(1_000 + int(30_000), "[", "]"), () => deep(1_000 + int(30_000), "{\"a\":", "}"), () => "\u0000", () => json([valid()]), () => `${json(valid())}garbage`,
+        () => "NaN", () => "undefined", () => json(valid()).replace(/"/g, "'")
+      ]
+      return { kind: "body", method: "POST", path: "/v1/refunds", headers: headers(), body: pick(bodies)() }
+    }],
+    ["body: deep nesting in a field", 3, () => {
+      const body = valid()
+      body[pick(["metadata", "amount", "transactionId", "reason", "provider"])] = "__DEEP__"
+      const nested = pick([() => deep(1_000 + int(40_000), "[", "]"), () => deep(1_000 + int(20_000), "{\"a\":", "}", "{}")])()
+      return { kind: "deep", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body).replace("\"__DEEP__\"", nested) }
+    }],
+    ["header: idempotency key", 10, () => {
+      const variants: Array<() => Record<string, string>> = [
+        () => { const h = headers(); delete (h as Record<string, string>)["idempotency-key"]; return h },
+        () => headers({ "idempotency-key": "" }), () => headers({ "idempotency-key": "k".repeat(256 + int(10_000)) }),
+        () => headers({ "idempotency-key": "é\u00ff".repeat(1 + int(10)) }), () => headers({ "idempotency-key": "\t" }), () => headers({ "idempotency-key": " " })
+      ]
+      const body = rnd() < 0.5 ? json(valid()) : json(decorate(valid()))
+      return { kind: "idempotency-key", method: "POST", path: "/v1/refunds", headers: pick(variants)(), body }
+    }],
+    ["header: authorization", 8, () => {
+      const variants: Array<() => Record<string, string>> = [
+        () => { const h = headers(); delete (h as Record<string, string>)["authorization"]; return h },
+        () => headers({ authorization: "Bearer " }), () => headers({ authorization: `Bearer ${gateway.apiKey}x` }), () => headers({ authorization: `Basic ${Buffer.from("a:b").toString("base64")}` }),
+        () => headers({ authorization: `bearer ${"x".repeat(int(20_000))}` }), () => headers({ authorization: `Bearer ${gateway.apiKey.slice(0, -1)}` }), () => headers({ authorization: "Bearer __proto__" })
+      ]
+      return { kind: "authorization", method: "POST", path: "/v1/refunds", headers: pick(variants)(), body: json(valid()) }
+    }],
+    ["header: content type", 4, () => {
+      const body = valid()
+      delete body[pick(["amount", "provider", "transactionId", "reason"])]
+      return { kind: "content-type", method: "POST", path: "/v1/refunds", headers: headers({ "content-type": pick(["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "", "application/xml"]) }), body: json(body) }
+    }],
+    ["query strings", 15, () => {
+      const bad = () => enc(pick([() => "abc", () => "-1", () => "0", () => "501", () => "1e3", () => "99999999999999999999", () => str().slice(0, 3000), () => "__proto__", () => "[]", () => "1.5", () => "%zz"])())
+      const param = pick(["limit", "status", "cursor", "provider"])
+      const extra = rnd() < 0.3 ? `&${pick(["__proto__[x]", "constructor[prototype][x]", "limit"])}=${bad()}` : ""
+      return { kind: `query-${param}`, method: "GET", path: `/v1/refunds?${param}=${bad()}${extra}`, headers: headers() }
+    }],
+    ["path ids", 6, () => {
+      const id = enc(pick([() => "rfd_doesnotexist00000000000000", () => "__proto__", () => "constructor", () => str().slice(0, 2000), () => "../../etc/passwd", () => "%00", () => "rfd_" + "z".repeat(int(5000))])())
+      return pick([
+        () => ({ kind: "get-id", method: "GET", path: `/v1/refunds/${id}`, headers: headers() }),
+        () => ({ kind: "sync-id", method: "POST", path: `/v1/refunds/${id}/sync`, headers: headers(), body: "" }),
+        () => ({ kind: "events-id", method: "POST", path: `/v1/refunds/${id}/events`, headers: headers(), body: json({ status: "x" }) })
+      ])()
+    }],
+    ["oversized", 1, () => {
+      const size = (1 << 20) + 1 + int(1 << 19)
+      const body = `{"provider":"exirom","reason":"${"y".repeat(size)}"}`
+      return { kind: rnd() < 0.5 ? "oversized" : "oversized-chunked", method: "POST", path: "/v1/refunds", headers: headers(), body, chunked: false }
+    }]
+  ]
+  const total = generators.reduce((n, [, w]) => n + w, 0)
+  return (): Case => {
+    let r = rnd() * total
+    for (const [, w, g] of generators) {
+      if ((r -= w) < 0) {
+        const c = g()
+        if (c.kind === "oversized-chunked") c.chunked = true
+        return c
+      }
+    }
+    return generators[0]![2]()
+  }
+}
+
+const send = (c: Case, agent: import("node:http").Agent): Promise<Response> => {
+  const headers = { ...c.headers }
+  if (c.chunked) headers["transfer-encoding"] = "chunked"
+  else if (c.body !== undefined) headers["content-length"] = String(Buffer.byteLength(c.body))
+  return L.request(`${gateway.url}${c.path}`, { method: c.method, headers, body: c.body, agent, raw: true, timeoutMs: 30_000 })
+}
+
+// A 400 must say which field or header is wrong: an issue with a path, or the message names it.
+const names = /\b(provider|transactionId|amount|reason|currency|callbackUrl|metadata|mid|Idempotency-Key|limit|status|cursor|body|Content-Type|id)\b/i
+const namesAField = (r: Response) => {
+  const error = r.json?.error
+  if (error === undefined) return false
+  if (Array.isArray(error.issues) && error.issues.some((i: { path?: unknown }) => typeof i.path === "string" && i.path !== "")) return true
+  return typeof error.message === "string" && names.test(error.message)
+}
+
+describe("hostile and invalid input against the gateway", () => {
+  it(`${CASES} generated requests (seed ${SEED}): zero 5xx, zero provider calls, every 400 names a field`, async () => {
+    const next = make(SEED)
+    const cases = Array.from({ length: CASES }, next)
+    const before = await sandbox.stats()
+    const agent = L.makeAgent(CONCURRENCY)
+    const byKind: Record<string, Record<string, number>> = {}
+    const fiveHundreds: Array<string> = []
+    const transport: Array<string> = []
+    const unnamed: Array<string> = []
+    const accepted: Array<string> = []
+    const oddities: Array<string> = []
+    let i = 0
+    const started = Date.now()
+    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+      while (i < cases.length && Date.now() - started < 240_000) {
+        const index = i++
+        const c = cases[index]!
+        let r: Response
+        try {
+          r = await send(c, agent)
+        } catch (e) {
+          transport.push(`#${index} ${c.kind} ${c.method} ${c.path.slice(0, 80)}: ${(e as Error).message}`)
+          continue
+        }
+        const k = (byKind[c.kind] ??= {})
+        k[r.status] = (k[r.status] ?? 0) + 1
+        const sample = `#${index} ${c.kind} ${c.method} ${c.path.slice(0, 80)} body ${String(c.body ?? "").slice(0, 120)} -> ${r.status} ${r.text.slice(0, 300)}`
+        if (r.status >= 500) fiveHundreds.push(sample)
+        if (r.status === 400 && !namesAField(r)) unnamed.push(sample)
+        if (r.status >= 200 && r.status < 300 && c.method === "POST") accepted.push(sample)
+        if (r.status === 200 && c.kind === "get-id") oddities.push(sample)
+        // 431: Node's HTTP parser refuses headers over 16 KiB before the app sees them (no JSON body).
+        if (r.status >= 300 && r.status !== 431 && r.json?.error?.code === undefined) unnamed.push(`(not the JSON error shape) ${sample}`)
+      }
+    }))
+    agent.destroy()
+    const after = await sandbox.stats()
+    console.log(`statuses by kind: ${JSON.stringify(byKind)}`)
+    console.log(`5xx: ${fiveHundreds.length}, transport errors: ${transport.length}, 400s without a field: ${unnamed.length}, accepted: ${accepted.length}`)
+    for (const s of fiveHundreds.slice(0, 5)) console.log(`5xx sample: ${s}`)
+    for (const s of accepted.slice(0, 10)) console.log(`accepted sample: ${s}`)
+    const seenUnnamed = new Set<string>()
+    for (const s of unnamed) {
+      const shape = s.replace(/^#\d+ /, "").replace(/body .* -> /, "-> ").slice(0, 200)
+      if (!seenUnnamed.has(shape.slice(0, 60)) && seenUnnamed.size < 12) {
+        seenUnnamed.add(shape.slice(0, 60))
+        console.log(`unnamed sample: ${s.slice(0, 600)}`)
+      }
+    }
+    if (process.env.RK_DEBUG) for (const s of oddities) console.log(`odd: ${s}`)
+
+    expect(Object.values(byKind).reduce((n, k) => n + Object.values(k).reduce((a, b) => a + b, 0), 0) + transport.length).toBe(CASES)
+    // One assertion, so a failure shows every kind of problem at once (counts and first samples).
+    const providerCalls = Object.entries(after.requests).reduce((n, [route, count]) => n + count - (before.requests[route] ?? 0), 0)
+    const clip = (xs: Array<string>) => xs.slice(0, 3).map((x) => x.slice(0, 400))
+    expect({
+      serverErrors: { count: fiveHundreds.length, samples: clip(fiveHundreds) },
+      transportErrors: { count: transport.length, samples: clip(transport) },
+      acceptedInvalid: { count: accepted.length, samples: clip(accepted) },
+      unnamed400s: { count: unnamed.length, samples: clip(unnamed) },
+      providerCalls,
+      providerRefunds: after.refundsPerformed - before.refundsPerformed
+    }).toEqual({
+      serverErrors: { count: 0, samples: [] },
+      transportErrors: { count: 0, samples: [] },
+      acceptedInvalid: { count: 0, samples: [] },
+      unnamed400s: { count: 0, samples: [] },
+      providerCalls: 0,
+      providerRefunds: 0
+    })
+    // The gateway is still up and well.
+    expect(gateway.proc.exitCode).toBeUndefined()
+    expect((await L.request(`${gateway.url}/healthz`)).status).toBe(200)
+  })
+})

@@ -1,0 +1,119 @@
+// Fault storm: a 2,000-row `refundkit bulk` while the Exirom sandbox answers 20% 5xx, 5%
+// connection resets, 5% hangs past the CLI's call timeout and 5% "refunded, but the response
+// was lost". Every row ends accounted for, `reconcile` resolves what was in doubt, and the
+// sandbox never refunded a transaction twice nor refunded one the ledger calls failed.
+//
+// "Done" for a row: `succeeded` or `failed` in the ledger. Exirom refunds start `pending`
+// (NEW, settling after ~200 ms); bulk leaves them pending, reconcile moves them on.
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { crashTrace, doubleRefunds, L, type Sandbox, takeTx } from "./harness.js"
+
+const ROWS = 2_000
+const SEED = 20_251_122
+const CALL_TIMEOUT = "2 seconds"
+const HANG_MS = 3_000
+
+let sandbox: Sandbox
+const dir = L.tempDir("refundkit-rel-storm-")
+
+beforeAll(async () => {
+  sandbox = await L.startSandbox()
+})
+afterAll(async () => {
+  await sandbox?.stop()
+  L.removeDir(dir)
+})
+
+// The sandbox applies the first matching non-latency rule, drawing each rule's probability
+// in order; these conditional probabilities give 20% / 5% / 5% / 5% of all refund calls.
+const storm = [
+  { fault: { _tag: "ServerError", status: 500 }, route: "refund", times: 0, probability: 0.2 },
+  { fault: { _tag: "Reset" }, route: "refund", times: 0, probability: 0.05 / 0.8 },
+  { fault: { _tag: "Hang", millis: HANG_MS }, route: "refund", times: 0, probability: 0.05 / 0.75 },
+  { fault: { _tag: "LostResponse" }, route: "refund", times: 0, probability: 0.05 / 0.7 }
+]
+
+describe("fault storm during refundkit bulk", () => {
+  it(`${ROWS} rows under 20% 5xx, 5% resets, 5% hangs, 5% lost responses: no double refund, no lost refund, no crash`, async () => {
+    const first = takeTx(ROWS)
+    const file = join(dir, "storm.csv")
+    await L.writeLines(file, "transactionId,amount,reason", ROWS, (i) => `${first + i},1.00,customer_request`)
+    const ledger = join(dir, "ledger.db")
+    const env = { ...sandbox.env, REFUNDKIT_CALL_TIMEOUT: CALL_TIMEOUT }
+    const before = await sandbox.stats()
+
+    await sandbox.seed(SEED)
+    await sandbox.faults(storm)
+    let bulk
+    try {
+      bulk = await L.cli(["bulk", file, "--provider", "exirom", "--concurrency", "32", "--json", "--ledger", ledger], { env, timeoutMs: 240_000 })
+    } finally {
+      await sandbox.clearFaults()
+    }
+    const during = await sandbox.stats()
+    console.log(`bulk exit ${bulk.code}, refund calls ${during.requests.refund - (before.requests.refund ?? 0)}, ${bulk.millis.toFixed(0)} ms: ${bulk.stdout.slice(0, 600)}`)
+
+    // The process never crashes: 0 (all fine), 1 (some rows failed) or 3 (some in doubt); never a trace.
+    expect(bulk.signal).toBeNull()
+    expect([0, 1, 3], bulk.stderr.slice(-2000)).toContain(bulk.code)
+    expect(crashTrace(bulk.stderr + bulk.stdout), bulk.stderr.slice(-3000)).toBe(false)
+    expect(bulk.stdout + bulk.stderr).not.toContain("internal_error")
+    const report = JSON.parse(bulk.stdout)
+    expect(report.rows).toBe(ROWS)
+    expect(report.processed).toBe(ROWS)
+
+    // Every row has exactly one result line with a known outcome.
+    const results = readFileSync(`${file}.results.jsonl`, "utf8").trim().split("\n").map((l) => JSON.parse(l))
+    expect(results).toHaveLength(ROWS)
+    expect(new Set(results.map((r) => r.row)).size).toBe(ROWS)
+    const outcomes: Record<string, number> = {}
+    for (const r of results) outcomes[`${r.outcome}/${r.status}`] = (outcomes[`${r.outcome}/${r.status}`] ?? 0) + 1
+    console.log(`outcomes after bulk: ${JSON.stringify(outcomes)}`)
+    for (const r of results) {
+      expect(["ok", "declined", "failed", "in_doubt"]).toContain(r.outcome)
+      expect(["pending", "succeeded", "failed", "unknown", "requested"]).toContain(r.status)
+    }
+    // The storm really happened: calls were retried past faults.
+    expect(during.requests.refund - (before.requests.refund ?? 0)).toBeGreaterThan(ROWS * 1.2)
+    expect(doubleRefunds(during.refundsPerTransaction)).toEqual([])
+
+    // A reconcile while nothing has changed at the provider yet must not crash either; then the
+    // outage is over and reconcile resolves every pending and unknown refund.
+    let reconcile
+    for (let round = 0; round < 6; round++) {
+      await L.sleep(400) // sandbox refunds settle after ~200 ms
+      reconcile = await L.cli(["reconcile", "--provider", "exirom", "--json", "--ledger", ledger], { env, timeoutMs: 120_000 })
+      expect(crashTrace(reconcile.stderr + reconcile.stdout), reconcile.stderr.slice(-2000)).toBe(false)
+      expect([0, 1, 3]).toContain(reconcile.code)
+      const doc = JSON.parse(reconcile.stdout)
+      console.log(`reconcile round ${round}: exit ${reconcile.code}, checked ${doc.checked}, changed ${doc.changed}, errors ${doc.errors}`)
+      if (doc.checked === 0) break
+    }
+
+    const after = await sandbox.stats()
+    const refunds = (await L.listLedger(ledger, env)).filter((r) => r.provider === "exirom")
+    const byTx = new Map(refunds.map((r) => [Number(r.targets[0].target), r]))
+    const final: Record<string, number> = {}
+    for (const r of refunds) final[r.status] = (final[r.status] ?? 0) + 1
+    console.log(`ledger after reconcile: ${JSON.stringify(final)}; sandbox performed ${after.refundsPerformed - before.refundsPerformed}`)
+
+    // Zero double refunds.
+    expect(doubleRefunds(after.refundsPerTransaction)).toEqual([])
+    // Every row is in the ledger and done; the ledger and the provider agree on every row.
+    expect(refunds).toHaveLength(ROWS)
+    const disagreements: Array<string> = []
+    for (let i = 0; i < ROWS; i++) {
+      const tx = first + i
+      const refund = byTx.get(tx)
+      const performed = after.refundsPerTransaction[String(tx)] ?? 0
+      if (refund === undefined) disagreements.push(`${tx}: no refund in the ledger (sandbox performed ${performed})`)
+      else if (refund.status === "succeeded" && performed !== 1) disagreements.push(`${tx}: ledger succeeded, sandbox performed ${performed}`)
+      else if (refund.status === "failed" && performed !== 0) disagreements.push(`${tx}: LOST REFUND: ledger failed, sandbox performed ${performed}`)
+      else if (refund.status !== "succeeded" && refund.status !== "failed") disagreements.push(`${tx}: still ${refund.status} after reconcile (sandbox performed ${performed})`)
+    }
+    expect(disagreements.slice(0, 20)).toEqual([])
+    expect(after.refundsPerformed - before.refundsPerformed).toBe(refunds.filter((r) => r.status === "succeeded").length)
+  })
+})

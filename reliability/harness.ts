@@ -1,0 +1,84 @@
+// Typed re-export of the black-box helpers shared with the benchmarks (bench/lib.mjs).
+// @ts-ignore: plain ESM without declarations
+import * as lib from "../bench/lib.mjs"
+
+export interface Response {
+  readonly status: number
+  readonly headers: Record<string, string | string[] | undefined>
+  readonly text: string
+  readonly json: any
+}
+export interface Proc {
+  readonly pid: number
+  readonly exitCode: number | null | undefined
+  readonly signal: string | null | undefined
+  readonly exited: Promise<{ code: number | null; signal: string | null }>
+  out(): string
+  err(): string
+  kill(signal?: string): Promise<{ code: number | null; signal: string | null }>
+  waitFor(regex: RegExp, ms?: number, stream?: "stdout" | "stderr"): Promise<RegExpExecArray | null>
+}
+export interface Sandbox {
+  readonly proc: Proc
+  readonly env: Record<string, string>
+  readonly exirom: { url: string; baseUrl: string }
+  stats(): Promise<{ refundsPerformed: number; requests: Record<string, number>; refundsPerTransaction: Record<string, number> }>
+  faults(rules: unknown): Promise<unknown>
+  clearFaults(): Promise<unknown>
+  seed(seed: number): Promise<unknown>
+  stop(): Promise<void>
+}
+export interface Gateway {
+  readonly proc: Proc
+  readonly url: string
+  readonly apiKey: string
+  stop(): Promise<void>
+}
+export interface RunResult {
+  readonly code: number | null
+  readonly signal: string | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly millis: number
+}
+
+export const L = lib as {
+  ROOT: string
+  CLI: string
+  SERVER: string
+  PG_URL: string
+  spawnProcess(command: string, args: string[], options?: { env?: Record<string, string>; cwd?: string; nodeArgs?: string[] }): Proc
+  run(command: string, args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult>
+  cli(args: string[], options?: { env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult>
+  makeAgent(maxSockets?: number): import("node:http").Agent
+  request(url: string, options?: { method?: string; headers?: Record<string, string>; body?: unknown; agent?: import("node:http").Agent; timeoutMs?: number; raw?: boolean }): Promise<Response>
+  startSandbox(options?: { env?: Record<string, string> }): Promise<Sandbox>
+  startGateway(options: { sandbox?: Sandbox; ledger: string; apiKey?: string; env?: Record<string, string>; nodeArgs?: string[]; providers?: string }): Promise<Gateway>
+  createRefund(gateway: Gateway, options: { key: string; transactionId: number; amount?: string; agent?: import("node:http").Agent; extra?: Record<string, unknown>; timeoutMs?: number }): Promise<Response>
+  psql(sql: string, url?: string): string
+  pgAvailable(): boolean
+  pgSchema(name: string): { url: string; drop(): void }
+  sleep(ms: number): Promise<void>
+  writeLines(path: string, header: string | undefined, count: number, line: (i: number) => string): Promise<void>
+  tempDir(prefix: string): string
+  removeDir(dir: string): void
+  prng(seed: number): () => number
+  listLedger(ledger: string, env?: Record<string, string>, options?: { status?: string }): Promise<Array<any>>
+}
+
+/** Transaction ids (auto-seeded refundable payments) unique to this process and call. */
+// Auto-seeded range is 1,000,000-9,999,999; each test file takes a random 20,000-id block of 2M-9.9M.
+let nextTx = 2_000_000 + Math.floor(Math.random() * 395) * 20_000
+export const takeTx = (n: number): number => {
+  const first = nextTx
+  nextTx += n
+  return first
+}
+
+/** Asserts the sandbox never refunded one transaction twice; returns the counts. */
+export const perTransaction = async (sandbox: Sandbox) => (await sandbox.stats()).refundsPerTransaction ?? {}
+
+export const doubleRefunds = (counts: Record<string, number>) => Object.entries(counts).filter(([, n]) => n > 1)
+
+/** Lines of a crash: a Node stack trace or an uncaught error banner. */
+export const crashTrace = (text: string) => /(^|\n)\s+at [\w.<>]+ \(|Uncaught|FATAL ERROR|UnhandledPromiseRejection|node:internal\/process/.test(text)
