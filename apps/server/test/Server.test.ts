@@ -1,6 +1,9 @@
 import { Validator } from "@seriousme/openapi-schema-validator"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Console, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope } from "effect"
+import * as LedgerSql from "@refundkit/ledger-sql"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Main from "../src/Main.js"
 import * as Server from "../src/Server.js"
 import * as ServerConfig from "../src/ServerConfig.js"
@@ -33,6 +36,21 @@ describe("the gateway", () => {
       const [, provider] = created.headers["server-timing"]!.match(/provider;dur=(\d+\.\d)/)!
       assert.isAbove(Number(provider), 0, "the provider's time is reported apart from ours")
       assert.match(created.headers["x-request-id"]!, /^[0-9a-f-]{36}$/)
+    }))
+
+  it.scopedLive("/readyz is 503 not_ready once the ledger's migrations are gone, /healthz stays 200", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      assert.strictEqual((yield* gw.fetch("GET", "/readyz", { auth: false })).status, 200)
+      // Another process damaging the ledger file: the gateway must stop calling itself ready.
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE ${LedgerSql.Migrations.table}`)).pipe(
+        Effect.provide(SqliteClient.layer({ filename: gw.ledgerFile })),
+        Effect.orDie
+      )
+      const ready = yield* gw.fetch("GET", "/readyz", { auth: false })
+      assert.strictEqual(ready.status, 503)
+      assert.strictEqual(ready.body.error.code, "not_ready")
+      assert.strictEqual((yield* gw.fetch("GET", "/healthz", { auth: false })).status, 200)
     }))
 
   it.scopedLive("/healthz, /readyz, /v1/providers, /docs, and /openapi.json valid OpenAPI 3.1", () =>
