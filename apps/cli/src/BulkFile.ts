@@ -14,6 +14,7 @@
  * @since 0.1.0
  */
 import type { FieldIssue } from "@refundkit/core/RefundError"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { createHash, type Hash } from "node:crypto"
@@ -199,7 +200,7 @@ type Item = Row | { readonly _tag: "HeaderError"; readonly detail: string }
 
 async function* chunks(path: string, hash: Hash): AsyncGenerator<string> {
   const decoder = new StringDecoder("utf8")
-  for await (const buffer of createReadStream(path, { highWaterMark: 256 * 1024 })) {
+  for await (const buffer of createReadStream(path, { highWaterMark: 64 * 1024 })) {
     const bytes = buffer as Buffer
     hash.update(bytes)
     yield decoder.write(bytes)
@@ -208,39 +209,53 @@ async function* chunks(path: string, hash: Hash): AsyncGenerator<string> {
   if (rest !== "") yield rest
 }
 
-async function* csvItems(path: string, hash: Hash, schema: unknown): AsyncGenerator<Item> {
+// Rows are handed on one read buffer's worth at a time: a stream element (a promise and a
+// few Effect steps) per row costs more than parsing the row, and churns the heap.
+async function* csvItems(path: string, hash: Hash, schema: unknown): AsyncGenerator<ReadonlyArray<Item>> {
   const parser = Csv.make()
   let columns: ReadonlyArray<Column> | undefined
   let row = 0
-  const handle = function*(records: ReadonlyArray<Csv.CsvRecord>): Generator<Item> {
+  let failed = false
+  const handle = (records: ReadonlyArray<Csv.CsvRecord>): ReadonlyArray<Item> => {
+    const out: Array<Item> = []
     for (const record of records) {
+      if (failed) break
       if (columns === undefined) {
         const parsed = columnsOf(record.fields, schema)
         if (typeof parsed === "string") {
-          yield { _tag: "HeaderError", detail: parsed }
-          return
+          out.push({ _tag: "HeaderError", detail: parsed })
+          failed = true
+          break
         }
         columns = parsed
-      } else yield csvRow(columns, record, ++row)
+      } else out.push(csvRow(columns, record, ++row))
     }
+    return out
   }
-  for await (const chunk of chunks(path, hash)) yield* handle(parser.push(chunk))
-  yield* handle(parser.end())
+  for await (const chunk of chunks(path, hash)) {
+    const items = handle(parser.push(chunk))
+    if (items.length > 0) yield items
+    if (failed) return
+  }
+  const last = handle(parser.end())
+  if (last.length > 0) yield last
 }
 
-async function* jsonlItems(path: string, hash: Hash): AsyncGenerator<Item> {
+async function* jsonlItems(path: string, hash: Hash): AsyncGenerator<ReadonlyArray<Item>> {
   let carry = ""
   let line = 0
   for await (const chunk of chunks(path, hash)) {
     const parts = (carry + chunk).split("\n")
     carry = parts.pop() ?? ""
+    const out: Array<Item> = []
     for (const part of parts) {
       line++
-      if (part.trim() !== "") yield jsonlRow(part, line)
+      if (part.trim() !== "") out.push(jsonlRow(part, line))
     }
+    if (out.length > 0) yield out
   }
   line++
-  if (carry.trim() !== "") yield jsonlRow(carry, line)
+  if (carry.trim() !== "") yield [jsonlRow(carry, line)]
 }
 
 /**
@@ -268,9 +283,18 @@ export const read = (path: string, format: Format, schema: unknown): Pass => {
   )
   return {
     rows: items.pipe(
-      Stream.mapEffect((item) =>
-        "_tag" in item ? Effect.fail(new UsageError({ field: "file", detail: `${path}: ${item.detail}`, hint: "The first row must name the columns." })) : Effect.succeed(item)
-      )
+      Stream.mapChunksEffect((batches) => {
+        const rows: Array<Row> = []
+        for (const batch of batches) {
+          for (const item of batch) {
+            if ("_tag" in item) {
+              return Effect.fail(new UsageError({ field: "file", detail: `${path}: ${item.detail}`, hint: "The first row must name the columns." }))
+            }
+            rows.push(item)
+          }
+        }
+        return Effect.succeed(Chunk.unsafeFromArray(rows))
+      })
     ),
     digest: Effect.sync(() => (digest ??= hash.digest("hex")))
   }

@@ -53,6 +53,8 @@ export interface Validation {
   readonly digest: string
 }
 
+const noIssues: ReadonlyArray<FieldIssue> = []
+
 const describeIssues = (issues: ReadonlyArray<FieldIssue>) => issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
 
 /**
@@ -68,16 +70,18 @@ export const validate = (provider: Provider, path: string, format: BulkFile.Form
     let invalid = 0
     const reported: Array<InvalidRow> = []
     yield* pass.rows.pipe(
-      Stream.runForEach((row) =>
+      Stream.runForEachChunk((chunk) =>
         Effect.gen(function*() {
-          rows++
-          const issues = row.request === undefined
-            ? row.issues
-            : yield* provider.prepare(row.request).pipe(Effect.match({ onFailure: (e) => e.issues, onSuccess: () => [] }))
-          if (issues.length === 0) return
-          invalid++
-          if (reported.length < maxReportedRows) reported.push({ row: row.row, line: row.line, issues })
-          yield* Output.note(`row ${row.row} (line ${row.line}): ${describeIssues(issues)}`)
+          for (const row of chunk) {
+            rows++
+            const issues = row.request === undefined
+              ? row.issues
+              : yield* provider.prepare(row.request).pipe(Effect.match({ onFailure: (e) => e.issues, onSuccess: () => noIssues }))
+            if (issues.length === 0) continue
+            invalid++
+            if (reported.length < maxReportedRows) reported.push({ row: row.row, line: row.line, issues })
+            yield* Output.note(`row ${row.row} (line ${row.line}): ${describeIssues(issues)}`)
+          }
         })
       )
     )
@@ -249,13 +253,28 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
         const results = yield* refunds.createMany(inputs, { concurrency: callsPerBatch })
         yield* Effect.forEach(valid, (row, i) => record(resultOf(row, inputs[i]!.idempotencyKey, provider.id, results[i]!)), { discard: true })
       })
+    // One row per call: each row is its own unit in a sliding window of `concurrency`, so a slow
+    // call never holds back the rows behind it, and no batching machinery runs per row.
+    const submitOne = (row: BulkFile.Row) => {
+      const key = BulkFile.keyOf(row, options.digest)
+      if (row.request === undefined) {
+        return record({ row: row.row, line: row.line, idempotencyKey: key, outcome: "invalid", error: { code: "invalid_request", message: describeIssues(row.issues) } })
+      }
+      return Effect.flatMap(
+        Effect.either(refunds.create({ provider: provider.id, request: row.request, idempotencyKey: key })),
+        (result) => record(resultOf(row, key, provider.id, result))
+      )
+    }
     const pass = BulkFile.read(options.path, options.format, provider.requestJsonSchema)
-    yield* pass.rows.pipe(
-      Stream.takeWhile(() => !options.stopRequested()),
-      Stream.grouped(batchRows),
-      Stream.mapEffect((chunk) => submit(Chunk.toReadonlyArray(chunk)), { concurrency: batches, unordered: true }),
-      Stream.runDrain
-    )
+    // Rows arrive a read buffer at a time; the stop check must see them one by one, as they are taken.
+    const taken = pass.rows.pipe(Stream.rechunk(1), Stream.takeWhile(() => !options.stopRequested()))
+    yield* perCall === 1
+      ? taken.pipe(Stream.mapEffect(submitOne, { concurrency: options.concurrency, unordered: true }), Stream.runDrain)
+      : taken.pipe(
+        Stream.grouped(batchRows),
+        Stream.mapEffect((chunk) => submit(Chunk.toReadonlyArray(chunk)), { concurrency: batches, unordered: true }),
+        Stream.runDrain
+      )
     // The keys were derived from the bytes validated; a file edited mid-run would get different keys next time.
     if (processed === options.total && (yield* pass.digest) !== options.digest) {
       yield* Output.note(`warning: ${options.path} changed while it was being processed; do not edit it before a re-run (its rows' keys come from its content).`)

@@ -482,7 +482,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
 
     const createMany = (inputs: ReadonlyArray<CreateInput>, manyOptions?: { readonly concurrency?: number | undefined }) =>
-      Effect.gen(function*() {
+      // One input has nothing to pack with: skip the fan-out machinery a bulk run would otherwise pay per row.
+      inputs.length === 1 ? Effect.map(Effect.either(create(inputs[0]!)), (result) => [result]) : Effect.gen(function*() {
         const results: Array<Either.Either<Created, CreateError> | undefined> = new Array(inputs.length)
         const toSubmit = new Map<string, Array<{ index: number; claimed: Claimed }>>()
         yield* Effect.forEach(inputs, (input, index) =>

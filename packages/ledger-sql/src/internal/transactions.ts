@@ -55,6 +55,11 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect): Transactions =
   const acquire = Effect.flatMap(Scope.make(), (scope) =>
     Effect.map(Scope.extend(sql.reserve, scope), (conn) => [scope, conn] as const))
 
+  // SQLite's client caches prepared statements by text; preparing BEGIN and COMMIT afresh for every
+  // transaction showed in profiles. PostgreSQL keeps the simple protocol for them.
+  const run = (conn: Connection, statement: string) =>
+    dialect === "sqlite" ? conn.execute(statement, [], undefined) : conn.executeUnprepared(statement, [], undefined)
+
   const withBegin = (begin: string) =>
     SqlClient.makeWithTransaction<SqlClient.TransactionConnection, Connection>({
       transactionTag: SqlClient.TransactionConnection,
@@ -63,12 +68,12 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect): Transactions =
       // A busy database makes BEGIN itself fail; retry it here, because a failed
       // BEGIN is followed by a ROLLBACK that must find nothing to roll back.
       begin: (conn) =>
-        conn.executeUnprepared(begin, [], undefined).pipe(
+        run(conn, begin).pipe(
           Effect.retry({ schedule: retryTransient, while: isTransient }),
           Effect.asVoid
         ),
       savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
-      commit: (conn) => Effect.asVoid(conn.executeUnprepared("COMMIT", [], undefined)),
+      commit: (conn) => Effect.asVoid(run(conn, "COMMIT")),
       rollback: (conn) =>
         conn.executeUnprepared("ROLLBACK", [], undefined).pipe(
           Effect.asVoid,
