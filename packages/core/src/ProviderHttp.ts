@@ -15,6 +15,7 @@ import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as GlobalValue from "effect/GlobalValue"
 import * as Option from "effect/Option"
@@ -111,7 +112,7 @@ export const send = (
           json: parseJson(text)
         }))
       ),
-      Effect.scoped,
+      // No Effect.scoped: the body is read to the end here, which releases the request.
       Effect.mapError((error) => transportError(provider, error)),
       Effect.ensuring(Effect.gen(function*() {
         const timing = yield* FiberRef.get(currentTiming)
@@ -158,8 +159,9 @@ export const decode = <A, I>(
   value: unknown,
   httpStatus?: number
 ): Effect.Effect<A, UnexpectedResponse> =>
-  Effect.mapError(
-    Schema.decodeUnknown(schema, { errors: "first", onExcessProperty: "ignore" })(value),
+  // Response schemas are synchronous; the Either decoder is the cheap path on every call.
+  Either.mapLeft(
+    Schema.decodeUnknownEither(schema, { errors: "first", onExcessProperty: "ignore" })(value),
     (error: ParseResult.ParseError) => UnexpectedResponse.fromParseError(provider, error, httpStatus)
   )
 
@@ -255,7 +257,7 @@ export const makeTokenCache = <R>(
     const lock = yield* Effect.makeSemaphore(1)
     let cached: { readonly token: Redacted.Redacted<string>; readonly until: number } | undefined
     const margin = options.refreshMarginMillis ?? 60_000
-    const get = lock.withPermits(1)(
+    const refresh = lock.withPermits(1)(
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         if (cached !== undefined && now < cached.until) return cached.token
@@ -265,6 +267,10 @@ export const makeTokenCache = <R>(
         return issued.token
       })
     )
+    // A valid cached token is read without the lock: it is taken only to fetch, so that
+    // concurrent callers share one fetch, and every provider call would otherwise queue on it.
+    const get = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      cached !== undefined && now < cached.until ? Effect.succeed(cached.token) : refresh)
     return {
       get,
       invalidate: (token) => Effect.sync(() => void (cached?.token === token ? (cached = undefined) : undefined))

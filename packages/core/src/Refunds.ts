@@ -248,52 +248,65 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
 
     /** One provider call: rate limited, timed out, retried only where safe. */
-    const call = (provider: Provider, refundId: string, run: (attempt: number) => Effect.Effect<Outcome, ProviderError>) =>
-      Effect.gen(function*() {
-        const limiter = yield* limiterFor(provider)
-        let attempt = 0
-        const once = Effect.suspend(() => {
-          attempt += 1
-          const timed = run(attempt).pipe(
-            Effect.timeoutFail({
-              duration: options.callTimeout,
-              onTimeout: () =>
-                new OutcomeUnknown({ provider: provider.id, refundId, detail: `no answer within ${Duration.format(options.callTimeout)}` })
-            })
-          )
-          if (Option.isNone(limiter)) return timed
-          const permit = limiter.value(Effect.void)
-          const limit = provider.capabilities.rateLimit!
-          const maxWait = options.maxRateLimitWait
-          return Effect.zipRight(
-            maxWait === undefined ? permit : permit.pipe(
-              Effect.timeoutFail({
-                duration: maxWait,
-                onTimeout: () =>
-                  new ProviderUnavailable({
-                    provider: provider.id,
-                    detail: `refundkit holds calls to ${provider.id} to its rate limit of ${limit.requests} per ${Duration.format(Duration.millis(limit.perMillis))}, and this one would wait longer than ${Duration.format(maxWait)}; it was not sent`,
-                    maybeProcessed: false,
-                    retryAfterMillis: limit.perMillis
-                  })
-              })
-            ),
-            timed
-          )
-        })
-        const retryable = (error: ProviderError) =>
-          error._tag === "ProviderUnavailable" &&
-          (provider.capabilities.idempotentSubmit || !error.maybeProcessed) &&
-          (error.retryAfterMillis === undefined || error.retryAfterMillis <= maxRetryAfter)
-        return yield* once.pipe(
-          Effect.tapError((error) =>
-            retryable(error) && error._tag === "ProviderUnavailable" && error.retryAfterMillis !== undefined
-              ? Effect.sleep(Duration.millis(error.retryAfterMillis))
-              : Effect.void
-          ),
-          Effect.retry({ schedule: options.retrySchedule, while: retryable })
+    const call = (provider: Provider, refundId: string, run: (attempt: number) => Effect.Effect<Outcome, ProviderError>) => {
+      const limit = provider.capabilities.rateLimit
+      const maxWait = options.maxRateLimitWait
+      let attempt = 0
+      const timed = Effect.suspend(() => {
+        attempt += 1
+        return run(attempt).pipe(
+          Effect.timeoutFail({
+            duration: options.callTimeout,
+            onTimeout: () =>
+              new OutcomeUnknown({ provider: provider.id, refundId, detail: `no answer within ${Duration.format(options.callTimeout)}` })
+          })
         )
       })
+      const permitted = (limiter: RateLimiter.RateLimiter) => {
+        const permit = limiter(Effect.void)
+        return Effect.zipRight(
+          maxWait === undefined || limit === undefined ? permit : permit.pipe(
+            Effect.timeoutFail({
+              duration: maxWait,
+              onTimeout: () =>
+                new ProviderUnavailable({
+                  provider: provider.id,
+                  detail: `refundkit holds calls to ${provider.id} to its rate limit of ${limit.requests} per ${Duration.format(Duration.millis(limit.perMillis))}, and this one would wait longer than ${Duration.format(maxWait)}; it was not sent`,
+                  maybeProcessed: false,
+                  retryAfterMillis: limit.perMillis
+                })
+            })
+          ),
+          timed
+        )
+      }
+      const once = limit === undefined
+        ? timed
+        : Effect.flatMap(limiterFor(provider), Option.match({ onNone: () => timed, onSome: permitted }))
+      const retryable = (error: ProviderError) =>
+        error._tag === "ProviderUnavailable" &&
+        (provider.capabilities.idempotentSubmit || !error.maybeProcessed) &&
+        (error.retryAfterMillis === undefined || error.retryAfterMillis <= maxRetryAfter)
+      const attempted = once.pipe(
+        Effect.tapError((error) =>
+          retryable(error) && error._tag === "ProviderUnavailable" && error.retryAfterMillis !== undefined
+            ? Effect.sleep(Duration.millis(error.retryAfterMillis))
+            : Effect.void
+        )
+      )
+      // The retry machinery (a schedule driver per call) is only built once a call has
+      // failed in a way worth retrying; the first failure is handed to it, not re-run.
+      return Effect.catchAll(attempted, (first) => {
+        if (!retryable(first)) return Effect.fail(first)
+        let replay = true
+        const again = Effect.suspend(() => {
+          if (!replay) return attempted
+          replay = false
+          return Effect.fail(first)
+        })
+        return Effect.retry(again, { schedule: options.retrySchedule, while: retryable })
+      })
+    }
 
     const record = (id: string, change: Change) => ledger.transition(id, change)
 

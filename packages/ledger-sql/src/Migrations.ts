@@ -150,6 +150,29 @@ const pg1: ReadonlyArray<string> = [
   )`
 ]
 
+// Content columns of a refund: an UPDATE of any of them that leaves `version` alone (a
+// hand edit, a tool, an older ledger) still moves the version on, so no process's
+// cached copy of the refund is taken for the stored one. Sync leases are not content.
+const contentColumns =
+  "id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
+
+const sqlite2: ReadonlyArray<string> = [
+  `CREATE TRIGGER refunds_version_on_update AFTER UPDATE OF ${contentColumns} ON refunds
+    WHEN NEW.version IS OLD.version
+    BEGIN UPDATE refunds SET version = OLD.version + 1 WHERE seq = NEW.seq; END`
+]
+
+const pg2: ReadonlyArray<string> = [
+  `CREATE FUNCTION refunds_version_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.version IS NOT DISTINCT FROM OLD.version THEN NEW.version := OLD.version + 1; END IF;
+      RETURN NEW;
+    END
+  $$`,
+  `CREATE TRIGGER refunds_version_on_update BEFORE UPDATE OF ${contentColumns} ON refunds
+    FOR EACH ROW EXECUTE FUNCTION refunds_version_on_update()`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -163,7 +186,8 @@ const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonl
  * @since 0.1.0
  */
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
-  "1_create_ledger": statements({ sqlite: sqlite1, pg: pg1 })
+  "1_create_ledger": statements({ sqlite: sqlite1, pg: pg1 }),
+  "2_version_on_update": statements({ sqlite: sqlite2, pg: pg2 })
 }
 
 /**

@@ -14,11 +14,14 @@
  * - a status change reads the refund under the same locks (`FOR UPDATE` on PostgreSQL),
  *   applies the transition table and writes the row and its event together.
  *
+ * `layerSqlite` does the same on one raw better-sqlite3 connection, synchronously and
+ * with group commit (`internal/sqliteLedger.ts`); `make` and `layerFromClient` run on
+ * any `SqlClient`.
+ *
  * @since 0.1.0
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
@@ -26,6 +29,7 @@ import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRe
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { ConfigurationError, IllegalTransition, OverRefund } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
+import BetterSqlite3 from "better-sqlite3"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -34,7 +38,10 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
+import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./internal/queries.js"
 import * as Rows from "./internal/rows.js"
+import * as SqliteConnection from "./internal/sqliteClient.js"
+import * as SqliteLedger from "./internal/sqliteLedger.js"
 import * as Transactions from "./internal/transactions.js"
 import * as LedgerConfig from "./LedgerConfig.js"
 import * as Migrations from "./Migrations.js"
@@ -102,7 +109,10 @@ export interface Options {
  * @since 0.1.0
  */
 export interface SqliteOptions extends Options {
-  /** How long a writer waits for another process's write lock, in milliseconds (default 5000). */
+  /**
+   * How long a writer waits for another process's write lock, in milliseconds (default
+   * 5000). The wait is a retry on a timer: the event loop keeps running meanwhile.
+   */
   readonly busyTimeoutMillis?: number | undefined
 }
 
@@ -116,15 +126,6 @@ export interface PgOptions extends Options {
   readonly maxConnections?: number | undefined
   /** `application_name` seen in `pg_stat_activity` (default `refundkit-ledger`). */
   readonly applicationName?: string | undefined
-}
-
-const needsSyncStatuses = ["pending", "unknown", "requires_action"] as const
-const recoveryDetail = "left in requested by an interrupted process; not resent"
-
-const encodeCursor = (seq: bigint): string => Buffer.from(`s:${seq}`).toString("base64url")
-const decodeCursor = (cursor: string): bigint | undefined => {
-  const text = Buffer.from(cursor, "base64url").toString()
-  return /^s:\d{1,19}$/.test(text) ? BigInt(text.slice(2)) : undefined
 }
 
 const causeText = (error: SqlError): string => {
@@ -455,25 +456,40 @@ const ensureDirectory = (filename: string) =>
       catch: (cause) => ledgerError(`cannot create the directory of the SQLite ledger ${filename}: ${cause instanceof Error ? cause.message : String(cause)}`)
     })
 
-const sqliteClient = (filename: string, options: SqliteOptions): Layer.Layer<SqlClient.SqlClient, LedgerError> =>
-  Layer.scoped(
-    SqlClient.SqlClient,
-    Effect.gen(function*() {
-      yield* ensureDirectory(filename)
-      const client = yield* SqliteClient.make({ filename })
-      const busy = Math.max(0, Math.floor(options.busyTimeoutMillis ?? 5000))
-      yield* client.unsafe(`PRAGMA busy_timeout = ${busy}`).raw
-      yield* client.unsafe("PRAGMA foreign_keys = ON").raw
-      return client as SqlClient.SqlClient
-    }).pipe(
-      Effect.provide(Reactivity.layer),
-      Effect.catchTag("SqlError", (error) => Effect.fail(ledgerError(`cannot open the SQLite ledger ${filename}: ${causeText(error)}`))),
-      // better-sqlite3 throws from its constructor when the file cannot be opened.
-      Effect.catchAllDefect((defect) =>
-        Effect.fail(ledgerError(`cannot open the SQLite ledger ${filename}: ${defect instanceof Error ? defect.message : String(defect)}`))
-      )
+const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/**
+ * The SQLite ledger on one better-sqlite3 connection, which every read, write,
+ * migration and readiness check of this process goes through (see the README's "How
+ * the SQLite ledger commits").
+ */
+const sqliteLedger = (filename: string, options: SqliteOptions): Layer.Layer<Ledger | SqlLedger, LedgerError> =>
+  Layer.scopedContext(Effect.gen(function*() {
+    const cannotOpen = (cause: unknown) => ledgerError(`cannot open the SQLite ledger ${filename}: ${messageOf(cause)}`)
+    yield* ensureDirectory(filename)
+    const busy = Math.max(0, Math.floor(options.busyTimeoutMillis ?? 5000))
+    const db = yield* Effect.acquireRelease(
+      Effect.try({ try: () => new BetterSqlite3(filename, { timeout: busy }), catch: cannotOpen }),
+      (db) => Effect.sync(() => db.close())
     )
-  )
+    yield* Effect.try({
+      try: () => {
+        db.pragma("journal_mode = WAL")
+        // FULL: a claim reported as written must survive a power cut, or a retried
+        // request could refund twice at a provider without idempotency.
+        db.pragma("synchronous = FULL")
+        db.pragma("foreign_keys = ON")
+      },
+      catch: cannotOpen
+    })
+    const client = yield* SqliteConnection.make(db)
+    if (options.migrate !== false) yield* Effect.provideService(Migrations.run, SqlClient.SqlClient, client)
+    // From here on a busy database fails at once and the operation is retried on a
+    // schedule: better-sqlite3 would otherwise sleep on the event loop's thread.
+    yield* Effect.try({ try: () => db.pragma("busy_timeout = 0"), catch: cannotOpen })
+    const service = yield* SqliteLedger.make(db, client, { busyTimeoutMillis: busy })
+    return Context.make(SqlLedger, service).pipe(Context.add(Ledger, service))
+  }))
 
 const decodeOrKeep = (text: string): string => {
   try {
@@ -507,13 +523,14 @@ const pgClient = (url: Redacted.Redacted<string>, options: PgOptions): Layer.Lay
 }
 
 /**
- * The ledger in a SQLite file (WAL mode; the directory is created), or in memory for
- * `":memory:"`.
+ * The ledger in a SQLite file (WAL mode, `synchronous = FULL`; the directory is
+ * created), or in memory for `":memory:"`. The process uses one connection for it, and
+ * writes issued in the same event-loop turn share one commit.
  *
  * @since 0.1.0
  */
 export const layerSqlite = (filename: string, options: SqliteOptions = {}): Layer.Layer<Ledger | SqlLedger, LedgerError> =>
-  layerFromClient(options).pipe(Layer.provide(sqliteClient(filename, options)))
+  sqliteLedger(filename, options)
 
 /**
  * The ledger in PostgreSQL. Give the URL as `Redacted` when it carries a password.

@@ -44,10 +44,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 1)
+          assert.strictEqual(Migrations.latest, 2)
         }))
 
       it.scopedLive("several processes starting at once migrate exactly once", () =>
@@ -55,7 +55,7 @@ describe("Migrations", () => {
           const url = yield* location.fresh
           const clients = yield* Effect.all(Array.from({ length: 5 }, () => rawSql(url)))
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 1])
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 2], "one process applies both migrations")
         }))
 
       it.scopedLive("the event history is append-only", () =>

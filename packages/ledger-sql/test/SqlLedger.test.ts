@@ -4,11 +4,12 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { behaviour } from "./support/behaviour.js"
-import { build, locations, memory, pg, pgSchema, rawSql, sqlite, tempDir } from "./support/databases.js"
+import { build, locations, memory, pg, pgSchema, rawSql, sqlite, sqliteOnClient, tempDir } from "./support/databases.js"
 import { at, draft } from "./support/refunds.js"
 
 behaviour(memory)
 behaviour(sqlite)
+behaviour(sqliteOnClient)
 behaviour(pg)
 
 for (const location of locations) {

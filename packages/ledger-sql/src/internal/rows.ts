@@ -93,33 +93,36 @@ const refundRowDecoder = Schema.decodeUnknownEither(RefundRow)
 const eventRowDecoder = Schema.decodeUnknownEither(EventRow)
 const reservationRowDecoder = Schema.decodeUnknownEither(ReservationRow)
 
+/** The synchronous decoder, for the SQLite ledger's synchronous operations. @internal */
+export const decodeRefundRowEither = (row: unknown): Either.Either<RefundRow, LedgerError> =>
+  Either.mapLeft(refundRowDecoder(row), (error) => corrupt(rowName(row), error))
+
 /** @internal */
-export const decodeRefundRow = (row: unknown): Effect.Effect<RefundRow, LedgerError> =>
-  Either.match(refundRowDecoder(row), {
-    onLeft: (error) => Effect.fail(corrupt(rowName(row), error)),
-    onRight: Effect.succeed
+export const decodeEventRowEither = (row: unknown): Either.Either<EventRow, LedgerError> =>
+  Either.mapLeft(eventRowDecoder(row), (error) => {
+    const id = typeof row === "object" && row !== null && "refund_id" in row && typeof row.refund_id === "string" ? row.refund_id : "?"
+    return corrupt(`an event of stored refund ${id}`, error)
   })
 
 /** @internal */
-export const decodeEventRow = (row: unknown): Effect.Effect<EventRow, LedgerError> =>
-  Either.match(eventRowDecoder(row), {
-    onLeft: (error) => {
-      const id = typeof row === "object" && row !== null && "refund_id" in row && typeof row.refund_id === "string" ? row.refund_id : "?"
-      return Effect.fail(corrupt(`an event of stored refund ${id}`, error))
-    },
-    onRight: Effect.succeed
-  })
-
-/** @internal */
-export const decodeReserved = (rows: ReadonlyArray<unknown>): Effect.Effect<bigint, LedgerError> => {
+export const decodeReservedEither = (rows: ReadonlyArray<unknown>): Either.Either<bigint, LedgerError> => {
   let sum = 0n
   for (const row of rows) {
     const decoded = reservationRowDecoder(row)
-    if (Either.isLeft(decoded)) return Effect.fail(corrupt("a refund reservation", decoded.left))
+    if (Either.isLeft(decoded)) return Either.left(corrupt("a refund reservation", decoded.left))
     sum += decoded.right.amount_minor
   }
-  return Effect.succeed(sum)
+  return Either.right(sum)
 }
+
+/** @internal */
+export const decodeRefundRow = (row: unknown): Effect.Effect<RefundRow, LedgerError> => decodeRefundRowEither(row)
+
+/** @internal */
+export const decodeEventRow = (row: unknown): Effect.Effect<EventRow, LedgerError> => decodeEventRowEither(row)
+
+/** @internal */
+export const decodeReserved = (rows: ReadonlyArray<unknown>): Effect.Effect<bigint, LedgerError> => decodeReservedEither(rows)
 
 /** @internal */
 export const toEvent = (row: EventRow): RefundEvent => ({
@@ -201,3 +204,53 @@ export const eventRow = (dialect: Dialect, refundId: string, event: RefundEvent)
   accepted: dialect === "sqlite" ? (event.accepted ? 1 : 0) : event.accepted,
   detail: event.detail ?? null
 })
+
+/** The columns of `insertRow`, in the order of `insertValues`. @internal */
+export const insertColumns =
+  "id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
+
+/** `insertRow` as positional parameters, for statements prepared once. @internal */
+export const insertValues = (refund: Refund): ReadonlyArray<string | null> => {
+  const row = insertRow(refund)
+  return [
+    row.id,
+    row.provider,
+    row.idempotency_key,
+    row.fingerprint,
+    row.request,
+    row.status,
+    row.provider_status,
+    row.provider_reference,
+    row.provider_references,
+    row.currency,
+    row.amount,
+    row.targets,
+    row.items,
+    row.error,
+    row.created_at,
+    row.updated_at
+  ]
+}
+
+/** The assignments of `updateRow`, in the order of `updateValues`. @internal */
+export const updateAssignments =
+  "status = ?, provider_status = ?, provider_reference = ?, provider_references = ?, items = ?, error = ?, updated_at = ?"
+
+/** `updateRow` as positional parameters. @internal */
+export const updateValues = (refund: Refund): ReadonlyArray<string | null> => {
+  const row = updateRow(refund)
+  return [row.status, row.provider_status, row.provider_reference, row.provider_references, row.items, row.error, row.updated_at]
+}
+
+/** `eventRow` for SQLite as positional parameters, in the order of `eventColumns`. @internal */
+export const eventValues = (refundId: string, event: RefundEvent): ReadonlyArray<string | number | null> => [
+  refundId,
+  event.sequence,
+  event.at,
+  event.source,
+  event.from,
+  event.to,
+  event.providerStatus ?? null,
+  event.accepted ? 1 : 0,
+  event.detail ?? null
+]

@@ -3,7 +3,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import type * as SqlClient from "@effect/sql/SqlClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Ledger } from "@refundkit/core"
 import { Context, Effect, Layer, Redacted, Scope } from "effect"
 import * as fs from "node:fs"
@@ -54,6 +54,16 @@ export const memory: Harness = { name: "memory (core)", fresh: Ledger.makeMemory
 export const sqlite: Harness = {
   name: "SQLite file",
   fresh: Effect.flatMap(tempDir, (dir) => build(SqlLedger.layerSqlite(path.join(dir, "nested", "ledger.db"))))
+}
+
+/** The SQLite ledger on an `@effect/sql` client the application provides (the generic path, not the raw connection). */
+export const sqliteOnClient: Harness = {
+  name: "SQLite file through layerFromClient",
+  fresh: Effect.gen(function*() {
+    const dir = yield* tempDir
+    const client = yield* SqliteClient.make({ filename: path.join(dir, "ledger.db") }).pipe(Effect.provide(Reactivity.layer))
+    return yield* build(SqlLedger.layerFromClient().pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, client))))
+  })
 }
 
 export const pg: Harness = {

@@ -1,0 +1,387 @@
+/**
+ * The SQLite ledger on its raw better-sqlite3 connection. Each operation is one
+ * synchronous block of prepared statements inside one Effect step, instead of an
+ * Effect program per statement; writes go through the group-commit writer, and a
+ * status change to a refund this process already holds uses the cached refund once
+ * the row's version and last event say nobody else wrote it.
+ *
+ * The rules are the same as on `@effect/sql` (see `SqlLedger.make`): a claim inserts
+ * against the unique (provider, idempotency_key) and sums the over-refund guard under
+ * the write lock, changes go through core's `applyChange`, refused changes are recorded.
+ *
+ * @internal
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { ledgerError } from "@refundkit/core/Ledger"
+import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
+import { applyChange, guardedTargets, invalidCursor, overRefund, reservedAgainst } from "@refundkit/core/Ledger"
+import type { Refund, RefundEvent } from "@refundkit/core/Refund"
+import type { IllegalTransition, InvalidRequest, OverRefund } from "@refundkit/core/RefundError"
+import { LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
+import type BetterSqlite3 from "better-sqlite3"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Migrations from "../Migrations.js"
+import type { SqlLedger, SyncLease } from "../SqlLedger.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./queries.js"
+import * as Rows from "./rows.js"
+import * as RefundCache from "./sqliteCache.js"
+import { type Busy, failure, retryBusy } from "./sqliteErrors.js"
+import * as Writer from "./sqliteWriter.js"
+
+/** @internal */
+export interface Options {
+  /** How long an operation keeps retrying while another process holds the lock. */
+  readonly busyTimeoutMillis: number
+  /** Refunds remembered for status changes without a re-read (default 10,000). */
+  readonly cacheSize?: number | undefined
+  /** Most writes per group commit (default 256). */
+  readonly maxBatch?: number | undefined
+}
+
+type Row = Record<string, unknown>
+
+const selected = `${Rows.refundColumns}, version`
+const lastEvent = "(SELECT MAX(sequence) FROM refund_events WHERE refund_id = refunds.id) AS last_sequence"
+const syncStatuses = needsSyncStatuses.map((s) => `'${s}'`).join(", ")
+
+const sql = {
+  byId: `SELECT ${selected} FROM refunds WHERE id = ?`,
+  eventsOf: `SELECT ${Rows.eventColumns} FROM refund_events WHERE refund_id = ? ORDER BY sequence`,
+  // One statement for any number of ids: the ids travel as one JSON array.
+  eventsOfMany:
+    `SELECT ${Rows.eventColumns} FROM refund_events WHERE refund_id IN (SELECT value FROM json_each(?)) ORDER BY refund_id, sequence`,
+  stampById: `SELECT id, version, ${lastEvent} FROM refunds WHERE id = ?`,
+  stampByKey: `SELECT id, version, ${lastEvent} FROM refunds WHERE provider = ? AND idempotency_key = ?`,
+  stampByReference: `SELECT id, version, ${lastEvent} FROM refunds WHERE provider = ? AND provider_reference = ? ORDER BY seq LIMIT 1`,
+  insert: `INSERT INTO refunds (${Rows.insertColumns}) VALUES (${Array.from({ length: 16 }, () => "?").join(", ")})
+    ON CONFLICT (provider, idempotency_key) DO NOTHING`,
+  reserved: `SELECT t.amount_minor FROM refund_targets t JOIN refunds r ON r.id = t.refund_id
+    WHERE t.provider = ? AND t.target = ? AND r.status <> 'failed'`,
+  reserve: "INSERT INTO refund_targets (refund_id, provider, target, amount_minor, currency) VALUES (?, ?, ?, ?, ?)",
+  insertEvent: `INSERT INTO refund_events (${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  update: `UPDATE refunds SET ${Rows.updateAssignments}, version = version + 1 WHERE id = ?`,
+  // A refused change adds only an event; the bump still tells other processes' caches.
+  bump: "UPDATE refunds SET version = version + 1 WHERE id = ?",
+  toRecover: "SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ? ORDER BY seq",
+  lease: "UPDATE refunds SET sync_lease_until = ?, sync_lease_owner = ? WHERE id IN (SELECT value FROM json_each(?))",
+  leased: `SELECT ${selected} FROM refunds WHERE id IN (SELECT value FROM json_each(?)) ORDER BY updated_at, seq`,
+  release: `UPDATE refunds SET sync_lease_until = NULL, sync_lease_owner = NULL
+    WHERE id IN (SELECT value FROM json_each(?)) AND sync_lease_owner = ?`
+} as const
+
+const syncWhere = (providers: ReadonlyArray<string> | undefined) =>
+  `status IN (${syncStatuses})${providers === undefined ? "" : " AND provider IN (SELECT value FROM json_each(?))"}`
+
+/** The version a row says it is at; one that is not an integer matches no cached entry. */
+const versionOf = (row: Row): number => (typeof row.version === "number" && Number.isSafeInteger(row.version) ? row.version : Number.NaN)
+
+const lastSequenceOf = (row: Row): number =>
+  row.last_sequence === null ? 0 : typeof row.last_sequence === "number" ? row.last_sequence : Number.NaN
+
+/** @internal */
+export const make = (
+  db: BetterSqlite3.Database,
+  client: SqlClient.SqlClient,
+  options: Options
+): Effect.Effect<SqlLedger.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const cache = RefundCache.make(options.cacheSize ?? 10_000)
+    const writer = yield* Writer.make(db, cache, { maxBatch: options.maxBatch ?? 256 })
+
+    // Prepared once per text. A statement that fails to prepare (no such table before
+    // migrating) is not kept, so it is tried again after a migration.
+    const statements = new Map<string, BetterSqlite3.Statement>()
+    const prepare = (text: string): BetterSqlite3.Statement => {
+      let statement = statements.get(text)
+      if (statement === undefined) {
+        statement = db.prepare(text)
+        statements.set(text, statement)
+      }
+      return statement
+    }
+
+    /** A refund row and its events, decoded, as an entry for the cache. */
+    const toEntries = (rows: ReadonlyArray<Row>, eventRows: ReadonlyArray<unknown>): Either.Either<Array<RefundCache.Entry>, LedgerError> => {
+      const events = new Map<string, Array<RefundEvent>>()
+      for (const raw of eventRows) {
+        const event = Rows.decodeEventRowEither(raw)
+        if (Either.isLeft(event)) return Either.left(event.left)
+        const list = events.get(event.right.refund_id)
+        if (list === undefined) events.set(event.right.refund_id, [Rows.toEvent(event.right)])
+        else list.push(Rows.toEvent(event.right))
+      }
+      const entries: Array<RefundCache.Entry> = []
+      for (const raw of rows) {
+        const row = Rows.decodeRefundRowEither(raw)
+        if (Either.isLeft(row)) return Either.left(row.left)
+        const refund = Rows.toRefund(row.right, events.get(row.right.id) ?? [])
+        entries.push({ refund, version: versionOf(raw), lastSequence: RefundCache.lastSequence(refund) })
+      }
+      return Either.right(entries)
+    }
+
+    const seqOf = (raw: Row): bigint => {
+      const seq = raw.seq
+      return typeof seq === "bigint" ? seq : BigInt(typeof seq === "number" ? seq : 0)
+    }
+
+    /** Reads and decodes refund rows with their events; the caller provides the snapshot. */
+    const hydrate = (rows: ReadonlyArray<Row>) =>
+      rows.length === 0
+        ? Either.right([])
+        : toEntries(rows, prepare(sql.eventsOfMany).all(JSON.stringify(rows.map((r) => r.id))))
+
+    const load = (id: string): Either.Either<RefundCache.Entry | undefined, LedgerError> => {
+      const raw = prepare(sql.byId).get(id) as Row | undefined
+      if (raw === undefined) return Either.right(undefined)
+      return Either.map(toEntries([raw], prepare(sql.eventsOf).all(id)), (entries) => entries[0])
+    }
+
+    /**
+     * The refund a stamp row (id, version, last event) names: the cached one when it is
+     * exactly what the database holds, otherwise read and decoded again.
+     */
+    const fresh = (
+      stamp: Row,
+      lookup: (id: string) => RefundCache.Entry | undefined,
+      reload: (id: string) => Either.Either<RefundCache.Entry | undefined, LedgerError>
+    ): Either.Either<RefundCache.Entry | undefined, LedgerError> => {
+      const id = String(stamp.id)
+      const entry = lookup(id)
+      if (entry !== undefined && entry.version === versionOf(stamp) && entry.lastSequence === lastSequenceOf(stamp)) {
+        return Either.right(entry)
+      }
+      return reload(id)
+    }
+
+    // --- reads: one snapshot each, outside the writer (which never leaves a transaction open)
+
+    const beginRead = db.prepare("BEGIN")
+    const commitRead = db.prepare("COMMIT")
+    const rollbackRead = db.prepare("ROLLBACK")
+    const snapshot = <A>(f: () => A): A => {
+      beginRead.run()
+      try {
+        const result = f()
+        commitRead.run()
+        return result
+      } catch (cause) {
+        if (db.inTransaction) rollbackRead.run()
+        throw cause
+      }
+    }
+
+    const remember = (entries: ReadonlyArray<RefundCache.Entry>) => {
+      for (const entry of entries) cache.set(entry)
+    }
+
+    const loadAndRemember = (id: string) =>
+      snapshot(() => {
+        const loaded = load(id)
+        if (Either.isRight(loaded) && loaded.right !== undefined) cache.set(loaded.right)
+        return loaded
+      })
+
+    const read = <A, E>(what: string, f: () => Either.Either<A, E>): Effect.Effect<A, E | LedgerError> =>
+      retryBusy(what, options.busyTimeoutMillis)(Effect.suspend((): Effect.Effect<A, E | Busy | LedgerError> => {
+        try {
+          return f()
+        } catch (cause) {
+          return Effect.fail(failure(what, cause))
+        }
+      }))
+
+    const write = <A, E>(what: string, body: (scratch: Writer.Scratch) => Writer.Outcome<A, E>): Effect.Effect<A, Exclude<E, Busy> | LedgerError> =>
+      retryBusy(what, options.busyTimeoutMillis)(writer.write(what, body))
+
+    /** Inside a write: the refund as this transaction sees it. */
+    const current = (scratch: Writer.Scratch, stamp: Row | undefined) => {
+      if (stamp === undefined) return Either.right(undefined)
+      return fresh(stamp, scratch.lookup, (id) => {
+        const loaded = load(id)
+        if (Either.isRight(loaded) && loaded.right !== undefined) scratch.remember(loaded.right)
+        return loaded
+      })
+    }
+
+    const findOne = (what: string, stampQuery: string, params: ReadonlyArray<unknown>) =>
+      read(what, () => {
+        const stamp = prepare(stampQuery).get(...params) as Row | undefined
+        if (stamp === undefined) return Either.right(Option.none<Refund>())
+        return Either.map(fresh(stamp, cache.get, loadAndRemember), (entry) => Option.map(Option.fromNullable(entry), (e) => e.refund))
+      })
+
+    const insertEvents = (refundId: string, events: ReadonlyArray<RefundEvent>) => {
+      if (events.length === 0) return
+      const statement = prepare(sql.insertEvent)
+      for (const event of events) statement.run(...Rows.eventValues(refundId, event))
+    }
+
+    const claim = (refund: Refund): Effect.Effect<Claim, OverRefund | LedgerError> =>
+      write<Claim, OverRefund | LedgerError>("claiming an idempotency key", (scratch) => {
+        const inserted = prepare(sql.insert).run(...Rows.insertValues(refund))
+        if (inserted.changes === 0) {
+          const stamp = prepare(sql.stampByKey).get(refund.provider, refund.idempotencyKey) as Row | undefined
+          const existing = current(scratch, stamp)
+          if (Either.isLeft(existing)) return Writer.undone(existing.left)
+          if (existing.right === undefined) {
+            return Writer.undone(new LedgerError({ detail: `the idempotency key of ${refund.id} conflicted but no refund holds it` }))
+          }
+          return Writer.done<Claim>({ _tag: "Existing", refund: existing.right.refund })
+        }
+        for (const guard of guardedTargets(refund)) {
+          const reserved = Rows.decodeReservedEither(prepare(sql.reserved).all(refund.provider, guard.target))
+          if (Either.isLeft(reserved)) return Writer.undone(reserved.left)
+          if (reserved.right + guard.amount > guard.original) return Writer.undone(overRefund(guard, reserved.right))
+        }
+        if (refund.currency !== undefined) {
+          for (const target of new Set(refund.targets.map((t) => t.target))) {
+            // Whether the refund is failed is read from its row at sum time, so record the amount as if it were not.
+            const amount = reservedAgainst({ ...refund, status: "requested" }, target)
+            if (amount !== 0n) prepare(sql.reserve).run(refund.id, refund.provider, target, amount.toString(), refund.currency)
+          }
+        }
+        insertEvents(refund.id, refund.events)
+        scratch.remember({ refund, version: 1, lastSequence: RefundCache.lastSequence(refund) })
+        return Writer.done<Claim>({ _tag: "Claimed", refund })
+      })
+
+    /**
+     * Writes an accepted change, or records the refusal (an event, and a version bump
+     * so no cache trusts the old history); both are kept when the batch commits.
+     */
+    const persistChange = (scratch: Writer.Scratch, entry: RefundCache.Entry, change: Change) => {
+      const refund = entry.refund
+      const result = applyChange(refund, change)
+      const next = Either.isRight(result) ? result.right : result.left.refused
+      if (Either.isRight(result)) prepare(sql.update).run(...Rows.updateValues(next), refund.id)
+      else prepare(sql.bump).run(refund.id)
+      insertEvents(refund.id, next.events.slice(refund.events.length))
+      scratch.remember({ refund: next, version: entry.version + 1, lastSequence: RefundCache.lastSequence(next) })
+      return result
+    }
+
+    const transition = (id: string, change: Change): Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError> =>
+      write<Refund, IllegalTransition | RefundNotFound | LedgerError>("recording a status change", (scratch) => {
+        const found = current(scratch, prepare(sql.stampById).get(id) as Row | undefined)
+        if (Either.isLeft(found)) return Writer.undone(found.left)
+        if (found.right === undefined) return Writer.undone(new RefundNotFound({ refundId: id }))
+        const result = persistChange(scratch, found.right, change)
+        // The refused event is committed before the refusal is reported.
+        return Either.isRight(result) ? Writer.done(result.right) : Writer.kept(result.left.error)
+      })
+
+    const get = (id: string): Effect.Effect<Refund, RefundNotFound | LedgerError> =>
+      Effect.flatMap(
+        findOne("reading a refund", sql.stampById, [id]),
+        Option.match({ onNone: () => Effect.fail(new RefundNotFound({ refundId: id })), onSome: Effect.succeed })
+      )
+
+    const list = (query: ListQuery): Effect.Effect<Page, LedgerError | InvalidRequest> => {
+      const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
+      const limit = Math.floor(query.limit)
+      if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
+      if (!(limit > 0)) return Effect.succeed({ items: [] })
+      const where: Array<string> = []
+      const params: Array<unknown> = []
+      const filter = (clause: string, value: unknown) => {
+        if (value === undefined) return
+        where.push(clause)
+        params.push(value)
+      }
+      filter("seq < ?", before)
+      filter("provider = ?", query.provider)
+      filter("status = ?", query.status)
+      filter("created_at >= ?", query.createdFrom)
+      filter("created_at < ?", query.createdTo)
+      // One row more than asked says whether there is a next page.
+      const text = `SELECT ${selected} FROM refunds${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY seq DESC LIMIT ?`
+      return read("listing refunds", () =>
+        snapshot(() => {
+          const rows = prepare(text).all(...params, limit + 1) as ReadonlyArray<Row>
+          return Either.map(hydrate(rows), (entries) => {
+            remember(entries)
+            const page = entries.slice(0, limit).map((e) => e.refund)
+            const last = rows[page.length - 1]
+            return rows.length > limit && last !== undefined ? { items: page, nextCursor: encodeCursor(seqOf(last)) } : { items: page }
+          })
+        }))
+    }
+
+    const needingSync = (query: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) =>
+      read("listing refunds to sync", () =>
+        snapshot(() => {
+          const text = `SELECT ${selected} FROM refunds WHERE ${syncWhere(query.providers)} ORDER BY updated_at, seq LIMIT ?`
+          const params = query.providers === undefined ? [] : [JSON.stringify(query.providers)]
+          const rows = prepare(text).all(...params, Math.max(0, Math.floor(query.limit))) as ReadonlyArray<Row>
+          return Either.map(hydrate(rows), (entries) => {
+            remember(entries)
+            return entries.map((e) => e.refund)
+          })
+        }))
+
+    const recover = (options: { readonly olderThan: string; readonly at: string }) =>
+      Effect.gen(function*() {
+        const ids = yield* read("finding refunds to recover", () =>
+          Either.right((prepare(sql.toRecover).all(options.olderThan) as ReadonlyArray<Row>).map((r) => String(r.id))))
+        // Each refund is re-read under the write lock: a live process may have moved it on since.
+        // Issued together, they share group commits.
+        const moved = yield* Effect.forEach(ids, (id) =>
+          write("recovering a refund", (scratch) => {
+            const found = current(scratch, prepare(sql.stampById).get(id) as Row | undefined)
+            if (Either.isLeft(found)) return Writer.undone(found.left)
+            const entry = found.right
+            if (entry === undefined || entry.refund.status !== "requested" || entry.refund.updatedAt >= options.olderThan) {
+              return Writer.done(Option.none<Refund>())
+            }
+            return Writer.done(Either.getRight(persistChange(scratch, entry, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail })))
+          }), { concurrency: 64 })
+        return moved.flatMap((r) => (Option.isSome(r) ? [r.value] : []))
+      })
+
+    const claimForSync = (lease: SyncLease) =>
+      write("leasing refunds to sync", (scratch) => {
+        const text = `SELECT id FROM refunds WHERE ${syncWhere(lease.providers)}
+          AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ORDER BY updated_at, seq LIMIT ?`
+        const params = lease.providers === undefined ? [] : [JSON.stringify(lease.providers)]
+        const picked = prepare(text).all(...params, lease.at, Math.max(0, Math.floor(lease.limit))) as ReadonlyArray<Row>
+        if (picked.length === 0) return Writer.done<ReadonlyArray<Refund>>([])
+        const ids = JSON.stringify(picked.map((r) => r.id))
+        // Leases are not part of a refund: the rows' versions, and the cache, stay valid.
+        prepare(sql.lease).run(lease.until, lease.owner, ids)
+        const entries = hydrate(prepare(sql.leased).all(ids) as ReadonlyArray<Row>)
+        if (Either.isLeft(entries)) return Writer.undone(entries.left)
+        for (const entry of entries.right) scratch.remember(entry)
+        return Writer.done<ReadonlyArray<Refund>>(entries.right.map((e) => e.refund))
+      })
+
+    const releaseSync = (options: { readonly owner: string; readonly ids: ReadonlyArray<string> }) =>
+      options.ids.length === 0 ? Effect.void : write("releasing sync leases", () => {
+        prepare(sql.release).run(JSON.stringify(options.ids), options.owner)
+        return Writer.done(undefined)
+      })
+
+    const ready = Migrations.check.pipe(
+      Effect.provideService(SqlClient.SqlClient, client),
+      Effect.catchAllDefect((defect) => Effect.fail(ledgerError(`checking the ledger: ${defect instanceof Error ? defect.message : String(defect)}`)))
+    )
+
+    return {
+      dialect: "sqlite",
+      ready,
+      claim,
+      get,
+      findByKey: (provider: string, key: string) => findOne("reading a refund by idempotency key", sql.stampByKey, [provider, key]),
+      findByReference: (provider: string, reference: string) =>
+        findOne("reading a refund by provider reference", sql.stampByReference, [provider, reference]),
+      transition,
+      list,
+      needingSync,
+      recover,
+      claimForSync,
+      releaseSync
+    } satisfies SqlLedger.Service
+  })

@@ -1,0 +1,199 @@
+// How the SQLite ledger commits: group commit, per-write savepoints, the version-checked
+// refund cache and non-blocking waits for another connection's lock. Real SQLite files;
+// the database is observed (WAL frames) and disturbed (locks, a schema add-on) from a
+// second connection, never by replacing the ledger's own code.
+import { assert, describe, it } from "@effect/vitest"
+import type { Ledger } from "@refundkit/core"
+import Database from "better-sqlite3"
+import { Effect, Either, Exit } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as SqlLedger from "../src/SqlLedger.js"
+import { build, tempDir } from "./support/databases.js"
+import { at, draft, partial } from "./support/refunds.js"
+
+const ledgerFile = Effect.map(tempDir, (dir) => path.join(dir, "ledger.db"))
+
+/** A second connection to the ledger's file, closed with the scope. */
+const raw = (file: string) =>
+  Effect.acquireRelease(Effect.sync(() => new Database(file)), (db) => Effect.sync(() => db.close()))
+
+/**
+ * Committed transactions in the WAL file: frames whose "database size after commit"
+ * is set and whose salts match the WAL header (older frames of a restarted WAL do not).
+ */
+const commitsInWal = (file: string): number => {
+  const wal = fs.readFileSync(`${file}-wal`)
+  if (wal.length < 32) return 0
+  const pageSize = wal.readUInt32BE(8)
+  const salt1 = wal.readUInt32BE(16)
+  const salt2 = wal.readUInt32BE(20)
+  let commits = 0
+  for (let offset = 32; offset + 24 + pageSize <= wal.length; offset += 24 + pageSize) {
+    if (wal.readUInt32BE(offset + 8) !== salt1 || wal.readUInt32BE(offset + 12) !== salt2) break
+    if (wal.readUInt32BE(offset + 4) !== 0) commits++
+  }
+  return commits
+}
+
+const eventsOf = (refund: { readonly events: ReadonlyArray<{ readonly sequence: number; readonly from: string | null; readonly to: string; readonly accepted: boolean }> }) =>
+  refund.events.map((e) => [e.sequence, e.from, e.to, e.accepted])
+
+describe("SQLite ledger commits", () => {
+  it.scopedLive("claims issued in one turn share one COMMIT; an over-refund and a key conflict fail alone", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const ledger = yield* build(SqlLedger.layerSqlite(file))
+      yield* ledger.claim(partial("first", "pay-1", "60.00", "100.00"))
+      const before = commitsInWal(file)
+      const claims = [
+        ...Array.from({ length: 10 }, (_, i) => partial(`ok-${i}`, `pay-ok-${i}`, "5.00", "100.00", i)),
+        partial("too-much", "pay-1", "50.00", "100.00"), // 60.00 of 100.00 is taken
+        { ...partial("first", "pay-1", "60.00", "100.00"), fingerprint: "another request" } // the key is taken
+      ]
+      const results = yield* Effect.all(claims.map((r) => Effect.either(ledger.claim(r))), { concurrency: "unbounded" })
+      assert.strictEqual(commitsInWal(file) - before, 1, "one fsynced COMMIT for the whole turn")
+      for (const result of results.slice(0, 10)) assert.isTrue(Either.isRight(result) && result.right._tag === "Claimed")
+      const over = results[10]!
+      assert.isTrue(Either.isLeft(over) && over.left._tag === "OverRefund")
+      const conflict = results[11]!
+      assert.isTrue(Either.isRight(conflict) && conflict.right._tag === "Existing" && conflict.right.refund.fingerprint !== "another request")
+      // The refused claim left nothing behind: not its row, not its reservation.
+      assert.isTrue((yield* ledger.findByKey("toy", "too-much"))._tag === "None")
+      assert.strictEqual((yield* ledger.claim(partial("forty", "pay-1", "40.00", "100.00")))._tag, "Claimed")
+      assert.strictEqual((yield* ledger.list({ limit: 100 })).items.length, 12)
+    }))
+
+  it.scopedLive("a refund changed through another connection is read again, not taken from the cache", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const a = yield* build(SqlLedger.layerSqlite(file))
+      const b = yield* build(SqlLedger.layerSqlite(file))
+      const refund = draft("shared")
+      yield* a.claim(refund)
+      yield* a.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerStatus: "QUEUED" })
+      // b is another connection, as another process would be.
+      yield* b.transition(refund.id, { to: "requires_action", source: "webhook", at: at(2), providerStatus: "NEEDS_INFO" })
+      const done = yield* a.transition(refund.id, { to: "succeeded", source: "sync", at: at(3), providerStatus: "DONE" })
+      assert.deepStrictEqual(eventsOf(done), [
+        [1, null, "requested", true],
+        [2, "requested", "pending", true],
+        [3, "pending", "requires_action", true],
+        [4, "requires_action", "succeeded", true]
+      ])
+      assert.deepStrictEqual(yield* b.get(refund.id), done)
+      // A hand edit that does not touch `version` still moves it on (migration 2), so the
+      // cached copy is not trusted over it.
+      const db = yield* raw(file)
+      db.prepare("UPDATE refunds SET provider_status = 'EDITED' WHERE id = ?").run(refund.id)
+      assert.strictEqual((yield* a.get(refund.id)).providerStatus, "EDITED")
+      const again = yield* a.transition(refund.id, { to: "succeeded", source: "sync", at: at(4) })
+      assert.strictEqual(again.providerStatus, "EDITED")
+      assert.strictEqual(again.events.length, 5)
+    }))
+
+  it.scopedLive("a refused change then an accepted one get consecutive events, seen alike by every connection", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const a = yield* build(SqlLedger.layerSqlite(file))
+      const b = yield* build(SqlLedger.layerSqlite(file))
+      const refund = draft("refused-then-accepted")
+      yield* a.claim(refund)
+      yield* a.transition(refund.id, { to: "pending", source: "submit", at: at(1) })
+      yield* b.get(refund.id) // b now holds the refund at this version
+      const refusal = yield* Effect.flip(a.transition(refund.id, { to: "requested", source: "sync", at: at(2), detail: "stale" }))
+      assert.strictEqual(refusal._tag, "IllegalTransition")
+      // b must see a's refused event before writing its own.
+      const accepted = yield* b.transition(refund.id, { to: "succeeded", source: "webhook", at: at(3) })
+      const expected = [
+        [1, null, "requested", true],
+        [2, "requested", "pending", true],
+        [3, "pending", "requested", false],
+        [4, "pending", "succeeded", true]
+      ]
+      assert.deepStrictEqual(eventsOf(accepted), expected)
+      assert.deepStrictEqual(eventsOf(yield* a.get(refund.id)), expected)
+      const fresh = yield* build(SqlLedger.layerSqlite(file))
+      assert.deepStrictEqual(yield* fresh.get(refund.id), accepted)
+      // The same on one connection, refusal and acceptance in one turn.
+      const other = draft("one-turn")
+      yield* a.claim(other)
+      yield* a.transition(other.id, { to: "pending", source: "submit", at: at(1) })
+      const [refused, ok] = yield* Effect.all([
+        Effect.either(a.transition(other.id, { to: "requested", source: "sync", at: at(2) })),
+        a.transition(other.id, { to: "succeeded", source: "webhook", at: at(3) })
+      ], { concurrency: "unbounded" })
+      assert.isTrue(Either.isLeft(refused))
+      assert.deepStrictEqual(eventsOf(ok), [
+        [1, null, "requested", true],
+        [2, "requested", "pending", true],
+        [3, "pending", "requested", false],
+        [4, "pending", "succeeded", true]
+      ])
+      assert.deepStrictEqual(yield* fresh.get(other.id), ok)
+    }))
+
+  it.scopedLive("a COMMIT that fails fails every write of its batch, and none of them is kept", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const ledger = yield* build(SqlLedger.layerSqlite(file))
+      const moved = draft("moved")
+      yield* ledger.claim(moved)
+      yield* ledger.transition(moved.id, { to: "pending", source: "submit", at: at(1) })
+      // A deferred foreign key is only checked at COMMIT: an event whose detail says
+      // "poison" makes the whole transaction's COMMIT fail.
+      const db = yield* raw(file)
+      db.exec(`CREATE TABLE poison (refund_id TEXT REFERENCES refunds (id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TRIGGER poison AFTER INSERT ON refund_events WHEN NEW.detail LIKE '%poison%'
+        BEGIN INSERT INTO poison VALUES ('rfd_nobody'); END`)
+      const claims = Array.from({ length: 5 }, (_, i) => draft(`batch-${i}`, { n: i }))
+      const results: ReadonlyArray<Either.Either<unknown, { readonly _tag: string; readonly message: string }>> = yield* Effect.all([
+        ...claims.map((r) => Effect.either(ledger.claim(r))),
+        Effect.either(ledger.transition(moved.id, { to: "succeeded", source: "sync", at: at(2) })),
+        Effect.either(ledger.transition(moved.id, { to: "pending", source: "sync", at: at(3), detail: "poison" }))
+      ], { concurrency: "unbounded" })
+      for (const result of results) {
+        assert.isTrue(Either.isLeft(result) && result.left._tag === "LedgerError", JSON.stringify(result))
+        if (Either.isLeft(result)) assert.include(result.left.message, "FOREIGN KEY")
+      }
+      db.exec("DROP TRIGGER poison")
+      // Nothing of the batch was written, and nothing of it was cached.
+      for (const r of claims) assert.isTrue((yield* ledger.findByKey("toy", r.idempotencyKey))._tag === "None")
+      const stored = yield* ledger.get(moved.id)
+      assert.strictEqual(stored.status, "pending")
+      assert.strictEqual(stored.events.length, 2)
+      for (const r of claims) assert.strictEqual((yield* ledger.claim(r))._tag, "Claimed")
+      const done = yield* ledger.transition(moved.id, { to: "succeeded", source: "sync", at: at(4) })
+      assert.deepStrictEqual(done.events.map((e) => e.sequence), [1, 2, 3])
+    }))
+
+  it.scopedLive("another connection's write lock is waited for without blocking the event loop", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const ledger = yield* build(SqlLedger.layerSqlite(file))
+      const db = yield* raw(file)
+      db.prepare("BEGIN IMMEDIATE").run()
+      let ticks = 0
+      const timer = setInterval(() => ticks++, 5)
+      // The lock is released from a timer on this very thread: a blocking busy wait
+      // could never see it released.
+      setTimeout(() => db.prepare("COMMIT").run(), 300)
+      const claimed = yield* ledger.claim(draft("waited"))
+      clearInterval(timer)
+      assert.strictEqual(claimed._tag, "Claimed")
+      assert.isAbove(ticks, 10, "timers kept running while the claim waited")
+    }))
+
+  it.scopedLive("a lock held longer than busyTimeoutMillis is a LedgerError", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const ledger: Ledger.Ledger.Service = yield* build(SqlLedger.layerSqlite(file, { busyTimeoutMillis: 100 }))
+      const db = yield* raw(file)
+      db.prepare("BEGIN IMMEDIATE").run()
+      const exit = yield* Effect.exit(ledger.claim(draft("gives-up")))
+      db.prepare("ROLLBACK").run()
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(exit.cause), "locked")
+      assert.strictEqual((yield* ledger.claim(draft("gives-up")))._tag, "Claimed")
+    }))
+})
