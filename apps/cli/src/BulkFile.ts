@@ -16,6 +16,8 @@
 import type { FieldIssue } from "@refundkit/core/RefundError"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash, type Hash } from "node:crypto"
 import { createReadStream } from "node:fs"
@@ -133,11 +135,30 @@ const setPath = (target: Record<string, unknown>, path: ReadonlyArray<string>, v
   return false
 }
 
-// Arrays filled by index may have holes (a row with columns 0 and 2 only); JSON has none.
+// Arrays filled by index may have holes (a row with columns 0 and 2 only); JSON has none. Containers are
+// fixed in place: a row's request is rebuilt only where an array had a hole.
 const compact = (value: unknown): unknown => {
-  if (Array.isArray(value)) return Array.from(value, (item) => (item === undefined ? undefined : compact(item))).filter((item) => item !== undefined)
+  if (Array.isArray(value)) {
+    let holes = false
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      if (item === undefined) holes = true
+      else {
+        const next = compact(item)
+        if (next !== item) value[i] = next
+      }
+    }
+    return holes ? value.filter((item) => item !== undefined) : value
+  }
   if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, compact(v)]))
+    const record = value as Record<string, unknown>
+    for (const key of Object.keys(record)) {
+      const item = record[key]
+      const next = compact(item)
+      // defineProperty, not assignment: a "__proto__" key stays a plain field.
+      if (next !== item) Object.defineProperty(record, key, { value: next, writable: true, enumerable: true, configurable: true })
+    }
+    return record
   }
   return value
 }
@@ -148,7 +169,15 @@ interface Column {
   readonly types: ReadonlySet<JsonSchema.JsonType>
 }
 
-const columnsOf = (header: ReadonlyArray<string>, schema: unknown): Column[] | string => {
+interface Columns {
+  readonly list: ReadonlyArray<Column>
+  /** Some column fills an array by index, so a row's arrays may have holes to close. */
+  readonly indexed: boolean
+}
+
+const digits = /^\d+$/
+
+const columnsOf = (header: ReadonlyArray<string>, schema: unknown): Columns | string => {
   const names = header.map((name, i) => (i === 0 ? name.replace(/^\uFEFF/, "") : name).trim())
   const seen = new Set<string>()
   for (const [i, name] of names.entries()) {
@@ -157,17 +186,19 @@ const columnsOf = (header: ReadonlyArray<string>, schema: unknown): Column[] | s
     if (name.split(".").some((s) => s === "")) return `column "${name}" is not a dotted path (empty segment)`
     seen.add(name)
   }
-  return names.map((name) => ({ name, path: name.split("."), types: name === keyColumn ? new Set() : JsonSchema.typesAt(schema, name.split(".")) }))
+  const list = names.map((name) => ({ name, path: name.split("."), types: name === keyColumn ? new Set<JsonSchema.JsonType>() : JsonSchema.typesAt(schema, name.split(".")) }))
+  return { list, indexed: list.some((column) => column.path.some((segment, i) => i > 0 && digits.test(segment))) }
 }
 
-const csvRow = (columns: ReadonlyArray<Column>, record: Csv.CsvRecord, row: number): Row => {
+const csvRow = (columns: Columns, record: Csv.CsvRecord, row: number): Row => {
   const issues: Array<FieldIssue> = []
   const request: Record<string, unknown> = {}
   let idempotencyKey: string | undefined
-  if (record.fields.length !== columns.length) {
-    issues.push({ path: "", message: `has ${record.fields.length} cells but the header has ${columns.length} columns` })
+  if (record.fields.length !== columns.list.length) {
+    issues.push({ path: "", message: `has ${record.fields.length} cells but the header has ${columns.list.length} columns` })
   }
-  for (const [i, column] of columns.entries()) {
+  for (let i = 0; i < columns.list.length; i++) {
+    const column = columns.list[i]!
     const cell = record.fields[i]
     if (cell === undefined || cell === "") continue
     if (column.name === keyColumn) {
@@ -177,7 +208,8 @@ const csvRow = (columns: ReadonlyArray<Column>, record: Csv.CsvRecord, row: numb
       issues.push({ path: column.name, message: "clashes with another column's path" })
     }
   }
-  return { row, line: record.line, request: issues.length === 0 ? (compact(request) as Record<string, unknown>) : undefined, issues, idempotencyKey }
+  const valid = issues.length === 0
+  return { row, line: record.line, request: valid ? (columns.indexed ? (compact(request) as Record<string, unknown>) : request) : undefined, issues, idempotencyKey }
 }
 
 const jsonlRow = (text: string, line: number): Row => {
@@ -196,11 +228,27 @@ const jsonlRow = (text: string, line: number): Row => {
   return { row: line, line, request: issues.length === 0 ? request : undefined, issues, idempotencyKey: typeof key === "string" ? key : undefined }
 }
 
-type Item = Row | { readonly _tag: "HeaderError"; readonly detail: string }
+interface HeaderError {
+  readonly _tag: "HeaderError"
+  readonly detail: string
+}
 
+/** A few rows, or why the header row is unusable (then nothing follows). */
+type Batch = ReadonlyArray<Row> | HeaderError
+
+/**
+ * Rows are built this many at a time, as the reader asks for them. A step per row (a
+ * promise and a few Effect steps) costs more than parsing the row; a whole read
+ * buffer's worth (thousands of rows) built ahead of the reader outlives a
+ * young-generation collection and piles up in old space as garbage.
+ */
+const batchRows = 64
+
+// Small reads: a read buffer decoded to a string lives until its last row has been validated; at 64 KiB that
+// spans a young-generation collection or two and every buffer ended up in old space.
 async function* chunks(path: string, hash: Hash): AsyncGenerator<string> {
   const decoder = new StringDecoder("utf8")
-  for await (const buffer of createReadStream(path, { highWaterMark: 64 * 1024 })) {
+  for await (const buffer of createReadStream(path, { highWaterMark: 16 * 1024 })) {
     const bytes = buffer as Buffer
     hash.update(bytes)
     yield decoder.write(bytes)
@@ -209,65 +257,90 @@ async function* chunks(path: string, hash: Hash): AsyncGenerator<string> {
   if (rest !== "") yield rest
 }
 
-// Rows are handed on one read buffer's worth at a time: a stream element (a promise and a
-// few Effect steps) per row costs more than parsing the row, and churns the heap.
-async function* csvItems(path: string, hash: Hash, schema: unknown): AsyncGenerator<ReadonlyArray<Item>> {
+async function* csvBatches(path: string, hash: Hash, schema: unknown): AsyncGenerator<Batch> {
   const parser = Csv.make()
-  let columns: ReadonlyArray<Column> | undefined
+  let columns: Columns | undefined
   let row = 0
-  let failed = false
-  const handle = (records: ReadonlyArray<Csv.CsvRecord>): ReadonlyArray<Item> => {
-    const out: Array<Item> = []
-    for (const record of records) {
-      if (failed) break
+  const take = (): Batch => {
+    const out: Array<Row> = []
+    while (out.length < batchRows) {
+      const record = parser.next()
+      if (record === undefined) break
       if (columns === undefined) {
         const parsed = columnsOf(record.fields, schema)
-        if (typeof parsed === "string") {
-          out.push({ _tag: "HeaderError", detail: parsed })
-          failed = true
-          break
-        }
+        if (typeof parsed === "string") return { _tag: "HeaderError", detail: parsed }
         columns = parsed
       } else out.push(csvRow(columns, record, ++row))
     }
     return out
   }
   for await (const chunk of chunks(path, hash)) {
-    const items = handle(parser.push(chunk))
-    if (items.length > 0) yield items
-    if (failed) return
+    parser.feed(chunk)
+    for (let batch = take(); "_tag" in batch || batch.length > 0; batch = take()) {
+      yield batch
+      if ("_tag" in batch) return
+    }
   }
-  const last = handle(parser.end())
-  if (last.length > 0) yield last
+  parser.end()
+  for (let batch = take(); "_tag" in batch || batch.length > 0; batch = take()) {
+    yield batch
+    if ("_tag" in batch) return
+  }
 }
 
-async function* jsonlItems(path: string, hash: Hash): AsyncGenerator<ReadonlyArray<Item>> {
-  let carry = ""
+async function* jsonlBatches(path: string, hash: Hash): AsyncGenerator<Batch> {
+  let text = ""
+  let pos = 0
+  // Where to look for the next newline: text before it (a line still being read) has none.
+  let scanned = 0
   let line = 0
-  for await (const chunk of chunks(path, hash)) {
-    const parts = (carry + chunk).split("\n")
-    carry = parts.pop() ?? ""
-    const out: Array<Item> = []
-    for (const part of parts) {
+  let ended = false
+  const take = (): ReadonlyArray<Row> => {
+    const out: Array<Row> = []
+    while (out.length < batchRows) {
+      const newline = text.indexOf("\n", scanned)
+      if (newline === -1 && !(ended && pos < text.length)) {
+        scanned = text.length
+        break
+      }
+      const stop = newline === -1 ? text.length : newline
+      const part = text.slice(pos, stop)
+      pos = scanned = stop + 1
       line++
       if (part.trim() !== "") out.push(jsonlRow(part, line))
     }
-    if (out.length > 0) yield out
+    return out
   }
-  line++
-  if (carry.trim() !== "") yield [jsonlRow(carry, line)]
+  for await (const chunk of chunks(path, hash)) {
+    text = text.slice(pos) + chunk
+    scanned -= pos
+    pos = 0
+    for (let items = take(); items.length > 0; items = take()) yield items
+  }
+  ended = true
+  for (let items = take(); items.length > 0; items = take()) yield items
 }
 
 /**
- * A pass over a file: its rows as a stream, and the SHA-256 of its bytes once the
- * stream has ended.
+ * A pass over a file: its rows, and the SHA-256 of its bytes once they have all been read.
  *
  * @since 0.1.0
  */
 export interface Pass {
+  /** The rows as a stream, a few per chunk. */
   readonly rows: Stream.Stream<Row, UsageError>
+  /**
+   * The rows without a stream: each run of the inner effect gives the next few rows,
+   * and an empty array at the end. The file stays open until the scope closes. Long
+   * passes use this: a stream's per-chunk bookkeeping keeps each chunk reachable from
+   * garbage already in the old generation, so nearly every row read through it is
+   * promoted there too, and the heap grows with the file until a full collection.
+   */
+  readonly pull: Effect.Effect<Effect.Effect<ReadonlyArray<Row>, UsageError>, never, Scope.Scope>
   readonly digest: Effect.Effect<string>
 }
+
+const noRows: ReadonlyArray<Row> = []
 
 /**
  * Reads `path` as `format`; `schema` is the provider's request JSON Schema (for CSV typing).
@@ -277,25 +350,38 @@ export interface Pass {
 export const read = (path: string, format: Format, schema: unknown): Pass => {
   const hash = createHash("sha256")
   let digest: string | undefined
-  const items = Stream.fromAsyncIterable(
-    { [Symbol.asyncIterator]: () => (format === "csv" ? csvItems(path, hash, schema) : jsonlItems(path, hash)) },
-    (error) => new UsageError({ field: "file", detail: `cannot read ${path} (${error instanceof Error ? error.message : String(error)})` })
+  const cannotRead = (error: unknown) => new UsageError({ field: "file", detail: `cannot read ${path} (${error instanceof Error ? error.message : String(error)})` })
+  const pull = Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => (format === "csv" ? csvBatches(path, hash, schema) : jsonlBatches(path, hash))),
+      (batches) => Effect.promise(() => batches.return(undefined))
+    ),
+    (batches) => {
+      let done = false
+      return Effect.suspend((): Effect.Effect<ReadonlyArray<Row>, UsageError> =>
+        done ? Effect.succeed(noRows) : Effect.flatMap(
+          Effect.tryPromise({ try: () => batches.next(), catch: cannotRead }),
+          (result) => {
+            if (result.done === true) {
+              done = true
+              return Effect.succeed(noRows)
+            }
+            const batch = result.value
+            if ("_tag" in batch) {
+              done = true
+              return Effect.fail(new UsageError({ field: "file", detail: `${path}: ${batch.detail}`, hint: "The first row must name the columns." }))
+            }
+            return Effect.succeed(batch)
+          }
+        )
+      )
+    }
   )
   return {
-    rows: items.pipe(
-      Stream.mapChunksEffect((batches) => {
-        const rows: Array<Row> = []
-        for (const batch of batches) {
-          for (const item of batch) {
-            if ("_tag" in item) {
-              return Effect.fail(new UsageError({ field: "file", detail: `${path}: ${item.detail}`, hint: "The first row must name the columns." }))
-            }
-            rows.push(item)
-          }
-        }
-        return Effect.succeed(Chunk.unsafeFromArray(rows))
-      })
-    ),
+    rows: Stream.unwrapScoped(Effect.map(pull, (next) =>
+      Stream.repeatEffectChunkOption(Effect.flatMap(Effect.mapError(next, Option.some), (rows) =>
+        rows.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(rows)))))),
+    pull,
     digest: Effect.sync(() => (digest ??= hash.digest("hex")))
   }
 }

@@ -11,10 +11,8 @@ import type { Provider } from "@refundkit/core/Provider"
 import { deriveId, type Refund } from "@refundkit/core/Refund"
 import type { FieldIssue } from "@refundkit/core/RefundError"
 import type * as Refunds from "@refundkit/core/Refunds"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Stream from "effect/Stream"
 import { closeSync, openSync, writeSync } from "node:fs"
 import * as BulkFile from "./BulkFile.js"
 import { UsageError } from "./CliError.js"
@@ -57,36 +55,36 @@ const noIssues: ReadonlyArray<FieldIssue> = []
 
 const describeIssues = (issues: ReadonlyArray<FieldIssue>) => issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
 
+const validOrIssues = (provider: Provider, request: Record<string, unknown>): Effect.Effect<ReadonlyArray<FieldIssue>> =>
+  Effect.match(provider.prepare(request), { onFailure: (e) => e.issues, onSuccess: () => noIssues })
+
 /**
  * Pass one: every row decoded with the provider's schema, invalid ones printed on
- * stderr as they are found; memory stays constant whatever the file's size.
+ * stderr as they are found. Memory stays flat whatever the file's size: rows are read
+ * a few at a time, and only counts and the first {@link maxReportedRows} invalid
+ * rows are kept.
  *
  * @since 0.1.0
  */
 export const validate = (provider: Provider, path: string, format: BulkFile.Format): Effect.Effect<Validation, UsageError> =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const pass = BulkFile.read(path, format, provider.requestJsonSchema)
+    const pull = yield* pass.pull
     let rows = 0
     let invalid = 0
     const reported: Array<InvalidRow> = []
-    yield* pass.rows.pipe(
-      Stream.runForEachChunk((chunk) =>
-        Effect.gen(function*() {
-          for (const row of chunk) {
-            rows++
-            const issues = row.request === undefined
-              ? row.issues
-              : yield* provider.prepare(row.request).pipe(Effect.match({ onFailure: (e) => e.issues, onSuccess: () => noIssues }))
-            if (issues.length === 0) continue
-            invalid++
-            if (reported.length < maxReportedRows) reported.push({ row: row.row, line: row.line, issues })
-            yield* Output.note(`row ${row.row} (line ${row.line}): ${describeIssues(issues)}`)
-          }
-        })
-      )
-    )
+    for (let batch = yield* pull; batch.length > 0; batch = yield* pull) {
+      for (const row of batch) {
+        rows++
+        const issues = row.request === undefined ? row.issues : yield* validOrIssues(provider, row.request)
+        if (issues.length === 0) continue
+        invalid++
+        if (reported.length < maxReportedRows) reported.push({ row: row.row, line: row.line, issues })
+        yield* Output.note(`row ${row.row} (line ${row.line}): ${describeIssues(issues)}`)
+      }
+    }
     return { rows, invalid, reported, digest: yield* pass.digest }
-  })
+  }))
 
 /**
  * How a row ended, for the tallies and the exit code: `ok` (succeeded, pending or
@@ -130,12 +128,14 @@ const outcomeOfRefund = (refund: Refund): Outcome => {
 
 const invalidCodes = new Set(["invalid_request", "unknown_provider", "idempotency_key_reused", "over_refund"])
 
+// Built field by field rather than spread from a base object: one of these is made per row.
 const resultOf = (row: BulkFile.Row, key: string, providerId: string, result: Either.Either<Refunds.Created, Refunds.CreateError>): Result => {
-  const base = { row: row.row, line: row.line, idempotencyKey: key }
   if (Either.isRight(result)) {
     const refund = result.right.refund
     return {
-      ...base,
+      row: row.row,
+      line: row.line,
+      idempotencyKey: key,
       refundId: refund.id,
       status: refund.status,
       providerStatus: refund.providerStatus,
@@ -155,7 +155,7 @@ const resultOf = (row: BulkFile.Row, key: string, providerId: string, result: Ei
     : undefined
   const outcome: Outcome = invalidCodes.has(error.code) ? "invalid" : status === "unknown" || status === "requested" ? "in_doubt" : "failed"
   const refundId = "refundId" in error && typeof error.refundId === "string" ? error.refundId : status === undefined ? undefined : deriveId(providerId, key)
-  return { ...base, refundId, status, outcome, error: { code: error.code, message: error.message } }
+  return { row: row.row, line: row.line, idempotencyKey: key, refundId, status, outcome, error: { code: error.code, message: error.message } }
 }
 
 /**
@@ -207,6 +207,29 @@ export const exitCodeOf = (tally: Progress.Tally): ExitCode.ExitCode =>
   tally.inDoubt > 0 ? ExitCode.inDoubt : tally.failed > 0 ? ExitCode.failure : tally.invalid > 0 ? ExitCode.usage : ExitCode.ok
 
 /**
+ * Rows handed out one at a time to several workers, read a batch at a time. Only one
+ * worker reads from the file at once; the others keep taking rows already read.
+ */
+const rowTaker = (pull: Effect.Effect<ReadonlyArray<BulkFile.Row>, UsageError>) =>
+  Effect.map(Effect.makeSemaphore(1), (reading): Effect.Effect<BulkFile.Row | undefined, UsageError> => {
+    let buffer: ReadonlyArray<BulkFile.Row> = []
+    let index = 0
+    let ended = false
+    const refill = reading.withPermits(1)(Effect.suspend(() => {
+      // Another worker may have refilled, or reached the end, while this one waited.
+      if (index < buffer.length) return Effect.succeed(buffer[index++])
+      if (ended) return Effect.succeed(undefined)
+      return Effect.map(pull, (batch) => {
+        buffer = batch
+        index = 0
+        ended = batch.length === 0
+        return ended ? undefined : buffer[index++]
+      })
+    }))
+    return Effect.suspend(() => (index < buffer.length ? Effect.succeed(buffer[index++]) : ended ? Effect.succeed(undefined) : refill))
+  })
+
+/**
  * Pass two: submits every row and writes the results file.
  *
  * @since 0.1.0
@@ -231,50 +254,62 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     const perCall = Math.max(1, provider.capabilities.maxTargetsPerCall)
     const callsPerBatch = perCall > 1 ? Math.min(packWindow, options.concurrency) : 1
     const batchRows = perCall * callsPerBatch
-    const batches = Math.max(1, Math.ceil(options.concurrency / callsPerBatch))
-    const record = (result: Result) =>
-      Effect.sync(() => {
-        writeSync(fd, `${JSON.stringify(result)}\n`)
-        processed++
-        tally[result.outcome === "in_doubt" ? "inDoubt" : result.outcome]++
-        if (result.status !== undefined) statuses[result.status] = (statuses[result.status] ?? 0) + 1
-        if (result.replayed === true) replayed++
-      })
-    const submit = (rows: ReadonlyArray<BulkFile.Row>) =>
-      Effect.gen(function*() {
-        const valid = rows.filter((row) => row.request !== undefined)
-        for (const row of rows) {
-          if (row.request === undefined) {
-            yield* record({ row: row.row, line: row.line, idempotencyKey: BulkFile.keyOf(row, options.digest), outcome: "invalid", error: { code: "invalid_request", message: describeIssues(row.issues) } })
-          }
+    const workers = perCall > 1 ? Math.max(1, Math.ceil(options.concurrency / callsPerBatch)) : options.concurrency
+    const record = (result: Result): void => {
+      writeSync(fd, `${JSON.stringify(result)}\n`)
+      processed++
+      tally[result.outcome === "in_doubt" ? "inDoubt" : result.outcome]++
+      if (result.status !== undefined) statuses[result.status] = (statuses[result.status] ?? 0) + 1
+      if (result.replayed === true) replayed++
+    }
+    const recordInvalid = (row: BulkFile.Row, key: string) =>
+      record({ row: row.row, line: row.line, idempotencyKey: key, outcome: "invalid", error: { code: "invalid_request", message: describeIssues(row.issues) } })
+    const submitMany = (rows: ReadonlyArray<BulkFile.Row>): Effect.Effect<void> => {
+      const valid: Array<BulkFile.Row> = []
+      const inputs: Array<Refunds.CreateInput> = []
+      for (const row of rows) {
+        const key = BulkFile.keyOf(row, options.digest)
+        if (row.request === undefined) recordInvalid(row, key)
+        else {
+          valid.push(row)
+          inputs.push({ provider: provider.id, request: row.request, idempotencyKey: key })
         }
-        if (valid.length === 0) return
-        const inputs = valid.map((row) => ({ provider: provider.id, request: row.request, idempotencyKey: BulkFile.keyOf(row, options.digest) }))
-        const results = yield* refunds.createMany(inputs, { concurrency: callsPerBatch })
-        yield* Effect.forEach(valid, (row, i) => record(resultOf(row, inputs[i]!.idempotencyKey, provider.id, results[i]!)), { discard: true })
-      })
-    // One row per call: each row is its own unit in a sliding window of `concurrency`, so a slow
-    // call never holds back the rows behind it, and no batching machinery runs per row.
-    const submitOne = (row: BulkFile.Row) => {
-      const key = BulkFile.keyOf(row, options.digest)
-      if (row.request === undefined) {
-        return record({ row: row.row, line: row.line, idempotencyKey: key, outcome: "invalid", error: { code: "invalid_request", message: describeIssues(row.issues) } })
       }
-      return Effect.flatMap(
+      if (valid.length === 0) return Effect.void
+      return Effect.map(refunds.createMany(inputs, { concurrency: callsPerBatch }), (results) => {
+        for (let i = 0; i < valid.length; i++) record(resultOf(valid[i]!, inputs[i]!.idempotencyKey, provider.id, results[i]!))
+      })
+    }
+    const submitOne = (row: BulkFile.Row): Effect.Effect<void> => {
+      const key = BulkFile.keyOf(row, options.digest)
+      if (row.request === undefined) return Effect.sync(() => recordInvalid(row, key))
+      return Effect.map(
         Effect.either(refunds.create({ provider: provider.id, request: row.request, idempotencyKey: key })),
         (result) => record(resultOf(row, key, provider.id, result))
       )
     }
     const pass = BulkFile.read(options.path, options.format, provider.requestJsonSchema)
-    // Rows arrive a read buffer at a time; the stop check must see them one by one, as they are taken.
-    const taken = pass.rows.pipe(Stream.rechunk(1), Stream.takeWhile(() => !options.stopRequested()))
-    yield* perCall === 1
-      ? taken.pipe(Stream.mapEffect(submitOne, { concurrency: options.concurrency, unordered: true }), Stream.runDrain)
-      : taken.pipe(
-        Stream.grouped(batchRows),
-        Stream.mapEffect((chunk) => submit(Chunk.toReadonlyArray(chunk)), { concurrency: batches, unordered: true }),
-        Stream.runDrain
-      )
+    const take = yield* rowTaker(yield* pass.pull)
+    // Each worker takes the next row as soon as its call ends, so a slow call never holds back the rows
+    // behind it. The stop check comes before every take: after Ctrl-C no worker starts a new row.
+    const next = Effect.suspend(() => (options.stopRequested() ? Effect.succeed(undefined) : take))
+    const worker = perCall === 1
+      ? Effect.gen(function*() {
+        for (let row = yield* next; row !== undefined; row = yield* next) yield* submitOne(row)
+      })
+      : Effect.gen(function*() {
+        while (true) {
+          const rows: Array<BulkFile.Row> = []
+          while (rows.length < batchRows) {
+            const row = yield* next
+            if (row === undefined) break
+            rows.push(row)
+          }
+          if (rows.length === 0) return
+          yield* submitMany(rows)
+        }
+      })
+    yield* Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded", discard: true })
     // The keys were derived from the bytes validated; a file edited mid-run would get different keys next time.
     if (processed === options.total && (yield* pass.digest) !== options.digest) {
       yield* Output.note(`warning: ${options.path} changed while it was being processed; do not edit it before a re-run (its rows' keys come from its content).`)

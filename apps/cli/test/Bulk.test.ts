@@ -56,6 +56,45 @@ describe("refundkit bulk", () => {
     assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before.requests, "nothing was sent")
   })
 
+  it("dry-runs 150,000 rows without a ledger: counts, the first 1,000 invalid rows in the report, every one on stderr", async () => {
+    const work = tempDir()
+    const rows = 150_000
+    const lines = ["transactionId,amount,reason"]
+    const bad: Array<number> = []
+    for (let row = 1; row <= rows; row++) {
+      if (row % 100 === 0) {
+        bad.push(row)
+        lines.push(`${4_000_000 + row},1.005,customer_request`)
+      } else lines.push(`${4_000_000 + row},1.00,customer_request`)
+    }
+    writeFileSync(join(work, "large.csv"), `${lines.join("\n")}\n`)
+    const before = await stats(sandboxes.url("exirom"))
+    // No --ledger: a dry run must not create the default ledger (./.refundkit/ledger.db) in the working directory.
+    const result = await run(["bulk", "large.csv", "--provider", "exirom", "--dry-run", "--json"], { cwd: work, env: sandboxes.info.env })
+    assert.strictEqual(result.code, 2, result.stderr.slice(0, 2000))
+    const body = JSON.parse(result.stdout) as { error: { code: string; rows: number; invalidRows: number; truncated?: boolean; issues: Array<{ path: string; message: string }> } }
+    assert.strictEqual(body.error.code, "invalid_request")
+    assert.strictEqual(body.error.rows, rows)
+    assert.strictEqual(body.error.invalidRows, bad.length)
+    assert.isTrue(body.error.truncated)
+    assert.deepStrictEqual(body.error.issues.map((i) => i.path), bad.slice(0, 1000).map((row) => `row ${row}.amount`))
+    assert.include(body.error.issues[0]!.message, "decimal")
+    const named = result.stderr.split("\n").filter((line) => line.startsWith("row "))
+    assert.strictEqual(named.length, bad.length)
+    assert.include(result.stderr, `row ${bad.at(-1)} (line ${bad.at(-1)! + 1}): amount:`)
+    assert.isFalse(existsSync(join(work, ".refundkit")), "a dry run opens no ledger")
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before.requests, "nothing was sent")
+
+    writeFileSync(join(work, "large-ok.csv"), `${lines.map((line) => line.replace(",1.005,", ",1.00,")).join("\n")}\n`)
+    const ok = await run(["bulk", "large-ok.csv", "--provider", "exirom", "--dry-run", "--json"], { cwd: work, env: sandboxes.info.env })
+    assert.strictEqual(ok.code, 0, ok.stderr.slice(0, 2000))
+    const report = JSON.parse(ok.stdout) as Record<string, unknown>
+    assert.deepStrictEqual(Object.keys(report).sort(), ["dryRun", "invalid", "rows", "sha256"])
+    assert.deepInclude(report, { dryRun: true, rows, invalid: 0 })
+    assert.match(String(report["sha256"]), /^[0-9a-f]{64}$/)
+    assert.isFalse(existsSync(join(work, ".refundkit")))
+  }, 120_000)
+
   it("reads JSONL with per-row idempotency keys; an invalid file is refused without --dry-run too", async () => {
     const rows = Array.from({ length: 20 }, (_, i) => JSON.stringify({ transactionId: 3_000_000 + i, amount: "1.00", reason: "duplicate", idempotency_key: `jl-${i}` }))
     writeFileSync(join(dir, "ok.jsonl"), `${rows.join("\n")}\n`)

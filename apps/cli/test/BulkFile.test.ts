@@ -71,4 +71,66 @@ describe("BulkFile", () => {
       assert.strictEqual(b!.row, 3)
       assert.strictEqual(BulkFile.keyOf(b!, digest), `bulk:${digest}:3`)
     }))
+
+  it.effect("reads rows that straddle read buffers: quoted newlines, CRLF and long lines across 16 KiB boundaries", () =>
+    Effect.gen(function*() {
+      const lines = ["note,transactions.0.amount"]
+      const expected: Array<string> = []
+      for (let i = 0; i < 3000; i++) {
+        // Cells of varying length so quotes, CR and LF fall on every position of a read buffer.
+        const note = i % 7 === 0 ? `multi\nline ${"x".repeat(i % 50)} "q"` : `n${i}${"y".repeat(i % 37)}`
+        expected.push(note)
+        lines.push(`"${note.replace(/"/g, "\"\"")}",${i}.00`)
+      }
+      lines.push(`"${"z".repeat(40_000)}",1.00`)
+      expected.push("z".repeat(40_000))
+      const { rows: parsed } = yield* rows("straddle.csv", lines.join("\r\n"))
+      assert.deepStrictEqual(parsed.map((r) => r.request?.["note"]), expected)
+      assert.strictEqual(parsed.length, 3001)
+      let line = 2
+      for (const [i, row] of parsed.entries()) {
+        assert.strictEqual(row.row, i + 1)
+        assert.strictEqual(row.line, line)
+        line += (expected[i]!.match(/\n/g) ?? []).length + 1
+      }
+
+      const long = JSON.stringify({ note: "w".repeat(50_000) })
+      const { rows: jsonl } = yield* rows("straddle.jsonl", `{"note":"a"}\r\n\n${long}\n{"note":"b"}`, "jsonl")
+      assert.deepStrictEqual(jsonl.map((r) => [r.row, r.request?.["note"]]), [[1, "a"], [3, "w".repeat(50_000)], [4, "b"]])
+    }))
+
+  it.effect("pulls rows a few at a time, the same rows as the stream, and the file's digest after the last", () =>
+    Effect.gen(function*() {
+      const lines = ["note"]
+      for (let i = 0; i < 5000; i++) lines.push(`r${i}`)
+      const path = join(tempDir(), "pull.csv")
+      writeFileSync(path, `${lines.join("\n")}\n`)
+      const streamed = yield* rows("pull-stream.csv", `${lines.join("\n")}\n`)
+      const pass = BulkFile.read(path, "csv", schema)
+      const pulled = yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* pass.pull
+        const out: Array<BulkFile.Row> = []
+        let largest = 0
+        for (let batch = yield* pull; batch.length > 0; batch = yield* pull) {
+          largest = Math.max(largest, batch.length)
+          out.push(...batch)
+        }
+        assert.deepStrictEqual(yield* pull, [], "the end stays the end")
+        assert.isAtMost(largest, 256, "rows are built as they are asked for, not a whole read buffer at once")
+        return out
+      }))
+      assert.deepStrictEqual(pulled, streamed.rows)
+      assert.strictEqual(yield* pass.digest, streamed.digest)
+    }))
+
+  it.effect("fails on an unusable header row whichever way the file is read", () =>
+    Effect.gen(function*() {
+      const path = join(tempDir(), "header.csv")
+      writeFileSync(path, "note,,amount\nx,y,z\n")
+      const pass = BulkFile.read(path, "csv", schema)
+      const pulled = yield* Effect.scoped(Effect.flatMap(pass.pull, (pull) => pull)).pipe(Effect.flip)
+      assert.include(pulled.message, "column 2 of the header row has no name")
+      const streamed = yield* Stream.runCollect(BulkFile.read(path, "csv", schema).rows).pipe(Effect.flip)
+      assert.strictEqual(streamed.message, pulled.message)
+    }))
 })

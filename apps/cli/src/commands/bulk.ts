@@ -30,12 +30,7 @@ export const defaultConcurrency = 8
 
 const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
 
-/**
- * The `refundkit bulk` command, its options and its handler.
- *
- * @since 0.1.0
- */
-export const command = Command.make("bulk", {
+const config = {
   ...Globals.options,
   file: Args.text({ name: "file" }).pipe(Args.withDescription("A .csv file with a header row, or a .jsonl file with one request object per line.")),
   provider: Options.text("provider").pipe(Options.withDescription("The provider every row is for.")),
@@ -49,7 +44,14 @@ export const command = Command.make("bulk", {
     Options.withDescription("Seconds after which a refund left in `requested` by a killed run counts as in doubt (default 0: the previous run is dead)."),
     Options.withDefault(0)
   )
-}, (own) =>
+}
+
+/**
+ * The `refundkit bulk` command, its options and its handler.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("bulk", config, (own) =>
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
       if (own.concurrency < 1 || own.concurrency > 256) {
@@ -58,79 +60,100 @@ export const command = Command.make("bulk", {
       if (own.recoveryGrace < 0) return yield* new UsageError({ field: "--recovery-grace", detail: "must be 0 or more seconds" })
       const format = yield* BulkFile.formatOf(own.file)
       yield* BulkFile.check(own.file)
-      const provider = yield* Environment.provider(own.provider)
-      const validation = yield* BulkRun.validate(provider, own.file, format)
-      if (validation.invalid > 0) {
-        const message = `${validation.invalid} of ${validation.rows} rows in ${own.file} are invalid (listed above); nothing was sent. Fix them and run the command again.`
-        if (globals.json) {
-          yield* Output.json({
-            error: {
-              code: "invalid_request",
-              message,
-              invalidRows: validation.invalid,
-              rows: validation.rows,
-              issues: validation.reported.flatMap((r) => r.issues.map((i) => ({ path: i.path === "" ? `row ${r.row}` : `row ${r.row}.${i.path}`, message: i.message }))),
-              ...(validation.invalid > validation.reported.length ? { truncated: true } : {})
-            }
-          })
-        }
-        yield* Output.note(`error: ${message}`)
-        return ExitCode.usage
-      }
-      if (own.dryRun) {
-        if (globals.json) yield* Output.json({ dryRun: true, rows: validation.rows, invalid: 0, sha256: validation.digest })
-        else yield* Output.note(`${validation.rows} rows in ${own.file} are valid for ${provider.id}; nothing was sent (--dry-run).`)
-        return ExitCode.ok
-      }
-      const refunds = yield* Refunds.Refunds
-      const recovered = yield* refunds.recover(Duration.seconds(own.recoveryGrace))
-      if (recovered.length > 0) {
-        yield* Output.note(`${recovered.length} refund(s) left in "requested" by an interrupted run are now "unknown": they are reported as in doubt and never resent.`)
-      }
-      const out = Option.getOrElse(own.out, () => `${own.file}.results.jsonl`)
-      let stop = false
-      const onSignal = () => {
-        if (stop) process.exit(130)
-        stop = true
-        process.stderr.write("\nStopping: no new rows are taken; calls in flight are finishing (Ctrl-C again to quit at once).\n")
-      }
-      const work = Effect.acquireUseRelease(
-        Effect.sync(() => {
-          process.on("SIGINT", onSignal)
-          process.on("SIGTERM", onSignal)
-        }),
-        () =>
-          BulkRun.execute(refunds, provider, {
-            path: own.file,
-            format,
-            digest: validation.digest,
-            total: validation.rows,
-            concurrency: own.concurrency,
-            out,
-            stopRequested: () => stop
-          }),
-        () =>
-          Effect.sync(() => {
-            process.removeListener("SIGINT", onSignal)
-            process.removeListener("SIGTERM", onSignal)
-          })
-      ).pipe(Effect.tap((summary) => report(summary, out, globals.json, own.provider)))
-      const status = yield* Run.ExitStatus
-      // A daemon, so Ctrl-C (which interrupts the main fiber) cannot cut calls in flight: they finish and are recorded.
-      const fiber = yield* Effect.forkDaemon(work)
-      const summary = yield* Fiber.join(fiber).pipe(
-        Effect.onInterrupt(() =>
-          Fiber.await(fiber).pipe(Effect.flatMap(() => status.set(130)))
-        )
-      )
-      return summary.stopped ? ExitCode.worst([summary.exitCode, ExitCode.failure]) : summary.exitCode
-    }).pipe(Effect.provide(Environment.layer(globals))))
+      // A dry run only decodes rows: the registry is all it builds (no ledger is opened or created, no recovery runs).
+      return yield* own.dryRun
+        ? dryRun(own, globals, format).pipe(Effect.provide(Environment.providersLayer(globals)))
+        : submitAll(own, globals, format).pipe(Effect.provide(Environment.layer(globals)))
+    }))
 ).pipe(Command.withDescription(
   "Refund every row of a CSV or JSONL file: all rows are validated first (nothing is sent if any is invalid), then submitted with bounded concurrency, " +
     "honouring the provider's rate limit and packing rows into one call where the provider allows. Re-running the same command after a crash or Ctrl-C " +
     "finishes the job without refunding any row twice.\n\n" +
     "Example: refundkit bulk refunds.csv --provider airalo --concurrency 4 --dry-run"
 ))
+
+type Own = Command.Command.ParseConfig<typeof config>
+
+const validated = (own: Own, globals: Globals.Globals, format: BulkFile.Format) =>
+  Effect.gen(function*() {
+    const provider = yield* Environment.provider(own.provider)
+    const validation = yield* BulkRun.validate(provider, own.file, format)
+    if (validation.invalid === 0) return Option.some({ provider, validation })
+    const message = `${validation.invalid} of ${validation.rows} rows in ${own.file} are invalid (listed above); nothing was sent. Fix them and run the command again.`
+    if (globals.json) {
+      yield* Output.json({
+        error: {
+          code: "invalid_request",
+          message,
+          invalidRows: validation.invalid,
+          rows: validation.rows,
+          issues: validation.reported.flatMap((r) => r.issues.map((i) => ({ path: i.path === "" ? `row ${r.row}` : `row ${r.row}.${i.path}`, message: i.message }))),
+          ...(validation.invalid > validation.reported.length ? { truncated: true } : {})
+        }
+      })
+    }
+    yield* Output.note(`error: ${message}`)
+    return Option.none()
+  })
+
+const dryRun = (own: Own, globals: Globals.Globals, format: BulkFile.Format) =>
+  Effect.gen(function*() {
+    const valid = yield* validated(own, globals, format)
+    if (Option.isNone(valid)) return ExitCode.usage
+    const { provider, validation } = valid.value
+    if (globals.json) yield* Output.json({ dryRun: true, rows: validation.rows, invalid: 0, sha256: validation.digest })
+    else yield* Output.note(`${validation.rows} rows in ${own.file} are valid for ${provider.id}; nothing was sent (--dry-run).`)
+    return ExitCode.ok
+  })
+
+const submitAll = (own: Own, globals: Globals.Globals, format: BulkFile.Format) =>
+  Effect.gen(function*() {
+    const valid = yield* validated(own, globals, format)
+    if (Option.isNone(valid)) return ExitCode.usage
+    const { provider, validation } = valid.value
+    const refunds = yield* Refunds.Refunds
+    const recovered = yield* refunds.recover(Duration.seconds(own.recoveryGrace))
+    if (recovered.length > 0) {
+      yield* Output.note(`${recovered.length} refund(s) left in "requested" by an interrupted run are now "unknown": they are reported as in doubt and never resent.`)
+    }
+    const out = Option.getOrElse(own.out, () => `${own.file}.results.jsonl`)
+    let stop = false
+    const onSignal = () => {
+      if (stop) process.exit(130)
+      stop = true
+      process.stderr.write("\nStopping: no new rows are taken; calls in flight are finishing (Ctrl-C again to quit at once).\n")
+    }
+    const work = Effect.acquireUseRelease(
+      Effect.sync(() => {
+        process.on("SIGINT", onSignal)
+        process.on("SIGTERM", onSignal)
+      }),
+      () =>
+        BulkRun.execute(refunds, provider, {
+          path: own.file,
+          format,
+          digest: validation.digest,
+          total: validation.rows,
+          concurrency: own.concurrency,
+          out,
+          stopRequested: () => stop
+        }),
+      () =>
+        Effect.sync(() => {
+          process.removeListener("SIGINT", onSignal)
+          process.removeListener("SIGTERM", onSignal)
+        })
+    ).pipe(Effect.tap((summary) => report(summary, out, globals.json, own.provider)))
+    const status = yield* Run.ExitStatus
+    // A daemon, so Ctrl-C (which interrupts the main fiber) cannot cut calls in flight: they finish and are recorded.
+    const fiber = yield* Effect.forkDaemon(work)
+    const summary = yield* Fiber.join(fiber).pipe(
+      Effect.onInterrupt(() =>
+        Fiber.await(fiber).pipe(Effect.flatMap(() => status.set(130)))
+      )
+    )
+    return summary.stopped ? ExitCode.worst([summary.exitCode, ExitCode.failure]) : summary.exitCode
+  })
 
 const report = (summary: BulkRun.Summary, out: string, json: boolean, provider: string) =>
   Effect.gen(function*() {
