@@ -90,7 +90,8 @@ const wildcardEntrypoints = (tarball) => {
       if (!file.startsWith(before) || !file.endsWith(after)) continue
       const stem = file.slice(before.length, file.length - after.length)
       const candidate = subpath.replace("*", stem)
-      const blocked = Object.entries(pkg.exports).some(([other, value]) => value === null && other.includes("*") && candidate.startsWith(other.split("*")[0]))
+      const blocked = pkg.exports[candidate] === null ||
+        Object.entries(pkg.exports).some(([other, value]) => value === null && other.includes("*") && candidate.startsWith(other.split("*")[0]))
       if (!stem.includes("/") && stem !== "index" && !blocked) entrypoints.push(candidate)
     }
   }

@@ -8,7 +8,11 @@ import { ConfigurationError } from "@refundkit/core/RefundError"
 import type * as Refunds from "@refundkit/core/Refunds"
 import type * as Sandbox from "@refundkit/core/Sandbox"
 import * as LedgerSql from "@refundkit/ledger-sql"
-import { Installed, Sandboxes, Stack } from "@refundkit/server"
+// The modules themselves, not the package's barrel: the barrel loads the whole HTTP server
+// (about 20 MB of code) that no CLI command but `serve` needs.
+import * as Installed from "@refundkit/server/Installed"
+import * as Sandboxes from "@refundkit/server/Sandboxes"
+import * as Stack from "@refundkit/server/Stack"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
