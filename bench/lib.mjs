@@ -179,7 +179,7 @@ export const request = (url, { method = "GET", headers = {}, body, agent, timeou
 
 /**
  * Starts `refundkit sandbox --json` in its own process. Returns
- * { proc, exirom: { url, baseUrl }, env, stats(), faults(rules), clearFaults(), seed(n), stop() }.
+ * { proc, exirom: { url, baseUrl }, env, stats(), requests(), faults(rules), clearFaults(), seed(n), stop() }.
  */
 export const startSandbox = async ({ env = {} } = {}) => {
   const proc = spawnProcess(process.execPath, [CLI, "sandbox", "--json"], { env })
@@ -209,6 +209,7 @@ export const startSandbox = async ({ env = {} } = {}) => {
     exirom,
     env: info.env,
     stats: () => control("/__sandbox/stats"),
+    requests: () => control("/__sandbox/requests").then((r) => r.requests),
     faults: (rules) => control("/__sandbox/faults", "POST", rules),
     clearFaults: () => control("/__sandbox/faults", "DELETE"),
     seed: (seed) => control("/__sandbox/seed", "POST", { seed }),

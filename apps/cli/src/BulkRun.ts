@@ -191,6 +191,7 @@ export interface ExecuteOptions {
   readonly format: BulkFile.Format
   readonly digest: string
   readonly total: number
+  /** Provider calls in flight at most. */
   readonly concurrency: number
   readonly out: string
   /** Set when Ctrl-C asked to stop: no new rows are taken, calls in flight finish. */
@@ -254,7 +255,10 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     const perCall = Math.max(1, provider.capabilities.maxTargetsPerCall)
     const callsPerBatch = perCall > 1 ? Math.min(packWindow, options.concurrency) : 1
     const batchRows = perCall * callsPerBatch
-    const workers = perCall > 1 ? Math.max(1, Math.ceil(options.concurrency / callsPerBatch)) : options.concurrency
+    // One-target rows: twice as many rows in hand as calls allowed, so that while `concurrency` calls
+    // wait on the provider the other rows decode, claim and record, and the provider's pipe stays full.
+    const workers = perCall > 1 ? Math.max(1, Math.ceil(options.concurrency / callsPerBatch)) : options.concurrency * 2
+    const createOne = yield* refunds.pipeline({ calls: options.concurrency })
     const record = (result: Result): void => {
       writeSync(fd, `${JSON.stringify(result)}\n`)
       processed++
@@ -284,7 +288,7 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
       const key = BulkFile.keyOf(row, options.digest)
       if (row.request === undefined) return Effect.sync(() => recordInvalid(row, key))
       return Effect.map(
-        Effect.either(refunds.create({ provider: provider.id, request: row.request, idempotencyKey: key })),
+        Effect.either(createOne({ provider: provider.id, request: row.request, idempotencyKey: key })),
         (result) => record(resultOf(row, key, provider.id, result))
       )
     }

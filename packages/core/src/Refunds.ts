@@ -163,6 +163,15 @@ export declare namespace Refunds {
       inputs: ReadonlyArray<CreateInput>,
       options?: { readonly concurrency?: number | undefined }
     ) => Effect.Effect<ReadonlyArray<Either.Either<Created, CreateError>>>
+    /**
+     * A `create` for pipelines (the bulk engine's sliding window over single-target rows):
+     * at most `calls` provider calls of the creates it runs are in flight at once, while
+     * more creates decode, claim and record around them, so the provider's pipe stays
+     * full instead of idling while each row's ledger work runs. A create waiting for a
+     * slot has already claimed its key: if the process dies then, recovery moves that
+     * refund to `unknown` although nothing was sent.
+     */
+    readonly pipeline: (options: { readonly calls: number }) => Effect.Effect<(input: CreateInput) => Effect.Effect<Created, CreateError>>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
     readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError | InvalidRequest>
     /** Asks the provider for the refund's current status and records it. */
@@ -362,13 +371,15 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
       }).pipe(asLedgerError)
 
-    const submitClaimed = (provider: Provider, prepared: Prepared, refund: Refund): Effect.Effect<Created, CreateError> =>
-      call(provider, refund.id, (attempt) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt })).pipe(
+    const submitClaimed = (provider: Provider, prepared: Prepared, refund: Refund, slots?: Effect.Semaphore): Effect.Effect<Created, CreateError> => {
+      const sent = call(provider, refund.id, (attempt) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt }))
+      return (slots === undefined ? sent : slots.withPermits(1)(sent)).pipe(
         Effect.matchEffect({
           onSuccess: (outcome) => recordOutcome(refund, outcome),
           onFailure: (error) => recordFailure(refund, error)
         })
       )
+    }
 
     const withTargets = (targets: ReadonlyArray<RefundTarget>, currency: string | undefined, input: CreateInput) =>
       Effect.forEach(targets, (target) => {
@@ -423,9 +434,14 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         return { _tag: "Submit", provider, prepared, refund: claimed.refund, request: input.request } as const
       })
 
-    const create = (input: CreateInput): Effect.Effect<Created, CreateError> =>
+    const createWith = (input: CreateInput, slots?: Effect.Semaphore): Effect.Effect<Created, CreateError> =>
       Effect.flatMap(claim(input), (claimed) =>
-        claimed._tag === "Replay" ? Effect.succeed(claimed.created) : submitClaimed(claimed.provider, claimed.prepared, claimed.refund))
+        claimed._tag === "Replay" ? Effect.succeed(claimed.created) : submitClaimed(claimed.provider, claimed.prepared, claimed.refund, slots))
+
+    const create = (input: CreateInput): Effect.Effect<Created, CreateError> => createWith(input)
+
+    const pipeline = (pipelineOptions: { readonly calls: number }) =>
+      Effect.map(Effect.makeSemaphore(Math.max(1, Math.floor(pipelineOptions.calls))), (slots) => (input: CreateInput) => createWith(input, slots))
 
     type Claimed = Extract<Effect.Effect.Success<ReturnType<typeof claim>>, { readonly _tag: "Submit" }>
 
@@ -623,7 +639,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         })
       })
 
-    return Refunds.of({ create, createMany, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover })
+    return Refunds.of({ create, createMany, pipeline, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover })
   })
 
 /**

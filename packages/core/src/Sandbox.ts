@@ -211,6 +211,9 @@ export const serve = <E>(
     const control = (request: HttpServerRequest.HttpServerRequest, path: string) =>
       Effect.gen(function*() {
         if (path === "/__sandbox/stats" && request.method === "GET") return json(yield* stats)
+        // The request counts alone: the provider tallies grow with every target ever refunded,
+        // and a benchmark polling them several times a second would load the machine it measures.
+        if (path === "/__sandbox/requests" && request.method === "GET") return json({ requests: { ...requests } })
         if (path === "/__sandbox/faults" && request.method === "DELETE") {
           yield* faults.clear
           return json({ cleared: true })
@@ -287,6 +290,7 @@ export const serve = <E>(
  */
 export const controlPaths = {
   stats: "/__sandbox/stats",
+  requests: "/__sandbox/requests",
   faults: "/__sandbox/faults",
   seed: "/__sandbox/seed",
   expireTokens: "/__sandbox/expire-tokens"

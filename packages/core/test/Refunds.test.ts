@@ -233,6 +233,39 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("a pipeline claims ahead but keeps at most its number of provider calls in flight", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const gate = yield* Deferred.make<void>()
+      let inFlight = 0
+      let most = 0
+      for (let i = 0; i < 10; i++) {
+        toy.script.push((request) =>
+          Effect.gen(function*() {
+            inFlight++
+            most = Math.max(most, inFlight)
+            yield* Deferred.await(gate)
+            inFlight--
+            return { status: "succeeded" as const, providerStatus: "DONE", providerReference: `ref-${request.lines[0]!.target}` }
+          }))
+      }
+      const create = yield* refunds.pipeline({ calls: 3 })
+      const all = yield* Effect.fork(Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) =>
+        create({ provider: "toy", request: one(`p${i}`), idempotencyKey: `p${i}` }), { concurrency: "unbounded" }))
+      yield* Effect.sleep("50 millis")
+      // Every create has claimed its key; only three reached the provider.
+      assert.strictEqual(toy.calls.length, 3)
+      const waiting = yield* refunds.list({ limit: 50, status: "requested" })
+      assert.strictEqual(waiting.items.length, 10)
+      yield* Deferred.succeed(gate, void 0)
+      const created = yield* Effect.flatMap(all.await, (exit) => exit)
+      assert.deepStrictEqual(created.map((c) => c.refund.status), Array.from({ length: 10 }, () => "succeeded"))
+      assert.strictEqual(most, 3)
+      assert.strictEqual(toy.calls.length, 10)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("a call that would wait too long for the rate limit is refused unsent instead of queued", () => {
     const toy = scripted({ idempotent: false, rateLimit: { requests: 1, perMillis: 60_000 }, maxRateLimitWait: "50 millis" })
     return Effect.gen(function*() {

@@ -72,5 +72,7 @@ describe("Sandbox", () => {
       assert.strictEqual((yield* get(`${server.url}/refund`)).status, 502)
       const stats = JSON.parse((yield* get(`${server.url}/__sandbox/stats`)).body) as Sandbox.Stats
       assert.strictEqual(stats.requests["refund"], 81)
+      const counts = JSON.parse((yield* get(`${server.url}/__sandbox/requests`)).body) as unknown
+      assert.deepStrictEqual(counts, { requests: stats.requests })
     }))
 })
