@@ -4,21 +4,10 @@
 // every row accounted for.
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { crashTrace, doubleRefunds, type Gateway, L, type Sandbox, takeTx } from "./harness.js"
+import { describe, expect, it } from "vitest"
+import { crashTrace, doubleRefunds, type Gateway, L, takeTx, useSuite } from "./harness.js"
 
-let sandbox: Sandbox
-const stops: Array<() => Promise<void> | void> = []
-const dir = L.tempDir("refundkit-rel-crash-")
-
-beforeAll(async () => {
-  sandbox = await L.startSandbox()
-  stops.push(() => sandbox.stop())
-})
-afterAll(async () => {
-  for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {})
-  L.removeDir(dir)
-})
+const { dir, stops, sandbox } = useSuite("refundkit-rel-crash-")
 
 const auth = (g: Gateway) => ({ authorization: `Bearer ${g.apiKey}` })
 
@@ -27,7 +16,7 @@ describe("crash recovery", () => {
     const ledger = join(dir, "gateway.db")
     const apiKey = `rk-crash-${process.pid}`
     const env = { REFUNDKIT_RECOVERY_GRACE: "0 seconds", REFUNDKIT_SYNC_INTERVAL: "off" }
-    const first = await L.startGateway({ sandbox, ledger, apiKey, env })
+    const first = await L.startGateway({ sandbox: sandbox(), ledger, apiKey, env })
     stops.push(() => first.stop())
     const WORKERS = 16
     const PER_WORKER = 400
@@ -35,7 +24,7 @@ describe("crash recovery", () => {
     type Sent = { key: string; tx: number; status?: number; id?: string }
     const sent: Array<Sent> = []
     // Each call takes 20 ms at the provider, so some are always in flight when the kill lands.
-    await sandbox.faults({ fault: { _tag: "Latency", millis: 20 }, route: "refund", times: 0 })
+    await sandbox().faults({ fault: { _tag: "Latency", millis: 20 }, route: "refund", times: 0 })
     const agent = L.makeAgent(WORKERS)
     let killed = false
     const workers = Array.from({ length: WORKERS }, async (_, w) => {
@@ -59,7 +48,7 @@ describe("crash recovery", () => {
     await first.proc.exited
     await Promise.all(workers)
     agent.destroy()
-    await sandbox.clearFaults()
+    await sandbox().clearFaults()
     expect(first.proc.signal).toBe("SIGKILL")
 
     const ok = sent.filter((s) => s.status !== undefined && s.status >= 200 && s.status < 300)
@@ -68,7 +57,7 @@ describe("crash recovery", () => {
     expect(ok.length).toBeGreaterThanOrEqual(300)
     expect(sent.filter((s) => s.status !== undefined && s.status >= 500)).toEqual([])
 
-    const second = await L.startGateway({ sandbox, ledger, apiKey, env })
+    const second = await L.startGateway({ sandbox: sandbox(), ledger, apiKey, env })
     stops.push(() => second.stop())
     // Every 2xx is in the ledger, with the id the client was given.
     const missing: Array<string> = []
@@ -115,7 +104,7 @@ describe("crash recovery", () => {
       }
     }
     console.log(`synced ${synced} refunds left in doubt by the crash`)
-    const stats = await sandbox.stats()
+    const stats = await sandbox().stats()
     expect(doubleRefunds(stats.refundsPerTransaction)).toEqual([])
     // The provider refunded exactly the transactions the ledger has as refunded (pending/succeeded).
     const disagreements: Array<string> = []
@@ -136,29 +125,29 @@ describe("crash recovery", () => {
     const file = join(dir, "bulk.csv")
     await L.writeLines(file, "transactionId,amount,reason", ROWS, (i) => `${first + i},1.00,customer_request`)
     const ledger = join(dir, "bulk.db")
-    const before = await sandbox.stats()
-    await sandbox.faults({ fault: { _tag: "Latency", millis: 20 }, route: "refund", times: 0 })
+    const before = await sandbox().stats()
+    await sandbox().faults({ fault: { _tag: "Latency", millis: 20 }, route: "refund", times: 0 })
     const args = ["bulk", file, "--provider", "exirom", "--concurrency", "16", "--json", "--ledger", ledger]
-    const run1 = L.spawnProcess(process.execPath, [L.CLI, ...args], { env: sandbox.env })
+    const run1 = L.spawnProcess(process.execPath, [L.CLI, ...args], { env: sandbox().env })
     stops.push(() => void run1.kill("SIGKILL"))
     // Kill it with about a third of the rows sent.
     const deadline = Date.now() + 60_000
     while (Date.now() < deadline && run1.exitCode === undefined) {
-      const s = await sandbox.stats()
+      const s = await sandbox().stats()
       if ((s.requests.refund ?? 0) - (before.requests.refund ?? 0) >= ROWS / 3) break
       await L.sleep(25)
     }
     run1.kill("SIGKILL")
     await run1.exited
     expect(run1.signal, `the first run ended before it could be killed: ${run1.err().slice(-1000)}`).toBe("SIGKILL")
-    const mid = await sandbox.stats()
+    const mid = await sandbox().stats()
     const performedBeforeRerun = mid.refundsPerformed - before.refundsPerformed
     console.log(`killed after ${performedBeforeRerun} provider refunds`)
     expect(performedBeforeRerun).toBeGreaterThan(0)
     expect(performedBeforeRerun).toBeLessThan(ROWS)
 
-    const run2 = await L.cli(args, { env: sandbox.env, timeoutMs: 180_000 })
-    await sandbox.clearFaults()
+    const run2 = await L.cli(args, { env: sandbox().env, timeoutMs: 180_000 })
+    await sandbox().clearFaults()
     expect(crashTrace(run2.stderr + run2.stdout), run2.stderr.slice(-2000)).toBe(false)
     expect([0, 3], run2.stderr.slice(-2000)).toContain(run2.code)
     const report = JSON.parse(run2.stdout)
@@ -172,13 +161,13 @@ describe("crash recovery", () => {
     // Rows the kill left in doubt are resolved by reconcile.
     for (let round = 0; round < 5; round++) {
       await L.sleep(400)
-      const rec = await L.cli(["reconcile", "--provider", "exirom", "--json", "--ledger", ledger], { env: sandbox.env, timeoutMs: 120_000 })
+      const rec = await L.cli(["reconcile", "--provider", "exirom", "--json", "--ledger", ledger], { env: sandbox().env, timeoutMs: 120_000 })
       expect(crashTrace(rec.stderr + rec.stdout)).toBe(false)
       if (JSON.parse(rec.stdout).checked === 0) break
     }
-    const after = await sandbox.stats()
+    const after = await sandbox().stats()
     expect(doubleRefunds(after.refundsPerTransaction)).toEqual([])
-    const refunds = await L.listLedger(ledger, sandbox.env)
+    const refunds = await L.listLedger(ledger, sandbox().env)
     expect(refunds).toHaveLength(ROWS)
     const notDone = refunds.filter((r) => r.status !== "succeeded")
     expect(notDone.map((r) => `${r.id} ${r.status}`).slice(0, 20)).toEqual([])

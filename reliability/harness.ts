@@ -1,6 +1,7 @@
 // Typed re-export of the black-box helpers shared with the benchmarks (bench/lib.mjs).
 // @ts-ignore: plain ESM without declarations
 import * as lib from "../bench/lib.mjs"
+import { afterAll, beforeAll } from "vitest"
 
 export interface Response {
   readonly status: number
@@ -82,3 +83,31 @@ export const doubleRefunds = (counts: Record<string, number>) => Object.entries(
 
 /** Lines of a crash: a Node stack trace or an uncaught error banner. */
 export const crashTrace = (text: string) => /(^|\n)\s+at [\w.<>]+ \(|Uncaught|FATAL ERROR|UnhandledPromiseRejection|node:internal\/process/.test(text)
+
+/**
+ * A test file's shared Exirom sandbox, temp directory and clean-up: the sandbox starts before
+ * the file's tests; afterwards what the tests pushed onto `stops` runs newest first (failures
+ * ignored), then the sandbox stops and the directory is removed.
+ */
+export const useSuite = (prefix: string) => {
+  const stops: Array<() => Promise<void> | void> = []
+  const dir: string = L.tempDir(prefix)
+  let sandbox: Sandbox | undefined
+  beforeAll(async () => {
+    const started = await L.startSandbox()
+    sandbox = started
+    stops.push(() => started.stop())
+  })
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {})
+    L.removeDir(dir)
+  })
+  return {
+    dir,
+    stops,
+    sandbox: (): Sandbox => {
+      if (sandbox === undefined) throw new Error("the suite's sandbox is used before it started")
+      return sandbox
+    }
+  }
+}

@@ -2,23 +2,12 @@
 // refund, one refund id in every answer, no 5xx. On one gateway (SQLite) and across two
 // gateway processes sharing one PostgreSQL ledger.
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type Gateway, L, type Response, type Sandbox, takeTx } from "./harness.js"
+import { describe, expect, it } from "vitest"
+import { type Gateway, L, type Response, takeTx, useSuite } from "./harness.js"
 
 const CLIENTS = 100
 
-let sandbox: Sandbox
-const stops: Array<() => Promise<void> | void> = []
-const dir = L.tempDir("refundkit-rel-idem-")
-
-beforeAll(async () => {
-  sandbox = await L.startSandbox()
-  stops.push(() => sandbox.stop())
-})
-afterAll(async () => {
-  for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {})
-  L.removeDir(dir)
-})
+const { dir, stops, sandbox } = useSuite("refundkit-rel-idem-")
 
 /**
  * 100 clients send the same request at once; a client that gets 409 refund_in_progress
@@ -48,16 +37,16 @@ const storm = async (gateways: ReadonlyArray<Gateway>, key: string, transactionI
 const check = async (gateways: ReadonlyArray<Gateway>, label: string) => {
   const transactionId = takeTx(1)
   const key = `idem-${label}-${Date.now()}`
-  const before = await sandbox.stats()
+  const before = await sandbox().stats()
   // Every refund call takes 300 ms at the provider, so the first is still in flight when the rest arrive.
-  await sandbox.faults({ fault: { _tag: "Latency", millis: 300 }, route: "refund", times: 0 })
+  await sandbox().faults({ fault: { _tag: "Latency", millis: 300 }, route: "refund", times: 0 })
   let result
   try {
     result = await storm(gateways, key, transactionId)
   } finally {
-    await sandbox.clearFaults()
+    await sandbox().clearFaults()
   }
-  const after = await sandbox.stats()
+  const after = await sandbox().stats()
   const statuses: Record<number, number> = {}
   for (const r of result.seen) statuses[r.status] = (statuses[r.status] ?? 0) + 1
   console.log(`${label}: ${result.seen.length} answers ${JSON.stringify(statuses)}`)
@@ -84,7 +73,7 @@ const check = async (gateways: ReadonlyArray<Gateway>, label: string) => {
 
 describe("one Idempotency-Key, 100 concurrent identical creates", () => {
   it("one gateway on SQLite: exactly one provider refund, one refund id, no 5xx", async () => {
-    const gateway = await L.startGateway({ sandbox, ledger: join(dir, "ledger.db") })
+    const gateway = await L.startGateway({ sandbox: sandbox(), ledger: join(dir, "ledger.db") })
     stops.push(() => gateway.stop())
     await check([gateway], "sqlite")
     await gateway.stop()
@@ -93,9 +82,9 @@ describe("one Idempotency-Key, 100 concurrent identical creates", () => {
   it.skipIf(!L.pgAvailable())("two gateways on one PostgreSQL: exactly one provider refund, one refund id, no 5xx", async () => {
     const schema = L.pgSchema(`refundkit_rel_idem_${process.pid}`)
     stops.push(() => schema.drop())
-    const one = await L.startGateway({ sandbox, ledger: schema.url })
+    const one = await L.startGateway({ sandbox: sandbox(), ledger: schema.url })
     stops.push(() => one.stop())
-    const two = await L.startGateway({ sandbox, ledger: schema.url, apiKey: one.apiKey })
+    const two = await L.startGateway({ sandbox: sandbox(), ledger: schema.url, apiKey: one.apiKey })
     stops.push(() => two.stop())
     await check([one, two], "postgres-x2")
     await Promise.all([one.stop(), two.stop()])
