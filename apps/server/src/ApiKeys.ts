@@ -32,19 +32,37 @@ const missing = new ApiError.Unauthorized({ message: "Missing API key: send `Aut
 const unknown = new ApiError.Unauthorized({ message: "Unknown API key. Use a key from REFUNDKIT_API_KEYS (or the sandbox key printed at start)." })
 
 /**
+ * The key in an `Authorization` header, read as HttpApi's bearer scheme reads it:
+ * whatever follows the first seven characters (`Bearer `).
+ *
+ * @since 0.1.0
+ */
+export const bearerOf = (header: string | undefined): string => (header ?? "").slice("Bearer ".length)
+
+/**
+ * Why a presented key is refused (none given, or not a configured one), or undefined
+ * when it is accepted.
+ *
+ * @since 0.1.0
+ */
+export const makeVerify = (keys: ReadonlyArray<Redacted.Redacted<string>>): (presented: string) => ApiError.Unauthorized | undefined => {
+  const check = makeCheck(keys)
+  return (presented) => (presented === "" ? missing : check(presented) ? undefined : unknown)
+}
+
+/**
  * The gateway's implementation of the contract's `Authorization` middleware.
  *
  * @since 0.1.0
  */
 export const layer = (keys: ReadonlyArray<Redacted.Redacted<string>>): Layer.Layer<Authorization.Authorization> => {
-  const check = makeCheck(keys)
+  const verify = makeVerify(keys)
   return Layer.succeed(
     Authorization.Authorization,
     Authorization.Authorization.of({
       bearer: (token) => {
-        const presented = Redacted.value(token)
-        if (presented === "") return Effect.fail(missing)
-        return check(presented) ? Effect.void : Effect.fail(unknown)
+        const refused = verify(Redacted.value(token))
+        return refused === undefined ? Effect.void : Effect.fail(refused)
       }
     })
   )

@@ -10,64 +10,15 @@ import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Api, ApiError, ApiModel, type Authorization } from "@refundkit/api"
 import { Providers } from "@refundkit/core/Providers"
-import { InvalidRequest } from "@refundkit/core/RefundError"
 import { Refunds } from "@refundkit/core/Refunds"
 import { SqlLedger } from "@refundkit/ledger-sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import * as ApiErrors from "./ApiErrors.js"
-import { bodyText } from "./RequestMiddleware.js"
+import { checkKey, create, toResponse } from "./CreateRoute.js"
+import * as RequestBody from "./RequestBody.js"
 import { SyncLoop } from "./SyncLoop.js"
-
-const printable = /^[\x20-\x7e]{1,255}$/
-
-// The Either decoder: the Effect one costs several times as much on every create.
-const decodeCreate = Schema.decodeUnknownEither(ApiModel.CreateRefund, { errors: "all" })
-
-// Deeper than any provider's request; deeper bodies are refused before a Schema walks them.
-const maxDepth = 32
-
-/** The nesting depth of a JSON value, without recursion: a hostile body must not exhaust the stack. */
-const depthOf = (value: unknown): number => {
-  let deepest = 0
-  const stack: Array<[unknown, number]> = [[value, 1]]
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!
-    if (current === null || typeof current !== "object") continue
-    if (depth > deepest) deepest = depth
-    if (deepest > maxDepth) return deepest
-    for (const child of Object.values(current)) stack.push([child, depth + 1])
-  }
-  return deepest
-}
-
-/** A JSON object body, or the reason it is not one, naming the body. */
-const parseJson = (text: string): Effect.Effect<Record<string, unknown>, ApiError.InvalidRequest> =>
-  Effect.try({
-    try: () => JSON.parse(text) as unknown,
-    catch: (error) =>
-      new ApiError.InvalidRequest({
-        message: "The request body is not valid JSON.",
-        issues: [{ path: "body", message: `not valid JSON${error instanceof Error ? `: ${error.message}` : ""}` }]
-      })
-  }).pipe(
-    Effect.filterOrFail(
-      (value): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value),
-      (value) =>
-        invalidBody("The request body must be a JSON object.", [
-          { path: "body", message: `must be a JSON object, got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}` }
-        ])
-    ),
-    Effect.filterOrFail(
-      (value) => depthOf(value) <= maxDepth,
-      () => invalidBody(`The request body is nested too deeply.`, [{ path: "body", message: `must be nested at most ${maxDepth} levels deep` }])
-    )
-  )
-
-const invalidBody = (message: string, issues: ReadonlyArray<{ readonly path: string; readonly message: string }>) =>
-  new ApiError.InvalidRequest({ message, issues })
 
 /**
  * `/v1/refunds`: create and events read their bodies themselves, so a body that is
@@ -84,33 +35,13 @@ export const refunds: Layer.Layer<
   Effect.gen(function*() {
     const service = yield* Refunds
     return handlers
+      // The gateway answers this route directly (CreateRoute); this handler serves the
+      // same logic when the gateway is built with `createRoute: "httpapi"`.
       .handleRaw("create", ({ headers, request }) =>
-        Effect.gen(function*() {
-          const key = headers["idempotency-key"]
-          if (key === "") {
-            return yield* new ApiError.MissingIdempotencyKey({ message: "The Idempotency-Key header is empty: send a unique key per refund." })
-          }
-          if (!printable.test(key)) {
-            return yield* invalidBody("The Idempotency-Key header must be 1 to 255 printable ASCII characters.", [
-              { path: "Idempotency-Key", message: "must be 1 to 255 printable ASCII characters" }
-            ])
-          }
-          const text = yield* bodyText(request)
-          const json = yield* parseJson(text)
-          const body = yield* decodeCreate(json).pipe(
-            Effect.mapError((error) => ApiErrors.fromRefundError(InvalidRequest.fromParseError(error)))
-          )
-          const { originalAmounts, provider, ...providerRequest } = body
-          const created = yield* service.create({
-            provider,
-            request: providerRequest,
-            idempotencyKey: key,
-            originalAmounts
-          }).pipe(Effect.mapError(ApiErrors.fromRefundError))
-          return created.replayed
-            ? HttpServerResponse.unsafeJson(created.refund, { status: 200, headers: { "idempotent-replayed": "true" } })
-            : HttpServerResponse.unsafeJson(created.refund, { status: 201 })
-        }))
+        checkKey(headers["idempotency-key"]).pipe(
+          Effect.flatMap((key) => Effect.flatMap(RequestBody.text(request), (text) => create(service, key, text))),
+          Effect.map(toResponse)
+        ))
       .handle("list", ({ urlParams }) =>
         service.list({
           provider: urlParams.provider,
@@ -125,7 +56,7 @@ export const refunds: Layer.Layer<
       .handle("sync", ({ path }) => service.sync(path.id).pipe(Effect.mapError(ApiErrors.fromSyncError(path.id))))
       .handleRaw("update", ({ path, request }) =>
         Effect.gen(function*() {
-          const input = yield* Effect.flatMap(bodyText(request), parseJson)
+          const input = yield* Effect.flatMap(RequestBody.text(request), RequestBody.parseObject)
           const refund = yield* service.update(path.id, input).pipe(Effect.mapError(ApiErrors.fromRefundError))
           return HttpServerResponse.unsafeJson(refund)
         }))
@@ -170,7 +101,7 @@ export const webhooks: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "webhooks"
       const service = yield* Refunds
       return handlers.handleRaw("receive", ({ path, request }) =>
         Effect.gen(function*() {
-          const body = yield* bodyText(request)
+          const body = yield* RequestBody.text(request)
           const query: Record<string, string> = {}
           const at = request.url.indexOf("?")
           if (at !== -1) for (const [name, value] of new URLSearchParams(request.url.slice(at + 1))) query[name] = value

@@ -12,7 +12,6 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Api, ApiError } from "@refundkit/api"
 import * as ProviderHttp from "@refundkit/core/ProviderHttp"
 import * as Cause from "effect/Cause"
@@ -23,13 +22,8 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
-
-/**
- * The default request body limit: 1 MiB.
- *
- * @since 0.1.0
- */
-export const defaultBodyLimitBytes = 1024 * 1024
+import * as CreateRoute from "./CreateRoute.js"
+import * as RequestBody from "./RequestBody.js"
 
 // The query string stays out of the logs: a provider may put a token in a callback URL.
 const pathOf = (url: string): string => {
@@ -58,11 +52,56 @@ const accessLog = (line: string): void => {
 
 const requestIdPattern = /^[\x21-\x7e]{1,128}$/
 
+/**
+ * The request id a response carries: the caller's `X-Request-Id` when it is 1 to 128
+ * printable characters, else a fresh UUID.
+ *
+ * @since 0.1.0
+ */
+export const requestIdOf = (given: string | undefined): string =>
+  given !== undefined && requestIdPattern.test(given) ? given : randomUUID()
+
+/**
+ * The `Server-Timing` value: the gateway's own time and the time spent waiting on providers.
+ *
+ * @since 0.1.0
+ */
+export const serverTiming = (totalMillis: number, providerMillis: number): string =>
+  `app;dur=${(totalMillis - providerMillis).toFixed(1)}, provider;dur=${providerMillis.toFixed(1)}`
+
+/**
+ * One access log line, when the access log is on.
+ *
+ * @since 0.1.0
+ */
+export const logRequest = (entry: {
+  readonly requestId: string
+  readonly method: string
+  readonly url: string
+  readonly status: number
+  readonly totalMillis: number
+  readonly timing: ProviderHttp.Timing
+  readonly providerMillis: number
+}): void =>
+  // One JSON line straight to stdout: the access log is on every request's path, and
+  // the general logger's machinery cost about an eighth of the gateway's CPU.
+  accessLog(
+    `${JSON.stringify({
+      timestamp: new Date().toISOString(),
+      level: "INFO",
+      message: "request",
+      requestId: entry.requestId,
+      method: entry.method,
+      path: pathOf(entry.url),
+      status: entry.status,
+      durationMs: Math.round(entry.totalMillis * 10) / 10,
+      providerMs: Math.round(entry.providerMillis * 10) / 10,
+      providerCalls: entry.timing.calls
+    })}\n`
+  )
+
 const errorResponse = <A, I>(schema: Schema.Schema<A, I>, status: number, error: A): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(Schema.encodeSync(schema)(error), { status })
-
-const tooLarge = (limit: number) =>
-  new ApiError.PayloadTooLarge({ message: `The request body is larger than ${limit} bytes.`, limitBytes: limit })
 
 const isTooLarge = (error: HttpServerError.RequestError): boolean =>
   error.cause instanceof Error && error.cause.message === "maxBytes exceeded"
@@ -81,9 +120,7 @@ const requestErrorOf = (cause: Cause.Cause<unknown>): Option.Option<HttpServerEr
 
 const fromDecodeError = (error: HttpApiDecodeError): ApiError.MissingIdempotencyKey | ApiError.InvalidRequest => {
   if (error.issues.some((issue) => issue.path[0] === "idempotency-key" && issue._tag === "Missing")) {
-    return new ApiError.MissingIdempotencyKey({
-      message: "The Idempotency-Key header is required: send a unique key (1 to 255 printable characters) per refund, and the same key when you retry it."
-    })
+    return CreateRoute.missingKey
   }
   const issues = error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))
   return new ApiError.InvalidRequest({
@@ -128,7 +165,7 @@ export const apiLayer = (bodyLimitBytes: number) => {
       }
       const requestError = requestErrorOf(cause)
       if (Option.isSome(requestError)) {
-        return Effect.fail(isTooLarge(requestError.value) ? tooLarge(bodyLimitBytes) : unreadable(requestError.value))
+        return Effect.fail(isTooLarge(requestError.value) ? RequestBody.tooLarge(bodyLimitBytes) : unreadable(requestError.value))
       }
       if (Cause.isInterruptedOnly(cause) || Option.isSome(failure)) return Effect.failCause(cause as Cause.Cause<never>)
       return Effect.as(Effect.logError("unhandled defect", cause), internal)
@@ -136,49 +173,18 @@ export const apiLayer = (bodyLimitBytes: number) => {
 }
 
 /**
- * Reads a request body as UTF-8 text under the body limit in force. Past the limit it
- * stops collecting, lets the rest of the upload drain, and fails with
- * `payload_too_large`: the connection stays usable for the 413 answer (the platform's
- * own reader destroys the socket instead, so a client streaming a large body would
- * see a reset rather than the error).
+ * Reads a request body as UTF-8 text under the body limit in force (see `RequestBody.text`).
  *
  * @since 0.1.0
  */
-export const bodyText = (
-  request: HttpServerRequest.HttpServerRequest
-): Effect.Effect<string, ApiError.PayloadTooLarge | ApiError.InvalidRequest> =>
-  Effect.flatMap(HttpIncomingMessage.MaxBodySize, (maxBodySize) => {
-    const limit = Option.match(maxBodySize, { onNone: () => defaultBodyLimitBytes, onSome: Number })
-    const source = NodeHttpServerRequest.toIncomingMessage(request)
-    return Effect.async<string, ApiError.PayloadTooLarge | ApiError.InvalidRequest>((resume) => {
-      const chunks: Array<Buffer> = []
-      let size = 0
-      const detach = () => {
-        source.off("data", onData)
-        source.off("end", onEnd)
-        source.off("error", onError)
-      }
-      const onData = (chunk: Buffer) => {
-        size += chunk.length
-        if (size <= limit) return void chunks.push(chunk)
-        detach()
-        source.resume()
-        resume(Effect.fail(tooLarge(limit)))
-      }
-      const onEnd = () => {
-        detach()
-        resume(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
-      }
-      const onError = () => {
-        detach()
-        resume(Effect.fail(new ApiError.InvalidRequest({ message: "The request body could not be read.", issues: [{ path: "", message: "unreadable body" }] })))
-      }
-      source.on("data", onData)
-      source.on("end", onEnd)
-      source.on("error", onError)
-      return Effect.sync(detach)
-    })
-  })
+export const bodyText = RequestBody.text
+
+/**
+ * The default request body limit: 1 MiB.
+ *
+ * @since 0.1.0
+ */
+export const defaultBodyLimitBytes = RequestBody.defaultBodyLimitBytes
 
 /**
  * The outermost middleware, around the whole handled request. Every response gets
@@ -190,14 +196,13 @@ export const bodyText = (
  */
 export const make = (options: { readonly bodyLimitBytes: number; readonly accessLog: boolean }) => {
   const limit = options.bodyLimitBytes
-  const tooLargeResponse = errorResponse(ApiError.Wire.PayloadTooLarge, 413, tooLarge(limit))
+  const tooLargeResponse = errorResponse(ApiError.Wire.PayloadTooLarge, 413, RequestBody.tooLarge(limit))
 
   return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R | HttpServerRequest.HttpServerRequest> =>
     Effect.gen(function*() {
       const started = performance.now()
       const request = yield* HttpServerRequest.HttpServerRequest
-      const given = request.headers["x-request-id"]
-      const requestId = given !== undefined && requestIdPattern.test(given) ? given : randomUUID()
+      const requestId = requestIdOf(request.headers["x-request-id"])
       const timing: ProviderHttp.Timing = { millis: 0, calls: 0 }
       const finish = (response: HttpServerResponse.HttpServerResponse) =>
         Effect.suspend(() => {
@@ -205,25 +210,10 @@ export const make = (options: { readonly bodyLimitBytes: number; readonly access
           const provider = Math.min(timing.millis, total)
           const answered = HttpServerResponse.setHeaders(response, {
             "x-request-id": requestId,
-            "server-timing": `app;dur=${(total - provider).toFixed(1)}, provider;dur=${provider.toFixed(1)}`
+            "server-timing": serverTiming(total, provider)
           })
           if (options.accessLog) {
-            // One JSON line straight to stdout: the access log is on every request's path, and
-            // the general logger's machinery cost about an eighth of the gateway's CPU.
-            accessLog(
-              `${JSON.stringify({
-                timestamp: new Date().toISOString(),
-                level: "INFO",
-                message: "request",
-                requestId,
-                method: request.method,
-                path: pathOf(request.url),
-                status: response.status,
-                durationMs: Math.round(total * 10) / 10,
-                providerMs: Math.round(provider * 10) / 10,
-                providerCalls: timing.calls
-              })}\n`
-            )
+            logRequest({ requestId, method: request.method, url: request.url, status: response.status, totalMillis: total, timing, providerMillis: provider })
           }
           return Effect.succeed(answered)
         })

@@ -22,7 +22,9 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Http from "node:http"
+import type * as Net from "node:net"
 import * as ApiKeys from "./ApiKeys.js"
+import * as CreateRoute from "./CreateRoute.js"
 import * as Handlers from "./Handlers.js"
 import * as Installed from "./Installed.js"
 import * as RequestMiddleware from "./RequestMiddleware.js"
@@ -39,6 +41,11 @@ import * as SyncLoop from "./SyncLoop.js"
 export interface Options extends ServerConfig.ServerConfig {
   /** Plugins, ledger and Refunds options of the stack; defaults come from the environment. */
   readonly stack?: Stack.Options | undefined
+  /**
+   * Who answers `POST /v1/refunds`: `"direct"` (default), the lean route in `CreateRoute`,
+   * or `"httpapi"`, the HttpApi handler with the same logic (tests keep the two alike).
+   */
+  readonly createRoute?: "direct" | "httpapi" | undefined
 }
 
 /**
@@ -136,17 +143,51 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
           }
         })
       )
+      const listen = { port: options.port, host: options.host }
+      const server = options.createRoute === "httpapi"
+        ? NodeHttpServer.layer(() => nodeServer, listen)
+        : Layer.provideMerge(serverWithRoute(nodeServer, listen, CreateRoute.make({ ...options, apiKeys: keys })), NodeHttpServer.layerContext)
       const sync = options.sync === undefined ? Layer.empty : SyncLoop.layer(options.sync)
       // No tracer is ever installed, yet every request would still build an HTTP server span
       // and every SQL statement a span of its own: about a tenth of the gateway's CPU for
       // nothing. Request fibers inherit these settings from the layer that starts the server.
       return Layer.merge(http, started).pipe(
         HttpMiddleware.withTracerDisabledWhen(() => true),
-        Layer.provide(NodeHttpServer.layer(() => nodeServer, { port: options.port, host: options.host })),
+        Layer.provide(server),
         Layer.provide(sync),
         Layer.provide(stack),
         Layer.provide(Layer.setTracerEnabled(false))
       )
+    })
+  )
+
+/**
+ * Node's HTTP server answering one route directly and handing every other request to
+ * the platform's handler for the HttpApi app.
+ */
+const serverWithRoute = <R>(
+  nodeServer: Http.Server,
+  listen: Net.ListenOptions,
+  makeRoute: Effect.Effect<CreateRoute.Route, never, R>
+): Layer.Layer<HttpServer.HttpServer, ServeError, R> =>
+  Layer.scoped(
+    HttpServer.HttpServer,
+    Effect.gen(function*() {
+      const route = yield* makeRoute
+      const base = yield* NodeHttpServer.make(() => nodeServer, listen)
+      return HttpServer.make({
+        address: base.address,
+        serve: (app, middleware) =>
+          Effect.gen(function*() {
+            const handler = yield* (middleware === undefined ? NodeHttpServer.makeHandler(app) : NodeHttpServer.makeHandler(app, middleware))
+            const onRequest = (request: Http.IncomingMessage, response: Http.ServerResponse) =>
+              route.matches(request) ? route.handle(request, response) : handler(request, response)
+            yield* Effect.acquireRelease(
+              Effect.sync(() => nodeServer.on("request", onRequest)),
+              () => Effect.sync(() => nodeServer.off("request", onRequest))
+            )
+          })
+      })
     })
   )
 

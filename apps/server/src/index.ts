@@ -17,6 +17,11 @@ export * as ApiKeys from "./ApiKeys.js"
 /**
  * @since 0.1.0
  */
+export * as CreateRoute from "./CreateRoute.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Handlers from "./Handlers.js"
 
 /**
@@ -28,6 +33,11 @@ export * as Installed from "./Installed.js"
  * @since 0.1.0
  */
 export * as Main from "./Main.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RequestBody from "./RequestBody.js"
 
 /**
  * @since 0.1.0

@@ -5,129 +5,175 @@ import * as Gateway from "./support/Gateway.js"
 const post = (gw: Gateway.Gateway, body: unknown, key: string | null = Gateway.key()) =>
   gw.fetch("POST", "/v1/refunds", { body, headers: key === null ? {} : { "idempotency-key": key } })
 
-describe("POST /v1/refunds", () => {
-  it.scopedLive("201 creates, 200 replays with Idempotent-Replayed, 422 for the key with another body", () =>
+// The gateway answers creates on its direct route; the HttpApi handler it can be built
+// with instead must answer exactly alike.
+for (const createRoute of ["direct", "httpapi"] as const) {
+  describe(`POST /v1/refunds (${createRoute} route)`, () => {
+    it.scopedLive("201 creates, 200 replays with Idempotent-Replayed, 422 for the key with another body", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ server: { createRoute } })
+        const key = Gateway.key()
+        const first = yield* post(gw, Gateway.exiromRefund(), key)
+        assert.strictEqual(first.status, 201, first.text)
+        assert.match(first.body.id, /^rfd_/)
+        assert.strictEqual(first.body.provider, "exirom")
+        assert.include(["pending", "succeeded"], first.body.status)
+        assert.isUndefined(first.headers["idempotent-replayed"])
+        const again = yield* post(gw, { ...Gateway.exiromRefund(), amount: "10.0" }, key)
+        assert.strictEqual(again.status, 200, "the same amount spelled differently is the same body")
+        assert.strictEqual(again.headers["idempotent-replayed"], "true")
+        assert.strictEqual(again.body.id, first.body.id)
+        const reused = yield* post(gw, Gateway.exiromRefund({ amount: "11.00" }), key)
+        assert.strictEqual(reused.status, 422)
+        assert.strictEqual(reused.body.error.code, "idempotency_key_reused")
+        assert.strictEqual(reused.body.error.refundId, first.body.id)
+        assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
+      }))
+
+    it.scopedLive("a provider decline is a 201 refund in status failed", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 0 }, server: { createRoute } })
+        // 30001 is a FAILED payment at the sandbox: Exirom refuses to refund it.
+        const declined = yield* post(gw, Gateway.exiromRefund({ transactionId: 30001 }))
+        assert.strictEqual(declined.status, 201, declined.text)
+        assert.strictEqual(declined.body.status, "failed")
+        assert.strictEqual(declined.body.error.code, "provider_declined")
+      }))
+
+    it.scopedLive("400 missing_idempotency_key, 400 invalid_request naming fields (nothing sent), 404 unknown_provider", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ server: { createRoute } })
+        const missing = yield* post(gw, Gateway.exiromRefund(), null)
+        assert.strictEqual(missing.status, 400)
+        assert.strictEqual(missing.body.error.code, "missing_idempotency_key")
+        const empty = yield* post(gw, Gateway.exiromRefund(), "")
+        assert.strictEqual(empty.body.error.code, "missing_idempotency_key")
+        const badKey = yield* post(gw, Gateway.exiromRefund(), "x".repeat(256))
+        assert.strictEqual(badKey.status, 400)
+        assert.deepStrictEqual(badKey.body.error.issues, [{ path: "Idempotency-Key", message: "must be 1 to 255 printable ASCII characters" }])
+
+        const invalid = yield* post(gw, Gateway.exiromRefund({ amount: "1.005" }))
+        assert.strictEqual(invalid.status, 400)
+        assert.strictEqual(invalid.body.error.code, "invalid_request")
+        assert.strictEqual(invalid.body.error.issues[0].path, "amount")
+        assert.isString(invalid.body.error.issues[0].message)
+        const noProvider = yield* post(gw, { transactionId: 1 })
+        assert.strictEqual(noProvider.status, 400)
+        assert.deepStrictEqual(noProvider.body.error.issues.map((i: { path: string }) => i.path), ["provider"])
+        const notJson = yield* gw.fetch("POST", "/v1/refunds", { body: "{not json", headers: { "idempotency-key": Gateway.key() } })
+        assert.strictEqual(notJson.status, 400)
+        assert.strictEqual(notJson.body.error.code, "invalid_request")
+        assert.strictEqual((yield* gw.exirom.stats).requests["refund"] ?? 0, 0, "nothing was sent to the provider")
+
+        const unknown = yield* post(gw, { provider: "nope", amount: "1.00" })
+        assert.strictEqual(unknown.status, 404)
+        assert.strictEqual(unknown.body.error.code, "unknown_provider")
+        assert.sameMembers(unknown.body.error.installed, ["aerohub", "airalo", "airpay", "exirom"])
+      }))
+
+    it.scopedLive("409 refund_in_progress while the first request with the key runs", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ server: { createRoute } })
+        yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 800 }, route: "refund" })
+        const key = Gateway.key()
+        const first = yield* Effect.fork(post(gw, Gateway.exiromRefund(), key))
+        yield* Effect.sleep("300 millis")
+        const second = yield* post(gw, Gateway.exiromRefund(), key)
+        assert.strictEqual(second.status, 409, second.text)
+        assert.strictEqual(second.body.error.code, "refund_in_progress")
+        const done = yield* Fiber.join(first)
+        assert.strictEqual(done.status, 201)
+        assert.strictEqual(second.body.error.refundId, done.body.id)
+      }))
+
+    it.scopedLive("502 provider_unavailable and provider_auth_failed carry the refund id and its status; 504 outcome_unknown", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ callTimeout: "1 second", server: { createRoute } })
+        yield* gw.exirom.faults.inject({ fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0 })
+        const unavailable = yield* post(gw, Gateway.exiromRefund())
+        assert.strictEqual(unavailable.status, 502, unavailable.text)
+        assert.strictEqual(unavailable.body.error.code, "provider_unavailable")
+        assert.match(unavailable.body.error.refundId, /^rfd_/)
+        assert.strictEqual(unavailable.body.error.status, "failed", "a 503 means Exirom did nothing")
+        const stored = yield* gw.fetch("GET", `/v1/refunds/${unavailable.body.error.refundId}`)
+        assert.strictEqual(stored.body.status, "failed")
+        yield* gw.exirom.faults.clear
+
+        yield* gw.exirom.faults.inject({ fault: { _tag: "Hang", millis: 3000 }, route: "refund" })
+        const timedOut = yield* post(gw, Gateway.exiromRefund())
+        assert.strictEqual(timedOut.status, 504, timedOut.text)
+        assert.strictEqual(timedOut.body.error.code, "outcome_unknown")
+        assert.strictEqual(timedOut.body.error.status, "unknown")
+        const unknown = yield* gw.fetch("GET", `/v1/refunds/${timedOut.body.error.refundId}`)
+        assert.strictEqual(unknown.body.status, "unknown")
+      }))
+
+    it.scopedLive("502 provider_auth_failed when the provider refuses the gateway's credentials", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ server: { createRoute } })
+        // Every token the sandbox issues is revoked at once: the plugin's one re-authentication fails too.
+        yield* gw.exirom.faults.inject({ fault: { _tag: "ExpiredToken" }, route: "*", times: 0 })
+        const refused = yield* post(gw, Gateway.exiromRefund())
+        assert.strictEqual(refused.status, 502, refused.text)
+        assert.strictEqual(refused.body.error.code, "provider_auth_failed")
+        assert.match(refused.body.error.refundId, /^rfd_/)
+        assert.strictEqual(refused.body.error.status, "failed")
+      }))
+
+    it.scopedLive("409 over_refund when originalAmounts would be exceeded", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ server: { createRoute } })
+        const originalAmounts = { "12345": "100.00" }
+        const first = yield* post(gw, Gateway.exiromRefund({ amount: "60.00", originalAmounts }))
+        assert.strictEqual(first.status, 201, first.text)
+        const over = yield* post(gw, Gateway.exiromRefund({ amount: "50.00", originalAmounts }))
+        assert.strictEqual(over.status, 409, over.text)
+        assert.strictEqual(over.body.error.code, "over_refund")
+        assert.strictEqual(over.body.error.remaining, "40.00")
+        assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
+      }))
+  })
+}
+
+describe("POST /v1/refunds: the direct route and the HttpApi handler", () => {
+  it.scopedLive("answer every refused request with the same status and body", () =>
     Effect.gen(function*() {
-      const gw = yield* Gateway.start()
-      const key = Gateway.key()
-      const first = yield* post(gw, Gateway.exiromRefund(), key)
-      assert.strictEqual(first.status, 201, first.text)
-      assert.match(first.body.id, /^rfd_/)
-      assert.strictEqual(first.body.provider, "exirom")
-      assert.include(["pending", "succeeded"], first.body.status)
-      assert.isUndefined(first.headers["idempotent-replayed"])
-      const again = yield* post(gw, { ...Gateway.exiromRefund(), amount: "10.0" }, key)
-      assert.strictEqual(again.status, 200, "the same amount spelled differently is the same body")
-      assert.strictEqual(again.headers["idempotent-replayed"], "true")
-      assert.strictEqual(again.body.id, first.body.id)
-      const reused = yield* post(gw, Gateway.exiromRefund({ amount: "11.00" }), key)
-      assert.strictEqual(reused.status, 422)
-      assert.strictEqual(reused.body.error.code, "idempotency_key_reused")
-      assert.strictEqual(reused.body.error.refundId, first.body.id)
-      assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
-    }))
-
-  it.scopedLive("a provider decline is a 201 refund in status failed", () =>
-    Effect.gen(function*() {
-      const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 0 } })
-      // 30001 is a FAILED payment at the sandbox: Exirom refuses to refund it.
-      const declined = yield* post(gw, Gateway.exiromRefund({ transactionId: 30001 }))
-      assert.strictEqual(declined.status, 201, declined.text)
-      assert.strictEqual(declined.body.status, "failed")
-      assert.strictEqual(declined.body.error.code, "provider_declined")
-    }))
-
-  it.scopedLive("400 missing_idempotency_key, 400 invalid_request naming fields (nothing sent), 404 unknown_provider", () =>
-    Effect.gen(function*() {
-      const gw = yield* Gateway.start()
-      const missing = yield* post(gw, Gateway.exiromRefund(), null)
-      assert.strictEqual(missing.status, 400)
-      assert.strictEqual(missing.body.error.code, "missing_idempotency_key")
-      const empty = yield* post(gw, Gateway.exiromRefund(), "")
-      assert.strictEqual(empty.body.error.code, "missing_idempotency_key")
-      const badKey = yield* post(gw, Gateway.exiromRefund(), "x".repeat(256))
-      assert.strictEqual(badKey.status, 400)
-      assert.deepStrictEqual(badKey.body.error.issues, [{ path: "Idempotency-Key", message: "must be 1 to 255 printable ASCII characters" }])
-
-      const invalid = yield* post(gw, Gateway.exiromRefund({ amount: "1.005" }))
-      assert.strictEqual(invalid.status, 400)
-      assert.strictEqual(invalid.body.error.code, "invalid_request")
-      assert.strictEqual(invalid.body.error.issues[0].path, "amount")
-      assert.isString(invalid.body.error.issues[0].message)
-      const noProvider = yield* post(gw, { transactionId: 1 })
-      assert.strictEqual(noProvider.status, 400)
-      assert.deepStrictEqual(noProvider.body.error.issues.map((i: { path: string }) => i.path), ["provider"])
-      const notJson = yield* gw.fetch("POST", "/v1/refunds", { body: "{not json", headers: { "idempotency-key": Gateway.key() } })
-      assert.strictEqual(notJson.status, 400)
-      assert.strictEqual(notJson.body.error.code, "invalid_request")
-      assert.strictEqual((yield* gw.exirom.stats).requests["refund"] ?? 0, 0, "nothing was sent to the provider")
-
-      const unknown = yield* post(gw, { provider: "nope", amount: "1.00" })
-      assert.strictEqual(unknown.status, 404)
-      assert.strictEqual(unknown.body.error.code, "unknown_provider")
-      assert.sameMembers(unknown.body.error.installed, ["aerohub", "airalo", "airpay", "exirom"])
-    }))
-
-  it.scopedLive("409 refund_in_progress while the first request with the key runs", () =>
-    Effect.gen(function*() {
-      const gw = yield* Gateway.start()
-      yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 800 }, route: "refund" })
-      const key = Gateway.key()
-      const first = yield* Effect.fork(post(gw, Gateway.exiromRefund(), key))
-      yield* Effect.sleep("300 millis")
-      const second = yield* post(gw, Gateway.exiromRefund(), key)
-      assert.strictEqual(second.status, 409, second.text)
-      assert.strictEqual(second.body.error.code, "refund_in_progress")
-      const done = yield* Fiber.join(first)
-      assert.strictEqual(done.status, 201)
-      assert.strictEqual(second.body.error.refundId, done.body.id)
-    }))
-
-  it.scopedLive("502 provider_unavailable and provider_auth_failed carry the refund id and its status; 504 outcome_unknown", () =>
-    Effect.gen(function*() {
-      const gw = yield* Gateway.start({ callTimeout: "1 second" })
-      yield* gw.exirom.faults.inject({ fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0 })
-      const unavailable = yield* post(gw, Gateway.exiromRefund())
-      assert.strictEqual(unavailable.status, 502, unavailable.text)
-      assert.strictEqual(unavailable.body.error.code, "provider_unavailable")
-      assert.match(unavailable.body.error.refundId, /^rfd_/)
-      assert.strictEqual(unavailable.body.error.status, "failed", "a 503 means Exirom did nothing")
-      const stored = yield* gw.fetch("GET", `/v1/refunds/${unavailable.body.error.refundId}`)
-      assert.strictEqual(stored.body.status, "failed")
-      yield* gw.exirom.faults.clear
-
-      yield* gw.exirom.faults.inject({ fault: { _tag: "Hang", millis: 3000 }, route: "refund" })
-      const timedOut = yield* post(gw, Gateway.exiromRefund())
-      assert.strictEqual(timedOut.status, 504, timedOut.text)
-      assert.strictEqual(timedOut.body.error.code, "outcome_unknown")
-      assert.strictEqual(timedOut.body.error.status, "unknown")
-      const unknown = yield* gw.fetch("GET", `/v1/refunds/${timedOut.body.error.refundId}`)
-      assert.strictEqual(unknown.body.status, "unknown")
-    }))
-
-  it.scopedLive("502 provider_auth_failed when the provider refuses the gateway's credentials", () =>
-    Effect.gen(function*() {
-      const gw = yield* Gateway.start()
-      // Every token the sandbox issues is revoked at once: the plugin's one re-authentication fails too.
-      yield* gw.exirom.faults.inject({ fault: { _tag: "ExpiredToken" }, route: "*", times: 0 })
-      const refused = yield* post(gw, Gateway.exiromRefund())
-      assert.strictEqual(refused.status, 502, refused.text)
-      assert.strictEqual(refused.body.error.code, "provider_auth_failed")
-      assert.match(refused.body.error.refundId, /^rfd_/)
-      assert.strictEqual(refused.body.error.status, "failed")
-    }))
-
-  it.scopedLive("409 over_refund when originalAmounts would be exceeded", () =>
-    Effect.gen(function*() {
-      const gw = yield* Gateway.start()
-      const originalAmounts = { "12345": "100.00" }
-      const first = yield* post(gw, Gateway.exiromRefund({ amount: "60.00", originalAmounts }))
-      assert.strictEqual(first.status, 201, first.text)
-      const over = yield* post(gw, Gateway.exiromRefund({ amount: "50.00", originalAmounts }))
-      assert.strictEqual(over.status, 409, over.text)
-      assert.strictEqual(over.body.error.code, "over_refund")
-      assert.strictEqual(over.body.error.remaining, "40.00")
-      assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
+      const direct = yield* Gateway.start({ server: { createRoute: "direct", bodyLimitBytes: 4096 } })
+      const httpapi = yield* Gateway.start({ server: { createRoute: "httpapi", bodyLimitBytes: 4096 } })
+      let deep: unknown = 1
+      for (let i = 0; i < 40; i++) deep = { a: deep }
+      const valid = JSON.stringify(Gateway.exiromRefund())
+      const cases: ReadonlyArray<{ readonly name: string; readonly path?: string; readonly body: string; readonly headers: Record<string, string>; readonly auth?: false }> = [
+        { name: "no API key", body: valid, headers: { "idempotency-key": "k" }, auth: false },
+        { name: "unknown API key", body: valid, headers: { "idempotency-key": "k", authorization: "Bearer nope" }, auth: false },
+        { name: "not a bearer", body: valid, headers: { "idempotency-key": "k", authorization: "Basic abc" }, auth: false },
+        { name: "no key and no API key", body: "{not json", headers: {}, auth: false },
+        { name: "no Idempotency-Key", body: valid, headers: {} },
+        { name: "empty Idempotency-Key", body: valid, headers: { "idempotency-key": "" } },
+        { name: "long Idempotency-Key", body: valid, headers: { "idempotency-key": "k".repeat(256) } },
+        { name: "not JSON", body: "{not json", headers: { "idempotency-key": "k" } },
+        { name: "an array", body: "[1]", headers: { "idempotency-key": "k" } },
+        { name: "null", body: "null", headers: { "idempotency-key": "k" } },
+        { name: "too deep", body: JSON.stringify({ provider: "exirom", deep }), headers: { "idempotency-key": "k" } },
+        { name: "no provider", body: "{}", headers: { "idempotency-key": "k" } },
+        { name: "unknown provider", body: JSON.stringify({ provider: "nope" }), headers: { "idempotency-key": "k" } },
+        { name: "bad amount", body: JSON.stringify(Gateway.exiromRefund({ amount: "1.005" })), headers: { "idempotency-key": "k" } },
+        { name: "prototype keys", body: `{"provider":"exirom","__proto__":{"x":1},"constructor":{"prototype":{}}}`, headers: { "idempotency-key": "k" } },
+        { name: "over the limit", body: JSON.stringify(Gateway.exiromRefund({ metadata: { note: "x".repeat(5000) } })), headers: { "idempotency-key": "k" } },
+        { name: "with a query string", path: "/v1/refunds?dry=1", body: "{}", headers: { "idempotency-key": "k" } }
+      ]
+      for (const c of cases) {
+        const request = { body: c.body, headers: { "x-request-id": `case-${cases.indexOf(c)}`, ...c.headers }, ...(c.auth === false ? { auth: false } : {}) }
+        const [a, b] = [yield* direct.fetch("POST", c.path ?? "/v1/refunds", request), yield* httpapi.fetch("POST", c.path ?? "/v1/refunds", request)]
+        assert.isAtLeast(a.status, 400, c.name)
+        assert.strictEqual(a.status, b.status, `${c.name}: ${a.text} vs ${b.text}`)
+        assert.deepStrictEqual(a.body, b.body, c.name)
+        assert.strictEqual(a.headers["content-type"], b.headers["content-type"], c.name)
+        assert.strictEqual(a.headers["x-request-id"], `case-${cases.indexOf(c)}`, c.name)
+        assert.match(a.headers["server-timing"]!, /^app;dur=\d+\.\d, provider;dur=\d+\.\d$/, c.name)
+      }
+      assert.strictEqual((yield* direct.exirom.stats).requests["refund"] ?? 0, 0, "nothing was sent to the provider")
+      assert.strictEqual((yield* httpapi.exirom.stats).requests["refund"] ?? 0, 0, "nothing was sent to the provider")
     }))
 })
 

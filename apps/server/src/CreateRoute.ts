@@ -1,0 +1,233 @@
+/**
+ * `POST /v1/refunds`, the route every refund goes through, answered straight from
+ * Node's request: the same checks in the same order as HttpApi (body limit, API key,
+ * Idempotency-Key, body, schema), the same error bodies and statuses, the same
+ * `X-Request-Id`, `Server-Timing` and access log line; one Effect fiber per request
+ * runs core's `create`.
+ *
+ * Why: under load the HttpApi router, its middleware and the platform's request and
+ * response objects cost more CPU per refund than core's orchestration and the ledger
+ * together. Every other route stays on HttpApi, and the contract (`/openapi.json`,
+ * the typed client) still describes this one.
+ *
+ * @since 0.1.0
+ */
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { ApiError, ApiModel } from "@refundkit/api"
+import * as ProviderHttp from "@refundkit/core/ProviderHttp"
+import { InvalidRequest } from "@refundkit/core/RefundError"
+import { type Created, type CreateError as CoreCreateError, Refunds } from "@refundkit/core/Refunds"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as HashMap from "effect/HashMap"
+import type * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
+import * as Schema from "effect/Schema"
+import type * as Http from "node:http"
+import { performance } from "node:perf_hooks"
+import * as ApiErrors from "./ApiErrors.js"
+import * as ApiKeys from "./ApiKeys.js"
+import * as RequestBody from "./RequestBody.js"
+import * as RequestMiddleware from "./RequestMiddleware.js"
+
+/**
+ * The answer to a create without an Idempotency-Key.
+ *
+ * @since 0.1.0
+ */
+export const missingKey = new ApiError.MissingIdempotencyKey({
+  message: "The Idempotency-Key header is required: send a unique key (1 to 255 printable characters) per refund, and the same key when you retry it."
+})
+
+const printable = /^[\x20-\x7e]{1,255}$/
+
+const emptyKey = new ApiError.MissingIdempotencyKey({ message: "The Idempotency-Key header is empty: send a unique key per refund." })
+
+const badKey = new ApiError.InvalidRequest({
+  message: "The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
+  issues: [{ path: "Idempotency-Key", message: "must be 1 to 255 printable ASCII characters" }]
+})
+
+/**
+ * The Idempotency-Key header, checked before the body is read.
+ *
+ * @since 0.1.0
+ */
+export const checkKey = (key: string | undefined): Either.Either<string, ApiError.MissingIdempotencyKey | ApiError.InvalidRequest> =>
+  key === undefined ? Either.left(missingKey) : key === "" ? Either.left(emptyKey) : printable.test(key) ? Either.right(key) : Either.left(badKey)
+
+// The Either decoder: the Effect one costs several times as much on every create.
+const decodeCreate = Schema.decodeUnknownEither(ApiModel.CreateRefund, { errors: "all" })
+
+/**
+ * Why a create is answered with an error.
+ *
+ * @since 0.1.0
+ */
+export type CreateError = ApiError.InvalidRequest | ApiErrors.Mapping[CoreCreateError["_tag"]]
+
+/**
+ * Parses and decodes the body, then creates (or replays) the refund.
+ *
+ * @since 0.1.0
+ */
+export const create = (service: Refunds["Type"], key: string, text: string): Effect.Effect<Created, CreateError> =>
+  Effect.flatMap(RequestBody.parseObject(text), (json) => {
+    const decoded = decodeCreate(json)
+    if (Either.isLeft(decoded)) return Effect.fail(ApiErrors.fromRefundError(InvalidRequest.fromParseError(decoded.left)))
+    const { originalAmounts, provider, ...providerRequest } = decoded.right
+    return Effect.mapError(
+      service.create({ provider, request: providerRequest, idempotencyKey: key, originalAmounts }),
+      ApiErrors.fromRefundError
+    )
+  })
+
+/**
+ * 201 with the refund, or 200 with `Idempotent-Replayed: true` for a replay.
+ *
+ * @since 0.1.0
+ */
+export const toResponse = (created: Created): HttpServerResponse.HttpServerResponse =>
+  created.replayed
+    ? HttpServerResponse.unsafeJson(created.refund, { status: 200, headers: { "idempotent-replayed": "true" } })
+    : HttpServerResponse.unsafeJson(created.refund, { status: 201 })
+
+type Wire = typeof ApiError.Wire
+
+// Each error's wire schema is the one under its own tag in `ApiError.Wire`; TypeScript
+// cannot follow that correlation through an indexed access, hence the one widening here.
+const encoders = Object.fromEntries(
+  Object.entries(ApiError.Wire).map(([tag, schema]) => [
+    tag,
+    {
+      status: HttpApiSchema.getStatusError(schema),
+      encode: Schema.encodeEither(schema as unknown as Schema.Schema<ApiError.ApiError, unknown>)
+    }
+  ])
+) as { readonly [K in keyof Wire]: { readonly status: number; readonly encode: (error: ApiError.ApiError) => Either.Either<unknown, unknown> } }
+
+const internalError = new ApiError.InternalError({ message: "Something went wrong in the gateway. The request id in X-Request-Id finds it in the logs." })
+
+/**
+ * The direct route: whether it answers a request, and the handler that does.
+ *
+ * @since 0.1.0
+ */
+export interface Route {
+  readonly matches: (request: Http.IncomingMessage) => boolean
+  readonly handle: (request: Http.IncomingMessage, response: Http.ServerResponse) => void
+}
+
+const singleHeader = (value: string | Array<string> | undefined): string | undefined => (typeof value === "string" ? value : undefined)
+
+/**
+ * Builds the route over the Refunds service in context. Each request's fiber runs on
+ * the runtime of the layer that builds this, like the platform's own handler, so it
+ * inherits the same logger and the disabled tracer.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: {
+  readonly apiKeys: ReadonlyArray<Redacted.Redacted<string>>
+  readonly bodyLimitBytes: number
+  readonly accessLog: boolean
+}): Effect.Effect<Route, never, Refunds> =>
+  Effect.gen(function*() {
+    const service = yield* Refunds
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const verify = ApiKeys.makeVerify(options.apiKeys)
+    const limit = options.bodyLimitBytes
+
+    const matches = (request: Http.IncomingMessage): boolean => {
+      if (request.method !== "POST") return false
+      const url = request.url ?? ""
+      return url === "/v1/refunds" || url.startsWith("/v1/refunds?")
+    }
+
+    const handle = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+      const started = performance.now()
+      const requestId = RequestMiddleware.requestIdOf(singleHeader(request.headers["x-request-id"]))
+      const timing: ProviderHttp.Timing = { millis: 0, calls: 0 }
+
+      const answer = (status: number, body: unknown, replayed: boolean): void => {
+        if (response.headersSent || response.destroyed) return
+        const total = performance.now() - started
+        const provider = Math.min(timing.millis, total)
+        const text = JSON.stringify(body)
+        const headers: Http.OutgoingHttpHeaders = {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(text),
+          "x-request-id": requestId,
+          "server-timing": RequestMiddleware.serverTiming(total, provider)
+        }
+        if (replayed) headers["idempotent-replayed"] = "true"
+        response.writeHead(status, headers)
+        response.end(text)
+        if (options.accessLog) {
+          RequestMiddleware.logRequest({
+            requestId,
+            method: "POST",
+            url: request.url ?? "",
+            status,
+            totalMillis: total,
+            timing,
+            providerMillis: provider
+          })
+        }
+      }
+
+      const refuse = (error: ApiError.ApiError): void => {
+        const encoder = encoders[error._tag]
+        const encoded = encoder.encode(error)
+        if (Either.isRight(encoded)) return answer(encoder.status, encoded.right, false)
+        defect(Cause.die(encoded.left))
+      }
+
+      const defect = (cause: Cause.Cause<unknown>): void => {
+        runFork(Effect.logError("unhandled defect", cause).pipe(Effect.annotateLogs("requestId", requestId)))
+        answer(encoders.InternalError.status, { error: { code: internalError.code, message: internalError.message } }, false)
+      }
+
+      const length = request.headers["content-length"]
+      if (length !== undefined && Number(length) > limit) return refuse(RequestBody.tooLarge(limit))
+      const unauthorized = verify(ApiKeys.bearerOf(request.headers.authorization))
+      if (unauthorized !== undefined) return refuse(unauthorized)
+      const key = checkKey(singleHeader(request.headers["idempotency-key"]))
+      if (Either.isLeft(key)) return refuse(key.left)
+
+      RequestBody.collect(request, limit, (body) => {
+        if (Either.isLeft(body)) return refuse(body.left)
+        const fiber = runFork(
+          FiberRef.set(ProviderHttp.currentTiming, timing).pipe(
+            Effect.zipRight(FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set("requestId", requestId as unknown))),
+            Effect.zipRight(create(service, key.right, body.right))
+          )
+        )
+        // As the platform does: a client that hangs up interrupts its request.
+        response.once("close", () => {
+          if (!response.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+        })
+        fiber.addObserver(
+          Exit.match({
+            onSuccess: (created) => answer(created.replayed ? 200 : 201, created.refund, created.replayed),
+            onFailure: (cause) => {
+              const failure = Cause.failureOption(cause)
+              if (failure._tag === "Some") return refuse(failure.value)
+              if (Cause.isInterruptedOnly(cause)) {
+                if (!response.headersSent && !response.destroyed) response.writeHead(503).end()
+                return
+              }
+              defect(cause)
+            }
+          })
+        )
+      })
+    }
+
+    return { matches, handle }
+  })
