@@ -29,18 +29,14 @@ import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRe
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { ConfigurationError, IllegalTransition, OverRefund } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
-import BetterSqlite3 from "better-sqlite3"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as NodeFs from "node:fs"
-import * as NodePath from "node:path"
 import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./internal/queries.js"
 import * as Rows from "./internal/rows.js"
-import * as SqliteConnection from "./internal/sqliteClient.js"
 import * as SqliteLedger from "./internal/sqliteLedger.js"
 import * as Transactions from "./internal/transactions.js"
 import * as LedgerConfig from "./LedgerConfig.js"
@@ -435,61 +431,14 @@ export const layerFromClient = (options: Options = {}): Layer.Layer<Ledger | Sql
   }))
 
 /**
- * Creates a directory and its missing parents one level at a time. Node's own
- * `mkdirSync(dir, { recursive: true })` loops forever where `mkdir` answers ENOENT for
- * a parent that exists (under /proc, for instance); one level at a time fails instead.
- */
-const makeDirectory = (directory: string): void => {
-  const missing: Array<string> = []
-  for (let current = directory; !NodeFs.existsSync(current); current = NodePath.dirname(current)) {
-    missing.unshift(current)
-    if (NodePath.dirname(current) === current) break
-  }
-  for (const dir of missing) NodeFs.mkdirSync(dir)
-}
-
-const ensureDirectory = (filename: string) =>
-  filename === ":memory:" || filename === "" || filename.startsWith("file:")
-    ? Effect.void
-    : Effect.try({
-      try: () => makeDirectory(NodePath.dirname(NodePath.resolve(filename))),
-      catch: (cause) => ledgerError(`cannot create the directory of the SQLite ledger ${filename}: ${cause instanceof Error ? cause.message : String(cause)}`)
-    })
-
-const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-/**
  * The SQLite ledger on one better-sqlite3 connection, which every read, write,
  * migration and readiness check of this process goes through (see the README's "How
  * the SQLite ledger commits").
  */
 const sqliteLedger = (filename: string, options: SqliteOptions): Layer.Layer<Ledger | SqlLedger, LedgerError> =>
-  Layer.scopedContext(Effect.gen(function*() {
-    const cannotOpen = (cause: unknown) => ledgerError(`cannot open the SQLite ledger ${filename}: ${messageOf(cause)}`)
-    yield* ensureDirectory(filename)
-    const busy = Math.max(0, Math.floor(options.busyTimeoutMillis ?? 5000))
-    const db = yield* Effect.acquireRelease(
-      Effect.try({ try: () => new BetterSqlite3(filename, { timeout: busy }), catch: cannotOpen }),
-      (db) => Effect.sync(() => db.close())
-    )
-    yield* Effect.try({
-      try: () => {
-        db.pragma("journal_mode = WAL")
-        // FULL: a claim reported as written must survive a power cut, or a retried
-        // request could refund twice at a provider without idempotency.
-        db.pragma("synchronous = FULL")
-        db.pragma("foreign_keys = ON")
-      },
-      catch: cannotOpen
-    })
-    const client = yield* SqliteConnection.make(db)
-    if (options.migrate !== false) yield* Effect.provideService(Migrations.run, SqlClient.SqlClient, client)
-    // From here on a busy database fails at once and the operation is retried on a
-    // schedule: better-sqlite3 would otherwise sleep on the event loop's thread.
-    yield* Effect.try({ try: () => db.pragma("busy_timeout = 0"), catch: cannotOpen })
-    const service = yield* SqliteLedger.make(db, client, { busyTimeoutMillis: busy })
-    return Context.make(SqlLedger, service).pipe(Context.add(Ledger, service))
-  }))
+  Layer.scopedContext(
+    Effect.map(SqliteLedger.open(filename, options), (service) => Context.make(SqlLedger, service).pipe(Context.add(Ledger, service)))
+  )
 
 const decodeOrKeep = (text: string): string => {
   try {
@@ -523,9 +472,13 @@ const pgClient = (url: Redacted.Redacted<string>, options: PgOptions): Layer.Lay
 }
 
 /**
- * The ledger in a SQLite file (WAL mode, `synchronous = FULL`; the directory is
- * created), or in memory for `":memory:"`. The process uses one connection for it, and
- * writes issued in the same event-loop turn share one commit.
+ * The ledger in a SQLite file (WAL mode; the directory is created), or in memory for
+ * `":memory:"`. The process uses one connection for it, and writes issued in the same
+ * event-loop turn share one commit. A write is reported only once it is on disk, as
+ * with `synchronous = FULL`, but the fsync runs on libuv's thread pool: the connection
+ * runs at `synchronous = NORMAL` and the ledger fsyncs the WAL file after each group
+ * commit (one fsync in flight at a time, covering every commit made before it started)
+ * before resuming the writes, so the event loop never waits for the disk.
  *
  * @since 0.1.0
  */

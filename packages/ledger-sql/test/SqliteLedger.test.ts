@@ -5,9 +5,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Ledger } from "@refundkit/core"
 import Database from "better-sqlite3"
-import { Effect, Either, Exit } from "effect"
+import { Effect, Either, Exit, Fiber, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as SqliteLedger from "../src/internal/sqliteLedger.js"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, tempDir } from "./support/databases.js"
 import { at, draft, partial } from "./support/refunds.js"
@@ -195,5 +196,181 @@ describe("SQLite ledger commits", () => {
       assert.isTrue(Exit.isFailure(exit))
       if (Exit.isFailure(exit)) assert.include(String(exit.cause), "locked")
       assert.strictEqual((yield* ledger.claim(draft("gives-up")))._tag, "Claimed")
+    }))
+})
+
+/**
+ * An fsync that waits to be released (or failed) by the test, counting its calls.
+ * `releaseOnClose` (after opening the ledger) lets a failing test close its ledger,
+ * which waits for the fsync in flight.
+ */
+const heldFsync = () => {
+  const calls: Array<{ readonly fd: number; readonly done: (error: NodeJS.ErrnoException | null) => void }> = []
+  let released = 0
+  let closing = false
+  const fsync = (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => {
+    if (closing) return void setImmediate(() => done(null))
+    calls.push({ fd, done: (error) => (released++, done(error)) })
+  }
+  const releaseOnClose = Effect.addFinalizer(() =>
+    Effect.sync(() => {
+      closing = true
+      for (const call of calls.slice(released)) call.done(null)
+    })
+  )
+  return { calls, fsync, releaseOnClose }
+}
+
+/** Polls until `condition` holds (live clock), failing the test after a second. */
+const eventually = (condition: () => boolean, what: string) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200; i++) {
+      if (condition()) return
+      yield* Effect.sleep("5 millis")
+    }
+    assert.fail(`timed out waiting until ${what}`)
+  })
+
+const refundsIn = (db: Database.Database) => (db.prepare("SELECT COUNT(*) AS n FROM refunds").get() as { n: number }).n
+
+const isPending = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
+
+describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off the event loop)", () => {
+  it.scopedLive("the connection runs in WAL mode at NORMAL; what a write reported is read by a separate connection", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const connection = yield* SqliteLedger.connect(file, {})
+      assert.strictEqual(connection.db.pragma("journal_mode", { simple: true }), "wal")
+      assert.strictEqual(connection.db.pragma("synchronous", { simple: true }), 1, "NORMAL")
+      assert.isDefined(connection.walSync)
+      // In memory there is no WAL to sync: the connection stays at FULL and reports at COMMIT.
+      const memory = yield* SqliteLedger.connect(":memory:", {})
+      assert.strictEqual(memory.db.pragma("synchronous", { simple: true }), 2, "FULL")
+      assert.isUndefined(memory.walSync)
+
+      const ledger = yield* build(SqlLedger.layerSqlite(file))
+      const refund = draft("seen-elsewhere")
+      yield* ledger.claim(refund)
+      yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: "P-1" })
+      const other = yield* raw(file)
+      const row = other.prepare("SELECT status, provider_reference FROM refunds WHERE id = ?").get(refund.id)
+      assert.deepStrictEqual(row, { status: "pending", provider_reference: "P-1" })
+    }))
+
+  it.scopedLive("a write completes only after the fsync covering its COMMIT; writes issued meanwhile are held, then committed together", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const { calls, fsync, releaseOnClose } = heldFsync()
+      const ledger = yield* SqliteLedger.open(file, { fsync })
+      yield* releaseOnClose
+      assert.strictEqual(calls.length, 0, "opening and migrating synced on their own (at FULL)")
+      const other = yield* raw(file)
+
+      const first = draft("first")
+      const a = yield* Effect.fork(ledger.claim(first))
+      yield* eventually(() => calls.length === 1, "the first batch asked for an fsync")
+      // The descriptor is the WAL file SQLite writes.
+      assert.strictEqual(fs.fstatSync(calls[0]!.fd).ino, fs.statSync(`${file}-wal`).ino)
+      // Committed (another connection sees it), not reported.
+      assert.strictEqual(refundsIn(other), 1)
+      assert.isTrue(yield* isPending(a))
+      // A read of it waits for the same fsync.
+      const read = yield* Effect.fork(ledger.get(first.id))
+      yield* Effect.sleep("10 millis")
+
+      // More writes while that fsync is in flight: B and C issued together, then D in a later turn. They
+      // would wait for the next fsync anyway, so they are held and committed together once it completes.
+      const bc = yield* Effect.fork(Effect.all([ledger.claim(draft("b")), ledger.claim(draft("c"))], { concurrency: "unbounded" }))
+      yield* Effect.sleep("10 millis")
+      const d = yield* Effect.fork(ledger.claim(draft("d")))
+      yield* Effect.sleep("10 millis")
+      assert.strictEqual(refundsIn(other), 1, "held, not committed, while the fsync is in flight")
+      assert.strictEqual(calls.length, 1, "one fsync in flight at a time")
+      for (const fiber of [a, read, bc, d]) assert.isTrue(yield* isPending(fiber as Fiber.RuntimeFiber<unknown, unknown>))
+
+      calls[0]!.done(null)
+      assert.strictEqual((yield* Fiber.join(a))._tag, "Claimed")
+      assert.strictEqual((yield* Fiber.join(read)).id, first.id)
+      // The held writes commit in the next turn and wait for the next fsync, which covers all of them.
+      yield* eventually(() => calls.length === 2, "the second fsync started")
+      assert.strictEqual(refundsIn(other), 4, "B, C and D committed")
+      assert.isTrue(yield* isPending(bc))
+      assert.isTrue(yield* isPending(d))
+      // A read now sees D, which only the fsync in flight covers: it waits for it.
+      const readD = yield* Effect.fork(ledger.get(draft("d").id))
+      yield* Effect.sleep("10 millis")
+      assert.isTrue(yield* isPending(readD))
+      calls[1]!.done(null)
+      assert.strictEqual((yield* Fiber.join(readD)).idempotencyKey, "d")
+      const [b, c] = yield* Fiber.join(bc)
+      assert.deepStrictEqual([b._tag, c._tag, (yield* Fiber.join(d))._tag], ["Claimed", "Claimed", "Claimed"])
+      assert.strictEqual(calls.length, 2, "two fsyncs for four writes in three turns")
+
+      // With nothing waiting for an fsync, a read answers at once.
+      assert.strictEqual((yield* ledger.get(first.id)).id, first.id)
+      assert.strictEqual(calls.length, 2)
+    }))
+
+  it.scopedLive("a failed fsync fails every write it covers with a LedgerError; the ledger then refuses to go on", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const other = yield* raw(file)
+      const first = draft("lost-1")
+      const second = draft("lost-2")
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { calls, fsync, releaseOnClose } = heldFsync()
+        const ledger = yield* SqliteLedger.open(file, { fsync })
+        yield* releaseOnClose
+        const a = yield* Effect.fork(Effect.flip(ledger.claim(first)))
+        yield* eventually(() => calls.length === 1, "the first batch asked for an fsync")
+        // Issued while the fsync is in flight: held, never committed once that fsync fails.
+        const b = yield* Effect.fork(Effect.flip(ledger.claim(second)))
+        yield* Effect.sleep("10 millis")
+        assert.strictEqual(refundsIn(other), 1)
+
+        calls[0]!.done(Object.assign(new Error("EIO: i/o error, fsync"), { errno: -5, code: "EIO", syscall: "fsync" }))
+        const lost = yield* Fiber.join(a)
+        assert.strictEqual(lost._tag, "LedgerError")
+        assert.include(lost.message, "EIO")
+        assert.include(lost.message, "may not be on disk")
+        const held = yield* Fiber.join(b)
+        assert.strictEqual(held._tag, "LedgerError")
+        assert.include(held.message, "EIO")
+        assert.include(held.message, "restart")
+        assert.strictEqual(calls.length, 1, "no fsync is tried after a failed one")
+        // Nothing more is written, read or reported ready until the process restarts.
+        const refusals = [
+          yield* Effect.flip(ledger.claim(draft("after"))),
+          yield* Effect.flip(ledger.get(first.id)),
+          yield* Effect.flip(ledger.ready)
+        ]
+        for (const error of refusals) {
+          assert.strictEqual(error._tag, "LedgerError")
+          assert.include(error.message, "restart")
+        }
+        assert.strictEqual(refundsIn(other), 1, "the refused claims never ran")
+      }))
+      // The claim whose fsync failed was committed: a restarted ledger finds it in `requested`, and
+      // recovery moves it to `unknown` as it would after a crash (no provider was called).
+      const restarted = yield* build(SqlLedger.layerSqlite(file))
+      const recovered = yield* restarted.recover({ olderThan: at(10), at: at(20) })
+      assert.deepStrictEqual(recovered.map((r) => [r.id, r.status]), [[first.id, "unknown"]])
+    }))
+
+  it.scopedLive("closing waits for the fsync in flight before closing the WAL's descriptor", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const { calls, fsync } = heldFsync()
+      const scope = yield* Scope.make()
+      const ledger = yield* Scope.extend(SqliteLedger.open(file, { fsync }), scope)
+      const claim = yield* Effect.fork(ledger.claim(draft("closing")))
+      yield* eventually(() => calls.length === 1, "the batch asked for an fsync")
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* Effect.sleep("20 millis")
+      assert.isTrue(yield* isPending(closing), "still waiting for the fsync")
+      assert.doesNotThrow(() => fs.fstatSync(calls[0]!.fd), "the descriptor is still open")
+      calls[0]!.done(null)
+      yield* Fiber.join(closing)
+      assert.strictEqual((yield* Fiber.join(claim))._tag, "Claimed")
     }))
 })

@@ -38,7 +38,8 @@ const isBusy = (error: unknown): error is Busy => error instanceof Busy
 
 const busySchedule = (millis: number) =>
   Schedule.exponential("1 millis", 2).pipe(
-    // At most 50 ms between attempts: a lock held by a group commit lasts about one fsync.
+    // At most 50 ms between attempts: a group commit holds the lock for its statements only
+    // (its fsync runs after the lock is released), or for a checkpoint's two fsyncs.
     Schedule.union(Schedule.spaced("50 millis")),
     Schedule.jittered,
     Schedule.upTo(Duration.millis(millis))

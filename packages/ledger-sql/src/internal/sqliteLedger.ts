@@ -18,18 +18,22 @@ import { applyChange, guardedTargets, invalidCursor, overRefund, reservedAgainst
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { IllegalTransition, InvalidRequest, OverRefund } from "@refundkit/core/RefundError"
 import { LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
-import type BetterSqlite3 from "better-sqlite3"
+import BetterSqlite3 from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
+import * as SqliteConnection from "./sqliteClient.js"
 import { type Busy, failure, retryBusy } from "./sqliteErrors.js"
 import * as Writer from "./sqliteWriter.js"
+import * as WalSync from "./walSync.js"
 
 /** @internal */
 export interface Options {
@@ -39,6 +43,8 @@ export interface Options {
   readonly cacheSize?: number | undefined
   /** Most writes per group commit (default 256). */
   readonly maxBatch?: number | undefined
+  /** Syncs the WAL after commits when the connection does not (see `open`). */
+  readonly walSync?: WalSync.WalSync | undefined
 }
 
 type Row = Record<string, unknown>
@@ -89,7 +95,7 @@ export const make = (
 ): Effect.Effect<SqlLedger.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const cache = RefundCache.make(options.cacheSize ?? 10_000)
-    const writer = yield* Writer.make(db, cache, { maxBatch: options.maxBatch ?? 256 })
+    const writer = yield* Writer.make(db, cache, { maxBatch: options.maxBatch ?? 256, walSync: options.walSync })
 
     // Prepared once per text. A statement that fails to prepare (no such table before
     // migrating) is not kept, so it is tried again after a migration.
@@ -187,11 +193,19 @@ export const make = (
 
     const read = <A, E>(what: string, f: () => Either.Either<A, E>): Effect.Effect<A, E | LedgerError> =>
       retryBusy(what, options.busyTimeoutMillis)(Effect.suspend((): Effect.Effect<A, E | Busy | LedgerError> => {
+        const stopped = writer.refusal(what)
+        if (stopped !== undefined) return Effect.fail(stopped)
+        let result: Either.Either<A, E>
         try {
-          return f()
+          result = f()
         } catch (cause) {
           return Effect.fail(failure(what, cause))
         }
+        // A read sees this process's commits as soon as they are made; it reports them only
+        // once they are durable, as a write would (a webhook found to be a duplicate must not
+        // be acknowledged on the strength of an event a power cut could still take back).
+        const durable = writer.durable(what)
+        return durable === Effect.void ? result : Effect.zipLeft(result, durable)
       }))
 
     const write = <A, E>(what: string, body: (scratch: Writer.Scratch) => Writer.Outcome<A, E>): Effect.Effect<A, Exclude<E, Busy> | LedgerError> =>
@@ -364,7 +378,11 @@ export const make = (
         return Writer.done(undefined)
       })
 
-    const ready = Migrations.check.pipe(
+    const ready = Effect.suspend(() => {
+      // A ledger that stopped after a failed fsync is not ready: the process must restart.
+      const stopped = writer.refusal("checking the ledger")
+      return stopped !== undefined ? Effect.fail(stopped) : Migrations.check
+    }).pipe(
       Effect.provideService(SqlClient.SqlClient, client),
       Effect.catchAllDefect((defect) => Effect.fail(ledgerError(`checking the ledger: ${defect instanceof Error ? defect.message : String(defect)}`)))
     )
@@ -385,3 +403,111 @@ export const make = (
       releaseSync
     } satisfies SqlLedger.Service
   })
+
+/** @internal */
+export interface OpenOptions {
+  readonly busyTimeoutMillis?: number | undefined
+  readonly migrate?: boolean | undefined
+  /** The fsync of the WAL after commits (default `fs.fsync`): tests hold or fail it. */
+  readonly fsync?: WalSync.Fsync | undefined
+}
+
+/**
+ * Creates a directory and its missing parents one level at a time. Node's own
+ * `mkdirSync(dir, { recursive: true })` loops forever where `mkdir` answers ENOENT for
+ * a parent that exists (under /proc, for instance); one level at a time fails instead.
+ */
+const makeDirectory = (directory: string): void => {
+  const missing: Array<string> = []
+  for (let current = directory; !NodeFs.existsSync(current); current = NodePath.dirname(current)) {
+    missing.unshift(current)
+    if (NodePath.dirname(current) === current) break
+  }
+  for (const dir of missing) NodeFs.mkdirSync(dir)
+}
+
+const ensureDirectory = (filename: string) =>
+  filename === ":memory:" || filename === "" || filename.startsWith("file:")
+    ? Effect.void
+    : Effect.try({
+      try: () => makeDirectory(NodePath.dirname(NodePath.resolve(filename))),
+      catch: (cause) => ledgerError(`cannot create the directory of the SQLite ledger ${filename}: ${cause instanceof Error ? cause.message : String(cause)}`)
+    })
+
+const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+/**
+ * The `-wal` file of the connection's main database, as SQLite resolved its name (a
+ * relative path, a URI). SQLite creates the file when the connection first reads the
+ * database in WAL mode (switching to WAL writes the database header, not the WAL), so
+ * one read makes sure it exists before we open it.
+ */
+const walFileOf = (db: BetterSqlite3.Database): string => {
+  const main = (db.pragma("database_list") as ReadonlyArray<{ readonly name: string; readonly file: string }>).find((d) => d.name === "main")
+  if (main === undefined || main.file === "") throw new Error("the database has no file, yet runs in WAL mode")
+  db.prepare("SELECT COUNT(*) FROM sqlite_master").get()
+  return `${main.file}-wal`
+}
+
+/** The ledger's connection, ready for `make`. @internal */
+export interface Connection {
+  readonly db: BetterSqlite3.Database
+  readonly client: SqlClient.SqlClient
+  readonly busyTimeoutMillis: number
+  /** Present when the connection runs at `synchronous = NORMAL` and commits must wait for it. */
+  readonly walSync: WalSync.WalSync | undefined
+}
+
+/**
+ * Opens the SQLite ledger's connection: WAL mode, foreign keys, migrations, then the
+ * durability of commits.
+ *
+ * A claim reported as written must survive a power cut, or a retried request could
+ * refund twice at a provider without idempotency. In WAL mode the connection runs at
+ * `synchronous = NORMAL` and the writer fsyncs the WAL on the thread pool before
+ * reporting a commit (`WalSync` says why that is as durable as FULL). Until that fsync
+ * is in place (the migrations, which report themselves applied) and whenever the
+ * database is not in WAL mode (`:memory:`, a temporary database), it stays at FULL.
+ * Nothing else writes outside the writer: reads and the readiness check only read,
+ * and closing the connection checkpoints with syncs of its own.
+ *
+ * @internal
+ */
+export const connect = (filename: string, options: OpenOptions): Effect.Effect<Connection, LedgerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const cannotOpen = (cause: unknown) => ledgerError(`cannot open the SQLite ledger ${filename}: ${messageOf(cause)}`)
+    yield* ensureDirectory(filename)
+    const busy = Math.max(0, Math.floor(options.busyTimeoutMillis ?? 5000))
+    const db = yield* Effect.acquireRelease(
+      Effect.try({ try: () => new BetterSqlite3(filename, { timeout: busy }), catch: cannotOpen }),
+      (db) => Effect.sync(() => db.close())
+    )
+    const journalMode = yield* Effect.try({
+      try: () => {
+        const mode: unknown = db.pragma("journal_mode = WAL", { simple: true })
+        db.pragma("synchronous = FULL")
+        db.pragma("foreign_keys = ON")
+        return mode
+      },
+      catch: cannotOpen
+    })
+    const client = yield* SqliteConnection.make(db)
+    if (options.migrate !== false) yield* Effect.provideService(Migrations.run, SqlClient.SqlClient, client)
+    const walFile = journalMode === "wal" ? yield* Effect.try({ try: () => walFileOf(db), catch: cannotOpen }) : undefined
+    // From here on a busy database fails at once and the operation is retried on a
+    // schedule: better-sqlite3 would otherwise sleep on the event loop's thread.
+    yield* Effect.try({ try: () => db.pragma("busy_timeout = 0"), catch: cannotOpen })
+    // Opened after the database, so closed before it; the writer (made in `make`, later)
+    // is closed first of all, once its last fsync has completed.
+    const walSync = walFile === undefined ? undefined : yield* WalSync.open(walFile, options.fsync ?? NodeFs.fsync)
+    if (walSync !== undefined) yield* Effect.try({ try: () => db.pragma("synchronous = NORMAL"), catch: cannotOpen })
+    return { db, client, busyTimeoutMillis: busy, walSync }
+  })
+
+/**
+ * The SQLite ledger on its own connection (see `connect`).
+ *
+ * @internal
+ */
+export const open = (filename: string, options: OpenOptions): Effect.Effect<SqlLedger.Service, LedgerError, Scope.Scope> =>
+  Effect.flatMap(connect(filename, options), (c) => make(c.db, c.client, { busyTimeoutMillis: c.busyTimeoutMillis, walSync: c.walSync }))

@@ -4,23 +4,43 @@
  *
  * Writes are queued and flushed from `setImmediate`, after the turn's I/O callbacks
  * have queued theirs. Each runs synchronously in its own `SAVEPOINT`, so one that
- * fails (an over-refund, a corrupt row) rolls back only its own statements. Nothing is
- * reported before the COMMIT succeeds: each write's Effect is resumed after it, and if
- * the COMMIT fails every write of the batch fails. What the writes taught the refund
- * cache is applied after the COMMIT too, so a rolled-back batch never leaves the cache
- * ahead of the database.
+ * fails (an over-refund, a corrupt row) rolls back only its own statements. If the
+ * COMMIT fails every write of the batch fails. What the writes taught the refund cache
+ * is applied right after the COMMIT, so a rolled-back batch never leaves the cache
+ * ahead of the database; the cache only ever answers for what the database holds (its
+ * entries are checked against the row's version), so it need not wait for the fsync.
+ *
+ * Nothing is reported before it is durable. On a file the connection runs at
+ * `synchronous = NORMAL` and a committed batch waits for the next fsync of the WAL
+ * (`WalSync`, on libuv's thread pool): its Effects are resumed only once that fsync
+ * completed. Writes issued while an fsync is in flight are held and committed together
+ * when it completes, then share the following fsync (the write lock is never held
+ * across an fsync). A result that rests on another write still
+ * waiting for its fsync (an `Existing` claim, a change on top of it) is safe too: that
+ * write committed earlier, so the fsync that covers this batch covers it (whichever
+ * process wrote it: an fsync flushes the whole file).
+ *
+ * When an fsync fails, the batches it covered (and those waiting for the next one) are
+ * committed but fail with `LedgerError`: they may not be on disk, and nobody is told
+ * they succeeded. The writer then refuses every further write, and the ledger its
+ * reads and readiness check: the process must restart, and SQLite then recovers the
+ * WAL from what reached the disk. A claim that was committed but reported failed is a
+ * refund left in `requested` with no provider call, which recovery moves to `unknown`
+ * like one left by a crash.
  *
  * The whole batch is one synchronous call: no other JavaScript runs while the write
  * lock is held, and no transaction of this connection ever spans an await.
  *
  * @internal
  */
+import { ledgerError } from "@refundkit/core/Ledger"
 import type { LedgerError } from "@refundkit/core/RefundError"
 import type BetterSqlite3 from "better-sqlite3"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Entry, RefundCache } from "./sqliteCache.js"
 import { type Busy, failure } from "./sqliteErrors.js"
+import type { WalSync } from "./walSync.js"
 
 /**
  * How one write ended: `Done` keeps its statements and succeeds; `Kept` keeps them
@@ -56,8 +76,15 @@ export interface Scratch {
 
 /** @internal */
 export interface Writer {
-  /** Runs `body` inside the next group commit; completes once that COMMIT succeeded. */
+  /** Runs `body` inside the next group commit; completes once that COMMIT succeeded and is durable. */
   readonly write: <A, E>(what: string, body: (scratch: Scratch) => Outcome<A, E>) => Effect.Effect<A, E | Busy | LedgerError>
+  /**
+   * Completes once every write this process committed so far is durable: at once when
+   * none is waiting for its fsync. A read waits for it before reporting what it read.
+   */
+  readonly durable: (what: string) => Effect.Effect<void, LedgerError>
+  /** Why the ledger refuses to go on (a failed fsync), if it does. */
+  readonly refusal: (what: string) => LedgerError | undefined
 }
 
 interface Pending {
@@ -71,7 +98,24 @@ interface Pending {
 export interface Options {
   /** Most writes in one transaction: bounds how long the lock is held and how much one failed COMMIT takes down. */
   readonly maxBatch: number
+  /**
+   * Makes commits durable when the connection does not sync at COMMIT (a file at
+   * `synchronous = NORMAL`); absent, a COMMIT is reported as soon as it returns (in
+   * memory, or a connection left at `synchronous = FULL`).
+   */
+  readonly walSync?: WalSync | undefined
 }
+
+const notDurable = (what: string, error: Error) =>
+  ledgerError(
+    `${what}: committed, but the fsync of the WAL failed (${error.message}), so it may not be on disk; the ledger refuses further operations until the process restarts`
+  )
+
+const unsure = (what: string, error: Error) =>
+  ledgerError(`${what}: what was read may not be on disk: the fsync of the WAL failed (${error.message}); restart the process`)
+
+const refused = (what: string, error: Error) =>
+  ledgerError(`${what}: the ledger stopped after an fsync of its WAL failed (${error.message}); restart the process`)
 
 /** @internal */
 export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Options): Effect.Effect<Writer, never, Scope.Scope> =>
@@ -87,11 +131,23 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
     let scheduled: NodeJS.Immediate | undefined
     let closed = false
 
-    const runBatch = (batch: ReadonlyArray<Pending>): ReadonlyArray<Effect.Effect<unknown, unknown>> => {
+    const walSync = options.walSync
+    const refusal = (what: string): LedgerError | undefined => {
+      const error = walSync?.failure()
+      return error === undefined ? undefined : refused(what, error)
+    }
+
+    /** The Effect each write is resumed with, and whether the batch committed (and must be made durable first). */
+    interface Settled {
+      readonly committed: boolean
+      readonly results: ReadonlyArray<Effect.Effect<unknown, unknown>>
+    }
+
+    const runBatch = (batch: ReadonlyArray<Pending>): Settled => {
       try {
         begin.run()
       } catch (cause) {
-        return batch.map((op) => Effect.fail(failure(op.what, cause)))
+        return { committed: false, results: batch.map((op) => Effect.fail(failure(op.what, cause))) }
       }
       const overlay = new Map<string, Entry>()
       const settled: Array<Effect.Effect<unknown, unknown>> = []
@@ -126,39 +182,79 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
             // The connection is unusable either way; the writes are reported failed below.
           }
         }
-        return batch.map((op) => Effect.fail(failure(op.what, cause)))
+        return { committed: false, results: batch.map((op) => Effect.fail(failure(op.what, cause))) }
       }
       for (const entry of overlay.values()) cache.set(entry)
-      return settled
+      return { committed: true, results: settled }
     }
+
+    let held = false
 
     const flush = () => {
       scheduled = undefined
       if (closed) return
+      if (walSync !== undefined && walSync.pending() && walSync.failure() === undefined) {
+        // An fsync is in flight, and whatever commits now waits for the next one anyway: hold
+        // the writes and commit them together once it completes, in one COMMIT rather than
+        // several small ones (measured: 2.6 times fewer COMMITs, less CPU per refund).
+        if (!held) {
+          held = true
+          walSync.whenDurable(() => {
+            held = false
+            schedule()
+          })
+        }
+        return
+      }
       const batch = queue.splice(0, options.maxBatch).filter((op) => !op.cancelled)
       if (queue.length > 0) schedule()
       if (batch.length === 0) return
-      const settled = runBatch(batch)
-      for (let i = 0; i < batch.length; i++) batch[i]!.resume(settled[i]!)
+      const stopped = walSync?.failure()
+      if (stopped !== undefined) {
+        for (const op of batch) op.resume(Effect.fail(refused(op.what, stopped)))
+        return
+      }
+      const { committed, results } = runBatch(batch)
+      if (!committed || walSync === undefined) {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resume(results[i]!)
+        return
+      }
+      walSync.afterCommit((error) => {
+        for (let i = 0; i < batch.length; i++) {
+          const op = batch[i]!
+          op.resume(error === undefined ? results[i]! : Effect.fail(notDurable(op.what, error)))
+        }
+      })
     }
 
     const schedule = () => {
       if (scheduled === undefined) scheduled = setImmediate(flush)
     }
 
+    const durable = (what: string): Effect.Effect<void, LedgerError> =>
+      walSync === undefined || !walSync.pending() ? Effect.void : Effect.async<void, LedgerError>((resume) =>
+        walSync.whenDurable((error) => resume(error === undefined ? Effect.void : Effect.fail(unsure(what, error))))
+      )
+
     yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-        if (scheduled !== undefined) clearImmediate(scheduled)
-        const left = queue
-        queue = []
-        for (const op of left) op.resume(Effect.fail(failure(op.what, new Error("the ledger was closed before this write ran"))))
-      })
+      Effect.zipRight(
+        Effect.sync(() => {
+          closed = true
+          if (scheduled !== undefined) clearImmediate(scheduled)
+          const left = queue
+          queue = []
+          for (const op of left) op.resume(Effect.fail(failure(op.what, new Error("the ledger was closed before this write ran"))))
+        }),
+        // Committed batches are settled by their fsync, which must complete before the WAL's descriptor is closed.
+        Effect.suspend(() => Effect.ignore(durable("closing the ledger")))
+      )
     )
 
     const write = <A, E>(what: string, body: (scratch: Scratch) => Outcome<A, E>): Effect.Effect<A, E | Busy | LedgerError> =>
       Effect.async<A, E | Busy | LedgerError>((resume) => {
         if (closed) return resume(Effect.fail(failure(what, new Error("the ledger is closed"))))
+        const stopped = refusal(what)
+        if (stopped !== undefined) return resume(Effect.fail(stopped))
         const pending: Pending = {
           what,
           body,
@@ -168,11 +264,11 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
         }
         queue.push(pending)
         schedule()
-        // An interrupted write that has not run yet is skipped; one that ran is committed with its batch.
+        // An interrupted write that has not run yet is skipped; one that ran is committed with its batch (and synced).
         return Effect.sync(() => {
           pending.cancelled = true
         })
       })
 
-    return { write }
+    return { write, durable, refusal }
   })
