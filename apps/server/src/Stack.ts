@@ -6,7 +6,6 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { Ledger } from "@refundkit/core/Ledger"
 import * as Providers from "@refundkit/core/Providers"
 import { ConfigurationError, type LedgerError } from "@refundkit/core/RefundError"
@@ -19,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Installed from "./Installed.js"
+import * as ProviderClient from "./ProviderClient.js"
 
 /**
  * What the stack provides.
@@ -121,7 +121,7 @@ export const providersLayer = (
           )
         ]
       })
-      return Layer.provideMerge(Layer.mergeAll(Layer.empty, ...layers), Providers.layer).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      return Layer.provideMerge(Layer.mergeAll(Layer.empty, ...layers), Providers.layer).pipe(Layer.provide(ProviderClient.layer()))
     })
   )
 

@@ -37,6 +37,11 @@ export * as Main from "./Main.js"
 /**
  * @since 0.1.0
  */
+export * as ProviderClient from "./ProviderClient.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as RequestBody from "./RequestBody.js"
 
 /**
