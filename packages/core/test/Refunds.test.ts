@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import { Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import * as Ledger from "../src/Ledger.js"
 import * as Money from "../src/Money.js"
 import * as Provider from "../src/Provider.js"
@@ -138,13 +138,32 @@ describe("Refunds", () => {
     const toy = scripted({ idempotent: true })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
-      toy.script.push(() => Effect.never)
+      let aborted = false
+      toy.script.push(() => Effect.never.pipe(Effect.onInterrupt(() => Effect.sync(() => void (aborted = true)))))
       const error = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
       assert.strictEqual(error._tag, "OutcomeUnknown")
       const refund = yield* refunds.get(error._tag === "OutcomeUnknown" ? error.refundId! : "")
       assert.strictEqual(refund.status, "unknown")
       assert.strictEqual(refund.error?.code, "outcome_unknown")
       assert.strictEqual(toy.calls.length, 1)
+      assert.isTrue(aborted, "the timed out call was interrupted")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("interrupting a create interrupts its provider call at once; an answer in time is kept", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const interrupted = yield* Deferred.make<void>()
+      toy.script.push(() => Effect.never.pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))))
+      const fiber = yield* Effect.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(fiber)
+      // Long before the 200 ms call timeout.
+      yield* Deferred.await(interrupted).pipe(Effect.timeoutFail({ duration: "100 millis", onTimeout: () => "the call was not interrupted" }))
+      toy.script.push((request) => Effect.as(Effect.sleep("150 millis"), { status: "succeeded" as const, providerStatus: "DONE", providerReference: `late-${request.lines[0]!.target}` }))
+      const slow = yield* refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "k2" })
+      assert.strictEqual(slow.refund.status, "succeeded")
     }).pipe(Effect.provide(toy.layer))
   })
 
