@@ -14,6 +14,11 @@
  * - a status change reads the refund under the same locks (`FOR UPDATE` on PostgreSQL),
  *   applies the transition table and writes the row and its event together.
  *
+ * On PostgreSQL the common cases are one statement each (`internal/pgFastPath.ts`): a
+ * claim without over-refund guards, and a status change to a refund this process
+ * remembers, written only `WHERE version` is still the remembered one; any other
+ * writer moves `version` on, and the change then takes the locked path above.
+ *
  * `layerSqlite` does the same on one raw better-sqlite3 connection, synchronously and
  * with group commit (`internal/sqliteLedger.ts`); `make` and `layerFromClient` run on
  * any `SqlClient`.
@@ -25,7 +30,8 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRefund, reservedAgainst } from "@refundkit/core/Ledger"
+import type { GuardedTarget } from "@refundkit/core/Ledger"
+import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRefund } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { ConfigurationError, IllegalTransition, OverRefund } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
@@ -36,7 +42,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./internal/queries.js"
+import * as PgFastPath from "./internal/pgFastPath.js"
 import * as Rows from "./internal/rows.js"
+import * as RefundCache from "./internal/sqliteCache.js"
 import * as SqliteLedger from "./internal/sqliteLedger.js"
 import * as Transactions from "./internal/transactions.js"
 import * as LedgerConfig from "./LedgerConfig.js"
@@ -136,6 +144,18 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Readonl
 }
 
 /**
+ * How many refunds a PostgreSQL ledger remembers (with their row's `version`) for
+ * status changes without a locked read.
+ */
+const pgCacheSize = 10_000
+
+/** A change applied, with the version the refund's row moved to. */
+interface Persisted {
+  readonly applied: ReturnType<typeof applyChange>
+  readonly version: number
+}
+
+/**
  * Builds the ledger on the `SqlClient` in context. The schema must already be
  * migrated (see `Migrations.run`); the layers below do both.
  *
@@ -149,8 +169,31 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     orElse: () => Effect.fail(new LedgerError({ detail: "the ledger supports SQLite and PostgreSQL only" }))
   })
   const tx = Transactions.make(sql, dialect)
-  const columns = sql.literal(Rows.refundColumns)
+  // PostgreSQL only: one-statement claims and version-checked changes (internal/pgFastPath.ts),
+  // and the refunds this process last wrote or read, at their row's version.
+  const fast = dialect === "pg" ? PgFastPath.make(sql) : undefined
+  const cache = dialect === "pg" ? RefundCache.make(pgCacheSize) : undefined
+  const lockedColumns = sql.literal(`${Rows.refundColumns}, version`)
+  // On PostgreSQL a read that takes no lock brings the events along in the same statement.
+  const columns = sql.literal(dialect === "pg" ? PgFastPath.hydratedColumns : `${Rows.refundColumns}, version`)
   const forUpdate = sql.literal(dialect === "pg" ? " FOR UPDATE" : "")
+
+  /** A consistent read: on PostgreSQL each read is one statement, which is one snapshot. */
+  const snapshot = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+    dialect === "pg" ? effect : tx.read(effect)
+
+  /**
+   * Whether a transaction is open around this point: the ledger's own, or one the caller
+   * opened around the ledger (`sql.withTransaction`). What is read or written inside one
+   * may yet be rolled back, so it is not remembered, and a caller's transaction gets the
+   * transactional paths, which join it.
+   */
+  const inTransaction = Effect.map(Effect.serviceOption(SqlClient.TransactionConnection), Option.isSome)
+
+  const remember = (refund: Refund, version: number): Effect.Effect<void> =>
+    cache === undefined ? Effect.void : Effect.map(inTransaction, (inside) => {
+      if (!inside) cache.set({ refund, version, lastSequence: RefundCache.lastSequence(refund) })
+    })
 
   /**
    * Runs one ledger operation: whole transactions are retried when another writer
@@ -181,19 +224,35 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
       return byRefund
     })
 
-  /** Decodes refund rows and attaches their events, keeping the rows' order. */
-  const hydrate = (raws: ReadonlyArray<unknown>) =>
+  /** Decodes rows read with `lockedColumns` and attaches their events, read by a second statement. */
+  const withEvents = (raws: ReadonlyArray<unknown>) =>
     Effect.gen(function*() {
-      const rows = yield* Effect.forEach(raws, Rows.decodeRefundRow)
-      const events = yield* eventsOf(rows.map((r) => r.id))
-      return rows.map((row) => ({ row, refund: Rows.toRefund(row, events.get(row.id) ?? []) }))
+      const rows = yield* Effect.forEach(raws, (raw) => Effect.zip(Rows.decodeRefundRow(raw), Rows.decodeVersionEither(raw)))
+      const events = yield* eventsOf(rows.map(([row]) => row.id))
+      return rows.map(([row, version]): Rows.Versioned => ({ row, version, refund: Rows.toRefund(row, events.get(row.id) ?? []) }))
     })
+
+  /** Decodes rows read with `columns`, keeping their order; PostgreSQL's carry their events. */
+  const hydrate = (raws: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<Rows.Versioned>, LedgerError | SqlError> =>
+    dialect === "pg"
+      ? Effect.forEach(raws, (raw) => Effect.tap(Rows.decodeHydratedEither(raw), (read) => remember(read.refund, read.version)))
+      : withEvents(raws)
 
   const first = (raws: ReadonlyArray<unknown>) =>
     Effect.map(hydrate(raws.slice(0, 1)), (list) => Option.map(Option.fromNullable(list[0]), (x) => x.refund))
 
-  const selectById = (id: string, lock: boolean) =>
-    Effect.flatMap(sql`SELECT ${columns} FROM refunds WHERE id = ${id}${lock ? forUpdate : sql.literal("")}`, first)
+  /**
+   * The refund under its row lock (`FOR UPDATE` on PostgreSQL; SQLite's write
+   * transaction holds the whole file), its events read after the lock was granted.
+   */
+  const selectLocked = (id: string) =>
+    Effect.map(
+      Effect.flatMap(sql`SELECT ${lockedColumns} FROM refunds WHERE id = ${id}${forUpdate}`, (raws) => withEvents(raws.slice(0, 1))),
+      (list) => Option.fromNullable(list[0])
+    )
+
+  const selectByKey = (provider: string, key: string) =>
+    Effect.flatMap(sql`SELECT ${columns} FROM refunds WHERE provider = ${provider} AND idempotency_key = ${key}`, first)
 
   const insertEvents = (refundId: string, events: ReadonlyArray<RefundEvent>) =>
     events.length === 0
@@ -222,32 +281,25 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     )
 
   const reserve = (refund: Refund) => {
-    if (refund.currency === undefined) return Effect.void
-    const rows = [...new Set(refund.targets.map((t) => t.target))].flatMap((target) => {
-      // Whether the refund is failed is read from its row at sum time, so record the amount as if it were not.
-      const amount = reservedAgainst({ ...refund, status: "requested" }, target)
-      return amount === 0n ? [] : [{ refund_id: refund.id, provider: refund.provider, target, amount_minor: amount.toString(), currency: refund.currency! }]
-    })
+    const rows = Rows.targetRows(refund)
     return rows.length === 0 ? Effect.void : Effect.asVoid(sql`INSERT INTO refund_targets ${sql.insert(rows)}`)
   }
 
-  const claim = (refund: Refund): Effect.Effect<Claim, OverRefund | LedgerError> =>
-    run(
-      "claiming an idempotency key",
+  /** The refund holding a key another claim took: the winner has committed, so a new read sees it. */
+  const existing = (refund: Refund) =>
+    Effect.flatMap(selectByKey(refund.provider, refund.idempotencyKey), (found) =>
+      Option.isNone(found)
+        ? Effect.fail(new LedgerError({ detail: `the idempotency key of ${refund.id} conflicted but no refund holds it` }))
+        : Effect.succeed<Claim>({ _tag: "Existing", refund: found.value }))
+
+  /** A claim in one transaction: the key, then (where targets are guarded) the locked over-refund sums. */
+  const lockedClaim = (refund: Refund, guards: ReadonlyArray<GuardedTarget>) =>
+    Effect.tap(
       tx.write(Effect.gen(function*() {
         const inserted = yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(refund))}
-          ON CONFLICT (provider, idempotency_key) DO NOTHING RETURNING id`
-        if (inserted.length === 0) {
-          const existing = yield* Effect.flatMap(
-            sql`SELECT ${columns} FROM refunds WHERE provider = ${refund.provider} AND idempotency_key = ${refund.idempotencyKey}`,
-            first
-          )
-          if (Option.isNone(existing)) {
-            return yield* new LedgerError({ detail: `the idempotency key of ${refund.id} conflicted but no refund holds it` })
-          }
-          return { _tag: "Existing", refund: existing.value } satisfies Claim
-        }
-        const guards = guardedTargets(refund)
+          ON CONFLICT (provider, idempotency_key) DO NOTHING RETURNING id, version`
+        if (inserted.length === 0) return { claim: yield* existing(refund), version: Option.none<number>() }
+        const version = yield* Rows.decodeVersionEither(inserted[0])
         yield* lockTargets(refund.provider, guards.map((g) => g.target))
         for (const guard of guards) {
           const reserved = yield* reservedFor(refund.provider, guard.target)
@@ -255,52 +307,100 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         }
         yield* reserve(refund)
         yield* insertEvents(refund.id, refund.events)
-        return { _tag: "Claimed", refund } satisfies Claim
-      }))
+        return { claim: { _tag: "Claimed", refund } satisfies Claim, version: Option.some(version) }
+      })),
+      // Remembered once committed.
+      ({ version }) => Option.match(version, { onNone: () => Effect.void, onSome: (v) => remember(refund, v) })
     )
 
+  const claim = (refund: Refund): Effect.Effect<Claim, OverRefund | LedgerError> => {
+    const guards = guardedTargets(refund)
+    const locked = Effect.map(lockedClaim(refund, guards), (r) => r.claim)
+    if (fast === undefined || guards.length > 0) return run("claiming an idempotency key", locked)
+    // Without a guard there is nothing to lock and sum: PostgreSQL claims in one statement.
+    const oneStatement = Effect.flatMap(fast.claim(refund), (version): Effect.Effect<Claim, LedgerError | SqlError> =>
+      Option.isNone(version) ? existing(refund) : Effect.as(remember(refund, version.value), { _tag: "Claimed", refund }))
+    return run("claiming an idempotency key", Effect.flatMap(inTransaction, (inside) => (inside ? locked : oneStatement)))
+  }
+
   const get = (id: string): Effect.Effect<Refund, RefundNotFound | LedgerError> =>
-    run("reading a refund", tx.read(selectById(id, false))).pipe(
+    run("reading a refund", snapshot(Effect.flatMap(sql`SELECT ${columns} FROM refunds WHERE id = ${id}`, first))).pipe(
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(new RefundNotFound({ refundId: id })), onSome: Effect.succeed }))
     )
 
-  const findByKey = (provider: string, key: string) =>
-    run(
-      "reading a refund by idempotency key",
-      tx.read(Effect.flatMap(sql`SELECT ${columns} FROM refunds WHERE provider = ${provider} AND idempotency_key = ${key}`, first))
-    )
+  const findByKey = (provider: string, key: string) => run("reading a refund by idempotency key", snapshot(selectByKey(provider, key)))
 
   const findByReference = (provider: string, reference: string) =>
     run(
       "reading a refund by provider reference",
-      tx.read(Effect.flatMap(
+      snapshot(Effect.flatMap(
         sql`SELECT ${columns} FROM refunds WHERE provider = ${provider} AND provider_reference = ${reference} ORDER BY seq LIMIT 1`,
         first
       ))
     )
 
-  /** Writes an accepted change, or records the refusal; returns which, after the transaction commits. */
-  const persistChange = (current: Refund, change: Change) => {
-    const result = applyChange(current, change)
-    return Either.match(result, {
-      onLeft: ({ refused }) => Effect.as(insertEvents(current.id, refused.events.slice(current.events.length)), result),
-      onRight: (next) =>
-        sql`UPDATE refunds SET ${sql.update(Rows.updateRow(next))}, version = version + 1 WHERE id = ${current.id}`.pipe(
-          Effect.zipRight(insertEvents(current.id, next.events.slice(current.events.length))),
-          Effect.as(result)
-        )
-    })
+  /**
+   * Writes an accepted change, or records the refusal (its event, and a version bump so
+   * no cached copy of the old history is trusted), on the refund read under its lock.
+   */
+  const persistChange = (current: Rows.Versioned, change: Change): Effect.Effect<Persisted, LedgerError | SqlError> => {
+    const applied = applyChange(current.refund, change)
+    const id = current.refund.id
+    if (fast !== undefined) {
+      return Effect.flatMap(fast.writeInTransaction(current.refund, current.version, applied), (version) =>
+        Option.isSome(version)
+          ? Effect.succeed({ applied, version: version.value })
+          : Effect.fail(new LedgerError({ detail: `refund ${id} changed while it was locked` })))
+    }
+    const next = Either.isRight(applied) ? applied.right : applied.left.refused
+    const row = Either.isRight(applied)
+      ? sql`UPDATE refunds SET ${sql.update(Rows.updateRow(next))}, version = version + 1 WHERE id = ${id}`
+      : sql`UPDATE refunds SET version = version + 1 WHERE id = ${id}`
+    return row.pipe(
+      Effect.zipRight(insertEvents(id, next.events.slice(current.refund.events.length))),
+      Effect.as({ applied, version: current.version + 1 })
+    )
   }
 
-  const transition = (id: string, change: Change): Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError> =>
-    run(
-      "recording a status change",
+  /** Remembers the refund a committed change left, and returns the change's result. */
+  const settle = ({ applied, version }: Persisted) =>
+    Effect.as(remember(Either.isRight(applied) ? applied.right : applied.left.refused, version), applied)
+
+  /** Reads the refund under its lock, applies the change and writes it, in one transaction. */
+  const lockedTransition = (id: string, change: Change) =>
+    Effect.flatMap(
       tx.write(Effect.gen(function*() {
-        const current = yield* selectById(id, true)
+        const current = yield* selectLocked(id)
         if (Option.isNone(current)) return yield* new RefundNotFound({ refundId: id })
         return yield* persistChange(current.value, change)
-      }))
-    ).pipe(
+      })),
+      settle
+    )
+
+  /**
+   * A change to a refund this process holds, written only if its row is still at the
+   * remembered version (one statement). Otherwise someone else wrote it: the memory is
+   * dropped and the change is made under the lock, from what the database holds.
+   */
+  const optimisticTransition = (id: string, change: Change) =>
+    Effect.flatMap(inTransaction, (inside) => {
+      const entry = inside ? undefined : cache?.get(id)
+      if (fast === undefined || entry === undefined) return lockedTransition(id, change)
+      const applied = applyChange(entry.refund, change)
+      return fast.write(entry.refund, entry.version, applied).pipe(
+        Effect.catchIf((e) => e instanceof SqlError && PgFastPath.isUniqueViolation(e), () => Effect.succeed(Option.none<number>())),
+        // An error may hide a commit (a connection lost before the answer): forget rather than guess.
+        Effect.tapError(() => Effect.sync(() => cache?.delete(id))),
+        Effect.flatMap((version) => {
+          if (Option.isSome(version)) return settle({ applied, version: version.value })
+          cache?.delete(id)
+          return lockedTransition(id, change)
+        })
+      )
+    })
+
+  const transition = (id: string, change: Change): Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError> =>
+    run("recording a status change", optimisticTransition(id, change)).pipe(
       // The refused event is committed before the refusal is reported.
       Effect.flatMap(Either.match({ onLeft: ({ error }) => Effect.fail(error), onRight: Effect.succeed }))
     )
@@ -319,7 +419,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     ])
     return run(
       "listing refunds",
-      tx.read(Effect.flatMap(
+      snapshot(Effect.flatMap(
         // One row more than asked says whether there is a next page.
         sql`SELECT ${columns} FROM refunds WHERE ${where} ORDER BY seq DESC LIMIT ${limit + 1}`,
         hydrate
@@ -342,7 +442,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const needingSync = (query: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) =>
     run(
       "listing refunds to sync",
-      tx.read(Effect.flatMap(
+      snapshot(Effect.flatMap(
         sql`SELECT ${columns} FROM refunds WHERE ${syncWhere(query.providers)} ORDER BY updated_at, seq LIMIT ${Math.max(0, Math.floor(query.limit))}`,
         hydrate
       ))
@@ -352,23 +452,25 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     Effect.gen(function*() {
       const ids = yield* run(
         "finding refunds to recover",
-        tx.read(sql<{ readonly id: string }>`SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ${options.olderThan} ORDER BY seq`)
+        snapshot(sql<{ readonly id: string }>`SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ${options.olderThan} ORDER BY seq`)
       )
       const moved: Array<Refund> = []
       for (const { id } of ids) {
         // Each refund is re-read under its lock: a live process may have moved it on since.
-        const next = yield* run(
+        const persisted = yield* run(
           "recovering a refund",
           tx.write(Effect.gen(function*() {
-            const current = yield* selectById(String(id), true)
-            if (Option.isNone(current) || current.value.status !== "requested" || current.value.updatedAt >= options.olderThan) {
-              return Option.none<Refund>()
+            const current = yield* selectLocked(String(id))
+            if (Option.isNone(current) || current.value.refund.status !== "requested" || current.value.refund.updatedAt >= options.olderThan) {
+              return Option.none<Persisted>()
             }
-            const result = yield* persistChange(current.value, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail })
-            return Either.getRight(result)
+            return Option.some(yield* persistChange(current.value, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail }))
           }))
         )
-        if (Option.isSome(next)) moved.push(next.value)
+        if (Option.isSome(persisted)) {
+          const applied = yield* settle(persisted.value)
+          if (Either.isRight(applied)) moved.push(applied.right)
+        }
       }
       return moved as ReadonlyArray<Refund>
     })
@@ -385,6 +487,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         const ids = picked.map((r) => String(r.id))
         if (ids.length === 0) return []
         yield* sql`UPDATE refunds SET sync_lease_until = ${lease.until}, sync_lease_owner = ${lease.owner} WHERE ${sql.in("id", ids)}`
+        // A statement after the lock: its snapshot (and the events it reads along) is newer than any change to these rows.
         const rows = yield* hydrate(yield* sql`SELECT ${columns} FROM refunds WHERE ${sql.in("id", ids)} ORDER BY updated_at, seq`)
         return rows.map((r) => r.refund)
       }))

@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import { reservedAgainst } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import { RefundId, RefundItem, RefundTarget, EventSource } from "@refundkit/core/Refund"
 import { ErrorInfo, LedgerError } from "@refundkit/core/RefundError"
@@ -115,6 +116,46 @@ export const decodeReservedEither = (rows: ReadonlyArray<unknown>): Either.Eithe
   return Either.right(sum)
 }
 
+// The row's `version`, read beside the refund columns where a status change or a cache needs it.
+const VersionRow = Schema.Struct({ version: Schema.Int })
+const versionRowDecoder = Schema.decodeUnknownEither(VersionRow)
+
+/** @internal */
+export const decodeVersionEither = (row: unknown): Either.Either<number, LedgerError> =>
+  Either.match(versionRowDecoder(row), {
+    onLeft: (error) => Either.left(corrupt(rowName(row), error)),
+    onRight: (decoded) => Either.right(decoded.version)
+  })
+
+// On PostgreSQL a read brings a refund's events along as one JSON array of event rows
+// (`json_agg`), each then decoded like a row of `refund_events`.
+const EventsColumn = Schema.Struct({ events: Schema.Array(Schema.Unknown) })
+const eventsColumnDecoder = Schema.decodeUnknownEither(EventsColumn)
+
+/** A refund as stored at `version`. @internal */
+export interface Versioned {
+  readonly row: RefundRow
+  readonly version: number
+  readonly refund: Refund
+}
+
+/** A refund row with its `version` and an `events` column holding its event rows. @internal */
+export const decodeHydratedEither = (raw: unknown): Either.Either<Versioned, LedgerError> => {
+  const row = decodeRefundRowEither(raw)
+  if (Either.isLeft(row)) return Either.left(row.left)
+  const version = decodeVersionEither(raw)
+  if (Either.isLeft(version)) return Either.left(version.left)
+  const column = eventsColumnDecoder(raw)
+  if (Either.isLeft(column)) return Either.left(corrupt(rowName(raw), column.left))
+  const events: Array<RefundEvent> = []
+  for (const item of column.right.events) {
+    const event = decodeEventRowEither(item)
+    if (Either.isLeft(event)) return Either.left(event.left)
+    events.push(toEvent(event.right))
+  }
+  return Either.right({ row: row.right, version: version.right, refund: toRefund(row.right, events) })
+}
+
 /** @internal */
 export const decodeRefundRow = (row: unknown): Effect.Effect<RefundRow, LedgerError> => decodeRefundRowEither(row)
 
@@ -204,6 +245,33 @@ export const eventRow = (dialect: Dialect, refundId: string, event: RefundEvent)
   accepted: dialect === "sqlite" ? (event.accepted ? 1 : 0) : event.accepted,
   detail: event.detail ?? null
 })
+
+/**
+ * The rows of `refund_targets` a refund reserves: its amount per target in minor units.
+ * Whether the refund is failed is read from its row when reservations are summed, so
+ * the amount is recorded as if it were not. @internal
+ */
+export const targetRows = (refund: Refund) => {
+  const currency = refund.currency
+  if (currency === undefined) return []
+  return [...new Set(refund.targets.map((t) => t.target))].flatMap((target) => {
+    const amount = reservedAgainst({ ...refund, status: "requested" }, target)
+    return amount === 0n ? [] : [{ refund_id: refund.id, provider: refund.provider, target, amount_minor: amount.toString(), currency }]
+  })
+}
+
+/** Events as the JSON array PostgreSQL's `json_to_recordset` expands into `refund_events` rows. @internal */
+export const eventsJson = (events: ReadonlyArray<RefundEvent>): string =>
+  JSON.stringify(events.map((event) => ({
+    sequence: event.sequence,
+    at: event.at,
+    source: event.source,
+    from_status: event.from,
+    to_status: event.to,
+    provider_status: event.providerStatus ?? null,
+    accepted: event.accepted,
+    detail: event.detail ?? null
+  })))
 
 /** The columns of `insertRow`, in the order of `insertValues`. @internal */
 export const insertColumns =
