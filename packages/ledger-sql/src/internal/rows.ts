@@ -260,18 +260,12 @@ export const targetRows = (refund: Refund) => {
   })
 }
 
-/** Events as the JSON array PostgreSQL's `json_to_recordset` expands into `refund_events` rows. @internal */
+/** Events as the JSON array PostgreSQL's `json_to_recordset` expands into `refund_events` rows (it takes the refund id from the row written). @internal */
 export const eventsJson = (events: ReadonlyArray<RefundEvent>): string =>
-  JSON.stringify(events.map((event) => ({
-    sequence: event.sequence,
-    at: event.at,
-    source: event.source,
-    from_status: event.from,
-    to_status: event.to,
-    provider_status: event.providerStatus ?? null,
-    accepted: event.accepted,
-    detail: event.detail ?? null
-  })))
+  JSON.stringify(events.map((event) => {
+    const { refund_id: _, ...row } = eventRow("pg", "", event)
+    return row
+  }))
 
 /** The columns of `insertRow`, in the order of `insertValues`. @internal */
 export const insertColumns =
