@@ -155,7 +155,7 @@ export const make = (sql: SqlClient.SqlClient): PgFastPath => {
   /**
    * Runs a prepared statement on a connection of the pool, preparing it there first
    * when the connection has not seen it (`26000`). Parsing and planning these CTEs
-   * costs PostgreSQL about as much CPU as executing them, and the driver offers no
+   * costs PostgreSQL about as much CPU as executing them, and `@effect/sql-pg` offers no
    * named statements, so they are prepared in SQL. `EXECUTE` takes no bind
    * parameters: the values go as escaped literals, which is also why the span carries
    * the statement's text, never the `EXECUTE` line.
