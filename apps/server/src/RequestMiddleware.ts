@@ -22,7 +22,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
-import * as CreateRoute from "./CreateRoute.js"
+import * as IdempotencyKey from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
 
 // The query string stays out of the logs: a provider may put a token in a callback URL.
@@ -120,7 +120,7 @@ const requestErrorOf = (cause: Cause.Cause<unknown>): Option.Option<HttpServerEr
 
 const fromDecodeError = (error: HttpApiDecodeError): ApiError.MissingIdempotencyKey | ApiError.InvalidRequest => {
   if (error.issues.some((issue) => issue.path[0] === "idempotency-key" && issue._tag === "Missing")) {
-    return CreateRoute.missingKey
+    return IdempotencyKey.missingKey
   }
   const issues = error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))
   return new ApiError.InvalidRequest({

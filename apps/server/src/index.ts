@@ -27,6 +27,11 @@ export * as Handlers from "./Handlers.js"
 /**
  * @since 0.1.0
  */
+export * as IdempotencyKey from "./IdempotencyKey.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Installed from "./Installed.js"
 
 /**

@@ -14,7 +14,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { ledgerError } from "@refundkit/core/Ledger"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, guardedTargets, invalidCursor, overRefund, reservedAgainst } from "@refundkit/core/Ledger"
+import { applyChange, guardedTargets, invalidCursor, overRefund } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { IllegalTransition, InvalidRequest, OverRefund } from "@refundkit/core/RefundError"
 import { LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
@@ -251,12 +251,8 @@ export const make = (
           if (Either.isLeft(reserved)) return Writer.undone(reserved.left)
           if (reserved.right + guard.amount > guard.original) return Writer.undone(overRefund(guard, reserved.right))
         }
-        if (refund.currency !== undefined) {
-          for (const target of new Set(refund.targets.map((t) => t.target))) {
-            // Whether the refund is failed is read from its row at sum time, so record the amount as if it were not.
-            const amount = reservedAgainst({ ...refund, status: "requested" }, target)
-            if (amount !== 0n) prepare(sql.reserve).run(refund.id, refund.provider, target, amount.toString(), refund.currency)
-          }
+        for (const row of Rows.targetRows(refund)) {
+          prepare(sql.reserve).run(row.refund_id, row.provider, row.target, row.amount_minor, row.currency)
         }
         insertEvents(refund.id, refund.events)
         scratch.remember({ refund, version: 1, lastSequence: RefundCache.lastSequence(refund) })
