@@ -6,7 +6,7 @@
  * `guardedTargets`, `reservedAgainst`, `overRefund`); this module only makes those
  * decisions atomic on a database:
  *
- * - a claim is `INSERT … ON CONFLICT (provider, idempotency_key) DO NOTHING RETURNING`
+ * - a claim is `INSERT … ON CONFLICT DO NOTHING RETURNING` (the id derives from the key)
  *   against a unique constraint: exactly one concurrent claimant gets a row back;
  * - the over-refund sum and the claim's reservations are read and written in the same
  *   transaction, under SQLite's write lock (`BEGIN IMMEDIATE`) or, on PostgreSQL, a
@@ -296,8 +296,9 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const lockedClaim = (refund: Refund, guards: ReadonlyArray<GuardedTarget>) =>
     Effect.tap(
       tx.write(Effect.gen(function*() {
+        // No conflict target, as in the fast path (see pgFastPath.ts): a primary-key collision is the same key.
         const inserted = yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(refund))}
-          ON CONFLICT (provider, idempotency_key) DO NOTHING RETURNING id, version`
+          ON CONFLICT DO NOTHING RETURNING id, version`
         if (inserted.length === 0) return { claim: yield* existing(refund), version: Option.none<number>() }
         const version = yield* Rows.decodeVersionEither(inserted[0])
         yield* lockTargets(refund.provider, guards.map((g) => g.target))

@@ -41,6 +41,10 @@ import * as Rows from "./rows.js"
 export const hydratedColumns = `${Rows.refundColumns}, version,
   (SELECT COALESCE(json_agg(e ORDER BY e.sequence), '[]') FROM refund_events e WHERE e.refund_id = refunds.id) AS events`
 
+// A claim's conflict has no target: the id derives from the provider and the key, so a
+// concurrent claim of the same key may collide on the primary key before the key's own
+// index, and PostgreSQL raises on a conflict outside a named target. Either means "taken".
+
 // The events of a write arrive as one JSON parameter and are inserted only for the row
 // the CTE `source` returned: no row, no events.
 const insertEvents = (source: string, parameter: string) =>
@@ -71,7 +75,7 @@ const claimStatement = prepared(
   `WITH ins AS (
   INSERT INTO refunds (${Rows.insertColumns})
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-  ON CONFLICT (provider, idempotency_key) DO NOTHING
+  ON CONFLICT DO NOTHING
   RETURNING id, version
 ), t AS (
   INSERT INTO refund_targets (refund_id, provider, target, amount_minor, currency)
