@@ -582,7 +582,8 @@ const pgClient = (url: Redacted.Redacted<string>, options: PgOptions): Layer.Lay
  * with `synchronous = FULL`, but the fsync runs on libuv's thread pool: the connection
  * runs at `synchronous = NORMAL` and the ledger fsyncs the WAL file after each group
  * commit (one fsync in flight at a time, covering every commit made before it started)
- * before resuming the writes, so the event loop never waits for the disk.
+ * before resuming the writes, so under load the event loop does not wait for the disk.
+ * A write committed alone is fsynced on the event loop: nothing waits behind it.
  *
  * @since 0.1.0
  */

@@ -261,7 +261,7 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
     Effect.gen(function*() {
       const file = yield* ledgerFile
       const { calls, fsync, releaseOnClose } = heldFsync()
-      const ledger = yield* SqliteLedger.open(file, { fsync })
+      const ledger = yield* SqliteLedger.open(file, { fsync, fsyncSync: null })
       yield* releaseOnClose
       assert.strictEqual(calls.length, 0, "opening and migrating synced on their own (at FULL)")
       const other = yield* raw(file)
@@ -319,7 +319,7 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       const second = draft("lost-2")
       yield* Effect.scoped(Effect.gen(function*() {
         const { calls, fsync, releaseOnClose } = heldFsync()
-        const ledger = yield* SqliteLedger.open(file, { fsync })
+        const ledger = yield* SqliteLedger.open(file, { fsync, fsyncSync: null })
         yield* releaseOnClose
         const a = yield* Effect.fork(Effect.flip(ledger.claim(first)))
         yield* eventually(() => calls.length === 1, "the first batch asked for an fsync")
@@ -362,7 +362,7 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       const file = yield* ledgerFile
       const { calls, fsync } = heldFsync()
       const scope = yield* Scope.make()
-      const ledger = yield* Scope.extend(SqliteLedger.open(file, { fsync }), scope)
+      const ledger = yield* Scope.extend(SqliteLedger.open(file, { fsync, fsyncSync: null }), scope)
       const claim = yield* Effect.fork(ledger.claim(draft("closing")))
       yield* eventually(() => calls.length === 1, "the batch asked for an fsync")
       const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
@@ -372,5 +372,128 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       calls[0]!.done(null)
       yield* Fiber.join(closing)
       assert.strictEqual((yield* Fiber.join(claim))._tag, "Claimed")
+    }))
+
+  it.scopedLive("a write committed alone is fsynced at once on the event loop; writes committed together go through the thread pool", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const pooled: Array<number> = []
+      const inline: Array<number> = []
+      const ledger = yield* SqliteLedger.open(file, {
+        fsync: (fd, done) => (pooled.push(fd), fs.fsync(fd, done)),
+        fsyncSync: (fd) => (inline.push(fd), fs.fsyncSync(fd))
+      })
+      const walInode = fs.statSync(`${file}-wal`).ino
+
+      assert.strictEqual((yield* ledger.claim(draft("alone"))).refund.idempotencyKey, "alone")
+      assert.strictEqual(inline.length, 1, "the lone claim was synced on the loop")
+      assert.strictEqual(fs.fstatSync(inline[0]!).ino, walInode)
+      assert.strictEqual(pooled.length, 0)
+
+      // Three claims in one turn commit together: their fsync goes to the thread pool.
+      const together = yield* Effect.all([ledger.claim(draft("t1")), ledger.claim(draft("t2")), ledger.claim(draft("t3"))], {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(together.map((c) => c._tag), ["Claimed", "Claimed", "Claimed"])
+      assert.strictEqual(pooled.length, 1, "one pooled fsync for the batch of three")
+      assert.strictEqual(inline.length, 1)
+      assert.strictEqual(fs.fstatSync(pooled[0]!).ino, walInode)
+
+      // A lone status change is synced on the loop again, and what it reported is on the file.
+      yield* ledger.transition(draft("alone").id, { to: "succeeded", source: "submit", at: at(1), providerReference: "P-9" })
+      assert.strictEqual(inline.length, 2)
+      const other = yield* raw(file)
+      assert.deepStrictEqual(other.prepare("SELECT status FROM refunds WHERE id = ?").get(draft("alone").id), { status: "succeeded" })
+    }))
+
+  it.scopedLive("a failed fsync of a lone commit fails that write with a LedgerError and stops the ledger", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const pooled: Array<number> = []
+      const ledger = yield* SqliteLedger.open(file, {
+        fsync: (fd, done) => (pooled.push(fd), fs.fsync(fd, done)),
+        fsyncSync: () => {
+          throw Object.assign(new Error("EIO: i/o error, fsync"), { errno: -5, code: "EIO", syscall: "fsync" })
+        }
+      })
+      const lost = yield* Effect.flip(ledger.claim(draft("lost-alone")))
+      assert.strictEqual(lost._tag, "LedgerError")
+      assert.include(lost.message, "EIO")
+      assert.include(lost.message, "may not be on disk")
+      const refusals = [yield* Effect.flip(ledger.claim(draft("after-alone"))), yield* Effect.flip(ledger.ready)]
+      for (const error of refusals) {
+        assert.strictEqual(error._tag, "LedgerError")
+        assert.include(error.message, "restart")
+      }
+      assert.strictEqual(pooled.length, 0, "no fsync is tried after a failed one")
+      assert.strictEqual(refundsIn(yield* raw(file)), 1, "only the claim whose fsync failed was committed")
+    }))
+})
+
+describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)", () => {
+  const openWith = (file: string, options: SqliteLedger.OpenOptions = {}) =>
+    Effect.gen(function*() {
+      const connection = yield* SqliteLedger.connect(file, options)
+      const ledger = yield* SqliteLedger.make(connection.db, connection.client, {
+        busyTimeoutMillis: connection.busyTimeoutMillis,
+        walSync: connection.walSync,
+        checkpointer: connection.checkpointer
+      })
+      return { connection, ledger }
+    })
+
+  const claimMany = (ledger: Ledger.Ledger["Type"], prefix: string, count: number) =>
+    Effect.forEach(Array.from({ length: count / 50 }, (_, i) => i), (batch) =>
+      Effect.all(Array.from({ length: 50 }, (_, j) => ledger.claim(draft(`${prefix}-${batch * 50 + j}`))), { concurrency: "unbounded" }))
+
+  it.scopedLive("the worker copies the WAL into the database while the writer keeps only a backstop", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const { connection, ledger } = yield* openWith(file)
+      const checkpointer = connection.checkpointer
+      assert.isDefined(checkpointer)
+      if (checkpointer === undefined) return
+      assert.strictEqual(connection.db.pragma("wal_autocheckpoint", { simple: true }), 10_000, "the writer's own checkpoint is a backstop")
+      const before = fs.statSync(file).size
+
+      yield* claimMany(ledger, "ckpt", 450)
+      yield* eventually(() => checkpointer.completed() >= 2, "the worker completed two checkpoints (450 writes, one per 200)")
+      // Pages reached the database file: only a checkpoint writes there.
+      assert.isAbove(fs.statSync(file).size, before)
+      assert.isTrue(checkpointer.running())
+      // Everything is still there, read through another connection.
+      assert.strictEqual(refundsIn(yield* raw(file)), 450)
+    }))
+
+  it.scopedLive("when the worker stops, the writer checkpoints by itself again; closing ends the worker", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const scope = yield* Scope.make()
+      const { connection, ledger } = yield* Scope.extend(openWith(file), scope)
+      const checkpointer = connection.checkpointer
+      if (checkpointer === undefined) return assert.fail("no checkpointer on a file in WAL mode")
+      yield* Effect.promise(() => checkpointer.worker.terminate())
+      yield* eventually(() => !checkpointer.running(), "the writer noticed the worker stopped")
+      assert.strictEqual(connection.db.pragma("wal_autocheckpoint", { simple: true }), 1000, "SQLite's default threshold is back")
+      assert.strictEqual((yield* ledger.claim(draft("after-worker")))._tag, "Claimed")
+      yield* Scope.close(scope, Exit.void)
+
+      const second = yield* Scope.make()
+      const reopened = yield* Scope.extend(openWith(file), second)
+      const worker = reopened.connection.checkpointer?.worker
+      assert.isDefined(worker)
+      assert.notStrictEqual(worker?.threadId, -1, "running")
+      yield* Scope.close(second, Exit.void)
+      assert.strictEqual(worker?.threadId, -1, "closing the ledger waited for the worker to exit")
+    }))
+
+  it.scopedLive("without a worker (or in memory) SQLite's automatic checkpoint stays as it is", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const { connection } = yield* openWith(file, { checkpointInWorker: false })
+      assert.isUndefined(connection.checkpointer)
+      assert.strictEqual(connection.db.pragma("wal_autocheckpoint", { simple: true }), 1000)
+      const memory = yield* openWith(":memory:")
+      assert.isUndefined(memory.connection.checkpointer)
     }))
 })

@@ -27,6 +27,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
+import * as Checkpointer from "./checkpointer.js"
 import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
@@ -45,6 +46,7 @@ export interface Options {
   readonly maxBatch?: number | undefined
   /** Syncs the WAL after commits when the connection does not (see `open`). */
   readonly walSync?: WalSync.WalSync | undefined
+  readonly checkpointer?: Checkpointer.Checkpointer | undefined
 }
 
 type Row = Record<string, unknown>
@@ -95,7 +97,11 @@ export const make = (
 ): Effect.Effect<SqlLedger.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const cache = RefundCache.make(options.cacheSize ?? 10_000)
-    const writer = yield* Writer.make(db, cache, { maxBatch: options.maxBatch ?? 256, walSync: options.walSync })
+    const writer = yield* Writer.make(db, cache, {
+      maxBatch: options.maxBatch ?? 256,
+      walSync: options.walSync,
+      onCommit: options.checkpointer?.committed
+    })
 
     // Prepared once per text. A statement that fails to prepare (no such table before
     // migrating) is not kept, so it is tried again after a migration.
@@ -406,6 +412,13 @@ export interface OpenOptions {
   readonly migrate?: boolean | undefined
   /** The fsync of the WAL after commits (default `fs.fsync`): tests hold or fail it. */
   readonly fsync?: WalSync.Fsync | undefined
+  /**
+   * The fsync of a commit made alone, on the event loop (default `fs.fsyncSync`); `null`
+   * sends every fsync through `fsync`.
+   */
+  readonly fsyncSync?: WalSync.FsyncSync | null | undefined
+  /** Checkpoint the WAL from a worker thread (default `true`); `false` leaves it to SQLite's automatic checkpoint. */
+  readonly checkpointInWorker?: boolean | undefined
 }
 
 /**
@@ -452,6 +465,8 @@ export interface Connection {
   readonly busyTimeoutMillis: number
   /** Present when the connection runs at `synchronous = NORMAL` and commits must wait for it. */
   readonly walSync: WalSync.WalSync | undefined
+  /** Present when a worker thread checkpoints the WAL (a file in WAL mode). */
+  readonly checkpointer: Checkpointer.Checkpointer | undefined
 }
 
 /**
@@ -460,12 +475,13 @@ export interface Connection {
  *
  * A claim reported as written must survive a power cut, or a retried request could
  * refund twice at a provider without idempotency. In WAL mode the connection runs at
- * `synchronous = NORMAL` and the writer fsyncs the WAL on the thread pool before
- * reporting a commit (`WalSync` says why that is as durable as FULL). Until that fsync
+ * `synchronous = NORMAL` and the writer fsyncs the WAL (on the thread pool, or at once
+ * for a lone commit) before reporting a commit (`WalSync` says why that is as durable as FULL). Until that fsync
  * is in place (the migrations, which report themselves applied) and whenever the
  * database is not in WAL mode (`:memory:`, a temporary database), it stays at FULL.
- * Nothing else writes outside the writer: reads and the readiness check only read,
- * and closing the connection checkpoints with syncs of its own.
+ * Nothing else writes outside the writer: reads and the readiness check only read, a
+ * worker thread checkpoints the WAL (`Checkpointer`), and closing the connection
+ * checkpoints with syncs of its own.
  *
  * @internal
  */
@@ -495,9 +511,16 @@ export const connect = (filename: string, options: OpenOptions): Effect.Effect<C
     yield* Effect.try({ try: () => db.pragma("busy_timeout = 0"), catch: cannotOpen })
     // Opened after the database, so closed before it; the writer (made in `make`, later)
     // is closed first of all, once its last fsync has completed.
-    const walSync = walFile === undefined ? undefined : yield* WalSync.open(walFile, options.fsync ?? NodeFs.fsync)
+    const walSync = walFile === undefined ? undefined : yield* WalSync.open(
+        walFile,
+        options.fsync ?? NodeFs.fsync,
+        options.fsyncSync === null ? undefined : options.fsyncSync ?? NodeFs.fsyncSync
+      )
     if (walSync !== undefined) yield* Effect.try({ try: () => db.pragma("synchronous = NORMAL"), catch: cannotOpen })
-    return { db, client, busyTimeoutMillis: busy, walSync }
+    const checkpointer = walFile === undefined || options.checkpointInWorker === false
+      ? undefined
+      : yield* Checkpointer.start(db, walFile.slice(0, -"-wal".length))
+    return { db, client, busyTimeoutMillis: busy, walSync, checkpointer }
   })
 
 /**
@@ -506,4 +529,7 @@ export const connect = (filename: string, options: OpenOptions): Effect.Effect<C
  * @internal
  */
 export const open = (filename: string, options: OpenOptions): Effect.Effect<SqlLedger.Service, LedgerError, Scope.Scope> =>
-  Effect.flatMap(connect(filename, options), (c) => make(c.db, c.client, { busyTimeoutMillis: c.busyTimeoutMillis, walSync: c.walSync }))
+  Effect.flatMap(
+    connect(filename, options),
+    (c) => make(c.db, c.client, { busyTimeoutMillis: c.busyTimeoutMillis, walSync: c.walSync, checkpointer: c.checkpointer })
+  )

@@ -12,8 +12,8 @@
  *
  * Nothing is reported before it is durable. On a file the connection runs at
  * `synchronous = NORMAL` and a committed batch waits for the next fsync of the WAL
- * (`WalSync`, on libuv's thread pool): its Effects are resumed only once that fsync
- * completed. Writes issued while an fsync is in flight are held and committed together
+ * (`WalSync`, on libuv's thread pool; a batch of one write with nothing else queued is
+ * synced at once on the loop): its Effects are resumed only once that fsync completed. Writes issued while an fsync is in flight are held and committed together
  * when it completes, then share the following fsync (the write lock is never held
  * across an fsync). A result that rests on another write still
  * waiting for its fsync (an `Existing` claim, a change on top of it) is safe too: that
@@ -104,6 +104,8 @@ export interface Options {
    * memory, or a connection left at `synchronous = FULL`).
    */
   readonly walSync?: WalSync | undefined
+  /** Told how many writes each successful COMMIT held (the checkpointer counts them). */
+  readonly onCommit?: ((writes: number) => void) | undefined
 }
 
 const notDurable = (what: string, error: Error) =>
@@ -215,6 +217,7 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
         return
       }
       const { committed, results } = runBatch(batch)
+      if (committed) options.onCommit?.(batch.length)
       if (!committed || walSync === undefined) {
         for (let i = 0; i < batch.length; i++) batch[i]!.resume(results[i]!)
         return
@@ -224,7 +227,7 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
           const op = batch[i]!
           op.resume(error === undefined ? results[i]! : Effect.fail(notDurable(op.what, error)))
         }
-      })
+      }, batch.length === 1 && queue.length === 0)
     }
 
     const schedule = () => {
