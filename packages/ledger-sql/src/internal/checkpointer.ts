@@ -109,8 +109,13 @@ export const start = (db: BetterSqlite3.Database, file: string, options: Options
       }
       worker.on("message", (message: unknown) => {
         outstanding = false
-        if (message === "done") completed += 1
-        else stop()
+        if (message === "done") {
+          completed += 1
+          return
+        }
+        // A checkpoint failed for another reason than a busy lock: leave checkpoints to the writer again.
+        stop()
+        worker.postMessage("close")
       })
       worker.on("error", stop)
       worker.on("exit", stop)
@@ -132,7 +137,8 @@ export const start = (db: BetterSqlite3.Database, file: string, options: Options
     (checkpointer) =>
       Effect.async<void>((resume) => {
         const worker = checkpointer.worker
-        if (!checkpointer.running()) return resume(Effect.void)
+        // -1 once the thread has exited (it failed, or was closed after a failed checkpoint).
+        if (worker.threadId === -1) return resume(Effect.void)
         worker.once("exit", () => resume(Effect.void))
         worker.postMessage("close")
       })
