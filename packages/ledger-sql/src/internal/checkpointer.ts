@@ -91,6 +91,7 @@ const driver = createRequire(import.meta.url).resolve("better-sqlite3")
 export const start = (db: BetterSqlite3.Database, file: string, options: Options = defaults): Effect.Effect<Checkpointer, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
+      db.pragma(`wal_autocheckpoint = ${options.backstopPages}`)
       const worker = new Worker(source, { eval: true, workerData: { driver, file } })
       // An idle ledger must not keep the process alive.
       worker.unref()
@@ -113,13 +114,12 @@ export const start = (db: BetterSqlite3.Database, file: string, options: Options
           completed += 1
           return
         }
-        // A checkpoint failed for another reason than a busy lock: leave checkpoints to the writer again.
+        // A checkpoint failed for a reason other than a busy lock: leave checkpoints to the writer again.
         stop()
         worker.postMessage("close")
       })
       worker.on("error", stop)
       worker.on("exit", stop)
-      db.pragma(`wal_autocheckpoint = ${options.backstopPages}`)
       const checkpointer: Checkpointer = {
         committed: (writes) => {
           since += writes

@@ -46,6 +46,7 @@ export interface Options {
   readonly maxBatch?: number | undefined
   /** Syncs the WAL after commits when the connection does not (see `open`). */
   readonly walSync?: WalSync.WalSync | undefined
+  /** Checkpoints the WAL off the event loop; told how many writes each COMMIT held. */
   readonly checkpointer?: Checkpointer.Checkpointer | undefined
 }
 
@@ -476,9 +477,10 @@ export interface Connection {
  * A claim reported as written must survive a power cut, or a retried request could
  * refund twice at a provider without idempotency. In WAL mode the connection runs at
  * `synchronous = NORMAL` and the writer fsyncs the WAL (on the thread pool, or at once
- * for a lone commit) before reporting a commit (`WalSync` says why that is as durable as FULL). Until that fsync
- * is in place (the migrations, which report themselves applied) and whenever the
- * database is not in WAL mode (`:memory:`, a temporary database), it stays at FULL.
+ * for a lone commit) before reporting a commit (`WalSync` says why that is as durable
+ * as FULL). Until that fsync is in place (the migrations, which report themselves
+ * applied) and whenever the database is not in WAL mode (`:memory:`, a temporary
+ * database), it stays at FULL.
  * Nothing else writes outside the writer: reads and the readiness check only read, a
  * worker thread checkpoints the WAL (`Checkpointer`), and closing the connection
  * checkpoints with syncs of its own.
@@ -511,11 +513,8 @@ export const connect = (filename: string, options: OpenOptions): Effect.Effect<C
     yield* Effect.try({ try: () => db.pragma("busy_timeout = 0"), catch: cannotOpen })
     // Opened after the database, so closed before it; the writer (made in `make`, later)
     // is closed first of all, once its last fsync has completed.
-    const walSync = walFile === undefined ? undefined : yield* WalSync.open(
-        walFile,
-        options.fsync ?? NodeFs.fsync,
-        options.fsyncSync === null ? undefined : options.fsyncSync ?? NodeFs.fsyncSync
-      )
+    const fsyncSync = options.fsyncSync === null ? undefined : options.fsyncSync ?? NodeFs.fsyncSync
+    const walSync = walFile === undefined ? undefined : yield* WalSync.open(walFile, options.fsync ?? NodeFs.fsync, fsyncSync)
     if (walSync !== undefined) yield* Effect.try({ try: () => db.pragma("synchronous = NORMAL"), catch: cannotOpen })
     const checkpointer = walFile === undefined || options.checkpointInWorker === false
       ? undefined
