@@ -221,10 +221,10 @@ const heldFsync = () => {
   return { calls, fsync, releaseOnClose }
 }
 
-/** Polls until `condition` holds (live clock), failing the test after a second. */
-const eventually = (condition: () => boolean, what: string) =>
+/** Polls until `condition` holds (live clock), failing the test after `seconds` (default one). */
+const eventually = (condition: () => boolean, what: string, seconds = 1) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < seconds * 200; i++) {
       if (condition()) return
       yield* Effect.sleep("5 millis")
     }
@@ -456,8 +456,10 @@ describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)",
       assert.strictEqual(connection.db.pragma("wal_autocheckpoint", { simple: true }), 10_000, "the writer's own checkpoint is a backstop")
       const before = fs.statSync(file).size
 
+      // One request per 200 committed writes, and none while one is outstanding: a worker still
+      // starting up (slow on a loaded machine) may get only the first.
       yield* claimMany(ledger, "ckpt", 450)
-      yield* eventually(() => checkpointer.completed() >= 2, "the worker completed two checkpoints (450 writes, one per 200)")
+      yield* eventually(() => checkpointer.completed() >= 1, "the worker completed a checkpoint", 20)
       // Pages reached the database file: only a checkpoint writes there.
       assert.isAbove(fs.statSync(file).size, before)
       assert.isTrue(checkpointer.running())
@@ -473,7 +475,7 @@ describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)",
       const checkpointer = connection.checkpointer
       if (checkpointer === undefined) return assert.fail("no checkpointer on a file in WAL mode")
       yield* Effect.promise(() => checkpointer.worker.terminate())
-      yield* eventually(() => !checkpointer.running(), "the writer noticed the worker stopped")
+      yield* eventually(() => !checkpointer.running(), "the writer noticed the worker stopped", 10)
       assert.strictEqual(connection.db.pragma("wal_autocheckpoint", { simple: true }), 1000, "SQLite's default threshold is back")
       assert.strictEqual((yield* ledger.claim(draft("after-worker")))._tag, "Claimed")
       yield* Scope.close(scope, Exit.void)
