@@ -431,16 +431,7 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
 })
 
 describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)", () => {
-  const openWith = (file: string, options: SqliteLedger.OpenOptions = {}) =>
-    Effect.gen(function*() {
-      const connection = yield* SqliteLedger.connect(file, options)
-      const ledger = yield* SqliteLedger.make(connection.db, connection.client, {
-        busyTimeoutMillis: connection.busyTimeoutMillis,
-        walSync: connection.walSync,
-        checkpointer: connection.checkpointer
-      })
-      return { connection, ledger }
-    })
+  const openWith = (file: string, options: SqliteLedger.OpenOptions = {}) => SqliteLedger.openConnected(file, options)
 
   const claimMany = (ledger: Ledger.Ledger["Type"], prefix: string, count: number) =>
     Effect.forEach(Array.from({ length: count / 50 }, (_, i) => i), (batch) =>

@@ -523,12 +523,28 @@ export const connect = (filename: string, options: OpenOptions): Effect.Effect<C
   })
 
 /**
+ * The SQLite ledger on its own connection, with that connection (see `connect`).
+ *
+ * @internal
+ */
+export const openConnected = (
+  filename: string,
+  options: OpenOptions
+): Effect.Effect<{ readonly connection: Connection; readonly ledger: SqlLedger.Service }, LedgerError, Scope.Scope> =>
+  Effect.flatMap(connect(filename, options), (connection) =>
+    Effect.map(
+      make(connection.db, connection.client, {
+        busyTimeoutMillis: connection.busyTimeoutMillis,
+        walSync: connection.walSync,
+        checkpointer: connection.checkpointer
+      }),
+      (ledger) => ({ connection, ledger })
+    ))
+
+/**
  * The SQLite ledger on its own connection (see `connect`).
  *
  * @internal
  */
 export const open = (filename: string, options: OpenOptions): Effect.Effect<SqlLedger.Service, LedgerError, Scope.Scope> =>
-  Effect.flatMap(
-    connect(filename, options),
-    (c) => make(c.db, c.client, { busyTimeoutMillis: c.busyTimeoutMillis, walSync: c.walSync, checkpointer: c.checkpointer })
-  )
+  Effect.map(openConnected(filename, options), (opened) => opened.ledger)
