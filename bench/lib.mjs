@@ -3,7 +3,7 @@
 // sandbox's /__sandbox/* control routes. node: built-ins only.
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { closeSync, createWriteStream, existsSync, fsyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs"
 import * as http from "node:http"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -324,6 +324,111 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 export const percentile = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))])
 export const median = (xs) => percentile([...xs].sort((a, b) => a - b), 50)
+
+// ---------------------------------------------------------------------------------------
+// CPU accounting from /proc (Linux): where a load's CPU went, per process.
+
+const clockTicks = (() => {
+  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" })
+  const n = Number(r.stdout?.trim())
+  return Number.isInteger(n) && n > 0 ? n : 100
+})()
+
+/** CPU seconds (user + system, all threads) process `pid` has used; NaN when /proc cannot tell. */
+export const cpuSeconds = (pid) => {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ").at(-1).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks
+  } catch {
+    return NaN
+  }
+}
+
+/** CPU seconds of every `postgres` process on this machine (a local server); NaN when there is none. */
+export const postgresCpuSeconds = () => {
+  let total = NaN
+  let entries = []
+  try {
+    entries = readdirSync("/proc")
+  } catch {
+    return NaN
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue
+    let comm
+    try {
+      comm = readFileSync(`/proc/${entry}/comm`, "utf8")
+    } catch {
+      continue
+    }
+    if (!comm.startsWith("postgres")) continue
+    const seconds = cpuSeconds(entry)
+    if (Number.isFinite(seconds)) total = (Number.isFinite(total) ? total : 0) + seconds
+  }
+  return total
+}
+
+/**
+ * Starts measuring the CPU of `pids` (named), of this process (`loadgen`) and, with
+ * `postgres`, of a local PostgreSQL. `stop(refunds)` returns microseconds per refund
+ * for each, and how many cores the machine was kept busy by them on average.
+ */
+export const cpuMeter = (pids, { postgres = false } = {}) => {
+  const read = () => {
+    const own = process.cpuUsage()
+    const out = { loadgen: (own.user + own.system) / 1e6 }
+    for (const [name, list] of Object.entries(pids)) out[name] = list.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+    if (postgres) out.postgres = postgresCpuSeconds()
+    return out
+  }
+  const before = read()
+  const started = performance.now()
+  return {
+    stop: (refunds) => {
+      const after = read()
+      const seconds = (performance.now() - started) / 1000
+      const perRefund = {}
+      let busy = 0
+      for (const name of Object.keys(after)) {
+        const used = after[name] - before[name]
+        if (!Number.isFinite(used)) continue
+        perRefund[name] = Math.round((used / refunds) * 1e6)
+        busy += used
+      }
+      return { microsPerRefund: perRefund, coresBusy: Math.round((busy / seconds) * 100) / 100 }
+    }
+  }
+}
+
+/**
+ * The disk's fsync latency in `dir` (milliseconds, p50 of `count`), after writing 36 KiB
+ * (about one refund's WAL frames) at the end of a growing file and over a file's
+ * existing blocks: every refund waits for an fsync of its claim and of its outcome.
+ */
+export const fsyncProbe = (dir, count = 200) => {
+  const file = join(dir, "fsync-probe")
+  const chunk = Buffer.alloc(36 * 1024, 1)
+  const fd = openSync(file, "w")
+  const time = (position) => {
+    const out = []
+    for (let i = 0; i < count; i++) {
+      writeSync(fd, chunk, 0, chunk.length, position(i))
+      const t0 = performance.now()
+      fsyncSync(fd)
+      out.push(performance.now() - t0)
+    }
+    return median(out)
+  }
+  try {
+    const append = time((i) => i * chunk.length)
+    const overwrite = time((i) => (i % 16) * chunk.length)
+    return { appendMs: append, overwriteMs: overwrite }
+  } finally {
+    closeSync(fd)
+    rmSync(file, { force: true })
+  }
+}
 
 /**
  * Runs `task(i)` for i in [0, count) with `concurrency` workers, stopping at `count` or

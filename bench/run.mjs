@@ -17,7 +17,9 @@ import { join } from "node:path"
 import {
   CLI,
   cli,
+  cpuMeter,
   createRefund,
+  fsyncProbe,
   exiromDirect,
   load,
   makeAgent,
@@ -103,11 +105,12 @@ const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toStr
 const refundsPerformed = async (sandbox) => (await sandbox.stats()).refundsPerformed
 
 /** 20,000 (or --quick) refunds through one or more gateways, concurrency 32. */
-const gatewayLoad = async (gateways, count, concurrency, sandbox, label, maxMillis = MAX_LOAD_MILLIS) => {
+const gatewayLoad = async (gateways, count, concurrency, sandbox, label, maxMillis = MAX_LOAD_MILLIS, { postgres = false } = {}) => {
   const agents = gateways.map(() => makeAgent(concurrency))
   const first = takeTx(count)
   const before = await refundsPerformed(sandbox)
   const timings = []
+  const meter = cpuMeter({ gateway: gateways.map((g) => g.proc.pid), sandbox: [sandbox.proc.pid] }, { postgres })
   const r = await load({
     count,
     concurrency,
@@ -119,13 +122,14 @@ const gatewayLoad = async (gateways, count, concurrency, sandbox, label, maxMill
     isOk: (res) => res.status === 201,
     onResponse: (_i, res) => timings.push(serverTiming(res.headers["server-timing"]))
   })
+  const cpu = meter.stop(r.ok)
   const performed = (await refundsPerformed(sandbox)) - before
   for (const a of agents) a.destroy()
   if (r.ok !== performed) problems.push(`${label}: ${r.ok} gateway 201s but the sandbox performed ${performed} refunds`)
   if (r.done < count) log(`  ${label}: stopped at the time cap after ${r.done} of ${count} requests`)
   if (r.ok < r.done) problems.push(`${label}: ${r.done - r.ok} of ${r.done} requests were not 201: ${JSON.stringify(r.statuses)} ${r.firstErrors.join(" | ")}`)
   const app = timings.map((t) => t.app).filter(Number.isFinite).sort((a, b) => a - b)
-  return { ...r, performed, appP50: percentile(app, 50), appP99: percentile(app, 99) }
+  return { ...r, performed, cpu, appP50: percentile(app, 50), appP99: percentile(app, 99) }
 }
 
 const directLoad = async (sandbox, count, concurrency, label) => {
@@ -133,6 +137,7 @@ const directLoad = async (sandbox, count, concurrency, label) => {
   const send = await exiromDirect(sandbox, agent)
   const first = takeTx(count)
   const before = await refundsPerformed(sandbox)
+  const meter = cpuMeter({ sandbox: [sandbox.proc.pid] })
   const r = await load({
     count,
     concurrency,
@@ -140,13 +145,24 @@ const directLoad = async (sandbox, count, concurrency, label) => {
     task: (i) => send(first + i, `bench-${runId}-${label}-${i}`),
     isOk: (res) => res.status === 200 && res.json?.transactionStatus !== "FAILED"
   })
+  const cpu = meter.stop(r.ok)
   const performed = (await refundsPerformed(sandbox)) - before
   agent.destroy()
   if (r.ok !== performed) problems.push(`${label}: ${r.ok} direct 200s but the sandbox performed ${performed} refunds`)
-  return { ...r, performed }
+  return { ...r, performed, cpu }
 }
 
-const summary = (r) => ({ requests: r.done, ok: r.ok, statuses: r.statuses, seconds: round(r.millis / 1000, 2), rps: round(r.rps), p50: round(r.p50, 2), p99: round(r.p99, 2), performed: r.performed })
+const summary = (r) => ({ requests: r.done, ok: r.ok, statuses: r.statuses, seconds: round(r.millis / 1000, 2), rps: round(r.rps), p50: round(r.p50, 2), p99: round(r.p99, 2), performed: r.performed, cpu: r.cpu })
+
+// Where a load's CPU went: the targets are ratios of throughputs that all share the same
+// cores, so a ratio is bounded by how much CPU each side spends per refund.
+const cpuLabels = { gateway: "gateway", postgres: "postgres", sandbox: "sandbox", loadgen: "loadgen" }
+const cpuMetric = (id, what, cpu) => {
+  if (cpu === undefined) return
+  const parts = Object.keys(cpuLabels).filter((k) => cpu.microsPerRefund[k] !== undefined)
+  metric(id, `CPU us/refund, ${what}: ${parts.map((k) => cpuLabels[k]).join(" / ")}`, parts.reduce((a, k) => a + cpu.microsPerRefund[k], 0), "us")
+  metrics.at(-1).display = `${parts.map((k) => cpu.microsPerRefund[k]).join(" / ")} us; ${cpu.coresBusy} cores busy`
+}
 
 // ---------------------------------------------------------------------------------------
 
@@ -189,6 +205,12 @@ const gatewaySection = async (sandbox) => {
   metrics.at(-1).pass = c1.appP50 < 1
   metric("latency_c1_delta", "Client p50 at c=1: gateway - direct", c1.p50 - directC1.p50, "ms")
   metrics.at(-1).display = `${round(c1.p50 - directC1.p50, 2)} ms (${round(c1.p50, 2)} vs ${round(directC1.p50, 2)})`
+  const disk = fsyncProbe(tmp)
+  raw.disk = { fsyncAppendMs: round(disk.appendMs, 3), fsyncOverwriteMs: round(disk.overwriteMs, 3) }
+  metric("disk_fsync", "Disk: fsync p50 after a 36 KiB write, appending / overwriting", disk.appendMs, "ms")
+  metrics.at(-1).display = `${round(disk.appendMs, 2)} / ${round(disk.overwriteMs, 2)} ms`
+  cpuMetric("cpu_direct", "direct", direct.cpu)
+  cpuMetric("cpu_gateway", "gateway on SQLite", gw.cpu)
 }
 
 const postgresSection = async (sandbox) => {
@@ -209,14 +231,14 @@ const postgresSection = async (sandbox) => {
     const one = await startGateway({ sandbox, ledger: schema.url })
     cleanups.push(() => one.stop())
     await gatewayLoad([one], N.warmup, CONCURRENCY, sandbox, "pg1-warmup")
-    const single = await gatewayLoad([one], N.pg, CONCURRENCY, sandbox, "pg1", CAP.pg * 1000)
+    const single = await gatewayLoad([one], N.pg, CONCURRENCY, sandbox, "pg1", CAP.pg * 1000, { postgres: true })
     raw.gatewayPg = summary(single)
     log(`  one gateway: ${round(single.rps)} refunds/s, p50 ${round(single.p50, 2)} ms, p99 ${round(single.p99, 2)} ms`)
     const two = await startGateway({ sandbox, ledger: schema.url, apiKey: one.apiKey })
     cleanups.push(() => two.stop())
     log(`postgres: ${N.pg} refunds split across two gateways sharing the schema`)
     await gatewayLoad([two], N.warmup / 2, CONCURRENCY, sandbox, "pg2-warmup")
-    const dual = await gatewayLoad([one, two], N.pg, CONCURRENCY, sandbox, "pg2", CAP.pg * 1000)
+    const dual = await gatewayLoad([one, two], N.pg, CONCURRENCY, sandbox, "pg2", CAP.pg * 1000, { postgres: true })
     raw.gatewayPgTwo = summary(dual)
     log(`  two gateways: ${round(dual.rps)} refunds/s, p50 ${round(dual.p50, 2)} ms, p99 ${round(dual.p99, 2)} ms`)
     await Promise.all([one.stop(), two.stop()])
@@ -224,6 +246,8 @@ const postgresSection = async (sandbox) => {
     Object.assign(metrics.at(-1), { targetText: ">= 0.5x direct", pass: single.rps / direct.rps >= 0.5, display: `${round(single.rps)} req/s (p50 ${round(single.p50, 1)}, p99 ${round(single.p99, 1)} ms)` })
     metric("pg2_rps", `2 gateways, 1 PostgreSQL, ${dual.done} refunds: refunds/s (c=${CONCURRENCY} split)`, dual.rps, "req/s", 0.5, "higher", dual.rps / direct.rps)
     Object.assign(metrics.at(-1), { targetText: ">= 0.5x direct", pass: dual.rps / direct.rps >= 0.5, display: `${round(dual.rps)} req/s (p50 ${round(dual.p50, 1)}, p99 ${round(dual.p99, 1)} ms)` })
+    cpuMetric("cpu_pg", "gateway on PostgreSQL", single.cpu)
+    cpuMetric("cpu_pg2", "2 gateways on PostgreSQL", dual.cpu)
   } finally {
     schema.drop()
   }
