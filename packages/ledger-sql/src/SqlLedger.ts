@@ -25,8 +25,6 @@
  *
  * @since 0.1.0
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
@@ -35,6 +33,7 @@ import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRe
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { ConfigurationError, IllegalTransition, OverRefund } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -43,6 +42,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
+import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
 import * as RefundCache from "./internal/sqliteCache.js"
 import * as SqliteLedger from "./internal/sqliteLedger.js"
@@ -171,7 +171,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const tx = Transactions.make(sql, dialect)
   // PostgreSQL only: one-statement claims and version-checked changes (internal/pgFastPath.ts),
   // and the refunds this process last wrote or read, at their row's version.
-  const fast = dialect === "pg" ? PgFastPath.make(sql) : undefined
+  const fast = dialect === "pg" ? PgFastPath.make(sql, yield* Effect.serviceOption(PgPool.PgPool)) : undefined
   const cache = dialect === "pg" ? RefundCache.make(pgCacheSize) : undefined
   const lockedColumns = sql.literal(`${Rows.refundColumns}, version`)
   // On PostgreSQL a read that takes no lock brings the events along in the same statement.
@@ -552,26 +552,18 @@ const decodeOrKeep = (text: string): string => {
   }
 }
 
-const pgClient = (url: Redacted.Redacted<string>, options: PgOptions): Layer.Layer<SqlClient.SqlClient, LedgerError> => {
+const pgClient = (url: Redacted.Redacted<string>, options: PgOptions): Layer.Layer<PgPool.PgPool | SqlClient.SqlClient, LedgerError> => {
   const text = Redacted.value(url)
   const raw = URL.canParse(text) ? new URL(text).password : ""
   const secrets = raw === "" ? [] : [...new Set([raw, decodeOrKeep(raw)])]
   // Driver messages rarely quote a connection string, but a secret must never reach a log.
   const scrub = (message: string) => secrets.reduce((m, secret) => m.split(secret).join("***"), message)
-  return Layer.scoped(
-    SqlClient.SqlClient,
-    PgClient.make({
-      url,
-      applicationName: options.applicationName ?? "refundkit-ledger",
-      ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
-    }).pipe(
-      Effect.map((client): SqlClient.SqlClient => client),
-      Effect.provide(Reactivity.layer),
-      Effect.mapError((error) => ledgerError(scrub(`cannot connect to ${LedgerConfig.maskUrl(text)}: ${causeText(error)}`))),
-      Effect.catchAllDefect((defect) =>
-        Effect.fail(ledgerError(scrub(`cannot connect to ${LedgerConfig.maskUrl(text)}: ${defect instanceof Error ? defect.message : String(defect)}`)))
-      )
-    )
+  return PgPool.layer({ url, applicationName: options.applicationName ?? "refundkit-ledger", maxConnections: options.maxConnections }).pipe(
+    Layer.catchAllCause((cause) => {
+      const error = Cause.squash(cause)
+      const detail = error instanceof SqlError ? causeText(error) : error instanceof Error ? error.message : String(error)
+      return Layer.fail(ledgerError(scrub(`cannot connect to ${LedgerConfig.maskUrl(text)}: ${detail}`)))
+    })
   )
 }
 

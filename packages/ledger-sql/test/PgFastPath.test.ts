@@ -7,7 +7,8 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import type { Refund } from "@refundkit/core"
-import { Effect, Either, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import * as PgPool from "../src/internal/pgPool.js"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, pgSchema, rawSql } from "./support/databases.js"
 import { at, draft } from "./support/refunds.js"
@@ -250,6 +251,38 @@ describe("PostgreSQL ledger fast paths", () => {
       assert.strictEqual(yield* trips, 1)
       assert.deepStrictEqual((yield* ledger.needingSync({ limit: 10 })).map((r) => r.id), [refund.id])
       assert.strictEqual(yield* trips, 1)
+    }))
+
+  it.scopedLive("writes are named statements, prepared once per connection; a connection that lost them (a pooler) gets them unnamed", () =>
+    Effect.gen(function*() {
+      const url = yield* pgSchema
+      // One connection, so the session looked at below is the ledger's own.
+      const pool = PgPool.layer({ url: Redacted.make(url), applicationName: "refundkit-test", maxConnections: 1 })
+      const context = yield* Layer.build(SqlLedger.layerFromClient().pipe(Layer.provideMerge(pool)))
+      const ledger = Context.get(context, SqlLedger.SqlLedger)
+      const sql = Context.get(context, SqlClient.SqlClient)
+      const prepared = Effect.map(
+        sql<{ readonly name: string }>`SELECT name FROM pg_prepared_statements ORDER BY name`,
+        (rows) => rows.map((row) => row.name.replace(/_[0-9a-f]{12}$/, ""))
+      )
+
+      const first = plain("named")
+      yield* ledger.claim(first)
+      yield* ledger.transition(first.id, { to: "pending", source: "submit", at: at(1) })
+      assert.deepStrictEqual(yield* prepared, ["refundkit_accept", "refundkit_claim"])
+
+      // What a pooler that hands out server connections per transaction looks like to the
+      // driver: the session it now talks to has none of the statements it prepared.
+      yield* sql`DEALLOCATE ALL`
+      const second = plain("after-deallocate")
+      assert.strictEqual((yield* ledger.claim(second))._tag, "Claimed")
+      assert.strictEqual((yield* ledger.transition(second.id, { to: "succeeded", source: "submit", at: at(2) })).status, "succeeded")
+      assert.deepStrictEqual(yield* prepared, [], "nothing is prepared again: the statements go unnamed from now on")
+      const tables = yield* stored(url, second.id)
+      assert.deepStrictEqual(tables.events.map((e) => e.sequence), [1, 2])
+      assert.strictEqual(tables.status, "succeeded")
+      assert.strictEqual(tables.version, 2)
+      assert.strictEqual((yield* stored(url, first.id)).status, "pending")
     }))
 
   it.scopedLive("text with quotes, backslashes and any script is written and read back exactly", () =>

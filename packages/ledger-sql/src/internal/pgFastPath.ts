@@ -17,19 +17,27 @@
  * subquery sees the statement's snapshot, taken before the wait. Locked reads therefore
  * read the events in a second statement.
  *
- * The two writes are prepared once per connection (`PREPARE` / `EXECUTE`): planning
- * these CTEs cost PostgreSQL as much CPU as running them.
+ * The writes are named prepared statements on the ledger's own pool (`pgPool.ts`):
+ * `pg` parses each once per connection and afterwards only binds and executes it, in
+ * the same single round trip, because planning these CTEs cost PostgreSQL as much CPU
+ * as running them. The values are always bound parameters. A connection that loses
+ * its statements (a pooler between us and the server that hands out its server
+ * connections per transaction and does not carry prepared statements across) fails
+ * with "does not exist" or "already exists" before anything runs; the ledger then
+ * sends its statements unnamed from there on, planned each time. On a `SqlClient` the
+ * application made, which exposes no pool, they are unnamed from the start.
  *
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import type { Refund } from "@refundkit/core/Refund"
 import type { LedgerError } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { createHash } from "node:crypto"
+import type * as Pg from "pg"
 import * as Rows from "./rows.js"
 
 /**
@@ -53,25 +61,20 @@ const insertEvents = (source: string, parameter: string) =>
     FROM ${source}, json_to_recordset(${parameter}::json)
       AS x(sequence integer, at text, source text, from_status text, to_status text, provider_status text, accepted boolean, detail text)`
 
-/** A statement PostgreSQL parses and plans once per connection: `PREPARE name (types) AS text`. */
+/** A statement PostgreSQL parses and plans once per connection, under its name. */
 interface Prepared {
   readonly name: string
-  readonly types: string
   readonly text: string
 }
 
 // The name follows the text, so a ledger whose statement changed never executes another's.
-const prepared = (key: string, types: ReadonlyArray<string>, text: string): Prepared => ({
-  name: `refundkit_${key}_${createHash("sha256").update(types.join(",")).update(text).digest("hex").slice(0, 12)}`,
-  types: types.join(", "),
+const prepared = (key: string, text: string): Prepared => ({
+  name: `refundkit_${key}_${createHash("sha256").update(text).digest("hex").slice(0, 12)}`,
   text
 })
 
-const text16 = Array.from({ length: 16 }, () => "text")
-
 const claimStatement = prepared(
   "claim",
-  [...text16, "json", "json"],
   `WITH ins AS (
   INSERT INTO refunds (${Rows.insertColumns})
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
@@ -87,7 +90,6 @@ SELECT version FROM ins`
 
 const acceptStatement = prepared(
   "accept",
-  ["text", "integer", "text", "text", "text", "text", "text", "text", "text", "json"],
   `WITH u AS (
   UPDATE refunds SET status = $3, provider_status = $4, provider_reference = $5, provider_references = $6,
     items = $7, error = $8, updated_at = $9, version = version + 1
@@ -101,7 +103,6 @@ SELECT version FROM u`
 // of the old history (this process's or another's) stops matching.
 const refuseStatement = prepared(
   "refuse",
-  ["text", "integer", "json"],
   `WITH u AS (
   UPDATE refunds SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING id, version
 ), e AS (${insertEvents("u", "$3")})
@@ -115,19 +116,8 @@ const codeOf = (error: SqlError): unknown => {
 
 const hasCode = (code: string) => (error: SqlError): boolean => codeOf(error) === code
 
-/**
- * A value as a string literal of the `E''` form, which reads the same whatever
- * `standard_conforming_strings` says; the client encoding is UTF-8, where no multi-byte
- * character contains a quote or a backslash byte.
- */
-const literal = (value: string | null): string =>
-  value === null ? "NULL" : `E'${value.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`
-
-/** The rows of the last statement of a simple query (one result, or one per statement). */
-const lastRows = (rows: ReadonlyArray<unknown>): ReadonlyArray<unknown> => {
-  const last = rows.at(-1)
-  return Array.isArray(rows[0]) && Array.isArray(last) ? last : rows
-}
+// 26000 invalid_sql_statement_name, 42P05 duplicate_prepared_statement.
+const lostStatement = (error: SqlError): boolean => hasCode("26000")(error) || hasCode("42P05")(error)
 
 /** The version a write's one returned row reports, or none when it matched no row. */
 const versionOf = (rows: ReadonlyArray<unknown>): Effect.Effect<Option.Option<number>, LedgerError> =>
@@ -155,35 +145,38 @@ export interface PgFastPath {
 }
 
 /** @internal */
-export const make = (sql: SqlClient.SqlClient): PgFastPath => {
-  /**
-   * Runs a prepared statement on a connection of the pool, preparing it there first
-   * when the connection has not seen it (`26000`). Parsing and planning these CTEs
-   * costs PostgreSQL about as much CPU as executing them, and `@effect/sql-pg` offers no
-   * named statements, so they are prepared in SQL. `EXECUTE` takes no bind
-   * parameters: the values go as escaped literals, which is also why the span carries
-   * the statement's text, never the `EXECUTE` line.
-   */
+export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): PgFastPath => {
+  // Cleared for good once a connection has lost a named statement (see above).
+  let named = Option.isSome(pool)
+
+  const executeNamed = (on: Pg.Pool, statement: Prepared, values: ReadonlyArray<string | null>) =>
+    Effect.async<ReadonlyArray<unknown>, SqlError>((resume) => {
+      on.query({ name: statement.name, text: statement.text, values: [...values] }, (error, result) => {
+        resume(error ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" })) : Effect.succeed(result.rows))
+      })
+    })
+
   const execute = (statement: Prepared, values: ReadonlyArray<string | null>): Effect.Effect<ReadonlyArray<unknown>, SqlError> => {
-    // A NUL cannot be in a query's text; the bound statement fails on it as any write would.
-    if (values.some((value) => value !== null && value.includes("\u0000"))) return sql.unsafe(statement.text, values)
-    const call = `EXECUTE ${statement.name}(${values.map(literal).join(", ")})`
-    return Effect.scoped(Effect.flatMap(sql.reserve, (connection) =>
-      connection.executeUnprepared(call, [], undefined).pipe(
-        Effect.catchIf(hasCode("26000"), () =>
-          connection.executeUnprepared(`PREPARE ${statement.name} (${statement.types}) AS ${statement.text}; ${call}`, [], undefined).pipe(
-            Effect.map(lastRows),
-            // Prepared already, yet unknown a moment ago: a pooler between us and the server
-            // hands out its connections per statement. The bound statement needs none.
-            Effect.catchIf(hasCode("42P05"), () => sql.unsafe(statement.text, values))
-          ))
-      ))).pipe(
-        Effect.withSpan("sql.execute", {
-          kind: "client",
-          captureStackTrace: false,
-          attributes: { "db.system.name": "postgresql", "db.operation.name": "execute", "db.query.text": statement.text }
-        })
-      )
+    const unnamed = Effect.suspend(() => sql.unsafe(statement.text, values))
+    if (!named || Option.isNone(pool)) return unnamed
+    return executeNamed(pool.value, statement, values).pipe(
+      Effect.catchIf(lostStatement, (error) =>
+        Effect.zipRight(
+          Effect.suspend(() => {
+            if (!named) return Effect.void
+            named = false
+            return Effect.logWarning(
+              "refundkit ledger: a PostgreSQL connection lost a prepared statement (a pooler that does not keep them?); statements are sent unnamed from now on"
+            ).pipe(Effect.annotateLogs("code", String(codeOf(error))))
+          }),
+          unnamed
+        )),
+      Effect.withSpan("sql.execute", {
+        kind: "client",
+        captureStackTrace: false,
+        attributes: { "db.system.name": "postgresql", "db.operation.name": "execute", "db.query.text": statement.text }
+      })
+    )
   }
 
   const writeValues = (current: Refund, expected: number, applied: Applied) => {

@@ -2,11 +2,9 @@
 // simple query ('Q') and each extended-protocol batch (ended by 'Sync', 'S') is one
 // request the client waits for. Counting at the socket sees every statement the
 // ledger sends, BEGIN and COMMIT included, whichever API sent it.
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Layer, Redacted, type Scope } from "effect"
 import * as net from "node:net"
+import * as PgPool from "../../src/internal/pgPool.js"
 import type * as SqlLedger from "../../src/SqlLedger.js"
 import { layerFromClient } from "../../src/SqlLedger.js"
 import { build } from "./databases.js"
@@ -38,8 +36,9 @@ export const countedLedger = (url: string, maxConnections = 1): Effect.Effect<Co
       })
       return socket
     }
-    const client = PgClient.make({ url: Redacted.make(url), maxConnections, stream }).pipe(Effect.provide(Reactivity.layer))
-    const ledger = yield* build(layerFromClient().pipe(Layer.provide(Layer.scoped(SqlClient.SqlClient, client))))
+    // The pool the PostgreSQL layer makes, so the fast path's named statements are counted too.
+    const pool = PgPool.layer({ url: Redacted.make(url), applicationName: "refundkit-test", maxConnections, stream })
+    const ledger = yield* build(layerFromClient().pipe(Layer.provide(pool)))
     count = 0
     return {
       ledger,

@@ -1,0 +1,89 @@
+/**
+ * The PostgreSQL ledger's connection pool: a `pg` pool that `@effect/sql-pg` runs on
+ * (`PgClient.fromPool`) and that the fast path also uses directly, for the one thing
+ * `@effect/sql-pg` does not offer: named prepared statements, which `pg` parses once
+ * per connection and then only binds and executes (see `pgFastPath.ts`).
+ *
+ * @internal
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Pg from "pg"
+import type { Duplex } from "node:stream"
+
+/**
+ * The pool the ledger's `SqlClient` runs on, when the ledger made that client itself.
+ *
+ * @internal
+ */
+export class PgPool extends Context.Tag("@refundkit/ledger-sql/internal/PgPool")<PgPool, Pg.Pool>() {}
+
+/** @internal */
+export interface Options {
+  readonly url: Redacted.Redacted<string>
+  readonly applicationName: string
+  readonly maxConnections?: number | undefined
+  /** The socket each connection uses (tests count the round trips on it). */
+  readonly stream?: (() => Duplex) | undefined
+}
+
+const connectTimeout = Duration.seconds(5)
+
+/**
+ * Opens the pool and checks that it connects, as `PgClient.make` does; the scope ends
+ * the pool.
+ *
+ * @internal
+ */
+export const make = (options: Options): Effect.Effect<Pg.Pool, SqlError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const pool = new Pg.Pool({
+          connectionString: Redacted.value(options.url),
+          application_name: options.applicationName,
+          ...(options.maxConnections === undefined ? {} : { max: options.maxConnections }),
+          ...(options.stream === undefined ? {} : { stream: options.stream })
+        })
+        // An idle connection's error (the server restarted) surfaces on its next query instead.
+        pool.on("error", () => {})
+        return pool
+      },
+      catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to create the pool" })
+    }),
+    (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(Duration.seconds(1)))
+  ).pipe(
+    Effect.tap((pool) =>
+      Effect.tryPromise({
+        try: () => pool.query("SELECT 1"),
+        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: connectTimeout,
+          onTimeout: () => new SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+        })
+      )
+    )
+  )
+
+/**
+ * The pool, and the `SqlClient` on it.
+ *
+ * @internal
+ */
+export const layer = (options: Options): Layer.Layer<PgPool | SqlClient.SqlClient, SqlError> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const pool = yield* make(options)
+      const client = yield* PgClient.fromPool({ acquire: Effect.succeed(pool) })
+      return Context.make(PgPool, pool).pipe(Context.add(SqlClient.SqlClient, client))
+    })
+  ).pipe(Layer.provide(Reactivity.layer))
