@@ -196,7 +196,7 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
       const { statement, values } = writeValues(current, expected, applied)
       return Effect.flatMap(execute(statement, values), versionOf)
     },
-    // A failed EXECUTE would abort the transaction, so inside one the statement is bound as usual.
+    // Inside a transaction the statement must run on the transaction's own connection, which only `sql` holds: unnamed there.
     writeInTransaction: (current, expected, applied) => {
       const { statement, values } = writeValues(current, expected, applied)
       return Effect.flatMap(sql.unsafe(statement.text, values), versionOf)

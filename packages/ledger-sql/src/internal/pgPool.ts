@@ -16,8 +16,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as Pg from "pg"
 import type { Duplex } from "node:stream"
+import * as Pg from "pg"
 
 /**
  * The pool the ledger's `SqlClient` runs on, when the ledger made that client itself.
