@@ -19,8 +19,8 @@ import {
   cli,
   cpuMeter,
   createRefund,
-  fsyncProbe,
   exiromDirect,
+  fsyncProbe,
   load,
   makeAgent,
   median,
@@ -156,11 +156,11 @@ const summary = (r) => ({ requests: r.done, ok: r.ok, statuses: r.statuses, seco
 
 // Where a load's CPU went: the targets are ratios of throughputs that all share the same
 // cores, so a ratio is bounded by how much CPU each side spends per refund.
-const cpuLabels = { gateway: "gateway", postgres: "postgres", sandbox: "sandbox", loadgen: "loadgen" }
+const cpuProcesses = ["gateway", "postgres", "sandbox", "loadgen"]
 const cpuMetric = (id, what, cpu) => {
   if (cpu === undefined) return
-  const parts = Object.keys(cpuLabels).filter((k) => cpu.microsPerRefund[k] !== undefined)
-  metric(id, `CPU us/refund, ${what}: ${parts.map((k) => cpuLabels[k]).join(" / ")}`, parts.reduce((a, k) => a + cpu.microsPerRefund[k], 0), "us")
+  const parts = cpuProcesses.filter((k) => cpu.microsPerRefund[k] !== undefined)
+  metric(id, `CPU us/refund, ${what}: ${parts.join(" / ")}`, parts.reduce((a, k) => a + cpu.microsPerRefund[k], 0), "us")
   metrics.at(-1).display = `${parts.map((k) => cpu.microsPerRefund[k]).join(" / ")} us; ${cpu.coresBusy} cores busy`
 }
 

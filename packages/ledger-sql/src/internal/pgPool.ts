@@ -57,18 +57,18 @@ export const make = (options: Options): Effect.Effect<Pg.Pool, SqlError, Scope.S
         pool.on("error", () => {})
         return pool
       },
-      catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to create the pool" })
+      catch: (cause) => new SqlError({ cause, message: "could not create the connection pool" })
     }),
     (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(Duration.seconds(1)))
   ).pipe(
     Effect.tap((pool) =>
       Effect.tryPromise({
         try: () => pool.query("SELECT 1"),
-        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+        catch: (cause) => new SqlError({ cause, message: "could not connect" })
       }).pipe(
         Effect.timeoutFail({
           duration: connectTimeout,
-          onTimeout: () => new SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+          onTimeout: () => new SqlError({ cause: new Error("no connection within 5 seconds"), message: "could not connect" })
         })
       )
     )
