@@ -372,7 +372,8 @@ export const postgresCpuSeconds = () => {
 /**
  * Starts measuring the CPU of `pids` (named), of this process (`loadgen`) and, with
  * `postgres`, of a local PostgreSQL. `stop(refunds)` returns microseconds per refund
- * for each, and how many cores the machine was kept busy by them on average.
+ * for each, and how many cores the machine was kept busy by them on average (and the
+ * raw seconds, so that `mergeCpu` can add up several measurements).
  */
 export const cpuMeter = (pids, { postgres = false } = {}) => {
   const read = () => {
@@ -387,18 +388,31 @@ export const cpuMeter = (pids, { postgres = false } = {}) => {
   return {
     stop: (refunds) => {
       const after = read()
-      const seconds = (performance.now() - started) / 1000
-      const perRefund = {}
-      let busy = 0
+      const used = {}
       for (const name of Object.keys(after)) {
-        const used = after[name] - before[name]
-        if (!Number.isFinite(used)) continue
-        perRefund[name] = Math.round((used / refunds) * 1e6)
-        busy += used
+        const seconds = after[name] - before[name]
+        if (Number.isFinite(seconds)) used[name] = seconds
       }
-      return { microsPerRefund: perRefund, coresBusy: Math.round((busy / seconds) * 100) / 100 }
+      return cpuSummary({ used, seconds: (performance.now() - started) / 1000, refunds })
     }
   }
+}
+
+const cpuSummary = ({ used, seconds, refunds }) => {
+  const perRefund = {}
+  let busy = 0
+  for (const [name, s] of Object.entries(used)) {
+    perRefund[name] = Math.round((s / refunds) * 1e6)
+    busy += s
+  }
+  return { microsPerRefund: perRefund, coresBusy: Math.round((busy / seconds) * 100) / 100, used, seconds, refunds }
+}
+
+/** Several `cpuMeter` measurements as one. */
+export const mergeCpu = (list) => {
+  const used = {}
+  for (const cpu of list) for (const [name, s] of Object.entries(cpu.used)) used[name] = (used[name] ?? 0) + s
+  return cpuSummary({ used, seconds: list.reduce((a, c) => a + c.seconds, 0), refunds: list.reduce((a, c) => a + c.refunds, 0) })
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   CLI,
   cli,
   cpuMeter,
+  mergeCpu,
   createRefund,
   exiromDirect,
   fsyncProbe,
@@ -74,6 +75,10 @@ const CAP = quick
   ? { load: 60, pg: 30, bulk: 30, bulkFast: 20 }
   : { load: 240, pg: 60, bulk: 120, bulkFast: 45 }
 const CONCURRENCY = 32
+// Each gateway figure is measured in this many rounds that alternate with rounds straight to
+// the sandbox (ABBA order), so that a machine that speeds up or slows down during the run
+// moves both sides of a ratio alike.
+const ROUNDS = quick ? 2 : 4
 const BULK_LATENCY_MS = 50
 const MAX_LOAD_MILLIS = CAP.load * 1000 // every load loop stops by itself
 
@@ -129,7 +134,7 @@ const gatewayLoad = async (gateways, count, concurrency, sandbox, label, maxMill
   if (r.done < count) log(`  ${label}: stopped at the time cap after ${r.done} of ${count} requests`)
   if (r.ok < r.done) problems.push(`${label}: ${r.done - r.ok} of ${r.done} requests were not 201: ${JSON.stringify(r.statuses)} ${r.firstErrors.join(" | ")}`)
   const app = timings.map((t) => t.app).filter(Number.isFinite).sort((a, b) => a - b)
-  return { ...r, performed, cpu, appP50: percentile(app, 50), appP99: percentile(app, 99) }
+  return { ...r, performed, cpu, app, appP50: percentile(app, 50), appP99: percentile(app, 99) }
 }
 
 const directLoad = async (sandbox, count, concurrency, label) => {
@@ -152,7 +157,65 @@ const directLoad = async (sandbox, count, concurrency, label) => {
   return { ...r, performed, cpu }
 }
 
-const summary = (r) => ({ requests: r.done, ok: r.ok, statuses: r.statuses, seconds: round(r.millis / 1000, 2), rps: round(r.rps), p50: round(r.p50, 2), p99: round(r.p99, 2), performed: r.performed, cpu: r.cpu })
+/**
+ * `count` requests on each side, split into `ROUNDS` rounds: round r runs the sides in
+ * order when r is even and reversed when odd. `sides(n, label)` run `n` requests each.
+ * Returns, per side, every round's result.
+ */
+const alternate = async (count, sides) => {
+  const perSide = sides.map(() => [])
+  for (let r = 0; r < ROUNDS; r++) {
+    const n = r < ROUNDS - 1 ? Math.floor(count / ROUNDS) : count - Math.floor(count / ROUNDS) * (ROUNDS - 1)
+    const order = r % 2 === 0 ? sides.map((_, i) => i) : sides.map((_, i) => sides.length - 1 - i)
+    for (const i of order) perSide[i].push(await sides[i](n, `r${r}`))
+  }
+  return perSide
+}
+
+/** The rounds of one side as one load: totals, rate over the summed time, percentiles over every request. */
+const combine = (rounds) => {
+  const merged = (key) => rounds.flatMap((r) => Array.from(r[key] ?? [])).sort((a, b) => a - b)
+  const latencies = merged("latencies")
+  const app = merged("app")
+  const sum = (key) => rounds.reduce((a, r) => a + r[key], 0)
+  const statuses = {}
+  for (const r of rounds) for (const [code, n] of Object.entries(r.statuses)) statuses[code] = (statuses[code] ?? 0) + n
+  const ok = sum("ok")
+  const millis = sum("millis")
+  return {
+    done: sum("done"),
+    ok,
+    errors: sum("errors"),
+    statuses,
+    millis,
+    rps: (ok / millis) * 1000,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    appP50: percentile(app, 50),
+    appP99: percentile(app, 99),
+    performed: sum("performed"),
+    cpu: mergeCpu(rounds.map((r) => r.cpu)),
+    roundRps: rounds.map((r) => round(r.rps))
+  }
+}
+
+/** Each round's ratio of `measured` to the `direct` round next to it. */
+const roundRatios = (measured, direct) => measured.map((m, i) => m.rps / direct[i].rps)
+
+const summary = (r) => ({
+  requests: r.done,
+  ok: r.ok,
+  statuses: r.statuses,
+  seconds: round(r.millis / 1000, 2),
+  rps: round(r.rps),
+  ...(r.roundRps === undefined ? {} : { roundRps: r.roundRps }),
+  p50: round(r.p50, 2),
+  p99: round(r.p99, 2),
+  performed: r.performed,
+  cpu: r.cpu === undefined ? undefined : { microsPerRefund: r.cpu.microsPerRefund, coresBusy: r.cpu.coresBusy }
+})
+
+const ratioText = (ratios) => `rounds ${ratios.map((x) => round(x, 2).toFixed(2)).join(" / ")}`
 
 // Where a load's CPU went: the targets are ratios of throughputs that all share the same
 // cores, so a ratio is bounded by how much CPU each side spends per refund.
@@ -167,14 +230,7 @@ const cpuMetric = (id, what, cpu) => {
 // ---------------------------------------------------------------------------------------
 
 const gatewaySection = async (sandbox) => {
-  log(`gateway: direct baseline, ${N.load} refunds at concurrency ${CONCURRENCY}`)
   await directLoad(sandbox, N.warmup, CONCURRENCY, "direct-warmup")
-  const direct = await directLoad(sandbox, N.load, CONCURRENCY, "direct")
-  const directC1 = await directLoad(sandbox, N.c1, 1, "direct-c1")
-  raw.direct = summary(direct)
-  raw.directC1 = summary(directC1)
-  log(`  direct: ${round(direct.rps)} refunds/s, p50 ${round(direct.p50, 2)} ms, p99 ${round(direct.p99, 2)} ms`)
-
   const ledger = join(tmp, "gateway-ledger.db")
   const gateway = await startGateway({
     sandbox,
@@ -183,21 +239,30 @@ const gatewaySection = async (sandbox) => {
     ...(profileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] })
   })
   cleanups.push(() => gateway.stop())
-  log(`gateway: ${N.load} refunds through the gateway (SQLite ${ledger})`)
   await gatewayLoad([gateway], N.warmup, CONCURRENCY, sandbox, "gw-warmup")
-  const gw = await gatewayLoad([gateway], N.load, CONCURRENCY, sandbox, "gw")
+  log(`gateway: ${N.load} refunds straight to the sandbox and ${N.load} through the gateway (SQLite ${ledger}), concurrency ${CONCURRENCY}, in ${ROUNDS} alternating rounds`)
+  const [directRounds, gwRounds] = await alternate(N.load, [
+    (n, label) => directLoad(sandbox, n, CONCURRENCY, `direct-${label}`),
+    (n, label) => gatewayLoad([gateway], n, CONCURRENCY, sandbox, `gw-${label}`)
+  ])
+  const direct = combine(directRounds)
+  const gw = combine(gwRounds)
+  const ratios = roundRatios(gwRounds, directRounds)
+  const directC1 = await directLoad(sandbox, N.c1, 1, "direct-c1")
   const c1 = await gatewayLoad([gateway], N.c1, 1, sandbox, "gw-c1")
   await gateway.stop()
-  raw.gatewaySqlite = { ...summary(gw), serverTimingAppP50: round(gw.appP50, 3), serverTimingAppP99: round(gw.appP99, 3) }
+  raw.direct = summary(direct)
+  raw.directC1 = summary(directC1)
+  raw.gatewaySqlite = { ...summary(gw), roundRatios: ratios.map((x) => round(x, 3)), serverTimingAppP50: round(gw.appP50, 3), serverTimingAppP99: round(gw.appP99, 3) }
   raw.gatewayC1 = { ...summary(c1), serverTimingAppP50: round(c1.appP50, 3), serverTimingAppP99: round(c1.appP99, 3) }
-  log(`  gateway: ${round(gw.rps)} refunds/s, p50 ${round(gw.p50, 2)} ms, p99 ${round(gw.p99, 2)} ms; c1 app p50 ${round(c1.appP50, 2)} ms`)
+  log(`  direct: ${round(direct.rps)} refunds/s, p50 ${round(direct.p50, 2)} ms, p99 ${round(direct.p99, 2)} ms`)
+  log(`  gateway: ${round(gw.rps)} refunds/s, p50 ${round(gw.p50, 2)} ms, p99 ${round(gw.p99, 2)} ms (${ratioText(ratios)}); c1 app p50 ${round(c1.appP50, 2)} ms`)
 
   metric("direct_rps", `Exirom direct: refunds/s (c=${CONCURRENCY})`, direct.rps, "req/s")
   metric("direct_p50", "Exirom direct: p50 / p99 latency", direct.p50, "ms", undefined, undefined)
   metrics.at(-1).display = `${round(direct.p50, 2)} / ${round(direct.p99, 2)} ms`
   metric("gateway_rps", `Gateway (SQLite) ${gw.done} refunds: refunds/s (c=${CONCURRENCY})`, gw.rps, "req/s", 0.5, "higher", gw.rps / direct.rps)
-  metrics.at(-1).targetText = ">= 0.5x direct"
-  metrics.at(-1).pass = gw.rps / direct.rps >= 0.5
+  Object.assign(metrics.at(-1), { targetText: ">= 0.5x direct", pass: gw.rps / direct.rps >= 0.5, display: `${round(gw.rps)} req/s (${ratioText(ratios)})` })
   metric("gateway_p50", "Gateway (SQLite): p50 / p99 latency", gw.p50, "ms", undefined, undefined, gw.p50 / direct.p50)
   metrics.at(-1).display = `${round(gw.p50, 2)} / ${round(gw.p99, 2)} ms`
   metric("overhead_c1_p50", `Gateway overhead p50 at c=1 (Server-Timing app = total - provider, ${N.c1} req)`, c1.appP50, "ms", 1, "lower", c1.appP50 / 1)
@@ -218,36 +283,44 @@ const postgresSection = async (sandbox) => {
     problems.push("postgres: no PostgreSQL answering at the configured URL; section skipped")
     return
   }
-  let direct = raw.direct
-  if (direct === undefined) {
-    await directLoad(sandbox, N.warmup, CONCURRENCY, "pg-direct-warmup")
-    direct = summary(await directLoad(sandbox, N.load, CONCURRENCY, "pg-direct"))
-    raw.direct = direct
+  if (raw.direct === undefined) await directLoad(sandbox, N.warmup, CONCURRENCY, "pg-direct-warmup")
+  // Each configuration alternates with its own rounds straight to the sandbox; a round stops at its share of the time cap.
+  const paired = async (gateways, label) => {
+    const [directRounds, gwRounds] = await alternate(N.pg, [
+      (n, round) => directLoad(sandbox, n, CONCURRENCY, `${label}-direct-${round}`),
+      (n, round) => gatewayLoad(gateways, n, CONCURRENCY, sandbox, `${label}-${round}`, (CAP.pg * 1000) / ROUNDS, { postgres: true })
+    ])
+    return { direct: combine(directRounds), gw: combine(gwRounds), ratios: roundRatios(gwRounds, directRounds) }
   }
   const schema = pgSchema(`refundkit_bench_${runId}`)
   cleanups.push(() => schema.drop())
   try {
-    log(`postgres: ${N.pg} refunds through one gateway on PostgreSQL`)
     const one = await startGateway({ sandbox, ledger: schema.url })
     cleanups.push(() => one.stop())
     await gatewayLoad([one], N.warmup, CONCURRENCY, sandbox, "pg1-warmup")
-    const single = await gatewayLoad([one], N.pg, CONCURRENCY, sandbox, "pg1", CAP.pg * 1000, { postgres: true })
-    raw.gatewayPg = summary(single)
-    log(`  one gateway: ${round(single.rps)} refunds/s, p50 ${round(single.p50, 2)} ms, p99 ${round(single.p99, 2)} ms`)
+    log(`postgres: ${N.pg} refunds through one gateway on PostgreSQL, in ${ROUNDS} rounds alternating with as many straight to the sandbox`)
+    const single = await paired([one], "pg1")
+    raw.gatewayPg = { ...summary(single.gw), roundRatios: single.ratios.map((x) => round(x, 3)), direct: summary(single.direct) }
+    log(`  one gateway: ${round(single.gw.rps)} refunds/s, p50 ${round(single.gw.p50, 2)} ms, p99 ${round(single.gw.p99, 2)} ms (${ratioText(single.ratios)})`)
     const two = await startGateway({ sandbox, ledger: schema.url, apiKey: one.apiKey })
     cleanups.push(() => two.stop())
-    log(`postgres: ${N.pg} refunds split across two gateways sharing the schema`)
     await gatewayLoad([two], N.warmup / 2, CONCURRENCY, sandbox, "pg2-warmup")
-    const dual = await gatewayLoad([one, two], N.pg, CONCURRENCY, sandbox, "pg2", CAP.pg * 1000, { postgres: true })
-    raw.gatewayPgTwo = summary(dual)
-    log(`  two gateways: ${round(dual.rps)} refunds/s, p50 ${round(dual.p50, 2)} ms, p99 ${round(dual.p99, 2)} ms`)
+    log(`postgres: ${N.pg} refunds split across two gateways sharing the schema, alternating the same way`)
+    const dual = await paired([one, two], "pg2")
+    raw.gatewayPgTwo = { ...summary(dual.gw), roundRatios: dual.ratios.map((x) => round(x, 3)), direct: summary(dual.direct) }
+    log(`  two gateways: ${round(dual.gw.rps)} refunds/s, p50 ${round(dual.gw.p50, 2)} ms, p99 ${round(dual.gw.p99, 2)} ms (${ratioText(dual.ratios)})`)
     await Promise.all([one.stop(), two.stop()])
-    metric("pg_rps", `Gateway (PostgreSQL) ${single.done} refunds: refunds/s (c=${CONCURRENCY})`, single.rps, "req/s", 0.5, "higher", single.rps / direct.rps)
-    Object.assign(metrics.at(-1), { targetText: ">= 0.5x direct", pass: single.rps / direct.rps >= 0.5, display: `${round(single.rps)} req/s (p50 ${round(single.p50, 1)}, p99 ${round(single.p99, 1)} ms)` })
-    metric("pg2_rps", `2 gateways, 1 PostgreSQL, ${dual.done} refunds: refunds/s (c=${CONCURRENCY} split)`, dual.rps, "req/s", 0.5, "higher", dual.rps / direct.rps)
-    Object.assign(metrics.at(-1), { targetText: ">= 0.5x direct", pass: dual.rps / direct.rps >= 0.5, display: `${round(dual.rps)} req/s (p50 ${round(dual.p50, 1)}, p99 ${round(dual.p99, 1)} ms)` })
-    cpuMetric("cpu_pg", "gateway on PostgreSQL", single.cpu)
-    cpuMetric("cpu_pg2", "2 gateways on PostgreSQL", dual.cpu)
+    for (const [id, what, r] of [["pg_rps", `Gateway (PostgreSQL) ${single.gw.done} refunds: refunds/s (c=${CONCURRENCY})`, single], ["pg2_rps", `2 gateways, 1 PostgreSQL, ${dual.gw.done} refunds: refunds/s (c=${CONCURRENCY} split)`, dual]]) {
+      const ratio = r.gw.rps / r.direct.rps
+      metric(id, what, r.gw.rps, "req/s", 0.5, "higher", ratio)
+      Object.assign(metrics.at(-1), {
+        targetText: ">= 0.5x direct",
+        pass: ratio >= 0.5,
+        display: `${round(r.gw.rps)} req/s vs ${round(r.direct.rps)} direct (p50 ${round(r.gw.p50, 1)}, p99 ${round(r.gw.p99, 1)} ms; ${ratioText(r.ratios)})`
+      })
+    }
+    cpuMetric("cpu_pg", "gateway on PostgreSQL", single.gw.cpu)
+    cpuMetric("cpu_pg2", "2 gateways on PostgreSQL", dual.gw.cpu)
   } finally {
     schema.drop()
   }
