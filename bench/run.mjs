@@ -220,11 +220,19 @@ const ratioText = (ratios) => `rounds ${ratios.map((x) => round(x, 2).toFixed(2)
 // Where a load's CPU went: the targets are ratios of throughputs that all share the same
 // cores, so a ratio is bounded by how much CPU each side spends per refund.
 const cpuProcesses = ["gateway", "postgres", "sandbox", "loadgen"]
-const cpuMetric = (id, what, cpu) => {
+// With `directRps`, the row also gives the CPU ceiling: the rate at which these processes
+// would keep every core of the machine busy, as a ratio to direct. No concurrency, batching
+// or scheduling gets a configuration past it without spending less CPU per refund.
+const cpuMetric = (id, what, cpu, directRps) => {
   if (cpu === undefined) return
   const parts = cpuProcesses.filter((k) => cpu.microsPerRefund[k] !== undefined)
-  metric(id, `CPU us/refund, ${what}: ${parts.join(" / ")}`, parts.reduce((a, k) => a + cpu.microsPerRefund[k], 0), "us")
-  metrics.at(-1).display = `${parts.map((k) => cpu.microsPerRefund[k]).join(" / ")} us; ${cpu.coresBusy} cores busy`
+  const total = parts.reduce((a, k) => a + cpu.microsPerRefund[k], 0)
+  metric(id, `CPU us/refund, ${what}: ${parts.join(" / ")}`, total, "us")
+  const cores = os.cpus().length
+  const ceiling = (cores * 1e6) / total
+  const ceilingText = directRps === undefined ? "" : `; ceiling at ${cores} cores ${round(ceiling)}/s = ${round(ceiling / directRps, 2)}x direct`
+  Object.assign(metrics.at(-1), { display: `${parts.map((k) => cpu.microsPerRefund[k]).join(" / ")} us; ${cpu.coresBusy} cores busy${ceilingText}` })
+  if (directRps !== undefined) metrics.at(-1).ceilingRatio = round(ceiling / directRps, 3)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -275,7 +283,7 @@ const gatewaySection = async (sandbox) => {
   metric("disk_fsync", "Disk: fsync p50 after a 36 KiB write, appending / overwriting", disk.appendMs, "ms")
   metrics.at(-1).display = `${round(disk.appendMs, 2)} / ${round(disk.overwriteMs, 2)} ms`
   cpuMetric("cpu_direct", "direct", direct.cpu)
-  cpuMetric("cpu_gateway", "gateway on SQLite", gw.cpu)
+  cpuMetric("cpu_gateway", "gateway on SQLite", gw.cpu, direct.rps)
 }
 
 const postgresSection = async (sandbox) => {
@@ -319,8 +327,8 @@ const postgresSection = async (sandbox) => {
         display: `${round(r.gw.rps)} req/s vs ${round(r.direct.rps)} direct (p50 ${round(r.gw.p50, 1)}, p99 ${round(r.gw.p99, 1)} ms; ${ratioText(r.ratios)})`
       })
     }
-    cpuMetric("cpu_pg", "gateway on PostgreSQL", single.gw.cpu)
-    cpuMetric("cpu_pg2", "2 gateways on PostgreSQL", dual.gw.cpu)
+    cpuMetric("cpu_pg", "gateway on PostgreSQL", single.gw.cpu, single.direct.rps)
+    cpuMetric("cpu_pg2", "2 gateways on PostgreSQL", dual.gw.cpu, dual.direct.rps)
   } finally {
     schema.drop()
   }
