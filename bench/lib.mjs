@@ -248,8 +248,8 @@ export const exiromDirect = async (sandbox, agent) => {
 /**
  * Starts the gateway on a free port pointed at `sandbox`. Returns { proc, url, apiKey, stop(), kill() }.
  */
-export const startGateway = async ({ sandbox, ledger, apiKey = `rk-bench-${randomBytes(8).toString("hex")}`, env = {}, nodeArgs = [], providers = "exirom", cwd = ROOT }) => {
-  const proc = spawnProcess(process.execPath, [SERVER, "--port", "0"], {
+export const startGateway = async ({ sandbox, ledger, apiKey = `rk-bench-${randomBytes(8).toString("hex")}`, env = {}, nodeArgs = [], providers = "exirom", cwd = ROOT, bin = SERVER }) => {
+  const proc = spawnProcess(process.execPath, [bin, "--port", "0"], {
     nodeArgs,
     cwd,
     env: {

@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// `node bench/ab.mjs`: an A/B run of gateway builds or settings, for a change whose effect is
+// smaller than the machine's drift (on a shared 2-core machine one gateway load can run 30%
+// faster or slower than the same load a minute later).
+//
+//   node bench/ab.mjs --variant=base --variant='semi32;node=--max-semi-space-size=32'
+//   node bench/ab.mjs --variant=new --variant='old;bin=/tmp/base/apps/server/dist/bin.js' --rounds=12
+//
+// Every variant's gateway runs at once against one Exirom sandbox, each on its own SQLite
+// ledger; after a warm-up, each round sends --count refunds at --concurrency to every variant
+// in turn, the order rotating from round to round. Per variant it prints the median refunds/s,
+// the median over rounds of its ratio to the first variant in the same round, how many rounds
+// it beat the first variant in, and its CPU per refund (main thread, and the whole process).
+// Repeat the first variant (`--variant=base --variant=x --variant=base`) for a control: what
+// the harness reports for no change at all.
+//
+// A variant is `name[;env=K=V,K=V][;node=--flag --flag][;bin=path/to/server/bin.js]`.
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { cpuSeconds, createRefund, load, makeAgent, removeDir, startGateway, startSandbox, tempDir } from "./lib.mjs"
+
+const usage = "usage: node bench/ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path] --variant=... [--rounds=10] [--count=3000] [--concurrency=32]"
+const args = process.argv.slice(2)
+if (args.includes("--help")) {
+  console.log(usage)
+  process.exit(0)
+}
+const option = (name, fallback) => {
+  const found = args.find((a) => a.startsWith(`--${name}=`))
+  if (found === undefined) return fallback
+  const n = Number(found.slice(name.length + 3))
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`bench/ab: --${name} must be a positive integer\n${usage}`)
+    process.exit(2)
+  }
+  return n
+}
+for (const a of args) {
+  if (!/^--(variant|rounds|count|concurrency)=./.test(a)) {
+    console.error(`bench/ab: unknown argument ${a}\n${usage}`)
+    process.exit(2)
+  }
+}
+
+const parseVariant = (text) => {
+  const [name, ...parts] = text.split(";")
+  const variant = { name, env: {}, nodeArgs: [], bin: undefined }
+  for (const part of parts) {
+    const eq = part.indexOf("=")
+    const key = part.slice(0, eq)
+    const value = part.slice(eq + 1)
+    if (key === "env") {
+      for (const pair of value.split(",").filter(Boolean)) {
+        const at = pair.indexOf("=")
+        variant.env[pair.slice(0, at)] = pair.slice(at + 1)
+      }
+    } else if (key === "node") variant.nodeArgs = value.split(" ").filter(Boolean)
+    else if (key === "bin") variant.bin = value
+    else {
+      console.error(`bench/ab: unknown part "${part}" in --variant=${text}\n${usage}`)
+      process.exit(2)
+    }
+  }
+  return variant
+}
+
+const variants = args.filter((a) => a.startsWith("--variant=")).map((a) => parseVariant(a.slice("--variant=".length)))
+if (variants.length < 2) {
+  console.error(`bench/ab: give at least two variants\n${usage}`)
+  process.exit(2)
+}
+const ROUNDS = option("rounds", 10)
+const COUNT = option("count", 3000)
+const CONCURRENCY = option("concurrency", 32)
+
+const clockTicks = 100
+const mainThreadSeconds = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8").split(") ").at(-1).split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+
+const tmp = tempDir("refundkit-ab-")
+const sandbox = await startSandbox()
+const gateways = []
+let nextTx = 1_000_000 + Math.floor(Math.random() * 1_000) * 1_000
+const runId = Date.now().toString(36)
+try {
+  for (const [i, v] of variants.entries()) {
+    gateways.push(await startGateway({ sandbox, ledger: join(tmp, `${i}.db`), env: v.env, nodeArgs: v.nodeArgs, ...(v.bin === undefined ? {} : { bin: v.bin }) }))
+  }
+  const send = async (gateway, count) => {
+    const agent = makeAgent(CONCURRENCY)
+    const first = nextTx
+    nextTx += count
+    const r = await load({
+      count,
+      concurrency: CONCURRENCY,
+      task: (i) => createRefund(gateway, { key: `ab-${runId}-${first + i}`, transactionId: first + i, agent }),
+      isOk: (res) => res.status === 201
+    })
+    agent.destroy()
+    if (r.ok !== count) throw new Error(`${r.done - r.ok} of ${count} requests were not 201: ${JSON.stringify(r.statuses)} ${r.firstErrors.join(" | ")}`)
+    return r
+  }
+  for (const g of gateways) await send(g, Math.min(2_000, COUNT))
+  const results = variants.map(() => ({ rps: [], mainMicros: [], processMicros: [] }))
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < variants.length; k++) {
+      const i = (k + round) % variants.length
+      const pid = gateways[i].proc.pid
+      const main0 = mainThreadSeconds(pid)
+      const all0 = cpuSeconds(pid)
+      const r = await send(gateways[i], COUNT)
+      results[i].rps.push(r.rps)
+      results[i].mainMicros.push(((mainThreadSeconds(pid) - main0) / r.ok) * 1e6)
+      results[i].processMicros.push(((cpuSeconds(pid) - all0) / r.ok) * 1e6)
+    }
+    process.stderr.write(`[ab] round ${round + 1}/${ROUNDS}: ${variants.map((v, i) => `${v.name} ${Math.round(results[i].rps.at(-1))}`).join(", ")} refunds/s\n`)
+  }
+  const rows = [["variant", "refunds/s (median)", "ratio to first (median of rounds)", "rounds ahead of first", "CPU us/refund: main thread / process"]]
+  for (const [i, v] of variants.entries()) {
+    const ratios = results[i].rps.map((x, round) => x / results[0].rps[round])
+    rows.push([
+      v.name,
+      String(Math.round(median(results[i].rps))),
+      median(ratios).toFixed(3),
+      i === 0 ? "-" : `${ratios.filter((x) => x > 1).length}/${ROUNDS}`,
+      `${Math.round(median(results[i].mainMicros))} / ${Math.round(median(results[i].processMicros))}`
+    ])
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
+  const line = (r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(" | ")} |`
+  console.log(`\n${ROUNDS} rounds of ${COUNT} refunds at concurrency ${CONCURRENCY}, order rotating\n`)
+  console.log([line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n"))
+} finally {
+  for (const g of gateways) await g.stop()
+  await sandbox.stop()
+  removeDir(tmp)
+}
