@@ -10,7 +10,8 @@
 // ledger; after a warm-up, each round sends --count refunds at --concurrency to every variant
 // in turn, the order rotating from round to round. Per variant it prints the median refunds/s,
 // the median over rounds of its ratio to the first variant in the same round, how many rounds
-// it beat the first variant in, and its CPU per refund (main thread, and the whole process).
+// it beat the first variant in, its CPU per refund (main thread, and the whole process) and its
+// peak resident memory.
 // Repeat the first variant (`--variant=base --variant=x --variant=base`) for a control: what
 // the harness reports for no change at all.
 //
@@ -78,6 +79,7 @@ const mainThreadSeconds = (pid) => {
   const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8").split(") ").at(-1).split(" ")
   return (Number(fields[11]) + Number(fields[12])) / clockTicks
 }
+const peakRssMiB = (pid) => Number(/VmHWM:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 
 const tmp = tempDir("refundkit-ab-")
@@ -118,7 +120,7 @@ try {
     }
     process.stderr.write(`[ab] round ${round + 1}/${ROUNDS}: ${variants.map((v, i) => `${v.name} ${Math.round(results[i].rps.at(-1))}`).join(", ")} refunds/s\n`)
   }
-  const rows = [["variant", "refunds/s (median)", "ratio to first (median of rounds)", "rounds ahead of first", "CPU us/refund: main thread / process"]]
+  const rows = [["variant", "refunds/s (median)", "ratio to first (median of rounds)", "rounds ahead of first", "CPU us/refund: main thread / process", "peak RSS"]]
   for (const [i, v] of variants.entries()) {
     const ratios = results[i].rps.map((x, round) => x / results[0].rps[round])
     rows.push([
@@ -126,7 +128,8 @@ try {
       String(Math.round(median(results[i].rps))),
       median(ratios).toFixed(3),
       i === 0 ? "-" : `${ratios.filter((x) => x > 1).length}/${ROUNDS}`,
-      `${Math.round(median(results[i].mainMicros))} / ${Math.round(median(results[i].processMicros))}`
+      `${Math.round(median(results[i].mainMicros))} / ${Math.round(median(results[i].processMicros))}`,
+      `${Math.round(peakRssMiB(gateways[i].proc.pid))} MiB`
     ])
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
