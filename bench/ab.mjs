@@ -18,7 +18,7 @@
 // A variant is `name[;env=K=V,K=V][;node=--flag --flag][;bin=path/to/server/bin.js]`.
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { cpuSeconds, createRefund, load, makeAgent, removeDir, startGateway, startSandbox, tempDir } from "./lib.mjs"
+import { cpuSeconds, createRefund, load, mainThreadCpuSeconds, makeAgent, median, removeDir, startGateway, startSandbox, tempDir } from "./lib.mjs"
 
 const usage = "usage: node bench/ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path] --variant=... [--rounds=10] [--count=3000] [--concurrency=32]"
 const args = process.argv.slice(2)
@@ -74,13 +74,7 @@ const ROUNDS = option("rounds", 10)
 const COUNT = option("count", 3000)
 const CONCURRENCY = option("concurrency", 32)
 
-const clockTicks = 100
-const mainThreadSeconds = (pid) => {
-  const fields = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8").split(") ").at(-1).split(" ")
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks
-}
 const peakRssMiB = (pid) => Number(/VmHWM:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024
-const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 
 const tmp = tempDir("refundkit-ab-")
 const sandbox = await startSandbox()
@@ -111,11 +105,11 @@ try {
     for (let k = 0; k < variants.length; k++) {
       const i = (k + round) % variants.length
       const pid = gateways[i].proc.pid
-      const main0 = mainThreadSeconds(pid)
+      const main0 = mainThreadCpuSeconds(pid)
       const all0 = cpuSeconds(pid)
       const r = await send(gateways[i], COUNT)
       results[i].rps.push(r.rps)
-      results[i].mainMicros.push(((mainThreadSeconds(pid) - main0) / r.ok) * 1e6)
+      results[i].mainMicros.push(((mainThreadCpuSeconds(pid) - main0) / r.ok) * 1e6)
       results[i].processMicros.push(((cpuSeconds(pid) - all0) / r.ok) * 1e6)
     }
     process.stderr.write(`[ab] round ${round + 1}/${ROUNDS}: ${variants.map((v, i) => `${v.name} ${Math.round(results[i].rps.at(-1))}`).join(", ")} refunds/s\n`)

@@ -335,10 +335,15 @@ const clockTicks = (() => {
 })()
 
 /** CPU seconds (user + system, all threads) process `pid` has used; NaN when /proc cannot tell. */
-export const cpuSeconds = (pid) => {
+export const cpuSeconds = (pid) => statCpuSeconds(`/proc/${pid}/stat`)
+
+/** CPU seconds (user + system) of a process's main thread so far; NaN once it has exited. */
+export const mainThreadCpuSeconds = (pid) => statCpuSeconds(`/proc/${pid}/task/${pid}/stat`)
+
+const statCpuSeconds = (file) => {
   try {
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ").at(-1).split(" ")
+    const fields = readFileSync(file, "utf8").split(") ").at(-1).split(" ")
     return (Number(fields[11]) + Number(fields[12])) / clockTicks
   } catch {
     return NaN

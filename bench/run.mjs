@@ -18,13 +18,13 @@ import {
   CLI,
   cli,
   cpuMeter,
-  mergeCpu,
   createRefund,
   exiromDirect,
   fsyncProbe,
   load,
   makeAgent,
   median,
+  mergeCpu,
   percentile,
   pgAvailable,
   pgSchema,
@@ -159,8 +159,8 @@ const directLoad = async (sandbox, count, concurrency, label) => {
 
 /**
  * `count` requests on each side, split into `ROUNDS` rounds: round r runs the sides in
- * order when r is even and reversed when odd. `sides(n, label)` run `n` requests each.
- * Returns, per side, every round's result.
+ * order when r is even and reversed when odd. Each side is `(n, label) => load result`
+ * for `n` requests. Returns, per side, every round's result.
  */
 const alternate = async (count, sides) => {
   const perSide = sides.map(() => [])
@@ -231,8 +231,10 @@ const cpuMetric = (id, what, cpu, directRps) => {
   const cores = os.cpus().length
   const ceiling = (cores * 1e6) / total
   const ceilingText = directRps === undefined ? "" : `; ceiling at ${cores} cores ${round(ceiling)}/s = ${round(ceiling / directRps, 2)}x direct`
-  Object.assign(metrics.at(-1), { display: `${parts.map((k) => cpu.microsPerRefund[k]).join(" / ")} us; ${cpu.coresBusy} cores busy${ceilingText}` })
-  if (directRps !== undefined) metrics.at(-1).ceilingRatio = round(ceiling / directRps, 3)
+  Object.assign(metrics.at(-1), {
+    display: `${parts.map((k) => cpu.microsPerRefund[k]).join(" / ")} us; ${cpu.coresBusy} cores busy${ceilingText}`,
+    ...(directRps === undefined ? {} : { ceilingRatio: round(ceiling / directRps, 3) })
+  })
 }
 
 // ---------------------------------------------------------------------------------------
