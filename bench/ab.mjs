@@ -7,7 +7,8 @@
 //   node bench/ab.mjs --variant=new --variant='old;bin=/tmp/base/apps/server/dist/bin.js' --rounds=12
 //
 // Every variant's gateway runs at once against one Exirom sandbox, each on its own SQLite
-// ledger; after a warm-up, each round sends --count refunds at --concurrency to every variant
+// ledger (or, with --ledger=postgres, its own fresh schema of the local PostgreSQL, dropped
+// afterwards; REFUNDKIT_TEST_PG_URL overrides the server); after a warm-up, each round sends --count refunds at --concurrency to every variant
 // in turn, the order rotating from round to round. Per variant it prints the median refunds/s,
 // the median over rounds of its ratio to the first variant in the same round, how many rounds
 // it beat the first variant in, its CPU per refund (main thread, and the whole process) and its
@@ -18,9 +19,23 @@
 // A variant is `name[;env=K=V,K=V][;node=--flag --flag][;bin=path/to/server/bin.js]`.
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { cpuSeconds, createRefund, load, mainThreadCpuSeconds, makeAgent, median, removeDir, startGateway, startSandbox, tempDir } from "./lib.mjs"
+import {
+  cpuSeconds,
+  createRefund,
+  load,
+  mainThreadCpuSeconds,
+  makeAgent,
+  median,
+  pgAvailable,
+  pgSchema,
+  removeDir,
+  startGateway,
+  startSandbox,
+  tempDir
+} from "./lib.mjs"
 
-const usage = "usage: node bench/ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path] --variant=... [--rounds=10] [--count=3000] [--concurrency=32]"
+const usage =
+  "usage: node bench/ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path] --variant=... [--rounds=10] [--count=3000] [--concurrency=32] [--ledger=sqlite|postgres]"
 const args = process.argv.slice(2)
 if (args.includes("--help")) {
   console.log(usage)
@@ -37,7 +52,7 @@ const option = (name, fallback) => {
   return n
 }
 for (const a of args) {
-  if (!/^--(variant|rounds|count|concurrency)=./.test(a)) {
+  if (!/^--(variant|rounds|count|concurrency)=.|^--ledger=(sqlite|postgres)$/.test(a)) {
     console.error(`bench/ab: unknown argument ${a}\n${usage}`)
     process.exit(2)
   }
@@ -70,6 +85,11 @@ if (variants.length < 2) {
   console.error(`bench/ab: give at least two variants\n${usage}`)
   process.exit(2)
 }
+const postgres = args.includes("--ledger=postgres")
+if (postgres && !pgAvailable()) {
+  console.error("bench/ab: --ledger=postgres, but no PostgreSQL answers at the configured URL")
+  process.exit(2)
+}
 const ROUNDS = option("rounds", 10)
 const COUNT = option("count", 3000)
 const CONCURRENCY = option("concurrency", 32)
@@ -79,11 +99,18 @@ const peakRssMiB = (pid) => Number(/VmHWM:\s*(\d+)/.exec(readFileSync(`/proc/${p
 const tmp = tempDir("refundkit-ab-")
 const sandbox = await startSandbox()
 const gateways = []
+const schemas = []
 let nextTx = 1_000_000 + Math.floor(Math.random() * 1_000) * 1_000
 const runId = Date.now().toString(36)
 try {
   for (const [i, v] of variants.entries()) {
-    gateways.push(await startGateway({ sandbox, ledger: join(tmp, `${i}.db`), env: v.env, nodeArgs: v.nodeArgs, ...(v.bin === undefined ? {} : { bin: v.bin }) }))
+    let ledger = join(tmp, `${i}.db`)
+    if (postgres) {
+      const schema = pgSchema(`refundkit_ab_${runId}_${i}`)
+      schemas.push(schema)
+      ledger = schema.url
+    }
+    gateways.push(await startGateway({ sandbox, ledger, env: v.env, nodeArgs: v.nodeArgs, ...(v.bin === undefined ? {} : { bin: v.bin }) }))
   }
   const send = async (gateway, count) => {
     const agent = makeAgent(CONCURRENCY)
@@ -128,10 +155,11 @@ try {
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
   const line = (r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(" | ")} |`
-  console.log(`\n${ROUNDS} rounds of ${COUNT} refunds at concurrency ${CONCURRENCY}, order rotating\n`)
+  console.log(`\n${ROUNDS} rounds of ${COUNT} refunds at concurrency ${CONCURRENCY}, order rotating, ledger on ${postgres ? "PostgreSQL" : "SQLite"}\n`)
   console.log([line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n"))
 } finally {
   for (const g of gateways) await g.stop()
   await sandbox.stop()
+  for (const schema of schemas) schema.drop()
   removeDir(tmp)
 }
