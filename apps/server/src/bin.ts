@@ -10,8 +10,8 @@ import { setFlagsFromString } from "node:v8"
 // collection. The gateway's objects live as long as a request, but under load enough requests are
 // in flight at each young collection for sites to be moved; from then on every request's objects
 // are born in the old generation and wait for a full collection. With the heuristic off the gateway
-// spent 6-12% less CPU per refund at concurrency 32 and its peak RSS was 270-300 instead of 350-420
-// MiB (three bench/ab.mjs runs, see bench/README.md). V8 reads the flag at each collection, so it is
+// spent 6-12% less CPU per refund at concurrency 32 and peaked lower in every paired run (three
+// bench/ab.mjs runs, see bench/README.md). V8 reads the flag at each collection, so it is
 // set before the gateway loads.
 setFlagsFromString("--no-allocation-site-pretenuring")
 
