@@ -25,6 +25,7 @@ import {
   load,
   mainThreadCpuSeconds,
   makeAgent,
+  markdownTable,
   median,
   pgAvailable,
   pgSchema,
@@ -153,10 +154,8 @@ try {
       `${Math.round(peakRssMiB(gateways[i].proc.pid))} MiB`
     ])
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
-  const line = (r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(" | ")} |`
   console.log(`\n${ROUNDS} rounds of ${COUNT} refunds at concurrency ${CONCURRENCY}, order rotating, ledger on ${postgres ? "PostgreSQL" : "SQLite"}\n`)
-  console.log([line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n"))
+  console.log(markdownTable(rows))
 } finally {
   for (const g of gateways) await g.stop()
   await sandbox.stop()

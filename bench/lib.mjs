@@ -322,6 +322,13 @@ export const pgSchema = (name) => {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
+/** Rows of strings (the first is the header) as a Markdown table with padded columns. */
+export const markdownTable = (rows) => {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
+  const line = (r) => `| ${r.map((cell, c) => cell.padEnd(widths[c])).join(" | ")} |`
+  return [line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n")
+}
+
 export const percentile = (sorted, p) => (sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))])
 export const median = (xs) => percentile([...xs].sort((a, b) => a - b), 50)
 

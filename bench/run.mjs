@@ -23,6 +23,7 @@ import {
   fsyncProbe,
   load,
   makeAgent,
+  markdownTable,
   median,
   mergeCpu,
   percentile,
@@ -483,9 +484,7 @@ const table = () => {
   for (const m of metrics) {
     rows.push([m.metric, fmt(m), m.targetText ?? (m.target === undefined ? "-" : String(m.target)), m.ratio === undefined ? "-" : `${m.ratio}x`, m.pass === undefined ? "-" : m.pass ? "pass" : "FAIL"])
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-  const line = (r) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`
-  return [line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n")
+  return markdownTable(rows)
 }
 
 const machine = () => {
