@@ -24,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as HashMap from "effect/HashMap"
 import type * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
@@ -177,12 +178,20 @@ export const make = (options: {
 
       RequestBody.collect(request, limit, (body) => {
         if (Either.isLeft(body)) return refuse(body.left)
-        const fiber = runFork(
-          FiberRef.set(ProviderHttp.currentTiming, timing).pipe(
-            Effect.zipRight(FiberRef.update(FiberRef.currentLogAnnotations, HashMap.set("requestId", requestId as unknown))),
-            Effect.zipRight(create(service, key.right, body.right))
-          )
-        )
+        // The request's timing and log annotation are set as the fiber is made: one copy of
+        // its FiberRefs, where a FiberRef.set inside the fiber copies them once per change.
+        const fiber = runFork(create(service, key.right, body.right), {
+          updateRefs: (refs, fiberId) =>
+            FiberRefs.updateManyAs(refs, {
+              entries: [
+                [ProviderHttp.currentTiming, [[fiberId, timing]]],
+                [
+                  FiberRef.currentLogAnnotations,
+                  [[fiberId, HashMap.set(FiberRefs.getOrDefault(refs, FiberRef.currentLogAnnotations), "requestId", requestId as unknown)]]
+                ]
+              ]
+            })
+        })
         // As the platform does: a client that hangs up interrupts its request.
         response.once("close", () => {
           if (!response.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)

@@ -70,12 +70,9 @@ export const make = (config: AeroHubConfig): Effect.Effect<AeroHubClient, never,
           HttpClientRequest.acceptJson,
           HttpClientRequest.bodyUnsafeJson({ apiKey: Redacted.value(config.apiKey), requestId, ...update })
         )
-        const received = yield* ProviderHttp.send("aerohub", request)
+        const received = yield* ProviderHttp.execute(http, "aerohub", request)
         const answer = yield* fromResponse(received)
         return { code: answer.code, msg: scrub(Redacted.value(config.apiKey))(answer.msg) }
-      }).pipe(
-        Effect.mapError(cleanError),
-        Effect.provideService(HttpClient.HttpClient, http)
-      )
+      }).pipe(Effect.mapError(cleanError))
     return { updateRefund }
   })

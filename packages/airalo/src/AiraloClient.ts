@@ -53,7 +53,7 @@ export const make = (config: AiraloConfig): Effect.Effect<AiraloClient, never, H
         HttpClientRequest.acceptJson,
         HttpClientRequest.bodyUrlParams(body)
       )
-      const received = yield* ProviderHttp.send(providerId, request)
+      const received = yield* ProviderHttp.execute(httpClient, providerId, request)
       const issued = yield* AiraloStatus.tokenResponse(received)
       return { token: Redacted.make(issued.data.access_token), expiresInMillis: issued.data.expires_in * 1000 }
     })
@@ -63,7 +63,8 @@ export const make = (config: AiraloConfig): Effect.Effect<AiraloClient, never, H
       ProviderHttp.withToken(
         tokens,
         (token) =>
-          ProviderHttp.send(
+          ProviderHttp.execute(
+            httpClient,
             providerId,
             HttpClientRequest.post(`${config.baseUrl}/refund`).pipe(
               HttpClientRequest.acceptJson,
@@ -72,7 +73,7 @@ export const make = (config: AiraloConfig): Effect.Effect<AiraloClient, never, H
             )
           ),
         ProviderHttp.isUnauthorized
-      ).pipe(Effect.flatMap(AiraloStatus.refundResponse), Effect.provideService(HttpClient.HttpClient, httpClient))
+      ).pipe(Effect.flatMap(AiraloStatus.refundResponse))
 
     return { token: tokens.get, refund }
   })

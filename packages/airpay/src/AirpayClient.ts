@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as ProviderHttp from "@refundkit/core/ProviderHttp"
 import { ProviderAuthFailed, UnexpectedResponse, type ProviderError } from "@refundkit/core/RefundError"
@@ -107,7 +107,7 @@ type RefundAnswer =
  */
 export const make = (config: AirpayConfig): Effect.Effect<AirpayClient, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
-    const context = yield* Effect.context<HttpClient.HttpClient>()
+    const http = yield* HttpClient.HttpClient
     const key = AirpayCrypto.encryptionKey(config.username, config.password)
     const privateKey = AirpayCrypto.privateKey(config.secret, config.username, config.password)
 
@@ -127,7 +127,7 @@ export const make = (config: AirpayConfig): Effect.Effect<AirpayClient, never, H
         HttpClientRequest.acceptJson,
         HttpClientRequest.bodyUrlParams({ merchant_id: config.merchantId, encdata, checksum })
       )
-      const received = yield* ProviderHttp.send(provider, request)
+      const received = yield* ProviderHttp.execute(http, provider, request)
       const refused = ProviderHttp.statusError(provider, received, "from the token endpoint")
       if (refused._tag === "Some") return yield* refused.value
       const envelope = yield* readEnvelope(received, key)
@@ -162,7 +162,7 @@ export const make = (config: AirpayConfig): Effect.Effect<AirpayClient, never, H
           HttpClientRequest.acceptJson,
           HttpClientRequest.bodyUrlParams({ merchant_id: config.merchantId, encdata, checksum, privatekey: Redacted.value(privateKey) })
         )
-        const received = yield* ProviderHttp.send(provider, request)
+        const received = yield* ProviderHttp.execute(http, provider, request)
         if (received.status === 401) return { _tag: "TokenRefused", detail: "HTTP 401" } satisfies RefundAnswer as RefundAnswer
         const failed = ProviderHttp.statusError(provider, received)
         if (failed._tag === "Some") return yield* failed.value
@@ -181,7 +181,7 @@ export const make = (config: AirpayConfig): Effect.Effect<AirpayClient, never, H
         }
         if (answer.envelope.status_code !== "200") return yield* envelopeError(answer.envelope)
         return yield* decodeAt("data", AirpayWire.RefundData, answer.envelope.data, answer.httpStatus)
-      }).pipe(Effect.provide(context))
+      })
 
     return { token: cache.get, refund }
   })

@@ -90,20 +90,24 @@ export const transportError = (provider: string, error: HttpClientError.HttpClie
 }
 
 /**
- * Sends a request and reads its whole body. Transport failures become
+ * Sends a request through `client` and reads its whole body. Transport failures become
  * `ProviderUnavailable` (with `maybeProcessed: false` only when the request provably
- * never left); the time spent is added to {@link currentTiming}.
+ * never left); the time spent is added to {@link currentTiming}, whether the call
+ * succeeds, fails or is interrupted (a timed-out call counts as provider time).
+ *
+ * A plugin that holds its `HttpClient` passes it here rather than providing it to
+ * {@link send} on every call: providing a service copies the fiber's whole context.
  *
  * @since 0.1.0
  */
-export const send = (
+export const execute = (
+  client: HttpClient.HttpClient,
   provider: string,
   request: HttpClientRequest.HttpClientRequest
-): Effect.Effect<Received, ProviderUnavailable, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const started = yield* Clock.currentTimeNanos
-    const received = yield* client.execute(request).pipe(
+): Effect.Effect<Received, ProviderUnavailable> =>
+  Effect.withFiberRuntime((fiber) => {
+    const timing = fiber.getFiberRef(currentTiming)
+    const received = client.execute(request).pipe(
       Effect.flatMap((response) =>
         Effect.map(response.text, (text): Received => ({
           status: response.status,
@@ -113,18 +117,30 @@ export const send = (
         }))
       ),
       // No Effect.scoped: the body is read to the end here, which releases the request.
-      Effect.mapError((error) => transportError(provider, error)),
-      Effect.ensuring(Effect.gen(function*() {
-        const timing = yield* FiberRef.get(currentTiming)
-        if (timing !== undefined) {
-          // Nanoseconds: whole milliseconds would blur the gateway's own sub-millisecond overhead.
-          timing.millis += Number((yield* Clock.currentTimeNanos) - started) / 1e6
-          timing.calls += 1
-        }
-      }))
+      Effect.mapError((error) => transportError(provider, error))
     )
-    return received
+    if (timing === undefined) return received
+    return Effect.clockWith((clock) => {
+      const started = clock.unsafeCurrentTimeNanos()
+      // Nanoseconds: whole milliseconds would blur the gateway's own sub-millisecond overhead.
+      return Effect.onExit(received, () =>
+        Effect.sync(() => {
+          timing.millis += Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
+          timing.calls += 1
+        }))
+    })
   })
+
+/**
+ * {@link execute} with the `HttpClient` from the context.
+ *
+ * @since 0.1.0
+ */
+export const send = (
+  provider: string,
+  request: HttpClientRequest.HttpClientRequest
+): Effect.Effect<Received, ProviderUnavailable, HttpClient.HttpClient> =>
+  Effect.flatMap(HttpClient.HttpClient, (client) => execute(client, provider, request))
 
 const parseJson = (text: string): Option.Option<unknown> => {
   if (text.trim() === "") return Option.none()
@@ -171,7 +187,9 @@ export const decode = <A, I>(
  * @since 0.1.0
  */
 export const decodeBody = <A, I>(provider: string, schema: Schema.Schema<A, I>, received: Received): Effect.Effect<A, UnexpectedResponse> =>
-  Effect.flatMap(json(provider, received), (value) => decode(provider, schema, value, received.status))
+  received.json._tag === "Some"
+    ? decode(provider, schema, received.json.value, received.status)
+    : Effect.flatMap(json(provider, received), (value) => decode(provider, schema, value, received.status))
 
 /**
  * `Retry-After` in milliseconds: delay-seconds or an HTTP date.
@@ -269,8 +287,9 @@ export const makeTokenCache = <R>(
     )
     // A valid cached token is read without the lock: it is taken only to fetch, so that
     // concurrent callers share one fetch, and every provider call would otherwise queue on it.
-    const get = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      cached !== undefined && now < cached.until ? Effect.succeed(cached.token) : refresh)
+    const get = Effect.clockWith((clock) =>
+      cached !== undefined && clock.unsafeCurrentTimeMillis() < cached.until ? Effect.succeed(cached.token) : refresh
+    )
     return {
       get,
       invalidate: (token) => Effect.sync(() => void (cached?.token === token ? (cached = undefined) : undefined))
@@ -288,13 +307,12 @@ export const withToken = <A, E, R>(
   run: (token: Redacted.Redacted<string>) => Effect.Effect<A, E, R>,
   unauthorized: (answer: A) => boolean
 ): Effect.Effect<A, E | ProviderError, R> =>
-  Effect.gen(function*() {
-    const token = yield* cache.get
-    const first = yield* run(token)
-    if (!unauthorized(first)) return first
-    yield* cache.invalidate(token)
-    return yield* run(yield* cache.get)
-  })
+  // Every provider call goes through here: plain flatMaps, not a generator.
+  Effect.flatMap(cache.get, (token) =>
+    Effect.flatMap(run(token), (first) =>
+      unauthorized(first)
+        ? Effect.zipRight(cache.invalidate(token), Effect.flatMap(cache.get, run))
+        : Effect.succeed(first)))
 
 /**
  * The usual `unauthorized` test for {@link withToken}: HTTP 401.

@@ -51,8 +51,7 @@ export const make = (config: ExiromConfig): Effect.Effect<ExiromClient, never, H
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
     const provider = ExiromStatus.provider
-    const send = (request: HttpClientRequest.HttpClientRequest) =>
-      ProviderHttp.send(provider, HttpClientRequest.acceptJson(request)).pipe(Effect.provideService(HttpClient.HttpClient, http))
+    const send = (request: HttpClientRequest.HttpClientRequest) => ProviderHttp.execute(http, provider, HttpClientRequest.acceptJson(request))
 
     const decodeOk = <A, I>(schema: Schema.Schema<A, I>, call: ExiromStatus.Call) => (received: ProviderHttp.Received) =>
       received.status >= 200 && received.status < 300
