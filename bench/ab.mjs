@@ -17,7 +17,10 @@
 // the harness reports for no change at all.
 //
 // A variant is `name[;env=K=V,K=V][;node=--flag --flag][;bin=path/to/server/bin.js]`.
-import { readFileSync } from "node:fs"
+//
+// --ops also counts, per refund, the Effect operations and fibers each gateway runs (through
+// bench/effect-ops.mjs): unlike CPU time, those counts do not drift with the machine.
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import {
   cpuSeconds,
@@ -30,13 +33,15 @@ import {
   pgAvailable,
   pgSchema,
   removeDir,
+  ROOT,
+  sleep,
   startGateway,
   startSandbox,
   tempDir
 } from "./lib.mjs"
 
 const usage =
-  "usage: node bench/ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path] --variant=... [--rounds=10] [--count=3000] [--concurrency=32] [--ledger=sqlite|postgres]"
+  "usage: node bench/ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path] --variant=... [--rounds=10] [--count=3000] [--concurrency=32] [--ledger=sqlite|postgres] [--ops]"
 const args = process.argv.slice(2)
 if (args.includes("--help")) {
   console.log(usage)
@@ -53,7 +58,7 @@ const option = (name, fallback) => {
   return n
 }
 for (const a of args) {
-  if (!/^--(variant|rounds|count|concurrency)=.|^--ledger=(sqlite|postgres)$/.test(a)) {
+  if (!/^--(variant|rounds|count|concurrency)=.|^--ledger=(sqlite|postgres)$|^--ops$/.test(a)) {
     console.error(`bench/ab: unknown argument ${a}\n${usage}`)
     process.exit(2)
   }
@@ -91,6 +96,7 @@ if (postgres && !pgAvailable()) {
   console.error("bench/ab: --ledger=postgres, but no PostgreSQL answers at the configured URL")
   process.exit(2)
 }
+const countOps = args.includes("--ops")
 const ROUNDS = option("rounds", 10)
 const COUNT = option("count", 3000)
 const CONCURRENCY = option("concurrency", 32)
@@ -111,7 +117,10 @@ try {
       schemas.push(schema)
       ledger = schema.url
     }
-    gateways.push(await startGateway({ sandbox, ledger, env: v.env, nodeArgs: v.nodeArgs, ...(v.bin === undefined ? {} : { bin: v.bin }) }))
+    const opsFile = join(tmp, `ops-${i}.txt`)
+    const env = countOps ? { ...v.env, REFUNDKIT_EFFECT_OPS_FILE: opsFile } : v.env
+    const nodeArgs = countOps ? [...v.nodeArgs, "--import", join(ROOT, "bench/effect-ops.mjs")] : v.nodeArgs
+    gateways.push({ opsFile, ...(await startGateway({ sandbox, ledger, env, nodeArgs, ...(v.bin === undefined ? {} : { bin: v.bin }) })) })
   }
   const send = async (gateway, count) => {
     const agent = makeAgent(CONCURRENCY)
@@ -128,21 +137,32 @@ try {
     return r
   }
   for (const g of gateways) await send(g, Math.min(2_000, COUNT))
-  const results = variants.map(() => ({ rps: [], mainMicros: [], processMicros: [] }))
+  // [operations, fibers] so far; the preload rewrites its file every 100 ms.
+  const opsOf = async (gateway) => {
+    await sleep(150)
+    return existsSync(gateway.opsFile) ? readFileSync(gateway.opsFile, "utf8").split(" ").map(Number) : [NaN, NaN]
+  }
+  const results = variants.map(() => ({ rps: [], mainMicros: [], processMicros: [], ops: [], fibers: [] }))
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < variants.length; k++) {
       const i = (k + round) % variants.length
       const pid = gateways[i].proc.pid
       const main0 = mainThreadCpuSeconds(pid)
       const all0 = cpuSeconds(pid)
+      const ops0 = countOps ? await opsOf(gateways[i]) : undefined
       const r = await send(gateways[i], COUNT)
       results[i].rps.push(r.rps)
       results[i].mainMicros.push(((mainThreadCpuSeconds(pid) - main0) / r.ok) * 1e6)
       results[i].processMicros.push(((cpuSeconds(pid) - all0) / r.ok) * 1e6)
+      if (ops0 !== undefined) {
+        const [ops, fibers] = await opsOf(gateways[i])
+        results[i].ops.push((ops - ops0[0]) / r.ok)
+        results[i].fibers.push((fibers - ops0[1]) / r.ok)
+      }
     }
     process.stderr.write(`[ab] round ${round + 1}/${ROUNDS}: ${variants.map((v, i) => `${v.name} ${Math.round(results[i].rps.at(-1))}`).join(", ")} refunds/s\n`)
   }
-  const rows = [["variant", "refunds/s (median)", "ratio to first (median of rounds)", "rounds ahead of first", "CPU us/refund: main thread / process", "peak RSS"]]
+  const rows = [["variant", "refunds/s (median)", "ratio to first (median of rounds)", "rounds ahead of first", "CPU us/refund: main thread / process", "peak RSS", ...(countOps ? ["Effect ops / fibers per refund"] : [])]]
   for (const [i, v] of variants.entries()) {
     const ratios = results[i].rps.map((x, round) => x / results[0].rps[round])
     rows.push([
@@ -151,7 +171,8 @@ try {
       median(ratios).toFixed(3),
       i === 0 ? "-" : `${ratios.filter((x) => x > 1).length}/${ROUNDS}`,
       `${Math.round(median(results[i].mainMicros))} / ${Math.round(median(results[i].processMicros))}`,
-      `${Math.round(peakRssMiB(gateways[i].proc.pid))} MiB`
+      `${Math.round(peakRssMiB(gateways[i].proc.pid))} MiB`,
+      ...(countOps ? [`${median(results[i].ops).toFixed(1)} / ${median(results[i].fibers).toFixed(2)}`] : [])
     ])
   }
   console.log(`\n${ROUNDS} rounds of ${COUNT} refunds at concurrency ${CONCURRENCY}, order rotating, ledger on ${postgres ? "PostgreSQL" : "SQLite"}\n`)
