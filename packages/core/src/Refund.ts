@@ -171,12 +171,24 @@ export type Refund = typeof Refund.Type
  * @since 0.1.0
  */
 export const canonicalJson = (value: unknown): string => {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  // Built by concatenation: every refund's fingerprint goes through here, and the
+  // entries / filter / map / join version allocated several arrays per object.
+  if (Array.isArray(value)) {
+    let out = "["
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i])
+    return `${out}]`
+  }
   if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`
+    const record = value as Record<string, unknown>
+    // The default sort orders by UTF-16 code units, as `<` does on strings.
+    const keys = Object.keys(record).sort()
+    let out = "{"
+    for (const key of keys) {
+      const member = record[key]
+      if (member === undefined) continue
+      out += `${out.length === 1 ? "" : ","}${JSON.stringify(key)}:${canonicalJson(member)}`
+    }
+    return `${out}}`
   }
   return JSON.stringify(value) ?? "null"
 }
