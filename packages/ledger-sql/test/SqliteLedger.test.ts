@@ -311,6 +311,38 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       assert.strictEqual(calls.length, 2)
     }))
 
+  it.scopedLive("a write whose fiber is interrupted while it waits is never committed; one in an uninterruptible region is", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const { calls, fsync, releaseOnClose } = heldFsync()
+      const ledger = yield* SqliteLedger.open(file, { fsync, fsyncSync: null })
+      yield* releaseOnClose
+      const other = yield* raw(file)
+      // An fsync in flight holds the writes issued meanwhile in the queue.
+      const first = yield* Effect.fork(ledger.claim(draft("first")))
+      yield* eventually(() => calls.length === 1, "the first batch asked for an fsync")
+      const dropped = yield* Effect.fork(ledger.claim(draft("dropped")))
+      const kept = yield* Effect.fork(Effect.uninterruptible(ledger.claim(draft("kept"))))
+      const alongside = yield* Effect.fork(ledger.claim(draft("alongside")))
+      yield* Effect.sleep("10 millis")
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(dropped)), "an interruptible wait ends at once")
+      // The uninterruptible one cannot be interrupted while it waits: asked to, it still finishes its write.
+      yield* Fiber.interruptFork(kept)
+      yield* Effect.sleep("10 millis")
+      assert.isTrue(yield* isPending(kept))
+      calls[0]!.done(null)
+      assert.strictEqual((yield* Fiber.join(first))._tag, "Claimed")
+      yield* eventually(() => calls.length === 2, "the held writes were committed")
+      const keys = (other.prepare("SELECT idempotency_key AS k FROM refunds ORDER BY seq").all() as Array<{ k: string }>).map((r) => r.k)
+      assert.deepStrictEqual(keys, ["first", "kept", "alongside"])
+      calls[1]!.done(null)
+      assert.strictEqual((yield* Fiber.join(alongside))._tag, "Claimed")
+      const keptExit = yield* Fiber.await(kept)
+      assert.isTrue(Exit.isInterrupted(keptExit), "interrupted once its write was done")
+      assert.strictEqual((yield* ledger.get(draft("kept").id)).idempotencyKey, "kept")
+      assert.isTrue((yield* ledger.findByKey("toy", "dropped"))._tag === "None")
+    }))
+
   it.scopedLive("a failed fsync fails every write it covers with a LedgerError; the ledger then refuses to go on", () =>
     Effect.gen(function*() {
       const file = yield* ledgerFile
