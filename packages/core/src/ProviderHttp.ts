@@ -26,7 +26,7 @@ import { ProviderAuthFailed, ProviderUnavailable, UnexpectedResponse, type Provi
 
 /**
  * A mutable tally of the time spent waiting on providers. The gateway installs one
- * per request with `FiberRef.locally`; forked fibers share the same object, so time
+ * per request (in its request fiber's FiberRefs); forked fibers share the same object, so time
  * spent in parallel calls is added up too.
  *
  * @since 0.1.0
