@@ -3,7 +3,7 @@
  * Node's request: the same checks in the same order as HttpApi (body limit, API key,
  * Idempotency-Key, body, schema), the same error bodies and statuses, the same
  * `X-Request-Id`, `Server-Timing` and access log line; one Effect fiber per request
- * runs core's `create`.
+ * runs core's `create`. One difference: a client that hangs up does not stop its refund.
  *
  * Why: under load the HttpApi router, its middleware and the platform's request and
  * response objects cost more CPU per refund than core's orchestration and the ledger
@@ -13,7 +13,6 @@
  * @since 0.1.0
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
-import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ApiError, ApiModel } from "@refundkit/api"
 import * as ProviderHttp from "@refundkit/core/ProviderHttp"
@@ -192,10 +191,9 @@ export const make = (options: {
               ]
             })
         })
-        // As the platform does: a client that hangs up interrupts its request.
-        response.once("close", () => {
-          if (!response.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
-        })
+        // Unlike the platform, a client that hangs up does not interrupt its refund: once the key
+        // is claimed, stopping halfway would leave the refund in `requested` (and a call already
+        // sent in doubt) until recovery. It runs to its outcome, and a retry with the key replays it.
         fiber.addObserver(
           Exit.match({
             onSuccess: (created) => answer(created.replayed ? 200 : 201, created.refund, created.replayed),

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import * as Gateway from "./support/Gateway.js"
 
 const post = (gw: Gateway.Gateway, body: unknown, key: string | null = Gateway.key()) =>
@@ -285,5 +285,39 @@ describe("the typed client derived from the HttpApi", () => {
       assert.strictEqual(missing._tag, "RefundNotFound")
       const health = yield* gw.client.health.readyz()
       assert.strictEqual(health.status, "ready")
+    }))
+})
+
+describe("POST /v1/refunds (direct route): a client that hangs up", () => {
+  it.scopedLive("does not stop its refund: the refund is recorded, and a retry with the key replays it", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
+      const key = Gateway.key()
+      const controller = new AbortController()
+      const hungUp = Effect.promise(() =>
+        fetch(`${gw.info.url}/v1/refunds`, {
+          method: "POST",
+          signal: controller.signal,
+          headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": key, "content-type": "application/json" },
+          body: JSON.stringify(Gateway.exiromRefund())
+        }).then((response) => `answered ${response.status}`, () => "hung up")
+      )
+      const client = yield* Effect.fork(hungUp)
+      // Claimed, and its call to Exirom in flight: then the client goes away.
+      yield* Effect.sleep("200 millis")
+      controller.abort()
+      assert.strictEqual(yield* Fiber.join(client), "hung up")
+      // The retry is refused while the refund runs, then replays it once it is recorded.
+      const replay = yield* post(gw, Gateway.exiromRefund(), key).pipe(
+        Effect.filterOrFail((r) => r.status !== 409, () => "still in progress"),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))),
+        Effect.orDie
+      )
+      assert.strictEqual(replay.status, 200, replay.text)
+      assert.strictEqual(replay.headers["idempotent-replayed"], "true")
+      assert.include(["pending", "succeeded"], replay.body.status)
+      assert.deepStrictEqual(replay.body.events.map((e: { readonly to: string }) => e.to), ["requested", replay.body.status])
+      assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
     }))
 })
