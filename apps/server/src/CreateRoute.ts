@@ -132,7 +132,7 @@ export const make = (options: {
       const answer = (status: number, body: unknown, replayed: boolean): void => {
         if (response.headersSent || response.destroyed) return
         const total = performance.now() - started
-        const provider = Math.min(timing.millis, total)
+        const provider = Math.min(ProviderHttp.providerMillis(timing), total)
         const text = JSON.stringify(body)
         const headers: Http.OutgoingHttpHeaders = {
           "content-type": "application/json",

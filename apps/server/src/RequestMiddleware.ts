@@ -207,7 +207,7 @@ export const make = (options: { readonly bodyLimitBytes: number; readonly access
       const finish = (response: HttpServerResponse.HttpServerResponse) =>
         Effect.suspend(() => {
           const total = performance.now() - started
-          const provider = Math.min(timing.millis, total)
+          const provider = Math.min(ProviderHttp.providerMillis(timing), total)
           const answered = HttpServerResponse.setHeaders(response, {
             "x-request-id": requestId,
             "server-timing": serverTiming(total, provider)

@@ -32,8 +32,27 @@ import { ProviderAuthFailed, ProviderUnavailable, UnexpectedResponse, type Provi
  * @since 0.1.0
  */
 export interface Timing {
+  /** The time of the calls that have finished. */
   millis: number
+  /** The calls started. */
   calls: number
+  /**
+   * When each call not finished yet started (`performance.now()`). A call that was
+   * interrupted (a timeout) never finishes: read the total with {@link providerMillis}.
+   */
+  running?: Array<number>
+}
+
+/**
+ * The provider time in `timing` at `now` (`performance.now()`), in milliseconds: the
+ * calls that finished, and the others up to `now`.
+ *
+ * @since 0.1.0
+ */
+export const providerMillis = (timing: Timing, now: number = performance.now()): number => {
+  let millis = timing.millis
+  if (timing.running !== undefined) for (const started of timing.running) millis += now - started
+  return millis
 }
 
 /**
@@ -93,7 +112,8 @@ export const transportError = (provider: string, error: HttpClientError.HttpClie
  * Sends a request through `client` and reads its whole body. Transport failures become
  * `ProviderUnavailable` (with `maybeProcessed: false` only when the request provably
  * never left); the time spent is added to {@link currentTiming}, whether the call
- * succeeds, fails or is interrupted (a timed-out call counts as provider time).
+ * succeeds, fails or is interrupted (a timed-out call counts as provider time, see
+ * {@link providerMillis}).
  *
  * A plugin that holds its `HttpClient` passes it here rather than providing it to
  * {@link send} on every call: providing a service copies the fiber's whole context.
@@ -120,14 +140,27 @@ export const execute = (
       Effect.mapError((error) => transportError(provider, error))
     )
     if (timing === undefined) return received
-    return Effect.clockWith((clock) => {
-      const started = clock.unsafeCurrentTimeNanos()
-      // Nanoseconds: whole milliseconds would blur the gateway's own sub-millisecond overhead.
-      return Effect.onExit(received, () =>
-        Effect.sync(() => {
-          timing.millis += Number(clock.unsafeCurrentTimeNanos() - started) / 1e6
-          timing.calls += 1
-        }))
+    // The call is counted as running from its start, so one that is interrupted (and never
+    // gets here again) still counts: an exit handler would cost an uninterruptible region
+    // on every provider call.
+    const started = performance.now()
+    const running = (timing.running ??= [])
+    running.push(started)
+    timing.calls += 1
+    const finish = () => {
+      const at = running.indexOf(started)
+      if (at !== -1) running.splice(at, 1)
+      timing.millis += performance.now() - started
+    }
+    return Effect.matchCauseEffect(received, {
+      onFailure: (cause) => {
+        finish()
+        return Effect.failCause(cause)
+      },
+      onSuccess: (answer) => {
+        finish()
+        return Effect.succeed(answer)
+      }
     })
   })
 

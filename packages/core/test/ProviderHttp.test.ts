@@ -66,6 +66,29 @@ describe("ProviderHttp", () => {
       )
       assert.strictEqual(timing.calls, 2)
       assert.isAtLeast(timing.millis, 50)
+      assert.deepStrictEqual(timing.running, [], "both finished")
+      assert.strictEqual(ProviderHttp.providerMillis(timing), timing.millis)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.scopedLive("a call interrupted in flight (a timeout) counts as provider time up to the moment it is read", () =>
+    Effect.gen(function*() {
+      const { url } = yield* server((_, res) => void setTimeout(() => res.end("{}"), 1000))
+      const timing: ProviderHttp.Timing = { millis: 0, calls: 0 }
+      const started = performance.now()
+      const result = yield* ProviderHttp.send("toy", HttpClientRequest.get(url)).pipe(
+        Effect.timeout("100 millis"),
+        Effect.either,
+        Effect.locally(ProviderHttp.currentTiming, timing)
+      )
+      assert.strictEqual(result._tag, "Left", "timed out")
+      assert.strictEqual(timing.calls, 1)
+      assert.strictEqual(timing.millis, 0, "it never finished")
+      assert.strictEqual(timing.running?.length, 1)
+      yield* Effect.sleep("50 millis")
+      const now = performance.now()
+      const counted = ProviderHttp.providerMillis(timing, now)
+      assert.isAtLeast(counted, 140)
+      assert.isAtMost(counted, now - started)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it("reads the generic meaning of statuses and Retry-After", () => {
