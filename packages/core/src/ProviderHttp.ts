@@ -340,12 +340,13 @@ export const withToken = <A, E, R>(
   run: (token: Redacted.Redacted<string>) => Effect.Effect<A, E, R>,
   unauthorized: (answer: A) => boolean
 ): Effect.Effect<A, E | ProviderError, R> =>
-  // Every provider call goes through here: plain flatMaps, not a generator.
-  Effect.flatMap(cache.get, (token) =>
-    Effect.flatMap(run(token), (first) =>
-      unauthorized(first)
-        ? Effect.zipRight(cache.invalidate(token), Effect.flatMap(cache.get, run))
-        : Effect.succeed(first)))
+  Effect.gen(function*() {
+    const token = yield* cache.get
+    const first = yield* run(token)
+    if (!unauthorized(first)) return first
+    yield* cache.invalidate(token)
+    return yield* run(yield* cache.get)
+  })
 
 /**
  * The usual `unauthorized` test for {@link withToken}: HTTP 401.
