@@ -20,6 +20,7 @@ import * as RateLimiter from "effect/RateLimiter"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { Ledger, type Change, type ListQuery, type Page } from "./Ledger.js"
+import * as CallSlots from "./internal/callSlots.js"
 import * as Money from "./Money.js"
 import type { Outcome, Prepared, Provider, WebhookRequest } from "./Provider.js"
 import { Providers } from "./Providers.js"
@@ -397,9 +398,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
       }).pipe(asLedgerError)
 
-    const submitClaimed = (provider: Provider, prepared: Prepared, refund: Refund, slots?: Effect.Semaphore): Effect.Effect<Created, CreateError> => {
+    const submitClaimed = (provider: Provider, prepared: Prepared, refund: Refund, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> => {
       const sent = call(provider, refund.id, (attempt) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt }))
-      return (slots === undefined ? sent : slots.withPermits(1)(sent)).pipe(
+      return (slots === undefined ? sent : slots.withSlot(sent)).pipe(
         Effect.matchEffect({
           onSuccess: (outcome) => recordOutcome(refund, outcome),
           onFailure: (error) => recordFailure(refund, error)
@@ -460,14 +461,17 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         return { _tag: "Submit", provider, prepared, refund: claimed.refund, request: input.request } as const
       })
 
-    const createWith = (input: CreateInput, slots?: Effect.Semaphore): Effect.Effect<Created, CreateError> =>
+    const createWith = (input: CreateInput, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> =>
       Effect.flatMap(claim(input), (claimed) =>
         claimed._tag === "Replay" ? Effect.succeed(claimed.created) : submitClaimed(claimed.provider, claimed.prepared, claimed.refund, slots))
 
     const create = (input: CreateInput): Effect.Effect<Created, CreateError> => createWith(input)
 
     const pipeline = (pipelineOptions: { readonly calls: number }) =>
-      Effect.map(Effect.makeSemaphore(Math.max(1, Math.floor(pipelineOptions.calls))), (slots) => (input: CreateInput) => createWith(input, slots))
+      Effect.sync(() => {
+        const slots = CallSlots.make(pipelineOptions.calls)
+        return (input: CreateInput) => createWith(input, slots)
+      })
 
     type Claimed = Extract<Effect.Effect.Success<ReturnType<typeof claim>>, { readonly _tag: "Submit" }>
 
