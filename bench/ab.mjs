@@ -37,6 +37,7 @@ import {
   sleep,
   startGateway,
   startSandbox,
+  parseVariant,
   tempDir
 } from "./lib.mjs"
 
@@ -64,29 +65,12 @@ for (const a of args) {
   }
 }
 
-const parseVariant = (text) => {
-  const [name, ...parts] = text.split(";")
-  const variant = { name, env: {}, nodeArgs: [], bin: undefined }
-  for (const part of parts) {
-    const eq = part.indexOf("=")
-    const key = part.slice(0, eq)
-    const value = part.slice(eq + 1)
-    if (key === "env") {
-      for (const pair of value.split(",").filter(Boolean)) {
-        const at = pair.indexOf("=")
-        variant.env[pair.slice(0, at)] = pair.slice(at + 1)
-      }
-    } else if (key === "node") variant.nodeArgs = value.split(" ").filter(Boolean)
-    else if (key === "bin") variant.bin = value
-    else {
-      console.error(`bench/ab: unknown part "${part}" in --variant=${text}\n${usage}`)
-      process.exit(2)
-    }
-  }
-  return variant
-}
-
-const variants = args.filter((a) => a.startsWith("--variant=")).map((a) => parseVariant(a.slice("--variant=".length)))
+const variants = args.filter((a) => a.startsWith("--variant=")).map((a) =>
+  parseVariant(a.slice("--variant=".length), (problem) => {
+    console.error(`bench/ab: ${problem}\n${usage}`)
+    process.exit(2)
+  })
+)
 if (variants.length < 2) {
   console.error(`bench/ab: give at least two variants\n${usage}`)
   process.exit(2)

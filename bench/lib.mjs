@@ -547,3 +547,26 @@ export const listLedger = async (ledger, env = {}, { status } = {}) => {
   }
   return items
 }
+
+/**
+ * A variant of an A/B run (`bench/ab.mjs`, `bench/bulk-ab.mjs`): `name[;env=K=V,K=V][;node=--flag --flag][;bin=path]`.
+ * `onError` is told what is wrong with `text` and must not return.
+ */
+export const parseVariant = (text, onError) => {
+  const [name, ...parts] = text.split(";")
+  const variant = { name, env: {}, nodeArgs: [], bin: undefined }
+  for (const part of parts) {
+    const eq = part.indexOf("=")
+    const key = part.slice(0, eq)
+    const value = part.slice(eq + 1)
+    if (key === "env") {
+      for (const pair of value.split(",").filter(Boolean)) {
+        const at = pair.indexOf("=")
+        variant.env[pair.slice(0, at)] = pair.slice(at + 1)
+      }
+    } else if (key === "node") variant.nodeArgs = value.split(" ").filter(Boolean)
+    else if (key === "bin") variant.bin = value
+    else onError(`unknown part "${part}" in --variant=${text}`)
+  }
+  return variant
+}
