@@ -170,9 +170,10 @@ export declare namespace Refunds {
      * A `create` for pipelines (the bulk engine's sliding window over single-target rows):
      * at most `calls` provider calls of the creates it runs are in flight at once, while
      * more creates decode, claim and record around them, so the provider's pipe stays
-     * full instead of idling while each row's ledger work runs. A create waiting for a
-     * slot has already claimed its key: if the process dies then, recovery moves that
-     * refund to `unknown` although nothing was sent.
+     * full instead of idling while each row's ledger work runs. Creates waiting for a
+     * slot get one in the order they asked. A create waiting for a slot has already
+     * claimed its key: if the process dies then, recovery moves that refund to `unknown`
+     * although nothing was sent.
      */
     readonly pipeline: (options: { readonly calls: number }) => Effect.Effect<(input: CreateInput) => Effect.Effect<Created, CreateError>>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>

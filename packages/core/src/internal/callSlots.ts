@@ -49,7 +49,7 @@ type Release = () => void
 
 /** @internal */
 export const make = (size: number): CallSlots => {
-  let free = Math.max(1, Math.floor(size))
+  let free = Number.isNaN(size) ? 1 : Math.max(1, Math.floor(size))
   let queue: Array<Waiter | undefined> = []
   let head = 0
 
