@@ -15,7 +15,7 @@
 // A variant is `name[;env=K=V,K=V][;node=--flag --flag][;bin=path/to/cli/bin.js][;ledger=path or :memory:]`;
 // without `ledger` each run gets a fresh SQLite file.
 import { join } from "node:path"
-import { CLI, median, parseVariant, removeDir, sleep, spawnProcess, startSandbox, tempDir, writeLines } from "./lib.mjs"
+import { CLI, median, parseVariant, removeDir, spawnProcess, startSandbox, tempDir, watchRefunds, writeLines } from "./lib.mjs"
 
 const usage =
   "usage: node bench/bulk-ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path][;ledger=path] --variant=... [--pairs=3] [--rows=10000] [--latency=50] [--concurrency=32]"
@@ -54,33 +54,6 @@ const tmp = tempDir("refundkit-bulk-ab-")
 let nextTransaction = 1_000_000 + Math.floor(Math.random() * 4_000_000)
 const results = variants.map(() => ({ rates: [], cpu: [] }))
 
-/** Counts the sandbox's refund calls while a run goes: the first and last moments the count moved. */
-const watch = () => {
-  let stopped = false
-  let base
-  let last
-  let firstAt
-  let lastAt
-  const done = (async () => {
-    while (!stopped) {
-      const n = (await sandbox.requests()).refund ?? 0
-      base ??= n
-      const now = performance.now()
-      if (firstAt === undefined && n > base) firstAt = now
-      if (n !== (last ?? base)) {
-        last = n
-        lastAt = now
-      }
-      await sleep(100)
-    }
-  })()
-  return async () => {
-    stopped = true
-    await done
-    return ((last ?? base) - base) / ((lastAt - firstAt) / 1000)
-  }
-}
-
 try {
   for (let pair = 0; pair < pairs; pair++) {
     const order = pair % 2 === 0 ? variants.map((_, i) => i) : variants.map((_, i) => variants.length - 1 - i)
@@ -91,7 +64,7 @@ try {
       nextTransaction += rows
       await writeLines(file, "transactionId,amount,reason", rows, (k) => `${first + k},1.00,customer_request`)
       if (latency > 0) await sandbox.faults({ fault: { _tag: "Latency", millis: latency }, route: "refund", times: 0 })
-      const stop = watch()
+      const watch = watchRefunds(sandbox)
       const ledger = v.ledger ?? join(tmp, `${v.name}-${pair}.db`)
       const proc = spawnProcess(
         "/usr/bin/time",
@@ -99,7 +72,8 @@ try {
         { env: { ...sandbox.env, ...v.env } }
       )
       const { code } = await proc.exited
-      const rate = await stop()
+      const { firstAt, lastAt, calls } = await watch.stop()
+      const rate = calls / ((lastAt - firstAt) / 1000)
       await sandbox.clearFaults()
       if (code !== 0) throw new Error(`${v.name}: refundkit bulk exited ${code}: ${proc.err().slice(-500)}`)
       const time = /cpu ([\d.]+) ([\d.]+)/.exec(proc.err())

@@ -33,11 +33,11 @@ import {
   ROOT,
   run,
   serverTiming,
-  sleep,
   startGateway,
   startSandbox,
   spawnProcess,
   tempDir,
+  watchRefunds,
   writeLines
 } from "./lib.mjs"
 
@@ -334,36 +334,6 @@ const postgresSection = async (sandbox) => {
     cpuMetric("cpu_pg2", "2 gateways on PostgreSQL", dual.gw.cpu, dual.direct.rps)
   } finally {
     schema.drop()
-  }
-}
-
-/** Polls the sandbox's refund-route count while a bulk run is going, to time the sending phase. */
-const watchRefunds = (sandbox) => {
-  let firstAt
-  let lastAt
-  let lastN
-  let stopped = false
-  let base
-  const done = (async () => {
-    while (!stopped) {
-      // Request counts only: the full stats grow with every transaction refunded and cost the sandbox real CPU.
-      const n = (await sandbox.requests()).refund ?? 0
-      base ??= n
-      const now = performance.now()
-      if (firstAt === undefined && n > base) firstAt = now
-      if (n !== (lastN ?? base)) {
-        lastN = n
-        lastAt = now
-      }
-      await sleep(100)
-    }
-  })()
-  return {
-    stop: async () => {
-      stopped = true
-      await done
-      return { firstAt, lastAt, calls: (lastN ?? base) - base }
-    }
   }
 }
 
