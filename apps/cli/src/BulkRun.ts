@@ -182,6 +182,16 @@ export interface Summary {
 }
 
 /**
+ * How long, in milliseconds, the ledger lets each write of a bulk run wait for others
+ * to share its commit. Rows are held twice as many as the calls in flight, so the
+ * calls do not wait on it, while fewer and larger commits cost the run less CPU per
+ * row: measured with `bench/bulk-ab.mjs`, see bench/README.md's ninth pass.
+ *
+ * @since 0.1.0
+ */
+export const commitDelayMillis = 5
+
+/**
  * Settings of the execution pass.
  *
  * @since 0.1.0

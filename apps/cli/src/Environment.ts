@@ -67,12 +67,22 @@ export const providersLayer = (globals: Globals): Layer.Layer<Providers.Provider
   Layer.unwrapEffect(Effect.map(composition, (c) => c.providersLayer(globals)))
 
 /**
+ * How a command wants its ledger opened, beyond where it is.
+ *
+ * @since 0.1.0
+ */
+export interface LedgerOptions {
+  /** See `@refundkit/ledger-sql`'s `SqliteOptions.commitDelayMillis` (SQLite only). */
+  readonly commitDelayMillis?: number | undefined
+}
+
+/**
  * Registry, ledger and Refunds.
  *
  * @since 0.1.0
  */
-export const layer = (globals: Globals): Layer.Layer<Refunds.Refunds | Providers.Providers | Setup, StartupError> =>
-  Layer.unwrapEffect(Effect.map(composition, (c) => c.layer(globals)))
+export const layer = (globals: Globals, ledger: LedgerOptions = {}): Layer.Layer<Refunds.Refunds | Providers.Providers | Setup, StartupError> =>
+  Layer.unwrapEffect(Effect.map(composition, (c) => c.layer(globals, ledger)))
 
 /**
  * The provider for an id, explaining an installed-but-unconfigured one.

@@ -462,6 +462,58 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
     }))
 })
 
+describe("SQLite ledger commit delay (commitDelayMillis, for bulk runs)", () => {
+  it.scopedLive("writes issued in different turns within the delay share one COMMIT, reported only once it is durable", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const { calls, fsync, releaseOnClose } = heldFsync()
+      const ledger = yield* SqliteLedger.open(file, { fsync, fsyncSync: null, commitDelayMillis: 300 })
+      yield* releaseOnClose
+      const other = yield* raw(file)
+      const before = commitsInWal(file)
+
+      const first = yield* Effect.fork(ledger.claim(draft("first")))
+      yield* Effect.sleep("20 millis")
+      const second = yield* Effect.fork(ledger.claim(draft("second")))
+      yield* Effect.sleep("20 millis")
+      assert.strictEqual(refundsIn(other), 0, "nothing is committed while the first write's delay runs")
+      assert.strictEqual(calls.length, 0)
+
+      yield* eventually(() => calls.length === 1, "the delayed batch asked for an fsync")
+      assert.strictEqual(refundsIn(other), 2)
+      assert.strictEqual(commitsInWal(file) - before, 1, "one COMMIT for writes from two turns")
+      assert.isTrue(yield* isPending(first), "committed, not reported before its fsync")
+      assert.isTrue(yield* isPending(second))
+      calls[0]!.done(null)
+      assert.deepStrictEqual([(yield* Fiber.join(first))._tag, (yield* Fiber.join(second))._tag], ["Claimed", "Claimed"])
+
+      // A write that waited for an fsync in flight has waited long enough: it commits as soon as that fsync ends.
+      const third = yield* Effect.fork(ledger.claim(draft("third")))
+      yield* eventually(() => calls.length === 2, "the third write's batch asked for an fsync")
+      const fourth = yield* Effect.fork(ledger.claim(draft("fourth")))
+      yield* Effect.sleep("400 millis")
+      assert.strictEqual(refundsIn(other), 3, "held while the fsync is in flight, past its own delay")
+      calls[1]!.done(null)
+      assert.strictEqual((yield* Fiber.join(third))._tag, "Claimed")
+      yield* eventually(() => calls.length === 3, "the held write committed without a second delay", 0.15)
+      assert.strictEqual(refundsIn(other), 4)
+      calls[2]!.done(null)
+      assert.strictEqual((yield* Fiber.join(fourth))._tag, "Claimed")
+    }))
+
+  it.scopedLive("the public SQLite layer takes the delay", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const delayed = yield* build(SqlLedger.layerSqlite(file, { commitDelayMillis: 200 }))
+      const other = yield* raw(file)
+      const claim = yield* Effect.fork(delayed.claim(draft("delayed")))
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(refundsIn(other), 0, "the layer's writes wait for the delay")
+      assert.strictEqual((yield* Fiber.join(claim))._tag, "Claimed")
+      assert.strictEqual(refundsIn(other), 1)
+    }))
+})
+
 describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)", () => {
   const openWith = (file: string, options: SqliteLedger.OpenOptions = {}) => SqliteLedger.openConnected(file, options)
 

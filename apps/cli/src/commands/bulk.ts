@@ -63,7 +63,7 @@ export const command = Command.make("bulk", config, (own) =>
       // A dry run only decodes rows: the registry is all it builds (no ledger is opened or created, no recovery runs).
       return yield* own.dryRun
         ? dryRun(own, globals, format).pipe(Effect.provide(Environment.providersLayer(globals)))
-        : submitAll(own, globals, format).pipe(Effect.provide(Environment.layer(globals)))
+        : submitAll(own, globals, format).pipe(Effect.provide(Environment.layer(globals, { commitDelayMillis: BulkRun.commitDelayMillis })))
     }))
 ).pipe(Command.withDescription(
   "Refund every row of a CSV or JSONL file: all rows are validated first (nothing is sent if any is invalid), then submitted with bounded concurrency, " +

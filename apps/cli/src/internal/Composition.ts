@@ -20,7 +20,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { Setup, type StartupError, wantsSandbox } from "../Environment.js"
+import { type LedgerOptions, Setup, type StartupError, wantsSandbox } from "../Environment.js"
 import type { Globals } from "../Globals.js"
 
 /** Every installed plugin's sandbox on an ephemeral port, for the life of the scope. */
@@ -52,7 +52,7 @@ const keysIn = (text: string): string | undefined => {
 
 type Built<WithLedger extends boolean> = WithLedger extends true ? Refunds.Refunds | Providers.Providers | Setup : Providers.Providers | Setup
 
-const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLedger): Layer.Layer<Built<WithLedger>, StartupError> =>
+const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLedger, ledger: LedgerOptions = {}): Layer.Layer<Built<WithLedger>, StartupError> =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const running = (yield* wantsSandbox(globals))
       ? Option.some(yield* Sandboxes.start().pipe(Effect.mapError((error) => new ConfigurationError({ detail: `a sandbox could not start: ${error.message}` }))))
@@ -68,7 +68,10 @@ const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLed
       )
     }))
     const layer = withLedger
-      ? Stack.layer({ plugins, ...Option.match(globals.ledger, { onNone: () => ({}), onSome: (url) => ({ ledger: LedgerSql.layer({ url }) }) }) })
+      ? Stack.layer({
+        plugins,
+        ledger: Option.match(globals.ledger, { onNone: () => LedgerSql.layerConfig(ledger), onSome: (url) => LedgerSql.layer({ url, ...ledger }) })
+      })
       : Stack.providersLayer(plugins)
     // The stack logs what recovery did; a CLI keeps stderr for its own sentences.
     const context = yield* Layer.build(layer).pipe(
@@ -84,4 +87,5 @@ const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLed
 export const providersLayer = (globals: Globals): Layer.Layer<Providers.Providers | Setup, StartupError> => build(globals, false)
 
 /** Registry, ledger and Refunds, with the stack's crash recovery on start. */
-export const layer = (globals: Globals): Layer.Layer<Refunds.Refunds | Providers.Providers | Setup, StartupError> => build(globals, true)
+export const layer = (globals: Globals, ledger: LedgerOptions = {}): Layer.Layer<Refunds.Refunds | Providers.Providers | Setup, StartupError> =>
+  build(globals, true, ledger)

@@ -48,6 +48,8 @@ export interface Options {
   readonly walSync?: WalSync.WalSync | undefined
   /** Checkpoints the WAL off the event loop; told how many writes each COMMIT held. */
   readonly checkpointer?: Checkpointer.Checkpointer | undefined
+  /** How long a batch's first write waits for others to share its COMMIT (default 0). */
+  readonly commitDelayMillis?: number | undefined
 }
 
 type Row = Record<string, unknown>
@@ -101,7 +103,8 @@ export const make = (
     const writer = yield* Writer.make(db, cache, {
       maxBatch: options.maxBatch ?? 256,
       walSync: options.walSync,
-      onCommit: options.checkpointer?.committed
+      onCommit: options.checkpointer?.committed,
+      commitDelayMillis: options.commitDelayMillis
     })
 
     // Prepared once per text. A statement that fails to prepare (no such table before
@@ -420,6 +423,8 @@ export interface OpenOptions {
   readonly fsyncSync?: WalSync.FsyncSync | null | undefined
   /** Checkpoint the WAL from a worker thread (default `true`); `false` leaves it to SQLite's automatic checkpoint. */
   readonly checkpointInWorker?: boolean | undefined
+  /** How long a batch's first write waits for others to share its COMMIT (default 0). */
+  readonly commitDelayMillis?: number | undefined
 }
 
 /**
@@ -536,7 +541,8 @@ export const openConnected = (
       make(connection.db, connection.client, {
         busyTimeoutMillis: connection.busyTimeoutMillis,
         walSync: connection.walSync,
-        checkpointer: connection.checkpointer
+        checkpointer: connection.checkpointer,
+        commitDelayMillis: options.commitDelayMillis
       }),
       (ledger) => ({ connection, ledger })
     ))
