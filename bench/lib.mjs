@@ -431,14 +431,18 @@ export const mergeCpu = (list) => {
  * The disk's fsync latency in `dir` (milliseconds, p50 of `count`), after writing 36 KiB
  * (about one refund's WAL frames) at the end of a growing file and over a file's
  * existing blocks: every refund waits for an fsync of its claim and of its outcome.
+ * The third figure overwrites after the thread slept 3 ms, as a gateway at concurrency 1
+ * does between its fsyncs: a virtual disk can answer much later after an idle gap.
  */
 export const fsyncProbe = (dir, count = 200) => {
   const file = join(dir, "fsync-probe")
   const chunk = Buffer.alloc(36 * 1024, 1)
   const fd = openSync(file, "w")
-  const time = (position) => {
+  const idle = new Int32Array(new SharedArrayBuffer(4))
+  const time = (position, idleMs = 0) => {
     const out = []
     for (let i = 0; i < count; i++) {
+      if (idleMs > 0) Atomics.wait(idle, 0, 0, idleMs)
       writeSync(fd, chunk, 0, chunk.length, position(i))
       const t0 = performance.now()
       fsyncSync(fd)
@@ -449,7 +453,8 @@ export const fsyncProbe = (dir, count = 200) => {
   try {
     const append = time((i) => i * chunk.length)
     const overwrite = time((i) => (i % 16) * chunk.length)
-    return { appendMs: append, overwriteMs: overwrite }
+    const afterIdle = time((i) => (i % 16) * chunk.length, 3)
+    return { appendMs: append, overwriteMs: overwrite, afterIdleMs: afterIdle }
   } finally {
     closeSync(fd)
     rmSync(file, { force: true })
