@@ -4,12 +4,13 @@
  *
  * Writes are queued and flushed from `setImmediate`, after the turn's I/O callbacks
  * have queued theirs, or, with a commit delay, once the batch's first write has waited
- * that long (see `Options.commitDelayMillis`). Each runs synchronously in its own `SAVEPOINT`, so one that
- * fails (an over-refund, a corrupt row) rolls back only its own statements. If the
- * COMMIT fails every write of the batch fails. What the writes taught the refund cache
- * is applied right after the COMMIT, so a rolled-back batch never leaves the cache
- * ahead of the database; the cache only ever answers for what the database holds (its
- * entries are checked against the row's version), so it need not wait for the fsync.
+ * that long (see `Options.commitDelayMillis`). Each runs synchronously in its own
+ * `SAVEPOINT`, so one that fails (an over-refund, a corrupt row) rolls back only its
+ * own statements. If the COMMIT fails every write of the batch fails. What the writes
+ * taught the refund cache is applied right after the COMMIT, so a rolled-back batch
+ * never leaves the cache ahead of the database; the cache only ever answers for what
+ * the database holds (its entries are checked against the row's version), so it need
+ * not wait for the fsync.
  *
  * Nothing is reported before it is durable. On a file the connection runs at
  * `synchronous = NORMAL` and a committed batch waits for the next fsync of the WAL
