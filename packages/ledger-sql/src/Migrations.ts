@@ -8,6 +8,10 @@
  * - `refund_events`: the append-only history (a trigger refuses UPDATE and DELETE).
  * - `refund_targets`: what each refund reserves against each target, in minor units;
  *   the over-refund guard sums it for refunds that are not `failed`.
+ *   Both are keyed by the refund's `seq` (since migration 3) and carry its id as a plain
+ *   column: keyed by the id, a hash of the key, every claim and outcome wrote into a
+ *   random leaf of each, and the writes of one group commit shared few pages; keyed by
+ *   `seq`, new rows go to the right edge (bench/README.md, the tenth pass).
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
  *   locks `FOR UPDATE` while it checks and writes reservations. SQLite needs no such row:
  *   its claims hold the database's write lock.
@@ -173,6 +177,68 @@ const pg2: ReadonlyArray<string> = [
     FOR EACH ROW EXECUTE FUNCTION refunds_version_on_update()`
 ]
 
+const eventColumns = "refund_id, sequence, at, source, from_status, to_status, provider_status, accepted, detail"
+const targetColumns = "refund_id, provider, target, amount_minor, currency"
+
+// SQLite cannot change a table's primary key: each table is rebuilt and its rows copied.
+// A row whose refund is missing would get a NULL seq and fail the migration (the whole
+// transaction) rather than be left behind.
+const sqlite3: ReadonlyArray<string> = [
+  `CREATE TABLE refund_events_keyed (
+    refund_seq INTEGER NOT NULL REFERENCES refunds (seq),
+    refund_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ${sources}),
+    from_status TEXT CHECK (from_status IS NULL OR from_status IN ${statuses}),
+    to_status TEXT NOT NULL CHECK (to_status IN ${statuses}),
+    provider_status TEXT,
+    accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+    detail TEXT,
+    PRIMARY KEY (refund_seq, sequence)
+  ) WITHOUT ROWID`,
+  `INSERT INTO refund_events_keyed (refund_seq, ${eventColumns})
+    SELECT r.seq, ${eventColumns.split(", ").map((c) => `e.${c}`).join(", ")}
+    FROM refund_events e LEFT JOIN refunds r ON r.id = e.refund_id`,
+  `DROP TABLE refund_events`,
+  `ALTER TABLE refund_events_keyed RENAME TO refund_events`,
+  `CREATE TRIGGER refund_events_no_update BEFORE UPDATE ON refund_events
+    BEGIN SELECT RAISE(ABORT, 'refund_events is append-only'); END`,
+  `CREATE TRIGGER refund_events_no_delete BEFORE DELETE ON refund_events
+    BEGIN SELECT RAISE(ABORT, 'refund_events is append-only'); END`,
+  `CREATE TABLE refund_targets_keyed (
+    refund_seq INTEGER NOT NULL REFERENCES refunds (seq),
+    refund_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    target TEXT NOT NULL,
+    amount_minor TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    PRIMARY KEY (refund_seq, target)
+  ) WITHOUT ROWID`,
+  `INSERT INTO refund_targets_keyed (refund_seq, ${targetColumns})
+    SELECT r.seq, ${targetColumns.split(", ").map((c) => `t.${c}`).join(", ")}
+    FROM refund_targets t LEFT JOIN refunds r ON r.id = t.refund_id`,
+  `DROP TABLE refund_targets`,
+  `ALTER TABLE refund_targets_keyed RENAME TO refund_targets`,
+  `CREATE INDEX refund_targets_provider_target ON refund_targets (provider, target)`
+]
+
+// The append-only trigger is lifted for the one UPDATE that fills the new column.
+const pg3: ReadonlyArray<string> = [
+  `DROP TRIGGER refund_events_append_only ON refund_events`,
+  ...["refund_events", "refund_targets"].flatMap((table) => [
+    `ALTER TABLE ${table} ADD COLUMN refund_seq BIGINT`,
+    `UPDATE ${table} x SET refund_seq = r.seq FROM refunds r WHERE r.id = x.refund_id`,
+    `ALTER TABLE ${table} ALTER COLUMN refund_seq SET NOT NULL`,
+    `ALTER TABLE ${table} DROP CONSTRAINT ${table}_pkey`,
+    `ALTER TABLE ${table} ADD PRIMARY KEY (refund_seq, ${table === "refund_events" ? "sequence" : "target"})`,
+    `ALTER TABLE ${table} DROP CONSTRAINT ${table}_refund_id_fkey`,
+    `ALTER TABLE ${table} ADD FOREIGN KEY (refund_seq) REFERENCES refunds (seq)`
+  ]),
+  `CREATE TRIGGER refund_events_append_only BEFORE UPDATE OR DELETE ON refund_events
+    FOR EACH ROW EXECUTE FUNCTION refund_events_append_only()`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -187,7 +253,8 @@ const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonl
  */
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_ledger": statements({ sqlite: sqlite1, pg: pg1 }),
-  "2_version_on_update": statements({ sqlite: sqlite2, pg: pg2 })
+  "2_version_on_update": statements({ sqlite: sqlite2, pg: pg2 }),
+  "3_keyed_by_refund_seq": statements({ sqlite: sqlite3, pg: pg3 })
 }
 
 /**

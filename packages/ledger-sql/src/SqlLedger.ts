@@ -222,7 +222,8 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     Effect.gen(function*() {
       const byRefund = new Map<string, Array<RefundEvent>>()
       for (const chunk of chunks(ids, 500)) {
-        const rows = yield* sql`SELECT ${sql.literal(Rows.eventColumns)} FROM refund_events WHERE ${sql.in("refund_id", chunk)} ORDER BY refund_id, sequence`
+        const rows = yield* sql`SELECT ${sql.literal(Rows.eventColumns)} FROM refund_events
+          WHERE refund_seq IN (SELECT seq FROM refunds WHERE ${sql.in("id", chunk)}) ORDER BY refund_seq, sequence`
         for (const raw of rows) {
           const row = yield* Rows.decodeEventRow(raw)
           const list = byRefund.get(row.refund_id) ?? []
@@ -263,10 +264,16 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const selectByKey = (provider: string, key: string) =>
     Effect.flatMap(sql`SELECT ${columns} FROM refunds WHERE provider = ${provider} AND idempotency_key = ${key}`, first)
 
+  // Events and reservations are keyed by the refund's seq (Migrations.ts), which each row
+  // takes from the refund it names: no refund, no seq, and NOT NULL refuses the row.
+  const seqOf = (refundId: string) => sql`(SELECT seq FROM refunds WHERE id = ${refundId})`
+
   const insertEvents = (refundId: string, events: ReadonlyArray<RefundEvent>) =>
-    events.length === 0
-      ? Effect.void
-      : Effect.asVoid(sql`INSERT INTO refund_events ${sql.insert(events.map((e) => Rows.eventRow(dialect, refundId, e)))}`)
+    Effect.forEach(events, (event) => {
+      const e = Rows.eventRow(dialect, refundId, event)
+      return sql`INSERT INTO refund_events (refund_seq, ${sql.literal(Rows.eventColumns)})
+        VALUES (${seqOf(refundId)}, ${e.refund_id}, ${e.sequence}, ${e.at}, ${e.source}, ${e.from_status}, ${e.to_status}, ${e.provider_status}, ${e.accepted}, ${e.detail})`
+    }, { discard: true })
 
   /** Serialises claims against one target across PostgreSQL connections; SQLite claims already hold the write lock. */
   const lockTargets = (provider: string, targets: ReadonlyArray<string>) =>
@@ -284,15 +291,15 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
 
   const reservedFor = (provider: string, target: string) =>
     Effect.flatMap(
-      sql`SELECT t.amount_minor FROM refund_targets t JOIN refunds r ON r.id = t.refund_id
+      sql`SELECT t.amount_minor FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
           WHERE t.provider = ${provider} AND t.target = ${target} AND r.status <> 'failed'`,
       Rows.decodeReserved
     )
 
-  const reserve = (refund: Refund) => {
-    const rows = Rows.targetRows(refund)
-    return rows.length === 0 ? Effect.void : Effect.asVoid(sql`INSERT INTO refund_targets ${sql.insert(rows)}`)
-  }
+  const reserve = (refund: Refund) =>
+    Effect.forEach(Rows.targetRows(refund), (t) =>
+      sql`INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency)
+        VALUES (${seqOf(t.refund_id)}, ${t.refund_id}, ${t.provider}, ${t.target}, ${t.amount_minor}, ${t.currency})`, { discard: true })
 
   /** The refund holding a key another claim took: the winner has committed, so a new read sees it. */
   const existing = (refund: Refund) =>

@@ -1,10 +1,13 @@
+import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { applyChange } from "@refundkit/core/Ledger"
+import { Effect, Either } from "effect"
+import * as Rows from "../src/internal/rows.js"
 import * as Migrations from "../src/Migrations.js"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, locations, rawSql } from "./support/databases.js"
-import { draft } from "./support/refunds.js"
+import { at, draft, partial } from "./support/refunds.js"
 
 const on = (sql: SqlClient.SqlClient) => <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
   Effect.provideService(effect, SqlClient.SqlClient, sql)
@@ -44,10 +47,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 2)
+          assert.strictEqual(Migrations.latest, 3)
         }))
 
       it.scopedLive("several processes starting at once migrate exactly once", () =>
@@ -55,7 +58,31 @@ describe("Migrations", () => {
           const url = yield* location.fresh
           const clients = yield* Effect.all(Array.from({ length: 5 }, () => rawSql(url)))
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 2], "one process applies both migrations")
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 3], "one process applies every migration")
+        }))
+
+      it.scopedLive("a ledger from before migration 3 keeps every event and reservation", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const sql = yield* rawSql(url)
+          const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 3))
+          yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
+          // Rows as the ledger of migration 2 wrote them: events and reservations under the refund's id.
+          const moved = Either.getOrThrow(applyChange(partial("before-3", "pay-9", "6.00", "10.00"), { to: "pending", source: "sync", at: at(1) }))
+          const dialect = location.name === "SQLite" ? "sqlite" : "pg"
+          yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(moved))}`
+          yield* sql`INSERT INTO refund_events ${sql.insert(moved.events.map((e) => Rows.eventRow(dialect, moved.id, e)))}`
+          yield* sql`INSERT INTO refund_targets ${sql.insert(Rows.targetRows(moved))}`
+
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          assert.deepStrictEqual(yield* ledger.get(moved.id), moved)
+          // The reservation still counts: 6.00 of 10.00 is taken, so 5.00 more is refused and 4.00 fits.
+          const over = yield* Effect.flip(ledger.claim(partial("after-3", "pay-9", "5.00", "10.00", 2)))
+          assert.strictEqual(over._tag, "OverRefund")
+          yield* ledger.claim(partial("fits", "pay-9", "4.00", "10.00", 2))
+          const done = yield* ledger.transition(moved.id, { to: "succeeded", source: "webhook", at: at(3) })
+          assert.deepStrictEqual(done.events.map((e) => e.sequence), [1, 2, 3])
+          assert.deepStrictEqual(yield* ledger.get(moved.id), done)
         }))
 
       it.scopedLive("the event history is append-only", () =>

@@ -226,8 +226,8 @@ describe("PostgreSQL ledger fast paths", () => {
       yield* ledger.claim(refund)
       yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(1) })
       const sql = yield* rawSql(url)
-      yield* sql`INSERT INTO refund_events (refund_id, sequence, at, source, from_status, to_status, accepted, detail)
-        VALUES (${refund.id}, 3, ${at(2)}, 'sync', 'pending', 'requested', false, 'refused by an older ledger')`
+      yield* sql`INSERT INTO refund_events (refund_seq, refund_id, sequence, at, source, from_status, to_status, accepted, detail)
+        VALUES ((SELECT seq FROM refunds WHERE id = ${refund.id}), ${refund.id}, 3, ${at(2)}, 'sync', 'pending', 'requested', false, 'refused by an older ledger')`
 
       const done = yield* ledger.transition(refund.id, { to: "succeeded", source: "webhook", at: at(3) })
       assert.deepStrictEqual(sequences(done), [1, 2, 3, 4])

@@ -47,7 +47,7 @@ import * as Rows from "./rows.js"
  * @internal
  */
 export const hydratedColumns = `${Rows.refundColumns}, version,
-  (SELECT COALESCE(json_agg(e ORDER BY e.sequence), '[]') FROM refund_events e WHERE e.refund_id = refunds.id) AS events`
+  (SELECT COALESCE(json_agg(e ORDER BY e.sequence), '[]') FROM refund_events e WHERE e.refund_seq = refunds.seq) AS events`
 
 // A claim's conflict has no target: the id derives from the provider and the key, so a
 // concurrent claim of the same key may collide on the primary key before the key's own
@@ -56,8 +56,8 @@ export const hydratedColumns = `${Rows.refundColumns}, version,
 // The events of a write arrive as one JSON parameter and are inserted only for the row
 // the CTE `source` returned: no row, no events.
 const insertEvents = (source: string, parameter: string) =>
-  `INSERT INTO refund_events (${Rows.eventColumns})
-    SELECT ${source}.id, x.sequence, x.at, x.source, x.from_status, x.to_status, x.provider_status, x.accepted, x.detail
+  `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns})
+    SELECT ${source}.seq, ${source}.id, x.sequence, x.at, x.source, x.from_status, x.to_status, x.provider_status, x.accepted, x.detail
     FROM ${source}, json_to_recordset(${parameter}::json)
       AS x(sequence integer, at text, source text, from_status text, to_status text, provider_status text, accepted boolean, detail text)`
 
@@ -79,10 +79,10 @@ const claimStatement = prepared(
   INSERT INTO refunds (${Rows.insertColumns})
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
   ON CONFLICT DO NOTHING
-  RETURNING id, version
+  RETURNING id, seq, version
 ), t AS (
-  INSERT INTO refund_targets (refund_id, provider, target, amount_minor, currency)
-    SELECT ins.id, x.provider, x.target, x.amount_minor, x.currency
+  INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency)
+    SELECT ins.seq, ins.id, x.provider, x.target, x.amount_minor, x.currency
     FROM ins, json_to_recordset($17) AS x(provider text, target text, amount_minor numeric, currency text)
 ), e AS (${insertEvents("ins", "$18")})
 SELECT version FROM ins`
@@ -94,7 +94,7 @@ const acceptStatement = prepared(
   UPDATE refunds SET status = $3, provider_status = $4, provider_reference = $5, provider_references = $6,
     items = $7, error = $8, updated_at = $9, version = version + 1
   WHERE id = $1 AND version = $2
-  RETURNING id, version
+  RETURNING id, seq, version
 ), e AS (${insertEvents("u", "$10")})
 SELECT version FROM u`
 )
@@ -104,7 +104,7 @@ SELECT version FROM u`
 const refuseStatement = prepared(
   "refuse",
   `WITH u AS (
-  UPDATE refunds SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING id, version
+  UPDATE refunds SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING id, seq, version
 ), e AS (${insertEvents("u", "$3")})
 SELECT version FROM u`
 )

@@ -55,24 +55,28 @@ export interface Options {
 type Row = Record<string, unknown>
 
 const selected = `${Rows.refundColumns}, version`
-const lastEvent = "(SELECT MAX(sequence) FROM refund_events WHERE refund_id = refunds.id) AS last_sequence"
+const lastEvent = "(SELECT MAX(sequence) FROM refund_events WHERE refund_seq = refunds.seq) AS last_sequence"
+// Events and reservations are keyed by the refund's seq (Migrations.ts): a write names the
+// refund by id and the statement finds its seq; no refund, no seq, and NOT NULL refuses it.
+const seqOfId = "(SELECT seq FROM refunds WHERE id = ?)"
 const syncStatuses = needsSyncStatuses.map((s) => `'${s}'`).join(", ")
 
 const sql = {
   byId: `SELECT ${selected} FROM refunds WHERE id = ?`,
-  eventsOf: `SELECT ${Rows.eventColumns} FROM refund_events WHERE refund_id = ? ORDER BY sequence`,
+  eventsOf: `SELECT ${Rows.eventColumns} FROM refund_events WHERE refund_seq = ${seqOfId} ORDER BY sequence`,
   // One statement for any number of ids: the ids travel as one JSON array.
   eventsOfMany:
-    `SELECT ${Rows.eventColumns} FROM refund_events WHERE refund_id IN (SELECT value FROM json_each(?)) ORDER BY refund_id, sequence`,
+    `SELECT ${Rows.eventColumns} FROM refund_events
+      WHERE refund_seq IN (SELECT seq FROM refunds WHERE id IN (SELECT value FROM json_each(?))) ORDER BY refund_seq, sequence`,
   stampById: `SELECT id, version, ${lastEvent} FROM refunds WHERE id = ?`,
   stampByKey: `SELECT id, version, ${lastEvent} FROM refunds WHERE provider = ? AND idempotency_key = ?`,
   stampByReference: `SELECT id, version, ${lastEvent} FROM refunds WHERE provider = ? AND provider_reference = ? ORDER BY seq LIMIT 1`,
   insert: `INSERT INTO refunds (${Rows.insertColumns}) VALUES (${Array.from({ length: 16 }, () => "?").join(", ")})
     ON CONFLICT (provider, idempotency_key) DO NOTHING`,
-  reserved: `SELECT t.amount_minor FROM refund_targets t JOIN refunds r ON r.id = t.refund_id
+  reserved: `SELECT t.amount_minor FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
     WHERE t.provider = ? AND t.target = ? AND r.status <> 'failed'`,
-  reserve: "INSERT INTO refund_targets (refund_id, provider, target, amount_minor, currency) VALUES (?, ?, ?, ?, ?)",
-  insertEvent: `INSERT INTO refund_events (${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (${seqOfId}, ?, ?, ?, ?, ?)`,
+  insertEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (${seqOfId}, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   update: `UPDATE refunds SET ${Rows.updateAssignments}, version = version + 1 WHERE id = ?`,
   // A refused change adds only an event; the bump still tells other processes' caches.
   bump: "UPDATE refunds SET version = version + 1 WHERE id = ?",
@@ -241,7 +245,7 @@ export const make = (
     const insertEvents = (refundId: string, events: ReadonlyArray<RefundEvent>) => {
       if (events.length === 0) return
       const statement = prepare(sql.insertEvent)
-      for (const event of events) statement.run(...Rows.eventValues(refundId, event))
+      for (const event of events) statement.run(refundId, ...Rows.eventValues(refundId, event))
     }
 
     const claim = (refund: Refund): Effect.Effect<Claim, OverRefund | LedgerError> =>
@@ -262,7 +266,7 @@ export const make = (
           if (reserved.right + guard.amount > guard.original) return Writer.undone(overRefund(guard, reserved.right))
         }
         for (const row of Rows.targetRows(refund)) {
-          prepare(sql.reserve).run(row.refund_id, row.provider, row.target, row.amount_minor, row.currency)
+          prepare(sql.reserve).run(row.refund_id, row.refund_id, row.provider, row.target, row.amount_minor, row.currency)
         }
         insertEvents(refund.id, refund.events)
         scratch.remember({ refund, version: 1, lastSequence: RefundCache.lastSequence(refund) })
