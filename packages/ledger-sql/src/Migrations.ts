@@ -182,7 +182,8 @@ const targetColumns = "refund_id, provider, target, amount_minor, currency"
 
 // SQLite cannot change a table's primary key: each table is rebuilt and its rows copied.
 // A row whose refund is missing would get a NULL seq and fail the migration (the whole
-// transaction) rather than be left behind.
+// transaction) rather than be left behind. The columns are spelled out again rather than
+// shared with migration 1, whose text must never change once applied.
 const sqlite3: ReadonlyArray<string> = [
   `CREATE TABLE refund_events_keyed (
     refund_seq INTEGER NOT NULL REFERENCES refunds (seq),
