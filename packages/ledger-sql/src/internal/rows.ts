@@ -260,7 +260,7 @@ export const targetRows = (refund: Refund) => {
   })
 }
 
-/** Events as the JSON array PostgreSQL's `json_to_recordset` expands into `refund_events` rows (it takes the refund id from the row written). @internal */
+/** Events as the JSON array PostgreSQL's `json_to_recordset` expands into `refund_events` rows (each takes the refund's id and seq from the row written). @internal */
 export const eventsJson = (events: ReadonlyArray<RefundEvent>): string =>
   JSON.stringify(events.map((event) => {
     const { refund_id: _, ...row } = eventRow("pg", "", event)
