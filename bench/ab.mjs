@@ -11,8 +11,9 @@
 // afterwards; REFUNDKIT_TEST_PG_URL overrides the server); after a warm-up, each round sends --count refunds at --concurrency to every variant
 // in turn, the order rotating from round to round. Per variant it prints the median refunds/s,
 // the median over rounds of its ratio to the first variant in the same round, how many rounds
-// it beat the first variant in, its CPU per refund (main thread, and the whole process) and its
-// peak resident memory.
+// it beat the first variant in, its CPU per refund (main thread, and the whole process), the
+// median of its own time per request (`Server-Timing: app`, the median of each round's p50:
+// the figure to compare at --concurrency=1) and its peak resident memory.
 // Repeat the first variant (`--variant=base --variant=x --variant=base`) for a control: what
 // the harness reports for no change at all.
 //
@@ -32,8 +33,10 @@ import {
   median,
   pgAvailable,
   pgSchema,
+  percentile,
   removeDir,
   ROOT,
+  serverTiming,
   sleep,
   startGateway,
   startSandbox,
@@ -110,15 +113,17 @@ try {
     const agent = makeAgent(CONCURRENCY)
     const first = nextTx
     nextTx += count
+    const app = []
     const r = await load({
       count,
       concurrency: CONCURRENCY,
       task: (i) => createRefund(gateway, { key: `ab-${runId}-${first + i}`, transactionId: first + i, agent }),
-      isOk: (res) => res.status === 201
+      isOk: (res) => res.status === 201,
+      onResponse: (_i, res) => app.push(serverTiming(res.headers["server-timing"]).app ?? NaN)
     })
     agent.destroy()
     if (r.ok !== count) throw new Error(`${r.done - r.ok} of ${count} requests were not 201: ${JSON.stringify(r.statuses)} ${r.firstErrors.join(" | ")}`)
-    return r
+    return { ...r, appP50: percentile(app.sort((a, b) => a - b), 50) }
   }
   for (const g of gateways) await send(g, Math.min(2_000, COUNT))
   // [operations, fibers] so far; the preload rewrites its file every 100 ms.
@@ -126,7 +131,7 @@ try {
     await sleep(150)
     return existsSync(gateway.opsFile) ? readFileSync(gateway.opsFile, "utf8").split(" ").map(Number) : [NaN, NaN]
   }
-  const results = variants.map(() => ({ rps: [], mainMicros: [], processMicros: [], ops: [], fibers: [] }))
+  const results = variants.map(() => ({ rps: [], mainMicros: [], processMicros: [], appP50: [], ops: [], fibers: [] }))
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < variants.length; k++) {
       const i = (k + round) % variants.length
@@ -136,6 +141,7 @@ try {
       const ops0 = countOps ? await opsOf(gateways[i]) : undefined
       const r = await send(gateways[i], COUNT)
       results[i].rps.push(r.rps)
+      results[i].appP50.push(r.appP50)
       results[i].mainMicros.push(((mainThreadCpuSeconds(pid) - main0) / r.ok) * 1e6)
       results[i].processMicros.push(((cpuSeconds(pid) - all0) / r.ok) * 1e6)
       if (ops0 !== undefined) {
@@ -146,7 +152,7 @@ try {
     }
     process.stderr.write(`[ab] round ${round + 1}/${ROUNDS}: ${variants.map((v, i) => `${v.name} ${Math.round(results[i].rps.at(-1))}`).join(", ")} refunds/s\n`)
   }
-  const rows = [["variant", "refunds/s (median)", "ratio to first (median of rounds)", "rounds ahead of first", "CPU us/refund: main thread / process", "peak RSS", ...(countOps ? ["Effect ops / fibers per refund"] : [])]]
+  const rows = [["variant", "refunds/s (median)", "ratio to first (median of rounds)", "rounds ahead of first", "CPU us/refund: main thread / process", "app p50 (ms)", "peak RSS", ...(countOps ? ["Effect ops / fibers per refund"] : [])]]
   for (const [i, v] of variants.entries()) {
     const ratios = results[i].rps.map((x, round) => x / results[0].rps[round])
     rows.push([
@@ -155,6 +161,7 @@ try {
       median(ratios).toFixed(3),
       i === 0 ? "-" : `${ratios.filter((x) => x > 1).length}/${ROUNDS}`,
       `${Math.round(median(results[i].mainMicros))} / ${Math.round(median(results[i].processMicros))}`,
+      median(results[i].appP50).toFixed(2),
       `${Math.round(peakRssMiB(gateways[i].proc.pid))} MiB`,
       ...(countOps ? [`${median(results[i].ops).toFixed(1)} / ${median(results[i].fibers).toFixed(2)}`] : [])
     ])

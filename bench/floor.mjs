@@ -93,13 +93,19 @@ const token = typeof auth.json === "string" ? auth.json : auth.json.token
 
 const sha256 = (text) => createHash("sha256").update(text).digest("hex")
 const decimal = /^\d{1,15}(\.\d{1,2})?$/
-const answer = (response, status, body) => {
+// Timed as the gateway times itself: `app` is the whole request minus the provider call.
+const answer = (response, status, body, started, providerMillis = 0) => {
   const text = JSON.stringify(body)
-  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
+  const total = performance.now() - started
+  response.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    "server-timing": `app;dur=${(total - providerMillis).toFixed(1)}, provider;dur=${providerMillis.toFixed(1)}`
+  })
   response.end(text)
 }
 
-const refund = async (key, body) => {
+const refund = async (key, body, timing) => {
   const id = `rfd_${sha256(`exirom\u0000${key}`).slice(0, 26)}`
   const request = { transactionId: body.transactionId, amount: body.amount, reason: body.reason }
   const requestText = JSON.stringify(request)
@@ -110,7 +116,9 @@ const refund = async (key, body) => {
     return true
   })
   if (!claimed) return { status: 409, body: { error: { code: "refund_in_progress_or_replay" } } }
+  const calling = performance.now()
   const sent = await post("/v1/refunds/card", { requestId: id, mid: env.REFUNDKIT_EXIROM_MID, ...request }, { authorization: `Bearer ${token}` })
+  timing.providerMillis = performance.now() - calling
   const word = typeof sent.json?.transactionStatus === "string" ? sent.json.transactionStatus : "UNKNOWN"
   const status = sent.status === 200 && word !== "FAILED" ? "pending" : "failed"
   const reference = sent.json?.refundId ?? sent.json?.refundTransactionId ?? null
@@ -129,10 +137,11 @@ const refund = async (key, body) => {
 }
 
 const server = http.createServer((request, response) => {
-  if (request.method !== "POST" || request.url !== "/v1/refunds") return answer(response, 404, { error: { code: "not_found" } })
-  if (request.headers.authorization !== `Bearer ${apiKey}`) return answer(response, 401, { error: { code: "unauthorized" } })
+  const started = performance.now()
+  if (request.method !== "POST" || request.url !== "/v1/refunds") return answer(response, 404, { error: { code: "not_found" } }, started)
+  if (request.headers.authorization !== `Bearer ${apiKey}`) return answer(response, 401, { error: { code: "unauthorized" } }, started)
   const key = request.headers["idempotency-key"]
-  if (typeof key !== "string" || !/^[\x20-\x7e]{1,255}$/.test(key)) return answer(response, 400, { error: { code: "missing_idempotency_key" } })
+  if (typeof key !== "string" || !/^[\x20-\x7e]{1,255}$/.test(key)) return answer(response, 400, { error: { code: "missing_idempotency_key" } }, started)
   const chunks = []
   request.on("data", (chunk) => chunks.push(chunk))
   request.on("end", () => {
@@ -140,14 +149,15 @@ const server = http.createServer((request, response) => {
     try {
       body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
     } catch {
-      return answer(response, 400, { error: { code: "invalid_request" } })
+      return answer(response, 400, { error: { code: "invalid_request" } }, started)
     }
     const valid = body !== null && typeof body === "object" && body.provider === "exirom" && Number.isSafeInteger(body.transactionId) &&
       body.transactionId > 0 && typeof body.amount === "string" && decimal.test(body.amount) && typeof body.reason === "string" && body.reason.trim() !== ""
-    if (!valid) return answer(response, 400, { error: { code: "invalid_request" } })
-    refund(key, body).then(
-      (result) => answer(response, result.status, result.body),
-      () => answer(response, 500, { error: { code: "internal_error" } })
+    if (!valid) return answer(response, 400, { error: { code: "invalid_request" } }, started)
+    const timing = { providerMillis: 0 }
+    refund(key, body, timing).then(
+      (result) => answer(response, result.status, result.body, started, timing.providerMillis),
+      () => answer(response, 500, { error: { code: "internal_error" } }, started, timing.providerMillis)
     )
   })
 })

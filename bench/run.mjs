@@ -250,22 +250,33 @@ const gatewaySection = async (sandbox) => {
     ...(profileDir === undefined ? {} : { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] })
   })
   cleanups.push(() => gateway.stop())
+  // Not refundkit: bench/floor.mjs, the least a Node gateway does for the same refund with the
+  // same durability. Its rows show what the targets leave to the product on this machine.
+  const floor = await startGateway({ sandbox, ledger: join(tmp, "floor-ledger.db"), bin: join(ROOT, "bench/floor.mjs") })
+  cleanups.push(() => floor.stop())
   await gatewayLoad([gateway], N.warmup, CONCURRENCY, sandbox, "gw-warmup")
-  log(`gateway: ${N.load} refunds straight to the sandbox and ${N.load} through the gateway (SQLite ${ledger}), concurrency ${CONCURRENCY}, in ${ROUNDS} alternating rounds`)
-  const [directRounds, gwRounds] = await alternate(N.load, [
+  await gatewayLoad([floor], N.warmup, CONCURRENCY, sandbox, "floor-warmup")
+  log(`gateway: ${N.load} refunds straight to the sandbox, ${N.load} through the gateway (SQLite ${ledger}) and ${N.load} through the plain-Node floor, concurrency ${CONCURRENCY}, in ${ROUNDS} alternating rounds`)
+  const [directRounds, gwRounds, floorRounds] = await alternate(N.load, [
     (n, label) => directLoad(sandbox, n, CONCURRENCY, `direct-${label}`),
-    (n, label) => gatewayLoad([gateway], n, CONCURRENCY, sandbox, `gw-${label}`)
+    (n, label) => gatewayLoad([gateway], n, CONCURRENCY, sandbox, `gw-${label}`),
+    (n, label) => gatewayLoad([floor], n, CONCURRENCY, sandbox, `floor-${label}`)
   ])
   const direct = combine(directRounds)
   const gw = combine(gwRounds)
+  const floorLoad = combine(floorRounds)
   const ratios = roundRatios(gwRounds, directRounds)
   const directC1 = await directLoad(sandbox, N.c1, 1, "direct-c1")
   const c1 = await gatewayLoad([gateway], N.c1, 1, sandbox, "gw-c1")
+  const floorC1 = await gatewayLoad([floor], N.c1, 1, sandbox, "floor-c1")
   await gateway.stop()
+  await floor.stop()
   raw.direct = summary(direct)
   raw.directC1 = summary(directC1)
   raw.gatewaySqlite = { ...summary(gw), roundRatios: ratios.map((x) => round(x, 3)), serverTimingAppP50: round(gw.appP50, 3), serverTimingAppP99: round(gw.appP99, 3) }
   raw.gatewayC1 = { ...summary(c1), serverTimingAppP50: round(c1.appP50, 3), serverTimingAppP99: round(c1.appP99, 3) }
+  raw.floor = { ...summary(floorLoad), roundRatios: roundRatios(floorRounds, directRounds).map((x) => round(x, 3)) }
+  raw.floorC1 = { ...summary(floorC1), serverTimingAppP50: round(floorC1.appP50, 3), serverTimingAppP99: round(floorC1.appP99, 3) }
   log(`  direct: ${round(direct.rps)} refunds/s, p50 ${round(direct.p50, 2)} ms, p99 ${round(direct.p99, 2)} ms`)
   log(`  gateway: ${round(gw.rps)} refunds/s, p50 ${round(gw.p50, 2)} ms, p99 ${round(gw.p99, 2)} ms (${ratioText(ratios)}); c1 app p50 ${round(c1.appP50, 2)} ms`)
 
@@ -281,12 +292,17 @@ const gatewaySection = async (sandbox) => {
   metrics.at(-1).pass = c1.appP50 < 1
   metric("latency_c1_delta", "Client p50 at c=1: gateway - direct", c1.p50 - directC1.p50, "ms")
   metrics.at(-1).display = `${round(c1.p50 - directC1.p50, 2)} ms (${round(c1.p50, 2)} vs ${round(directC1.p50, 2)})`
+  metric("floor_rps", "Plain-Node floor (bench/floor.mjs, not refundkit): refunds/s (c=32) / direct", floorLoad.rps, "req/s", undefined, undefined, floorLoad.rps / direct.rps)
+  metrics.at(-1).display = `${round(floorLoad.rps)} req/s (${ratioText(roundRatios(floorRounds, directRounds))})`
+  metric("floor_c1_p50", "Plain-Node floor: its own time p50 at c=1 (Server-Timing app, as the gateway's)", floorC1.appP50, "ms")
   const disk = fsyncProbe(tmp)
   raw.disk = { fsyncAppendMs: round(disk.appendMs, 3), fsyncOverwriteMs: round(disk.overwriteMs, 3), fsyncAfterIdleMs: round(disk.afterIdleMs, 3) }
   metric("disk_fsync", "Disk: fsync p50 after a 36 KiB write, appending / overwriting / overwriting after 3 ms idle", disk.appendMs, "ms")
   metrics.at(-1).display = `${round(disk.appendMs, 2)} / ${round(disk.overwriteMs, 2)} / ${round(disk.afterIdleMs, 2)} ms`
   cpuMetric("cpu_direct", "direct", direct.cpu)
   cpuMetric("cpu_gateway", "gateway on SQLite", gw.cpu, direct.rps)
+  cpuMetric("cpu_floor", "plain-Node floor", floorLoad.cpu, direct.rps)
+  metrics.at(-1).metric = metrics.at(-1).metric.replace("gateway /", "floor /")
 }
 
 const postgresSection = async (sandbox) => {
