@@ -264,16 +264,12 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const selectByKey = (provider: string, key: string) =>
     Effect.flatMap(sql`SELECT ${columns} FROM refunds WHERE provider = ${provider} AND idempotency_key = ${key}`, first)
 
-  // Events and reservations are keyed by the refund's seq (Migrations.ts), which each row
-  // takes from the refund it names: no refund, no seq, and NOT NULL refuses the row.
-  const seqOf = (refundId: string) => sql`(SELECT seq FROM refunds WHERE id = ${refundId})`
-
-  const insertEvents = (refundId: string, events: ReadonlyArray<RefundEvent>) =>
-    Effect.forEach(events, (event) => {
-      const e = Rows.eventRow(dialect, refundId, event)
-      return sql`INSERT INTO refund_events (refund_seq, ${sql.literal(Rows.eventColumns)})
-        VALUES (${seqOf(refundId)}, ${e.refund_id}, ${e.sequence}, ${e.at}, ${e.source}, ${e.from_status}, ${e.to_status}, ${e.provider_status}, ${e.accepted}, ${e.detail})`
-    }, { discard: true })
+  // Events and reservations are keyed by the refund's seq (Migrations.ts): a write takes it
+  // from the row it inserted or read under its lock, and inserts all its rows in one statement.
+  const insertEvents = (seq: bigint, refundId: string, events: ReadonlyArray<RefundEvent>) =>
+    events.length === 0
+      ? Effect.void
+      : Effect.asVoid(sql`INSERT INTO refund_events ${sql.insert(events.map((e) => ({ refund_seq: seq, ...Rows.eventRow(dialect, refundId, e) })))}`)
 
   /** Serialises claims against one target across PostgreSQL connections; SQLite claims already hold the write lock. */
   const lockTargets = (provider: string, targets: ReadonlyArray<string>) =>
@@ -296,10 +292,10 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
       Rows.decodeReserved
     )
 
-  const reserve = (refund: Refund) =>
-    Effect.forEach(Rows.targetRows(refund), (t) =>
-      sql`INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency)
-        VALUES (${seqOf(t.refund_id)}, ${t.refund_id}, ${t.provider}, ${t.target}, ${t.amount_minor}, ${t.currency})`, { discard: true })
+  const reserve = (seq: bigint, refund: Refund) => {
+    const rows = Rows.targetRows(refund)
+    return rows.length === 0 ? Effect.void : Effect.asVoid(sql`INSERT INTO refund_targets ${sql.insert(rows.map((t) => ({ refund_seq: seq, ...t })))}`)
+  }
 
   /** The refund holding a key another claim took: the winner has committed, so a new read sees it. */
   const existing = (refund: Refund) =>
@@ -314,16 +310,16 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
       tx.write(Effect.gen(function*() {
         // No conflict target, as in the fast path (see pgFastPath.ts): a primary-key collision is the same key.
         const inserted = yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(refund))}
-          ON CONFLICT DO NOTHING RETURNING id, version`
+          ON CONFLICT DO NOTHING RETURNING id, seq, version`
         if (inserted.length === 0) return { claim: yield* existing(refund), version: Option.none<number>() }
-        const version = yield* Rows.decodeVersionEither(inserted[0])
+        const { seq, version } = yield* Rows.decodeClaimedEither(inserted[0])
         yield* lockTargets(refund.provider, guards.map((g) => g.target))
         for (const guard of guards) {
           const reserved = yield* reservedFor(refund.provider, guard.target)
           if (reserved + guard.amount > guard.original) return yield* overRefund(guard, reserved)
         }
-        yield* reserve(refund)
-        yield* insertEvents(refund.id, refund.events)
+        yield* reserve(seq, refund)
+        yield* insertEvents(seq, refund.id, refund.events)
         return { claim: { _tag: "Claimed", refund } satisfies Claim, version: Option.some(version) }
       })),
       // Remembered once committed.
@@ -374,7 +370,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
       ? sql`UPDATE refunds SET ${sql.update(Rows.updateRow(next))}, version = version + 1 WHERE id = ${id}`
       : sql`UPDATE refunds SET version = version + 1 WHERE id = ${id}`
     return row.pipe(
-      Effect.zipRight(insertEvents(id, next.events.slice(current.refund.events.length))),
+      Effect.zipRight(insertEvents(current.row.seq, id, next.events.slice(current.refund.events.length))),
       Effect.as({ applied, version: current.version + 1 })
     )
   }

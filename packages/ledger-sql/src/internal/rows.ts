@@ -127,6 +127,14 @@ export const decodeVersionEither = (row: unknown): Either.Either<number, LedgerE
     onRight: (decoded) => Either.right(decoded.version)
   })
 
+// The `seq` and `version` a claim's INSERT returns: its events and reservations are keyed by the seq.
+const ClaimedRow = Schema.Struct({ seq: Seq, version: Schema.Int })
+const claimedRowDecoder = Schema.decodeUnknownEither(ClaimedRow)
+
+/** @internal */
+export const decodeClaimedEither = (row: unknown): Either.Either<{ readonly seq: bigint; readonly version: number }, LedgerError> =>
+  Either.mapLeft(claimedRowDecoder(row), (error) => corrupt(rowName(row), error))
+
 // On PostgreSQL a read brings a refund's events along as one JSON array of event rows
 // (`json_agg`), each then decoded like a row of `refund_events`.
 const EventsColumn = Schema.Struct({ events: Schema.Array(Schema.Unknown) })

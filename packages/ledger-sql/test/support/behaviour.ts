@@ -99,6 +99,36 @@ export const behaviour = (harness: Harness) =>
         assert.strictEqual((yield* ledger.claim(partial("part-0", "pay-9", "7.00", "100.00")))._tag, "Existing")
       }))
 
+    it.scopedLive("a claim with several targets and events stores every one, and each target's reservation counts", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const base = draft("multi", {
+          currency: "USD",
+          amount: "30.00",
+          targets: [
+            { target: "pay-a", amount: "10.00", originalAmount: "10.00" },
+            { target: "pay-b", amount: "20.00", originalAmount: "50.00" }
+          ]
+        })
+        const refund = {
+          ...base,
+          events: [...base.events, { sequence: 2, at: at(1), source: "sync" as const, from: "requested" as const, to: "requested" as const, accepted: false, detail: "noted" }]
+        }
+        assert.strictEqual((yield* ledger.claim(refund))._tag, "Claimed")
+        assert.deepStrictEqual(yield* ledger.get(refund.id), refund)
+        // pay-a is spent; pay-b has 30.00 left.
+        const spent = yield* Effect.flip(ledger.claim(partial("more-a", "pay-a", "0.01", "10.00")))
+        assert.strictEqual(spent._tag, "OverRefund")
+        const over = yield* Effect.flip(ledger.claim(partial("more-b", "pay-b", "30.01", "50.00")))
+        assert.strictEqual(over._tag, "OverRefund")
+        if (over._tag === "OverRefund") assert.strictEqual(over.remaining, "30.00")
+        assert.strictEqual((yield* ledger.claim(partial("rest-b", "pay-b", "30.00", "50.00")))._tag, "Claimed")
+        // The next change appends after both stored events.
+        const moved = yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(2) })
+        assert.deepStrictEqual(moved.events.map((e) => e.sequence), [1, 2, 3])
+        assert.deepStrictEqual((yield* ledger.get(refund.id)).events, moved.events)
+      }))
+
     it.scopedLive("applies legal transitions and records a refused one without overwriting", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
