@@ -111,12 +111,13 @@ const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toStr
 const refundsPerformed = async (sandbox) => (await sandbox.stats()).refundsPerformed
 
 /** 20,000 (or --quick) refunds through one or more gateways, concurrency 32. */
-const gatewayLoad = async (gateways, count, concurrency, sandbox, label, maxMillis = MAX_LOAD_MILLIS, { postgres = false } = {}) => {
+// `role` names the server processes in the CPU figures: "gateway", or "floor" for bench/floor.mjs.
+const gatewayLoad = async (gateways, count, concurrency, sandbox, label, maxMillis = MAX_LOAD_MILLIS, { postgres = false, role = "gateway" } = {}) => {
   const agents = gateways.map(() => makeAgent(concurrency))
   const first = takeTx(count)
   const before = await refundsPerformed(sandbox)
   const timings = []
-  const meter = cpuMeter({ gateway: gateways.map((g) => g.proc.pid), sandbox: [sandbox.proc.pid] }, { postgres })
+  const meter = cpuMeter({ [role]: gateways.map((g) => g.proc.pid), sandbox: [sandbox.proc.pid] }, { postgres })
   const r = await load({
     count,
     concurrency,
@@ -220,7 +221,7 @@ const ratioText = (ratios) => `rounds ${ratios.map((x) => round(x, 2).toFixed(2)
 
 // Where a load's CPU went: the targets are ratios of throughputs that all share the same
 // cores, so a ratio is bounded by how much CPU each side spends per refund.
-const cpuProcesses = ["gateway", "postgres", "sandbox", "loadgen"]
+const cpuProcesses = ["gateway", "floor", "postgres", "sandbox", "loadgen"]
 // With `directRps`, the row also gives the CPU ceiling: the rate at which these processes
 // would keep every core of the machine busy, as a ratio to direct. No concurrency, batching
 // or scheduling gets a configuration past it without spending less CPU per refund.
@@ -255,12 +256,12 @@ const gatewaySection = async (sandbox) => {
   const floor = await startGateway({ sandbox, ledger: join(tmp, "floor-ledger.db"), bin: join(ROOT, "bench/floor.mjs") })
   cleanups.push(() => floor.stop())
   await gatewayLoad([gateway], N.warmup, CONCURRENCY, sandbox, "gw-warmup")
-  await gatewayLoad([floor], N.warmup, CONCURRENCY, sandbox, "floor-warmup")
+  await gatewayLoad([floor], N.warmup, CONCURRENCY, sandbox, "floor-warmup", MAX_LOAD_MILLIS, { role: "floor" })
   log(`gateway: ${N.load} refunds straight to the sandbox, ${N.load} through the gateway (SQLite ${ledger}) and ${N.load} through the plain-Node floor, concurrency ${CONCURRENCY}, in ${ROUNDS} alternating rounds`)
   const [directRounds, gwRounds, floorRounds] = await alternate(N.load, [
     (n, label) => directLoad(sandbox, n, CONCURRENCY, `direct-${label}`),
     (n, label) => gatewayLoad([gateway], n, CONCURRENCY, sandbox, `gw-${label}`),
-    (n, label) => gatewayLoad([floor], n, CONCURRENCY, sandbox, `floor-${label}`)
+    (n, label) => gatewayLoad([floor], n, CONCURRENCY, sandbox, `floor-${label}`, MAX_LOAD_MILLIS, { role: "floor" })
   ])
   const direct = combine(directRounds)
   const gw = combine(gwRounds)
@@ -268,7 +269,7 @@ const gatewaySection = async (sandbox) => {
   const ratios = roundRatios(gwRounds, directRounds)
   const directC1 = await directLoad(sandbox, N.c1, 1, "direct-c1")
   const c1 = await gatewayLoad([gateway], N.c1, 1, sandbox, "gw-c1")
-  const floorC1 = await gatewayLoad([floor], N.c1, 1, sandbox, "floor-c1")
+  const floorC1 = await gatewayLoad([floor], N.c1, 1, sandbox, "floor-c1", MAX_LOAD_MILLIS, { role: "floor" })
   await gateway.stop()
   await floor.stop()
   raw.direct = summary(direct)
@@ -302,7 +303,6 @@ const gatewaySection = async (sandbox) => {
   cpuMetric("cpu_direct", "direct", direct.cpu)
   cpuMetric("cpu_gateway", "gateway on SQLite", gw.cpu, direct.rps)
   cpuMetric("cpu_floor", "plain-Node floor", floorLoad.cpu, direct.rps)
-  metrics.at(-1).metric = metrics.at(-1).metric.replace("gateway /", "floor /")
 }
 
 const postgresSection = async (sandbox) => {
