@@ -24,6 +24,7 @@ import * as Schema from "effect/Schema"
 import * as Http from "node:http"
 import type * as Net from "node:net"
 import * as ApiKeys from "./ApiKeys.js"
+import * as ClientErrors from "./ClientErrors.js"
 import * as CreateRoute from "./CreateRoute.js"
 import * as Handlers from "./Handlers.js"
 import * as Installed from "./Installed.js"
@@ -114,6 +115,7 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
       })
 
       const nodeServer = Http.createServer()
+      nodeServer.on("clientError", ClientErrors.listener({ maxHeaderBytes: Http.maxHeaderSize, accessLog: options.accessLog }))
       const groups = Layer.mergeAll(Handlers.refunds, Handlers.providers).pipe(Layer.provide(ApiKeys.layer(keys)))
       const api = HttpApiBuilder.api(Api.Api).pipe(Layer.provide([groups, Handlers.webhooks, Handlers.health]))
       const http = HttpApiBuilder.serve(RequestMiddleware.make(options)).pipe(

@@ -17,6 +17,11 @@ export * as ApiKeys from "./ApiKeys.js"
 /**
  * @since 0.1.0
  */
+export * as ClientErrors from "./ClientErrors.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as CreateRoute from "./CreateRoute.js"
 
 /**

@@ -4,6 +4,7 @@ import { ConfigProvider, Console, Effect, Exit, Fiber, Layer, Option, Redacted, 
 import * as LedgerSql from "@refundkit/ledger-sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Net from "node:net"
 import * as Main from "../src/Main.js"
 import * as Server from "../src/Server.js"
 import * as ServerConfig from "../src/ServerConfig.js"
@@ -11,6 +12,35 @@ import * as SyncLoop from "../src/SyncLoop.js"
 import * as Gateway from "./support/Gateway.js"
 
 const timingPattern = /^app;dur=\d+\.\d, provider;dur=\d+\.\d$/
+
+interface RawResponse {
+  readonly status: number
+  readonly headers: Record<string, string>
+  readonly body: string
+}
+
+/** Writes `text` as it is to a new connection and reads every response until the server closes it. */
+const rawExchange = (port: number, text: string) =>
+  Effect.async<ReadonlyArray<RawResponse>, Error>((resume) => {
+    const socket = Net.connect(port, "127.0.0.1", () => socket.end(text))
+    let received = ""
+    socket.setEncoding("latin1")
+    socket.on("data", (chunk: string) => (received += chunk))
+    socket.on("error", (error) => resume(Effect.fail(error)))
+    socket.on("close", () => {
+      const responses: Array<RawResponse> = []
+      let rest = received
+      while (rest.length > 0) {
+        const end = rest.indexOf("\r\n\r\n")
+        const [statusLine = "", ...lines] = rest.slice(0, end).split("\r\n")
+        const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(":")).toLowerCase(), line.slice(line.indexOf(":") + 1).trim()]))
+        const length = Number(headers["content-length"] ?? "0")
+        responses.push({ status: Number(statusLine.split(" ")[1]), headers, body: rest.slice(end + 4, end + 4 + length) })
+        rest = rest.slice(end + 4 + length)
+      }
+      resume(Effect.succeed(responses))
+    })
+  })
 
 describe("the gateway", () => {
   it.scopedLive("API keys: 401 without or with an unknown key, in the error shape; Server-Timing and X-Request-Id everywhere", () =>
@@ -105,6 +135,50 @@ describe("the gateway", () => {
       assert.strictEqual(streamed.body.error.code, "payload_too_large")
       const webhook = yield* gw.fetch("POST", "/v1/webhooks/exirom", { body: JSON.stringify(big), auth: false })
       assert.strictEqual(webhook.status, 413)
+      assert.strictEqual((yield* gw.exirom.stats).requests["refund"] ?? 0, 0)
+    }))
+
+  it.scopedLive("requests the HTTP parser refuses are answered in the error shape: 431 headers_too_large, 400 naming the part", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const request = (lines: ReadonlyArray<string>) => `${lines.join("\r\n")}\r\n\r\n`
+      const post = (extra: ReadonlyArray<string>) =>
+        request([
+          "POST /v1/refunds HTTP/1.1",
+          "Host: 127.0.0.1",
+          `Authorization: Bearer ${Gateway.apiKey}`,
+          `Idempotency-Key: ${Gateway.key()}`,
+          "Content-Type: application/json",
+          "Content-Length: 2",
+          ...extra
+        ]) + "{}"
+
+      const oversized = yield* rawExchange(gw.info.port, post([`X-Padding: ${"p".repeat(20_000)}`]))
+      assert.strictEqual(oversized.length, 1)
+      assert.strictEqual(oversized[0]!.status, 431)
+      assert.strictEqual(oversized[0]!.headers["content-type"], "application/json")
+      assert.strictEqual(oversized[0]!.headers["connection"], "close")
+      assert.match(oversized[0]!.headers["x-request-id"]!, /^[0-9a-f-]{36}$/)
+      assert.deepStrictEqual(JSON.parse(oversized[0]!.body), {
+        error: { code: "headers_too_large", message: "The request line and headers are larger than 16384 bytes.", limitBytes: 16384 }
+      })
+
+      const badHeader = yield* rawExchange(gw.info.port, post(["Bad Header: x"]))
+      assert.strictEqual(badHeader[0]!.status, 400)
+      const invalid = JSON.parse(badHeader[0]!.body).error
+      assert.strictEqual(invalid.code, "invalid_request")
+      assert.strictEqual(invalid.issues[0].path, "headers")
+      assert.match(invalid.message, /^The request is not valid HTTP\/1\.1 \(headers: .+\); nothing was sent to a provider\.$/)
+
+      const badMethod = yield* rawExchange(gw.info.port, request(["P@ST /v1/refunds HTTP/1.1", "Host: 127.0.0.1"]))
+      assert.strictEqual(badMethod[0]!.status, 400)
+      assert.strictEqual(JSON.parse(badMethod[0]!.body).error.issues[0].path, "method")
+
+      // On a keep-alive connection the request before the bad one gets its own answer first.
+      const health = request(["GET /healthz HTTP/1.1", "Host: 127.0.0.1"])
+      const both = yield* rawExchange(gw.info.port, health + request(["GET /healthz HTTP/1.1", `X-Padding: ${"p".repeat(20_000)}`]))
+      assert.deepStrictEqual(both.map((r) => r.status), [200, 431])
+
       assert.strictEqual((yield* gw.exirom.stats).requests["refund"] ?? 0, 0)
     }))
 

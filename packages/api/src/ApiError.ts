@@ -177,6 +177,18 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
 }) {}
 
 /**
+ * The request line and headers are larger than the gateway's HTTP parser accepts
+ * (Node's `maxHeaderSize`, 16 KiB unless the operator changed it); nothing was read.
+ *
+ * @since 0.1.0
+ */
+export class HeadersTooLarge extends Schema.TaggedError<HeadersTooLarge>()("HeadersTooLarge", {
+  code: Schema.tag("headers_too_large"),
+  ...base,
+  limitBytes: Schema.Int
+}) {}
+
+/**
  * The idempotency key was used before with another body; use a new key for a new refund.
  *
  * @since 0.1.0
@@ -342,6 +354,7 @@ export const Wire = {
   UnsupportedOperation: response(UnsupportedOperation, 409, "The provider has no such operation"),
   IllegalTransition: response(IllegalTransition, 409, "The change is not allowed from the refund's status"),
   PayloadTooLarge: response(PayloadTooLarge, 413, "The body is larger than the gateway accepts"),
+  HeadersTooLarge: response(HeadersTooLarge, 431, "The request line and headers are larger than the gateway accepts"),
   IdempotencyKeyReused: response(IdempotencyKeyReused, 422, "The key was used before with another body"),
   ProviderDeclined: response(ProviderDeclined, 422, "The provider declined the action"),
   InternalError: response(InternalError, 500, "A bug in the gateway"),
@@ -374,6 +387,7 @@ export type ApiError =
   | UnsupportedOperation
   | IllegalTransition
   | PayloadTooLarge
+  | HeadersTooLarge
   | IdempotencyKeyReused
   | ProviderDeclined
   | InternalError

@@ -16,7 +16,7 @@ describe("Api", () => {
     assert.notInclude(JSON.stringify(spec), "/schemas/unknown", "an $id repeated would make the document invalid")
     const create = spec.paths["/v1/refunds"]?.post
     assert.isDefined(create)
-    assert.deepStrictEqual(Object.keys(create!.responses).sort(), ["200", "201", "400", "401", "404", "409", "413", "422", "500", "502", "503", "504"])
+    assert.deepStrictEqual(Object.keys(create!.responses).sort(), ["200", "201", "400", "401", "404", "409", "413", "422", "431", "500", "502", "503", "504"])
     assert.deepStrictEqual(create!.security, [{ bearer: [] }])
     assert.deepStrictEqual(spec.paths["/v1/webhooks/{provider}"]?.post?.security, [])
   })

@@ -1,0 +1,137 @@
+/**
+ * Requests Node's HTTP parser refuses before any route sees them: headers over the
+ * limit, a malformed request line or header. Node's own answer is a bare status with
+ * no body; the gateway answers them in its error shape instead (431
+ * `headers_too_large` with the limit, 400 `invalid_request` naming the part of the
+ * request that broke the rule), with an `X-Request-Id` and an access log line, after
+ * the response to the request before it on the same connection, if one is still being
+ * written, and then closes the connection as Node does: after a parse error the rest
+ * of the stream cannot be trusted.
+ *
+ * @since 0.1.0
+ */
+import { ApiError } from "@refundkit/api"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import * as Http from "node:http"
+import type * as Stream from "node:stream"
+import * as RequestMiddleware from "./RequestMiddleware.js"
+
+/**
+ * What a parse error is answered with.
+ *
+ * @since 0.1.0
+ */
+export type Refusal = ApiError.HeadersTooLarge | ApiError.InvalidRequest
+
+// llhttp's error codes (`HPE_*`), by the part of the request they are about.
+const partOf = (code: string): string => {
+  if (code === "HPE_INVALID_METHOD") return "method"
+  if (code === "HPE_INVALID_URL") return "url"
+  if (code === "HPE_INVALID_VERSION") return "version"
+  if (/HEADER|CONTENT_LENGTH|TRANSFER_ENCODING|CHUNK|UNEXPECTED_CONTENT_LENGTH/.test(code)) return "headers"
+  return "request"
+}
+
+/**
+ * The refusal for a parser error, or `undefined` when the error is not about the
+ * request's text (a reset, a timeout), which gets Node's handling.
+ *
+ * @since 0.1.0
+ */
+export const refusalFor = (code: string, reason: string, maxHeaderBytes: number): Refusal | undefined => {
+  if (code === "HPE_HEADER_OVERFLOW") {
+    return new ApiError.HeadersTooLarge({
+      message: `The request line and headers are larger than ${maxHeaderBytes} bytes.`,
+      limitBytes: maxHeaderBytes
+    })
+  }
+  if (!code.startsWith("HPE_")) return undefined
+  const part = partOf(code)
+  const rule = reason === "" ? code : reason
+  return new ApiError.InvalidRequest({
+    message: `The request is not valid HTTP/1.1 (${part}: ${rule}); nothing was sent to a provider.`,
+    issues: [{ path: part, message: `not valid HTTP/1.1: ${rule}` }]
+  })
+}
+
+const encodeHeadersTooLarge = Schema.encodeEither(ApiError.Wire.HeadersTooLarge)
+const encodeInvalidRequest = Schema.encodeEither(ApiError.Wire.InvalidRequest)
+
+const statusText = (status: number): string => Http.STATUS_CODES[status] ?? "Error"
+
+/**
+ * The whole response, as bytes for the socket: headers, then the JSON body.
+ *
+ * @since 0.1.0
+ */
+export const responseText = (refusal: Refusal, requestId: string): string => {
+  const encoded: Either.Either<unknown, unknown> = refusal._tag === "HeadersTooLarge" ? encodeHeadersTooLarge(refusal) : encodeInvalidRequest(refusal)
+  // Both wire schemas only drop the tag: encoding cannot fail, but a failure must not leave the client without an answer.
+  const body = JSON.stringify(Either.getOrElse(encoded, () => ({ error: { code: refusal.code, message: refusal.message } })))
+  const status = refusal._tag === "HeadersTooLarge" ? 431 : 400
+  return [
+    `HTTP/1.1 ${status} ${statusText(status)}`,
+    "Content-Type: application/json",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `X-Request-Id: ${requestId}`,
+    "Connection: close",
+    "",
+    body
+  ].join("\r\n")
+}
+
+const stringField = (value: object, key: string): string | undefined => {
+  const field: unknown = Reflect.get(value, key)
+  return typeof field === "string" ? field : undefined
+}
+
+// The response this socket is still writing (keep-alive: the request before the bad
+// one). `_httpMessage` is Node's field for it; it has no public accessor.
+const responseInFlight = (socket: Stream.Duplex): Http.ServerResponse | undefined => {
+  const message: unknown = Reflect.get(socket, "_httpMessage")
+  return message instanceof Http.ServerResponse && !message.writableFinished ? message : undefined
+}
+
+/**
+ * A `clientError` listener for `server`. Node stops answering client errors itself once
+ * one is registered, so every error is handled here: parse errors in the error shape,
+ * a request that took too long with Node's bare 408, anything else by closing.
+ *
+ * @since 0.1.0
+ */
+export const listener = (options: { readonly maxHeaderBytes: number; readonly accessLog: boolean }) =>
+(error: Error, socket: Stream.Duplex): void => {
+  const code = stringField(error, "code") ?? ""
+  if (code === "ECONNRESET" || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    socket.end("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
+    return
+  }
+  const refusal = refusalFor(code, stringField(error, "reason") ?? "", options.maxHeaderBytes)
+  if (refusal === undefined) {
+    socket.destroy()
+    return
+  }
+  const requestId = RequestMiddleware.requestIdOf(undefined)
+  // Node answers only when no response is in flight and gives up otherwise; the refusal
+  // waits for that response instead, so the client reads both in order.
+  const answer = () => socket.end(responseText(refusal, requestId))
+  const inFlight = responseInFlight(socket)
+  if (inFlight === undefined) answer()
+  else inFlight.once("finish", answer)
+  if (options.accessLog) {
+    RequestMiddleware.logRequest({
+      requestId,
+      method: "-",
+      url: "-",
+      status: refusal._tag === "HeadersTooLarge" ? 431 : 400,
+      totalMillis: 0,
+      timing: { millis: 0, calls: 0 },
+      providerMillis: 0
+    })
+  }
+}
