@@ -1,6 +1,6 @@
 /**
  * Requests Node's HTTP parser refuses before any route sees them: headers over the
- * limit, a malformed request line or header. Node's own answer is a bare status with
+ * limit, a malformed request line, header or chunked body. Node's own answer is a bare status with
  * no body; the gateway answers them in its error shape instead (431
  * `headers_too_large` with the limit, 400 `invalid_request` naming the part of the
  * request that broke the rule), with an `X-Request-Id` and an access log line, after
@@ -29,7 +29,8 @@ const partOf = (code: string): string => {
   if (code === "HPE_INVALID_METHOD") return "method"
   if (code === "HPE_INVALID_URL") return "url"
   if (code === "HPE_INVALID_VERSION") return "version"
-  if (/HEADER|CONTENT_LENGTH|TRANSFER_ENCODING|CHUNK|UNEXPECTED_CONTENT_LENGTH/.test(code)) return "headers"
+  if (/CHUNK/.test(code)) return "body"
+  if (/HEADER|CONTENT_LENGTH|TRANSFER_ENCODING/.test(code)) return "headers"
   return "request"
 }
 
@@ -117,12 +118,19 @@ export const listener = (options: { readonly maxHeaderBytes: number; readonly ac
     return
   }
   const requestId = RequestMiddleware.requestIdOf(undefined)
-  // Node answers only when no response is in flight and gives up otherwise; the refusal
-  // waits for that response instead, so the client reads both in order.
   const answer = () => socket.end(responseText(refusal, requestId))
   const inFlight = responseInFlight(socket)
   if (inFlight === undefined) answer()
-  else inFlight.once("finish", answer)
+  // The request before the bad one, read whole, is still being answered: the refusal
+  // follows its response, so the client reads both in order (Node would give up).
+  else if (inFlight.req.complete) inFlight.once("finish", answer)
+  // The error is in this request's own body, which its route can never finish reading:
+  // the refusal is its answer, unless the route has begun another one.
+  else if (!inFlight.headersSent) answer()
+  else {
+    socket.destroy()
+    return
+  }
   if (options.accessLog) {
     RequestMiddleware.logRequest({
       requestId,

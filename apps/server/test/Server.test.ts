@@ -174,6 +174,21 @@ describe("the gateway", () => {
       assert.strictEqual(badMethod[0]!.status, 400)
       assert.strictEqual(JSON.parse(badMethod[0]!.body).error.issues[0].path, "method")
 
+      // A broken chunked body is that request's own error: one answer, naming the body.
+      const badChunk = yield* rawExchange(
+        gw.info.port,
+        request([
+          "POST /v1/refunds HTTP/1.1",
+          "Host: 127.0.0.1",
+          `Authorization: Bearer ${Gateway.apiKey}`,
+          `Idempotency-Key: ${Gateway.key()}`,
+          "Content-Type: application/json",
+          "Transfer-Encoding: chunked"
+        ]) + "zz\r\n{}\r\n0\r\n\r\n"
+      )
+      assert.deepStrictEqual(badChunk.map((r) => r.status), [400])
+      assert.strictEqual(JSON.parse(badChunk[0]!.body).error.issues[0].path, "body")
+
       // On a keep-alive connection the request before the bad one gets its own answer first.
       const health = request(["GET /healthz HTTP/1.1", "Host: 127.0.0.1"])
       const both = yield* rawExchange(gw.info.port, health + request(["GET /healthz HTTP/1.1", `X-Padding: ${"p".repeat(20_000)}`]))
