@@ -36,7 +36,7 @@ const partOf = (code: string): string => {
 
 /**
  * The refusal for a parser error, or `undefined` when the error is not about the
- * request's text (a reset, a timeout), which gets Node's handling.
+ * request's text (a reset, a timeout), which gets Node's answer.
  *
  * @since 0.1.0
  */
@@ -97,29 +97,27 @@ const responseInFlight = (socket: Stream.Duplex): Http.ServerResponse | undefine
 /**
  * A `clientError` listener for `server`. Node stops answering client errors itself once
  * one is registered, so every error is handled here: parse errors in the error shape,
- * a request that took too long with Node's bare 408, anything else by closing.
+ * a reset by closing, anything else (a request that took too long) with Node's bare status.
  *
  * @since 0.1.0
  */
 export const listener = (options: { readonly maxHeaderBytes: number; readonly accessLog: boolean }) =>
 (error: Error, socket: Stream.Duplex): void => {
   const code = stringField(error, "code") ?? ""
+  const inFlight = responseInFlight(socket)
   if (code === "ECONNRESET" || !socket.writable) {
     socket.destroy()
     return
   }
-  if (code === "ERR_HTTP_REQUEST_TIMEOUT") {
-    socket.end("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n")
-    return
-  }
   const refusal = refusalFor(code, stringField(error, "reason") ?? "", options.maxHeaderBytes)
   if (refusal === undefined) {
-    socket.destroy()
+    // As Node does: a bare status, unless a response has begun on this socket.
+    if (inFlight?.headersSent === true) socket.destroy()
+    else socket.end(`HTTP/1.1 ${code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : "400 Bad Request"}\r\nConnection: close\r\n\r\n`)
     return
   }
   const requestId = RequestMiddleware.requestIdOf(undefined)
   const answer = () => socket.end(responseText(refusal, requestId))
-  const inFlight = responseInFlight(socket)
   if (inFlight === undefined) answer()
   // The request before the bad one, read whole, is still being answered: the refusal
   // follows its response, so the client reads both in order (Node would give up).
