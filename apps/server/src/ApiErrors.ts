@@ -5,8 +5,11 @@
  *
  * @since 0.1.0
  */
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import { ApiError } from "@refundkit/api"
 import type * as RefundError from "@refundkit/core/RefundError"
+import type * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 
 /**
  * Which contract error each core error becomes.
@@ -150,3 +153,23 @@ export const fromWebhookError = (provider: string) =>
       return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${error.message} Nothing was changed.`, provider })
   }
 }
+
+type Wire = typeof ApiError.Wire
+
+/**
+ * Each contract error's HTTP status and wire body encoder, for answers written
+ * outside HttpApi (the direct create route, the parser's refusals).
+ *
+ * @since 0.1.0
+ */
+export const encoders = Object.fromEntries(
+  Object.entries(ApiError.Wire).map(([tag, schema]) => [
+    tag,
+    {
+      status: HttpApiSchema.getStatusError(schema),
+      encode: Schema.encodeEither(schema as unknown as Schema.Schema<ApiError.ApiError, unknown>)
+    }
+  ])
+  // Each error's wire schema is the one under its own tag in `ApiError.Wire`; TypeScript
+  // cannot follow that correlation through an indexed access, hence the one widening here.
+) as { readonly [K in keyof Wire]: { readonly status: number; readonly encode: (error: ApiError.ApiError) => Either.Either<unknown, unknown> } }

@@ -12,9 +12,9 @@
  */
 import { ApiError } from "@refundkit/api"
 import * as Either from "effect/Either"
-import * as Schema from "effect/Schema"
 import * as Http from "node:http"
 import type * as Stream from "node:stream"
+import * as ApiErrors from "./ApiErrors.js"
 import * as RequestMiddleware from "./RequestMiddleware.js"
 
 /**
@@ -56,23 +56,19 @@ export const refusalFor = (code: string, reason: string, maxHeaderBytes: number)
   })
 }
 
-const encodeHeadersTooLarge = Schema.encodeEither(ApiError.Wire.HeadersTooLarge)
-const encodeInvalidRequest = Schema.encodeEither(ApiError.Wire.InvalidRequest)
-
 const statusText = (status: number): string => Http.STATUS_CODES[status] ?? "Error"
 
 /**
- * The whole response, as bytes for the socket: headers, then the JSON body.
+ * The whole response, as bytes for the socket (headers, then the JSON body), and its status.
  *
  * @since 0.1.0
  */
-export const responseText = (refusal: Refusal, requestId: string): string => {
-  const encoded: Either.Either<unknown, unknown> = refusal._tag === "HeadersTooLarge" ? encodeHeadersTooLarge(refusal) : encodeInvalidRequest(refusal)
+export const response = (refusal: Refusal, requestId: string): { readonly status: number; readonly text: string } => {
+  const encoder = ApiErrors.encoders[refusal._tag]
   // Both wire schemas only drop the tag: encoding cannot fail, but a failure must not leave the client without an answer.
-  const body = JSON.stringify(Either.getOrElse(encoded, () => ({ error: { code: refusal.code, message: refusal.message } })))
-  const status = refusal._tag === "HeadersTooLarge" ? 431 : 400
-  return [
-    `HTTP/1.1 ${status} ${statusText(status)}`,
+  const body = JSON.stringify(Either.getOrElse(encoder.encode(refusal), () => ({ error: { code: refusal.code, message: refusal.message } })))
+  const text = [
+    `HTTP/1.1 ${encoder.status} ${statusText(encoder.status)}`,
     "Content-Type: application/json",
     `Content-Length: ${Buffer.byteLength(body)}`,
     `X-Request-Id: ${requestId}`,
@@ -80,6 +76,7 @@ export const responseText = (refusal: Refusal, requestId: string): string => {
     "",
     body
   ].join("\r\n")
+  return { status: encoder.status, text }
 }
 
 const stringField = (value: object, key: string): string | undefined => {
@@ -117,7 +114,8 @@ export const listener = (options: { readonly maxHeaderBytes: number; readonly ac
     return
   }
   const requestId = RequestMiddleware.requestIdOf(undefined)
-  const answer = () => socket.end(responseText(refusal, requestId))
+  const answered = response(refusal, requestId)
+  const answer = () => socket.end(answered.text)
   if (inFlight === undefined) answer()
   // The request before the bad one, read whole, is still being answered: the refusal
   // follows its response, so the client reads both in order (Node would give up).
@@ -134,7 +132,7 @@ export const listener = (options: { readonly maxHeaderBytes: number; readonly ac
       requestId,
       method: "-",
       url: "-",
-      status: refusal._tag === "HeadersTooLarge" ? 431 : 400,
+      status: answered.status,
       totalMillis: 0,
       timing: { millis: 0, calls: 0 },
       providerMillis: 0

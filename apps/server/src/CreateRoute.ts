@@ -12,7 +12,6 @@
  *
  * @since 0.1.0
  */
-import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { ApiError, ApiModel } from "@refundkit/api"
 import * as ProviderHttp from "@refundkit/core/ProviderHttp"
@@ -71,20 +70,6 @@ export const toResponse = (created: Created): HttpServerResponse.HttpServerRespo
   created.replayed
     ? HttpServerResponse.unsafeJson(created.refund, { status: 200, headers: { "idempotent-replayed": "true" } })
     : HttpServerResponse.unsafeJson(created.refund, { status: 201 })
-
-type Wire = typeof ApiError.Wire
-
-// Each error's wire schema is the one under its own tag in `ApiError.Wire`; TypeScript
-// cannot follow that correlation through an indexed access, hence the one widening here.
-const encoders = Object.fromEntries(
-  Object.entries(ApiError.Wire).map(([tag, schema]) => [
-    tag,
-    {
-      status: HttpApiSchema.getStatusError(schema),
-      encode: Schema.encodeEither(schema as unknown as Schema.Schema<ApiError.ApiError, unknown>)
-    }
-  ])
-) as { readonly [K in keyof Wire]: { readonly status: number; readonly encode: (error: ApiError.ApiError) => Either.Either<unknown, unknown> } }
 
 const internalError = new ApiError.InternalError({ message: "Something went wrong in the gateway. The request id in X-Request-Id finds it in the logs." })
 
@@ -157,7 +142,7 @@ export const make = (options: {
       }
 
       const refuse = (error: ApiError.ApiError): void => {
-        const encoder = encoders[error._tag]
+        const encoder = ApiErrors.encoders[error._tag]
         const encoded = encoder.encode(error)
         if (Either.isRight(encoded)) return answer(encoder.status, encoded.right, false)
         defect(Cause.die(encoded.left))
@@ -165,7 +150,7 @@ export const make = (options: {
 
       const defect = (cause: Cause.Cause<unknown>): void => {
         runFork(Effect.logError("unhandled defect", cause).pipe(Effect.annotateLogs("requestId", requestId)))
-        answer(encoders.InternalError.status, { error: { code: internalError.code, message: internalError.message } }, false)
+        answer(ApiErrors.encoders.InternalError.status, { error: { code: internalError.code, message: internalError.message } }, false)
       }
 
       const length = request.headers["content-length"]
