@@ -17,7 +17,8 @@
  * On PostgreSQL the common cases are one statement each (`internal/pgFastPath.ts`): a
  * claim without over-refund guards, and a status change to a refund this process
  * remembers, written only `WHERE version` is still the remembered one; any other
- * writer moves `version` on, and the change then takes the locked path above.
+ * writer moves `version` on, and the change then takes the locked path above. Those
+ * that meet share one statement and one commit (`internal/pgGroupCommit.ts`).
  *
  * `layerSqlite` does the same on one raw better-sqlite3 connection, synchronously and
  * with group commit (`internal/sqliteLedger.ts`); `make` and `layerFromClient` run on

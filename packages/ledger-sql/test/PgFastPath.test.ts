@@ -235,6 +235,90 @@ describe("PostgreSQL ledger fast paths", () => {
       assert.deepStrictEqual(yield* ledger.get(refund.id), done)
     }))
 
+  it.scopedLive("claims and changes that meet leave together: one round trip for many refunds, each written whole", () =>
+    Effect.gen(function*() {
+      const url = yield* pgSchema
+      const { ledger, trips } = yield* countedLedger(url)
+      yield* ledger.claim(plain("warm-up"))
+      const taken = plain("taken")
+      yield* ledger.claim(taken)
+      yield* trips
+
+      const refunds = Array.from({ length: 20 }, (_, i) => plain(`together-${i}`))
+      const claims = yield* Effect.all(refunds.map((refund) => ledger.claim(refund)), { concurrency: "unbounded" })
+      assert.deepStrictEqual(claims.map((c) => c._tag), refunds.map(() => "Claimed"))
+      assert.strictEqual(yield* trips, 1)
+
+      const moved = yield* Effect.all(
+        refunds.map((refund, i) => ledger.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: `R-${i}` })),
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(yield* trips, 1)
+      for (const [i, refund] of refunds.entries()) {
+        assert.deepStrictEqual(yield* ledger.get(refund.id), moved[i])
+        const tables = yield* stored(url, refund.id)
+        assert.deepStrictEqual(tables.events.map((e) => e.sequence), [1, 2])
+        assert.deepStrictEqual(tables.targets.map((t) => t.target), [`pay-together-${i}`])
+        assert.strictEqual(tables.version, 2)
+        assert.strictEqual(tables.status, "pending")
+      }
+      yield* trips
+
+      // A taken key in a batch is Existing, and nothing of it is written again.
+      const mixed = yield* Effect.all([ledger.claim(plain("fresh")), ledger.claim({ ...taken, fingerprint: "another request" })], { concurrency: "unbounded" })
+      assert.deepStrictEqual(mixed.map((c) => c._tag), ["Claimed", "Existing"])
+      assert.deepStrictEqual(mixed[1]!.refund, taken)
+      assert.deepStrictEqual((yield* stored(url, taken.id)).events.map((e) => e.sequence), [1])
+    }))
+
+  it.scopedLive("the same key claimed twice, or one refund changed six times, in one turn: one winner, every change kept", () =>
+    Effect.gen(function*() {
+      const url = yield* pgSchema
+      const { ledger } = yield* countedLedger(url)
+      const refund = plain("twice")
+      const claims = yield* Effect.all([ledger.claim(refund), ledger.claim({ ...refund, fingerprint: "second" }), ledger.claim(plain("other"))], {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(claims.map((c) => c._tag), ["Claimed", "Existing", "Claimed"])
+      assert.deepStrictEqual(claims[1]!.refund, refund)
+
+      const changes = yield* Effect.all(
+        Array.from({ length: 6 }, (_, i) => ledger.transition(refund.id, { to: "pending", source: "sync", at: at(1 + i), providerStatus: `P${i}` })),
+        { concurrency: "unbounded" }
+      )
+      const final = yield* ledger.get(refund.id)
+      assert.deepStrictEqual(sequences(final), [1, 2, 3, 4, 5, 6, 7])
+      assert.sameMembers(final.events.slice(1).map((e) => e.providerStatus), changes.map((_, i) => `P${i}`))
+      assert.strictEqual((yield* stored(url, refund.id)).version, 7)
+    }))
+
+  it.scopedLive("a batch PostgreSQL refuses is sent again write by write: only the refused write takes the locked path", () =>
+    Effect.gen(function*() {
+      const url = yield* pgSchema
+      const { ledger, trips } = yield* countedLedger(url)
+      const refunds = Array.from({ length: 5 }, (_, i) => plain(`refused-batch-${i}`))
+      for (const refund of refunds) {
+        yield* ledger.claim(refund)
+        yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(1) })
+      }
+      // An older ledger's refusal: an event with no version bump, so the remembered history
+      // is short and that refund's event collides on its sequence, failing the whole statement.
+      const sql = yield* rawSql(url)
+      const stale = refunds[2]!
+      yield* sql`INSERT INTO refund_events (refund_seq, refund_id, sequence, at, source, from_status, to_status, accepted, detail)
+        VALUES ((SELECT seq FROM refunds WHERE id = ${stale.id}), ${stale.id}, 3, ${at(2)}, 'sync', 'pending', 'requested', false, 'refused by an older ledger')`
+      yield* trips
+
+      const done = yield* Effect.all(refunds.map((refund) => ledger.transition(refund.id, { to: "succeeded", source: "webhook", at: at(3) })), {
+        concurrency: "unbounded"
+      })
+      // The refused batch, each write again alone, and the locked path (BEGIN, the locked read
+      // and its events, the write, COMMIT) for the stale refund only; 26 if every write took it.
+      assert.strictEqual(yield* trips, 1 + refunds.length + 5)
+      assert.deepStrictEqual(done.map(sequences), refunds.map((refund) => (refund === stale ? [1, 2, 3, 4] : [1, 2, 3])))
+      for (const [i, refund] of refunds.entries()) assert.deepStrictEqual(yield* ledger.get(refund.id), done[i])
+    }))
+
   it.scopedLive("reads bring a refund's events along in one round trip and need no transaction", () =>
     Effect.gen(function*() {
       const url = yield* pgSchema

@@ -13,6 +13,9 @@
  * - a read brings a refund's events along (`json_agg` in a subquery): one statement is
  *   one snapshot, so the refund and its events agree without a transaction.
  *
+ * On the ledger's own pool, claims and version-checked changes that meet are sent as one
+ * statement over all of them (`pgGroupCommit.ts`); a lone one goes as its own statement.
+ *
  * A read that waited for a row lock must not take its events from a subquery: the
  * subquery sees the statement's snapshot, taken before the wait. Locked reads therefore
  * read the events in a second statement.
@@ -38,6 +41,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { createHash } from "node:crypto"
 import type * as Pg from "pg"
+import * as PgGroupCommit from "./pgGroupCommit.js"
 import * as Rows from "./rows.js"
 
 /**
@@ -53,13 +57,15 @@ export const hydratedColumns = `${Rows.refundColumns}, version,
 // concurrent claim of the same key may collide on the primary key before the key's own
 // index, and PostgreSQL raises on a conflict outside a named target. Either means "taken".
 
-// The events of a write arrive as one JSON parameter and are inserted only for the row
-// the CTE `source` returned: no row, no events.
-const insertEvents = (source: string, parameter: string) =>
+// The events of a write arrive as JSON and are inserted only for the rows the CTE
+// `source` returned: no row, no events. `from` joins each row to its events' JSON.
+const insertEventsFrom = (source: string, from: string) =>
   `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns})
     SELECT ${source}.seq, ${source}.id, x.sequence, x.at, x.source, x.from_status, x.to_status, x.provider_status, x.accepted, x.detail
-    FROM ${source}, json_to_recordset(${parameter}::json)
+    FROM ${from}
       AS x(sequence integer, at text, source text, from_status text, to_status text, provider_status text, accepted boolean, detail text)`
+
+const insertEvents = (source: string, parameter: string) => insertEventsFrom(source, `${source}, json_to_recordset(${parameter}::json)`)
 
 /** A statement PostgreSQL parses and plans once per connection, under its name. */
 interface Prepared {
@@ -109,6 +115,48 @@ const refuseStatement = prepared(
 SELECT version FROM u`
 )
 
+// The batched forms (`pgGroupCommit.ts`): one JSON array parameter of writes, `w`, each
+// carrying its refund's columns and its own events (and reservations) as JSON. Claims
+// are inserted in id order, so instances claiming overlapping keys lock them alike.
+const claimBatchStatement = prepared(
+  "claim_batch",
+  `WITH w AS (
+  SELECT * FROM json_to_recordset($1::json)
+    AS w(${Rows.insertColumns.split(", ").map((column) => `${column} text`).join(", ")}, reservations json, events json)
+), ins AS (
+  INSERT INTO refunds (${Rows.insertColumns})
+  SELECT ${Rows.insertColumns} FROM w ORDER BY id
+  ON CONFLICT DO NOTHING
+  RETURNING id, seq, version
+), t AS (
+  INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency)
+    SELECT ins.seq, ins.id, x.provider, x.target, x.amount_minor, x.currency
+    FROM ins JOIN w ON w.id = ins.id, json_to_recordset(w.reservations) AS x(provider text, target text, amount_minor numeric, currency text)
+), e AS (${insertEventsFrom("ins", "ins JOIN w ON w.id = ins.id, json_to_recordset(w.events)")})
+SELECT id, version FROM ins`
+)
+
+const acceptBatchStatement = prepared(
+  "accept_batch",
+  `WITH w AS (
+  SELECT * FROM json_to_recordset($1::json)
+    AS w(id text, expected integer, status text, provider_status text, provider_reference text, provider_references text,
+      items text, error text, updated_at text, events json)
+), u AS (
+  UPDATE refunds SET status = w.status, provider_status = w.provider_status, provider_reference = w.provider_reference,
+    provider_references = w.provider_references, items = w.items, error = w.error, updated_at = w.updated_at,
+    version = refunds.version + 1
+  FROM w WHERE refunds.id = w.id AND refunds.version = w.expected
+  RETURNING refunds.id, refunds.seq, refunds.version
+), e AS (${insertEventsFrom("u", "u JOIN w ON w.id = u.id AND u.version = w.expected + 1, json_to_recordset(w.events)")})
+SELECT id, version FROM u`
+)
+
+// Batches of one kind out at once, and writes per batch: two keep the server busy while
+// the next batch gathers; more spread the writes thinner and cost PostgreSQL more.
+const maxInFlight = 2
+const maxBatch = 64
+
 const codeOf = (error: SqlError): unknown => {
   const cause: unknown = error.cause
   return typeof cause === "object" && cause !== null && "code" in cause ? cause.code : undefined
@@ -143,6 +191,20 @@ export interface PgFastPath {
   /** `write` as a statement of the transaction in context (the locked path). */
   readonly writeInTransaction: (current: Refund, expected: number, applied: Applied) => Effect.Effect<Option.Option<number>, SqlError | LedgerError>
 }
+
+// One write of a batch, as `claimBatchStatement` and `acceptBatchStatement` read it.
+const claimInput = (refund: Refund) => ({
+  ...Rows.insertRow(refund),
+  reservations: Rows.targetRows(refund),
+  events: Rows.eventsRows(refund.events)
+})
+
+const acceptInput = (current: Refund, expected: number, next: Refund) => ({
+  id: current.id,
+  expected,
+  ...Rows.updateRow(next),
+  events: Rows.eventsRows(next.events.slice(current.events.length))
+})
 
 /** @internal */
 export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): PgFastPath => {
@@ -186,16 +248,38 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
       : { statement: refuseStatement, values: [current.id, String(expected), added(applied.left.refused)] }
   }
 
+  const claimAlone = (refund: Refund) =>
+    Effect.flatMap(
+      execute(claimStatement, [...Rows.insertValues(refund), JSON.stringify(Rows.targetRows(refund)), Rows.eventsJson(refund.events)]),
+      versionOf
+    )
+
+  const writeAlone = (current: Refund, expected: number, applied: Applied) => {
+    const { statement, values } = writeValues(current, expected, applied)
+    return Effect.flatMap(execute(statement, values), versionOf)
+  }
+
+  // Only on the ledger's own pool: a batch is sent from outside any fiber.
+  const batched = <I>(on: Pg.Pool, statement: Prepared) =>
+    PgGroupCommit.make<I>({
+      maxInFlight,
+      maxBatch,
+      decode: Rows.decodeWrittenEither,
+      send: (inputs, done) => {
+        const query = { text: statement.text, values: [JSON.stringify(inputs)] }
+        on.query(named ? { ...query, name: statement.name } : query, (error, result) => done(error ?? undefined, error ? [] : result.rows))
+      }
+    })
+  const claims = Option.map(pool, (on) => batched<ReturnType<typeof claimInput>>(on, claimBatchStatement))
+  const accepts = Option.map(pool, (on) => batched<ReturnType<typeof acceptInput>>(on, acceptBatchStatement))
+
   return {
     claim: (refund) =>
-      Effect.flatMap(
-        execute(claimStatement, [...Rows.insertValues(refund), JSON.stringify(Rows.targetRows(refund)), Rows.eventsJson(refund.events)]),
-        versionOf
-      ),
-    write: (current, expected, applied) => {
-      const { statement, values } = writeValues(current, expected, applied)
-      return Effect.flatMap(execute(statement, values), versionOf)
-    },
+      Option.isNone(claims) ? claimAlone(refund) : claims.value.write(refund.id, claimInput(refund), Effect.suspend(() => claimAlone(refund))),
+    write: (current, expected, applied) =>
+      Option.isNone(accepts) || Either.isLeft(applied)
+        ? writeAlone(current, expected, applied)
+        : accepts.value.write(current.id, acceptInput(current, expected, applied.right), Effect.suspend(() => writeAlone(current, expected, applied))),
     // Inside a transaction the statement must run on the transaction's own connection, which only `sql` holds: unnamed there.
     writeInTransaction: (current, expected, applied) => {
       const { statement, values } = writeValues(current, expected, applied)

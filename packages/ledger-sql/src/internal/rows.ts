@@ -127,6 +127,14 @@ export const decodeVersionEither = (row: unknown): Either.Either<number, LedgerE
     onRight: (decoded) => Either.right(decoded.version)
   })
 
+// What a batched write returns for each refund it wrote (`pgGroupCommit.ts`).
+const WrittenRow = Schema.Struct({ id: Schema.String, version: Schema.Int })
+const writtenRowDecoder = Schema.decodeUnknownEither(WrittenRow)
+
+/** @internal */
+export const decodeWrittenEither = (row: unknown): Either.Either<{ readonly id: string; readonly version: number }, LedgerError> =>
+  Either.mapLeft(writtenRowDecoder(row), (error) => corrupt(rowName(row), error))
+
 // The `seq` and `version` a claim's INSERT returns: its events and reservations are keyed by the seq.
 const ClaimedRow = Schema.Struct({ seq: Seq, version: Schema.Int })
 const claimedRowDecoder = Schema.decodeUnknownEither(ClaimedRow)
@@ -268,12 +276,15 @@ export const targetRows = (refund: Refund) => {
   })
 }
 
-/** Events as the JSON array PostgreSQL's `json_to_recordset` expands into `refund_events` rows (each takes the refund's id and seq from the row written). @internal */
-export const eventsJson = (events: ReadonlyArray<RefundEvent>): string =>
-  JSON.stringify(events.map((event) => {
+/** Events as the rows PostgreSQL's `json_to_recordset` expands into `refund_events` rows (each takes the refund's id and seq from the row written). @internal */
+export const eventsRows = (events: ReadonlyArray<RefundEvent>) =>
+  events.map((event) => {
     const { refund_id: _, ...row } = eventRow("pg", "", event)
     return row
-  }))
+  })
+
+/** `eventsRows` as one JSON parameter. @internal */
+export const eventsJson = (events: ReadonlyArray<RefundEvent>): string => JSON.stringify(eventsRows(events))
 
 /** The columns of `insertRow`, in the order of `insertValues`. @internal */
 export const insertColumns =
