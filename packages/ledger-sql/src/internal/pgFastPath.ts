@@ -40,7 +40,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { createHash } from "node:crypto"
-import type * as Pg from "pg"
+import * as Pg from "pg"
 import * as PgGroupCommit from "./pgGroupCommit.js"
 import * as Rows from "./rows.js"
 
@@ -91,7 +91,7 @@ const claimStatement = prepared(
     SELECT ins.seq, ins.id, x.provider, x.target, x.amount_minor, x.currency
     FROM ins, json_to_recordset($17) AS x(provider text, target text, amount_minor numeric, currency text)
 ), e AS (${insertEvents("ins", "$18")})
-SELECT version FROM ins`
+SELECT id, version FROM ins`
 )
 
 const acceptStatement = prepared(
@@ -102,7 +102,7 @@ const acceptStatement = prepared(
   WHERE id = $1 AND version = $2
   RETURNING id, seq, version
 ), e AS (${insertEvents("u", "$10")})
-SELECT version FROM u`
+SELECT id, version FROM u`
 )
 
 // A refused change adds only its event; the version still moves on, so every cached copy
@@ -112,7 +112,7 @@ const refuseStatement = prepared(
   `WITH u AS (
   UPDATE refunds SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING id, seq, version
 ), e AS (${insertEvents("u", "$3")})
-SELECT version FROM u`
+SELECT id, version FROM u`
 )
 
 // The batched forms (`pgGroupCommit.ts`): one JSON array parameter of writes, `w`, each
@@ -199,7 +199,16 @@ const claimInput = (refund: Refund) => ({
   events: Rows.eventsRows(refund.events)
 })
 
-const acceptInput = (current: Refund, expected: number, next: Refund) => ({
+/** A change to a remembered refund, as the group commit holds it. */
+interface Accept {
+  readonly current: Refund
+  readonly expected: number
+  readonly next: Refund
+}
+
+type Sent = (error: Error | undefined, rows: ReadonlyArray<unknown>) => void
+
+const acceptInput = ({ current, expected, next }: Accept) => ({
   id: current.id,
   expected,
   ...Rows.updateRow(next),
@@ -210,6 +219,24 @@ const acceptInput = (current: Refund, expected: number, next: Refund) => ({
 export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): PgFastPath => {
   // Cleared for good once a connection has lost a named statement (see above).
   let named = Option.isSome(pool)
+  // The code of a lost statement a batch's callback saw, until a writer's fiber has logged it.
+  let lostUnlogged: string | undefined
+
+  /** Sends statements unnamed from now on; the warning is logged once, by the next write. */
+  const forgetNames = (code: unknown) => {
+    if (!named) return
+    named = false
+    lostUnlogged = String(code)
+  }
+
+  const warnOfLoss = Effect.suspend(() => {
+    if (lostUnlogged === undefined) return Effect.void
+    const code = lostUnlogged
+    lostUnlogged = undefined
+    return Effect.logWarning(
+      "refundkit ledger: a PostgreSQL connection lost a prepared statement (a pooler that does not keep them?); statements are sent unnamed from now on"
+    ).pipe(Effect.annotateLogs("code", code))
+  })
 
   const executeNamed = (on: Pg.Pool, statement: Prepared, values: ReadonlyArray<string | null>) =>
     Effect.async<ReadonlyArray<unknown>, SqlError>((resume) => {
@@ -220,16 +247,14 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
 
   const execute = (statement: Prepared, values: ReadonlyArray<string | null>): Effect.Effect<ReadonlyArray<unknown>, SqlError> => {
     const unnamed = Effect.suspend(() => sql.unsafe(statement.text, values))
-    if (!named || Option.isNone(pool)) return unnamed
+    if (Option.isNone(pool)) return unnamed
+    if (!named) return Effect.zipRight(warnOfLoss, unnamed)
     return executeNamed(pool.value, statement, values).pipe(
       Effect.catchIf(lostStatement, (error) =>
         Effect.zipRight(
           Effect.suspend(() => {
-            if (!named) return Effect.void
-            named = false
-            return Effect.logWarning(
-              "refundkit ledger: a PostgreSQL connection lost a prepared statement (a pooler that does not keep them?); statements are sent unnamed from now on"
-            ).pipe(Effect.annotateLogs("code", String(codeOf(error))))
+            forgetNames(codeOf(error))
+            return warnOfLoss
           }),
           unnamed
         )),
@@ -248,38 +273,54 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
       : { statement: refuseStatement, values: [current.id, String(expected), added(applied.left.refused)] }
   }
 
-  const claimAlone = (refund: Refund) =>
-    Effect.flatMap(
-      execute(claimStatement, [...Rows.insertValues(refund), JSON.stringify(Rows.targetRows(refund)), Rows.eventsJson(refund.events)]),
-      versionOf
-    )
+  const claimValues = (refund: Refund) => [...Rows.insertValues(refund), JSON.stringify(Rows.targetRows(refund)), Rows.eventsJson(refund.events)]
+
+  const claimAlone = (refund: Refund) => Effect.flatMap(execute(claimStatement, claimValues(refund)), versionOf)
 
   const writeAlone = (current: Refund, expected: number, applied: Applied) => {
     const { statement, values } = writeValues(current, expected, applied)
     return Effect.flatMap(execute(statement, values), versionOf)
   }
 
-  // Only on the ledger's own pool: a batch is sent from outside any fiber.
-  const batched = <I>(on: Pg.Pool, statement: Prepared) =>
-    PgGroupCommit.make<I>({
+  // Only on the ledger's own pool: batches are sent from callbacks, outside any fiber.
+  const send = (on: Pg.Pool, statement: Prepared, values: ReadonlyArray<string | null>, done: Sent) => {
+    const query = { text: statement.text, values: [...values] }
+    on.query(named ? { ...query, name: statement.name } : query, (error, result) => {
+      // Each write then runs alone, unnamed: sent named again, the driver would prepare it anew on this connection.
+      if (error instanceof Pg.DatabaseError && (error.code === "26000" || error.code === "42P05")) forgetNames(error.code)
+      done(error ?? undefined, error ? [] : result.rows)
+    })
+  }
+  const claims = Option.map(pool, (on) =>
+    PgGroupCommit.make<Refund>({
       maxInFlight,
       maxBatch,
       decode: Rows.decodeWrittenEither,
-      send: (inputs, done) => {
-        const query = { text: statement.text, values: [JSON.stringify(inputs)] }
-        on.query(named ? { ...query, name: statement.name } : query, (error, result) => done(error ?? undefined, error ? [] : result.rows))
+      send: (refunds, done) =>
+        refunds.length === 1
+          ? send(on, claimStatement, claimValues(refunds[0]!), done)
+          : send(on, claimBatchStatement, [JSON.stringify(refunds.map(claimInput))], done)
+    }))
+  const accepts = Option.map(pool, (on) =>
+    PgGroupCommit.make<Accept>({
+      maxInFlight,
+      maxBatch,
+      decode: Rows.decodeWrittenEither,
+      send: (writes, done) => {
+        if (writes.length > 1) return send(on, acceptBatchStatement, [JSON.stringify(writes.map(acceptInput))], done)
+        const { current, expected, next } = writes[0]!
+        const { statement, values } = writeValues(current, expected, Either.right(next))
+        return send(on, statement, values, done)
       }
-    })
-  const claims = Option.map(pool, (on) => batched<ReturnType<typeof claimInput>>(on, claimBatchStatement))
-  const accepts = Option.map(pool, (on) => batched<ReturnType<typeof acceptInput>>(on, acceptBatchStatement))
+    }))
 
   return {
     claim: (refund) =>
-      Option.isNone(claims) ? claimAlone(refund) : claims.value.write(refund.id, claimInput(refund), Effect.suspend(() => claimAlone(refund))),
+      Option.isNone(claims) ? claimAlone(refund) : claims.value.write(refund.id, refund, Effect.suspend(() => claimAlone(refund))),
     write: (current, expected, applied) =>
       Option.isNone(accepts) || Either.isLeft(applied)
         ? writeAlone(current, expected, applied)
-        : accepts.value.write(current.id, acceptInput(current, expected, applied.right), Effect.suspend(() => writeAlone(current, expected, applied))),
+        : accepts.value.write(current.id, { current, expected, next: applied.right }, Effect.suspend(() => writeAlone(current, expected, applied))),
     // Inside a transaction the statement must run on the transaction's own connection, which only `sql` holds: unnamed there.
     writeInTransaction: (current, expected, applied) => {
       const { statement, values } = writeValues(current, expected, applied)

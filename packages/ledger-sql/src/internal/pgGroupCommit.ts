@@ -10,7 +10,9 @@
  *
  * A write waits only while `maxInFlight` batches of its kind are out: a lone write, or
  * any write on an idle ledger, leaves on the next turn of the event loop as its own
- * statement, as before. A batch never holds two writes to one refund (a second is held
+ * statement, as before. Batches are sent and counted from callbacks, never from the
+ * writers' fibers, so a writer interrupted while it waits cannot leave a batch counted
+ * as out (its write still goes, as a statement already sent would). A batch never holds two writes to one refund (a second is held
  * for the next batch): each write's result is read from the rows the statement returns
  * by refund id.
  *
@@ -47,8 +49,8 @@ export interface Options<I> {
   /** Most writes in one statement. */
   readonly maxBatch: number
   /**
-   * Sends one statement for `inputs` (two or more, distinct refund ids) and calls back
-   * with the rows it returned.
+   * Sends one statement for `inputs` (distinct refund ids; a lone one as its own
+   * statement) and calls back with the rows it returned.
    */
   readonly send: (inputs: ReadonlyArray<I>, done: (error: Error | undefined, rows: ReadonlyArray<unknown>) => void) => void
   /** Each returned row's refund id and new version. */
@@ -64,7 +66,6 @@ export interface GroupCommit<I> {
    */
   readonly write: (id: string, input: I, alone: WriteResult) => WriteResult
 }
-
 
 /** @internal */
 export const make = <I>(options: Options<I>): GroupCommit<I> => {
@@ -126,10 +127,6 @@ export const make = <I>(options: Options<I>): GroupCommit<I> => {
     while (inFlight < options.maxInFlight && queue.length > 0) {
       const batch = take()
       inFlight += 1
-      if (batch.length === 1) {
-        batch[0]!.resume(Effect.ensuring(batch[0]!.alone, Effect.sync(release)))
-        continue
-      }
       options.send(batch.map((member) => member.input), (error, rows) => {
         release()
         settle(batch, error, rows)
