@@ -291,27 +291,20 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
       done(error ?? undefined, error ? [] : result.rows)
     })
   }
+  const grouped = <I>(send: PgGroupCommit.Options<I>["send"]) =>
+    PgGroupCommit.make<I>({ maxInFlight, maxBatch, decode: Rows.decodeWrittenEither, send })
   const claims = Option.map(pool, (on) =>
-    PgGroupCommit.make<Refund>({
-      maxInFlight,
-      maxBatch,
-      decode: Rows.decodeWrittenEither,
-      send: (refunds, done) =>
-        refunds.length === 1
-          ? send(on, claimStatement, claimValues(refunds[0]!), done)
-          : send(on, claimBatchStatement, [JSON.stringify(refunds.map(claimInput))], done)
-    }))
+    grouped<Refund>((refunds, done) =>
+      refunds.length === 1
+        ? send(on, claimStatement, claimValues(refunds[0]!), done)
+        : send(on, claimBatchStatement, [JSON.stringify(refunds.map(claimInput))], done)
+    ))
   const accepts = Option.map(pool, (on) =>
-    PgGroupCommit.make<Accept>({
-      maxInFlight,
-      maxBatch,
-      decode: Rows.decodeWrittenEither,
-      send: (writes, done) => {
-        if (writes.length > 1) return send(on, acceptBatchStatement, [JSON.stringify(writes.map(acceptInput))], done)
-        const { current, expected, next } = writes[0]!
-        const { statement, values } = writeValues(current, expected, Either.right(next))
-        return send(on, statement, values, done)
-      }
+    grouped<Accept>((writes, done) => {
+      if (writes.length > 1) return send(on, acceptBatchStatement, [JSON.stringify(writes.map(acceptInput))], done)
+      const { current, expected, next } = writes[0]!
+      const { statement, values } = writeValues(current, expected, Either.right(next))
+      return send(on, statement, values, done)
     }))
 
   return {
