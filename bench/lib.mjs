@@ -347,17 +347,24 @@ export const cpuSeconds = (pid) => statCpuSeconds(`/proc/${pid}/stat`)
 /** CPU seconds (user + system) of a process's main thread so far; NaN once it has exited. */
 export const mainThreadCpuSeconds = (pid) => statCpuSeconds(`/proc/${pid}/task/${pid}/stat`)
 
-const statCpuSeconds = (file) => {
+const statCpuSeconds = (file, { reapedChildren = false } = {}) => {
   try {
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th,
+    // then cutime and cstime, the CPU of the children it has waited for.
     const fields = readFileSync(file, "utf8").split(") ").at(-1).split(" ")
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks
+    const own = Number(fields[11]) + Number(fields[12])
+    return (reapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / clockTicks
   } catch {
     return NaN
   }
 }
 
-/** CPU seconds of every `postgres` process on this machine (a local server); NaN when there is none. */
+/**
+ * CPU seconds of every `postgres` process on this machine (a local server), and of those
+ * that have exited: the postmaster adds a reaped backend's CPU to its own `cutime` and
+ * `cstime`. Without them a backend that ends during a measurement (a pool closing an idle
+ * connection) would take its CPU out of the sum. NaN when there is none.
+ */
 export const postgresCpuSeconds = () => {
   let total = NaN
   let entries = []
@@ -375,7 +382,7 @@ export const postgresCpuSeconds = () => {
       continue
     }
     if (!comm.startsWith("postgres")) continue
-    const seconds = cpuSeconds(entry)
+    const seconds = statCpuSeconds(`/proc/${entry}/stat`, { reapedChildren: true })
     if (Number.isFinite(seconds)) total = (Number.isFinite(total) ? total : 0) + seconds
   }
   return total

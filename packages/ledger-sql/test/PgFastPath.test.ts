@@ -8,6 +8,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import type { Refund } from "@refundkit/core"
 import { Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import * as PgFastPath from "../src/internal/pgFastPath.js"
 import * as PgPool from "../src/internal/pgPool.js"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, pgSchema, rawSql } from "./support/databases.js"
@@ -317,6 +318,33 @@ describe("PostgreSQL ledger fast paths", () => {
       assert.strictEqual(yield* trips, 1 + refunds.length + 5)
       assert.deepStrictEqual(done.map(sequences), refunds.map((refund) => (refund === stale ? [1, 2, 3, 4] : [1, 2, 3])))
       for (const [i, refund] of refunds.entries()) assert.deepStrictEqual(yield* ledger.get(refund.id), done[i])
+    }))
+
+  it.scopedLive("a batch of changes looks each refund up by its key, not by scanning the table", () =>
+    Effect.gen(function*() {
+      const url = yield* pgSchema
+      const ledger = yield* build(SqlLedger.layerPg(url))
+      const refunds = Array.from({ length: 3000 }, (_, i) => plain(`many-${i}`))
+      yield* Effect.all(refunds.map((refund) => ledger.claim(refund)), { concurrency: 64, discard: true })
+      const sql = yield* rawSql(url)
+      const five = refunds.slice(0, 5)
+      const column = (value: string | number | null) => five.map(() => value)
+      const plan = yield* sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN ${PgFastPath.acceptBatchText}`, [
+        five.map((refund) => refund.id),
+        column(1),
+        column("pending"),
+        column(null),
+        column(null),
+        column("{}"),
+        column("[]"),
+        column(null),
+        column(at(1)),
+        column("[]")
+      ])
+      const text = plan.map((row) => row["QUERY PLAN"]).join("\n")
+      // With a set function's default guess of 100 rows, PostgreSQL scans the table into a hash instead.
+      assert.include(text, "Index Scan using refunds_pkey on refunds")
+      assert.notInclude(text, "Seq Scan on refunds")
     }))
 
   it.scopedLive("reads bring a refund's events along in one round trip and need no transaction", () =>
