@@ -115,9 +115,10 @@ const refuseStatement = prepared(
 SELECT id, version FROM u`
 )
 
-// The batched forms (`pgGroupCommit.ts`): one JSON array parameter of writes, `w`, each
-// carrying its refund's columns and its own events (and reservations) as JSON. Claims
-// are inserted in id order, so instances claiming overlapping keys lock them alike.
+// A batch of claims (`pgGroupCommit.ts`): one JSON array parameter of writes, `w`, each
+// carrying its refund's columns and its own events and reservations as JSON. They are
+// inserted in id order, so instances claiming overlapping keys lock them alike. Nothing
+// here reads `refunds` but the inserts' own conflict checks, so one cached plan serves.
 const claimBatchStatement = prepared(
   "claim_batch",
   `WITH w AS (
@@ -136,11 +137,12 @@ const claimBatchStatement = prepared(
 SELECT id, version FROM ins`
 )
 
-// The changes arrive as one array per column, so that PostgreSQL knows how many there are
-// and looks each refund up by its key: over a set function's default guess of 100 rows it
-// would rather scan the whole table into a hash, once per batch (json_to_recordset here
-// cost it ~1 ms per refund at 20,000 refunds). It is planned each time (sent unnamed): a
-// plan cached while the table was small would go on scanning it as it grows.
+// A batch of changes arrives as one array per column, so that PostgreSQL knows how many
+// there are and looks each refund up by its key: given a set function's default guess of
+// 100 rows, below a few tens of thousands of refunds it would rather scan the whole table
+// into a hash, once per batch (sent as `json_to_recordset` rows, that read ~600 rows per
+// refund in the bench). It is planned each time (sent unnamed): a plan cached while the
+// table was small would go on scanning it as it grows.
 /** @internal */
 export const acceptBatchText = `WITH w AS (
   SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
@@ -306,8 +308,8 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
       done(error ?? undefined, error ? [] : result.rows)
     })
   }
-  const grouped = <I>(send: PgGroupCommit.Options<I>["send"]) =>
-    PgGroupCommit.make<I>({ maxInFlight, maxBatch, decode: Rows.decodeWrittenEither, send })
+  const grouped = <I>(sendBatch: PgGroupCommit.Options<I>["send"]) =>
+    PgGroupCommit.make<I>({ maxInFlight, maxBatch, decode: Rows.decodeWrittenEither, send: sendBatch })
   const claims = Option.map(pool, (on) =>
     grouped<Refund>((refunds, done) =>
       refunds.length === 1
