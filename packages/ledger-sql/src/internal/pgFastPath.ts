@@ -156,9 +156,10 @@ export const acceptBatchText = `WITH w AS (
 ), e AS (${insertEventsFrom("u", "u JOIN w ON w.id = u.id AND u.version = w.expected + 1, json_to_recordset(w.events::json)")})
 SELECT id, version FROM u`
 
-// Batches of one kind out at once, and writes per batch: two keep the server busy while
-// the next batch gathers; more spread the writes thinner and cost PostgreSQL more.
-const maxInFlight = 2
+// Batches of one kind out at once, and writes per batch. With one out, the next gathers
+// for a whole round trip: larger batches, 15-25% less of PostgreSQL's CPU per refund than
+// with two, and the same refunds a second (`bench/README.md`, the thirteenth pass).
+const maxInFlight = 1
 const maxBatch = 64
 
 const codeOf = (error: SqlError): unknown => {
