@@ -211,8 +211,6 @@ interface Accept {
   readonly next: Refund
 }
 
-type Sent = (error: Error | undefined, rows: ReadonlyArray<unknown>) => void
-
 /** The changes of a batch as `acceptBatchText`'s column arrays. */
 const acceptColumns = (writes: ReadonlyArray<Accept>): Array<ReadonlyArray<string | number | null>> => {
   const rows = writes.map(({ current, expected, next }) => {
@@ -301,7 +299,7 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
   }
 
   // Only on the ledger's own pool: batches are sent from callbacks, outside any fiber.
-  const send = (on: Pg.Pool, statement: Prepared | string, values: ReadonlyArray<unknown>, done: Sent) => {
+  const send = (on: Pg.Pool, statement: Prepared | string, values: ReadonlyArray<unknown>, done: PgGroupCommit.Sent) => {
     const query = { text: typeof statement === "string" ? statement : statement.text, values: [...values] }
     on.query(named && typeof statement !== "string" ? { ...query, name: statement.name } : query, (error, result) => {
       // Each write then runs alone, unnamed: sent named again, the driver would prepare it anew on this connection.

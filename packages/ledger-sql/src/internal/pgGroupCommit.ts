@@ -11,9 +11,9 @@
  * any write on an idle ledger, leaves on the next turn of the event loop as its own
  * statement, as before. Batches are sent and counted from callbacks, never from the
  * writers' fibers, so a writer interrupted while it waits cannot leave a batch counted
- * as out (its write still goes, as a statement already sent would). A batch never holds two writes to one refund (a second is held
- * for the next batch): each write's result is read from the rows the statement returns
- * by refund id.
+ * as out (its write still goes, as a statement already sent would). A batch never holds
+ * two writes to one refund (a second is held for the next batch): each write's result is
+ * read from the rows the statement returns by refund id.
  *
  * The statement is atomic: when PostgreSQL refuses it (a constraint, a deadlock, a
  * prepared statement a pooler lost) nothing was written, and each write then runs again
@@ -41,6 +41,9 @@ interface Member<I> {
   readonly resume: (effect: WriteResult) => void
 }
 
+/** How a statement ended: PostgreSQL's or the connection's error, or the rows it returned. @internal */
+export type Sent = (error: Error | undefined, rows: ReadonlyArray<unknown>) => void
+
 /** @internal */
 export interface Options<I> {
   /** Batches of this kind out at once; a write waits only while this many are. */
@@ -51,7 +54,7 @@ export interface Options<I> {
    * Sends one statement for `inputs` (distinct refund ids; a lone one as its own
    * statement) and calls back with the rows it returned.
    */
-  readonly send: (inputs: ReadonlyArray<I>, done: (error: Error | undefined, rows: ReadonlyArray<unknown>) => void) => void
+  readonly send: (inputs: ReadonlyArray<I>, done: Sent) => void
   /** Each returned row's refund id and new version. */
   readonly decode: (row: unknown) => Either.Either<{ readonly id: string; readonly version: number }, LedgerError>
 }
