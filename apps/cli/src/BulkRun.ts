@@ -109,6 +109,8 @@ export interface Result {
   readonly providerStatus?: string | undefined
   readonly providerReference?: string | undefined
   readonly replayed?: boolean | undefined
+  /** Set when `--retry-failed` resent the row: which resend, under `idempotencyKey` (see {@link retryKeyOf}). */
+  readonly retry?: number | undefined
   readonly outcome: Outcome
   readonly error?: { readonly code: string; readonly message: string } | undefined
 }
@@ -128,8 +130,38 @@ const outcomeOfRefund = (refund: Refund): Outcome => {
 
 const invalidCodes = new Set(["invalid_request", "unknown_provider", "idempotency_key_reused", "over_refund"])
 
+/**
+ * The most times `--retry-failed` resends one row, over all runs: each resend is a new
+ * refund under its own key, so a row the provider keeps refusing stops here.
+ *
+ * @since 0.1.0
+ */
+export const maxRetries = 20
+
+/**
+ * The key of a row's `attempt`th resend by `--retry-failed`: derived from the row's own
+ * key, so every re-run finds the same chain of refunds and never sends a resend twice.
+ *
+ * @since 0.1.0
+ */
+export const retryKeyOf = (key: string, attempt: number): string => (attempt === 0 ? key : `${key}:retry-${attempt}`)
+
+/**
+ * Whether an earlier run left the row failed without the provider processing it (it was
+ * unavailable, or refused refundkit's credentials): only such a row may be resent. A
+ * decline is the provider's answer, and a row in doubt may have been refunded.
+ */
+const failedUnprocessed = (result: Either.Either<Refunds.Created, Refunds.CreateError>): boolean =>
+  Either.isRight(result) && result.right.replayed && outcomeOfRefund(result.right.refund) === "failed"
+
 // Built field by field rather than spread from a base object: one of these is made per row.
-const resultOf = (row: BulkFile.Row, key: string, providerId: string, result: Either.Either<Refunds.Created, Refunds.CreateError>): Result => {
+const resultOf = (
+  row: BulkFile.Row,
+  key: string,
+  providerId: string,
+  result: Either.Either<Refunds.Created, Refunds.CreateError>,
+  retry: number
+): Result => {
   if (Either.isRight(result)) {
     const refund = result.right.refund
     return {
@@ -141,6 +173,7 @@ const resultOf = (row: BulkFile.Row, key: string, providerId: string, result: Ei
       providerStatus: refund.providerStatus,
       providerReference: refund.providerReference,
       replayed: result.right.replayed,
+      retry: retry === 0 ? undefined : retry,
       outcome: outcomeOfRefund(refund),
       error: refund.error === undefined ? undefined : { code: refund.error.code, message: refund.error.message }
     }
@@ -155,7 +188,16 @@ const resultOf = (row: BulkFile.Row, key: string, providerId: string, result: Ei
     : undefined
   const outcome: Outcome = invalidCodes.has(error.code) ? "invalid" : status === "unknown" || status === "requested" ? "in_doubt" : "failed"
   const refundId = "refundId" in error && typeof error.refundId === "string" ? error.refundId : status === undefined ? undefined : deriveId(providerId, key)
-  return { row: row.row, line: row.line, idempotencyKey: key, refundId, status, outcome, error: { code: error.code, message: error.message } }
+  return {
+    row: row.row,
+    line: row.line,
+    idempotencyKey: key,
+    refundId,
+    status,
+    retry: retry === 0 ? undefined : retry,
+    outcome,
+    error: { code: error.code, message: error.message }
+  }
 }
 
 /**
@@ -165,6 +207,10 @@ const resultOf = (row: BulkFile.Row, key: string, providerId: string, result: Ei
  * @since 0.1.0
  */
 export const packWindow = 4
+
+type Verdict = { readonly _tag: "Resend" } | { readonly _tag: "Keep"; readonly note?: string | undefined }
+const resend: Verdict = { _tag: "Resend" }
+const keep: Verdict = { _tag: "Keep" }
 
 /**
  * What the execution pass did.
@@ -206,6 +252,8 @@ export interface ExecuteOptions {
   readonly out: string
   /** Set when Ctrl-C asked to stop: no new rows are taken, calls in flight finish. */
   readonly stopRequested: () => boolean
+  /** Resend rows an earlier run left failed without the provider processing them (see {@link retryKeyOf}). */
+  readonly retryFailed: boolean
 }
 
 /**
@@ -278,29 +326,58 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     }
     const recordInvalid = (row: BulkFile.Row, key: string) =>
       record({ row: row.row, line: row.line, idempotencyKey: key, outcome: "invalid", error: { code: "invalid_request", message: describeIssues(row.issues) } })
+    // `--retry-failed`: a row an earlier run left failed without the provider processing it goes again under
+    // its next key; every other result is recorded, with a note where a resend was due but cannot happen.
+    const verdict = (key: string, attempt: number, result: Either.Either<Refunds.Created, Refunds.CreateError>): Verdict => {
+      if (!options.retryFailed || !failedUnprocessed(result)) return keep
+      if (attempt >= maxRetries) return { _tag: "Keep", note: `not resent: resent ${maxRetries} times already` }
+      if (retryKeyOf(key, attempt + 1).length > 255) {
+        return { _tag: "Keep", note: `not resent: its idempotency key leaves no room for ":retry-${attempt + 1}" within 255 characters` }
+      }
+      return resend
+    }
+    const recordAttempt = (row: BulkFile.Row, key: string, attempt: number, result: Either.Either<Refunds.Created, Refunds.CreateError>, note: string | undefined) => {
+      const line = resultOf(row, retryKeyOf(key, attempt), provider.id, result, attempt)
+      record(note === undefined || line.error === undefined ? line : { ...line, error: { code: line.error.code, message: `${line.error.message} (${note})` } })
+    }
+    type Pending = { readonly row: BulkFile.Row; readonly key: string; readonly request: Record<string, unknown>; readonly attempt: number }
+    const sendMany = (pending: ReadonlyArray<Pending>): Effect.Effect<void> =>
+      Effect.flatMap(
+        refunds.createMany(pending.map((p) => ({ provider: provider.id, request: p.request, idempotencyKey: retryKeyOf(p.key, p.attempt) })), {
+          concurrency: callsPerBatch
+        }),
+        (results) => {
+          const again: Array<Pending> = []
+          for (let i = 0; i < pending.length; i++) {
+            const p = pending[i]!
+            const next = verdict(p.key, p.attempt, results[i]!)
+            if (next._tag === "Resend") again.push({ ...p, attempt: p.attempt + 1 })
+            else recordAttempt(p.row, p.key, p.attempt, results[i]!, next.note)
+          }
+          return again.length === 0 ? Effect.void : sendMany(again)
+        }
+      )
     const submitMany = (rows: ReadonlyArray<BulkFile.Row>): Effect.Effect<void> => {
-      const valid: Array<BulkFile.Row> = []
-      const inputs: Array<Refunds.CreateInput> = []
+      const pending: Array<Pending> = []
       for (const row of rows) {
         const key = BulkFile.keyOf(row, options.digest)
         if (row.request === undefined) recordInvalid(row, key)
-        else {
-          valid.push(row)
-          inputs.push({ provider: provider.id, request: row.request, idempotencyKey: key })
-        }
+        else pending.push({ row, key, request: row.request, attempt: 0 })
       }
-      if (valid.length === 0) return Effect.void
-      return Effect.map(refunds.createMany(inputs, { concurrency: callsPerBatch }), (results) => {
-        for (let i = 0; i < valid.length; i++) record(resultOf(valid[i]!, inputs[i]!.idempotencyKey, provider.id, results[i]!))
-      })
+      return pending.length === 0 ? Effect.void : sendMany(pending)
     }
     const submitOne = (row: BulkFile.Row): Effect.Effect<void> => {
       const key = BulkFile.keyOf(row, options.digest)
-      if (row.request === undefined) return Effect.sync(() => recordInvalid(row, key))
-      return Effect.map(
-        Effect.either(createOne({ provider: provider.id, request: row.request, idempotencyKey: key })),
-        (result) => record(resultOf(row, key, provider.id, result))
-      )
+      const request = row.request
+      if (request === undefined) return Effect.sync(() => recordInvalid(row, key))
+      const send = (attempt: number): Effect.Effect<void> =>
+        Effect.flatMap(Effect.either(createOne({ provider: provider.id, request, idempotencyKey: retryKeyOf(key, attempt) })), (result) => {
+          const next = verdict(key, attempt, result)
+          if (next._tag === "Resend") return send(attempt + 1)
+          recordAttempt(row, key, attempt, result, next.note)
+          return Effect.void
+        })
+      return send(0)
     }
     const pass = BulkFile.read(options.path, options.format, provider.requestJsonSchema)
     const take = yield* rowTaker(yield* pass.pull)

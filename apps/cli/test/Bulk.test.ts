@@ -5,7 +5,16 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { clearFaults, fault, jsonLines, run, start, startSandboxes, stats, tempDir } from "./support.js"
 
-type Row = { row: number; idempotencyKey: string; refundId?: string; status?: string; outcome: string; replayed?: boolean; error?: { code: string } }
+type Row = {
+  row: number
+  idempotencyKey: string
+  refundId?: string
+  status?: string
+  outcome: string
+  replayed?: boolean
+  retry?: number
+  error?: { code: string; message: string }
+}
 type AirpayStats = { requests: Record<string, number>; refundsPerformed: number; refundsByTransaction: Record<string, number> }
 
 let sandboxes: Awaited<ReturnType<typeof startSandboxes>>
@@ -231,6 +240,108 @@ describe("refundkit bulk", () => {
     const mine = Object.entries(((await stats(airpay)) as AirpayStats).refundsByTransaction).filter(([id]) => Number(id) >= 1_400_001 && Number(id) < 1_400_001 + rows)
     assert.strictEqual(mine.length, rows)
     assert.isTrue(mine.every(([, n]) => n === 1))
+  })
+
+  it("--retry-failed resends only rows the provider did not process, each under its next derived key, once per run", async () => {
+    const exirom = sandboxes.url("exirom")
+    // Rows 1 and 2 meet a 503 (failed, not processed), row 3 asks for more than its 100.00 payment (declined), row 4 succeeds.
+    const lines = ["transactionId,amount,reason", "3100001,1.00,customer_request", "3100002,1.00,customer_request", "3100003,150.00,customer_request", "3100004,1.00,customer_request"]
+    const file = join(dir, "retry.csv")
+    writeFileSync(file, `${lines.join("\n")}\n`)
+    const env = { REFUNDKIT_MAX_RETRIES: "0" }
+    const bulk = async (extra: ReadonlyArray<string>, code: number) => {
+      const before = await stats(exirom)
+      const result = await cli(["bulk", file, "--provider", "exirom", "--concurrency", "1", "--json", ...extra], "retry.db", env)
+      assert.strictEqual(result.code, code, result.stderr)
+      const after = await stats(exirom)
+      const rows = jsonLines<Row>(readFileSync(`${file}.results.jsonl`, "utf8")).sort((a, b) => a.row - b.row)
+      return { rows, calls: (after.requests["refund"] ?? 0) - (before.requests["refund"] ?? 0), refunded: after.refundsPerformed - before.refundsPerformed, stderr: result.stderr }
+    }
+
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 2 })
+    const first = await bulk([], 1)
+    await clearFaults(exirom)
+    assert.deepStrictEqual(first.rows.map((r) => r.outcome), ["failed", "failed", "declined", "ok"])
+    assert.deepStrictEqual(first.rows.map((r) => r.error?.code), ["provider_unavailable", "provider_unavailable", "provider_declined", undefined])
+    assert.strictEqual(first.refunded, 1)
+    assert.include(first.stderr, "--retry-failed")
+    const key = (row: number) => first.rows[row - 1]!.idempotencyKey
+
+    // Without the flag a re-run replays every row, failures included, and sends nothing.
+    const replay = await bulk([], 1)
+    assert.strictEqual(replay.calls, 0)
+    assert.isTrue(replay.rows.every((r) => r.replayed === true && r.retry === undefined))
+
+    // With it, the two failed rows go again (the first meets another 503); the decline and the success are replayed.
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 1 })
+    const second = await bulk(["--retry-failed"], 1)
+    await clearFaults(exirom)
+    assert.strictEqual(second.calls, 2)
+    assert.strictEqual(second.refunded, 1)
+    assert.deepStrictEqual(second.rows.map((r) => [r.idempotencyKey, r.retry, r.replayed, r.outcome]), [
+      [`${key(1)}:retry-1`, 1, undefined, "failed"],
+      [`${key(2)}:retry-1`, 1, false, "ok"],
+      [key(3), undefined, true, "declined"],
+      [key(4), undefined, true, "ok"]
+    ])
+    assert.notStrictEqual(second.rows[1]!.refundId, first.rows[1]!.refundId, "a resend is a refund of its own")
+
+    // The next run walks each row's chain: row 1's first resend failed, so its second goes; row 2's resend is replayed.
+    const third = await bulk(["--retry-failed"], 0)
+    assert.strictEqual(third.calls, 1)
+    assert.strictEqual(third.refunded, 1)
+    assert.deepStrictEqual(third.rows.map((r) => [r.idempotencyKey, r.retry, r.replayed, r.outcome]), [
+      [`${key(1)}:retry-2`, 2, false, "ok"],
+      [`${key(2)}:retry-1`, 1, true, "ok"],
+      [key(3), undefined, true, "declined"],
+      [key(4), undefined, true, "ok"]
+    ])
+
+    // And once everything is done, a run with the flag sends nothing at all.
+    const fourth = await bulk(["--retry-failed"], 0)
+    assert.strictEqual(fourth.calls, 0)
+    assert.isTrue(fourth.rows.every((r) => r.replayed === true))
+  })
+
+  it("--retry-failed leaves a row whose own key leaves no room for the suffix, and says why", async () => {
+    const exirom = sandboxes.url("exirom")
+    const long = `k${"x".repeat(249)}`
+    writeFileSync(join(dir, "long-key.jsonl"), `${JSON.stringify({ transactionId: 3_100_101, amount: "1.00", reason: "duplicate", idempotency_key: long })}\n`)
+    const env = { REFUNDKIT_MAX_RETRIES: "0" }
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 1 })
+    const failed = await cli(["bulk", "long-key.jsonl", "--provider", "exirom", "--json"], "long-key.db", env)
+    await clearFaults(exirom)
+    assert.strictEqual(failed.code, 1, failed.stderr)
+
+    const before = await stats(exirom)
+    const again = await cli(["bulk", "long-key.jsonl", "--provider", "exirom", "--json", "--retry-failed"], "long-key.db", env)
+    assert.strictEqual(again.code, 1, again.stderr)
+    assert.strictEqual((await stats(exirom)).requests["refund"], before.requests["refund"])
+    const [row] = jsonLines<Row>(readFileSync(join(dir, "long-key.jsonl.results.jsonl"), "utf8"))
+    assert.strictEqual(row!.idempotencyKey, long)
+    assert.strictEqual(row!.outcome, "failed")
+    assert.include(row!.error!.message, `no room for ":retry-1" within 255 characters`)
+  })
+
+  it("--retry-failed resends packed rows too: the rows of a refused Airpay call go again together", async () => {
+    const airpay = sandboxes.url("airpay")
+    const file = airpayCsv("airpay-retry.csv", 1_900_001, 12)
+    const env = { REFUNDKIT_MAX_RETRIES: "0" }
+    await fault(airpay, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0 })
+    const failed = await cli(["bulk", file, "--provider", "airpay", "--json"], "airpay-retry.db", env)
+    await clearFaults(airpay)
+    assert.strictEqual(failed.code, 1, failed.stderr)
+    assert.isTrue(jsonLines<Row>(readFileSync(`${file}.results.jsonl`, "utf8")).every((r) => r.outcome === "failed"))
+
+    const before = (await stats(airpay)) as AirpayStats
+    const retried = await cli(["bulk", file, "--provider", "airpay", "--json", "--retry-failed"], "airpay-retry.db", env)
+    assert.strictEqual(retried.code, 0, retried.stderr)
+    const after = (await stats(airpay)) as AirpayStats
+    assert.strictEqual(after.refundsPerformed - before.refundsPerformed, 12)
+    assert.isBelow((after.requests["refund"] ?? 0) - (before.requests["refund"] ?? 0), 12, "the resends are packed as the first sends were")
+    const rows = jsonLines<Row>(readFileSync(`${file}.results.jsonl`, "utf8"))
+    assert.strictEqual(rows.length, 12)
+    assert.isTrue(rows.every((r) => r.outcome === "ok" && r.retry === 1 && r.idempotencyKey.endsWith(":retry-1")))
   })
 
   it("waits for the provider's rate limit instead of failing, packing Airalo ICCIDs that share a reason", async () => {

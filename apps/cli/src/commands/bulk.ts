@@ -40,6 +40,10 @@ const config = {
   ),
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Validate every row and stop: nothing is sent.")),
   out: Options.text("out").pipe(Options.withDescription("The results file (default <file>.results.jsonl), one JSON line per row."), Options.optional),
+  retryFailed: Options.boolean("retry-failed").pipe(Options.withDescription(
+    "Resend the rows an earlier run left failed without the provider processing them (it was unavailable, or refused refundkit's credentials), " +
+      "each as a new refund under a key derived from the row's own (`<key>:retry-1`, then `:retry-2`...). Declines and rows in doubt are never resent."
+  )),
   recoveryGrace: Options.integer("recovery-grace").pipe(
     Options.withDescription("Seconds after which a refund left in `requested` by a killed run counts as in doubt (default 0: the previous run is dead)."),
     Options.withDefault(0)
@@ -136,7 +140,8 @@ const submitAll = (own: Own, globals: Globals.Globals, format: BulkFile.Format) 
           total: validation.rows,
           concurrency: own.concurrency,
           out,
-          stopRequested: () => stop
+          stopRequested: () => stop,
+          retryFailed: own.retryFailed
         }),
       () =>
         Effect.sync(() => {
@@ -170,7 +175,11 @@ const report = (summary: BulkRun.Summary, out: string, json: boolean, provider: 
     if (t.inDoubt > 0) {
       yield* Output.note(`${t.inDoubt} row(s) are in doubt (the provider may or may not have refunded them): they were not resent. Run \`refundkit reconcile --provider ${provider}\` or check them with the provider; ${out} lists them.`)
     }
-    if (t.failed > 0) yield* Output.note(`${t.failed} row(s) failed at the provider or the ledger; ${out} has each error.`)
+    if (t.failed > 0) {
+      yield* Output.note(
+        `${t.failed} row(s) failed at the provider or the ledger; ${out} has each error. Once the cause is fixed, run the same command again with --retry-failed to resend those the provider did not process.`
+      )
+    }
     if (summary.stopped) {
       yield* Output.note(`Stopped before the end. To finish, run the same command again: ${process.argv.slice(2).map(quote).join(" ").replace(/^/, "refundkit ")} (rows already done are not refunded twice).`)
     }
