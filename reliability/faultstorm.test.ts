@@ -115,5 +115,17 @@ describe("fault storm during refundkit bulk", () => {
     }
     expect(disagreements.slice(0, 20)).toEqual([])
     expect(after.refundsPerformed - before.refundsPerformed).toBe(refunds.filter((r) => r.status === "succeeded").length)
+
+    // The outage is over: a re-run with --retry-failed resends only rows failed without being processed,
+    // and replays everything else, so the provider's tally does not move past one refund per row.
+    const retry = await L.cli(["bulk", file, "--provider", "exirom", "--concurrency", "32", "--json", "--retry-failed", "--ledger", ledger], { env, timeoutMs: 120_000 })
+    expect(retry.code, retry.stderr.slice(-2000)).toBe(0)
+    const resent = readFileSync(`${file}.results.jsonl`, "utf8").trim().split("\n").map((l) => JSON.parse(l))
+    const failedBefore = refunds.filter((r) => r.status === "failed").length
+    expect(resent.filter((r) => r.retry === 1)).toHaveLength(failedBefore)
+    expect(resent.filter((r) => r.replayed === true)).toHaveLength(ROWS - failedBefore)
+    const last = await sandbox.stats()
+    expect(doubleRefunds(last.refundsPerTransaction)).toEqual([])
+    expect(last.refundsPerformed - before.refundsPerformed).toBe(ROWS)
   })
 })
