@@ -117,8 +117,8 @@ describe("fault storm during refundkit bulk", () => {
     expect(after.refundsPerformed - before.refundsPerformed).toBe(refunds.filter((r) => r.status === "succeeded").length)
 
     // The outage is over: a re-run with --retry-failed resends only rows failed without being processed (none with
-    // this seed, where every 5xx is a 500 that reconcile settled),
-    // and replays everything else, so the provider's tally does not move past one refund per row.
+    // this seed, where every 5xx is a 500 that reconcile settled) and replays everything else, so the provider's
+    // tally does not move past one refund per row.
     const retry = await L.cli(["bulk", file, "--provider", "exirom", "--concurrency", "32", "--json", "--retry-failed", "--ledger", ledger], { env, timeoutMs: 120_000 })
     expect(retry.code, retry.stderr.slice(-2000)).toBe(0)
     const resent = readFileSync(`${file}.results.jsonl`, "utf8").trim().split("\n").map((l) => JSON.parse(l))
