@@ -303,6 +303,45 @@ describe("refundkit bulk", () => {
     assert.isTrue(fourth.rows.every((r) => r.replayed === true))
   })
 
+  it("a row refunded with its answer lost, then refused by 503s on retry, is in doubt: --retry-failed leaves it, reconcile settles it", async () => {
+    const exirom = sandboxes.url("exirom")
+    const file = join(dir, "lost-then-503.csv")
+    writeFileSync(file, "transactionId,amount,reason\n3100021,1.00,customer_request\n")
+    const env = { REFUNDKIT_MAX_RETRIES: "2" }
+    const rowOf = () => jsonLines<Row>(readFileSync(`${file}.results.jsonl`, "utf8"))[0]!
+    const before = await stats(exirom)
+    // Exirom refunds the first attempt but the answer never arrives; both retries meet a 503.
+    await fault(exirom, [
+      { fault: { _tag: "LostResponse" }, route: "refund", times: 1 },
+      { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 2 }
+    ])
+    const first = await cli(["bulk", file, "--provider", "exirom", "--json"], "lost-then-503.db", env)
+    await clearFaults(exirom)
+    const sent = await stats(exirom)
+    assert.strictEqual((sent.requests["refund"] ?? 0) - (before.requests["refund"] ?? 0), 3)
+    assert.strictEqual(sent.refundsPerformed - before.refundsPerformed, 1)
+    assert.strictEqual(first.code, 3, first.stderr)
+    const row = rowOf()
+    assert.deepStrictEqual([row.outcome, row.status, row.error?.code], ["in_doubt", "unknown", "outcome_unknown"])
+    assert.include(row.error?.message ?? "", "an earlier attempt may have been processed")
+
+    // Not a failure the provider provably did not process, so nothing is resent under a new key.
+    const retried = await cli(["bulk", file, "--provider", "exirom", "--json", "--retry-failed"], "lost-then-503.db", env)
+    assert.strictEqual(retried.code, 3, retried.stderr)
+    assert.deepStrictEqual([rowOf().replayed, rowOf().retry, rowOf().idempotencyKey], [true, undefined, row.idempotencyKey])
+    const replayed = await stats(exirom)
+    assert.strictEqual(replayed.requests["refund"], sent.requests["refund"])
+
+    // Reconcile asks Exirom again with the same requestId and learns of the one refund it made.
+    const reconciled = await cli(["reconcile", "--provider", "exirom", "--json"], "lost-then-503.db", env)
+    assert.strictEqual(reconciled.code, 0, reconciled.stderr)
+    const shown = await cli(["get", row.refundId!, "--json"], "lost-then-503.db", env)
+    assert.notStrictEqual(JSON.parse(shown.stdout).status, "unknown")
+    assert.notStrictEqual(JSON.parse(shown.stdout).status, "failed")
+    const after = await stats(exirom)
+    assert.strictEqual(after.refundsPerformed - before.refundsPerformed, 1)
+  })
+
   it("--retry-failed leaves a row whose own key leaves no room for the suffix, and says why", async () => {
     const exirom = sandboxes.url("exirom")
     const long = `k${"x".repeat(249)}`

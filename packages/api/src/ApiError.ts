@@ -278,8 +278,10 @@ export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
 }) {}
 
 /**
- * The provider timed out after the request may have left: the refund is `unknown`,
- * is never resent blindly, and is resolved by sync or an operator.
+ * The provider's outcome is unknown after the request may have left (a timeout, or
+ * retries that ended on a not-processed answer after an attempt that may have been
+ * processed): the refund is `unknown`, is never resent blindly, and is resolved by sync
+ * or an operator.
  *
  * @since 0.1.0
  */
@@ -364,7 +366,7 @@ export const Wire = {
   UnexpectedResponse: response(UnexpectedResponse, 502, "The provider answered with an undocumented body"),
   LedgerUnavailable: response(LedgerUnavailable, 503, "The ledger could not be reached"),
   NotReady: response(NotReady, 503, "A dependency is not ready"),
-  OutcomeUnknown: response(OutcomeUnknown, 504, "The provider timed out after the request may have left")
+  OutcomeUnknown: response(OutcomeUnknown, 504, "The outcome at the provider is unknown after the request may have left (a timeout, or retries that ended without a verdict)")
 } as const
 
 /**

@@ -241,6 +241,30 @@ const statusAfter = (error: ProviderError): RefundStatus.RefundStatus => {
   }
 }
 
+const mayHaveTakenEffect = (error: ProviderError): boolean => statusAfter(error) === "unknown"
+
+const briefly = (error: ProviderError): string => ("detail" in error && typeof error.detail === "string" ? error.detail : error.message)
+
+/**
+ * How a call that was retried ends when an earlier attempt may have taken effect (a
+ * 500, a lost connection, at a provider whose submit is idempotent). The last attempt's
+ * failure speaks for that attempt only: a 503, a 429, refused credentials or a call
+ * refundkit held back say the provider did nothing this time, not that the earlier
+ * attempt did nothing, so the refund stays in doubt (`OutcomeUnknown`: kept `unknown`,
+ * never resent, resolved by a sync) instead of `failed`, which is final, frees the
+ * target's amount and lets `bulk --retry-failed` send it again under a new key. A
+ * decline stands: such a provider answers a repeated request with its original answer,
+ * so a decline is its verdict on the refund itself.
+ */
+const afterRetries = (provider: string, refundId: string, earlier: ProviderError, last: ProviderError): ProviderError =>
+  last._tag === "ProviderDeclined" || statusAfter(last) !== "failed"
+    ? last
+    : new OutcomeUnknown({
+      provider,
+      refundId,
+      detail: `an earlier attempt may have been processed (${briefly(earlier)}) and the last one ended with ${briefly(last)}`
+    })
+
 const changeFrom = (outcome: Outcome, source: EventSource, at: string): Change => ({
   to: outcome.status,
   source,
@@ -336,12 +360,22 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       return Effect.catchAll(attempted, (first) => {
         if (!retryable(first)) return Effect.fail(first)
         let replay = true
+        let maybeTookEffect = mayHaveTakenEffect(first) ? first : undefined
         const again = Effect.suspend(() => {
-          if (!replay) return attempted
+          if (!replay) {
+            return Effect.tapError(attempted, (error) =>
+              Effect.sync(() => {
+                if (maybeTookEffect === undefined && mayHaveTakenEffect(error)) maybeTookEffect = error
+              }))
+          }
           replay = false
           return Effect.fail(first)
         })
-        return Effect.retry(again, { schedule: options.retrySchedule, while: retryable })
+        return Effect.retry(again, { schedule: options.retrySchedule, while: retryable }).pipe(
+          Effect.mapError((last) =>
+            maybeTookEffect === undefined ? last : afterRetries(provider.id, refundId, maybeTookEffect, last)
+          )
+        )
       })
     }
 

@@ -4,7 +4,7 @@ import * as Ledger from "../src/Ledger.js"
 import * as Money from "../src/Money.js"
 import * as Provider from "../src/Provider.js"
 import * as Providers from "../src/Providers.js"
-import { OutcomeUnknown, ProviderDeclined, ProviderUnavailable } from "../src/RefundError.js"
+import { OutcomeUnknown, ProviderAuthFailed, ProviderDeclined, ProviderUnavailable } from "../src/RefundError.js"
 import * as Refunds from "../src/Refunds.js"
 
 // A scripted in-process provider: core's orchestration is what is under test here;
@@ -14,7 +14,7 @@ const Lines = Schema.Struct({
   currency: Schema.optional(Schema.Literal("USD"))
 })
 
-type Step = (lines: typeof Lines.Type) => Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnknown | ProviderDeclined>
+type Step = (lines: typeof Lines.Type) => Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnknown | ProviderDeclined | ProviderAuthFailed>
 
 const scripted = (options: { idempotent: boolean; maxTargets?: number; rateLimit?: { requests: number; perMillis: number }; maxRateLimitWait?: Duration.DurationInput }) => {
   const calls: Array<typeof Lines.Type> = []
@@ -188,6 +188,47 @@ describe("Refunds", () => {
       const after = yield* Effect.flatMap(Refunds.Refunds, (r) => r.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })).pipe(Effect.provide(notSent.layer))
       assert.strictEqual(after.refund.status, "succeeded")
       assert.strictEqual(notSent.calls.length, 2)
+    }))
+
+  it.scopedLive("a retried call whose earlier attempt may have been processed never ends failed on a later not-processed answer", () =>
+    Effect.gen(function*() {
+      const maybe = () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 500", httpStatus: 500, maybeProcessed: true }))
+      const notSent = () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 503", httpStatus: 503, maybeProcessed: false }))
+      const refused = () => Effect.fail(new ProviderAuthFailed({ provider: "toy", detail: "HTTP 401" }))
+      const declined = () => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "5", reason: "insufficient funds" }))
+      // Three attempts (the toy's schedule retries twice); what the refund is left as after each script.
+      const run = (...steps: Array<Step>) => {
+        const toy = scripted({ idempotent: true })
+        toy.script.push(...steps)
+        return Effect.gen(function*() {
+          const refunds = yield* Refunds.Refunds
+          const result = yield* Effect.either(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
+          const stored = yield* refunds.list({ limit: 10 })
+          return { result, status: stored.items[0]!.status, calls: toy.calls.length }
+        }).pipe(Effect.provide(toy.layer))
+      }
+
+      const inDoubt = yield* run(maybe, notSent, notSent)
+      assert.strictEqual(inDoubt.calls, 3)
+      assert.strictEqual(inDoubt.status, "unknown")
+      assert.isTrue(Either.isLeft(inDoubt.result) && inDoubt.result.left._tag === "OutcomeUnknown")
+      if (Either.isLeft(inDoubt.result)) assert.include(inDoubt.result.left.message, "an earlier attempt may have been processed (HTTP 500) and the last one ended with HTTP 503")
+
+      const sentLater = yield* run(notSent, maybe, refused)
+      assert.strictEqual(sentLater.calls, 3)
+      assert.strictEqual(sentLater.status, "unknown")
+      assert.isTrue(Either.isLeft(sentLater.result) && sentLater.result.left._tag === "OutcomeUnknown")
+
+      // A decline is the provider's answer to the refund itself: it stands.
+      const verdict = yield* run(maybe, declined)
+      assert.strictEqual(verdict.status, "failed")
+      assert.isTrue(Either.isRight(verdict.result) && verdict.result.right.refund.error?.code === "provider_declined")
+
+      // No attempt may have been processed: the refund is failed, and nothing was refunded.
+      const nothing = yield* run(notSent, notSent, notSent)
+      assert.strictEqual(nothing.calls, 3)
+      assert.strictEqual(nothing.status, "failed")
+      assert.isTrue(Either.isLeft(nothing.result) && nothing.result.left._tag === "ProviderUnavailable")
     }))
 
   it.scopedLive("a decline is a recorded failed refund, not an error", () => {
