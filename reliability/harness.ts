@@ -67,6 +67,18 @@ export const L = lib as {
   listLedger(ledger: string, env?: Record<string, string>, options?: { status?: string }): Promise<Array<any>>
 }
 
+/**
+ * A seeded case's seed: `fallback` (what CI runs, the same run every time) unless
+ * RELIABILITY_SEED names another, to explore beyond it and to replay a run that failed.
+ */
+export const seedOr = (fallback: number): number => {
+  const given = process.env.RELIABILITY_SEED
+  if (given === undefined || given === "") return fallback
+  const seed = Number(given)
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`RELIABILITY_SEED must be a non-negative integer, not ${JSON.stringify(given)}`)
+  return seed
+}
+
 /** Transaction ids (auto-seeded refundable payments) unique to this process and call. */
 // Auto-seeded range is 1,000,000-9,999,999; each test file takes a random 20,000-id block of 2M-9.9M.
 let nextTx = 2_000_000 + Math.floor(Math.random() * 395) * 20_000
