@@ -106,6 +106,20 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         assert.strictEqual(timedOut.body.error.status, "unknown")
         const unknown = yield* gw.fetch("GET", `/v1/refunds/${timedOut.body.error.refundId}`)
         assert.strictEqual(unknown.body.status, "unknown")
+        yield* gw.exirom.faults.clear
+
+        // Exirom refunds the first attempt but its answer is lost; every retry meets a 503, which says
+        // nothing of that first attempt: in doubt (a client must not resend under a new key), not failed.
+        yield* gw.exirom.faults.inject({ fault: { _tag: "LostResponse" }, route: "refund", times: 1 })
+        yield* gw.exirom.faults.inject({ fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0 })
+        const refundedBefore = (yield* gw.exirom.stats).refundsPerformed
+        const lost = yield* post(gw, Gateway.exiromRefund())
+        assert.strictEqual(lost.status, 504, lost.text)
+        assert.strictEqual(lost.body.error.code, "outcome_unknown")
+        assert.strictEqual(lost.body.error.status, "unknown")
+        assert.include(lost.body.error.message, "an earlier attempt may have been processed")
+        assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, refundedBefore + 1)
+        yield* gw.exirom.faults.clear
       }))
 
     it.scopedLive("502 provider_auth_failed when the provider refuses the gateway's credentials", () =>
