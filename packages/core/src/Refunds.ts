@@ -360,17 +360,16 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       return Effect.catchAll(attempted, (first) => {
         if (!retryable(first)) return Effect.fail(first)
         let replay = true
-        let maybeTookEffect = mayHaveTakenEffect(first) ? first : undefined
+        let maybeTookEffect: ProviderError | undefined
         const again = Effect.suspend(() => {
-          if (!replay) {
-            return Effect.tapError(attempted, (error) =>
-              Effect.sync(() => {
-                if (maybeTookEffect === undefined && mayHaveTakenEffect(error)) maybeTookEffect = error
-              }))
-          }
+          if (!replay) return attempted
           replay = false
           return Effect.fail(first)
-        })
+        }).pipe(Effect.tapError((error) =>
+          Effect.sync(() => {
+            if (maybeTookEffect === undefined && mayHaveTakenEffect(error)) maybeTookEffect = error
+          })
+        ))
         return Effect.retry(again, { schedule: options.retrySchedule, while: retryable }).pipe(
           Effect.mapError((last) =>
             maybeTookEffect === undefined ? last : afterRetries(provider.id, refundId, maybeTookEffect, last)
