@@ -94,7 +94,16 @@ const Iccids = Schema.Array(Iccid).annotations({
   message: (issue) => ({ message: `iccids must be an array of 1 to ${maxIccids} ICCIDs, got ${describe(issue.actual)}`, override: false })
 }).pipe(
   Schema.minItems(1, { message: () => `iccids must name at least 1 ICCID (1 to ${maxIccids})` }),
-  Schema.maxItems(maxIccids, { message: (issue) => `iccids may name at most ${maxIccids} ICCIDs per request, got ${Array.isArray(issue.actual) ? issue.actual.length : "more"}` })
+  Schema.maxItems(maxIccids, { message: (issue) => `iccids may name at most ${maxIccids} ICCIDs per request, got ${Array.isArray(issue.actual) ? issue.actual.length : "more"}` }),
+  // A repeated ICCID would be sent to Airalo twice in one call, as two refund requests for one eSIM.
+  Schema.filter((iccids) => {
+    const seen = new Set<string>()
+    for (const [index, iccid] of iccids.entries()) {
+      if (seen.has(iccid)) return { path: [index], message: `iccids names ${iccid} twice: each ICCID once per request` }
+      seen.add(iccid)
+    }
+    return true
+  })
 )
 
 const Notes = Schema.String.annotations({ message: () => "notes must be a string" }).pipe(

@@ -61,7 +61,7 @@ describe("AiraloRequest", () => {
         assert.deepStrictEqual(prepared.request, { iccids: ["894000000000001", "894000000000002"], reason: "NO_COVERAGE", notes: "Connection issues in the region." })
       })))
 
-  it.scopedLive("iccids: required, 1 to 5, each a string of digits", () =>
+  it.scopedLive("iccids: required, 1 to 5, each a string of digits, none twice", () =>
     Effect.gen(function*() {
       const missing = yield* issuesOf({ reason: "NO_COVERAGE" })
       assert.deepStrictEqual(missing.issues, [{ path: "iccids", message: "iccids is required: 1 to 5 ICCIDs" }])
@@ -78,6 +78,8 @@ describe("AiraloRequest", () => {
         { path: "iccids.2", message: "an ICCID must be a string of digits, got \"\"" },
         { path: "iccids.3", message: "an ICCID must be a string of digits, got number" }
       ])
+      const twice = yield* issuesOf({ ...valid, iccids: ["894000000000001", "894000000000002", "894000000000001"] })
+      assert.deepStrictEqual(twice.issues, [{ path: "iccids.2", message: "iccids names 894000000000001 twice: each ICCID once per request" }])
       yield* withPlugin((provider) => provider.prepare({ ...valid, iccids: ["1", "22", "333", "4444", "894000000000001"] }))
     }))
 

@@ -109,7 +109,7 @@ export const make = (config: AirpayConfig.AirpayConfig): Effect.Effect<Provider.
       },
       submit: (request) =>
         client.refund(request.transactions).pipe(
-          Effect.map((data) => AirpayStatus.outcomeOf(targetsOf(request).map((t) => ({ target: t.target, amount: t.amount ?? "" })), data, request.currency))
+          Effect.map((data) => AirpayStatus.outcomeOf(targetsOf(request).map((t) => ({ target: t.target, amount: t.amount ?? "" })), data))
         ),
       combine: combine(max),
       statusHint,

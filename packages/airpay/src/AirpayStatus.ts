@@ -8,12 +8,10 @@
  *
  * @since 0.1.0
  */
-import * as Money from "@refundkit/core/Money"
 import type { Outcome } from "@refundkit/core/Provider"
 import type { RefundItem } from "@refundkit/core/Refund"
 import { ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, type ProviderError } from "@refundkit/core/RefundError"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
-import * as Either from "effect/Either"
 import type { Envelope, RefundData, RefundResult } from "./AirpayWire.js"
 
 /**
@@ -45,8 +43,8 @@ export type ProviderStatus = "accepted" | "already_initiated" | "refused" | "mis
 export const statusOf = (word: string): RefundStatus.RefundStatus => {
   switch (word) {
     case "accepted":
-    case "already_initiated":
       return "succeeded"
+    case "already_initiated":
     case "refused":
       return "failed"
     case "missing":
@@ -82,25 +80,17 @@ export const statusRank = (word: string): number | undefined => {
 export const isAlreadyInitiated = (message: string | null | undefined): boolean =>
   message !== null && message !== undefined && /already\s+initiated/i.test(message)
 
-const sameAmount = (a: string, b: string, currency: string) => {
-  const left = Money.parse(a, currency)
-  const right = Money.parse(b, currency)
-  return Either.isRight(left) && Either.isRight(right) && Money.equals(left.right, right.right)
-}
-
 const present = (value: string | null | undefined): value is string => value !== null && value !== undefined && value.trim() !== ""
 
 /**
- * One transaction's item. "Refund already initiated" is the existing refund (its
- * `refund_id` kept), unless Airpay names a different amount for it: then that earlier
- * refund is not the one asked for, and this request refunded nothing.
+ * One transaction's item. "Refund already initiated" refunded nothing: it names Airpay's
+ * existing refund (its `refund_id` is kept as the reference), which is never this one's.
  *
  * @since 0.1.0
  */
 export const itemOf = (
   requested: { readonly target: string; readonly amount: string },
-  result: RefundResult | undefined,
-  currency: string
+  result: RefundResult | undefined
 ): RefundItem => {
   if (result === undefined) {
     return {
@@ -117,18 +107,19 @@ export const itemOf = (
     return { target: requested.target, amount: requested.amount, status: "succeeded", providerStatus: "accepted", ...reference, ...(message === undefined ? {} : { message }) }
   }
   if (isAlreadyInitiated(message)) {
+    // refundkit never sends one Airpay refund twice (the submit is not idempotent: nothing that may have
+    // reached Airpay is resent, and a refund is `failed` only when Airpay provably did nothing), so the
+    // refund Airpay names here is never this one's: it is another row's, another key's, or one made outside
+    // refundkit. Whatever its amount, this request refunded nothing.
     const earlier = present(result.amount) ? result.amount : undefined
-    if (earlier !== undefined && !sameAmount(earlier, requested.amount, currency)) {
-      return {
-        target: requested.target,
-        amount: requested.amount,
-        status: "failed",
-        providerStatus: "already_initiated",
-        ...reference,
-        message: `${message ?? "Refund already initiated"} (Airpay's existing refund on this transaction is ${earlier}, not ${requested.amount}; nothing more was refunded)`
-      }
+    return {
+      target: requested.target,
+      amount: requested.amount,
+      status: "failed",
+      providerStatus: "already_initiated",
+      ...reference,
+      message: `${message ?? "Refund already initiated"} (Airpay already has refund ${present(result.refund_id) ? result.refund_id : "(no id)"}${earlier === undefined ? "" : ` of ${earlier}`} on this transaction; this request refunded nothing)`
     }
-    return { target: requested.target, amount: requested.amount, status: "succeeded", providerStatus: "already_initiated", ...reference, ...(message === undefined ? {} : { message }) }
   }
   return {
     target: requested.target,
@@ -150,12 +141,11 @@ export const itemOf = (
  */
 export const outcomeOf = (
   requested: ReadonlyArray<{ readonly target: string; readonly amount: string }>,
-  data: RefundData,
-  currency: string
+  data: RefundData
 ): Outcome => {
   const byTarget = new Map<string, RefundResult>()
   for (const result of data.transactions) if (!byTarget.has(result.ap_transactionid)) byTarget.set(result.ap_transactionid, result)
-  const items = requested.map((r) => itemOf(r, byTarget.get(r.target), currency))
+  const items = requested.map((r) => itemOf(r, byTarget.get(r.target)))
   const status = RefundStatus.aggregate(items.map((item) => item.status))
   const words = [...new Set(items.map((item) => item.providerStatus ?? "missing"))].sort()
   const only = items.length === 1 ? items[0] : undefined

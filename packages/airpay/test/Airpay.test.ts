@@ -64,8 +64,8 @@ describe("Airpay plugin", () => {
       assert.strictEqual(yield* submits, 2, "the four refunds went in one call")
       const [again, fresh, tooMuch, two] = results.map((r) => Either.getOrThrow(r).refund)
 
-      // A repeat of a refunded transaction is Airpay's existing refund, not a new one.
-      assert.strictEqual(again!.status, "succeeded")
+      // A repeat of a refunded transaction refunds nothing: Airpay names its existing refund, which is another refund's.
+      assert.strictEqual(again!.status, "failed")
       assert.strictEqual(again!.providerStatus, "already_initiated")
       assert.strictEqual(again!.providerReference, earlier.refund.providerReference)
       assert.deepStrictEqual(again!.items.map((i) => i.target), ["20001"])
@@ -120,7 +120,7 @@ describe("Airpay plugin", () => {
       const first = yield* refunds.create(create(refund([10265, "100.00"], [10264, "10.00"]), "seed-1"))
       assert.strictEqual(first.refund.status, "succeeded")
       const again = yield* refunds.create(create(refund([10265, "100.00"], [10264, "10.00"]), "seed-2"))
-      assert.strictEqual(again.refund.status, "succeeded")
+      assert.strictEqual(again.refund.status, "failed")
       assert.deepStrictEqual(again.refund.items.map((i) => i.providerStatus), ["already_initiated", "already_initiated"])
       assert.deepStrictEqual(again.refund.items.map((i) => i.providerReference), first.refund.items.map((i) => i.providerReference))
       // A different amount on an already-refunded transaction is not that refund.

@@ -23,7 +23,7 @@ const seedSuccess = {
 describe("AirpayStatus", () => {
   it("maps outcome words to unified statuses; unknown words stay pending", () => {
     assert.strictEqual(AirpayStatus.statusOf("accepted"), "succeeded")
-    assert.strictEqual(AirpayStatus.statusOf("already_initiated"), "succeeded")
+    assert.strictEqual(AirpayStatus.statusOf("already_initiated"), "failed")
     assert.strictEqual(AirpayStatus.statusOf("refused"), "failed")
     assert.strictEqual(AirpayStatus.statusOf("missing"), "unknown")
     assert.strictEqual(AirpayStatus.statusOf("settled_next_week"), "pending")
@@ -32,18 +32,16 @@ describe("AirpayStatus", () => {
     assert.isUndefined(AirpayStatus.statusRank("whatever"))
   })
 
-  it("the seed's answer: a duplicate keeps its refund_id, the accepted one gets its own", () => {
+  it("the seed's answer: a duplicate refunded nothing (it names the existing refund_id), the accepted one gets its own", () => {
     const decoded = envelope(seedSuccess)
     assert.strictEqual(decoded.status_code, "200")
     const outcome = AirpayStatus.outcomeOf(
       [{ target: "10265", amount: "100.00" }, { target: "10264", amount: "10.00" }],
-      data(decoded.data),
-      "INR"
-    )
-    assert.strictEqual(outcome.status, "succeeded")
+      data(decoded.data))
+    assert.strictEqual(outcome.status, "requires_action")
     assert.isUndefined(outcome.decline)
     assert.deepStrictEqual(outcome.items, [
-      { target: "10265", amount: "100.00", status: "succeeded", providerStatus: "already_initiated", providerReference: "12071", message: "Refund can not be performed. Refund already initiated." },
+      { target: "10265", amount: "100.00", status: "failed", providerStatus: "already_initiated", providerReference: "12071", message: "Refund can not be performed. Refund already initiated. (Airpay already has refund 12071 of 100.00 on this transaction; this request refunded nothing)" },
       { target: "10264", amount: "10.00", status: "succeeded", providerStatus: "accepted", providerReference: "12076", message: "Transaction accepted for refund" }
     ])
   })
@@ -51,9 +49,7 @@ describe("AirpayStatus", () => {
   it("'already initiated' for a different amount is not the refund asked for", () => {
     const item = AirpayStatus.itemOf(
       { target: "10265", amount: "40.00" },
-      data({ transactions: [{ ap_transactionid: 10265, amount: "100.00", success: "false", message: "Refund can not be performed. Refund already initiated.", refund_id: 12071 }] }).transactions[0],
-      "INR"
-    )
+      data({ transactions: [{ ap_transactionid: 10265, amount: "100.00", success: "false", message: "Refund can not be performed. Refund already initiated.", refund_id: 12071 }] }).transactions[0])
     assert.strictEqual(item.status, "failed")
     assert.strictEqual(item.providerReference, "12071")
     assert.include(item.message, "100.00")
@@ -65,19 +61,17 @@ describe("AirpayStatus", () => {
       data({ transactions: [
         { ap_transactionid: 1, success: true, message: "Transaction accepted for refund", refund_id: "9" },
         { ap_transactionid: 2, success: "false", message: "Refund amount exceeds the transaction amount" }
-      ] }),
-      "INR"
-    )
+      ] }))
     assert.deepStrictEqual(mixed.items?.map((i) => i.status), ["succeeded", "failed"])
     assert.strictEqual(mixed.status, "requires_action")
     assert.isUndefined(mixed.decline)
-    const refused = AirpayStatus.outcomeOf([{ target: "2", amount: "5.00" }], data({ transactions: [{ ap_transactionid: 2, success: "false", message: "Invalid transaction id" }] }), "INR")
+    const refused = AirpayStatus.outcomeOf([{ target: "2", amount: "5.00" }], data({ transactions: [{ ap_transactionid: 2, success: "false", message: "Invalid transaction id" }] }))
     assert.strictEqual(refused.status, "failed")
     assert.deepStrictEqual(refused.decline, { providerCode: "refused", reason: "Invalid transaction id", action: "fix_request" })
   })
 
   it("a transaction the answer does not mention is unknown", () => {
-    const outcome = AirpayStatus.outcomeOf([{ target: "1", amount: "5.00" }, { target: "2", amount: "5.00" }], data({ transactions: [{ ap_transactionid: "1", success: "true", message: "ok", refund_id: "3" }] }), "INR")
+    const outcome = AirpayStatus.outcomeOf([{ target: "1", amount: "5.00" }, { target: "2", amount: "5.00" }], data({ transactions: [{ ap_transactionid: "1", success: "true", message: "ok", refund_id: "3" }] }))
     assert.deepStrictEqual(outcome.items?.map((i) => [i.target, i.status]), [["1", "succeeded"], ["2", "unknown"]])
     assert.strictEqual(outcome.status, "unknown")
   })

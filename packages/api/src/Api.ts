@@ -71,7 +71,7 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .addError(Wire.OutcomeUnknown)
       .annotateContext(OpenApi.annotations({
         summary: "Ask the provider for the refund's current status",
-        description: "409 sync_unsupported for providers without a status API."
+        description: "409 sync_unsupported for providers without a status API, and for a refund still `requested` (its submit is in flight; it is synced once it has an outcome, or once recovery made it `unknown`)."
       }))
   )
   .add(

@@ -43,6 +43,13 @@ export interface Change {
   /** `null` clears the stored error. */
   readonly error?: ErrorInfo | null | undefined
   readonly detail?: string | undefined
+  /**
+   * Applies only while the refund is in one of these statuses (checked under the same lock
+   * as the transition table); otherwise it is refused like an illegal transition. A submit's
+   * own verdict uses it: once a sync, a callback or recovery has moved the refund on, what
+   * the submit's attempts saw no longer speaks for the refund.
+   */
+  readonly onlyFrom?: ReadonlyArray<RefundStatus.RefundStatus> | undefined
 }
 
 /**
@@ -126,7 +133,7 @@ export const applyChange = (
     ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
     ...(change.detail === undefined ? {} : { detail: change.detail })
   }
-  if (!RefundStatus.canTransition(refund.status, change.to)) {
+  if (!RefundStatus.canTransition(refund.status, change.to) || (change.onlyFrom !== undefined && !change.onlyFrom.includes(refund.status))) {
     const error = new IllegalTransition({ refundId: refund.id, from: refund.status, to: change.to, ...(change.detail === undefined ? {} : { detail: change.detail }) })
     const refusal = `refused: ${refund.status} -> ${change.to} is not a legal transition${change.detail === undefined ? "" : ` (${change.detail})`}`
     return Either.left({ refused: { ...refund, events: [...refund.events, { ...event, accepted: false, detail: refusal }] }, error })

@@ -292,6 +292,26 @@ export interface TokenCache {
   readonly invalidate: (token: Redacted.Redacted<string>) => Effect.Effect<void>
 }
 
+const notSentForToken = (error: ProviderError): ProviderError => {
+  switch (error._tag) {
+    case "ProviderUnavailable":
+      return error.maybeProcessed
+        ? new ProviderUnavailable({
+          provider: error.provider,
+          detail: `${error.detail} (fetching a token; the refund was not sent)`,
+          maybeProcessed: false,
+          ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+          ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis })
+        })
+        : error
+    case "OutcomeUnknown":
+    case "UnexpectedResponse":
+      return new ProviderUnavailable({ provider: error.provider, detail: `fetching a token failed (${error.detail}); the refund was not sent`, maybeProcessed: false })
+    default:
+      return error
+  }
+}
+
 /**
  * Builds a {@link TokenCache}. `refreshMarginMillis` (default 60 s) is taken off the
  * provider's lifetime, which is also capped at `maxAgeMillis` when given (some
@@ -312,7 +332,8 @@ export const makeTokenCache = <R>(
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         if (cached !== undefined && now < cached.until) return cached.token
-        const issued = yield* Effect.provide(fetch, context)
+        // A token call cannot refund anything: however it failed, the refund call waiting on it was not sent.
+        const issued = yield* Effect.provide(fetch, context).pipe(Effect.mapError(notSentForToken))
         const lifetime = Math.min(issued.expiresInMillis, options.maxAgeMillis ?? Number.POSITIVE_INFINITY)
         cached = { token: issued.token, until: now + Math.max(lifetime - margin, lifetime / 2) }
         return issued.token

@@ -190,6 +190,12 @@ export declare namespace Refunds {
     readonly resolve: (id: string, to: RefundStatus.RefundStatus, note: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition>
     /** Moves refunds a crash left in `requested` to `unknown`; returns them. */
     readonly recover: (grace: Duration.DurationInput) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
+    /**
+     * Moves one refund left in `requested` to `unknown`, for a caller that knows its submitter
+     * is gone (a bulk re-run meeting its own file's rows), whatever its age; a refund that has
+     * moved on meanwhile is returned as it stands.
+     */
+    readonly recoverOne: (id: string, detail: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
   }
 }
 
@@ -242,6 +248,13 @@ const statusAfter = (error: ProviderError): RefundStatus.RefundStatus => {
 }
 
 const mayHaveTakenEffect = (error: ProviderError): boolean => statusAfter(error) === "unknown"
+
+/** A packed call's failure as one member's: an in-doubt error names the refund it is about, which is this member, not the call's lead. */
+const ownError = (error: ProviderError, refundId: string): ProviderError =>
+  error._tag === "OutcomeUnknown" ? new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId }) : error
+
+/** A refusal of a whole call that says the provider did nothing with it, possibly because of one of its targets. */
+const refusedWhole = (error: ProviderError): boolean => error._tag === "ProviderDeclined" || error._tag === "InvalidRequest"
 
 const briefly = (error: ProviderError): string => ("detail" in error && typeof error.detail === "string" ? error.detail : error.message)
 
@@ -386,24 +399,53 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         (e): CreateError => (e._tag === "IllegalTransition" || e._tag === "RefundNotFound" ? new LedgerError({ detail: e.message }) : e)
       )
 
+    /**
+     * When a sync, a callback or recovery moved the refund on while its submit was out, the
+     * ledger already holds what was learnt from the provider itself: the submit's answer is
+     * recorded as a refused event and the caller gets the refund as it stands (still in
+     * doubt when it is `unknown`), not a ledger error.
+     */
+    const movedOn = (refund: Refund, error: ProviderError | undefined) =>
+      Effect.flatMap(ledger.get(refund.id), (current): Effect.Effect<Created, CreateError | RefundNotFound | LedgerError> =>
+        current.status === "unknown"
+          ? Effect.fail(new OutcomeUnknown({
+            provider: refund.provider,
+            refundId: refund.id,
+            detail: `the refund was moved to unknown while it was being submitted${error === undefined ? "" : ` (the submit ended with ${briefly(error)})`}; a sync settles it`
+          }))
+          : Effect.succeed({ refund: current, replayed: false }))
+
     const recordOutcome = (refund: Refund, outcome: Outcome): Effect.Effect<Created, CreateError> =>
       Effect.flatMap(nowIso, (at) => record(refund.id, changeFrom(outcome, "submit", at))).pipe(
-        asLedgerError,
-        Effect.map((stored) => ({ refund: stored, replayed: false }))
+        Effect.map((stored): Created => ({ refund: stored, replayed: false })),
+        Effect.catchTag("IllegalTransition", () => movedOn(refund, undefined)),
+        asLedgerError
       )
 
     /** Records what a failed call leaves the refund as; transport failures are re-raised carrying the refund id. */
     const recordFailure = (refund: Refund, error: ProviderError): Effect.Effect<Created, CreateError> =>
       Effect.gen(function*() {
         const at = yield* nowIso
-        const stored = yield* record(refund.id, {
-          to: statusAfter(error),
+        const to = statusAfter(error)
+        const moved = yield* record(refund.id, {
+          to,
           source: "submit",
           at,
           ...(error._tag === "ProviderDeclined" ? { providerStatus: error.providerCode } : {}),
           error: toErrorInfo(error),
-          detail: error.message
-        })
+          detail: error.message,
+          // "Not processed" speaks for this submit's attempts only: it may end the refund as
+          // `failed` only while nothing else has touched it. A sync's resubmit, a callback or
+          // a later update may have seen the provider take it meanwhile (or may be out now,
+          // after recovery made it `unknown`). A decline is the provider's word on the request
+          // and may still settle a refund recovery made `unknown`.
+          onlyFrom: to === "failed" && error._tag !== "ProviderDeclined" ? ["requested"] : ["requested", "unknown"]
+        }).pipe(
+          Effect.map(Either.right),
+          Effect.catchTag("IllegalTransition", () => Effect.map(movedOn(refund, error), Either.left))
+        )
+        if (Either.isLeft(moved)) return moved.left
+        const stored = moved.right
         switch (error._tag) {
           case "ProviderUnavailable":
             return yield* new ProviderUnavailable({
@@ -604,11 +646,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
               : call(provider, lead.id, (attempt) => group.prepared.submit({ refundId: lead.id, idempotencyKey: lead.idempotencyKey, attempt })).pipe(
                 Effect.either,
                 Effect.flatMap((result) =>
-                  Effect.forEach(group.members, (member) =>
-                    store(
-                      member,
-                      Either.isRight(result) ? recordOutcome(member.refund, outcomeFor(member.refund, result.right)) : recordFailure(member.refund, result.left)
-                    ), { discard: true }))
+                  // The provider refused the packed call as a whole (a decline or a field rule, so it did
+                  // nothing): one member's target may be the reason (an Airalo ICCID of another company),
+                  // and the others must not inherit a final decline for it. Each is sent on its own instead.
+                  Either.isLeft(result) && refusedWhole(result.left)
+                    ? Effect.forEach(group.members, (member) => store(member, submitClaimed(provider, member.prepared, member.refund)), { discard: true })
+                    : Effect.forEach(group.members, (member) =>
+                      store(
+                        member,
+                        Either.isRight(result)
+                          ? recordOutcome(member.refund, outcomeFor(member.refund, result.right))
+                          : recordFailure(member.refund, ownError(result.left, member.refund.id))
+                      ), { discard: true }))
               )
           }, { concurrency: manyOptions?.concurrency ?? 16, discard: true })
         }
@@ -703,7 +752,15 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         })
       })
 
-    return Refunds.of({ create, createMany, pipeline, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover })
+    // The read skips a refused event in the common case; `onlyFrom` decides under the ledger's lock.
+    const recoverOne = (id: string, detail: string) =>
+      Effect.flatMap(ledger.get(id), (refund) =>
+        refund.status !== "requested" ? Effect.succeed(refund) : Effect.flatMap(nowIso, (at) =>
+          record(id, { to: "unknown", source: "recovery", at, detail, onlyFrom: ["requested"] }).pipe(
+            Effect.catchTag("IllegalTransition", () => ledger.get(id))
+          )))
+
+    return Refunds.of({ create, createMany, pipeline, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover, recoverOne })
   })
 
 /**

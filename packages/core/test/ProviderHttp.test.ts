@@ -6,6 +6,7 @@ import { Effect, Option, Redacted, Schema } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as ProviderHttp from "../src/ProviderHttp.js"
+import { OutcomeUnknown, ProviderAuthFailed, ProviderUnavailable, UnexpectedResponse } from "../src/RefundError.js"
 
 type Handler = (request: Http.IncomingMessage, response: Http.ServerResponse) => void
 
@@ -143,5 +144,23 @@ describe("ProviderHttp", () => {
       assert.strictEqual(fetched, 1)
       yield* Effect.sleep("60 millis")
       assert.strictEqual(Redacted.value(yield* cache.get), "t2")
+    }))
+
+  it.scopedLive("a failed token call says the refund was not sent, however it failed: the refund call never left", () =>
+    Effect.gen(function*() {
+      const failures = [
+        new ProviderUnavailable({ provider: "toy", detail: "HTTP 500", maybeProcessed: true, httpStatus: 500 }),
+        new OutcomeUnknown({ provider: "toy", detail: "the connection was reset" }),
+        new UnexpectedResponse({ provider: "toy", path: "token", detail: "no token in the answer", httpStatus: 200 })
+      ]
+      for (const failure of failures) {
+        const cache = yield* ProviderHttp.makeTokenCache(Effect.fail(failure))
+        const error = yield* Effect.flip(cache.get)
+        assert.strictEqual(error._tag, "ProviderUnavailable", failure._tag)
+        assert.isTrue(error._tag === "ProviderUnavailable" && !error.maybeProcessed, failure._tag)
+        assert.include(error.message, "not sent")
+      }
+      const refused = yield* Effect.flip((yield* ProviderHttp.makeTokenCache(Effect.fail(new ProviderAuthFailed({ provider: "toy", detail: "HTTP 401" })))).get)
+      assert.strictEqual(refused._tag, "ProviderAuthFailed", "refused credentials stay what they are")
     }))
 })

@@ -409,4 +409,88 @@ describe("Refunds", () => {
       assert.strictEqual(toy.calls.length, 0, "nothing was resent")
     }).pipe(Effect.provide(toy.layer))
   })
+
+  // A submit that is still retrying when recovery (after too short a grace, or another process's
+  // `bulk`) and a sync move its refund on: the sync may have resent it and seen the provider take it.
+  const movedOnWhileSubmitting = (last: Step) => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const gate = yield* Deferred.make<void>()
+      toy.script.push(
+        () => Effect.zipRight(Deferred.await(gate), Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 503", maybeProcessed: false, httpStatus: 503 }))),
+        last,
+        last
+      )
+      const submit = yield* Effect.fork(Effect.either(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })))
+      yield* Effect.sleep("20 millis")
+      const recovered = yield* refunds.recover("0 millis")
+      assert.deepStrictEqual(recovered.map((r) => r.status), ["unknown"])
+      const synced = yield* refunds.sync(recovered[0]!.id)
+      assert.strictEqual(synced.status, "succeeded", "the sync learnt that the provider refunded it")
+      yield* Deferred.succeed(gate, undefined)
+      const result = yield* Fiber.join(submit)
+      const stored = yield* refunds.get(recovered[0]!.id)
+      return { result, stored, calls: toy.calls.length }
+    }).pipe(Effect.provide(toy.layer))
+  }
+
+  it.scopedLive("a submit's late 503s do not overwrite what a sync learnt while it retried (it was recorded failed, and resent)", () =>
+    Effect.gen(function*() {
+      const { calls, result, stored } = yield* movedOnWhileSubmitting(() =>
+        Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 503", maybeProcessed: false, httpStatus: 503 }))
+      )
+      assert.strictEqual(calls, 3)
+      assert.strictEqual(stored.status, "succeeded")
+      assert.isTrue(Either.isRight(result) && result.right.refund.status === "succeeded", "the caller gets the refund as the ledger holds it")
+      const refused = stored.events.filter((e) => !e.accepted)
+      assert.deepStrictEqual(refused.map((e) => [e.source, e.from, e.to]), [["submit", "succeeded", "failed"]], "the submit's answer is kept, refused")
+    }))
+
+  it.scopedLive("a decline on a retry does not end a refund a sync moved on meanwhile", () =>
+    Effect.gen(function*() {
+      const { result, stored } = yield* movedOnWhileSubmitting(() =>
+        Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "STATE", reason: "the order is already further on", action: "contact_support" }))
+      )
+      assert.strictEqual(stored.status, "succeeded")
+      assert.isTrue(Either.isRight(result) && result.right.refund.status === "succeeded")
+    }))
+
+  it.scopedLive("a submit's answer that arrives after a sync settled the refund is kept as history, and the caller gets the refund, not a ledger error", () =>
+    Effect.gen(function*() {
+      const { result, stored } = yield* movedOnWhileSubmitting(() => Effect.succeed({ status: "pending", providerStatus: "PENDING", providerReference: "ref-t1" }))
+      assert.strictEqual(stored.status, "succeeded")
+      assert.isTrue(Either.isRight(result) && result.right.refund.status === "succeeded", `got ${JSON.stringify(result)}`)
+    }))
+
+  it.scopedLive("a packed call refused as a whole is sent again one refund at a time: one bad target does not decline the others", () => {
+    const toy = scripted({ idempotent: false, maxTargets: 5 })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const decline = (reason: string): Step => () => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "HTTP_422", reason, action: "fix_request" }))
+      toy.script.push(decline("t2 is not yours"), (r) => Effect.succeed({ status: "succeeded", providerStatus: "DONE", providerReference: `ref-${r.lines[0]!.target}` }), decline("t2 is not yours"))
+      const results = yield* refunds.createMany(["t1", "t2", "t3"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `k-${t}` })))
+      assert.deepStrictEqual(toy.calls.map((c) => c.lines.map((l) => l.target).join("+")), ["t1+t2+t3", "t1", "t2", "t3"])
+      assert.deepStrictEqual(results.map((r) => Either.isRight(r) ? r.right.refund.status : r.left._tag), ["succeeded", "failed", "succeeded"])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("each member of a packed call that timed out is told its own refund id", () => {
+    const toy = scripted({ idempotent: false, maxTargets: 5 })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.never)
+      const results = yield* refunds.createMany(["t1", "t2"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `k-${t}` })))
+      const ids = results.map((r) => (Either.isLeft(r) && r.left._tag === "OutcomeUnknown" ? r.left.refundId : "not in doubt"))
+      const page = yield* refunds.list({ limit: 10 })
+      const stored = ["k-t1", "k-t2"].map((key) => page.items.find((i) => i.idempotencyKey === key)!)
+      assert.deepStrictEqual(ids, stored.map((r) => r.id))
+      // The ledger's record of it too: an operator follows that message to the refund to settle.
+      for (const refund of stored) {
+        assert.strictEqual(refund.status, "unknown")
+        assert.include(refund.error?.message, refund.id)
+        for (const other of stored) if (other.id !== refund.id) assert.notInclude(refund.error?.message, other.id)
+      }
+    }).pipe(Effect.provide(toy.layer))
+  })
 })

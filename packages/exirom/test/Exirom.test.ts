@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Ledger, Providers, Refunds } from "@refundkit/core"
-import { ConfigError, ConfigProvider, Context, Duration, Effect, Layer, Schedule } from "effect"
+import { ConfigError, ConfigProvider, Context, Duration, Effect, Fiber, Layer, Schedule } from "effect"
 import type { Scope } from "effect"
 import { createHmac } from "node:crypto"
 import * as Http from "node:http"
@@ -161,6 +161,25 @@ describe("Exirom plugin end to end", () => {
       assert.strictEqual(synced.status, "pending")
       assert.isString(synced.providerReference)
       assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1, "the resend replayed, it did not refund again")
+    }))
+
+  it.scopedLive("a sync of a refund still being submitted is refused and resends nothing: only a refund in doubt is resent", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make()
+      const refunds = yield* stackFor(sandbox)
+      yield* sandbox.faults.inject({ fault: { _tag: "Latency", millis: 400 }, route: "refund", times: 1 })
+      const submit = yield* Effect.fork(refunds.create({ provider: "exirom", request: { transactionId: 20001, amount: "3.00", reason: "x" }, idempotencyKey: "slow" }))
+      yield* Effect.sleep("100 millis")
+      const [inFlight] = (yield* refunds.list({ limit: 10 })).items
+      assert.strictEqual(inFlight?.status, "requested")
+      const refused = yield* Effect.flip(refunds.sync(inFlight!.id))
+      assert.strictEqual(refused._tag, "UnsupportedOperation")
+      assert.include(refused.message, "being submitted")
+      const created = yield* Fiber.join(submit)
+      assert.strictEqual(created.refund.status, "pending")
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.requests["refund"], 1, "the sync sent nothing")
+      assert.strictEqual(stats.refundsPerformed, 1)
     }))
 
   it.scopedLive("layerConfig names a missing setting (a ConfigError: not configured) and an invalid one (a ConfigurationError)", () =>
