@@ -9,7 +9,7 @@
  */
 import type { Provider } from "@refundkit/core/Provider"
 import { deriveId, type Refund } from "@refundkit/core/Refund"
-import type { FieldIssue } from "@refundkit/core/RefundError"
+import { type FieldIssue, OutcomeUnknown } from "@refundkit/core/RefundError"
 import type * as Refunds from "@refundkit/core/Refunds"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -340,12 +340,34 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
       const line = resultOf(row, retryKeyOf(key, attempt), provider.id, result, attempt)
       record(note === undefined || line.error === undefined ? line : { ...line, error: { code: line.error.code, message: `${line.error.message} (${note})` } })
     }
+    // A row whose key holds a refund still `requested` was claimed by an earlier run of this file that
+    // was killed with its call in flight (the key is this file's own): that refund is in doubt. Only
+    // such rows are recovered, whatever their age; refunds other processes sharing the ledger are
+    // submitting right now are left alone.
+    const abandoned = (result: Either.Either<Refunds.Created, Refunds.CreateError>): Effect.Effect<Either.Either<Refunds.Created, Refunds.CreateError>> => {
+      if (Either.isRight(result) || result.left._tag !== "RefundInProgress") return Effect.succeed(result)
+      const refundId = result.left.refundId
+      return refunds.recoverOne(refundId, "left in requested by a killed run of the same bulk file; not resent").pipe(
+        Effect.map((refund): Either.Either<Refunds.Created, Refunds.CreateError> =>
+          refund.status === "unknown"
+            ? Either.left(new OutcomeUnknown({
+              provider: provider.id,
+              refundId,
+              detail: "an earlier run of this file was killed while this row's call was in flight, so it is not resent; settle it with `refundkit reconcile` or with the provider"
+            }))
+            : refund.status === "requested"
+            ? result
+            : Either.right({ refund, replayed: true })
+        ),
+        Effect.orElseSucceed(() => result)
+      )
+    }
     type Pending = { readonly row: BulkFile.Row; readonly key: string; readonly request: Record<string, unknown>; readonly attempt: number }
     const sendMany = (pending: ReadonlyArray<Pending>): Effect.Effect<void> =>
       Effect.flatMap(
         refunds.createMany(pending.map((p) => ({ provider: provider.id, request: p.request, idempotencyKey: retryKeyOf(p.key, p.attempt) })), {
           concurrency: callsPerBatch
-        }),
+        }).pipe(Effect.flatMap((results) => Effect.forEach(results, abandoned))),
         (results) => {
           const again: Array<Pending> = []
           for (let i = 0; i < pending.length; i++) {
@@ -371,7 +393,7 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
       const request = row.request
       if (request === undefined) return Effect.sync(() => recordInvalid(row, key))
       const send = (attempt: number): Effect.Effect<void> =>
-        Effect.flatMap(Effect.either(createOne({ provider: provider.id, request, idempotencyKey: retryKeyOf(key, attempt) })), (result) => {
+        Effect.flatMap(Effect.flatMap(Effect.either(createOne({ provider: provider.id, request, idempotencyKey: retryKeyOf(key, attempt) })), abandoned), (result) => {
           const next = verdict(key, attempt, result)
           if (next._tag === "Resend") return send(attempt + 1)
           recordAttempt(row, key, attempt, result, next.note)

@@ -204,6 +204,39 @@ describe("refundkit bulk", () => {
     assert.strictEqual(final.refundsPerformed, after.refundsPerformed)
   })
 
+  it("a run leaves alone the refunds another run sharing the ledger is submitting: only its own file's killed rows are recovered", async () => {
+    const exirom = sandboxes.url("exirom")
+    const csv = (name: string, from: number, count: number) => {
+      const path = join(dir, name)
+      writeFileSync(path, `transactionId,amount,reason\n${Array.from({ length: count }, (_, i) => `${from + i},1.00,customer_request`).join("\n")}\n`)
+      return path
+    }
+    const ledger = "shared.db"
+    await fault(exirom, { fault: { _tag: "Latency", millis: 2_000 }, route: "refund", times: 20 })
+    const first = start(["bulk", csv("first.csv", 7_100_001, 20), "--provider", "exirom", "--concurrency", "20", "--json", "--ledger", join(dir, ledger)], {
+      cwd: dir,
+      env: sandboxes.info.env
+    })
+    const exited = new Promise<number | null>((resolve) => first.on("exit", resolve))
+    // Wait until all 20 of the first run's calls are out.
+    for (let i = 0; i < 100; i++) {
+      const listed = await cli(["list", "--status", "requested", "--json"], ledger)
+      if (listed.code === 0 && (JSON.parse(listed.stdout) as { items: Array<unknown> }).items.length === 20) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const second = await cli(["bulk", csv("second.csv", 7_100_101, 2), "--provider", "exirom", "--json"], ledger)
+    assert.strictEqual(second.code, 0, second.stderr)
+    assert.notInclude(second.stderr, "unknown")
+    assert.strictEqual(await exited, 0)
+    const listed = JSON.parse((await cli(["list", "--json", "--limit", "100"], ledger)).stdout) as {
+      items: Array<{ status: string; events: Array<{ source: string }> }>
+    }
+    assert.strictEqual(listed.items.length, 22)
+    assert.deepStrictEqual(listed.items.filter((r) => r.events.some((e) => e.source === "recovery")), [], "no live refund was taken for an abandoned one")
+    assert.isTrue(listed.items.every((r) => r.status === "pending"))
+    await clearFaults(exirom)
+  })
+
   it("stops on Ctrl-C: no new rows, calls in flight finish, and the same command resumes with nothing in doubt", async () => {
     const airpay = sandboxes.url("airpay")
     const rows = 200

@@ -45,8 +45,12 @@ const config = {
       "each as a new refund under a key derived from the row's own (`<key>:retry-1`, then `:retry-2`...). Declines and rows in doubt are never resent."
   )),
   recoveryGrace: Options.integer("recovery-grace").pipe(
-    Options.withDescription("Seconds after which a refund left in `requested` by a killed run counts as in doubt (default 0: the previous run is dead)."),
-    Options.withDefault(0)
+    Options.withDescription(
+      "Also move every refund in the ledger left in `requested` for longer than this many seconds to `unknown` before starting. " +
+        "Without it, only this file's own rows that a killed run left `requested` are taken as in doubt (as they are met), " +
+        "so refunds a gateway or another run sharing the ledger is submitting are left alone."
+    ),
+    Options.optional
   )
 }
 
@@ -61,7 +65,9 @@ export const command = Command.make("bulk", config, (own) =>
       if (own.concurrency < 1 || own.concurrency > 256) {
         return yield* new UsageError({ field: "--concurrency", detail: `must be between 1 and 256, got ${own.concurrency}` })
       }
-      if (own.recoveryGrace < 0) return yield* new UsageError({ field: "--recovery-grace", detail: "must be 0 or more seconds" })
+      if (Option.isSome(own.recoveryGrace) && own.recoveryGrace.value < 0) {
+        return yield* new UsageError({ field: "--recovery-grace", detail: "must be 0 or more seconds" })
+      }
       const format = yield* BulkFile.formatOf(own.file)
       yield* BulkFile.check(own.file)
       // A dry run only decodes rows: the registry is all it builds (no ledger is opened or created, no recovery runs).
@@ -116,9 +122,13 @@ const submitAll = (own: Own, globals: Globals.Globals, format: BulkFile.Format) 
     if (Option.isNone(valid)) return ExitCode.usage
     const { provider, validation } = valid.value
     const refunds = yield* Refunds.Refunds
-    const recovered = yield* refunds.recover(Duration.seconds(own.recoveryGrace))
-    if (recovered.length > 0) {
-      yield* Output.note(`${recovered.length} refund(s) left in "requested" by an interrupted run are now "unknown": they are reported as in doubt and never resent.`)
+    if (Option.isSome(own.recoveryGrace)) {
+      const recovered = yield* refunds.recover(Duration.seconds(own.recoveryGrace.value))
+      if (recovered.length > 0) {
+        yield* Output.note(
+          `${recovered.length} refund(s) left in "requested" for more than ${own.recoveryGrace.value} s are now "unknown": rows of this file among them are reported as in doubt and never resent.`
+        )
+      }
     }
     const out = Option.getOrElse(own.out, () => `${own.file}.results.jsonl`)
     let stop = false
