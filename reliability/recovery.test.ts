@@ -1,0 +1,67 @@
+// Recovery while a submit is still out: refunds a live `refundkit bulk` is retrying are moved to
+// `unknown` by another operator's run (`--recovery-grace 0` on the shared ledger), `reconcile`
+// resends them with their requestIds and Exirom performs them, and then the first run's own last
+// attempts meet 503s. The ledger must keep what the sync learnt (a late "not processed" does not
+// make a refund Exirom made `failed`), so `bulk --retry-failed` resends nothing and no card is
+// refunded twice.
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { crashTrace, doubleRefunds, L, takeTx, useSuite } from "./harness.js"
+
+const { dir, sandbox } = useSuite("refundkit-rel-recovery-")
+
+const waitUntil = async (predicate: () => Promise<boolean>, ms: number): Promise<void> => {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (await predicate()) return
+    await L.sleep(20)
+  }
+  throw new Error(`not reached within ${ms} ms`)
+}
+
+describe("recovery while a submit is still retrying", () => {
+  it("a refund recovered and synced mid-submit is never recorded failed by that submit's late 503s, nor refunded twice", async () => {
+    const ROWS = 10
+    const first = takeTx(ROWS)
+    const ledger = join(dir, "shared.db")
+    const env = sandbox().env
+    const mine = join(dir, "mine.csv")
+    writeFileSync(mine, `transactionId,amount,reason\n${Array.from({ length: ROWS }, (_, i) => `${first + i},10.00,customer_request`).join("\n")}\n`)
+    const other = join(dir, "other.csv")
+    writeFileSync(other, "refundOrderNo,purchaseOrderNo,refundStatus\nFBRF880000001,F8800000000001,PROCESSING\n")
+    const refundCalls = async () => (await sandbox().stats()).requests["refund"] ?? 0
+    const before = await refundCalls()
+
+    // Every call is slow; all four attempts of each of the first run's rows are 503s.
+    await sandbox().faults([
+      { fault: { _tag: "Latency", millis: 2_500 }, route: "refund", times: 0 },
+      { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 4 * ROWS }
+    ])
+    const firstRun = L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--concurrency", String(ROWS), "--json"], { env, timeoutMs: 120_000 })
+    // Another operator starts a run on the same ledger while the first is on its second attempts.
+    await waitUntil(async () => (await refundCalls()) - before >= 2 * ROWS, 60_000)
+    const otherRun = await L.cli(["bulk", other, "--provider", "aerohub", "--ledger", ledger, "--recovery-grace", "0"], { env, timeoutMs: 60_000 })
+    expect(otherRun.code, otherRun.stderr).toBe(0)
+    expect(otherRun.stderr).toContain(`${ROWS} refund(s) left in "requested"`)
+    // Once the first run's last attempts are out, someone reconciles: Exirom performs the resent refunds.
+    await waitUntil(async () => (await refundCalls()) - before >= 4 * ROWS, 60_000)
+    const reconcile = await L.cli(["reconcile", "--provider", "exirom", "--ledger", ledger, "--json"], { env, timeoutMs: 60_000 })
+    expect(crashTrace(reconcile.stderr), reconcile.stderr).toBe(false)
+    const firstDone = await firstRun
+    expect(crashTrace(firstDone.stderr), firstDone.stderr).toBe(false)
+    await sandbox().clearFaults()
+
+    const performed = (await sandbox().stats()).refundsPerTransaction
+    const rows = (await L.listLedger(ledger, env)).filter((r) => r.provider === "exirom")
+    expect(rows).toHaveLength(ROWS)
+    const wrong = rows.filter((r) => r.status === "failed" && (performed[String(r.request.transactionId)] ?? 0) > 0)
+    expect(wrong.map((r) => `${r.id}: ${r.events.map((e: { source: string; from: string; to: string }) => `${e.source}:${e.from}->${e.to}`).join(", ")}`)).toEqual([])
+
+    const retry = await L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--retry-failed", "--json"], { env, timeoutMs: 120_000 })
+    expect(crashTrace(retry.stderr), retry.stderr).toBe(false)
+    const after = (await sandbox().stats()).refundsPerTransaction
+    expect(doubleRefunds(after)).toEqual([])
+    for (let i = 0; i < ROWS; i++) expect(after[String(first + i)] ?? 0, `transaction ${first + i}`).toBeLessThanOrEqual(1)
+  }, 180_000)
+})
