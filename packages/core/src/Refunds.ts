@@ -39,6 +39,7 @@ import {
   toErrorInfo,
   UnexpectedResponse,
   UnknownProvider,
+  UnsupportedOperation,
   type ProviderError
 } from "./RefundError.js"
 import * as RefundStatus from "./RefundStatus.js"
@@ -671,6 +672,17 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       Effect.gen(function*() {
         const refund = yield* ledger.get(id)
         const provider = yield* providers.get(refund.provider)
+        // A refund still `requested` is being submitted right now (here or by another process
+        // sharing the ledger): a status query may resend it (Exirom's advice for a request in
+        // doubt), and its submit's answer, still to come, is what settles it. Recovery makes
+        // it `unknown`, and syncable, if that submitter died.
+        if (refund.status === "requested") {
+          return yield* new UnsupportedOperation({
+            provider: provider.id,
+            operation: "status queries for a refund that is still being submitted",
+            hint: `Refund ${id} is requested: its submit is in flight; sync it once it has an outcome (a refund left requested by a crash becomes unknown on recovery).`
+          })
+        }
         const outcome = yield* provider.status(refund).pipe(
           Effect.timeoutFail({
             duration: options.callTimeout,

@@ -103,19 +103,8 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         const reference = refund.providerReference
         return Effect.map(client.info(reference), (info) => ExiromStatus.outcome({ ...info, refundId: info.refundId ?? reference }))
       }
-      // Only a refund in doubt is resent: one still `requested` is being submitted right now
-      // (here or by another process sharing the ledger), and recovery makes it `unknown` if
-      // that process died.
+      // Core syncs no refund still `requested` (its submit is in flight): this is one in doubt.
       if (refund.status === "unknown") return submit(request, refund.id)
-      if (refund.status === "requested") {
-        return Effect.fail(
-          new UnsupportedOperation({
-            provider: id,
-            operation: "status queries for a refund that is still being submitted",
-            hint: `Refund ${refund.id} is requested: its submit is in flight; sync it once it has an outcome (a refund left requested by a crash becomes unknown on recovery).`
-          })
-        )
-      }
       return Effect.fail(
         new UnsupportedOperation({
           provider: id,
