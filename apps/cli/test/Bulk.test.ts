@@ -439,4 +439,40 @@ describe("refundkit bulk", () => {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }
   })
+
+  it("claims a row only when its call's turn of the rate limit comes: after SIGKILL, no row that was never sent is left in doubt", async () => {
+    // Airalo has no status API: a row in doubt there is one someone checks by hand.
+    const scope = Effect.runSync(Scope.make())
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 1500 } }).pipe(Scope.extend(scope)))
+    type AiraloStats = { refundsPerformed: number; refundRequestsPerIccid: Record<string, number>; duplicateIccids: Array<string> }
+    try {
+      const iccids = Array.from({ length: 20 }, (_, i) => AiraloSandbox.ownedIccid(800 + i))
+      writeFileSync(join(dir, "airalo-kill.csv"), `iccids.0,reason\n${iccids.map((iccid) => `${iccid},TRIP_CANCELLATION`).join("\n")}\n`)
+      const env = { ...sandboxes.info.env, ...airalo.env }
+      const args = ["bulk", "airalo-kill.csv", "--provider", "airalo", "--json", "--ledger", join(dir, "airalo-kill.db")]
+      const child = start(args, { cwd: dir, env })
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
+      // Killed once the first call of 5 ICCIDs is in; the other 15 rows wait for the limit's next windows.
+      for (let i = 0; i < 200 && ((await stats(airalo.url)) as AiraloStats).refundsPerformed === 0; i++) await new Promise((r) => setTimeout(r, 10))
+      child.kill("SIGKILL")
+      await exited
+      const sent = new Set(Object.keys(((await stats(airalo.url)) as AiraloStats).refundRequestsPerIccid))
+      assert.strictEqual(sent.size, 5, "the kill landed after exactly one call")
+
+      const resumed = await run(args, { cwd: dir, env })
+      assert.oneOf(resumed.code, [0, 3], resumed.stderr)
+      const results = jsonLines<Row>(readFileSync(join(dir, "airalo-kill.csv.results.jsonl"), "utf8"))
+      assert.strictEqual(results.length, 20)
+      const inDoubt = results.filter((r) => r.outcome === "in_doubt")
+      // Only the killed call's own rows can be in doubt (its answer may not have been recorded); the rows that
+      // were waiting their turn were never claimed, so the re-run sends them.
+      assert.isTrue(inDoubt.every((r) => sent.has(iccids[r.row - 1]!)), `rows in doubt that were never sent: ${inDoubt.filter((r) => !sent.has(iccids[r.row - 1]!)).map((r) => r.row)}`)
+      assert.strictEqual(results.filter((r) => r.outcome === "ok").length + inDoubt.length, 20)
+      const after = (await stats(airalo.url)) as AiraloStats
+      assert.deepStrictEqual(after.duplicateIccids, [], "no eSIM asked for twice")
+      assert.sameMembers(Object.keys(after.refundRequestsPerIccid), iccids)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
 })

@@ -57,7 +57,7 @@ export const make = (config: AiraloConfig): Effect.Effect<AiraloClient, never, H
       const issued = yield* AiraloStatus.tokenResponse(received)
       return { token: Redacted.make(issued.data.access_token), expiresInMillis: issued.data.expires_in * 1000 }
     })
-    const tokens = yield* ProviderHttp.makeTokenCache(fetchToken, { maxAgeMillis: tokenMaxAgeMillis })
+    const tokens = yield* ProviderHttp.makeTokenCache(fetchToken, { provider: providerId, maxAgeMillis: tokenMaxAgeMillis })
 
     const refund = (body: AiraloWire.RefundRequest) =>
       ProviderHttp.withToken(

@@ -148,7 +148,7 @@ export const make = (config: AirpayConfig): Effect.Effect<AirpayClient, never, H
       return { token: Redacted.make(data_.access_token), expiresInMillis: data_.expires_in * 1000 } satisfies ProviderHttp.IssuedToken
     })
 
-    const cache = yield* ProviderHttp.makeTokenCache(fetchToken, { refreshMarginMillis: tokenRefreshMarginMillis })
+    const cache = yield* ProviderHttp.makeTokenCache(fetchToken, { provider, refreshMarginMillis: tokenRefreshMarginMillis })
 
     const refundOnce = (lines: ReadonlyArray<RefundLine>) => (token: Redacted.Redacted<string>) =>
       Effect.gen(function*() {

@@ -14,6 +14,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
@@ -313,27 +314,51 @@ const notSentForToken = (error: ProviderError): ProviderError => {
 }
 
 /**
+ * How long a token call may take by default before the refund call waiting on it is
+ * given up as not sent: well inside the default 30 s call timeout, which would
+ * otherwise end the refund call first, and call it `unknown`.
+ *
+ * @since 0.2.0
+ */
+export const defaultTokenTimeoutMillis = 10_000
+
+/**
  * Builds a {@link TokenCache}. `refreshMarginMillis` (default 60 s) is taken off the
  * provider's lifetime, which is also capped at `maxAgeMillis` when given (some
- * providers ask for a refresh every 24 h whatever `expires_in` says).
+ * providers ask for a refresh every 24 h whatever `expires_in` says). A token call
+ * that takes longer than `timeoutMillis` (default {@link defaultTokenTimeoutMillis})
+ * fails `provider`'s refund call as not sent.
  *
  * @since 0.1.0
  */
 export const makeTokenCache = <R>(
   fetch: Effect.Effect<IssuedToken, ProviderError, R>,
-  options: { readonly refreshMarginMillis?: number; readonly maxAgeMillis?: number } = {}
+  options: { readonly provider: string; readonly refreshMarginMillis?: number; readonly maxAgeMillis?: number; readonly timeoutMillis?: number }
 ): Effect.Effect<TokenCache, never, R> =>
   Effect.gen(function*() {
     const context = yield* Effect.context<R>()
     const lock = yield* Effect.makeSemaphore(1)
     let cached: { readonly token: Redacted.Redacted<string>; readonly until: number } | undefined
     const margin = options.refreshMarginMillis ?? 60_000
+    const timeout = Duration.millis(options.timeoutMillis ?? defaultTokenTimeoutMillis)
+    const timedFetch = Effect.provide(fetch, context).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new ProviderUnavailable({
+            provider: options.provider,
+            detail: `the token call had no answer within ${Duration.format(timeout)}; the refund was not sent`,
+            maybeProcessed: false
+          })
+      })
+    )
     const refresh = lock.withPermits(1)(
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         if (cached !== undefined && now < cached.until) return cached.token
         // A token call cannot refund anything: however it failed, the refund call waiting on it was not sent.
-        const issued = yield* Effect.provide(fetch, context).pipe(Effect.mapError(notSentForToken))
+        // It has its own timeout so that one that hangs says so, before the refund call's timeout calls it in doubt.
+        const issued = yield* timedFetch.pipe(Effect.mapError(notSentForToken))
         const lifetime = Math.min(issued.expiresInMillis, options.maxAgeMillis ?? Number.POSITIVE_INFINITY)
         cached = { token: issued.token, until: now + Math.max(lifetime - margin, lifetime / 2) }
         return issued.token

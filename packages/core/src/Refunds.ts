@@ -157,11 +157,13 @@ export declare namespace Refunds {
   export interface Service {
     readonly create: (input: CreateInput) => Effect.Effect<Created, CreateError>
     /**
-     * Many refunds at once (the bulk engine): each is decoded, claimed and recorded on
-     * its own, and claims for a provider that takes several targets per call are packed
-     * into as few calls as its `combine` allows. At most `concurrency` provider calls run
-     * at once (default 16): a call waiting in a queue must not spend its own timeout there.
-     * Results are in input order.
+     * Many refunds at once (the bulk engine): each is decoded and checked against the
+     * ledger (an earlier refund under its key is replayed), refunds for a provider that
+     * takes several targets per call are packed into as few calls as its `combine` allows,
+     * and each call's refunds are claimed just before it is sent: after its turn of the
+     * provider's rate limit, so that a refund is `requested` only while its call is going
+     * out. At most `concurrency` provider calls run at once (default 16): a call waiting in
+     * a queue must not spend its own timeout there. Results are in input order.
      */
     readonly createMany: (
       inputs: ReadonlyArray<CreateInput>,
@@ -174,7 +176,8 @@ export declare namespace Refunds {
      * full instead of idling while each row's ledger work runs. Creates waiting for a
      * slot get one in the order they asked. A create waiting for a slot has already
      * claimed its key: if the process dies then, recovery moves that refund to `unknown`
-     * although nothing was sent.
+     * although nothing was sent. The wait for a provider's rate limit comes before the
+     * claim, as in `createMany`: that one can last minutes.
      */
     readonly pipeline: (options: { readonly calls: number }) => Effect.Effect<(input: CreateInput) => Effect.Effect<Created, CreateError>>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
@@ -324,10 +327,37 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         )
       })
 
-    /** One provider call: rate limited, timed out, retried only where safe. */
-    const call = (provider: Provider, refundId: string, run: (attempt: number) => Effect.Effect<Outcome, ProviderError>) => {
+    /**
+     * One turn of the provider's rate limit, waiting at most `maxRateLimitWait`. A call
+     * refused here was never sent.
+     */
+    const permitFor = (provider: Provider): Effect.Effect<void, ProviderUnavailable> => {
       const limit = provider.capabilities.rateLimit
+      if (limit === undefined) return Effect.void
       const maxWait = options.maxRateLimitWait
+      return Effect.flatMap(limiterFor(provider), (limiter) => {
+        if (Option.isNone(limiter)) return Effect.void
+        const permit = limiter.value(Effect.void)
+        return maxWait === undefined ? permit : permit.pipe(
+          Effect.timeoutFail({
+            duration: maxWait,
+            onTimeout: () =>
+              new ProviderUnavailable({
+                provider: provider.id,
+                detail: `refundkit holds calls to ${provider.id} to its rate limit of ${limit.requests} per ${Duration.format(Duration.millis(limit.perMillis))}, and this one would wait longer than ${Duration.format(maxWait)}; it was not sent`,
+                maybeProcessed: false,
+                retryAfterMillis: limit.perMillis
+              })
+          })
+        )
+      })
+    }
+
+    /**
+     * One provider call: rate limited, timed out, retried only where safe. `permitted`: the
+     * caller already took the first attempt's turn of the rate limit (see {@link claimWhenDue}).
+     */
+    const call = (provider: Provider, refundId: string, run: (attempt: number) => Effect.Effect<Outcome, ProviderError>, permitted = false) => {
       let attempt = 0
       const timed = Effect.suspend(() => {
         attempt += 1
@@ -337,27 +367,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           () => new OutcomeUnknown({ provider: provider.id, refundId, detail: `no answer within ${Duration.format(options.callTimeout)}` })
         )
       })
-      const permitted = (limiter: RateLimiter.RateLimiter) => {
-        const permit = limiter(Effect.void)
-        return Effect.zipRight(
-          maxWait === undefined || limit === undefined ? permit : permit.pipe(
-            Effect.timeoutFail({
-              duration: maxWait,
-              onTimeout: () =>
-                new ProviderUnavailable({
-                  provider: provider.id,
-                  detail: `refundkit holds calls to ${provider.id} to its rate limit of ${limit.requests} per ${Duration.format(Duration.millis(limit.perMillis))}, and this one would wait longer than ${Duration.format(maxWait)}; it was not sent`,
-                  maybeProcessed: false,
-                  retryAfterMillis: limit.perMillis
-                })
-            })
-          ),
-          timed
-        )
-      }
-      const once = limit === undefined
+      const once = provider.capabilities.rateLimit === undefined
         ? timed
-        : Effect.flatMap(limiterFor(provider), Option.match({ onNone: () => timed, onSome: permitted }))
+        : Effect.suspend(() => (permitted && attempt === 0 ? timed : Effect.zipRight(permitFor(provider), timed)))
       const retryable = (error: ProviderError) =>
         error._tag === "ProviderUnavailable" &&
         (provider.capabilities.idempotentSubmit || !error.maybeProcessed) &&
@@ -475,8 +487,14 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
       }).pipe(asLedgerError)
 
-    const submitClaimed = (provider: Provider, prepared: Prepared, refund: Refund, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> => {
-      const sent = call(provider, refund.id, (attempt) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt }))
+    const submitClaimed = (
+      provider: Provider,
+      prepared: Prepared,
+      refund: Refund,
+      slots?: CallSlots.CallSlots,
+      permitted = false
+    ): Effect.Effect<Created, CreateError> => {
+      const sent = call(provider, refund.id, (attempt) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt }), permitted)
       return (slots === undefined ? sent : slots.withSlot(sent)).pipe(
         Effect.matchEffect({
           onSuccess: (outcome) => recordOutcome(refund, outcome),
@@ -498,8 +516,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         )
       })
 
-    /** Decodes, claims and records `requested`; the claim is either ours to submit or an earlier refund to replay. */
-    const claim = (input: CreateInput) =>
+    /** Decodes and checks a create, and builds the refund it would record; nothing is written yet. */
+    const draftOf = (input: CreateInput) =>
       Effect.gen(function*() {
         const provider = yield* providers.get(input.provider)
         if (!printable.test(input.idempotencyKey)) {
@@ -524,33 +542,76 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           updatedAt: at,
           events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
         }
-        const claimed = yield* ledger.claim(draft)
-        if (claimed._tag === "Existing") {
-          const existing = claimed.refund
-          if (existing.fingerprint !== draft.fingerprint) {
-            return yield* new IdempotencyKeyReused({ idempotencyKey: input.idempotencyKey, refundId: existing.id })
-          }
-          if (existing.status === "requested") {
-            return yield* new RefundInProgress({ idempotencyKey: input.idempotencyKey, refundId: existing.id })
-          }
-          return { _tag: "Replay", created: { refund: existing, replayed: true } } as const
-        }
-        return { _tag: "Submit", provider, prepared, refund: claimed.refund, request: input.request } as const
+        return { provider, prepared, draft, request: input.request }
       })
 
+    type Drafted = Effect.Effect.Success<ReturnType<typeof draftOf>>
+
+    /** What an earlier refund under the same key makes of this create: a replay, unless it is another request or still in flight. */
+    type Replay = { readonly _tag: "Replay"; readonly created: Created }
+    /** A claim this caller won: the refund is `requested` and is its to submit. */
+    type Claimed = { readonly _tag: "Submit"; readonly provider: Provider; readonly prepared: Prepared; readonly refund: Refund; readonly request: unknown }
+    type Claim = Replay | Claimed
+
+    const replayOf = (draft: Refund, existing: Refund): Effect.Effect<Replay, IdempotencyKeyReused | RefundInProgress> => {
+      if (existing.fingerprint !== draft.fingerprint) {
+        return Effect.fail(new IdempotencyKeyReused({ idempotencyKey: draft.idempotencyKey, refundId: existing.id }))
+      }
+      if (existing.status === "requested") {
+        return Effect.fail(new RefundInProgress({ idempotencyKey: draft.idempotencyKey, refundId: existing.id }))
+      }
+      return Effect.succeed({ _tag: "Replay", created: { refund: existing, replayed: true } })
+    }
+
+    /** Records the draft `requested`; the claim is either ours to submit or an earlier refund to replay. */
+    const claimDrafted = (drafted: Drafted): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress | OverRefund | LedgerError> =>
+      Effect.flatMap(ledger.claim(drafted.draft), (claimed): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress> =>
+        claimed._tag === "Existing"
+          ? replayOf(drafted.draft, claimed.refund)
+          : Effect.succeed({ _tag: "Submit", provider: drafted.provider, prepared: drafted.prepared, refund: claimed.refund, request: drafted.request }))
+
+    const claim = (input: CreateInput) => Effect.flatMap(draftOf(input), claimDrafted)
+
+    /**
+     * An earlier refund under the draft's key, read without claiming: the bulk paths check
+     * this before waiting for a turn of the rate limit, so a re-run's replays take none.
+     */
+    const earlier = (drafted: Drafted): Effect.Effect<Replay | undefined, IdempotencyKeyReused | RefundInProgress | LedgerError> =>
+      Effect.flatMap(ledger.findByKey(drafted.provider.id, drafted.draft.idempotencyKey), (found) =>
+        Option.isNone(found) ? Effect.succeed(undefined) : replayOf(drafted.draft, found.value))
+
+    /**
+     * The bulk paths' claim at a rate-limited provider: the key is claimed only once the call
+     * has its turn of the rate limit, right before it is sent. A row claimed and then kept
+     * waiting (minutes, at Airalo's 1 call per 5 minutes) would be `requested` without having
+     * been sent: if the process died then, recovery could only call it `unknown`, and at a
+     * provider with no status API someone would have to check every such row by hand. A
+     * call refused for waiting too long was not claimed: nothing is recorded for its key.
+     */
+    const claimWhenDue = (drafted: Drafted) =>
+      Effect.flatMap(earlier(drafted), (replay) =>
+        replay !== undefined ? Effect.succeed(replay) : Effect.zipRight(permitFor(drafted.provider), claimDrafted(drafted)))
+
+    const submitOrReplay = (claimed: Claim, slots: CallSlots.CallSlots | undefined, permitted: boolean): Effect.Effect<Created, CreateError> =>
+      claimed._tag === "Replay" ? Effect.succeed(claimed.created) : submitClaimed(claimed.provider, claimed.prepared, claimed.refund, slots, permitted)
+
     const createWith = (input: CreateInput, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> =>
-      Effect.flatMap(claim(input), (claimed) =>
-        claimed._tag === "Replay" ? Effect.succeed(claimed.created) : submitClaimed(claimed.provider, claimed.prepared, claimed.refund, slots))
+      Effect.flatMap(claim(input), (claimed) => submitOrReplay(claimed, slots, false))
+
+    /** {@link createWith} for the bulk paths: at a rate-limited provider the claim waits for the call's turn ({@link claimWhenDue}). */
+    const createWhenDue = (input: CreateInput, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> =>
+      Effect.flatMap(draftOf(input), (drafted) => {
+        const limited = drafted.provider.capabilities.rateLimit !== undefined
+        return Effect.flatMap(limited ? claimWhenDue(drafted) : claimDrafted(drafted), (claimed) => submitOrReplay(claimed, slots, limited))
+      })
 
     const create = (input: CreateInput): Effect.Effect<Created, CreateError> => createWith(input)
 
     const pipeline = (pipelineOptions: { readonly calls: number }) =>
       Effect.sync(() => {
         const slots = CallSlots.make(pipelineOptions.calls)
-        return (input: CreateInput) => createWith(input, slots)
+        return (input: CreateInput) => createWhenDue(input, slots)
       })
-
-    type Claimed = Extract<Effect.Effect.Success<ReturnType<typeof claim>>, { readonly _tag: "Submit" }>
 
     /** Splits a combined call's outcome into each refund's own items and status. */
     const outcomeFor = (refund: Refund, outcome: Outcome): Outcome => {
@@ -583,25 +644,25 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     }
 
     /**
-     * First-fit packing: each claim joins the first open call that has room and that the
+     * First-fit packing: each refund joins the first open call that has room and that the
      * provider can combine it with, so alternating kinds (Airalo reasons) still share calls.
-     * Only the last few open calls are tried, which keeps packing linear in the claims.
+     * Only the last few open calls are tried, which keeps packing linear in the refunds.
      */
-    const pack = (provider: Provider, claims: ReadonlyArray<Claimed>) =>
+    const pack = (provider: Provider, drafts: ReadonlyArray<Drafted>) =>
       Effect.gen(function*() {
         const max = provider.capabilities.maxTargetsPerCall
-        const groups: Array<{ members: Array<Claimed>; prepared: Prepared; targets: Set<string> }> = []
+        const groups: Array<{ members: Array<Drafted>; prepared: Prepared; targets: Set<string> }> = []
         const open: Array<(typeof groups)[number]> = []
-        for (const claimed of claims) {
-          const own = claimed.prepared.targets.map((t) => t.target)
+        for (const drafted of drafts) {
+          const own = drafted.prepared.targets.map((t) => t.target)
           let joined = false
           for (const group of open) {
             if (group.targets.size + own.length > max || own.some((t) => group.targets.has(t))) continue
-            const combined = yield* provider.combine([...group.members.map((m) => m.request), claimed.request]).pipe(
+            const combined = yield* provider.combine([...group.members.map((m) => m.request), drafted.request]).pipe(
               Effect.orElseSucceed(() => Option.none<Prepared>())
             )
             if (Option.isNone(combined)) continue
-            group.members.push(claimed)
+            group.members.push(drafted)
             group.prepared = combined.value
             for (const t of own) group.targets.add(t)
             if (group.targets.size >= max) open.splice(open.indexOf(group), 1)
@@ -609,7 +670,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             break
           }
           if (joined) continue
-          const group = { members: [claimed], prepared: claimed.prepared, targets: new Set(own) }
+          const group = { members: [drafted], prepared: drafted.prepared, targets: new Set(own) }
           groups.push(group)
           if (own.length < max) open.push(group)
           if (open.length > maxOpenGroups) open.shift()
@@ -617,51 +678,95 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         return groups
       })
 
+    /**
+     * One packed call: its turn of the rate limit, then its members' claims, then the call.
+     * Claiming last means a row is `requested` only while its call is about to go or out
+     * (see {@link claimWhenDue}). A member whose key was taken meanwhile (a concurrent run)
+     * drops out, and the call is rebuilt from the others.
+     */
+    const sendPacked = (
+      provider: Provider,
+      group: { readonly members: ReadonlyArray<Drafted>; readonly prepared: Prepared },
+      store: (id: string, result: Effect.Effect<Created, CreateError>) => Effect.Effect<void>
+    ): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const permit = yield* Effect.either(permitFor(provider))
+        if (Either.isLeft(permit)) {
+          return yield* Effect.forEach(group.members, (m) => store(m.draft.id, Effect.fail(permit.left)), { discard: true })
+        }
+        const members: Array<Claimed> = []
+        yield* Effect.forEach(group.members, (m) =>
+          Effect.either(claimDrafted(m)).pipe(Effect.flatMap((claimed) => {
+            if (Either.isLeft(claimed)) return store(m.draft.id, Effect.fail(claimed.left))
+            const won = claimed.right
+            return won._tag === "Submit" ? Effect.sync(() => void members.push(won)) : store(m.draft.id, Effect.succeed(won.created))
+          })), { concurrency: 16, discard: true })
+        // Claims commit in any order; the call lists its members in the file's order.
+        const order = new Map(group.members.map((m, i) => [m.draft.id, i]))
+        members.sort((x, y) => order.get(x.refund.id)! - order.get(y.refund.id)!)
+        if (members.length === 0) return
+        const prepared = members.length === group.members.length
+          ? Option.some(group.prepared)
+          : members.length === 1
+          ? Option.some(members[0]!.prepared)
+          : yield* provider.combine(members.map((m) => m.request)).pipe(Effect.orElseSucceed(() => Option.none<Prepared>()))
+        if (Option.isNone(prepared)) {
+          return yield* Effect.forEach(members, (m, i) => store(m.refund.id, submitClaimed(provider, m.prepared, m.refund, undefined, i === 0)), { discard: true })
+        }
+        if (members.length === 1) return yield* store(members[0]!.refund.id, submitClaimed(provider, prepared.value, members[0]!.refund, undefined, true))
+        const lead = members[0]!.refund
+        const result = yield* Effect.either(call(provider, lead.id, (attempt) => prepared.value.submit({ refundId: lead.id, idempotencyKey: lead.idempotencyKey, attempt }), true))
+        // The provider refused the packed call as a whole (a decline or a field rule, so it did
+        // nothing): one member's target may be the reason (an Airalo ICCID of another company),
+        // and the others must not inherit a final decline for it. Each is sent on its own instead.
+        if (Either.isLeft(result) && refusedWhole(result.left)) {
+          return yield* Effect.forEach(members, (m) => store(m.refund.id, submitClaimed(provider, m.prepared, m.refund)), { discard: true })
+        }
+        yield* Effect.forEach(members, (m) =>
+          store(
+            m.refund.id,
+            Either.isRight(result) ? recordOutcome(m.refund, outcomeFor(m.refund, result.right)) : recordFailure(m.refund, ownError(result.left, m.refund.id))
+          ), { discard: true })
+      })
+
     const createMany = (inputs: ReadonlyArray<CreateInput>, manyOptions?: { readonly concurrency?: number | undefined }) =>
       // One input has nothing to pack with: skip the fan-out machinery a bulk run would otherwise pay per row.
-      inputs.length === 1 ? Effect.map(Effect.either(create(inputs[0]!)), (result) => [result]) : Effect.gen(function*() {
+      inputs.length === 1 ? Effect.map(Effect.either(createWhenDue(inputs[0]!)), (result) => [result]) : Effect.gen(function*() {
         const results: Array<Either.Either<Created, CreateError> | undefined> = new Array(inputs.length)
-        const toSubmit = new Map<string, Array<{ index: number; claimed: Claimed }>>()
+        const indexOf = new Map<string, number>()
+        const toSend = new Map<string, Array<Drafted>>()
+        // Decoded and checked against the ledger first, claimed only when their call is due (see sendPacked).
         yield* Effect.forEach(inputs, (input, index) =>
-          Effect.either(claim(input)).pipe(Effect.map((result) => {
-            if (Either.isLeft(result)) results[index] = Either.left(result.left)
-            else if (result.right._tag === "Replay") results[index] = Either.right(result.right.created)
-            else {
-              const list = toSubmit.get(result.right.provider.id) ?? []
-              list.push({ index, claimed: result.right })
-              toSubmit.set(result.right.provider.id, list)
-            }
-          })), { concurrency: 16, discard: true })
-        for (const entries of toSubmit.values()) {
-          const provider = entries[0]!.claimed.provider
-          const indexOf = new Map(entries.map((e) => [e.claimed.refund.id, e.index]))
+          Effect.either(Effect.flatMap(draftOf(input), (drafted) => Effect.map(earlier(drafted), (replay) => ({ drafted, replay })))).pipe(
+            Effect.map((result) => {
+              if (Either.isLeft(result)) results[index] = Either.left(result.left)
+              else if (result.right.replay !== undefined) results[index] = Either.right(result.right.replay.created)
+              else if (indexOf.has(result.right.drafted.draft.id)) {
+                // The same key twice in one batch: the second is answered as the ledger answers it once the first is claimed.
+                results[index] = undefined
+              } else {
+                const drafted = result.right.drafted
+                indexOf.set(drafted.draft.id, index)
+                const list = toSend.get(drafted.provider.id) ?? []
+                list.push(drafted)
+                toSend.set(drafted.provider.id, list)
+              }
+            })
+          ), { concurrency: 16, discard: true })
+        const store = (id: string, created: Effect.Effect<Created, CreateError>) =>
+          Effect.map(Effect.either(created), (result) => void (results[indexOf.get(id)!] = result))
+        for (const drafts of toSend.values()) {
+          const provider = drafts[0]!.provider
           const groups = provider.capabilities.maxTargetsPerCall > 1
-            ? yield* pack(provider, entries.map((e) => e.claimed))
-            : entries.map((e) => ({ members: [e.claimed], prepared: e.claimed.prepared }))
-          yield* Effect.forEach(groups, (group) => {
-            const lead = group.members[0]!.refund
-            const store = (member: Claimed, created: Effect.Effect<Created, CreateError>) =>
-              Effect.either(created).pipe(Effect.map((result) => void (results[indexOf.get(member.refund.id)!] = result)))
-            return group.members.length === 1
-              ? store(group.members[0]!, submitClaimed(provider, group.prepared, lead))
-              : call(provider, lead.id, (attempt) => group.prepared.submit({ refundId: lead.id, idempotencyKey: lead.idempotencyKey, attempt })).pipe(
-                Effect.either,
-                Effect.flatMap((result) =>
-                  // The provider refused the packed call as a whole (a decline or a field rule, so it did
-                  // nothing): one member's target may be the reason (an Airalo ICCID of another company),
-                  // and the others must not inherit a final decline for it. Each is sent on its own instead.
-                  Either.isLeft(result) && refusedWhole(result.left)
-                    ? Effect.forEach(group.members, (member) => store(member, submitClaimed(provider, member.prepared, member.refund)), { discard: true })
-                    : Effect.forEach(group.members, (member) =>
-                      store(
-                        member,
-                        Either.isRight(result)
-                          ? recordOutcome(member.refund, outcomeFor(member.refund, result.right))
-                          : recordFailure(member.refund, ownError(result.left, member.refund.id))
-                      ), { discard: true }))
-              )
-          }, { concurrency: manyOptions?.concurrency ?? 16, discard: true })
+            ? yield* pack(provider, drafts)
+            : drafts.map((d) => ({ members: [d], prepared: d.prepared }))
+          yield* Effect.forEach(groups, (group) => sendPacked(provider, group, store), { concurrency: manyOptions?.concurrency ?? 16, discard: true })
         }
+        // Duplicates of a key within the batch, now that its first occurrence is settled.
+        yield* Effect.forEach(inputs, (input, index) =>
+          results[index] !== undefined ? Effect.void : Effect.map(Effect.either(Effect.flatMap(claim(input), (c) => submitOrReplay(c, undefined, false))), (r) => {
+            results[index] = r
+          }), { discard: true })
         return results.map((result) => result!)
       })
 

@@ -113,7 +113,8 @@ describe("ProviderHttp", () => {
         Effect.suspend(() => {
           fetched++
           return Effect.as(Effect.sleep("20 millis"), { token: Redacted.make(`t${fetched}`), expiresInMillis: 3_600_000 })
-        })
+        }),
+        { provider: "toy" }
       )
       const seen = yield* Effect.all(Array.from({ length: 5 }, () => cache.get), { concurrency: "unbounded" })
       assert.strictEqual(fetched, 1)
@@ -137,7 +138,7 @@ describe("ProviderHttp", () => {
       let fetched = 0
       const cache = yield* ProviderHttp.makeTokenCache(
         Effect.sync(() => ({ token: Redacted.make(`t${++fetched}`), expiresInMillis: 3_600_000 })),
-        { maxAgeMillis: 40, refreshMarginMillis: 0 }
+        { provider: "toy", maxAgeMillis: 40, refreshMarginMillis: 0 }
       )
       yield* cache.get
       yield* cache.get
@@ -154,13 +155,27 @@ describe("ProviderHttp", () => {
         new UnexpectedResponse({ provider: "toy", path: "token", detail: "no token in the answer", httpStatus: 200 })
       ]
       for (const failure of failures) {
-        const cache = yield* ProviderHttp.makeTokenCache(Effect.fail(failure))
+        const cache = yield* ProviderHttp.makeTokenCache(Effect.fail(failure), { provider: "toy" })
         const error = yield* Effect.flip(cache.get)
         assert.strictEqual(error._tag, "ProviderUnavailable", failure._tag)
         assert.isTrue(error._tag === "ProviderUnavailable" && !error.maybeProcessed, failure._tag)
         assert.include(error.message, "not sent")
       }
-      const refused = yield* Effect.flip((yield* ProviderHttp.makeTokenCache(Effect.fail(new ProviderAuthFailed({ provider: "toy", detail: "HTTP 401" })))).get)
+      const refused = yield* Effect.flip((yield* ProviderHttp.makeTokenCache(Effect.fail(new ProviderAuthFailed({ provider: "toy", detail: "HTTP 401" })), { provider: "toy" })).get)
       assert.strictEqual(refused._tag, "ProviderAuthFailed", "refused credentials stay what they are")
+    }))
+
+  it.scopedLive("a token call that hangs is given up as not sent within its own timeout, and the next caller fetches afresh", () =>
+    Effect.gen(function*() {
+      let fetched = 0
+      const cache = yield* ProviderHttp.makeTokenCache(
+        Effect.suspend(() => (++fetched === 1 ? Effect.never : Effect.succeed({ token: Redacted.make("t2"), expiresInMillis: 3_600_000 }))),
+        { provider: "toy", timeoutMillis: 50 }
+      )
+      const hung = yield* Effect.flip(cache.get)
+      assert.strictEqual(hung._tag, "ProviderUnavailable")
+      assert.isTrue(hung._tag === "ProviderUnavailable" && !hung.maybeProcessed && hung.provider === "toy")
+      assert.include(hung.message, "not sent")
+      assert.strictEqual(Redacted.value(yield* cache.get), "t2")
     }))
 })

@@ -326,6 +326,41 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("at a rate-limited provider the bulk paths claim a key only when its call's turn comes; replays take no turn", () => {
+    const toy = scripted({ idempotent: false, maxTargets: 2, rateLimit: { requests: 1, perMillis: 300 } })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const inputs = ["a", "b", "c", "d", "e", "f"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `turn-${t}` }))
+      const many = yield* Effect.fork(refunds.createMany(inputs, { concurrency: 3 }))
+      yield* Effect.sleep("100 millis")
+      // One call of two has gone; the other two wait for the limit and have claimed nothing, so a crash
+      // now would leave no refund `requested` that was never sent.
+      assert.strictEqual(toy.calls.length, 1)
+      assert.strictEqual((yield* refunds.list({ limit: 50 })).items.length, 2)
+      const results = yield* Effect.flatMap(many.await, (exit) => exit)
+      assert.isTrue(results.every((r) => Either.isRight(r) && r.right.refund.status === "succeeded"))
+      assert.deepStrictEqual(toy.calls.map((c) => c.lines.map((l) => l.target).join("")), ["ab", "cd", "ef"])
+
+      // A re-run is answered from the ledger at once, without waiting for the limit.
+      const started = Date.now()
+      const again = yield* refunds.createMany(inputs, { concurrency: 3 })
+      assert.isTrue(again.every((r) => Either.isRight(r) && r.right.replayed))
+      assert.isBelow(Date.now() - started, 200)
+
+      // The single-target pipeline does the same: the second create waits for its turn unclaimed.
+      const create = yield* refunds.pipeline({ calls: 4 })
+      const two = yield* Effect.fork(Effect.all([create({ provider: "toy", request: one("p"), idempotencyKey: "turn-p" }), create({ provider: "toy", request: one("q"), idempotencyKey: "turn-q" })], { concurrency: 2 }))
+      while (toy.calls.length < 4) yield* Effect.sleep("5 millis")
+      yield* Effect.sleep("20 millis")
+      const claimedNow = (yield* refunds.list({ limit: 50 })).items.filter((r) => r.idempotencyKey === "turn-p" || r.idempotencyKey === "turn-q")
+      assert.strictEqual(claimedNow.length, 1)
+      assert.strictEqual(claimedNow[0]!.status, "succeeded")
+      const both = yield* Effect.flatMap(two.await, (exit) => exit)
+      assert.deepStrictEqual(both.map((c) => c.refund.status), ["succeeded", "succeeded"])
+      assert.strictEqual(toy.calls.length, 5)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("a call that would wait too long for the rate limit is refused unsent instead of queued", () => {
     const toy = scripted({ idempotent: false, rateLimit: { requests: 1, perMillis: 60_000 }, maxRateLimitWait: "50 millis" })
     return Effect.gen(function*() {

@@ -73,7 +73,7 @@ export const make = (config: ExiromConfig): Effect.Effect<ExiromClient, never, H
         expiresInMillis: exp === undefined ? tokenLifetimeMillis : Math.max(exp - now, 2 * 60_000)
       }
     })
-    const tokens = yield* ProviderHttp.makeTokenCache(fetchToken, { refreshMarginMillis })
+    const tokens = yield* ProviderHttp.makeTokenCache(fetchToken, { provider, refreshMarginMillis })
 
     const authorized = (request: HttpClientRequest.HttpClientRequest) =>
       ProviderHttp.withToken(tokens, (token) => send(HttpClientRequest.bearerToken(request, token)), ProviderHttp.isUnauthorized)
