@@ -54,11 +54,12 @@ export interface Options<E1, E2> {
 
 /**
  * One sandbox and the whole stack around it: the plugin, an in-memory ledger and the
- * orchestration with a short timeout and fast retries.
+ * orchestration with fast retries. The call timeout is generous unless a test sets its
+ * own: a first call on a loaded CI machine (token, connection, JIT) took over a second.
  *
  * @since 0.1.0
  */
-export const stack = <E1, E2>(options: Options<E1, E2>, callTimeout: Duration.DurationInput = "1 second") =>
+export const stack = <E1, E2>(options: Options<E1, E2>, callTimeout: Duration.DurationInput = "10 seconds") =>
   Effect.gen(function*() {
     const handle = yield* options.sandbox
     const layer = Refunds.layer({
