@@ -11,7 +11,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Provider from "@refundkit/core/Provider"
 import * as Providers from "@refundkit/core/Providers"
 import type { Refund } from "@refundkit/core/Refund"
-import { type ConfigurationError, InvalidRequest } from "@refundkit/core/RefundError"
+import { type ConfigurationError, InvalidRequest, OutcomeUnknown, type ProviderError } from "@refundkit/core/RefundError"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -91,9 +91,22 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
     const encodeUpdate = Schema.encode(schemas.update)
     const decodeStored = Schema.decodeUnknownOption(StoredRequest)
 
-    const send = (request: AeroHubRequest.UpdateRefund) =>
+    // Every call carries a fresh requestId and AeroHub documents no replay of an earlier
+    // answer: a refusal of a retry speaks for the retry only. When an earlier attempt may
+    // have been applied (core retries only after such a failure), the order may already be
+    // in the reported state (PROCESSING "cannot be undone"), so the refusal leaves the
+    // outcome unknown instead of declining the refund.
+    const send = (request: AeroHubRequest.UpdateRefund, attempt = 1) =>
       Effect.flatMap(AeroHubWire.fromRequest(request), client.updateRefund).pipe(
-        Effect.as(AeroHubStatus.outcomeOf(request))
+        Effect.as(AeroHubStatus.outcomeOf(request)),
+        Effect.mapError((error): ProviderError =>
+          attempt > 1 && error._tag === "ProviderDeclined"
+            ? new OutcomeUnknown({
+              provider: id,
+              detail: `AeroHub refused a retry of ${request.refundStatus} for ${request.refundOrderNo} (code ${error.providerCode}: ${error.reason}) after an earlier attempt that may have been applied; check the order at AeroHub`
+            })
+            : error
+        )
       )
 
     const update = (refund: Refund, input: unknown) =>
@@ -124,7 +137,7 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
         return {
           request: encoded,
           targets: [{ target: request.refundOrderNo }],
-          submit: () => send(request)
+          submit: (context) => send(request, context.attempt)
         } satisfies Provider.Prepared
       })
 
@@ -134,7 +147,7 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
       capabilities,
       requestSchema: schemas.create,
       describe: (request) => ({ targets: [{ target: request.refundOrderNo }] }),
-      submit: (request) => send(request),
+      submit: (request, context) => send(request, context.attempt),
       update,
       statusHint: "AeroHub documents no status API for suppliers: you are the source of a refund order's progress; report the next step with an update.",
       statusRank: AeroHubStatus.statusRank

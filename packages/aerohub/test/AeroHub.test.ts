@@ -8,6 +8,8 @@ import { Cause, ConfigProvider, Context, type Duration, Effect, Exit, Layer, Log
 import { readFileSync } from "node:fs"
 import { AeroHub } from "../src/index.js"
 import * as AeroHubSandbox from "../src/sandbox.js"
+import { ScriptedServer } from "@refundkit/testkit"
+import { updateRefundPath } from "../src/AeroHubConfig.js"
 
 const seedSample: Record<string, unknown> = JSON.parse(readFileSync(new URL("./fixtures/seed-sample-request.json", import.meta.url), "utf8"))
 
@@ -40,6 +42,28 @@ const bodies = (sandbox: AeroHubSandbox.AeroHubSandbox) =>
   Effect.map(sandbox.calls, (calls) => calls.map((call) => JSON.parse(call.body) as Record<string, unknown>))
 
 describe("AeroHub plugin end to end", () => {
+  it.scopedLive("a refusal of a retry after an attempt that may have been applied leaves the refund unknown, not failed", () =>
+    Effect.gen(function*() {
+      // AeroHub's documented shapes: "System busy" (a 500 in the body) and then the 400 "Failed" to the retry,
+      // which carries a fresh requestId, so it speaks for the retry alone.
+      const busy = { body: { code: 500, msg: "System busy" } }
+      const refused = { body: { code: 400, msg: "Failed" } }
+      const provider = yield* ScriptedServer.make({ [`POST ${updateRefundPath}`]: [busy, refused] })
+      const { refunds } = yield* setup({ env: { REFUNDKIT_AEROHUB_BASE_URL: provider.url } })
+      const error = yield* Effect.flip(refunds.create({ provider: "aerohub", request: { ...order(90), refundStatus: "PROCESSING" }, idempotencyKey: "retry-refused" }))
+      assert.strictEqual(error._tag, "OutcomeUnknown")
+      assert.strictEqual(provider.calls.length, 2)
+      const refund = yield* refunds.get(error._tag === "OutcomeUnknown" ? error.refundId ?? "" : "")
+      assert.strictEqual(refund.status, "unknown")
+
+      // A first attempt's 400 is still AeroHub's answer to that update: a decline.
+      const direct = yield* ScriptedServer.make({ [`POST ${updateRefundPath}`]: [refused] })
+      const again = yield* setup({ env: { REFUNDKIT_AEROHUB_BASE_URL: direct.url } })
+      const declined = yield* again.refunds.create({ provider: "aerohub", request: { ...order(91), refundStatus: "PROCESSING" }, idempotencyKey: "first-refused" })
+      assert.strictEqual(declined.refund.status, "failed")
+      assert.strictEqual(direct.calls.length, 1)
+    }))
+
   it.scopedLive("creates a refund from a refund order's first update and moves it to succeeded with Refunds.update", () =>
     Effect.gen(function*() {
       const { refunds, sandbox } = yield* setup()

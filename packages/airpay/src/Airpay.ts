@@ -107,9 +107,9 @@ export const make = (config: AirpayConfig.AirpayConfig): Effect.Effect<Provider.
         const amount = total(request)
         return { targets: targetsOf(request), currency: request.currency, ...(amount === undefined ? {} : { amount }) }
       },
-      submit: (request) =>
+      submit: (request, context) =>
         client.refund(request.transactions).pipe(
-          Effect.map((data) => AirpayStatus.outcomeOf(targetsOf(request).map((t) => ({ target: t.target, amount: t.amount ?? "" })), data))
+          Effect.map((data) => AirpayStatus.outcomeOf(targetsOf(request).map((t) => ({ target: t.target, amount: t.amount ?? "" })), data, context.attempt > 1))
         ),
       combine: combine(max),
       statusHint,

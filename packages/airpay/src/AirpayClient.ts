@@ -12,7 +12,7 @@ import { ProviderAuthFailed, UnexpectedResponse, type ProviderError } from "@ref
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
-import type * as Schema from "effect/Schema"
+import * as Schema from "effect/Schema"
 import * as AirpayCrypto from "./AirpayCrypto.js"
 import type { AirpayConfig } from "./AirpayConfig.js"
 import { envelopeError, isTokenRejection, provider } from "./AirpayStatus.js"
@@ -179,7 +179,13 @@ export const make = (config: AirpayConfig): Effect.Effect<AirpayClient, never, H
         if (answer._tag === "TokenRefused") {
           return yield* new ProviderAuthFailed({ provider, detail: `Airpay refused a freshly issued access token: ${answer.detail}` })
         }
-        if (answer.envelope.status_code !== "200") return yield* envelopeError(answer.envelope)
+        if (answer.envelope.status_code !== "200") {
+          // A failure envelope that still lists per-transaction outcomes is read item by item: an item
+          // Airpay accepted must not be declined with the rest.
+          const listed = Schema.decodeUnknownOption(AirpayWire.RefundData)(answer.envelope.data)
+          if (listed._tag === "Some" && listed.value.transactions.length > 0) return listed.value
+          return yield* envelopeError(answer.envelope)
+        }
         return yield* decodeAt("data", AirpayWire.RefundData, answer.envelope.data, answer.httpStatus)
       })
 

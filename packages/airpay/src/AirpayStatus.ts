@@ -10,7 +10,7 @@
  */
 import type { Outcome } from "@refundkit/core/Provider"
 import type { RefundItem } from "@refundkit/core/Refund"
-import { ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, type ProviderError } from "@refundkit/core/RefundError"
+import { ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, UnexpectedResponse, type ProviderError } from "@refundkit/core/RefundError"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
 import type { Envelope, RefundData, RefundResult } from "./AirpayWire.js"
 
@@ -90,7 +90,8 @@ const present = (value: string | null | undefined): value is string => value !==
  */
 export const itemOf = (
   requested: { readonly target: string; readonly amount: string },
-  result: RefundResult | undefined
+  result: RefundResult | undefined,
+  resent = false
 ): RefundItem => {
   if (result === undefined) {
     return {
@@ -105,6 +106,18 @@ export const itemOf = (
   const reference = present(result.refund_id) ? { providerReference: result.refund_id } : {}
   if (result.success) {
     return { target: requested.target, amount: requested.amount, status: "succeeded", providerStatus: "accepted", ...reference, ...(message === undefined ? {} : { message }) }
+  }
+  if (isAlreadyInitiated(message) && resent) {
+    // This call repeats one that Airpay may have performed (core resends only after an answer that
+    // said "not processed", such as a 503): the refund Airpay already has may be this very one.
+    return {
+      target: requested.target,
+      amount: requested.amount,
+      status: "unknown",
+      providerStatus: "already_initiated",
+      ...reference,
+      message: `${message ?? "Refund already initiated"} (on a resend: Airpay's refund ${present(result.refund_id) ? result.refund_id : "(no id)"} may be this request's own first attempt; check it in the Airpay dashboard)`
+    }
   }
   if (isAlreadyInitiated(message)) {
     // refundkit never sends one Airpay refund twice (the submit is not idempotent: nothing that may have
@@ -141,11 +154,12 @@ export const itemOf = (
  */
 export const outcomeOf = (
   requested: ReadonlyArray<{ readonly target: string; readonly amount: string }>,
-  data: RefundData
+  data: RefundData,
+  resent = false
 ): Outcome => {
   const byTarget = new Map<string, RefundResult>()
   for (const result of data.transactions) if (!byTarget.has(result.ap_transactionid)) byTarget.set(result.ap_transactionid, result)
-  const items = requested.map((r) => itemOf(r, byTarget.get(r.target)))
+  const items = requested.map((r) => itemOf(r, byTarget.get(r.target), resent))
   const status = RefundStatus.aggregate(items.map((item) => item.status))
   const words = [...new Set(items.map((item) => item.providerStatus ?? "missing"))].sort()
   const only = items.length === 1 ? items[0] : undefined
@@ -188,9 +202,14 @@ const integrityWords = /(checksum|encrypt|decrypt|encdata)/i
  * in `message`, so the mapping reads it:
  * - a refused token: `ProviderAuthFailed` (after the one re-authentication);
  * - a 5xx `status_code`: `ProviderUnavailable`, possibly processed;
+ * - a `status_code` neither 4xx nor 5xx (Airpay publishes no code table, and uses 211 for
+ *   "processing" elsewhere): `UnexpectedResponse`, so the refund is `unknown`;
  * - a message about the merchant or credentials ("Invalid Merchant Id"): `ProviderAuthFailed`;
- * - anything else ("400" with a checksum, data or amount problem): `ProviderDeclined`
- *   with `response_code` as the code and Airpay's message.
+ * - any other 4xx (a checksum, data or amount problem): `ProviderDeclined` with
+ *   `response_code` as the code and Airpay's message.
+ *
+ * A failure envelope that still lists per-transaction results never gets here: its items
+ * decide (see `AirpayClient`).
  *
  * @since 0.1.0
  */
@@ -200,6 +219,11 @@ export const envelopeError = (envelope: Envelope): ProviderError => {
   if (isTokenRejection(envelope)) return new ProviderAuthFailed({ provider, detail: `Airpay refused the access token (${code}): ${message}` })
   if (/^5\d\d$/.test(envelope.status_code)) {
     return new ProviderUnavailable({ provider, detail: `Airpay answered status_code ${envelope.status_code} (${code}): ${message}`, maybeProcessed: true })
+  }
+  if (!/^4\d\d$/.test(envelope.status_code)) {
+    // Only a 4xx status_code says Airpay refused the call; Airpay publishes no code table and uses
+    // 211 for "processing" elsewhere (Order Confirmation), so any other code proves nothing.
+    return new UnexpectedResponse({ provider, path: "status_code", detail: `status_code ${envelope.status_code} (${code}) is not a documented answer: ${message}` })
   }
   if (credentialWords.test(message)) return new ProviderAuthFailed({ provider, detail: `${message} (response_code ${code})` })
   return new ProviderDeclined({

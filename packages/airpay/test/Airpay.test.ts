@@ -3,8 +3,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Ledger from "@refundkit/core/Ledger"
 import * as Providers from "@refundkit/core/Providers"
 import * as Refunds from "@refundkit/core/Refunds"
-import { ConfigProvider, Context, Effect, Either, Layer, Option, Schedule } from "effect"
+import { ConfigProvider, Context, Effect, Either, Layer, Option, Redacted, Schedule } from "effect"
+import { ScriptedServer } from "@refundkit/testkit"
 import * as Airpay from "../src/Airpay.js"
+import * as AirpayCrypto from "../src/AirpayCrypto.js"
 import * as AirpaySandbox from "../src/sandbox.js"
 
 // The plugin end to end: core's Refunds and the in-memory ledger, over HTTP to the sandbox.
@@ -33,7 +35,71 @@ const refund = (...transactions: ReadonlyArray<readonly [number, string]>) => ({
 })
 const create = (request: unknown, idempotencyKey: string) => ({ provider: "airpay", request, idempotencyKey })
 
+/**
+ * Airpay answering from a script, in its own encrypted envelope: for documented shapes the sandbox does not
+ * produce. `refund` is the refund endpoint's answers in turn (an HTTP status alone, or an envelope).
+ */
+const scripted = (refund: ReadonlyArray<number | Record<string, unknown>>) =>
+  Effect.gen(function*() {
+    const { handle } = yield* setup()
+    const key = AirpayCrypto.encryptionKey(Redacted.make(handle.env.REFUNDKIT_AIRPAY_USERNAME!), Redacted.make(handle.env.REFUNDKIT_AIRPAY_PASSWORD!))
+    const sealed = (envelope: Record<string, unknown>) => ({ body: { response: Effect.runSync(AirpayCrypto.encrypt(JSON.stringify(envelope), key)) } })
+    const token = sealed({ status_code: "200", response_code: "00", status: "success", message: "success", data: { access_token: "a".repeat(40), expires_in: "300", scope: null } })
+    const server = yield* ScriptedServer.make({
+      [`POST ${AirpaySandbox.basePath}/oauth2/`]: [token],
+      [`POST ${AirpaySandbox.basePath}/refund/`]: refund.map((answer) => (typeof answer === "number" ? { status: answer, body: "" } : sealed(answer)))
+    })
+    const { refunds } = yield* setup({ REFUNDKIT_AIRPAY_BASE_URL: `${server.url}${AirpaySandbox.basePath}` })
+    const refundCalls = () => server.calls.filter((c) => c.path.endsWith("/refund/")).length
+    return { refunds, refundCalls }
+  })
+
 describe("Airpay plugin", () => {
+  it.scopedLive("'already initiated' in answer to a resend may be the refund's own first attempt: unknown, not failed", () =>
+    Effect.gen(function*() {
+      const already = {
+        status_code: "200",
+        response_code: "00",
+        status: "Success",
+        message: "success",
+        data: { transactions: [{ ap_transactionid: "10264", success: "false", message: AirpaySandbox.alreadyInitiatedMessage, refund_id: "12090" }] }
+      }
+      const { refunds, refundCalls } = yield* scripted([503, already])
+      const resent = yield* refunds.create(create(refund([10264, "10.00"]), "resent"))
+      assert.strictEqual(refundCalls(), 2)
+      assert.strictEqual(resent.refund.status, "unknown")
+      assert.include(resent.refund.items[0]!.message ?? "", "12090")
+
+      // On a first attempt the existing refund is another one's: this request refunded nothing.
+      const first = yield* scripted([already])
+      const declined = yield* first.refunds.create(create(refund([10264, "10.00"]), "first"))
+      assert.strictEqual(declined.refund.status, "failed")
+    }))
+
+  it.scopedLive("a failure envelope that lists per-transaction results is read item by item; a status_code outside 4xx and 5xx is unknown", () =>
+    Effect.gen(function*() {
+      const { refunds } = yield* scripted([{
+        status_code: "400",
+        response_code: "02",
+        status: "fail",
+        message: "Some transactions could not be refunded",
+        data: {
+          transactions: [
+            { ap_transactionid: 10265, success: "true", message: "Transaction accepted for refund", refund_id: "12080" },
+            { ap_transactionid: 10264, success: "false", message: "Refund amount exceeds the transaction amount" }
+          ]
+        }
+      }])
+      const mixed = yield* refunds.create(create(refund([10265, "5.00"], [10264, "900.00"]), "mixed"))
+      assert.strictEqual(mixed.refund.status, "requires_action")
+      assert.deepStrictEqual(mixed.refund.items.map((i) => [i.target, i.status]), [["10265", "succeeded"], ["10264", "failed"]])
+
+      const processing = yield* scripted([{ status_code: "211", response_code: "211", status: "processing", message: "Refund request is being processed" }])
+      const error = yield* Effect.flip(processing.refunds.create(create(refund([10266, "5.00"]), "processing")))
+      assert.strictEqual(error._tag, "UnexpectedResponse")
+      assert.strictEqual((yield* processing.refunds.get(error._tag === "UnexpectedResponse" ? error.refundId ?? "" : "")).status, "unknown")
+    }))
+
   it.scopedLive("capabilities tell the truth; maxTargetsPerCall comes from the config", () =>
     Effect.gen(function*() {
       const { provider } = yield* setup({ REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL: "20" })

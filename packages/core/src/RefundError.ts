@@ -108,7 +108,7 @@ export class ProviderDeclined extends Schema.TaggedError<ProviderDeclined>("Prov
   }
   override get message() {
     const advice: Record<typeof DeclineAction.Type, string> = {
-      retry: " The provider says it is transient: retry later with the same idempotency key.",
+      retry: " The provider says it is transient: send it again later under a new idempotency key (this refund is final, and its own key only replays it).",
       fix_request: " Fix the request and send it with a new idempotency key.",
       customer_action: " The customer has to act before this can succeed.",
       contact_support: ` Contact ${this.provider} support.`,

@@ -130,13 +130,23 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         const callback = yield* Schema.decodeUnknown(Schema.parseJson(ExiromWire.Callback))(request.body).pipe(
           Effect.mapError((error) => InvalidRequest.fromParseError(error, id))
         )
-        const reference = callback.refundId ?? undefined
-        const ours = callback.requestId !== undefined && callback.requestId !== null && isRefundId(callback.requestId) ? callback.requestId : undefined
+        // X-Checksum covers only mid, amount, currency and transactionId: requestId, refundId and
+        // transactionStatus are unsigned, so a captured callback could be replayed naming another
+        // refund or another status. The callback is therefore only a hint: which refund it is and
+        // what happened to it are read from Exirom itself (GET /v1/refunds/card/info/{refundId}).
+        const hinted = callback.refundId ?? undefined
+        if (hinted === undefined) {
+          return yield* InvalidRequest.field("refundId", "an Exirom refund callback must name its refundId (it is confirmed with Exirom before anything is recorded)", id)
+        }
+        const info = yield* client.info(hinted)
+        const reference = info.refundId ?? hinted
+        const requestId = info.requestId ?? undefined
+        const ours = requestId !== undefined && isRefundId(requestId) ? requestId : undefined
         return [{
           ...(ours === undefined ? {} : { refundId: ours }),
-          ...(reference === undefined ? {} : { providerReference: reference }),
-          dedupeKey: `${callback.transactionId}:${callback.transactionStatus}`,
-          outcome: ExiromStatus.outcome({ transactionStatus: callback.transactionStatus, declineCode: callback.declineCode, refundId: reference })
+          providerReference: reference,
+          dedupeKey: `${info.transactionId}:${info.transactionStatus}`,
+          outcome: ExiromStatus.outcome({ transactionStatus: info.transactionStatus, declineCode: info.declineCode, refundId: reference })
         }]
       })
 

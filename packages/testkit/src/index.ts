@@ -14,3 +14,8 @@ export * as Conformance from "./Conformance.js"
  * @since 0.1.0
  */
 export { conformance, stack } from "./Conformance.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as ScriptedServer from "./ScriptedServer.js"
