@@ -487,6 +487,20 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
       }).pipe(asLedgerError)
 
+    /**
+     * The provider has been called: a ledger failure now (busy past its timeout, disk full,
+     * connection lost) leaves the refund `requested` though the provider may have taken it.
+     * That is an outcome in doubt for this refund, not "the ledger is unavailable, nothing
+     * happened": the caller gets its id, and recovery then a sync settle it.
+     */
+    const unrecorded = (refund: Refund) => <A>(effect: Effect.Effect<A, CreateError>): Effect.Effect<A, CreateError> =>
+      Effect.catchTag(effect, "LedgerError", (error) =>
+        Effect.fail(new OutcomeUnknown({
+          provider: refund.provider,
+          refundId: refund.id,
+          detail: `${refund.provider} was called, but its answer could not be recorded (${error.detail}); the refund stays requested until recovery makes it unknown`
+        })))
+
     const submitClaimed = (
       provider: Provider,
       prepared: Prepared,
@@ -499,7 +513,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         Effect.matchEffect({
           onSuccess: (outcome) => recordOutcome(refund, outcome),
           onFailure: (error) => recordFailure(refund, error)
-        })
+        }),
+        unrecorded(refund)
       )
     }
 
@@ -725,7 +740,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         yield* Effect.forEach(members, (m) =>
           store(
             m.refund.id,
-            Either.isRight(result) ? recordOutcome(m.refund, outcomeFor(m.refund, result.right)) : recordFailure(m.refund, ownError(result.left, m.refund.id))
+            unrecorded(m.refund)(
+              Either.isRight(result) ? recordOutcome(m.refund, outcomeFor(m.refund, result.right)) : recordFailure(m.refund, ownError(result.left, m.refund.id))
+            )
           ), { discard: true })
       })
 

@@ -310,7 +310,10 @@ export const run: Effect.Effect<ReadonlyArray<readonly [id: number, name: string
       Effect.mapError((error) => new LedgerError({ detail: describeFailure(error) })),
       Effect.catchAllDefect((defect) =>
         Effect.fail(new LedgerError({ detail: describeFailure(defect instanceof Error ? defect : { message: String(defect) }) }))
-      )
+      ),
+      // A schema a newer build migrated past this one's migrations: refuse to start rather than
+      // run with statements that no longer fit it (every write would fail).
+      Effect.tap(() => check)
     )
   }
 )
@@ -339,5 +342,10 @@ export const check: Effect.Effect<void, LedgerError, SqlClient.SqlClient> = Effe
     : 0
   if (applied < latest) {
     return yield* new LedgerError({ detail: `the ledger schema is at migration ${applied}, ${latest} is required; run the migrations` })
+  }
+  if (applied > latest) {
+    return yield* new LedgerError({
+      detail: `the ledger schema is at migration ${applied}, newer than this build knows (${latest}): a newer refundkit migrated it; upgrade this process`
+    })
   }
 })

@@ -51,6 +51,13 @@ describe("Migrations", () => {
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
           assert.strictEqual(Migrations.latest, 3)
+          // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
+          yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
+          for (const step of [Migrations.check, Migrations.run]) {
+            const newer = yield* Effect.flip(on(sql)(step))
+            assert.strictEqual(newer._tag, "LedgerError")
+            assert.include(newer.message, "newer than this build knows")
+          }
         }))
 
       it.scopedLive("several processes starting at once migrate exactly once", () =>

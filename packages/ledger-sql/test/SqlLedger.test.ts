@@ -5,7 +5,7 @@ import * as path from "node:path"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { behaviour } from "./support/behaviour.js"
 import { build, locations, memory, pg, pgSchema, rawSql, sqlite, sqliteOnClient, tempDir } from "./support/databases.js"
-import { at, draft } from "./support/refunds.js"
+import { at, draft, partial } from "./support/refunds.js"
 
 behaviour(memory)
 behaviour(sqlite)
@@ -34,6 +34,28 @@ for (const location of locations) {
         assert.strictEqual(change._tag, "LedgerError")
         const events = yield* sql<{ readonly n: unknown }>`SELECT COUNT(*) AS n FROM refund_events WHERE refund_id = ${refund.id}`
         assert.strictEqual(Number(events[0]!.n), 1)
+      }))
+
+    it.scopedLive("hand-edited money, currency and times are LedgerErrors naming the column; a negative reservation never loosens the guard", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        const sql = yield* rawSql(url)
+        const first = partial("guard-1", "t", "30.00", "50.00")
+        yield* ledger.claim(first)
+        yield* ledger.claim(partial("guard-2", "t", "20.00", "50.00", 1))
+        yield* sql`UPDATE refund_targets SET amount_minor = ${"-3000"} WHERE refund_id = ${first.id}`
+        const refused = yield* Effect.flip(ledger.claim(partial("guard-3", "t", "30.00", "50.00", 2)))
+        assert.strictEqual(refused._tag, "LedgerError")
+        assert.include(refused.message, "amount_minor")
+        for (const [column, value] of [["amount", "abc"], ["currency", "EURO"], ["created_at", "garbage"]] as const) {
+          const refund = draft(`edited-${column}`, { n: 9, currency: "USD", amount: "1.00" })
+          yield* ledger.claim(refund)
+          yield* sql`UPDATE refunds SET ${sql(column)} = ${value} WHERE id = ${refund.id}`
+          const error = yield* Effect.flip(ledger.get(refund.id))
+          assert.strictEqual(error._tag, "LedgerError", column)
+          assert.include(error.message, `column ${column}`)
+        }
       }))
 
     it.scopedLive("keeps refunds across restarts and reports ready only when migrated", () =>
@@ -100,9 +122,12 @@ for (const location of locations) {
         const url = yield* location.fresh
         const ledger = yield* build(SqlLedger.layer({ url }))
         yield* ledger.claim(draft("one"))
-        const refused = yield* Effect.flip(ledger.list({ limit: 5, cursor: "garbage" }))
-        assert.strictEqual(refused._tag, "InvalidRequest")
-        assert.strictEqual(refused._tag === "InvalidRequest" ? refused.issues[0]?.path : "", "cursor")
+        // A well-formed cursor past the 64-bit seq range is not one of ours either (it was a 503 from the database).
+        for (const cursor of ["garbage", Buffer.from("s:9999999999999999999").toString("base64url")]) {
+          const refused = yield* Effect.flip(ledger.list({ limit: 5, cursor }))
+          assert.strictEqual(refused._tag, "InvalidRequest", cursor)
+          assert.strictEqual(refused._tag === "InvalidRequest" ? refused.issues[0]?.path : "", "cursor")
+        }
         assert.strictEqual((yield* ledger.list({ limit: 5 })).items.length, 1)
       }))
   })

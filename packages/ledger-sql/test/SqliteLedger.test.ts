@@ -5,7 +5,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { Ledger } from "@refundkit/core"
 import Database from "better-sqlite3"
-import { Effect, Either, Exit, Fiber, Option, Scope } from "effect"
+import * as Provider from "@refundkit/core/Provider"
+import * as Providers from "@refundkit/core/Providers"
+import * as Refunds from "@refundkit/core/Refunds"
+import { Context, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Schema, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as SqliteLedger from "../src/internal/sqliteLedger.js"
@@ -183,6 +186,36 @@ describe("SQLite ledger commits", () => {
       clearInterval(timer)
       assert.strictEqual(claimed._tag, "Claimed")
       assert.isAbove(ticks, 10, "timers kept running while the claim waited")
+    }))
+
+  it.scopedLive("an answer the ledger cannot record (locked past its busy timeout) leaves the refund in doubt, named: not a ledger outage", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const db = yield* raw(file)
+      // The provider refunds, and meanwhile another process holds the write lock past the busy timeout.
+      const toy = Provider.make({
+        id: "toy",
+        displayName: "Toy",
+        capabilities: { partialRefunds: true, maxTargetsPerCall: 1, statusQuery: false, webhooks: false, idempotentSubmit: false, updates: false, settlement: "money" },
+        requestSchema: Schema.Struct({ target: Schema.String }),
+        describe: (request) => ({ targets: [{ target: request.target }] }),
+        submit: () => Effect.sync(() => db.prepare("BEGIN IMMEDIATE").run()).pipe(Effect.as({ status: "succeeded" as const, providerStatus: "DONE" }))
+      })
+      const context = yield* Layer.build(
+        Refunds.layer({ callTimeout: "5 seconds", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second" }).pipe(
+          Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(toy)), Providers.layer)),
+          Layer.provideMerge(SqlLedger.layerSqlite(file, { busyTimeoutMillis: 100 }))
+        )
+      )
+      const refunds = Context.get(context, Refunds.Refunds)
+      const error = yield* Effect.flip(refunds.create({ provider: "toy", request: { target: "t1" }, idempotencyKey: "unrecorded" }))
+      db.prepare("ROLLBACK").run()
+      assert.strictEqual(error._tag, "OutcomeUnknown")
+      if (error._tag === "OutcomeUnknown") {
+        assert.isString(error.refundId)
+        assert.include(error.detail, "could not be recorded")
+        assert.strictEqual((yield* refunds.get(error.refundId!)).status, "requested", "recovery makes it unknown later; it is never failed")
+      }
     }))
 
   it.scopedLive("a lock held longer than busyTimeoutMillis is a LedgerError", () =>

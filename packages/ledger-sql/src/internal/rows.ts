@@ -37,6 +37,20 @@ const Flag = Schema.Union(
 const Text = Schema.String
 const OptionalText = Schema.NullOr(Schema.String)
 
+// What the ledger itself writes, so a hand edit to anything else is a LedgerError naming
+// the column rather than a value served (or summed) as if it were money or a time.
+const Timestamp = Schema.String.pipe(
+  Schema.pattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, { message: () => "must be an ISO 8601 UTC timestamp" })
+)
+const Amount = Schema.String.pipe(Schema.pattern(/^\d+(\.\d+)?$/, { message: () => "must be a non-negative decimal string" }))
+const CurrencyCode = Schema.String.pipe(Schema.pattern(/^[A-Z]{3}$/, { message: () => "must be a three-letter currency code" }))
+// Minor units as the ledger stores them: digits only (no sign, no 0x, no spaces), which
+// BigInt would otherwise read as something else.
+const MinorUnits = Schema.compose(
+  Schema.String.pipe(Schema.pattern(/^\d+$/, { message: () => "must be a non-negative whole number of minor units" })),
+  Schema.BigInt
+)
+
 const RefundRow = Schema.Struct({
   seq: Seq,
   id: RefundId,
@@ -48,13 +62,13 @@ const RefundRow = Schema.Struct({
   provider_status: OptionalText,
   provider_reference: OptionalText,
   provider_references: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })),
-  currency: OptionalText,
-  amount: OptionalText,
+  currency: Schema.NullOr(CurrencyCode),
+  amount: Schema.NullOr(Amount),
   targets: Schema.parseJson(Schema.Array(RefundTarget)),
   items: Schema.parseJson(Schema.Array(RefundItem)),
   error: Schema.NullOr(Schema.parseJson(ErrorInfo)),
-  created_at: Text,
-  updated_at: Text
+  created_at: Timestamp,
+  updated_at: Timestamp
 })
 
 /** @internal */
@@ -75,7 +89,7 @@ const EventRow = Schema.Struct({
 /** @internal */
 export type EventRow = typeof EventRow.Type
 
-const ReservationRow = Schema.Struct({ amount_minor: Schema.BigInt })
+const ReservationRow = Schema.Struct({ amount_minor: MinorUnits })
 
 const corrupt = (what: string, error: ParseResult.ParseError): LedgerError => {
   const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
