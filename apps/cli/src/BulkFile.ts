@@ -84,12 +84,15 @@ const printable = /^[\x20-\x7e]{1,255}$/
 const keyIssue = (key: unknown): ReadonlyArray<FieldIssue> =>
   typeof key === "string" && printable.test(key) ? [] : [{ path: keyColumn, message: "must be 1 to 255 printable ASCII characters" }]
 
-const numeric = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/
+// No exponent: a spreadsheet writes a long id as "1.23457E+11", and read as a number that is
+// another id (123457000000). Such a cell stays text and the provider's schema refuses it.
+const numeric = /^-?(0|[1-9]\d*)(\.\d+)?$/
+const integral = /^-?(0|[1-9]\d*)$/
 
 /** A CSV cell as the type the schema asks for at its path (see the module comment). */
 const coerce = (cell: string, types: ReadonlySet<JsonSchema.JsonType>): unknown => {
   if (types.size === 0 || types.has("string")) return cell
-  if ((types.has("integer") || types.has("number")) && numeric.test(cell)) {
+  if ((types.has("number") && numeric.test(cell)) || (types.has("integer") && integral.test(cell))) {
     const n: unknown = JSON.parse(cell)
     // An id past 2^53 would silently change; left as text, the schema reports it.
     if (typeof n === "number" && (types.has("number") || Number.isSafeInteger(n))) return n

@@ -62,6 +62,17 @@ describe("BulkFile", () => {
       assert.deepStrictEqual(big!.request, { transactions: [{ id: "90071992547409931" }], note: "x" })
     }))
 
+  it.effect("keeps a spreadsheet's exponent or decimal id as text, for the schema to refuse: read as a number it would be another payment", () =>
+    Effect.gen(function*() {
+      const { rows: parsed } = yield* rows("e.csv", "transactions.0.id\n1.23457E+6\n1.2e6\n12.5\n1234570\n")
+      assert.deepStrictEqual(parsed.map((r) => r.request), [
+        { transactions: [{ id: "1.23457E+6" }] },
+        { transactions: [{ id: "1.2e6" }] },
+        { transactions: [{ id: "12.5" }] },
+        { transactions: [{ id: 1234570 }] }
+      ])
+    }))
+
   it.effect("derives a key per row from the file's SHA-256 unless the row has its own", () =>
     Effect.gen(function*() {
       const { rows: [a, b], digest } = yield* rows("d.jsonl", '{"note":"x","idempotency_key":"mine"}\n\n{"note":"y"}\n', "jsonl")

@@ -50,9 +50,14 @@ export const defaults: ServerConfig = {
   accessLog: true
 }
 
-const port = Config.integer("REFUNDKIT_PORT").pipe(
-  Config.orElse(() => Config.integer("PORT")),
-  Config.validate({ message: "must be a port number from 0 to 65535", validation: (n) => n >= 0 && n <= 65535 }),
+// Validated per variable, so the error names it; a string first, as Config.integer reads "" as 0 (a random port).
+const portOf = (name: string) =>
+  Config.string(name).pipe(
+    Config.validate({ message: "must be a port number from 0 to 65535", validation: (s) => /^\d{1,5}$/.test(s) && Number(s) <= 65535 }),
+    Config.map(Number)
+  )
+const port = portOf("REFUNDKIT_PORT").pipe(
+  Config.orElse(() => portOf("PORT")),
   Config.withDefault(defaults.port)
 )
 

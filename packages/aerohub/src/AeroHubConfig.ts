@@ -57,10 +57,10 @@ export const updateRefundPath = "/supplier/v1/api/update_refund"
  */
 export const config: Config.Config<AeroHubConfig> = Config.all({
   baseUrl: Config.string("REFUNDKIT_AEROHUB_BASE_URL").pipe(
-    Config.withDefault(productionBaseUrl),
     Config.validate({ message: "must be an http(s) URL such as https://faremarket-api.aerohubtech.com", validation: (url) => /^https?:\/\/[^\s/]+/.test(url) }),
+    Config.withDefault(productionBaseUrl),
     Config.map((url) => url.replace(/\/+$/, ""))
   ),
-  apiKey: Config.redacted("REFUNDKIT_AEROHUB_API_KEY"),
+  apiKey: Config.redacted(Config.nonEmptyString("REFUNDKIT_AEROHUB_API_KEY")),
   rejectReasons: Config.literal("en", "cn")("REFUNDKIT_AEROHUB_REJECT_REASONS").pipe(Config.withDefault("en" as const))
 })

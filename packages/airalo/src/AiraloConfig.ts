@@ -117,6 +117,6 @@ const rateLimitConfig = Config.string("REFUNDKIT_AIRALO_RATE_LIMIT").pipe(
 export const config: Config.Config<AiraloConfig> = Config.all({
   baseUrl: baseUrlConfig,
   clientId: Config.nonEmptyString("REFUNDKIT_AIRALO_CLIENT_ID"),
-  clientSecret: Config.redacted("REFUNDKIT_AIRALO_CLIENT_SECRET"),
+  clientSecret: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRALO_CLIENT_SECRET")),
   rateLimit: rateLimitConfig
 })

@@ -61,26 +61,26 @@ const trimmedBase = (url: string) => url.replace(/\/+$/, "")
  */
 export const config: Config.Config<AirpayConfig> = Config.all({
   baseUrl: Config.string("REFUNDKIT_AIRPAY_BASE_URL").pipe(
-    Config.withDefault(defaultBaseUrl),
     Config.validate({ message: "must be an http(s) URL", validation: (url) => /^https?:\/\/[^\s]+$/.test(url) }),
+    Config.withDefault(defaultBaseUrl),
     Config.map(trimmedBase)
   ),
   merchantId: Config.string("REFUNDKIT_AIRPAY_MERCHANT_ID").pipe(
     Config.validate({ message: "must be Airpay's numeric merchant id (1 to 20 digits)", validation: (id) => /^\d{1,20}$/.test(id) })
   ),
-  username: Config.redacted("REFUNDKIT_AIRPAY_USERNAME"),
-  password: Config.redacted("REFUNDKIT_AIRPAY_PASSWORD"),
-  secret: Config.redacted("REFUNDKIT_AIRPAY_SECRET"),
+  username: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_USERNAME")),
+  password: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_PASSWORD")),
+  secret: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_SECRET")),
   clientId: Config.string("REFUNDKIT_AIRPAY_CLIENT_ID").pipe(
     Config.validate({ message: "must be 1 to 20 characters", validation: (id) => id.length >= 1 && id.length <= 20 })
   ),
-  clientSecret: Config.redacted("REFUNDKIT_AIRPAY_CLIENT_SECRET"),
+  clientSecret: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_CLIENT_SECRET")),
   maxTransactionsPerCall: Config.integer("REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL").pipe(
-    Config.withDefault(defaultMaxTransactionsPerCall),
     Config.validate({
       message: `must be between 1 and ${maxTransactionsPerCallLimit}`,
       validation: (n) => n >= 1 && n <= maxTransactionsPerCallLimit
-    })
+    }),
+    Config.withDefault(defaultMaxTransactionsPerCall)
   )
 })
 

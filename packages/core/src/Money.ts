@@ -242,8 +242,11 @@ export const DecimalAmount = (places: number): Schema.Schema<string> =>
       // No refund is a quadrillion of anything; a longer string is an attack or a typo, and
       // past 15 digits a provider that wants a JSON number could not carry it exactly.
       const whole = input.split(".")[0] ?? ""
-      if (input.length > 40 || whole.replace(/^-?0+/, "").length > maxWholeDigits) {
+      if (whole.replace(/^-?0+/, "").length > maxWholeDigits) {
         return ParseResult.fail(new ParseResult.Type(ast, input, `must be less than 10^${maxWholeDigits} (at most ${maxWholeDigits} digits before the decimal point)`))
+      }
+      if (input.length > 40) {
+        return ParseResult.fail(new ParseResult.Type(ast, input, `must be at most 40 characters (a decimal string such as "10.00"), got ${input.length}`))
       }
       const parsed = parseMinor(input, places)
       if (Either.isLeft(parsed)) return ParseResult.fail(new ParseResult.Type(ast, input, parsed.left))

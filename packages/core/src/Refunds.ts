@@ -518,8 +518,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       )
     }
 
-    const withTargets = (targets: ReadonlyArray<RefundTarget>, currency: string | undefined, input: CreateInput) =>
-      Effect.forEach(targets, (target) => {
+    const withTargets = (targets: ReadonlyArray<RefundTarget>, currency: string | undefined, input: CreateInput) => {
+      // A key naming no target would guard nothing, silently: "0012345" where the target is 12345.
+      const names = new Set(targets.map((t) => t.target))
+      const stray = Object.keys(input.originalAmounts ?? {}).find((key) => !names.has(key))
+      if (stray !== undefined) {
+        return Effect.fail(InvalidRequest.field(
+          `originalAmounts.${stray}`,
+          `is not a target of this refund, so it would guard nothing; key each original amount by a target: ${[...names].join(", ")}`,
+          input.provider
+        ))
+      }
+      return Effect.forEach(targets, (target) => {
         const original = input.originalAmounts?.[target.target]
         if (original === undefined) return Effect.succeed(target)
         if (currency === undefined) {
@@ -527,9 +537,14 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
         return Money.parse(original, currency).pipe(
           Effect.mapError((e) => InvalidRequest.field(`originalAmounts.${target.target}`, e.message, input.provider)),
+          Effect.filterOrFail(
+            (money) => money.minor > 0n,
+            () => InvalidRequest.field(`originalAmounts.${target.target}`, `must be greater than zero, got ${JSON.stringify(original)}`, input.provider)
+          ),
           Effect.map((money): RefundTarget => ({ ...target, originalAmount: Money.format(money) }))
         )
       })
+    }
 
     /** Decodes and checks a create, and builds the refund it would record; nothing is written yet. */
     const draftOf = (input: CreateInput) =>
@@ -916,8 +931,16 @@ export const layerConfigWith = (
 ): Layer.Layer<Refunds, import("effect/ConfigError").ConfigError, Providers | Ledger> =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
-      const timeout = yield* Config.duration("REFUNDKIT_CALL_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
-      const retries = yield* Config.integer("REFUNDKIT_MAX_RETRIES").pipe(Config.withDefault(3))
+      // A zero timeout would leave every refund in doubt; a negative retry count means nothing.
+      const timeout = yield* Config.duration("REFUNDKIT_CALL_TIMEOUT").pipe(
+        Config.validate({ message: "must be a positive duration such as \"30 seconds\"", validation: (d) => Duration.greaterThan(d, Duration.zero) }),
+        Config.withDefault(Duration.seconds(30))
+      )
+      const retries = yield* Config.string("REFUNDKIT_MAX_RETRIES").pipe(
+        Config.validate({ message: "must be a whole number of retries from 0 to 20", validation: (s) => /^\d{1,2}$/.test(s) && Number(s) <= 20 }),
+        Config.map(Number),
+        Config.withDefault(3)
+      )
       const maxWait = yield* Config.option(Config.duration("REFUNDKIT_MAX_RATE_LIMIT_WAIT"))
       const maxRateLimitWait = Option.getOrUndefined(maxWait) ?? defaults.maxRateLimitWait
       return layer({

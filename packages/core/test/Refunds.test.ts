@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import { ConfigProvider, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Schema } from "effect"
 import * as Ledger from "../src/Ledger.js"
 import * as Money from "../src/Money.js"
 import * as Provider from "../src/Provider.js"
@@ -239,6 +239,32 @@ describe("Refunds", () => {
       assert.strictEqual(created.refund.status, "failed")
       assert.strictEqual(created.refund.error?.code, "provider_declined")
       assert.strictEqual(created.refund.error?.providerCode, "5")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("layerConfig refuses a call timeout of zero and a retry count that is not 0 to 20, naming the variable", () =>
+    Effect.gen(function*() {
+      const build = (env: Record<string, string>) =>
+        Effect.flip(Layer.build(Refunds.layerConfig.pipe(
+          Layer.provide(Layer.merge(Providers.layer, Ledger.layerMemory)),
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+        )))
+      for (const [name, value] of [["REFUNDKIT_CALL_TIMEOUT", "0 seconds"], ["REFUNDKIT_MAX_RETRIES", "-1"], ["REFUNDKIT_MAX_RETRIES", ""], ["REFUNDKIT_MAX_RETRIES", "1e9"]] as const) {
+        const error = yield* build({ [name]: value })
+        assert.include(String(error), name, `${name}=${value}`)
+      }
+    }))
+
+  it.scopedLive("an original amount keyed by no target of the refund, or not above zero, is refused naming it, and nothing is sent", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const stray = yield* Effect.flip(refunds.create({ provider: "toy", request: one("12345"), idempotencyKey: "stray", originalAmounts: { "0012345": "60.00" } }))
+      assert.strictEqual(stray._tag, "InvalidRequest")
+      assert.strictEqual(stray._tag === "InvalidRequest" ? stray.issues[0]?.path : "", "originalAmounts.0012345")
+      const negative = yield* Effect.flip(refunds.create({ provider: "toy", request: one("12345"), idempotencyKey: "negative", originalAmounts: { "12345": "-1" } }))
+      assert.strictEqual(negative._tag === "InvalidRequest" ? negative.issues[0]?.path : "", "originalAmounts.12345")
+      assert.strictEqual(toy.calls.length, 0)
     }).pipe(Effect.provide(toy.layer))
   })
 

@@ -67,16 +67,19 @@ export const make = (options: {
  */
 export const config: Config.Config<ExiromConfig> = Config.all({
   baseUrl: Config.string("REFUNDKIT_EXIROM_BASE_URL").pipe(
-    Config.withDefault(defaultBaseUrl),
     Config.validate({ message: "must be an http(s) URL such as https://api.exirom.com/api", validation: isHttpUrl }),
+    Config.withDefault(defaultBaseUrl),
     Config.map((url) => url.replace(/\/+$/, ""))
   ),
-  merchantKey: Config.redacted("REFUNDKIT_EXIROM_MERCHANT_KEY"),
-  merchantSecret: Config.redacted("REFUNDKIT_EXIROM_MERCHANT_SECRET"),
+  // An empty secret is a missing one (`X=${UNSET}`): the plugin is not configured, nothing is sent.
+  merchantKey: Config.redacted(Config.nonEmptyString("REFUNDKIT_EXIROM_MERCHANT_KEY")),
+  merchantSecret: Config.redacted(Config.nonEmptyString("REFUNDKIT_EXIROM_MERCHANT_SECRET")),
   mid: Config.nonEmptyString("REFUNDKIT_EXIROM_MID"),
-  requestsPerMinute: Config.integer("REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE").pipe(
-    Config.withDefault(defaultRequestsPerMinute),
-    Config.validate({ message: "must be 0 (no limit) or a positive number of requests per minute", validation: (n) => n >= 0 })
+  // A string first: Config.integer reads "" as 0, which would turn the limit off.
+  requestsPerMinute: Config.string("REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE").pipe(
+    Config.validate({ message: "must be 0 (no limit) or a positive whole number of requests per minute", validation: (s) => /^\d{1,9}$/.test(s) }),
+    Config.map(Number),
+    Config.withDefault(defaultRequestsPerMinute)
   )
 })
 

@@ -197,6 +197,15 @@ describe("Exirom plugin end to end", () => {
       assert.strictEqual(badUrl._tag, "ConfigurationError")
       assert.include(badUrl.message, "http(s) URL")
       assert.notInclude(badUrl.message, "top-secret")
+      // An empty secret (`X=${UNSET}`) is a missing one: the plugin is not configured and nothing is sent.
+      const empty = yield* build({ REFUNDKIT_EXIROM_MID: "m", REFUNDKIT_EXIROM_MERCHANT_KEY: "k", REFUNDKIT_EXIROM_MERCHANT_SECRET: "" })
+      assert.isTrue(ConfigError.isConfigError(empty) && ConfigError.isMissingDataOnly(empty))
+      assert.include(String(empty), "REFUNDKIT_EXIROM_MERCHANT_SECRET")
+      // An empty or non-decimal rate limit is refused naming the variable (Number("") is 0: the limit was off).
+      for (const value of ["", "0x28", "1e3", "-1"]) {
+        const bad = yield* build({ REFUNDKIT_EXIROM_MID: "m", REFUNDKIT_EXIROM_MERCHANT_KEY: "k", REFUNDKIT_EXIROM_MERCHANT_SECRET: "s", REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE: value })
+        assert.include(ConfigError.isConfigError(bad) ? String(bad) : bad.message, "REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE", value)
+      }
     }))
 
   describe("webhooks", () => {
