@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Settings from "@refundkit/core/Settings"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -50,12 +51,8 @@ export const defaults: ServerConfig = {
   accessLog: true
 }
 
-// Validated per variable, so the error names it; a string first, as Config.integer reads "" as 0 (a random port).
-const portOf = (name: string) =>
-  Config.string(name).pipe(
-    Config.validate({ message: "must be a port number from 0 to 65535", validation: (s) => /^\d{1,5}$/.test(s) && Number(s) <= 65535 }),
-    Config.map(Number)
-  )
+// Validated per variable, so the error names it.
+const portOf = (name: string) => Settings.wholeNumber(name, { min: 0, max: 65535 }, "must be a port number from 0 to 65535")
 const port = portOf("REFUNDKIT_PORT").pipe(
   Config.orElse(() => portOf("PORT")),
   Config.withDefault(defaults.port)
@@ -76,8 +73,7 @@ const apiKeys = Config.redacted("REFUNDKIT_API_KEYS").pipe(
 
 const sync = Config.all({
   interval: Config.string("REFUNDKIT_SYNC_INTERVAL").pipe(Config.withDefault("10 seconds")),
-  batchSize: Config.integer("REFUNDKIT_SYNC_BATCH").pipe(
-    Config.validate({ message: "must be a positive number of refunds", validation: (n) => n > 0 }),
+  batchSize: Settings.wholeNumber("REFUNDKIT_SYNC_BATCH", { min: 1, max: Number.MAX_SAFE_INTEGER }, "must be a positive number of refunds").pipe(
     Config.withDefault(SyncLoop.defaultOptions.batchSize)
   ),
   recoveryGrace: Config.duration("REFUNDKIT_RECOVERY_GRACE").pipe(Config.withDefault(Duration.decode(SyncLoop.defaultOptions.recoveryGrace)))
@@ -105,8 +101,7 @@ export const config: Config.Config<ServerConfig> = Config.all({
   host: Config.nonEmptyString("REFUNDKIT_HOST").pipe(Config.withDefault(defaults.host)),
   apiKeys,
   sandbox: Config.boolean("REFUNDKIT_SANDBOX").pipe(Config.withDefault(false)),
-  bodyLimitBytes: Config.integer("REFUNDKIT_BODY_LIMIT").pipe(
-    Config.validate({ message: "must be a positive number of bytes", validation: (n) => n > 0 }),
+  bodyLimitBytes: Settings.wholeNumber("REFUNDKIT_BODY_LIMIT", { min: 1, max: Number.MAX_SAFE_INTEGER }, "must be a positive number of bytes").pipe(
     Config.withDefault(defaults.bodyLimitBytes)
   ),
   sync,

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import * as Settings from "@refundkit/core/Settings"
 import * as Config from "effect/Config"
 import type * as Redacted from "effect/Redacted"
 
@@ -75,11 +76,11 @@ export const config: Config.Config<AirpayConfig> = Config.all({
     Config.validate({ message: "must be 1 to 20 characters", validation: (id) => id.length >= 1 && id.length <= 20 })
   ),
   clientSecret: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_CLIENT_SECRET")),
-  maxTransactionsPerCall: Config.integer("REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL").pipe(
-    Config.validate({
-      message: `must be between 1 and ${maxTransactionsPerCallLimit}`,
-      validation: (n) => n >= 1 && n <= maxTransactionsPerCallLimit
-    }),
+  maxTransactionsPerCall: Settings.wholeNumber(
+    "REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL",
+    { min: 1, max: maxTransactionsPerCallLimit },
+    `must be between 1 and ${maxTransactionsPerCallLimit}`
+  ).pipe(
     Config.withDefault(defaultMaxTransactionsPerCall)
   )
 })

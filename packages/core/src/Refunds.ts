@@ -43,6 +43,7 @@ import {
   type ProviderError
 } from "./RefundError.js"
 import * as RefundStatus from "./RefundStatus.js"
+import * as Settings from "./Settings.js"
 
 /**
  * How the orchestration treats provider calls.
@@ -734,24 +735,20 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         // Claims commit in any order; the call lists its members in the file's order.
         const order = new Map(group.members.map((m, i) => [m.draft.id, i]))
         members.sort((x, y) => order.get(x.refund.id)! - order.get(y.refund.id)!)
-        if (members.length === 0) return
+        // Each member in a call of its own, the first one using the turn already taken.
+        const eachAlone = (permitted: boolean) =>
+          Effect.forEach(members, (m, i) => store(m.refund.id, submitClaimed(provider, m.prepared, m.refund, undefined, permitted && i === 0)), { discard: true })
+        if (members.length <= 1) return yield* eachAlone(true)
         const prepared = members.length === group.members.length
           ? Option.some(group.prepared)
-          : members.length === 1
-          ? Option.some(members[0]!.prepared)
           : yield* provider.combine(members.map((m) => m.request)).pipe(Effect.orElseSucceed(() => Option.none<Prepared>()))
-        if (Option.isNone(prepared)) {
-          return yield* Effect.forEach(members, (m, i) => store(m.refund.id, submitClaimed(provider, m.prepared, m.refund, undefined, i === 0)), { discard: true })
-        }
-        if (members.length === 1) return yield* store(members[0]!.refund.id, submitClaimed(provider, prepared.value, members[0]!.refund, undefined, true))
+        if (Option.isNone(prepared)) return yield* eachAlone(true)
         const lead = members[0]!.refund
         const result = yield* Effect.either(call(provider, lead.id, (attempt) => prepared.value.submit({ refundId: lead.id, idempotencyKey: lead.idempotencyKey, attempt }), true))
         // The provider refused the packed call as a whole (a decline or a field rule, so it did
         // nothing): one member's target may be the reason (an Airalo ICCID of another company),
         // and the others must not inherit a final decline for it. Each is sent on its own instead.
-        if (Either.isLeft(result) && refusedWhole(result.left)) {
-          return yield* Effect.forEach(members, (m) => store(m.refund.id, submitClaimed(provider, m.prepared, m.refund)), { discard: true })
-        }
+        if (Either.isLeft(result) && refusedWhole(result.left)) return yield* eachAlone(false)
         yield* Effect.forEach(members, (m) =>
           store(
             m.refund.id,
@@ -796,9 +793,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
         // Duplicates of a key within the batch, now that its first occurrence is settled.
         yield* Effect.forEach(inputs, (input, index) =>
-          results[index] !== undefined ? Effect.void : Effect.map(Effect.either(Effect.flatMap(claim(input), (c) => submitOrReplay(c, undefined, false))), (r) => {
-            results[index] = r
-          }), { discard: true })
+          results[index] !== undefined ? Effect.void : Effect.map(Effect.either(createWhenDue(input)), (r) => void (results[index] = r)), { discard: true })
         return results.map((result) => result!)
       })
 
@@ -936,9 +931,7 @@ export const layerConfigWith = (
         Config.validate({ message: "must be a positive duration such as \"30 seconds\"", validation: (d) => Duration.greaterThan(d, Duration.zero) }),
         Config.withDefault(Duration.seconds(30))
       )
-      const retries = yield* Config.string("REFUNDKIT_MAX_RETRIES").pipe(
-        Config.validate({ message: "must be a whole number of retries from 0 to 20", validation: (s) => /^\d{1,2}$/.test(s) && Number(s) <= 20 }),
-        Config.map(Number),
+      const retries = yield* Settings.wholeNumber("REFUNDKIT_MAX_RETRIES", { min: 0, max: 20 }, "must be a whole number of retries from 0 to 20").pipe(
         Config.withDefault(3)
       )
       const maxWait = yield* Config.option(Config.duration("REFUNDKIT_MAX_RATE_LIMIT_WAIT"))

@@ -50,3 +50,8 @@ export * as Refunds from "./Refunds.js"
  * @since 0.1.0
  */
 export * as RefundStatus from "./RefundStatus.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as Settings from "./Settings.js"

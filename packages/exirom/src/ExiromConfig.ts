@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as Settings from "@refundkit/core/Settings"
 import * as Config from "effect/Config"
 import * as Redacted from "effect/Redacted"
 
@@ -75,12 +76,11 @@ export const config: Config.Config<ExiromConfig> = Config.all({
   merchantKey: Config.redacted(Config.nonEmptyString("REFUNDKIT_EXIROM_MERCHANT_KEY")),
   merchantSecret: Config.redacted(Config.nonEmptyString("REFUNDKIT_EXIROM_MERCHANT_SECRET")),
   mid: Config.nonEmptyString("REFUNDKIT_EXIROM_MID"),
-  // A string first: Config.integer reads "" as 0, which would turn the limit off.
-  requestsPerMinute: Config.string("REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE").pipe(
-    Config.validate({ message: "must be 0 (no limit) or a positive whole number of requests per minute", validation: (s) => /^\d{1,9}$/.test(s) }),
-    Config.map(Number),
-    Config.withDefault(defaultRequestsPerMinute)
-  )
+  requestsPerMinute: Settings.wholeNumber(
+    "REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE",
+    { min: 0, max: 999_999_999 },
+    "must be 0 (no limit) or a positive whole number of requests per minute"
+  ).pipe(Config.withDefault(defaultRequestsPerMinute))
 })
 
 function isHttpUrl(url: string): boolean {
