@@ -102,7 +102,8 @@ const convert = (error: RefundError.RefundError): ApiError.ApiError => {
         target: error.target,
         requested: error.requested,
         remaining: error.remaining,
-        currency: error.currency
+        currency: error.currency,
+        ...(error.blockedBy === undefined ? {} : { blockedBy: error.blockedBy })
       })
     case "LedgerError":
       return new ApiError.LedgerUnavailable({ message })

@@ -146,6 +146,20 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         assert.strictEqual(over.body.error.remaining, "40.00")
         assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
       }))
+
+    it.scopedLive("409 over_refund naming the refund the guard cannot count: Exirom is not sent a currency, so 80.00 without one may be USD", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ server: { createRoute } })
+        const { currency: _, ...withoutCurrency } = Gateway.exiromRefund({ amount: "80.00" })
+        const first = yield* post(gw, withoutCurrency)
+        assert.strictEqual(first.status, 201, first.text)
+        const over = yield* post(gw, Gateway.exiromRefund({ amount: "80.00", originalAmounts: { "12345": "100.00" } }))
+        assert.strictEqual(over.status, 409, over.text)
+        assert.strictEqual(over.body.error.code, "over_refund")
+        assert.deepStrictEqual(over.body.error.blockedBy, { refundId: first.body.id, reason: "states no currency" })
+        assert.include(over.body.error.message, first.body.id)
+        assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
+      }))
   })
 }
 

@@ -115,7 +115,9 @@ export class RefundInProgress extends Schema.TaggedError<RefundInProgress>()("Re
 
 /**
  * The refund would take a target past the original amount stated in `originalAmounts`,
- * counting every refund against it that has not failed.
+ * counting every refund against it that has not failed. `blockedBy` names a refund against
+ * the target that the guard cannot count in this currency (it states no currency, another
+ * one, or no amount), so it refuses rather than guess.
  *
  * @since 0.1.0
  */
@@ -125,7 +127,12 @@ export class OverRefund extends Schema.TaggedError<OverRefund>()("OverRefund", {
   target: Schema.String,
   requested: Schema.String,
   remaining: Schema.String,
-  currency: Schema.String
+  currency: Schema.String,
+  blockedBy: Schema.optional(
+    Schema.Struct({ refundId: Schema.String, reason: Schema.String }).annotations({
+      description: "A refund against the target whose amount cannot be counted in this currency; since 0.2.0"
+    })
+  )
 }) {}
 
 /**

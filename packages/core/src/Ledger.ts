@@ -209,18 +209,78 @@ export const reservedAgainst = (refund: Refund, target: string): bigint => {
 }
 
 /**
+ * What one refund holds against one target, as the over-refund guard counts it: an
+ * amount in minor units of `currency`, or no amount where none can be measured (the
+ * refund states no currency, or names the target without an amount: a whole refund).
+ *
+ * @since 0.2.0
+ */
+export interface Reservation {
+  readonly refundId: string
+  readonly amount: bigint | undefined
+  readonly currency: string | undefined
+}
+
+/**
+ * The reservation a refund holds against a target whatever its status (ledgers skip
+ * `failed` refunds when they read reservations back), or none when it does not name it.
+ *
+ * @since 0.2.0
+ */
+export const reservationOf = (refund: Refund, target: string): Reservation | undefined => {
+  const against = refund.targets.filter((t) => t.target === target)
+  if (against.length === 0) return undefined
+  const currency = refund.currency
+  let amount: bigint | undefined = currency === undefined ? undefined : 0n
+  for (const t of against) {
+    const parsed = currency === undefined || t.amount === undefined ? undefined : Money.parse(t.amount, currency)
+    amount = amount === undefined || parsed === undefined || Either.isLeft(parsed) ? undefined : amount + parsed.right.minor
+  }
+  return { refundId: refund.id, amount, currency }
+}
+
+/**
+ * The guard's verdict on one target: the refusal when the refunds already reserved
+ * against it (not `failed`) and this one would exceed its original amount, or when one
+ * of them cannot be counted in the guard's currency: the guard refuses what it cannot
+ * prove fits rather than sum amounts of different currencies or guess a whole refund's.
+ *
+ * @since 0.2.0
+ */
+export const overRefundOf = (guard: GuardedTarget, reservations: Iterable<Reservation>): OverRefund | undefined => {
+  let reserved = 0n
+  for (const r of reservations) {
+    const reason = r.currency === undefined
+      ? "states no currency"
+      : r.currency !== guard.currency
+      ? `is in ${r.currency}`
+      : r.amount === undefined
+      ? "states no amount (a whole refund)"
+      : undefined
+    if (reason !== undefined) return overRefund(guard, guard.original, { refundId: r.refundId, reason })
+    reserved += r.amount!
+  }
+  return reserved + guard.amount > guard.original ? overRefund(guard, reserved) : undefined
+}
+
+/**
  * The refusal for a target whose refunds would exceed its original amount.
  *
  * @since 0.1.0
  */
-export const overRefund = (guard: GuardedTarget, alreadyReserved: bigint): OverRefund => {
+export const overRefund = (
+  guard: GuardedTarget,
+  alreadyReserved: bigint,
+  blockedBy?: { readonly refundId: string; readonly reason: string }
+): OverRefund => {
   const places = Money.exponentOf(guard.currency) ?? 2
   const remaining = guard.original - alreadyReserved
   return new OverRefund({
     target: guard.target,
     requested: Money.formatMinor(guard.amount, places),
     remaining: Money.formatMinor(remaining < 0n ? 0n : remaining, places),
-    currency: guard.currency
+    currency: guard.currency,
+    ...(blockedBy === undefined ? {} : { blockedBy })
   })
 }
 
@@ -261,11 +321,12 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         const existingId = byKey.get(keyOf(refund.provider, refund.idempotencyKey))
         if (existingId !== undefined) return Effect.succeed<Claim>({ _tag: "Existing", refund: byId.get(existingId)! })
         for (const guard of guardedTargets(refund)) {
-          let reserved = 0n
-          for (const other of byId.values()) {
-            if (other.provider === refund.provider) reserved += reservedAgainst(other, guard.target)
-          }
-          if (reserved + guard.amount > guard.original) return Effect.fail(overRefund(guard, reserved))
+          const held = [...byId.values()].flatMap((other) => {
+            const r = other.provider === refund.provider && other.status !== "failed" ? reservationOf(other, guard.target) : undefined
+            return r === undefined ? [] : [r]
+          })
+          const refused = overRefundOf(guard, held)
+          if (refused !== undefined) return Effect.fail(refused)
         }
         byId.set(refund.id, refund)
         byKey.set(keyOf(refund.provider, refund.idempotencyKey), refund.id)

@@ -327,12 +327,21 @@ export class OverRefund extends Schema.TaggedError<OverRefund>("OverRefund")("Ov
   target: Schema.String,
   requested: Schema.String,
   remaining: Schema.String,
-  currency: Schema.String
+  currency: Schema.String,
+  /**
+   * A refund against the target whose amount cannot be counted in `currency` (it states
+   * no currency, another one, or no amount: a whole refund), so nothing is left that the
+   * guard can vouch for.
+   */
+  blockedBy: Schema.optional(Schema.Struct({ refundId: Schema.String, reason: Schema.String }))
 }) {
   get code() {
     return "over_refund" as const
   }
   override get message() {
+    if (this.blockedBy !== undefined) {
+      return `Refunding ${this.requested} ${this.currency} against ${this.target} cannot be checked against its original amount: refund ${this.blockedBy.refundId} against it ${this.blockedBy.reason}. Nothing was sent; to refund without the guard, leave out originalAmounts.`
+    }
     return `Refunding ${this.requested} ${this.currency} against ${this.target} would exceed its original amount: only ${this.remaining} ${this.currency} is left to refund.`
   }
 }

@@ -7,7 +7,9 @@
  *   the request reads back exactly as it was written.
  * - `refund_events`: the append-only history (a trigger refuses UPDATE and DELETE).
  * - `refund_targets`: what each refund reserves against each target, in minor units;
- *   the over-refund guard sums it for refunds that are not `failed`.
+ *   the over-refund guard sums it for refunds that are not `failed`. Since migration 4
+ *   every target a refund names has a row: one without a currency or an amount has NULL
+ *   there, and a guarded refund against its target is refused rather than let past it.
  *   Both are keyed by the refund's `seq` (since migration 3) and carry its id as a plain
  *   column: keyed by the id, a hash of the key, every claim and outcome wrote into a
  *   random leaf of each, and the writes of one group commit shared few pages; keyed by
@@ -240,6 +242,37 @@ const pg3: ReadonlyArray<string> = [
     FOR EACH ROW EXECUTE FUNCTION refund_events_append_only()`
 ]
 
+// Rows for the targets of refunds stored before migration 4 that had none (no currency
+// or no amount): NULL amounts, which the guard refuses to count past.
+const backfillTargets = (targetOf: string, elements: string) =>
+  `INSERT INTO refund_targets (refund_seq, ${targetColumns})
+    SELECT DISTINCT r.seq, r.id, r.provider, ${targetOf}, CAST(NULL AS NUMERIC), r.currency
+    FROM refunds r, ${elements}
+    WHERE ${targetOf} IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM refund_targets t WHERE t.refund_seq = r.seq AND t.target = ${targetOf})`
+
+const sqlite4: ReadonlyArray<string> = [
+  `CREATE TABLE refund_targets_nullable (
+    refund_seq INTEGER NOT NULL REFERENCES refunds (seq),
+    refund_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    target TEXT NOT NULL,
+    amount_minor TEXT,
+    currency TEXT,
+    PRIMARY KEY (refund_seq, target)
+  ) WITHOUT ROWID`,
+  `INSERT INTO refund_targets_nullable (refund_seq, ${targetColumns}) SELECT refund_seq, ${targetColumns} FROM refund_targets`,
+  `DROP TABLE refund_targets`,
+  `ALTER TABLE refund_targets_nullable RENAME TO refund_targets`,
+  `CREATE INDEX refund_targets_provider_target ON refund_targets (provider, target)`,
+  backfillTargets("json_extract(j.value, '$.target')", "json_each(r.targets) j")
+]
+
+const pg4: ReadonlyArray<string> = [
+  `ALTER TABLE refund_targets ALTER COLUMN amount_minor DROP NOT NULL, ALTER COLUMN currency DROP NOT NULL`,
+  backfillTargets("j.value ->> 'target'", "json_array_elements(r.targets::json) j")
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -255,7 +288,8 @@ const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonl
 export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.SqlClient>> = {
   "1_create_ledger": statements({ sqlite: sqlite1, pg: pg1 }),
   "2_version_on_update": statements({ sqlite: sqlite2, pg: pg2 }),
-  "3_keyed_by_refund_seq": statements({ sqlite: sqlite3, pg: pg3 })
+  "3_keyed_by_refund_seq": statements({ sqlite: sqlite3, pg: pg3 }),
+  "4_every_target_reserved": statements({ sqlite: sqlite4, pg: pg4 })
 }
 
 /**

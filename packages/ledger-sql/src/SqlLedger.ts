@@ -3,7 +3,7 @@
  * embedded default) or PostgreSQL (several gateway or CLI processes sharing one ledger).
  *
  * Every rule that decides what a refund may become is core's (`applyChange`,
- * `guardedTargets`, `reservedAgainst`, `overRefund`); this module only makes those
+ * `guardedTargets`, `overRefundOf`); this module only makes those
  * decisions atomic on a database:
  *
  * - a claim is `INSERT … ON CONFLICT DO NOTHING RETURNING` (the id derives from the key)
@@ -30,7 +30,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
 import type { GuardedTarget } from "@refundkit/core/Ledger"
-import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRefund } from "@refundkit/core/Ledger"
+import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRefundOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { ConfigurationError, IllegalTransition, OverRefund } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
@@ -288,7 +288,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
 
   const reservedFor = (provider: string, target: string) =>
     Effect.flatMap(
-      sql`SELECT t.amount_minor FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
+      sql`SELECT t.refund_id, t.amount_minor, t.currency FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
           WHERE t.provider = ${provider} AND t.target = ${target} AND r.status <> 'failed'`,
       Rows.decodeReserved
     )
@@ -316,8 +316,8 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         const { seq, version } = yield* Rows.decodeClaimedEither(inserted[0])
         yield* lockTargets(refund.provider, guards.map((g) => g.target))
         for (const guard of guards) {
-          const reserved = yield* reservedFor(refund.provider, guard.target)
-          if (reserved + guard.amount > guard.original) return yield* overRefund(guard, reserved)
+          const refused = overRefundOf(guard, yield* reservedFor(refund.provider, guard.target))
+          if (refused !== undefined) return yield* refused
         }
         yield* reserve(seq, refund)
         yield* insertEvents(seq, refund.id, refund.events)

@@ -47,10 +47,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 3)
+          assert.strictEqual(Migrations.latest, 4)
           // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
           yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
           for (const step of [Migrations.check, Migrations.run]) {
@@ -68,7 +68,7 @@ describe("Migrations", () => {
           // would stall the one holding the lock. Like the ledger's own connection, they retry instead.
           if (location.name === "SQLite") yield* Effect.forEach(clients, (sql) => sql.unsafe("PRAGMA busy_timeout = 0"), { discard: true })
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 3], "one process applies every migration")
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 4], "one process applies every migration")
         }))
 
       it.scopedLive("a ledger from before migration 3 keeps every event and reservation", () =>
@@ -93,6 +93,30 @@ describe("Migrations", () => {
           const done = yield* ledger.transition(moved.id, { to: "succeeded", source: "webhook", at: at(3) })
           assert.deepStrictEqual(done.events.map((e) => e.sequence), [1, 2, 3])
           assert.deepStrictEqual(yield* ledger.get(moved.id), done)
+        }))
+
+      it.scopedLive("a ledger from before migration 4: refunds it held no reservation for still block a guarded refund", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const sql = yield* rawSql(url)
+          const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 4))
+          yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
+          // As migration 3's ledger wrote them: a reservation only for an amount with a currency.
+          const noCurrency = draft("no-currency", { amount: "80.00", targets: [{ target: "pay-1", amount: "80.00" }] })
+          const whole = draft("whole", { currency: "USD", n: 1, targets: [{ target: "pay-2" }, { target: "pay-2" }] })
+          const counted = partial("counted", "pay-3", "60.00", "100.00", 2)
+          for (const refund of [noCurrency, whole, counted]) yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(refund))}`
+          const seqs = yield* sql<{ readonly seq: number | string }>`SELECT seq FROM refunds WHERE id = ${counted.id}`
+          yield* sql`INSERT INTO refund_targets ${sql.insert([{ refund_seq: seqs[0]!.seq, refund_id: counted.id, provider: "toy", target: "pay-3", amount_minor: "6000", currency: "USD" }])}`
+
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          const blocked = yield* Effect.flip(ledger.claim(partial("after-1", "pay-1", "20.00", "100.00", 3)))
+          assert.deepStrictEqual(blocked._tag === "OverRefund" ? blocked.blockedBy : blocked, { refundId: noCurrency.id, reason: "states no currency" })
+          const spent = yield* Effect.flip(ledger.claim(partial("after-2", "pay-2", "0.01", "100.00", 3)))
+          assert.deepStrictEqual(spent._tag === "OverRefund" ? spent.blockedBy : spent, { refundId: whole.id, reason: "states no amount (a whole refund)" })
+          const over = yield* Effect.flip(ledger.claim(partial("after-3", "pay-3", "40.01", "100.00", 3)))
+          assert.deepStrictEqual(over._tag === "OverRefund" ? [over.remaining, over.blockedBy] : over, ["40.00", undefined])
+          assert.strictEqual((yield* ledger.claim(partial("fits", "pay-3", "40.00", "100.00", 3)))._tag, "Claimed")
         }))
 
       it.scopedLive("the event history is append-only", () =>

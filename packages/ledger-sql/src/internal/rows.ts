@@ -5,7 +5,8 @@
  *
  * @internal
  */
-import { reservedAgainst } from "@refundkit/core/Ledger"
+import type { Reservation } from "@refundkit/core/Ledger"
+import { reservationOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import { RefundId, RefundItem, RefundTarget, EventSource } from "@refundkit/core/Refund"
 import { ErrorInfo, LedgerError } from "@refundkit/core/RefundError"
@@ -89,7 +90,8 @@ const EventRow = Schema.Struct({
 /** @internal */
 export type EventRow = typeof EventRow.Type
 
-const ReservationRow = Schema.Struct({ amount_minor: MinorUnits })
+// No amount or no currency: a reservation the guard cannot count (core's `Reservation`).
+const ReservationRow = Schema.Struct({ refund_id: Text, amount_minor: Schema.NullOr(MinorUnits), currency: Schema.NullOr(CurrencyCode) })
 
 const corrupt = (what: string, error: ParseResult.ParseError): LedgerError => {
   const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
@@ -120,14 +122,15 @@ export const decodeEventRowEither = (row: unknown): Either.Either<EventRow, Ledg
   })
 
 /** @internal */
-export const decodeReservedEither = (rows: ReadonlyArray<unknown>): Either.Either<bigint, LedgerError> => {
-  let sum = 0n
+export const decodeReservedEither = (rows: ReadonlyArray<unknown>): Either.Either<ReadonlyArray<Reservation>, LedgerError> => {
+  const reservations: Array<Reservation> = []
   for (const row of rows) {
     const decoded = reservationRowDecoder(row)
     if (Either.isLeft(decoded)) return Either.left(corrupt("a refund reservation", decoded.left))
-    sum += decoded.right.amount_minor
+    const { amount_minor, currency, refund_id } = decoded.right
+    reservations.push({ refundId: refund_id, amount: amount_minor ?? undefined, currency: currency ?? undefined })
   }
-  return Either.right(sum)
+  return Either.right(reservations)
 }
 
 // The row's `version`, read beside the refund columns where a status change or a cache needs it.
@@ -193,7 +196,7 @@ export const decodeRefundRow = (row: unknown): Effect.Effect<RefundRow, LedgerEr
 export const decodeEventRow = (row: unknown): Effect.Effect<EventRow, LedgerError> => decodeEventRowEither(row)
 
 /** @internal */
-export const decodeReserved = (rows: ReadonlyArray<unknown>): Effect.Effect<bigint, LedgerError> => decodeReservedEither(rows)
+export const decodeReserved = (rows: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<Reservation>, LedgerError> => decodeReservedEither(rows)
 
 /** @internal */
 export const toEvent = (row: EventRow): RefundEvent => ({
@@ -277,18 +280,23 @@ export const eventRow = (dialect: Dialect, refundId: string, event: RefundEvent)
 })
 
 /**
- * The rows of `refund_targets` a refund reserves: its amount per target in minor units.
- * Whether the refund is failed is read from its row when reservations are summed, so
- * the amount is recorded as if it were not. @internal
+ * The rows of `refund_targets` a refund reserves: one per target it names, with its amount
+ * in minor units, or NULL where the guard cannot count it (no currency, or a whole
+ * refund), so a later guarded refund against the target is refused rather than let past
+ * it. Whether the refund is failed is read from its row when reservations are summed.
+ * @internal
  */
-export const targetRows = (refund: Refund) => {
-  const currency = refund.currency
-  if (currency === undefined) return []
-  return [...new Set(refund.targets.map((t) => t.target))].flatMap((target) => {
-    const amount = reservedAgainst({ ...refund, status: "requested" }, target)
-    return amount === 0n ? [] : [{ refund_id: refund.id, provider: refund.provider, target, amount_minor: amount.toString(), currency }]
+export const targetRows = (refund: Refund) =>
+  [...new Set(refund.targets.map((t) => t.target))].map((target) => {
+    const reservation = reservationOf(refund, target)
+    return {
+      refund_id: refund.id,
+      provider: refund.provider,
+      target,
+      amount_minor: reservation?.amount === undefined ? null : reservation.amount.toString(),
+      currency: refund.currency ?? null
+    }
   })
-}
 
 /** Events as the rows PostgreSQL's `json_to_recordset` expands into `refund_events` rows (each takes the refund's id and seq from the row written). @internal */
 export const eventsRows = (events: ReadonlyArray<RefundEvent>) =>

@@ -14,7 +14,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { ledgerError } from "@refundkit/core/Ledger"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, guardedTargets, invalidCursor, overRefund } from "@refundkit/core/Ledger"
+import { applyChange, guardedTargets, invalidCursor, overRefundOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { IllegalTransition, InvalidRequest, OverRefund } from "@refundkit/core/RefundError"
 import { LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
@@ -73,7 +73,7 @@ const sql = {
   stampByReference: `SELECT id, version, ${lastEvent} FROM refunds WHERE provider = ? AND provider_reference = ? ORDER BY seq LIMIT 1`,
   insert: `INSERT INTO refunds (${Rows.insertColumns}) VALUES (${Array.from({ length: 16 }, () => "?").join(", ")})
     ON CONFLICT (provider, idempotency_key) DO NOTHING`,
-  reserved: `SELECT t.amount_minor FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
+  reserved: `SELECT t.refund_id, t.amount_minor, t.currency FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
     WHERE t.provider = ? AND t.target = ? AND r.status <> 'failed'`,
   reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (${seqOfId}, ?, ?, ?, ?, ?)`,
   insertEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (${seqOfId}, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -263,7 +263,8 @@ export const make = (
         for (const guard of guardedTargets(refund)) {
           const reserved = Rows.decodeReservedEither(prepare(sql.reserved).all(refund.provider, guard.target))
           if (Either.isLeft(reserved)) return Writer.undone(reserved.left)
-          if (reserved.right + guard.amount > guard.original) return Writer.undone(overRefund(guard, reserved.right))
+          const refused = overRefundOf(guard, reserved.right)
+          if (refused !== undefined) return Writer.undone(refused)
         }
         for (const row of Rows.targetRows(refund)) {
           prepare(sql.reserve).run(row.refund_id, row.refund_id, row.provider, row.target, row.amount_minor, row.currency)

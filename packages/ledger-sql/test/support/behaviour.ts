@@ -99,6 +99,46 @@ export const behaviour = (harness: Harness) =>
         assert.strictEqual((yield* ledger.claim(partial("part-0", "pay-9", "7.00", "100.00")))._tag, "Existing")
       }))
 
+    it.scopedLive("a guarded refund is refused against a target holding a refund it cannot count in its currency", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const blockedBy = (refund: { readonly id: string }, reason: string) =>
+          Effect.gen(function*() {
+            const over = yield* Effect.flip(ledger.claim(partial(`guarded-${refund.id}`, target(refund), "1.00", "100.00", 9)))
+            assert.strictEqual(over._tag, "OverRefund")
+            if (over._tag === "OverRefund") {
+              assert.deepStrictEqual(over.blockedBy, { refundId: refund.id, reason })
+              assert.strictEqual(over.remaining, "0.00")
+              assert.include(over.message, "leave out originalAmounts")
+            }
+          })
+        const targets = new Map<string, string>()
+        const target = (refund: { readonly id: string }) => targets.get(refund.id)!
+        const claim = (key: string, pay: string, options: Parameters<typeof draft>[1]) =>
+          Effect.gen(function*() {
+            const refund = draft(key, options)
+            targets.set(refund.id, pay)
+            assert.strictEqual((yield* ledger.claim(refund))._tag, "Claimed")
+            return refund
+          })
+        // 80.00 with no currency, then 80.00 USD against 100.00: the first may well be USD, so the second is not sent.
+        const noCurrency = yield* claim("no-currency", "pay-20", { amount: "80.00", targets: [{ target: "pay-20", amount: "80.00" }] })
+        yield* blockedBy(noCurrency, "states no currency")
+        // Three decimal places of KWD are not cents of USD.
+        const otherCurrency = yield* claim("kwd", "pay-21", { currency: "KWD", amount: "10.000", targets: [{ target: "pay-21", amount: "10.000" }] })
+        yield* blockedBy(otherCurrency, "is in KWD")
+        // A refund naming the target without an amount refunds it whole.
+        const whole = yield* claim("whole", "pay-22", { currency: "USD", targets: [{ target: "pay-22" }] })
+        yield* blockedBy(whole, "states no amount (a whole refund)")
+        // Once such a refund has failed it holds nothing, and the guard counts again.
+        yield* ledger.transition(noCurrency.id, { to: "failed", source: "submit", at: at(10) })
+        assert.strictEqual((yield* ledger.claim(partial("after-failed", "pay-20", "100.00", "100.00", 11)))._tag, "Claimed")
+        // Another provider's refunds against the same name are not counted.
+        const elsewhere = yield* claim("elsewhere", "pay-23", { provider: "else", amount: "5.00", targets: [{ target: "pay-23", amount: "5.00" }] })
+        assert.strictEqual(elsewhere.provider, "else")
+        assert.strictEqual((yield* ledger.claim(partial("not-elsewhere", "pay-23", "100.00", "100.00", 12)))._tag, "Claimed")
+      }))
+
     it.scopedLive("a claim with several targets and events stores every one, and each target's reservation counts", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
