@@ -10,10 +10,11 @@
  *   the over-refund guard sums it for refunds that are not `failed`. Since migration 4
  *   every target a refund names has a row: one without a currency or an amount has NULL
  *   there, and a guarded refund against its target is refused rather than let past it.
- *   Both are keyed by the refund's `seq` (since migration 3) and carry its id as a plain
+ *   Events are keyed by the refund's `seq` (since migration 3) and carry its id as a plain
  *   column: keyed by the id, a hash of the key, every claim and outcome wrote into a
- *   random leaf of each, and the writes of one group commit shared few pages; keyed by
- *   `seq`, new rows go to the right edge (bench/README.md, the tenth pass).
+ *   random leaf, and the writes of one group commit shared few pages; keyed by `seq`, new
+ *   rows go to the right edge (bench/README.md, the tenth pass). Reservations were keyed
+ *   so too until migration 4 re-keyed them by (provider, target, seq), the guard's read.
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
  *   locks `FOR UPDATE` while it checks and writes reservations. SQLite needs no such row:
  *   its claims hold the database's write lock.
@@ -242,6 +243,9 @@ const pg3: ReadonlyArray<string> = [
     FOR EACH ROW EXECUTE FUNCTION refund_events_append_only()`
 ]
 
+// Since migration 4 every refund writes a row per target, so the table is keyed the way
+// the guard reads it, (provider, target, refund_seq), and needs no second index: one
+// b-tree written per reservation instead of two.
 // Rows for the targets of refunds stored before migration 4 that had none (no currency
 // or no amount): NULL amounts, which the guard refuses to count past.
 const backfillTargets = (targetOf: string, elements: string) =>
@@ -259,17 +263,18 @@ const sqlite4: ReadonlyArray<string> = [
     target TEXT NOT NULL,
     amount_minor TEXT,
     currency TEXT,
-    PRIMARY KEY (refund_seq, target)
+    PRIMARY KEY (provider, target, refund_seq)
   ) WITHOUT ROWID`,
   `INSERT INTO refund_targets_nullable (refund_seq, ${targetColumns}) SELECT refund_seq, ${targetColumns} FROM refund_targets`,
   `DROP TABLE refund_targets`,
   `ALTER TABLE refund_targets_nullable RENAME TO refund_targets`,
-  `CREATE INDEX refund_targets_provider_target ON refund_targets (provider, target)`,
   backfillTargets("json_extract(j.value, '$.target')", "json_each(r.targets) j")
 ]
 
 const pg4: ReadonlyArray<string> = [
-  `ALTER TABLE refund_targets ALTER COLUMN amount_minor DROP NOT NULL, ALTER COLUMN currency DROP NOT NULL`,
+  `ALTER TABLE refund_targets ALTER COLUMN amount_minor DROP NOT NULL, ALTER COLUMN currency DROP NOT NULL,
+    DROP CONSTRAINT refund_targets_pkey, ADD PRIMARY KEY (provider, target, refund_seq)`,
+  `DROP INDEX refund_targets_provider_target`,
   backfillTargets("j.value ->> 'target'", "json_array_elements(r.targets::json) j")
 ]
 

@@ -75,7 +75,9 @@ const sql = {
     ON CONFLICT (provider, idempotency_key) DO NOTHING`,
   reserved: `SELECT t.refund_id, t.amount_minor, t.currency FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
     WHERE t.provider = ? AND t.target = ? AND r.status <> 'failed'`,
-  reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (${seqOfId}, ?, ?, ?, ?, ?)`,
+  // A claim knows the seq it just inserted (the rowid); later events look it up by id.
+  reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?)`,
+  insertClaimEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   insertEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (${seqOfId}, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   update: `UPDATE refunds SET ${Rows.updateAssignments}, version = version + 1 WHERE id = ?`,
   // A refused change adds only an event; the bump still tells other processes' caches.
@@ -242,10 +244,11 @@ export const make = (
         return Either.map(fresh(stamp, cache.get, loadAndRemember), (entry) => Option.map(Option.fromNullable(entry), (e) => e.refund))
       })
 
-    const insertEvents = (refundId: string, events: ReadonlyArray<RefundEvent>) => {
+    /** `seq`: the refund's, where the caller has it; otherwise it is looked up by id. */
+    const insertEvents = (refundId: string, events: ReadonlyArray<RefundEvent>, seq?: number | bigint) => {
       if (events.length === 0) return
-      const statement = prepare(sql.insertEvent)
-      for (const event of events) statement.run(refundId, ...Rows.eventValues(refundId, event))
+      const statement = prepare(seq === undefined ? sql.insertEvent : sql.insertClaimEvent)
+      for (const event of events) statement.run(seq ?? refundId, ...Rows.eventValues(refundId, event))
     }
 
     const claim = (refund: Refund): Effect.Effect<Claim, OverRefund | LedgerError> =>
@@ -266,10 +269,12 @@ export const make = (
           const refused = overRefundOf(guard, reserved.right)
           if (refused !== undefined) return Writer.undone(refused)
         }
+        // `seq` is the table's INTEGER PRIMARY KEY, so the rowid the insert reports is the refund's seq.
+        const seq = inserted.lastInsertRowid
         for (const row of Rows.targetRows(refund)) {
-          prepare(sql.reserve).run(row.refund_id, row.refund_id, row.provider, row.target, row.amount_minor, row.currency)
+          prepare(sql.reserve).run(seq, row.refund_id, row.provider, row.target, row.amount_minor, row.currency)
         }
-        insertEvents(refund.id, refund.events)
+        insertEvents(refund.id, refund.events, seq)
         scratch.remember({ refund, version: 1, lastSequence: RefundCache.lastSequence(refund) })
         return Writer.done<Claim>({ _tag: "Claimed", refund })
       })
