@@ -14,6 +14,7 @@ import * as get from "./commands/get.js"
 import * as list from "./commands/list.js"
 import * as providers from "./commands/providers.js"
 import * as reconcile from "./commands/reconcile.js"
+import * as resolve from "./commands/resolve.js"
 import * as sandbox from "./commands/sandbox.js"
 import * as serve from "./commands/serve.js"
 import * as sync from "./commands/sync.js"
@@ -38,6 +39,7 @@ export const command = Globals.root.pipe(
     update.command,
     bulk.command,
     reconcile.command,
+    resolve.command,
     sandbox.command,
     serve.command
   ])

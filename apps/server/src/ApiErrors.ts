@@ -150,6 +150,14 @@ export const fromWebhookError = (provider: string) =>
       return fromRefundError(error)
     case "OutcomeUnknown":
       return new ApiError.ProviderUnavailable({ message: error.message, provider })
+    // The callback verified, but the provider's own answer to the lookup that confirms it
+    // did not (a 404 for a refund it is still creating, a body of the wrong shape): the
+    // provider is the one to ask again later, as with any failed lookup.
+    case "UnexpectedResponse":
+      return new ApiError.ProviderUnavailable({
+        message: `The ${provider} callback could not be confirmed with ${provider}: ${error.detail}. Nothing was changed; the callback may be delivered again.`,
+        provider
+      })
     default:
       return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${error.message} Nothing was changed.`, provider })
   }

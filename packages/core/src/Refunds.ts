@@ -815,6 +815,10 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             hint: `Refund ${id} is requested: its submit is in flight; sync it once it has an outcome (a refund left requested by a crash becomes unknown on recovery).`
           })
         }
+        // A status query is a call to the provider like any other (Exirom's resend of a refund
+        // in doubt is a refund call): it takes its turn of the provider's rate limit, or a sync
+        // loop could spend the whole limit and leave the creates to be refused.
+        yield* permitFor(provider)
         const outcome = yield* provider.status(refund).pipe(
           Effect.timeoutFail({
             duration: options.callTimeout,
@@ -885,7 +889,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
 
     const resolve = (id: string, to: RefundStatus.RefundStatus, note: string) =>
-      Effect.flatMap(nowIso, (at) => record(id, { to, source: "operator", at, detail: note }))
+      // A refund settled succeeded by hand no longer carries the error that left it in doubt.
+      Effect.flatMap(nowIso, (at) => record(id, { to, source: "operator", at, detail: note, ...(to === "succeeded" ? { error: null } : {}) }))
 
     const recover = (grace: Duration.DurationInput) =>
       Effect.gen(function*() {

@@ -104,7 +104,21 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         return Effect.map(client.info(reference), (info) => ExiromStatus.outcome({ ...info, refundId: info.refundId ?? reference }))
       }
       // Core syncs no refund still `requested` (its submit is in flight): this is one in doubt.
-      if (refund.status === "unknown") return submit(request, refund.id)
+      // Exirom answers a requestId it holds with its original answer, so a refusal of the
+      // resend (400, 404, 422) says it never took this refund: the refund failed, as the
+      // same refusal on the first attempt would have recorded it. A 409 is different: Exirom
+      // holds this requestId for another payload, which a person has to look at.
+      if (refund.status === "unknown") {
+        return submit(request, refund.id).pipe(
+          Effect.catchTag("ProviderDeclined", (declined): Effect.Effect<Provider.Outcome, ProviderError> =>
+            declined.providerCode === "HTTP_409" ? Effect.fail(declined) : Effect.succeed({
+              status: "failed",
+              providerStatus: declined.providerCode,
+              decline: { providerCode: declined.providerCode, reason: declined.reason, ...(declined.action === undefined ? {} : { action: declined.action }) },
+              detail: "resent with the same requestId to settle a refund in doubt; Exirom refused it, so it never took this refund"
+            }))
+        )
+      }
       return Effect.fail(
         new UnsupportedOperation({
           provider: id,

@@ -101,7 +101,7 @@ export const command = Command.make("reconcile", {
           if (Option.isNone(provider) || !provider.value.capabilities.statusQuery) {
             const why = Option.isNone(provider)
               ? `${refund.provider} is not installed or not configured here`
-              : `${refund.provider} has no status query: check the refund with ${refund.provider}, then record the outcome`
+              : `${refund.provider} has no status query: check the refund with ${refund.provider}, then record the outcome with refundkit resolve ${refund.id} --status succeeded|failed --note "..."`
             return { refundId: refund.id, provider: refund.provider, before: refund.status, after: refund.status, changes: [], needsPerson: why } satisfies Reconciled
           }
           return yield* refunds.sync(refund.id).pipe(

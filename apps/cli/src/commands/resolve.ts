@@ -1,0 +1,46 @@
+/**
+ * `refundkit resolve <id> --status succeeded|failed --note ...`: an operator records the
+ * outcome of a refund the provider cannot be asked about (no status query, or still
+ * `unknown` after a sync), once they have checked it with the provider.
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { InvalidRequest } from "@refundkit/core/RefundError"
+import * as Refunds from "@refundkit/core/Refunds"
+import * as Effect from "effect/Effect"
+import * as Environment from "../Environment.js"
+import * as ExitCode from "../ExitCode.js"
+import * as Globals from "../Globals.js"
+import * as Output from "../Output.js"
+import * as Run from "../Run.js"
+
+/**
+ * The `refundkit resolve` command, its options and its handler.
+ *
+ * @since 0.1.0
+ */
+export const command = Command.make("resolve", {
+  ...Globals.options,
+  id: Args.text({ name: "id" }).pipe(Args.withDescription("A refund id (rfd_...).")),
+  status: Options.choice("status", ["succeeded", "failed"] as const).pipe(
+    Options.withDescription("What the provider says happened: succeeded (the money or credits went out) or failed (it never made the refund).")
+  ),
+  note: Options.text("note").pipe(Options.withDescription("How you know, kept in the refund's history (e.g. \"credited 4.50 USD, seen on GET /v2/balance\")."))
+}, (own) =>
+  Run.handler(own, (globals) =>
+    Effect.gen(function*() {
+      if (own.note.trim() === "") return yield* InvalidRequest.field("note", "must say how the outcome was checked with the provider")
+      const refund = yield* Effect.flatMap(Refunds.Refunds, (refunds) => refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`)).pipe(
+        // Settling a refund that is already final is the operator's mistake, not a ledger failure.
+        Effect.mapError((error) => error._tag === "IllegalTransition" ? InvalidRequest.field("status", error.message) : error)
+      )
+      yield* Output.refund(globals.json, refund)
+      return ExitCode.ofRefund(refund)
+    }).pipe(Effect.provide(Environment.layer(globals))))
+).pipe(Command.withDescription(
+  "Record the outcome of a refund by hand, after checking it with the provider (a refund still unknown, or at a provider with no status query), and print the refund.\n\n" +
+    `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --note "credited, seen on the Airalo balance"`
+))

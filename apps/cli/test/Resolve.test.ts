@@ -1,0 +1,37 @@
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { join } from "node:path"
+import { fault, run, startSandboxes, tempDir } from "./support.js"
+
+let sandboxes: Awaited<ReturnType<typeof startSandboxes>>
+let dir: string
+const cli = (args: ReadonlyArray<string>) =>
+  run([...args, "--ledger", join(dir, "ledger.db")], { cwd: dir, env: { ...sandboxes.info.env, REFUNDKIT_CALL_TIMEOUT: "2 seconds" } })
+
+beforeAll(async () => {
+  sandboxes = await startSandboxes()
+  dir = tempDir()
+})
+afterAll(() => sandboxes?.stop())
+
+describe("refundkit resolve", () => {
+  it("settles a refund in doubt at a provider with no status query, after the operator checked it", async () => {
+    await fault(sandboxes.url("airpay"), { fault: { _tag: "LostResponse" }, route: "refund" })
+    const created = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 20003, amount: "5.00" }] })])
+    assert.strictEqual(created.code, 3, created.stderr)
+    const id = (JSON.parse(created.stdout) as { error: { refundId: string } }).error.refundId
+    const before = await cli(["reconcile", "--json", "--provider", "airpay"])
+    assert.strictEqual(before.code, 3, "in doubt, and sync cannot settle it")
+
+    assert.strictEqual((await cli(["resolve", id, "--status", "succeeded", "--note", " "])).code, 2, "a note is required")
+    const resolved = await cli(["resolve", id, "--json", "--status", "succeeded", "--note", "seen in the Airpay dashboard"])
+    assert.strictEqual(resolved.code, 0, resolved.stderr)
+    const refund = JSON.parse(resolved.stdout) as { status: string; error?: unknown; events: Array<{ source: string; detail?: string }> }
+    assert.strictEqual(refund.status, "succeeded")
+    assert.isUndefined(refund.error)
+    assert.deepInclude(refund.events.at(-1), { source: "operator", detail: "operator: seen in the Airpay dashboard" })
+
+    const again = await cli(["resolve", id, "--status", "failed", "--note", "changed my mind"])
+    assert.strictEqual(again.code, 2, "a final refund is not settled again")
+    assert.strictEqual((await cli(["reconcile", "--json", "--provider", "airpay"])).code, 0)
+  })
+})
