@@ -2,14 +2,18 @@
  * The background sync loop: moves `pending`, `unknown` and `requires_action` refunds
  * forward at providers with a status API, backing off per provider while one fails,
  * and moves refunds a crash left in `requested` to `unknown`. On a SQL ledger each
- * sweep leases its refunds (`claimForSync`), so instances sharing PostgreSQL never
- * sync the same refund at once; the lease also spaces out repeated syncs of a refund.
+ * refund is leased (`claimForSync`) right before its sync, for as long as a sync may run
+ * (`syncTimeout`, after which it is interrupted) plus `spacing`, so instances sharing
+ * PostgreSQL never sync the same refund at once, and a synced refund is left alone for
+ * at least `spacing`. Leasing a whole batch up front let its lease run out while the
+ * batch's later refunds waited behind slow calls, and another instance took them too.
  *
  * @since 0.1.0
  */
 import { Ledger } from "@refundkit/core/Ledger"
 import { Providers } from "@refundkit/core/Providers"
 import type { Refund } from "@refundkit/core/Refund"
+import { OutcomeUnknown } from "@refundkit/core/RefundError"
 import { Refunds, type SyncResult } from "@refundkit/core/Refunds"
 import { SqlLedger } from "@refundkit/ledger-sql"
 import * as Clock from "effect/Clock"
@@ -31,6 +35,8 @@ export interface Options {
   readonly batchSize: number
   /** How long a synced refund is left alone before the next sync of it. */
   readonly spacing: Duration.DurationInput
+  /** The longest one sync may run (a rate-limit wait and the status call); it is interrupted after that. */
+  readonly syncTimeout: Duration.DurationInput
   /** The longest a failing provider is left alone. */
   readonly maxBackoff: Duration.DurationInput
   /** Refunds in `requested` for longer than this are moved to `unknown`. */
@@ -38,7 +44,8 @@ export interface Options {
 }
 
 /**
- * Every 10 s, 50 refunds, each at most every 30 s; a failing provider backs off up to 5 minutes.
+ * Every 10 s, 50 refunds, each at most every 30 s; a sync runs at most 60 s (the default
+ * call timeout is 30 s); a failing provider backs off up to 5 minutes.
  *
  * @since 0.1.0
  */
@@ -46,6 +53,7 @@ export const defaultOptions: Options = {
   interval: "10 seconds",
   batchSize: 50,
   spacing: "30 seconds",
+  syncTimeout: "60 seconds",
   maxBackoff: "5 minutes",
   recoveryGrace: "2 minutes"
 }
@@ -90,29 +98,49 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<SyncLoop, 
       const sql = yield* Effect.serviceOption(SqlLedger.SqlLedger)
       const owner = `refundkit-server-${randomUUID()}`
       const spacing = Duration.toMillis(options.spacing)
+      const syncTimeout = Duration.toMillis(options.syncTimeout)
       const maxBackoff = Duration.toMillis(options.maxBackoff)
       const backoff = new Map<string, { failures: number; until: number }>()
       const nextSync = new Map<string, number>()
       const wakeups = yield* Queue.dropping<string>(1)
 
-      const due = (able: ReadonlyArray<string>, now: number): Effect.Effect<ReadonlyArray<Refund>, unknown> =>
+      /** The sweep's source of refunds to sync: `next` hands out one at a time, leased on a SQL ledger. */
+      const due = (able: ReadonlyArray<string>, now: number): Effect.Effect<Effect.Effect<Option.Option<Refund>, unknown>, unknown> =>
         Option.match(sql, {
           onSome: (ledgerSql) =>
-            ledgerSql.claimForSync({
-              owner,
-              at: new Date(now).toISOString(),
-              until: new Date(now + spacing).toISOString(),
-              providers: able,
-              limit: options.batchSize
-            }),
+            Effect.succeed(Effect.flatMap(Clock.currentTimeMillis, (at) =>
+              Effect.map(
+                ledgerSql.claimForSync({
+                  owner,
+                  at: new Date(at).toISOString(),
+                  until: new Date(at + syncTimeout + spacing).toISOString(),
+                  providers: able,
+                  limit: 1
+                }),
+                (claimed) => Option.fromNullable(claimed[0])
+              ))),
+          // One process owns an in-memory ledger: the batch is picked at once.
           onNone: () =>
             Effect.map(ledger.needingSync({ providers: able, limit: options.batchSize * 10 }), (refundsDue) => {
               for (const [id, at] of nextSync) if (at <= now) nextSync.delete(id)
               const picked = refundsDue.filter((r) => !nextSync.has(r.id)).slice(0, options.batchSize)
-              for (const r of picked) nextSync.set(r.id, now + spacing)
-              return picked
+              for (const r of picked) nextSync.set(r.id, now + syncTimeout + spacing)
+              return Effect.sync(() => Option.fromNullable(picked.shift()))
             })
         })
+
+      const syncOne = (refund: Refund) =>
+        refunds.sync(refund.id).pipe(
+          Effect.timeoutFail({
+            duration: syncTimeout,
+            onTimeout: () => new OutcomeUnknown({ provider: refund.provider, refundId: refund.id, detail: `the sync ran longer than ${Duration.format(options.syncTimeout)}` })
+          }),
+          Effect.map((after): SyncResult => ({ refundId: refund.id, before: refund.status, after: after.status, refund: after })),
+          Effect.catchAll((error) =>
+            Effect.succeed<SyncResult>({ refundId: refund.id, before: refund.status, after: refund.status, error: { code: error.code, message: error.message } })
+          ),
+          Effect.map((result) => [refund.provider, result] as const)
+        )
 
       const sweep: Effect.Effect<ReadonlyArray<SyncResult>> = Effect.gen(function*() {
         yield* refunds.recover(options.recoveryGrace)
@@ -121,15 +149,23 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<SyncLoop, 
           .filter((p) => p.capabilities.statusQuery && (backoff.get(p.id)?.until ?? 0) <= now)
           .map((p) => p.id)
         if (able.length === 0) return []
-        const refundsDue = yield* due(able, now)
-        const results = yield* Effect.forEach(refundsDue, (refund) =>
-          refunds.sync(refund.id).pipe(
-            Effect.map((after): SyncResult => ({ refundId: refund.id, before: refund.status, after: after.status, refund: after })),
-            Effect.catchAll((error) =>
-              Effect.succeed<SyncResult>({ refundId: refund.id, before: refund.status, after: refund.status, error: { code: error.code, message: error.message } })
-            ),
-            Effect.map((result) => [refund.provider, result] as const)
-          ), { concurrency: 4 })
+        const next = yield* due(able, now)
+        const results: Array<readonly [string, SyncResult]> = []
+        let taken = 0
+        // Four workers, each taking the next refund only when it is free to sync it.
+        const worker: Effect.Effect<void, unknown> = Effect.suspend(() =>
+          results.length + taken >= options.batchSize ? Effect.void : Effect.flatMap(next, Option.match({
+            onNone: () => Effect.void,
+            onSome: (refund) => {
+              taken += 1
+              return Effect.flatMap(syncOne(refund), (result) => {
+                taken -= 1
+                results.push(result)
+                return worker
+              })
+            }
+          })))
+        yield* Effect.all(Array.from({ length: 4 }, () => worker), { concurrency: "unbounded", discard: true })
         const troubled = new Set<string>()
         const fine = new Set<string>()
         for (const [provider, result] of results) {

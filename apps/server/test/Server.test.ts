@@ -206,6 +206,22 @@ describe("the gateway", () => {
       assert.strictEqual(settled.body.events.at(-1).source, "sync")
     }))
 
+  it.scopedLive("instances sharing a ledger never sync a refund at once, however long its sync takes", () =>
+    Effect.gen(function*() {
+      const first = yield* Gateway.start({ exirom: { settleAfterMillis: 600_000 } })
+      for (let i = 0; i < 8; i++) {
+        const created = yield* first.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund({ transactionId: 3_000_000 + i, amount: "1.00" }), headers: { "idempotency-key": Gateway.key() } })
+        assert.strictEqual(created.body.status, "pending", created.text)
+      }
+      // Each lookup takes 1 s, three times the spacing: a lease of the spacing alone ran out mid-sync.
+      yield* first.exirom.faults.inject({ fault: { _tag: "Latency", millis: 1000 }, route: "info", times: 0 })
+      const sync: SyncLoop.Options = { ...SyncLoop.defaultOptions, interval: "50 millis", batchSize: 10, spacing: "300 millis", syncTimeout: "5 seconds" }
+      yield* Gateway.start({ shareWith: first, server: { sync } })
+      yield* Gateway.start({ shareWith: first, server: { sync } })
+      yield* Effect.sleep("2500 millis")
+      assert.strictEqual((yield* first.exirom.stats).requests["info"], 8, "each refund looked up once: its lease outlasts its sync")
+    }))
+
   it.scopedLive("finishes a request in flight when it shuts down", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()

@@ -38,11 +38,12 @@ export const start = (options: {
   readonly exirom?: ExiromSandbox.Options
   readonly server?: Partial<Server.Options>
   readonly callTimeout?: Duration.DurationInput
+  /** Another instance on the same ledger file and Exirom sandbox, as gateways sharing a ledger run. */
+  readonly shareWith?: Gateway
 } = {}): Effect.Effect<Gateway, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    const dir = yield* tempDir
-    const ledgerFile = path.join(dir, "ledger.db")
-    const exirom = yield* ExiromSandbox.make(options.exirom)
+    const ledgerFile = options.shareWith?.ledgerFile ?? path.join(yield* tempDir, "ledger.db")
+    const exirom = options.shareWith?.exirom ?? (yield* ExiromSandbox.make(options.exirom))
     const plugins = Installed.plugins.map((plugin) => plugin.id === exirom.provider ? { ...plugin, sandbox: Effect.succeed(exirom) } : plugin)
     const serverOptions: Server.Options = {
       ...ServerConfig.defaults,
