@@ -4,6 +4,7 @@ import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Schema, type Scope } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { createRequire } from "node:module"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlLedger from "../src/SqlLedger.js"
@@ -132,4 +133,17 @@ describe("several processes on one ledger", () => {
 
   it.scopedLive("SQLite file: a process killed after its claim leaves a refund that recovery moves to unknown", () =>
     Effect.flatMap(tempDir, (dir) => killed(path.join(dir, "crash.db"))), 60_000)
+
+  it.scopedLive("SQLite file: a script whose only work is the ledger closes it cleanly before it exits", () =>
+    Effect.gen(function*() {
+      const file = path.join(yield* tempDir, "script.db")
+      const { exited } = yield* spawnChild(["close", file, "script-1"])
+      const result = yield* exited
+      // The checkpoint worker was left to keep the process alive on its own: Node exited while the
+      // scope was closing, so the script's `.then` never ran and the WAL was left behind.
+      assert.deepStrictEqual([result.code, result.stdout], [0, "closed\n"], result.stderr)
+      assert.isFalse(fs.existsSync(`${file}-wal`), "the last connection's close checkpoints and removes the WAL")
+      const ledger = yield* build(SqlLedger.layer({ url: file }))
+      assert.strictEqual((yield* ledger.list({ limit: 5 })).items.length, 1)
+    }), 60_000)
 })

@@ -140,6 +140,10 @@ export const start = (db: BetterSqlite3.Database, file: string, options: Options
         // -1 once the thread has exited (it failed, or was closed after a failed checkpoint).
         if (worker.threadId === -1) return resume(Effect.void)
         worker.once("exit", () => resume(Effect.void))
+        // Closing, the worker must keep the process alive until it has exited: unref'd, a
+        // script with nothing else to do ended here, mid-close, and its own code after the
+        // ledger's scope never ran.
+        worker.ref()
         worker.postMessage("close")
       })
   )
