@@ -817,8 +817,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
         // A status query is a call to the provider like any other (Exirom's resend of a refund
         // in doubt is a refund call): it takes its turn of the provider's rate limit, or a sync
-        // loop could spend the whole limit and leave the creates to be refused.
-        yield* permitFor(provider)
+        // loop could spend the whole limit and leave the creates to be refused. A provider with no
+        // status query answers without a call, and must not wait (Airalo: 5 minutes) to say so.
+        if (provider.capabilities.statusQuery) yield* permitFor(provider)
         const outcome = yield* provider.status(refund).pipe(
           Effect.timeoutFail({
             duration: options.callTimeout,
