@@ -20,7 +20,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash, type Hash } from "node:crypto"
-import { createReadStream } from "node:fs"
+import { createReadStream, statSync } from "node:fs"
 import { stat } from "node:fs/promises"
 import { extname } from "node:path"
 import { StringDecoder } from "node:string_decoder"
@@ -78,6 +78,21 @@ export const check = (path: string): Effect.Effect<void, UsageError> =>
     try: () => stat(path),
     catch: (error) => new UsageError({ field: "file", detail: `cannot read ${path} (${error instanceof Error ? error.message : String(error)})` })
   }).pipe(Effect.filterOrFail((s) => s.isFile(), () => new UsageError({ field: "file", detail: `${path} is not a file` })), Effect.asVoid)
+
+/**
+ * Whether two paths name the same existing file (through links too).
+ *
+ * @since 0.1.0
+ */
+export const sameFile = (a: string, b: string): boolean => {
+  try {
+    const x = statSync(a)
+    const y = statSync(b)
+    return x.dev === y.dev && x.ino === y.ino
+  } catch {
+    return false
+  }
+}
 
 const printable = /^[\x20-\x7e]{1,255}$/
 
@@ -197,6 +212,9 @@ const csvRow = (columns: Columns, record: Csv.CsvRecord, row: number): Row => {
   const issues: Array<FieldIssue> = []
   const request: Record<string, unknown> = {}
   let idempotencyKey: string | undefined
+  if (record.unterminated === true) {
+    issues.push({ path: "", message: `has a quoted cell whose closing quote is missing: every line after line ${record.line} was read into it` })
+  }
   if (record.fields.length !== columns.list.length) {
     issues.push({ path: "", message: `has ${record.fields.length} cells but the header has ${columns.list.length} columns` })
   }
@@ -270,7 +288,7 @@ async function* csvBatches(path: string, hash: Hash, schema: unknown): AsyncGene
       const record = parser.next()
       if (record === undefined) break
       if (columns === undefined) {
-        const parsed = columnsOf(record.fields, schema)
+        const parsed = record.unterminated === true ? "the header row has a quoted cell whose closing quote is missing" : columnsOf(record.fields, schema)
         if (typeof parsed === "string") return { _tag: "HeaderError", detail: parsed }
         columns = parsed
       } else out.push(csvRow(columns, record, ++row))
@@ -314,8 +332,11 @@ async function* jsonlBatches(path: string, hash: Hash): AsyncGenerator<Batch> {
     }
     return out
   }
+  let first = true
   for await (const chunk of chunks(path, hash)) {
-    text = text.slice(pos) + chunk
+    // A UTF-8 byte order mark (Windows tools write one) is no part of the first object, as in a CSV file.
+    text = text.slice(pos) + (first ? chunk.replace(/^\uFEFF/, "") : chunk)
+    first = false
     scanned -= pos
     pos = 0
     for (let items = take(); items.length > 0; items = take()) yield items

@@ -224,6 +224,10 @@ export interface Summary {
   readonly statuses: Readonly<Record<string, number>>
   readonly replayed: number
   readonly stopped: boolean
+  /** Set when the file was not the one validated by the time the run read it (see {@link execute}). */
+  readonly fileChanged?: string | undefined
+  /** Set when the results file could not be written: the run stopped taking rows, its calls in flight finished. */
+  readonly resultsError?: string | undefined
   readonly exitCode: ExitCode.ExitCode
 }
 
@@ -307,6 +311,9 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     const statuses: Record<string, number> = {}
     let processed = 0
     let replayed = 0
+    // A results file that cannot be written (disk full, file too large) stops the run like Ctrl-C does: no new
+    // rows, the calls in flight finish and are recorded in the ledger, so none is left `requested` (in doubt).
+    let resultsError: string | undefined
     yield* Progress.report(tally, options.total)
     // Where a call takes several rows, core packs alike rows even when they alternate in the file, within one
     // createMany: hand it a few calls' worth at a time (Airalo's calls are minutes apart, so packing matters).
@@ -318,7 +325,13 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     const workers = perCall > 1 ? Math.max(1, Math.ceil(options.concurrency / callsPerBatch)) : options.concurrency * 2
     const createOne = yield* refunds.pipeline({ calls: options.concurrency })
     const record = (result: Result): void => {
-      writeSync(fd, `${JSON.stringify(result)}\n`)
+      if (resultsError === undefined) {
+        try {
+          writeSync(fd, `${JSON.stringify(result)}\n`)
+        } catch (error) {
+          resultsError = error instanceof Error ? error.message : String(error)
+        }
+      }
       processed++
       tally[result.outcome === "in_doubt" ? "inDoubt" : result.outcome]++
       if (result.status !== undefined) statuses[result.status] = (statuses[result.status] ?? 0) + 1
@@ -362,22 +375,36 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
         Effect.orElseSucceed(() => result)
       )
     }
+    // Without `--retry-failed`, a row an earlier `--retry-failed` run resent is shown as its latest resend (found
+    // by its derived id, nothing is sent): reporting the first, failed attempt would call a refunded row failed.
+    const latest = (key: string, attempt: number, result: Either.Either<Refunds.Created, Refunds.CreateError>): Effect.Effect<{
+      readonly attempt: number
+      readonly result: Either.Either<Refunds.Created, Refunds.CreateError>
+    }> =>
+      options.retryFailed || !failedUnprocessed(result) || attempt >= maxRetries
+        ? Effect.succeed({ attempt, result })
+        : refunds.get(deriveId(provider.id, retryKeyOf(key, attempt + 1))).pipe(
+          Effect.flatMap((refund) => latest(key, attempt + 1, Either.right({ refund, replayed: true }))),
+          Effect.orElseSucceed(() => ({ attempt, result }))
+        )
     type Pending = { readonly row: BulkFile.Row; readonly key: string; readonly request: Record<string, unknown>; readonly attempt: number }
     const sendMany = (pending: ReadonlyArray<Pending>): Effect.Effect<void> =>
       Effect.flatMap(
         refunds.createMany(pending.map((p) => ({ provider: provider.id, request: p.request, idempotencyKey: retryKeyOf(p.key, p.attempt) })), {
           concurrency: callsPerBatch
         }).pipe(Effect.flatMap((results) => Effect.forEach(results, abandoned))),
-        (results) => {
-          const again: Array<Pending> = []
-          for (let i = 0; i < pending.length; i++) {
-            const p = pending[i]!
-            const next = verdict(p.key, p.attempt, results[i]!)
-            if (next._tag === "Resend") again.push({ ...p, attempt: p.attempt + 1 })
-            else recordAttempt(p.row, p.key, p.attempt, results[i]!, next.note)
-          }
-          return again.length === 0 ? Effect.void : sendMany(again)
-        }
+        (results) =>
+          Effect.flatMap(Effect.forEach(pending, (p, i) => latest(p.key, p.attempt, results[i]!)), (settled) => {
+            const again: Array<Pending> = []
+            for (let i = 0; i < pending.length; i++) {
+              const p = pending[i]!
+              const { attempt, result } = settled[i]!
+              const next = verdict(p.key, attempt, result)
+              if (next._tag === "Resend") again.push({ ...p, attempt: attempt + 1 })
+              else recordAttempt(p.row, p.key, attempt, result, next.note)
+            }
+            return again.length === 0 ? Effect.void : sendMany(again)
+          })
       )
     const submitMany = (rows: ReadonlyArray<BulkFile.Row>): Effect.Effect<void> => {
       const pending: Array<Pending> = []
@@ -393,19 +420,38 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
       const request = row.request
       if (request === undefined) return Effect.sync(() => recordInvalid(row, key))
       const send = (attempt: number): Effect.Effect<void> =>
-        Effect.flatMap(Effect.flatMap(Effect.either(createOne({ provider: provider.id, request, idempotencyKey: retryKeyOf(key, attempt) })), abandoned), (result) => {
-          const next = verdict(key, attempt, result)
-          if (next._tag === "Resend") return send(attempt + 1)
-          recordAttempt(row, key, attempt, result, next.note)
-          return Effect.void
-        })
+        Effect.flatMap(
+          Effect.flatMap(Effect.flatMap(Effect.either(createOne({ provider: provider.id, request, idempotencyKey: retryKeyOf(key, attempt) })), abandoned), (result) =>
+            latest(key, attempt, result)),
+          (settled) => {
+            const next = verdict(key, settled.attempt, settled.result)
+            if (next._tag === "Resend") return send(settled.attempt + 1)
+            recordAttempt(row, key, settled.attempt, settled.result, next.note)
+            return Effect.void
+          }
+        )
       return send(0)
     }
     const pass = BulkFile.read(options.path, options.format, provider.requestJsonSchema)
     const take = yield* rowTaker(yield* pass.pull)
     // Each worker takes the next row as soon as its call ends, so a slow call never holds back the rows
-    // behind it. The stop check comes before every take: after Ctrl-C no worker starts a new row.
-    const next = Effect.suspend(() => (options.stopRequested() ? Effect.succeed(undefined) : take))
+    // behind it. The stop check comes before every take: after Ctrl-C no worker starts a new row. Rows past the
+    // count validated are never taken: the file grew after the validation pass, and they were not validated.
+    let taken = 0
+    const stopping = () => options.stopRequested() || resultsError !== undefined
+    // (Two workers may both wait for the reader when one row is left: the second then gets a row past the count.)
+    let extra = 0
+    const next = Effect.suspend(() =>
+      stopping() || taken >= options.total ? Effect.succeed(undefined) : Effect.map(take, (row) => {
+        if (row === undefined) return undefined
+        if (taken >= options.total) {
+          extra++
+          return undefined
+        }
+        taken++
+        return row
+      })
+    )
     const worker = perCall === 1
       ? Effect.gen(function*() {
         for (let row = yield* next; row !== undefined; row = yield* next) yield* submitOne(row)
@@ -423,17 +469,29 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
         }
       })
     yield* Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded", discard: true })
-    // The keys were derived from the bytes validated; a file edited mid-run would get different keys next time.
-    if (processed === options.total && (yield* pass.digest) !== options.digest) {
-      yield* Output.note(`warning: ${options.path} changed while it was being processed; do not edit it before a re-run (its rows' keys come from its content).`)
+    // The keys were derived from the bytes validated; a file that changed mid-run (still being written, cut
+    // short, edited) gets other keys next time, so a re-run of it would refund its rows again. Read it to the
+    // end to compare, unless the run was stopped before the end.
+    let fileChanged: string | undefined
+    if (!stopping()) {
+      for (let row = yield* take; row !== undefined; row = yield* take) extra++
+      const digest = yield* pass.digest
+      if (extra > 0 || taken < options.total || digest !== options.digest) {
+        fileChanged = `${options.path} changed while it was being processed (${options.total} rows validated, ${taken + extra} rows read now). ` +
+          `Its rows were submitted under keys derived from the content validated: running this command again on the changed file would refund them again. ` +
+          `Put the rows not yet done (see the results file) in a new file with an idempotency_key column.`
+      }
     }
+    const failedRun = fileChanged !== undefined || resultsError !== undefined
     return {
       rows: options.total,
       processed,
       tally: { ...tally },
       statuses,
       replayed,
-      stopped: options.stopRequested() && processed < options.total,
-      exitCode: exitCodeOf(tally)
+      stopped: stopping() && processed < options.total,
+      fileChanged,
+      resultsError,
+      exitCode: failedRun ? ExitCode.worst([exitCodeOf(tally), ExitCode.failure]) : exitCodeOf(tally)
     }
   }))

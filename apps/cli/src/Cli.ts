@@ -6,6 +6,7 @@
  */
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Effect from "effect/Effect"
 import * as bulk from "./commands/bulk.js"
@@ -21,6 +22,7 @@ import * as sync from "./commands/sync.js"
 import * as update from "./commands/update.js"
 import * as ExitCode from "./ExitCode.js"
 import * as Globals from "./Globals.js"
+import * as Output from "./Output.js"
 import { ExitStatus } from "./Run.js"
 
 /**
@@ -52,6 +54,13 @@ export const command = Globals.root.pipe(
  */
 export const run = (argv: ReadonlyArray<string>, version: string) =>
   Command.run(command, { name: "refundkit", version })(argv).pipe(
-    Effect.catchIf(ValidationError.isValidationError, () => Effect.flatMap(ExitStatus, (status) => status.set(ExitCode.usage))),
+    Effect.catchIf(ValidationError.isValidationError, (error) =>
+      Effect.zipRight(
+        // The parser printed the reason on stderr; with --json a script also gets it as an error object on stdout.
+        argv.includes("--json") && "error" in error
+          ? Output.json({ error: { code: "usage_error", message: HelpDoc.toAnsiText(error.error).replace(/\x1b\[[0-9;]*m/g, "").trim() } })
+          : Effect.void,
+        Effect.flatMap(ExitStatus, (status) => status.set(ExitCode.usage))
+      )),
     Effect.provide(CliConfig.layer({ showBuiltIns: false }))
   )

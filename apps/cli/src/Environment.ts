@@ -39,8 +39,12 @@ export type StartupError = ConfigurationError | LedgerError
  *
  * @since 0.1.0
  */
-export const wantsSandbox = (globals: Globals): Effect.Effect<boolean> =>
-  globals.sandbox ? Effect.succeed(true) : Config.boolean("REFUNDKIT_SANDBOX").pipe(Config.withDefault(false), Effect.orElseSucceed(() => false))
+export const wantsSandbox = (globals: Globals): Effect.Effect<boolean, ConfigurationError> =>
+  globals.sandbox ? Effect.succeed(true) : Config.boolean("REFUNDKIT_SANDBOX").pipe(
+    Config.withDefault(false),
+    // Refused, as the gateway does: read as "off", a typo (True, ture) would send real refunds to the providers set up.
+    Effect.mapError(() => new ConfigurationError({ key: "REFUNDKIT_SANDBOX", detail: "must be true or false (also 1/0, yes/no, on/off), in lower case" }))
+  )
 
 /**
  * The environment lines of running sandboxes, merged.

@@ -43,12 +43,35 @@ const advice = (failure: Failure): string | undefined =>
  */
 export const handler = <E extends Failure, R>(
   own: Globals.Globals,
-  body: (globals: Globals.Globals) => Effect.Effect<ExitCode.ExitCode, E, R>
+  body: (globals: Globals.Globals) => Effect.Effect<ExitCode.ExitCode, E, R>,
+  options: {
+    /** The exit code when Ctrl-C or SIGTERM stops the command (130 unless stopping is its normal end, as for `sandbox`). */
+    readonly interrupted?: ExitCode.ExitCode | 130
+  } = {}
 ): Effect.Effect<void, never, R | ExitStatus | Command.Command.Context<"refundkit">> =>
   Effect.gen(function*() {
     const globals = yield* Globals.resolve(own)
-    const status = yield* ExitStatus
+    const outer = yield* ExitStatus
+    // A command that reports its own interruption (bulk's summary) sets 130 itself; any other one stopped by a
+    // signal says so and exits 130, not 0: a script must not take a run cut short for a finished one.
+    let reported = false
+    const status: ExitStatus["Type"] = { set: (next) => Effect.zipRight(Effect.sync(() => void (reported = true)), outer.set(next)) }
+    const interrupted = options.interrupted ?? 130
     const code = yield* body(globals).pipe(
+      Effect.provideService(ExitStatus, status),
+      Effect.onInterrupt(() =>
+        reported
+          ? Effect.void
+          : interrupted === 0
+          ? outer.set(0)
+          : Effect.zipRight(
+            Output.error(globals.json, {
+              code: "interrupted",
+              message: "interrupted (Ctrl-C or SIGTERM) before the command finished; what was recorded so far stays in the ledger (see `refundkit list`). Run the same command again to finish it."
+            }),
+            outer.set(interrupted)
+          )
+      ),
       Effect.catchAll((failure: E) =>
         Effect.as(
           Effect.zipRight(
@@ -68,5 +91,5 @@ export const handler = <E extends Failure, R>(
         )
       )
     )
-    yield* status.set(code)
+    yield* outer.set(code)
   })

@@ -443,7 +443,7 @@ describe("refundkit bulk", () => {
     // Airalo has no status API: a row in doubt there is one someone checks by hand.
     const scope = Effect.runSync(Scope.make())
     const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 1500 } }).pipe(Scope.extend(scope)))
-    type AiraloStats = { refundsPerformed: number; refundRequestsPerIccid: Record<string, number>; duplicateIccids: Array<string> }
+    type AiraloStats = { refundRequestsPerIccid: Record<string, number>; duplicateIccids: Array<string> }
     try {
       const iccids = Array.from({ length: 20 }, (_, i) => AiraloSandbox.ownedIccid(800 + i))
       writeFileSync(join(dir, "airalo-kill.csv"), `iccids.0,reason\n${iccids.map((iccid) => `${iccid},TRIP_CANCELLATION`).join("\n")}\n`)
@@ -452,10 +452,10 @@ describe("refundkit bulk", () => {
       const child = start(args, { cwd: dir, env })
       const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
       // Killed once the first call of 5 ICCIDs is in; the other 15 rows wait for the limit's next windows.
-      for (let i = 0; i < 200 && ((await stats(airalo.url)) as AiraloStats).refundsPerformed === 0; i++) await new Promise((r) => setTimeout(r, 10))
+      for (let i = 0; i < 200 && (await stats<AiraloStats>(airalo.url)).refundsPerformed === 0; i++) await new Promise((r) => setTimeout(r, 10))
       child.kill("SIGKILL")
       await exited
-      const sent = new Set(Object.keys(((await stats(airalo.url)) as AiraloStats).refundRequestsPerIccid))
+      const sent = new Set(Object.keys((await stats<AiraloStats>(airalo.url)).refundRequestsPerIccid))
       assert.strictEqual(sent.size, 5, "the kill landed after exactly one call")
 
       const resumed = await run(args, { cwd: dir, env })
@@ -467,7 +467,7 @@ describe("refundkit bulk", () => {
       // were waiting their turn were never claimed, so the re-run sends them.
       assert.isTrue(inDoubt.every((r) => sent.has(iccids[r.row - 1]!)), `rows in doubt that were never sent: ${inDoubt.filter((r) => !sent.has(iccids[r.row - 1]!)).map((r) => r.row)}`)
       assert.strictEqual(results.filter((r) => r.outcome === "ok").length + inDoubt.length, 20)
-      const after = (await stats(airalo.url)) as AiraloStats
+      const after = await stats<AiraloStats>(airalo.url)
       assert.deepStrictEqual(after.duplicateIccids, [], "no eSIM asked for twice")
       assert.sameMembers(Object.keys(after.refundRequestsPerIccid), iccids)
     } finally {

@@ -144,4 +144,20 @@ describe("BulkFile", () => {
       const streamed = yield* Stream.runCollect(BulkFile.read(path, "csv", schema).rows).pipe(Effect.flip)
       assert.strictEqual(streamed.message, pulled.message)
     }))
+
+  it.effect("reports a quoted cell the file never closes instead of reading the rows after it into it", () =>
+    Effect.gen(function*() {
+      const { rows: parsed } = yield* rows("u.csv", 'note,transactions.0.amount\n"open,1.00\nx,2.00\ny,3.00')
+      assert.strictEqual(parsed.length, 1)
+      assert.isUndefined(parsed[0]!.request)
+      assert.match(parsed[0]!.issues[0]!.message, /closing quote is missing/)
+      const header = yield* Effect.either(rows("uh.csv", '"note,transactions.0.amount\nx,1.00\n'))
+      assert.isTrue(header._tag === "Left" && header.left.message.includes("closing quote is missing"))
+    }))
+
+  it.effect("reads a JSONL file that starts with a UTF-8 byte order mark", () =>
+    Effect.gen(function*() {
+      const { rows: parsed } = yield* rows("bom.jsonl", '\uFEFF{"note":"x"}\r\n{"note":"y"}\r\n', "jsonl")
+      assert.deepStrictEqual(parsed.map((r) => [r.row, r.request, r.issues]), [[1, { note: "x" }, []], [2, { note: "y" }, []]])
+    }))
 })

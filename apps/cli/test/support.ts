@@ -68,9 +68,9 @@ export const startSandboxes = (): Promise<{ readonly info: SandboxInfo; readonly
   })
 
 /** The sandbox's own tallies (`GET /__sandbox/stats`). */
-export const stats = async (url: string): Promise<{ readonly requests: Record<string, number>; readonly refundsPerformed: number }> => {
+export const stats = async <Extra extends object = {}>(url: string): Promise<{ readonly requests: Record<string, number>; readonly refundsPerformed: number } & Extra> => {
   const response = await fetch(`${url}/__sandbox/stats`)
-  return (await response.json()) as { requests: Record<string, number>; refundsPerformed: number }
+  return (await response.json()) as { requests: Record<string, number>; refundsPerformed: number } & Extra
 }
 
 /** Injects a fault rule into a running sandbox. */

@@ -30,6 +30,16 @@ export const defaultConcurrency = 8
 
 const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
 
+// The command echoed back to run again must not print a secret: a postgres:// ledger URL's password is masked.
+const masked = (arg: string): string => {
+  if (!arg.includes("://") || !URL.canParse(arg)) return arg
+  const url = new URL(arg)
+  if (url.password === "" && ![...url.searchParams.keys()].some((name) => name.toLowerCase() === "password")) return arg
+  if (url.password !== "") url.password = "***"
+  for (const name of [...url.searchParams.keys()]) if (name.toLowerCase() === "password") url.searchParams.set(name, "***")
+  return url.toString()
+}
+
 const config = {
   ...Globals.options,
   file: Args.text({ name: "file" }).pipe(Args.withDescription("A .csv file with a header row, or a .jsonl file with one request object per line.")),
@@ -70,6 +80,9 @@ export const command = Command.make("bulk", config, (own) =>
       }
       const format = yield* BulkFile.formatOf(own.file)
       yield* BulkFile.check(own.file)
+      if (!own.dryRun && BulkFile.sameFile(own.file, Option.getOrElse(own.out, () => `${own.file}.results.jsonl`))) {
+        return yield* new UsageError({ field: "--out", detail: `is the input file ${own.file}: the results would overwrite the rows before they are read`, hint: "Pass another --out." })
+      }
       // A dry run only decodes rows: the registry is all it builds (no ledger is opened or created, no recovery runs).
       return yield* own.dryRun
         ? dryRun(own, globals, format).pipe(Effect.provide(Environment.providersLayer(globals)))
@@ -174,7 +187,18 @@ const report = (summary: BulkRun.Summary, out: string, json: boolean, provider: 
   Effect.gen(function*() {
     const t = summary.tally
     if (json) {
-      yield* Output.json({ rows: summary.rows, processed: summary.processed, results: out, statuses: summary.statuses, outcomes: t, replayed: summary.replayed, stopped: summary.stopped, exitCode: summary.exitCode })
+      yield* Output.json({
+        rows: summary.rows,
+        processed: summary.processed,
+        results: out,
+        statuses: summary.statuses,
+        outcomes: t,
+        replayed: summary.replayed,
+        stopped: summary.stopped,
+        ...(summary.fileChanged === undefined ? {} : { fileChanged: summary.fileChanged }),
+        ...(summary.resultsError === undefined ? {} : { resultsError: summary.resultsError }),
+        exitCode: summary.exitCode
+      })
     } else {
       const statuses = Object.entries(summary.statuses).map(([s, n]) => `${s} ${n}`).join(", ")
       yield* Output.text(
@@ -190,7 +214,14 @@ const report = (summary: BulkRun.Summary, out: string, json: boolean, provider: 
         `${t.failed} row(s) failed at the provider or the ledger; ${out} has each error. Once the cause is fixed, run the same command again with --retry-failed to resend those the provider did not process.`
       )
     }
+    if (summary.resultsError !== undefined) {
+      yield* Output.note(
+        `error: --out: cannot write the results file ${out} (${summary.resultsError}): no new rows were taken after that; the calls in flight finished and are recorded in the ledger. ` +
+          `The results file is incomplete: fix the cause (or pass another --out) and run the same command again (rows already done are replayed, not refunded twice).`
+      )
+    }
+    if (summary.fileChanged !== undefined) yield* Output.note(`error: ${summary.fileChanged}`)
     if (summary.stopped) {
-      yield* Output.note(`Stopped before the end. To finish, run the same command again: ${process.argv.slice(2).map(quote).join(" ").replace(/^/, "refundkit ")} (rows already done are not refunded twice).`)
+      yield* Output.note(`Stopped before the end. To finish, run the same command again: ${process.argv.slice(2).map((arg) => quote(masked(arg))).join(" ").replace(/^/, "refundkit ")} (rows already done are not refunded twice).`)
     }
   })

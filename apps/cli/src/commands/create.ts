@@ -9,7 +9,6 @@ import * as Options from "@effect/cli/Options"
 import * as Refunds from "@refundkit/core/Refunds"
 import { InvalidRequest } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
-import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import { randomUUID } from "node:crypto"
 import * as BulkFile from "../BulkFile.js"
@@ -33,10 +32,11 @@ export const command = Command.make("create", {
     Options.withDescription("The provider's request in its own field names: a JSON object, or @file.json (@- for stdin)."),
     Options.optional
   ),
-  field: Options.keyValueMap("field").pipe(
+  // Repeated text, not a key/value map: a map keeps only the last of two values for one field, silently.
+  field: Options.text("field").pipe(
     Options.withAlias("f"),
     Options.withDescription("One request field as path=value (repeatable; dotted paths such as transactions.0.amount), typed by the provider's schema as bulk CSV cells are."),
-    Options.optional
+    Options.repeated
   ),
   idempotencyKey: Options.text("idempotency-key").pipe(
     Options.withDescription("Makes a repeat of this command return the same refund instead of refunding twice; generated and printed when absent."),
@@ -45,13 +45,20 @@ export const command = Command.make("create", {
 }, (own) =>
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
-      if (Option.isNone(own.data) && Option.isNone(own.field)) {
+      if (Option.isNone(own.data) && own.field.length === 0) {
         return yield* new UsageError({ field: "--data", detail: "a request is required", hint: "Pass --data '<json>', --data @file.json, or one --field name=value per field." })
       }
       const base = Option.isSome(own.data) ? yield* Input.data(own.data.value) : {}
       const refunds = yield* Refunds.Refunds
       const provider = yield* Environment.provider(own.provider)
-      const fields = Option.match(own.field, { onNone: () => [], onSome: (map) => [...HashMap.entries(map)] })
+      const fields: Array<readonly [string, string]> = []
+      for (const pair of own.field) {
+        const at = pair.indexOf("=")
+        if (at <= 0 || at === pair.length - 1) {
+          return yield* new UsageError({ field: "--field", detail: `expects path=value, got "${pair}"`, hint: "For example -f amount=10.00." })
+        }
+        fields.push([pair.slice(0, at).trim(), pair.slice(at + 1)])
+      }
       const built = BulkFile.fromFields(base, fields, provider.requestJsonSchema)
       if (built.issues.length > 0) return yield* new InvalidRequest({ provider: provider.id, issues: built.issues })
       const request = built.request

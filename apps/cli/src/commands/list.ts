@@ -5,6 +5,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as Providers from "@refundkit/core/Providers"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
@@ -32,6 +33,15 @@ export const command = Command.make("list", {
     Effect.gen(function*() {
       if (own.limit < 1 || own.limit > 1000) {
         return yield* new UsageError({ field: "--limit", detail: `must be between 1 and 1000, got ${own.limit}` })
+      }
+      // An id no plugin here has (a typo) is refused rather than matching nothing; an installed plugin that is
+      // not configured in this shell still lists its refunds.
+      if (Option.isSome(own.provider)) {
+        const id = own.provider.value
+        const setup = yield* Environment.Setup
+        yield* Effect.flatMap(Providers.Providers, (registry) => registry.get(id)).pipe(
+          Effect.catchTag("UnknownProvider", (error) => (setup.notConfigured.has(id) ? Effect.void : Effect.fail(error)))
+        )
       }
       const page = yield* Effect.flatMap(Refunds.Refunds, (refunds) =>
         refunds.list({

@@ -36,7 +36,7 @@ export const command = Command.make("serve", {
         Effect.as(ExitCode.ok),
         Effect.catchAll((error) => Effect.succeed(error instanceof Main.UsageError ? ExitCode.usage : ExitCode.failure))
       )
-    }))
+    }), { interrupted: ExitCode.ok })
 ).pipe(Command.withDescription(
   "Start the refundkit gateway with the same settings as refundkit-server (outside --sandbox it needs REFUNDKIT_API_KEYS); runs until Ctrl-C.\n\n" +
     "Example: refundkit serve --sandbox --port 8787"

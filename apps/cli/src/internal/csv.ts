@@ -11,6 +11,8 @@
 export interface CsvRecord {
   readonly fields: ReadonlyArray<string>
   readonly line: number
+  /** The file ended inside a quoted cell: its closing quote is missing, and every line after it was read into it. */
+  readonly unterminated?: boolean
 }
 
 /**
@@ -122,7 +124,9 @@ export const make = (): CsvParser => {
     if (!ended || flushed) return undefined
     flushed = true
     if (quotePending) quoted = false
-    return field !== "" || fields.length > 0 || fieldStarted ? endRecord() : undefined
+    const unterminated = quoted
+    const record = field !== "" || fields.length > 0 || fieldStarted ? endRecord() : undefined
+    return record !== undefined && unterminated ? { ...record, unterminated } : record
   }
 
   const feed = (chunk: string) => {
