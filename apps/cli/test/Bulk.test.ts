@@ -244,9 +244,11 @@ describe("refundkit bulk", () => {
     const env = { ...sandboxes.info.env, REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL: "5" }
     await fault(airpay, { fault: { _tag: "Latency", millis: 150 }, route: "refund", times: 0 })
     const args = ["bulk", file, "--provider", "airpay", "--concurrency", "2", "--out", out, "--ledger", join(dir, "interrupt.db")]
-    const child = start(args, { cwd: dir, env })
+    const child = start([...args, "--json"], { cwd: dir, env })
     let stderr = ""
+    let stdout = ""
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
@@ -258,6 +260,8 @@ describe("refundkit bulk", () => {
       }, 20)
     })
     assert.strictEqual(await exited, 130, stderr)
+    // The summary says what the process exits with.
+    assert.deepInclude(JSON.parse(stdout.trim().split("\n").at(-1)!), { stopped: true, exitCode: 130 })
     await clearFaults(airpay)
     const partial = jsonLines<Row>(readFileSync(out, "utf8"))
     assert.isBelow(partial.length, rows)

@@ -171,7 +171,7 @@ const submitAll = (own: Own, globals: Globals.Globals, format: BulkFile.Format) 
           process.removeListener("SIGINT", onSignal)
           process.removeListener("SIGTERM", onSignal)
         })
-    ).pipe(Effect.tap((summary) => report(summary, out, globals.json, own.provider)))
+    ).pipe(Effect.tap((summary) => report(summary, out, globals.json, own.provider, stop)))
     const status = yield* Run.ExitStatus
     // A daemon, so Ctrl-C (which interrupts the main fiber) cannot cut calls in flight: they finish and are recorded.
     const fiber = yield* Effect.forkDaemon(work)
@@ -183,7 +183,8 @@ const submitAll = (own: Own, globals: Globals.Globals, format: BulkFile.Format) 
     return summary.stopped ? ExitCode.worst([summary.exitCode, ExitCode.failure]) : summary.exitCode
   })
 
-const report = (summary: BulkRun.Summary, out: string, json: boolean, provider: string) =>
+/** `signalled`: Ctrl-C or SIGTERM stopped the run, which then exits 130 whatever its rows' outcomes. */
+const report = (summary: BulkRun.Summary, out: string, json: boolean, provider: string, signalled: boolean) =>
   Effect.gen(function*() {
     const t = summary.tally
     if (json) {
@@ -197,7 +198,7 @@ const report = (summary: BulkRun.Summary, out: string, json: boolean, provider: 
         stopped: summary.stopped,
         ...(summary.fileChanged === undefined ? {} : { fileChanged: summary.fileChanged }),
         ...(summary.resultsError === undefined ? {} : { resultsError: summary.resultsError }),
-        exitCode: summary.exitCode
+        exitCode: signalled ? 130 : summary.exitCode
       })
     } else {
       const statuses = Object.entries(summary.statuses).map(([s, n]) => `${s} ${n}`).join(", ")
