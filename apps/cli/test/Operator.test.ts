@@ -178,6 +178,13 @@ describe("refundkit as an operator runs it", () => {
     assert.strictEqual((await exiromStats()).refundsPerTransaction["9700001"] ?? 0, before)
   })
 
+  it("a --ledger the ledger refuses is named as the flag, not as REFUNDKIT_LEDGER", async () => {
+    const result = await run(["list", "--ledger", "mysql://db.example/refunds"], { cwd: dir, env: env() })
+    assert.strictEqual(result.code, 2, result.stderr)
+    assert.include(result.stderr, "in --ledger:")
+    assert.notInclude(result.stderr, "REFUNDKIT_LEDGER")
+  })
+
   it("bulk: the command echoed after Ctrl-C does not print the ledger URL's password", async () => {
     // The local server trusts 127.0.0.1, so a password in the URL is carried but not needed; a schema of its own.
     const url = new URL(process.env["REFUNDKIT_TEST_PG_URL"] ?? "postgres://postgres@127.0.0.1:5432/test")

@@ -70,7 +70,14 @@ const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLed
     const layer = withLedger
       ? Stack.layer({
         plugins,
-        ledger: Option.match(globals.ledger, { onNone: () => LedgerSql.layerConfig(ledger), onSome: (url) => LedgerSql.layer({ url, ...ledger }) })
+        ledger: Option.match(globals.ledger, {
+          onNone: () => LedgerSql.layerConfig(ledger),
+          // The location came from the flag, so a refusal names the flag, not the variable it stands in for.
+          onSome: (url) =>
+            LedgerSql.layer({ url, ...ledger }).pipe(Layer.mapError((error) =>
+              error._tag === "ConfigurationError" && error.key === LedgerSql.LedgerConfig.key ? new ConfigurationError({ key: "--ledger", detail: error.detail }) : error
+            ))
+        })
       })
       : Stack.providersLayer(plugins)
     // The stack logs what recovery did; a CLI keeps stderr for its own sentences.
