@@ -30,6 +30,8 @@ type Case = {
   headers: Record<string, string>
   body?: string | Buffer
   chunked?: boolean
+  /** The fields/headers this case broke: a 400 must name one of them (an issue path's first segment, or a word of the message). */
+  want?: ReadonlyArray<string>
 }
 
 // encodeURIComponent throws on a lone surrogate: send those as invalid UTF-8 percent escapes.
@@ -65,14 +67,17 @@ const make = (seed: number) => {
   const valid = () => ({ provider: "exirom", transactionId: tx, amount: "1.00", reason: "customer_request" } as Record<string, unknown>)
   const headers = (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${gateway.apiKey}`, "idempotency-key": `bad-${int(1e9)}`, "content-type": "application/json", ...extra })
   // Decorations: hostile, but they do not make a request invalid by themselves.
+  let touched: Array<string> = []
   const decorate = (body: Record<string, unknown>) => {
+    touched = []
     const n = int(3)
     for (let i = 0; i < n; i++) {
       const d = int(5)
+      touched.push(d === 0 ? "__proto__" : d === 1 ? "constructor" : d === 4 ? "metadata" : "")
       if (d === 0) Object.defineProperty(body, "__proto__", { value: { amount: "1.00", polluted: true }, enumerable: true, configurable: true, writable: true })
       if (d === 1) body["constructor"] = { prototype: { polluted: true } }
-      if (d === 2) body[pick(["reason", "x", "prototype"])] = str()
-      if (d === 3) body[`k${int(100)}`] = JSON.parse(deep(1 + int(200), "[", "]"))
+      if (d === 2) { const k = pick(["reason", "x", "prototype"]); touched[touched.length - 1] = k; body[k] = str() }
+      if (d === 3) { const k = `k${int(100)}`; touched[touched.length - 1] = k; touched.push("body"); body[k] = JSON.parse(deep(1 + int(200), "[", "]")) }
       if (d === 4) body["metadata"] = { [pick(["__proto__", "constructor", "hasOwnProperty"])]: str().slice(0, 1000) }
     }
     return body
@@ -82,19 +87,22 @@ const make = (seed: number) => {
     ["field: wrong value", 30, () => {
       const body = decorate(valid())
       const fields = Object.keys(invalid)
+      const want = [...touched]
       for (let i = 0, n = 1 + int(3); i < n; i++) {
         const f = pick(fields)
         body[f] = pick(invalid[f]!)()
+        want.push(f)
       }
-      return { kind: "field", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body) }
+      return { kind: "field", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body), want }
     }],
     ["field: missing", 10, () => {
       const body = decorate(valid())
       const f = pick(["provider", "transactionId", "amount", "reason"])
       delete body[f]
       // the missing field smuggled in through __proto__ must not count
-      if (rnd() < 0.5) return { kind: "missing+proto", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body).replace(/^\{/, `{"__proto__":{${JSON.stringify(f)}:${JSON.stringify(valid()[f])}},`) }
-      return { kind: "missing", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body) }
+      const want = [f, ...touched]
+      if (rnd() < 0.5) return { kind: "missing+proto", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body).replace(/^\{/, `{"__proto__":{${JSON.stringify(f)}:${JSON.stringify(valid()[f])}},`), want: [...want, "__proto__"] }
+      return { kind: "missing", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body), want }
     }],
     ["body: not an object or not JSON", 12, () => {
       const bodies = [
@@ -108,9 +116,10 @@ const make = (seed: number) => {
     }],
     ["body: deep nesting in a field", 3, () => {
       const body = valid()
-      body[pick(["metadata", "amount", "transactionId", "reason", "provider"])] = "__DEEP__"
+      const f = pick(["metadata", "amount", "transactionId", "reason", "provider"])
+      body[f] = "__DEEP__"
       const nested = pick([() => deep(1_000 + int(40_000), "[", "]"), () => deep(1_000 + int(20_000), "{\"a\":", "}", "{}")])()
-      return { kind: "deep", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body).replace("\"__DEEP__\"", nested) }
+      return { kind: "deep", method: "POST", path: "/v1/refunds", headers: headers(), body: json(body).replace("\"__DEEP__\"", nested), want: [f, "body"] }
     }],
     ["header: idempotency key", 10, () => {
       const variants: Array<() => Record<string, string>> = [
@@ -119,7 +128,7 @@ const make = (seed: number) => {
         () => headers({ "idempotency-key": "é\u00ff".repeat(1 + int(10)) }), () => headers({ "idempotency-key": "\t" }), () => headers({ "idempotency-key": " " })
       ]
       const body = rnd() < 0.5 ? json(valid()) : json(decorate(valid()))
-      return { kind: "idempotency-key", method: "POST", path: "/v1/refunds", headers: pick(variants)(), body }
+      return { kind: "idempotency-key", method: "POST", path: "/v1/refunds", headers: pick(variants)(), body, want: ["Idempotency-Key"] }
     }],
     ["header: authorization", 8, () => {
       const variants: Array<() => Record<string, string>> = [
@@ -131,14 +140,16 @@ const make = (seed: number) => {
     }],
     ["header: content type", 4, () => {
       const body = valid()
-      delete body[pick(["amount", "provider", "transactionId", "reason"])]
-      return { kind: "content-type", method: "POST", path: "/v1/refunds", headers: headers({ "content-type": pick(["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "", "application/xml"]) }), body: json(body) }
+      const f = pick(["amount", "provider", "transactionId", "reason"])
+      delete body[f]
+      return { kind: "content-type", method: "POST", path: "/v1/refunds", headers: headers({ "content-type": pick(["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=utf-16", "", "application/xml"]) }), body: json(body), want: ["Content-Type", f] }
     }],
     ["query strings", 15, () => {
       const bad = () => enc(pick([() => "abc", () => "-1", () => "0", () => "501", () => "1e3", () => "99999999999999999999", () => str().slice(0, 3000), () => "__proto__", () => "[]", () => "1.5", () => "%zz"])())
       const param = pick(["limit", "status", "cursor", "provider"])
-      const extra = rnd() < 0.3 ? `&${pick(["__proto__[x]", "constructor[prototype][x]", "limit"])}=${bad()}` : ""
-      return { kind: `query-${param}`, method: "GET", path: `/v1/refunds?${param}=${bad()}${extra}`, headers: headers() }
+      const extraName = rnd() < 0.3 ? pick(["__proto__[x]", "constructor[prototype][x]", "limit"]) : undefined
+      const extra = extraName !== undefined ? `&${extraName}=${bad()}` : ""
+      return { kind: `query-${param}`, method: "GET", path: `/v1/refunds?${param}=${bad()}${extra}`, headers: headers(), want: [param, ...(extraName === undefined ? [] : [extraName.replace(/\[.*$/, "")])] }
     }],
     ["path ids", 6, () => {
       const id = enc(pick([() => "rfd_doesnotexist00000000000000", () => "__proto__", () => "constructor", () => str().slice(0, 2000), () => "../../etc/passwd", () => "%00", () => "rfd_" + "z".repeat(int(5000))])())
@@ -184,6 +195,15 @@ const namesAField = (r: Response) => {
   return typeof error.message === "string" && names.test(error.message)
 }
 
+/** The 400 names one of `want`: an issue whose path starts with it, or the message mentions it as a word. */
+const namesOneOf = (r: Response, want: ReadonlyArray<string>) => {
+  const error = r.json?.error
+  const wanted = new Set(want.filter((w) => w !== "").map((w) => w.toLowerCase()))
+  if (Array.isArray(error?.issues) && error.issues.some((i: { path?: unknown }) => typeof i.path === "string" && wanted.has(i.path.split(".")[0]!.toLowerCase()))) return true
+  const message = typeof error?.message === "string" ? error.message.toLowerCase() : ""
+  return [...wanted].some((w) => new RegExp(`(^|[^\\w-])${w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([^\\w-]|$)`).test(message))
+}
+
 describe("hostile and invalid input against the gateway", () => {
   it(`${CASES} generated requests (seed ${SEED}): zero 5xx, zero provider calls, every 400 names a field`, async () => {
     const next = make(SEED)
@@ -214,6 +234,7 @@ describe("hostile and invalid input against the gateway", () => {
         const sample = `#${index} ${c.kind} ${c.method} ${c.path.slice(0, 80)} body ${String(c.body ?? "").slice(0, 120)} -> ${r.status} ${r.text.slice(0, 300)}`
         if (r.status >= 500) fiveHundreds.push(sample)
         if (r.status === 400 && !namesAField(r)) unnamed.push(sample)
+        else if (r.status === 400 && c.want !== undefined && !namesOneOf(r, c.want)) unnamed.push(`(names none of ${c.want.join(", ")}) ${sample}`)
         if (r.status >= 200 && r.status < 300 && c.method === "POST") accepted.push(sample)
         if (r.status === 200 && c.kind === "get-id") oddities.push(sample)
         if (r.status >= 300 && r.json?.error?.code === undefined) unnamed.push(`(not the JSON error shape) ${sample}`)

@@ -51,12 +51,27 @@ describe("secrets never leak", () => {
     const gw = await L.startGateway({ sandbox, ledger, apiKey: canary.apiKey, env: verbose })
     gateways.push(gw)
     const auth = { authorization: `Bearer ${canary.apiKey}` }
-    const first = takeTx(40)
+    const first = takeTx(50)
     for (let i = 0; i < 20; i++) keep("create", await L.createRefund(gw, { key: `sec-${tag}-${i}`, transactionId: first + i }))
     // Force a re-authentication (expired token) and a provider 5xx on the way.
     await sandbox.faults([{ fault: { _tag: "ExpiredToken" }, route: "refund", times: 1 }, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 2 }])
     for (let i = 20; i < 25; i++) keep("create+faults", await L.createRefund(gw, { key: `sec-${tag}-${i}`, transactionId: first + i }))
     await sandbox.clearFaults()
+    // Every other failure path the storm and crash cases take, which no other case scans: answers lost
+    // after the provider acted, resets, hangs, bodies that are not JSON or not Exirom's, and a re-authentication that fails.
+    const paths = [
+      [{ fault: { _tag: "LostResponse" }, route: "refund", times: 1 }],
+      [{ fault: { _tag: "Reset" }, route: "refund", times: 1 }],
+      [{ fault: { _tag: "Hang", millis: 200 }, route: "refund", times: 1 }],
+      [{ fault: { _tag: "Malformed" }, route: "refund", times: 1 }],
+      [{ fault: { _tag: "SchemaViolation" }, route: "refund", times: 1 }],
+      [{ fault: { _tag: "ExpiredToken" }, route: "refund", times: 1 }, { fault: { _tag: "Reset" }, route: "auth", times: 1 }]
+    ]
+    for (const [n, rules] of paths.entries()) {
+      await sandbox.faults(rules)
+      keep(`create+${rules.map((r) => r.fault._tag).join("+")}`, await L.createRefund(gw, { key: `sec-${tag}-path-${n}`, transactionId: first + 41 + n }))
+      await sandbox.clearFaults()
+    }
     keep("wrong key", await L.request(`${gw.url}/v1/refunds`, { headers: { authorization: `Bearer ${canary.wrongApiKey}` } }))
     keep("wrong key create", await L.request(`${gw.url}/v1/refunds`, { method: "POST", headers: { authorization: `Bearer ${canary.wrongApiKey}`, "idempotency-key": canary.wrongApiKey }, body: { provider: "exirom", transactionId: first + 30, amount: "1.00", reason: canary.wrongApiKey.slice(0, 0) } }))
     keep("list", await L.request(`${gw.url}/v1/refunds?limit=100`, { headers: auth }))
@@ -131,13 +146,32 @@ describe("secrets never leak", () => {
     expect(gatewayLog.split("\n").length).toBeGreaterThan(40)
     expect(outputs.some((o) => o.source.endsWith("ledger.db") && o.text.includes(`sec-${tag}-0`))).toBe(true)
 
-    const needles = [...Object.values(canary), ...sandboxSecrets]
+    // Each secret as written, and as it would appear encoded: base64 (standard and URL-safe, at each of the
+    // three byte alignments, so `key:secret` encoded together is found), hex, URL-encoded, JSON-escaped;
+    // and a canary without its last 6 characters, so a truncated secret ("rk-secret-canary-1a2b…") is found too.
+    const b64At = (n: string, offset: number, url: boolean) => {
+      const enc = Buffer.from("\u0000".repeat(offset) + n, "latin1").toString(url ? "base64url" : "base64").replace(/=+$/, "")
+      const skip = offset === 0 ? 0 : Math.ceil((offset * 4) / 3) + 1
+      const keep = Math.floor(((offset + n.length) * 4) / 3) - 1
+      return enc.slice(skip, keep)
+    }
+    const forms = (n: string, canaryValue: boolean): Array<[string, string]> => [
+      ["plain", n],
+      ["json", JSON.stringify(n).slice(1, -1)],
+      ["url", encodeURIComponent(n)],
+      ["hex", Buffer.from(n).toString("hex")],
+      ...[0, 1, 2].flatMap((o): Array<[string, string]> => [[`base64@${o}`, b64At(n, o, false)], [`base64url@${o}`, b64At(n, o, true)]]),
+      // a canary's random tail is 12 hex digits: its first 6 still single it out
+      ...(canaryValue ? [["prefix", n.slice(0, n.length - 6)] as [string, string]] : [])
+    ]
+    const needles = [...Object.values(canary).map((n) => [n, true] as const), ...sandboxSecrets.map((n) => [n, false] as const)]
+      .flatMap(([n, canaryValue]) => forms(n, canaryValue).map(([how, text]) => ({ n, how, text })))
     const jwt = /eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/
     const hits: Array<string> = []
     for (const o of outputs) {
-      for (const n of needles) {
-        const at = o.text.indexOf(n)
-        if (at >= 0) hits.push(`${o.source}: "${n}" in …${o.text.slice(Math.max(0, at - 120), at + n.length + 40)}…`)
+      for (const { n, how, text } of needles) {
+        const at = o.text.indexOf(text)
+        if (at >= 0) hits.push(`${o.source}: "${n}" (${how}) in …${o.text.slice(Math.max(0, at - 120), at + text.length + 40)}…`)
       }
       const m = jwt.exec(o.text)
       if (m !== null) hits.push(`${o.source}: a bearer token (JWT) ${m[0].slice(0, 40)}…`)
