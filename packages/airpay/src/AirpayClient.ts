@@ -167,11 +167,18 @@ export const make = (config: AirpayConfig): Effect.Effect<AirpayClient, never, H
         const failed = ProviderHttp.statusError(provider, received)
         if (failed._tag === "Some") return yield* failed.value
         const envelope = yield* readEnvelope(received, key)
-        if (envelope.status_code !== "200" && isTokenRejection(envelope)) {
+        // An answer that lists per-transaction outcomes was processed, whatever its message says about
+        // the token: resending it with a fresh token could refund its accepted transactions twice.
+        if (envelope.status_code !== "200" && isTokenRejection(envelope) && !listsTransactions(envelope)) {
           return { _tag: "TokenRefused", detail: envelope.message ?? `status_code ${envelope.status_code}` } as RefundAnswer
         }
         return { _tag: "Answer", envelope, httpStatus: received.status } as RefundAnswer
       })
+
+    const listsTransactions = (envelope: AirpayWire.Envelope) => {
+      const listed = Schema.decodeUnknownOption(AirpayWire.RefundData)(envelope.data)
+      return listed._tag === "Some" && listed.value.transactions.length > 0
+    }
 
     const refund = (lines: ReadonlyArray<RefundLine>) =>
       Effect.gen(function*() {

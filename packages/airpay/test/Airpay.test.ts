@@ -262,4 +262,31 @@ describe("Airpay plugin", () => {
     assert.isTrue(Option.isNone(Airpay.combine(5)([a, a])))
     assert.isTrue(Option.isNone(Airpay.combine(5)([])))
   })
+  it.scopedLive("a failure envelope listing an accepted transaction is an answer, never a refused token to resend with a fresh one", () =>
+    Effect.gen(function*() {
+      const partial = {
+        status_code: "401",
+        response_code: "02",
+        status: "fail",
+        message: "Some transactions could not be refunded: invalid token",
+        data: {
+          transactions: [
+            { ap_transactionid: 10265, success: "true", message: "Transaction accepted for refund", refund_id: "12080" },
+            { ap_transactionid: 10264, success: "false", message: "Refund amount exceeds the transaction amount" }
+          ]
+        }
+      }
+      const already = {
+        status_code: "200",
+        response_code: "00",
+        status: "Success",
+        message: "success",
+        data: { transactions: [{ ap_transactionid: 10265, success: "false", message: AirpaySandbox.alreadyInitiatedMessage, refund_id: "12080" }, { ap_transactionid: 10264, success: "false", message: "Refund amount exceeds the transaction amount" }] }
+      }
+      const { refunds, refundCalls } = yield* scripted([partial, already])
+      const created = yield* refunds.create(create(refund([10265, "5.00"], [10264, "900.00"]), "partial"))
+      assert.strictEqual(refundCalls(), 1, "Airpay accepted 10265: the call is not sent again")
+      assert.strictEqual(created.refund.status, "requires_action")
+      assert.deepStrictEqual(created.refund.items.map((i) => [i.target, i.status]), [["10265", "succeeded"], ["10264", "failed"]])
+    }))
 })

@@ -341,27 +341,29 @@ export const makeTokenCache = <R>(
     let cached: { readonly token: Redacted.Redacted<string>; readonly until: number } | undefined
     const margin = options.refreshMarginMillis ?? 60_000
     const timeout = Duration.millis(options.timeoutMillis ?? defaultTokenTimeoutMillis)
-    const timedFetch = Effect.provide(fetch, context).pipe(
+    const timedFetch = Effect.provide(fetch, context)
+    // A token call cannot refund anything: however it failed, the refund call waiting on it was not sent.
+    // The timeout bounds the wait for the lock as well as the fetch: callers queued behind other callers'
+    // slow token calls would otherwise wait one timeout each, past the refund call's own timeout, which
+    // would call refunds that were never sent `unknown`.
+    const refresh = lock.withPermits(1)(
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        if (cached !== undefined && now < cached.until) return cached.token
+        const issued = yield* timedFetch.pipe(Effect.mapError(notSentForToken))
+        const lifetime = Math.min(issued.expiresInMillis, options.maxAgeMillis ?? Number.POSITIVE_INFINITY)
+        cached = { token: issued.token, until: now + Math.max(lifetime - margin, lifetime / 2) }
+        return issued.token
+      })
+    ).pipe(
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>
           new ProviderUnavailable({
             provider: options.provider,
-            detail: `the token call had no answer within ${Duration.format(timeout)}; the refund was not sent`,
+            detail: `no token within ${Duration.format(timeout)} (the token call had no answer in time); the refund was not sent`,
             maybeProcessed: false
           })
-      })
-    )
-    const refresh = lock.withPermits(1)(
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        if (cached !== undefined && now < cached.until) return cached.token
-        // A token call cannot refund anything: however it failed, the refund call waiting on it was not sent.
-        // It has its own timeout so that one that hangs says so, before the refund call's timeout calls it in doubt.
-        const issued = yield* timedFetch.pipe(Effect.mapError(notSentForToken))
-        const lifetime = Math.min(issued.expiresInMillis, options.maxAgeMillis ?? Number.POSITIVE_INFINITY)
-        cached = { token: issued.token, until: now + Math.max(lifetime - margin, lifetime / 2) }
-        return issued.token
       })
     )
     // A valid cached token is read without the lock: it is taken only to fetch, so that

@@ -24,7 +24,7 @@ import * as CallSlots from "./internal/callSlots.js"
 import * as Money from "./Money.js"
 import type { Outcome, Prepared, Provider, WebhookRequest } from "./Provider.js"
 import { Providers } from "./Providers.js"
-import { deriveId, fingerprint, type EventSource, type Refund, type RefundTarget } from "./Refund.js"
+import { deriveId, fingerprint, type EventSource, type Refund, type RefundItem, type RefundTarget } from "./Refund.js"
 import {
   IdempotencyKeyReused,
   IllegalTransition,
@@ -66,13 +66,22 @@ export interface Options {
 }
 
 /**
- * Defaults: 30 s per call, up to 3 retries with jittered exponential backoff from 250 ms.
+ * `retries` retries with jittered exponential backoff from 250 ms, each wait at most 10 s
+ * (uncapped, 20 retries, the most `REFUNDKIT_MAX_RETRIES` allows, would back off for about 73 hours).
+ *
+ * @since 0.2.0
+ */
+export const retryScheduleFor = (retries: number): Schedule.Schedule<unknown, unknown> =>
+  Schedule.exponential("250 millis").pipe(Schedule.union(Schedule.spaced("10 seconds")), Schedule.jittered, Schedule.intersect(Schedule.recurs(retries)))
+
+/**
+ * Defaults: 30 s per call, up to 3 retries with jittered exponential backoff from 250 ms (each wait at most 10 s).
  *
  * @since 0.1.0
  */
 export const defaultOptions: Options = {
   callTimeout: "30 seconds",
-  retrySchedule: Schedule.exponential("250 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(3))),
+  retrySchedule: retryScheduleFor(3),
   maxRetryAfter: "10 seconds"
 }
 
@@ -375,13 +384,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         error._tag === "ProviderUnavailable" &&
         (provider.capabilities.idempotentSubmit || !error.maybeProcessed) &&
         (error.retryAfterMillis === undefined || error.retryAfterMillis <= maxRetryAfter)
-      const attempted = once.pipe(
-        Effect.tapError((error) =>
-          retryable(error) && error._tag === "ProviderUnavailable" && error.retryAfterMillis !== undefined
-            ? Effect.sleep(Duration.millis(error.retryAfterMillis))
-            : Effect.void
-        )
-      )
+      const attempted = once
       // The retry machinery (a schedule driver per call) is only built once a call has
       // failed in a way worth retrying; the first failure is handed to it, not re-run.
       return Effect.catchAll(attempted, (first) => {
@@ -397,13 +400,22 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             if (maybeTookEffect === undefined && mayHaveTakenEffect(error)) maybeTookEffect = error
           })
         ))
-        return Effect.retry(again, { schedule: options.retrySchedule, while: retryable }).pipe(
+        return Effect.retry(again, { schedule: withRetryAfter, while: retryable }).pipe(
           Effect.mapError((last) =>
             maybeTookEffect === undefined ? last : afterRetries(provider.id, refundId, maybeTookEffect, last)
           )
         )
       })
     }
+
+    // A `Retry-After` is honoured before the next attempt (the longer of it and the backoff), and only
+    // when there is one: after the last attempt the answer is known and waiting would only delay it.
+    const withRetryAfter = Schedule.intersect(
+      options.retrySchedule,
+      Schedule.identity<ProviderError>().pipe(
+        Schedule.addDelay((error) => Duration.millis(error._tag === "ProviderUnavailable" ? error.retryAfterMillis ?? 0 : 0))
+      )
+    )
 
     const record = (id: string, change: Change) => ledger.transition(id, change)
 
@@ -430,7 +442,13 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           : Effect.succeed({ refund: current, replayed: false }))
 
     const recordOutcome = (refund: Refund, outcome: Outcome): Effect.Effect<Created, CreateError> =>
-      Effect.flatMap(nowIso, (at) => record(refund.id, changeFrom(outcome, "submit", at))).pipe(
+      Effect.flatMap(nowIso, (at) =>
+        record(refund.id, {
+          ...changeFrom(outcome, "submit", at),
+          // A submit's "still in progress" is older news than a callback or sync that already asked a
+          // person to act (`requires_action`, e.g. a chargeback): it must not move the refund back to `pending`.
+          ...(outcome.status === "pending" ? { onlyFrom: ["requested", "unknown", "pending"] as const } : {})
+        })).pipe(
         Effect.map((stored): Created => ({ refund: stored, replayed: false })),
         Effect.catchTag("IllegalTransition", () => movedOn(refund, undefined)),
         asLedgerError
@@ -547,6 +565,12 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
     }
 
+    const originalAmountsOf = (targets: ReadonlyArray<RefundTarget>, input: CreateInput): Record<string, string> => {
+      const out: Record<string, string> = {}
+      for (const t of targets) if (t.originalAmount !== undefined) out[t.target] = t.originalAmount
+      return input.originalAmounts === undefined ? {} : out
+    }
+
     /** Decodes and checks a create, and builds the refund it would record; nothing is written yet. */
     const draftOf = (input: CreateInput) =>
       Effect.gen(function*() {
@@ -561,7 +585,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           id: deriveId(provider.id, input.idempotencyKey),
           provider: provider.id,
           idempotencyKey: input.idempotencyKey,
-          fingerprint: fingerprint(provider.id, { request: prepared.request, originalAmounts: input.originalAmounts ?? {} }),
+          // Original amounts as the refund records them ("100" is "100.00"), as the request's own amounts are.
+          fingerprint: fingerprint(provider.id, { request: prepared.request, originalAmounts: originalAmountsOf(targets, input) }),
           request: prepared.request,
           status: "requested",
           references: {},
@@ -648,10 +673,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const outcomeFor = (refund: Refund, outcome: Outcome): Outcome => {
       if (outcome.items === undefined) return outcome
       const mine = new Set(refund.targets.map((t) => t.target))
-      const items = outcome.items.filter((item) => mine.has(item.target))
-      if (items.length === 0) {
-        return { status: "unknown", providerStatus: outcome.providerStatus, items, detail: "the provider's answer named none of this refund's targets" }
+      const named = outcome.items.filter((item) => mine.has(item.target))
+      if (named.length === 0) {
+        return { status: "unknown", providerStatus: outcome.providerStatus, items: named, detail: "the provider's answer named none of this refund's targets" }
       }
+      // A target the answer leaves out may have been refunded in this call, or not: it is in doubt,
+      // and so is the refund; its named items alone would call it `failed` (final) or `succeeded`.
+      const answered = new Set(named.map((item) => item.target))
+      const unnamed = [...mine].filter((target) => !answered.has(target))
+      const items: ReadonlyArray<RefundItem> = [
+        ...named,
+        ...unnamed.map((target): RefundItem => ({ target, status: "unknown", message: "the provider's answer did not name this target" }))
+      ]
       const references = [...new Set(items.flatMap((item) => (item.providerReference === undefined ? [] : [item.providerReference])))]
       // The batch's own words describe the whole call; this refund is told only what its items say.
       const words = [...new Set(items.map((item) => item.providerStatus ?? outcome.providerStatus))]
@@ -945,7 +978,7 @@ export const layerConfigWith = (
       return layer({
         ...defaultOptions,
         callTimeout: timeout,
-        retrySchedule: Schedule.exponential("250 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(retries))),
+        retrySchedule: retryScheduleFor(retries),
         ...(maxRateLimitWait === undefined ? {} : { maxRateLimitWait })
       })
     })

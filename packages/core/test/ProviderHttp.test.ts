@@ -178,4 +178,16 @@ describe("ProviderHttp", () => {
       assert.include(hung.message, "not sent")
       assert.strictEqual(Redacted.value(yield* cache.get), "t2")
     }))
+  it.scopedLive("callers queued behind hanging token calls are given up within one token timeout, not one per caller ahead of them", () =>
+    Effect.gen(function*() {
+      const cache = yield* ProviderHttp.makeTokenCache(Effect.never, { provider: "toy", timeoutMillis: 300 })
+      const started = Date.now()
+      const waits = yield* Effect.forEach([1, 2, 3, 4], () => Effect.flip(cache.get).pipe(Effect.map((e) => ({ e, after: Date.now() - started }))), { concurrency: "unbounded" })
+      for (const { e, after } of waits) {
+        assert.isTrue(e._tag === "ProviderUnavailable" && !e.maybeProcessed, "not sent")
+        // Inside the refund call's timeout whatever the queue: a refund call waiting for a token is never `unknown`.
+        // (One timeout per caller ahead, as before, is 600, 900 and 1,200 ms for the last three.)
+        assert.isBelow(after, 550, `a caller waited ${after} ms for a token`)
+      }
+    }))
 })

@@ -554,4 +554,90 @@ describe("Refunds", () => {
       }
     }).pipe(Effect.provide(toy.layer))
   })
+  it.scopedLive("a packed answer that leaves out one of a refund's targets leaves that refund in doubt, not failed on its other target", () => {
+    const toy = scripted({ idempotent: false, maxTargets: 5 })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      // The answer names t1 (refused) and t3 (done), and says nothing of t2, which may have been refunded.
+      toy.script.push((request) =>
+        Effect.succeed({
+          status: "requires_action",
+          providerStatus: "BATCH",
+          items: request.lines.filter((l) => l.target !== "t2").map((l) => ({ target: l.target, status: l.target === "t1" ? "failed" as const : "succeeded" as const }))
+        })
+      )
+      const results = yield* refunds.createMany([
+        { provider: "toy", request: { lines: [{ target: "t1", amount: "5.00" }, { target: "t2", amount: "5.00" }], currency: "USD" }, idempotencyKey: "a" },
+        { provider: "toy", request: one("t3"), idempotencyKey: "b" }
+      ])
+      assert.strictEqual(toy.calls.length, 1)
+      const [a, b] = results.map((r) => Either.getOrThrow(r).refund)
+      assert.strictEqual(a!.status, "unknown", "t2 was in the call and the answer does not say what became of it")
+      assert.deepStrictEqual(a!.items.map((i) => [i.target, i.status]), [["t1", "failed"], ["t2", "unknown"]])
+      assert.strictEqual(b!.status, "succeeded")
+    }).pipe(Effect.provide(toy.layer))
+  })
+  it.scopedLive("a submit's late 'pending' does not move back a refund a callback already put in requires_action", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const ledger = yield* Ledger.Ledger
+      const gate = yield* Deferred.make<void>()
+      toy.script.push((request) => Effect.as(Deferred.await(gate), { status: "pending", providerStatus: "PENDING", providerReference: `ref-${request.lines[0]!.target}` }))
+      const fiber = yield* Effect.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
+      yield* Effect.sleep("20 millis")
+      const id = (yield* refunds.list({ limit: 1 })).items[0]!.id
+      // A callback (a chargeback: a person must reconcile) is recorded while the submit's answer is still on its way.
+      yield* ledger.transition(id, { to: "requires_action", source: "webhook", at: new Date().toISOString(), providerStatus: "CHARGEBACK" })
+      yield* Deferred.succeed(gate, undefined)
+      const created = yield* Fiber.join(fiber)
+      assert.strictEqual(created.refund.status, "requires_action")
+      const stored = yield* refunds.get(id)
+      assert.strictEqual(stored.status, "requires_action")
+      assert.strictEqual(stored.providerStatus, "CHARGEBACK")
+      assert.isFalse(stored.events.at(-1)!.accepted, "the late answer is kept in the history as a refused event")
+    }).pipe(Effect.provide(toy.layer))
+  })
+  it.scopedLive("a retry spelling an original amount differently is the same request, as the refund amount is", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const first = yield* refunds.create({ provider: "toy", request: one("t1", "5"), idempotencyKey: "k", originalAmounts: { t1: "100" } })
+      assert.strictEqual(first.refund.targets[0]!.originalAmount, "100.00")
+      const again = yield* refunds.create({ provider: "toy", request: one("t1", "5.00"), idempotencyKey: "k", originalAmounts: { t1: "100.00" } })
+      assert.isTrue(again.replayed)
+      const other = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1", "5.00"), idempotencyKey: "k", originalAmounts: { t1: "100.01" } }))
+      assert.strictEqual(other._tag, "IdempotencyKeyReused")
+    }).pipe(Effect.provide(toy.layer))
+  })
+  it.scopedLive("a Retry-After is waited before a retry, not after the last attempt", () => {
+    const toy = scripted({ idempotent: false })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const limited = () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 429", httpStatus: 429, retryAfterMillis: 300, maybeProcessed: false }))
+      toy.script.push(limited, limited, limited)
+      const started = Date.now()
+      const error = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
+      const took = Date.now() - started
+      assert.strictEqual(error._tag, "ProviderUnavailable")
+      assert.strictEqual(toy.calls.length, 3)
+      // Two waits before the two retries; none once the third answer has settled the refund.
+      assert.isAtLeast(took, 600)
+      assert.isBelow(took, 850, `took ${took} ms`)
+    }).pipe(Effect.provide(toy.layer))
+  })
+})
+
+describe("retryScheduleFor", () => {
+  it.effect("backs off exponentially, each wait at most 10 s (plus jitter), and stops after the retries", () =>
+    Effect.gen(function*() {
+      const delays = [...yield* Schedule.run(Schedule.delays(Refunds.retryScheduleFor(20)), 0, Array.from({ length: 30 }, () => undefined))]
+        .map(Duration.toMillis)
+      // (`Schedule.run` also emits the step on which the schedule ends, with no wait.)
+      assert.strictEqual(delays.filter((d) => d > 0).length, 20)
+      // 250 ms doubling (jittered 0.8-1.2x), until the 10 s cap; uncapped, the last would be 131,072 s.
+      assert.isAtMost(delays[0]!, 300)
+      assert.isAtLeast(delays[5]!, 6_400)
+      assert.isTrue(delays.every((d) => d <= 12_000), `a wait over the cap: ${delays}`)
+    }))
 })
