@@ -11,7 +11,7 @@ describe("status queries and the rate limit", () => {
       const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
       const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...sandbox.env, REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE: "3" }))))
       const refunds = Context.get(
-        yield* Layer.build(Refunds.layer({ callTimeout: "1 second", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second", maxRateLimitWait: "200 millis" }).pipe(
+        yield* Layer.build(Refunds.layer({ callTimeout: "10 seconds", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second", maxRateLimitWait: "200 millis" }).pipe(
           Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
           Layer.provideMerge(Ledger.layerMemory),
           Layer.provide(NodeHttpClient.layerUndici)

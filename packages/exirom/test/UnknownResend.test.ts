@@ -11,7 +11,7 @@ describe("syncing an Exirom refund in doubt", () => {
       const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
       const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
       const refunds = Context.get(
-        yield* Layer.build(Refunds.layer({ callTimeout: "500 millis", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second" }).pipe(
+        yield* Layer.build(Refunds.layer({ callTimeout: "3 seconds", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second" }).pipe(
           Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
           Layer.provideMerge(Ledger.layerMemory),
           Layer.provide(NodeHttpClient.layerUndici)
@@ -19,7 +19,7 @@ describe("syncing an Exirom refund in doubt", () => {
         Refunds.Refunds
       )
       // The first attempt hangs before Exirom looks at it: the refund is unknown.
-      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 2000 }, route: "refund" })
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 8000 }, route: "refund" })
       const timedOut = yield* Effect.flip(refunds.create({ provider: "exirom", idempotencyKey: "typo-42", request: { transactionId: 42, amount: "1.00", reason: "customer_request" } }))
       assert.strictEqual(timedOut._tag, "OutcomeUnknown")
       const id = (timedOut as { refundId?: string }).refundId!
@@ -30,5 +30,5 @@ describe("syncing an Exirom refund in doubt", () => {
       assert.strictEqual(synced.error?.code, "provider_declined")
       assert.strictEqual((yield* sandbox.stats).refundsPerformed, 0)
       assert.deepStrictEqual(yield* refunds.syncDue({ limit: 10 }), [], "nothing left for the sync loop to resend")
-    }), 20_000)
+    }), 30_000)
 })
