@@ -158,9 +158,28 @@ export const fromWebhookError = (provider: string) =>
         message: `The ${provider} callback could not be confirmed with ${provider}: ${error.detail}. Nothing was changed; the callback may be delivered again.`,
         provider
       })
+    case "InvalidRequest":
+      // Core's message speaks of a refund request not sent; this is a callback received.
+      return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${issueList(error)}. Nothing was changed.`, provider })
     default:
       return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${error.message} Nothing was changed.`, provider })
   }
+}
+
+const issueList = (error: RefundError.InvalidRequest): string =>
+  error.issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
+
+/**
+ * A query the list could not use (a `cursor` this ledger did not issue): core's message
+ * speaks of a refund request not sent, which a listing is not.
+ *
+ * @since 0.1.0
+ */
+export const fromListError = <E extends RefundError.RefundError>(error: E): Mapping[E["_tag"]] => {
+  const narrowed: RefundError.RefundError = error
+  return (narrowed._tag === "InvalidRequest"
+    ? new ApiError.InvalidRequest({ message: `The query is invalid: ${issueList(narrowed)}.`, issues: narrowed.issues })
+    : convert(narrowed)) as Mapping[E["_tag"]]
 }
 
 type Wire = typeof ApiError.Wire

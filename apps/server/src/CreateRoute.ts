@@ -103,11 +103,11 @@ export const make = (options: {
     const verify = ApiKeys.makeVerify(options.apiKeys)
     const limit = options.bodyLimitBytes
 
-    const matches = (request: Http.IncomingMessage): boolean => {
-      if (request.method !== "POST") return false
-      const url = request.url ?? ""
-      return url === "/v1/refunds" || url.startsWith("/v1/refunds?")
-    }
+    // Every spelling HttpApi's router would take to its create handler (repeated slashes, a
+    // trailing slash, any case), which stops the refund when the client hangs up: this route must
+    // answer them all.
+    const createPath = /^\/+v1\/+refunds\/*(?:[?#]|$)/i
+    const matches = (request: Http.IncomingMessage): boolean => request.method === "POST" && createPath.test(request.url ?? "")
 
     const handle = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
       const started = performance.now()
@@ -115,9 +115,16 @@ export const make = (options: {
       const timing: ProviderHttp.Timing = { millis: 0, calls: 0 }
 
       const answer = (status: number, body: unknown, replayed: boolean): void => {
-        if (response.headersSent || response.destroyed) return
+        if (response.headersSent) return
         const total = performance.now() - started
         const provider = Math.min(ProviderHttp.providerMillis(timing), total)
+        // A client that hung up gets no answer, but its refund went on: the line says what it would have been told.
+        if (response.destroyed) {
+          if (options.accessLog) {
+            RequestMiddleware.logRequest({ requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider, clientGone: true })
+          }
+          return
+        }
         const text = JSON.stringify(body)
         const headers: Http.OutgoingHttpHeaders = {
           "content-type": "application/json",

@@ -12,6 +12,8 @@ import { Api, ApiError, ApiModel, type Authorization } from "@refundkit/api"
 import { Providers } from "@refundkit/core/Providers"
 import { Refunds } from "@refundkit/core/Refunds"
 import { SqlLedger } from "@refundkit/ledger-sql"
+import { LedgerError } from "@refundkit/core/RefundError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -51,7 +53,7 @@ export const refunds: Layer.Layer<
           cursor: urlParams.cursor
         }).pipe(
           Effect.map((page) => (page.nextCursor === undefined ? { items: page.items } : { items: page.items, nextCursor: page.nextCursor })),
-          Effect.mapError(ApiErrors.fromRefundError)
+          Effect.mapError(ApiErrors.fromListError)
         ))
       .handle("get", ({ path }) => service.get(path.id).pipe(Effect.mapError(ApiErrors.fromRefundError)))
       .handle("sync", ({ path }) => service.sync(path.id).pipe(Effect.mapError(ApiErrors.fromSyncError(path.id))))
@@ -131,6 +133,9 @@ export const webhooks: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "webhooks"
     })
 )
 
+// How long /readyz waits for the ledger before it answers 503 not_ready.
+const readyTimeout = Duration.seconds(3)
+
 /**
  * `/healthz` and `/readyz`. Readiness asks the SQL ledger whether it answers and is
  * fully migrated; an in-memory ledger is always ready.
@@ -149,6 +154,12 @@ export const health: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "health">> =
             onNone: () => Effect.succeed({ status: "ready" as const, checks: { ledger: "ok (in memory)" } }),
             onSome: (ledger) =>
               ledger.ready.pipe(
+                // A database that stops answering (a network partition, a lock held by a migration)
+                // would otherwise keep the probe waiting for as long as the connection lives.
+                Effect.timeoutFail({
+                  duration: readyTimeout,
+                  onTimeout: () => new LedgerError({ detail: `the ledger did not answer within ${Duration.format(readyTimeout)}` })
+                }),
                 Effect.as({ status: "ready" as const, checks: { ledger: "ok" } }),
                 Effect.mapError((error) => new ApiError.NotReady({ message: `Not ready: ${error.message}`, checks: { ledger: error.detail } }))
               )

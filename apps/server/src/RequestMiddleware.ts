@@ -82,6 +82,8 @@ export const logRequest = (entry: {
   readonly totalMillis: number
   readonly timing: ProviderHttp.Timing
   readonly providerMillis: number
+  /** The client hung up before the answer: `status` is what it would have been told. */
+  readonly clientGone?: boolean
 }): void =>
   // One JSON line straight to stdout: the access log is on every request's path, and
   // the general logger's machinery cost about an eighth of the gateway's CPU.
@@ -96,7 +98,8 @@ export const logRequest = (entry: {
       status: entry.status,
       durationMs: Math.round(entry.totalMillis * 10) / 10,
       providerMs: Math.round(entry.providerMillis * 10) / 10,
-      providerCalls: entry.timing.calls
+      providerCalls: entry.timing.calls,
+      ...(entry.clientGone === true ? { clientGone: true } : {})
     })}\n`
   )
 

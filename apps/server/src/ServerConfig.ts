@@ -66,8 +66,18 @@ const port = portOf("REFUNDKIT_PORT").pipe(
 export const parseKeys = (text: string): ReadonlyArray<Redacted.Redacted<string>> =>
   text.split(",").map((key) => key.trim()).filter((key) => key !== "").map((key) => Redacted.make(key))
 
+// A header carries bytes, and clients disagree on how they encode other characters (curl sends
+// UTF-8, fetch Latin-1; Node reads Latin-1): such a key would be accepted here and refused there.
+const printableAscii = /^[\x20-\x7e]*$/
+
 const apiKeys = Config.redacted("REFUNDKIT_API_KEYS").pipe(
-  Config.map((keys) => parseKeys(Redacted.value(keys))),
+  Config.mapOrFail((keys) => {
+    const parsed = parseKeys(Redacted.value(keys))
+    const odd = parsed.findIndex((key) => !printableAscii.test(Redacted.value(key)))
+    return odd === -1
+      ? Either.right(parsed)
+      : Either.left(ConfigError.InvalidData(["REFUNDKIT_API_KEYS"], `key ${odd + 1} has a character outside printable ASCII, which an Authorization header cannot carry reliably`))
+  }),
   Config.withDefault<ReadonlyArray<Redacted.Redacted<string>>>([])
 )
 

@@ -319,7 +319,19 @@ describe("the typed client derived from the HttpApi", () => {
 describe("POST /v1/refunds (direct route): a client that hangs up", () => {
   it.scopedLive("does not stop its refund: the refund is recorded, and a retry with the key replays it", () =>
     Effect.gen(function*() {
-      const gw = yield* Gateway.start()
+      // The access log goes to stdout: read it there, to see the hung-up request has its line.
+      const logged: Array<string> = []
+      const write = process.stdout.write.bind(process.stdout)
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          process.stdout.write = ((chunk: string | Uint8Array, ...rest: Array<never>) => {
+            logged.push(String(chunk))
+            return write(chunk, ...rest)
+          }) as typeof process.stdout.write
+        }),
+        () => Effect.sync(() => void (process.stdout.write = write))
+      )
+      const gw = yield* Gateway.start({ server: { accessLog: true } })
       yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
       const key = Gateway.key()
       const controller = new AbortController()
@@ -347,5 +359,37 @@ describe("POST /v1/refunds (direct route): a client that hangs up", () => {
       assert.include(["pending", "succeeded"], replay.body.status)
       assert.deepStrictEqual(replay.body.events.map((e: { readonly to: string }) => e.to), ["requested", replay.body.status])
       assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
+      // The hung-up request is in the access log with what it would have been told.
+      const lines = logged.join("").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+      assert.isTrue(lines.some((l) => l["clientGone"] === true && l["status"] === 201 && l["path"] === "/v1/refunds"), logged.join(""))
     }))
+})
+
+describe("POST /v1/refunds spelled as the router also accepts it: a client that hangs up", () => {
+  for (const path of ["/v1/refunds/", "//v1/refunds", "/V1/refunds"]) {
+    it.scopedLive(`${path} does not stop its refund either`, () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start()
+        yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
+        const key = Gateway.key()
+        const controller = new AbortController()
+        const client = yield* Effect.fork(Effect.promise(() =>
+          fetch(`${gw.info.url}${path}`, {
+            method: "POST",
+            signal: controller.signal,
+            headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": key, "content-type": "application/json" },
+            body: JSON.stringify(Gateway.exiromRefund())
+          }).then((response) => `answered ${response.status}`, () => "hung up")
+        ))
+        yield* Effect.sleep("200 millis")
+        controller.abort()
+        assert.strictEqual(yield* Fiber.join(client), "hung up")
+        const replay = yield* post(gw, Gateway.exiromRefund(), key).pipe(
+          Effect.filterOrFail((r) => r.status !== 409, () => "still in progress"),
+          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))),
+          Effect.either
+        )
+        assert.isTrue(replay._tag === "Right", `${path}: the refund was left in requested (409 refund_in_progress for 5 s)`)
+      }))
+  }
 })

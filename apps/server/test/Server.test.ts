@@ -1,6 +1,7 @@
 import { Validator } from "@seriousme/openapi-schema-validator"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Console, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope } from "effect"
+import { ConfigProvider, Console, Context, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope } from "effect"
+import type { Ledger } from "@refundkit/core/Ledger"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
@@ -286,5 +287,62 @@ describe("starting", () => {
       assert.include(text, `${gw.info.url}/docs`)
       assert.include(text, `curl -sS -X POST ${gw.info.url}/v1/refunds`)
       assert.include(text, `Authorization: Bearer ${key}`)
+    }))
+})
+
+describe("/readyz when the ledger stops answering", () => {
+  it.scopedLive("answers 503 not_ready within a few seconds instead of hanging", () =>
+    Effect.gen(function*() {
+      const dir = yield* Gateway.tempDir
+      // The ledger as a blackholed database looks to the gateway: `ready` never completes.
+      const hanging = Layer.effectContext(
+        Effect.map(Effect.context<Ledger | LedgerSql.SqlLedger.SqlLedger>(), (ctx) =>
+          Context.add(ctx, LedgerSql.SqlLedger.SqlLedger, { ...Context.get(ctx, LedgerSql.SqlLedger.SqlLedger), ready: Effect.never }))
+      ).pipe(Layer.provide(LedgerSql.layerSqlite(`${dir}/ledger.db`)))
+      const gw = yield* Gateway.start({ server: { stack: { ledger: hanging } } as never })
+      const started = Date.now()
+      const ready = yield* gw.fetch("GET", "/readyz", { auth: false }).pipe(Effect.timeout("10 seconds"), Effect.option)
+      assert.isTrue(ready._tag === "Some", `/readyz still had not answered after ${Date.now() - started} ms`)
+      if (ready._tag === "Some") {
+        assert.strictEqual(ready.value.status, 503, ready.value.text)
+        assert.strictEqual(ready.value.body.error.code, "not_ready")
+      }
+    }), { timeout: 30_000 })
+})
+
+describe("API keys outside printable ASCII", () => {
+  it.scopedLive("are refused at start, naming the key, rather than accepted and never matched", () =>
+    Effect.gen(function*() {
+      const base = yield* Effect.console
+      const lines: Array<string> = []
+      const capture = { ...base, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void lines.push(args.join(" "))) }
+      const exit = yield* Main.run(["--port", "0", "--ledger", ":memory:"]).pipe(
+        Effect.withConsole(capture as Console.Console),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([
+          ["REFUNDKIT_LOG_LEVEL", "OFF"],
+          ["REFUNDKIT_SYNC_INTERVAL", "off"],
+          ["REFUNDKIT_API_KEYS", "plain-key,clé-de-prod"]
+        ]))),
+        Effect.timeout("5 seconds"),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isFailure(exit), "the gateway started with a key no UTF-8 client can present")
+      assert.match(lines[0] ?? "", /REFUNDKIT_API_KEYS/)
+      assert.match(lines[0] ?? "", /key 2 has a character outside printable ASCII/)
+    }))
+})
+
+describe("invalid_request messages outside create", () => {
+  it.scopedLive("a bad list cursor and an unreadable callback do not speak of a refund request not sent", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const list = yield* gw.fetch("GET", "/v1/refunds?cursor=not-a-cursor")
+      assert.strictEqual(list.status, 400, list.text)
+      assert.strictEqual(list.body.error.issues[0].path, "cursor")
+      assert.notMatch(list.body.error.message, /refund request|was not sent|send it again/, list.body.error.message)
+      const hook = yield* gw.fetch("POST", "/v1/webhooks/exirom", { body: "not json", auth: false })
+      assert.strictEqual(hook.status, 400, hook.text)
+      assert.strictEqual(hook.body.error.code, "webhook_invalid")
+      assert.notMatch(hook.body.error.message, /refund request|was not sent|send it again/, hook.body.error.message)
     }))
 })

@@ -309,12 +309,15 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const lockedClaim = (refund: Refund, guards: ReadonlyArray<GuardedTarget>) =>
     Effect.tap(
       tx.write(Effect.gen(function*() {
+        // The target locks come before the row: its seq (the list's order and cursor) is drawn
+        // when the row is inserted, and a row inserted before a wait on a lock commits after rows
+        // with higher seqs, behind a cursor a listing already handed out, so it is never listed.
+        yield* lockTargets(refund.provider, guards.map((g) => g.target))
         // No conflict target, as in the fast path (see pgFastPath.ts): a primary-key collision is the same key.
         const inserted = yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(refund))}
           ON CONFLICT DO NOTHING RETURNING id, seq, version`
         if (inserted.length === 0) return { claim: yield* existing(refund), version: Option.none<number>() }
         const { seq, version } = yield* Rows.decodeClaimedEither(inserted[0])
-        yield* lockTargets(refund.provider, guards.map((g) => g.target))
         for (const guard of guards) {
           const refused = overRefundOf(guard, yield* reservedFor(refund.provider, guard.target))
           if (refused !== undefined) return yield* refused
