@@ -125,7 +125,26 @@ const fromDecodeError = (error: HttpApiDecodeError): ApiError.MissingIdempotency
   if (error.issues.some((issue) => issue.path[0] === "idempotency-key" && issue._tag === "Missing")) {
     return IdempotencyKey.missingKey
   }
-  const issues = error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))
+  const all = error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))
+  // An optional parameter decodes as a union with `undefined`: a bad value fails both members, and
+  // "Expected undefined" beside the real rule on the same path only confuses.
+  const kept = all.filter((issue, _, every) =>
+    !(issue.message.startsWith("Expected undefined") && every.some((other) => other !== issue && other.path === issue.path && !other.message.startsWith("Expected undefined")))
+  )
+  // A choice of literals fails once per literal: one issue per path lists them.
+  const issues: Array<{ readonly path: string; readonly message: string }> = []
+  const choices = new Map<string, { readonly expected: Array<string>; readonly actual: string; readonly at: number }>()
+  for (const issue of kept) {
+    const literal = /^Expected (".*"), actual (.*)$/.exec(issue.message)
+    const seen = literal === null ? undefined : choices.get(issue.path)
+    if (literal !== null && seen !== undefined && seen.actual === literal[2]) {
+      seen.expected.push(literal[1]!)
+      issues[seen.at] = { path: issue.path, message: `Expected one of ${seen.expected.join(", ")}, actual ${seen.actual}` }
+      continue
+    }
+    if (literal !== null) choices.set(issue.path, { expected: [literal[1]!], actual: literal[2]!, at: issues.length })
+    issues.push(issue)
+  }
   return new ApiError.InvalidRequest({
     message: `The request is invalid: ${issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")}.`,
     issues

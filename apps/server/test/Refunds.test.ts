@@ -206,6 +206,20 @@ describe("POST /v1/refunds: the direct route and the HttpApi handler", () => {
 })
 
 describe("reading and moving refunds", () => {
+  it.scopedLive("a bad list parameter is one issue naming it and its rule, not one per union member", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const limit = yield* gw.fetch("GET", "/v1/refunds?limit=0")
+      assert.strictEqual(limit.status, 400, limit.text)
+      assert.deepStrictEqual(limit.body.error.issues.map((i: { readonly path: string }) => i.path), ["limit"])
+      assert.notInclude(limit.text, "Expected undefined")
+      const status = yield* gw.fetch("GET", "/v1/refunds?status=bogus")
+      assert.strictEqual(status.status, 400, status.text)
+      assert.strictEqual(status.body.error.issues.length, 1)
+      assert.include(status.body.error.issues[0].message, "Expected one of \"requested\", \"pending\"")
+      assert.include(status.body.error.issues[0].message, "actual \"bogus\"")
+    }))
+
   it.scopedLive("GET one with its events, 404 refund_not_found, list with filters and cursor", () =>
     Effect.gen(function*() {
       const gw = yield* Gateway.start()
