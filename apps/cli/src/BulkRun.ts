@@ -9,7 +9,7 @@
  */
 import type { Provider } from "@refundkit/core/Provider"
 import { deriveId, type Refund } from "@refundkit/core/Refund"
-import { type FieldIssue, OutcomeUnknown } from "@refundkit/core/RefundError"
+import { describeIssues, type FieldIssue, OutcomeUnknown } from "@refundkit/core/RefundError"
 import type * as Refunds from "@refundkit/core/Refunds"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -53,7 +53,6 @@ export interface Validation {
 
 const noIssues: ReadonlyArray<FieldIssue> = []
 
-const describeIssues = (issues: ReadonlyArray<FieldIssue>) => issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
 
 const validOrIssues = (provider: Provider, request: Record<string, unknown>): Effect.Effect<ReadonlyArray<FieldIssue>> =>
   Effect.match(provider.prepare(request), { onFailure: (e) => e.issues, onSuccess: () => noIssues })

@@ -7,7 +7,7 @@
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import { ApiError } from "@refundkit/api"
-import type * as RefundError from "@refundkit/core/RefundError"
+import * as RefundError from "@refundkit/core/RefundError"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 
@@ -160,14 +160,11 @@ export const fromWebhookError = (provider: string) =>
       })
     case "InvalidRequest":
       // Core's message speaks of a refund request not sent; this is a callback received.
-      return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${issueList(error)}. Nothing was changed.`, provider })
+      return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${RefundError.describeIssues(error.issues)}. Nothing was changed.`, provider })
     default:
       return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${error.message} Nothing was changed.`, provider })
   }
 }
-
-const issueList = (error: RefundError.InvalidRequest): string =>
-  error.issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
 
 /**
  * A query the list could not use (a `cursor` this ledger did not issue): core's message
@@ -178,7 +175,7 @@ const issueList = (error: RefundError.InvalidRequest): string =>
 export const fromListError = <E extends RefundError.RefundError>(error: E): Mapping[E["_tag"]] => {
   const narrowed: RefundError.RefundError = error
   return (narrowed._tag === "InvalidRequest"
-    ? new ApiError.InvalidRequest({ message: `The query is invalid: ${issueList(narrowed)}.`, issues: narrowed.issues })
+    ? new ApiError.InvalidRequest({ message: `The query is invalid: ${RefundError.describeIssues(narrowed.issues)}.`, issues: narrowed.issues })
     : convert(narrowed)) as Mapping[E["_tag"]]
 }
 

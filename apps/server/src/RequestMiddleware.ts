@@ -14,6 +14,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Api, ApiError } from "@refundkit/api"
 import * as ProviderHttp from "@refundkit/core/ProviderHttp"
+import { describeIssues } from "@refundkit/core/RefundError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
@@ -146,7 +147,7 @@ const fromDecodeError = (error: HttpApiDecodeError): ApiError.MissingIdempotency
     issues.push(issue)
   }
   return new ApiError.InvalidRequest({
-    message: `The request is invalid: ${issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")}.`,
+    message: `The request is invalid: ${describeIssues(issues)}.`,
     issues
   })
 }

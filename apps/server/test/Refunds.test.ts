@@ -330,6 +330,31 @@ describe("the typed client derived from the HttpApi", () => {
     }))
 })
 
+/** A create to `path` whose client goes away once it is claimed and its call to Exirom is in flight. */
+const hangUpDuringCreate = (gw: Gateway.Gateway, path: string, key: string) =>
+  Effect.gen(function*() {
+    yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
+    const controller = new AbortController()
+    const client = yield* Effect.fork(Effect.promise(() =>
+      fetch(`${gw.info.url}${path}`, {
+        method: "POST",
+        signal: controller.signal,
+        headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": key, "content-type": "application/json" },
+        body: JSON.stringify(Gateway.exiromRefund())
+      }).then((response) => `answered ${response.status}`, () => "hung up")
+    ))
+    yield* Effect.sleep("200 millis")
+    controller.abort()
+    assert.strictEqual(yield* Fiber.join(client), "hung up")
+  })
+
+/** The retry with the key: refused while the refund runs, then its replay once it is recorded (within 5 s). */
+const replayOnceRecorded = (gw: Gateway.Gateway, key: string) =>
+  post(gw, Gateway.exiromRefund(), key).pipe(
+    Effect.filterOrFail((r) => r.status !== 409, () => "still in progress"),
+    Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds")))
+  )
+
 describe("POST /v1/refunds (direct route): a client that hangs up", () => {
   it.scopedLive("does not stop its refund: the refund is recorded, and a retry with the key replays it", () =>
     Effect.gen(function*() {
@@ -346,28 +371,9 @@ describe("POST /v1/refunds (direct route): a client that hangs up", () => {
         () => Effect.sync(() => void (process.stdout.write = write))
       )
       const gw = yield* Gateway.start({ server: { accessLog: true } })
-      yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
       const key = Gateway.key()
-      const controller = new AbortController()
-      const hungUp = Effect.promise(() =>
-        fetch(`${gw.info.url}/v1/refunds`, {
-          method: "POST",
-          signal: controller.signal,
-          headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": key, "content-type": "application/json" },
-          body: JSON.stringify(Gateway.exiromRefund())
-        }).then((response) => `answered ${response.status}`, () => "hung up")
-      )
-      const client = yield* Effect.fork(hungUp)
-      // Claimed, and its call to Exirom in flight: then the client goes away.
-      yield* Effect.sleep("200 millis")
-      controller.abort()
-      assert.strictEqual(yield* Fiber.join(client), "hung up")
-      // The retry is refused while the refund runs, then replays it once it is recorded.
-      const replay = yield* post(gw, Gateway.exiromRefund(), key).pipe(
-        Effect.filterOrFail((r) => r.status !== 409, () => "still in progress"),
-        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))),
-        Effect.orDie
-      )
+      yield* hangUpDuringCreate(gw, "/v1/refunds", key)
+      const replay = yield* replayOnceRecorded(gw, key).pipe(Effect.orDie)
       assert.strictEqual(replay.status, 200, replay.text)
       assert.strictEqual(replay.headers["idempotent-replayed"], "true")
       assert.include(["pending", "succeeded"], replay.body.status)
@@ -384,25 +390,9 @@ describe("POST /v1/refunds spelled as the router also accepts it: a client that 
     it.scopedLive(`${path} does not stop its refund either`, () =>
       Effect.gen(function*() {
         const gw = yield* Gateway.start()
-        yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
         const key = Gateway.key()
-        const controller = new AbortController()
-        const client = yield* Effect.fork(Effect.promise(() =>
-          fetch(`${gw.info.url}${path}`, {
-            method: "POST",
-            signal: controller.signal,
-            headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": key, "content-type": "application/json" },
-            body: JSON.stringify(Gateway.exiromRefund())
-          }).then((response) => `answered ${response.status}`, () => "hung up")
-        ))
-        yield* Effect.sleep("200 millis")
-        controller.abort()
-        assert.strictEqual(yield* Fiber.join(client), "hung up")
-        const replay = yield* post(gw, Gateway.exiromRefund(), key).pipe(
-          Effect.filterOrFail((r) => r.status !== 409, () => "still in progress"),
-          Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))),
-          Effect.either
-        )
+        yield* hangUpDuringCreate(gw, path, key)
+        const replay = yield* Effect.either(replayOnceRecorded(gw, key))
         assert.isTrue(replay._tag === "Right", `${path}: the refund was left in requested (409 refund_in_progress for 5 s)`)
       }))
   }

@@ -27,6 +27,14 @@ export const FieldIssue = Schema.Struct({
 export type FieldIssue = typeof FieldIssue.Type
 
 /**
+ * Field issues as one line: `path: rule; path: rule` (an issue on the whole value has no path).
+ *
+ * @since 0.2.0
+ */
+export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string =>
+  issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
+
+/**
  * The request is not valid; nothing was sent to the provider.
  *
  * @since 0.1.0
@@ -39,8 +47,7 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("InvalidR
     return "invalid_request" as const
   }
   override get message() {
-    const list = this.issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
-    return `The refund request is invalid and was not sent${this.provider ? ` to ${this.provider}` : ""}: ${list}. Fix the named fields and send it again.`
+    return `The refund request is invalid and was not sent${this.provider ? ` to ${this.provider}` : ""}: ${describeIssues(this.issues)}. Fix the named fields and send it again.`
   }
 
   /**

@@ -384,15 +384,14 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         error._tag === "ProviderUnavailable" &&
         (provider.capabilities.idempotentSubmit || !error.maybeProcessed) &&
         (error.retryAfterMillis === undefined || error.retryAfterMillis <= maxRetryAfter)
-      const attempted = once
       // The retry machinery (a schedule driver per call) is only built once a call has
       // failed in a way worth retrying; the first failure is handed to it, not re-run.
-      return Effect.catchAll(attempted, (first) => {
+      return Effect.catchAll(once, (first) => {
         if (!retryable(first)) return Effect.fail(first)
         let replay = true
         let maybeTookEffect: ProviderError | undefined
         const again = Effect.suspend(() => {
-          if (!replay) return attempted
+          if (!replay) return once
           replay = false
           return Effect.fail(first)
         }).pipe(Effect.tapError((error) =>
@@ -565,11 +564,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
     }
 
-    const originalAmountsOf = (targets: ReadonlyArray<RefundTarget>, input: CreateInput): Record<string, string> => {
-      const out: Record<string, string> = {}
-      for (const t of targets) if (t.originalAmount !== undefined) out[t.target] = t.originalAmount
-      return input.originalAmounts === undefined ? {} : out
-    }
+    /** The original amounts as the targets record them ("100" is "100.00"). */
+    const originalAmountsOf = (targets: ReadonlyArray<RefundTarget>): Record<string, string> =>
+      Object.fromEntries(targets.flatMap((t) => (t.originalAmount === undefined ? [] : [[t.target, t.originalAmount]])))
 
     /** Decodes and checks a create, and builds the refund it would record; nothing is written yet. */
     const draftOf = (input: CreateInput) =>
@@ -586,7 +583,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           provider: provider.id,
           idempotencyKey: input.idempotencyKey,
           // Original amounts as the refund records them ("100" is "100.00"), as the request's own amounts are.
-          fingerprint: fingerprint(provider.id, { request: prepared.request, originalAmounts: originalAmountsOf(targets, input) }),
+          fingerprint: fingerprint(provider.id, { request: prepared.request, originalAmounts: originalAmountsOf(targets) }),
           request: prepared.request,
           status: "requested",
           references: {},
