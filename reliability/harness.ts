@@ -55,7 +55,7 @@ export const L = lib as {
   request(url: string, options?: { method?: string; headers?: Record<string, string>; body?: unknown; agent?: import("node:http").Agent; timeoutMs?: number; raw?: boolean }): Promise<Response>
   startSandbox(options?: { env?: Record<string, string> }): Promise<Sandbox>
   startGateway(options: { sandbox?: Sandbox; ledger: string; apiKey?: string; env?: Record<string, string>; nodeArgs?: string[]; providers?: string }): Promise<Gateway>
-  createRefund(gateway: Gateway, options: { key: string; transactionId: number; amount?: string; agent?: import("node:http").Agent; extra?: Record<string, unknown>; timeoutMs?: number }): Promise<Response>
+  createRefund(gateway: Gateway, options: { key: string; transactionId: number; amount?: string; agent?: import("node:http").Agent | undefined; extra?: Record<string, unknown>; timeoutMs?: number }): Promise<Response>
   psql(sql: string, url?: string): string
   pgAvailable(): boolean
   pgSchema(name: string): { url: string; drop(): void }
