@@ -98,7 +98,7 @@ const responseInFlight = (socket: Stream.Duplex): Http.ServerResponse | undefine
  *
  * @since 0.1.0
  */
-export const listener = (options: { readonly maxHeaderBytes: number; readonly accessLog: boolean }) =>
+export const listener = (options: { readonly maxHeaderBytes: number; readonly accessLog: RequestMiddleware.AccessLog }) =>
 (error: Error, socket: Stream.Duplex): void => {
   const code = stringField(error, "code") ?? ""
   const inFlight = responseInFlight(socket)
@@ -127,15 +127,13 @@ export const listener = (options: { readonly maxHeaderBytes: number; readonly ac
     socket.destroy()
     return
   }
-  if (options.accessLog) {
-    RequestMiddleware.logRequest({
-      requestId,
-      method: "-",
-      url: "-",
-      status: answered.status,
-      totalMillis: 0,
-      timing: { millis: 0, calls: 0 },
-      providerMillis: 0
-    })
-  }
+  RequestMiddleware.logRequest(options.accessLog, {
+    requestId,
+    method: "-",
+    url: "-",
+    status: answered.status,
+    totalMillis: 0,
+    timing: { millis: 0, calls: 0 },
+    providerMillis: 0
+  })
 }

@@ -95,7 +95,7 @@ const singleHeader = (value: string | Array<string> | undefined): string | undef
 export const make = (options: {
   readonly apiKeys: ReadonlyArray<Redacted.Redacted<string>>
   readonly bodyLimitBytes: number
-  readonly accessLog: boolean
+  readonly accessLog: RequestMiddleware.AccessLog
 }): Effect.Effect<Route, never, Refunds> =>
   Effect.gen(function*() {
     const service = yield* Refunds
@@ -120,9 +120,7 @@ export const make = (options: {
         const provider = Math.min(ProviderHttp.providerMillis(timing), total)
         // A client that hung up gets no answer, but its refund went on: the line says what it would have been told.
         if (response.destroyed) {
-          if (options.accessLog) {
-            RequestMiddleware.logRequest({ requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider, clientGone: true })
-          }
+          RequestMiddleware.logRequest(options.accessLog, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider, clientGone: true })
           return
         }
         const text = JSON.stringify(body)
@@ -135,17 +133,7 @@ export const make = (options: {
         if (replayed) headers["idempotent-replayed"] = "true"
         response.writeHead(status, headers)
         response.end(text)
-        if (options.accessLog) {
-          RequestMiddleware.logRequest({
-            requestId,
-            method: "POST",
-            url: request.url ?? "",
-            status,
-            totalMillis: total,
-            timing,
-            providerMillis: provider
-          })
-        }
+        RequestMiddleware.logRequest(options.accessLog, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider })
       }
 
       const refuse = (error: ApiError.ApiError): void => {

@@ -5,12 +5,10 @@
  * @since 0.1.0
  */
 import * as LedgerSql from "@refundkit/ledger-sql"
-import * as Config from "effect/Config"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import { parseArgs } from "node:util"
 import * as Server from "./Server.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -84,9 +82,6 @@ export const parseFlags = (argv: ReadonlyArray<string>): Effect.Effect<Flags, Us
     })
   )
 
-const logLevel = Config.logLevel("REFUNDKIT_LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
-const logFormat = Config.literal("json", "logfmt", "pretty")("REFUNDKIT_LOG_FORMAT").pipe(Config.withDefault("json" as const))
-
 /**
  * Logs as JSON lines (or logfmt / pretty, `REFUNDKIT_LOG_FORMAT`) at
  * `REFUNDKIT_LOG_LEVEL` (default INFO; OFF, FATAL, ERROR, WARN, INFO, DEBUG, TRACE, ALL).
@@ -95,8 +90,8 @@ const logFormat = Config.literal("json", "logfmt", "pretty")("REFUNDKIT_LOG_FORM
  */
 export const loggerLayer = Layer.unwrapEffect(
   Effect.gen(function*() {
-    const format = yield* logFormat
-    const level = yield* logLevel
+    const format = yield* ServerConfig.logFormat
+    const level = yield* ServerConfig.logLevel
     const logger = format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty
     return Layer.merge(logger, Logger.minimumLogLevel(level))
   })

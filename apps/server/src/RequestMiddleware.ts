@@ -42,7 +42,7 @@ const flushLog = () => {
   if (lines !== "") process.stdout.write(lines)
 }
 let exitFlush = false
-const accessLog = (line: string): void => {
+const bufferLine = (line: string): void => {
   if (!exitFlush) {
     exitFlush = true
     process.once("exit", flushLog)
@@ -71,11 +71,18 @@ export const serverTiming = (totalMillis: number, providerMillis: number): strin
   `app;dur=${(totalMillis - providerMillis).toFixed(1)}, provider;dur=${providerMillis.toFixed(1)}`
 
 /**
- * One access log line, when the access log is on.
+ * The access log: off, or on in one of the general log's formats (`true` is JSON).
  *
  * @since 0.1.0
  */
-export const logRequest = (entry: {
+export type AccessLog = boolean | "json" | "logfmt" | "pretty"
+
+/**
+ * What one access log line tells.
+ *
+ * @since 0.1.0
+ */
+export interface RequestEntry {
   readonly requestId: string
   readonly method: string
   readonly url: string
@@ -85,24 +92,55 @@ export const logRequest = (entry: {
   readonly providerMillis: number
   /** The client hung up before the answer: `status` is what it would have been told. */
   readonly clientGone?: boolean
-}): void =>
-  // One JSON line straight to stdout: the access log is on every request's path, and
-  // the general logger's machinery cost about an eighth of the gateway's CPU.
-  accessLog(
-    `${JSON.stringify({
-      timestamp: new Date().toISOString(),
-      level: "INFO",
-      message: "request",
-      requestId: entry.requestId,
-      method: entry.method,
-      path: pathOf(entry.url),
-      status: entry.status,
-      durationMs: Math.round(entry.totalMillis * 10) / 10,
-      providerMs: Math.round(entry.providerMillis * 10) / 10,
-      providerCalls: entry.timing.calls,
-      ...(entry.clientGone === true ? { clientGone: true } : {})
-    })}\n`
-  )
+}
+
+const tenths = (millis: number): number => Math.round(millis * 10) / 10
+
+// A logfmt value is bare unless it holds what would end or split it.
+const logfmtValue = (value: string | number | boolean): string => {
+  const text = String(value)
+  return text === "" || /[\s"=\\]/.test(text) ? JSON.stringify(text) : text
+}
+
+/**
+ * One access log line in `format`, ending in a newline.
+ *
+ * @since 0.1.0
+ */
+export const formatRequest = (format: "json" | "logfmt" | "pretty", entry: RequestEntry, now: Date = new Date()): string => {
+  const fields = {
+    requestId: entry.requestId,
+    method: entry.method,
+    path: pathOf(entry.url),
+    status: entry.status,
+    durationMs: tenths(entry.totalMillis),
+    providerMs: tenths(entry.providerMillis),
+    providerCalls: entry.timing.calls,
+    ...(entry.clientGone === true ? { clientGone: true } : {})
+  }
+  const timestamp = now.toISOString()
+  switch (format) {
+    case "json":
+      return `${JSON.stringify({ timestamp, level: "INFO", message: "request", ...fields })}\n`
+    case "logfmt":
+      return `${Object.entries({ timestamp, level: "INFO", message: "request", ...fields }).map(([k, v]) => `${k}=${logfmtValue(v)}`).join(" ")}\n`
+    case "pretty":
+      return `[${timestamp.slice(11, 23)}] INFO request ${fields.method} ${JSON.stringify(fields.path)} ${fields.status} ${fields.durationMs}ms ` +
+        `(provider ${fields.providerMs}ms, ${fields.providerCalls} ${fields.providerCalls === 1 ? "call" : "calls"})` +
+        `${entry.clientGone === true ? " client gone" : ""} requestId=${logfmtValue(fields.requestId)}\n`
+  }
+}
+
+/**
+ * One access log line, when the access log is on.
+ *
+ * @since 0.1.0
+ */
+export const logRequest = (log: AccessLog, entry: RequestEntry): void => {
+  // One line straight to stdout: the access log is on every request's path, and the
+  // general logger's machinery cost about an eighth of the gateway's CPU.
+  if (log !== false) bufferLine(formatRequest(log === true ? "json" : log, entry))
+}
 
 const errorResponse = <A, I>(schema: Schema.Schema<A, I>, status: number, error: A): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(Schema.encodeSync(schema)(error), { status })
@@ -217,7 +255,7 @@ export const defaultBodyLimitBytes = RequestBody.defaultBodyLimitBytes
  *
  * @since 0.1.0
  */
-export const make = (options: { readonly bodyLimitBytes: number; readonly accessLog: boolean }) => {
+export const make = (options: { readonly bodyLimitBytes: number; readonly accessLog: AccessLog }) => {
   const limit = options.bodyLimitBytes
   const tooLargeResponse = errorResponse(ApiError.Wire.PayloadTooLarge, 413, RequestBody.tooLarge(limit))
 
@@ -235,9 +273,7 @@ export const make = (options: { readonly bodyLimitBytes: number; readonly access
             "x-request-id": requestId,
             "server-timing": serverTiming(total, provider)
           })
-          if (options.accessLog) {
-            logRequest({ requestId, method: request.method, url: request.url, status: response.status, totalMillis: total, timing, providerMillis: provider })
-          }
+          logRequest(options.accessLog, { requestId, method: request.method, url: request.url, status: response.status, totalMillis: total, timing, providerMillis: provider })
           return Effect.succeed(answered)
         })
       const length = request.headers["content-length"]

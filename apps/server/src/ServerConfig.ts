@@ -9,9 +9,10 @@ import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { defaultBodyLimitBytes } from "./RequestMiddleware.js"
+import { type AccessLog, defaultBodyLimitBytes } from "./RequestMiddleware.js"
 import * as SyncLoop from "./SyncLoop.js"
 
 /**
@@ -30,8 +31,11 @@ export interface ServerConfig {
   readonly sync: SyncLoop.Options | undefined
   /** How long in-flight requests may take to finish after SIGTERM before their connections are closed. */
   readonly shutdownGrace: Duration.Duration
-  /** One log line per request. */
-  readonly accessLog: boolean
+  /**
+   * One log line per request, in the general log's format (`true`: JSON); `false` turns it off.
+   * From the environment it is on when `REFUNDKIT_ACCESS_LOG` is and `REFUNDKIT_LOG_LEVEL` lets INFO lines through.
+   */
+  readonly accessLog: AccessLog
 }
 
 /**
@@ -99,10 +103,35 @@ const sync = Config.all({
 )
 
 /**
+ * `REFUNDKIT_LOG_LEVEL`: the least severe level logged (default INFO).
+ *
+ * @since 0.1.0
+ */
+export const logLevel: Config.Config<LogLevel.LogLevel> = Config.logLevel("REFUNDKIT_LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
+
+/**
+ * `REFUNDKIT_LOG_FORMAT`: `json` (default), `logfmt` or `pretty`.
+ *
+ * @since 0.1.0
+ */
+export const logFormat: Config.Config<"json" | "logfmt" | "pretty"> = Config.literal("json", "logfmt", "pretty")("REFUNDKIT_LOG_FORMAT").pipe(
+  Config.withDefault("json" as const)
+)
+
+// Access lines are INFO lines: an operator who asked for WARN and up, or for no log, gets none,
+// and they come in the format the rest of the log is in.
+const accessLog = Config.all({
+  on: Config.boolean("REFUNDKIT_ACCESS_LOG").pipe(Config.withDefault(true)),
+  level: logLevel,
+  format: logFormat
+}).pipe(Config.map(({ format, level, on }): AccessLog => on && LogLevel.lessThanEqual(level, LogLevel.Info) ? format : false))
+
+/**
  * `REFUNDKIT_PORT` (or `PORT`), `REFUNDKIT_HOST`, `REFUNDKIT_API_KEYS` (comma
  * separated), `REFUNDKIT_SANDBOX`, `REFUNDKIT_BODY_LIMIT` (bytes),
  * `REFUNDKIT_SYNC_INTERVAL` ("off" to disable), `REFUNDKIT_SYNC_BATCH`,
- * `REFUNDKIT_RECOVERY_GRACE`, `REFUNDKIT_SHUTDOWN_GRACE`, `REFUNDKIT_ACCESS_LOG`.
+ * `REFUNDKIT_RECOVERY_GRACE`, `REFUNDKIT_SHUTDOWN_GRACE`, `REFUNDKIT_ACCESS_LOG` (with
+ * `REFUNDKIT_LOG_LEVEL` and `REFUNDKIT_LOG_FORMAT`).
  *
  * @since 0.1.0
  */
@@ -116,5 +145,5 @@ export const config: Config.Config<ServerConfig> = Config.all({
   ),
   sync,
   shutdownGrace: Config.duration("REFUNDKIT_SHUTDOWN_GRACE").pipe(Config.withDefault(defaults.shutdownGrace)),
-  accessLog: Config.boolean("REFUNDKIT_ACCESS_LOG").pipe(Config.withDefault(true))
+  accessLog
 })

@@ -359,17 +359,7 @@ describe("POST /v1/refunds (direct route): a client that hangs up", () => {
   it.scopedLive("does not stop its refund: the refund is recorded, and a retry with the key replays it", () =>
     Effect.gen(function*() {
       // The access log goes to stdout: read it there, to see the hung-up request has its line.
-      const logged: Array<string> = []
-      const write = process.stdout.write.bind(process.stdout)
-      yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          process.stdout.write = ((chunk: string | Uint8Array, ...rest: Array<never>) => {
-            logged.push(String(chunk))
-            return write(chunk, ...rest)
-          }) as typeof process.stdout.write
-        }),
-        () => Effect.sync(() => void (process.stdout.write = write))
-      )
+      const stdout = yield* Gateway.captureStdout
       const gw = yield* Gateway.start({ server: { accessLog: true } })
       const key = Gateway.key()
       yield* hangUpDuringCreate(gw, "/v1/refunds", key)
@@ -380,8 +370,8 @@ describe("POST /v1/refunds (direct route): a client that hangs up", () => {
       assert.deepStrictEqual(replay.body.events.map((e: { readonly to: string }) => e.to), ["requested", replay.body.status])
       assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
       // The hung-up request is in the access log with what it would have been told.
-      const lines = logged.join("").split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
-      assert.isTrue(lines.some((l) => l["clientGone"] === true && l["status"] === 201 && l["path"] === "/v1/refunds"), logged.join(""))
+      const lines = stdout.text().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+      assert.isTrue(lines.some((l) => l["clientGone"] === true && l["status"] === 201 && l["path"] === "/v1/refunds"), stdout.text())
     }))
 })
 

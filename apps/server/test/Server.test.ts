@@ -7,6 +7,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Net from "node:net"
 import * as Main from "../src/Main.js"
+import * as RequestMiddleware from "../src/RequestMiddleware.js"
 import * as Server from "../src/Server.js"
 import * as ServerConfig from "../src/ServerConfig.js"
 import * as SyncLoop from "../src/SyncLoop.js"
@@ -345,4 +346,45 @@ describe("invalid_request messages outside create", () => {
       assert.strictEqual(hook.body.error.code, "webhook_invalid")
       assert.notMatch(hook.body.error.message, /refund request|was not sent|send it again/, hook.body.error.message)
     }))
+})
+
+/** A logfmt line's pairs: bare values, or JSON-quoted ones. */
+const parseLogfmt = (line: string): Record<string, string> => {
+  const pairs: Record<string, string> = {}
+  for (const match of line.matchAll(/(\w+)=("(?:[^"\\]|\\.)*"|\S*)/g)) pairs[match[1]!] = match[2]!.startsWith("\"") ? JSON.parse(match[2]!) as string : match[2]!
+  return pairs
+}
+
+describe("the access log", () => {
+  it.effect("follows REFUNDKIT_LOG_LEVEL and REFUNDKIT_LOG_FORMAT: off above INFO, in the log's own format", () =>
+    Effect.gen(function*() {
+      const accessLog = (env: ReadonlyArray<readonly [string, string]>) =>
+        Effect.map(Effect.withConfigProvider(ServerConfig.config, ConfigProvider.fromMap(new Map(env))), (c) => c.accessLog)
+      assert.strictEqual(yield* accessLog([]), "json")
+      assert.strictEqual(yield* accessLog([["REFUNDKIT_LOG_FORMAT", "logfmt"]]), "logfmt")
+      assert.strictEqual(yield* accessLog([["REFUNDKIT_LOG_FORMAT", "pretty"], ["REFUNDKIT_LOG_LEVEL", "DEBUG"]]), "pretty")
+      for (const level of ["WARN", "ERROR", "FATAL", "OFF"]) assert.strictEqual(yield* accessLog([["REFUNDKIT_LOG_LEVEL", level]]), false, level)
+      assert.strictEqual(yield* accessLog([["REFUNDKIT_ACCESS_LOG", "false"]]), false)
+    }))
+
+  it.scopedLive("writes logfmt lines when the log is logfmt, quoting what would split a value", () =>
+    Effect.gen(function*() {
+      const stdout = yield* Gateway.captureStdout
+      const gw = yield* Gateway.start({ server: { accessLog: "logfmt" } })
+      const created = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key(), "x-request-id": 'odd"id=1' } })
+      assert.strictEqual(created.status, 201, created.text)
+      yield* Effect.sleep("50 millis") // lines go out at the end of the event-loop turn
+      const line = stdout.text().split("\n").find((l) => l.includes("requestId=\"odd"))
+      assert.isDefined(line, stdout.text())
+      assert.isFalse(line!.startsWith("{"), line)
+      assert.deepInclude(parseLogfmt(line!), { level: "INFO", message: "request", requestId: 'odd"id=1', method: "POST", path: "/v1/refunds", status: "201" })
+    }))
+
+  it("pretty: one readable line per request", () => {
+    const entry = { requestId: "r-1", method: "GET", url: "/v1/refunds?limit=2", status: 200, totalMillis: 3.14, timing: { millis: 0, calls: 0 }, providerMillis: 0 }
+    assert.strictEqual(
+      RequestMiddleware.formatRequest("pretty", entry, new Date("2026-12-06T08:01:02.345Z")),
+      '[08:01:02.345] INFO request GET "/v1/refunds" 200 3.1ms (provider 0ms, 0 calls) requestId=r-1\n'
+    )
+  })
 })

@@ -109,3 +109,19 @@ export const airaloRefund = (iccid = "8910300000000000011") => ({
   iccids: [iccid],
   reason: "TRIP_CANCELLATION"
 })
+
+/** What the process writes to stdout (where the access log goes) while the scope is open; still written through. */
+export const captureStdout = Effect.gen(function*() {
+  const written: Array<string> = []
+  const write = process.stdout.write.bind(process.stdout)
+  yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      process.stdout.write = ((chunk: string | Uint8Array, ...rest: Array<never>) => {
+        written.push(String(chunk))
+        return write(chunk, ...rest)
+      }) as typeof process.stdout.write
+    }),
+    () => Effect.sync(() => void (process.stdout.write = write))
+  )
+  return { text: () => written.join("") }
+})
