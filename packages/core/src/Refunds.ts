@@ -165,6 +165,11 @@ export declare namespace Refunds {
    * @since 0.1.0
    */
   export interface Service {
+    /**
+     * One refund. At a rate-limited provider its key is claimed only after the call's turn of
+     * the limit, as in `createMany`: a create refused for waiting longer than `maxRateLimitWait`
+     * records nothing, so a retry under the same key is sent.
+     */
     readonly create: (input: CreateInput) => Effect.Effect<Created, CreateError>
     /**
      * Many refunds at once (the bulk engine): each is decoded and checked against the
@@ -623,8 +628,6 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           ? replayOf(drafted.draft, claimed.refund)
           : Effect.succeed({ _tag: "Submit", provider: drafted.provider, prepared: drafted.prepared, refund: claimed.refund, request: drafted.request }))
 
-    const claim = (input: CreateInput) => Effect.flatMap(draftOf(input), claimDrafted)
-
     /**
      * An earlier refund under the draft's key, read without claiming: the bulk paths check
      * this before waiting for a turn of the rate limit, so a re-run's replays take none.
@@ -648,17 +651,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const submitOrReplay = (claimed: Claim, slots: CallSlots.CallSlots | undefined, permitted: boolean): Effect.Effect<Created, CreateError> =>
       claimed._tag === "Replay" ? Effect.succeed(claimed.created) : submitClaimed(claimed.provider, claimed.prepared, claimed.refund, slots, permitted)
 
-    const createWith = (input: CreateInput, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> =>
-      Effect.flatMap(claim(input), (claimed) => submitOrReplay(claimed, slots, false))
-
-    /** {@link createWith} for the bulk paths: at a rate-limited provider the claim waits for the call's turn ({@link claimWhenDue}). */
+    /** Claim, then submit or replay; at a rate-limited provider the claim waits for the call's turn ({@link claimWhenDue}). */
     const createWhenDue = (input: CreateInput, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> =>
       Effect.flatMap(draftOf(input), (drafted) => {
         const limited = drafted.provider.capabilities.rateLimit !== undefined
         return Effect.flatMap(limited ? claimWhenDue(drafted) : claimDrafted(drafted), (claimed) => submitOrReplay(claimed, slots, limited))
       })
 
-    const create = (input: CreateInput): Effect.Effect<Created, CreateError> => createWith(input)
+    // At a rate-limited provider the key is claimed only once the call has its turn: a create refused
+    // for waiting too long (the gateway waits 10 s, Airalo's window is 5 minutes) was never sent, and
+    // claimed first it would stay `failed` under its key, so the retry the caller is told to make
+    // ("Retry after 305 s", same Idempotency-Key) would replay that failure and never be sent.
+    const create = (input: CreateInput): Effect.Effect<Created, CreateError> => createWhenDue(input)
 
     const pipeline = (pipelineOptions: { readonly calls: number }) =>
       Effect.sync(() => {

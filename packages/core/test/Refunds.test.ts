@@ -404,6 +404,23 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("a create held back by the rate limit records nothing: the same key sends it once the window has passed", () => {
+    const toy = scripted({ idempotent: false, rateLimit: { requests: 1, perMillis: 1_200 }, maxRateLimitWait: "20 millis" })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "held-1" })
+      const held = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "held-2" }))
+      assert.strictEqual(held._tag, "ProviderUnavailable")
+      assert.isTrue(Option.isNone(yield* Ledger.Ledger.pipe(Effect.flatMap((ledger) => ledger.findByKey("toy", "held-2")))))
+      // The gateway tells the client "Retry after ...": a retry with the same Idempotency-Key must send it, not replay a failure.
+      yield* Effect.sleep("1300 millis")
+      const retried = yield* refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "held-2" })
+      assert.isFalse(retried.replayed)
+      assert.strictEqual(retried.refund.status, "succeeded")
+      assert.strictEqual(toy.calls.length, 2)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("in a packed call each refund is told only what its own items say", () => {
     const toy = scripted({ idempotent: true, maxTargets: 3 })
     return Effect.gen(function*() {
