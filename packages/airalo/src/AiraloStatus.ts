@@ -121,6 +121,23 @@ export const businessDecline = (error: AiraloWire.BusinessError): ProviderDeclin
 
 const decodeErrorBody = Schema.decodeUnknownOption(AiraloWire.ErrorBody)
 
+const decodeEnvelope = Schema.decodeUnknownOption(AiraloWire.ValidationError)
+
+/**
+ * Whether a 2xx body is Airalo's error envelope rather than an answer: `{data, meta}` whose
+ * `meta.message` is not "success" and whose `data` carries none of the answer's own fields.
+ * Airalo's docs file their error examples under the 202 (refund) and 200 (token) responses;
+ * read as a malformed answer, a refusal would leave the refund `unknown` at a provider with
+ * no status query, for a person to settle by hand.
+ *
+ * @since 0.1.0
+ */
+export const isErrorEnvelope = (body: unknown, answerField: string): boolean =>
+  Option.match(decodeEnvelope(body), {
+    onNone: () => false,
+    onSome: (envelope) => envelope.meta.message.trim().toLowerCase() !== "success" && (Array.isArray(envelope.data) || !(answerField in envelope.data))
+  })
+
 /**
  * Airalo's own words in an error body, when there are any.
  *
@@ -187,6 +204,8 @@ export const refundResponse = (received: ProviderHttp.Received): Effect.Effect<A
     return Effect.flatMap(ProviderHttp.json(providerId, received), (body) =>
       typeof body === "object" && body !== null && "code" in body && "reason" in body
         ? Effect.flatMap(ProviderHttp.decode(providerId, AiraloWire.BusinessError, body, status), (error) => Effect.fail(businessDecline(error)))
+        : isErrorEnvelope(body, "refund_id")
+        ? unprocessable(received)
         : ProviderHttp.decode(providerId, AiraloWire.RefundAccepted, body, status))
   }
   if (status === 401) {
@@ -225,10 +244,11 @@ export const refundResponse = (received: ProviderHttp.Received): Effect.Effect<A
  */
 export const tokenResponse = (received: ProviderHttp.Received): Effect.Effect<AiraloWire.TokenResponse, ProviderError> => {
   const { status } = received
-  if (status >= 200 && status < 300) return ProviderHttp.decodeBody(providerId, AiraloWire.TokenResponse, received)
+  const refused = status >= 200 && status < 300 && Option.isSome(received.json) && isErrorEnvelope(received.json.value, "access_token")
+  if (status >= 200 && status < 300 && !refused) return ProviderHttp.decodeBody(providerId, AiraloWire.TokenResponse, received)
   if (status === 403) return Effect.fail(forbidden(received, "/token"))
   const words = wordsOf(received)
-  if (status === 401 || status === 400 || status === 422) {
+  if (refused || status === 401 || status === 400 || status === 422) {
     return Effect.fail(new ProviderAuthFailed({ provider: providerId, detail: `HTTP ${status} on /token${words === undefined ? "" : ` (${words})`}` }))
   }
   const generic = ProviderHttp.statusError(providerId, received, words)

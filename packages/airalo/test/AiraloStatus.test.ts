@@ -60,6 +60,24 @@ describe("AiraloStatus", () => {
       assert.strictEqual(html._tag, "UnexpectedResponse")
     }))
 
+  it.effect("Airalo's error envelope sent with a 2xx (its docs file the error examples under 202 and 200) is read as the error it is", () =>
+    Effect.gen(function*() {
+      const foreign = "The following ICCIDs do not belong to your company: 894000000000001, 894000000000002"
+      const owned = yield* refundError(202, { data: [], meta: { message: foreign } })
+      assert.isTrue(owned._tag === "ProviderDeclined" && owned.providerCode === AiraloStatus.notOwnedCode && owned.reason === foreign)
+      const required = yield* refundError(202, { data: [], meta: { message: "The iccids field is required." } })
+      assert.isTrue(required._tag === "InvalidRequest" && required.issues[0]!.path === "iccids")
+      const reason = yield* refundError(202, { data: { reason: invalidReason }, meta: { message: "the parameter is invalid" } })
+      assert.isTrue(reason._tag === "InvalidRequest" && reason.issues[0]!.path === "reason")
+      // An acceptance that lost its refund_id is still in doubt, not a refusal.
+      const noId = yield* refundError(202, { data: { created_at: "2024-10-12 09:30" }, meta: { message: "success" } })
+      assert.isTrue(noId._tag === "UnexpectedResponse" && noId.path === "data.refund_id")
+      const wrongSecret = yield* Effect.flip(AiraloStatus.tokenResponse(received(200, { data: [], meta: { message: "Client authentication failed" } })))
+      assert.isTrue(wrongSecret._tag === "ProviderAuthFailed" && wrongSecret.detail.includes("Client authentication failed"))
+      const wrongId = yield* Effect.flip(AiraloStatus.tokenResponse(received(200, { data: { client_id: "The selected client id is invalid." }, meta: { message: "the parameter is invalid" } })))
+      assert.isTrue(wrongId._tag === "ProviderAuthFailed" && wrongId.detail.includes("The selected client id is invalid."))
+    }))
+
   it.effect("a business error {code, reason} is a decline with its code, also when sent with 200", () =>
     Effect.gen(function*() {
       const recycled = yield* refundError(422, { code: 73, reason: "The eSIM with iccid 8910300000005271146 has been recycled." })
