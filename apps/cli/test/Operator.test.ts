@@ -185,7 +185,7 @@ describe("refundkit as an operator runs it", () => {
     assert.notInclude(result.stderr, "REFUNDKIT_LEDGER")
   })
 
-  it("bulk: the command echoed after Ctrl-C does not print the ledger URL's password", async () => {
+  for (const inline of [false, true]) it(`bulk: the command echoed after Ctrl-C does not print the ledger URL's password (${inline ? "--ledger=<url>" : "--ledger <url>"})`, async () => {
     // The local server trusts 127.0.0.1, so a password in the URL is carried but not needed; a schema of its own.
     const url = new URL(process.env["REFUNDKIT_TEST_PG_URL"] ?? "postgres://postgres@127.0.0.1:5432/test")
     const password = "pw-7f3c9e-never-printed"
@@ -195,10 +195,10 @@ describe("refundkit as an operator runs it", () => {
     await admin.connect()
     await admin.query(`CREATE SCHEMA ${schema}`)
     url.searchParams.set("options", `-c search_path=${schema}`)
-    const file = exiromCsv("pg.csv", 9_800_001 + Math.floor(Math.random() * 1000) * 200, 200)
-    const out = join(dir, "pg.results.jsonl")
+    const file = exiromCsv(`pg-${inline}.csv`, 9_800_001 + Math.floor(Math.random() * 1000) * 200, 200)
+    const out = join(dir, `pg-${inline}.results.jsonl`)
     await fault(sandboxes.url("exirom"), { fault: { _tag: "Latency", millis: 200 }, route: "refund", times: 0 })
-    const child = start(["bulk", file, "--provider", "exirom", "--concurrency", "2", "--out", out, "--ledger", url.toString()], { cwd: dir, env: env() })
+    const child = start(["bulk", file, "--provider", "exirom", "--concurrency", "2", "--out", out, ...(inline ? [`--ledger=${url.toString()}`] : ["--ledger", url.toString()])], { cwd: dir, env: env() })
     const done = exited(child)
     await until(() => existsSync(out) && readFileSync(out, "utf8").split("\n").length > 5)
     child.kill("SIGINT")

@@ -30,8 +30,11 @@ export const defaultConcurrency = 8
 
 const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
 
-// The command echoed back to run again must not print a secret: a postgres:// ledger URL's password is masked.
+// The command echoed back to run again must not print a secret: a postgres:// ledger URL's password is masked,
+// also where the URL is an option's inline value (`--ledger=postgres://...`), which is no URL as a whole.
 const masked = (arg: string): string => {
+  const inline = /^(--[^=]+=)(.*)$/s.exec(arg)
+  if (inline !== null) return `${inline[1]}${masked(inline[2]!)}`
   if (!arg.includes("://") || !URL.canParse(arg)) return arg
   const url = new URL(arg)
   if (url.password === "" && ![...url.searchParams.keys()].some((name) => name.toLowerCase() === "password")) return arg
