@@ -41,7 +41,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./internal/queries.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail, recoverySkipped } from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -474,16 +474,28 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
       const moved: Array<Refund> = []
       for (const { id } of ids) {
         // Each refund is re-read under its lock: a live process may have moved it on since.
-        const persisted = yield* run(
+        const outcome = yield* run(
           "recovering a refund",
           tx.write(Effect.gen(function*() {
-            const current = yield* selectLocked(String(id))
+            // A row that does not decode fails here with a LedgerError (storage failures are SqlErrors):
+            // it is left as it is, and the others are still recovered.
+            const read = yield* selectLocked(String(id)).pipe(
+              Effect.map(Either.right),
+              Effect.catchIf((e): e is LedgerError => e instanceof LedgerError, (e) => Effect.succeed(Either.left(e)))
+            )
+            if (Either.isLeft(read)) return Either.left(read.left)
+            const current = read.right
             if (Option.isNone(current) || current.value.refund.status !== "requested" || current.value.refund.updatedAt >= options.olderThan) {
-              return Option.none<Persisted>()
+              return Either.right(Option.none<Persisted>())
             }
-            return Option.some(yield* persistChange(current.value, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail }))
+            return Either.right(Option.some(yield* persistChange(current.value, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail })))
           }))
         )
+        if (Either.isLeft(outcome)) {
+          yield* recoverySkipped(outcome.left)
+          continue
+        }
+        const persisted = outcome.right
         if (Option.isSome(persisted)) {
           const applied = yield* settle(persisted.value)
           if (Either.isRight(applied)) moved.push(applied.right)

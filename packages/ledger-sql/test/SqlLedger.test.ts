@@ -58,6 +58,24 @@ for (const location of locations) {
         }
       }))
 
+    it.scopedLive("a damaged refund left in requested does not stop recovery of the others (nor the start of the process)", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        const [first, damaged, last] = [draft("crashed-1"), draft("crashed-2"), draft("crashed-3")]
+        for (const refund of [first, damaged, last]) yield* ledger.claim(refund)
+        const sql = yield* rawSql(url)
+        yield* sql`UPDATE refunds SET targets = ${'[{"target": 12345}]'} WHERE id = ${damaged.id}`
+        const moved = yield* ledger.recover({ olderThan: at(50), at: at(60) })
+        assert.deepStrictEqual(moved.map((r) => r.id), [first.id, last.id])
+        assert.strictEqual((yield* ledger.get(last.id)).status, "unknown")
+        const rows = yield* sql<{ readonly status: string }>`SELECT status FROM refunds WHERE id = ${damaged.id}`
+        assert.strictEqual(rows[0]!.status, "requested")
+        // A process starting on this ledger recovers it too (the gateway recovers before it serves).
+        const restarted = yield* build(SqlLedger.layer({ url }))
+        assert.deepStrictEqual(yield* restarted.recover({ olderThan: at(50), at: at(61) }), [])
+      }))
+
     it.scopedLive("keeps refunds across restarts and reports ready only when migrated", () =>
       Effect.gen(function*() {
         const url = yield* location.fresh

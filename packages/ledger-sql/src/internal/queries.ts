@@ -4,12 +4,25 @@
  *
  * @internal
  */
+import type { LedgerError } from "@refundkit/core/RefundError"
+import * as Effect from "effect/Effect"
 
 /** @internal */
 export const needsSyncStatuses = ["pending", "unknown", "requires_action"] as const
 
 /** @internal */
 export const recoveryDetail = "left in requested by an interrupted process; not resent"
+
+/**
+ * A refund recovery cannot read (a row edited by hand, damaged) is left in `requested` and
+ * named in a warning, and recovery goes on with the others. Failing the whole recovery on
+ * it kept the gateway from starting, and its sync loop (which recovers before every sweep)
+ * from syncing anything, until someone repaired that one row.
+ *
+ * @internal
+ */
+export const recoverySkipped = (error: LedgerError): Effect.Effect<void> =>
+  Effect.logWarning(`refundkit ledger: recovery left a refund in requested: ${error.detail}; once the row is repaired it is recovered`)
 
 /** @internal */
 export const encodeCursor = (seq: bigint): string => Buffer.from(`s:${seq}`).toString("base64url")

@@ -28,7 +28,7 @@ import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
-import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail } from "./queries.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail, recoverySkipped } from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
@@ -360,16 +360,21 @@ export const make = (
         // Each refund is re-read under the write lock: a live process may have moved it on since.
         // Issued together, they share group commits.
         const moved = yield* Effect.forEach(ids, (id) =>
-          write("recovering a refund", (scratch) => {
+          write<Either.Either<Option.Option<Refund>, LedgerError>, never>("recovering a refund", (scratch) => {
             const found = current(scratch, prepare(sql.stampById).get(id) as Row | undefined)
-            if (Either.isLeft(found)) return Writer.undone(found.left)
+            // A row that does not decode is left as it is (nothing can be decided from it), but
+            // it must not stop the recovery of the others, nor the start of the process.
+            if (Either.isLeft(found)) return Writer.done(Either.left(found.left))
             const entry = found.right
             if (entry === undefined || entry.refund.status !== "requested" || entry.refund.updatedAt >= options.olderThan) {
-              return Writer.done(Option.none<Refund>())
+              return Writer.done(Either.right(Option.none<Refund>()))
             }
-            return Writer.done(Either.getRight(persistChange(scratch, entry, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail })))
+            return Writer.done(
+              Either.right(Either.getRight(persistChange(scratch, entry, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail })))
+            )
           }), { concurrency: 64 })
-        return moved.flatMap((r) => (Option.isSome(r) ? [r.value] : []))
+        for (const result of moved) if (Either.isLeft(result)) yield* recoverySkipped(result.left)
+        return moved.flatMap((r) => (Either.isRight(r) && Option.isSome(r.right) ? [r.right.value] : []))
       })
 
     const claimForSync = (lease: SyncLease) =>
