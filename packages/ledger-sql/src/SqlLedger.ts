@@ -41,7 +41,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail, recoverySkipped } from "./internal/queries.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail, recoverySkipped, syncSkipped } from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -517,9 +517,19 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         if (ids.length === 0) return []
         yield* sql`UPDATE refunds SET sync_lease_until = ${lease.until}, sync_lease_owner = ${lease.owner} WHERE ${sql.in("id", ids)}`
         // A statement after the lock: its snapshot (and the events it reads along) is newer than any change to these rows.
-        const rows = yield* hydrate(yield* sql`SELECT ${columns} FROM refunds WHERE ${sql.in("id", ids)} ORDER BY updated_at, seq`)
-        return rows.map((r) => r.refund)
-      }))
+        const raws = yield* sql`SELECT ${columns} FROM refunds WHERE ${sql.in("id", ids)} ORDER BY updated_at, seq`
+        // Each refund is decoded on its own: a damaged one keeps its lease (so the next call
+        // passes it by) and is named, and the others are still handed out to be synced.
+        const rows = yield* Effect.forEach(raws, (raw) =>
+          hydrate([raw]).pipe(
+            Effect.map((read) => Either.right(read)),
+            Effect.catchIf((e): e is LedgerError => e instanceof LedgerError, (e) => Effect.succeed(Either.left(e)))
+          ))
+        return rows
+      })).pipe(
+        Effect.tap((rows) => Effect.forEach(rows, (row) => (Either.isLeft(row) ? syncSkipped(row.left) : Effect.void), { discard: true })),
+        Effect.map((rows) => rows.flatMap((row) => (Either.isRight(row) ? row.right.map((r) => r.refund) : [])))
+      )
     )
 
   const releaseSync = (options: { readonly owner: string; readonly ids: ReadonlyArray<string> }) =>

@@ -135,6 +135,25 @@ for (const location of locations) {
         assert.strictEqual((yield* ledger.needingSync({ limit: 100 })).length, 12)
       }))
 
+    it.scopedLive("a damaged refund due for a sync is passed by; the others are still leased to be synced", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        const refunds = [draft("due-1", { n: 1 }), draft("due-2", { n: 2 }), draft("due-3", { n: 3 })]
+        for (const [i, refund] of refunds.entries()) {
+          yield* ledger.claim(refund)
+          yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(10 + i) })
+        }
+        const sql = yield* rawSql(url)
+        // The oldest due refund, the one a sync loop leases first.
+        yield* sql`UPDATE refunds SET items = ${"not json"} WHERE id = ${refunds[0]!.id}`
+        const lease = (n: number, limit: number) => ledger.claimForSync({ owner: "w", at: at(n), until: at(n + 60), limit })
+        assert.deepStrictEqual((yield* lease(100, 3)).map((r) => r.id), [refunds[1]!.id, refunds[2]!.id])
+        // It keeps its lease like the others, so a sync loop taking one refund at a time is not stuck on it.
+        assert.deepStrictEqual(yield* lease(101, 1), [])
+        assert.deepStrictEqual((yield* lease(300, 3)).map((r) => r.id), [refunds[1]!.id, refunds[2]!.id])
+      }))
+
     it.scopedLive("a cursor the ledger did not issue is refused naming the cursor", () =>
       Effect.gen(function*() {
         const url = yield* location.fresh

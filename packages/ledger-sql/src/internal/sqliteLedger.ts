@@ -28,7 +28,7 @@ import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
-import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail, recoverySkipped } from "./queries.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail, recoverySkipped, syncSkipped } from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
@@ -383,15 +383,32 @@ export const make = (
           AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ORDER BY updated_at, seq LIMIT ?`
         const params = lease.providers === undefined ? [] : [JSON.stringify(lease.providers)]
         const picked = prepare(text).all(...params, lease.at, Math.max(0, Math.floor(lease.limit))) as ReadonlyArray<Row>
-        if (picked.length === 0) return Writer.done<ReadonlyArray<Refund>>([])
+        if (picked.length === 0) return Writer.done({ leased: [], damaged: [] })
         const ids = JSON.stringify(picked.map((r) => r.id))
         // Leases are not part of a refund: the rows' versions, and the cache, stay valid.
         prepare(sql.lease).run(lease.until, lease.owner, ids)
-        const entries = hydrate(prepare(sql.leased).all(ids) as ReadonlyArray<Row>)
-        if (Either.isLeft(entries)) return Writer.undone(entries.left)
-        for (const entry of entries.right) scratch.remember(entry)
-        return Writer.done<ReadonlyArray<Refund>>(entries.right.map((e) => e.refund))
-      })
+        const rows = prepare(sql.leased).all(ids) as ReadonlyArray<Row>
+        const eventRows = prepare(sql.eventsOfMany).all(ids) as ReadonlyArray<Row>
+        const leased: Array<Refund> = []
+        const damaged: Array<LedgerError> = []
+        // Each refund is decoded on its own: a damaged one keeps its lease (so the next call
+        // passes it by) and is named, and the others are still handed out to be synced.
+        for (const row of rows) {
+          const entry = toEntries([row], eventRows.filter((e) => e.refund_id === row.id))
+          if (Either.isLeft(entry)) {
+            damaged.push(entry.left)
+            continue
+          }
+          for (const e of entry.right) {
+            scratch.remember(e)
+            leased.push(e.refund)
+          }
+        }
+        return Writer.done({ leased, damaged })
+      }).pipe(
+        Effect.tap(({ damaged }) => Effect.forEach(damaged, syncSkipped, { discard: true })),
+        Effect.map(({ leased }): ReadonlyArray<Refund> => leased)
+      )
 
     const releaseSync = (options: { readonly owner: string; readonly ids: ReadonlyArray<string> }) =>
       options.ids.length === 0 ? Effect.void : write("releasing sync leases", () => {
