@@ -48,7 +48,14 @@ export const parse = (value: string | Redacted.Redacted<string>): Either.Either<
   const text = (Redacted.isRedacted(value) ? Redacted.value(value) : value).trim()
   if (text === "") return Either.right({ _tag: "Sqlite", filename: defaultPath })
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text)?.[1]?.toLowerCase()
-  if (scheme === undefined) return Either.right({ _tag: "Sqlite", filename: text })
+  if (scheme === undefined) {
+    // `postgres:/db`, `postgresql:host/db`: a PostgreSQL URL mistyped, not a file name. Taken for
+    // one, each instance would run on a SQLite file of its own and claim the same keys twice.
+    if (/^postgres(ql)?:/i.test(text)) {
+      return Either.left(new ConfigurationError({ key, detail: "a PostgreSQL URL starts with postgres:// or postgresql://" }))
+    }
+    return Either.right({ _tag: "Sqlite", filename: text })
+  }
   if (scheme !== "postgres" && scheme !== "postgresql") {
     return Either.left(
       new ConfigurationError({

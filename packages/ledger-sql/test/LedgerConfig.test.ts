@@ -22,6 +22,12 @@ describe("LedgerConfig", () => {
   it("refuses other URL schemes and unparseable URLs without echoing them", () => {
     const mysql = LedgerConfig.parse("mysql://u:pw@db/x")
     assert.isTrue(Either.isLeft(mysql) && mysql.left._tag === "ConfigurationError" && mysql.left.key === "REFUNDKIT_LEDGER")
+    // A PostgreSQL URL missing its slashes is not a SQLite file name (each instance would get its own ledger).
+    for (const typo of ["postgres:/u:pw@db/ledger", "postgresql:db/ledger", "Postgres:u:pw@db"]) {
+      const parsed = LedgerConfig.parse(typo)
+      assert.isTrue(Either.isLeft(parsed) && parsed.left._tag === "ConfigurationError", typo)
+      if (Either.isLeft(parsed)) assert.notInclude(parsed.left.message, "pw")
+    }
     const broken = LedgerConfig.parse("postgres://u:pw@[bad/x")
     assert.isTrue(Either.isLeft(broken))
     if (Either.isLeft(broken)) assert.notInclude(broken.left.message, "pw")
