@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { ConfigurationError } from "@refundkit/core/RefundError"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -97,6 +98,12 @@ export const loggerLayer = Layer.unwrapEffect(
   })
 )
 
+// A value the ledger refuses is named as the flag it came from: REFUNDKIT_LEDGER may be unset, or hold another value.
+const ledgerFromFlag = (url: string) =>
+  LedgerSql.layer({ url }).pipe(Layer.mapError((error) =>
+    error._tag === "ConfigurationError" && error.key === LedgerSql.LedgerConfig.key ? new ConfigurationError({ key: "--ledger", detail: error.detail }) : error
+  ))
+
 /**
  * Runs the gateway until interrupted (SIGINT/SIGTERM under `NodeRuntime.runMain`),
  * printing the banner once it listens.
@@ -113,7 +120,7 @@ export const run = (argv: ReadonlyArray<string>) =>
       sandbox: flags.sandbox || config.sandbox,
       ...(flags.port === undefined ? {} : { port: flags.port }),
       ...(flags.host === undefined ? {} : { host: flags.host }),
-      ...(flags.ledger === undefined ? {} : { stack: { ledger: LedgerSql.layer({ url: flags.ledger }) } })
+      ...(flags.ledger === undefined ? {} : { stack: { ledger: ledgerFromFlag(flags.ledger) } })
     }
     const announce = Layer.effectDiscard(Effect.flatMap(Server.Started, (info) => Console.log(Server.banner(info))))
     return yield* Layer.launch(announce.pipe(Layer.provide(Server.layer(options))))

@@ -333,6 +333,24 @@ describe("API keys outside printable ASCII", () => {
     }))
 })
 
+describe("--ledger", () => {
+  it.scopedLive("a value the ledger refuses is named as the flag, not as REFUNDKIT_LEDGER", () =>
+    Effect.gen(function*() {
+      const base = yield* Effect.console
+      const lines: Array<string> = []
+      const capture = { ...base, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void lines.push(args.join(" "))) }
+      const exit = yield* Main.run(["--port", "0", "--sandbox", "--ledger", "mysql://db.example/refunds"]).pipe(
+        Effect.withConsole(capture as Console.Console),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REFUNDKIT_LOG_LEVEL", "OFF"], ["REFUNDKIT_SYNC_INTERVAL", "off"]]))),
+        Effect.timeout("20 seconds"),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isFailure(exit), "the gateway started on a ledger URL it cannot use")
+      assert.include(lines[0] ?? "", "--ledger")
+      assert.notInclude(lines[0] ?? "", "REFUNDKIT_LEDGER")
+    }))
+})
+
 describe("invalid_request messages outside create", () => {
   it.scopedLive("a bad list cursor and an unreadable callback do not speak of a refund request not sent", () =>
     Effect.gen(function*() {
