@@ -138,12 +138,16 @@ export interface ExiromSandbox extends Sandbox.Handle {
   readonly deliveries: Effect.Effect<ReadonlyArray<Delivery>>
 }
 
+// Exirom documents these as required Strings and nothing more: blank is missing, but a reason
+// with a trailing space (a CSV cell) is still a reason and must not be a 400 here.
+const Required = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0 || "is required"))
+
 const RefundBody = Schema.Struct({
-  requestId: Schema.NonEmptyTrimmedString,
-  mid: Schema.NonEmptyTrimmedString,
+  requestId: Required,
+  mid: Required,
   transactionId: Schema.Int,
   amount: Schema.String.pipe(Schema.pattern(/^\d+(\.\d+)?$/, { message: () => "must be a decimal string such as \"10.00\"" })),
-  reason: Schema.NonEmptyTrimmedString,
+  reason: Required,
   callbackUrl: Schema.optional(Schema.String.pipe(Schema.filter((s) => URL.canParse(s) || "must be an absolute URL"))),
   metadata: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 })

@@ -119,6 +119,18 @@ describe("Exirom plugin end to end", () => {
       assert.include(processing.refund.error?.message ?? "", "is PROCESSING")
     }))
 
+  it.scopedLive("a reason with surrounding spaces (a CSV cell) is a reason: the sandbox refunds it as Exirom would", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const { refund } = yield* refunds.create({
+        provider: "exirom",
+        request: { transactionId: 12345, amount: "1.00", reason: "customer request ", metadata: { note: " kept as sent " } },
+        idempotencyKey: "spaced-reason"
+      })
+      assert.strictEqual(refund.status, "pending", refund.error?.message)
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1)
+    }))
+
   it.scopedLive("a requestId Exirom already holds with another payload is a clear decline (409), refunding nothing", () =>
     Effect.gen(function*() {
       const sandbox = yield* ExiromSandbox.make()

@@ -92,6 +92,7 @@ describe("Exirom sandbox", () => {
       const missing = yield* refund({ transactionId: 12345, amount: "1.00", reason: "" })
       assert.strictEqual(missing.status, 400)
       assert.include(JSON.stringify(missing.body), "reason")
+      assert.strictEqual((yield* refund({ transactionId: 12345, amount: "1.00", reason: "   " })).status, 400, "a blank reason is missing")
       assert.strictEqual((yield* refund({ transactionId: "12345", amount: "1.00" })).status, 400)
       assert.strictEqual((yield* refund({ transactionId: 12345, amount: "1.00", mid: "someone_else" })).status, 403)
       assert.strictEqual((yield* refund({ transactionId: 1_000_001, amount: "1.00" })).status, 404, "auto-seeding is off")
