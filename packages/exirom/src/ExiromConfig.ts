@@ -52,7 +52,8 @@ export const make = (options: {
   readonly mid: string
   readonly requestsPerMinute?: number | undefined
 }): ExiromConfig => ({
-  baseUrl: options.baseUrl ?? defaultBaseUrl,
+  // As `config` does: the client appends "/v1/...", and "/api//v1/auth" is a 404 at Exirom.
+  baseUrl: (options.baseUrl ?? defaultBaseUrl).replace(/\/+$/, ""),
   merchantKey: Redacted.isRedacted(options.merchantKey) ? options.merchantKey : Redacted.make(options.merchantKey),
   merchantSecret: Redacted.isRedacted(options.merchantSecret) ? options.merchantSecret : Redacted.make(options.merchantSecret),
   mid: options.mid,

@@ -7,7 +7,7 @@ import { createHmac } from "node:crypto"
 import * as Http from "node:http"
 import * as Checksum from "../src/internal/checksum.js"
 import * as RawJson from "../src/internal/rawJson.js"
-import { Exirom } from "../src/index.js"
+import { Exirom, ExiromConfig } from "../src/index.js"
 import * as ExiromSandbox from "../src/sandbox.js"
 
 /** The plugin configured from the sandbox's env, behind core's Refunds and an in-memory ledger. */
@@ -145,6 +145,27 @@ describe("Exirom plugin end to end", () => {
       assert.strictEqual(b.refund.error?.providerCode, "HTTP_409")
       assert.include(b.refund.error?.message ?? "", "different payload")
       assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1)
+    }))
+
+  it.scopedLive("ExiromConfig.make takes a base URL with a trailing slash, as REFUNDKIT_EXIROM_BASE_URL does", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make()
+      const config = ExiromConfig.make({
+        baseUrl: `${sandbox.baseUrl}/`,
+        merchantKey: sandbox.env.REFUNDKIT_EXIROM_MERCHANT_KEY!,
+        merchantSecret: sandbox.merchantSecret,
+        mid: sandbox.mid,
+        requestsPerMinute: 0
+      })
+      assert.strictEqual(config.baseUrl, sandbox.baseUrl)
+      const layer = Refunds.layer().pipe(
+        Layer.provideMerge(Layer.provideMerge(Exirom.layer(config), Providers.layer)),
+        Layer.provideMerge(Ledger.layerMemory),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      const refunds = Context.get(yield* Layer.build(layer), Refunds.Refunds)
+      const { refund } = yield* refunds.create({ provider: "exirom", request: { transactionId: 12345, amount: "1.00", reason: "x" }, idempotencyKey: "slash" })
+      assert.strictEqual(refund.status, "pending", refund.error?.message)
     }))
 
   it.scopedLive("every documented auth answer shape works end to end", () =>
