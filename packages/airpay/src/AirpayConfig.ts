@@ -66,14 +66,16 @@ export const config: Config.Config<AirpayConfig> = Config.all({
     Config.withDefault(defaultBaseUrl),
     Config.map(trimmedBase)
   ),
-  merchantId: Config.string("REFUNDKIT_AIRPAY_MERCHANT_ID").pipe(
+  // Empty is missing, as for the secrets (`X=${UNSET}` in a template): the plugin is not
+  // configured and skipped, rather than an invalid setting that stops the whole gateway.
+  merchantId: Config.nonEmptyString("REFUNDKIT_AIRPAY_MERCHANT_ID").pipe(
     Config.validate({ message: "must be Airpay's numeric merchant id (1 to 20 digits)", validation: (id) => /^\d{1,20}$/.test(id) })
   ),
   username: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_USERNAME")),
   password: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_PASSWORD")),
   secret: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_SECRET")),
-  clientId: Config.string("REFUNDKIT_AIRPAY_CLIENT_ID").pipe(
-    Config.validate({ message: "must be 1 to 20 characters", validation: (id) => id.length >= 1 && id.length <= 20 })
+  clientId: Config.nonEmptyString("REFUNDKIT_AIRPAY_CLIENT_ID").pipe(
+    Config.validate({ message: "must be 1 to 20 characters", validation: (id) => id.length <= 20 })
   ),
   clientSecret: Config.redacted(Config.nonEmptyString("REFUNDKIT_AIRPAY_CLIENT_SECRET")),
   maxTransactionsPerCall: Settings.wholeNumber(

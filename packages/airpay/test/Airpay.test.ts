@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Ledger from "@refundkit/core/Ledger"
 import * as Providers from "@refundkit/core/Providers"
 import * as Refunds from "@refundkit/core/Refunds"
-import { ConfigProvider, Context, Effect, Either, Layer, Option, Redacted, Schedule } from "effect"
+import { ConfigError, ConfigProvider, Context, Effect, Either, Layer, Option, Redacted, Schedule } from "effect"
 import { ScriptedServer } from "@refundkit/testkit"
 import * as Airpay from "../src/Airpay.js"
 import * as AirpayCrypto from "../src/AirpayCrypto.js"
@@ -98,6 +98,24 @@ describe("Airpay plugin", () => {
       const error = yield* Effect.flip(processing.refunds.create(create(refund([10266, "5.00"]), "processing")))
       assert.strictEqual(error._tag, "UnexpectedResponse")
       assert.strictEqual((yield* processing.refunds.get(error._tag === "UnexpectedResponse" ? error.refundId ?? "" : "")).status, "unknown")
+    }))
+
+  it.scopedLive("layerConfig: empty settings (a template's unset variables) are missing, so Airpay is skipped; a malformed one is named", () =>
+    Effect.gen(function*() {
+      const build = (env: Record<string, string>) =>
+        Effect.flip(Layer.build(Airpay.layerConfig.pipe(
+          Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))),
+          Layer.provide(Providers.layer),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )))
+      const names = ["MERCHANT_ID", "USERNAME", "PASSWORD", "SECRET", "CLIENT_ID", "CLIENT_SECRET"].map((n) => `REFUNDKIT_AIRPAY_${n}`)
+      const empty = yield* build(Object.fromEntries(names.map((n) => [n, ""])))
+      assert.isTrue(ConfigError.isConfigError(empty) && ConfigError.isMissingDataOnly(empty), String(empty))
+      for (const name of names) assert.include(String(empty), name)
+      const { handle } = yield* setup()
+      const malformed = yield* build({ ...handle.env, REFUNDKIT_AIRPAY_MERCHANT_ID: "m-42" })
+      assert.strictEqual(malformed._tag, "ConfigurationError")
+      assert.include(ConfigError.isConfigError(malformed) ? "" : malformed.message, "REFUNDKIT_AIRPAY_MERCHANT_ID")
     }))
 
   it.scopedLive("capabilities tell the truth; maxTargetsPerCall comes from the config", () =>
