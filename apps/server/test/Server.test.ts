@@ -11,6 +11,7 @@ import * as RequestMiddleware from "../src/RequestMiddleware.js"
 import * as Server from "../src/Server.js"
 import * as ServerConfig from "../src/ServerConfig.js"
 import * as SyncLoop from "../src/SyncLoop.js"
+import * as ExiromSandbox from "@refundkit/exirom/sandbox"
 import * as Gateway from "./support/Gateway.js"
 
 const timingPattern = /^app;dur=\d+\.\d, provider;dur=\d+\.\d$/
@@ -203,6 +204,29 @@ describe("the gateway", () => {
       const settled = yield* gw.fetch("GET", `/v1/refunds/${created.body.id}`).pipe(
         Effect.filterOrFail((r) => r.body.status === "succeeded", () => "not yet"),
         Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))),
+        Effect.orDie
+      )
+      assert.strictEqual(settled.body.events.at(-1).source, "sync")
+    }))
+
+  it.scopedLive("the sync loop still reaches a new refund when more old ones than it syncs per lease never move", () =>
+    Effect.gen(function*() {
+      const first = yield* Gateway.start({ exirom: { settleAfterMillis: 600_000 } })
+      for (let i = 0; i < 30; i++) {
+        const created = yield* first.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund({ transactionId: 4_000_000 + i, amount: "1.00" }), headers: { "idempotency-key": Gateway.key() } })
+        assert.strictEqual(created.body.status, "pending", created.text)
+      }
+      // An Exirom that knows none of them: every lookup of the 30 is a 404 and they stay pending for good,
+      // as refunds Exirom never moves again do (a chargeback is final at Exirom, requires_action here).
+      const elsewhere = yield* ExiromSandbox.make()
+      const sync: SyncLoop.Options = { ...SyncLoop.defaultOptions, interval: "100 millis", batchSize: 2, spacing: "100 millis", syncTimeout: "300 millis" }
+      const second = yield* Gateway.start({ shareWith: { ...first, exirom: elsewhere }, server: { sync } })
+      const fresh = yield* second.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund({ amount: "2.00" }), headers: { "idempotency-key": Gateway.key() } })
+      assert.strictEqual(fresh.body.status, "pending", fresh.text)
+      yield* elsewhere.settle
+      const settled = yield* second.fetch("GET", `/v1/refunds/${fresh.body.id}`).pipe(
+        Effect.filterOrFail((r) => r.body.status === "succeeded", (r) => `still ${r.body.status}`),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("6 seconds"))),
         Effect.orDie
       )
       assert.strictEqual(settled.body.events.at(-1).source, "sync")

@@ -508,9 +508,13 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     run(
       "leasing refunds to sync",
       tx.write(Effect.gen(function*() {
+        // Least recently leased first (never leased before all): a sync that changes nothing leaves
+        // updated_at alone, so by updated_at alone the oldest refunds that never move (a chargeback,
+        // a refund the provider answers 404 for) came back as soon as their lease ran out, and once
+        // there were more of them than a lease's worth of sweeps, no newer refund was synced again.
         const picked = yield* sql<{ readonly id: string }>`SELECT id FROM refunds
           WHERE ${syncWhere(lease.providers)} AND (sync_lease_until IS NULL OR sync_lease_until <= ${lease.at})
-          ORDER BY updated_at, seq LIMIT ${Math.max(0, Math.floor(lease.limit))}${
+          ORDER BY sync_lease_until NULLS FIRST, updated_at, seq LIMIT ${Math.max(0, Math.floor(lease.limit))}${
           sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")
         }`
         const ids = picked.map((r) => String(r.id))

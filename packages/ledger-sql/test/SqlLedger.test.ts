@@ -154,6 +154,25 @@ for (const location of locations) {
         assert.deepStrictEqual((yield* lease(300, 3)).map((r) => r.id), [refunds[1]!.id, refunds[2]!.id])
       }))
 
+    it.scopedLive("a refund never leased for sync comes before older ones whose leases ran out: old refunds that never move cannot starve it", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        const ids: Array<string> = []
+        for (let i = 0; i < 4; i++) {
+          const refund = draft(`starve-${i}`, { n: i, provider: "a" })
+          yield* ledger.claim(refund)
+          // Three old refunds, then a new one.
+          yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(i < 3 ? 10 + i : 50) })
+          ids.push(refund.id)
+        }
+        const lease = (from: number, limit: number) => ledger.claimForSync({ owner: "w", at: at(from), until: at(from + 10), providers: ["a"], limit })
+        assert.deepStrictEqual((yield* lease(100, 3)).map((r) => r.id), ids.slice(0, 3), "never leased: oldest update first")
+        // Their syncs changed nothing (updated_at stays old) and their leases ran out.
+        assert.deepStrictEqual((yield* lease(111, 1)).map((r) => r.id), [ids[3]], "the new refund, not an old one again")
+        assert.deepStrictEqual((yield* lease(122, 3)).map((r) => r.id), ids.slice(0, 3), "then the least recently leased")
+      }))
+
     it.scopedLive("a cursor the ledger did not issue is refused naming the cursor", () =>
       Effect.gen(function*() {
         const url = yield* location.fresh

@@ -379,8 +379,9 @@ export const make = (
 
     const claimForSync = (lease: SyncLease) =>
       write("leasing refunds to sync", (scratch) => {
+        // Least recently leased first, as SqlLedger's claimForSync (see there).
         const text = `SELECT id FROM refunds WHERE ${syncWhere(lease.providers)}
-          AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ORDER BY updated_at, seq LIMIT ?`
+          AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ORDER BY sync_lease_until NULLS FIRST, updated_at, seq LIMIT ?`
         const params = lease.providers === undefined ? [] : [JSON.stringify(lease.providers)]
         const picked = prepare(text).all(...params, lease.at, Math.max(0, Math.floor(lease.limit))) as ReadonlyArray<Row>
         if (picked.length === 0) return Writer.done({ leased: [], damaged: [] })
