@@ -153,18 +153,22 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<SyncLoop, 
         const results: Array<readonly [string, SyncResult]> = []
         let taken = 0
         // Four workers, each taking the next refund only when it is free to sync it.
-        const worker: Effect.Effect<void, unknown> = Effect.suspend(() =>
-          results.length + taken >= options.batchSize ? Effect.void : Effect.flatMap(next, Option.match({
-            onNone: () => Effect.void,
-            onSome: (refund) => {
-              taken += 1
-              return Effect.flatMap(syncOne(refund), (result) => {
+        // A worker counts its refund as taken before it asks for one: counted once it arrived, the
+        // four workers all passed the check while the first lease was on its way, and a sweep of
+        // REFUNDKIT_SYNC_BATCH=1 synced four refunds (each batch up to three more than asked).
+        const worker: Effect.Effect<void, unknown> = Effect.suspend(() => {
+          if (results.length + taken >= options.batchSize) return Effect.void
+          taken += 1
+          return Effect.flatMap(next, Option.match({
+            onNone: () => Effect.sync(() => void (taken -= 1)),
+            onSome: (refund) =>
+              Effect.flatMap(syncOne(refund), (result) => {
                 taken -= 1
                 results.push(result)
                 return worker
               })
-            }
-          })))
+          }))
+        })
         yield* Effect.all(Array.from({ length: 4 }, () => worker), { concurrency: "unbounded", discard: true })
         const troubled = new Set<string>()
         const fine = new Set<string>()
