@@ -64,7 +64,7 @@ export const make = (config: ExiromConfig): Effect.Effect<ExiromClient, never, H
           HttpClientRequest.bodyUnsafeJson({ merchantKey: Redacted.value(config.merchantKey), merchantSecret: Redacted.value(config.merchantSecret) })
         )
       )
-      const token = ExiromWire.tokenOf(yield* decodeOk(ExiromWire.AuthResponse, { _tag: "Auth" })(received))
+      const token = ExiromWire.tokenOf(yield* decodeOk(ExiromWire.AuthResponse, { _tag: "Auth" })(ExiromWire.plainToken(received)))
       const now = yield* Clock.currentTimeMillis
       const exp = Jwt.expiresAt(token)
       return {

@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
 /**
@@ -27,6 +28,20 @@ export const AuthResponse = Schema.Union(
   Schema.NonEmptyString,
   Schema.Struct({ token: Schema.NonEmptyString, merchantKey: Schema.optional(Schema.String) })
 ).annotations({ identifier: "ExiromAuthResponse" })
+
+const jwtText = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
+
+/**
+ * The reference says `/v1/auth` "returns a JWT bearer token as a plain string". A Java
+ * controller returning a String sends it as unquoted text, which is not JSON: such a body,
+ * when it is a JWT and nothing else, is read as the bare string it means.
+ *
+ * @since 0.1.0
+ */
+export const plainToken = <R extends { readonly status: number; readonly text: string; readonly json: Option.Option<unknown> }>(received: R): R =>
+  received.status >= 200 && received.status < 300 && Option.isNone(received.json) && jwtText.test(received.text.trim())
+    ? { ...received, json: Option.some(received.text.trim()) }
+    : received
 
 /**
  * The token inside any {@link AuthResponse} shape.

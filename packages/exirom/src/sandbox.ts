@@ -99,8 +99,12 @@ export interface Options {
   readonly transactions?: ReadonlyArray<Transaction> | undefined
   /** `false` turns auto-seeding off. */
   readonly autoSeed?: AutoSeed | false | undefined
-  /** Which documented shape `/v1/auth` answers with: a bare string (the reference, default), `{token}` or `{merchantKey, token}`. */
-  readonly authResponse?: "string" | "token" | "merchantKey" | undefined
+  /**
+   * Which documented shape `/v1/auth` answers with: a bare JSON string (the reference, default), `{token}`,
+   * `{merchantKey, token}`, or `text`: the "plain string" as a Spring controller returning a String sends
+   * it, unquoted `text/plain`.
+   */
+  readonly authResponse?: "string" | "token" | "merchantKey" | "text" | undefined
   /** Token lifetime, default 30 days. */
   readonly tokenTtlSeconds?: number | undefined
   /** How long a refund stays NEW then PROCESSING before it settles; default 200 ms. */
@@ -332,6 +336,7 @@ export const make = (options: Options = {}): Effect.Effect<ExiromSandbox, ServeE
         }
         const token = issueToken(now)
         const shape = options.authResponse ?? "string"
+        if (shape === "text") return HttpServerResponse.text(token)
         return json(shape === "string" ? token : shape === "token" ? { token } : { merchantKey, token })
       }
       if (route === "other") return failure(404, `Not Found: ${request.method} ${path}`)

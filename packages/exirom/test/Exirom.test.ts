@@ -170,7 +170,8 @@ describe("Exirom plugin end to end", () => {
 
   it.scopedLive("every documented auth answer shape works end to end", () =>
     Effect.gen(function*() {
-      for (const authResponse of ["string", "token", "merchantKey"] as const) {
+      // "text": the "plain string" unquoted, as a Java controller returning a String sends it.
+      for (const authResponse of ["string", "token", "merchantKey", "text"] as const) {
         const { refunds, sandbox } = yield* setup({ authResponse })
         const { refund } = yield* refunds.create({ provider: "exirom", request: { transactionId: 20001, amount: "1.00", reason: "x" }, idempotencyKey: authResponse })
         assert.strictEqual(refund.status, "pending", authResponse)
