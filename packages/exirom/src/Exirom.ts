@@ -133,7 +133,7 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         const fields = RawJson.members(request.body)
         if (fields === undefined) return yield* InvalidRequest.field("body", "an Exirom callback is a JSON object", id)
         const checksum = request.headers["x-checksum"]
-        if (checksum === undefined || !Checksum.verify(Redacted.value(config.merchantSecret), Checksum.message(fields), checksum)) {
+        if (checksum === undefined || !Checksum.messages(fields).some((text) => Checksum.verify(Redacted.value(config.merchantSecret), text, checksum))) {
           return yield* new ProviderAuthFailed({
             provider: id,
             detail: checksum === undefined

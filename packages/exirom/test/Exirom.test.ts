@@ -328,6 +328,29 @@ describe("Exirom plugin end to end", () => {
         assert.strictEqual((yield* sandbox.stats).refundsPerformed, 2)
       }))
 
+    it.scopedLive("a callback signed over the parsed amount (200, as Exirom's Node quick start computes it) verifies too", () =>
+      Effect.gen(function*() {
+        const endpoint = yield* listener
+        const { refunds, sandbox } = yield* setup({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0 } })
+        const { refund } = yield* refunds.create({
+          provider: "exirom",
+          request: { transactionId: 20001, amount: "200.00", reason: "x", callbackUrl: endpoint.url },
+          idempotencyKey: "parsed-form"
+        })
+        yield* sandbox.settle
+        const [genuine] = yield* endpoint.waitFor(1)
+        assert.include(genuine!.body, "\"totalAmount\":200.0,")
+        const parsed = JSON.parse(genuine!.body) as { mid: string; totalAmount: number; orderCurrency: string; transactionId: number }
+        const overParsed = createHmac("sha256", sandbox.merchantSecret).update(`${parsed.mid}|${parsed.totalAmount}|${parsed.orderCurrency}|${parsed.transactionId}`).digest("base64")
+        const applied = yield* refunds.webhook("exirom", { ...genuine!, headers: { ...genuine!.headers, "x-checksum": overParsed } })
+        assert.isTrue(applied[0]!.applied)
+        assert.strictEqual((yield* refunds.get(refund.id)).status, "succeeded")
+        // Still only the two forms of the signed fields: another amount does not verify.
+        const other = createHmac("sha256", sandbox.merchantSecret).update(`${parsed.mid}|201|${parsed.orderCurrency}|${parsed.transactionId}`).digest("base64")
+        const refused = yield* Effect.flip(refunds.webhook("exirom", { ...genuine!, headers: { ...genuine!.headers, "x-checksum": other } }))
+        assert.strictEqual(refused._tag, "ProviderAuthFailed")
+      }))
+
     it.scopedLive("forged, tampered and unsigned callbacks are refused", () =>
       Effect.gen(function*() {
         const endpoint = yield* listener
