@@ -96,6 +96,8 @@ const sync = Config.all({
     const text = interval.trim().toLowerCase()
     if (text === "off" || text === "0") return Either.right(undefined)
     const parsed = Duration.decodeUnknown(interval)
+    // "0" is off, so every spelling of zero is: a zero interval would sweep the ledger back to back.
+    if (Option.isSome(parsed) && Duration.isZero(parsed.value)) return Either.right(undefined)
     return Option.isSome(parsed)
       ? Either.right({ ...SyncLoop.defaultOptions, interval: parsed.value, batchSize, recoveryGrace })
       : Either.left(ConfigError.InvalidData(["REFUNDKIT_SYNC_INTERVAL"], `must be a duration such as "10 seconds", or "off"; got ${JSON.stringify(interval)}`))

@@ -430,3 +430,15 @@ describe("the access log", () => {
     )
   })
 })
+
+describe("REFUNDKIT_SYNC_INTERVAL of zero", () => {
+  it.effect("turns the loop off in every spelling, as \"0\" does, rather than sweeping back to back", () =>
+    Effect.gen(function*() {
+      for (const interval of ["0", "0 seconds", "0 millis"]) {
+        const config = yield* ServerConfig.config.pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REFUNDKIT_SYNC_INTERVAL", interval]])))
+        )
+        assert.isUndefined(config.sync, `REFUNDKIT_SYNC_INTERVAL=${interval} started a loop with no pause between sweeps`)
+      }
+    }))
+})
