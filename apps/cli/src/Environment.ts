@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import * as Providers from "@refundkit/core/Providers"
-import { ConfigurationError, type LedgerError, type UnknownProvider } from "@refundkit/core/RefundError"
+import { ConfigurationError, type LedgerError, UnknownProvider } from "@refundkit/core/RefundError"
 import type * as Refunds from "@refundkit/core/Refunds"
 import type * as Sandbox from "@refundkit/core/Sandbox"
 import * as Config from "effect/Config"
@@ -89,6 +89,16 @@ export const layer = (globals: Globals, ledger: LedgerOptions = {}): Layer.Layer
   Layer.unwrapEffect(Effect.map(composition, (c) => c.layer(globals, ledger)))
 
 /**
+ * An unknown id's error listing every installed plugin: the registry holds only the configured
+ * ones, and "Installed providers: none" in a shell without settings sent users looking for a
+ * broken install.
+ *
+ * @since 0.1.0
+ */
+export const unknownProvider = (error: UnknownProvider, setup: Context.Tag.Service<Setup>): UnknownProvider =>
+  new UnknownProvider({ provider: error.provider, installed: [...new Set([...error.installed, ...setup.notConfigured.keys()])].sort() })
+
+/**
  * The provider for an id, explaining an installed-but-unconfigured one.
  *
  * @since 0.1.0
@@ -101,7 +111,7 @@ export const provider = (id: string) =>
       Effect.catchTag("UnknownProvider", (error): Effect.Effect<never, UnknownProvider | ConfigurationError> => {
         const why = setup.notConfigured.get(id)
         return why === undefined
-          ? Effect.fail(error)
+          ? Effect.fail(unknownProvider(error, setup))
           : Effect.fail(new ConfigurationError({ key: `REFUNDKIT_${id.toUpperCase()}_*`, detail: `${id} is installed but not configured (${why}); set its settings or use --sandbox` }))
       })
     )

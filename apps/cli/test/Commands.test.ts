@@ -51,6 +51,18 @@ describe("refundkit (everything but bulk)", () => {
     assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before.requests)
   })
 
+  it("names every installed provider when refusing an unknown id in a shell with no provider settings", async () => {
+    // No sandbox env: every plugin is installed but unconfigured, and the error said "Installed providers: none".
+    const bare = tempDir()
+    for (const args of [["create", "paypal", "--data", "{}"], ["list", "--provider", "paypal"]]) {
+      const result = await run([...args, "--json", "--ledger", join(bare, "ledger.db")], { cwd: bare })
+      assert.strictEqual(result.code, 2, result.stderr)
+      const body = JSON.parse(result.stdout) as ErrorBody
+      assert.strictEqual(body.error.code, "unknown_provider")
+      assert.include(body.error.message, "Installed providers: aerohub, airalo, airpay, exirom.", args.join(" "))
+    }
+  })
+
   it("lists the installed providers with their capabilities", async () => {
     const result = await cli(["providers", "--json"])
     assert.strictEqual(result.code, 0, result.stderr)

@@ -40,7 +40,7 @@ export const command = Command.make("list", {
         const id = own.provider.value
         const setup = yield* Environment.Setup
         yield* Effect.flatMap(Providers.Providers, (registry) => registry.get(id)).pipe(
-          Effect.catchTag("UnknownProvider", (error) => (setup.notConfigured.has(id) ? Effect.void : Effect.fail(error)))
+          Effect.catchTag("UnknownProvider", (error) => (setup.notConfigured.has(id) ? Effect.void : Effect.fail(Environment.unknownProvider(error, setup))))
         )
       }
       const page = yield* Effect.flatMap(Refunds.Refunds, (refunds) =>
