@@ -32,6 +32,9 @@ describe("refundkit resolve", () => {
 
     const again = await cli(["resolve", id, "--status", "failed", "--note", "changed my mind"])
     assert.strictEqual(again.code, 2, "a final refund is not settled again")
+    // An operator's resolve sends nothing: the refusal must not read as a refund request "not sent".
+    assert.include(again.stderr, `--status: refund ${id} is already succeeded, which is final: nothing was changed.`)
+    assert.notMatch(again.stderr, /was not sent|send it again/)
     assert.strictEqual((await cli(["reconcile", "--json", "--provider", "airpay"])).code, 0)
   })
 })

@@ -8,9 +8,9 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { InvalidRequest } from "@refundkit/core/RefundError"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as Effect from "effect/Effect"
+import { UsageError } from "../CliError.js"
 import * as Environment from "../Environment.js"
 import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
@@ -32,10 +32,15 @@ export const command = Command.make("resolve", {
 }, (own) =>
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
-      if (own.note.trim() === "") return yield* InvalidRequest.field("note", "must say how the outcome was checked with the provider")
+      if (own.note.trim() === "") return yield* new UsageError({ field: "--note", detail: "must say how the outcome was checked with the provider" })
       const refund = yield* Effect.flatMap(Refunds.Refunds, (refunds) => refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`)).pipe(
-        // Settling a refund that is already final is the operator's mistake, not a ledger failure.
-        Effect.mapError((error) => error._tag === "IllegalTransition" ? InvalidRequest.field("status", error.message) : error)
+        // Settling a refund that is already final is the operator's mistake, not a ledger failure; and
+        // nothing is "sent" here, which is all InvalidRequest's message knows how to say.
+        Effect.mapError((error) =>
+          error._tag === "IllegalTransition"
+            ? new UsageError({ field: "--status", detail: `refund ${error.refundId} is already ${error.from}, which is final: nothing was changed` })
+            : error
+        )
       )
       yield* Output.refund(globals.json, refund)
       return ExitCode.ofRefund(refund)
