@@ -54,9 +54,11 @@ export const make = (
       const calls: Array<Call> = []
       const served = new Map<string, number>()
       const server = Http.createServer((request, response) => {
-        let body = ""
-        request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
+        // Decoded once whole: a chunk may end inside a multi-byte character.
+        const chunks: Array<Buffer> = []
+        request.on("data", (chunk: Buffer) => chunks.push(chunk))
         request.on("end", () => {
+          const body = Buffer.concat(chunks).toString("utf8")
           const path = (request.url ?? "/").split("?")[0]!
           const key = `${request.method} ${path}`
           calls.push({ method: request.method ?? "", path, body })

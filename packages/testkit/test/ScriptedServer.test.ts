@@ -1,0 +1,41 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Http from "node:http"
+import * as ScriptedServer from "../src/ScriptedServer.js"
+
+const post = (url: string, body: string) =>
+  Effect.promise(() => fetch(url, { method: "POST", body, headers: { "content-type": "application/json" } }).then(async (r) => ({ status: r.status, text: await r.text() })))
+
+describe("ScriptedServer", () => {
+  it.scopedLive("answers in turn, repeats the last answer, and 404s a path not in the script", () =>
+    Effect.gen(function*() {
+      const server = yield* ScriptedServer.make({
+        "POST /refund": [{ status: 503, body: { error: "busy" } }, (body) => ({ body: { echoed: JSON.parse(body).n } })]
+      })
+      const first = yield* post(`${server.url}/refund`, JSON.stringify({ n: 1 }))
+      const second = yield* post(`${server.url}/refund?x=1`, JSON.stringify({ n: 2 }))
+      const third = yield* post(`${server.url}/refund`, JSON.stringify({ n: 3 }))
+      const other = yield* post(`${server.url}/other`, "{}")
+      assert.deepStrictEqual([first.status, second.status, third.status, other.status], [503, 200, 200, 404])
+      assert.deepStrictEqual(JSON.parse(third.text), { echoed: 3 })
+      assert.deepStrictEqual(server.calls.map((c) => `${c.method} ${c.path}`), ["POST /refund", "POST /refund", "POST /refund", "POST /other"])
+    }))
+
+  it.scopedLive("records a body whose chunks split a multi-byte character exactly as sent", () =>
+    Effect.gen(function*() {
+      const server = yield* ScriptedServer.make({ "POST /refund": [{ body: { ok: true } }] })
+      const body = JSON.stringify({ reason: "Rückerstattung" })
+      const bytes = Buffer.from(body, "utf8")
+      const cut = bytes.indexOf(Buffer.from("ü", "utf8")) + 1
+      // Two writes a moment apart arrive as two chunks, the first ending inside "ü".
+      yield* Effect.async<void>((resume) => {
+        const request = Http.request(`${server.url}/refund`, { method: "POST", headers: { "content-length": bytes.length } }, (response) => {
+          response.resume()
+          response.on("end", () => resume(Effect.void))
+        })
+        request.write(bytes.subarray(0, cut))
+        setTimeout(() => request.end(bytes.subarray(cut)), 50)
+      })
+      assert.strictEqual(server.calls[0]!.body, body)
+    }))
+})
