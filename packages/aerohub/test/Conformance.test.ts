@@ -3,12 +3,16 @@ import { ConfigProvider, Layer } from "effect"
 import { AeroHub } from "../src/index.js"
 import * as AeroHubSandbox from "../src/sandbox.js"
 
+const repeats = (orders: unknown): number =>
+  Object.values(orders as Record<string, { readonly repeats: number }>).reduce((n, order) => n + order.repeats, 0)
+
 conformance({
   provider: "aerohub",
   sandbox: AeroHubSandbox.make(),
   // An AeroHub refund's first update is a progress report (PROCESSING, a quote, ...), not a
-  // reimbursement: the provider acted on it once when it accepted the update once.
-  performed: (stats) => Number(stats["updatesAccepted"]),
+  // reimbursement: the provider acted on it once when it moved the order once. A resent update
+  // for the state the order is already in is accepted as a repeat and changes nothing.
+  performed: (stats) => Number(stats["updatesAccepted"]) - repeats(stats["orders"]),
   plugin: (handle) => Layer.provide(AeroHub.layerConfig, Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(handle.env))))),
   validRequest: (n) =>
     n % 2 === 0

@@ -196,6 +196,24 @@ export const conformance = <E1, E2>(options: Options<E1, E2>): void => {
         }
       }))
 
+    // A 500 fault never reaches the provider's logic, so the case above cannot tell whether a resend is
+    // harmless; a lost answer can: the provider acted on the first attempt, and the resend must not act again.
+    it.scopedLive("a lost answer is resent only where the provider is idempotent, and never refunds twice", () =>
+      Effect.gen(function*() {
+        const { handle, provider, refunds } = yield* setup()
+        yield* handle.faults.inject({ fault: { _tag: "LostResponse" }, route: options.routes.submit, times: 1 })
+        const exit = yield* Effect.exit(refunds.create({ provider: options.provider, request: next(), idempotencyKey: "lost-1" }))
+        const stats = yield* handle.stats
+        assert.strictEqual(performed(stats), 1, "the provider acted on the first attempt, and exactly once")
+        if (provider.capabilities.idempotentSubmit) {
+          assert.isTrue(Exit.isSuccess(exit), "an idempotent provider's submit is resent after a lost answer")
+          assert.strictEqual(stats.requests[options.routes.submit], 2)
+        } else {
+          assert.isTrue(Exit.isFailure(exit))
+          assert.strictEqual(stats.requests[options.routes.submit], 1, "a non-idempotent submit is never resent once it may have been processed")
+        }
+      }))
+
     it.scopedLive("a malformed body becomes UnexpectedResponse", () =>
       Effect.gen(function*() {
         const { handle, provider } = yield* setup()
