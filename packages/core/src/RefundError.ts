@@ -54,10 +54,18 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("InvalidR
    * Turns a Schema parse error into field issues, one per failing field.
    */
   static fromParseError(error: ParseResult.ParseError, provider?: string): InvalidRequest {
-    const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+    const all = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
       path: issue.path.map(String).join("."),
       message: issue.message
     }))
+    // An optional field decodes as a union with `undefined`: a bad value fails both members, and
+    // "Expected undefined" beside the real rule (on the field or inside it) reads as if the field
+    // were not allowed at all.
+    const within = (inner: string, outer: string) => inner === outer || outer === "" || inner.startsWith(`${outer}.`)
+    const issues = all.filter((issue) =>
+      !(issue.message.startsWith("Expected undefined") &&
+        all.some((other) => within(other.path, issue.path) && !other.message.startsWith("Expected undefined")))
+    )
     return new InvalidRequest(provider === undefined ? { issues } : { provider, issues })
   }
 

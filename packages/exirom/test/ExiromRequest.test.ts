@@ -54,6 +54,15 @@ describe("ExiromRequest", () => {
       assert.include(yield* messageAt({ ...valid, amount: 10 }, "amount"), "string")
     }))
 
+  it.effect("a bad optional field is one issue naming its rule, not also \"Expected undefined\"", () =>
+    Effect.gen(function*() {
+      for (const [field, value] of [["currency", "jpy"], ["callbackUrl", "ftp://a/b"], ["metadata", { order: 1 }]] as const) {
+        const list = yield* issues({ ...valid, [field]: value })
+        assert.isFalse(list.some((issue) => issue.message.startsWith("Expected undefined")), `${field}: ${JSON.stringify(list)}`)
+        assert.strictEqual(list.length, 1, `${field}: ${JSON.stringify(list)}`)
+      }
+    }))
+
   it.effect("amount must be exact in the stated currency", () =>
     Effect.gen(function*() {
       assert.include(yield* messageAt({ ...valid, amount: "100.50", currency: "JPY" }, "amount"), "not an exact amount of JPY")
