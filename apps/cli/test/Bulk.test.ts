@@ -446,7 +446,8 @@ describe("refundkit bulk", () => {
   it("claims a row only when its call's turn of the rate limit comes: after SIGKILL, no row that was never sent is left in doubt", async () => {
     // Airalo has no status API: a row in doubt there is one someone checks by hand.
     const scope = Effect.runSync(Scope.make())
-    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 1500 } }).pipe(Scope.extend(scope)))
+    // A window long enough that a loaded machine's polling still sees the first call before the second can start.
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 4000 } }).pipe(Scope.extend(scope)))
     type AiraloStats = { refundRequestsPerIccid: Record<string, number>; duplicateIccids: Array<string> }
     try {
       const iccids = Array.from({ length: 20 }, (_, i) => AiraloSandbox.ownedIccid(800 + i))
@@ -456,7 +457,8 @@ describe("refundkit bulk", () => {
       const child = start(args, { cwd: dir, env })
       const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
       // Killed once the first call of 5 ICCIDs is in; the other 15 rows wait for the limit's next windows.
-      for (let i = 0; i < 200 && (await stats<AiraloStats>(airalo.url)).refundsPerformed === 0; i++) await new Promise((r) => setTimeout(r, 10))
+      // Up to 60 s for the child to start and make its first call (a loaded machine starts Node slowly).
+      for (let i = 0; i < 6000 && (await stats<AiraloStats>(airalo.url)).refundsPerformed === 0; i++) await new Promise((r) => setTimeout(r, 10))
       child.kill("SIGKILL")
       await exited
       const sent = new Set(Object.keys((await stats<AiraloStats>(airalo.url)).refundRequestsPerIccid))
