@@ -148,7 +148,19 @@ const CurrencyCode = Schema.String.pipe(
   Schema.filter((s) => /^[A-Z]{3}$/.test(s) || `must be an ISO 4217 currency code such as USD, got ${JSON.stringify(s)}`)
 )
 
-const isoDate = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+const isoDate = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/
+
+// Date.parse rolls impossible days over ("2024-02-30" is 1 March, "T24:00" the next day):
+// such a date must not reach AeroHub as the day a refund can be requested.
+const isCalendarDate = (s: string): boolean => {
+  const match = isoDate.exec(s)
+  if (match === null || Number.isNaN(Date.parse(s))) return false
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])]
+  const date = new Date(0)
+  date.setUTCFullYear(year, month - 1, day)
+  const sameDay = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
+  return sameDay && (match[4] === undefined || Number(match[4]) <= 23)
+}
 
 /**
  * `refundDate`: ISO 8601, a date or a date-time.
@@ -157,7 +169,7 @@ const isoDate = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\
  */
 export const RefundDate = Schema.String.pipe(
   Schema.filter((s) =>
-    (isoDate.test(s) && !Number.isNaN(Date.parse(s))) || `must be an ISO 8601 date or date-time such as 2024-04-15T12:00:00Z, got ${JSON.stringify(s)}`
+    isCalendarDate(s) || `must be an ISO 8601 date or date-time that exists on the calendar, such as 2024-04-15T12:00:00Z, got ${JSON.stringify(s)}`
   )
 )
 

@@ -141,6 +141,15 @@ describe("AeroHubRequest", () => {
       expectIssue(en.update, { ...base, refundOrderNo: "", refundStatus: "PROCESSING" }, "refundOrderNo", "refundOrderNo must be a non-empty AeroHub number")
     })
 
+    it("refundDate must be a day on the calendar: Date.parse's roll-over (30 February, 31 April, 24:00) is refused", () => {
+      for (const refundDate of ["2024-02-30", "2023-02-29", "2024-04-31T10:00:00Z", "2024-04-15T24:00:00Z"]) {
+        expectIssue(en.update, { ...base, refundStatus: "CLOSED", rejectReason: 1, refundDate }, "refundDate", "exists on the calendar")
+      }
+      for (const refundDate of ["2024-02-29", "2024-04-30T23:59:59Z", "2024-04-15T12:00:00+08:00", "2024-04-15T12:00"]) {
+        assert.deepStrictEqual(issuesOf(en.update, { ...base, refundStatus: "CLOSED", rejectReason: 1, refundDate }), [], refundDate)
+      }
+    })
+
     it("apiKey and requestId are refundkit's to fill in: a request carrying them is refused", () => {
       const issues = issuesOf(en.update, { ...base, refundStatus: "PROCESSING", apiKey: "x", requestId: "y" })
       assert.deepStrictEqual(issues.map((i) => i.path).sort(), ["apiKey", "requestId"])
