@@ -93,14 +93,16 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
 
     // Every call carries a fresh requestId and AeroHub documents no replay of an earlier
     // answer: a refusal of a retry speaks for the retry only. When an earlier attempt may
-    // have been applied (core retries only after such a failure), the order may already be
-    // in the reported state (PROCESSING "cannot be undone"), so the refusal leaves the
-    // outcome unknown instead of declining the refund.
-    const send = (request: AeroHubRequest.UpdateRefund, attempt = 1) =>
+    // have been applied (a 500, a lost answer), the order may already be in the reported
+    // state (PROCESSING "cannot be undone"), so the refusal leaves the outcome unknown
+    // instead of declining the refund. Retries after attempts AeroHub did nothing with (a
+    // 429, a 503) leave the refusal a decline: nothing else can have moved the order.
+    const send = (request: AeroHubRequest.UpdateRefund, context: Provider.SubmitContext) =>
       Effect.flatMap(AeroHubWire.fromRequest(request), client.updateRefund).pipe(
         Effect.as(AeroHubStatus.outcomeOf(request)),
         Effect.mapError((error): ProviderError =>
-          attempt > 1 && error._tag === "ProviderDeclined"
+          // A core that does not say (older than this field) is read the cautious way.
+          context.attempt > 1 && (context.earlierMayHaveTakenEffect ?? true) && error._tag === "ProviderDeclined"
             ? new OutcomeUnknown({
               provider: id,
               detail: `AeroHub refused a retry of ${request.refundStatus} for ${request.refundOrderNo} (code ${error.providerCode}: ${error.reason}) after an earlier attempt that may have been applied; check the order at AeroHub`
@@ -137,7 +139,7 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
         return {
           request: encoded,
           targets: [{ target: request.refundOrderNo }],
-          submit: (context) => send(request, context.attempt)
+          submit: (context) => send(request, context)
         } satisfies Provider.Prepared
       })
 
@@ -147,7 +149,7 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
       capabilities,
       requestSchema: schemas.create,
       describe: (request) => ({ targets: [{ target: request.refundOrderNo }] }),
-      submit: (request, context) => send(request, context.attempt),
+      submit: (request, context) => send(request, context),
       update,
       statusHint: "AeroHub documents no status API for suppliers: you are the source of a refund order's progress; report the next step with an update.",
       statusRank: AeroHubStatus.statusRank

@@ -64,6 +64,29 @@ describe("AeroHub plugin end to end", () => {
       assert.strictEqual(direct.calls.length, 1)
     }))
 
+  it.scopedLive("a refusal of a retry after attempts AeroHub did nothing with (429, 503) is still a decline, not unknown", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent } = yield* setup()
+      // The customer withdrew this order: AeroHub refuses every update, and a 429 before that applied nothing.
+      const withdrawn = { refundOrderNo: "FBRF2403110003", purchaseOrderNo: "F1745553257834610003" }
+      yield* sandbox.faults.inject({ fault: { _tag: "RateLimited", retryAfterSeconds: 0 }, route: "update_refund" })
+      const created = yield* refunds.create({ provider: "aerohub", request: { ...withdrawn, refundStatus: "PROCESSING" }, idempotencyKey: "rate-limited-then-refused" })
+      assert.strictEqual(created.refund.status, "failed")
+      assert.strictEqual(created.refund.error?.code, "provider_declined")
+      assert.include(created.refund.error?.message ?? "", "withdrawn")
+      assert.strictEqual(yield* sent, 2)
+
+      // The same for an update: the order was closed meanwhile (another refund on it), then a 503 (not
+      // processed) and AeroHub's refusal of the retry: the update is declined, as it would be without the 503.
+      const o = order(92)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "update-first" })
+      yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "update-closer" })
+      yield* sandbox.faults.inject({ fault: { _tag: "ServerError", status: 503 }, route: "update_refund" })
+      const error = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" }))
+      assert.strictEqual(error._tag, "ProviderDeclined")
+      if (error._tag === "ProviderDeclined") assert.include(error.reason, "nothing leaves REFUNDED, CLOSED or QUOTE_REJECTED")
+    }))
+
   it.scopedLive("creates a refund from a refund order's first update and moves it to succeeded with Refunds.update", () =>
     Effect.gen(function*() {
       const { refunds, sandbox } = yield* setup()

@@ -56,6 +56,13 @@ export interface SubmitContext {
   readonly idempotencyKey: string
   /** 1 on the first try, 2 on the first retry, ... */
   readonly attempt: number
+  /**
+   * On a retry: whether an earlier attempt of this call may have taken effect (a 500, a
+   * lost answer), as opposed to attempts the provider said it did nothing with (a 429, a
+   * 503). A provider that does not replay earlier answers needs it to read a refusal of
+   * the retry. Absent on the first attempt.
+   */
+  readonly earlierMayHaveTakenEffect?: boolean | undefined
 }
 
 /**

@@ -372,12 +372,19 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * One provider call: rate limited, timed out, retried only where safe. `permitted`: the
      * caller already took the first attempt's turn of the rate limit (see {@link claimWhenDue}).
      */
-    const call = (provider: Provider, refundId: string, run: (attempt: number) => Effect.Effect<Outcome, ProviderError>, permitted = false) => {
+    const call = (
+      provider: Provider,
+      refundId: string,
+      run: (attempt: number, earlierMayHaveTakenEffect: boolean) => Effect.Effect<Outcome, ProviderError>,
+      permitted = false
+    ) => {
       let attempt = 0
+      // The first earlier failure that may have taken effect; set by the retry driver below.
+      let maybeTookEffect: ProviderError | undefined
       const timed = Effect.suspend(() => {
         attempt += 1
         return timeoutFail(
-          run(attempt),
+          run(attempt, maybeTookEffect !== undefined),
           callTimeoutMillis,
           () => new OutcomeUnknown({ provider: provider.id, refundId, detail: `no answer within ${Duration.format(options.callTimeout)}` })
         )
@@ -394,7 +401,6 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       return Effect.catchAll(once, (first) => {
         if (!retryable(first)) return Effect.fail(first)
         let replay = true
-        let maybeTookEffect: ProviderError | undefined
         const again = Effect.suspend(() => {
           if (!replay) return once
           replay = false
@@ -531,7 +537,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       slots?: CallSlots.CallSlots,
       permitted = false
     ): Effect.Effect<Created, CreateError> => {
-      const sent = call(provider, refund.id, (attempt) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt }), permitted)
+      const sent = call(provider, refund.id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect }), permitted)
       return (slots === undefined ? sent : slots.withSlot(sent)).pipe(
         Effect.matchEffect({
           onSuccess: (outcome) => recordOutcome(refund, outcome),
@@ -778,7 +784,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           : yield* provider.combine(members.map((m) => m.request)).pipe(Effect.orElseSucceed(() => Option.none<Prepared>()))
         if (Option.isNone(prepared)) return yield* eachAlone(true)
         const lead = members[0]!.refund
-        const result = yield* Effect.either(call(provider, lead.id, (attempt) => prepared.value.submit({ refundId: lead.id, idempotencyKey: lead.idempotencyKey, attempt }), true))
+        const result = yield* Effect.either(call(provider, lead.id, (attempt, earlierMayHaveTakenEffect) => prepared.value.submit({ refundId: lead.id, idempotencyKey: lead.idempotencyKey, attempt, earlierMayHaveTakenEffect }), true))
         // The provider refused the packed call as a whole (a decline or a field rule, so it did
         // nothing): one member's target may be the reason (an Airalo ICCID of another company),
         // and the others must not inherit a final decline for it. Each is sent on its own instead.
@@ -884,7 +890,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         const refund = yield* ledger.get(id)
         const provider = yield* providers.get(refund.provider)
         const prepared = yield* provider.update(refund, input)
-        const outcome = yield* call(provider, id, (attempt) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt }))
+        const outcome = yield* call(provider, id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect }))
         const at = yield* nowIso
         return yield* record(id, { ...changeFrom(outcome, "operator", at), detail: outcome.detail ?? `update ${JSON.stringify(prepared.request)}` })
       })
