@@ -223,6 +223,30 @@ describe("AeroHub plugin end to end", () => {
       assert.deepStrictEqual(Option.map(yield* sandbox.order(o.refundOrderNo), (x) => x.repeats), Option.some(1))
     }))
 
+  it.scopedLive("an update whose every answer was lost is recorded in the refund's history as in doubt, and its repeat settles it", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const o = order(93)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "update-lost" })
+      yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "update_refund", times: 0 })
+      const error = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" }))
+      assert.strictEqual(error._tag, "ProviderUnavailable")
+      if (error._tag === "ProviderUnavailable") {
+        assert.strictEqual(error.refundId, refund.id)
+        assert.strictEqual(error.status, "pending")
+      }
+      assert.strictEqual(Option.getOrUndefined(Option.map(yield* sandbox.order(o.refundOrderNo), (x) => x.status)), "REFUNDED_PENDING")
+      const inDoubt = yield* refunds.get(refund.id)
+      assert.strictEqual(inDoubt.providerStatus, "PROCESSING")
+      assert.strictEqual(inDoubt.error?.code, "provider_unavailable")
+      assert.include(inDoubt.events.at(-1)?.detail ?? "", "REFUNDED_PENDING")
+      assert.include(inDoubt.events.at(-1)?.detail ?? "", "may have been applied")
+      yield* sandbox.faults.clear
+      const settled = yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      assert.strictEqual(settled.providerStatus, "REFUNDED_PENDING")
+      assert.isUndefined(settled.error)
+    }))
+
   it.scopedLive("a refund whose first update timed out can still move on", () =>
     Effect.gen(function*() {
       const { refunds, sandbox } = yield* setup({ callTimeout: "300 millis" })

@@ -890,9 +890,32 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         const refund = yield* ledger.get(id)
         const provider = yield* providers.get(refund.provider)
         const prepared = yield* provider.update(refund, input)
-        const outcome = yield* call(provider, id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect }))
+        const outcome = yield* call(provider, id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect })).pipe(
+          Effect.catchAll((error) => (mayHaveTakenEffect(error) ? updateInDoubt(refund, prepared.request, error) : Effect.fail(error)))
+        )
         const at = yield* nowIso
         return yield* record(id, { ...changeFrom(outcome, "operator", at), detail: outcome.detail ?? `update ${JSON.stringify(prepared.request)}` })
+      })
+
+    /**
+     * An update the provider may have applied (a lost answer, a timeout) changes the refund's
+     * status no more than a refused one, but it must not leave the ledger silent: the provider
+     * may already be a step further than the refund says. The attempt goes into the history
+     * with its error, and the caller's error names the refund.
+     */
+    const updateInDoubt = (refund: Refund, request: unknown, error: ProviderError): Effect.Effect<never, ProviderError | RefundNotFound | LedgerError> =>
+      Effect.gen(function*() {
+        const at = yield* nowIso
+        const detail = `update ${JSON.stringify(request)} may have been applied by ${refund.provider} (${briefly(error)}); the refund records no change: send the same update again to record its outcome`
+        yield* record(refund.id, { to: refund.status, source: "operator", at, error: toErrorInfo(error), detail, onlyFrom: [refund.status] }).pipe(
+          // Moved on meanwhile: what moved it is newer news, and the caller still gets this error.
+          Effect.catchTag("IllegalTransition", () => Effect.void)
+        )
+        // OutcomeUnknown and UnexpectedResponse with a refund id say the refund is `unknown`, which an
+        // acknowledged refund cannot become; they go back as they are, the history has the rest.
+        return yield* error._tag === "ProviderUnavailable"
+          ? new ProviderUnavailable({ ...error, detail: `${error.detail}; the update may have been applied`, refundId: refund.id, status: refund.status })
+          : error
       })
 
     const webhook = (providerId: string, request: WebhookRequest) =>

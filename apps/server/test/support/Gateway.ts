@@ -3,6 +3,7 @@
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { ApiClient } from "@refundkit/api"
+import * as AeroHubSandbox from "@refundkit/aerohub/sandbox"
 import * as ExiromSandbox from "@refundkit/exirom/sandbox"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import { Context, Duration, Effect, Layer, Redacted, Schedule, Scope } from "effect"
@@ -19,6 +20,7 @@ export interface Gateway {
   readonly info: Server.Info
   readonly context: Context.Context<Server.Started>
   readonly exirom: ExiromSandbox.ExiromSandbox
+  readonly aerohub: AeroHubSandbox.AeroHubSandbox
   readonly ledgerFile: string
   /** A raw request to the gateway; the answer's status, headers and parsed body. */
   readonly fetch: (
@@ -44,7 +46,14 @@ export const start = (options: {
   Effect.gen(function*() {
     const ledgerFile = options.shareWith?.ledgerFile ?? path.join(yield* tempDir, "ledger.db")
     const exirom = options.shareWith?.exirom ?? (yield* ExiromSandbox.make(options.exirom))
-    const plugins = Installed.plugins.map((plugin) => plugin.id === exirom.provider ? { ...plugin, sandbox: Effect.succeed(exirom) } : plugin)
+    const aerohub = options.shareWith?.aerohub ?? (yield* AeroHubSandbox.make())
+    const plugins = Installed.plugins.map((plugin) =>
+      plugin.id === exirom.provider
+        ? { ...plugin, sandbox: Effect.succeed(exirom) }
+        : plugin.id === aerohub.provider
+        ? { ...plugin, sandbox: Effect.succeed(aerohub) }
+        : plugin
+    )
     const serverOptions: Server.Options = {
       ...ServerConfig.defaults,
       port: 0,
@@ -89,7 +98,7 @@ export const start = (options: {
         }
         return { status: response.status, headers: response.headers as Record<string, string>, body, text }
       }).pipe(Effect.scoped, Effect.orDie)
-    return { info, context, exirom, ledgerFile, fetch, client }
+    return { info, context, exirom, aerohub, ledgerFile, fetch, client }
   })
 
 let counter = 0
