@@ -15,6 +15,7 @@ import { SqlLedger } from "@refundkit/ledger-sql"
 import { LedgerError } from "@refundkit/core/RefundError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ApiErrors from "./ApiErrors.js"
@@ -60,7 +61,9 @@ export const refunds: Layer.Layer<
       .handleRaw("update", ({ path, request }) =>
         Effect.gen(function*() {
           const input = yield* Effect.flatMap(RequestBody.text(request), RequestBody.parseObject)
-          const refund = yield* service.update(path.id, input).pipe(Effect.mapError(ApiErrors.fromRefundError))
+          // As with create, a client that hangs up does not stop its update: once sent, the provider
+          // may apply it, and only running it to its outcome gets that into the ledger.
+          const refund = yield* service.update(path.id, input).pipe(Effect.mapError(ApiErrors.fromRefundError), Effect.forkDaemon, Effect.flatMap(Fiber.join))
           return HttpServerResponse.unsafeJson(refund)
         }))
   }))

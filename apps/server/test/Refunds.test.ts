@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule } from "effect"
+import { Effect, Fiber, Option, Schedule } from "effect"
 import * as Gateway from "./support/Gateway.js"
 
 const post = (gw: Gateway.Gateway, body: unknown, key: string | null = Gateway.key()) =>
@@ -293,6 +293,61 @@ describe("POST /v1/refunds/{id}/events", () => {
       const invalid = yield* gw.fetch("POST", `/v1/refunds/${created.body.id}/events`, { body: "{oops" })
       assert.strictEqual(invalid.status, 400)
       assert.strictEqual(invalid.body.error.code, "invalid_request")
+    }))
+})
+
+describe("POST /v1/refunds/{id}/events: an update AeroHub may have applied", () => {
+  const order = { refundOrderNo: "FBRF900101", purchaseOrderNo: "F300101" }
+
+  it.scopedLive("every answer lost: 502 naming the refund, and the refund's history records the update in doubt", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const created = yield* post(gw, { provider: "aerohub", ...order, refundStatus: "PROCESSING" })
+      assert.strictEqual(created.status, 201, created.text)
+      yield* gw.aerohub.faults.inject({ fault: { _tag: "LostResponse" }, route: "update_refund", times: 0 })
+      const lost = yield* gw.fetch("POST", `/v1/refunds/${created.body.id}/events`, { body: { ...order, refundStatus: "CLOSED", rejectReason: 4 } })
+      assert.strictEqual(lost.status, 502, lost.text)
+      assert.strictEqual(lost.body.error.refundId, created.body.id)
+      assert.include(lost.body.error.message, "may have been applied")
+      // AeroHub closed the order; the refund must not read as if nothing had been sent.
+      assert.strictEqual(Option.getOrUndefined(Option.map(yield* gw.aerohub.order(order.refundOrderNo), (o) => o.status)), "CLOSED")
+      const inDoubt = yield* gw.fetch("GET", `/v1/refunds/${created.body.id}`)
+      assert.strictEqual(inDoubt.body.status, "pending")
+      assert.strictEqual(inDoubt.body.error.code, "provider_unavailable")
+      assert.include(inDoubt.body.events.at(-1).detail, "may have been applied")
+      yield* gw.aerohub.faults.clear
+      const repeated = yield* gw.fetch("POST", `/v1/refunds/${created.body.id}/events`, { body: { ...order, refundStatus: "CLOSED", rejectReason: 4 } })
+      assert.strictEqual(repeated.status, 200, repeated.text)
+      assert.strictEqual(repeated.body.status, "failed")
+      assert.strictEqual(repeated.body.providerStatus, "CLOSED")
+      assert.isUndefined(repeated.body.error)
+    }))
+
+  it.scopedLive("a client that hangs up does not stop its update: AeroHub's step is recorded", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const created = yield* post(gw, { provider: "aerohub", ...order, refundStatus: "PROCESSING" })
+      assert.strictEqual(created.status, 201, created.text)
+      yield* gw.aerohub.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "update_refund" })
+      const controller = new AbortController()
+      const client = yield* Effect.fork(Effect.promise(() =>
+        fetch(`${gw.info.url}/v1/refunds/${created.body.id}/events`, {
+          method: "POST",
+          signal: controller.signal,
+          headers: { authorization: `Bearer ${Gateway.apiKey}`, "content-type": "application/json" },
+          body: JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })
+        }).then((response) => `answered ${response.status}`, () => "hung up")
+      ))
+      yield* Effect.sleep("200 millis")
+      controller.abort()
+      assert.strictEqual(yield* Fiber.join(client), "hung up")
+      const recorded = yield* gw.fetch("GET", `/v1/refunds/${created.body.id}`).pipe(
+        Effect.filterOrFail((r) => r.body.providerStatus === "REFUNDED_PENDING", () => "not recorded"),
+        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("3 seconds"))),
+        Effect.either
+      )
+      const atAeroHub = Option.getOrUndefined(Option.map(yield* gw.aerohub.order(order.refundOrderNo), (o) => o.status))
+      assert.isTrue(recorded._tag === "Right", `AeroHub is at ${atAeroHub}, the refund still says PROCESSING`)
     }))
 })
 
