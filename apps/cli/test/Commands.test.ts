@@ -183,6 +183,10 @@ describe("refundkit (everything but bulk)", () => {
     const airpay = report.results.find((r) => r.provider === "airpay")!
     assert.strictEqual(airpay.after, "unknown")
     assert.include(airpay.needsPerson ?? "", "no status query")
+    // AeroHub hears of a refund's progress only from refundkit update; resolve would tell it nothing.
+    const aerohub = report.results.find((r) => r.provider === "aerohub")!
+    assert.include(aerohub.needsPerson ?? "", "refundkit update")
+    assert.notInclude(aerohub.needsPerson ?? "", "resolve")
 
     const human = await cli(["reconcile", "--provider", "exirom"])
     assert.strictEqual(human.code, 0, human.stderr)

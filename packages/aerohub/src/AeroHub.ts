@@ -12,6 +12,7 @@ import * as Provider from "@refundkit/core/Provider"
 import * as Providers from "@refundkit/core/Providers"
 import type { Refund } from "@refundkit/core/Refund"
 import { type ConfigurationError, InvalidRequest, OutcomeUnknown, type ProviderError } from "@refundkit/core/RefundError"
+import * as RefundStatus from "@refundkit/core/RefundStatus"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -134,6 +135,16 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
         const refusals = from.map((state) => AeroHubTransitions.refusal(state, request.refundStatus))
         if (refusals.every((refused) => refused !== undefined)) {
           return yield* InvalidRequest.field("refundStatus", `illegal move for refund ${refund.id}: ${refusals[refusals.length - 1]}`, id)
+        }
+        // A refund settled by hand (`resolve`) keeps the AeroHub word it had, so AeroHub's state machine
+        // alone would let this update out, and AeroHub would take it, but the refund could not record it.
+        const to = AeroHubStatus.statusOf(request.refundStatus)
+        if (!RefundStatus.canTransition(refund.status, to)) {
+          return yield* InvalidRequest.field(
+            "refundStatus",
+            `refund ${refund.id} is ${refund.status} (settled by an operator while AeroHub had ${refund.providerStatus ?? "nothing"}), and a ${request.refundStatus} update would make it ${to}: it was not sent; report this order's progress at AeroHub directly`,
+            id
+          )
         }
         const encoded = yield* Effect.mapError(encodeUpdate(request), (error) => InvalidRequest.fromParseError(error, id))
         return {

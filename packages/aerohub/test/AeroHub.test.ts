@@ -247,6 +247,27 @@ describe("AeroHub plugin end to end", () => {
       assert.isUndefined(settled.error)
     }))
 
+  it.scopedLive("a refund settled by hand (resolve) refuses an update before sending it: AeroHub would take it, the refund could not", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent } = yield* setup()
+      const o = order(94)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "resolved" })
+      yield* refunds.resolve(refund.id, "succeeded", "reimbursed, seen in the supplier's books")
+      const error = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" }))
+      assert.strictEqual(error._tag, "InvalidRequest")
+      if (error._tag === "InvalidRequest") {
+        assert.strictEqual(error.issues[0]!.path, "refundStatus")
+        assert.include(error.issues[0]!.message, "settled by an operator")
+      }
+      assert.strictEqual(yield* sent, 1, "only the first update reached AeroHub")
+      assert.strictEqual(Option.getOrUndefined(Option.map(yield* sandbox.order(o.refundOrderNo), (x) => x.status)), "PROCESSING")
+      // Closing a refund an operator settled failed is still a move the refund can record.
+      const closedByHand = yield* refunds.create({ provider: "aerohub", request: { ...order(95), refundStatus: "PROCESSING" }, idempotencyKey: "resolved-failed" })
+      yield* refunds.resolve(closedByHand.refund.id, "failed", "the airline refused")
+      const closed = yield* refunds.update(closedByHand.refund.id, { ...order(95), refundStatus: "CLOSED", rejectReason: 2 })
+      assert.strictEqual(closed.providerStatus, "CLOSED")
+    }))
+
   it.scopedLive("a refund whose first update timed out can still move on", () =>
     Effect.gen(function*() {
       const { refunds, sandbox } = yield* setup({ callTimeout: "300 millis" })

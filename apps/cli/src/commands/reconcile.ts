@@ -101,6 +101,10 @@ export const command = Command.make("reconcile", {
           if (Option.isNone(provider) || !provider.value.capabilities.statusQuery) {
             const why = Option.isNone(provider)
               ? `${refund.provider} is not installed or not configured here`
+              : provider.value.capabilities.updates
+              // Where the user reports the progress (AeroHub), resolve would settle the refund without
+              // telling the provider, and the refund would then refuse every later step.
+              ? `${refund.provider} has no status query: you report this refund's progress; send its next step (or repeat its last one) with refundkit update ${refund.id} --data '<json>'`
               : `${refund.provider} has no status query: check the refund with ${refund.provider}, then record the outcome with refundkit resolve ${refund.id} --status succeeded|failed --note "..."`
             return { refundId: refund.id, provider: refund.provider, before: refund.status, after: refund.status, changes: [], needsPerson: why } satisfies Reconciled
           }
