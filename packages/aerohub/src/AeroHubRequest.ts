@@ -186,8 +186,13 @@ export const RefundAmountElement = Schema.Struct({
   voucherNote: optionalNullable(Schema.String)
 }).pipe(
   Schema.filter((element) => {
-    const places = element.voucherCurrency === undefined ? undefined : Money.exponentOf(element.voucherCurrency)
-    if (element.refundVoucher === undefined || places === undefined || places >= 2) return undefined
+    if (element.refundVoucher === undefined) return undefined
+    // A voucher amount is in the airline's currency, not the settlement one: without it the amount means nothing.
+    if (element.voucherCurrency === undefined) {
+      return { path: ["voucherCurrency"], message: `voucherCurrency is required with refundVoucher: the currency of the voucher (the airline's), such as USD` }
+    }
+    const places = Money.exponentOf(element.voucherCurrency)
+    if (places === undefined || places >= 2) return undefined
     return Either.isRight(Money.parseMinor(element.refundVoucher, places)) ||
       { path: ["refundVoucher"], message: `must have at most ${places} decimal places in ${element.voucherCurrency}, got ${JSON.stringify(element.refundVoucher)}` }
   })
@@ -284,6 +289,12 @@ export const conditionalIssues = (set: RejectReasonSet, update: UpdateRefund): A
     issues.push({
       path: ["refundAmount"],
       message: "refundAmount is required when refundStatus is REFUNDED (the English page's \"status 4 Refund Completed\")"
+    })
+  } else if (update.refundStatus === "REFUNDED" && !update.refundAmount?.some((e) => e.refundCost !== undefined || e.refundVoucher !== undefined)) {
+    // [{}] or [{"refundCost": null}] (nulls are absent) would report a completed reimbursement of no amount.
+    issues.push({
+      path: ["refundAmount"],
+      message: "refundAmount must say what was refunded when refundStatus is REFUNDED: a refundCost or a refundVoucher in at least one element"
     })
   }
   if (rules.refundableAmount !== undefined && update.rejectReason === rules.refundableAmount && update.refundableAmount === undefined) {

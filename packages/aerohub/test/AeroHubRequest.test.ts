@@ -50,6 +50,14 @@ describe("AeroHubRequest", () => {
       assert.deepStrictEqual(issuesOf(en.update, { ...base, refundStatus: "REFUNDED", refundAmount: paid }), [])
     })
 
+    it("REFUNDED must report an amount: an empty element (or one of nulls) is refused, and a voucher needs its currency", () => {
+      for (const refundAmount of [[{}], [{ refundCost: null, refundVoucher: null }], [{ voucherNote: "valid one year" }]]) {
+        expectIssue(en.update, { ...base, refundStatus: "REFUNDED", refundAmount }, "refundAmount", "a refundCost or a refundVoucher in at least one element")
+      }
+      expectIssue(en.update, { ...base, refundStatus: "REFUNDED", refundAmount: [{ refundVoucher: "50.00" }] }, "refundAmount.0.voucherCurrency", "voucherCurrency is required with refundVoucher")
+      assert.deepStrictEqual(issuesOf(en.update, { ...base, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "0.00", refundVoucher: "50.00", voucherCurrency: "EUR" }] }), [])
+    })
+
     it("refundableAmount is required when rejectReason is 6", () => {
       expectIssue(en.update, { ...base, refundStatus: "CLOSED", rejectReason: 6 }, "refundableAmount", "refundableAmount is required when rejectReason is 6 (refundable amount less than the fee)")
       assert.deepStrictEqual(issuesOf(en.update, { ...base, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "12.50" }), [])
@@ -98,8 +106,8 @@ describe("AeroHubRequest", () => {
     })
 
     it("amounts are exact: decimal strings or JSON numbers with at most two places, normalised, never rounded", () => {
-      const decoded = decode(en.update, { ...base, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "250", refundVoucher: 50.5 }] })
-      assert.deepStrictEqual(decoded.refundAmount, [{ refundCost: "250.00", refundVoucher: "50.50" }])
+      const decoded = decode(en.update, { ...base, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "250", refundVoucher: 50.5, voucherCurrency: "USD" }] })
+      assert.deepStrictEqual(decoded.refundAmount, [{ refundCost: "250.00", refundVoucher: "50.50", voucherCurrency: "USD" }])
       expectIssue(en.update, { ...base, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "1.005" }] }, "refundAmount.0.refundCost", "at most 2 decimal places")
       expectIssue(en.update, { ...base, refundStatus: "REFUNDED", refundAmount: [{ refundCost: 0.1 + 0.2 }] }, "refundAmount.0.refundCost", "at most 2 decimal places")
       expectIssue(en.update, { ...base, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "-1.00" }] }, "refundAmount.0.refundCost", "must not be negative")
