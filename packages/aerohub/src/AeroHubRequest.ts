@@ -139,9 +139,19 @@ export const Amount: Schema.Schema<string, string | number> = Schema.transformOr
 // null is what AeroHub's sample sends for an absent field; it decodes as absent.
 const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(schema, { nullable: true, exact: true })
 
+// AeroHub's numbers are short codes ("FBRF2403112526"). An order number is the refund's target,
+// a ledger key: a control character (NUL) or thousands of characters made PostgreSQL refuse the
+// row (a 503 after validation had passed), so both are refused here, naming the field.
+const maxIdentifierLength = 128
+const identifierPattern = /^[^\s\p{C}]+$/u
+
 const Identifier = (name: string) =>
   Schema.String.pipe(
-    Schema.filter((s) => /^\S+$/.test(s) || `${name} must be a non-empty AeroHub number without spaces, got ${JSON.stringify(s)}`)
+    Schema.filter((s) =>
+      s.length > maxIdentifierLength
+        ? `${name} must be at most ${maxIdentifierLength} characters, got ${s.length}`
+        : identifierPattern.test(s) || `${name} must be a non-empty AeroHub number without spaces or control characters, got ${JSON.stringify(s)}`
+    )
   )
 
 const CurrencyCode = Schema.String.pipe(

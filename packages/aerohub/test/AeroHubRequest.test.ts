@@ -149,6 +149,14 @@ describe("AeroHubRequest", () => {
       expectIssue(en.update, { ...base, refundOrderNo: "", refundStatus: "PROCESSING" }, "refundOrderNo", "refundOrderNo must be a non-empty AeroHub number")
     })
 
+    it("order numbers are ledger keys: a control character or an unbounded length is refused before anything is stored", () => {
+      // PostgreSQL cannot store NUL in text, nor index a key of thousands of bytes: both were 503s after validation passed.
+      expectIssue(en.update, { ...base, refundOrderNo: "FBRF2403119999\u0000", refundStatus: "PROCESSING" }, "refundOrderNo", "control characters")
+      expectIssue(en.update, { ...base, purchaseOrderNo: "F17455\u200b53257", refundStatus: "PROCESSING" }, "purchaseOrderNo", "control characters")
+      expectIssue(en.update, { ...base, refundOrderNo: "9".repeat(9000), refundStatus: "PROCESSING" }, "refundOrderNo", "at most 128 characters")
+      assert.deepStrictEqual(issuesOf(en.update, { ...base, refundOrderNo: "F".repeat(128), refundStatus: "PROCESSING" }), [])
+    })
+
     it("refundDate must be a day on the calendar: Date.parse's roll-over (30 February, 31 April, 24:00) is refused", () => {
       for (const refundDate of ["2024-02-30", "2023-02-29", "2024-04-31T10:00:00Z", "2024-04-15T24:00:00Z"]) {
         expectIssue(en.update, { ...base, refundStatus: "CLOSED", rejectReason: 1, refundDate }, "refundDate", "exists on the calendar")
