@@ -373,7 +373,9 @@ export class LedgerError extends Schema.TaggedError<LedgerError>("LedgerError")(
     return "ledger_error" as const
   }
   override get message() {
-    return `The refund ledger failed: ${this.detail}. Check that the ledger database is reachable.`
+    // The detail carries its own advice where there is one (a corrupt row, a schema newer than
+    // this build, an fsync failure); "is the database reachable" only fits the connection failures.
+    return `The refund ledger failed: ${this.detail.replace(/[.\s]+$/, "")}.`
   }
 }
 

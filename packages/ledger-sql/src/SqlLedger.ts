@@ -147,6 +147,9 @@ const causeText = (error: SqlError): string => {
   return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message
 }
 
+const storageFailure = (what: string, error: SqlError): LedgerError =>
+  ledgerError(`${what}: ${causeText(error)}; check that the ledger database is reachable and accepts writes`)
+
 const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
@@ -212,11 +215,9 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const run = <A, E>(what: string, effect: Effect.Effect<A, E | SqlError>): Effect.Effect<A, Exclude<E, SqlError> | LedgerError> =>
     effect.pipe(
       Effect.retry({ schedule: Transactions.retryTransient, while: (e) => e instanceof SqlError && Transactions.isTransient(e) }),
-      Effect.catchIf((e): e is SqlError => e instanceof SqlError, (e) => Effect.fail(ledgerError(`${what}: ${causeText(e)}`))),
+      Effect.catchIf((e): e is SqlError => e instanceof SqlError, (e) => Effect.fail(storageFailure(what, e))),
       // @effect/sql turns a failed COMMIT or ROLLBACK into a defect; it is still a storage failure.
-      Effect.catchSomeDefect((defect) =>
-        defect instanceof SqlError ? Option.some(Effect.fail(ledgerError(`${what}: ${causeText(defect)}`))) : Option.none()
-      )
+      Effect.catchSomeDefect((defect) => defect instanceof SqlError ? Option.some(Effect.fail(storageFailure(what, defect))) : Option.none())
     ) as Effect.Effect<A, Exclude<E, SqlError> | LedgerError>
 
   const eventsOf = (ids: ReadonlyArray<string>) =>
@@ -604,7 +605,7 @@ const pgClient = (url: Redacted.Redacted<string>, options: PgOptions): Layer.Lay
     Layer.catchAllCause((cause) => {
       const error = Cause.squash(cause)
       const detail = error instanceof SqlError ? causeText(error) : error instanceof Error ? error.message : String(error)
-      return Layer.fail(ledgerError(scrub(`cannot connect to ${LedgerConfig.maskUrl(text)}: ${detail}`)))
+      return Layer.fail(ledgerError(scrub(`cannot connect to ${LedgerConfig.maskUrl(text)}: ${detail}; check that the database is reachable`)))
     })
   )
 }
