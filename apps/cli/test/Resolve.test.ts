@@ -37,4 +37,18 @@ describe("refundkit resolve", () => {
     assert.notMatch(again.stderr, /was not sent|send it again/)
     assert.strictEqual((await cli(["reconcile", "--json", "--provider", "airpay"])).code, 0)
   })
+
+  it("will not fail a refund the provider partly made: a failed refund reserves nothing, so its refunded target could be refunded again", async () => {
+    // 20002 is refunded, 424242 is no Airpay transaction: a mixed answer, requires_action.
+    const created = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 20002, amount: "1.00" }, { ap_transactionid: 424242, amount: "1.00" }] })])
+    const refund = JSON.parse(created.stdout) as { id: string; status: string; items: Array<{ target: string; status: string }> }
+    assert.strictEqual(refund.status, "requires_action", created.stdout)
+    const refused = await cli(["resolve", refund.id, "--status", "failed", "--note", "Airpay refused one of them"])
+    assert.strictEqual(refused.code, 2, refused.stderr)
+    assert.include(refused.stderr, `--status: refund ${refund.id} cannot be failed: the provider reported 20002 succeeded.`)
+    assert.include(refused.stderr, "Nothing was changed")
+    const settled = await cli(["resolve", refund.id, "--json", "--status", "succeeded", "--note", "20002 refunded, 424242 is not ours"])
+    assert.strictEqual(settled.code, 0, settled.stderr)
+    assert.deepStrictEqual((JSON.parse(settled.stdout) as typeof refund).items.map((i) => [i.target, i.status]), [["20002", "succeeded"], ["424242", "failed"]])
+  })
 })

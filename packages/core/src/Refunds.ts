@@ -205,8 +205,12 @@ export declare namespace Refunds {
     readonly update: (id: string, input: unknown) => Effect.Effect<Refund, RefundNotFound | LedgerError | UnknownProvider | IllegalTransition | ProviderError>
     /** Verifies and applies a provider callback; duplicates and regressions change nothing. */
     readonly webhook: (provider: string, request: WebhookRequest) => Effect.Effect<ReadonlyArray<WebhookResult>, UnknownProvider | LedgerError | ProviderError>
-    /** An operator settles a refund by hand (an `unknown` one after checking with the provider). */
-    readonly resolve: (id: string, to: RefundStatus.RefundStatus, note: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition>
+    /**
+     * An operator settles a refund by hand (an `unknown` one after checking with the provider).
+     * `failed` is refused (InvalidRequest on `status`) while the provider reported refunding some
+     * of its targets: a failed refund reserves nothing, so those targets could be refunded again.
+     */
+    readonly resolve: (id: string, to: RefundStatus.RefundStatus, note: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition | InvalidRequest>
     /** Moves refunds a crash left in `requested` to `unknown`; returns them. */
     readonly recover: (grace: Duration.DurationInput) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /**
@@ -953,8 +957,24 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
 
     const resolve = (id: string, to: RefundStatus.RefundStatus, note: string) =>
-      // A refund settled succeeded by hand no longer carries the error that left it in doubt.
-      Effect.flatMap(nowIso, (at) => record(id, { to, source: "operator", at, detail: note, ...(to === "succeeded" ? { error: null } : {}) }))
+      Effect.gen(function*() {
+        if (to === "failed") {
+          // A mixed answer (one transaction refunded, another refused) must not become `failed`: the
+          // over-refund guard counts nothing for a failed refund, so the refunded target would be free again.
+          const refund = yield* ledger.get(id)
+          const refunded = (refund.items ?? []).filter((item) => item.status === "succeeded" || item.status === "pending")
+          if (refunded.length > 0) {
+            return yield* InvalidRequest.field(
+              "status",
+              `refund ${id} cannot be failed: the provider reported ${refunded.map((item) => `${item.target} ${item.status}`).join(", ")}. ` +
+                "Record it succeeded (its refused targets stay failed in its items) and refund those targets in a new refund."
+            )
+          }
+        }
+        // A refund settled succeeded by hand no longer carries the error that left it in doubt.
+        const at = yield* nowIso
+        return yield* record(id, { to, source: "operator", at, detail: note, ...(to === "succeeded" ? { error: null } : {}) })
+      })
 
     const recover = (grace: Duration.DurationInput) =>
       Effect.gen(function*() {

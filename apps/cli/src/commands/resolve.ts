@@ -39,6 +39,8 @@ export const command = Command.make("resolve", {
         Effect.mapError((error) =>
           error._tag === "IllegalTransition"
             ? new UsageError({ field: "--status", detail: `refund ${error.refundId} is already ${error.from}, which is final: nothing was changed` })
+            : error._tag === "InvalidRequest"
+            ? new UsageError({ field: "--status", detail: `${error.issues.map((issue) => issue.message).join("; ")} Nothing was changed` })
             : error
         )
       )
