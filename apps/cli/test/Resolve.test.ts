@@ -18,7 +18,11 @@ describe("refundkit resolve", () => {
     await fault(sandboxes.url("airpay"), { fault: { _tag: "LostResponse" }, route: "refund" })
     const created = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 20003, amount: "5.00" }] })])
     assert.strictEqual(created.code, 3, created.stderr)
-    const id = (JSON.parse(created.stdout) as { error: { refundId: string } }).error.refundId
+    const { error } = JSON.parse(created.stdout) as { error: { refundId: string; message: string } }
+    const id = error.refundId
+    // Airpay has no status query: the advice names the way a refund in doubt there is settled.
+    assert.include(error.message, `It may have reached airpay. The refund ${id} is kept as "unknown"`)
+    assert.include(error.message, "otherwise check with airpay and record what happened (refundkit resolve)")
     const before = await cli(["reconcile", "--json", "--provider", "airpay"])
     assert.strictEqual(before.code, 3, "in doubt, and sync cannot settle it")
 

@@ -133,6 +133,11 @@ export class ProviderDeclined extends Schema.TaggedError<ProviderDeclined>("Prov
   }
 }
 
+// Not every provider answers status queries (Airalo, Airpay, AeroHub do not): "sync it" alone sent
+// operators to a command that cannot settle those.
+const keptInDoubt = (provider: string, refundId: string | undefined): string =>
+  `The refund${refundId === undefined ? "" : ` ${refundId}`} is kept as "unknown" and will not be resent: sync it where ${provider} answers status queries; otherwise check with ${provider} and record what happened (refundkit resolve).`
+
 /**
  * The provider could not be reached or answered with a transient failure (5xx, 429,
  * connection refused or reset). `maybeProcessed` says whether the request may have
@@ -155,7 +160,8 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
   }
   override get message() {
     const wait = this.retryAfterMillis === undefined ? "" : ` Retry after ${Math.ceil(this.retryAfterMillis / 1000)} s.`
-    return `${this.provider} is unavailable: ${this.detail}.${wait}`
+    const doubt = this.maybeProcessed && this.status === "unknown" ? ` It may have reached ${this.provider}. ${keptInDoubt(this.provider, this.refundId)}` : ""
+    return `${this.provider} is unavailable: ${this.detail}.${wait}${doubt}`
   }
 }
 
@@ -174,7 +180,7 @@ export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>("OutcomeU
     return "outcome_unknown" as const
   }
   override get message() {
-    return `The outcome at ${this.provider} is unknown: ${this.detail}. The refund${this.refundId ? ` ${this.refundId}` : ""} is kept as "unknown" and will not be resent; sync it to learn what happened.`
+    return `The outcome at ${this.provider} is unknown: ${this.detail}. ${keptInDoubt(this.provider, this.refundId)}`
   }
 }
 
