@@ -192,13 +192,14 @@ describe("Airalo sandbox", () => {
 
   it.scopedLive("the limits are configurable: a short window reopens, the token limit can be turned on", () =>
     Effect.gen(function*() {
-      const sandbox = yield* AiraloSandbox.make({ rateLimit: { requests: 2, perMillis: 300 }, tokenRateLimit: { requests: 1, perMillis: 60_000 } })
-      assert.strictEqual(sandbox.env["REFUNDKIT_AIRALO_RATE_LIMIT"], "2/300ms")
+      // A window long enough for three calls on a loaded machine (300 ms was not).
+      const sandbox = yield* AiraloSandbox.make({ rateLimit: { requests: 2, perMillis: 1500 }, tokenRateLimit: { requests: 1, perMillis: 60_000 } })
+      assert.strictEqual(sandbox.env["REFUNDKIT_AIRALO_RATE_LIMIT"], "2/1500ms")
       const token = yield* tokenOf(sandbox)
       const statuses: Array<number> = []
       for (let i = 1; i <= 3; i++) statuses.push((yield* refund(sandbox, token, { iccids: [AiraloSandbox.ownedIccid(i)], reason: "NO_COVERAGE" })).status)
       assert.deepStrictEqual(statuses, [202, 202, 429])
-      yield* Effect.sleep("350 millis")
+      yield* Effect.sleep("1600 millis")
       assert.strictEqual((yield* refund(sandbox, token, { iccids: [AiraloSandbox.ownedIccid(4)], reason: "NO_COVERAGE" })).status, 202)
       const secondToken = yield* call(`${sandbox.baseUrl}/token`, form({ client_id: sandbox.clientId, client_secret: sandbox.clientSecret, grant_type: "client_credentials" }))
       assert.strictEqual(secondToken.status, 429)
