@@ -55,11 +55,19 @@ export const defaults: ServerConfig = {
   accessLog: true
 }
 
-// Validated per variable, so the error names it.
-const portOf = (name: string) => Settings.wholeNumber(name, { min: 0, max: 65535 }, "must be a port number from 0 to 65535")
-const port = portOf("REFUNDKIT_PORT").pipe(
-  Config.orElse(() => portOf("PORT")),
-  Config.withDefault(defaults.port)
+// REFUNDKIT_PORT, else the platform's PORT, else the default; only the one in use is validated, and
+// its error names it alone (falling back with orElse reported a bad PORT as "missing REFUNDKIT_PORT, or ...").
+const port = Config.all({
+  own: Config.option(Config.string("REFUNDKIT_PORT")),
+  platform: Config.option(Config.string("PORT"))
+}).pipe(
+  Config.mapOrFail(({ own, platform }): Either.Either<number, ConfigError.ConfigError> => {
+    const [name, text] = Option.isSome(own) ? ["REFUNDKIT_PORT", own.value] : Option.isSome(platform) ? ["PORT", platform.value] : [undefined, ""]
+    if (name === undefined) return Either.right(defaults.port)
+    return /^\d{1,5}$/.test(text) && Number(text) <= 65535
+      ? Either.right(Number(text))
+      : Either.left(ConfigError.InvalidData([name], `must be a port number from 0 to 65535, got ${JSON.stringify(text)}`))
+  })
 )
 
 /**

@@ -442,3 +442,22 @@ describe("REFUNDKIT_SYNC_INTERVAL of zero", () => {
       }
     }))
 })
+
+describe("the port setting", () => {
+  it.effect("REFUNDKIT_PORT, else the platform's PORT, else 8787: a bad value is named alone", () =>
+    Effect.gen(function*() {
+      const read = (env: ReadonlyArray<readonly [string, string]>) =>
+        Effect.either(Effect.withConfigProvider(ServerConfig.config, ConfigProvider.fromMap(new Map([["REFUNDKIT_SYNC_INTERVAL", "off"], ...env]))))
+      const portOf = (env: ReadonlyArray<readonly [string, string]>) => Effect.map(read(env), (r) => (r._tag === "Right" ? r.right.port : String(r.left)))
+      assert.strictEqual(yield* portOf([]), 8787)
+      assert.strictEqual(yield* portOf([["PORT", "3000"]]), 3000)
+      assert.strictEqual(yield* portOf([["REFUNDKIT_PORT", "9000"], ["PORT", "3000"]]), 9000)
+      // The platform's PORT is not read when REFUNDKIT_PORT is set, so it cannot break the start.
+      assert.strictEqual(yield* portOf([["REFUNDKIT_PORT", "9000"], ["PORT", "abc"]]), 9000)
+      const bad = String(yield* portOf([["PORT", "abc"]]))
+      assert.include(bad, "PORT")
+      assert.include(bad, "must be a port number from 0 to 65535")
+      assert.notInclude(bad, "REFUNDKIT_PORT", "a bad PORT was reported as a missing REFUNDKIT_PORT")
+      assert.include(String(yield* portOf([["REFUNDKIT_PORT", "70000"]])), "REFUNDKIT_PORT")
+    }))
+})
