@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Money from "./Money.js"
 import type { EventSource, Refund, RefundEvent, RefundItem } from "./Refund.js"
 import type { ErrorInfo } from "./RefundError.js"
-import { IllegalTransition, InvalidRequest, LedgerError, OverRefund, RefundNotFound } from "./RefundError.js"
+import { IllegalTransition, InvalidRequest, LedgerError, OverRefund, RefundNotFound, TargetAlreadyRefunded } from "./RefundError.js"
 import * as RefundStatus from "./RefundStatus.js"
 
 /**
@@ -91,9 +91,12 @@ export declare namespace Ledger {
     /**
      * Atomically claims (provider, idempotency key) and records `refund` in
      * `requested`, unless the key is taken. Where targets state an original amount,
-     * refuses a claim that would take the non-failed refunds past it.
+     * refuses a claim that would take the non-failed refunds past it; a target named
+     * without an amount (a whole refund) is refused while another refund against it has
+     * not failed (`TargetAlreadyRefunded`). Ledgers check both through `targetGuards`
+     * and `refusalOf`.
      */
-    readonly claim: (refund: Refund) => Effect.Effect<Claim, OverRefund | LedgerError>
+    readonly claim: (refund: Refund) => Effect.Effect<Claim, GuardError | LedgerError>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
     readonly findByKey: (provider: string, idempotencyKey: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
     readonly findByReference: (provider: string, providerReference: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
@@ -219,6 +222,8 @@ export interface Reservation {
   readonly refundId: string
   readonly amount: bigint | undefined
   readonly currency: string | undefined
+  /** The holding refund's status, named when a whole refund is refused (since 0.3.0). */
+  readonly status: RefundStatus.RefundStatus
 }
 
 /**
@@ -236,7 +241,7 @@ export const reservationOf = (refund: Refund, target: string): Reservation | und
     const parsed = currency === undefined || t.amount === undefined ? undefined : Money.parse(t.amount, currency)
     amount = amount === undefined || parsed === undefined || Either.isLeft(parsed) ? undefined : amount + parsed.right.minor
   }
-  return { refundId: refund.id, amount, currency }
+  return { refundId: refund.id, amount, currency, status: refund.status }
 }
 
 /**
@@ -261,6 +266,66 @@ export const overRefundOf = (guard: GuardedTarget, reservations: Iterable<Reserv
     reserved += r.amount!
   }
   return reserved + guard.amount > guard.original ? overRefund(guard, reserved) : undefined
+}
+
+/**
+ * What a claim may be refused with by the target guards.
+ *
+ * @since 0.3.0
+ */
+export type GuardError = OverRefund | TargetAlreadyRefunded
+
+/**
+ * One target a claim must check before it is recorded: an amount checked against its
+ * original amount (`GuardedTarget`), or a whole refund, which no other refund against the
+ * target that has not failed may share.
+ *
+ * @since 0.3.0
+ */
+export type TargetGuard =
+  | ({ readonly _tag: "Amount" } & GuardedTarget)
+  | { readonly _tag: "Whole"; readonly target: string }
+
+/**
+ * Targets a refund names at least once without an amount: whole refunds. A whole refund
+ * is guarded whether or not it states original amounts, since the only refund it can
+ * share its target with is one that failed.
+ *
+ * @since 0.3.0
+ */
+export const wholeTargets = (refund: Refund): ReadonlyArray<string> => [
+  ...new Set(refund.targets.filter((t) => t.amount === undefined).map((t) => t.target))
+]
+
+/**
+ * Every check a claim of `refund` must pass, one per target, in target order (the order
+ * ledgers that lock targets take their locks in): a whole refund's target is guarded as
+ * whole even where the refund also names it with an amount.
+ *
+ * @since 0.3.0
+ */
+export const targetGuards = (refund: Refund): ReadonlyArray<TargetGuard> => {
+  const whole = wholeTargets(refund)
+  const guards: Array<TargetGuard> = whole.map((target) => ({ _tag: "Whole", target }))
+  for (const guard of guardedTargets(refund)) {
+    if (!whole.includes(guard.target)) guards.push({ _tag: "Amount", ...guard })
+  }
+  return guards.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0))
+}
+
+/**
+ * The guard's verdict on one target given the reservations of the other refunds against
+ * it that have not failed: a whole refund is refused by any of them, an amount by
+ * `overRefundOf`'s rules.
+ *
+ * @since 0.3.0
+ */
+export const refusalOf = (guard: TargetGuard, reservations: Iterable<Reservation>): GuardError | undefined => {
+  if (guard._tag === "Amount") return overRefundOf(guard, reservations)
+  for (const r of reservations) {
+    return new TargetAlreadyRefunded({ target: guard.target, refundId: r.refundId, status: r.status })
+  }
+  return undefined
 }
 
 /**
@@ -320,12 +385,13 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
       Effect.suspend(() => {
         const existingId = byKey.get(keyOf(refund.provider, refund.idempotencyKey))
         if (existingId !== undefined) return Effect.succeed<Claim>({ _tag: "Existing", refund: byId.get(existingId)! })
-        for (const guard of guardedTargets(refund)) {
-          const held = [...byId.values()].flatMap((other) => {
+        for (const guard of targetGuards(refund)) {
+          const held = order.flatMap((id) => {
+            const other = byId.get(id)!
             const r = other.provider === refund.provider && other.status !== "failed" ? reservationOf(other, guard.target) : undefined
             return r === undefined ? [] : [r]
           })
-          const refused = overRefundOf(guard, held)
+          const refused = refusalOf(guard, held)
           if (refused !== undefined) return Effect.fail(refused)
         }
         byId.set(refund.id, refund)

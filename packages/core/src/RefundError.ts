@@ -368,6 +368,28 @@ export class OverRefund extends Schema.TaggedError<OverRefund>("OverRefund")("Ov
 }
 
 /**
+ * A whole refund (a target named without an amount) against a target that another
+ * refund, not `failed`, already names: refunding it again would pay twice, whatever
+ * idempotency key the second request carries.
+ *
+ * @since 0.3.0
+ */
+export class TargetAlreadyRefunded extends Schema.TaggedError<TargetAlreadyRefunded>("TargetAlreadyRefunded")("TargetAlreadyRefunded", {
+  target: Schema.String,
+  /** The refund that holds the target. */
+  refundId: Schema.String,
+  /** Its status when the claim was refused: never `failed`, which frees the target. */
+  status: RefundStatus
+}) {
+  get code() {
+    return "target_already_refunded" as const
+  }
+  override get message() {
+    return `${this.target} is already refunded by refund ${this.refundId} (status ${this.status}). Nothing was sent: a refund of the whole target is refused while another refund against it has not failed. Wait for ${this.refundId} to finish; if the provider refused it, record that with \`refundkit resolve ${this.refundId} --status failed --note "..."\` and send this one again.`
+  }
+}
+
+/**
  * The ledger could not be read or written.
  *
  * @since 0.1.0
@@ -405,6 +427,7 @@ export const RefundError = Schema.Union(
   UnknownProvider,
   IllegalTransition,
   OverRefund,
+  TargetAlreadyRefunded,
   LedgerError
 )
 

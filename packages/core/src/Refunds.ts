@@ -32,6 +32,7 @@ import {
   LedgerError,
   OutcomeUnknown,
   OverRefund,
+  TargetAlreadyRefunded,
   ProviderAuthFailed,
   ProviderUnavailable,
   RefundInProgress,
@@ -122,6 +123,7 @@ export type CreateError =
   | IdempotencyKeyReused
   | RefundInProgress
   | OverRefund
+  | TargetAlreadyRefunded
   | LedgerError
   | ProviderUnavailable
   | ProviderAuthFailed
@@ -632,7 +634,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     }
 
     /** Records the draft `requested`; the claim is either ours to submit or an earlier refund to replay. */
-    const claimDrafted = (drafted: Drafted): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress | OverRefund | LedgerError> =>
+    const claimDrafted = (drafted: Drafted): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress | OverRefund | TargetAlreadyRefunded | LedgerError> =>
       Effect.flatMap(ledger.claim(drafted.draft), (claimed): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress> =>
         claimed._tag === "Existing"
           ? replayOf(drafted.draft, claimed.refund)

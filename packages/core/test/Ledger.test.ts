@@ -76,4 +76,42 @@ describe("Ledger (in memory)", () => {
       const over = yield* Effect.flip(ledger.claim({ ...draft(2), provider: "odd", currency: "USD", targets: [{ target: "tx-1", amount: "40.01", originalAmount: "100.00" }] }))
       assert.strictEqual(over._tag, "OverRefund")
     }))
+
+  it.effect("refuses a whole refund while another refund against its target has not failed; a failed one frees it", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      const whole = (n: number, target: string): Refund => ({ ...draft(n), provider: "airalo", targets: [{ target }] })
+      assert.deepStrictEqual(Ledger.targetGuards(whole(1, "iccid-1")), [{ _tag: "Whole", target: "iccid-1" }])
+      const steps = {
+        requested: [],
+        pending: ["pending"],
+        unknown: ["unknown"],
+        requires_action: ["requires_action"],
+        succeeded: ["pending", "succeeded"]
+      } as const
+      let n = 10
+      for (const [status, path] of Object.entries(steps)) {
+        const first = whole(n++, `iccid-${status}`)
+        assert.strictEqual((yield* ledger.claim(first))._tag, "Claimed")
+        for (const to of path) yield* ledger.transition(first.id, { to, source: "sync", at: "2024-01-01T00:00:01.000Z" })
+        const second = whole(n++, `iccid-${status}`)
+        const refused = yield* Effect.flip(ledger.claim(second))
+        assert.deepStrictEqual(
+          refused._tag === "TargetAlreadyRefunded" ? [refused.target, refused.refundId, refused.status, refused.code] : refused,
+          [`iccid-${status}`, first.id, status, "target_already_refunded"]
+        )
+        assert.isTrue((yield* ledger.findByKey("airalo", second.idempotencyKey))._tag === "None", "nothing recorded for the refused claim")
+        if (status !== "succeeded") {
+          yield* ledger.transition(first.id, { to: "failed", source: "sync", at: "2024-01-01T00:00:02.000Z" })
+          assert.strictEqual((yield* ledger.claim(second))._tag, "Claimed", `a failed ${status} refund frees the target`)
+        }
+      }
+      // Amounts without original amounts are not guarded, against each other or against a whole refund.
+      const part = (m: number): Refund => ({ ...draft(m), provider: "airalo", currency: "USD", amount: "5.00", targets: [{ target: "iccid-requested", amount: "5.00" }] })
+      assert.strictEqual((yield* ledger.claim(part(100)))._tag, "Claimed")
+      assert.strictEqual((yield* ledger.claim(part(101)))._tag, "Claimed")
+      // And with one, the whole refund's reservation still refuses them as OverRefund.
+      const guarded: Refund = { ...part(102), targets: [{ target: "iccid-requested", amount: "5.00", originalAmount: "100.00" }] }
+      assert.strictEqual((yield* Effect.flip(ledger.claim(guarded)))._tag, "OverRefund")
+    }))
 })
