@@ -3,19 +3,20 @@
  * embedded default) or PostgreSQL (several gateway or CLI processes sharing one ledger).
  *
  * Every rule that decides what a refund may become is core's (`applyChange`,
- * `guardedTargets`, `overRefundOf`); this module only makes those
+ * `targetGuards`, `refusalOf`); this module only makes those
  * decisions atomic on a database:
  *
  * - a claim is `INSERT … ON CONFLICT DO NOTHING RETURNING` (the id derives from the key)
  *   against a unique constraint: exactly one concurrent claimant gets a row back;
- * - the over-refund sum and the claim's reservations are read and written in the same
+ * - the target guards (the over-refund sum, and a whole refund's refusal while another
+ *   refund against its target has not failed) and the claim's reservations are read and written in the same
  *   transaction, under SQLite's write lock (`BEGIN IMMEDIATE`) or, on PostgreSQL, a
  *   `FOR UPDATE` lock on one row per (provider, target);
  * - a status change reads the refund under the same locks (`FOR UPDATE` on PostgreSQL),
  *   applies the transition table and writes the row and its event together.
  *
  * On PostgreSQL the common cases are one statement each (`internal/pgFastPath.ts`): a
- * claim without over-refund guards, and a status change to a refund this process
+ * claim without target guards (no whole refund, no original amounts), and a status change to a refund this process
  * remembers, written only `WHERE version` is still the remembered one; any other
  * writer moves `version` on, and the change then takes the locked path above. Those
  * that meet share one statement and one commit (`internal/pgGroupCommit.ts`).
@@ -29,10 +30,10 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import type { GuardedTarget } from "@refundkit/core/Ledger"
-import { applyChange, guardedTargets, invalidCursor, Ledger, ledgerError, overRefundOf } from "@refundkit/core/Ledger"
+import type { GuardError, TargetGuard } from "@refundkit/core/Ledger"
+import { applyChange, invalidCursor, Ledger, ledgerError, refusalOf, targetGuards } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
-import type { ConfigurationError, IllegalTransition, OverRefund } from "@refundkit/core/RefundError"
+import type { ConfigurationError, IllegalTransition } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -289,8 +290,8 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
 
   const reservedFor = (provider: string, target: string) =>
     Effect.flatMap(
-      sql`SELECT t.refund_id, t.amount_minor, t.currency FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
-          WHERE t.provider = ${provider} AND t.target = ${target} AND r.status <> 'failed'`,
+      sql`SELECT t.refund_id, t.amount_minor, t.currency, r.status FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
+          WHERE t.provider = ${provider} AND t.target = ${target} AND r.status <> 'failed' ORDER BY t.refund_seq`,
       Rows.decodeReserved
     )
 
@@ -307,7 +308,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         : Effect.succeed<Claim>({ _tag: "Existing", refund: found.value }))
 
   /** A claim in one transaction: the key, then (where targets are guarded) the locked over-refund sums. */
-  const lockedClaim = (refund: Refund, guards: ReadonlyArray<GuardedTarget>) =>
+  const lockedClaim = (refund: Refund, guards: ReadonlyArray<TargetGuard>) =>
     Effect.tap(
       tx.write(Effect.gen(function*() {
         // The target locks come before the row: its seq (the list's order and cursor) is drawn
@@ -320,7 +321,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         if (inserted.length === 0) return { claim: yield* existing(refund), version: Option.none<number>() }
         const { seq, version } = yield* Rows.decodeClaimedEither(inserted[0])
         for (const guard of guards) {
-          const refused = overRefundOf(guard, yield* reservedFor(refund.provider, guard.target))
+          const refused = refusalOf(guard, yield* reservedFor(refund.provider, guard.target))
           if (refused !== undefined) return yield* refused
         }
         yield* reserve(seq, refund)
@@ -331,8 +332,9 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
       ({ version }) => Option.match(version, { onNone: () => Effect.void, onSome: (v) => remember(refund, v) })
     )
 
-  const claim = (refund: Refund): Effect.Effect<Claim, OverRefund | LedgerError> => {
-    const guards = guardedTargets(refund)
+  const claim = (refund: Refund): Effect.Effect<Claim, GuardError | LedgerError> => {
+    // Whole refunds are guarded too, so they take the locked path as guarded amounts do.
+    const guards = targetGuards(refund)
     const locked = Effect.map(lockedClaim(refund, guards), (r) => r.claim)
     if (fast === undefined || guards.length > 0) return run("claiming an idempotency key", locked)
     // Without a guard there is nothing to lock and sum: PostgreSQL claims in one statement.

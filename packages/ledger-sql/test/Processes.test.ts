@@ -86,12 +86,19 @@ const race = (url: string) =>
     assert.deepStrictEqual(raceWins, Array.from({ length: 40 }, (_, i) => `race-${i}`).sort(), "each key won exactly once")
     const partWins = [...a!.won, ...b!.won].filter((k) => k.includes("-part-"))
     assert.strictEqual(partWins.length, 10, "ten 10.00 refunds fit in 100.00, across both processes")
-    assert.deepStrictEqual([...a!.errors, ...b!.errors], Array.from({ length: 20 }, () => "OverRefund"))
+    const wholeWins = [...a!.won, ...b!.won].filter((k) => k.includes("-esim-"))
+    assert.strictEqual(wholeWins.length, 5, "one whole refund per ICCID, across both processes")
+    assert.deepStrictEqual(
+      [...a!.errors, ...b!.errors].sort(),
+      [...Array.from({ length: 20 }, () => "OverRefund"), ...Array.from({ length: 15 }, () => "TargetAlreadyRefunded")]
+    )
 
     // What the ledger holds agrees with what the processes saw.
     const ledger = yield* build(SqlLedger.layer({ url }))
     const page = yield* ledger.list({ limit: 100 })
-    assert.strictEqual(page.items.length, 50)
+    assert.strictEqual(page.items.length, 55)
+    const iccids = page.items.flatMap((r) => r.targets.filter((t) => t.target.startsWith("iccid-")).map((t) => t.target))
+    assert.deepStrictEqual(iccids.sort(), ["iccid-0", "iccid-1", "iccid-2", "iccid-3", "iccid-4"])
     const reserved = page.items.filter((r) => r.targets.some((t) => t.target === "pay-x"))
     assert.deepStrictEqual(reserved.map((r) => r.idempotencyKey).sort(), [...partWins].sort())
   })
@@ -122,10 +129,10 @@ const killed = (url: string) =>
   })
 
 describe("several processes on one ledger", () => {
-  it.scopedLive("PostgreSQL: two processes claiming the same keys get one winner per key, and never over-refund", () =>
+  it.scopedLive("PostgreSQL: two processes claiming the same keys get one winner per key, and never over-refund or refund a target whole twice", () =>
     Effect.flatMap(pgSchema, race), 60_000)
 
-  it.scopedLive("SQLite file: two processes claiming the same keys get one winner per key, and never over-refund", () =>
+  it.scopedLive("SQLite file: two processes claiming the same keys get one winner per key, and never over-refund or refund a target whole twice", () =>
     Effect.flatMap(tempDir, (dir) => race(path.join(dir, "shared.db"))), 60_000)
 
   it.scopedLive("PostgreSQL: a process killed after its claim leaves a refund that recovery moves to unknown", () =>

@@ -91,7 +91,7 @@ const EventRow = Schema.Struct({
 export type EventRow = typeof EventRow.Type
 
 // No amount or no currency: a reservation the guard cannot count (core's `Reservation`).
-const ReservationRow = Schema.Struct({ refund_id: Text, amount_minor: Schema.NullOr(MinorUnits), currency: Schema.NullOr(CurrencyCode) })
+const ReservationRow = Schema.Struct({ refund_id: Text, amount_minor: Schema.NullOr(MinorUnits), currency: Schema.NullOr(CurrencyCode), status: RefundStatus })
 
 const corrupt = (what: string, error: ParseResult.ParseError): LedgerError => {
   const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
@@ -127,8 +127,8 @@ export const decodeReservedEither = (rows: ReadonlyArray<unknown>): Either.Eithe
   for (const row of rows) {
     const decoded = reservationRowDecoder(row)
     if (Either.isLeft(decoded)) return Either.left(corrupt("a refund reservation", decoded.left))
-    const { amount_minor, currency, refund_id } = decoded.right
-    reservations.push({ refundId: refund_id, amount: amount_minor ?? undefined, currency: currency ?? undefined })
+    const { amount_minor, currency, refund_id, status } = decoded.right
+    reservations.push({ refundId: refund_id, amount: amount_minor ?? undefined, currency: currency ?? undefined, status })
   }
   return Either.right(reservations)
 }

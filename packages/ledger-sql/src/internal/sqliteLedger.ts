@@ -14,9 +14,10 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { ledgerError } from "@refundkit/core/Ledger"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, guardedTargets, invalidCursor, overRefundOf } from "@refundkit/core/Ledger"
+import { applyChange, invalidCursor, refusalOf, targetGuards } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
-import type { IllegalTransition, InvalidRequest, OverRefund } from "@refundkit/core/RefundError"
+import type { GuardError } from "@refundkit/core/Ledger"
+import type { IllegalTransition, InvalidRequest } from "@refundkit/core/RefundError"
 import { LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
 import BetterSqlite3 from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -73,8 +74,8 @@ const sql = {
   stampByReference: `SELECT id, version, ${lastEvent} FROM refunds WHERE provider = ? AND provider_reference = ? ORDER BY seq LIMIT 1`,
   insert: `INSERT INTO refunds (${Rows.insertColumns}) VALUES (${Array.from({ length: 16 }, () => "?").join(", ")})
     ON CONFLICT (provider, idempotency_key) DO NOTHING`,
-  reserved: `SELECT t.refund_id, t.amount_minor, t.currency FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
-    WHERE t.provider = ? AND t.target = ? AND r.status <> 'failed'`,
+  reserved: `SELECT t.refund_id, t.amount_minor, t.currency, r.status FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
+    WHERE t.provider = ? AND t.target = ? AND r.status <> 'failed' ORDER BY t.refund_seq`,
   // A claim knows the seq it just inserted (the rowid); later events look it up by id.
   reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?)`,
   insertClaimEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -251,8 +252,8 @@ export const make = (
       for (const event of events) statement.run(seq ?? refundId, ...Rows.eventValues(refundId, event))
     }
 
-    const claim = (refund: Refund): Effect.Effect<Claim, OverRefund | LedgerError> =>
-      write<Claim, OverRefund | LedgerError>("claiming an idempotency key", (scratch) => {
+    const claim = (refund: Refund): Effect.Effect<Claim, GuardError | LedgerError> =>
+      write<Claim, GuardError | LedgerError>("claiming an idempotency key", (scratch) => {
         const inserted = prepare(sql.insert).run(...Rows.insertValues(refund))
         if (inserted.changes === 0) {
           const stamp = prepare(sql.stampByKey).get(refund.provider, refund.idempotencyKey) as Row | undefined
@@ -263,10 +264,10 @@ export const make = (
           }
           return Writer.done<Claim>({ _tag: "Existing", refund: existing.right.refund })
         }
-        for (const guard of guardedTargets(refund)) {
+        for (const guard of targetGuards(refund)) {
           const reserved = Rows.decodeReservedEither(prepare(sql.reserved).all(refund.provider, guard.target))
           if (Either.isLeft(reserved)) return Writer.undone(reserved.left)
-          const refused = overRefundOf(guard, reserved.right)
+          const refused = refusalOf(guard, reserved.right)
           if (refused !== undefined) return Writer.undone(refused)
         }
         // `seq` is the table's INTEGER PRIMARY KEY, so the rowid the insert reports is the refund's seq.

@@ -139,6 +139,96 @@ export const behaviour = (harness: Harness) =>
         assert.strictEqual((yield* ledger.claim(partial("not-elsewhere", "pay-23", "100.00", "100.00", 12)))._tag, "Claimed")
       }))
 
+    it.scopedLive("a whole refund is refused while another refund against its target has not failed, with or without originalAmounts", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const whole = (key: string, target: string, n = 0, provider?: string) =>
+          draft(key, { n, ...(provider === undefined ? {} : { provider }), targets: [{ target }] })
+        const refusedBy = (key: string, target: string, blocker: { readonly id: string }, status: string) =>
+          Effect.gen(function*() {
+            const error = yield* Effect.flip(ledger.claim(whole(key, target, 50)))
+            assert.strictEqual(error._tag, "TargetAlreadyRefunded")
+            if (error._tag === "TargetAlreadyRefunded") {
+              assert.deepStrictEqual([error.target, error.refundId, error.status, error.code], [target, blocker.id, status, "target_already_refunded"])
+              assert.include(error.message, "Nothing was sent")
+              assert.include(error.message, `refundkit resolve ${blocker.id} --status failed`)
+            }
+            // Refused before it was recorded: the key stays free.
+            assert.isTrue(Option.isNone(yield* ledger.findByKey("toy", key)))
+          })
+        // Every status but failed holds the target, whichever way the refund got there.
+        const paths: ReadonlyArray<[string, ReadonlyArray<"pending" | "unknown" | "requires_action" | "succeeded">]> = [
+          ["requested", []],
+          ["pending", ["pending"]],
+          ["unknown", ["unknown"]],
+          ["requires_action", ["requires_action"]],
+          ["succeeded", ["pending", "succeeded"]]
+        ]
+        for (const [status, steps] of paths) {
+          const iccid = `iccid-${status}`
+          const first = whole(`first-${status}`, iccid)
+          assert.strictEqual((yield* ledger.claim(first))._tag, "Claimed")
+          for (const [i, to] of steps.entries()) yield* ledger.transition(first.id, { to, source: "sync", at: at(i + 1) })
+          yield* refusedBy(`second-${status}`, iccid, first, status)
+          // originalAmount on a target without an amount does not make the refund partial.
+          const withOriginal = draft(`original-${status}`, { currency: "USD", targets: [{ target: iccid, originalAmount: "10.00" }] })
+          assert.strictEqual((yield* Effect.flip(ledger.claim(withOriginal)))._tag, "TargetAlreadyRefunded")
+        }
+        // A failed refund frees the target, for exactly one more whole refund.
+        const refused = whole("refused", "iccid-free")
+        yield* ledger.claim(refused)
+        yield* ledger.transition(refused.id, { to: "failed", source: "submit", at: at(2) })
+        const resent = whole("refused:retry-1", "iccid-free", 3)
+        assert.strictEqual((yield* ledger.claim(resent))._tag, "Claimed")
+        yield* refusedBy("third", "iccid-free", resent, "requested")
+        // Replaying the holder's own key is a replay, not a refusal.
+        assert.strictEqual((yield* ledger.claim(resent))._tag, "Existing")
+        // Another provider's refund of the same name is another target.
+        assert.strictEqual((yield* ledger.claim(whole("elsewhere", "iccid-free", 4, "else")))._tag, "Claimed")
+        // A refund with an amount holds the target against a whole refund ...
+        const part = draft("part", { currency: "USD", amount: "5.00", targets: [{ target: "pay-30", amount: "5.00" }] })
+        assert.strictEqual((yield* ledger.claim(part))._tag, "Claimed")
+        yield* refusedBy("whole-after-part", "pay-30", part, "requested")
+        // ... while amounts without originalAmounts keep today's rule: not guarded, even after a whole refund.
+        const more = draft("more", { currency: "USD", amount: "5.00", targets: [{ target: "pay-30", amount: "5.00" }] })
+        assert.strictEqual((yield* ledger.claim(more))._tag, "Claimed")
+        const wholeFirst = whole("whole-first", "pay-31")
+        yield* ledger.claim(wholeFirst)
+        const amountAfter = draft("amount-after", { currency: "USD", amount: "5.00", targets: [{ target: "pay-31", amount: "5.00" }] })
+        assert.strictEqual((yield* ledger.claim(amountAfter))._tag, "Claimed")
+        // A guarded amount is still refused by a whole refund's reservation, as OverRefund.
+        const guarded = yield* Effect.flip(ledger.claim(partial("guarded-after-whole", "pay-31", "1.00", "100.00")))
+        assert.strictEqual(guarded._tag, "OverRefund")
+        // A refund naming a target both whole and with an amount is a whole refund of it.
+        const mixed = draft("mixed", { currency: "USD", amount: "1.00", targets: [{ target: "pay-30", amount: "1.00" }, { target: "pay-30" }] })
+        assert.strictEqual((yield* Effect.flip(ledger.claim(mixed)))._tag, "TargetAlreadyRefunded")
+        // Several targets: one held target refuses the whole claim, and none of its targets is reserved.
+        const several = draft("several", { targets: [{ target: "iccid-new" }, { target: "iccid-requested" }] })
+        assert.strictEqual((yield* Effect.flip(ledger.claim(several)))._tag, "TargetAlreadyRefunded")
+        assert.strictEqual((yield* ledger.claim(whole("new-alone", "iccid-new")))._tag, "Claimed")
+      }))
+
+    it.scopedLive("concurrent whole refunds of one target with different keys: exactly one is claimed", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const results = yield* Effect.all(
+          Array.from({ length: 40 }, (_, i) =>
+            Effect.either(ledger.claim(draft(`esim-${i}`, { n: i, targets: [{ target: `iccid-${i % 2}` }] })))),
+          { concurrency: "unbounded" }
+        )
+        const claimed = results.flatMap((r) => (Either.isRight(r) && r.right._tag === "Claimed" ? [r.right.refund] : []))
+        assert.deepStrictEqual(claimed.map((r) => r.targets[0]!.target).sort(), ["iccid-0", "iccid-1"])
+        const refused = results.flatMap((r) => (Either.isLeft(r) ? [r.left] : []))
+        assert.strictEqual(refused.length, 38)
+        for (const error of refused) {
+          assert.strictEqual(error._tag, "TargetAlreadyRefunded")
+          if (error._tag === "TargetAlreadyRefunded") {
+            assert.strictEqual(error.refundId, claimed.find((r) => r.targets[0]!.target === error.target)!.id)
+          }
+        }
+        assert.strictEqual((yield* ledger.list({ limit: 100 })).items.length, 2)
+      }))
+
     it.scopedLive("a claim with several targets and events stores every one, and each target's reservation counts", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
