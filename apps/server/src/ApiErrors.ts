@@ -31,6 +31,7 @@ export interface Mapping {
   readonly UnknownProvider: ApiError.UnknownProvider
   readonly IllegalTransition: ApiError.IllegalTransition
   readonly OverRefund: ApiError.OverRefund
+  readonly TargetAlreadyRefunded: ApiError.TargetAlreadyRefunded
   readonly LedgerError: ApiError.LedgerUnavailable
 }
 
@@ -105,6 +106,8 @@ const convert = (error: RefundError.RefundError): ApiError.ApiError => {
         currency: error.currency,
         ...(error.blockedBy === undefined ? {} : { blockedBy: error.blockedBy })
       })
+    case "TargetAlreadyRefunded":
+      return new ApiError.TargetAlreadyRefunded({ message, target: error.target, refundId: error.refundId, status: error.status })
     case "LedgerError":
       return new ApiError.LedgerUnavailable({ message })
   }

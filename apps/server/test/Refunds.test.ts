@@ -147,6 +147,27 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
       }))
 
+    it.scopedLive("409 target_already_refunded for a second refund of one Airalo eSIM under another key; nothing sent for it", () =>
+      Effect.gen(function*() {
+        // Without Airalo's 1 call per 5 minutes: the second create takes its turn of the limit before its claim is refused.
+        const gw = yield* Gateway.start({ airalo: { rateLimit: false }, server: { createRoute } })
+        const first = yield* post(gw, Gateway.airaloRefund())
+        assert.strictEqual(first.status, 201, first.text)
+        const second = yield* post(gw, Gateway.airaloRefund())
+        assert.strictEqual(second.status, 409, second.text)
+        assert.strictEqual(second.body.error.code, "target_already_refunded")
+        assert.strictEqual(second.body.error.target, "8910300000000000011")
+        assert.strictEqual(second.body.error.refundId, first.body.id)
+        assert.strictEqual(second.body.error.status, first.body.status)
+        assert.include(second.body.error.message, first.body.id)
+        assert.include(second.body.error.message, "Nothing was sent")
+        const stats = yield* gw.airalo.stats
+        assert.deepStrictEqual(stats.refundRequestsPerIccid, { "8910300000000000011": 1 })
+        // Only the first was recorded.
+        const listed = yield* gw.fetch("GET", "/v1/refunds?provider=airalo")
+        assert.deepStrictEqual(listed.body.items.map((r: { id: string }) => r.id), [first.body.id])
+      }))
+
     it.scopedLive("409 over_refund naming the refund the guard cannot count: Exirom is not sent a currency, so 80.00 without one may be USD", () =>
       Effect.gen(function*() {
         const gw = yield* Gateway.start({ server: { createRoute } })

@@ -136,6 +136,22 @@ export class OverRefund extends Schema.TaggedError<OverRefund>()("OverRefund", {
 }) {}
 
 /**
+ * A whole refund (a target named without an amount) against a target that another refund,
+ * `refundId`, already names and that has not failed (`status` is its status). Nothing was
+ * sent, whatever the idempotency key: wait for that refund, or resolve it as failed if the
+ * provider refused it, and send again.
+ *
+ * @since 0.3.0
+ */
+export class TargetAlreadyRefunded extends Schema.TaggedError<TargetAlreadyRefunded>()("TargetAlreadyRefunded", {
+  code: Schema.tag("target_already_refunded"),
+  ...base,
+  target: Schema.String,
+  refundId: Schema.String.annotations({ description: "The refund that holds the target (not this request's)" }),
+  status: RefundStatus.annotations({ description: "That refund's status; never failed" })
+}) {}
+
+/**
  * The provider has no status API; the refund moves by webhook or by an operator.
  *
  * @since 0.1.0
@@ -359,6 +375,11 @@ export const Wire = {
   RouteNotFound: response(RouteNotFound, 404, "No such route"),
   RefundInProgress: response(RefundInProgress, 409, "The first request with this key is still running"),
   OverRefund: response(OverRefund, 409, "The refund would exceed a target's original amount"),
+  TargetAlreadyRefunded: response(
+    TargetAlreadyRefunded,
+    409,
+    "A whole refund of a target another refund (not failed) already names; nothing was sent"
+  ),
   SyncUnsupported: response(SyncUnsupported, 409, "The provider has no status API"),
   UnsupportedOperation: response(UnsupportedOperation, 409, "The provider has no such operation"),
   IllegalTransition: response(IllegalTransition, 409, "The change is not allowed from the refund's status"),
@@ -392,6 +413,7 @@ export type ApiError =
   | RouteNotFound
   | RefundInProgress
   | OverRefund
+  | TargetAlreadyRefunded
   | SyncUnsupported
   | UnsupportedOperation
   | IllegalTransition

@@ -22,7 +22,9 @@ export const CreateRefund = Schema.Struct(
       Schema.Record({ key: Schema.String, value: Schema.String }).annotations({
         description:
           "The original amount of each target (keyed by the provider's id of the payment or product), as a decimal string. " +
-          "When given, refunds against a target that have not failed may not add up past it (409 over_refund)."
+          "When given, refunds against a target that have not failed may not add up past it (409 over_refund). " +
+          "A target named without an amount is refunded whole and is guarded with or without this: it is refused while " +
+          "another refund against it has not failed (409 target_already_refunded)."
       })
     )
   },

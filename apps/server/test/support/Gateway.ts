@@ -4,6 +4,7 @@ import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { ApiClient } from "@refundkit/api"
 import * as AeroHubSandbox from "@refundkit/aerohub/sandbox"
+import * as AiraloSandbox from "@refundkit/airalo/sandbox"
 import * as ExiromSandbox from "@refundkit/exirom/sandbox"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import { Context, Duration, Effect, Layer, Redacted, Schedule, Scope } from "effect"
@@ -21,6 +22,7 @@ export interface Gateway {
   readonly context: Context.Context<Server.Started>
   readonly exirom: ExiromSandbox.ExiromSandbox
   readonly aerohub: AeroHubSandbox.AeroHubSandbox
+  readonly airalo: AiraloSandbox.AiraloSandbox
   readonly ledgerFile: string
   /** A raw request to the gateway; the answer's status, headers and parsed body. */
   readonly fetch: (
@@ -38,6 +40,7 @@ export const tempDir = Effect.acquireRelease(
 
 export const start = (options: {
   readonly exirom?: ExiromSandbox.Options
+  readonly airalo?: AiraloSandbox.Options
   readonly server?: Partial<Server.Options>
   readonly callTimeout?: Duration.DurationInput
   /** Another instance on the same ledger file and Exirom sandbox, as gateways sharing a ledger run. */
@@ -47,11 +50,14 @@ export const start = (options: {
     const ledgerFile = options.shareWith?.ledgerFile ?? path.join(yield* tempDir, "ledger.db")
     const exirom = options.shareWith?.exirom ?? (yield* ExiromSandbox.make(options.exirom))
     const aerohub = options.shareWith?.aerohub ?? (yield* AeroHubSandbox.make())
+    const airalo = options.shareWith?.airalo ?? (yield* AiraloSandbox.make(options.airalo))
     const plugins = Installed.plugins.map((plugin) =>
       plugin.id === exirom.provider
         ? { ...plugin, sandbox: Effect.succeed(exirom) }
         : plugin.id === aerohub.provider
         ? { ...plugin, sandbox: Effect.succeed(aerohub) }
+        : plugin.id === airalo.provider
+        ? { ...plugin, sandbox: Effect.succeed(airalo) }
         : plugin
     )
     const serverOptions: Server.Options = {
@@ -98,7 +104,7 @@ export const start = (options: {
         }
         return { status: response.status, headers: response.headers as Record<string, string>, body, text }
       }).pipe(Effect.scoped, Effect.orDie)
-    return { info, context, exirom, aerohub, ledgerFile, fetch, client }
+    return { info, context, exirom, aerohub, airalo, ledgerFile, fetch, client }
   })
 
 let counter = 0
