@@ -127,7 +127,7 @@ const outcomeOfRefund = (refund: Refund): Outcome => {
   }
 }
 
-const invalidCodes = new Set(["invalid_request", "unknown_provider", "idempotency_key_reused", "over_refund"])
+const invalidCodes = new Set(["invalid_request", "unknown_provider", "idempotency_key_reused", "over_refund", "target_already_refunded"])
 
 /**
  * The most times `--retry-failed` resends one row, over all runs: each resend is a new
@@ -178,7 +178,11 @@ const resultOf = (
     }
   }
   const error = result.left
-  const status = "status" in error && error.status !== undefined
+  // Its refund id and status are the other refund's, which holds the target; this row recorded nothing.
+  const held = error._tag === "TargetAlreadyRefunded"
+  const status = held
+    ? undefined
+    : "status" in error && error.status !== undefined
     ? error.status
     : error._tag === "OutcomeUnknown" || error._tag === "UnexpectedResponse"
     ? "unknown"
@@ -186,7 +190,13 @@ const resultOf = (
     ? "requested"
     : undefined
   const outcome: Outcome = invalidCodes.has(error.code) ? "invalid" : status === "unknown" || status === "requested" ? "in_doubt" : "failed"
-  const refundId = "refundId" in error && typeof error.refundId === "string" ? error.refundId : status === undefined ? undefined : deriveId(providerId, key)
+  const refundId = held
+    ? undefined
+    : "refundId" in error && typeof error.refundId === "string"
+    ? error.refundId
+    : status === undefined
+    ? undefined
+    : deriveId(providerId, key)
   return {
     row: row.row,
     line: row.line,

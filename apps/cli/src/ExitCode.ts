@@ -50,6 +50,7 @@ const usageCodes: ReadonlySet<string> = new Set([
   "unknown_provider",
   "idempotency_key_reused",
   "over_refund",
+  "target_already_refunded",
   "refund_not_found",
   "unsupported_operation",
   "configuration_error"

@@ -419,6 +419,43 @@ describe("refundkit bulk", () => {
     assert.isTrue(rows.every((r) => r.outcome === "ok" && r.retry === 1 && r.idempotencyKey.endsWith(":retry-1")))
   })
 
+  it("refuses a second row refunding the same Airalo ICCID (target_already_refunded, nothing sent for it, exit 2), and again after the file is re-exported", async () => {
+    const scope = Effect.runSync(Scope.make())
+    // No rate limit: the re-run's call would wait out Airalo's 5 minutes.
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: false }).pipe(Scope.extend(scope)))
+    type AiraloStats = { refundRequestsPerIccid: Record<string, number>; duplicateIccids: Array<string> }
+    try {
+      const [twice, once] = [AiraloSandbox.ownedIccid(901), AiraloSandbox.ownedIccid(902)]
+      writeFileSync(join(dir, "airalo-twice.csv"), `iccids.0,reason\n${twice},TRIP_CANCELLATION\n${once},TRIP_CANCELLATION\n${twice},TRIP_CANCELLATION\n`)
+      const env = { ...sandboxes.info.env, ...airalo.env }
+      const ledger = join(dir, "airalo-twice.db")
+      const result = await run(["bulk", "airalo-twice.csv", "--provider", "airalo", "--json", "--ledger", ledger], { cwd: dir, env })
+      assert.strictEqual(result.code, 2, result.stderr)
+      assert.deepInclude(JSON.parse(result.stdout), { outcomes: { ok: 2, declined: 0, failed: 0, inDoubt: 0, invalid: 1 } })
+      const rows = jsonLines<Row>(readFileSync(join(dir, "airalo-twice.csv.results.jsonl"), "utf8")).sort((a, b) => a.row - b.row)
+      const holder = rows.find((r) => r.row !== 2 && r.outcome === "ok")!
+      const refused = rows.find((r) => r.outcome === "invalid")!
+      assert.strictEqual(refused.error?.code, "target_already_refunded")
+      assert.include(refused.error?.message, holder.refundId!)
+      // Nothing was recorded for the refused row: no refund id or status of its own.
+      assert.isUndefined(refused.refundId)
+      assert.isUndefined(refused.status)
+      assert.deepStrictEqual((await stats<AiraloStats>(airalo.url)).refundRequestsPerIccid, { [once]: 1, [twice]: 1 })
+
+      // The file re-exported with a row added at the top: every row gets a new derived key, and still no eSIM is sent again.
+      const fresh = AiraloSandbox.ownedIccid(903)
+      writeFileSync(join(dir, "airalo-again.csv"), `iccids.0,reason\n${fresh},TRIP_CANCELLATION\n${twice},TRIP_CANCELLATION\n${once},TRIP_CANCELLATION\n`)
+      const again = await run(["bulk", "airalo-again.csv", "--provider", "airalo", "--json", "--ledger", ledger], { cwd: dir, env })
+      assert.strictEqual(again.code, 2, again.stderr)
+      assert.deepInclude(JSON.parse(again.stdout), { outcomes: { ok: 1, declined: 0, failed: 0, inDoubt: 0, invalid: 2 } })
+      const after = await stats<AiraloStats>(airalo.url)
+      assert.deepStrictEqual(after.duplicateIccids, [], "no eSIM asked for twice")
+      assert.deepStrictEqual(after.refundRequestsPerIccid, { [once]: 1, [twice]: 1, [fresh]: 1 })
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+
   it("waits for the provider's rate limit instead of failing, packing Airalo ICCIDs that share a reason", async () => {
     // Airalo's own sandbox, started here with a short window so the limit shows within a test.
     const scope = Effect.runSync(Scope.make())
