@@ -76,11 +76,13 @@ describe("AeroHub plugin end to end", () => {
       assert.include(created.refund.error?.message ?? "", "withdrawn")
       assert.strictEqual(yield* sent, 2)
 
-      // The same for an update: the order was closed meanwhile (another refund on it), then a 503 (not
-      // processed) and AeroHub's refusal of the retry: the update is declined, as it would be without the 503.
+      // The same for an update: the order was closed meanwhile (by another system on the same AeroHub account:
+      // this ledger refuses a second refund of one order), then a 503 (not processed) and AeroHub's refusal
+      // of the retry: the update is declined, as it would be without the 503.
       const o = order(92)
       const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "update-first" })
-      yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "update-closer" })
+      const elsewhere = yield* setup({ env: sandbox.env })
+      yield* elsewhere.refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "update-closer" })
       yield* sandbox.faults.inject({ fault: { _tag: "ServerError", status: 503 }, route: "update_refund" })
       const error = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" }))
       assert.strictEqual(error._tag, "ProviderDeclined")
