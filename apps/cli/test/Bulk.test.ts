@@ -456,6 +456,34 @@ describe("refundkit bulk", () => {
     }
   })
 
+  it("a re-exported Airalo file whose eSIMs are all refunded is refused at once: no row waits for a turn of the rate limit", async () => {
+    const scope = Effect.runSync(Scope.make())
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: false }).pipe(Scope.extend(scope)))
+    try {
+      const iccids = Array.from({ length: 7 }, (_, i) => AiraloSandbox.ownedIccid(910 + i))
+      const ledger = join(dir, "airalo-reexport.db")
+      writeFileSync(join(dir, "airalo-first.csv"), `iccids.0,reason\n${iccids.map((i) => `${i},TRIP_CANCELLATION`).join("\n")}\n`)
+      const first = await run(["bulk", "airalo-first.csv", "--provider", "airalo", "--json", "--ledger", ledger], { cwd: dir, env: { ...sandboxes.info.env, ...airalo.env } })
+      assert.strictEqual(first.code, 0, first.stderr)
+      // Re-exported newest first, under Airalo's 1 call per 5 minutes: two packed calls' worth of rows,
+      // so a run that took a turn per call before its claims were refused would wait 5 minutes for the second.
+      writeFileSync(join(dir, "airalo-reexport.csv"), `iccids.0,reason\n${[...iccids].reverse().map((i) => `${i},TRIP_CANCELLATION`).join("\n")}\n`)
+      const started = Date.now()
+      const again = await run(["bulk", "airalo-reexport.csv", "--provider", "airalo", "--json", "--ledger", ledger], {
+        cwd: dir,
+        env: { ...sandboxes.info.env, ...airalo.env, REFUNDKIT_AIRALO_RATE_LIMIT: "1/5m" }
+      })
+      assert.strictEqual(again.code, 2, again.stderr)
+      assert.deepInclude(JSON.parse(again.stdout), { outcomes: { ok: 0, declined: 0, failed: 0, inDoubt: 0, invalid: 7 } })
+      assert.isBelow(Date.now() - started, 30_000)
+      const rows = jsonLines<Row>(readFileSync(join(dir, "airalo-reexport.csv.results.jsonl"), "utf8"))
+      assert.isTrue(rows.every((r) => r.error?.code === "target_already_refunded"))
+      assert.deepStrictEqual((await stats<{ duplicateIccids: Array<string> }>(airalo.url)).duplicateIccids, [])
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }, 60_000)
+
   it("waits for the provider's rate limit instead of failing, packing Airalo ICCIDs that share a reason", async () => {
     // Airalo's own sandbox, started here with a short window so the limit shows within a test.
     const scope = Effect.runSync(Scope.make())

@@ -101,6 +101,13 @@ export declare namespace Ledger {
     readonly findByKey: (provider: string, idempotencyKey: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
     readonly findByReference: (provider: string, providerReference: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
     /**
+     * The first refund of `provider` naming `target` that has not failed, read without a lock:
+     * `Refunds` asks before a whole refund waits for its turn of a rate limit, so one the
+     * claim would refuse takes no turn. The claim checks again under its lock. Optional: a
+     * ledger without it only loses that shortcut (since 0.3.0).
+     */
+    readonly holderOf?: ((provider: string, target: string) => Effect.Effect<Option.Option<Reservation>, LedgerError>) | undefined
+    /**
      * Applies a change through the transition table. An illegal change is recorded as
      * a refused event and fails with `IllegalTransition`; the refund is not overwritten.
      */
@@ -404,6 +411,15 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
       Effect.sync(() => Option.fromNullable(byKey.get(keyOf(provider, key))).pipe(Option.flatMap((id) => Option.fromNullable(byId.get(id))))),
     findByReference: (provider, reference) =>
       Effect.sync(() => Option.fromNullable([...byId.values()].find((r) => r.provider === provider && r.providerReference === reference))),
+    holderOf: (provider, target) =>
+      Effect.sync(() => {
+        for (const id of order) {
+          const other = byId.get(id)!
+          const r = other.provider === provider && other.status !== "failed" ? reservationOf(other, target) : undefined
+          if (r !== undefined) return Option.some(r)
+        }
+        return Option.none()
+      }),
     transition: (id, change) =>
       Effect.flatMap(get(id), (refund) =>
         Either.match(applyChange(refund, change), {

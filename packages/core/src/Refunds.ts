@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { Ledger, type Change, type ListQuery, type Page } from "./Ledger.js"
+import { Ledger, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
 import * as CallSlots from "./internal/callSlots.js"
 import * as Money from "./Money.js"
 import type { Outcome, Prepared, Provider, WebhookRequest } from "./Provider.js"
@@ -644,9 +644,28 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * An earlier refund under the draft's key, read without claiming: the bulk paths check
      * this before waiting for a turn of the rate limit, so a re-run's replays take none.
      */
-    const earlier = (drafted: Drafted): Effect.Effect<Replay | undefined, IdempotencyKeyReused | RefundInProgress | LedgerError> =>
-      Effect.flatMap(ledger.findByKey(drafted.provider.id, drafted.draft.idempotencyKey), (found) =>
-        Option.isNone(found) ? Effect.succeed(undefined) : replayOf(drafted.draft, found.value))
+    const earlier = (drafted: Drafted): Effect.Effect<Replay | undefined, IdempotencyKeyReused | RefundInProgress | TargetAlreadyRefunded | LedgerError> =>
+      Effect.flatMap(
+        ledger.findByKey(drafted.provider.id, drafted.draft.idempotencyKey),
+        (found): Effect.Effect<Replay | undefined, IdempotencyKeyReused | RefundInProgress | TargetAlreadyRefunded | LedgerError> =>
+          Option.isSome(found) ? replayOf(drafted.draft, found.value) : Effect.as(heldWhole(drafted), undefined)
+      )
+
+    /**
+     * At a rate-limited provider, a whole refund of a target another refund holds is refused
+     * before it waits for a turn of the limit: the claim would refuse it anyway, and at
+     * Airalo's 1 call per 5 minutes a re-exported bulk file of eSIMs already refunded would
+     * otherwise spend a turn per call to send nothing. The claim still decides, under its lock.
+     */
+    const heldWhole = (drafted: Drafted): Effect.Effect<void, TargetAlreadyRefunded | LedgerError> => {
+      const holderOf = ledger.holderOf
+      if (holderOf === undefined || drafted.provider.capabilities.rateLimit === undefined) return Effect.void
+      return Effect.forEach(wholeTargets(drafted.draft), (target) =>
+        Effect.flatMap(holderOf(drafted.provider.id, target), (held) =>
+          Option.isNone(held)
+            ? Effect.void
+            : Effect.fail(new TargetAlreadyRefunded({ target, refundId: held.value.refundId, status: held.value.status }))), { discard: true })
+    }
 
     /**
      * The bulk paths' claim at a rate-limited provider: the key is claimed only once the call

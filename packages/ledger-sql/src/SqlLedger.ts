@@ -350,6 +350,9 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
 
   const findByKey = (provider: string, key: string) => run("reading a refund by idempotency key", snapshot(selectByKey(provider, key)))
 
+  const holderOf = (provider: string, target: string) =>
+    run("reading the refunds against a target", snapshot(Effect.map(reservedFor(provider, target), (held) => Option.fromNullable(held[0]))))
+
   const findByReference = (provider: string, reference: string) =>
     run(
       "reading a refund by provider reference",
@@ -557,6 +560,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     get,
     findByKey,
     findByReference,
+    holderOf,
     transition,
     list,
     needingSync,

@@ -435,6 +435,9 @@ export const make = (
       findByKey: (provider: string, key: string) => findOne("reading a refund by idempotency key", sql.stampByKey, [provider, key]),
       findByReference: (provider: string, reference: string) =>
         findOne("reading a refund by provider reference", sql.stampByReference, [provider, reference]),
+      holderOf: (provider: string, target: string) =>
+        read("reading the refunds against a target", () =>
+          Either.map(Rows.decodeReservedEither(prepare(sql.reserved).all(provider, target)), (held) => Option.fromNullable(held[0]))),
       transition,
       list,
       needingSync,

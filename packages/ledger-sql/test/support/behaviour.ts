@@ -181,6 +181,14 @@ export const behaviour = (harness: Harness) =>
         const resent = whole("refused:retry-1", "iccid-free", 3)
         assert.strictEqual((yield* ledger.claim(resent))._tag, "Claimed")
         yield* refusedBy("third", "iccid-free", resent, "requested")
+        // The unlocked read Refunds asks before a rate-limited whole refund waits for its turn.
+        assert.isDefined(ledger.holderOf)
+        if (ledger.holderOf !== undefined) {
+          const held = yield* ledger.holderOf("toy", "iccid-free")
+          assert.deepStrictEqual(Option.map(held, (r) => [r.refundId, r.status]), Option.some([resent.id, "requested"]))
+          assert.isTrue(Option.isNone(yield* ledger.holderOf("toy", "iccid-none")))
+          assert.isTrue(Option.isNone(yield* ledger.holderOf("nobody", "iccid-free")))
+        }
         // Replaying the holder's own key is a replay, not a refusal.
         assert.strictEqual((yield* ledger.claim(resent))._tag, "Existing")
         // Another provider's refund of the same name is another target.
