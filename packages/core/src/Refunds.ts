@@ -332,6 +332,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const ledger = yield* Ledger
     const scope = yield* Effect.scope
     const limiters = new Map<string, RateLimiter.RateLimiter>()
+    /** When each provider's current rate-limit window closes, as far as this process has taken permits. */
+    const windowEnds = new Map<string, number>()
     const maxRetryAfter = Duration.toMillis(options.maxRetryAfter)
     const callTimeoutMillis = Duration.toMillis(options.callTimeout)
 
@@ -358,18 +360,21 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       const maxWait = options.maxRateLimitWait
       return Effect.flatMap(limiterFor(provider), (limiter) => {
         if (Option.isNone(limiter)) return Effect.void
-        const permit = limiter.value(Effect.void)
-        return maxWait === undefined ? permit : permit.pipe(
-          Effect.timeoutFail({
-            duration: maxWait,
-            onTimeout: () =>
+        // The limiter's fixed window opens with the first permit taken after the last one closed.
+        const permit = Effect.zipRight(limiter.value(Effect.void), Effect.map(Clock.currentTimeMillis, (now) => {
+          if (now >= (windowEnds.get(provider.id) ?? 0)) windowEnds.set(provider.id, now + limit.perMillis)
+        }))
+        return maxWait === undefined ? permit : Effect.flatMap(Effect.timeoutOption(permit, maxWait), (granted) =>
+          Option.isSome(granted) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.fail(
               new ProviderUnavailable({
                 provider: provider.id,
                 detail: `refundkit holds calls to ${provider.id} to its rate limit of ${limit.requests} per ${Duration.format(Duration.millis(limit.perMillis))}, and this one would wait longer than ${Duration.format(maxWait)}; it was not sent`,
                 maybeProcessed: false,
-                retryAfterMillis: limit.perMillis
+                // The time left in the current window (a whole window told a client to wait 5 minutes at Airalo when seconds were left).
+                retryAfterMillis: Math.min(limit.perMillis, Math.max(1_000, (windowEnds.get(provider.id) ?? now + limit.perMillis) - now))
               })
-          })
+            ))
         )
       })
     }

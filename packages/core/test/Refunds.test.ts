@@ -398,10 +398,24 @@ describe("Refunds", () => {
       assert.strictEqual(second._tag, "ProviderUnavailable")
       if (second._tag === "ProviderUnavailable") {
         assert.isFalse(second.maybeProcessed)
-        assert.strictEqual(second.retryAfterMillis, 60_000)
+        // What is left of the window the first call opened.
+        assert.isTrue(second.retryAfterMillis! > 55_000 && second.retryAfterMillis! <= 60_000, `Retry after ${second.retryAfterMillis} ms`)
         assert.include(second.detail, "rate limit")
       }
       assert.strictEqual(toy.calls.length, 1, "the refused call never reached the provider")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("a call refused for the rate limit is told the time left in the window, not a whole window", () => {
+    const toy = scripted({ idempotent: false, rateLimit: { requests: 1, perMillis: 4_000 }, maxRateLimitWait: "20 millis" })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "left-1" })
+      yield* Effect.sleep("2500 millis")
+      const held = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "left-2" }))
+      assert.strictEqual(held._tag, "ProviderUnavailable")
+      const after = held._tag === "ProviderUnavailable" ? held.retryAfterMillis ?? 0 : 0
+      assert.isTrue(after >= 1_000 && after <= 1_500, `Retry after ${after} ms: about 1.5 s were left of a 4 s window`)
     }).pipe(Effect.provide(toy.layer))
   })
 
