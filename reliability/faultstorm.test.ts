@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { crashTrace, doubleRefunds, L, type Sandbox, seedOr, takeTx } from "./harness.js"
+import { crashTrace, doubleRefunds, L, type Sandbox, seedOr, stormRules, takeTx } from "./harness.js"
 
 const ROWS = 2_000
 const SEED = seedOr(20_251_122)
@@ -26,19 +26,9 @@ afterAll(async () => {
   L.removeDir(dir)
 })
 
-// The sandbox applies the first matching non-latency rule, drawing each rule's probability
-// in order; these conditional probabilities give 20% 5xx (10% 500, 5% 502, 5% 503) and 5% each
-// of the rest, of all refund calls. A 500 or 502 may have been processed (Exirom's submit is
-// idempotent, so core retries it); a 503 provably was not. A row whose lost answer is followed
-// by 503s until its retries run out must end in doubt, never failed (and resent).
-const storm = [
-  { fault: { _tag: "ServerError", status: 500 }, route: "refund", times: 0, probability: 0.1 },
-  { fault: { _tag: "ServerError", status: 502 }, route: "refund", times: 0, probability: 0.05 / 0.9 },
-  { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0, probability: 0.05 / 0.85 },
-  { fault: { _tag: "Reset" }, route: "refund", times: 0, probability: 0.05 / 0.8 },
-  { fault: { _tag: "Hang", millis: HANG_MS }, route: "refund", times: 0, probability: 0.05 / 0.75 },
-  { fault: { _tag: "LostResponse" }, route: "refund", times: 0, probability: 0.05 / 0.7 }
-]
+// Exirom's submit is idempotent, so core retries a 500 or 502 (which may have been processed). A row
+// whose lost answer is followed by 503s until its retries run out must end in doubt, never failed (and resent).
+const storm = stormRules(HANG_MS)
 
 describe("fault storm during refundkit bulk", () => {
   it(`${ROWS} rows under 20% 5xx, 5% resets, 5% hangs, 5% lost responses (seed ${SEED}): no double refund, no lost refund, no crash`, async () => {

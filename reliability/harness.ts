@@ -79,6 +79,21 @@ export const seedOr = (fallback: number): number => {
   return seed
 }
 
+/**
+ * The fault storm's rules on a sandbox's `refund` route. The sandbox applies the first matching
+ * non-latency rule, drawing each rule's probability in order; these conditional probabilities give
+ * 20% 5xx (10% 500, 5% 502, 5% 503) and 5% each of resets, hangs of `hangMillis` and lost answers, of
+ * all refund calls. A 500 or 502 may have been processed; a 503 provably was not.
+ */
+export const stormRules = (hangMillis: number) => [
+  { fault: { _tag: "ServerError", status: 500 }, route: "refund", times: 0, probability: 0.1 },
+  { fault: { _tag: "ServerError", status: 502 }, route: "refund", times: 0, probability: 0.05 / 0.9 },
+  { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0, probability: 0.05 / 0.85 },
+  { fault: { _tag: "Reset" }, route: "refund", times: 0, probability: 0.05 / 0.8 },
+  { fault: { _tag: "Hang", millis: hangMillis }, route: "refund", times: 0, probability: 0.05 / 0.75 },
+  { fault: { _tag: "LostResponse" }, route: "refund", times: 0, probability: 0.05 / 0.7 }
+]
+
 /** Transaction ids (auto-seeded refundable payments) unique to this process and call. */
 // Auto-seeded range is 1,000,000-9,999,999; each test file takes a random 20,000-id block of 2M-9.9M.
 let nextTx = 2_000_000 + Math.floor(Math.random() * 395) * 20_000

@@ -13,7 +13,7 @@ import * as Scope from "effect/Scope"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { crashTrace, L, seedOr } from "./harness.js"
+import { crashTrace, L, seedOr, stormRules } from "./harness.js"
 
 const ROWS = 1_000
 const SEED = seedOr(20_261_206)
@@ -104,16 +104,8 @@ describe("fault storm at a provider without idempotent submits (Airalo)", () => 
     const before = await stats()
 
     await control("/__sandbox/seed", "POST", { seed: SEED })
-    // As in the Exirom storm: 20% 5xx (10% 500, 5% 502, 5% 503) and 5% each of the rest. Only a 503
-    // proves Airalo did not process the call, so only a 503 may be retried.
-    await faults([
-      { fault: { _tag: "ServerError", status: 500 }, route: "refund", times: 0, probability: 0.1 },
-      { fault: { _tag: "ServerError", status: 502 }, route: "refund", times: 0, probability: 0.05 / 0.9 },
-      { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0, probability: 0.05 / 0.85 },
-      { fault: { _tag: "Reset" }, route: "refund", times: 0, probability: 0.05 / 0.8 },
-      { fault: { _tag: "Hang", millis: HANG_MS }, route: "refund", times: 0, probability: 0.05 / 0.75 },
-      { fault: { _tag: "LostResponse" }, route: "refund", times: 0, probability: 0.05 / 0.7 }
-    ])
+    // The Exirom storm's mix. Only a 503 proves Airalo did not process the call, so only a 503 may be retried.
+    await faults(stormRules(HANG_MS))
     let run
     try {
       run = await bulk(file, ledger)

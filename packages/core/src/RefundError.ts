@@ -35,6 +35,19 @@ export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string =>
   issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
 
 /**
+ * Drops the "Expected undefined" half of an optional field's failure: an optional field decodes as
+ * a union with `undefined`, so a bad value fails both members, and "Expected undefined" beside the
+ * real rule (on the field or inside it) reads as if the field were not allowed at all.
+ *
+ * @since 0.3.0
+ */
+export const withoutUndefinedAlternative = <I extends FieldIssue>(issues: ReadonlyArray<I>): ReadonlyArray<I> => {
+  const within = (inner: string, outer: string) => inner === outer || outer === "" || inner.startsWith(`${outer}.`)
+  const noise = (issue: FieldIssue) => issue.message.startsWith("Expected undefined")
+  return issues.filter((issue) => !(noise(issue) && issues.some((other) => !noise(other) && within(other.path, issue.path))))
+}
+
+/**
  * The request is not valid; nothing was sent to the provider.
  *
  * @since 0.1.0
@@ -54,18 +67,10 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("InvalidR
    * Turns a Schema parse error into field issues, one per failing field.
    */
   static fromParseError(error: ParseResult.ParseError, provider?: string): InvalidRequest {
-    const all = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+    const issues = withoutUndefinedAlternative(ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
       path: issue.path.map(String).join("."),
       message: issue.message
-    }))
-    // An optional field decodes as a union with `undefined`: a bad value fails both members, and
-    // "Expected undefined" beside the real rule (on the field or inside it) reads as if the field
-    // were not allowed at all.
-    const within = (inner: string, outer: string) => inner === outer || outer === "" || inner.startsWith(`${outer}.`)
-    const issues = all.filter((issue) =>
-      !(issue.message.startsWith("Expected undefined") &&
-        all.some((other) => within(other.path, issue.path) && !other.message.startsWith("Expected undefined")))
-    )
+    })))
     return new InvalidRequest(provider === undefined ? { issues } : { provider, issues })
   }
 
