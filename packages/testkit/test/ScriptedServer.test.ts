@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { execFile } from "node:child_process"
 import * as Http from "node:http"
+import { fileURLToPath } from "node:url"
 import * as ScriptedServer from "../src/ScriptedServer.js"
 
 const post = (url: string, body: string) =>
@@ -37,5 +39,24 @@ describe("ScriptedServer", () => {
         setTimeout(() => request.end(bytes.subarray(cut)), 50)
       })
       assert.strictEqual(server.calls[0]!.body, body)
+    }))
+
+  // A plain Node script (a demo, a benchmark) must be able to import it without vitest in the process.
+  it.live("its own entry point loads outside vitest", () =>
+    Effect.gen(function*() {
+      const script = `
+        import { Effect } from "effect"
+        import * as ScriptedServer from "@refundkit/testkit/ScriptedServer"
+        const answer = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+          const server = yield* ScriptedServer.make({ "GET /ping": [{ body: { pong: true } }] })
+          return yield* Effect.promise(() => fetch(server.url + "/ping").then((r) => r.text()))
+        })))
+        console.log(answer, "loaded vitest:", Object.keys(globalThis).some((k) => k.startsWith("__vitest")))
+      `
+      const output = yield* Effect.async<string, Error>((resume) => {
+        execFile(process.execPath, ["--input-type=module", "-e", script], { cwd: fileURLToPath(new URL("..", import.meta.url)) }, (error, stdout, stderr) =>
+          resume(error ? Effect.fail(new Error(`${error.message}\n${stderr}`)) : Effect.succeed(stdout.trim())))
+      })
+      assert.strictEqual(output, `{"pong":true} loaded vitest: false`)
     }))
 })
