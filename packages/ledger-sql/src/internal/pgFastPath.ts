@@ -34,6 +34,7 @@
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import type { Reservation } from "@refundkit/core/Ledger"
 import type { Refund } from "@refundkit/core/Refund"
 import type { LedgerError } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
@@ -93,6 +94,38 @@ const claimStatement = prepared(
 ), e AS (${insertEvents("ins", "$18")})
 SELECT id, version FROM ins`
 )
+
+// A guarded claim runs in a transaction that already holds its targets' locks
+// (`lockTargetsText`), so this statement's snapshot, taken after they were granted, holds
+// every claim against them that committed first. It inserts as `claimStatement` does and
+// returns, beside the new row, the reservations other refunds hold on the targets: the
+// CTEs all see that snapshot, so the rows this statement inserts are not among them. The
+// caller rolls the transaction back when they refuse the claim.
+/** @internal */
+export const guardedClaimText = `WITH ins AS (
+  INSERT INTO refunds (${Rows.insertColumns})
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+  ON CONFLICT DO NOTHING
+  RETURNING id, seq, version
+), t AS (
+  INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency)
+    SELECT ins.seq, ins.id, x.provider, x.target, x.amount_minor, x.currency
+    FROM ins, json_to_recordset($17) AS x(provider text, target text, amount_minor numeric, currency text)
+), e AS (${insertEvents("ins", "$18")}),
+held AS (
+  SELECT t.refund_seq, t.target, t.refund_id, t.amount_minor::text AS amount_minor, t.currency, r.status
+  FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
+  WHERE t.provider = $2 AND t.target = ANY($19::text[]) AND r.status <> 'failed'
+)
+SELECT id, version, (SELECT COALESCE(json_agg(held ORDER BY held.refund_seq), '[]') FROM held) AS held FROM ins`
+
+// An upsert locks the row it inserts or finds, in one statement where a plain insert and a
+// \`SELECT … FOR UPDATE\` took two. The targets go in one order in every transaction, so two
+// claims sharing targets cannot deadlock; \`DO UPDATE\` writes the same values (a HOT update).
+/** @internal */
+export const lockTargetsText = `INSERT INTO refund_target_locks (provider, target)
+  SELECT $1::text, x.target FROM unnest($2::text[]) AS x(target) ORDER BY x.target
+  ON CONFLICT (provider, target) DO UPDATE SET target = EXCLUDED.target`
 
 const acceptStatement = prepared(
   "accept",
@@ -193,8 +226,23 @@ export interface PgFastPath {
    * on (nothing is written then).
    */
   readonly write: (current: Refund, expected: number, applied: Applied) => Effect.Effect<Option.Option<number>, SqlError | LedgerError>
+  /**
+   * Inside the transaction in context: locks the targets, then claims as `claim` does and
+   * reads what other refunds hold on the targets, for the caller to refuse (by failing, so
+   * the transaction rolls back). None when the key was already taken.
+   */
+  readonly guardedClaim: (
+    refund: Refund,
+    targets: ReadonlyArray<string>
+  ) => Effect.Effect<Option.Option<GuardedClaim>, SqlError | LedgerError>
   /** `write` as a statement of the transaction in context (the locked path). */
   readonly writeInTransaction: (current: Refund, expected: number, applied: Applied) => Effect.Effect<Option.Option<number>, SqlError | LedgerError>
+}
+
+/** A guarded claim's new row and the reservations other refunds hold on its targets. @internal */
+export interface GuardedClaim {
+  readonly version: number
+  readonly held: ReadonlyMap<string, ReadonlyArray<Reservation>>
 }
 
 // One claim of a batch, as `claimBatchStatement` reads it.
@@ -330,6 +378,15 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
       Option.isNone(accepts) || Either.isLeft(applied)
         ? writeAlone(current, expected, applied)
         : accepts.value.write(current.id, { current, expected, next: applied.right }, Effect.suspend(() => writeAlone(current, expected, applied))),
+    guardedClaim: (refund, targets) => {
+      const unique = [...new Set(targets)]
+      const locks = unique.length === 0 ? Effect.void : sql.unsafe(lockTargetsText, [refund.provider, unique])
+      return Effect.zipRight(
+        locks,
+        Effect.flatMap(sql.unsafe(guardedClaimText, [...claimValues(refund), unique]), (rows) =>
+          rows.length === 0 ? Effect.succeed(Option.none()) : Effect.map(Rows.decodeGuardedClaimEither(rows[0]), Option.some))
+      )
+    },
     // Inside a transaction the statement must run on the transaction's own connection, which only `sql` holds: unnamed there.
     writeInTransaction: (current, expected, applied) => {
       const { statement, values } = writeValues(current, expected, applied)

@@ -160,6 +160,29 @@ const claimedRowDecoder = Schema.decodeUnknownEither(ClaimedRow)
 export const decodeClaimedEither = (row: unknown): Either.Either<{ readonly seq: bigint; readonly version: number }, LedgerError> =>
   Either.mapLeft(claimedRowDecoder(row), (error) => corrupt(rowName(row), error))
 
+// A guarded claim's row on PostgreSQL (`pgFastPath.ts`): its version, and the reservations
+// others hold on its targets as one JSON array of reservation rows, each naming its target.
+const GuardedClaimRow = Schema.Struct({ version: Schema.Int, held: Schema.Array(Schema.Unknown) })
+const guardedClaimRowDecoder = Schema.decodeUnknownEither(GuardedClaimRow)
+const heldTargetDecoder = Schema.decodeUnknownEither(Schema.Struct({ target: Text }))
+
+/** The version a guarded claim wrote, and the reservations held by others, by target. @internal */
+export const decodeGuardedClaimEither = (
+  raw: unknown
+): Either.Either<{ readonly version: number; readonly held: ReadonlyMap<string, ReadonlyArray<Reservation>> }, LedgerError> => {
+  const decoded = guardedClaimRowDecoder(raw)
+  if (Either.isLeft(decoded)) return Either.left(corrupt(rowName(raw), decoded.left))
+  const held = new Map<string, Array<Reservation>>()
+  for (const row of decoded.right.held) {
+    const target = heldTargetDecoder(row)
+    if (Either.isLeft(target)) return Either.left(corrupt("a refund reservation", target.left))
+    const reservation = decodeReservedEither([row])
+    if (Either.isLeft(reservation)) return Either.left(reservation.left)
+    held.set(target.right.target, [...(held.get(target.right.target) ?? []), ...reservation.right])
+  }
+  return Either.right({ version: decoded.right.version, held })
+}
+
 // On PostgreSQL a read brings a refund's events along as one JSON array of event rows
 // (`json_agg`), each then decoded like a row of `refund_events`.
 const EventsColumn = Schema.Struct({ events: Schema.Array(Schema.Unknown) })
