@@ -31,6 +31,16 @@ const airpayCsv = (name: string, from: number, count: number): string => {
   return path
 }
 
+// A `bulk` run of Airalo rows (one ICCID each, all TRIP_CANCELLATION, so they pack) in a child process the test can kill.
+const airaloBulk = (name: string, iccids: ReadonlyArray<string>, airalo: { readonly env: Record<string, string> }) => {
+  writeFileSync(join(dir, `${name}.csv`), `iccids.0,reason\n${iccids.map((iccid) => `${iccid},TRIP_CANCELLATION`).join("\n")}\n`)
+  const env = { ...sandboxes.info.env, ...airalo.env }
+  const args = ["bulk", `${name}.csv`, "--provider", "airalo", "--json", "--ledger", join(dir, `${name}.db`)]
+  const child = start(args, { cwd: dir, env })
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
+  return { env, args, exited, kill: () => child.kill("SIGKILL") }
+}
+
 beforeAll(async () => {
   sandboxes = await startSandboxes()
   dir = tempDir()
@@ -508,6 +518,46 @@ describe("refundkit bulk", () => {
     }
   })
 
+
+  it("a packed Airalo call refused as a whole, then SIGKILL while its rows wait for calls of their own: no row left in doubt", async () => {
+    // Airalo has no status API: a row in doubt there is one someone checks by hand, and these were provably never accepted.
+    const scope = Effect.runSync(Scope.make())
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 4000 } }).pipe(Scope.extend(scope)))
+    type AiraloStats = { refundsPerformed: number; rejected: number; refundRequestsPerIccid: Record<string, number>; duplicateIccids: Array<string> }
+    try {
+      // One eSIM of another company makes Airalo refuse the packed call of all five; each row then waits its own turn.
+      const foreign = AiraloSandbox.foreignIccid(1)
+      const iccids = [AiraloSandbox.ownedIccid(901), AiraloSandbox.ownedIccid(902), foreign, AiraloSandbox.ownedIccid(903), AiraloSandbox.ownedIccid(904)]
+      const { args, env, exited, kill } = airaloBulk("airalo-refused", iccids, airalo)
+      for (let i = 0; i < 6000 && (await stats<AiraloStats>(airalo.url)).rejected === 0; i++) await new Promise((r) => setTimeout(r, 10))
+      // Well inside the 4 s the first row waits for its own call, and long after the refusal came back.
+      await new Promise((r) => setTimeout(r, 1000))
+      kill()
+      await exited
+      const killed = await stats<AiraloStats>(airalo.url)
+      assert.strictEqual(killed.rejected, 1, "the kill landed after the packed call's refusal")
+      assert.strictEqual(killed.refundsPerformed, 0, "and before any row was sent on its own")
+
+      const resumed = await run(args, { cwd: dir, env })
+      assert.strictEqual(resumed.code, 1, `failed rows, none in doubt (exit 3): ${resumed.stderr}`)
+      const results = jsonLines<Row>(readFileSync(join(dir, "airalo-refused.csv.results.jsonl"), "utf8"))
+      assert.deepStrictEqual(results.filter((r) => r.outcome === "in_doubt").map((r) => r.row), [], "no row Airalo provably did not accept is in doubt")
+      assert.deepStrictEqual(results.map((r) => [r.outcome, r.error?.code]), iccids.map(() => ["failed", "not_sent"]))
+      assert.strictEqual((await stats<AiraloStats>(airalo.url)).refundsPerformed, 0, "the re-run resends nothing without --retry-failed")
+
+      // Failed without being processed, so --retry-failed sends them: the others go through, the foreign eSIM is declined.
+      const retried = await run([...args, "--retry-failed"], { cwd: dir, env })
+      assert.strictEqual(retried.code, 0, retried.stderr)
+      const last = jsonLines<Row>(readFileSync(join(dir, "airalo-refused.csv.results.jsonl"), "utf8"))
+      assert.deepStrictEqual(last.map((r) => r.outcome), ["ok", "ok", "declined", "ok", "ok"])
+      const after = await stats<AiraloStats>(airalo.url)
+      assert.deepStrictEqual(after.duplicateIccids, [], "no eSIM asked for twice")
+      assert.sameMembers(Object.keys(after.refundRequestsPerIccid), iccids.filter((iccid) => iccid !== foreign))
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }, 120_000)
+
   it("claims a row only when its call's turn of the rate limit comes: after SIGKILL, no row that was never sent is left in doubt", async () => {
     // Airalo has no status API: a row in doubt there is one someone checks by hand.
     const scope = Effect.runSync(Scope.make())
@@ -516,15 +566,11 @@ describe("refundkit bulk", () => {
     type AiraloStats = { refundRequestsPerIccid: Record<string, number>; duplicateIccids: Array<string> }
     try {
       const iccids = Array.from({ length: 20 }, (_, i) => AiraloSandbox.ownedIccid(800 + i))
-      writeFileSync(join(dir, "airalo-kill.csv"), `iccids.0,reason\n${iccids.map((iccid) => `${iccid},TRIP_CANCELLATION`).join("\n")}\n`)
-      const env = { ...sandboxes.info.env, ...airalo.env }
-      const args = ["bulk", "airalo-kill.csv", "--provider", "airalo", "--json", "--ledger", join(dir, "airalo-kill.db")]
-      const child = start(args, { cwd: dir, env })
-      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
+      const { args, env, exited, kill } = airaloBulk("airalo-kill", iccids, airalo)
       // Killed once the first call of 5 ICCIDs is in; the other 15 rows wait for the limit's next windows.
       // Up to 60 s for the child to start and make its first call (a loaded machine starts Node slowly).
       for (let i = 0; i < 6000 && (await stats<AiraloStats>(airalo.url)).refundsPerformed === 0; i++) await new Promise((r) => setTimeout(r, 10))
-      child.kill("SIGKILL")
+      kill()
       await exited
       const sent = new Set(Object.keys((await stats<AiraloStats>(airalo.url)).refundRequestsPerIccid))
       assert.strictEqual(sent.size, 5, "the kill landed after exactly one call")

@@ -357,6 +357,35 @@ export const overRefund = (
 }
 
 /**
+ * The error code of a refund that is claimed but provably not sent: the call packing it
+ * with others was refused as a whole, and it waits, still `requested`, for a call of its own.
+ * Recovery fails such a refund instead of making it `unknown` (see {@link recoveryOf}).
+ *
+ * @since 0.3.0
+ */
+export const notSentCode = "not_sent"
+
+/**
+ * What recovery makes of a refund an interrupted process left in `requested`: `unknown`,
+ * since its call may have gone out, unless it carries {@link notSentCode}. That one
+ * never reached the provider: it is `failed`, and a `bulk --retry-failed` sends it again,
+ * where `unknown` at a provider without a status API (Airalo) needs a person to check it.
+ * Every ledger's `recover` applies this, as core's `recoverOne` does.
+ *
+ * @since 0.3.0
+ */
+export const recoveryOf = (refund: Refund, at: string, detail: string): Change =>
+  refund.error?.code === notSentCode
+    ? {
+      to: "failed",
+      source: "recovery",
+      at,
+      detail: "left in requested by an interrupted process before its call was sent; failed, as nothing reached the provider",
+      onlyFrom: ["requested"]
+    }
+    : { to: "unknown", source: "recovery", at, detail, onlyFrom: ["requested"] }
+
+/**
  * The refusal for a `cursor` a ledger did not issue.
  *
  * @since 0.1.0
@@ -461,7 +490,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         const moved: Array<Refund> = []
         for (const refund of byId.values()) {
           if (refund.status !== "requested" || refund.updatedAt >= olderThan) continue
-          const next = applyChange(refund, { to: "unknown", source: "recovery", at, detail: "left in requested by an interrupted process; not resent" })
+          const next = applyChange(refund, recoveryOf(refund, at, "left in requested by an interrupted process; not resent"))
           if (Either.isRight(next)) {
             byId.set(refund.id, next.right)
             moved.push(next.right)

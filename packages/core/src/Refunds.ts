@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { Ledger, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
+import { Ledger, notSentCode, recoveryOf, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
 import * as CallSlots from "./internal/callSlots.js"
 import * as Money from "./Money.js"
 import type { Outcome, Prepared, Provider, WebhookRequest } from "./Provider.js"
@@ -818,7 +818,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         // The provider refused the packed call as a whole (a decline or a field rule, so it did
         // nothing): one member's target may be the reason (an Airalo ICCID of another company),
         // and the others must not inherit a final decline for it. Each is sent on its own instead.
-        if (Either.isLeft(result) && refusedWhole(result.left)) return yield* eachAlone(false)
+        if (Either.isLeft(result) && refusedWhole(result.left)) return yield* aloneAfterRefusal(provider, members, result.left, store)
         yield* Effect.forEach(members, (m) =>
           store(
             m.refund.id,
@@ -826,6 +826,65 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
               Either.isRight(result) ? recordOutcome(m.refund, outcomeFor(m.refund, result.right)) : recordFailure(m.refund, ownError(result.left, m.refund.id))
             )
           ), { discard: true })
+      })
+
+    /**
+     * The members of a packed call the provider refused as a whole, each sent on its own. Each
+     * waits, claimed, for its own turn of the rate limit (at Airalo 5 minutes apiece), and a
+     * process killed meanwhile left them `requested`, which recovery can only call `unknown`:
+     * at a provider with no status API, refunds someone checks by hand though the provider
+     * provably accepted none of them. So all are first recorded as not sent ({@link notSentCode},
+     * failed by recovery), in writes issued together so that they share a commit; each takes its
+     * turn, says it is being sent, and only then goes out. One that moved on while it waited
+     * (failed by another run's recovery) is not sent.
+     */
+    const aloneAfterRefusal = (
+      provider: Provider,
+      members: ReadonlyArray<Claimed>,
+      refusal: ProviderError,
+      store: (id: string, result: Effect.Effect<Created, CreateError>) => Effect.Effect<void>
+    ) =>
+      Effect.gen(function*() {
+        const at = yield* nowIso
+        const message = `not sent: the call packing it with ${members.length - 1} other refund${members.length === 2 ? "" : "s"} was refused as a whole ` +
+          `(${briefly(refusal)}); it waits for a call of its own`
+        const marked = yield* Effect.forEach(members, (m) =>
+          Effect.either(record(m.refund.id, {
+            to: "requested",
+            source: "submit",
+            at,
+            error: { code: notSentCode, message },
+            detail: message,
+            onlyFrom: ["requested"]
+          })), { concurrency: "unbounded" })
+        const sendOne = (m: Claimed, refund: Refund): Effect.Effect<Created, CreateError> =>
+          Effect.either(permitFor(provider)).pipe(
+            Effect.flatMap((permit) =>
+              Either.isLeft(permit) ? recordFailure(refund, permit.left) : Effect.flatMap(nowIso, (sentAt) =>
+                record(refund.id, {
+                  to: "requested",
+                  source: "submit",
+                  at: sentAt,
+                  error: null,
+                  detail: "sent on its own after the call packing it was refused",
+                  onlyFrom: ["requested"]
+                }).pipe(
+                  Effect.matchEffect({
+                    onFailure: (e): Effect.Effect<Created, CreateError> =>
+                      e._tag === "IllegalTransition" ? asLedgerError(movedOn(refund, undefined)) : asLedgerError(Effect.fail(e)),
+                    onSuccess: (sending) => submitClaimed(provider, m.prepared, sending, undefined, true)
+                  })
+                ))
+            )
+          )
+        yield* Effect.forEach(members, (m, i) => {
+          const mark = marked[i]!
+          if (Either.isRight(mark)) return store(m.refund.id, sendOne(m, mark.right))
+          // Moved on before it could be marked (another run's recovery): what moved it stands.
+          if (mark.left._tag === "IllegalTransition") return store(m.refund.id, asLedgerError(movedOn(m.refund, undefined)))
+          // Not marked (the ledger failed): sent as before, its claim in doubt while it waits.
+          return store(m.refund.id, submitClaimed(provider, m.prepared, m.refund))
+        }, { discard: true })
       })
 
     const createMany = (inputs: ReadonlyArray<CreateInput>, manyOptions?: { readonly concurrency?: number | undefined }) =>
@@ -1015,7 +1074,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const recoverOne = (id: string, detail: string) =>
       Effect.flatMap(ledger.get(id), (refund) =>
         refund.status !== "requested" ? Effect.succeed(refund) : Effect.flatMap(nowIso, (at) =>
-          record(id, { to: "unknown", source: "recovery", at, detail, onlyFrom: ["requested"] }).pipe(
+          record(id, recoveryOf(refund, at, detail)).pipe(
             Effect.catchTag("IllegalTransition", () => ledger.get(id))
           )))
 

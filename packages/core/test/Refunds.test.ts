@@ -568,6 +568,56 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("the members of a packed call refused as a whole wait for their own calls recorded as not sent: a crash then leaves them failed, not in doubt", () => {
+    // Airalo's shape: one call per window, several targets per call, no way to ask afterwards.
+    const toy = scripted({ idempotent: false, maxTargets: 5, rateLimit: { requests: 1, perMillis: 60_000 } })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "HTTP_422", reason: "t2 is not yours", action: "fix_request" })))
+      const run = yield* Effect.fork(refunds.createMany(["t1", "t2", "t3"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `k-${t}` }))))
+      while (toy.calls.length === 0) yield* Effect.sleep("5 millis")
+      yield* Effect.sleep("50 millis")
+      // The process dies while the first member waits a minute for its own turn.
+      yield* Fiber.interrupt(run)
+      assert.strictEqual(toy.calls.length, 1, "only the packed call was sent")
+      const waiting = (yield* refunds.list({ limit: 10 })).items
+      assert.deepStrictEqual(waiting.map((r) => [r.status, r.error?.code]), [["requested", "not_sent"], ["requested", "not_sent"], ["requested", "not_sent"]])
+      yield* Effect.sleep("5 millis")
+      const recovered = [...(yield* refunds.recover("0 millis"))].sort((a, b) => a.idempotencyKey.localeCompare(b.idempotencyKey))
+      assert.deepStrictEqual(recovered.map((r) => [r.idempotencyKey, r.status, r.error?.code]), [
+        ["k-t1", "failed", "not_sent"],
+        ["k-t2", "failed", "not_sent"],
+        ["k-t3", "failed", "not_sent"]
+      ])
+      assert.include(recovered[0]!.error?.message, "refused as a whole")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("a member of a refused packed call says it is being sent before its own call goes out, and recovery then leaves it in doubt", () => {
+    const toy = scripted({ idempotent: false, maxTargets: 5, rateLimit: { requests: 1, perMillis: 100 } })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const ledger = yield* Ledger.Ledger
+      const gate = yield* Deferred.make<void>()
+      const seen: Array<string | undefined> = []
+      toy.script.push(() => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "HTTP_422", reason: "t2 is not yours", action: "fix_request" })))
+      // The first member's own call: the ledger is read while it is out, and then it never answers.
+      toy.script.push(() =>
+        Effect.flatMap(Effect.orDie(ledger.findByKey("toy", "k-t1")), (found) => {
+          seen.push(Option.getOrUndefined(found)?.error?.code)
+          return Effect.zipRight(Deferred.succeed(gate, undefined), Effect.never)
+        })
+      )
+      const run = yield* Effect.fork(refunds.createMany(["t1", "t2"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `k-${t}` }))))
+      yield* Deferred.await(gate)
+      yield* Fiber.interrupt(run)
+      assert.deepStrictEqual(seen, [undefined], "no longer marked not sent once its call goes out")
+      yield* Effect.sleep("5 millis")
+      const recovered = [...(yield* refunds.recover("0 millis"))].sort((a, b) => a.idempotencyKey.localeCompare(b.idempotencyKey))
+      assert.deepStrictEqual(recovered.map((r) => [r.idempotencyKey, r.status]), [["k-t1", "unknown"], ["k-t2", "failed"]])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("each member of a packed call that timed out is told its own refund id", () => {
     const toy = scripted({ idempotent: false, maxTargets: 5 })
     return Effect.gen(function*() {

@@ -31,7 +31,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
 import type { GuardError, TargetGuard } from "@refundkit/core/Ledger"
-import { applyChange, invalidCursor, Ledger, ledgerError, refusalOf, targetGuards } from "@refundkit/core/Ledger"
+import { applyChange, invalidCursor, Ledger, ledgerError, recoveryOf, refusalOf, targetGuards } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { ConfigurationError, IllegalTransition } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
@@ -509,7 +509,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
             if (Option.isNone(current) || current.value.refund.status !== "requested" || current.value.refund.updatedAt >= options.olderThan) {
               return Either.right(Option.none<Persisted>())
             }
-            return Either.right(Option.some(yield* persistChange(current.value, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail })))
+            return Either.right(Option.some(yield* persistChange(current.value, recoveryOf(current.value.refund, options.at, recoveryDetail))))
           }))
         )
         if (Either.isLeft(outcome)) {

@@ -14,7 +14,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { ledgerError } from "@refundkit/core/Ledger"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, invalidCursor, refusalOf, targetGuards } from "@refundkit/core/Ledger"
+import { applyChange, invalidCursor, recoveryOf, refusalOf, targetGuards } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { GuardError } from "@refundkit/core/Ledger"
 import type { IllegalTransition, InvalidRequest } from "@refundkit/core/RefundError"
@@ -371,7 +371,7 @@ export const make = (
               return Writer.done(Either.right(Option.none<Refund>()))
             }
             return Writer.done(
-              Either.right(Either.getRight(persistChange(scratch, entry, { to: "unknown", source: "recovery", at: options.at, detail: recoveryDetail })))
+              Either.right(Either.getRight(persistChange(scratch, entry, recoveryOf(entry.refund, options.at, recoveryDetail))))
             )
           }), { concurrency: 64 })
         for (const result of moved) if (Either.isLeft(result)) yield* recoverySkipped(result.left)

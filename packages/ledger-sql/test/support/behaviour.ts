@@ -391,4 +391,28 @@ export const behaviour = (harness: Harness) =>
         assert.strictEqual((yield* ledger.get(moving.id)).status, "pending")
         assert.deepStrictEqual(yield* ledger.recover({ olderThan: at(50), at: at(61) }), [])
       }))
+
+    it.scopedLive("recovers a refund recorded as not sent (its packed call refused as a whole) as failed, and one sent since as unknown", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const waiting = draft("waiting", { n: 0 })
+        const sending = draft("sending", { n: 0 })
+        const notSent = { code: "not_sent", message: "not sent: the call packing it with 1 other refund was refused as a whole (no); it waits for a call of its own" }
+        for (const r of [waiting, sending]) {
+          yield* ledger.claim(r)
+          yield* ledger.transition(r.id, { to: "requested", source: "submit", at: at(1), error: notSent, detail: notSent.message })
+        }
+        yield* ledger.transition(sending.id, { to: "requested", source: "submit", at: at(2), error: null, detail: "sent on its own" })
+        const moved = yield* ledger.recover({ olderThan: at(50), at: at(60) })
+        assert.deepStrictEqual(moved.map((r) => [r.id, r.status]).sort(), [[sending.id, "unknown"], [waiting.id, "failed"]].sort())
+        const failed = yield* ledger.get(waiting.id)
+        assert.deepStrictEqual(failed.error, notSent, "the failure says why nothing was sent")
+        assert.deepStrictEqual(failed.events.map((e) => [e.source, e.from, e.to]), [
+          ["submit", null, "requested"],
+          ["submit", "requested", "requested"],
+          ["recovery", "requested", "failed"]
+        ])
+        assert.include(failed.events.at(-1)!.detail, "before its call was sent")
+        assert.isUndefined((yield* ledger.get(sending.id)).error)
+      }))
   })
