@@ -12,7 +12,7 @@ import { Api, ApiError, ApiModel, type Authorization } from "@refundkit/api"
 import { Providers } from "@refundkit/core/Providers"
 import { Refunds } from "@refundkit/core/Refunds"
 import { SqlLedger } from "@refundkit/ledger-sql"
-import { LedgerError } from "@refundkit/core/RefundError"
+import { InvalidRequest, LedgerError } from "@refundkit/core/RefundError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -20,53 +20,65 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ApiErrors from "./ApiErrors.js"
 import { create, toResponse } from "./CreateRoute.js"
+import * as Installed from "./Installed.js"
 import { checkKey } from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
 import { SyncLoop } from "./SyncLoop.js"
 
 /**
+ * A list's `provider` filter must name an installed plugin, as the CLI's `list --provider`
+ * must: a typo would otherwise match nothing and answer an empty page, which reads as "no
+ * refunds". An installed plugin this gateway did not enable (its settings missing) still
+ * lists the refunds the ledger holds for it.
+ */
+const checkProvider = (installed: ReadonlyArray<string>, provider: string | undefined): Effect.Effect<void, InvalidRequest> =>
+  provider === undefined || installed.includes(provider)
+    ? Effect.void
+    : Effect.fail(InvalidRequest.field("provider", `${JSON.stringify(provider)} is not an installed provider; installed: ${[...installed].sort().join(", ")}`))
+
+/**
  * `/v1/refunds`: create and events read their bodies themselves, so a body that is
  * not JSON, too large, or missing `provider` answers in the gateway's shape, and the
- * Idempotency-Key is checked before the body is read.
+ * Idempotency-Key is checked before the body is read. `installed`: the plugin ids a
+ * list's `provider` filter may name (default: every one in `Installed.plugins`).
  *
  * @since 0.1.0
  */
-export const refunds: Layer.Layer<
+export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer.Layer<
   HttpApiGroup.ApiGroup<"refundkit", "refunds">,
   never,
   Refunds | Authorization.Authorization
-> = HttpApiBuilder.group(Api.Api, "refunds", (handlers) =>
-  Effect.gen(function*() {
-    const service = yield* Refunds
-    return handlers
-      // The gateway answers this route directly (CreateRoute); this handler serves the
-      // same logic when the gateway is built with `createRoute: "httpapi"`.
-      .handleRaw("create", ({ headers, request }) =>
-        checkKey(headers["idempotency-key"]).pipe(
-          Effect.flatMap((key) => Effect.flatMap(RequestBody.text(request), (text) => create(service, key, text))),
-          Effect.map(toResponse)
-        ))
-      .handle("list", ({ urlParams }) =>
-        service.list({
-          provider: urlParams.provider,
-          status: urlParams.status,
-          limit: urlParams.limit ?? 50,
-          cursor: urlParams.cursor
-        }).pipe(
-          Effect.map((page) => (page.nextCursor === undefined ? { items: page.items } : { items: page.items, nextCursor: page.nextCursor })),
-          Effect.mapError(ApiErrors.fromListError)
-        ))
-      .handle("get", ({ path }) => service.get(path.id).pipe(Effect.mapError(ApiErrors.fromRefundError)))
-      .handle("sync", ({ path }) => service.sync(path.id).pipe(Effect.mapError(ApiErrors.fromSyncError(path.id))))
-      .handleRaw("update", ({ path, request }) =>
-        Effect.gen(function*() {
-          const input = yield* Effect.flatMap(RequestBody.text(request), RequestBody.parseObject)
-          // As with create, a client that hangs up does not stop its update: once sent, the provider
-          // may apply it, and only running it to its outcome gets that into the ledger.
-          const refund = yield* service.update(path.id, input).pipe(Effect.mapError(ApiErrors.fromRefundError), Effect.forkDaemon, Effect.flatMap(Fiber.join))
-          return HttpServerResponse.unsafeJson(refund)
-        }))
-  }))
+> =>
+  HttpApiBuilder.group(Api.Api, "refunds", (handlers) =>
+    Effect.gen(function*() {
+      const service = yield* Refunds
+      return handlers
+        // The gateway answers this route directly (CreateRoute); this handler serves the
+        // same logic when the gateway is built with `createRoute: "httpapi"`.
+        .handleRaw("create", ({ headers, request }) =>
+          checkKey(headers["idempotency-key"]).pipe(
+            Effect.flatMap((key) => Effect.flatMap(RequestBody.text(request), (text) => create(service, key, text))),
+            Effect.map(toResponse)
+          ))
+        .handle("list", ({ urlParams }) =>
+          Effect.zipRight(
+            checkProvider(installed, urlParams.provider),
+            service.list({ provider: urlParams.provider, status: urlParams.status, limit: urlParams.limit ?? 50, cursor: urlParams.cursor })
+          ).pipe(
+            Effect.map((page) => (page.nextCursor === undefined ? { items: page.items } : { items: page.items, nextCursor: page.nextCursor })),
+            Effect.mapError(ApiErrors.fromListError)
+          ))
+        .handle("get", ({ path }) => service.get(path.id).pipe(Effect.mapError(ApiErrors.fromRefundError)))
+        .handle("sync", ({ path }) => service.sync(path.id).pipe(Effect.mapError(ApiErrors.fromSyncError(path.id))))
+        .handleRaw("update", ({ path, request }) =>
+          Effect.gen(function*() {
+            const input = yield* Effect.flatMap(RequestBody.text(request), RequestBody.parseObject)
+            // As with create, a client that hangs up does not stop its update: once sent, the provider
+            // may apply it, and only running it to its outcome gets that into the ledger.
+            const refund = yield* service.update(path.id, input).pipe(Effect.mapError(ApiErrors.fromRefundError), Effect.forkDaemon, Effect.flatMap(Fiber.join))
+            return HttpServerResponse.unsafeJson(refund)
+          }))
+    }))
 
 /**
  * `/v1/providers`: computed once, since the installed plugins do not change while

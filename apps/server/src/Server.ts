@@ -116,7 +116,7 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
 
       const nodeServer = Http.createServer()
       nodeServer.on("clientError", ClientErrors.listener({ maxHeaderBytes: Http.maxHeaderSize, accessLog: options.accessLog }))
-      const groups = Layer.mergeAll(Handlers.refunds, Handlers.providers).pipe(Layer.provide(ApiKeys.layer(keys)))
+      const groups = Layer.mergeAll(Handlers.refunds(plugins.map((plugin) => plugin.id)), Handlers.providers).pipe(Layer.provide(ApiKeys.layer(keys)))
       const api = HttpApiBuilder.api(Api.Api).pipe(Layer.provide([groups, Handlers.webhooks, Handlers.health]))
       const http = HttpApiBuilder.serve(RequestMiddleware.make(options)).pipe(
         Layer.provide(HttpApiScalar.layer({ path: "/docs" })),

@@ -241,6 +241,33 @@ describe("reading and moving refunds", () => {
       assert.include(status.body.error.issues[0].message, "actual \"bogus\"")
     }))
 
+  it.scopedLive("a list filtered by a provider not installed is 400 naming the provider field and the installed ones, not an empty page", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const created = yield* post(gw, Gateway.exiromRefund())
+      assert.strictEqual(created.status, 201, created.text)
+      const bogus = yield* gw.fetch("GET", "/v1/refunds?provider=bogus")
+      assert.strictEqual(bogus.status, 400, bogus.text)
+      assert.strictEqual(bogus.body.error.code, "invalid_request")
+      assert.deepStrictEqual(bogus.body.error.issues, [
+        { path: "provider", message: "\"bogus\" is not an installed provider; installed: aerohub, airalo, airpay, exirom" }
+      ])
+      assert.strictEqual(
+        bogus.body.error.message,
+        "The query is invalid: provider: \"bogus\" is not an installed provider; installed: aerohub, airalo, airpay, exirom."
+      )
+      // Ids are exact, as the ledger stores them.
+      const upper = yield* gw.fetch("GET", "/v1/refunds?provider=EXIROM")
+      assert.strictEqual(upper.status, 400, upper.text)
+      const exirom = yield* gw.fetch("GET", "/v1/refunds?provider=exirom")
+      assert.strictEqual(exirom.status, 200, exirom.text)
+      assert.deepStrictEqual(exirom.body.items.map((r: { id: string }) => r.id), [created.body.id])
+      // An installed provider with no refunds yet is an empty page, as before.
+      const airpay = yield* gw.fetch("GET", "/v1/refunds?provider=airpay")
+      assert.strictEqual(airpay.status, 200, airpay.text)
+      assert.deepStrictEqual(airpay.body.items, [])
+    }))
+
   it.scopedLive("GET one with its events, 404 refund_not_found, list with filters and cursor", () =>
     Effect.gen(function*() {
       const gw = yield* Gateway.start()

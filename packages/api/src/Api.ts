@@ -49,7 +49,11 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
     HttpApiEndpoint.get("list", "/v1/refunds")
       .setUrlParams(ApiModel.ListQuery)
       .addSuccess(ApiModel.RefundPage)
-      .annotateContext(OpenApi.annotations({ summary: "List refunds, newest first" }))
+      .annotateContext(OpenApi.annotations({
+        summary: "List refunds, newest first",
+        description: "400 invalid_request naming the field for a `provider` that is not installed (the message lists the installed ones: " +
+          "a typo must not read as \"no refunds\"), a `status` not in the list, a `limit` outside 1 to 500, or a `cursor` this ledger did not issue."
+      }))
   )
   .add(
     HttpApiEndpoint.get("get", "/v1/refunds/:id")

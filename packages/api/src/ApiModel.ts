@@ -77,7 +77,7 @@ export const RefundPath = Schema.Struct({ id: Schema.String.annotations({ descri
  * @since 0.1.0
  */
 export const ListQuery = Schema.Struct({
-  provider: Schema.optional(Schema.String),
+  provider: Schema.optional(Schema.String.annotations({ description: "An installed provider's id; any other is 400 invalid_request" })),
   status: Schema.optional(RefundStatus),
   limit: Schema.optional(
     Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500, { message: () => "an integer from 1 to 500" }))
