@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Option, Schedule } from "effect"
+import { ConfigProvider, Effect, Fiber, Option, Schedule } from "effect"
 import * as Gateway from "./support/Gateway.js"
 
 const post = (gw: Gateway.Gateway, body: unknown, key: string | null = Gateway.key()) =>
@@ -266,6 +266,19 @@ describe("reading and moving refunds", () => {
       const airpay = yield* gw.fetch("GET", "/v1/refunds?provider=airpay")
       assert.strictEqual(airpay.status, 200, airpay.text)
       assert.deepStrictEqual(airpay.body.items, [])
+    }))
+
+  it.scopedLive("a list filtered by a provider installed but not enabled here (its settings missing) still lists, as the CLI's does", () =>
+    Effect.gen(function*() {
+      // No provider settings at all: every plugin is installed and none is enabled.
+      const gw = yield* Gateway.start({ server: { sandbox: false } }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+      const providers = yield* gw.fetch("GET", "/v1/providers")
+      assert.deepStrictEqual(providers.body.providers, [])
+      const airalo = yield* gw.fetch("GET", "/v1/refunds?provider=airalo")
+      assert.strictEqual(airalo.status, 200, airalo.text)
+      const bogus = yield* gw.fetch("GET", "/v1/refunds?provider=bogus")
+      assert.strictEqual(bogus.status, 400, bogus.text)
+      assert.include(bogus.body.error.issues[0].message, "installed: aerohub, airalo, airpay, exirom")
     }))
 
   it.scopedLive("GET one with its events, 404 refund_not_found, list with filters and cursor", () =>
