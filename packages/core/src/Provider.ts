@@ -95,6 +95,19 @@ export interface WebhookRequest {
 }
 
 /**
+ * What core hands a plugin with each webhook call. `permit` is one turn of the
+ * provider's rate limit (it succeeds at once where the provider sets none): a plugin that
+ * calls the provider while handling a callback (Exirom confirms each one with a lookup)
+ * takes a turn before each call, and only after the callback verified, so a forged
+ * callback spends none. A turn it cannot get in time is `ProviderUnavailable`, nothing sent.
+ *
+ * @since 0.4.0
+ */
+export interface WebhookContext {
+  readonly permit: Effect.Effect<void, ProviderError>
+}
+
+/**
  * A verified webhook: which refund it is about and what it says. `dedupeKey` lets the
  * caller drop repeats.
  *
@@ -140,7 +153,7 @@ export interface Provider {
    */
   readonly combine: (requests: ReadonlyArray<unknown>) => Effect.Effect<Option.Option<Prepared>, InvalidRequest>
   readonly status: (refund: Refund) => Effect.Effect<Outcome, ProviderError>
-  readonly webhook: (request: WebhookRequest) => Effect.Effect<ReadonlyArray<WebhookEvent>, ProviderError>
+  readonly webhook: (request: WebhookRequest, context: WebhookContext) => Effect.Effect<ReadonlyArray<WebhookEvent>, ProviderError>
   readonly update: (refund: Refund, input: unknown) => Effect.Effect<Prepared, ProviderError | InvalidRequest>
   /** Position of a provider status word in its lifecycle, so late callbacks never move a refund backwards. */
   readonly statusRank: (providerStatus: string) => number | undefined
@@ -164,7 +177,7 @@ export interface Definition<A, I> {
   readonly submit: (request: A, context: SubmitContext) => Effect.Effect<Outcome, ProviderError>
   readonly combine?: (requests: ReadonlyArray<A>) => Option.Option<A>
   readonly status?: (refund: Refund, request: A) => Effect.Effect<Outcome, ProviderError>
-  readonly webhook?: (request: WebhookRequest) => Effect.Effect<ReadonlyArray<WebhookEvent>, ProviderError>
+  readonly webhook?: (request: WebhookRequest, context: WebhookContext) => Effect.Effect<ReadonlyArray<WebhookEvent>, ProviderError>
   readonly update?: (refund: Refund, input: unknown) => Effect.Effect<Prepared, ProviderError | InvalidRequest>
   /** A hint shown when `status` is unsupported: how else the user learns the outcome. */
   readonly statusHint?: string

@@ -1010,7 +1010,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const webhook = (providerId: string, request: WebhookRequest) =>
       Effect.gen(function*() {
         const provider = yield* providers.get(providerId)
-        const events = yield* provider.webhook(request)
+        // A plugin that confirms a callback with the provider (Exirom) makes a call like any other:
+        // without a turn, a burst of callbacks spent the provider's limit behind the limiter's back.
+        const events = yield* provider.webhook(request, { permit: permitFor(provider) })
         return yield* Effect.forEach(events, (event) =>
           Effect.gen(function*() {
             const byId = event.refundId !== undefined

@@ -128,7 +128,7 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
       )
     }
 
-    const webhook = (request: Provider.WebhookRequest): Effect.Effect<ReadonlyArray<Provider.WebhookEvent>, ProviderError> =>
+    const webhook = (request: Provider.WebhookRequest, context: Provider.WebhookContext): Effect.Effect<ReadonlyArray<Provider.WebhookEvent>, ProviderError> =>
       Effect.gen(function*() {
         const fields = RawJson.members(request.body)
         if (fields === undefined) return yield* InvalidRequest.field("body", "an Exirom callback is a JSON object", id)
@@ -152,6 +152,7 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         if (hinted === undefined) {
           return yield* InvalidRequest.field("refundId", "an Exirom refund callback must name its refundId (it is confirmed with Exirom before anything is recorded)", id)
         }
+        yield* context.permit
         const info = yield* client.info(hinted)
         const reference = info.refundId ?? hinted
         const requestId = info.requestId ?? undefined

@@ -2,13 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Ledger, Providers, Refunds } from "@refundkit/core"
 import { ConfigError, ConfigProvider, Context, Duration, Effect, Fiber, Layer, Schedule } from "effect"
-import type { Scope } from "effect"
 import { createHmac } from "node:crypto"
-import * as Http from "node:http"
 import * as Checksum from "../src/internal/checksum.js"
 import * as RawJson from "../src/internal/rawJson.js"
 import { Exirom, ExiromConfig } from "../src/index.js"
 import * as ExiromSandbox from "../src/sandbox.js"
+import { listener } from "./support/listener.js"
 
 /** The plugin configured from the sandbox's env, behind core's Refunds and an in-memory ledger. */
 const stackFor = (sandbox: ExiromSandbox.ExiromSandbox, callTimeout: Duration.DurationInput = "2 seconds") =>
@@ -26,42 +25,6 @@ const setup = (options?: ExiromSandbox.Options) =>
   Effect.gen(function*() {
     const sandbox = yield* ExiromSandbox.make(options)
     return { sandbox, refunds: yield* stackFor(sandbox) }
-  })
-
-interface Received {
-  readonly headers: Record<string, string>
-  readonly body: string
-  readonly query: Record<string, string>
-}
-
-/** A tiny local endpoint that records what the sandbox POSTs to it. */
-const listener: Effect.Effect<{ readonly url: string; readonly received: Array<Received>; readonly waitFor: (n: number) => Effect.Effect<ReadonlyArray<Received>> }, never, Scope.Scope> =
-  Effect.gen(function*() {
-    const received: Array<Received> = []
-    const server = yield* Effect.acquireRelease(
-      Effect.async<Http.Server>((resume) => {
-        const server = Http.createServer((request, response) => {
-          let body = ""
-          request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")))
-          request.on("end", () => {
-            const headers: Record<string, string> = {}
-            for (const [k, v] of Object.entries(request.headers)) if (typeof v === "string") headers[k.toLowerCase()] = v
-            received.push({ headers, body, query: Object.fromEntries(new URL(request.url ?? "/", "http://x").searchParams) })
-            response.writeHead(200).end()
-          })
-        })
-        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-      }),
-      (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
-    )
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    const waitFor = (n: number) =>
-      Effect.suspend(() => (received.length >= n ? Effect.succeed([...received]) : Effect.fail("waiting"))).pipe(
-        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(250)))),
-        Effect.orDie
-      )
-    return { url: `http://127.0.0.1:${port}/exirom/callback`, received, waitFor }
   })
 
 describe("Exirom plugin end to end", () => {

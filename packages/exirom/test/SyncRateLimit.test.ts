@@ -4,20 +4,27 @@ import { Ledger, Providers, Refunds } from "@refundkit/core"
 import { ConfigProvider, Context, Effect, Layer, Schedule } from "effect"
 import { Exirom } from "../src/index.js"
 import * as ExiromSandbox from "../src/sandbox.js"
+import { listener } from "./support/listener.js"
+
+/** Core's Refunds over the plugin with REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE at `perMinute`; a call held back longer than 200 ms is refused. */
+const limitedStack = (sandbox: ExiromSandbox.ExiromSandbox, perMinute: number) =>
+  Effect.gen(function*() {
+    const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...sandbox.env, REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE: String(perMinute) }))))
+    return Context.get(
+      yield* Layer.build(Refunds.layer({ callTimeout: "10 seconds", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second", maxRateLimitWait: "200 millis" }).pipe(
+        Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
+        Layer.provideMerge(Ledger.layerMemory),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )),
+      Refunds.Refunds
+    )
+  })
 
 describe("status queries and the rate limit", () => {
   it.scopedLive("syncs take their turn of REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE like submits", () =>
     Effect.gen(function*() {
       const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
-      const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...sandbox.env, REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE: "3" }))))
-      const refunds = Context.get(
-        yield* Layer.build(Refunds.layer({ callTimeout: "10 seconds", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second", maxRateLimitWait: "200 millis" }).pipe(
-          Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
-          Layer.provideMerge(Ledger.layerMemory),
-          Layer.provide(NodeHttpClient.layerUndici)
-        )),
-        Refunds.Refunds
-      )
+      const refunds = yield* limitedStack(sandbox, 3)
       for (let i = 0; i < 3; i++) {
         yield* refunds.create({ provider: "exirom", idempotencyKey: `rl-${i}`, request: { transactionId: 2_000_000 + i, amount: "1.00", reason: "customer_request" } })
       }
@@ -26,5 +33,31 @@ describe("status queries and the rate limit", () => {
       const stats = yield* sandbox.stats
       assert.strictEqual(stats.requests["info"] ?? 0, 0, `info lookups beyond the limit: ${JSON.stringify(stats.requests)}`)
       assert.isTrue(results.every((r) => r.error?.code === "provider_unavailable"))
+    }), 20_000)
+
+  it.scopedLive("a callback's lookup at Exirom takes its turn too; a forged callback takes none", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0 } })
+      const endpoint = yield* listener
+      const refunds = yield* limitedStack(sandbox, 2)
+      const { refund } = yield* refunds.create({
+        provider: "exirom",
+        idempotencyKey: "rl-webhook",
+        request: { transactionId: 2_100_000, amount: "1.00", reason: "customer_request", callbackUrl: endpoint.url }
+      })
+      yield* sandbox.settle
+      const [callback] = yield* endpoint.waitFor(1)
+      // A forged callback is refused before any call: it must not spend the turn the genuine one needs.
+      const forged = yield* Effect.flip(refunds.webhook("exirom", { ...callback!, headers: { ...callback!.headers, "x-checksum": "forged" } }))
+      assert.strictEqual(forged._tag, "ProviderAuthFailed")
+      const applied = yield* refunds.webhook("exirom", callback!)
+      assert.isTrue(applied[0]!.applied)
+      assert.strictEqual((yield* refunds.get(refund.id)).status, "succeeded")
+      // The minute's 2 calls are spent (the submit and that lookup): the next callback's lookup is held back, not sent.
+      const held = yield* Effect.flip(refunds.webhook("exirom", callback!))
+      assert.strictEqual(held._tag, "ProviderUnavailable")
+      assert.strictEqual(held._tag === "ProviderUnavailable" && held.maybeProcessed, false)
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.requests["info"], 1, `lookups beyond the limit: ${JSON.stringify(stats.requests)}`)
     }), 20_000)
 })
