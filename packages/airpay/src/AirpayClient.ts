@@ -11,6 +11,7 @@ import * as ProviderHttp from "@refundkit/core/ProviderHttp"
 import { ProviderAuthFailed, UnexpectedResponse, type ProviderError } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as AirpayCrypto from "./AirpayCrypto.js"
@@ -60,10 +61,25 @@ const decodeAt = <A, I>(path: string, schema: Schema.Schema<A, I>, value: unknow
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
 
+const decodeEncrypted = Schema.decodeUnknownOption(AirpayWire.Encrypted)
+
 /**
- * Reads an answer's envelope: `{"response": "<encrypted>"}` decrypted with the key, or
- * a plain JSON envelope (Airpay sends some answers unencrypted). The body text never
- * appears in an error: it may carry a token.
+ * The JSON of an answer's body. A body that is not JSON but is one JSON object inside a
+ * second pair of braces (`{ {...} }`, the docs' own error example) is read as that object:
+ * `{ {` starts no JSON value, so no valid answer can be misread this way.
+ */
+const bodyOf = (received: ProviderHttp.Received): Effect.Effect<unknown, UnexpectedResponse> => {
+  if (Option.isSome(received.json)) return Effect.succeed(received.json.value)
+  const inner = /^\s*\{\s*(\{[\s\S]*\})\s*\}\s*$/.exec(received.text)?.[1]
+  const parsed = inner === undefined ? undefined : parseJson(inner)
+  return parsed !== undefined && Either.isRight(parsed) && isObject(parsed.right) ? Effect.succeed(parsed.right) : ProviderHttp.json(provider, received)
+}
+
+/**
+ * Reads an answer's envelope: `{"response": "<encrypted>"}` decrypted with the key, a
+ * plain JSON envelope (Airpay sends some answers unencrypted), or `{"response": {<the
+ * envelope>}}`: what the docs' `json_decode($result)->response` reads from an answer that
+ * is not encrypted. The body text never appears in an error: it may carry a token.
  *
  * @since 0.1.0
  */
@@ -72,9 +88,15 @@ export const readEnvelope = (
   key: Redacted.Redacted<string>
 ): Effect.Effect<AirpayWire.Envelope, ProviderError> =>
   Effect.gen(function*() {
-    const body = yield* ProviderHttp.json(provider, received)
+    const body = yield* bodyOf(received)
     if (isObject(body) && "response" in body) {
-      const { response } = yield* decodeAt("", AirpayWire.Encrypted, body, received.status)
+      // Decoded as the envelope, never echoed: a schema error's "actual" would print the token it carries.
+      if (isObject(body.response)) return yield* decodeAt("response", AirpayWire.Envelope, body.response, received.status)
+      const sealed = decodeEncrypted(body)
+      if (Option.isNone(sealed)) {
+        return yield* new UnexpectedResponse({ provider, path: "response", detail: "must be the encrypted answer (a string) or Airpay's envelope (an object)", httpStatus: received.status })
+      }
+      const { response } = sealed.value
       const plain = AirpayCrypto.decrypt(response, key)
       if (Either.isLeft(plain)) {
         return yield* new UnexpectedResponse({ provider, path: "response", detail: `the encrypted response cannot be read: ${plain.left}`, httpStatus: received.status })

@@ -113,6 +113,14 @@ export interface Options {
   readonly tokenTtlSeconds?: number | undefined
   /** `REFUNDKIT_AIRPAY_MAX_TRANSACTIONS_PER_CALL` in `handle.env` (default the plugin's). */
   readonly maxTransactionsPerCall?: number | undefined
+  /**
+   * How answers are sent: `encrypted` (default) as `{"response": "<encrypted>"}`, except those Airpay sends
+   * unencrypted ("Invalid Merchant Id", token and form errors); or every answer `plain` (the bare envelope),
+   * `wrapped` (`{"response": {<the envelope>}}`: what the docs' `json_decode($result)->response` reads when
+   * an answer is not encrypted) or `double-braced` (`{ {<the envelope>} }`, the docs' error example as printed,
+   * which is not JSON).
+   */
+  readonly answers?: "encrypted" | "plain" | "wrapped" | "double-braced" | undefined
 }
 
 /**
@@ -163,7 +171,19 @@ const failure = (message: string, responseCode: string | number = "400"): Answer
 
 const success = (data: unknown): Answer => ({ status_code: "200", response_code: "00", status: "Success", message: "success", data })
 
-const plain = (answer: Answer) => HttpServerResponse.unsafeJson(answer)
+// Every answer in the shape `Options.answers` asks for; `unencrypted` is what Airpay sends without encryption.
+const shaped = (answers: NonNullable<Options["answers"]>, unencrypted: (answer: Answer) => HttpServerResponse.HttpServerResponse) => (answer: Answer) => {
+  switch (answers) {
+    case "encrypted":
+      return unencrypted(answer)
+    case "plain":
+      return HttpServerResponse.unsafeJson(answer)
+    case "wrapped":
+      return HttpServerResponse.unsafeJson({ response: answer })
+    case "double-braced":
+      return HttpServerResponse.text(`{\n  ${JSON.stringify(answer)}\n}`, { contentType: "application/json" })
+  }
+}
 
 /** A JSON value as PHP's string concatenation prints it, for the checksum. */
 const phpString = (value: unknown): string =>
@@ -194,7 +214,12 @@ export const make = (options: Options = {}): Effect.Effect<AirpayHandle, ServeEr
     const counters = { tokensIssued: 0, refundCalls: 0, duplicatesRefused: 0, overRefundsRefused: 0, unknownTransactions: 0 }
     let nextRefundId = 12071
 
-    const encrypted = (answer: Answer) => Effect.map(AirpayCrypto.encrypt(JSON.stringify(answer), key), (response) => HttpServerResponse.unsafeJson({ response }))
+    const answers = options.answers ?? "encrypted"
+    const plain = shaped(answers, (answer) => HttpServerResponse.unsafeJson(answer))
+    const encrypted = (answer: Answer) =>
+      answers === "encrypted"
+        ? Effect.map(AirpayCrypto.encrypt(JSON.stringify(answer), key), (response) => HttpServerResponse.unsafeJson({ response }))
+        : Effect.succeed(plain(answer))
 
     const originalOf = (id: string): bigint | undefined => {
       const seeded = transactions.get(id)

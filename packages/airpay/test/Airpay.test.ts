@@ -39,7 +39,7 @@ const create = (request: unknown, idempotencyKey: string) => ({ provider: "airpa
  * Airpay answering from a script, in its own encrypted envelope: for documented shapes the sandbox does not
  * produce. `refund` is the refund endpoint's answers in turn (an HTTP status alone, or an envelope).
  */
-const scripted = (refund: ReadonlyArray<number | Record<string, unknown>>) =>
+const scripted = (refund: ReadonlyArray<number | Record<string, unknown> | { readonly unsealed: string }>) =>
   Effect.gen(function*() {
     const { handle } = yield* setup()
     const key = AirpayCrypto.encryptionKey(Redacted.make(handle.env.REFUNDKIT_AIRPAY_USERNAME!), Redacted.make(handle.env.REFUNDKIT_AIRPAY_PASSWORD!))
@@ -47,7 +47,9 @@ const scripted = (refund: ReadonlyArray<number | Record<string, unknown>>) =>
     const token = sealed({ status_code: "200", response_code: "00", status: "success", message: "success", data: { access_token: "a".repeat(40), expires_in: "300", scope: null } })
     const server = yield* ScriptedServer.make({
       [`POST ${AirpaySandbox.basePath}/oauth2/`]: [token],
-      [`POST ${AirpaySandbox.basePath}/refund/`]: refund.map((answer) => (typeof answer === "number" ? { status: answer, body: "" } : sealed(answer)))
+      [`POST ${AirpaySandbox.basePath}/refund/`]: refund.map((answer) =>
+        typeof answer === "number" ? { status: answer, body: "" } : typeof answer.unsealed === "string" ? { body: answer.unsealed } : sealed(answer)
+      )
     })
     const { refunds } = yield* setup({ REFUNDKIT_AIRPAY_BASE_URL: `${server.url}${AirpaySandbox.basePath}` })
     const refundCalls = () => server.calls.filter((c) => c.path.endsWith("/refund/")).length
@@ -307,4 +309,43 @@ describe("Airpay plugin", () => {
       assert.strictEqual(created.refund.status, "requires_action")
       assert.deepStrictEqual(created.refund.items.map((i) => [i.target, i.status]), [["10265", "succeeded"], ["10264", "failed"]])
     }))
+
+  describe("answers not encrypted", () => {
+    // The docs' PHP reads `json_decode($result)->response` and some pages say answers are not encrypted:
+    // `response` may then hold the envelope itself. The error example prints that as `{ {...} }`.
+    for (const answers of ["plain", "wrapped", "double-braced"] as const) {
+      it.scopedLive(`${answers}: outcomes and refusals are read as from an encrypted answer`, () =>
+        Effect.gen(function*() {
+          const { handle, refunds } = yield* setup({}, { answers })
+          const { refund: mixed } = yield* refunds.create(create(refund([20003, "75.50"], [424242, "1.00"]), `mixed-${answers}`))
+          assert.strictEqual(mixed.status, "requires_action")
+          assert.deepStrictEqual(mixed.items.map((i) => [i.target, i.status, i.providerStatus]), [["20003", "succeeded", "accepted"], ["424242", "failed", "refused"]])
+          assert.strictEqual((yield* handle.stats).refundsPerformed, 1)
+          const bad = yield* setup({ REFUNDKIT_AIRPAY_MERCHANT_ID: "999" }, { answers })
+          const error = yield* Effect.flip(bad.refunds.create(create(refund([20001, "1.00"]), `bad-merchant-${answers}`)))
+          assert.strictEqual(error._tag, "ProviderAuthFailed")
+          assert.include(error.message, "Invalid Merchant Id")
+          if (error._tag === "ProviderAuthFailed") assert.strictEqual((yield* bad.refunds.get(error.refundId!)).status, "failed")
+        }))
+    }
+
+    it.scopedLive("a `response` object that is not Airpay's envelope is UnexpectedResponse naming the field; the refund is unknown", () =>
+      Effect.gen(function*() {
+        const { refunds } = yield* scripted([{ unsealed: JSON.stringify({ response: { code: "200", data: { transactions: [] } } }) }])
+        const error = yield* Effect.flip(refunds.create(create(refund([10265, "5.00"]), "not-an-envelope")))
+        assert.strictEqual(error._tag, "UnexpectedResponse")
+        if (error._tag === "UnexpectedResponse") {
+          assert.strictEqual(error.path, "response.status_code")
+          assert.strictEqual((yield* refunds.get(error.refundId ?? "")).status, "unknown")
+        }
+        const { refunds: listed } = yield* scripted([{ unsealed: JSON.stringify({ response: ["tok-3f9a-secret"] }) }])
+        const listError = yield* Effect.flip(listed.create(create(refund([10265, "5.00"]), "listed")))
+        assert.strictEqual(listError._tag === "UnexpectedResponse" ? listError.path : listError._tag, "response")
+        assert.notInclude(listError.message, "tok-3f9a-secret", "a body may carry a token: never echoed")
+        const { refunds: braced } = yield* scripted([{ unsealed: "{ {\"status_code\": \"200\"} x }" }])
+        const garbled = yield* Effect.flip(braced.create(create(refund([10265, "5.00"]), "garbled")))
+        assert.strictEqual(garbled._tag, "UnexpectedResponse")
+        assert.include(garbled.message, "not valid JSON")
+      }))
+  })
 })
