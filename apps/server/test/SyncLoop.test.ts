@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Providers, Refunds } from "@refundkit/core"
+import { Ledger, Providers, Refunds } from "@refundkit/core"
 import { Exirom } from "@refundkit/exirom"
 import * as ExiromSandbox from "@refundkit/exirom/sandbox"
 import * as LedgerSql from "@refundkit/ledger-sql"
@@ -31,4 +31,51 @@ describe("the sync loop", () => {
       assert.strictEqual(swept.length, 1)
       assert.strictEqual((yield* sandbox.stats).requests["info"], 1)
     }))
+
+  // Exirom's CHARGEBACK is final there: the refund waits for a person (`requires_action`), and no sweep asks Exirom again.
+  const ledgers = [
+    { name: "in memory", ledger: () => Effect.succeed(Ledger.layerMemory) },
+    { name: "on SQLite", ledger: () => Effect.map(Gateway.tempDir, (dir) => LedgerSql.layerSqlite(path.join(dir, "ledger.db"))) },
+    { name: "on PostgreSQL", ledger: () => Effect.map(Gateway.pgSchema, (url) => LedgerSql.layerPg(url)) }
+  ]
+  for (const { ledger, name } of ledgers) {
+    it.scopedLive(`${name}: a refund Exirom reports CHARGEBACK is requires_action and synced no more; an open one still is`, () =>
+      Effect.gen(function*() {
+        const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
+        const settings = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
+        const stack = Refunds.layer().pipe(
+          Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(settings)), Providers.layer)),
+          Layer.provideMerge(yield* ledger()),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+        // A refund is left alone for syncTimeout + spacing after its sync: 300 ms here, so each pass below may take it again.
+        const loop = SyncLoop.layer({ ...SyncLoop.defaultOptions, interval: "1 hour", spacing: "0 millis", syncTimeout: "300 millis" }).pipe(Layer.provideMerge(stack))
+        const context = yield* Layer.build(loop)
+        const refunds = Context.get(context, Refunds.Refunds)
+        const sweep = Effect.zipRight(Effect.sleep("350 millis"), Context.get(context, SyncLoop.SyncLoop).sweep)
+        const info = Effect.map(sandbox.stats, (s) => s.requests["info"] ?? 0)
+        const { refund: charged } = yield* refunds.create({ provider: "exirom", idempotencyKey: "charged", request: { transactionId: 30004, amount: "5.00", reason: "x" } })
+        yield* sandbox.settle
+        // Created after the settle: still PROCESSING at Exirom, so every pass asks about it.
+        const { refund: open } = yield* refunds.create({ provider: "exirom", idempotencyKey: "open", request: { transactionId: 5_100_000, amount: "1.00", reason: "x" } })
+        const first = yield* sweep
+        assert.sameMembers(first.map((r) => r.refundId), [charged.id, open.id])
+        const after = yield* refunds.get(charged.id)
+        assert.strictEqual(after.status, "requires_action")
+        assert.strictEqual(after.providerStatus, "CHARGEBACK")
+        assert.strictEqual(after.providerFinal, true)
+        assert.strictEqual(yield* info, 2)
+        for (let pass = 1; pass <= 3; pass++) {
+          const swept = yield* sweep
+          assert.deepStrictEqual(swept.map((r) => r.refundId), [open.id], `pass ${pass}`)
+        }
+        assert.strictEqual(yield* info, 5, "three more passes asked Exirom about the open refund only")
+        assert.strictEqual((yield* refunds.get(charged.id)).events.length, after.events.length)
+        // A sync a person asks for still asks Exirom; a person settles the refund.
+        assert.strictEqual((yield* refunds.sync(charged.id)).providerFinal, true)
+        assert.strictEqual(yield* info, 6)
+        const resolved = yield* refunds.resolve(charged.id, "succeeded", "refunded; the bank reversed the chargeback")
+        assert.isUndefined(resolved.providerFinal)
+      }), 30_000)
+  }
 })

@@ -167,6 +167,9 @@ export const outcomeOf = (
   return {
     status,
     providerStatus: words.join("+"),
+    // Every Airpay word is final, and a mix of accepted and refused transactions stays one for a
+    // person to settle: Airpay will say nothing more about it.
+    ...(status === "requires_action" ? { providerFinal: true } : {}),
     ...(only?.providerReference === undefined ? {} : { providerReference: only.providerReference }),
     items,
     ...(failed

@@ -145,10 +145,11 @@ describe("Airpay plugin", () => {
         create(refund([20001, "100.00"]), "again-20001"),
         create(refund([1_000_001, "10.00"]), "fresh"),
         create(refund([20002, "600.00"]), "too-much"),
-        create(refund([1_000_002, "5.00"], [1_000_003, "7.50"]), "two-at-once")
+        create(refund([1_000_002, "5.00"], [1_000_003, "7.50"]), "two-at-once"),
+        create(refund([1_000_004, "5.00"], [424242, "1.00"]), "half-refused")
       ])
-      assert.strictEqual(yield* submits, 2, "the four refunds went in one call")
-      const [again, fresh, tooMuch, two] = results.map((r) => Either.getOrThrow(r).refund)
+      assert.strictEqual(yield* submits, 2, "the five refunds went in one call")
+      const [again, fresh, tooMuch, two, half] = results.map((r) => Either.getOrThrow(r).refund)
 
       // A repeat of a refunded transaction refunds nothing: Airpay names its existing refund, which is another refund's.
       assert.strictEqual(again!.status, "failed")
@@ -167,10 +168,15 @@ describe("Airpay plugin", () => {
       assert.strictEqual(two!.status, "succeeded")
       assert.deepStrictEqual(two!.items.map((i) => [i.target, i.status, i.amount]), [["1000002", "succeeded", "5.00"], ["1000003", "succeeded", "7.50"]])
       assert.strictEqual(two!.amount, "12.50")
+      assert.isUndefined(two!.providerFinal)
+
+      // Half accepted, half refused: a person settles it; Airpay's words are final, whichever call carried them.
+      assert.strictEqual(half!.status, "requires_action")
+      assert.strictEqual(half!.providerFinal, true)
 
       const stats = yield* handle.stats
-      assert.strictEqual(stats.refundsPerformed, 4)
-      assert.deepStrictEqual(stats.refundsByTransaction, { "20001": 1, "1000001": 1, "1000002": 1, "1000003": 1 })
+      assert.strictEqual(stats.refundsPerformed, 5)
+      assert.deepStrictEqual(stats.refundsByTransaction, { "20001": 1, "1000001": 1, "1000002": 1, "1000003": 1, "1000004": 1 })
     }))
 
   it.scopedLive("createMany never puts more transactions in a call than configured", () =>
@@ -186,6 +192,7 @@ describe("Airpay plugin", () => {
       const { refunds } = yield* setup()
       const { refund: mixed } = yield* refunds.create(create(refund([20003, "75.50"], [424242, "1.00"]), "mixed"))
       assert.strictEqual(mixed.status, "requires_action")
+      assert.strictEqual(mixed.providerFinal, true)
       assert.deepStrictEqual(mixed.items.map((i) => [i.target, i.status, i.providerStatus]), [["20003", "succeeded", "accepted"], ["424242", "failed", "refused"]])
       assert.match(mixed.items[0]!.providerReference ?? "", /^\d+$/)
       assert.strictEqual(mixed.items[1]!.message, "Invalid transaction id")

@@ -64,6 +64,7 @@ describe("AirpayStatus", () => {
       ] }))
     assert.deepStrictEqual(mixed.items?.map((i) => i.status), ["succeeded", "failed"])
     assert.strictEqual(mixed.status, "requires_action")
+    assert.strictEqual(mixed.providerFinal, true)
     assert.isUndefined(mixed.decline)
     const refused = AirpayStatus.outcomeOf([{ target: "2", amount: "5.00" }], data({ transactions: [{ ap_transactionid: 2, success: "false", message: "Invalid transaction id" }] }))
     assert.strictEqual(refused.status, "failed")

@@ -37,6 +37,12 @@ export interface Change {
   readonly source: EventSource
   readonly at: string
   readonly providerStatus?: string | undefined
+  /**
+   * Whether the provider says `providerStatus` is final (`Outcome.providerFinal`); read only with
+   * a `providerStatus`. A change without one keeps the refund's flag, and a refund that no longer
+   * needs a sync drops it (since 0.4.0).
+   */
+  readonly providerFinal?: boolean | undefined
   readonly providerReference?: string | undefined
   readonly references?: Readonly<Record<string, string>> | undefined
   readonly items?: ReadonlyArray<RefundItem> | undefined
@@ -114,7 +120,10 @@ export declare namespace Ledger {
     readonly transition: (id: string, change: Change) => Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError>
     /** Newest first; the cursor stays valid while new refunds are recorded. A cursor this ledger did not issue is `InvalidRequest` on `cursor`. */
     readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError | InvalidRequest>
-    /** Refunds in `pending`, `unknown` or `requires_action`, oldest update first. */
+    /**
+     * Refunds in `pending`, `unknown` or `requires_action`, oldest update first, except those whose
+     * provider status is final (`Refund.providerFinal`): the provider has nothing more to say about them.
+     */
     readonly needingSync: (query: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /** Moves refunds left in `requested` for longer than the grace period to `unknown`, with a recovery event. */
     readonly recover: (options: { readonly olderThan: string; readonly at: string }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
@@ -148,11 +157,14 @@ export const applyChange = (
     const refusal = `refused: ${refund.status} -> ${change.to} is not a legal transition${change.detail === undefined ? "" : ` (${change.detail})`}`
     return Either.left({ refused: { ...refund, events: [...refund.events, { ...event, accepted: false, detail: refusal }] }, error })
   }
-  const { error: _previous, ...rest } = refund
+  const { error: _previous, providerFinal: _final, ...rest } = refund
   const error = change.error === undefined ? refund.error : change.error === null ? undefined : change.error
+  const providerFinal = RefundStatus.needsSync(change.to) &&
+    (change.providerStatus === undefined ? refund.providerFinal === true : change.providerFinal === true)
   return Either.right({
     ...rest,
     ...(error === undefined ? {} : { error }),
+    ...(providerFinal ? { providerFinal } : {}),
     status: change.to,
     updatedAt: change.at,
     ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
@@ -481,7 +493,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
     needingSync: (query) =>
       Effect.sync(() =>
         [...byId.values()]
-          .filter((r) => RefundStatus.needsSync(r.status) && (query.providers === undefined || query.providers.includes(r.provider)))
+          .filter((r) => RefundStatus.needsSync(r.status) && r.providerFinal !== true && (query.providers === undefined || query.providers.includes(r.provider)))
           .sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : 0))
           .slice(0, query.limit)
       ),

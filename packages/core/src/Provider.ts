@@ -77,6 +77,14 @@ export interface Outcome {
   readonly providerReference?: string | undefined
   readonly references?: Readonly<Record<string, string>> | undefined
   readonly items?: ReadonlyArray<RefundItem> | undefined
+  /**
+   * The provider says this status word is final at its end although refundkit's status is
+   * not (Exirom's CHARGEBACK: `requires_action`, a person must act). The ledger records it
+   * on the refund (`Refund.providerFinal`) and no longer hands the refund to sync loops:
+   * asking again would only spend the provider's rate limit on an answer that cannot
+   * change. A person (`resolve`), a callback or an explicit `sync` still moves it (since 0.4.0).
+   */
+  readonly providerFinal?: boolean | undefined
   /** Set when the provider declined: kept on the refund as its error. */
   readonly decline?: { readonly providerCode: string; readonly reason: string; readonly action?: "retry" | "fix_request" | "customer_action" | "contact_support" | "none" } | undefined
   readonly detail?: string | undefined

@@ -147,6 +147,9 @@ export const Refund = Schema.Struct({
   request: Json,
   status: RefundStatus,
   providerStatus: Schema.optional(Schema.String),
+  providerFinal: Schema.optional(Schema.Boolean).annotations({
+    description: "true when the provider reports providerStatus as final while the refund still needs a person (requires_action): sync loops no longer ask the provider about it; resolve it"
+  }),
   providerReference: Schema.optional(Schema.String),
   references: Schema.Record({ key: Schema.String, value: Schema.String }),
   currency: Schema.optional(Schema.String),

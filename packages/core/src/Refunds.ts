@@ -308,6 +308,7 @@ const changeFrom = (outcome: Outcome, source: EventSource, at: string): Change =
   source,
   at,
   providerStatus: outcome.providerStatus,
+  providerFinal: outcome.providerFinal,
   providerReference: outcome.providerReference,
   references: outcome.references,
   items: outcome.items,
@@ -730,6 +731,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       return {
         status,
         providerStatus: words.join("+"),
+        // Final for the whole call is final for each of its refunds, unless the answer left one of its targets out.
+        ...(outcome.providerFinal === true && unnamed.length === 0 ? { providerFinal: true } : {}),
         items,
         ...(references.length === 1 ? { providerReference: references[0] } : {}),
         ...(outcome.references === undefined ? {} : { references: outcome.references }),
@@ -955,7 +958,12 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             onTimeout: () => new OutcomeUnknown({ provider: provider.id, refundId: id, detail: "the status query timed out" })
           })
         )
-        if (outcome.status === refund.status && outcome.providerStatus === refund.providerStatus) return refund
+        // A provider-final word is recorded even when it is the word already held: a refund stored
+        // before refundkit knew that word was final is left out of later sweeps from then on.
+        if (
+          outcome.status === refund.status && outcome.providerStatus === refund.providerStatus &&
+          (outcome.providerFinal === true) === (refund.providerFinal === true)
+        ) return refund
         return yield* apply(refund, outcome, "sync")
       })
 

@@ -46,6 +46,15 @@ export const statuses: Readonly<Record<string, RefundStatus>> = {
 }
 
 /**
+ * The words Exirom's status reference calls final. Only CHARGEBACK (and its spelling in the
+ * error guide, CHARGED_BACK) is final at Exirom without being final here: its refund is
+ * `requires_action`, and the outcome says `providerFinal` so sync loops stop asking.
+ *
+ * @since 0.4.0
+ */
+export const finalWords: ReadonlySet<string> = new Set(["SUCCEED", "REFUNDED", "FAILED", "CANCELLED", "CHARGEBACK", "CHARGED_BACK"])
+
+/**
  * The unified status of a status word; a word Exirom adds later is `pending` (the
  * versioning page says new values may appear without a version bump).
  *
@@ -106,6 +115,7 @@ export const outcome = (answer: {
   return {
     status,
     providerStatus: word,
+    ...(finalWords.has(word) ? { providerFinal: true } : {}),
     ...(answer.refundId === undefined ? {} : { providerReference: answer.refundId }),
     ...(answer.references === undefined ? {} : { references: answer.references }),
     ...(failed

@@ -52,7 +52,8 @@ export const overRefundDeclineCode = State.overRefundDeclineCode
  * The payments every sandbox starts with unless `transactions` is given:
  * 12345 (the reference's example) 100.00 USD, 20001 250.00 EUR, 20002 5000 JPY,
  * 30001 FAILED and 30002 PROCESSING (not refundable), 30003 40.00 USD whose refunds
- * settle FAILED with decline code 6 (LIMITED_BY_ISSUER_BANK_ERROR).
+ * settle FAILED with decline code 6 (LIMITED_BY_ISSUER_BANK_ERROR), 30004 40.00 USD whose
+ * refunds settle CHARGEBACK (the cardholder also won a dispute).
  *
  * @since 0.1.0
  */
@@ -62,7 +63,8 @@ export const defaultTransactions: ReadonlyArray<Transaction> = [
   { transactionId: 20002, amount: "5000.00", currency: "JPY" },
   { transactionId: 30001, amount: "80.00", currency: "USD", status: "FAILED" },
   { transactionId: 30002, amount: "80.00", currency: "USD", status: "PROCESSING" },
-  { transactionId: 30003, amount: "40.00", currency: "USD", refundsDeclineWith: 6 }
+  { transactionId: 30003, amount: "40.00", currency: "USD", refundsDeclineWith: 6 },
+  { transactionId: 30004, amount: "40.00", currency: "USD", refundsChargedBack: true }
 ]
 
 /**

@@ -52,6 +52,18 @@ describe("ExiromStatus", () => {
     }
   })
 
+  it("the words Exirom calls final say so; CHARGEBACK is the one a person must still settle", () => {
+    for (const word of ["CHARGEBACK", "CHARGED_BACK"]) {
+      const outcome = ExiromStatus.outcome({ transactionStatus: word })
+      assert.strictEqual(outcome.status, "requires_action")
+      assert.strictEqual(outcome.providerFinal, true, word)
+    }
+    for (const word of ["SUCCEED", "REFUNDED", "FAILED", "CANCELLED"]) assert.strictEqual(ExiromStatus.outcome({ transactionStatus: word }).providerFinal, true, word)
+    for (const word of ["NEW", "PENDING", "PROCESSING", "CUSTOMER_VERIFICATION", "DISPUTE_OPENED"]) {
+      assert.isUndefined(ExiromStatus.outcome({ transactionStatus: word }).providerFinal, word)
+    }
+  })
+
   it("FAILED with a decline code gives the code's name and action group", () => {
     const cases: ReadonlyArray<readonly [number, string, string | undefined]> = [
       [1, "UNEXPECTED_ERROR", "retry"],

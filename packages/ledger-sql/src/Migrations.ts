@@ -15,6 +15,9 @@
  *   random leaf, and the writes of one group commit shared few pages; keyed by `seq`, new
  *   rows go to the right edge (bench/README.md, the tenth pass). Reservations were keyed
  *   so too until migration 4 re-keyed them by (provider, target, seq), the guard's read.
+ * - `refunds.provider_final` (since migration 5): 1 when the provider calls the refund's
+ *   status word final while the refund still needs a person (`Refund.providerFinal`); sync
+ *   selection (`needingSync`, `claimForSync`) passes such refunds by.
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
  *   locks `FOR UPDATE` while it checks and writes reservations. SQLite needs no such row:
  *   its claims hold the database's write lock.
@@ -278,6 +281,27 @@ const pg4: ReadonlyArray<string> = [
   backfillTargets("j.value ->> 'target'", "json_array_elements(r.targets::json) j")
 ]
 
+// A refund whose provider calls its status final (Exirom's CHARGEBACK) while it still needs a
+// person: sync loops pass it by. 0 / 1 on both databases, so one row shape serves both drivers.
+// The version trigger is recreated to count the column as content.
+const contentColumns5 = `${contentColumns}, provider_final`
+const providerFinalColumn = "ALTER TABLE refunds ADD COLUMN provider_final SMALLINT NOT NULL DEFAULT 0 CHECK (provider_final IN (0, 1))"
+
+const sqlite5: ReadonlyArray<string> = [
+  providerFinalColumn,
+  `DROP TRIGGER refunds_version_on_update`,
+  `CREATE TRIGGER refunds_version_on_update AFTER UPDATE OF ${contentColumns5} ON refunds
+    WHEN NEW.version IS OLD.version
+    BEGIN UPDATE refunds SET version = OLD.version + 1 WHERE seq = NEW.seq; END`
+]
+
+const pg5: ReadonlyArray<string> = [
+  providerFinalColumn,
+  `DROP TRIGGER refunds_version_on_update ON refunds`,
+  `CREATE TRIGGER refunds_version_on_update BEFORE UPDATE OF ${contentColumns5} ON refunds
+    FOR EACH ROW EXECUTE FUNCTION refunds_version_on_update()`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -294,7 +318,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "1_create_ledger": statements({ sqlite: sqlite1, pg: pg1 }),
   "2_version_on_update": statements({ sqlite: sqlite2, pg: pg2 }),
   "3_keyed_by_refund_seq": statements({ sqlite: sqlite3, pg: pg3 }),
-  "4_every_target_reserved": statements({ sqlite: sqlite4, pg: pg4 })
+  "4_every_target_reserved": statements({ sqlite: sqlite4, pg: pg4 }),
+  "5_provider_final": statements({ sqlite: sqlite5, pg: pg5 })
 }
 
 /**

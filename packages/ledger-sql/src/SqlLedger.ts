@@ -42,7 +42,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail, recoverySkipped, syncSkipped } from "./internal/queries.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, notProviderFinal, recoveryDetail, recoverySkipped, syncSkipped } from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -474,6 +474,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const syncWhere = (providers: ReadonlyArray<string> | undefined) =>
     sql.and([
       sql.in("status", needsSyncStatuses),
+      sql.literal(notProviderFinal),
       ...(providers === undefined ? [] : [sql.in("provider", providers)])
     ])
 

@@ -47,10 +47,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 4)
+          assert.strictEqual(Migrations.latest, 5)
           // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
           yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
           for (const step of [Migrations.check, Migrations.run]) {
@@ -69,7 +69,7 @@ describe("Migrations", () => {
           // would stall the one holding the lock. Like the ledger's own connection, they retry instead.
           if (location.name === "SQLite") yield* Effect.forEach(clients, (sql) => sql.unsafe("PRAGMA busy_timeout = 0"), { discard: true })
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 4], "one process applies every migration")
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 5], "one process applies every migration")
         }))
 
       it.scopedLive("a ledger from before migration 3 keeps every event and reservation", () =>
@@ -118,6 +118,27 @@ describe("Migrations", () => {
           const over = yield* Effect.flip(ledger.claim(partial("after-3", "pay-3", "40.01", "100.00", 3)))
           assert.deepStrictEqual(over._tag === "OverRefund" ? [over.remaining, over.blockedBy] : over, ["40.00", undefined])
           assert.strictEqual((yield* ledger.claim(partial("fits", "pay-3", "40.00", "100.00", 3)))._tag, "Claimed")
+        }))
+
+      it.scopedLive("a ledger from before migration 5: its refunds read back as they were, and stay due for sync", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const sql = yield* rawSql(url)
+          const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 5))
+          yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
+          const behind = yield* Effect.flip(on(sql)(Migrations.check))
+          assert.include(behind.message, "migration 4, 5 is required")
+          // A chargeback as a ledger before migration 5 recorded it: requires_action, no flag.
+          const refund = draft("charged-before")
+          yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow({ ...refund, status: "requires_action", providerStatus: "CHARGEBACK" }))}`
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          const read = yield* ledger.get(refund.id)
+          assert.strictEqual(read.providerStatus, "CHARGEBACK")
+          assert.isUndefined(read.providerFinal)
+          assert.deepStrictEqual((yield* ledger.needingSync({ limit: 5 })).map((r) => r.id), [refund.id])
+          // The first sync that hears the word again records it final.
+          yield* ledger.transition(refund.id, { to: "requires_action", source: "sync", at: at(5), providerStatus: "CHARGEBACK", providerFinal: true })
+          assert.deepStrictEqual(yield* ledger.needingSync({ limit: 5 }), [])
         }))
 
       it.scopedLive("the event history is append-only", () =>

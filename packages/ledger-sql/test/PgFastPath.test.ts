@@ -272,6 +272,26 @@ describe("PostgreSQL ledger fast paths", () => {
       assert.deepStrictEqual((yield* stored(url, taken.id)).events.map((e) => e.sequence), [1])
     }))
 
+  it.scopedLive("a provider-final status travels through a change alone and through a batch of changes", () =>
+    Effect.gen(function*() {
+      const url = yield* pgSchema
+      const { ledger, trips } = yield* countedLedger(url)
+      const refunds = Array.from({ length: 6 }, (_, i) => plain(`final-${i}`))
+      yield* Effect.all(refunds.map((refund) => ledger.claim(refund)), { concurrency: "unbounded" })
+      yield* trips
+      const chargeback = (refund: Refund.Refund, final: boolean) =>
+        ledger.transition(refund.id, { to: "requires_action", source: "sync", at: at(2), providerStatus: final ? "CHARGEBACK" : "DISPUTE", providerFinal: final })
+      yield* Effect.all(refunds.slice(0, 4).map((refund, i) => chargeback(refund, i % 2 === 0)), { concurrency: "unbounded" })
+      assert.strictEqual(yield* trips, 1, "one batch")
+      yield* chargeback(refunds[4]!, true)
+      yield* chargeback(refunds[5]!, false)
+      // Read by an instance that remembers nothing: what the columns hold.
+      const other = yield* build(SqlLedger.layerPg(url))
+      const due = (yield* other.needingSync({ limit: 10 })).map((r) => r.idempotencyKey).sort()
+      assert.deepStrictEqual(due, ["final-1", "final-3", "final-5"])
+      assert.deepStrictEqual((yield* other.get(refunds[0]!.id)).providerFinal, true)
+    }))
+
   it.scopedLive("the same key claimed twice, or one refund changed six times, in one turn: one winner, every change kept", () =>
     Effect.gen(function*() {
       const url = yield* pgSchema
@@ -339,7 +359,8 @@ describe("PostgreSQL ledger fast paths", () => {
         column("[]"),
         column(null),
         column(at(1)),
-        column("[]")
+        column("[]"),
+        column(0)
       ])
       const text = plan.map((row) => row["QUERY PLAN"]).join("\n")
       // With a set function's default guess of 100 rows, PostgreSQL scans the table into a hash instead.

@@ -137,6 +137,30 @@ for (const location of locations) {
         assert.strictEqual((yield* ledger.needingSync({ limit: 100 })).length, 12)
       }))
 
+    it.scopedLive("a refund whose provider status is final is never leased for sync, as read by another instance", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        const [charged, open] = [draft("lease-final", { n: 1, provider: "a" }), draft("lease-open", { n: 2, provider: "a" })]
+        for (const refund of [charged, open]) {
+          yield* ledger.claim(refund)
+          yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(10), providerStatus: "NEW" })
+        }
+        yield* ledger.transition(charged.id, { to: "requires_action", source: "sync", at: at(20), providerStatus: "CHARGEBACK", providerFinal: true })
+        // A second instance holds nothing in memory: it reads the column.
+        const other = yield* build(SqlLedger.layer({ url }))
+        assert.strictEqual((yield* other.get(charged.id)).providerFinal, true)
+        const lease = (n: number) => other.claimForSync({ owner: "w", at: at(n), until: at(n + 1), providers: ["a"], limit: 10 })
+        for (const n of [100, 200, 300]) assert.deepStrictEqual((yield* lease(n)).map((r) => r.id), [open.id], `lease at ${n}`)
+        // A hand edit of the column alone moves the version on, so no cached copy outlives it.
+        const sql = yield* rawSql(url)
+        const version = (yield* sql<{ readonly version: number }>`SELECT version FROM refunds WHERE id = ${charged.id}`)[0]!.version
+        yield* sql`UPDATE refunds SET provider_final = 0 WHERE id = ${charged.id}`
+        assert.strictEqual((yield* sql<{ readonly version: number }>`SELECT version FROM refunds WHERE id = ${charged.id}`)[0]!.version, version + 1)
+        assert.isUndefined((yield* ledger.get(charged.id)).providerFinal)
+        assert.sameMembers((yield* lease(400)).map((r) => r.id), [open.id, charged.id])
+      }))
+
     it.scopedLive("a damaged refund due for a sync is passed by; the others are still leased to be synced", () =>
       Effect.gen(function*() {
         const url = yield* location.fresh

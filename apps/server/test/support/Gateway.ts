@@ -1,6 +1,8 @@
 // Starts the real gateway for a test: every installed sandbox in-process, a SQLite
 // ledger in a temp file, port 0 on 127.0.0.1, and a typed client and a raw HTTP helper.
+import * as Reactivity from "@effect/experimental/Reactivity"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { NodeHttpClient } from "@effect/platform-node"
 import { ApiClient } from "@refundkit/api"
 import * as AeroHubSandbox from "@refundkit/aerohub/sandbox"
@@ -32,6 +34,17 @@ export interface Gateway {
   ) => Effect.Effect<{ readonly status: number; readonly headers: Record<string, string>; readonly body: any; readonly text: string }>
   readonly client: ApiClient.Client
 }
+
+/** A fresh PostgreSQL schema at REFUNDKIT_TEST_PG_URL (default the local server), dropped at the end of the scope; a URL whose connections use it. */
+export const pgSchema = Effect.gen(function*() {
+  const url = process.env.REFUNDKIT_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+  const admin = yield* PgClient.make({ url: Redacted.make(url), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
+  const schema = `rk_server_test_${process.pid}_${Date.now().toString(36)}`
+  yield* Effect.acquireRelease(admin.unsafe(`CREATE SCHEMA ${schema}`), () => Effect.orDie(admin.unsafe(`DROP SCHEMA ${schema} CASCADE`)))
+  const scoped = new URL(url)
+  scoped.searchParams.set("options", `-c search_path=${schema}`)
+  return scoped.toString()
+})
 
 export const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "refundkit-server-"))),

@@ -15,6 +15,8 @@ export interface Transaction {
   readonly status?: "SUCCEED" | "FAILED" | "PROCESSING" | "PENDING" | "CANCELLED" | undefined
   /** A decline code refunds of this payment settle with (FAILED after NEW/PROCESSING) instead of SUCCEED. */
   readonly refundsDeclineWith?: number | undefined
+  /** Refunds of this payment settle CHARGEBACK instead of SUCCEED: the cardholder also won a dispute (a final state at Exirom). */
+  readonly refundsChargedBack?: boolean | undefined
 }
 
 export interface AutoSeed {
@@ -45,6 +47,8 @@ export interface RefundRecord {
   readonly declinedWith?: number | undefined
   /** Set when it settles as FAILED later. */
   readonly settlesDeclinedWith?: number | undefined
+  /** Set when it settles as CHARGEBACK. */
+  readonly settlesChargedBack?: boolean | undefined
   settledAt?: number | undefined
 }
 
@@ -108,7 +112,8 @@ export const make = (options: { readonly transactions: ReadonlyArray<Transaction
       currency: state.transaction.currency,
       createdAt: now,
       ...(over ? { declinedWith: overRefundDeclineCode, settledAt: now } : {}),
-      ...(later === undefined ? {} : { settlesDeclinedWith: later })
+      ...(later === undefined ? {} : { settlesDeclinedWith: later }),
+      ...(!over && later === undefined && state.transaction.refundsChargedBack === true ? { settlesChargedBack: true } : {})
     }
     if (!over && later === undefined) {
       state.refunded += minor
@@ -126,7 +131,8 @@ export const make = (options: { readonly transactions: ReadonlyArray<Transaction
   const statusOf = (record: RefundRecord, now: number): { readonly word: string; readonly declineCode: number | null } => {
     if (record.declinedWith !== undefined) return { word: "FAILED", declineCode: record.declinedWith }
     if (settled(record, now)) {
-      return record.settlesDeclinedWith === undefined ? { word: "SUCCEED", declineCode: null } : { word: "FAILED", declineCode: record.settlesDeclinedWith }
+      if (record.settlesDeclinedWith !== undefined) return { word: "FAILED", declineCode: record.settlesDeclinedWith }
+      return { word: record.settlesChargedBack === true ? "CHARGEBACK" : "SUCCEED", declineCode: null }
     }
     return { word: now - record.createdAt < options.settleAfterMillis / 2 ? "NEW" : "PROCESSING", declineCode: null }
   }

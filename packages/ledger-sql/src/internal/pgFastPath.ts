@@ -131,10 +131,10 @@ const acceptStatement = prepared(
   "accept",
   `WITH u AS (
   UPDATE refunds SET status = $3, provider_status = $4, provider_reference = $5, provider_references = $6,
-    items = $7, error = $8, updated_at = $9, version = version + 1
+    items = $7, error = $8, updated_at = $9, provider_final = $10, version = version + 1
   WHERE id = $1 AND version = $2
   RETURNING id, seq, version
-), e AS (${insertEvents("u", "$10")})
+), e AS (${insertEvents("u", "$11")})
 SELECT id, version FROM u`
 )
 
@@ -178,12 +178,12 @@ SELECT id, version FROM ins`
 // table was small would go on scanning it as it grows.
 /** @internal */
 export const acceptBatchText = `WITH w AS (
-  SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-    AS w(id, expected, status, provider_status, provider_reference, provider_references, items, error, updated_at, events)
+  SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::smallint[])
+    AS w(id, expected, status, provider_status, provider_reference, provider_references, items, error, updated_at, events, provider_final)
 ), u AS (
   UPDATE refunds SET status = w.status, provider_status = w.provider_status, provider_reference = w.provider_reference,
     provider_references = w.provider_references, items = w.items, error = w.error, updated_at = w.updated_at,
-    version = refunds.version + 1
+    provider_final = w.provider_final, version = refunds.version + 1
   FROM w WHERE refunds.id = w.id AND refunds.version = w.expected
   RETURNING refunds.id, refunds.seq, refunds.version
 ), e AS (${insertEventsFrom("u", "u JOIN w ON w.id = u.id AND u.version = w.expected + 1, json_to_recordset(w.events::json)")})
@@ -273,10 +273,11 @@ const acceptColumns = (writes: ReadonlyArray<Accept>): Array<ReadonlyArray<strin
       row.items,
       row.error,
       row.updated_at,
-      Rows.eventsJson(next.events.slice(current.events.length))
+      Rows.eventsJson(next.events.slice(current.events.length)),
+      row.provider_final
     ]
   })
-  return Array.from({ length: 10 }, (_, column) => rows.map((row) => row[column]!))
+  return Array.from({ length: 11 }, (_, column) => rows.map((row) => row[column]!))
 }
 
 /** @internal */
@@ -302,14 +303,14 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
     ).pipe(Effect.annotateLogs("code", code))
   })
 
-  const executeNamed = (on: Pg.Pool, statement: Prepared, values: ReadonlyArray<string | null>) =>
+  const executeNamed = (on: Pg.Pool, statement: Prepared, values: ReadonlyArray<string | number | null>) =>
     Effect.async<ReadonlyArray<unknown>, SqlError>((resume) => {
       on.query({ name: statement.name, text: statement.text, values: [...values] }, (error, result) => {
         resume(error ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" })) : Effect.succeed(result.rows))
       })
     })
 
-  const execute = (statement: Prepared, values: ReadonlyArray<string | null>): Effect.Effect<ReadonlyArray<unknown>, SqlError> => {
+  const execute = (statement: Prepared, values: ReadonlyArray<string | number | null>): Effect.Effect<ReadonlyArray<unknown>, SqlError> => {
     const unnamed = Effect.suspend(() => sql.unsafe(statement.text, values))
     if (Option.isNone(pool)) return unnamed
     if (!named) return Effect.zipRight(warnOfLoss, unnamed)

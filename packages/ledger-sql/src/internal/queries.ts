@@ -10,6 +10,9 @@ import * as Effect from "effect/Effect"
 /** @internal */
 export const needsSyncStatuses = ["pending", "unknown", "requires_action"] as const
 
+/** Refunds whose provider calls their status final are never due for a sync (`Refund.providerFinal`). @internal */
+export const notProviderFinal = "provider_final = 0"
+
 /** @internal */
 export const recoveryDetail = "left in requested by an interrupted process; not resent"
 

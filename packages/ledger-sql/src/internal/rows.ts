@@ -21,7 +21,7 @@ export type Dialect = "sqlite" | "pg"
 
 /** The columns every refund query selects, in one place so reads and decoding agree. */
 export const refundColumns =
-  "seq, id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
+  "seq, id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_final, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
 
 /** @internal */
 export const eventColumns = "refund_id, sequence, at, source, from_status, to_status, provider_status, accepted, detail"
@@ -61,6 +61,7 @@ const RefundRow = Schema.Struct({
   request: Schema.parseJson(),
   status: RefundStatus,
   provider_status: OptionalText,
+  provider_final: Flag,
   provider_reference: OptionalText,
   provider_references: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })),
   currency: Schema.NullOr(CurrencyCode),
@@ -242,6 +243,7 @@ export const toRefund = (row: RefundRow, events: ReadonlyArray<RefundEvent>): Re
   request: row.request,
   status: row.status,
   ...(row.provider_status === null ? {} : { providerStatus: row.provider_status }),
+  ...(row.provider_final ? { providerFinal: true } : {}),
   ...(row.provider_reference === null ? {} : { providerReference: row.provider_reference }),
   references: row.provider_references,
   ...(row.currency === null ? {} : { currency: row.currency }),
@@ -277,7 +279,11 @@ export const insertRow = (refund: Refund) => ({
   updated_at: refund.updatedAt
 })
 
-/** The columns a status change may rewrite. @internal */
+/**
+ * The columns a status change may rewrite. A claim writes no `provider_final` (the column's
+ * default, 0): a refund is claimed `requested`, before any provider has said anything.
+ * @internal
+ */
 export const updateRow = (refund: Refund) => ({
   status: refund.status,
   provider_status: refund.providerStatus ?? null,
@@ -285,7 +291,8 @@ export const updateRow = (refund: Refund) => ({
   provider_references: json(refund.references),
   items: json(refund.items),
   error: refund.error === undefined ? null : json(refund.error),
-  updated_at: refund.updatedAt
+  updated_at: refund.updatedAt,
+  provider_final: refund.providerFinal === true ? 1 : 0
 })
 
 /** @internal */
@@ -360,12 +367,12 @@ export const insertValues = (refund: Refund): ReadonlyArray<string | null> => {
 
 /** The assignments of `updateRow`, in the order of `updateValues`. @internal */
 export const updateAssignments =
-  "status = ?, provider_status = ?, provider_reference = ?, provider_references = ?, items = ?, error = ?, updated_at = ?"
+  "status = ?, provider_status = ?, provider_reference = ?, provider_references = ?, items = ?, error = ?, updated_at = ?, provider_final = ?"
 
 /** `updateRow` as positional parameters. @internal */
-export const updateValues = (refund: Refund): ReadonlyArray<string | null> => {
+export const updateValues = (refund: Refund): ReadonlyArray<string | number | null> => {
   const row = updateRow(refund)
-  return [row.status, row.provider_status, row.provider_reference, row.provider_references, row.items, row.error, row.updated_at]
+  return [row.status, row.provider_status, row.provider_reference, row.provider_references, row.items, row.error, row.updated_at, row.provider_final]
 }
 
 /** `eventRow` for SQLite as positional parameters, in the order of `eventColumns`. @internal */

@@ -29,7 +29,7 @@ import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
-import { decodeCursor, encodeCursor, needsSyncStatuses, recoveryDetail, recoverySkipped, syncSkipped } from "./queries.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, notProviderFinal, recoveryDetail, recoverySkipped, syncSkipped } from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
@@ -91,7 +91,7 @@ const sql = {
 } as const
 
 const syncWhere = (providers: ReadonlyArray<string> | undefined) =>
-  `status IN (${syncStatuses})${providers === undefined ? "" : " AND provider IN (SELECT value FROM json_each(?))"}`
+  `status IN (${syncStatuses}) AND ${notProviderFinal}${providers === undefined ? "" : " AND provider IN (SELECT value FROM json_each(?))"}`
 
 /** The version a row says it is at; one that is not an integer matches no cached entry. */
 const versionOf = (row: Row): number => (typeof row.version === "number" && Number.isSafeInteger(row.version) ? row.version : Number.NaN)

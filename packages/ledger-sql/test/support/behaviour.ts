@@ -365,6 +365,28 @@ export const behaviour = (harness: Harness) =>
         assert.deepStrictEqual(yield* ledger.needingSync({ limit: 10, providers: [] }), [])
       }))
 
+    it.scopedLive("a refund whose provider status is final is not due for sync until a change says otherwise", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const [charged, open] = [draft("final-1", { n: 1 }), draft("final-2", { n: 2 })]
+        for (const refund of [charged, open]) yield* ledger.claim(refund)
+        yield* ledger.transition(open.id, { to: "pending", source: "submit", at: at(20), providerStatus: "NEW" })
+        const final = yield* ledger.transition(charged.id, { to: "requires_action", source: "sync", at: at(10), providerStatus: "CHARGEBACK", providerFinal: true })
+        assert.strictEqual(final.providerFinal, true)
+        assert.strictEqual((yield* ledger.get(charged.id)).providerFinal, true)
+        assert.deepStrictEqual((yield* ledger.needingSync({ limit: 10 })).map((r) => r.id), [open.id])
+        // A change without a provider word (a note by a person) keeps it; a new word that is not final drops it.
+        yield* ledger.transition(charged.id, { to: "requires_action", source: "operator", at: at(30), detail: "asked the bank" })
+        assert.deepStrictEqual((yield* ledger.needingSync({ limit: 10 })).map((r) => r.id), [open.id])
+        const reopened = yield* ledger.transition(charged.id, { to: "requires_action", source: "webhook", at: at(40), providerStatus: "DISPUTE_REVIEW" })
+        assert.isUndefined(reopened.providerFinal)
+        assert.deepStrictEqual((yield* ledger.needingSync({ limit: 10 })).map((r) => r.id), [open.id, charged.id])
+        // A refund that needs no sync carries no flag, whatever the provider said.
+        const done = yield* ledger.transition(open.id, { to: "succeeded", source: "sync", at: at(50), providerStatus: "SUCCEED", providerFinal: true })
+        assert.isUndefined(done.providerFinal)
+        assert.isUndefined((yield* ledger.get(open.id)).providerFinal)
+      }))
+
     it.scopedLive("recovers refunds left in requested past the grace, and nothing else", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
