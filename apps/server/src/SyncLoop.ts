@@ -1,9 +1,10 @@
 /**
  * The background sync loop: moves `pending`, `unknown` and `requires_action` refunds
  * forward at providers with a status API, backing off per provider while one fails,
- * and moves refunds a crash left in `requested` to `unknown`. On a SQL ledger each
- * refund is leased (`claimForSync`) right before its sync, for as long as a sync may run
- * (`syncTimeout`, after which it is interrupted) plus `spacing`, so instances sharing
+ * and moves refunds a crash left in `requested` to `unknown`. On a ledger that leases (the
+ * SQL ledger and core's in-memory one) each refund is leased (`claimForSync`) right
+ * before its sync, for as long as a sync may run (`syncTimeout`, after which it is
+ * interrupted) plus `spacing`, so instances sharing
  * PostgreSQL never sync the same refund at once, and a synced refund is left alone for
  * at least `spacing`. Leasing a whole batch up front let its lease run out while the
  * batch's later refunds waited behind slow calls, and another instance took them too.
@@ -104,30 +105,31 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<SyncLoop, 
       const nextSync = new Map<string, number>()
       const wakeups = yield* Queue.dropping<string>(1)
 
-      /** The sweep's source of refunds to sync: `next` hands out one at a time, leased on a SQL ledger. */
+      // The SQL ledger always leases; core's in-memory one does too. Picking by `needingSync`
+      // alone (oldest update first) is left for a ledger that cannot.
+      const claimForSync = Option.match(sql, { onSome: (ledgerSql) => ledgerSql.claimForSync, onNone: () => ledger.claimForSync })
+
+      /** The sweep's source of refunds to sync: `next` hands out one at a time, leased where the ledger can. */
       const due = (able: ReadonlyArray<string>, now: number): Effect.Effect<Effect.Effect<Option.Option<Refund>, unknown>, unknown> =>
-        Option.match(sql, {
-          onSome: (ledgerSql) =>
-            Effect.succeed(Effect.flatMap(Clock.currentTimeMillis, (at) =>
-              Effect.map(
-                ledgerSql.claimForSync({
-                  owner,
-                  at: new Date(at).toISOString(),
-                  until: new Date(at + syncTimeout + spacing).toISOString(),
-                  providers: able,
-                  limit: 1
-                }),
-                (claimed) => Option.fromNullable(claimed[0])
-              ))),
-          // One process owns an in-memory ledger: the batch is picked at once.
-          onNone: () =>
-            Effect.map(ledger.needingSync({ providers: able, limit: options.batchSize * 10 }), (refundsDue) => {
-              for (const [id, at] of nextSync) if (at <= now) nextSync.delete(id)
-              const picked = refundsDue.filter((r) => !nextSync.has(r.id)).slice(0, options.batchSize)
-              for (const r of picked) nextSync.set(r.id, now + syncTimeout + spacing)
-              return Effect.sync(() => Option.fromNullable(picked.shift()))
-            })
-        })
+        claimForSync !== undefined
+          ? Effect.succeed(Effect.flatMap(Clock.currentTimeMillis, (at) =>
+            Effect.map(
+              claimForSync({
+                owner,
+                at: new Date(at).toISOString(),
+                until: new Date(at + syncTimeout + spacing).toISOString(),
+                providers: able,
+                limit: 1
+              }),
+              (claimed) => Option.fromNullable(claimed[0])
+            )))
+          // One process owns a ledger without leases: the batch is picked at once.
+          : Effect.map(ledger.needingSync({ providers: able, limit: options.batchSize * 10 }), (refundsDue) => {
+            for (const [id, at] of nextSync) if (at <= now) nextSync.delete(id)
+            const picked = refundsDue.filter((r) => !nextSync.has(r.id)).slice(0, options.batchSize)
+            for (const r of picked) nextSync.set(r.id, now + syncTimeout + spacing)
+            return Effect.sync(() => Option.fromNullable(picked.shift()))
+          })
 
       const syncOne = (refund: Refund) =>
         refunds.sync(refund.id).pipe(

@@ -79,3 +79,43 @@ describe("the sync loop", () => {
       }), 30_000)
   }
 })
+
+describe("the sync loop on an in-memory ledger", () => {
+  it.scopedLive("still reaches a new refund when more old ones than its batch never move", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      const stackOn = (sandbox: ExiromSandbox.ExiromSandbox) =>
+        Refunds.layer().pipe(
+          Layer.provideMerge(Layer.provideMerge(
+            Exirom.layerConfig.pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env)))))),
+            Providers.layer
+          )),
+          Layer.provideMerge(Layer.succeed(Ledger.Ledger, ledger)),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+      const first = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
+      const seeding = Context.get(yield* Layer.build(stackOn(first)), Refunds.Refunds)
+      for (let i = 0; i < 12; i++) {
+        const { refund } = yield* seeding.create({ provider: "exirom", idempotencyKey: `old-${i}`, request: { transactionId: 6_000_000 + i, amount: "1.00", reason: "x" } })
+        assert.strictEqual(refund.status, "pending")
+      }
+      // An Exirom that knows none of them: every lookup of the 12 is a 404 and they stay pending for good.
+      const elsewhere = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
+      const loop = SyncLoop.layer({ ...SyncLoop.defaultOptions, interval: "1 hour", batchSize: 1, spacing: "0 millis", syncTimeout: "200 millis" })
+        .pipe(Layer.provideMerge(stackOn(elsewhere)))
+      const context = yield* Layer.build(loop)
+      const { refund: fresh } = yield* Context.get(context, Refunds.Refunds).create({
+        provider: "exirom",
+        idempotencyKey: "new",
+        request: { transactionId: 6_100_000, amount: "2.00", reason: "x" }
+      })
+      yield* elsewhere.settle
+      const sweep = Context.get(context, SyncLoop.SyncLoop).sweep
+      let reached = false
+      // Twelve sweeps reach the twelve old ones; the thirteenth the new one. Picked oldest first, the
+      // loop saw only ten old ones (ten batches' worth) and nothing newer ever again.
+      for (let i = 0; i < 30 && !reached; i++) reached = (yield* sweep).some((r) => r.refundId === fresh.id)
+      assert.isTrue(reached, "the new refund was synced")
+      assert.strictEqual((yield* ledger.get(fresh.id)).status, "succeeded")
+    }))
+})

@@ -74,6 +74,23 @@ export interface ListQuery {
 }
 
 /**
+ * A lease on refunds due for a sync, for one sync worker: refunds another worker holds an
+ * unexpired lease on are skipped.
+ *
+ * @since 0.3.0
+ */
+export interface SyncLease {
+  /** Who takes the lease: an instance id, so a worker can release only its own leases. */
+  readonly owner: string
+  /** Now, as an ISO 8601 timestamp; leases that end at or before it are free. */
+  readonly at: string
+  /** When the lease ends, as an ISO 8601 timestamp. */
+  readonly until: string
+  readonly providers?: ReadonlyArray<string> | undefined
+  readonly limit: number
+}
+
+/**
  * @since 0.1.0
  */
 export interface Page {
@@ -125,6 +142,17 @@ export declare namespace Ledger {
      * provider status is final (`Refund.providerFinal`): the provider has nothing more to say about them.
      */
     readonly needingSync: (query: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
+    /**
+     * Like `needingSync`, but each returned refund is leased to `owner` until `until` and
+     * refunds under another unexpired lease are skipped. Never-leased refunds come first
+     * (oldest update first), then the least recently leased: a sync that changes nothing
+     * leaves `updatedAt` alone, so by update time alone old refunds that never move would
+     * come back every time their lease ran out and starve every newer one. Optional: the sync
+     * loop of a ledger without it picks by `needingSync` alone (since 0.3.0).
+     */
+    readonly claimForSync?: ((lease: SyncLease) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>) | undefined
+    /** Ends `owner`'s leases on these refunds early (after syncing them); with `claimForSync` (since 0.3.0). */
+    readonly releaseSync?: ((options: { readonly owner: string; readonly ids: ReadonlyArray<string> }) => Effect.Effect<void, LedgerError>) | undefined
     /** Moves refunds left in `requested` for longer than the grace period to `unknown`, with a recovery event. */
     readonly recover: (options: { readonly olderThan: string; readonly at: string }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
   }
@@ -421,6 +449,9 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
   const order: Array<string> = []
   const keyOf = (provider: string, key: string) => `${provider}\u0000${key}`
   const byKey = new Map<string, string>()
+  // Leases are not part of a refund (as in the SQL ledger's columns beside it): a change keeps them.
+  const leases = new Map<string, { readonly until: string; readonly owner: string }>()
+  const seqOf = new Map<string, number>()
 
   const get = (id: string) =>
     Effect.suspend(() => {
@@ -444,7 +475,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         }
         byId.set(refund.id, refund)
         byKey.set(keyOf(refund.provider, refund.idempotencyKey), refund.id)
-        order.push(refund.id)
+        seqOf.set(refund.id, order.push(refund.id))
         return Effect.succeed<Claim>({ _tag: "Claimed", refund })
       }),
     get,
@@ -497,6 +528,29 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
           .sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : 0))
           .slice(0, query.limit)
       ),
+    claimForSync: (lease) =>
+      Effect.sync(() => {
+        const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+        // The SQL ledger's order: sync_lease_until NULLS FIRST, updated_at, seq.
+        const picked = [...byId.values()]
+          .filter((r) => {
+            const held = leases.get(r.id)
+            return RefundStatus.needsSync(r.status) && r.providerFinal !== true && (lease.providers === undefined || lease.providers.includes(r.provider)) &&
+              (held === undefined || held.until <= lease.at)
+          })
+          .sort((a, b) => {
+            const [x, y] = [leases.get(a.id)?.until, leases.get(b.id)?.until]
+            if (x !== y) return x === undefined ? -1 : y === undefined ? 1 : compare(x, y)
+            return compare(a.updatedAt, b.updatedAt) || seqOf.get(a.id)! - seqOf.get(b.id)!
+          })
+          .slice(0, Math.max(0, Math.floor(lease.limit)))
+        for (const r of picked) leases.set(r.id, { until: lease.until, owner: lease.owner })
+        return picked.sort((a, b) => compare(a.updatedAt, b.updatedAt) || seqOf.get(a.id)! - seqOf.get(b.id)!)
+      }),
+    releaseSync: ({ ids, owner }) =>
+      Effect.sync(() => {
+        for (const id of ids) if (leases.get(id)?.owner === owner) leases.delete(id)
+      }),
     recover: ({ at, olderThan }) =>
       Effect.sync(() => {
         const moved: Array<Refund> = []

@@ -29,7 +29,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
+import type { Change, Claim, ListQuery, Page, SyncLease as CoreSyncLease } from "@refundkit/core/Ledger"
 import type { GuardError, TargetGuard } from "@refundkit/core/Ledger"
 import { applyChange, invalidCursor, Ledger, ledgerError, recoveryOf, refusalOf, targetGuards } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
@@ -53,21 +53,12 @@ import * as LedgerConfig from "./LedgerConfig.js"
 import * as Migrations from "./Migrations.js"
 
 /**
- * A lease on refunds for one sync worker: refunds another worker holds an unexpired
- * lease on are skipped.
+ * A lease on refunds for one sync worker: core's `SyncLease` (it moved there when the
+ * in-memory ledger learned to lease too).
  *
  * @since 0.1.0
  */
-export interface SyncLease {
-  /** Who takes the lease: an instance id, so a worker can release only its own leases. */
-  readonly owner: string
-  /** Now, as an ISO 8601 timestamp; leases that end at or before it are free. */
-  readonly at: string
-  /** When the lease ends, as an ISO 8601 timestamp. */
-  readonly until: string
-  readonly providers?: ReadonlyArray<string> | undefined
-  readonly limit: number
-}
+export type SyncLease = CoreSyncLease
 
 /**
  * The SQL ledger: core's `Ledger.Service` plus what only a shared database can offer.
@@ -89,9 +80,9 @@ export declare namespace SqlLedger {
     /** Succeeds when the database answers and the schema is at the latest migration: for `/readyz`. */
     readonly ready: Effect.Effect<void, LedgerError>
     /**
-     * Like `needingSync`, but each returned refund is leased to `owner` until `until`,
-     * so several instances sharing a PostgreSQL ledger never sync the same refund at
-     * once. Rows another transaction is leasing right now are skipped, not waited for.
+     * Core's `claimForSync`, always present: several instances sharing a PostgreSQL ledger
+     * never sync the same refund at once. Rows another transaction is leasing right now
+     * are skipped, not waited for.
      */
     readonly claimForSync: (lease: SyncLease) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /** Ends `owner`'s leases on these refunds early (after syncing them). */

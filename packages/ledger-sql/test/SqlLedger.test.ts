@@ -103,40 +103,6 @@ for (const location of locations) {
         assert.strictEqual((yield* second.claim(refund))._tag, "Existing")
       }))
 
-    it.scopedLive("leases refunds to one sync worker at a time", () =>
-      Effect.gen(function*() {
-        const url = yield* location.fresh
-        const ledger = yield* build(SqlLedger.layer({ url }))
-        for (let i = 0; i < 12; i++) {
-          const refund = draft(`sync-${i}`, { n: i, provider: i < 10 ? "a" : "b" })
-          yield* ledger.claim(refund)
-          yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(100 - i) })
-        }
-        const lease = (owner: string) => ledger.claimForSync({ owner, at: at(200), until: at(260), providers: ["a"], limit: 4 })
-        const batches = yield* Effect.all([lease("w1"), lease("w2"), lease("w3")], { concurrency: "unbounded" })
-        const ids = batches.flat().map((r) => r.idempotencyKey)
-        assert.strictEqual(ids.length, 10)
-        assert.strictEqual(new Set(ids).size, 10, "no refund leased twice")
-        assert.isTrue(batches.every((batch) => batch.length <= 4))
-        // Oldest update first within a batch.
-        for (const batch of batches) {
-          const times = batch.map((r) => r.updatedAt)
-          assert.deepStrictEqual(times, [...times].sort())
-        }
-        assert.deepStrictEqual(yield* lease("w4"), [])
-        // Released leases and expired ones are free again.
-        const released = batches.find((b) => b.length > 0)!
-        yield* ledger.releaseSync({ owner: "someone-else", ids: released.map((r) => r.id) })
-        assert.deepStrictEqual(yield* lease("w4"), [])
-        const owner = ["w1", "w2", "w3"][batches.indexOf(released)]!
-        yield* ledger.releaseSync({ owner, ids: released.map((r) => r.id) })
-        assert.sameMembers((yield* lease("w4")).map((r) => r.id), released.map((r) => r.id))
-        const later = yield* ledger.claimForSync({ owner: "w5", at: at(261), until: at(300), providers: ["a"], limit: 100 })
-        assert.strictEqual(later.length, 10)
-        // needingSync itself ignores leases: it is core's read-only view.
-        assert.strictEqual((yield* ledger.needingSync({ limit: 100 })).length, 12)
-      }))
-
     it.scopedLive("a refund whose provider status is final is never leased for sync, as read by another instance", () =>
       Effect.gen(function*() {
         const url = yield* location.fresh
@@ -178,25 +144,6 @@ for (const location of locations) {
         // It keeps its lease like the others, so a sync loop taking one refund at a time is not stuck on it.
         assert.deepStrictEqual(yield* lease(101, 1), [])
         assert.deepStrictEqual((yield* lease(300, 3)).map((r) => r.id), [refunds[1]!.id, refunds[2]!.id])
-      }))
-
-    it.scopedLive("a refund never leased for sync comes before older ones whose leases ran out: old refunds that never move cannot starve it", () =>
-      Effect.gen(function*() {
-        const url = yield* location.fresh
-        const ledger = yield* build(SqlLedger.layer({ url }))
-        const ids: Array<string> = []
-        for (let i = 0; i < 4; i++) {
-          const refund = draft(`starve-${i}`, { n: i, provider: "a" })
-          yield* ledger.claim(refund)
-          // Three old refunds, then a new one.
-          yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(i < 3 ? 10 + i : 50) })
-          ids.push(refund.id)
-        }
-        const lease = (from: number, limit: number) => ledger.claimForSync({ owner: "w", at: at(from), until: at(from + 10), providers: ["a"], limit })
-        assert.deepStrictEqual((yield* lease(100, 3)).map((r) => r.id), ids.slice(0, 3), "never leased: oldest update first")
-        // Their syncs changed nothing (updated_at stays old) and their leases ran out.
-        assert.deepStrictEqual((yield* lease(111, 1)).map((r) => r.id), [ids[3]], "the new refund, not an old one again")
-        assert.deepStrictEqual((yield* lease(122, 3)).map((r) => r.id), ids.slice(0, 3), "then the least recently leased")
       }))
 
     it.scopedLive("a cursor the ledger did not issue is refused naming the cursor", () =>

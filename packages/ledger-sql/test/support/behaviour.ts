@@ -10,6 +10,12 @@ import { at, draft, partial } from "./refunds.js"
 const sum = (amounts: ReadonlyArray<string>) =>
   amounts.reduce((total, a) => total + Either.getOrThrow(Money.parse(a, "USD")).minor, 0n)
 
+// Every ledger here leases refunds for sync (core leaves it optional for other ledgers).
+const leasing = ({ claimForSync, releaseSync }: Ledger.Ledger.Service) =>
+  claimForSync !== undefined && releaseSync !== undefined
+    ? Effect.succeed({ claimForSync, releaseSync })
+    : Effect.die("this ledger does not lease refunds for sync")
+
 export const behaviour = (harness: Harness) =>
   describe(`Ledger behaviour: ${harness.name}`, () => {
     it.scopedLive("stores a claimed refund and reads it back exactly, by id, key and reference", () =>
@@ -385,6 +391,59 @@ export const behaviour = (harness: Harness) =>
         const done = yield* ledger.transition(open.id, { to: "succeeded", source: "sync", at: at(50), providerStatus: "SUCCEED", providerFinal: true })
         assert.isUndefined(done.providerFinal)
         assert.isUndefined((yield* ledger.get(open.id)).providerFinal)
+      }))
+
+    it.scopedLive("leases refunds to one sync worker at a time", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const { claimForSync, releaseSync } = yield* leasing(ledger)
+        for (let i = 0; i < 12; i++) {
+          const refund = draft(`sync-${i}`, { n: i, provider: i < 10 ? "a" : "b" })
+          yield* ledger.claim(refund)
+          yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(100 - i) })
+        }
+        const lease = (owner: string) => claimForSync({ owner, at: at(200), until: at(260), providers: ["a"], limit: 4 })
+        const batches = yield* Effect.all([lease("w1"), lease("w2"), lease("w3")], { concurrency: "unbounded" })
+        const ids = batches.flat().map((r) => r.idempotencyKey)
+        assert.strictEqual(ids.length, 10)
+        assert.strictEqual(new Set(ids).size, 10, "no refund leased twice")
+        assert.isTrue(batches.every((batch) => batch.length <= 4))
+        // Oldest update first within a batch.
+        for (const batch of batches) {
+          const times = batch.map((r) => r.updatedAt)
+          assert.deepStrictEqual(times, [...times].sort())
+        }
+        assert.deepStrictEqual(yield* lease("w4"), [])
+        // Released leases and expired ones are free again.
+        const released = batches.find((b) => b.length > 0)!
+        yield* releaseSync({ owner: "someone-else", ids: released.map((r) => r.id) })
+        assert.deepStrictEqual(yield* lease("w4"), [])
+        const owner = ["w1", "w2", "w3"][batches.indexOf(released)]!
+        yield* releaseSync({ owner, ids: released.map((r) => r.id) })
+        assert.sameMembers((yield* lease("w4")).map((r) => r.id), released.map((r) => r.id))
+        const later = yield* claimForSync({ owner: "w5", at: at(261), until: at(300), providers: ["a"], limit: 100 })
+        assert.strictEqual(later.length, 10)
+        // needingSync itself ignores leases: it is core's read-only view.
+        assert.strictEqual((yield* ledger.needingSync({ limit: 100 })).length, 12)
+      }))
+
+    it.scopedLive("a refund never leased for sync comes before older ones whose leases ran out: old refunds that never move cannot starve it", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const { claimForSync } = yield* leasing(ledger)
+        const ids: Array<string> = []
+        for (let i = 0; i < 4; i++) {
+          const refund = draft(`starve-${i}`, { n: i, provider: "a" })
+          yield* ledger.claim(refund)
+          // Three old refunds, then a new one.
+          yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(i < 3 ? 10 + i : 50) })
+          ids.push(refund.id)
+        }
+        const lease = (from: number, limit: number) => claimForSync({ owner: "w", at: at(from), until: at(from + 10), providers: ["a"], limit })
+        assert.deepStrictEqual((yield* lease(100, 3)).map((r) => r.id), ids.slice(0, 3), "never leased: oldest update first")
+        // Their syncs changed nothing (updated_at stays old) and their leases ran out.
+        assert.deepStrictEqual((yield* lease(111, 1)).map((r) => r.id), [ids[3]], "the new refund, not an old one again")
+        assert.deepStrictEqual((yield* lease(122, 3)).map((r) => r.id), ids.slice(0, 3), "then the least recently leased")
       }))
 
     it.scopedLive("recovers refunds left in requested past the grace, and nothing else", () =>
