@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Refund, RefundItem, RefundTarget } from "./Refund.js"
-import { InvalidRequest, UnsupportedOperation, type ProviderError } from "./RefundError.js"
+import { InvalidRequest, type ProviderError, UnexpectedResponse, UnsupportedOperation } from "./RefundError.js"
 import type { RefundStatus } from "./RefundStatus.js"
 
 /**
@@ -192,6 +192,46 @@ export interface Definition<A, I> {
   readonly statusRank?: (providerStatus: string) => number | undefined
 }
 
+// PostgreSQL text cannot hold U+0000, and a write carrying one fails: a reference with a NUL
+// left the refund `requested`, then `unknown` with every sync failing the same way, while
+// SQLite stored it. Refused where the provider's answer enters core, the same on every ledger.
+const Storable = Schema.String.pipe(
+  Schema.filter((text) => !text.includes("\u0000") || "contains a NUL character (U+0000), which no ledger stores; refundkit does not record this answer")
+)
+
+// Every string of an `Outcome` a ledger stores; the others (`decline.action`, `status`) are literals.
+const StorableOutcome = Schema.Struct({
+  providerStatus: Storable,
+  providerReference: Schema.optional(Storable),
+  references: Schema.optional(Schema.Record({ key: Storable, value: Storable })),
+  items: Schema.optional(Schema.Array(Schema.Struct({
+    target: Storable,
+    amount: Schema.optional(Storable),
+    providerStatus: Schema.optional(Storable),
+    providerReference: Schema.optional(Storable),
+    message: Schema.optional(Storable)
+  }))),
+  decline: Schema.optional(Schema.Struct({ providerCode: Storable, reason: Storable })),
+  detail: Schema.optional(Storable)
+})
+
+const StorableEvents = Schema.Array(Schema.Struct({
+  refundId: Schema.optional(Storable),
+  providerReference: Schema.optional(Storable),
+  dedupeKey: Storable,
+  outcome: StorableOutcome
+}))
+
+const checkOutcome = Schema.validateEither(StorableOutcome)
+const checkEvents = Schema.validateEither(StorableEvents)
+
+/** A provider's answer as core records it, or `UnexpectedResponse` naming the first field no ledger can store. */
+const storable = (provider: string) => (outcome: Outcome): Either.Either<Outcome, UnexpectedResponse> =>
+  Either.mapBoth(checkOutcome(outcome), { onLeft: (error) => UnexpectedResponse.fromParseError(provider, error), onRight: () => outcome })
+
+const storableEvents = (provider: string) => (events: ReadonlyArray<WebhookEvent>): Either.Either<ReadonlyArray<WebhookEvent>, UnexpectedResponse> =>
+  Either.mapBoth(checkEvents(events), { onLeft: (error) => UnexpectedResponse.fromParseError(provider, error), onRight: () => events })
+
 /**
  * Builds the registry's view of a plugin from its typed definition.
  *
@@ -202,6 +242,9 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
   // through them, and the Effect-returning ones cost several times as much per call.
   const decode = Schema.decodeUnknownEither(definition.requestSchema, { errors: "all", onExcessProperty: "error" })
   const encode = Schema.encodeEither(definition.requestSchema)
+  const answered = storable(definition.id)
+  const submitOf = (submit: (context: SubmitContext) => Effect.Effect<Outcome, ProviderError>) => (context: SubmitContext) =>
+    Effect.flatMap(submit(context), answered)
   const decodeRequest = (input: unknown): Either.Either<A, InvalidRequest> =>
     Either.mapLeft(decode(input), (error) => InvalidRequest.fromParseError(error, definition.id))
   const prepared = (request: A): Either.Either<Prepared, InvalidRequest> =>
@@ -216,7 +259,7 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
           currency: described.currency,
           amount: described.amount,
           request: encoded,
-          submit: (context: SubmitContext) => definition.submit(request, context)
+          submit: submitOf((context) => definition.submit(request, context))
         }
       }
     )
@@ -241,10 +284,18 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
       const status = definition.status
       return status === undefined
         ? Effect.fail(unsupported("status queries", definition.statusHint))
-        : Effect.flatMap(decodeRequest(refund.request), (request) => status(refund, request))
+        : Effect.flatMap(decodeRequest(refund.request), (request) => Effect.flatMap(status(refund, request), answered))
     },
-    webhook: definition.webhook ?? (() => Effect.fail(unsupported("webhooks"))),
-    update: definition.update ?? (() => Effect.fail(unsupported("follow-up updates"))),
+    webhook: (request) => {
+      const webhook = definition.webhook
+      return webhook === undefined ? Effect.fail(unsupported("webhooks")) : Effect.flatMap(webhook(request), storableEvents(definition.id))
+    },
+    update: (refund, input) => {
+      const update = definition.update
+      return update === undefined
+        ? Effect.fail(unsupported("follow-up updates"))
+        : Effect.map(update(refund, input), (prepared): Prepared => ({ ...prepared, submit: submitOf(prepared.submit) }))
+    },
     statusRank: definition.statusRank ?? (() => undefined)
   }
 }
