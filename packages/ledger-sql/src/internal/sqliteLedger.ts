@@ -488,6 +488,43 @@ const ensureDirectory = (filename: string) =>
 
 const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
+const writable = (path: string): string | undefined => {
+  try {
+    NodeFs.accessSync(path, NodeFs.constants.R_OK | NodeFs.constants.W_OK)
+    return undefined
+  } catch (cause) {
+    return (cause as NodeJS.ErrnoException).code ?? messageOf(cause)
+  }
+}
+
+/**
+ * Refuses a ledger this process cannot write before SQLite opens it. SQLite opens a
+ * read-only file read-only without a word, and a migrated ledger then read, created its
+ * `-wal` and `-shm` with the file's read-only mode and failed on the WAL (or on the first
+ * write), naming neither the file nor the reason; the `-shm` left behind kept the ledger
+ * failing ("attempt to write a readonly database") after the file was made writable. A
+ * directory SQLite cannot create them in fails the same way.
+ */
+const ensureWritable = (filename: string) =>
+  Effect.suspend(() => {
+    if (filename === ":memory:" || filename === "" || filename.startsWith("file:")) return Effect.void
+    const file = NodePath.resolve(filename)
+    const refuse = (what: string, code: string, advice: string) =>
+      Effect.fail(ledgerError(`the SQLite ledger ${filename} cannot be written: ${what} is not writable by this process (${code}); ${advice}`))
+    const companions = [`${file}-wal`, `${file}-shm`]
+    for (const path of [file, ...companions]) {
+      const code = NodeFs.existsSync(path) ? writable(path) : undefined
+      if (code !== undefined) return refuse(path, code, "refundkit records every refund in it: make it writable by this user, or use another ledger")
+    }
+    const directory = NodePath.dirname(file)
+    const code = companions.every((path) => NodeFs.existsSync(path)) ? undefined : writable(directory)
+    return code === undefined ? Effect.void : refuse(
+      `its directory ${directory}`,
+      code,
+      `SQLite keeps the ledger's write-ahead log beside it (${NodePath.basename(file)}-wal and -shm): make the directory writable by this user, or use another ledger`
+    )
+  })
+
 /**
  * The `-wal` file of the connection's main database, as SQLite resolved its name (a
  * relative path, a URI). SQLite creates the file when the connection first reads the
@@ -533,6 +570,7 @@ export const connect = (filename: string, options: OpenOptions): Effect.Effect<C
   Effect.gen(function*() {
     const cannotOpen = (cause: unknown) => ledgerError(`cannot open the SQLite ledger ${filename}: ${messageOf(cause)}`)
     yield* ensureDirectory(filename)
+    yield* ensureWritable(filename)
     const busy = Math.max(0, Math.floor(options.busyTimeoutMillis ?? 5000))
     const db = yield* Effect.acquireRelease(
       Effect.try({ try: () => new BetterSqlite3(filename, { timeout: busy }), catch: cannotOpen }),
