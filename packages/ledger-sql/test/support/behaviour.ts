@@ -381,6 +381,10 @@ export const behaviour = (harness: Harness) =>
         assert.strictEqual(final.providerFinal, true)
         assert.strictEqual((yield* ledger.get(charged.id)).providerFinal, true)
         assert.deepStrictEqual((yield* ledger.needingSync({ limit: 10 })).map((r) => r.id), [open.id])
+        // Nor is it leased to a sync worker.
+        const { claimForSync, releaseSync } = yield* leasing(ledger)
+        assert.deepStrictEqual((yield* claimForSync({ owner: "w", at: at(25), until: at(26), limit: 10 })).map((r) => r.id), [open.id])
+        yield* releaseSync({ owner: "w", ids: [open.id] })
         // A change without a provider word (a note by a person) keeps it; a new word that is not final drops it.
         yield* ledger.transition(charged.id, { to: "requires_action", source: "operator", at: at(30), detail: "asked the bank" })
         assert.deepStrictEqual((yield* ledger.needingSync({ limit: 10 })).map((r) => r.id), [open.id])
