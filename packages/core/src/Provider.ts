@@ -286,9 +286,9 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
         ? Effect.fail(unsupported("status queries", definition.statusHint))
         : Effect.flatMap(decodeRequest(refund.request), (request) => Effect.flatMap(status(refund, request), answered))
     },
-    webhook: (request) => {
+    webhook: (request, context) => {
       const webhook = definition.webhook
-      return webhook === undefined ? Effect.fail(unsupported("webhooks")) : Effect.flatMap(webhook(request), storableEvents(definition.id))
+      return webhook === undefined ? Effect.fail(unsupported("webhooks")) : Effect.flatMap(webhook(request, context), storableEvents(definition.id))
     },
     update: (refund, input) => {
       const update = definition.update
