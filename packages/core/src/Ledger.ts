@@ -131,6 +131,15 @@ export declare namespace Ledger {
      */
     readonly holderOf?: ((provider: string, target: string) => Effect.Effect<Option.Option<Reservation>, LedgerError>) | undefined
     /**
+     * Runs `effect` as the only holder of refund `id`'s turn among every process sharing
+     * this ledger: a second caller waits until the first has finished, and then reads what
+     * the first recorded. `Refunds.update` runs each provider update in it (read the refund,
+     * check the move, call the provider, record the answer), so two updates to one refund
+     * reach the provider in order and the second is checked against what the first left.
+     * Optional (since 0.4.0): without it, updates are serialised within one process only.
+     */
+    readonly serialise?: (<A, E, R>(id: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LedgerError, R>) | undefined
+    /**
      * Applies a change through the transition table. An illegal change is recorded as
      * a refused event and fails with `IllegalTransition`; the refund is not overwritten.
      */

@@ -982,7 +982,33 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           ), { concurrency: 8 })
       })
 
-    const update = (id: string, input: unknown) =>
+    /**
+     * Updates to one refund, one at a time: within this process here, and across processes
+     * sharing the ledger when it can (`Ledger.serialise`). An update decides from the refund
+     * as the previous one left it, or two could both be checked against the same state and
+     * both be sent (a REFUNDED and a CLOSED), and be recorded in the order their answers came.
+     */
+    const updateTurns = new Map<string, { readonly turn: Effect.Semaphore; waiting: number }>()
+    const oneUpdateAtATime = <A, E, R>(id: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LedgerError, R> =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
+          const entry = updateTurns.get(id) ?? { turn: Effect.unsafeMakeSemaphore(1), waiting: 0 }
+          entry.waiting += 1
+          updateTurns.set(id, entry)
+          return entry
+        }),
+        // The process's own turn first: a process waits for another's with one caller per refund.
+        (entry) => entry.turn.withPermits(1)(ledger.serialise === undefined ? effect : ledger.serialise(id, effect)),
+        (entry) =>
+          Effect.sync(() => {
+            entry.waiting -= 1
+            if (entry.waiting === 0) updateTurns.delete(id)
+          })
+      )
+
+    const update = (id: string, input: unknown) => oneUpdateAtATime(id, updateNow(id, input))
+
+    const updateNow = (id: string, input: unknown) =>
       Effect.gen(function*() {
         const refund = yield* ledger.get(id)
         const provider = yield* providers.get(refund.provider)

@@ -28,6 +28,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page, SyncLease as CoreSyncLease } from "@refundkit/core/Ledger"
 import type { GuardError, TargetGuard } from "@refundkit/core/Ledger"
@@ -153,6 +154,9 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Readonl
  * status changes without a locked read.
  */
 const pgCacheSize = 10_000
+
+/** The first key of every advisory lock the ledger takes ("RFND"), so its locks meet no other application's. */
+const turnLockClass = 0x52464e44
 
 /** A change applied, with the version the refund's row moved to. */
 interface Persisted {
@@ -558,6 +562,39 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
       ))
     )
 
+  /**
+   * A refund's turn across every process on this PostgreSQL database: a transaction-scoped
+   * advisory lock on a connection reserved for the turn, which the turn's own ledger reads
+   * and writes run on too (as in a caller's transaction, each write in its own savepoint).
+   * On one connection, N updates in flight hold N connections; with the lock on a
+   * connection of its own, each would need a second one, and a full pool would wait on
+   * itself. A process that dies mid-turn loses its connection and so its lock, which a
+   * lease would keep until it expired. The transaction is committed whatever the turn's
+   * outcome: a refusal or an update in doubt is recorded before it is reported.
+   */
+  const serialise = <A, E, R>(id: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LedgerError, R> => {
+    const lock = (conn: Connection) =>
+      conn.execute(`SELECT pg_advisory_xact_lock(${turnLockClass}, hashtext(current_schema() || ' ' || $1))`, [id], undefined)
+    const storage = <X, RS>(what: string, statement: Effect.Effect<X, SqlError, RS>) =>
+      Effect.mapError(statement, (error) => storageFailure(what, error))
+    return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
+      Option.isSome(outer)
+        // A caller's transaction holds the lock until it ends.
+        ? Effect.zipRight(storage("waiting for the refund's turn", lock(outer.value[0])), effect)
+        : Effect.scoped(Effect.gen(function*() {
+          const conn = yield* storage("reserving a connection for the refund's turn", sql.reserve)
+          yield* storage("waiting for the refund's turn", conn.executeUnprepared("BEGIN", [], undefined))
+          let open = true
+          // Interrupted: what the turn recorded stays recorded (an aborted transaction's COMMIT rolls back).
+          yield* Effect.addFinalizer(() => (open ? Effect.ignore(conn.executeUnprepared("COMMIT", [], undefined)) : Effect.void))
+          yield* storage("waiting for the refund's turn", lock(conn))
+          const exit = yield* Effect.exit(Effect.provideService(effect, SqlClient.TransactionConnection, [conn, 0] as const))
+          open = false
+          yield* storage("recording the refund's turn", conn.executeUnprepared("COMMIT", [], undefined))
+          return yield* exit
+        })))
+  }
+
   const ready = run("checking the ledger", tx.read(Effect.provideService(Migrations.check, SqlClient.SqlClient, sql)))
 
   return SqlLedger.of({
@@ -569,6 +606,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     findByReference,
     holderOf,
     transition,
+    ...(dialect === "pg" ? { serialise } : {}),
     list,
     needingSync,
     recover,

@@ -8,6 +8,8 @@ import { ApiClient } from "@refundkit/api"
 import * as AeroHubSandbox from "@refundkit/aerohub/sandbox"
 import * as AiraloSandbox from "@refundkit/airalo/sandbox"
 import * as ExiromSandbox from "@refundkit/exirom/sandbox"
+import type { Ledger } from "@refundkit/core"
+import type { ConfigurationError, LedgerError } from "@refundkit/core/RefundError"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import { Context, Duration, Effect, Layer, Redacted, Schedule, Scope } from "effect"
 import * as fs from "node:fs"
@@ -58,6 +60,8 @@ export const start = (options: {
   readonly callTimeout?: Duration.DurationInput
   /** Another instance on the same ledger file and Exirom sandbox, as gateways sharing a ledger run. */
   readonly shareWith?: Gateway
+  /** The ledger instead of the SQLite file (a PostgreSQL ledger several instances share). */
+  readonly ledger?: Layer.Layer<Ledger.Ledger, LedgerError | ConfigurationError>
 } = {}): Effect.Effect<Gateway, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const ledgerFile = options.shareWith?.ledgerFile ?? path.join(yield* tempDir, "ledger.db")
@@ -84,7 +88,7 @@ export const start = (options: {
       ...options.server,
       stack: {
         plugins,
-        ledger: LedgerSql.layerSqlite(ledgerFile),
+        ledger: options.ledger ?? LedgerSql.layerSqlite(ledgerFile),
         refunds: {
           callTimeout: options.callTimeout ?? "2 seconds",
           retrySchedule: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
