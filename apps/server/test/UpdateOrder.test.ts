@@ -80,3 +80,27 @@ describe("concurrent updates to one AeroHub refund", () => {
       }
     }), 30_000)
 })
+
+describe("a repeated REFUNDED", () => {
+  it.scopedLive("with the same money is a replay; with other money it is refused naming the field, and not sent", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const order = { refundOrderNo: "FBRF930001", purchaseOrderNo: "F330001" }
+      const id = yield* awaitingReimbursement(gw, order)
+      const done = yield* update(gw, id, refunded(order))
+      assert.strictEqual(done.status, 200, done.text)
+      const sent = (yield* callsFor(gw, order.refundOrderNo)).length
+      // The same money spelled as AeroHub's sample spells it.
+      const replay = yield* update(gw, id, { ...order, refundStatus: "REFUNDED", refundAmount: [{ refundCost: 250 }] })
+      assert.strictEqual(replay.status, 200, replay.text)
+      assert.strictEqual(replay.body.status, "succeeded")
+      const conflict = yield* update(gw, id, { ...order, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "999.00" }] })
+      assert.strictEqual(conflict.status, 400, conflict.text)
+      assert.strictEqual(conflict.body.error.code, "invalid_request")
+      assert.include(conflict.text, "refundAmount.0.refundCost")
+      assert.include(conflict.text, "250.00")
+      assert.strictEqual((yield* callsFor(gw, order.refundOrderNo)).length, sent + 1, "only the replay was sent")
+      const after = yield* gw.fetch("GET", `/v1/refunds/${id}`)
+      assert.strictEqual(after.body.status, "succeeded")
+    }))
+})

@@ -91,6 +91,20 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
     const decodeUpdate = Schema.decodeUnknown(schemas.update, { errors: "all", onExcessProperty: "error" })
     const encodeUpdate = Schema.encode(schemas.update)
     const decodeStored = Schema.decodeUnknownOption(StoredRequest)
+    const decodeMoney = Schema.decodeUnknownOption(Schema.parseJson(AeroHubStatus.ReportedMoney))
+    const decodeRecordedUpdate = Schema.decodeUnknownOption(Schema.parseJson(schemas.update))
+
+    // The money a REFUNDED refund was reported with: its reference, or for a refund recorded
+    // before the reference was kept, the accepted REFUNDED update in its history.
+    const refundedMoney = (refund: Refund): Option.Option<typeof AeroHubStatus.ReportedMoney.Type> => {
+      const kept = refund.references[AeroHubStatus.refundedMoneyReference]
+      if (kept !== undefined) return decodeMoney(kept)
+      const event = [...refund.events].reverse().find((e) => e.accepted && e.providerStatus === "REFUNDED" && e.detail?.startsWith("update ") === true)
+      return Option.map(
+        Option.flatMap(Option.fromNullable(event?.detail), (detail) => decodeRecordedUpdate(detail.slice("update ".length))),
+        AeroHubStatus.moneyOf
+      )
+    }
 
     // Every call carries a fresh requestId and AeroHub documents no replay of an earlier
     // answer: a refusal of a retry speaks for the retry only. When an earlier attempt may
@@ -145,6 +159,20 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
             `refund ${refund.id} is ${refund.status} (settled by an operator while AeroHub had ${refund.providerStatus ?? "nothing"}), and a ${request.refundStatus} update would make it ${to}: it was not sent; report this order's progress at AeroHub directly`,
             id
           )
+        }
+        // REFUNDED is final: repeating it is a replay of what AeroHub was told, and other money
+        // would be a second, different settlement that AeroHub takes as a repeat and the refund
+        // could not tell from the first.
+        if (request.refundStatus === "REFUNDED" && refund.providerStatus === "REFUNDED") {
+          const recorded = refundedMoney(refund)
+          const conflict = Option.isSome(recorded) ? AeroHubStatus.moneyConflict(recorded.value, AeroHubStatus.moneyOf(request)) : undefined
+          if (conflict !== undefined) {
+            return yield* InvalidRequest.field(
+              conflict.path,
+              `refund ${refund.id} is already REFUNDED with ${conflict.recorded}; a repeated REFUNDED replays the same money, got ${conflict.sent}: it was not sent (AeroHub would take it as a repeat and keep the first)`,
+              id
+            )
+          }
         }
         const encoded = yield* Effect.mapError(encodeUpdate(request), (error) => InvalidRequest.fromParseError(error, id))
         return {

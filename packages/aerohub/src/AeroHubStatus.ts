@@ -10,6 +10,7 @@ import { ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, type Provide
 import type { RefundStatus as Unified } from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type { RefundStatus, UpdateRefund } from "./AeroHubRequest.js"
 import { failedCode, invalidApiKeyCode, successCode, UpdateRefundResponse } from "./AeroHubWire.js"
 
@@ -52,7 +53,80 @@ const ranks: { readonly [S in RefundStatus]: number } = {
 export const statusRank = (word: string): number | undefined => (isKnown(word) ? ranks[word] : undefined)
 
 /**
- * What an accepted update leaves the refund as.
+ * The money one `refundAmount` element reports: its amounts (two-place strings) and the
+ * voucher's currency. The `voucherNote` is text about the voucher, not money.
+ *
+ * @since 0.4.0
+ */
+export const ReportedMoney = Schema.Array(Schema.Struct({
+  refundCost: Schema.optional(Schema.String),
+  refundVoucher: Schema.optional(Schema.String),
+  voucherCurrency: Schema.optional(Schema.String)
+}))
+
+/**
+ * The money fields of a `refundAmount` element, in the order they are compared and named.
+ *
+ * @since 0.4.0
+ */
+export const moneyFields = ["refundCost", "refundVoucher", "voucherCurrency"] as const
+
+/**
+ * The money a REFUNDED update reports, element by element.
+ *
+ * @since 0.4.0
+ */
+export const moneyOf = (update: UpdateRefund): typeof ReportedMoney.Type =>
+  (update.refundAmount ?? []).map((element) => {
+    const money: { refundCost?: string; refundVoucher?: string; voucherCurrency?: string } = {}
+    for (const field of moneyFields) {
+      const value = element[field]
+      if (value !== undefined) money[field] = value
+    }
+    return money
+  })
+
+/**
+ * Where a repeated REFUNDED reports other money than the REFUNDED recorded: the field's
+ * path (`refundAmount`, or `refundAmount.<i>.<field>`) and both values, spelled for a
+ * message; undefined when it is the same money (a replay).
+ *
+ * @since 0.4.0
+ */
+export const moneyConflict = (
+  recorded: typeof ReportedMoney.Type,
+  sent: typeof ReportedMoney.Type
+): { readonly path: string; readonly recorded: string; readonly sent: string } | undefined => {
+  if (recorded.length !== sent.length) {
+    return {
+      path: "refundAmount",
+      recorded: `${recorded.length} refundAmount element${recorded.length === 1 ? "" : "s"}`,
+      sent: `${sent.length}`
+    }
+  }
+  for (let i = 0; i < recorded.length; i++) {
+    for (const field of moneyFields) {
+      const was = recorded[i]![field]
+      const now = sent[i]![field]
+      if (was !== now) {
+        return { path: `refundAmount.${i}.${field}`, recorded: `${field} ${was ?? "absent"} in element ${i}`, sent: now ?? "none" }
+      }
+    }
+  }
+  return undefined
+}
+
+/**
+ * The reference under which a REFUNDED refund keeps the money it was reported with (JSON
+ * of {@link ReportedMoney}), so a repeated REFUNDED can be told a replay from a conflict.
+ *
+ * @since 0.4.0
+ */
+export const refundedMoneyReference = "refundAmount"
+
+/**
+ * What an accepted update leaves the refund as. A REFUNDED one keeps its money in the
+ * references: REFUNDED is final, and what AeroHub was told it settled is part of it.
  *
  * @since 0.1.0
  */
@@ -60,7 +134,11 @@ export const outcomeOf = (update: UpdateRefund): Outcome => ({
   status: statusOf(update.refundStatus),
   providerStatus: update.refundStatus,
   providerReference: update.refundOrderNo,
-  references: { refundOrderNo: update.refundOrderNo, purchaseOrderNo: update.purchaseOrderNo }
+  references: {
+    refundOrderNo: update.refundOrderNo,
+    purchaseOrderNo: update.purchaseOrderNo,
+    ...(update.refundStatus === "REFUNDED" ? { [refundedMoneyReference]: JSON.stringify(moneyOf(update)) } : {})
+  }
 })
 
 /**

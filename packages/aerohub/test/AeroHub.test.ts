@@ -31,7 +31,7 @@ const setup = (options: { readonly env?: Record<string, string>; readonly callTi
     const context = yield* Layer.build(layer)
     const refunds = Context.get(context, Refunds.Refunds)
     const sent = Effect.map(sandbox.stats, (stats) => stats.requests["update_refund"] ?? 0)
-    return { sandbox, refunds, sent }
+    return { sandbox, refunds, sent, ledger: Context.get(context, Ledger.Ledger) }
   })
 
 const order = (n: number) => ({ refundOrderNo: `FBRF${800000 + n}`, purchaseOrderNo: `F${200000 + n}` })
@@ -208,6 +208,58 @@ describe("AeroHub plugin end to end", () => {
       assert.isFalse("rejectReason" in last, "the sample's nulls are left out")
       assert.notStrictEqual(last["apiKey"], seedSample["apiKey"])
       assert.strictEqual(Option.getOrUndefined(yield* sandbox.order("FBRF2403112526"))?.status, "REFUNDED")
+    }))
+
+  it.scopedLive("a repeated REFUNDED with the same money is a replay; other money is InvalidRequest naming the field, not sent", () =>
+    Effect.gen(function*() {
+      const { refunds, sent } = yield* setup()
+      const o = order(5)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "repeat-money" })
+      yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      const done = yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED", refundAmount: paid })
+      assert.deepStrictEqual(JSON.parse(done.references["refundAmount"] ?? "null"), paid, "the money AeroHub was told is kept on the refund")
+      // The same money, spelled as AeroHub's sample spells it, with a voucher note (text, not money).
+      const replay = yield* refunds.update(refund.id, {
+        ...o,
+        refundStatus: "REFUNDED",
+        refundAmount: [{ refundCost: 250, refundVoucher: 50.0, voucherCurrency: "USD", voucherNote: "valid one year" }]
+      })
+      assert.strictEqual(replay.status, "succeeded")
+      const before = yield* sent
+      const conflicts: Array<[unknown, string]> = [
+        [[{ ...paid[0], refundCost: "999.00" }], "refundAmount.0.refundCost"],
+        [[{ refundCost: "250.00", refundVoucher: "50.00", voucherCurrency: "EUR" }], "refundAmount.0.voucherCurrency"],
+        [[{ refundCost: "250.00" }], "refundAmount.0.refundVoucher"],
+        [[...paid, { refundCost: "1.00" }], "refundAmount"]
+      ]
+      for (const [refundAmount, path] of conflicts) {
+        const error = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED", refundAmount }))
+        assert.strictEqual(error._tag, "InvalidRequest")
+        const issues = error._tag === "InvalidRequest" ? error.issues : []
+        assert.deepStrictEqual(issues.map((i) => i.path), [path])
+        assert.include(issues[0]!.message, "already REFUNDED")
+      }
+      assert.strictEqual(yield* sent, before, "no conflicting REFUNDED reached AeroHub")
+      const after = yield* refunds.get(refund.id)
+      assert.deepStrictEqual(JSON.parse(after.references["refundAmount"] ?? "null"), paid)
+    }))
+
+  it.scopedLive("a refund recorded REFUNDED before its money was kept is checked against the REFUNDED update in its history", () =>
+    Effect.gen(function*() {
+      const { refunds, ledger, sent } = yield* setup()
+      const o = order(6)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "repeat-money-old" })
+      yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      // What an earlier version recorded for an accepted REFUNDED: the update in the event's detail, no money reference.
+      const request = { ...o, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "250.00" }] }
+      yield* ledger.transition(refund.id, { to: "succeeded", source: "operator", at: new Date().toISOString(), providerStatus: "REFUNDED", detail: `update ${JSON.stringify(request)}` })
+      const before = yield* sent
+      const error = yield* Effect.flip(refunds.update(refund.id, { ...request, refundAmount: [{ refundCost: "999.00" }] }))
+      assert.strictEqual(error._tag, "InvalidRequest")
+      assert.strictEqual(error._tag === "InvalidRequest" ? error.issues[0]?.path : undefined, "refundAmount.0.refundCost")
+      assert.strictEqual(yield* sent, before)
+      const replay = yield* refunds.update(refund.id, request)
+      assert.strictEqual(replay.status, "succeeded")
     }))
 
   it.scopedLive("a lost response is retried and the repeat is idempotent at AeroHub: refunded once", () =>
