@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as JsonNumbers from "@refundkit/core/JsonNumbers"
 import * as Effect from "effect/Effect"
 import { readFile } from "node:fs/promises"
 import { UsageError } from "./CliError.js"
@@ -39,5 +40,15 @@ export const data = (value: string): Effect.Effect<Record<string, unknown>, Usag
       Effect.filterOrFail(
         (parsed): parsed is Record<string, unknown> => typeof parsed === "object" && parsed !== null && !Array.isArray(parsed),
         () => new UsageError({ field: "--data", detail: "must be a JSON object with the provider's request fields", hint })
+      ),
+      // JSON.parse rounds what a double cannot hold (250.000000000000001 is 250): refused, not sent rounded.
+      Effect.filterOrFail(
+        () => JsonNumbers.inexactNumbers(text).length === 0,
+        () =>
+          new UsageError({
+            field: "--data",
+            detail: JsonNumbers.inexactNumbers(text).map((n) => `${n.path}: ${JsonNumbers.refusal(n)}`).join("; "),
+            hint
+          })
       )
     ))

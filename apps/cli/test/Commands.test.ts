@@ -166,6 +166,14 @@ describe("refundkit (everything but bulk)", () => {
     const updated = await cli(["update", id, "--json", "--data", JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })])
     assert.strictEqual(updated.code, 0, updated.stderr)
     assert.strictEqual((JSON.parse(updated.stdout) as Refund).providerStatus, "REFUNDED_PENDING")
+    // A JSON number a double cannot carry is refused naming its field, not rounded to 250.00 and sent.
+    const sent = (await stats(sandboxes.url("aerohub"))).requests
+    const inexact = await cli(["update", id, "--data", `{"refundOrderNo":"${order.refundOrderNo}","purchaseOrderNo":"${order.purchaseOrderNo}",` +
+      `"refundStatus":"REFUNDED","refundAmount":[{"refundCost":250.000000000000001}]}`])
+    assert.strictEqual(inexact.code, 2, inexact.stdout + inexact.stderr)
+    assert.include(inexact.stderr, "refundAmount.0.refundCost")
+    assert.include(inexact.stderr, "250.000000000000001")
+    assert.deepStrictEqual((await stats(sandboxes.url("aerohub"))).requests, sent)
   })
 
   it("reconciles pending and unknown refunds, field by field, and names what needs a person", async () => {

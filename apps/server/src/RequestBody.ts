@@ -9,6 +9,7 @@ import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { ApiError } from "@refundkit/api"
+import * as JsonNumbers from "@refundkit/core/JsonNumbers"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -126,6 +127,15 @@ export const parseObject = (text: string): Either.Either<Record<string, unknown>
   }
   if (depthOf(value) > maxDepth) {
     return Either.left(invalidBody("The request body is nested too deeply.", `must be nested at most ${maxDepth} levels deep`))
+  }
+  // JSON.parse rounds what a double cannot hold (250.000000000000001 is 250): the schema would check, and
+  // the provider be sent, a value the client never wrote.
+  const inexact = JsonNumbers.inexactNumbers(text)
+  if (inexact.length > 0) {
+    return Either.left(new ApiError.InvalidRequest({
+      message: `The request body has a JSON number that cannot be read exactly: ${inexact.map((n) => `${n.path} (${n.literal})`).join(", ")}.`,
+      issues: inexact.map((n) => ({ path: n.path, message: JsonNumbers.refusal(n) }))
+    }))
   }
   return Either.right(value as Record<string, unknown>)
 }

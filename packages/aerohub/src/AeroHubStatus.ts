@@ -6,7 +6,8 @@
  */
 import type { Outcome } from "@refundkit/core/Provider"
 import * as ProviderHttp from "@refundkit/core/ProviderHttp"
-import { ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, type ProviderError } from "@refundkit/core/RefundError"
+import * as JsonNumbers from "@refundkit/core/JsonNumbers"
+import { ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, type ProviderError, UnexpectedResponse } from "@refundkit/core/RefundError"
 import type { RefundStatus as Unified } from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -175,6 +176,12 @@ export const fromResponse = (received: ProviderHttp.Received): Effect.Effect<Upd
       if (Option.isSome(generic)) return yield* generic.value
     }
     const answer = yield* ProviderHttp.decodeBody(provider, UpdateRefundResponse, received)
+    // JSON.parse reads a code of 200.0000000000000001 as 200, a success. Only the fields read here
+    // are checked: a long numeric id AeroHub may add beside them is no reason to refuse the answer.
+    const inexact = JsonNumbers.inexactNumbers(received.text).find((n) => n.path === "code")
+    if (inexact !== undefined) {
+      return yield* new UnexpectedResponse({ provider, path: "code", detail: JsonNumbers.describe(inexact), httpStatus: received.status })
+    }
     if (answer.code !== successCode) return yield* errorOfCode(answer, received.status)
     if (received.status !== 200) {
       return yield* new ProviderUnavailable({

@@ -55,6 +55,17 @@ describe("AeroHubStatus", () => {
       assert.deepStrictEqual(Effect.runSync(AeroHubStatus.fromResponse(received(200, `{"code":200,"msg":"Successful"}`))), { code: 200, msg: "Successful" })
     })
 
+    it("a code with more digits than a double carries is UnexpectedResponse on code, not read as 200; a long number beside it is left alone", () => {
+      const error = fail(received(200, `{"code":200.0000000000000001,"msg":"Successful"}`))
+      assert.strictEqual(error._tag, "UnexpectedResponse")
+      if (error._tag === "UnexpectedResponse") {
+        assert.strictEqual(error.path, "code")
+        assert.include(error.detail, "200.0000000000000001")
+      }
+      const withId = Effect.runSync(AeroHubStatus.fromResponse(received(200, `{"code":200,"msg":"Successful","data":{"id":1745553257834618888}}`)))
+      assert.strictEqual(withId.code, 200)
+    })
+
     it("code 1000 is refused credentials, even with HTTP 200", () => {
       const error = fail(received(200, `{"code":1000,"msg":"Invalid API Key"}`))
       assert.strictEqual(error._tag, "ProviderAuthFailed")

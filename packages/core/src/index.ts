@@ -7,6 +7,11 @@
  */
 
 /**
+ * @since 0.4.0
+ */
+export * as JsonNumbers from "./JsonNumbers.js"
+
+/**
  * @since 0.1.0
  */
 export * as Ledger from "./Ledger.js"
