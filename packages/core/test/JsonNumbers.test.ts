@@ -20,6 +20,8 @@ describe("JsonNumbers", () => {
     ])
     assert.include(JsonNumbers.describe(JsonNumbers.inexactNumbers(text)[0]!), "read as 250")
     assert.deepStrictEqual(JsonNumbers.inexactNumbers(`{"ok": [1, 2.50, -0.1, true, null, "1e400"]}`), [])
+    // Digits on both sides of the point count together; an exponent alone is enough to look closer.
+    assert.deepStrictEqual(JsonNumbers.inexactNumbers(`{"a": 1234567890.12345678, "b": 1e400, "c": 123456789012345}`).map((n) => n.path), ["a", "b"])
   })
 
   it("walks a deeply nested text without recursion", () => {
