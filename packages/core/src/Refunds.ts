@@ -1046,7 +1046,19 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         const provider = yield* providers.get(providerId)
         // A plugin that confirms a callback with the provider (Exirom) makes a call like any other:
         // without a turn, a burst of callbacks spent the provider's limit behind the limiter's back.
-        const events = yield* provider.webhook(request, { permit: permitFor(provider) })
+        // Bounded like every call: a lookup that never answers would hold the callback's request as long
+        // as the provider does. It only reads, so nothing was processed; the provider redelivers.
+        const events = yield* provider.webhook(request, { permit: permitFor(provider) }).pipe(
+          Effect.timeoutFail({
+            duration: options.callTimeout,
+            onTimeout: () =>
+              new ProviderUnavailable({
+                provider: provider.id,
+                detail: `the callback could not be confirmed within ${Duration.format(options.callTimeout)}; nothing was recorded, and a redelivery is confirmed anew`,
+                maybeProcessed: false
+              })
+          })
+        )
         return yield* Effect.forEach(events, (event) =>
           Effect.gen(function*() {
             const byId = event.refundId !== undefined

@@ -1,17 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Ledger, Providers, Refunds } from "@refundkit/core"
-import { ConfigProvider, Context, Effect, Layer, Schedule } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { Exirom } from "../src/index.js"
 import * as ExiromSandbox from "../src/sandbox.js"
 import { listener } from "./support/listener.js"
 
 /** Core's Refunds over the plugin with REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE at `perMinute`; a call held back longer than 200 ms is refused. */
-const limitedStack = (sandbox: ExiromSandbox.ExiromSandbox, perMinute: number) =>
+const limitedStack = (sandbox: ExiromSandbox.ExiromSandbox, perMinute: number, callTimeout: Duration.DurationInput = "10 seconds") =>
   Effect.gen(function*() {
     const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...sandbox.env, REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE: String(perMinute) }))))
     return Context.get(
-      yield* Layer.build(Refunds.layer({ callTimeout: "10 seconds", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second", maxRateLimitWait: "200 millis" }).pipe(
+      yield* Layer.build(Refunds.layer({ callTimeout, retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second", maxRateLimitWait: "200 millis" }).pipe(
         Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
         Layer.provideMerge(Ledger.layerMemory),
         Layer.provide(NodeHttpClient.layerUndici)
@@ -59,5 +59,27 @@ describe("status queries and the rate limit", () => {
       assert.strictEqual(held._tag === "ProviderUnavailable" && held.maybeProcessed, false)
       const stats = yield* sandbox.stats
       assert.strictEqual(stats.requests["info"], 1, `lookups beyond the limit: ${JSON.stringify(stats.requests)}`)
+    }), 20_000)
+
+  it.scopedLive("a callback whose lookup at Exirom hangs is answered within the call timeout, as not processed", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0 } })
+      const endpoint = yield* listener
+      const refunds = yield* limitedStack(sandbox, 100, "500 millis")
+      const { refund } = yield* refunds.create({
+        provider: "exirom",
+        idempotencyKey: "hung-lookup",
+        request: { transactionId: 2_200_000, amount: "1.00", reason: "customer_request", callbackUrl: endpoint.url }
+      })
+      yield* sandbox.settle
+      const [callback] = yield* endpoint.waitFor(1)
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 10_000 }, route: "info" })
+      const started = Date.now()
+      // Without a bound the gateway's request would wait as long as Exirom does; Exirom redelivers a callback it got no 2xx for.
+      const hung = yield* Effect.flip(refunds.webhook("exirom", callback!)).pipe(Effect.timeout("5 seconds"))
+      assert.isBelow(Date.now() - started, 4_000)
+      assert.strictEqual(hung._tag, "ProviderUnavailable")
+      assert.strictEqual(hung._tag === "ProviderUnavailable" && hung.maybeProcessed, false)
+      assert.strictEqual((yield* refunds.get(refund.id)).status, "pending", "nothing recorded from a lookup that never answered")
     }), 20_000)
 })
