@@ -16,6 +16,7 @@ export const shared: ViteUserConfig = {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    fakeTimers: { toFake: undefined }
+    fakeTimers: { toFake: undefined },
+    setupFiles: [path.join(root, "vitest.setup.ts")]
   }
 }

@@ -11,6 +11,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     fileParallelism: false,
     pool: "forks",
-    reporters: ["default"]
+    reporters: ["default"],
+    // As every package's tests (vitest.shared.ts): a failing Effect must fail the run, not hang it.
+    setupFiles: [fileURLToPath(new URL("../vitest.setup.ts", import.meta.url))]
   }
 })
