@@ -4,7 +4,7 @@ import * as Ledger from "@refundkit/core/Ledger"
 import * as Providers from "@refundkit/core/Providers"
 import * as RefundError from "@refundkit/core/RefundError"
 import * as Refunds from "@refundkit/core/Refunds"
-import { Cause, ConfigProvider, Context, type Duration, Effect, Exit, Layer, Logger, LogLevel, Option, Schedule } from "effect"
+import { Cause, ConfigProvider, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Schedule } from "effect"
 import { readFileSync } from "node:fs"
 import { AeroHub } from "../src/index.js"
 import * as AeroHubSandbox from "../src/sandbox.js"
@@ -336,6 +336,28 @@ describe("AeroHub plugin end to end", () => {
       const resent = yield* refunds.update(id, { ...o, refundStatus: "PROCESSING" })
       assert.strictEqual(resent.status, "pending")
       assert.strictEqual(resent.providerStatus, "PROCESSING")
+    }))
+
+  it.scopedLive("an update while the refund's first update is still out is refused and not sent: it could reach AeroHub first", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent, ledger } = yield* setup({ callTimeout: "5 seconds" })
+      const o = order(6)
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 1_500 }, route: "update_refund" })
+      const first = yield* Effect.fork(refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "in-flight" }))
+      const id = yield* Effect.flatMap(ledger.findByKey("aerohub", "in-flight"), (found) => Option.isSome(found) ? Effect.succeed(found.value.id) : Effect.fail("not claimed yet")).pipe(
+        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(200))))
+      )
+      const refused = yield* Effect.flip(refunds.update(id, { ...o, refundStatus: "REFUNDED_PENDING" }))
+      assert.strictEqual(refused._tag, "UnsupportedOperation")
+      assert.include(refused.message, "in flight")
+      assert.strictEqual(yield* sent, 1, "only the first update reached AeroHub")
+      const created = yield* Fiber.join(first)
+      assert.strictEqual(created.refund.providerStatus, "PROCESSING")
+      // Once the first has its outcome (its hung attempt retried), the next is checked against it and sent.
+      const before = yield* sent
+      const next = yield* refunds.update(id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      assert.strictEqual(next.providerStatus, "REFUNDED_PENDING")
+      assert.strictEqual(yield* sent, before + 1)
     }))
 
   it.scopedLive("AeroHub's refusal of a first update is a failed refund that cannot be moved", () =>

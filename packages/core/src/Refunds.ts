@@ -1012,6 +1012,16 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       Effect.gen(function*() {
         const refund = yield* ledger.get(id)
         const provider = yield* providers.get(refund.provider)
+        // As with `sync`: a refund still `requested` has its first call out (here or in another
+        // process sharing the ledger), and an update sent beside it may reach the provider first.
+        // Recovery makes it `unknown`, and updatable, if that caller died.
+        if (refund.status === "requested") {
+          return yield* new UnsupportedOperation({
+            provider: provider.id,
+            operation: "updates to a refund whose first call is still in flight",
+            hint: `Refund ${id} is requested: its first call is in flight; send the update once it has an outcome (a refund left requested by a crash becomes unknown on recovery).`
+          })
+        }
         const prepared = yield* provider.update(refund, input)
         const outcome = yield* call(provider, id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect })).pipe(
           Effect.catchAll((error) => (mayHaveTakenEffect(error) ? updateInDoubt(refund, prepared.request, error) : Effect.fail(error)))
