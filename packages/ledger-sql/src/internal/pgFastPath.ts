@@ -80,9 +80,9 @@ const prepared = (key: string, text: string): Prepared => ({
   text
 })
 
-const claimStatement = prepared(
-  "claim",
-  `WITH ins AS (
+// A claim's CTEs: the refund `ON CONFLICT DO NOTHING`, and its reservations ($17) and events
+// ($18) from that insert's `RETURNING`, so they are written only when the refund was.
+const claimCtes = `WITH ins AS (
   INSERT INTO refunds (${Rows.insertColumns})
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
   ON CONFLICT DO NOTHING
@@ -91,9 +91,10 @@ const claimStatement = prepared(
   INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency)
     SELECT ins.seq, ins.id, x.provider, x.target, x.amount_minor, x.currency
     FROM ins, json_to_recordset($17) AS x(provider text, target text, amount_minor numeric, currency text)
-), e AS (${insertEvents("ins", "$18")})
-SELECT id, version FROM ins`
-)
+), e AS (${insertEvents("ins", "$18")})`
+
+const claimStatement = prepared("claim", `${claimCtes}
+SELECT id, version FROM ins`)
 
 // A guarded claim runs in a transaction that already holds its targets' locks
 // (`lockTargetsText`), so this statement's snapshot, taken after they were granted, holds
@@ -102,26 +103,17 @@ SELECT id, version FROM ins`
 // CTEs all see that snapshot, so the rows this statement inserts are not among them. The
 // caller rolls the transaction back when they refuse the claim.
 /** @internal */
-export const guardedClaimText = `WITH ins AS (
-  INSERT INTO refunds (${Rows.insertColumns})
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-  ON CONFLICT DO NOTHING
-  RETURNING id, seq, version
-), t AS (
-  INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency)
-    SELECT ins.seq, ins.id, x.provider, x.target, x.amount_minor, x.currency
-    FROM ins, json_to_recordset($17) AS x(provider text, target text, amount_minor numeric, currency text)
-), e AS (${insertEvents("ins", "$18")}),
+export const guardedClaimText = `${claimCtes},
 held AS (
-  SELECT t.refund_seq, t.target, t.refund_id, t.amount_minor::text AS amount_minor, t.currency, r.status
-  FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
-  WHERE t.provider = $2 AND t.target = ANY($19::text[]) AND r.status <> 'failed'
+  SELECT rt.refund_seq, rt.target, rt.refund_id, rt.amount_minor::text AS amount_minor, rt.currency, r.status
+  FROM refund_targets rt JOIN refunds r ON r.seq = rt.refund_seq
+  WHERE rt.provider = $2 AND rt.target = ANY($19::text[]) AND r.status <> 'failed'
 )
 SELECT id, version, (SELECT COALESCE(json_agg(held ORDER BY held.refund_seq), '[]') FROM held) AS held FROM ins`
 
 // An upsert locks the row it inserts or finds, in one statement where a plain insert and a
-// \`SELECT … FOR UPDATE\` took two. The targets go in one order in every transaction, so two
-// claims sharing targets cannot deadlock; \`DO UPDATE\` writes the same values (a HOT update).
+// `SELECT … FOR UPDATE` took two. The targets go in one order in every transaction, so two
+// claims sharing targets cannot deadlock; `DO UPDATE` writes the same values (a HOT update).
 /** @internal */
 export const lockTargetsText = `INSERT INTO refund_target_locks (provider, target)
   SELECT $1::text, x.target FROM unnest($2::text[]) AS x(target) ORDER BY x.target
