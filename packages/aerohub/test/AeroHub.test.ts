@@ -342,11 +342,13 @@ describe("AeroHub plugin end to end", () => {
     Effect.gen(function*() {
       const { refunds, sandbox, sent, ledger } = yield* setup({ callTimeout: "5 seconds" })
       const o = order(6)
-      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 1_500 }, route: "update_refund" })
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 3_000 }, route: "update_refund" })
       const first = yield* Effect.fork(refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "in-flight" }))
-      const id = yield* Effect.flatMap(ledger.findByKey("aerohub", "in-flight"), (found) => Option.isSome(found) ? Effect.succeed(found.value.id) : Effect.fail("not claimed yet")).pipe(
-        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(200))))
-      )
+      // Claimed, and its call at AeroHub (which holds it for 3 s).
+      const id = yield* Effect.flatMap(Effect.zip(ledger.findByKey("aerohub", "in-flight"), sent), ([found, calls]) =>
+        Option.isSome(found) && calls === 1 ? Effect.succeed(found.value.id) : Effect.fail("not out yet")).pipe(
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(250))))
+        )
       const refused = yield* Effect.flip(refunds.update(id, { ...o, refundStatus: "REFUNDED_PENDING" }))
       assert.strictEqual(refused._tag, "UnsupportedOperation")
       assert.include(refused.message, "in flight")
