@@ -170,14 +170,17 @@ export declare namespace Ledger {
 /**
  * The next state of a refund under a change, or the refused event and error when the
  * transition table does not allow it. Every ledger implementation applies changes
- * through this, so the rules live in one place.
+ * through this, so the rules live in one place. A NUL character in the change's `detail`
+ * (a provider's decline reason quoted in it) is kept as U+FFFD: PostgreSQL text cannot
+ * hold U+0000, and the write of the outcome would fail with the refund left in doubt.
  *
  * @since 0.1.0
  */
 export const applyChange = (
   refund: Refund,
-  change: Change
+  given: Change
 ): Either.Either<Refund, { readonly refused: Refund; readonly error: IllegalTransition }> => {
+  const change = given.detail?.includes("\u0000") === true ? { ...given, detail: given.detail.replaceAll("\u0000", "\uFFFD") } : given
   const sequence = (refund.events.at(-1)?.sequence ?? 0) + 1
   const event: RefundEvent = {
     sequence,

@@ -2,7 +2,7 @@
 // text cannot hold one, so it is refused where the answer enters core, the same everywhere.
 import { assert, describe, it } from "@effect/vitest"
 import { Ledger, Provider, Providers, Refunds } from "@refundkit/core"
-import { UnexpectedResponse } from "@refundkit/core/RefundError"
+import { ProviderDeclined, UnexpectedResponse } from "@refundkit/core/RefundError"
 import { Context, Effect, Layer, Schema } from "effect"
 import type * as Scope from "effect/Scope"
 import * as path from "node:path"
@@ -11,8 +11,15 @@ import { pgSchema, tempDir } from "./support/databases.js"
 
 const nul = "ref\u0000x"
 
-const toy = Provider.make({
-  id: "toy",
+const RequestSchema = Schema.Struct({ target: Schema.String })
+
+// A toy plugin answering `submit` as given; by default with a NUL in its reference.
+const toyProvider = (
+  id: string,
+  submit: Provider.Definition<typeof RequestSchema.Type, typeof RequestSchema.Encoded>["submit"] = () =>
+    Effect.succeed({ status: "pending", providerStatus: "PROCESSING", providerReference: nul, references: { refundId: nul } })
+) => Provider.make({
+  id,
   displayName: "Toy",
   capabilities: {
     partialRefunds: true,
@@ -23,13 +30,14 @@ const toy = Provider.make({
     updates: false,
     settlement: "money"
   },
-  requestSchema: Schema.Struct({ target: Schema.String }),
+  requestSchema: RequestSchema,
   describe: (request) => ({ targets: [{ target: request.target }] }),
-  // The answer a provider sends when its reference has a NUL in it.
-  submit: () => Effect.succeed({ status: "pending", providerStatus: "PROCESSING", providerReference: nul, references: { refundId: nul } }),
+  submit,
   status: () => Effect.succeed({ status: "succeeded", providerStatus: "DONE", references: { refundId: nul } }),
   webhook: () => Effect.succeed([{ providerReference: nul, dedupeKey: "d-1", outcome: { status: "succeeded", providerStatus: "DONE" } }])
 })
+
+const toy = toyProvider("toy")
 
 const ledgers: ReadonlyArray<{ readonly name: string; readonly layer: Effect.Effect<Layer.Layer<Ledger.Ledger, unknown>, unknown, Scope.Scope> }> = [
   { name: "memory", layer: Effect.succeed(Ledger.layerMemory) },
@@ -64,6 +72,28 @@ describe("a provider answer with a NUL character", () => {
         assert.strictEqual((yield* refunds.get(stored.id)).status, "unknown")
         // So is a callback's, before its reference is looked up.
         assert.strictEqual((yield* refusal(refunds.webhook("toy", { headers: {}, body: "{}" })))?.path, "0.providerReference")
+      }))
+  }
+
+  // A decline is an error, not an answer core checks field by field: its reason reaches the
+  // history as the failure's event detail, which PostgreSQL could not store either.
+  const decliner = toyProvider("decliner", () =>
+    Effect.fail(new ProviderDeclined({ provider: "decliner", providerCode: "E1", reason: `card ${nul} closed`, action: "customer_action" })))
+  for (const ledger of ledgers) {
+    it.scopedLive(`a decline whose reason carries one is recorded failed, the character shown as U+FFFD in its history (${ledger.name})`, () =>
+      Effect.gen(function*() {
+        const stack = Refunds.layer().pipe(
+          Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(decliner)), Providers.layer)),
+          Layer.provideMerge(yield* ledger.layer)
+        )
+        const refunds = Context.get(yield* Layer.build(stack), Refunds.Refunds)
+        // A decline is a created refund that failed, not an error of `create`.
+        const created = yield* Effect.either(refunds.create({ provider: "decliner", idempotencyKey: "nul-decline", request: { target: "t-2" } }))
+        assert.isTrue(created._tag === "Right", `created, not ${created._tag === "Left" ? created.left._tag : ""}`)
+        const stored = (yield* refunds.list({ limit: 5 })).items[0]!
+        assert.isTrue(stored.status === "failed", "recorded failed, not left requested by a failed write")
+        const detail = stored.events.at(-1)?.detail ?? ""
+        assert.isTrue(detail.includes("card ref\uFFFDx closed") && !detail.includes("\u0000"), "the history keeps the reason, without the NUL")
       }))
   }
 })
