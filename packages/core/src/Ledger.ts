@@ -426,7 +426,7 @@ export const notSentCode = "not_sent"
  *
  * @since 0.3.0
  */
-export const recoveryOf = (refund: Refund, at: string, detail: string): Change =>
+export const recoveryOf = (refund: Refund, at: string, detail = "left in requested by an interrupted process; not resent"): Change =>
   refund.error?.code === notSentCode
     ? {
       to: "failed",
@@ -465,6 +465,18 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
   const leases = new Map<string, { readonly until: string; readonly owner: string }>()
   const seqOf = new Map<string, number>()
 
+  /** What the refunds of `provider` that have not failed hold on `target`, oldest first. */
+  const heldOn = (provider: string, target: string): Array<Reservation> =>
+    order.flatMap((id) => {
+      const other = byId.get(id)!
+      const r = other.provider === provider && other.status !== "failed" ? reservationOf(other, target) : undefined
+      return r === undefined ? [] : [r]
+    })
+
+  /** Both of the sync paths' choice: a status that needs a sync, a provider word not final, a provider asked about. */
+  const dueForSync = (refund: Refund, providers: ReadonlyArray<string> | undefined): boolean =>
+    RefundStatus.needsSync(refund.status) && refund.providerFinal !== true && (providers === undefined || providers.includes(refund.provider))
+
   const get = (id: string) =>
     Effect.suspend(() => {
       const refund = byId.get(id)
@@ -477,12 +489,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         const existingId = byKey.get(keyOf(refund.provider, refund.idempotencyKey))
         if (existingId !== undefined) return Effect.succeed<Claim>({ _tag: "Existing", refund: byId.get(existingId)! })
         for (const guard of targetGuards(refund)) {
-          const held = order.flatMap((id) => {
-            const other = byId.get(id)!
-            const r = other.provider === refund.provider && other.status !== "failed" ? reservationOf(other, guard.target) : undefined
-            return r === undefined ? [] : [r]
-          })
-          const refused = refusalOf(guard, held)
+          const refused = refusalOf(guard, heldOn(refund.provider, guard.target))
           if (refused !== undefined) return Effect.fail(refused)
         }
         byId.set(refund.id, refund)
@@ -495,15 +502,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
       Effect.sync(() => Option.fromNullable(byKey.get(keyOf(provider, key))).pipe(Option.flatMap((id) => Option.fromNullable(byId.get(id))))),
     findByReference: (provider, reference) =>
       Effect.sync(() => Option.fromNullable([...byId.values()].find((r) => r.provider === provider && r.providerReference === reference))),
-    holderOf: (provider, target) =>
-      Effect.sync(() => {
-        for (const id of order) {
-          const other = byId.get(id)!
-          const r = other.provider === provider && other.status !== "failed" ? reservationOf(other, target) : undefined
-          if (r !== undefined) return Option.some(r)
-        }
-        return Option.none()
-      }),
+    holderOf: (provider, target) => Effect.sync(() => Option.fromNullable(heldOn(provider, target)[0])),
     transition: (id, change) =>
       Effect.flatMap(get(id), (refund) =>
         Either.match(applyChange(refund, change), {
@@ -536,7 +535,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
     needingSync: (query) =>
       Effect.sync(() =>
         [...byId.values()]
-          .filter((r) => RefundStatus.needsSync(r.status) && r.providerFinal !== true && (query.providers === undefined || query.providers.includes(r.provider)))
+          .filter((r) => dueForSync(r, query.providers))
           .sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : 0))
           .slice(0, query.limit)
       ),
@@ -547,8 +546,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         const picked = [...byId.values()]
           .filter((r) => {
             const held = leases.get(r.id)
-            return RefundStatus.needsSync(r.status) && r.providerFinal !== true && (lease.providers === undefined || lease.providers.includes(r.provider)) &&
-              (held === undefined || held.until <= lease.at)
+            return dueForSync(r, lease.providers) && (held === undefined || held.until <= lease.at)
           })
           .sort((a, b) => {
             const [x, y] = [leases.get(a.id)?.until, leases.get(b.id)?.until]
@@ -568,7 +566,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         const moved: Array<Refund> = []
         for (const refund of byId.values()) {
           if (refund.status !== "requested" || refund.updatedAt >= olderThan) continue
-          const next = applyChange(refund, recoveryOf(refund, at, "left in requested by an interrupted process; not resent"))
+          const next = applyChange(refund, recoveryOf(refund, at))
           if (Either.isRight(next)) {
             byId.set(refund.id, next.right)
             moved.push(next.right)

@@ -932,21 +932,25 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const apply = (refund: Refund, outcome: Outcome, source: EventSource) =>
       Effect.flatMap(nowIso, (at) => record(refund.id, changeFrom(outcome, source, at)))
 
+    /**
+     * A refund still `requested` has its first call out, here or in another process sharing the
+     * ledger: `sync` and `update` wait for its outcome. Recovery makes it `unknown`, and open to
+     * both, if that caller died.
+     */
+    const stillRequested = (provider: Provider, id: string, operation: string, call: string, action: string) =>
+      new UnsupportedOperation({
+        provider: provider.id,
+        operation,
+        hint: `Refund ${id} is requested: ${call} is in flight; ${action} once it has an outcome (a refund left requested by a crash becomes unknown on recovery).`
+      })
+
     const sync = (id: string) =>
       Effect.gen(function*() {
         const refund = yield* ledger.get(id)
         const provider = yield* providers.get(refund.provider)
-        // A refund still `requested` is being submitted right now (here or by another process
-        // sharing the ledger): a status query may resend it (Exirom's advice for a request in
-        // doubt), and its submit's answer, still to come, is what settles it. Recovery makes
-        // it `unknown`, and syncable, if that submitter died.
-        if (refund.status === "requested") {
-          return yield* new UnsupportedOperation({
-            provider: provider.id,
-            operation: "status queries for a refund that is still being submitted",
-            hint: `Refund ${id} is requested: its submit is in flight; sync it once it has an outcome (a refund left requested by a crash becomes unknown on recovery).`
-          })
-        }
+        // A status query may resend a refund in doubt (Exirom's advice), and the submit's answer,
+        // still to come, is what settles it.
+        if (refund.status === "requested") return yield* stillRequested(provider, id, "status queries for a refund that is still being submitted", "its submit", "sync it")
         // A status query is a call to the provider like any other (Exirom's resend of a refund
         // in doubt is a refund call): it takes its turn of the provider's rate limit, or a sync
         // loop could spend the whole limit and leave the creates to be refused. A provider with no
@@ -1012,16 +1016,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       Effect.gen(function*() {
         const refund = yield* ledger.get(id)
         const provider = yield* providers.get(refund.provider)
-        // As with `sync`: a refund still `requested` has its first call out (here or in another
-        // process sharing the ledger), and an update sent beside it may reach the provider first.
-        // Recovery makes it `unknown`, and updatable, if that caller died.
-        if (refund.status === "requested") {
-          return yield* new UnsupportedOperation({
-            provider: provider.id,
-            operation: "updates to a refund whose first call is still in flight",
-            hint: `Refund ${id} is requested: its first call is in flight; send the update once it has an outcome (a refund left requested by a crash becomes unknown on recovery).`
-          })
-        }
+        // An update sent beside the first call may reach the provider before it.
+        if (refund.status === "requested") return yield* stillRequested(provider, id, "updates to a refund whose first call is still in flight", "its first call", "send the update")
         const prepared = yield* provider.update(refund, input)
         const outcome = yield* call(provider, id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect })).pipe(
           Effect.catchAll((error) => (mayHaveTakenEffect(error) ? updateInDoubt(refund, prepared.request, error) : Effect.fail(error)))

@@ -43,7 +43,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { decodeCursor, encodeCursor, needsSyncStatuses, notProviderFinal, recoveryDetail, recoverySkipped, syncSkipped } from "./internal/queries.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, notProviderFinal, recoverySkipped, syncSkipped } from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -142,6 +142,16 @@ const causeText = (error: SqlError): string => {
 
 const storageFailure = (what: string, error: SqlError): LedgerError =>
   ledgerError(`${what}: ${causeText(error)}; check that the ledger database is reachable and accepts writes`)
+
+/**
+ * A read whose rows did not decode (a `LedgerError`; storage failures are `SqlError`s, left
+ * to `run`) as a `Left`: recovery and sync leases pass such a refund by and go on.
+ */
+const undecodedAsLeft = <A, R>(read: Effect.Effect<A, LedgerError | SqlError, R>): Effect.Effect<Either.Either<A, LedgerError>, SqlError, R> =>
+  read.pipe(
+    Effect.map((a) => Either.right(a)),
+    Effect.catchIf((e): e is LedgerError => e instanceof LedgerError, (e) => Effect.succeed(Either.left(e)))
+  )
 
 const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -496,16 +506,13 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
           tx.write(Effect.gen(function*() {
             // A row that does not decode fails here with a LedgerError (storage failures are SqlErrors):
             // it is left as it is, and the others are still recovered.
-            const read = yield* selectLocked(String(id)).pipe(
-              Effect.map(Either.right),
-              Effect.catchIf((e): e is LedgerError => e instanceof LedgerError, (e) => Effect.succeed(Either.left(e)))
-            )
+            const read = yield* undecodedAsLeft(selectLocked(String(id)))
             if (Either.isLeft(read)) return Either.left(read.left)
             const current = read.right
             if (Option.isNone(current) || current.value.refund.status !== "requested" || current.value.refund.updatedAt >= options.olderThan) {
               return Either.right(Option.none<Persisted>())
             }
-            return Either.right(Option.some(yield* persistChange(current.value, recoveryOf(current.value.refund, options.at, recoveryDetail))))
+            return Either.right(Option.some(yield* persistChange(current.value, recoveryOf(current.value.refund, options.at))))
           }))
         )
         if (Either.isLeft(outcome)) {
@@ -541,12 +548,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         const raws = yield* sql`SELECT ${columns} FROM refunds WHERE ${sql.in("id", ids)} ORDER BY updated_at, seq`
         // Each refund is decoded on its own: a damaged one keeps its lease (so the next call
         // passes it by) and is named, and the others are still handed out to be synced.
-        const rows = yield* Effect.forEach(raws, (raw) =>
-          hydrate([raw]).pipe(
-            Effect.map((read) => Either.right(read)),
-            Effect.catchIf((e): e is LedgerError => e instanceof LedgerError, (e) => Effect.succeed(Either.left(e)))
-          ))
-        return rows
+        return yield* Effect.forEach(raws, (raw) => undecodedAsLeft(hydrate([raw])))
       })).pipe(
         Effect.tap((rows) => Effect.forEach(rows, (row) => (Either.isLeft(row) ? syncSkipped(row.left) : Effect.void), { discard: true })),
         Effect.map((rows) => rows.flatMap((row) => (Either.isRight(row) ? row.right.map((r) => r.refund) : [])))

@@ -13,9 +13,6 @@ export const needsSyncStatuses = ["pending", "unknown", "requires_action"] as co
 /** Refunds whose provider calls their status final are never due for a sync (`Refund.providerFinal`). @internal */
 export const notProviderFinal = "provider_final = 0"
 
-/** @internal */
-export const recoveryDetail = "left in requested by an interrupted process; not resent"
-
 /**
  * A refund recovery cannot read (a row edited by hand, damaged) is left in `requested` and
  * named in a warning, and recovery goes on with the others. Failing the whole recovery on

@@ -29,7 +29,7 @@ import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
-import { decodeCursor, encodeCursor, needsSyncStatuses, notProviderFinal, recoveryDetail, recoverySkipped, syncSkipped } from "./queries.js"
+import { decodeCursor, encodeCursor, needsSyncStatuses, notProviderFinal, recoverySkipped, syncSkipped } from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
@@ -371,7 +371,7 @@ export const make = (
               return Writer.done(Either.right(Option.none<Refund>()))
             }
             return Writer.done(
-              Either.right(Either.getRight(persistChange(scratch, entry, recoveryOf(entry.refund, options.at, recoveryDetail))))
+              Either.right(Either.getRight(persistChange(scratch, entry, recoveryOf(entry.refund, options.at))))
             )
           }), { concurrency: 64 })
         for (const result of moved) if (Either.isLeft(result)) yield* recoverySkipped(result.left)
