@@ -302,6 +302,15 @@ const pg5: ReadonlyArray<string> = [
     FOR EACH ROW EXECUTE FUNCTION refunds_version_on_update()`
 ]
 
+// Leasing refunds for a sync walks this index in lease order and stops at the limit, instead
+// of sorting every refund due for a sync once per lease (queries.ts, leaseOrder).
+// PostgreSQL sorts NULL last unless told; SQLite sorts it first. The predicate is queries.ts's
+// syncDue as it stood (a migration never changes); a lease query whose conditions no longer
+// imply it fails to prepare on SQLite, where it names the index.
+const syncDueIndex = (nullsFirst: string) =>
+  `CREATE INDEX refunds_sync_due ON refunds (sync_lease_until${nullsFirst}, updated_at, seq)
+    WHERE status IN ('pending', 'unknown', 'requires_action') AND provider_final = 0`
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -319,7 +328,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "2_version_on_update": statements({ sqlite: sqlite2, pg: pg2 }),
   "3_keyed_by_refund_seq": statements({ sqlite: sqlite3, pg: pg3 }),
   "4_every_target_reserved": statements({ sqlite: sqlite4, pg: pg4 }),
-  "5_provider_final": statements({ sqlite: sqlite5, pg: pg5 })
+  "5_provider_final": statements({ sqlite: sqlite5, pg: pg5 }),
+  "6_sync_due_index": statements({ sqlite: [syncDueIndex("")], pg: [syncDueIndex(" NULLS FIRST")] })
 }
 
 /**

@@ -43,7 +43,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { decodeCursor, encodeCursor, needsSyncStatuses, notProviderFinal, recoverySkipped, syncSkipped } from "./internal/queries.js"
+import { decodeCursor, encodeCursor, leaseCandidates, recoverySkipped, syncSkipped, syncWhere } from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -476,18 +476,11 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     }))
   }
 
-  const syncWhere = (providers: ReadonlyArray<string> | undefined) =>
-    sql.and([
-      sql.in("status", needsSyncStatuses),
-      sql.literal(notProviderFinal),
-      ...(providers === undefined ? [] : [sql.in("provider", providers)])
-    ])
-
   const needingSync = (query: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) =>
     run(
       "listing refunds to sync",
       snapshot(Effect.flatMap(
-        sql`SELECT ${columns} FROM refunds WHERE ${syncWhere(query.providers)} ORDER BY updated_at, seq LIMIT ${Math.max(0, Math.floor(query.limit))}`,
+        sql`SELECT ${columns} FROM refunds WHERE ${syncWhere(sql, query.providers)} ORDER BY updated_at, seq LIMIT ${Math.max(0, Math.floor(query.limit))}`,
         hydrate
       ))
     ).pipe(Effect.map((rows) => rows.map((r) => r.refund)))
@@ -536,11 +529,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         // updated_at alone, so by updated_at alone the oldest refunds that never move (a chargeback,
         // a refund the provider answers 404 for) came back as soon as their lease ran out, and once
         // there were more of them than a lease's worth of sweeps, no newer refund was synced again.
-        const picked = yield* sql<{ readonly id: string }>`SELECT id FROM refunds
-          WHERE ${syncWhere(lease.providers)} AND (sync_lease_until IS NULL OR sync_lease_until <= ${lease.at})
-          ORDER BY sync_lease_until NULLS FIRST, updated_at, seq LIMIT ${Math.max(0, Math.floor(lease.limit))}${
-          sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")
-        }`
+        const picked = yield* leaseCandidates(sql, dialect, lease)
         const ids = picked.map((r) => String(r.id))
         if (ids.length === 0) return []
         yield* sql`UPDATE refunds SET sync_lease_until = ${lease.until}, sync_lease_owner = ${lease.owner} WHERE ${sql.in("id", ids)}`

@@ -4,14 +4,53 @@
  *
  * @internal
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SyncLease } from "@refundkit/core/Ledger"
 import type { LedgerError } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
+import type { Dialect } from "./rows.js"
 
-/** @internal */
-export const needsSyncStatuses = ["pending", "unknown", "requires_action"] as const
+const needsSyncStatuses = ["pending", "unknown", "requires_action"] as const
 
 /** Refunds whose provider calls their status final are never due for a sync (`Refund.providerFinal`). @internal */
 export const notProviderFinal = "provider_final = 0"
+
+/**
+ * Which refunds are due for a sync, spelled with literals on both databases: it is also the
+ * predicate of the partial index `refunds_sync_due` (migration 6), and a database uses a
+ * partial index only for a query whose conditions imply the index's, which PostgreSQL cannot
+ * tell of bound parameters in a generic plan.
+ *
+ * @internal
+ */
+export const syncDue = `status IN (${needsSyncStatuses.map((s) => `'${s}'`).join(", ")}) AND ${notProviderFinal}`
+
+/**
+ * The order in which refunds are leased for a sync (never leased first, then the least
+ * recently leased), which `refunds_sync_due` holds: without the index every lease sorted
+ * every refund due for a sync, about 4 ms per lease with 20,000 pending refunds on SQLite,
+ * taken once per synced refund.
+ *
+ * @internal
+ */
+export const leaseOrder = "ORDER BY sync_lease_until NULLS FIRST, updated_at, seq"
+
+/** Refunds due for a sync, of some providers only where given, on `@effect/sql`. @internal */
+export const syncWhere = (sql: SqlClient.SqlClient, providers: ReadonlyArray<string> | undefined) =>
+  sql.and([sql.literal(syncDue), ...(providers === undefined ? [] : [sql.in("provider", providers)])])
+
+/**
+ * The refunds a sync lease takes, on `@effect/sql` (the raw SQLite connection has its own,
+ * `leaseCandidatesText`). SQLite is named the index: without statistics it prefers the
+ * status index and sorts. PostgreSQL locks what it picks and skips what another instance
+ * is picking.
+ *
+ * @internal
+ */
+export const leaseCandidates = (sql: SqlClient.SqlClient, dialect: Dialect, lease: SyncLease) =>
+  sql<{ readonly id: string }>`SELECT id FROM refunds${sql.literal(dialect === "pg" ? "" : " INDEXED BY refunds_sync_due")}
+    WHERE ${syncWhere(sql, lease.providers)} AND (sync_lease_until IS NULL OR sync_lease_until <= ${lease.at})
+    ${sql.literal(leaseOrder)} LIMIT ${Math.max(0, Math.floor(lease.limit))}${sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")}`
 
 /**
  * A refund recovery cannot read (a row edited by hand, damaged) is left in `requested` and

@@ -29,7 +29,7 @@ import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
-import { decodeCursor, encodeCursor, needsSyncStatuses, notProviderFinal, recoverySkipped, syncSkipped } from "./queries.js"
+import { decodeCursor, encodeCursor, leaseOrder, recoverySkipped, syncDue, syncSkipped } from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
@@ -60,7 +60,6 @@ const lastEvent = "(SELECT MAX(sequence) FROM refund_events WHERE refund_seq = r
 // Events and reservations are keyed by the refund's seq (Migrations.ts): a write names the
 // refund by id and the statement finds its seq; no refund, no seq, and NOT NULL refuses it.
 const seqOfId = "(SELECT seq FROM refunds WHERE id = ?)"
-const syncStatuses = needsSyncStatuses.map((s) => `'${s}'`).join(", ")
 
 const sql = {
   byId: `SELECT ${selected} FROM refunds WHERE id = ?`,
@@ -91,7 +90,18 @@ const sql = {
 } as const
 
 const syncWhere = (providers: ReadonlyArray<string> | undefined) =>
-  `status IN (${syncStatuses}) AND ${notProviderFinal}${providers === undefined ? "" : " AND provider IN (SELECT value FROM json_each(?))"}`
+  `${syncDue}${providers === undefined ? "" : " AND provider IN (SELECT value FROM json_each(?))"}`
+
+/**
+ * The refunds a sync lease may take, in lease order; parameters: the providers (JSON, when
+ * given), the lease's `at`, the limit. Named to the index, which SQLite passes over for the
+ * status index when it has no statistics, and then sorts every due refund per lease.
+ *
+ * @internal
+ */
+export const leaseCandidatesText = (providers: ReadonlyArray<string> | undefined): string =>
+  `SELECT id FROM refunds INDEXED BY refunds_sync_due WHERE ${syncWhere(providers)}
+    AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ${leaseOrder} LIMIT ?`
 
 /** The version a row says it is at; one that is not an integer matches no cached entry. */
 const versionOf = (row: Row): number => (typeof row.version === "number" && Number.isSafeInteger(row.version) ? row.version : Number.NaN)
@@ -381,8 +391,7 @@ export const make = (
     const claimForSync = (lease: SyncLease) =>
       write("leasing refunds to sync", (scratch) => {
         // Least recently leased first, as SqlLedger's claimForSync (see there).
-        const text = `SELECT id FROM refunds WHERE ${syncWhere(lease.providers)}
-          AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ORDER BY sync_lease_until NULLS FIRST, updated_at, seq LIMIT ?`
+        const text = leaseCandidatesText(lease.providers)
         const params = lease.providers === undefined ? [] : [JSON.stringify(lease.providers)]
         const picked = prepare(text).all(...params, lease.at, Math.max(0, Math.floor(lease.limit))) as ReadonlyArray<Row>
         if (picked.length === 0) return Writer.done({ leased: [], damaged: [] })
