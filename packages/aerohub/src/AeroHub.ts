@@ -18,9 +18,11 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Record from "effect/Record"
 import * as Schema from "effect/Schema"
 import * as AeroHubClient from "./AeroHubClient.js"
 import * as AeroHubConfig from "./AeroHubConfig.js"
+import * as AeroHubReplay from "./AeroHubReplay.js"
 import * as AeroHubRequest from "./AeroHubRequest.js"
 import * as AeroHubStatus from "./AeroHubStatus.js"
 import * as AeroHubTransitions from "./AeroHubTransitions.js"
@@ -79,6 +81,38 @@ const standing = (refund: Refund, stored: Option.Option<typeof StoredRequest.Typ
   )
 }
 
+/** A repeat compared with what the refund recorded of its state: `recorded` false when there is nothing to compare with. */
+interface Replay {
+  readonly recorded: boolean
+  readonly conflict?: AeroHubReplay.Conflict | undefined
+}
+
+/** What a refund keeps of one state's content, under which reference, and how a repeat is compared with it. */
+interface Kept {
+  readonly what: string
+  readonly reference: string
+  /** `reference` is the refund's kept JSON; `history` the update the refund's history says brought it there. */
+  readonly replay: (reference: string | undefined, history: () => Option.Option<AeroHubRequest.UpdateRefund>, sent: AeroHubRequest.UpdateRefund) => Replay
+}
+
+const keptAs = <A, I>(
+  what: string,
+  reference: string,
+  schema: Schema.Schema<A, I>,
+  of: (update: AeroHubRequest.UpdateRefund) => A,
+  conflict: (recorded: A, sent: A) => AeroHubReplay.Conflict | undefined
+): Kept => {
+  const decode = Schema.decodeUnknownOption(Schema.parseJson(schema))
+  return {
+    what,
+    reference,
+    replay: (kept, history, sent) => {
+      const recorded = kept !== undefined ? decode(kept) : Option.map(history(), of)
+      return Option.match(recorded, { onNone: () => ({ recorded: false }), onSome: (was) => ({ recorded: true, conflict: conflict(was, of(sent)) }) })
+    }
+  }
+}
+
 /**
  * The plugin for one configuration.
  *
@@ -91,19 +125,27 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
     const decodeUpdate = Schema.decodeUnknown(schemas.update, { errors: "all", onExcessProperty: "error" })
     const encodeUpdate = Schema.encode(schemas.update)
     const decodeStored = Schema.decodeUnknownOption(StoredRequest)
-    const decodeMoney = Schema.decodeUnknownOption(Schema.parseJson(AeroHubStatus.ReportedMoney))
     const decodeRecordedUpdate = Schema.decodeUnknownOption(Schema.parseJson(schemas.update))
+    const decodeFirstRequest = Schema.decodeUnknownOption(schemas.update)
 
-    // The money a REFUNDED refund was reported with: its reference, or for a refund recorded
-    // before the reference was kept, the accepted REFUNDED update in its history.
-    const refundedMoney = (refund: Refund): Option.Option<typeof AeroHubStatus.ReportedMoney.Type> => {
-      const kept = refund.references[AeroHubStatus.refundedMoneyReference]
-      if (kept !== undefined) return decodeMoney(kept)
-      const event = [...refund.events].reverse().find((e) => e.accepted && e.providerStatus === "REFUNDED" && e.detail?.startsWith("update ") === true)
-      return Option.map(
-        Option.flatMap(Option.fromNullable(event?.detail), (detail) => decodeRecordedUpdate(detail.slice("update ".length))),
-        AeroHubStatus.moneyOf
-      )
+    // What each state a repeat must replay keeps on the refund, and how a repeat is compared with it.
+    const replayed: { readonly [S in AeroHubRequest.RefundStatus]?: Kept } = {
+      REFUNDED: keptAs("money", AeroHubStatus.refundedMoneyReference, AeroHubStatus.ReportedMoney, AeroHubStatus.moneyOf, AeroHubStatus.moneyConflict),
+      CLOSED: keptAs("rejection", AeroHubReplay.rejectionReference, AeroHubReplay.Rejection, AeroHubReplay.rejectionOf, AeroHubReplay.rejectionConflict),
+      QUOTE_REJECTED: keptAs("rejection", AeroHubReplay.rejectionReference, AeroHubReplay.Rejection, AeroHubReplay.rejectionOf, AeroHubReplay.rejectionConflict),
+      QUOTE_COMPLETED: keptAs("quote", AeroHubReplay.quoteReference, AeroHubReplay.Quote, AeroHubReplay.quoteOf, AeroHubReplay.quoteConflict)
+    }
+
+    // The update that brought a refund recorded before its content was kept to `state`, from its
+    // history: the first accepted event reaching that state (a later one can be a repeat that an
+    // earlier version sent with other content, which AeroHub did not take), read from its
+    // "update …" detail, or the refund's own request when it was the answer to the first update.
+    const firstUpdateTo = (refund: Refund, state: AeroHubRequest.RefundStatus): Option.Option<AeroHubRequest.UpdateRefund> => {
+      const event = refund.events.find((e) => e.accepted && e.providerStatus === state)
+      if (event === undefined) return Option.none()
+      if (event.detail?.startsWith("update ") === true) return decodeRecordedUpdate(event.detail.slice("update ".length))
+      if (event.source !== "submit") return Option.none()
+      return Option.filter(decodeFirstRequest(refund.request), (request) => request.refundStatus === state)
     }
 
     // Every call carries a fresh requestId and AeroHub documents no replay of an earlier
@@ -112,9 +154,9 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
     // state (PROCESSING "cannot be undone"), so the refusal leaves the outcome unknown
     // instead of declining the refund. Retries after attempts AeroHub did nothing with (a
     // 429, a 503) leave the refusal a decline: nothing else can have moved the order.
-    const send = (request: AeroHubRequest.UpdateRefund, context: Provider.SubmitContext) =>
+    const send = (request: AeroHubRequest.UpdateRefund, context: Provider.SubmitContext, outcome: Provider.Outcome = AeroHubStatus.outcomeOf(request)) =>
       Effect.flatMap(AeroHubWire.fromRequest(request), client.updateRefund).pipe(
-        Effect.as(AeroHubStatus.outcomeOf(request)),
+        Effect.as(outcome),
         Effect.mapError((error): ProviderError =>
           // A core that does not say (older than this field) is read the cautious way.
           context.attempt > 1 && (context.earlierMayHaveTakenEffect ?? true) && error._tag === "ProviderDeclined"
@@ -160,25 +202,30 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
             id
           )
         }
-        // REFUNDED is final: repeating it is a replay of what AeroHub was told, and other money
-        // would be a second, different settlement that AeroHub takes as a repeat and the refund
-        // could not tell from the first.
-        if (request.refundStatus === "REFUNDED" && refund.providerStatus === "REFUNDED") {
-          const recorded = refundedMoney(refund)
-          const conflict = Option.isSome(recorded) ? AeroHubStatus.moneyConflict(recorded.value, AeroHubStatus.moneyOf(request)) : undefined
-          if (conflict !== undefined) {
-            return yield* InvalidRequest.field(
-              conflict.path,
-              `refund ${refund.id} is already REFUNDED with ${conflict.recorded}; a repeated REFUNDED replays the same money, got ${conflict.sent}: it was not sent (AeroHub would take it as a repeat and keep the first)`,
-              id
-            )
-          }
+        // A repeat of REFUNDED, CLOSED, QUOTE_REJECTED or QUOTE_COMPLETED is a replay of what AeroHub was
+        // told: AeroHub takes it as a repeat and keeps the first, so other content (money, a rejection,
+        // a quote) would be recorded on the refund although AeroHub never accepted it.
+        const state = request.refundStatus
+        const kept = refund.providerStatus === state ? replayed[state] : undefined
+        const replay = kept?.replay(refund.references[kept.reference], () => firstUpdateTo(refund, state), request)
+        if (kept !== undefined && replay?.conflict !== undefined) {
+          return yield* InvalidRequest.field(
+            replay.conflict.path,
+            `refund ${refund.id} is already ${state} with ${replay.conflict.recorded}; a repeated ${state} replays the same ${kept.what}, got ${replay.conflict.sent}: it was not sent (AeroHub would take it as a repeat and keep the first)`,
+            id
+          )
         }
+        // With nothing recorded to compare with, the repeat is sent as before, but its content is not
+        // recorded as the state's: AeroHub kept the first, whatever it was.
+        const accepted = AeroHubStatus.outcomeOf(request)
+        const outcome = kept === undefined || replay?.recorded === true
+          ? accepted
+          : { ...accepted, references: Record.remove(accepted.references ?? {}, kept.reference) }
         const encoded = yield* Effect.mapError(encodeUpdate(request), (error) => InvalidRequest.fromParseError(error, id))
         return {
           request: encoded,
           targets: [{ target: request.refundOrderNo }],
-          submit: (context) => send(request, context)
+          submit: (context) => send(request, context, outcome)
         } satisfies Provider.Prepared
       })
 

@@ -12,6 +12,7 @@ import type { RefundStatus as Unified } from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as AeroHubReplay from "./AeroHubReplay.js"
 import type { RefundStatus, UpdateRefund } from "./AeroHubRequest.js"
 import { failedCode, invalidApiKeyCode, successCode, UpdateRefundResponse } from "./AeroHubWire.js"
 
@@ -128,6 +129,8 @@ export const refundedMoneyReference = "refundAmount"
 /**
  * What an accepted update leaves the refund as. A REFUNDED one keeps its money in the
  * references: REFUNDED is final, and what AeroHub was told it settled is part of it.
+ * So do a CLOSED or QUOTE_REJECTED (its rejection) and a QUOTE_COMPLETED (its quote),
+ * for the same reason: a repeat of them must replay them (`AeroHubReplay`).
  *
  * @since 0.1.0
  */
@@ -138,7 +141,8 @@ export const outcomeOf = (update: UpdateRefund): Outcome => ({
   references: {
     refundOrderNo: update.refundOrderNo,
     purchaseOrderNo: update.purchaseOrderNo,
-    ...(update.refundStatus === "REFUNDED" ? { [refundedMoneyReference]: JSON.stringify(moneyOf(update)) } : {})
+    ...(update.refundStatus === "REFUNDED" ? { [refundedMoneyReference]: JSON.stringify(moneyOf(update)) } : {}),
+    ...AeroHubReplay.referencesOf(update)
   }
 })
 

@@ -21,6 +21,11 @@ export * as AeroHubClient from "./AeroHubClient.js"
 export * as AeroHubConfig from "./AeroHubConfig.js"
 
 /**
+ * @since 0.4.0
+ */
+export * as AeroHubReplay from "./AeroHubReplay.js"
+
+/**
  * @since 0.1.0
  */
 export * as AeroHubRequest from "./AeroHubRequest.js"

@@ -3,6 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Ledger from "@refundkit/core/Ledger"
 import * as Providers from "@refundkit/core/Providers"
 import * as RefundError from "@refundkit/core/RefundError"
+import * as Refund from "@refundkit/core/Refund"
 import * as Refunds from "@refundkit/core/Refunds"
 import { Cause, ConfigProvider, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Schedule } from "effect"
 import { readFileSync } from "node:fs"
@@ -37,6 +38,58 @@ const setup = (options: { readonly env?: Record<string, string>; readonly callTi
 const order = (n: number) => ({ refundOrderNo: `FBRF${800000 + n}`, purchaseOrderNo: `F${200000 + n}` })
 const quote = [{ amount: "300.00", isRefundVoucher: 1, refundPolicyDetail: [{ ageType: 0, refundFeePolicy: "100.00" }] }]
 const paid = [{ refundCost: "250.00", refundVoucher: "50.00", voucherCurrency: "USD" }]
+
+/** The sandbox's own tallies, read over HTTP (`GET /__sandbox/stats`). */
+const statsOverHttp = (sandbox: AeroHubSandbox.AeroHubSandbox) =>
+  Effect.promise(async () =>
+    (await (await fetch(`${sandbox.url}/__sandbox/stats`)).json()) as {
+      readonly requests: Record<string, number>
+      readonly orders: Record<string, { readonly status?: string; readonly repeats: number }>
+    }
+  )
+
+/** UpdateRefund calls the sandbox counted, over HTTP. */
+const receivedOverHttp = (sandbox: AeroHubSandbox.AeroHubSandbox) => Effect.map(statsOverHttp(sandbox), (stats) => stats.requests["update_refund"] ?? 0)
+
+/** The one issue of an InvalidRequest (anything else fails the test). */
+const issueOf = (error: { readonly _tag: string }) => {
+  assert.strictEqual(error._tag, "InvalidRequest", JSON.stringify(error))
+  const issues = error instanceof RefundError.InvalidRequest ? error.issues : []
+  assert.strictEqual(issues.length, 1, JSON.stringify(issues))
+  return issues[0]!
+}
+
+/**
+ * A refund as an earlier version recorded an order's first update that AeroHub accepted: the request on
+ * the refund, the answer in a "submit" event, and no reference of what a repeat must replay.
+ */
+const recordedByAnEarlierVersion = (ledger: Ledger.Ledger.Service, key: string, request: Record<string, unknown> & { readonly refundOrderNo: string; readonly purchaseOrderNo: string; readonly refundStatus: string }, to: "pending" | "failed") =>
+  Effect.gen(function*() {
+    const at = new Date().toISOString()
+    const id = Refund.deriveId("aerohub", key)
+    yield* ledger.claim({
+      id,
+      provider: "aerohub",
+      idempotencyKey: key,
+      fingerprint: Refund.fingerprint("aerohub", { request }),
+      request,
+      status: "requested",
+      references: {},
+      targets: [{ target: request.refundOrderNo }],
+      items: [],
+      createdAt: at,
+      updatedAt: at,
+      events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
+    })
+    return yield* ledger.transition(id, {
+      to,
+      source: "submit",
+      at,
+      providerStatus: request.refundStatus,
+      providerReference: request.refundOrderNo,
+      references: { refundOrderNo: request.refundOrderNo, purchaseOrderNo: request.purchaseOrderNo }
+    })
+  })
 
 const bodies = (sandbox: AeroHubSandbox.AeroHubSandbox) =>
   Effect.map(sandbox.calls, (calls) => calls.map((call) => JSON.parse(call.body) as Record<string, unknown>))
@@ -260,6 +313,160 @@ describe("AeroHub plugin end to end", () => {
       assert.strictEqual(yield* sent, before)
       const replay = yield* refunds.update(refund.id, request)
       assert.strictEqual(replay.status, "succeeded")
+    }))
+
+  it.scopedLive("a refund whose history holds a later REFUNDED with other money (an earlier version sent it) is checked against the first", () =>
+    Effect.gen(function*() {
+      const { refunds, ledger, sent } = yield* setup()
+      const o = order(7)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "repeat-money-older" })
+      yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      // An earlier version recorded REFUNDED 250, then sent and recorded a repeat with 999: AeroHub kept 250.
+      const request = { ...o, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "250.00" }] }
+      for (const recorded of [request, { ...request, refundAmount: [{ refundCost: "999.00" }] }]) {
+        yield* ledger.transition(refund.id, { to: "succeeded", source: "operator", at: new Date().toISOString(), providerStatus: "REFUNDED", detail: `update ${JSON.stringify(recorded)}` })
+      }
+      const before = yield* sent
+      const issue = issueOf(yield* Effect.flip(refunds.update(refund.id, { ...request, refundAmount: [{ refundCost: "999.00" }] })))
+      assert.strictEqual(issue.path, "refundAmount.0.refundCost")
+      assert.include(issue.message, "250.00")
+      assert.strictEqual(yield* sent, before)
+      assert.strictEqual((yield* refunds.update(refund.id, request)).status, "succeeded")
+    }))
+
+  it.scopedLive("a repeated CLOSED or QUOTE_REJECTED with the same rejection is a replay; another reason or other fields are InvalidRequest naming the field, not sent", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      // CLOSED as the order's first update, with the field its reason (6) requires.
+      const o = order(10)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "10.00" }, idempotencyKey: "repeat-closed" })
+      assert.strictEqual(refund.status, "failed")
+      assert.deepStrictEqual(JSON.parse(refund.references["rejection"] ?? "null"), { rejectReason: 6, refundableAmount: "10.00" }, "the rejection AeroHub was told is kept on the refund")
+      // The same rejection, its amount spelled as AeroHub's sample spells amounts: sent, AeroHub counts a repeat.
+      const replay = yield* refunds.update(refund.id, { ...o, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: 10 })
+      assert.strictEqual(replay.status, "failed")
+      assert.strictEqual(replay.providerStatus, "CLOSED")
+      assert.strictEqual((yield* statsOverHttp(sandbox)).orders[o.refundOrderNo]?.repeats, 1)
+
+      // CLOSED as a later step, with the field its reason (7) requires.
+      const p = order(11)
+      const later = yield* refunds.create({ provider: "aerohub", request: { ...p, refundStatus: "PROCESSING" }, idempotencyKey: "repeat-closed-later" })
+      yield* refunds.update(later.refund.id, { ...p, refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA1234" })
+      // A reason refused as its own quote: QUOTE_REJECTED with a reason.
+      const q = order(12)
+      const rejected = yield* refunds.create({ provider: "aerohub", request: { ...q, refundStatus: "QUOTE_REJECTED", rejectReason: 2 }, idempotencyKey: "repeat-quote-rejected" })
+      const again = yield* refunds.update(rejected.refund.id, { ...q, refundStatus: "QUOTE_REJECTED", rejectReason: 2 })
+      assert.strictEqual(again.status, "failed")
+
+      const before = yield* receivedOverHttp(sandbox)
+      const conflicts: ReadonlyArray<readonly [string, Record<string, unknown>, string, string, string]> = [
+        [refund.id, { ...o, refundStatus: "CLOSED", rejectReason: 4 }, "rejectReason", "rejectReason 6", "got 4"],
+        [refund.id, { ...o, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "99.00" }, "refundableAmount", "refundableAmount 10.00", "got 99.00"],
+        [later.refund.id, { ...p, refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA9999" }, "flightNumber", "flightNumber CA1234", "got CA9999"],
+        [later.refund.id, { ...p, refundStatus: "CLOSED", rejectReason: 1, refundDate: "2024-05-01" }, "rejectReason", "rejectReason 7", "got 1"],
+        [rejected.refund.id, { ...q, refundStatus: "QUOTE_REJECTED", rejectReason: 3 }, "rejectReason", "rejectReason 2", "got 3"],
+        [rejected.refund.id, { ...q, refundStatus: "QUOTE_REJECTED" }, "rejectReason", "rejectReason 2", "got absent"]
+      ]
+      for (const [id, request, path, recorded, sent] of conflicts) {
+        const issue = issueOf(yield* Effect.flip(refunds.update(id, request)))
+        assert.strictEqual(issue.path, path)
+        assert.include(issue.message, `already ${String(request["refundStatus"])} with ${recorded}`)
+        assert.include(issue.message, sent)
+        assert.include(issue.message, "it was not sent")
+      }
+      assert.strictEqual(yield* receivedOverHttp(sandbox), before, "no conflicting repeat reached AeroHub")
+      assert.deepStrictEqual(JSON.parse((yield* refunds.get(later.refund.id)).references["rejection"] ?? "null"), { rejectReason: 7, flightNumber: "CA1234" })
+      assert.deepStrictEqual(JSON.parse((yield* refunds.get(refund.id)).references["rejection"] ?? "null"), { rejectReason: 6, refundableAmount: "10.00" })
+    }))
+
+  it.scopedLive("a repeated QUOTE_COMPLETED with the same quote is a replay; other pricing is InvalidRequest naming the field, not sent", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const o = order(13)
+      const pricing = [{ amount: "300.00", isRefundVoucher: 0, voucherCurrency: "USD", refundPolicyDetail: [{ ageType: 0, refundFeePolicy: "100.00" }, { ageType: 1, refundFeePolicy: "150.00" }] }]
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "QUOTE_COMPLETED", refundFeePricing: pricing }, idempotencyKey: "repeat-quote" })
+      assert.deepStrictEqual(JSON.parse(refund.references["refundFeePricing"] ?? "null"), pricing, "the quote AeroHub was told is kept on the refund")
+      // The same quote spelled as AeroHub's sample spells it (JSON numbers).
+      const replay = yield* refunds.update(refund.id, {
+        ...o,
+        refundStatus: "QUOTE_COMPLETED",
+        refundFeePricing: [{ amount: 300.0, isRefundVoucher: 0, voucherCurrency: "USD", refundPolicyDetail: [{ ageType: 0, refundFeePolicy: 100 }, { ageType: 1, refundFeePolicy: 150.0 }] }]
+      })
+      assert.strictEqual(replay.providerStatus, "QUOTE_COMPLETED")
+      assert.strictEqual((yield* statsOverHttp(sandbox)).orders[o.refundOrderNo]?.repeats, 1)
+
+      const before = yield* receivedOverHttp(sandbox)
+      const conflicts: ReadonlyArray<readonly [unknown, string, string]> = [
+        [[{ ...pricing[0], amount: "350.00" }], "refundFeePricing.0.amount", "refundFeePricing.0.amount 300.00; a repeated QUOTE_COMPLETED replays the same quote, got 350.00"],
+        [[{ ...pricing[0], refundPolicyDetail: [{ ageType: 0, refundFeePolicy: "100.00" }, { ageType: 1, refundFeePolicy: "120.00" }] }],
+          "refundFeePricing.0.refundPolicyDetail.1.refundFeePolicy", "refundFeePricing.0.refundPolicyDetail.1.refundFeePolicy 150.00"],
+        [[{ ...pricing[0], isRefundVoucher: 1 }], "refundFeePricing.0.isRefundVoucher", "refundFeePricing.0.isRefundVoucher 0"],
+        [[...pricing, { amount: "10.00" }], "refundFeePricing", "refundFeePricing of 1 element"]
+      ]
+      for (const [refundFeePricing, path, said] of conflicts) {
+        const issue = issueOf(yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "QUOTE_COMPLETED", refundFeePricing })))
+        assert.strictEqual(issue.path, path)
+        assert.include(issue.message, `already QUOTE_COMPLETED with ${said}`)
+      }
+      assert.strictEqual(yield* receivedOverHttp(sandbox), before, "no conflicting quote reached AeroHub")
+      // The order goes on with the quote AeroHub has, which the refund still names.
+      const processing = yield* refunds.update(refund.id, { ...o, refundStatus: "PROCESSING" })
+      assert.strictEqual(processing.providerStatus, "PROCESSING")
+      assert.deepStrictEqual(JSON.parse(processing.references["refundFeePricing"] ?? "null"), pricing)
+    }))
+
+  it.scopedLive("a refund recorded before its rejection or quote was kept is checked against its history; with nothing there, a repeat is sent as before and not kept", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, ledger } = yield* setup()
+      // The same AeroHub account, another ledger: what brings each order to its state at the sandbox.
+      const elsewhere = yield* setup({ env: sandbox.env })
+
+      // First update CLOSED, recorded as an earlier version did: the request on the refund, no "rejection".
+      const o = order(14)
+      const closedFirst = { ...o, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "10.00" }
+      yield* elsewhere.refunds.create({ provider: "aerohub", request: closedFirst, idempotencyKey: "old-closed" })
+      const old = yield* recordedByAnEarlierVersion(ledger, "old-closed", closedFirst, "failed")
+      assert.isUndefined(old.references["rejection"])
+      // First update QUOTE_COMPLETED, the same way.
+      const q = order(15)
+      const quotedFirst = { ...q, refundStatus: "QUOTE_COMPLETED", refundFeePricing: quote }
+      yield* elsewhere.refunds.create({ provider: "aerohub", request: quotedFirst, idempotencyKey: "old-quote" })
+      const oldQuote = yield* recordedByAnEarlierVersion(ledger, "old-quote", quotedFirst, "pending")
+      // CLOSED as an update, then a conflicting repeat that an earlier version sent and recorded: AeroHub kept the first.
+      const p = order(16)
+      const later = yield* refunds.create({ provider: "aerohub", request: { ...p, refundStatus: "PROCESSING" }, idempotencyKey: "old-closed-later" })
+      const closedLater = { ...p, refundStatus: "CLOSED", rejectReason: 4 }
+      yield* elsewhere.refunds.create({ provider: "aerohub", request: closedLater, idempotencyKey: "old-closed-later" })
+      for (const recorded of [closedLater, { ...closedLater, rejectReason: 5 }]) {
+        yield* ledger.transition(later.refund.id, { to: "failed", source: "operator", at: new Date().toISOString(), providerStatus: "CLOSED", detail: `update ${JSON.stringify(recorded)}` })
+      }
+
+      const before = yield* receivedOverHttp(sandbox)
+      const conflicts: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
+        [old.id, { ...closedFirst, refundableAmount: "99.00" }, "refundableAmount"],
+        [oldQuote.id, { ...quotedFirst, refundFeePricing: [{ ...quote[0], amount: "999.00" }] }, "refundFeePricing.0.amount"],
+        [later.refund.id, { ...closedLater, rejectReason: 5 }, "rejectReason"]
+      ]
+      for (const [id, request, path] of conflicts) {
+        assert.strictEqual(issueOf(yield* Effect.flip(refunds.update(id, request))).path, path)
+      }
+      assert.strictEqual(yield* receivedOverHttp(sandbox), before, "no conflicting repeat reached AeroHub")
+      for (const [id, request] of [[old.id, { ...closedFirst, refundableAmount: 10 }], [oldQuote.id, quotedFirst], [later.refund.id, closedLater]] as const) {
+        assert.strictEqual((yield* refunds.update(id, request)).providerStatus, request.refundStatus, "the same content is a replay")
+      }
+      assert.strictEqual(yield* receivedOverHttp(sandbox), before + 3)
+
+      // A CLOSED whose history does not say with what (recorded by hand): nothing to compare with.
+      const n = order(17)
+      const bare = yield* refunds.create({ provider: "aerohub", request: { ...n, refundStatus: "PROCESSING" }, idempotencyKey: "old-closed-bare" })
+      yield* elsewhere.refunds.create({ provider: "aerohub", request: { ...n, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "old-closed-bare" })
+      yield* ledger.transition(bare.refund.id, { to: "failed", source: "operator", at: new Date().toISOString(), providerStatus: "CLOSED" })
+      const unchecked = yield* receivedOverHttp(sandbox)
+      const repeated = yield* refunds.update(bare.refund.id, { ...n, refundStatus: "CLOSED", rejectReason: 2 })
+      assert.strictEqual(repeated.status, "failed")
+      assert.strictEqual(yield* receivedOverHttp(sandbox), unchecked + 1, "sent, as before")
+      assert.isUndefined(repeated.references["rejection"], "AeroHub kept the first rejection, whatever it was: the repeat's is not recorded as it")
+      assert.strictEqual((yield* refunds.update(bare.refund.id, { ...n, refundStatus: "CLOSED", rejectReason: 3 })).status, "failed")
     }))
 
   it.scopedLive("a lost response is retried and the repeat is idempotent at AeroHub: refunded once", () =>

@@ -38,14 +38,25 @@ describe("AeroHubStatus", () => {
     assert.isUndefined(AeroHubStatus.statusRank("SOMETHING_NEW"))
   })
 
-  it("keeps the provider word and the order numbers on the outcome", () => {
+  it("keeps the provider word, the order numbers and a CLOSED's rejection on the outcome", () => {
     const outcome = AeroHubStatus.outcomeOf({ refundOrderNo: "FBRF1", purchaseOrderNo: "F1", refundStatus: "CLOSED", rejectReason: 4 })
     assert.deepStrictEqual(outcome, {
       status: "failed",
       providerStatus: "CLOSED",
       providerReference: "FBRF1",
-      references: { refundOrderNo: "FBRF1", purchaseOrderNo: "F1" }
+      references: { refundOrderNo: "FBRF1", purchaseOrderNo: "F1", rejection: `{"rejectReason":4}` }
     })
+    const step = AeroHubStatus.outcomeOf({ refundOrderNo: "FBRF1", purchaseOrderNo: "F1", refundStatus: "PROCESSING" })
+    assert.deepStrictEqual(step.references, { refundOrderNo: "FBRF1", purchaseOrderNo: "F1" }, "a step with nothing a repeat must replay keeps only the order numbers")
+    const quoted = AeroHubStatus.outcomeOf({
+      refundOrderNo: "FBRF1",
+      purchaseOrderNo: "F1",
+      refundStatus: "QUOTE_COMPLETED",
+      refundFeePricing: [{ amount: "300.00", isRefundVoucher: 1, refundPolicyDetail: [{ ageType: 0, refundFeePolicy: "100.00" }] }]
+    })
+    assert.deepStrictEqual(JSON.parse(quoted.references?.["refundFeePricing"] ?? "null"), [
+      { amount: "300.00", isRefundVoucher: 1, refundPolicyDetail: [{ ageType: 0, refundFeePolicy: "100.00" }] }
+    ])
   })
 
   describe("answers", () => {
