@@ -104,3 +104,59 @@ describe("a repeated REFUNDED", () => {
       assert.strictEqual(after.body.status, "succeeded")
     }))
 })
+
+/** UpdateRefund calls the sandbox counted, read over HTTP (`GET /__sandbox/stats`). */
+const received = (gw: Gateway.Gateway) =>
+  Effect.promise(async () => ((await (await fetch(`${gw.aerohub.url}/__sandbox/stats`)).json()) as { requests: Record<string, number> }).requests["update_refund"] ?? 0)
+
+describe("a repeated CLOSED or QUOTE_COMPLETED", () => {
+  it.scopedLive("with the same rejection is a replay; with another it is refused naming the field, not sent, also by another gateway on the ledger", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const order = { refundOrderNo: "FBRF940001", purchaseOrderNo: "F340001" }
+      const created = yield* post(gw, { provider: "aerohub", ...order, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "10.00" })
+      assert.strictEqual(created.status, 201, created.text)
+      const id = created.body.id as string
+      const replay = yield* update(gw, id, { ...order, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: 10 })
+      assert.strictEqual(replay.status, 200, replay.text)
+      assert.strictEqual(replay.body.status, "failed")
+      // Another instance on the same ledger file reads the rejection the first recorded.
+      const other = yield* Gateway.start({ shareWith: gw })
+      const before = yield* received(gw)
+      for (const [body, path, recorded] of [
+        [{ ...order, refundStatus: "CLOSED", rejectReason: 4 }, "rejectReason", "rejectReason 6"],
+        [{ ...order, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "99.00" }, "refundableAmount", "refundableAmount 10.00"]
+      ] as const) {
+        const conflict = yield* update(other, id, body)
+        assert.strictEqual(conflict.status, 400, conflict.text)
+        assert.strictEqual(conflict.body.error.code, "invalid_request")
+        assert.deepStrictEqual(conflict.body.error.issues.map((i: { path: string }) => i.path), [path])
+        assert.include(conflict.text, recorded)
+      }
+      assert.strictEqual(yield* received(gw), before, "no conflicting CLOSED reached AeroHub")
+      const after = yield* other.fetch("GET", `/v1/refunds/${id}`)
+      assert.deepStrictEqual(JSON.parse(after.body.references.rejection), { rejectReason: 6, refundableAmount: "10.00" })
+    }))
+
+  it.scopedLive("with the same quote is a replay; with other pricing it is refused naming the field, and not sent", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const order = { refundOrderNo: "FBRF940002", purchaseOrderNo: "F340002" }
+      const pricing = [{ amount: "300.00", isRefundVoucher: 1, refundPolicyDetail: [{ ageType: 0, refundFeePolicy: "100.00" }] }]
+      const created = yield* post(gw, { provider: "aerohub", ...order, refundStatus: "QUOTE_COMPLETED", refundFeePricing: pricing })
+      assert.strictEqual(created.status, 201, created.text)
+      const id = created.body.id as string
+      const replay = yield* update(gw, id, { ...order, refundStatus: "QUOTE_COMPLETED", refundFeePricing: [{ ...pricing[0], amount: 300 }] })
+      assert.strictEqual(replay.status, 200, replay.text)
+      const before = yield* received(gw)
+      const conflict = yield* update(gw, id, { ...order, refundStatus: "QUOTE_COMPLETED", refundFeePricing: [{ ...pricing[0], amount: "350.00" }] })
+      assert.strictEqual(conflict.status, 400, conflict.text)
+      assert.strictEqual(conflict.body.error.code, "invalid_request")
+      assert.deepStrictEqual(conflict.body.error.issues.map((i: { path: string }) => i.path), ["refundFeePricing.0.amount"])
+      assert.include(conflict.text, "300.00")
+      assert.include(conflict.text, "350.00")
+      assert.strictEqual(yield* received(gw), before, "the other quote did not reach AeroHub")
+      const after = yield* gw.fetch("GET", `/v1/refunds/${id}`)
+      assert.strictEqual(after.body.providerStatus, "QUOTE_COMPLETED")
+    }))
+})
