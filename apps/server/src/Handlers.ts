@@ -107,7 +107,9 @@ export const providers: Layer.Layer<
 /**
  * `/v1/webhooks/{provider}`: the raw body text, lower-cased headers and the query go
  * to the plugin. A callback that does not verify or parse changes nothing, is logged,
- * and wakes the sync loop so the refund it may have been about is asked for directly.
+ * and wakes the sync loop so the refund it may have been about is asked for directly;
+ * so does an event of a verified callback that core does not record (an identifier
+ * with a NUL character), which is acknowledged as not applied while the others apply.
  *
  * @since 0.1.0
  */
@@ -123,17 +125,26 @@ export const webhooks: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "webhooks"
           const query: Record<string, string> = {}
           const at = request.url.indexOf("?")
           if (at !== -1) for (const [name, value] of new URLSearchParams(request.url.slice(at + 1))) query[name] = value
+          const wake = Effect.serviceOption(SyncLoop).pipe(
+            Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: (loop) => loop.wake(path.provider) }))
+          )
           const results = yield* service.webhook(path.provider, { headers: request.headers, body, query }).pipe(
             Effect.tapError((error) =>
               error._tag === "ProviderAuthFailed" || error._tag === "InvalidRequest" || error._tag === "UnexpectedResponse"
-                ? Effect.logWarning(`webhook from ${path.provider} rejected: ${error.message}`).pipe(
-                  Effect.zipRight(Effect.serviceOption(SyncLoop)),
-                  Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: (loop) => loop.wake(path.provider) }))
-                )
+                ? Effect.logWarning(`webhook from ${path.provider} rejected: ${error.message}`).pipe(Effect.zipRight(wake))
                 : Effect.void
             ),
             Effect.mapError(ApiErrors.fromWebhookError(path.provider))
           )
+          // An event no ledger can store is acknowledged as not recorded (a redelivery would carry it
+          // again): logged, and the sync loop asks the provider directly.
+          const refused = results.flatMap((r) => (r.refused === undefined ? [] : [r.refused]))
+          if (refused.length > 0) {
+            yield* Effect.logWarning(
+              `webhook from ${path.provider}: not recorded, acknowledged: ${refused.map((e) => `event field ${e.path}: ${e.detail}`).join("; ")}`
+            )
+            yield* wake
+          }
           const ack: ApiModel.WebhookAck = {
             received: results.length,
             applied: results.filter((r) => r.applied).length,

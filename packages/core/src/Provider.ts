@@ -194,12 +194,43 @@ export interface Definition<A, I> {
 
 // PostgreSQL text cannot hold U+0000, and a write carrying one fails: a reference with a NUL
 // left the refund `requested`, then `unknown` with every sync failing the same way, while
-// SQLite stored it. Refused where the provider's answer enters core, the same on every ledger.
+// SQLite stored it. One rule where a provider's answer enters core, the same on every ledger:
+// - free text a person reads (an outcome's `detail`, a decline's `reason`, an item's `message`)
+//   keeps the NUL as U+FFFD, and the answer is recorded (as core's `applyChange` does for an
+//   event's detail): the words still say what the provider said;
+// - identifiers and status words (references, status words, targets, amounts, codes, a
+//   callback's refund id, reference and dedupe key) are refused: changing one would record an
+//   id the provider never gave, and a later lookup or callback naming the real one would
+//   never find it.
 const Storable = Schema.String.pipe(
   Schema.filter((text) => !text.includes("\u0000") || "contains a NUL character (U+0000), which no ledger stores; refundkit does not record this answer")
 )
 
-// Every string of an `Outcome` a ledger stores; the others (`decline.action`, `status`) are literals.
+/**
+ * Free text from a provider as core records it: each NUL character (U+0000), which
+ * PostgreSQL text cannot hold, becomes U+FFFD.
+ *
+ * @since 0.4.0
+ */
+export const storableText = (text: string): string => (text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text)
+
+const hasNul = (text: string | undefined) => text !== undefined && text.includes("\u0000")
+
+// The outcome with its free text storable; the same object when it has no NUL (every answer passes here).
+const withStorableText = (outcome: Outcome): Outcome => {
+  const items = outcome.items
+  const dirtyItems = items !== undefined && items.some((item) => hasNul(item.message))
+  if (!hasNul(outcome.detail) && !hasNul(outcome.decline?.reason) && !dirtyItems) return outcome
+  return {
+    ...outcome,
+    ...(outcome.detail === undefined ? {} : { detail: storableText(outcome.detail) }),
+    ...(outcome.decline === undefined ? {} : { decline: { ...outcome.decline, reason: storableText(outcome.decline.reason) } }),
+    ...(dirtyItems ? { items: items.map((item) => (item.message === undefined ? item : { ...item, message: storableText(item.message) })) } : {})
+  }
+}
+
+// Every identifier and status word of an `Outcome` a ledger stores; its free text is made
+// storable instead, and the others (`decline.action`, `status`) are literals.
 const StorableOutcome = Schema.Struct({
   providerStatus: Storable,
   providerReference: Schema.optional(Storable),
@@ -208,29 +239,44 @@ const StorableOutcome = Schema.Struct({
     target: Storable,
     amount: Schema.optional(Storable),
     providerStatus: Schema.optional(Storable),
-    providerReference: Schema.optional(Storable),
-    message: Schema.optional(Storable)
+    providerReference: Schema.optional(Storable)
   }))),
-  decline: Schema.optional(Schema.Struct({ providerCode: Storable, reason: Storable })),
-  detail: Schema.optional(Storable)
+  decline: Schema.optional(Schema.Struct({ providerCode: Storable }))
 })
 
-const StorableEvents = Schema.Array(Schema.Struct({
+const StorableEvent = Schema.Struct({
   refundId: Schema.optional(Storable),
   providerReference: Schema.optional(Storable),
   dedupeKey: Storable,
   outcome: StorableOutcome
-}))
+})
 
 const checkOutcome = Schema.validateEither(StorableOutcome)
-const checkEvents = Schema.validateEither(StorableEvents)
+const checkEvent = Schema.validateEither(StorableEvent)
 
-/** A provider's answer as core records it, or `UnexpectedResponse` naming the first field no ledger can store. */
+/** A provider's answer as core records it, or `UnexpectedResponse` naming the first identifier no ledger can store. */
 const storable = (provider: string) => (outcome: Outcome): Either.Either<Outcome, UnexpectedResponse> =>
-  Either.mapBoth(checkOutcome(outcome), { onLeft: (error) => UnexpectedResponse.fromParseError(provider, error), onRight: () => outcome })
+  Either.mapBoth(checkOutcome(outcome), { onLeft: (error) => UnexpectedResponse.fromParseError(provider, error), onRight: () => withStorableText(outcome) })
 
-const storableEvents = (provider: string) => (events: ReadonlyArray<WebhookEvent>): Either.Either<ReadonlyArray<WebhookEvent>, UnexpectedResponse> =>
-  Either.mapBoth(checkEvents(events), { onLeft: (error) => UnexpectedResponse.fromParseError(provider, error), onRight: () => events })
+/**
+ * One event of a callback as core records it: its free text with each NUL as U+FFFD, or
+ * `UnexpectedResponse` naming the first identifier or status word that carries one
+ * (`path` prefixed with the event's `index`, e.g. `0.providerReference`). `Refunds.webhook`
+ * checks each event on its own, so one such event refuses only itself.
+ *
+ * @since 0.4.0
+ */
+export const storableEvent = (provider: string, event: WebhookEvent, index: number): Either.Either<WebhookEvent, UnexpectedResponse> =>
+  Either.mapBoth(checkEvent(event), {
+    onLeft: (error) => {
+      const refused = UnexpectedResponse.fromParseError(provider, error)
+      return new UnexpectedResponse({ provider, path: refused.path === "" ? String(index) : `${index}.${refused.path}`, detail: refused.detail })
+    },
+    onRight: () => {
+      const outcome = withStorableText(event.outcome)
+      return outcome === event.outcome ? event : { ...event, outcome }
+    }
+  })
 
 /**
  * Builds the registry's view of a plugin from its typed definition.
@@ -288,7 +334,9 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
     },
     webhook: (request, context) => {
       const webhook = definition.webhook
-      return webhook === undefined ? Effect.fail(unsupported("webhooks")) : Effect.flatMap(webhook(request, context), storableEvents(definition.id))
+      // Each event is checked where it is applied (`Refunds.webhook`, through `storableEvent`), so one
+      // event no ledger can store does not refuse the others of its callback.
+      return webhook === undefined ? Effect.fail(unsupported("webhooks")) : webhook(request, context)
     },
     update: (refund, input) => {
       const update = definition.update

@@ -22,7 +22,7 @@ import * as Scope from "effect/Scope"
 import { Ledger, notSentCode, recoveryOf, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
 import * as CallSlots from "./internal/callSlots.js"
 import * as Money from "./Money.js"
-import type { Outcome, Prepared, Provider, WebhookRequest } from "./Provider.js"
+import { type Outcome, type Prepared, type Provider, storableEvent, type WebhookRequest } from "./Provider.js"
 import { Providers } from "./Providers.js"
 import { deriveId, fingerprint, type EventSource, type Refund, type RefundItem, type RefundTarget } from "./Refund.js"
 import {
@@ -152,6 +152,12 @@ export interface WebhookResult {
   readonly refundId?: string | undefined
   readonly applied: boolean
   readonly reason?: string | undefined
+  /**
+   * Set when the event was not recorded because an identifier or status word in it carries
+   * what no ledger stores (a NUL character): the other events of the callback are still
+   * applied (since 0.4.0).
+   */
+  readonly refused?: UnexpectedResponse | undefined
 }
 
 /**
@@ -1065,8 +1071,17 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
               })
           })
         )
-        return yield* Effect.forEach(events, (event) =>
+        // Each event on its own: one the ledger cannot store is answered as not recorded, and the
+        // others still apply. The provider redelivers the same words after a non-2xx, so refusing the
+        // whole callback would only hold the good events back until its retries run out; a repeat of
+        // one already applied is a "duplicate callback" anyway.
+        return yield* Effect.forEach(events, (given, index) =>
           Effect.gen(function*() {
+            const checked = storableEvent(providerId, given, index)
+            if (Either.isLeft(checked)) {
+              return { applied: false, reason: `not recorded: field ${checked.left.path} ${checked.left.detail}`, refused: checked.left } satisfies WebhookResult
+            }
+            const event = checked.right
             const byId = event.refundId !== undefined
               ? yield* ledger.get(event.refundId).pipe(Effect.map(Option.some), Effect.catchTag("RefundNotFound", () => Effect.succeed(Option.none<Refund>())))
               : Option.none<Refund>()

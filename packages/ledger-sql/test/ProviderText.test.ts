@@ -1,5 +1,6 @@
 // A provider answer carrying a NUL character, through core's Refunds onto each ledger: PostgreSQL
-// text cannot hold one, so it is refused where the answer enters core, the same everywhere.
+// text cannot hold one, so where the answer enters core an identifier with one is refused and free
+// text keeps it as U+FFFD, the same everywhere.
 import { assert, describe, it } from "@effect/vitest"
 import { Ledger, Provider, Providers, Refunds } from "@refundkit/core"
 import { ProviderDeclined, UnexpectedResponse } from "@refundkit/core/RefundError"
@@ -17,7 +18,9 @@ const RequestSchema = Schema.Struct({ target: Schema.String })
 const toyProvider = (
   id: string,
   submit: Provider.Definition<typeof RequestSchema.Type, typeof RequestSchema.Encoded>["submit"] = () =>
-    Effect.succeed({ status: "pending", providerStatus: "PROCESSING", providerReference: nul, references: { refundId: nul } })
+    Effect.succeed({ status: "pending", providerStatus: "PROCESSING", providerReference: nul, references: { refundId: nul } }),
+  webhook: Provider.Definition<typeof RequestSchema.Type, typeof RequestSchema.Encoded>["webhook"] = () =>
+    Effect.succeed([{ providerReference: nul, dedupeKey: "d-1", outcome: { status: "succeeded", providerStatus: "DONE" } }])
 ) => Provider.make({
   id,
   displayName: "Toy",
@@ -34,7 +37,7 @@ const toyProvider = (
   describe: (request) => ({ targets: [{ target: request.target }] }),
   submit,
   status: () => Effect.succeed({ status: "succeeded", providerStatus: "DONE", references: { refundId: nul } }),
-  webhook: () => Effect.succeed([{ providerReference: nul, dedupeKey: "d-1", outcome: { status: "succeeded", providerStatus: "DONE" } }])
+  webhook
 })
 
 const toy = toyProvider("toy")
@@ -70,8 +73,9 @@ describe("a provider answer with a NUL character", () => {
         // A sync's answer is refused the same way, and changes nothing.
         assert.strictEqual((yield* refusal(refunds.sync(stored.id)))?.path, "references.refundId")
         assert.strictEqual((yield* refunds.get(stored.id)).status, "unknown")
-        // So is a callback's, before its reference is looked up.
-        assert.strictEqual((yield* refusal(refunds.webhook("toy", { headers: {}, body: "{}" })))?.path, "0.providerReference")
+        // So is a callback's event, before its reference is looked up: it is answered as not recorded.
+        const [event] = yield* refunds.webhook("toy", { headers: {}, body: "{}" })
+        assert.isTrue(event?.applied === false && event.refused?.path === "0.providerReference", "the event is refused, naming its field")
       }))
   }
 
@@ -94,6 +98,43 @@ describe("a provider answer with a NUL character", () => {
         assert.isTrue(stored.status === "failed", "recorded failed, not left requested by a failed write")
         const detail = stored.events.at(-1)?.detail ?? ""
         assert.isTrue(detail.includes("card ref\uFFFDx closed") && !detail.includes("\u0000"), "the history keeps the reason, without the NUL")
+      }))
+  }
+
+  // A callback's events are checked one by one: an event whose reference has a NUL is not
+  // recorded, and the next one, about a refund core knows, still applies. Its free text
+  // (an item's message) keeps the NUL as U+FFFD.
+  const batcher = toyProvider(
+    "batcher",
+    () => Effect.succeed({ status: "pending", providerStatus: "PROCESSING", providerReference: "ok-ref" }),
+    () =>
+      Effect.succeed([
+        { providerReference: nul, dedupeKey: "d-1", outcome: { status: "failed", providerStatus: "DECLINED" } },
+        { providerReference: "ok-ref", dedupeKey: "d-2", outcome: { status: "succeeded", providerStatus: "DONE", items: [{ target: "t-3", status: "succeeded", message: `paid ${nul}` }] } }
+      ])
+  )
+  for (const ledger of ledgers) {
+    it.scopedLive(`one callback event with one in an identifier refuses only itself (${ledger.name})`, () =>
+      Effect.gen(function*() {
+        const stack = Refunds.layer().pipe(
+          Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(batcher)), Providers.layer)),
+          Layer.provideMerge(yield* ledger.layer)
+        )
+        const refunds = Context.get(yield* Layer.build(stack), Refunds.Refunds)
+        const created = yield* refunds.create({ provider: "batcher", idempotencyKey: "nul-batch", request: { target: "t-3" } })
+        assert.strictEqual(created.refund.status, "pending")
+        const results = yield* refunds.webhook("batcher", { headers: {}, body: "{}" })
+        assert.strictEqual(results.length, 2)
+        assert.isTrue(results[0]!.applied === false && results[0]!.refused?.path === "0.providerReference", "the first event is refused, naming its field")
+        assert.isFalse(results[0]!.reason?.includes("\u0000") ?? true, "the reason does not quote the NUL")
+        assert.deepStrictEqual([results[1]!.applied, results[1]!.refundId], [true, created.refund.id])
+        const stored = yield* refunds.get(created.refund.id)
+        assert.strictEqual(stored.status, "succeeded")
+        assert.isTrue(stored.items[0]?.message === "paid ref\uFFFDx", "the item's message keeps the NUL as U+FFFD")
+        // The same callback again: the second event is a duplicate, the first still refused.
+        const again = yield* refunds.webhook("batcher", { headers: {}, body: "{}" })
+        assert.deepStrictEqual(again.map((r) => [r.applied, r.reason?.startsWith("not recorded") === true || r.reason === "duplicate callback"]), [[false, true], [false, true]])
+        assert.strictEqual((yield* refunds.get(created.refund.id)).events.length, stored.events.length)
       }))
   }
 })

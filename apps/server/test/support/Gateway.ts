@@ -9,6 +9,7 @@ import * as AeroHubSandbox from "@refundkit/aerohub/sandbox"
 import * as AiraloSandbox from "@refundkit/airalo/sandbox"
 import * as ExiromSandbox from "@refundkit/exirom/sandbox"
 import type { Ledger } from "@refundkit/core"
+import type * as Sandbox from "@refundkit/core/Sandbox"
 import type { ConfigurationError, LedgerError } from "@refundkit/core/RefundError"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import { Context, Duration, Effect, Layer, Redacted, Schedule, Scope } from "effect"
@@ -62,20 +63,23 @@ export const start = (options: {
   readonly shareWith?: Gateway
   /** The ledger instead of the SQLite file (a PostgreSQL ledger several instances share). */
   readonly ledger?: Layer.Layer<Ledger.Ledger, LedgerError | ConfigurationError>
+  /** Settings over the sandboxes' own: `REFUNDKIT_<P>_BASE_URL` points a plugin at a scripted provider. */
+  readonly env?: Readonly<Record<string, string>>
 } = {}): Effect.Effect<Gateway, unknown, Scope.Scope> =>
   Effect.gen(function*() {
     const ledgerFile = options.shareWith?.ledgerFile ?? path.join(yield* tempDir, "ledger.db")
     const exirom = options.shareWith?.exirom ?? (yield* ExiromSandbox.make(options.exirom))
     const aerohub = options.shareWith?.aerohub ?? (yield* AeroHubSandbox.make())
     const airalo = options.shareWith?.airalo ?? (yield* AiraloSandbox.make(options.airalo))
+    const withEnv = (handle: Sandbox.Handle): Sandbox.Handle => options.env === undefined ? handle : { ...handle, env: { ...handle.env, ...options.env } }
     const plugins = Installed.plugins.map((plugin) =>
       plugin.id === exirom.provider
-        ? { ...plugin, sandbox: Effect.succeed(exirom) }
+        ? { ...plugin, sandbox: Effect.succeed(withEnv(exirom)) }
         : plugin.id === aerohub.provider
-        ? { ...plugin, sandbox: Effect.succeed(aerohub) }
+        ? { ...plugin, sandbox: Effect.succeed(withEnv(aerohub)) }
         : plugin.id === airalo.provider
-        ? { ...plugin, sandbox: Effect.succeed(airalo) }
-        : plugin
+        ? { ...plugin, sandbox: Effect.succeed(withEnv(airalo)) }
+        : { ...plugin, sandbox: Effect.map(plugin.sandbox, withEnv) }
     )
     const serverOptions: Server.Options = {
       ...ServerConfig.defaults,
