@@ -843,9 +843,17 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * process killed meanwhile left them `requested`, which recovery can only call `unknown`:
      * at a provider with no status API, refunds someone checks by hand though the provider
      * provably accepted none of them. So all are first recorded as not sent ({@link notSentCode},
-     * failed by recovery), in writes issued together so that they share a commit; each takes its
-     * turn, says it is being sent, and only then goes out. One that moved on while it waited
-     * (failed by another run's recovery) is not sent.
+     * failed by recovery), and only once every mark is written does each take its turn, say it is
+     * being sent, and go out. One that moved on while it waited (failed by another run's recovery)
+     * is not sent.
+     *
+     * The marks are one write per member, not one transaction (the Ledger offers none; issued
+     * together, a SQL ledger usually commits them as one). A process that dies between them leaves
+     * the members not yet marked `requested` as claimed, which recovery makes `unknown`: the state a
+     * death one step earlier (before the refusal was read) leaves every member in, and one no write
+     * order can rule out. Nothing is lost (an `unknown` refund is listed for a sync or a person),
+     * nothing is sent twice (an `unknown` refund is never resent blindly and keeps its targets held);
+     * such a member only loses the precision of `failed`. So the marks need no transaction.
      */
     const aloneAfterRefusal = (
       provider: Provider,
