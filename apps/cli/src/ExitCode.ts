@@ -57,16 +57,22 @@ const usageCodes: ReadonlySet<string> = new Set([
 ])
 
 /** Error codes that leave the outcome at the provider in doubt. */
-const inDoubtCodes: ReadonlySet<string> = new Set(["outcome_unknown", "unexpected_response", "refund_in_progress"])
+const inDoubtCodes: ReadonlySet<string> = new Set(["outcome_unknown", "refund_in_progress"])
 
 /**
  * The exit code for an error, by its stable code. A provider failure that left the
- * refund `unknown` is in doubt, not a plain failure.
+ * refund `unknown` is in doubt, not a plain failure. An answer refundkit could not read
+ * is in doubt when it was a submit's (it names the refund, now `unknown`); a status
+ * query's or a lookup's recorded nothing and is a provider failure.
  *
  * @since 0.1.0
  */
-export const ofError = (error: { readonly code: string; readonly status?: RefundStatus | undefined }): ExitCode =>
-  usageCodes.has(error.code) ? usage : inDoubtCodes.has(error.code) || error.status === "unknown" ? inDoubt : failure
+export const ofError = (error: { readonly code: string; readonly status?: RefundStatus | undefined; readonly refundId?: string | undefined }): ExitCode =>
+  usageCodes.has(error.code)
+    ? usage
+    : inDoubtCodes.has(error.code) || error.status === "unknown" || (error.code === "unexpected_response" && error.refundId !== undefined)
+    ? inDoubt
+    : failure
 
 /**
  * The exit code for a refund a command printed: `unknown` (or still `requested`) is in

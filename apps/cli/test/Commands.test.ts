@@ -135,6 +135,21 @@ describe("refundkit (everything but bulk)", () => {
     assert.strictEqual((JSON.parse(synced.stdout) as Refund).status, "failed")
   })
 
+  it("a sync whose status answer does not parse exits 1 and leaves the refund as it was, not in doubt", async () => {
+    const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 12345, amount: "1.00" })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const refund = JSON.parse(created.stdout) as Refund
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "SchemaViolation" }, route: "info", times: 1 })
+    const synced = await cli(["sync", refund.id, "--json"])
+    await clearFaults(sandboxes.url("exirom"))
+    assert.strictEqual(synced.code, 1, synced.stdout + synced.stderr)
+    const body = JSON.parse(synced.stdout) as ErrorBody
+    assert.strictEqual(body.error.code, "unexpected_response")
+    assert.notInclude(body.error.message, "kept as \"unknown\"")
+    const after = await cli(["get", refund.id, "--json"])
+    assert.strictEqual((JSON.parse(after.stdout) as Refund).status, refund.status)
+  })
+
   it("exits 3 when the outcome is unknown, and 1 on a provider or ledger failure", async () => {
     const airpay = sandboxes.url("airpay")
     await fault(airpay, { fault: { _tag: "LostResponse" }, route: "refund", times: 1 })

@@ -308,6 +308,21 @@ describe("reading and moving refunds", () => {
       assert.strictEqual(badStatus.body.error.code, "invalid_request")
     }))
 
+  it.scopedLive("a sync whose status answer does not parse leaves the refund pending, and says so, not 'kept as unknown'", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } })
+      const pending = yield* post(gw, Gateway.exiromRefund())
+      assert.strictEqual(pending.body.status, "pending", pending.text)
+      yield* gw.exirom.faults.inject({ fault: { _tag: "SchemaViolation" }, route: "info" })
+      const synced = yield* gw.fetch("POST", `/v1/refunds/${pending.body.id}/sync`)
+      assert.strictEqual(synced.status, 502, synced.text)
+      assert.strictEqual(synced.body.error.code, "unexpected_response")
+      assert.notInclude(synced.body.error.message, "kept as \"unknown\"", synced.text)
+      assert.include(synced.body.error.message, "the refund keeps the status it had")
+      const after = yield* gw.fetch("GET", `/v1/refunds/${pending.body.id}`)
+      assert.strictEqual(after.body.status, "pending")
+    }))
+
   it.scopedLive("sync asks the provider where it can, 409 sync_unsupported where it cannot; events need a provider with updates", () =>
     Effect.gen(function*() {
       const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } })

@@ -205,8 +205,14 @@ export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>("
   get code() {
     return "unexpected_response" as const
   }
+  // Without a refund id it is not a submit's answer (a status query's, an update's, a callback
+  // lookup's): nothing from it was recorded and the refund keeps its status, which saying
+  // "kept as unknown" misreported for a pending refund whose sync got a bad answer.
   override get message() {
-    return `${this.provider} sent a response refundkit does not understand (${this.path === "" ? "body" : `field ${this.path}`}: ${this.detail}). The refund is kept as "unknown"; sync it or check with ${this.provider}.`
+    const what = `${this.provider} sent a response refundkit does not understand (${this.path === "" ? "body" : `field ${this.path}`}: ${this.detail}).`
+    return this.refundId === undefined
+      ? `${what} Nothing in it was recorded; the refund keeps the status it had.`
+      : `${what} ${keptInDoubt(this.provider, this.refundId)}`
   }
 
   /**
