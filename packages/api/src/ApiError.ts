@@ -266,8 +266,9 @@ export class ProviderAuthFailed extends Schema.TaggedError<ProviderAuthFailed>()
 }) {}
 
 /**
- * The provider answered with a body that does not match its documentation; the
- * refund is kept as `unknown`.
+ * The provider answered with a body that does not match its documentation. A submit's
+ * answer names the refund, kept as `unknown` (`refundId`, `status`); a status query's
+ * records nothing, and the refund keeps its status.
  *
  * @since 0.1.0
  */
