@@ -43,7 +43,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { decodeCursor, encodeCursor, leaseCandidates, recoverySkipped, syncSkipped, syncWhere } from "./internal/queries.js"
+import { decodeCursor, encodeCursor, leaseCandidates, listPage, recoverySkipped, syncSkipped, syncWhere } from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -194,7 +194,8 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
   const cache = dialect === "pg" ? RefundCache.make(pgCacheSize) : undefined
   const lockedColumns = sql.literal(`${Rows.refundColumns}, version`)
   // On PostgreSQL a read that takes no lock brings the events along in the same statement.
-  const columns = sql.literal(dialect === "pg" ? PgFastPath.hydratedColumns : `${Rows.refundColumns}, version`)
+  const columnsText = dialect === "pg" ? PgFastPath.hydratedColumns : `${Rows.refundColumns}, version`
+  const columns = sql.literal(columnsText)
   const forUpdate = sql.literal(dialect === "pg" ? " FOR UPDATE" : "")
 
   /** A consistent read: on PostgreSQL each read is one statement, which is one snapshot. */
@@ -453,20 +454,9 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     const limit = Math.floor(query.limit)
     if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
     if (!(limit > 0)) return Effect.succeed({ items: [] })
-    const where = sql.and([
-      ...(before === undefined ? [] : [sql`seq < ${dialect === "sqlite" ? before : before.toString()}`]),
-      ...(query.provider === undefined ? [] : [sql`provider = ${query.provider}`]),
-      ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
-      ...(query.createdFrom === undefined ? [] : [sql`created_at >= ${query.createdFrom}`]),
-      ...(query.createdTo === undefined ? [] : [sql`created_at < ${query.createdTo}`])
-    ])
     return run(
       "listing refunds",
-      snapshot(Effect.flatMap(
-        // One row more than asked says whether there is a next page.
-        sql`SELECT ${columns} FROM refunds WHERE ${where} ORDER BY seq DESC LIMIT ${limit + 1}`,
-        hydrate
-      ))
+      snapshot(Effect.flatMap(listPage(sql, dialect, columnsText, query, before, limit), hydrate))
     ).pipe(Effect.map((rows) => {
       const page = rows.slice(0, limit)
       const last = page.at(-1)

@@ -5,7 +5,7 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SyncLease } from "@refundkit/core/Ledger"
+import type { ListQuery, SyncLease } from "@refundkit/core/Ledger"
 import type { LedgerError } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
 import type { Dialect } from "./rows.js"
@@ -51,6 +51,32 @@ export const leaseCandidates = (sql: SqlClient.SqlClient, dialect: Dialect, leas
   sql<{ readonly id: string }>`SELECT id FROM refunds${sql.literal(dialect === "pg" ? "" : " INDEXED BY refunds_sync_due")}
     WHERE ${syncWhere(sql, lease.providers)} AND (sync_lease_until IS NULL OR sync_lease_until <= ${lease.at})
     ${sql.literal(leaseOrder)} LIMIT ${Math.max(0, Math.floor(lease.limit))}${sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")}`
+
+/**
+ * A page of `list` on `@effect/sql`, newest first, reading `columns`. One row more than asked
+ * says whether there is a next page. By status it can walk `refunds_status_seq` (migration 7)
+ * from the cursor and stop at the page's end; PostgreSQL takes it where its statistics say the
+ * status is rare, and otherwise walks seq itself.
+ *
+ * @internal
+ */
+export const listPage = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  columns: string,
+  query: ListQuery,
+  before: bigint | undefined,
+  limit: number
+) => {
+  const where = sql.and([
+    ...(before === undefined ? [] : [sql`seq < ${dialect === "sqlite" ? before : before.toString()}`]),
+    ...(query.provider === undefined ? [] : [sql`provider = ${query.provider}`]),
+    ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
+    ...(query.createdFrom === undefined ? [] : [sql`created_at >= ${query.createdFrom}`]),
+    ...(query.createdTo === undefined ? [] : [sql`created_at < ${query.createdTo}`])
+  ])
+  return sql`SELECT ${sql.literal(columns)} FROM refunds WHERE ${where} ORDER BY seq DESC LIMIT ${limit + 1}`
+}
 
 /**
  * A refund recovery cannot read (a row edited by hand, damaged) is left in `requested` and

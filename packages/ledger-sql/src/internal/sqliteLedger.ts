@@ -103,6 +103,34 @@ export const leaseCandidatesText = (providers: ReadonlyArray<string> | undefined
   `SELECT id FROM refunds INDEXED BY refunds_sync_due WHERE ${syncWhere(providers)}
     AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ${leaseOrder} LIMIT ?`
 
+/**
+ * A page of `list`, newest first: the statement and its parameters. One row more than asked
+ * says whether there is a next page. By status it walks `refunds_status_seq` (migration 7)
+ * from the cursor and stops at the page's end.
+ *
+ * @internal
+ */
+export const listStatement = (
+  query: ListQuery,
+  before: bigint | undefined,
+  limit: number
+): { readonly text: string; readonly params: ReadonlyArray<unknown> } => {
+  const where: Array<string> = []
+  const params: Array<unknown> = []
+  const filter = (clause: string, value: unknown) => {
+    if (value === undefined) return
+    where.push(clause)
+    params.push(value)
+  }
+  filter("seq < ?", before)
+  filter("provider = ?", query.provider)
+  filter("status = ?", query.status)
+  filter("created_at >= ?", query.createdFrom)
+  filter("created_at < ?", query.createdTo)
+  const text = `SELECT ${selected} FROM refunds${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY seq DESC LIMIT ?`
+  return { text, params: [...params, limit + 1] }
+}
+
 /** The version a row says it is at; one that is not an integer matches no cached entry. */
 const versionOf = (row: Row): number => (typeof row.version === "number" && Number.isSafeInteger(row.version) ? row.version : Number.NaN)
 
@@ -326,23 +354,10 @@ export const make = (
       const limit = Math.floor(query.limit)
       if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
       if (!(limit > 0)) return Effect.succeed({ items: [] })
-      const where: Array<string> = []
-      const params: Array<unknown> = []
-      const filter = (clause: string, value: unknown) => {
-        if (value === undefined) return
-        where.push(clause)
-        params.push(value)
-      }
-      filter("seq < ?", before)
-      filter("provider = ?", query.provider)
-      filter("status = ?", query.status)
-      filter("created_at >= ?", query.createdFrom)
-      filter("created_at < ?", query.createdTo)
-      // One row more than asked says whether there is a next page.
-      const text = `SELECT ${selected} FROM refunds${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY seq DESC LIMIT ?`
+      const { params, text } = listStatement(query, before, limit)
       return read("listing refunds", () =>
         snapshot(() => {
-          const rows = prepare(text).all(...params, limit + 1) as ReadonlyArray<Row>
+          const rows = prepare(text).all(...params) as ReadonlyArray<Row>
           return Either.map(hydrate(rows), (entries) => {
             remember(entries)
             const page = entries.slice(0, limit).map((e) => e.refund)
