@@ -311,6 +311,17 @@ const syncDueIndex = (nullsFirst: string) =>
   `CREATE INDEX refunds_sync_due ON refunds (sync_lease_until${nullsFirst}, updated_at, seq)
     WHERE status IN ('pending', 'unknown', 'requires_action') AND provider_final = 0`
 
+// Listing by status (newest first, a keyset cursor on seq) walks this index from the cursor
+// and stops at the page's end, where `refunds_status_updated` gave every refund of the status,
+// to be sorted by seq for each page. It replaces that index rather than joining it: every
+// status change rewrites the entries of both, and recovery's `requested` refunds read as well
+// from this one. `needingSync`, which walked the old one per status by update time, sorts the
+// refunds due instead, as it always did on PostgreSQL.
+const statusSeqIndex: ReadonlyArray<string> = [
+  `DROP INDEX refunds_status_updated`,
+  `CREATE INDEX refunds_status_seq ON refunds (status, seq)`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -329,7 +340,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "3_keyed_by_refund_seq": statements({ sqlite: sqlite3, pg: pg3 }),
   "4_every_target_reserved": statements({ sqlite: sqlite4, pg: pg4 }),
   "5_provider_final": statements({ sqlite: sqlite5, pg: pg5 }),
-  "6_sync_due_index": statements({ sqlite: [syncDueIndex("")], pg: [syncDueIndex(" NULLS FIRST")] })
+  "6_sync_due_index": statements({ sqlite: [syncDueIndex("")], pg: [syncDueIndex(" NULLS FIRST")] }),
+  "7_status_seq_index": statements({ sqlite: statusSeqIndex, pg: statusSeqIndex })
 }
 
 /**
