@@ -18,6 +18,8 @@
  * - `refunds.provider_final` (since migration 5): 1 when the provider calls the refund's
  *   status word final while the refund still needs a person (`Refund.providerFinal`); sync
  *   selection (`needingSync`, `claimForSync`) passes such refunds by.
+ * - `refund_turns` (SQLite only, since migration 8): who holds a refund's turn
+ *   (`serialise`) and until when; PostgreSQL takes an advisory lock instead.
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
  *   locks `FOR UPDATE` while it checks and writes reservations. SQLite needs no such row:
  *   its claims hold the database's write lock.
@@ -322,6 +324,20 @@ const statusSeqIndex: ReadonlyArray<string> = [
   `CREATE INDEX refunds_status_seq ON refunds (status, seq)`
 ]
 
+/**
+ * A refund's turn across processes on SQLite (`serialise`): one lease row per refund
+ * whose turn is held, by an owner until a time (ISO text, compared byte-wise like
+ * `sync_lease_until`). Not keyed to `refunds`: a turn is taken before its refund is read.
+ * PostgreSQL takes an advisory lock instead and needs no table.
+ */
+const sqlite8: ReadonlyArray<string> = [
+  `CREATE TABLE refund_turns (
+    refund_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until TEXT NOT NULL
+  ) WITHOUT ROWID`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -341,7 +357,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "4_every_target_reserved": statements({ sqlite: sqlite4, pg: pg4 }),
   "5_provider_final": statements({ sqlite: sqlite5, pg: pg5 }),
   "6_sync_due_index": statements({ sqlite: [syncDueIndex("")], pg: [syncDueIndex(" NULLS FIRST")] }),
-  "7_status_seq_index": statements({ sqlite: statusSeqIndex, pg: statusSeqIndex })
+  "7_status_seq_index": statements({ sqlite: statusSeqIndex, pg: statusSeqIndex }),
+  "8_refund_turns": statements({ sqlite: sqlite8, pg: [] })
 }
 
 /**

@@ -50,6 +50,7 @@ import * as Rows from "./internal/rows.js"
 import * as RefundCache from "./internal/sqliteCache.js"
 import * as SqliteLedger from "./internal/sqliteLedger.js"
 import * as Transactions from "./internal/transactions.js"
+import * as Turns from "./internal/turns.js"
 import * as LedgerConfig from "./LedgerConfig.js"
 import * as Migrations from "./Migrations.js"
 
@@ -99,7 +100,24 @@ export declare namespace SqlLedger {
 export interface Options {
   /** Apply pending migrations when the layer starts (default `true`). */
   readonly migrate?: boolean | undefined
+  /**
+   * SQLite: how long a refund's turn (`serialise`) stays held without a renewal, in
+   * milliseconds (default 30000). The holder renews it every third of that while its
+   * turn runs, so it bounds only how long a process that died mid-turn blocks the
+   * refund. PostgreSQL's turn is an advisory lock, freed with the connection.
+   */
+  readonly turnLeaseMillis?: number | undefined
+  /**
+   * SQLite: how long a caller waits for another's turn on the same refund before it
+   * fails with a `LedgerError` naming the refund, in milliseconds (default 60000).
+   */
+  readonly turnWaitMillis?: number | undefined
 }
+
+const turnOptions = (options: Options): Turns.Options => ({
+  leaseMillis: options.turnLeaseMillis ?? Turns.defaults.leaseMillis,
+  waitMillis: options.turnWaitMillis ?? Turns.defaults.waitMillis
+})
 
 /**
  * Options of the SQLite layer.
@@ -180,7 +198,9 @@ interface Persisted {
  *
  * @since 0.1.0
  */
-export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlClient> = Effect.gen(function*() {
+export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlClient> = Effect.suspend(() => makeWith({}))
+
+const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlClient> => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const dialect = yield* sql.onDialectOrElse({
     sqlite: () => Effect.succeed<Rows.Dialect>("sqlite"),
@@ -576,6 +596,35 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
         })))
   }
 
+  /**
+   * A refund's turn on SQLite: a lease row in `refund_turns`, each statement a short
+   * transaction of its own (internal/turns.ts says why not a lock held for the turn).
+   */
+  const turnRow = (id: string) =>
+    Effect.flatMap(sql`SELECT owner, until FROM refund_turns WHERE refund_id = ${id}`, (rows) => Turns.decodeHolder(rows[0]))
+  const leasedTurn = Turns.make({
+    holder: (id) => run("reading a refund's turn", turnRow(id)),
+    take: (id, owner, now, until) =>
+      run(
+        "taking a refund's turn",
+        tx.write(Effect.gen(function*() {
+          yield* sql`INSERT INTO refund_turns (refund_id, owner, until) VALUES (${id}, ${owner}, ${until})
+            ON CONFLICT (refund_id) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE refund_turns.until <= ${now}`
+          const held = yield* turnRow(id)
+          return Option.isSome(held) && held.value.owner === owner ? Option.none<Turns.Holder>() : held
+        }))
+      ),
+    renew: (id, owner, until) =>
+      run(
+        "renewing a refund's turn",
+        tx.write(Effect.zipRight(
+          sql`UPDATE refund_turns SET until = ${until} WHERE refund_id = ${id} AND owner = ${owner}`,
+          Effect.map(turnRow(id), (held) => Option.isSome(held) && held.value.owner === owner)
+        ))
+      ),
+    release: (id, owner) => run("releasing a refund's turn", Effect.asVoid(sql`DELETE FROM refund_turns WHERE refund_id = ${id} AND owner = ${owner}`))
+  }, turnOptions(options))
+
   const ready = run("checking the ledger", tx.read(Effect.provideService(Migrations.check, SqlClient.SqlClient, sql)))
 
   return SqlLedger.of({
@@ -587,7 +636,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
     findByReference,
     holderOf,
     transition,
-    ...(dialect === "pg" ? { serialise } : {}),
+    serialise: dialect === "pg" ? serialise : leasedTurn,
     list,
     needingSync,
     recover,
@@ -605,7 +654,7 @@ export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlCl
 export const layerFromClient = (options: Options = {}): Layer.Layer<Ledger | SqlLedger, LedgerError, SqlClient.SqlClient> =>
   Layer.effectContext(Effect.gen(function*() {
     if (options.migrate !== false) yield* Migrations.run
-    const service = yield* make
+    const service = yield* makeWith(options)
     return Context.make(SqlLedger, service).pipe(Context.add(Ledger, service))
   }))
 
@@ -616,7 +665,7 @@ export const layerFromClient = (options: Options = {}): Layer.Layer<Ledger | Sql
  */
 const sqliteLedger = (filename: string, options: SqliteOptions): Layer.Layer<Ledger | SqlLedger, LedgerError> =>
   Layer.scopedContext(
-    Effect.map(SqliteLedger.open(filename, options), (service) => Context.make(SqlLedger, service).pipe(Context.add(Ledger, service)))
+    Effect.map(SqliteLedger.open(filename, { ...options, turns: turnOptions(options) }), (service) => Context.make(SqlLedger, service).pipe(Context.add(Ledger, service)))
   )
 
 const decodeOrKeep = (text: string): string => {

@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, pgSchema, tempDir } from "./support/databases.js"
+import { draft } from "./support/refunds.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const packageDir = path.join(here, "..")
@@ -128,7 +129,69 @@ const killed = (url: string) =>
     assert.deepStrictEqual(due.map((r) => r.id), [id], "the recovered refund is queued for sync")
   })
 
+const Decided = Schema.parseJson(Schema.Struct({ sent: Schema.Boolean, saw: Schema.optional(Schema.String) }))
+
+/**
+ * Two processes update one refund at once, as a gateway and `refundkit update` on one ledger:
+ * exactly one "sends" (its turn sees the refund still OPEN), and the other decides from what
+ * the first recorded. Without a turn across processes both saw OPEN and both sent.
+ */
+const updateRace = (url: string) =>
+  Effect.gen(function*() {
+    const ledger = yield* build(SqlLedger.layer({ url }))
+    const refund = draft("turn-race")
+    yield* ledger.claim(refund)
+    yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: new Date().toISOString(), providerStatus: "OPEN" })
+    const children = yield* Effect.all([spawnChild(["update", url, refund.id, "A"]), spawnChild(["update", url, refund.id, "B"])])
+    yield* Effect.all(children.map((c) => c.line("ready")), { concurrency: "unbounded" })
+    for (const c of children) c.child.stdin!.write("go\n")
+    const results = yield* Effect.all(children.map((c) => c.exited), { concurrency: "unbounded" })
+    for (const r of results) assert.strictEqual(r.code, 0, `child failed: ${r.stderr}`)
+    const [a, b] = yield* Effect.all(results.map((r) => Schema.decodeUnknown(Decided)(r.stdout.trim().split("\n").at(-1))))
+    assert.strictEqual([a!, b!].filter((d) => d.sent).length, 1, `both processes sent their update: ${JSON.stringify([a, b])}`)
+    const winner = a!.sent ? "A" : "B"
+    assert.strictEqual((a!.sent ? b! : a!).saw, winner, "the second decided from what the first recorded")
+    const after = yield* ledger.get(refund.id)
+    assert.strictEqual(after.providerStatus, winner)
+  })
+
+/**
+ * A process SIGKILLed while holding a refund's turn on SQLite (mid provider call) does not
+ * block the refund for ever: its lease runs out and another process takes the turn.
+ */
+const killedInTurn = (url: string) =>
+  Effect.gen(function*() {
+    const lease = 1500
+    const setup = yield* build(SqlLedger.layer({ url }))
+    const refund = draft("turn-killed")
+    yield* setup.claim(refund)
+    const { child, exited, line } = yield* spawnChild(["hold", url, refund.id, String(lease)])
+    yield* line("holding")
+    const heldAt = Date.now()
+    child.kill("SIGKILL")
+    assert.strictEqual((yield* exited).signal, "SIGKILL")
+    const turn = (ledger: SqlLedger.SqlLedger.Service) => {
+      assert.isDefined(ledger.serialise, "the ledger serialises refund turns")
+      return ledger.serialise!
+    }
+    // The dead process's lease still stands: a short wait gives up, naming the refund.
+    const impatient = yield* build(SqlLedger.layer({ url, turnWaitMillis: 200 }))
+    const early = yield* Effect.flip(turn(impatient)(refund.id, impatient.get(refund.id)))
+    assert.include(early.message, refund.id)
+    const ledger = yield* build(SqlLedger.layer({ url }))
+    const got = yield* turn(ledger)(refund.id, ledger.get(refund.id)).pipe(Effect.timeout("10 seconds"))
+    assert.strictEqual(got.id, refund.id)
+    assert.isAtLeast(Date.now() - heldAt, lease - 200, "the turn was taken before the dead holder's lease ran out")
+  })
+
 describe("several processes on one ledger", () => {
+  it.scopedLive("SQLite file: two processes updating one refund at once take turns; the second decides from what the first recorded", () =>
+    Effect.flatMap(tempDir, (dir) => updateRace(path.join(dir, "turns.db"))), 60_000)
+
+  it.scopedLive("SQLite file: a process killed holding a refund's turn frees it once its lease has run out", () =>
+    Effect.flatMap(tempDir, (dir) => killedInTurn(path.join(dir, "turn-killed.db"))), 60_000)
+
+
   it.scopedLive("PostgreSQL: two processes claiming the same keys get one winner per key, and never over-refund or refund a target whole twice", () =>
     Effect.flatMap(pgSchema, race), 60_000)
 

@@ -35,6 +35,7 @@ import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
 import { type Busy, failure, retryBusy } from "./sqliteErrors.js"
 import * as Writer from "./sqliteWriter.js"
+import * as Turns from "./turns.js"
 import * as WalSync from "./walSync.js"
 
 /** @internal */
@@ -51,6 +52,8 @@ export interface Options {
   readonly checkpointer?: Checkpointer.Checkpointer | undefined
   /** How long a batch's first write waits for others to share its COMMIT (default 0). */
   readonly commitDelayMillis?: number | undefined
+  /** A refund's turn: its lease and how long a caller waits for it (`Turns.defaults`). */
+  readonly turns?: Turns.Options | undefined
 }
 
 type Row = Record<string, unknown>
@@ -86,7 +89,13 @@ const sql = {
   lease: "UPDATE refunds SET sync_lease_until = ?, sync_lease_owner = ? WHERE id IN (SELECT value FROM json_each(?))",
   leased: `SELECT ${selected} FROM refunds WHERE id IN (SELECT value FROM json_each(?)) ORDER BY updated_at, seq`,
   release: `UPDATE refunds SET sync_lease_until = NULL, sync_lease_owner = NULL
-    WHERE id IN (SELECT value FROM json_each(?)) AND sync_lease_owner = ?`
+    WHERE id IN (SELECT value FROM json_each(?)) AND sync_lease_owner = ?`,
+  turnHolder: "SELECT owner, until FROM refund_turns WHERE refund_id = ?",
+  // Taken when free, or over from a holder whose lease ran out; a live holder's row is left as it is.
+  turnTake: `INSERT INTO refund_turns (refund_id, owner, until) VALUES (?, ?, ?)
+    ON CONFLICT (refund_id) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE refund_turns.until <= ?`,
+  turnRenew: "UPDATE refund_turns SET until = ? WHERE refund_id = ? AND owner = ?",
+  turnRelease: "DELETE FROM refund_turns WHERE refund_id = ? AND owner = ?"
 } as const
 
 const syncWhere = (providers: ReadonlyArray<string> | undefined) =>
@@ -442,6 +451,24 @@ export const make = (
         return Writer.done(undefined)
       })
 
+    // A refund's turn: lease rows, each a short write of its own (internal/turns.ts says why not a lock).
+    const serialise = Turns.make({
+      holder: (id) => read("reading a refund's turn", () => Turns.decodeHolder(prepare(sql.turnHolder).get(id))),
+      take: (id, owner, now, until) =>
+        write("taking a refund's turn", () => {
+          if (prepare(sql.turnTake).run(id, owner, until, now).changes > 0) return Writer.done(Option.none<Turns.Holder>())
+          const held = Turns.decodeHolder(prepare(sql.turnHolder).get(id))
+          return Either.isLeft(held) ? Writer.undone(held.left) : Writer.done(held.right)
+        }),
+      renew: (id, owner, until) =>
+        write("renewing a refund's turn", () => Writer.done(prepare(sql.turnRenew).run(until, id, owner).changes > 0)),
+      release: (id, owner) =>
+        write("releasing a refund's turn", () => {
+          prepare(sql.turnRelease).run(id, owner)
+          return Writer.done(undefined)
+        })
+    }, options.turns ?? Turns.defaults)
+
     const ready = Effect.suspend(() => {
       // A ledger that stopped after a failed fsync is not ready: the process must restart.
       const stopped = writer.refusal("checking the ledger")
@@ -463,6 +490,7 @@ export const make = (
         read("reading the refunds against a target", () =>
           Either.map(Rows.decodeReservedEither(prepare(sql.reserved).all(provider, target)), (held) => Option.fromNullable(held[0]))),
       transition,
+      serialise,
       list,
       needingSync,
       recover,
@@ -486,6 +514,8 @@ export interface OpenOptions {
   readonly checkpointInWorker?: boolean | undefined
   /** How long a batch's first write waits for others to share its COMMIT (default 0). */
   readonly commitDelayMillis?: number | undefined
+  /** A refund's turn: its lease and how long a caller waits for it (`Turns.defaults`). */
+  readonly turns?: Turns.Options | undefined
 }
 
 /**
@@ -641,7 +671,8 @@ export const openConnected = (
         busyTimeoutMillis: connection.busyTimeoutMillis,
         walSync: connection.walSync,
         checkpointer: connection.checkpointer,
-        commitDelayMillis: options.commitDelayMillis
+        commitDelayMillis: options.commitDelayMillis,
+        turns: options.turns
       }),
       (ledger) => ({ connection, ledger })
     ))
