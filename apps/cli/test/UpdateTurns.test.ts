@@ -58,9 +58,9 @@ describe("refundkit update from two processes on one SQLite ledger", () => {
       }
       const second = await cli(["update", id, "--json", "--data", JSON.stringify({ ...order, refundStatus: "CLOSED", rejectReason: 4 })])
       const one = await first
+      assert.strictEqual(await updatesReceived(), before + 1, "both final updates reached AeroHub")
       assert.strictEqual(one.code, 0, one.stderr)
       assert.strictEqual((JSON.parse(one.stdout) as Refund).providerStatus, "REFUNDED")
-      assert.strictEqual(await updatesReceived(), before + 1, "both final updates reached AeroHub")
       assert.strictEqual(second.code, 2, second.stdout + second.stderr)
       assert.include(second.stdout + second.stderr, "final state")
     } finally {

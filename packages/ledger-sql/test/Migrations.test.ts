@@ -47,10 +47,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 7)
+          assert.strictEqual(Migrations.latest, 8)
           // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
           yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
           for (const step of [Migrations.check, Migrations.run]) {
@@ -127,7 +127,7 @@ describe("Migrations", () => {
           const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 5))
           yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
           const behind = yield* Effect.flip(on(sql)(Migrations.check))
-          assert.include(behind.message, "migration 4, 7 is required")
+          assert.include(behind.message, `migration 4, ${Migrations.latest} is required`)
           // A chargeback as a ledger before migration 5 recorded it: requires_action, no flag.
           const refund = draft("charged-before")
           yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow({ ...refund, status: "requires_action", providerStatus: "CHARGEBACK" }))}`
