@@ -1,5 +1,5 @@
 // Updates to one AeroHub refund order run one at a time, through one gateway and through
-// gateways sharing a PostgreSQL ledger: the second of two concurrent updates is decided
+// gateways sharing a SQLite file or a PostgreSQL ledger: the second of two concurrent updates is decided
 // from what the first left, so a move the first made illegal never reaches AeroHub.
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -69,6 +69,15 @@ describe("concurrent updates to one AeroHub refund", () => {
       const gw = yield* Gateway.start()
       yield* race(gw, gw, { refundOrderNo: "FBRF910001", purchaseOrderNo: "F310001" })
     }))
+
+  it.scopedLive("through two gateways sharing a SQLite ledger file: the same", () =>
+    Effect.gen(function*() {
+      const a = yield* Gateway.start()
+      const b = yield* Gateway.start({ shareWith: a })
+      for (let round = 0; round < 3; round++) {
+        yield* race(a, b, { refundOrderNo: `FBRF95000${round}`, purchaseOrderNo: `F35000${round}` })
+      }
+    }), 30_000)
 
   it.scopedLive("through two gateways sharing a PostgreSQL ledger: the same", () =>
     Effect.gen(function*() {
