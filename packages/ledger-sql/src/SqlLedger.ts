@@ -43,7 +43,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { decodeCursor, encodeCursor, leaseCandidates, listPage, recoverySkipped, syncSkipped, syncWhere } from "./internal/queries.js"
+import { decodeCursor, encodeCursor, leaseCandidates, listPage, recoverySkipped, syncSkipped, syncWhere, withoutSorts } from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -539,7 +539,8 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
         // updated_at alone, so by updated_at alone the oldest refunds that never move (a chargeback,
         // a refund the provider answers 404 for) came back as soon as their lease ran out, and once
         // there were more of them than a lease's worth of sweeps, no newer refund was synced again.
-        const picked = yield* leaseCandidates(sql, dialect, lease)
+        const candidates = leaseCandidates(sql, dialect, lease)
+        const picked = yield* (dialect === "pg" ? withoutSorts(sql, candidates) : candidates)
         const ids = picked.map((r) => String(r.id))
         if (ids.length === 0) return []
         yield* sql`UPDATE refunds SET sync_lease_until = ${lease.until}, sync_lease_owner = ${lease.owner} WHERE ${sql.in("id", ids)}`

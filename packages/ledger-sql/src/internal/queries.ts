@@ -35,6 +35,24 @@ export const syncDue = `status IN (${needsSyncStatuses.map((s) => `'${s}'`).join
  */
 export const leaseOrder = "ORDER BY sync_lease_until NULLS FIRST, updated_at, seq"
 
+/**
+ * Runs `effect` (one statement: `leaseCandidates`) in a PostgreSQL transaction with sorts
+ * ruled out of its plan, so the lease is read from `refunds_sync_due` in order whatever the
+ * statistics say. While a table grows faster than autovacuum analyses it (a gateway's first
+ * minutes, every bench run) the planner took the index for a few rows, fetched every due
+ * refund through a bitmap and sorted them: 87 ms a lease at 20,000 pending refunds, where
+ * the ordered scan takes 0.05 ms, and PostgreSQL spent half its CPU on it with two
+ * gateways. Sorts are allowed again right after it: the lease's next statements order a
+ * few rows, and without a sort PostgreSQL walked a whole index for them.
+ *
+ * @internal
+ */
+export const withoutSorts = <A, E, R>(sql: SqlClient.SqlClient, effect: Effect.Effect<A, E, R>) =>
+  Effect.zipLeft(
+    Effect.zipRight(sql.unsafe("SET LOCAL enable_sort = off"), effect),
+    sql.unsafe("SET LOCAL enable_sort TO DEFAULT")
+  )
+
 /** Refunds due for a sync, of some providers only where given, on `@effect/sql`. @internal */
 export const syncWhere = (sql: SqlClient.SqlClient, providers: ReadonlyArray<string> | undefined) =>
   sql.and([sql.literal(syncDue), ...(providers === undefined ? [] : [sql.in("provider", providers)])])
