@@ -19,6 +19,22 @@ const turnOf = (ledger: Ledger.Ledger.Service) => {
   return serialise!
 }
 
+/**
+ * A first turn on refund `id` that records `providerStatus` after `millis`, and a second
+ * turn started while it runs: the provider status the second one reads.
+ */
+const secondTurnReads = (one: Ledger.Ledger.Service, two: Ledger.Ledger.Service, id: string, millis: number, providerStatus: string) =>
+  Effect.gen(function*() {
+    const first = yield* Effect.fork(turnOf(one)(
+      id,
+      Effect.zipRight(Effect.sleep(millis), one.transition(id, { to: "pending", source: "operator", at: at(1), providerStatus }))
+    ))
+    yield* Effect.sleep("100 millis")
+    const seen = yield* turnOf(two)(id, two.get(id))
+    yield* Fiber.join(first)
+    return seen.providerStatus
+  })
+
 type Turns = Pick<SqlLedger.Options, "turnLeaseMillis" | "turnWaitMillis">
 
 interface Kind {
@@ -62,14 +78,7 @@ for (const kind of [pgKind, sqliteKind, sqliteClientKind]) {
         const [one, two] = yield* kind.pair()
         const refund = draft("turn-order")
         yield* one.claim(refund)
-        const first = yield* Effect.fork(turnOf(one)(
-          refund.id,
-          Effect.zipRight(Effect.sleep("300 millis"), one.transition(refund.id, { to: "pending", source: "operator", at: at(1), providerStatus: "FIRST" }))
-        ))
-        yield* Effect.sleep("100 millis")
-        const seen = yield* turnOf(two)(refund.id, two.get(refund.id))
-        assert.strictEqual(seen.providerStatus, "FIRST", "the second turn ran before the first had finished")
-        yield* Fiber.join(first)
+        assert.strictEqual(yield* secondTurnReads(one, two, refund.id, 300, "FIRST"), "FIRST", "the second turn ran before the first had finished")
       }))
 
     it.scopedLive("turns on different refunds do not wait for each other", () =>
@@ -125,14 +134,7 @@ for (const kind of [sqliteKind, sqliteClientKind]) {
         const [one, two] = yield* kind.pair({ turnLeaseMillis: 300 })
         const refund = draft("turn-long")
         yield* one.claim(refund)
-        const first = yield* Effect.fork(turnOf(one)(
-          refund.id,
-          Effect.zipRight(Effect.sleep("1500 millis"), one.transition(refund.id, { to: "pending", source: "operator", at: at(1), providerStatus: "LONG" }))
-        ))
-        yield* Effect.sleep("100 millis")
-        const seen = yield* turnOf(two)(refund.id, two.get(refund.id))
-        assert.strictEqual(seen.providerStatus, "LONG", "the second turn took over a live holder's turn")
-        yield* Fiber.join(first)
+        assert.strictEqual(yield* secondTurnReads(one, two, refund.id, 1500, "LONG"), "LONG", "the second turn took over a live holder's turn")
       }))
 
     it.scopedLive("a caller that waits past turnWaitMillis fails with a LedgerError naming the refund, and runs nothing", () =>
