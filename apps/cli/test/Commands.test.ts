@@ -191,53 +191,32 @@ describe("refundkit (everything but bulk)", () => {
     assert.deepStrictEqual((await stats(sandboxes.url("aerohub"))).requests, sent)
   })
 
-  it("refuses a repeated REFUNDED, CLOSED or QUOTE_COMPLETED with other content than recorded, naming the field, and sends nothing", async () => {
-    // Each command is a process of its own: what a repeat is checked against is read back from the ledger file.
-    const create = async (order: object, request: object) => {
-      const created = await cli(["create", "aerohub", "--json", "--data", JSON.stringify({ ...order, ...request })])
-      assert.strictEqual(created.code, 0, created.stderr)
-      return (JSON.parse(created.stdout) as Refund).id
-    }
-    const update = (id: string, body: object, json = false) => cli(["update", id, ...(json ? ["--json"] : []), "--data", JSON.stringify(body)])
-    const refunded = { refundOrderNo: "FBRF2403118881", purchaseOrderNo: "F1745553257834618881" }
-    const paidId = await create(refunded, { refundStatus: "PROCESSING" })
-    assert.strictEqual((await update(paidId, { ...refunded, refundStatus: "REFUNDED_PENDING" })).code, 0)
-    assert.strictEqual((await update(paidId, { ...refunded, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "250.00" }] })).code, 0)
+  it("refuses a repeated CLOSED with another rejection than recorded, naming the field, and sends nothing", async () => {
+    // Each command is a process of its own: what a repeat is checked against is read back from the ledger
+    // file. Every field and state (REFUNDED's money, QUOTE_COMPLETED's pricing) is covered in
+    // @refundkit/aerohub's and the gateway's tests; this is the CLI's part: the exit code and the message.
     const closed = { refundOrderNo: "FBRF2403118882", purchaseOrderNo: "F1745553257834618882" }
-    const closedId = await create(closed, { refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA1234" })
-    const quoted = { refundOrderNo: "FBRF2403118883", purchaseOrderNo: "F1745553257834618883" }
-    const pricing = [{ amount: "300.00", isRefundVoucher: 1, refundPolicyDetail: [{ ageType: 0, refundFeePolicy: "100.00" }] }]
-    const quotedId = await create(quoted, { refundStatus: "QUOTE_COMPLETED", refundFeePricing: pricing })
+    const update = (id: string, body: object, json = false) => cli(["update", id, ...(json ? ["--json"] : []), "--data", JSON.stringify(body)])
+    const created = await cli(["create", "aerohub", "--json", "--data", JSON.stringify({ ...closed, refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA1234" })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as Refund).id
 
-    // The same content is a replay, sent as before.
-    for (const [id, body] of [
-      [paidId, { ...refunded, refundStatus: "REFUNDED", refundAmount: [{ refundCost: 250 }] }],
-      [closedId, { ...closed, refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA1234" }],
-      [quotedId, { ...quoted, refundStatus: "QUOTE_COMPLETED", refundFeePricing: [{ ...pricing[0], amount: 300 }] }]
-    ] as const) {
-      const replay = await update(id, body)
-      assert.strictEqual(replay.code, 0, replay.stderr)
-    }
+    // The same rejection is a replay, sent as before.
+    const replay = await update(id, { ...closed, refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA1234" })
+    assert.strictEqual(replay.code, 0, replay.stderr)
     const sent = (await stats(sandboxes.url("aerohub"))).requests
-    for (const [id, body, path, recorded] of [
-      [paidId, { ...refunded, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "999.00" }] }, "refundAmount.0.refundCost", "250.00"],
-      [closedId, { ...closed, refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA9999" }, "flightNumber", "flightNumber CA1234"],
-      [closedId, { ...closed, refundStatus: "CLOSED", rejectReason: 4 }, "rejectReason", "rejectReason 7"],
-      [quotedId, { ...quoted, refundStatus: "QUOTE_COMPLETED", refundFeePricing: [{ ...pricing[0], amount: "350.00" }] }, "refundFeePricing.0.amount", "refundFeePricing.0.amount 300.00"]
-    ] as const) {
-      const refused = await update(id, body)
-      assert.strictEqual(refused.code, 2, refused.stdout + refused.stderr)
-      assert.include(refused.stderr, path)
-      assert.include(refused.stderr, recorded)
-      assert.include(refused.stderr, "it was not sent")
-    }
-    const json = await update(quotedId, { ...quoted, refundStatus: "QUOTE_COMPLETED", refundFeePricing: [{ ...pricing[0], isRefundVoucher: 0 }] }, true)
+    const refused = await update(id, { ...closed, refundStatus: "CLOSED", rejectReason: 7, flightNumber: "CA9999" })
+    assert.strictEqual(refused.code, 2, refused.stdout + refused.stderr)
+    assert.include(refused.stderr, "flightNumber")
+    assert.include(refused.stderr, "flightNumber CA1234")
+    assert.include(refused.stderr, "it was not sent")
+    const json = await update(id, { ...closed, refundStatus: "CLOSED", rejectReason: 4 }, true)
     assert.strictEqual(json.code, 2, json.stderr)
     const error = (JSON.parse(json.stdout) as ErrorBody).error
     assert.strictEqual(error.code, "invalid_request")
-    assert.deepStrictEqual(error.issues?.map((i) => i.path), ["refundFeePricing.0.isRefundVoucher"])
+    assert.deepStrictEqual(error.issues?.map((i) => i.path), ["rejectReason"])
     assert.deepStrictEqual((await stats(sandboxes.url("aerohub"))).requests, sent, "no conflicting repeat reached AeroHub")
-  }, 90_000)
+  })
 
   it("reconciles pending and unknown refunds, field by field, and names what needs a person", async () => {
     const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 20001, amount: "20.00" })])
