@@ -323,6 +323,22 @@ describe("reading and moving refunds", () => {
       assert.strictEqual(after.body.status, "pending")
     }))
 
+  it.scopedLive("a sync whose status query times out leaves a pending refund pending: 502 provider_unavailable, not outcome_unknown", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({ callTimeout: "1 second", exirom: { settleAfterMillis: 60_000 } })
+      const pending = yield* post(gw, Gateway.exiromRefund())
+      assert.strictEqual(pending.body.status, "pending", pending.text)
+      yield* gw.exirom.faults.inject({ fault: { _tag: "Hang", millis: 3000 }, route: "info" })
+      const synced = yield* gw.fetch("POST", `/v1/refunds/${pending.body.id}/sync`)
+      assert.strictEqual(synced.status, 502, synced.text)
+      assert.strictEqual(synced.body.error.code, "provider_unavailable")
+      assert.strictEqual(synced.body.error.status, "pending")
+      assert.notInclude(synced.body.error.message, "kept as \"unknown\"", synced.text)
+      const after = yield* gw.fetch("GET", `/v1/refunds/${pending.body.id}`)
+      assert.strictEqual(after.body.status, "pending")
+      assert.deepStrictEqual(after.body.events, pending.body.events)
+    }))
+
   it.scopedLive("sync asks the provider where it can, 409 sync_unsupported where it cannot; events need a provider with updates", () =>
     Effect.gen(function*() {
       const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } })

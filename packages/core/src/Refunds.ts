@@ -970,10 +970,22 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         // loop could spend the whole limit and leave the creates to be refused. A provider with no
         // status query answers without a call, and must not wait (Airalo: 5 minutes) to say so.
         if (provider.capabilities.statusQuery) yield* permitFor(provider)
+        // A status query that times out leaves an `unknown` refund in doubt (its query may have been a
+        // resend); for any other refund it was a read that recorded nothing, and the refund keeps its
+        // status: "outcome unknown, kept as unknown" misreported a pending refund as in doubt.
         const outcome = yield* provider.status(refund).pipe(
           Effect.timeoutFail({
             duration: options.callTimeout,
-            onTimeout: () => new OutcomeUnknown({ provider: provider.id, refundId: id, detail: "the status query timed out" })
+            onTimeout: () =>
+              refund.status === "unknown"
+                ? new OutcomeUnknown({ provider: provider.id, refundId: id, detail: "the status query timed out" })
+                : new ProviderUnavailable({
+                  provider: provider.id,
+                  detail: `the status query got no answer within ${Duration.format(options.callTimeout)}; nothing was recorded and the refund is still ${refund.status}`,
+                  maybeProcessed: false,
+                  refundId: id,
+                  status: refund.status
+                })
           })
         )
         // A provider-final word is recorded even when it is the word already held: a refund stored
