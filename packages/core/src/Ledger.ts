@@ -12,6 +12,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Money from "./Money.js"
+import { storableText } from "./Provider.js"
 import type { EventSource, Refund, RefundEvent, RefundItem } from "./Refund.js"
 import type { ErrorInfo } from "./RefundError.js"
 import { IllegalTransition, InvalidRequest, LedgerError, OverRefund, RefundNotFound, TargetAlreadyRefunded } from "./RefundError.js"
@@ -180,7 +181,8 @@ export const applyChange = (
   refund: Refund,
   given: Change
 ): Either.Either<Refund, { readonly refused: Refund; readonly error: IllegalTransition }> => {
-  const change = given.detail?.includes("\u0000") === true ? { ...given, detail: given.detail.replaceAll("\u0000", "\uFFFD") } : given
+  const detail = given.detail === undefined ? undefined : storableText(given.detail)
+  const change = detail === given.detail ? given : { ...given, detail }
   const sequence = (refund.events.at(-1)?.sequence ?? 0) + 1
   const event: RefundEvent = {
     sequence,

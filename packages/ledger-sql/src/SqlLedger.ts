@@ -601,16 +601,14 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
    * A refund's turn on SQLite: a lease row in `refund_turns`, each statement a short
    * transaction of its own (internal/turns.ts says why not a lock held for the turn).
    */
-  const turnRow = (id: string) =>
-    Effect.flatMap(sql`SELECT owner, until FROM refund_turns WHERE refund_id = ${id}`, (rows) => Turns.decodeHolder(rows[0]))
+  const turnRow = (id: string) => Effect.flatMap(sql.unsafe(Turns.statements.holder, [id]), (rows) => Turns.decodeHolder(rows[0]))
   const leasedTurn = Turns.make({
     holder: (id) => run("reading a refund's turn", turnRow(id)),
     take: (id, owner, now, until) =>
       run(
         "taking a refund's turn",
         tx.write(Effect.gen(function*() {
-          yield* sql`INSERT INTO refund_turns (refund_id, owner, until) VALUES (${id}, ${owner}, ${until})
-            ON CONFLICT (refund_id) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE refund_turns.until <= ${now}`
+          yield* sql.unsafe(Turns.statements.take, [id, owner, until, now])
           const held = yield* turnRow(id)
           return Option.isSome(held) && held.value.owner === owner ? Option.none<Turns.Holder>() : held
         }))
@@ -619,11 +617,11 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
       run(
         "renewing a refund's turn",
         tx.write(Effect.zipRight(
-          sql`UPDATE refund_turns SET until = ${until} WHERE refund_id = ${id} AND owner = ${owner}`,
+          sql.unsafe(Turns.statements.renew, [until, id, owner]),
           Effect.map(turnRow(id), (held) => Option.isSome(held) && held.value.owner === owner)
         ))
       ),
-    release: (id, owner) => run("releasing a refund's turn", Effect.asVoid(sql`DELETE FROM refund_turns WHERE refund_id = ${id} AND owner = ${owner}`))
+    release: (id, owner) => run("releasing a refund's turn", Effect.asVoid(sql.unsafe(Turns.statements.release, [id, owner])))
   }, turnOptions(options))
 
   const ready = run("checking the ledger", tx.read(Effect.provideService(Migrations.check, SqlClient.SqlClient, sql)))

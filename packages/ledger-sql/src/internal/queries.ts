@@ -42,8 +42,9 @@ export const leaseOrder = "ORDER BY sync_lease_until NULLS FIRST, updated_at, se
  * minutes, every bench run) the planner took the index for a few rows, fetched every due
  * refund through a bitmap and sorted them: 87 ms a lease at 20,000 pending refunds, where
  * the ordered scan takes 0.05 ms, and PostgreSQL spent half its CPU on it with two
- * gateways. Sorts are allowed again right after it: the lease's next statements order a
- * few rows, and without a sort PostgreSQL walked a whole index for them.
+ * gateways. Sorts are allowed again right after it: the lease's next statement sorts the
+ * leased rows, and the penalty a ruled-out sort adds to the plan's cost set off JIT
+ * compilation of that read on every lease.
  *
  * @internal
  */

@@ -89,13 +89,7 @@ const sql = {
   lease: "UPDATE refunds SET sync_lease_until = ?, sync_lease_owner = ? WHERE id IN (SELECT value FROM json_each(?))",
   leased: `SELECT ${selected} FROM refunds WHERE id IN (SELECT value FROM json_each(?)) ORDER BY updated_at, seq`,
   release: `UPDATE refunds SET sync_lease_until = NULL, sync_lease_owner = NULL
-    WHERE id IN (SELECT value FROM json_each(?)) AND sync_lease_owner = ?`,
-  turnHolder: "SELECT owner, until FROM refund_turns WHERE refund_id = ?",
-  // Taken when free, or over from a holder whose lease ran out; a live holder's row is left as it is.
-  turnTake: `INSERT INTO refund_turns (refund_id, owner, until) VALUES (?, ?, ?)
-    ON CONFLICT (refund_id) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE refund_turns.until <= ?`,
-  turnRenew: "UPDATE refund_turns SET until = ? WHERE refund_id = ? AND owner = ?",
-  turnRelease: "DELETE FROM refund_turns WHERE refund_id = ? AND owner = ?"
+    WHERE id IN (SELECT value FROM json_each(?)) AND sync_lease_owner = ?`
 } as const
 
 const syncWhere = (providers: ReadonlyArray<string> | undefined) =>
@@ -453,18 +447,18 @@ export const make = (
 
     // A refund's turn: lease rows, each a short write of its own (internal/turns.ts says why not a lock).
     const serialise = Turns.make({
-      holder: (id) => read("reading a refund's turn", () => Turns.decodeHolder(prepare(sql.turnHolder).get(id))),
+      holder: (id) => read("reading a refund's turn", () => Turns.decodeHolder(prepare(Turns.statements.holder).get(id))),
       take: (id, owner, now, until) =>
         write("taking a refund's turn", () => {
-          if (prepare(sql.turnTake).run(id, owner, until, now).changes > 0) return Writer.done(Option.none<Turns.Holder>())
-          const held = Turns.decodeHolder(prepare(sql.turnHolder).get(id))
+          if (prepare(Turns.statements.take).run(id, owner, until, now).changes > 0) return Writer.done(Option.none<Turns.Holder>())
+          const held = Turns.decodeHolder(prepare(Turns.statements.holder).get(id))
           return Either.isLeft(held) ? Writer.undone(held.left) : Writer.done(held.right)
         }),
       renew: (id, owner, until) =>
-        write("renewing a refund's turn", () => Writer.done(prepare(sql.turnRenew).run(until, id, owner).changes > 0)),
+        write("renewing a refund's turn", () => Writer.done(prepare(Turns.statements.renew).run(until, id, owner).changes > 0)),
       release: (id, owner) =>
         write("releasing a refund's turn", () => {
-          prepare(sql.turnRelease).run(id, owner)
+          prepare(Turns.statements.release).run(id, owner)
           return Writer.done(undefined)
         })
     }, options.turns ?? Turns.defaults)

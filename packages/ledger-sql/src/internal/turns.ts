@@ -39,6 +39,23 @@ import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { hostname } from "node:os"
 
+/**
+ * The statements on `refund_turns`, with SQLite's `?` parameters: the raw connection and the
+ * `@effect/sql` client both run these.
+ *
+ * @internal
+ */
+export const statements = {
+  holder: "SELECT owner, until FROM refund_turns WHERE refund_id = ?",
+  /** Parameters: id, owner, until, now. Taken when free, or over from a holder whose lease ran out; a live holder's row is left as it is. */
+  take: `INSERT INTO refund_turns (refund_id, owner, until) VALUES (?, ?, ?)
+    ON CONFLICT (refund_id) DO UPDATE SET owner = excluded.owner, until = excluded.until WHERE refund_turns.until <= ?`,
+  /** Parameters: until, id, owner. */
+  renew: "UPDATE refund_turns SET until = ? WHERE refund_id = ? AND owner = ?",
+  /** Parameters: id, owner. */
+  release: "DELETE FROM refund_turns WHERE refund_id = ? AND owner = ?"
+} as const
+
 /** Who holds a turn, until when (ISO 8601). @internal */
 export interface Holder {
   readonly owner: string
