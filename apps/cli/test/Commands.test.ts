@@ -109,6 +109,14 @@ describe("refundkit (everything but bulk)", () => {
     const [latest] = (JSON.parse(stored.stdout) as { items: Array<Refund & { request: unknown }> }).items
     assert.strictEqual(latest!.idempotencyKey, key)
     assert.deepStrictEqual(latest!.request, { transactionId: 12345, amount: "1.00", reason: "duplicate", metadata: { order: "42" } })
+
+    // What was refunded against transaction 12345, newest first; a target needs its provider.
+    const byTarget = await cli(["list", "--provider", "exirom", "--target", "12345", "--json"])
+    assert.strictEqual(byTarget.code, 0, byTarget.stderr)
+    assert.deepStrictEqual((JSON.parse(byTarget.stdout) as { items: Array<Refund> }).items.map((r) => r.idempotencyKey).slice(0, 2), [key, "order-1"])
+    const noProvider = await cli(["list", "--target", "12345"])
+    assert.strictEqual(noProvider.code, 2)
+    assert.include(noProvider.stderr, "--target: needs --provider")
   })
 
   it("refuses an invalid request with the gateway's error object, exit 2, nothing sent", async () => {

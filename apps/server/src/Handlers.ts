@@ -63,7 +63,13 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
         .handle("list", ({ urlParams }) =>
           Effect.zipRight(
             checkProvider(installed, urlParams.provider),
-            service.list({ provider: urlParams.provider, status: urlParams.status, limit: urlParams.limit ?? 50, cursor: urlParams.cursor })
+            service.list({
+              provider: urlParams.provider,
+              status: urlParams.status,
+              target: urlParams.target,
+              limit: urlParams.limit ?? 50,
+              cursor: urlParams.cursor
+            })
           ).pipe(
             Effect.map((page) => (page.nextCursor === undefined ? { items: page.items } : { items: page.items, nextCursor: page.nextCursor })),
             Effect.mapError(ApiErrors.fromListError)

@@ -308,6 +308,33 @@ describe("reading and moving refunds", () => {
       assert.strictEqual(badStatus.body.error.code, "invalid_request")
     }))
 
+  it.scopedLive("lists the refunds against one transaction: provider and target, newest first; 400 naming target without provider", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const first = yield* post(gw, Gateway.exiromRefund({ amount: "1.00" }))
+      const other = yield* post(gw, Gateway.exiromRefund({ transactionId: 12346, amount: "1.00" }))
+      const second = yield* post(gw, Gateway.exiromRefund({ amount: "2.00" }))
+      for (const r of [first, other, second]) assert.strictEqual(r.status, 201, r.text)
+      const ids = (page: { readonly body: { readonly items: ReadonlyArray<{ readonly id: string }> } }) => page.body.items.map((r) => r.id)
+      const listed = yield* gw.fetch("GET", "/v1/refunds?provider=exirom&target=12345")
+      assert.strictEqual(listed.status, 200, listed.text)
+      assert.deepStrictEqual(ids(listed), [second.body.id, first.body.id])
+      const paged = yield* gw.fetch("GET", "/v1/refunds?provider=exirom&target=12345&limit=1")
+      const rest = yield* gw.fetch("GET", `/v1/refunds?provider=exirom&target=12345&limit=1&cursor=${encodeURIComponent(paged.body.nextCursor)}`)
+      assert.deepStrictEqual([...ids(paged), ...ids(rest)], [second.body.id, first.body.id])
+      assert.isUndefined(rest.body.nextCursor)
+      assert.deepStrictEqual(ids(yield* gw.fetch("GET", "/v1/refunds?provider=exirom&target=12346")), [other.body.id])
+      // An ICCID is not an Exirom transaction.
+      assert.deepStrictEqual(ids(yield* gw.fetch("GET", "/v1/refunds?provider=airalo&target=12345")), [])
+      for (const [path, rule] of [["/v1/refunds?target=12345", "needs provider"], ["/v1/refunds?provider=exirom&target=", "not empty"]] as const) {
+        const refused = yield* gw.fetch("GET", path)
+        assert.strictEqual(refused.status, 400, refused.text)
+        assert.strictEqual(refused.body.error.code, "invalid_request")
+        assert.deepStrictEqual(refused.body.error.issues.map((i: { readonly path: string }) => i.path), ["target"])
+        assert.include(refused.text, rule)
+      }
+    }))
+
   it.scopedLive("a sync whose status answer does not parse leaves the refund pending, and says so, not 'kept as unknown'", () =>
     Effect.gen(function*() {
       const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } })

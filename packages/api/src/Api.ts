@@ -52,7 +52,8 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .annotateContext(OpenApi.annotations({
         summary: "List refunds, newest first",
         description: "400 invalid_request naming the field for a `provider` that is not installed (the message lists the installed ones: " +
-          "a typo must not read as \"no refunds\"), a `status` not in the list, a `limit` outside 1 to 500, or a `cursor` this ledger did not issue."
+          "a typo must not read as \"no refunds\"), a `status` not in the list, a `target` without a `provider`, a `limit` outside 1 to 500, or a `cursor` this ledger did not issue. " +
+          "`provider` and `target` together list the refunds against one of that provider's transactions (or eSIMs, or orders)."
       }))
   )
   .add(

@@ -72,13 +72,17 @@ export const RefundPath = Schema.Struct({ id: Schema.String.annotations({ descri
 
 /**
  * `GET /v1/refunds` filters. `limit` defaults to 50 (at most 500); `cursor` is the
- * previous page's `nextCursor`.
+ * previous page's `nextCursor`. `target` lists what was refunded against one of a provider's
+ * transactions (or eSIMs, or orders) before refunding it again.
  *
  * @since 0.1.0
  */
 export const ListQuery = Schema.Struct({
   provider: Schema.optional(Schema.String.annotations({ description: "An installed provider's id; any other is 400 invalid_request" })),
   status: Schema.optional(RefundStatus),
+  target: Schema.optional(Schema.String.pipe(Schema.minLength(1, { message: () => "a provider's own id, not empty" })).annotations({
+    description: "Only refunds against this target: the provider's own id (Exirom's transactionId, an Airalo ICCID, Airpay's ap_transactionid, AeroHub's refundOrderNo); needs `provider`"
+  })),
   limit: Schema.optional(
     Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500, { message: () => "an integer from 1 to 500" }))
   ),

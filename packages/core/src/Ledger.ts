@@ -67,6 +67,11 @@ export interface Change {
 export interface ListQuery {
   readonly provider?: string | undefined
   readonly status?: RefundStatus.RefundStatus | undefined
+  /**
+   * Only refunds against this target (a provider's own id: Exirom's `transactionId`, an Airalo
+   * ICCID, Airpay's `ap_transactionid`); needs `provider`, since two providers' ids may coincide.
+   */
+  readonly target?: string | undefined
   readonly createdFrom?: string | undefined
   readonly createdTo?: string | undefined
   readonly limit: number
@@ -446,6 +451,16 @@ export const recoveryOf = (refund: Refund, at: string, detail = "left in request
  */
 export const invalidCursor: InvalidRequest = InvalidRequest.field("cursor", "is not a cursor from this ledger: pass nextCursor from the previous page")
 
+/**
+ * What every ledger answers to a `list` by target without a provider.
+ *
+ * @since 0.1.0
+ */
+export const targetWithoutProvider: InvalidRequest = InvalidRequest.field(
+  "target",
+  "is a provider's own id (a transactionId, an ICCID) and needs provider: name the provider too"
+)
+
 const encodeCursor = (position: number): string => Buffer.from(`p:${position}`).toString("base64url")
 const decodeCursor = (cursor: string): number | undefined => {
   const text = Buffer.from(cursor, "base64url").toString()
@@ -519,6 +534,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         })),
     list: (query) =>
       Effect.suspend(() => {
+        if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
         const from = query.cursor === undefined ? order.length : decodeCursor(query.cursor)
         if (from === undefined || !Number.isInteger(from) || from < 0) return Effect.fail(invalidCursor)
         const start = from - 1
@@ -528,6 +544,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
           const refund = byId.get(order[position]!)!
           if (query.provider !== undefined && refund.provider !== query.provider) continue
           if (query.status !== undefined && refund.status !== query.status) continue
+          if (query.target !== undefined && !refund.targets.some((t) => t.target === query.target)) continue
           if (query.createdFrom !== undefined && refund.createdAt < query.createdFrom) continue
           if (query.createdTo !== undefined && refund.createdAt >= query.createdTo) continue
           items.push(refund)

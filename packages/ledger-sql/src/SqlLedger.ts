@@ -32,7 +32,7 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page, SyncLease as CoreSyncLease } from "@refundkit/core/Ledger"
 import type { GuardError, TargetGuard } from "@refundkit/core/Ledger"
-import { applyChange, invalidCursor, Ledger, ledgerError, recoveryOf, refusalOf, targetGuards } from "@refundkit/core/Ledger"
+import { applyChange, invalidCursor, Ledger, ledgerError, recoveryOf, refusalOf, targetGuards, targetWithoutProvider } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { ConfigurationError, IllegalTransition } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
@@ -473,6 +473,7 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
     const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
     const limit = Math.floor(query.limit)
     if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
+    if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
     if (!(limit > 0)) return Effect.succeed({ items: [] })
     return run(
       "listing refunds",

@@ -26,6 +26,10 @@ export const command = Command.make("list", {
   ...Globals.options,
   provider: Options.text("provider").pipe(Options.withDescription("Only this provider's refunds."), Options.optional),
   status: Options.choice("status", RefundStatus.all).pipe(Options.withDescription("Only refunds in this status."), Options.optional),
+  target: Options.text("target").pipe(
+    Options.withDescription("Only refunds against this target, the provider's own id (Exirom's transactionId, an Airalo ICCID, Airpay's ap_transactionid, AeroHub's refundOrderNo); needs --provider."),
+    Options.optional
+  ),
   limit: Options.integer("limit").pipe(Options.withDescription("At most this many refunds (1 to 1000)."), Options.withDefault(20)),
   cursor: Options.text("cursor").pipe(Options.withDescription("Continue after a previous page (its nextCursor)."), Options.optional)
 }, (own) =>
@@ -33,6 +37,12 @@ export const command = Command.make("list", {
     Effect.gen(function*() {
       if (own.limit < 1 || own.limit > 1000) {
         return yield* new UsageError({ field: "--limit", detail: `must be between 1 and 1000, got ${own.limit}` })
+      }
+      if (Option.isSome(own.target) && Option.isNone(own.provider)) {
+        return yield* new UsageError({ field: "--target", detail: "needs --provider: a target is that provider's own id (a transactionId, an ICCID)" })
+      }
+      if (Option.isSome(own.target) && own.target.value === "") {
+        return yield* new UsageError({ field: "--target", detail: "must not be empty" })
       }
       // An id no plugin here has (a typo) is refused rather than matching nothing; an installed plugin that is
       // not configured in this shell still lists its refunds.
@@ -48,6 +58,7 @@ export const command = Command.make("list", {
           limit: own.limit,
           provider: Option.getOrUndefined(own.provider),
           status: Option.getOrUndefined(own.status),
+          target: Option.getOrUndefined(own.target),
           cursor: Option.getOrUndefined(own.cursor)
         }))
       if (globals.json) {
@@ -62,4 +73,4 @@ export const command = Command.make("list", {
       if (page.nextCursor !== undefined) yield* Output.note(`More: refundkit list --cursor ${page.nextCursor}`)
       return ExitCode.ok
     }).pipe(Effect.provide(Environment.layer(globals))))
-).pipe(Command.withDescription("List refunds in the ledger, newest first.\n\nExample: refundkit list --provider airalo --status unknown --limit 50"))
+).pipe(Command.withDescription("List refunds in the ledger, newest first.\n\nExample: refundkit list --provider airalo --status unknown --limit 50\nExample: refundkit list --provider exirom --target 123456   (what was refunded against one transaction)"))

@@ -87,14 +87,19 @@ export const listPage = (
   before: bigint | undefined,
   limit: number
 ) => {
+  const cursor = before === undefined ? undefined : dialect === "sqlite" ? before : before.toString()
+  // By target the page walks the target's rows of `refund_targets` (keyed provider, target,
+  // refund_seq) from the cursor, and looks each refund up by its seq.
+  const byTarget = query.target === undefined ? undefined : sql`, (SELECT refund_seq FROM refund_targets
+    WHERE provider = ${query.provider ?? ""} AND target = ${query.target}${cursor === undefined ? sql.literal("") : sql` AND refund_seq < ${cursor}`}) t`
   const where = sql.and([
-    ...(before === undefined ? [] : [sql`seq < ${dialect === "sqlite" ? before : before.toString()}`]),
+    ...(byTarget !== undefined ? [sql`refunds.seq = t.refund_seq`] : cursor === undefined ? [] : [sql`seq < ${cursor}`]),
     ...(query.provider === undefined ? [] : [sql`provider = ${query.provider}`]),
     ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
     ...(query.createdFrom === undefined ? [] : [sql`created_at >= ${query.createdFrom}`]),
     ...(query.createdTo === undefined ? [] : [sql`created_at < ${query.createdTo}`])
   ])
-  return sql`SELECT ${sql.literal(columns)} FROM refunds WHERE ${where} ORDER BY seq DESC LIMIT ${limit + 1}`
+  return sql`SELECT ${sql.literal(columns)} FROM refunds${byTarget ?? sql.literal("")} WHERE ${where} ORDER BY ${sql.literal(byTarget === undefined ? "seq" : "t.refund_seq")} DESC LIMIT ${limit + 1}`
 }
 
 /**

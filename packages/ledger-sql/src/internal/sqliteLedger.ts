@@ -14,7 +14,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { ledgerError } from "@refundkit/core/Ledger"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, invalidCursor, recoveryOf, refusalOf, targetGuards } from "@refundkit/core/Ledger"
+import { applyChange, invalidCursor, recoveryOf, refusalOf, targetGuards, targetWithoutProvider } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { GuardError } from "@refundkit/core/Ledger"
 import type { IllegalTransition, InvalidRequest } from "@refundkit/core/RefundError"
@@ -125,13 +125,22 @@ export const listStatement = (
     where.push(clause)
     params.push(value)
   }
-  filter("seq < ?", before)
+  // By target the page walks the target's rows of `refund_targets` (keyed provider, target,
+  // refund_seq) from the cursor, and looks each refund up by its seq.
+  const byTarget = query.target === undefined
+    ? undefined
+    : {
+      from: `, (SELECT refund_seq FROM refund_targets WHERE provider = ? AND target = ?${before === undefined ? "" : " AND refund_seq < ?"}) t`,
+      params: before === undefined ? [query.provider ?? "", query.target] : [query.provider ?? "", query.target, before]
+    }
+  if (byTarget === undefined) filter("seq < ?", before)
+  else where.push("refunds.seq = t.refund_seq")
   filter("provider = ?", query.provider)
   filter("status = ?", query.status)
   filter("created_at >= ?", query.createdFrom)
   filter("created_at < ?", query.createdTo)
-  const text = `SELECT ${selected} FROM refunds${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY seq DESC LIMIT ?`
-  return { text, params: [...params, limit + 1] }
+  const text = `SELECT ${selected} FROM refunds${byTarget?.from ?? ""}${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY ${byTarget === undefined ? "seq" : "t.refund_seq"} DESC LIMIT ?`
+  return { text, params: [...(byTarget?.params ?? []), ...params, limit + 1] }
 }
 
 /** The version a row says it is at; one that is not an integer matches no cached entry. */
@@ -356,6 +365,7 @@ export const make = (
       const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
       const limit = Math.floor(query.limit)
       if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
+      if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
       if (!(limit > 0)) return Effect.succeed({ items: [] })
       const { params, text } = listStatement(query, before, limit)
       return read("listing refunds", () =>

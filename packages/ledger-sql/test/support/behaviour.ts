@@ -354,6 +354,39 @@ export const behaviour = (harness: Harness) =>
         assert.isUndefined(all.nextCursor)
       }))
 
+    it.scopedLive("lists the refunds against one target of one provider, newest first, page after page", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const keys = (page: Ledger.Page) => page.items.map((r) => r.idempotencyKey)
+        // Refunds against tx-1 and tx-2 at two providers; one refund carries both targets.
+        const targets = [["tx-1"], ["tx-2"], ["tx-1", "tx-2"], ["tx-1"], ["tx-1"], ["tx-3"]]
+        for (let n = 0; n < targets.length; n++) {
+          yield* ledger.claim(draft(`t-${n}`, { n, provider: "toy", targets: targets[n]!.map((target) => ({ target, amount: "1.00" })) }))
+        }
+        yield* ledger.claim(draft("other-0", { n: 9, provider: "other", targets: [{ target: "tx-1", amount: "1.00" }] }))
+        const first = yield* ledger.list({ provider: "toy", target: "tx-1", limit: 2 })
+        assert.deepStrictEqual(keys(first), ["t-4", "t-3"])
+        // A refund claimed after the first page is not on the later ones.
+        yield* ledger.claim(draft("t-late", { n: 10, provider: "toy", targets: [{ target: "tx-1", amount: "1.00" }] }))
+        const second = yield* ledger.list({ provider: "toy", target: "tx-1", limit: 2, cursor: first.nextCursor })
+        assert.deepStrictEqual(keys(second), ["t-2", "t-0"])
+        assert.isUndefined(second.nextCursor)
+        assert.deepStrictEqual(keys(yield* ledger.list({ provider: "toy", target: "tx-2", limit: 10 })), ["t-2", "t-1"])
+        assert.deepStrictEqual(keys(yield* ledger.list({ provider: "other", target: "tx-1", limit: 10 })), ["other-0"])
+        assert.deepStrictEqual(keys(yield* ledger.list({ provider: "toy", target: "tx-9", limit: 10 })), [])
+        // With the other filters.
+        yield* ledger.transition(draft("t-3", { provider: "toy" }).id, { to: "failed", source: "submit", at: at(20) })
+        assert.deepStrictEqual(keys(yield* ledger.list({ provider: "toy", target: "tx-1", status: "failed", limit: 10 })), ["t-3"])
+        assert.deepStrictEqual(
+          keys(yield* ledger.list({ provider: "toy", target: "tx-1", createdFrom: at(2), createdTo: at(5), limit: 10 })),
+          ["t-4", "t-3", "t-2"]
+        )
+        // A target is a provider's own id: without the provider it is refused, naming the field.
+        const refused = yield* Effect.flip(ledger.list({ target: "tx-1", limit: 10 }))
+        assert.strictEqual(refused._tag, "InvalidRequest")
+        if (refused._tag === "InvalidRequest") assert.deepStrictEqual(refused.issues.map((i) => i.path), ["target"])
+      }))
+
     it.scopedLive("returns refunds needing sync, oldest update first, by provider", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
