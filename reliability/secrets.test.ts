@@ -80,6 +80,9 @@ describe("secrets never leak", () => {
     keep("sync", await L.request(`${gw.url}/v1/refunds/${someId}/sync`, { method: "POST", headers: auth }))
     keep("webhook", await L.request(`${gw.url}/v1/webhooks/exirom`, { method: "POST", headers: { "x-checksum": "bogus" }, body: { refundId: "x", transactionStatus: "SUCCEED", mid: "sandbox_mid", transactionId: first } }))
     keep("providers", await L.request(`${gw.url}/v1/providers`, { headers: auth }))
+    const metrics = await L.request(`${gw.url}/metrics`, { headers: auth })
+    expect(metrics.status, metrics.text).toBe(200)
+    keep("metrics", metrics)
     await L.sleep(1500) // let the sync loop run once
     const created = outputs.filter((o) => o.source === "create").length
     expect(created).toBe(20)

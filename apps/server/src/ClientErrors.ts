@@ -98,7 +98,7 @@ const responseInFlight = (socket: Stream.Duplex): Http.ServerResponse | undefine
  *
  * @since 0.1.0
  */
-export const listener = (options: { readonly maxHeaderBytes: number; readonly accessLog: RequestMiddleware.AccessLog }) =>
+export const listener = (options: RequestMiddleware.Observers & { readonly maxHeaderBytes: number }) =>
 (error: Error, socket: Stream.Duplex): void => {
   const code = stringField(error, "code") ?? ""
   const inFlight = responseInFlight(socket)
@@ -127,7 +127,7 @@ export const listener = (options: { readonly maxHeaderBytes: number; readonly ac
     socket.destroy()
     return
   }
-  RequestMiddleware.logRequest(options.accessLog, {
+  RequestMiddleware.finished(options, {
     requestId,
     method: "-",
     url: "-",

@@ -96,6 +96,7 @@ export const make = (options: {
   readonly apiKeys: ReadonlyArray<Redacted.Redacted<string>>
   readonly bodyLimitBytes: number
   readonly accessLog: RequestMiddleware.AccessLog
+  readonly metrics?: RequestMiddleware.Observers["metrics"]
 }): Effect.Effect<Route, never, Refunds> =>
   Effect.gen(function*() {
     const service = yield* Refunds
@@ -120,7 +121,7 @@ export const make = (options: {
         const provider = Math.min(ProviderHttp.providerMillis(timing), total)
         // A client that hung up gets no answer, but its refund went on: the line says what it would have been told.
         if (response.destroyed) {
-          RequestMiddleware.logRequest(options.accessLog, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider, clientGone: true })
+          RequestMiddleware.finished(options, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider, clientGone: true })
           return
         }
         const text = JSON.stringify(body)
@@ -133,7 +134,7 @@ export const make = (options: {
         if (replayed) headers["idempotent-replayed"] = "true"
         response.writeHead(status, headers)
         response.end(text)
-        RequestMiddleware.logRequest(options.accessLog, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider })
+        RequestMiddleware.finished(options, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider })
       }
 
       const refuse = (error: ApiError.ApiError): void => {

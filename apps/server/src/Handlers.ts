@@ -9,6 +9,7 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Api, ApiError, ApiModel, type Authorization } from "@refundkit/api"
+import { Ledger } from "@refundkit/core/Ledger"
 import { Providers } from "@refundkit/core/Providers"
 import { Refunds } from "@refundkit/core/Refunds"
 import { SqlLedger } from "@refundkit/ledger-sql"
@@ -20,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ApiErrors from "./ApiErrors.js"
 import { create, toResponse } from "./CreateRoute.js"
+import * as GatewayMetrics from "./GatewayMetrics.js"
 import * as Installed from "./Installed.js"
 import { checkKey } from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
@@ -164,6 +166,34 @@ export const webhooks: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "webhooks"
         }))
     })
 )
+
+/**
+ * `/metrics`: the gateway's metrics, with the ledger's refunds that wait on someone counted
+ * now. A ledger that does not answer in time, or cannot count, leaves that gauge out and sets
+ * `refundkit_ledger_up` to 0 rather than failing the scrape: the other metrics still matter
+ * most when the ledger is in trouble.
+ *
+ * @since 0.4.0
+ */
+export const metrics: Layer.Layer<
+  HttpApiGroup.ApiGroup<"refundkit", "metrics">,
+  never,
+  GatewayMetrics.GatewayMetrics | Ledger | Providers | Authorization.Authorization
+> = HttpApiBuilder.group(Api.Api, "metrics", (handlers) =>
+  Effect.gen(function*() {
+    const gateway = yield* GatewayMetrics.GatewayMetrics
+    const ledger = yield* Ledger
+    const providers = (yield* Effect.flatMap(Providers, (registry) => registry.all)).map((p) => p.id)
+    const count = ledger.countByStatus
+    const counts: Effect.Effect<GatewayMetrics.LedgerCounts> = count === undefined
+      ? Effect.succeed({ _tag: "Unsupported" })
+      : count(GatewayMetrics.watchedStatuses).pipe(
+        Effect.timeoutFail({ duration: readyTimeout, onTimeout: () => new LedgerError({ detail: "the ledger did not answer in time" }) }),
+        Effect.map((counted): GatewayMetrics.LedgerCounts => ({ _tag: "Counted", counts: counted, providers })),
+        Effect.catchAll((error) => Effect.as(Effect.logWarning(`metrics: could not count refunds by status: ${error.detail}`), { _tag: "Failed" as const }))
+      )
+    return handlers.handle("metrics", () => Effect.map(counts, gateway.render))
+  }))
 
 // How long /readyz waits for the ledger before it answers 503 not_ready.
 const readyTimeout = Duration.seconds(3)

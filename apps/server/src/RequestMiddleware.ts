@@ -23,6 +23,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
+import type { Metrics } from "./GatewayMetrics.js"
 import * as IdempotencyKey from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
 
@@ -142,6 +143,26 @@ export const logRequest = (log: AccessLog, entry: RequestEntry): void => {
   if (log !== false) bufferLine(formatRequest(log === true ? "json" : log, entry))
 }
 
+/**
+ * Where a finished request is told: the access log and, when the gateway keeps them, its metrics.
+ *
+ * @since 0.4.0
+ */
+export interface Observers {
+  readonly accessLog: AccessLog
+  readonly metrics?: Metrics | undefined
+}
+
+/**
+ * Logs a finished request and counts it in the metrics.
+ *
+ * @since 0.4.0
+ */
+export const finished = (observers: Observers, entry: RequestEntry): void => {
+  logRequest(observers.accessLog, entry)
+  observers.metrics?.observe(entry)
+}
+
 const errorResponse = <A, I>(schema: Schema.Schema<A, I>, status: number, error: A): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(Schema.encodeSync(schema)(error), { status })
 
@@ -250,7 +271,7 @@ export const defaultBodyLimitBytes = RequestBody.defaultBodyLimitBytes
  *
  * @since 0.1.0
  */
-export const make = (options: { readonly bodyLimitBytes: number; readonly accessLog: AccessLog }) => {
+export const make = (options: Observers & { readonly bodyLimitBytes: number }) => {
   const limit = options.bodyLimitBytes
   const tooLargeResponse = errorResponse(ApiError.Wire.PayloadTooLarge, 413, RequestBody.tooLarge(limit))
 
@@ -268,7 +289,7 @@ export const make = (options: { readonly bodyLimitBytes: number; readonly access
             "x-request-id": requestId,
             "server-timing": serverTiming(total, provider)
           })
-          logRequest(options.accessLog, { requestId, method: request.method, url: request.url, status: response.status, totalMillis: total, timing, providerMillis: provider })
+          finished(options, { requestId, method: request.method, url: request.url, status: response.status, totalMillis: total, timing, providerMillis: provider })
           return Effect.succeed(answered)
         })
       const length = request.headers["content-length"]

@@ -26,6 +26,7 @@ import type * as Net from "node:net"
 import * as ApiKeys from "./ApiKeys.js"
 import * as ClientErrors from "./ClientErrors.js"
 import * as CreateRoute from "./CreateRoute.js"
+import * as GatewayMetrics from "./GatewayMetrics.js"
 import * as Handlers from "./Handlers.js"
 import * as Installed from "./Installed.js"
 import * as RequestMiddleware from "./RequestMiddleware.js"
@@ -114,11 +115,16 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
         onSome: (sandboxes) => stackLayer.pipe(Layer.provide(Layer.setConfigProvider(sandboxes.configProvider)))
       })
 
+      const metrics = yield* GatewayMetrics.make
+      const observed = { ...options, metrics }
       const nodeServer = Http.createServer()
-      nodeServer.on("clientError", ClientErrors.listener({ maxHeaderBytes: Http.maxHeaderSize, accessLog: options.accessLog }))
-      const groups = Layer.mergeAll(Handlers.refunds(plugins.map((plugin) => plugin.id)), Handlers.providers).pipe(Layer.provide(ApiKeys.layer(keys)))
+      nodeServer.on("clientError", ClientErrors.listener({ maxHeaderBytes: Http.maxHeaderSize, accessLog: options.accessLog, metrics }))
+      const groups = Layer.mergeAll(Handlers.refunds(plugins.map((plugin) => plugin.id)), Handlers.providers, Handlers.metrics).pipe(
+        Layer.provide(ApiKeys.layer(keys)),
+        Layer.provide(Layer.succeed(GatewayMetrics.GatewayMetrics, metrics))
+      )
       const api = HttpApiBuilder.api(Api.Api).pipe(Layer.provide([groups, Handlers.webhooks, Handlers.health]))
-      const http = HttpApiBuilder.serve(RequestMiddleware.make(options)).pipe(
+      const http = HttpApiBuilder.serve(RequestMiddleware.make(observed)).pipe(
         Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
         Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
         Layer.provide(RequestMiddleware.apiLayer(options.bodyLimitBytes)),
@@ -148,7 +154,7 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
       const listen = { port: options.port, host: options.host }
       const server = options.createRoute === "httpapi"
         ? NodeHttpServer.layer(() => nodeServer, listen)
-        : Layer.provideMerge(serverWithRoute(nodeServer, listen, CreateRoute.make({ ...options, apiKeys: keys })), NodeHttpServer.layerContext)
+        : Layer.provideMerge(serverWithRoute(nodeServer, listen, CreateRoute.make({ ...observed, apiKeys: keys })), NodeHttpServer.layerContext)
       const sync = options.sync === undefined ? Layer.empty : SyncLoop.layer(options.sync)
       // No tracer is ever installed, yet every request would still build an HTTP server span
       // and every SQL statement a span of its own: about a tenth of the gateway's CPU for

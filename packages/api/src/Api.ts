@@ -8,6 +8,7 @@
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
 import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Schema from "effect/Schema"
 import { Wire } from "./ApiError.js"
@@ -149,6 +150,27 @@ export class HealthGroup extends HttpApiGroup.make("health")
   .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(ApiModel.Readiness).addError(Wire.NotReady))
 {}
 
+/**
+ * The gateway's metrics for Prometheus, behind the API key like `/v1`.
+ *
+ * @since 0.4.0
+ */
+export class MetricsGroup extends HttpApiGroup.make("metrics")
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4; charset=utf-8" }))
+      .annotateContext(OpenApi.annotations({
+        summary: "Metrics in Prometheus' text format",
+        description:
+          "Requests by method, route and status code with their durations and provider time; `refundkit_refunds`, the " +
+          "ledger's refunds in `requested`, `unknown` and `requires_action` by provider, counted at each scrape " +
+          "(`refundkit_ledger_up` 0 when the count failed); the process's CPU, memory and event-loop delay. Scrape it with " +
+          "the API key as a bearer token (Prometheus' `authorization: {credentials: …}`)."
+      }))
+  )
+  .middleware(Authorization)
+{}
+
 // HttpApi answers a request it cannot decode with its own HttpApiDecodeError; the
 // gateway turns that into `invalid_request`, so the document must not promise the former.
 // Effect renders `Schema.Unknown` as `{"$id": "/schemas/unknown"}`, and an `$id` used
@@ -194,6 +216,7 @@ export class Api extends HttpApi.make("refundkit")
   .add(ProvidersGroup)
   .add(WebhooksGroup)
   .add(HealthGroup)
+  .add(MetricsGroup)
   .addError(Wire.InvalidRequest)
   .addError(Wire.PayloadTooLarge)
   .addError(Wire.HeadersTooLarge)

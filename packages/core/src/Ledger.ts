@@ -60,6 +60,17 @@ export interface Change {
 }
 
 /**
+ * One line of `countByStatus`.
+ *
+ * @since 0.4.0
+ */
+export interface StatusCount {
+  readonly provider: string
+  readonly status: RefundStatus.RefundStatus
+  readonly count: number
+}
+
+/**
  * Filters and a page of `list`.
  *
  * @since 0.1.0
@@ -168,6 +179,14 @@ export declare namespace Ledger {
     readonly claimForSync?: ((lease: SyncLease) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>) | undefined
     /** Ends `owner`'s leases on these refunds early (after syncing them); with `claimForSync` (since 0.3.0). */
     readonly releaseSync?: ((options: { readonly owner: string; readonly ids: ReadonlyArray<string> }) => Effect.Effect<void, LedgerError>) | undefined
+    /**
+     * How many refunds are in each of `statuses`, by provider; a provider and status with none
+     * is left out. For the statuses whose refunds should stay few (`requested`, `unknown`,
+     * `requires_action`: a gateway's metrics count them on every scrape): the SQL ledgers read
+     * them from the status index, so the cost grows with those refunds, not with the ledger.
+     * Optional (since 0.4.0).
+     */
+    readonly countByStatus?: ((statuses: ReadonlyArray<RefundStatus.RefundStatus>) => Effect.Effect<ReadonlyArray<StatusCount>, LedgerError>) | undefined
     /** Moves refunds left in `requested` for longer than the grace period to `unknown`, with a recovery event. */
     readonly recover: (options: { readonly olderThan: string; readonly at: string }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
   }
@@ -579,6 +598,17 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
     releaseSync: ({ ids, owner }) =>
       Effect.sync(() => {
         for (const id of ids) if (leases.get(id)?.owner === owner) leases.delete(id)
+      }),
+    countByStatus: (statuses) =>
+      Effect.sync(() => {
+        const counts = new Map<string, StatusCount>()
+        for (const refund of byId.values()) {
+          if (!statuses.includes(refund.status)) continue
+          const key = `${refund.provider}\u0000${refund.status}`
+          const seen = counts.get(key)
+          counts.set(key, { provider: refund.provider, status: refund.status, count: (seen?.count ?? 0) + 1 })
+        }
+        return [...counts.values()]
       }),
     recover: ({ at, olderThan }) =>
       Effect.sync(() => {

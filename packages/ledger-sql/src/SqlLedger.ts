@@ -30,10 +30,11 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
-import type { Change, Claim, ListQuery, Page, SyncLease as CoreSyncLease } from "@refundkit/core/Ledger"
+import type { Change, Claim, ListQuery, Page, StatusCount, SyncLease as CoreSyncLease } from "@refundkit/core/Ledger"
 import type { GuardError, TargetGuard } from "@refundkit/core/Ledger"
 import { applyChange, invalidCursor, Ledger, ledgerError, recoveryOf, refusalOf, targetGuards, targetWithoutProvider } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
+import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import type { ConfigurationError, IllegalTransition } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
 import * as Cause from "effect/Cause"
@@ -43,7 +44,17 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { decodeCursor, encodeCursor, leaseCandidates, listPage, recoverySkipped, syncSkipped, syncWhere, withoutSorts } from "./internal/queries.js"
+import {
+  countByStatus as queryCounts,
+  decodeCursor,
+  encodeCursor,
+  leaseCandidates,
+  listPage,
+  recoverySkipped,
+  syncSkipped,
+  syncWhere,
+  withoutSorts
+} from "./internal/queries.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -87,6 +98,8 @@ export declare namespace SqlLedger {
      * are skipped, not waited for.
      */
     readonly claimForSync: (lease: SyncLease) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
+    /** Core's `countByStatus`, always present. */
+    readonly countByStatus: (statuses: ReadonlyArray<RefundStatus>) => Effect.Effect<ReadonlyArray<StatusCount>, LedgerError>
     /** Ends `owner`'s leases on these refunds early (after syncing them). */
     readonly releaseSync: (options: { readonly owner: string; readonly ids: ReadonlyArray<string> }) => Effect.Effect<void, LedgerError>
   }
@@ -565,6 +578,12 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
       ))
     )
 
+  const countByStatus = (statuses: ReadonlyArray<RefundStatus>) =>
+    statuses.length === 0 ? Effect.succeed([]) : run(
+      "counting refunds by status",
+      Effect.flatMap(queryCounts(sql, dialect, statuses), (rows) => Rows.decodeCountsEither(rows))
+    )
+
   /**
    * A refund's turn across every process on this PostgreSQL database: a transaction-scoped
    * advisory lock on a connection reserved for the turn, which the turn's own ledger reads
@@ -641,7 +660,8 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
     needingSync,
     recover,
     claimForSync,
-    releaseSync
+    releaseSync,
+    countByStatus
   })
 })
 

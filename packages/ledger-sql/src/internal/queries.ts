@@ -136,3 +136,12 @@ export const decodeCursor = (cursor: string): bigint | undefined => {
  */
 export const syncSkipped = (error: LedgerError): Effect.Effect<void> =>
   Effect.logWarning(`refundkit ledger: a refund due for a sync was skipped: ${error.detail}; once the row is repaired it is synced`)
+
+/**
+ * `countByStatus` on `@effect/sql`: the statuses' refunds through `refunds_status_seq`, grouped.
+ *
+ * @internal
+ */
+export const countByStatus = (sql: SqlClient.SqlClient, dialect: Dialect, statuses: ReadonlyArray<string>) =>
+  sql`SELECT provider, status, ${sql.literal(dialect === "pg" ? "count(*)::int" : "count(*)")} AS n FROM refunds
+    WHERE ${sql.in("status", statuses)} GROUP BY provider, status`

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { Reservation } from "@refundkit/core/Ledger"
+import type { Reservation, StatusCount } from "@refundkit/core/Ledger"
 import { reservationOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import { RefundId, RefundItem, RefundTarget, EventSource } from "@refundkit/core/Refund"
@@ -160,6 +160,21 @@ const claimedRowDecoder = Schema.decodeUnknownEither(ClaimedRow)
 /** @internal */
 export const decodeClaimedEither = (row: unknown): Either.Either<{ readonly seq: bigint; readonly version: number }, LedgerError> =>
   Either.mapLeft(claimedRowDecoder(row), (error) => corrupt(rowName(row), error))
+
+// A line of countByStatus (the statement casts PostgreSQL's bigint count to an integer).
+const CountRow = Schema.Struct({ provider: Text, status: RefundStatus, n: Schema.NonNegativeInt })
+const countRowDecoder = Schema.decodeUnknownEither(CountRow)
+
+/** @internal */
+export const decodeCountsEither = (rows: ReadonlyArray<unknown>): Either.Either<ReadonlyArray<StatusCount>, LedgerError> => {
+  const counts: Array<StatusCount> = []
+  for (const row of rows) {
+    const decoded = countRowDecoder(row)
+    if (Either.isLeft(decoded)) return Either.left(corrupt("a count of refunds by status", decoded.left))
+    counts.push({ provider: decoded.right.provider, status: decoded.right.status, count: decoded.right.n })
+  }
+  return Either.right(counts)
+}
 
 // A guarded claim's row on PostgreSQL (`pgFastPath.ts`): its version, and the reservations
 // others hold on its targets as one JSON array of reservation rows, each naming its target.

@@ -16,6 +16,7 @@ import { ledgerError } from "@refundkit/core/Ledger"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
 import { applyChange, invalidCursor, recoveryOf, refusalOf, targetGuards, targetWithoutProvider } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
+import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import type { GuardError } from "@refundkit/core/Ledger"
 import type { IllegalTransition, InvalidRequest } from "@refundkit/core/RefundError"
 import { LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
@@ -142,6 +143,14 @@ export const listStatement = (
   const text = `SELECT ${selected} FROM refunds${byTarget?.from ?? ""}${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY ${byTarget === undefined ? "seq" : "t.refund_seq"} DESC LIMIT ?`
   return { text, params: [...(byTarget?.params ?? []), ...params, limit + 1] }
 }
+
+/**
+ * `countByStatus` for `statuses` statuses (their parameters), read through `refunds_status_seq`.
+ *
+ * @internal
+ */
+export const countStatement = (statuses: number): string =>
+  `SELECT provider, status, count(*) AS n FROM refunds WHERE status IN (${Array.from({ length: statuses }, () => "?").join(", ")}) GROUP BY provider, status`
 
 /** The version a row says it is at; one that is not an integer matches no cached entry. */
 const versionOf = (row: Row): number => (typeof row.version === "number" && Number.isSafeInteger(row.version) ? row.version : Number.NaN)
@@ -455,6 +464,12 @@ export const make = (
         return Writer.done(undefined)
       })
 
+    const countByStatus = (statuses: ReadonlyArray<RefundStatus>) =>
+      statuses.length === 0 ? Effect.succeed([]) : read("counting refunds by status", () =>
+        Rows.decodeCountsEither(
+          prepare(countStatement(statuses.length)).all(...statuses)
+        ))
+
     // A refund's turn: lease rows, each a short write of its own (internal/turns.ts says why not a lock).
     const serialise = Turns.make({
       holder: (id) => read("reading a refund's turn", () => Turns.decodeHolder(prepare(Turns.statements.holder).get(id))),
@@ -499,7 +514,8 @@ export const make = (
       needingSync,
       recover,
       claimForSync,
-      releaseSync
+      releaseSync,
+      countByStatus
     } satisfies SqlLedger.Service
   })
 

@@ -387,6 +387,30 @@ export const behaviour = (harness: Harness) =>
         if (refused._tag === "InvalidRequest") assert.deepStrictEqual(refused.issues.map((i) => i.path), ["target"])
       }))
 
+    it.scopedLive("counts the refunds in some statuses, by provider", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const count = ledger.countByStatus
+        if (count === undefined) return yield* Effect.die("every ledger here counts refunds by status")
+        const moves = [["a", "unknown"], ["a", "unknown"], ["b", "unknown"], ["a", "requires_action"], ["a", "succeeded"], ["b", "requested"], ["b", "pending"]] as const
+        for (const [i, [provider, status]] of moves.entries()) {
+          const refund = draft(`c-${i}`, { n: i, provider })
+          yield* ledger.claim(refund)
+          if (status === "requires_action") yield* ledger.transition(refund.id, { to: "pending", source: "submit", at: at(10) })
+          if (status !== "requested") yield* ledger.transition(refund.id, { to: status, source: "sync", at: at(20) })
+        }
+        const sorted = (counts: ReadonlyArray<Ledger.StatusCount>) =>
+          [...counts].sort((x, y) => `${x.provider} ${x.status}`.localeCompare(`${y.provider} ${y.status}`))
+        assert.deepStrictEqual(sorted(yield* count(["requested", "unknown", "requires_action"])), [
+          { provider: "a", status: "requires_action", count: 1 },
+          { provider: "a", status: "unknown", count: 2 },
+          { provider: "b", status: "requested", count: 1 },
+          { provider: "b", status: "unknown", count: 1 }
+        ])
+        assert.deepStrictEqual(yield* count(["failed"]), [])
+        assert.deepStrictEqual(yield* count([]), [])
+      }))
+
     it.scopedLive("returns refunds needing sync, oldest update first, by provider", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
