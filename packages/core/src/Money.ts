@@ -50,7 +50,7 @@ export const exponentOf = (currency: string): number | undefined => exponents[cu
  * @since 0.1.0
  */
 export const Currency = Schema.String.pipe(
-  Schema.filter((code) => exponents[code] !== undefined || `a known ISO 4217 currency code (such as USD, EUR, JPY), got ${JSON.stringify(code)}`),
+  Schema.filter((code) => exponents[code] !== undefined || `must be a known ISO 4217 currency code in capitals (such as USD, EUR, JPY), got ${JSON.stringify(code)}`),
   Schema.annotations({ identifier: "Currency", description: "ISO 4217 currency code, e.g. USD" })
 )
 
@@ -228,6 +228,12 @@ export const MoneyFromJson: Schema.Schema<Money, typeof MoneyJson.Encoded> = Sch
 
 const maxWholeDigits = 15
 
+// What was sent instead of a string, kept short: the value may be a whole object.
+const formatActual = (actual: unknown): string => {
+  const text = typeof actual === "object" && actual !== null ? (Array.isArray(actual) ? "an array" : "an object") : String(actual)
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text
+}
+
 /**
  * A positive decimal amount with at most `places` decimals, normalised to exactly
  * `places` decimals ("10.5" becomes "10.50"). Anything finer is refused, never rounded.
@@ -236,7 +242,8 @@ const maxWholeDigits = 15
  * @since 0.1.0
  */
 export const DecimalAmount = (places: number): Schema.Schema<string> =>
-  Schema.transformOrFail(Schema.String, Schema.String, {
+  // A JSON number is the usual first try; "Expected string, actual 10.5" named neither the rule nor the fix.
+  Schema.transformOrFail(Schema.String.annotations({ message: (issue) => `must be a decimal string such as "10.00" (in quotes: a JSON number is not accepted, it could be rounded), got ${formatActual(issue.actual)}` }), Schema.String, {
     strict: true,
     decode: (input, _, ast) => {
       // No refund is a quadrillion of anything; a longer string is an attack or a typo, and

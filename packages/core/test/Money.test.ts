@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Either, FastCheck, Schema } from "effect"
+import { Either, FastCheck, ParseResult, Schema } from "effect"
 import * as Money from "../src/Money.js"
 
 const parseOk = (input: string, currency: string) => {
@@ -83,6 +83,29 @@ describe("Money", () => {
     const huge = decode("1".repeat(500))
     assert.isTrue(Either.isLeft(huge) && huge.left.message.includes("at most 15 digits"))
     assert.isTrue(Either.isLeft(decode("1000000000000000")))
+  })
+
+  it("DecimalAmount given a JSON number says it must be a quoted decimal string, not only 'Expected string'", () => {
+    const decode = Schema.decodeUnknownEither(Money.DecimalAmount(2))
+    const number = decode(10.5)
+    assert.isTrue(Either.isLeft(number))
+    if (Either.isLeft(number)) {
+      const message = ParseResult.ArrayFormatter.formatErrorSync(number.left)[0]!.message
+      assert.strictEqual(message, `must be a decimal string such as "10.00" (in quotes: a JSON number is not accepted, it could be rounded), got 10.5`)
+    }
+    const object = decode({ amount: "x".repeat(100) })
+    assert.isTrue(Either.isLeft(object) && ParseResult.ArrayFormatter.formatErrorSync(object.left)[0]!.message.endsWith("got an object"))
+  })
+
+  it("Currency names the rule it breaks: a lower-case code is refused as not known in capitals", () => {
+    const refused = Schema.decodeUnknownEither(Money.Currency)("usd")
+    assert.isTrue(Either.isLeft(refused))
+    if (Either.isLeft(refused)) {
+      assert.strictEqual(
+        ParseResult.ArrayFormatter.formatErrorSync(refused.left)[0]!.message,
+        `must be a known ISO 4217 currency code in capitals (such as USD, EUR, JPY), got "usd"`
+      )
+    }
   })
 
   it("MoneyFromJson decodes and encodes the boundary shape", () => {
