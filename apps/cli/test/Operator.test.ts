@@ -159,6 +159,14 @@ describe("refundkit as an operator runs it", () => {
     assert.strictEqual(unconfigured.code, 0, unconfigured.stderr)
   })
 
+  it("list: a --cursor the ledger did not give is refused as that flag, not as a refund request 'not sent'", async () => {
+    const result = await run(["list", "--cursor", "garbage", "--json", "--ledger", join(dir, "list.db")], { cwd: dir })
+    assert.strictEqual(result.code, 2, result.stderr)
+    assert.include(result.stderr, "error: --cursor: is not a cursor from this ledger: pass nextCursor from the previous page.")
+    assert.notMatch(result.stderr, /refund request|was not sent|send it again/)
+    assert.strictEqual((JSON.parse(result.stdout) as { error: { code: string } }).error.code, "usage_error")
+  })
+
   it("a flag the parser refuses still gives --json its error object on stdout", async () => {
     for (const args of [["list", "--status", "bogus", "--json"], ["list", "--limit", "abc", "--json"], ["get", "--json"]]) {
       const result = await run(args, { cwd: dir })

@@ -42,6 +42,18 @@ describe("refundkit resolve", () => {
     assert.strictEqual((await cli(["reconcile", "--json", "--provider", "airpay"])).code, 0)
   })
 
+  it("refuses to settle a final refund again to the same status: no second operator event, exit 2", async () => {
+    const created = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 3100001, amount: "2.00" }] })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const refund = JSON.parse(created.stdout) as { id: string; status: string; events: Array<unknown> }
+    assert.strictEqual(refund.status, "succeeded", created.stdout)
+    const again = await cli(["resolve", refund.id, "--status", "succeeded", "--note", "seen in the Airpay dashboard"])
+    assert.strictEqual(again.code, 2, again.stderr)
+    assert.include(again.stderr, `--status: refund ${refund.id} is already succeeded, which is final: nothing was changed.`)
+    const after = JSON.parse((await cli(["get", refund.id, "--json"])).stdout) as typeof refund
+    assert.strictEqual(after.events.length, refund.events.length, "nothing was recorded")
+  })
+
   it("will not fail a refund the provider partly made: a failed refund reserves nothing, so its refunded target could be refunded again", async () => {
     // 20002 is refunded, 424242 is no Airpay transaction: a mixed answer, requires_action.
     const created = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 20002, amount: "1.00" }, { ap_transactionid: 424242, amount: "1.00" }] })])

@@ -6,6 +6,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Providers from "@refundkit/core/Providers"
+import type { InvalidRequest } from "@refundkit/core/RefundError"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
@@ -60,7 +61,14 @@ export const command = Command.make("list", {
           status: Option.getOrUndefined(own.status),
           target: Option.getOrUndefined(own.target),
           cursor: Option.getOrUndefined(own.cursor)
-        }))
+        }).pipe(
+          // The ledger refuses a foreign cursor as an InvalidRequest, whose message speaks of a refund request
+          // "not sent"; here it is a flag.
+          Effect.catchTag("InvalidRequest", (error): Effect.Effect<never, UsageError | InvalidRequest> =>
+            error.issues.every((issue) => issue.path === "cursor")
+              ? Effect.fail(new UsageError({ field: "--cursor", detail: error.issues.map((issue) => issue.message).join("; ") }))
+              : Effect.fail(error))
+        ))
       if (globals.json) {
         yield* Output.json({ items: page.items.map(Output.refundJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
         return ExitCode.ok

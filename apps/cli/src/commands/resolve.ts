@@ -9,6 +9,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Refunds from "@refundkit/core/Refunds"
+import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
 import { UsageError } from "../CliError.js"
 import * as Environment from "../Environment.js"
@@ -33,7 +34,15 @@ export const command = Command.make("resolve", {
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
       if (own.note.trim() === "") return yield* new UsageError({ field: "--note", detail: "must say how the outcome was checked with the provider" })
-      const refund = yield* Effect.flatMap(Refunds.Refunds, (refunds) => refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`)).pipe(
+      const refunds = yield* Refunds.Refunds
+      // Core lets a refund stay in its status (a provider may repeat itself), so a final refund settled again to
+      // the same status used to be accepted, exit 0, with one more operator event. Core still refuses a final
+      // refund moved to the other status (IllegalTransition, below) if it became final after this read.
+      const current = yield* refunds.get(own.id)
+      if (RefundStatus.isFinal(current.status)) {
+        return yield* new UsageError({ field: "--status", detail: `refund ${current.id} is already ${current.status}, which is final: nothing was changed` })
+      }
+      const refund = yield* refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`).pipe(
         // Settling a refund that is already final is the operator's mistake, not a ledger failure; and
         // nothing is "sent" here, which is all InvalidRequest's message knows how to say.
         Effect.mapError((error) =>

@@ -23,7 +23,7 @@ import * as Run from "../Run.js"
 export const command = Command.make("update", {
   ...Globals.options,
   id: Args.text({ name: "id" }).pipe(Args.withDescription("A refund id (rfd_...).")),
-  data: Options.text("data").pipe(Options.withDescription("The follow-up in the provider's own field names: a JSON object, or @file.json."))
+  data: Options.text("data").pipe(Options.withDescription("The follow-up in the provider's own field names: a JSON object, or @file.json (@- for stdin)."))
 }, (own) =>
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
