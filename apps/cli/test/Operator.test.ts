@@ -186,6 +186,12 @@ describe("refundkit as an operator runs it", () => {
     assert.strictEqual((await exiromStats()).refundsPerTransaction["9700001"] ?? 0, before)
   })
 
+  it("a setting Effect cannot read is named with its rule, not as Effect's '(Invalid data at ...)'", async () => {
+    const result = await run(["list", "--ledger", join(dir, "list.db")], { cwd: dir, env: { REFUNDKIT_CALL_TIMEOUT: "5" } })
+    assert.strictEqual(result.code, 2, result.stderr)
+    assert.strictEqual(result.stderr.trim(), `error: Configuration problem in REFUNDKIT_CALL_TIMEOUT: must be a duration with its unit, such as "30 seconds" or "500 millis", got "5".`)
+  })
+
   it("a --ledger the ledger refuses is named as the flag, not as REFUNDKIT_LEDGER", async () => {
     const result = await run(["list", "--ledger", "mysql://db.example/refunds"], { cwd: dir, env: env() })
     assert.strictEqual(result.code, 2, result.stderr)

@@ -29,7 +29,10 @@ export const makeCheck = (keys: ReadonlyArray<Redacted.Redacted<string>>): (pres
 }
 
 const missing = new ApiError.Unauthorized({ message: "Missing API key: send `Authorization: Bearer <key>`." })
-const unknown = new ApiError.Unauthorized({ message: "Unknown API key. Use a key from REFUNDKIT_API_KEYS (or the sandbox key printed at start)." })
+// Also what a key sent without its scheme (`Authorization: <key>`) gets: the scheme is cut off unread, as HttpApi does.
+const unknown = new ApiError.Unauthorized({
+  message: "Unknown API key: send `Authorization: Bearer <key>` with a key from REFUNDKIT_API_KEYS (or the sandbox key printed at start)."
+})
 
 /**
  * The key in an `Authorization` header, read as HttpApi's bearer scheme reads it:

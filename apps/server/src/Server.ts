@@ -12,6 +12,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Api } from "@refundkit/api"
+import { ConfigurationError } from "@refundkit/core/RefundError"
 import type * as Sandbox from "@refundkit/core/Sandbox"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -243,7 +244,10 @@ export const banner = (info: Info): string => {
  * @since 0.1.0
  */
 export const explain = (error: StartError): string => {
-  if (ConfigError.isConfigError(error)) return `invalid configuration: ${String(error)}`
+  if (ConfigError.isConfigError(error)) {
+    const { detail, key } = ConfigurationError.fromConfigError(error)
+    return `invalid configuration: ${key === undefined ? detail : /^is /.test(detail) ? `${key} ${detail}` : `${key}: ${detail}`}`
+  }
   switch (error._tag) {
     case "StartupError":
       return error.message

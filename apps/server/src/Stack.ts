@@ -112,7 +112,24 @@ export const providersLayer = (
         }
       }
       const layers = plugins.flatMap((plugin) => {
-        if (Option.isSome(ids)) return ids.value.includes(plugin.id) ? [plugin.layerConfig] : []
+        if (Option.isSome(ids)) {
+          // Named in REFUNDKIT_PROVIDERS, so its settings are required; said as the skip warning says it, not as
+          // Effect's ConfigError (which printed each missing secret as "<redacted>").
+          return ids.value.includes(plugin.id)
+            ? [plugin.layerConfig.pipe(
+              Layer.catchAll((error) =>
+                isMissing(error) && ConfigError.isConfigError(error)
+                  ? Layer.fail(
+                    new ConfigurationError({
+                      key: "REFUNDKIT_PROVIDERS",
+                      detail: `${plugin.id} is enabled but not configured (missing ${missingKeys(error).join(", ")}); set them, or leave ${plugin.id} out`
+                    })
+                  )
+                  : Layer.fail(error)
+              )
+            )]
+            : []
+        }
         return [
           plugin.layerConfig.pipe(
             Layer.catchAll((error) =>

@@ -56,6 +56,12 @@ describe("the gateway", () => {
       const wrong = yield* gw.fetch("GET", "/v1/refunds", { auth: false, headers: { authorization: "Bearer not-a-key" } })
       assert.strictEqual(wrong.status, 401)
       const sandboxKey = Option.getOrThrow(gw.info.sandboxKey)
+      // The right key without its scheme: the answer must show the header's shape, not only call the key unknown.
+      for (const [method, path] of [["GET", "/v1/refunds"], ["POST", "/v1/refunds"]] as const) {
+        const bare = yield* gw.fetch(method, path, { auth: false, headers: { authorization: Redacted.value(sandboxKey), "idempotency-key": Gateway.key() }, ...(method === "POST" ? { body: Gateway.exiromRefund() } : {}) })
+        assert.strictEqual(bare.status, 401, `${method} ${path}`)
+        assert.include(bare.body.error.message, "send `Authorization: Bearer <key>`", `${method} ${path}`)
+      }
       const withSandboxKey = yield* gw.fetch("GET", "/v1/providers", { auth: false, headers: { authorization: `Bearer ${Redacted.value(sandboxKey)}` } })
       assert.strictEqual(withSandboxKey.status, 200)
 
@@ -333,6 +339,42 @@ describe("/readyz when the ledger stops answering", () => {
         assert.strictEqual(ready.value.body.error.code, "not_ready")
       }
     }), { timeout: 30_000 })
+})
+
+describe("settings refused at start", () => {
+  const startWith = (settings: ReadonlyArray<readonly [string, string]>) =>
+    Effect.gen(function*() {
+      const base = yield* Effect.console
+      const lines: Array<string> = []
+      const capture = { ...base, error: (...args: ReadonlyArray<unknown>) => Effect.sync(() => void lines.push(args.join(" "))) }
+      const exit = yield* Main.run(["--port", "0", "--ledger", ":memory:"]).pipe(
+        Effect.withConsole(capture as Console.Console),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([
+          ["REFUNDKIT_LOG_LEVEL", "OFF"],
+          ["REFUNDKIT_SYNC_INTERVAL", "off"],
+          ["REFUNDKIT_API_KEYS", "a-key"],
+          ...settings
+        ]))),
+        Effect.timeout("20 seconds"),
+        Effect.exit
+      )
+      assert.isTrue(Exit.isFailure(exit), "the gateway started")
+      assert.strictEqual(lines.length, 1, lines.join("\n"))
+      return lines[0]!
+    })
+
+  it.scopedLive("a provider named in REFUNDKIT_PROVIDERS without its settings is named with what it lacks, not as \"<redacted>\"", () =>
+    Effect.gen(function*() {
+      const line = yield* startWith([["REFUNDKIT_PROVIDERS", "exirom"], ["REFUNDKIT_EXIROM_MID", "m-1"]])
+      assert.include(line, "REFUNDKIT_PROVIDERS: exirom is enabled but not configured (missing REFUNDKIT_EXIROM_MERCHANT_KEY, REFUNDKIT_EXIROM_MERCHANT_SECRET)")
+      assert.notInclude(line, "<redacted>")
+    }))
+
+  it.scopedLive("a duration written without its unit is named with the rule and an example", () =>
+    Effect.gen(function*() {
+      const line = yield* startWith([["REFUNDKIT_CALL_TIMEOUT", "5"]])
+      assert.strictEqual(line, `refundkit-server: invalid configuration: REFUNDKIT_CALL_TIMEOUT: must be a duration with its unit, such as "30 seconds" or "500 millis", got "5"`)
+    }))
 })
 
 describe("API keys outside printable ASCII", () => {

@@ -80,6 +80,12 @@ export const register = (provider: Provider): Effect.Effect<void, ConfigurationE
 export const plugin = <E, R>(make: Effect.Effect<Provider, E, R>): Layer.Layer<never, E | ConfigurationError, R | Providers> =>
   Layer.effectDiscard(Effect.flatMap(make, register))
 
+// Named per setting, not as Effect's nesting: `(Invalid data at REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE: "...")`.
+const misconfigured = (displayName: string, error: ConfigError.ConfigError): ConfigurationError => {
+  const named = ConfigurationError.fromConfigError(error)
+  return new ConfigurationError({ ...(named.key === undefined ? {} : { key: named.key }), detail: `${displayName} settings: ${named.detail}` })
+}
+
 /**
  * A plugin's Layer with its settings read by `config` (the shape of every plugin's
  * `layerConfig`). Settings that are only missing stay a `ConfigError`, so an app can
@@ -96,7 +102,7 @@ export const pluginConfig = <C, E, R>(
   plugin(
     Effect.flatMap(
       Effect.mapError(config, (error): ConfigError.ConfigError | ConfigurationError =>
-        ConfigError.isMissingDataOnly(error) ? error : new ConfigurationError({ detail: `${displayName} settings: ${String(error)}` })),
+        ConfigError.isMissingDataOnly(error) ? error : misconfigured(displayName, error)),
       make
     )
   )

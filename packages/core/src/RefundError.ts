@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as ConfigError from "effect/ConfigError"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
@@ -312,6 +313,41 @@ export class ConfigurationError extends Schema.TaggedError<ConfigurationError>("
   override get message() {
     return `Configuration problem${this.key ? ` in ${this.key}` : ""}: ${this.detail}.`
   }
+
+  /**
+   * An Effect `ConfigError` as one sentence per setting: `REFUNDKIT_CALL_TIMEOUT: must be a duration
+   * with its unit ...`, `REFUNDKIT_EXIROM_MID is not set`. `String(error)` printed Effect's nesting
+   * (`(Invalid data at ...) and (...)`), and a missing `Config.redacted` setting as `"<redacted>"`.
+   */
+  static fromConfigError(error: ConfigError.ConfigError): ConfigurationError {
+    const leaves = ConfigError.reduceWithContext(error, undefined, {
+      andCase: (_, left: ReadonlyArray<ConfigLeaf>, right: ReadonlyArray<ConfigLeaf>) => [...left, ...right],
+      orCase: (_, left: ReadonlyArray<ConfigLeaf>, right: ReadonlyArray<ConfigLeaf>) => [...left, ...right],
+      invalidDataCase: (_, path, message): ReadonlyArray<ConfigLeaf> => [{ key: path.join("_"), text: invalidConfigText(message) }],
+      missingDataCase: (_, path): ReadonlyArray<ConfigLeaf> => [{ key: path.join("_"), text: "is not set" }],
+      sourceUnavailableCase: (_, path, message): ReadonlyArray<ConfigLeaf> => [{ key: path.join("_"), text: `could not be read (${message})` }],
+      unsupportedCase: (_, path, message): ReadonlyArray<ConfigLeaf> => [{ key: path.join("_"), text: message }]
+    })
+    const keys = [...new Set(leaves.map((leaf) => leaf.key))]
+    if (keys.length === 1 && keys[0] !== "") {
+      return new ConfigurationError({ key: keys[0]!, detail: leaves.map((leaf) => leaf.text).join("; ") })
+    }
+    return new ConfigurationError({ detail: leaves.map(configSentence).join("; ") })
+  }
+}
+
+interface ConfigLeaf {
+  readonly key: string
+  readonly text: string
+}
+
+const configSentence = (leaf: ConfigLeaf): string =>
+  leaf.key === "" ? leaf.text : /^(is|could) /.test(leaf.text) ? `${leaf.key} ${leaf.text}` : `${leaf.key}: ${leaf.text}`
+
+// Effect's words for a duration written without its unit ("5") say neither the rule nor an example.
+const invalidConfigText = (message: string): string => {
+  const duration = /^Expected a duration but received (.*)$/.exec(message)
+  return duration === null ? message : `must be a duration with its unit, such as "30 seconds" or "500 millis", got ${duration[1]}`
 }
 
 /**

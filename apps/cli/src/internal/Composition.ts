@@ -30,7 +30,7 @@ export const startSandboxes: Effect.Effect<ReadonlyArray<Sandbox.Handle>, Config
 )
 
 const startupError = (error: Stack.StackError): StartupError =>
-  ConfigError.isConfigError(error) ? new ConfigurationError({ detail: String(error) }) : error
+  ConfigError.isConfigError(error) ? ConfigurationError.fromConfigError(error) : error
 
 /**
  * The settings a plugin lacks when that is all that is wrong with them; undefined for

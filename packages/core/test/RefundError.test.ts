@@ -1,0 +1,35 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Config, ConfigProvider, Effect, Layer } from "effect"
+import * as Providers from "../src/Providers.js"
+import { ConfigurationError } from "../src/RefundError.js"
+
+const settings = Config.all({
+  mid: Config.string("REFUNDKIT_TOY_MID"),
+  secret: Config.redacted("REFUNDKIT_TOY_SECRET"),
+  timeout: Config.duration("REFUNDKIT_TOY_TIMEOUT")
+})
+const read = (map: ReadonlyArray<readonly [string, string]>) =>
+  Effect.flip(Effect.withConfigProvider(settings, ConfigProvider.fromMap(new Map(map))))
+
+describe("ConfigurationError.fromConfigError", () => {
+  it.effect("names each setting and its rule, not Effect's nesting or a \"<redacted>\" message", () =>
+    Effect.gen(function*() {
+      const missing = ConfigurationError.fromConfigError(yield* read([["REFUNDKIT_TOY_TIMEOUT", "5 seconds"]]))
+      assert.strictEqual(missing.message, "Configuration problem: REFUNDKIT_TOY_MID is not set; REFUNDKIT_TOY_SECRET is not set.")
+      const unitless = ConfigurationError.fromConfigError(yield* read([["REFUNDKIT_TOY_MID", "m"], ["REFUNDKIT_TOY_SECRET", "s"], ["REFUNDKIT_TOY_TIMEOUT", "5"]]))
+      assert.strictEqual(unitless.key, "REFUNDKIT_TOY_TIMEOUT")
+      assert.strictEqual(unitless.message, `Configuration problem in REFUNDKIT_TOY_TIMEOUT: must be a duration with its unit, such as "30 seconds" or "500 millis", got "5".`)
+    }))
+
+  it.effect("a plugin's invalid setting is named as that setting", () =>
+    Effect.gen(function*() {
+      const toy = Providers.pluginConfig("Toy", settings, () => Effect.die("not reached"))
+      const error = yield* Layer.build(toy).pipe(
+        Effect.provide(Providers.layer),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REFUNDKIT_TOY_MID", "m"], ["REFUNDKIT_TOY_SECRET", "s"], ["REFUNDKIT_TOY_TIMEOUT", "soon"]]))),
+        Effect.scoped,
+        Effect.flip
+      )
+      assert.strictEqual(error.message, `Configuration problem in REFUNDKIT_TOY_TIMEOUT: Toy settings: must be a duration with its unit, such as "30 seconds" or "500 millis", got "soon".`)
+    }))
+})
