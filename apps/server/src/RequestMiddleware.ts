@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import * as HttpApp from "@effect/platform/HttpApp"
@@ -206,6 +207,19 @@ const fromDecodeError = (error: HttpApiDecodeError): ApiError.MissingIdempotency
   })
 }
 
+// Every endpoint of the contract as a method and a path pattern (`:id` matches one segment).
+const apiRoutes: ReadonlyArray<{ readonly method: string; readonly pattern: RegExp }> = (() => {
+  const routes: Array<{ readonly method: string; readonly pattern: RegExp }> = []
+  HttpApi.reflect(Api.Api, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => {
+      const source = endpoint.path.split("/").map((segment) => (segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")
+      routes.push({ method: endpoint.method, pattern: new RegExp(`^${source}/?$`) })
+    }
+  })
+  return routes
+})()
+
 /**
  * The API-level middleware, around the router and before HttpApi encodes errors:
  * requests HttpApi could not decode answer in the gateway's error shape
@@ -221,6 +235,25 @@ export const apiLayer = (bodyLimitBytes: number) => {
     404,
     new ApiError.RouteNotFound({ message: "No such route. See /openapi.json or /docs for the API." })
   )
+  // A known path with another method (`DELETE /v1/refunds`, `GET /v1/refunds/{id}/sync`) is still 404, but says
+  // which methods the path takes: "No such route" alone sent a newcomer looking for a typo in the path.
+  const wrongMethod = new Map<string, HttpServerResponse.HttpServerResponse>()
+  const notFoundFor = (request: HttpServerRequest.HttpServerRequest): HttpServerResponse.HttpServerResponse => {
+    const path = pathOf(request.url)
+    const methods = apiRoutes.filter((route) => route.pattern.test(path)).map((route) => route.method)
+    if (methods.length === 0) return notFound
+    const allowed = [...new Set(methods)].sort().join(", ")
+    let response = wrongMethod.get(allowed)
+    if (response === undefined) {
+      response = errorResponse(
+        ApiError.Wire.RouteNotFound,
+        404,
+        new ApiError.RouteNotFound({ message: `No such route: this path takes ${allowed} only. See /openapi.json or /docs for the API.` })
+      )
+      wrongMethod.set(allowed, response)
+    }
+    return response
+  }
   const internal = errorResponse(
     ApiError.Wire.InternalError,
     500,
@@ -238,7 +271,7 @@ export const apiLayer = (bodyLimitBytes: number) => {
           // API-wide; HttpApi's encoder knows every endpoint's errors, so it encodes it all the same.
           return Effect.fail(fromDecodeError(error)) as Effect.Effect<never, ApiError.InvalidRequest>
         }
-        if (HttpServerError.isServerError(error) && error._tag === "RouteNotFound") return Effect.succeed(notFound)
+        if (HttpServerError.isServerError(error) && error._tag === "RouteNotFound") return Effect.succeed(notFoundFor(error.request))
       }
       const requestError = requestErrorOf(cause)
       if (Option.isSome(requestError)) {
