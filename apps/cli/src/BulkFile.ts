@@ -204,6 +204,12 @@ const columnsOf = (header: ReadonlyArray<string>, schema: unknown): Columns | st
     if (name.split(".").some((s) => s === "")) return `column "${name}" is not a dotted path (empty segment)`
     seen.add(name)
   }
+  // A column no request can have (a typo: "reasn") would fail every row alike: said once, for the header.
+  const fields = JsonSchema.topLevelFields(schema)
+  const stray = fields === undefined ? undefined : names.find((name) => name !== keyColumn && !fields.includes(name.split(".")[0]!))
+  if (stray !== undefined && fields !== undefined) {
+    return `column "${stray}" is not a field of the provider's request; its fields are ${fields.join(", ")} (and ${keyColumn} for each row's idempotency key)`
+  }
   const list = names.map((name) => ({ name, path: name.split("."), types: name === keyColumn ? new Set<JsonSchema.JsonType>() : JsonSchema.typesAt(schema, name.split(".")) }))
   return { list, indexed: list.some((column) => column.path.some((segment, i) => i > 0 && digits.test(segment))) }
 }
@@ -307,6 +313,8 @@ async function* csvBatches(path: string, hash: Hash, schema: unknown): AsyncGene
     yield batch
     if ("_tag" in batch) return
   }
+  // Not even a header row: an export that failed, or the wrong file. A header without rows is an empty batch.
+  if (columns === undefined) yield { _tag: "HeaderError", detail: "is empty: a CSV file starts with a header row naming the request's fields" }
 }
 
 async function* jsonlBatches(path: string, hash: Hash): AsyncGenerator<Batch> {

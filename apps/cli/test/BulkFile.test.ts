@@ -145,6 +145,27 @@ describe("BulkFile", () => {
       assert.strictEqual(streamed.message, pulled.message)
     }))
 
+  it.effect("refuses once, for the header, a column the request cannot have, and a file without a header row", () =>
+    Effect.gen(function*() {
+      const closed = { ...schema, $defs: { ...schema.$defs, Request: { ...schema.$defs.Request, additionalProperties: false } } }
+      const read = (name: string, text: string) => {
+        const path = join(tempDir(), name)
+        writeFileSync(path, text)
+        return Stream.runCollect(BulkFile.read(path, "csv", closed).rows).pipe(Effect.map(Chunk.toReadonlyArray))
+      }
+      // Every row would fail on it alike: one message for the header, naming the column and the fields there are.
+      const stray = yield* Effect.flip(read("stray.csv", "transactions.0.amount,nte,idempotency_key\n1.00,x,k-1\n2.00,y,k-2\n"))
+      assert.include(stray.message, 'column "nte" is not a field of the provider\'s request; its fields are transactions, note, tags, urgent, metadata')
+      // Known fields (nested ones by their first segment) and the key column pass.
+      assert.strictEqual((yield* read("known.csv", "transactions.0.amount,metadata.order,idempotency_key\n1.00,7,k-1\n")).length, 1)
+      // A header without rows is an empty batch; no header at all is a file that is not what was meant.
+      assert.deepStrictEqual(yield* read("header-only.csv", "transactions.0.amount,note\n"), [])
+      const empty = yield* Effect.flip(read("empty.csv", ""))
+      assert.include(empty.message, "is empty: a CSV file starts with a header row")
+      // A schema that takes other fields (no additionalProperties: false) leaves the column to each row, as before.
+      assert.strictEqual((yield* rows("open.csv", "transactions.0.amount,nte\n1.00,x\n")).rows.length, 1)
+    }))
+
   it.effect("reports a quoted cell the file never closes instead of reading the rows after it into it", () =>
     Effect.gen(function*() {
       const { rows: parsed } = yield* rows("u.csv", 'note,transactions.0.amount\n"open,1.00\nx,2.00\ny,3.00')

@@ -77,3 +77,20 @@ export const typesAt = (schema: unknown, path: ReadonlyArray<string>): ReadonlyS
   }
   return new Set(nodes.flatMap(typesOf))
 }
+
+/**
+ * The top-level fields a request may have, when the schema refuses every other (each branch
+ * with properties says `additionalProperties: false`); undefined when it takes others too.
+ */
+export const topLevelFields = (schema: unknown): ReadonlyArray<string> | undefined => {
+  if (!isNode(schema)) return undefined
+  const fields = new Set<string>()
+  for (const node of expand(schema, schema)) {
+    const properties = node["properties"]
+    if (!isNode(properties)) continue
+    // JSON Schema allows other fields unless told not to.
+    if (node["additionalProperties"] !== false || node["patternProperties"] !== undefined) return undefined
+    for (const name of Object.keys(properties)) fields.add(name)
+  }
+  return fields.size === 0 ? undefined : [...fields]
+}
