@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import { parseArgs } from "node:util"
+import * as LogFormat from "./LogFormat.js"
 import * as Server from "./Server.js"
 import * as ServerConfig from "./ServerConfig.js"
 
@@ -93,7 +94,7 @@ export const loggerLayer = Layer.unwrapEffect(
   Effect.gen(function*() {
     const format = yield* ServerConfig.logFormat
     const level = yield* ServerConfig.logLevel
-    const logger = format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty
+    const logger = format === "pretty" ? Logger.pretty : Logger.replace(Logger.defaultLogger, LogFormat.make(format))
     return Layer.merge(logger, Logger.minimumLogLevel(level))
   })
 )

@@ -98,8 +98,12 @@ export interface RequestEntry {
 
 const tenths = (millis: number): number => Math.round(millis * 10) / 10
 
-// A logfmt value is bare unless it holds what would end or split it.
-const logfmtValue = (value: string | number | boolean): string => {
+/**
+ * A logfmt value: bare unless it holds what would end or split it.
+ *
+ * @since 0.4.0
+ */
+export const logfmtValue = (value: string | number | boolean): string => {
   const text = String(value)
   return text === "" || /[\s"=\\]/.test(text) ? JSON.stringify(text) : text
 }

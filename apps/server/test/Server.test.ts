@@ -1,6 +1,6 @@
 import { Validator } from "@seriousme/openapi-schema-validator"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Console, Context, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope } from "effect"
+import { Cause, ConfigProvider, Console, Context, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope } from "effect"
 import type { Ledger } from "@refundkit/core/Ledger"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -470,6 +470,37 @@ describe("the access log", () => {
       assert.isDefined(line, stdout.text())
       assert.isFalse(line!.startsWith("{"), line)
       assert.deepInclude(parseLogfmt(line!), { level: "INFO", message: "request", requestId: 'odd"id=1', method: "POST", path: "/v1/refunds", status: "201" })
+    }))
+
+  it.scopedLive("the general log has the access log's shape: timestamp, level, message, then its annotations as fields", () =>
+    Effect.gen(function*() {
+      const stdout = yield* Gateway.captureStdout
+      for (const format of ["json", "logfmt"] as const) {
+        yield* Effect.logWarning("could not count", Redacted.make("secret-value-123")).pipe(
+          Effect.annotateLogs({ requestId: "r-9", message: "an annotation cannot take the message's place" }),
+          Effect.provide(Main.loggerLayer),
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REFUNDKIT_LOG_FORMAT", format]])))
+        )
+      }
+      yield* Effect.zipRight(Effect.logError("failed"), Effect.logError("with a cause", Cause.die(new Error("boom")))).pipe(
+        Effect.annotateLogs("requestId", "r-10"),
+        Effect.provide(Main.loggerLayer),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REFUNDKIT_LOG_FORMAT", "json"]])))
+      )
+      const lines = stdout.text().split("\n").filter((l) => l.includes("could not count") || l.includes("failed") || l.includes("with a cause"))
+      const json = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+      assert.deepStrictEqual(Object.keys(json[0]!), ["timestamp", "level", "message", "requestId"], lines[0])
+      assert.deepInclude(json[0], { level: "WARN", message: "could not count <redacted>", requestId: "r-9" })
+      assert.notInclude(stdout.text(), "secret-value-123")
+      for (const line of json) for (const nested of ["logLevel", "annotations", "spans", "fiberId"]) assert.notProperty(line, nested)
+      assert.deepInclude(json.find((l) => l["message"] === "failed"), { level: "ERROR", requestId: "r-10" }, lines.join("\n"))
+      const caused = json.find((l) => l["message"] === "with a cause")
+      assert.deepInclude(caused, { level: "ERROR", requestId: "r-10" })
+      assert.include(String(caused?.["cause"]), "boom")
+      const logfmt = lines.find((l) => !l.startsWith("{"))
+      assert.isDefined(logfmt, stdout.text())
+      assert.deepInclude(parseLogfmt(logfmt!), { level: "WARN", message: "could not count <redacted>", requestId: "r-9" })
+      assert.notInclude(logfmt!, "fiber=")
     }))
 
   it("pretty: one readable line per request", () => {
