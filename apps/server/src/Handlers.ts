@@ -217,7 +217,12 @@ export const health: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "health">> =
             onSome: (ledger) =>
               ledger.ready.pipe(
                 // A database that stops answering (a network partition, a lock held by a migration)
-                // would otherwise keep the probe waiting for as long as the connection lives.
+                // would otherwise keep the probe waiting for as long as the connection lives. The
+                // check is disconnected first: a transaction takes its connection and sends BEGIN
+                // uninterruptibly (`@effect/sql`), so on a connection that went silent the timeout
+                // could not interrupt it and waited with it. The check then ends in the background,
+                // when the connection fails or answers.
+                Effect.disconnect,
                 Effect.timeoutFail({
                   duration: readyTimeout,
                   onTimeout: () => new LedgerError({ detail: `the ledger did not answer within ${Duration.format(readyTimeout)}` })
