@@ -125,6 +125,16 @@ export interface Options {
    * fails with a `LedgerError` naming the refund, in milliseconds (default 60000).
    */
   readonly turnWaitMillis?: number | undefined
+  /**
+   * PostgreSQL, on the ledger's own pool (`layerPg`): how long a claim or status change
+   * written in one statement (the group commit's) waits for the server's answer, in
+   * milliseconds (default 30000). Past that the write fails with a `LedgerError`, as
+   * over a lost connection (it may or may not have committed), and its connection is
+   * dropped. Without a bound, a connection that went silent (a failover that left the old
+   * server's connections without a reset) held the batch in flight for as long as TCP
+   * kept it, and every claim of the process waited behind it.
+   */
+  readonly writeTimeoutMillis?: number | undefined
 }
 
 const turnOptions = (options: Options): Turns.Options => ({
@@ -223,7 +233,7 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
   const tx = Transactions.make(sql, dialect)
   // PostgreSQL only: one-statement claims and version-checked changes (internal/pgFastPath.ts),
   // and the refunds this process last wrote or read, at their row's version.
-  const fast = dialect === "pg" ? PgFastPath.make(sql, yield* Effect.serviceOption(PgPool.PgPool)) : undefined
+  const fast = dialect === "pg" ? PgFastPath.make(sql, yield* Effect.serviceOption(PgPool.PgPool), options.writeTimeoutMillis ?? PgFastPath.defaultWriteTimeoutMillis) : undefined
   const cache = dialect === "pg" ? RefundCache.make(pgCacheSize) : undefined
   const lockedColumns = sql.literal(`${Rows.refundColumns}, version`)
   // On PostgreSQL a read that takes no lock brings the events along in the same statement.

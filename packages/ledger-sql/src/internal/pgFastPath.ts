@@ -181,6 +181,15 @@ export const acceptBatchText = `WITH w AS (
 ), e AS (${insertEventsFrom("u", "u JOIN w ON w.id = u.id AND u.version = w.expected + 1, json_to_recordset(w.events::json)")})
 SELECT id, version FROM u`
 
+/**
+ * How long a one-statement write on the ledger's own pool waits for PostgreSQL's answer
+ * before it fails, in doubt, and its connection is dropped (`Options.writeTimeoutMillis`).
+ * These statements take milliseconds; the bound is for a connection that went silent.
+ *
+ * @internal
+ */
+export const defaultWriteTimeoutMillis = 30_000
+
 // Batches of one kind out at once, and writes per batch. With one out, the next gathers
 // for a whole round trip: larger batches, 15-25% less of PostgreSQL's CPU per refund than
 // with two, and the same refunds a second (`bench/README.md`, the thirteenth pass).
@@ -272,8 +281,16 @@ const acceptColumns = (writes: ReadonlyArray<Accept>): Array<ReadonlyArray<strin
   return Array.from({ length: 11 }, (_, column) => rows.map((row) => row[column]!))
 }
 
+/**
+ * A statement with `pg`'s own client-side bound (not in its types): past it the query's
+ * callback gets an error and the pool, released with that error, ends the connection, so a
+ * connection that stopped answering cannot hold a write (and the group commit behind it)
+ * for as long as TCP keeps it open.
+ */
+type Bounded = Pg.QueryConfig & { readonly query_timeout: number }
+
 /** @internal */
-export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): PgFastPath => {
+export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, writeTimeoutMillis: number = defaultWriteTimeoutMillis): PgFastPath => {
   // Cleared for good once a connection has lost a named statement (see above).
   let named = Option.isSome(pool)
   // The code of a lost statement a batch's callback saw, until a writer's fiber has logged it.
@@ -297,7 +314,8 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
 
   const executeNamed = (on: Pg.Pool, statement: Prepared, values: ReadonlyArray<string | number | null>) =>
     Effect.async<ReadonlyArray<unknown>, SqlError>((resume) => {
-      on.query({ name: statement.name, text: statement.text, values: [...values] }, (error, result) => {
+      const query: Bounded = { name: statement.name, text: statement.text, values: [...values], query_timeout: writeTimeoutMillis }
+      on.query(query, (error, result) => {
         resume(error ? Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" })) : Effect.succeed(result.rows))
       })
     })
@@ -341,8 +359,13 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>): Pg
 
   // Only on the ledger's own pool: batches are sent from callbacks, outside any fiber.
   const send = (on: Pg.Pool, statement: Prepared | string, values: ReadonlyArray<unknown>, done: PgGroupCommit.Sent) => {
-    const query = { text: typeof statement === "string" ? statement : statement.text, values: [...values] }
-    on.query(named && typeof statement !== "string" ? { ...query, name: statement.name } : query, (error, result) => {
+    const query: Bounded = {
+      text: typeof statement === "string" ? statement : statement.text,
+      values: [...values],
+      query_timeout: writeTimeoutMillis,
+      ...(named && typeof statement !== "string" ? { name: statement.name } : {})
+    }
+    on.query(query, (error, result) => {
       // Each write then runs alone, unnamed: sent named again, the driver would prepare it anew on this connection.
       if (error instanceof Pg.DatabaseError && (error.code === "26000" || error.code === "42P05")) forgetNames(error.code)
       done(error ?? undefined, error ? [] : result.rows)

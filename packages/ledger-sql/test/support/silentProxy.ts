@@ -1,0 +1,50 @@
+// A TCP proxy to the test PostgreSQL server whose connections can be made to go silent: bytes
+// stop passing either way and nothing is closed, which is what a client sees of a server that
+// vanished from the network (a failover that leaves the old server's connections without a
+// reset). New connections through it pass, as they would reach the new server.
+import { Effect } from "effect"
+import * as Net from "node:net"
+import { pgUrl } from "./databases.js"
+
+export interface SilentProxy {
+  /** `url` (a `postgres://` URL to the test server) through the proxy. */
+  readonly through: (url: string) => string
+  /** Silences every connection the proxy has now; later ones pass. */
+  readonly silence: () => void
+}
+
+/** The proxy, closed with every connection through it when the scope ends. */
+export const silentProxy = Effect.acquireRelease(
+  Effect.async<{ readonly server: Net.Server; readonly sockets: Set<Net.Socket>; readonly silenced: Set<Net.Socket> }>((resume) => {
+    const target = new URL(pgUrl)
+    const sockets = new Set<Net.Socket>()
+    const silenced = new Set<Net.Socket>()
+    const server = Net.createServer((client) => {
+      const upstream = Net.connect(Number(target.port || 5432), target.hostname)
+      for (const socket of [client, upstream]) {
+        sockets.add(socket)
+        socket.on("close", () => sockets.delete(socket))
+        socket.on("error", () => {})
+      }
+      client.on("data", (chunk) => void (silenced.has(client) || upstream.write(chunk)))
+      upstream.on("data", (chunk) => void (silenced.has(client) || client.write(chunk)))
+      client.on("close", () => upstream.destroy())
+      upstream.on("close", () => client.destroy())
+    })
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets, silenced })))
+  }),
+  ({ server, sockets }) =>
+    Effect.sync(() => {
+      server.close()
+      for (const socket of sockets) socket.destroy()
+    })
+).pipe(Effect.map(({ server, sockets, silenced }): SilentProxy => ({
+  through: (url) => {
+    const u = new URL(url)
+    u.host = `127.0.0.1:${(server.address() as Net.AddressInfo).port}`
+    return u.toString()
+  },
+  silence: () => {
+    for (const socket of sockets) silenced.add(socket)
+  }
+})))
