@@ -188,6 +188,8 @@ export const metrics: Layer.Layer<
     const counts: Effect.Effect<GatewayMetrics.LedgerCounts> = count === undefined
       ? Effect.succeed({ _tag: "Unsupported" })
       : count(GatewayMetrics.watchedStatuses).pipe(
+        // As readiness's check: a statement on a connection that went silent may not be interruptible.
+        Effect.disconnect,
         Effect.timeoutFail({ duration: readyTimeout, onTimeout: () => new LedgerError({ detail: "the ledger did not answer in time" }) }),
         Effect.map((counted): GatewayMetrics.LedgerCounts => ({ _tag: "Counted", counts: counted, providers })),
         Effect.catchAll((error) => Effect.as(Effect.logWarning(`metrics: could not count refunds by status: ${error.detail}`), { _tag: "Failed" as const }))
