@@ -45,6 +45,12 @@ describe("refundkit (everything but bulk)", () => {
     const notJson = await cli(["create", "exirom", "--data", "{oops"])
     assert.strictEqual(notJson.code, 2)
     assert.include(notJson.stderr, "--data: is not valid JSON")
+    // A flag's value is refused naming the flag and its rule, not as "'abc' is not a integer".
+    const [limit, status] = await Promise.all([cli(["list", "--limit", "abc"]), cli(["list", "--status", "done"])])
+    assert.strictEqual(limit.code, 2)
+    assert.include(limit.stderr, '--limit: must be a whole number, got "abc"')
+    assert.strictEqual(status.code, 2)
+    assert.include(status.stderr, '--status: must be one of requested, pending, requires_action, succeeded, failed, unknown, got "done"')
     const unknown = await cli(["create", "paypal", "--json", "--data", "{}"])
     assert.strictEqual(unknown.code, 2)
     assert.strictEqual((JSON.parse(unknown.stdout) as ErrorBody).error.code, "unknown_provider")

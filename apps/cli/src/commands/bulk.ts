@@ -16,6 +16,7 @@ import * as BulkFile from "../BulkFile.js"
 import * as BulkRun from "../BulkRun.js"
 import { UsageError } from "../CliError.js"
 import * as Environment from "../Environment.js"
+import * as Flags from "../Flags.js"
 import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
 import * as Output from "../Output.js"
@@ -47,7 +48,7 @@ const config = {
   ...Globals.options,
   file: Args.text({ name: "file" }).pipe(Args.withDescription("A .csv file with a header row, or a .jsonl file with one request object per line.")),
   provider: Options.text("provider").pipe(Options.withDescription("The provider every row is for.")),
-  concurrency: Options.integer("concurrency").pipe(
+  concurrency: Flags.integer("concurrency").pipe(
     Options.withDescription(`Provider calls in flight at once (default ${defaultConcurrency}); the provider's rate limit still applies.`),
     Options.withDefault(defaultConcurrency)
   ),
@@ -57,7 +58,7 @@ const config = {
     "Resend the rows an earlier run left failed without the provider processing them (it was unavailable, or refused refundkit's credentials), " +
       "each as a new refund under a key derived from the row's own (`<key>:retry-1`, then `:retry-2`...). Declines and rows in doubt are never resent."
   )),
-  recoveryGrace: Options.integer("recovery-grace").pipe(
+  recoveryGrace: Flags.integer("recovery-grace").pipe(
     Options.withDescription(
       "Also move every refund in the ledger left in `requested` for longer than this many seconds to `unknown` before starting. " +
         "Without it, only this file's own rows that a killed run left `requested` are taken as in doubt (as they are met), " +

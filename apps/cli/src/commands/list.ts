@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { UsageError } from "../CliError.js"
 import * as Environment from "../Environment.js"
+import * as Flags from "../Flags.js"
 import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
 import * as Output from "../Output.js"
@@ -26,12 +27,12 @@ import * as Run from "../Run.js"
 export const command = Command.make("list", {
   ...Globals.options,
   provider: Options.text("provider").pipe(Options.withDescription("Only this provider's refunds."), Options.optional),
-  status: Options.choice("status", RefundStatus.all).pipe(Options.withDescription("Only refunds in this status."), Options.optional),
+  status: Flags.choice("status", RefundStatus.all).pipe(Options.withDescription("Only refunds in this status."), Options.optional),
   target: Options.text("target").pipe(
     Options.withDescription("Only refunds against this target, the provider's own id (Exirom's transactionId, an Airalo ICCID, Airpay's ap_transactionid, AeroHub's refundOrderNo); needs --provider."),
     Options.optional
   ),
-  limit: Options.integer("limit").pipe(Options.withDescription("At most this many refunds (1 to 1000)."), Options.withDefault(20)),
+  limit: Flags.integer("limit").pipe(Options.withDescription("At most this many refunds (1 to 1000)."), Options.withDefault(20)),
   cursor: Options.text("cursor").pipe(Options.withDescription("Continue after a previous page (its nextCursor)."), Options.optional)
 }, (own) =>
   Run.handler(own, (globals) =>

@@ -13,6 +13,7 @@ import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
 import { UsageError } from "../CliError.js"
 import * as Environment from "../Environment.js"
+import * as Flags from "../Flags.js"
 import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
 import * as Output from "../Output.js"
@@ -26,7 +27,7 @@ import * as Run from "../Run.js"
 export const command = Command.make("resolve", {
   ...Globals.options,
   id: Args.text({ name: "id" }).pipe(Args.withDescription("A refund id (rfd_...).")),
-  status: Options.choice("status", ["succeeded", "failed"] as const).pipe(
+  status: Flags.choice("status", ["succeeded", "failed"] as const).pipe(
     Options.withDescription("What the provider says happened: succeeded (the money or credits went out) or failed (it never made the refund).")
   ),
   note: Options.text("note").pipe(Options.withDescription("How you know, kept in the refund's history (e.g. \"credited 4.50 USD, seen on GET /v2/balance\")."))

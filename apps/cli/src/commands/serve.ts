@@ -8,6 +8,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ExitCode from "../ExitCode.js"
+import * as Flags from "../Flags.js"
 import * as Globals from "../Globals.js"
 import * as Run from "../Run.js"
 
@@ -18,7 +19,7 @@ import * as Run from "../Run.js"
  */
 export const command = Command.make("serve", {
   ...Globals.options,
-  port: Options.integer("port").pipe(Options.withDescription("Port to listen on (default 8787; also PORT / REFUNDKIT_PORT; 0 picks a free one)."), Options.optional),
+  port: Flags.integer("port").pipe(Options.withDescription("Port to listen on (default 8787; also PORT / REFUNDKIT_PORT; 0 picks a free one)."), Options.optional),
   host: Options.text("host").pipe(Options.withDescription("Address to listen on (default 127.0.0.1; also REFUNDKIT_HOST)."), Options.optional)
 }, (own) =>
   Run.handler(own, (globals) =>

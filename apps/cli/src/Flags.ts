@@ -1,0 +1,40 @@
+/**
+ * Flags whose refusals name the flag and its rule. `@effect/cli`'s own integer and choice
+ * options answered `'abc' is not a integer` and `Expected one of the following cases: …`,
+ * which say neither which flag was wrong nor, for a number, what it should have been.
+ *
+ * @since 0.4.0
+ */
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as Effect from "effect/Effect"
+
+const refuse = (name: string, rule: string, given: string) =>
+  Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${rule}, got ${JSON.stringify(given)}`)))
+
+/**
+ * A whole-number flag (`--limit 50`); anything else is refused naming the flag.
+ *
+ * @since 0.4.0
+ */
+export const integer = (name: string): Options.Options<number> =>
+  Options.text(name).pipe(
+    Options.withPseudoName("integer"),
+    Options.mapEffect((text) =>
+      /^-?\d{1,15}$/.test(text.trim()) ? Effect.succeed(Number(text.trim())) : refuse(name, "must be a whole number", text)
+    )
+  )
+
+/**
+ * A flag taking one of `values`; anything else is refused naming the flag and listing them.
+ *
+ * @since 0.4.0
+ */
+export const choice = <const A extends string>(name: string, values: ReadonlyArray<A>): Options.Options<A> =>
+  Options.text(name).pipe(
+    Options.withPseudoName(values.join(" | ")),
+    Options.mapEffect((text) =>
+      (values as ReadonlyArray<string>).includes(text) ? Effect.succeed(text as A) : refuse(name, `must be one of ${values.join(", ")}`, text)
+    )
+  )
