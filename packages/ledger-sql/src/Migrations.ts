@@ -338,6 +338,18 @@ const sqlite8: ReadonlyArray<string> = [
   ) WITHOUT ROWID`
 ]
 
+// Leasing refunds for a sync walks this index from the first entry of each provider leased for,
+// in lease order, and stops at the limit. `refunds_sync_due`, which it replaces, had no provider:
+// a gateway's sync loop leases for the providers with a status query (Exirom), and walked past
+// every refund due of a provider without one (an Airalo refund stays `pending` for good), which
+// no sync ever leases, so they stayed first in lease order: one walk per synced refund. Replaced
+// rather than joined, so a claim and a status change update no more index entries than before.
+const syncDueByProvider = (nullsFirst: string): ReadonlyArray<string> => [
+  `DROP INDEX refunds_sync_due`,
+  `CREATE INDEX refunds_sync_due_by_provider ON refunds (provider, sync_lease_until${nullsFirst}, updated_at, seq)
+    WHERE status IN ('pending', 'unknown', 'requires_action') AND provider_final = 0`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -358,7 +370,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "5_provider_final": statements({ sqlite: sqlite5, pg: pg5 }),
   "6_sync_due_index": statements({ sqlite: [syncDueIndex("")], pg: [syncDueIndex(" NULLS FIRST")] }),
   "7_status_seq_index": statements({ sqlite: statusSeqIndex, pg: statusSeqIndex }),
-  "8_refund_turns": statements({ sqlite: sqlite8, pg: [] })
+  "8_refund_turns": statements({ sqlite: sqlite8, pg: [] }),
+  "9_sync_due_by_provider": statements({ sqlite: syncDueByProvider(""), pg: syncDueByProvider(" NULLS FIRST") })
 }
 
 /**

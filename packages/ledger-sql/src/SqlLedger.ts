@@ -48,8 +48,10 @@ import {
   countByStatus as queryCounts,
   decodeCursor,
   encodeCursor,
+  firstInLeaseOrder,
   leaseCandidates,
   listPage,
+  providersDueText,
   recoverySkipped,
   syncSkipped,
   syncWhere,
@@ -563,8 +565,13 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
         // updated_at alone, so by updated_at alone the oldest refunds that never move (a chargeback,
         // a refund the provider answers 404 for) came back as soon as their lease ran out, and once
         // there were more of them than a lease's worth of sweeps, no newer refund was synced again.
-        const candidates = leaseCandidates(sql, dialect, lease)
-        const picked = yield* (dialect === "pg" ? withoutSorts(sql, candidates) : candidates)
+        // One statement per provider, each walking that provider's entries of the index.
+        const providers = lease.providers ?? (yield* sql.unsafe<{ readonly provider: unknown }>(providersDueText(dialect))).map((r) => String(r.provider))
+        const candidates = yield* Effect.forEach([...new Set(providers)], (provider) => {
+          const statement = leaseCandidates(sql, dialect, lease, provider)
+          return dialect === "pg" ? withoutSorts(sql, statement) : statement
+        })
+        const picked = firstInLeaseOrder(candidates.flat(), lease.limit)
         const ids = picked.map((r) => String(r.id))
         if (ids.length === 0) return []
         yield* sql`UPDATE refunds SET sync_lease_until = ${lease.until}, sync_lease_owner = ${lease.owner} WHERE ${sql.in("id", ids)}`

@@ -17,7 +17,8 @@ export const notProviderFinal = "provider_final = 0"
 
 /**
  * Which refunds are due for a sync, spelled with literals on both databases: it is also the
- * predicate of the partial index `refunds_sync_due` (migration 6), and a database uses a
+ * predicate of the partial index `refunds_sync_due_by_provider` (migration 9; `refunds_sync_due`,
+ * migration 6, before it), and a database uses a
  * partial index only for a query whose conditions imply the index's, which PostgreSQL cannot
  * tell of bound parameters in a generic plan.
  *
@@ -27,7 +28,7 @@ export const syncDue = `status IN (${needsSyncStatuses.map((s) => `'${s}'`).join
 
 /**
  * The order in which refunds are leased for a sync (never leased first, then the least
- * recently leased), which `refunds_sync_due` holds: without the index every lease sorted
+ * recently leased), which `refunds_sync_due_by_provider` holds per provider: without it every lease sorted
  * every refund due for a sync, about 4 ms per lease with 20,000 pending refunds on SQLite,
  * taken once per synced refund.
  *
@@ -37,7 +38,7 @@ export const leaseOrder = "ORDER BY sync_lease_until NULLS FIRST, updated_at, se
 
 /**
  * Runs `effect` (one statement: `leaseCandidates`) in a PostgreSQL transaction with sorts
- * ruled out of its plan, so the lease is read from `refunds_sync_due` in order whatever the
+ * ruled out of its plan, so the lease is read from `refunds_sync_due_by_provider` in order whatever the
  * statistics say. While a table grows faster than autovacuum analyses it (a gateway's first
  * minutes, every bench run) the planner took the index for a few rows, fetched every due
  * refund through a bitmap and sorted them: 87 ms a lease at 20,000 pending refunds, where
@@ -59,17 +60,75 @@ export const syncWhere = (sql: SqlClient.SqlClient, providers: ReadonlyArray<str
   sql.and([sql.literal(syncDue), ...(providers === undefined ? [] : [sql.in("provider", providers)])])
 
 /**
- * The refunds a sync lease takes, on `@effect/sql` (the raw SQLite connection has its own,
- * `leaseCandidatesText`). SQLite is named the index: without statistics it prefers the
- * status index and sorts. PostgreSQL locks what it picks and skips what another instance
- * is picking.
+ * The refunds of one provider a sync lease takes, on `@effect/sql` (the raw SQLite connection
+ * has its own, `leaseCandidatesText`): `refunds_sync_due_by_provider` (migration 9) from that
+ * provider's first entry, in lease order. SQLite is named the index: without statistics it
+ * prefers the status index and sorts. PostgreSQL locks what it picks and skips what another
+ * instance is picking. A lease of several providers takes one of these per provider and keeps
+ * the first in lease order (`firstInLeaseOrder`), and one of any provider first finds which
+ * providers have refunds due (`providersDue`): a walk of one index in lease order for
+ * `provider IN (...)` passed over every refund due of the others, once per synced refund.
  *
  * @internal
  */
-export const leaseCandidates = (sql: SqlClient.SqlClient, dialect: Dialect, lease: SyncLease) =>
-  sql<{ readonly id: string }>`SELECT id FROM refunds${sql.literal(dialect === "pg" ? "" : " INDEXED BY refunds_sync_due")}
-    WHERE ${syncWhere(sql, lease.providers)} AND (sync_lease_until IS NULL OR sync_lease_until <= ${lease.at})
+export const leaseCandidates = (sql: SqlClient.SqlClient, dialect: Dialect, lease: Pick<SyncLease, "at" | "limit">, provider: string) =>
+  sql<LeaseCandidate>`SELECT id, sync_lease_until, updated_at, seq FROM refunds${sql.literal(dialect === "pg" ? "" : " INDEXED BY refunds_sync_due_by_provider")}
+    WHERE ${sql.literal(syncDue)} AND provider = ${provider} AND (sync_lease_until IS NULL OR sync_lease_until <= ${lease.at})
     ${sql.literal(leaseOrder)} LIMIT ${Math.max(0, Math.floor(lease.limit))}${sql.literal(dialect === "pg" ? " FOR UPDATE SKIP LOCKED" : "")}`
+
+/**
+ * The providers with refunds due for a sync, one index probe each (a loose index scan of
+ * `refunds_sync_due_by_provider`), for a lease that names none. SQLite is named the index.
+ *
+ * @internal
+ */
+export const providersDueText = (dialect: Dialect): string => {
+  const index = dialect === "pg" ? "" : " INDEXED BY refunds_sync_due_by_provider"
+  return `WITH RECURSIVE due (provider) AS (
+      SELECT MIN(provider) FROM refunds${index} WHERE ${syncDue}
+      UNION ALL
+      SELECT (SELECT MIN(provider) FROM refunds${index} WHERE ${syncDue} AND provider > due.provider) FROM due WHERE due.provider IS NOT NULL
+    ) SELECT provider FROM due WHERE provider IS NOT NULL`
+}
+
+/** A refund a lease may take, with what orders it (`leaseOrder`). @internal */
+export interface LeaseCandidate {
+  readonly id: unknown
+  readonly sync_lease_until: unknown
+  readonly updated_at: unknown
+  readonly seq: unknown
+}
+
+const orderOfSeq = (seq: unknown): bigint => {
+  try {
+    return BigInt(String(seq))
+  } catch {
+    return 0n
+  }
+}
+
+/**
+ * The first `limit` of the candidates of several providers' leases, in lease order (never
+ * leased first, then the least recently leased, the oldest update, the lowest seq), as one
+ * statement over every provider would have picked them.
+ *
+ * @internal
+ */
+export const firstInLeaseOrder = <A extends LeaseCandidate>(candidates: ReadonlyArray<A>, limit: number): ReadonlyArray<A> => {
+  const text = (value: unknown) => (value === null || value === undefined ? undefined : String(value))
+  const compare = (a: A, b: A): number => {
+    const leaseA = text(a.sync_lease_until)
+    const leaseB = text(b.sync_lease_until)
+    if (leaseA !== leaseB) return leaseA === undefined ? -1 : leaseB === undefined ? 1 : leaseA < leaseB ? -1 : 1
+    const updatedA = String(a.updated_at)
+    const updatedB = String(b.updated_at)
+    if (updatedA !== updatedB) return updatedA < updatedB ? -1 : 1
+    const seqA = orderOfSeq(a.seq)
+    const seqB = orderOfSeq(b.seq)
+    return seqA === seqB ? 0 : seqA < seqB ? -1 : 1
+  }
+  return [...candidates].sort(compare).slice(0, Math.max(0, Math.floor(limit)))
+}
 
 /**
  * A page of `list` on `@effect/sql`, newest first, reading `columns`. One row more than asked

@@ -30,7 +30,7 @@ import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
-import { decodeCursor, encodeCursor, leaseOrder, recoverySkipped, syncDue, syncSkipped } from "./queries.js"
+import { decodeCursor, encodeCursor, firstInLeaseOrder, type LeaseCandidate, leaseOrder, providersDueText, recoverySkipped, syncDue, syncSkipped } from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
@@ -97,15 +97,17 @@ const syncWhere = (providers: ReadonlyArray<string> | undefined) =>
   `${syncDue}${providers === undefined ? "" : " AND provider IN (SELECT value FROM json_each(?))"}`
 
 /**
- * The refunds a sync lease may take, in lease order; parameters: the providers (JSON, when
- * given), the lease's `at`, the limit. Named to the index, which SQLite passes over for the
- * status index when it has no statistics, and then sorts every due refund per lease.
+ * The refunds of one provider a sync lease may take, in lease order; parameters: the provider,
+ * the lease's `at`, the limit. Named to the index, which SQLite passes over for the status index
+ * when it has no statistics, and then sorts every due refund per lease. A lease of several
+ * providers runs one per provider (`firstInLeaseOrder`), one of any provider one per provider
+ * with refunds due (`providersDueText`): a walk of one index for `provider IN (...)` passed over
+ * every refund due of the others.
  *
  * @internal
  */
-export const leaseCandidatesText = (providers: ReadonlyArray<string> | undefined): string =>
-  `SELECT id FROM refunds INDEXED BY refunds_sync_due WHERE ${syncWhere(providers)}
-    AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ${leaseOrder} LIMIT ?`
+export const leaseCandidatesText = `SELECT id, sync_lease_until, updated_at, seq FROM refunds INDEXED BY refunds_sync_due_by_provider
+    WHERE ${syncDue} AND provider = ? AND (sync_lease_until IS NULL OR sync_lease_until <= ?) ${leaseOrder} LIMIT ?`
 
 /**
  * A page of `list`, newest first: the statement and its parameters. One row more than asked
@@ -428,9 +430,12 @@ export const make = (
     const claimForSync = (lease: SyncLease) =>
       write("leasing refunds to sync", (scratch) => {
         // Least recently leased first, as SqlLedger's claimForSync (see there).
-        const text = leaseCandidatesText(lease.providers)
-        const params = lease.providers === undefined ? [] : [JSON.stringify(lease.providers)]
-        const picked = prepare(text).all(...params, lease.at, Math.max(0, Math.floor(lease.limit))) as ReadonlyArray<Row>
+        const limit = Math.max(0, Math.floor(lease.limit))
+        const providers = lease.providers ?? (prepare(providersDueText("sqlite")).all() as ReadonlyArray<Row>).map((r) => String(r.provider))
+        const candidates = [...new Set(providers)].flatMap((provider) =>
+          prepare(leaseCandidatesText).all(provider, lease.at, limit) as ReadonlyArray<Row & LeaseCandidate>
+        )
+        const picked = firstInLeaseOrder(candidates, limit)
         if (picked.length === 0) return Writer.done({ leased: [], damaged: [] })
         const ids = JSON.stringify(picked.map((r) => r.id))
         // Leases are not part of a refund: the rows' versions, and the cache, stay valid.
