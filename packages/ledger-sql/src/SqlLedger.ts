@@ -52,6 +52,7 @@ import {
   leaseCandidates,
   listPage,
   providersDueText,
+  providersWithStatus,
   recoverySkipped,
   syncSkipped,
   syncWhere,
@@ -502,7 +503,12 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
     if (!(limit > 0)) return Effect.succeed({ items: [] })
     return run(
       "listing refunds",
-      snapshot(Effect.flatMap(listPage(sql, dialect, columnsText, query, before, limit), hydrate))
+      snapshot(Effect.gen(function*() {
+        const providers = query.status !== undefined && query.provider === undefined && query.target === undefined
+          ? (yield* providersWithStatus(sql, query.status)).map((r) => String(r.provider))
+          : undefined
+        return yield* hydrate(yield* listPage(sql, dialect, columnsText, query, before, limit, providers))
+      }))
     ).pipe(Effect.map((rows) => {
       const page = rows.slice(0, limit)
       const last = page.at(-1)

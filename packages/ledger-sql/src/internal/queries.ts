@@ -5,6 +5,8 @@
  * @internal
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
+import type { Row } from "@effect/sql/SqlConnection"
+import type * as Statement from "@effect/sql/Statement"
 import type { ListQuery, SyncLease } from "@refundkit/core/Ledger"
 import type { LedgerError } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
@@ -132,9 +134,10 @@ export const firstInLeaseOrder = <A extends LeaseCandidate>(candidates: Readonly
 
 /**
  * A page of `list` on `@effect/sql`, newest first, reading `columns`. One row more than asked
- * says whether there is a next page. By status it can walk `refunds_status_seq` (migration 7)
- * from the cursor and stop at the page's end; PostgreSQL takes it where its statistics say the
- * status is rare, and otherwise walks seq itself.
+ * says whether there is a next page. By status and provider it walks `refunds_status_provider_seq`
+ * (migration 10) from the cursor and stops at the page's end; by status alone, given the
+ * providers with refunds of that status (`providersWithStatus`), it takes one such walk per
+ * provider and keeps the newest.
  *
  * @internal
  */
@@ -144,8 +147,13 @@ export const listPage = (
   columns: string,
   query: ListQuery,
   before: bigint | undefined,
-  limit: number
-) => {
+  limit: number,
+  providers?: ReadonlyArray<string>
+): Statement.Statement<Row> => {
+  if (query.status !== undefined && query.provider === undefined && query.target === undefined && providers !== undefined && providers.length > 0) {
+    const branches = providers.map((provider, i) => sql`SELECT * FROM (${listPage(sql, dialect, columns, { ...query, provider }, before, limit)}) ${sql.literal(`b${i}`)}`)
+    return sql`${sql.join(" UNION ALL ", false)(branches)} ORDER BY seq DESC LIMIT ${limit + 1}`
+  }
   const cursor = before === undefined ? undefined : dialect === "sqlite" ? before : before.toString()
   // By target the page walks the target's rows of `refund_targets` (keyed provider, target,
   // refund_seq) from the cursor, and looks each refund up by its seq.
@@ -197,10 +205,23 @@ export const syncSkipped = (error: LedgerError): Effect.Effect<void> =>
   Effect.logWarning(`refundkit ledger: a refund due for a sync was skipped: ${error.detail}; once the row is repaired it is synced`)
 
 /**
- * `countByStatus` on `@effect/sql`: the statuses' refunds through `refunds_status_seq`, grouped.
+ * `countByStatus` on `@effect/sql`: the statuses' refunds through `refunds_status_provider_seq`, grouped.
  *
  * @internal
  */
 export const countByStatus = (sql: SqlClient.SqlClient, dialect: Dialect, statuses: ReadonlyArray<string>) =>
   sql`SELECT provider, status, ${sql.literal(dialect === "pg" ? "count(*)::int" : "count(*)")} AS n FROM refunds
     WHERE ${sql.in("status", statuses)} GROUP BY provider, status`
+
+/**
+ * The providers with refunds in `status`, one probe of `refunds_status_provider_seq` each (a
+ * loose index scan): a list by status alone walks each one's entries.
+ *
+ * @internal
+ */
+export const providersWithStatus = (sql: SqlClient.SqlClient, status: string) =>
+  sql<{ readonly provider: unknown }>`WITH RECURSIVE p (provider) AS (
+      SELECT MIN(provider) FROM refunds WHERE status = ${status}
+      UNION ALL
+      SELECT (SELECT MIN(provider) FROM refunds WHERE status = ${status} AND provider > p.provider) FROM p WHERE p.provider IS NOT NULL
+    ) SELECT provider FROM p WHERE provider IS NOT NULL`

@@ -111,16 +111,26 @@ export const leaseCandidatesText = `SELECT id, sync_lease_until, updated_at, seq
 
 /**
  * A page of `list`, newest first: the statement and its parameters. One row more than asked
- * says whether there is a next page. By status it walks `refunds_status_seq` (migration 7)
- * from the cursor and stops at the page's end.
+ * says whether there is a next page. By status and provider it walks `refunds_status_provider_seq`
+ * (migration 10) from the cursor and stops at the page's end; by status alone, given the
+ * providers with refunds of that status (`providersWithStatusText`), it takes one such walk per
+ * provider and keeps the newest.
  *
  * @internal
  */
 export const listStatement = (
   query: ListQuery,
   before: bigint | undefined,
-  limit: number
+  limit: number,
+  providers?: ReadonlyArray<string>
 ): { readonly text: string; readonly params: ReadonlyArray<unknown> } => {
+  if (query.status !== undefined && query.provider === undefined && query.target === undefined && providers !== undefined && providers.length > 0) {
+    const branches = providers.map((provider, i) => {
+      const one = listStatement({ ...query, provider }, before, limit)
+      return { text: `SELECT * FROM (${one.text}) b${i}`, params: one.params }
+    })
+    return { text: `${branches.map((b) => b.text).join(" UNION ALL ")} ORDER BY seq DESC LIMIT ?`, params: [...branches.flatMap((b) => b.params), limit + 1] }
+  }
   const where: Array<string> = []
   const params: Array<unknown> = []
   const filter = (clause: string, value: unknown) => {
@@ -147,7 +157,19 @@ export const listStatement = (
 }
 
 /**
- * `countByStatus` for `statuses` statuses (their parameters), read through `refunds_status_seq`.
+ * The providers with refunds in a status (the parameter, twice), one probe of
+ * `refunds_status_provider_seq` each: a list by status alone walks each one's entries.
+ *
+ * @internal
+ */
+export const providersWithStatusText = `WITH RECURSIVE p (provider) AS (
+    SELECT MIN(provider) FROM refunds WHERE status = ?
+    UNION ALL
+    SELECT (SELECT MIN(provider) FROM refunds WHERE status = ? AND provider > p.provider) FROM p WHERE p.provider IS NOT NULL
+  ) SELECT provider FROM p WHERE provider IS NOT NULL`
+
+/**
+ * `countByStatus` for `statuses` statuses (their parameters), read through `refunds_status_provider_seq`.
  *
  * @internal
  */
@@ -378,9 +400,13 @@ export const make = (
       if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
       if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
       if (!(limit > 0)) return Effect.succeed({ items: [] })
-      const { params, text } = listStatement(query, before, limit)
+      const byStatusAlone = query.status !== undefined && query.provider === undefined && query.target === undefined
       return read("listing refunds", () =>
         snapshot(() => {
+          const providers = byStatusAlone
+            ? (prepare(providersWithStatusText).all(query.status, query.status) as ReadonlyArray<Row>).map((r) => String(r.provider))
+            : undefined
+          const { params, text } = listStatement(query, before, limit, providers)
           const rows = prepare(text).all(...params) as ReadonlyArray<Row>
           return Either.map(hydrate(rows), (entries) => {
             remember(entries)
