@@ -177,7 +177,10 @@ export const make = (options: {
         // sent in doubt) until recovery. It runs to its outcome, and a retry with the key replays it.
         fiber.addObserver(
           Exit.match({
-            onSuccess: (created) => answer(created.replayed ? 200 : 201, created.refund, created.replayed),
+            onSuccess: (created) => {
+              if (!created.replayed) options.metrics?.created(created.refund)
+              answer(created.replayed ? 200 : 201, created.refund, created.replayed)
+            },
             onFailure: (cause) => {
               const failure = Cause.failureOption(cause)
               if (failure._tag === "Some") return refuse(failure.value)

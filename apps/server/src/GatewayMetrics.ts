@@ -46,6 +46,8 @@ export type LedgerCounts =
 export interface Metrics {
   /** Counts one answered request (every answer the access log would log, also with the log off). */
   readonly observe: (entry: RequestEntry) => void
+  /** Counts a refund this gateway created (answered 201), by provider and the status it was answered with. */
+  readonly created: (refund: { readonly provider: string; readonly status: string }) => void
   /** The exposition, with what this scrape learned from the ledger. */
   readonly render: (ledger: LedgerCounts) => string
 }
@@ -111,6 +113,8 @@ export const make: Effect.Effect<Metrics, never, Scope.Scope> = Effect.gen(funct
   )
   const requests = new Map<string, { readonly method: string; readonly route: string; readonly code: string; count: number }>()
   const routes = new Map<string, RouteTally>()
+  // Providers are the installed plugins' ids (a create for another is refused before it counts).
+  const createdCounts = new Map<string, { readonly provider: string; readonly status: string; count: number }>()
   const startSeconds = Math.floor(Date.now() / 1000 - process.uptime())
 
   const observe = (entry: RequestEntry): void => {
@@ -135,6 +139,13 @@ export const make: Effect.Effect<Metrics, never, Scope.Scope> = Effect.gen(funct
     if (entry.clientGone === true) tally.clientsGone++
   }
 
+  const created = (refund: { readonly provider: string; readonly status: string }): void => {
+    const key = `${refund.provider} ${refund.status}`
+    const seen = createdCounts.get(key)
+    if (seen === undefined) createdCounts.set(key, { provider: refund.provider, status: refund.status, count: 1 })
+    else seen.count++
+  }
+
   const render = (ledger: LedgerCounts): string => {
     const lines: Array<string> = []
     const family = (name: string, type: "counter" | "gauge" | "histogram", help: string) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
@@ -155,6 +166,13 @@ export const make: Effect.Effect<Metrics, never, Scope.Scope> = Effect.gen(funct
     for (const [route, tally] of routes) lines.push(`refundkit_http_provider_calls_total${labels([["route", route]])} ${tally.providerCalls}`)
     family("refundkit_http_clients_gone_total", "counter", "Requests whose client hung up before the answer, by route; their refunds went on and are in the ledger.")
     for (const [route, tally] of routes) lines.push(`refundkit_http_clients_gone_total${labels([["route", route]])} ${tally.clientsGone}`)
+
+    family(
+      "refundkit_refunds_created_total",
+      "counter",
+      "Refunds this gateway created (answered 201), by provider and the status they were answered with (failed: the provider declined)."
+    )
+    for (const c of createdCounts.values()) lines.push(`refundkit_refunds_created_total${labels([["provider", c.provider], ["status", c.status]])} ${c.count}`)
 
     family("refundkit_ledger_up", "gauge", "1 if the ledger answered this scrape's count of refunds, 0 if it failed or cannot count.")
     lines.push(`refundkit_ledger_up ${ledger._tag === "Counted" ? 1 : 0}`)
@@ -193,5 +211,5 @@ export const make: Effect.Effect<Metrics, never, Scope.Scope> = Effect.gen(funct
     return `${lines.join("\n")}\n`
   }
 
-  return { observe, render }
+  return { observe, created, render }
 })

@@ -54,13 +54,17 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
   HttpApiBuilder.group(Api.Api, "refunds", (handlers) =>
     Effect.gen(function*() {
       const service = yield* Refunds
+      const metrics = Option.getOrUndefined(yield* Effect.serviceOption(GatewayMetrics.GatewayMetrics))
       return handlers
         // The gateway answers this route directly (CreateRoute); this handler serves the
         // same logic when the gateway is built with `createRoute: "httpapi"`.
         .handleRaw("create", ({ headers, request }) =>
           checkKey(headers["idempotency-key"]).pipe(
             Effect.flatMap((key) => Effect.flatMap(RequestBody.text(request), (text) => create(service, key, text))),
-            Effect.map(toResponse)
+            Effect.map((created) => {
+              if (!created.replayed) metrics?.created(created.refund)
+              return toResponse(created)
+            })
           ))
         .handle("list", ({ urlParams }) =>
           Effect.zipRight(

@@ -94,10 +94,37 @@ describe("GET /metrics", () => {
       // The API key and the sandbox's secrets are nowhere in it.
       assert.notInclude(scraped.text, Gateway.apiKey)
 
+      // Refunds created, by provider and the status answered: the 201 above (a 504 is not one).
+      assert.strictEqual(
+        samples.filter((x) => x.name === "refundkit_refunds_created_total").reduce((n, x) => n + x.value, 0),
+        1,
+        scraped.text
+      )
+      assert.strictEqual(valueOf(samples, "refundkit_refunds_created_total", { provider: "exirom", status: created.body.status }), 1)
+
       // The next scrape counts the first.
       const again = parse((yield* gw.fetch("GET", "/metrics")).text)
       assert.strictEqual(valueOf(again, "refundkit_http_requests_total", { method: "GET", route: "/metrics", code: "200" }), 1)
     }))
+
+  for (const createRoute of ["direct", "httpapi"] as const) {
+    it.scopedLive(`counts created refunds by provider and status, a decline as failed, a replay not at all (${createRoute} route)`, () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ server: { createRoute } })
+        const key = Gateway.key()
+        const first = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": key } })
+        assert.strictEqual(first.status, 201, first.text)
+        const replay = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": key } })
+        assert.strictEqual(replay.status, 200, replay.text)
+        // 30001 is a FAILED payment at the sandbox: Exirom refuses to refund it, a 201 refund in status failed.
+        const declined = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund({ transactionId: 30001 }), headers: { "idempotency-key": Gateway.key() } })
+        assert.strictEqual(declined.status, 201, declined.text)
+        assert.strictEqual(declined.body.status, "failed")
+        const samples = parse((yield* gw.fetch("GET", "/metrics")).text)
+        assert.strictEqual(valueOf(samples, "refundkit_refunds_created_total", { provider: "exirom", status: "failed" }), 1)
+        assert.strictEqual(valueOf(samples, "refundkit_refunds_created_total", { provider: "exirom", status: first.body.status }), 1)
+      }))
+  }
 
   it.scopedLive("a ledger that cannot count leaves the gauge out and says so, and the scrape still answers", () =>
     Effect.gen(function*() {
