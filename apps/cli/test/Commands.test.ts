@@ -105,6 +105,10 @@ describe("refundkit (everything but bulk)", () => {
     assert.include((JSON.parse(listed.stdout) as { items: Array<Refund> }).items.map((r) => r.id), refund.id)
     const human = await cli(["get", refund.id])
     assert.include(human.stdout, refund.id)
+    // The human list is a table with a header row naming its columns.
+    const table = (await cli(["list", "--provider", "exirom"])).stdout.split("\n")
+    assert.match(table[0] ?? "", /^ID +PROVIDER +STATUS +PROVIDER STATUS +AMOUNT +CREATED$/)
+    assert.isTrue(table.slice(1).some((line) => line.startsWith(`${refund.id}  exirom`)), table.join("\n"))
 
     // Field by field, typed by the provider's schema: the id becomes a number, the amount stays exact text.
     const generated = await cli(["create", "exirom", "-f", "transactionId=12345", "-f", "amount=1.00", "-f", "reason=duplicate", "-f", "metadata.order=42"])

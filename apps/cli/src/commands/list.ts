@@ -75,9 +75,12 @@ export const command = Command.make("list", {
         return ExitCode.ok
       }
       if (page.items.length === 0) yield* Output.note("No refunds match.")
+      const row = (cells: readonly [string, string, string, string, string, string]) =>
+        [cells[0].padEnd(30), cells[1].padEnd(8), cells[2].padEnd(15), cells[3].padEnd(15), cells[4].padEnd(14), cells[5]].join("  ").trimEnd()
+      if (page.items.length > 0) yield* Output.text(row(["ID", "PROVIDER", "STATUS", "PROVIDER STATUS", "AMOUNT", "CREATED"]))
       for (const r of page.items) {
         const amount = r.amount === undefined ? "" : `${r.amount}${r.currency === undefined ? "" : ` ${r.currency}`}`
-        yield* Output.text([r.id, r.provider.padEnd(8), r.status.padEnd(15), (r.providerStatus ?? "").padEnd(14), amount.padEnd(14), r.createdAt].join("  "))
+        yield* Output.text(row([r.id, r.provider, r.status, r.providerStatus ?? "", amount, r.createdAt]))
       }
       if (page.nextCursor !== undefined) yield* Output.note(`More: refundkit list --cursor ${page.nextCursor}`)
       return ExitCode.ok
