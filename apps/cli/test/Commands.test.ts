@@ -278,5 +278,11 @@ describe("refundkit (everything but bulk)", () => {
     } finally {
       child.kill("SIGINT")
     }
+    // A gateway that cannot start says why, with --json as an error object on stdout too.
+    const refused = await run(["serve", "--json", "--port", "0", "--ledger", ":memory:"], { cwd: dir })
+    assert.strictEqual(refused.code, 1, refused.stderr)
+    const body = JSON.parse(refused.stdout) as ErrorBody
+    assert.strictEqual(body.error.code, "startup_error")
+    assert.include(body.error.message, "REFUNDKIT_API_KEYS")
   })
 })

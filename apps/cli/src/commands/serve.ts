@@ -5,11 +5,13 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ExitCode from "../ExitCode.js"
 import * as Flags from "../Flags.js"
 import * as Globals from "../Globals.js"
+import * as Output from "../Output.js"
 import * as Run from "../Run.js"
 
 /**
@@ -25,17 +27,24 @@ export const command = Command.make("serve", {
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
       // The gateway (HttpApi, OpenAPI) is loaded only for this command.
-      const { Main } = yield* Effect.promise(() => import("@refundkit/server"))
+      const { Main, Server } = yield* Effect.promise(() => import("@refundkit/server"))
       const argv = [
         ...(globals.sandbox ? ["--sandbox"] : []),
         ...Option.match(own.port, { onNone: () => [], onSome: (port) => ["--port", String(port)] }),
         ...Option.match(own.host, { onNone: () => [], onSome: (host) => ["--host", host] }),
         ...Option.match(globals.ledger, { onNone: () => [], onSome: (ledger) => ["--ledger", ledger] })
       ]
-      // The gateway prints its own banner and its own one-line reason when it cannot start.
+      // The gateway prints its own banner and its own one-line reason when it cannot start; with --json a
+      // script also gets that reason as an error object on stdout, as every other command gives it.
       return yield* Main.run(argv).pipe(
         Effect.as(ExitCode.ok),
-        Effect.catchAll((error) => Effect.succeed(error instanceof Main.UsageError ? ExitCode.usage : ExitCode.failure))
+        Effect.catchAll((error) => {
+          const usage = error instanceof Main.UsageError
+          const configuration = !usage && (ConfigError.isConfigError(error) || error._tag === "ConfigurationError")
+          const code = usage ? "usage_error" : configuration ? "configuration_error" : "startup_error"
+          const object = { error: { code, message: usage ? error.message : Server.explain(error) } }
+          return Effect.as(globals.json ? Output.json(object) : Effect.void, usage ? ExitCode.usage : ExitCode.failure)
+        })
       )
     }), { interrupted: ExitCode.ok })
 ).pipe(Command.withDescription(
