@@ -171,6 +171,24 @@ export const webhooks: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "webhooks"
     })
 )
 
+// How long /readyz (and /metrics' count) waits for the ledger before giving up on it.
+const readyTimeout = Duration.seconds(3)
+
+/**
+ * A ledger check bounded by `readyTimeout`. The check is disconnected first: a transaction takes
+ * its connection and sends BEGIN uninterruptibly (`@effect/sql`), so on a connection that went
+ * silent the timeout could not interrupt it and waited with it. The check then ends in the
+ * background, when the connection fails or answers.
+ */
+const withinReadyTimeout = <A>(check: Effect.Effect<A, LedgerError>): Effect.Effect<A, LedgerError> =>
+  check.pipe(
+    Effect.disconnect,
+    Effect.timeoutFail({
+      duration: readyTimeout,
+      onTimeout: () => new LedgerError({ detail: `the ledger did not answer within ${Duration.format(readyTimeout)}` })
+    })
+  )
+
 /**
  * `/metrics`: the gateway's metrics, with the ledger's refunds that wait on someone counted
  * now. A ledger that does not answer in time, or cannot count, leaves that gauge out and sets
@@ -192,17 +210,13 @@ export const metrics: Layer.Layer<
     const counts: Effect.Effect<GatewayMetrics.LedgerCounts> = count === undefined
       ? Effect.succeed({ _tag: "Unsupported" })
       : count(GatewayMetrics.watchedStatuses).pipe(
-        // As readiness's check: a statement on a connection that went silent may not be interruptible.
-        Effect.disconnect,
-        Effect.timeoutFail({ duration: readyTimeout, onTimeout: () => new LedgerError({ detail: "the ledger did not answer in time" }) }),
+        withinReadyTimeout,
         Effect.map((counted): GatewayMetrics.LedgerCounts => ({ _tag: "Counted", counts: counted, providers })),
         Effect.catchAll((error) => Effect.as(Effect.logWarning(`metrics: could not count refunds by status: ${error.detail}`), { _tag: "Failed" as const }))
       )
     return handlers.handle("metrics", () => Effect.map(counts, gateway.render))
   }))
 
-// How long /readyz waits for the ledger before it answers 503 not_ready.
-const readyTimeout = Duration.seconds(3)
 
 /**
  * `/healthz` and `/readyz`. Readiness asks the SQL ledger whether it answers and is
@@ -223,16 +237,8 @@ export const health: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "health">> =
             onSome: (ledger) =>
               ledger.ready.pipe(
                 // A database that stops answering (a network partition, a lock held by a migration)
-                // would otherwise keep the probe waiting for as long as the connection lives. The
-                // check is disconnected first: a transaction takes its connection and sends BEGIN
-                // uninterruptibly (`@effect/sql`), so on a connection that went silent the timeout
-                // could not interrupt it and waited with it. The check then ends in the background,
-                // when the connection fails or answers.
-                Effect.disconnect,
-                Effect.timeoutFail({
-                  duration: readyTimeout,
-                  onTimeout: () => new LedgerError({ detail: `the ledger did not answer within ${Duration.format(readyTimeout)}` })
-                }),
+                // would otherwise keep the probe waiting for as long as the connection lives.
+                withinReadyTimeout,
                 Effect.as({ status: "ready" as const, checks: { ledger: "ok" } }),
                 Effect.mapError((error) => new ApiError.NotReady({ message: `Not ready: ${error.message}`, checks: { ledger: error.detail } }))
               )

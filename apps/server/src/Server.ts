@@ -244,10 +244,7 @@ export const banner = (info: Info): string => {
  * @since 0.1.0
  */
 export const explain = (error: StartError): string => {
-  if (ConfigError.isConfigError(error)) {
-    const { detail, key } = ConfigurationError.fromConfigError(error)
-    return `invalid configuration: ${key === undefined ? detail : /^is /.test(detail) ? `${key} ${detail}` : `${key}: ${detail}`}`
-  }
+  if (ConfigError.isConfigError(error)) return `invalid configuration: ${ConfigurationError.fromConfigError(error).sentence}`
   switch (error._tag) {
     case "StartupError":
       return error.message

@@ -314,6 +314,11 @@ export class ConfigurationError extends Schema.TaggedError<ConfigurationError>("
     return `Configuration problem${this.key ? ` in ${this.key}` : ""}: ${this.detail}.`
   }
 
+  /** The setting and what is wrong with it as one sentence: `REFUNDKIT_EXIROM_MID is not set`, `REFUNDKIT_PORT: must be …`. */
+  get sentence(): string {
+    return this.key === undefined ? this.detail : configSentence({ key: this.key, text: this.detail })
+  }
+
   /**
    * An Effect `ConfigError` as one sentence per setting: `REFUNDKIT_CALL_TIMEOUT: must be a duration
    * with its unit ...`, `REFUNDKIT_EXIROM_MID is not set`. `String(error)` printed Effect's nesting

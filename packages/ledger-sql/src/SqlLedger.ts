@@ -45,6 +45,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import {
+  byStatusAlone,
   countByStatus as queryCounts,
   decodeCursor,
   encodeCursor,
@@ -504,8 +505,8 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
     return run(
       "listing refunds",
       snapshot(Effect.gen(function*() {
-        const providers = query.status !== undefined && query.provider === undefined && query.target === undefined
-          ? (yield* providersWithStatus(sql, query.status)).map((r) => String(r.provider))
+        const providers = byStatusAlone(query)
+          ? (yield* providersWithStatus(sql, dialect, query.status)).map((r) => String(r.provider))
           : undefined
         return yield* hydrate(yield* listPage(sql, dialect, columnsText, query, before, limit, providers))
       }))

@@ -11,8 +11,8 @@ import type { ListQuery } from "@refundkit/core/Ledger"
 import { Effect } from "effect"
 import * as path from "node:path"
 import { hydratedColumns } from "../src/internal/pgFastPath.js"
-import { countByStatus, encodeCursor, listPage, providersWithStatus } from "../src/internal/queries.js"
-import { countStatement, listStatement, providersWithStatusText } from "../src/internal/sqliteLedger.js"
+import { countByStatus, encodeCursor, listPage, providersWithStatus, providersWithStatusText } from "../src/internal/queries.js"
+import { countStatement, listStatement } from "../src/internal/sqliteLedger.js"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, pgSchema, rawSql, tempDir } from "./support/databases.js"
 import { at, draft } from "./support/refunds.js"
@@ -83,7 +83,7 @@ describe("listing refunds by status", () => {
       const sql = yield* rawSql(url)
       yield* sql`ANALYZE refunds`
       for (const [what, query, before] of [...queries, ["a rare status after a cursor", { status: "requested", limit: 5 }, 600n] as const]) {
-        const providers = query.provider === undefined ? (yield* providersWithStatus(sql, query.status!)).map((r) => String(r.provider)) : undefined
+        const providers = query.provider === undefined ? (yield* providersWithStatus(sql, "pg", query.status!)).map((r) => String(r.provider)) : undefined
         const [text, params] = listPage(sql, "pg", hydratedColumns, query, before, query.limit, providers).compile()
         const plan = yield* sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN ${text}`, params)
         const lines = plan.map((row) => row["QUERY PLAN"]).join("\n")

@@ -8,6 +8,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import type { Row } from "@effect/sql/SqlConnection"
 import type * as Statement from "@effect/sql/Statement"
 import type { ListQuery, SyncLease } from "@refundkit/core/Ledger"
+import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import type { LedgerError } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
 import type { Dialect } from "./rows.js"
@@ -84,14 +85,29 @@ export const leaseCandidates = (sql: SqlClient.SqlClient, dialect: Dialect, leas
  *
  * @internal
  */
-export const providersDueText = (dialect: Dialect): string => {
-  const index = dialect === "pg" ? "" : " INDEXED BY refunds_sync_due_by_provider"
-  return `WITH RECURSIVE due (provider) AS (
-      SELECT MIN(provider) FROM refunds${index} WHERE ${syncDue}
+export const providersDueText = (dialect: Dialect): string =>
+  distinctProviders(syncDue, dialect === "pg" ? "" : " INDEXED BY refunds_sync_due_by_provider")
+
+/**
+ * The providers of the refunds `where` selects, found by a loose index scan: each probe reads
+ * the smallest provider past the last one from an index that has provider right after
+ * `where`'s equalities, so the cost is one probe per provider, not one step per refund.
+ */
+const distinctProviders = (where: string, indexedBy = ""): string =>
+  `WITH RECURSIVE p (provider) AS (
+      SELECT MIN(provider) FROM refunds${indexedBy} WHERE ${where}
       UNION ALL
-      SELECT (SELECT MIN(provider) FROM refunds${index} WHERE ${syncDue} AND provider > due.provider) FROM due WHERE due.provider IS NOT NULL
-    ) SELECT provider FROM due WHERE provider IS NOT NULL`
-}
+      SELECT (SELECT MIN(provider) FROM refunds${indexedBy} WHERE ${where} AND provider > p.provider) FROM p WHERE p.provider IS NOT NULL
+    ) SELECT provider FROM p WHERE provider IS NOT NULL`
+
+/**
+ * Whether a list is by status alone (no provider, no target): such a page takes one walk of
+ * `refunds_status_provider_seq` per provider with refunds of that status (`providersWithStatus`).
+ *
+ * @internal
+ */
+export const byStatusAlone = (query: ListQuery): query is ListQuery & { readonly status: RefundStatus } =>
+  query.status !== undefined && query.provider === undefined && query.target === undefined
 
 /** A refund a lease may take, with what orders it (`leaseOrder`). @internal */
 export interface LeaseCandidate {
@@ -150,7 +166,7 @@ export const listPage = (
   limit: number,
   providers?: ReadonlyArray<string>
 ): Statement.Statement<Row> => {
-  if (query.status !== undefined && query.provider === undefined && query.target === undefined && providers !== undefined && providers.length > 0) {
+  if (byStatusAlone(query) && providers !== undefined && providers.length > 0) {
     const branches = providers.map((provider, i) => sql`SELECT * FROM (${listPage(sql, dialect, columns, { ...query, provider }, before, limit)}) ${sql.literal(`b${i}`)}`)
     return sql`${sql.join(" UNION ALL ", false)(branches)} ORDER BY seq DESC LIMIT ${limit + 1}`
   }
@@ -219,9 +235,14 @@ export const countByStatus = (sql: SqlClient.SqlClient, dialect: Dialect, status
  *
  * @internal
  */
-export const providersWithStatus = (sql: SqlClient.SqlClient, status: string) =>
-  sql<{ readonly provider: unknown }>`WITH RECURSIVE p (provider) AS (
-      SELECT MIN(provider) FROM refunds WHERE status = ${status}
-      UNION ALL
-      SELECT (SELECT MIN(provider) FROM refunds WHERE status = ${status} AND provider > p.provider) FROM p WHERE p.provider IS NOT NULL
-    ) SELECT provider FROM p WHERE provider IS NOT NULL`
+export const providersWithStatus = (sql: SqlClient.SqlClient, dialect: Dialect, status: string) =>
+  dialect === "pg"
+    ? sql.unsafe<{ readonly provider: unknown }>(distinctProviders("status = $1"), [status])
+    : sql.unsafe<{ readonly provider: unknown }>(providersWithStatusText, [status, status])
+
+/**
+ * `providersWithStatus` as SQLite text; its parameters: the status, twice.
+ *
+ * @internal
+ */
+export const providersWithStatusText = distinctProviders("status = ?")

@@ -30,7 +30,19 @@ import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
-import { decodeCursor, encodeCursor, firstInLeaseOrder, type LeaseCandidate, leaseOrder, providersDueText, recoverySkipped, syncDue, syncSkipped } from "./queries.js"
+import {
+  byStatusAlone,
+  decodeCursor,
+  encodeCursor,
+  firstInLeaseOrder,
+  type LeaseCandidate,
+  leaseOrder,
+  providersDueText,
+  providersWithStatusText,
+  recoverySkipped,
+  syncDue,
+  syncSkipped
+} from "./queries.js"
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
@@ -113,7 +125,7 @@ export const leaseCandidatesText = `SELECT id, sync_lease_until, updated_at, seq
  * A page of `list`, newest first: the statement and its parameters. One row more than asked
  * says whether there is a next page. By status and provider it walks `refunds_status_provider_seq`
  * (migration 10) from the cursor and stops at the page's end; by status alone, given the
- * providers with refunds of that status (`providersWithStatusText`), it takes one such walk per
+ * providers with refunds of that status (`providersWithStatusText`, in queries.ts), it takes one such walk per
  * provider and keeps the newest.
  *
  * @internal
@@ -124,7 +136,7 @@ export const listStatement = (
   limit: number,
   providers?: ReadonlyArray<string>
 ): { readonly text: string; readonly params: ReadonlyArray<unknown> } => {
-  if (query.status !== undefined && query.provider === undefined && query.target === undefined && providers !== undefined && providers.length > 0) {
+  if (byStatusAlone(query) && providers !== undefined && providers.length > 0) {
     const branches = providers.map((provider, i) => {
       const one = listStatement({ ...query, provider }, before, limit)
       return { text: `SELECT * FROM (${one.text}) b${i}`, params: one.params }
@@ -155,18 +167,6 @@ export const listStatement = (
   const text = `SELECT ${selected} FROM refunds${byTarget?.from ?? ""}${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY ${byTarget === undefined ? "seq" : "t.refund_seq"} DESC LIMIT ?`
   return { text, params: [...(byTarget?.params ?? []), ...params, limit + 1] }
 }
-
-/**
- * The providers with refunds in a status (the parameter, twice), one probe of
- * `refunds_status_provider_seq` each: a list by status alone walks each one's entries.
- *
- * @internal
- */
-export const providersWithStatusText = `WITH RECURSIVE p (provider) AS (
-    SELECT MIN(provider) FROM refunds WHERE status = ?
-    UNION ALL
-    SELECT (SELECT MIN(provider) FROM refunds WHERE status = ? AND provider > p.provider) FROM p WHERE p.provider IS NOT NULL
-  ) SELECT provider FROM p WHERE provider IS NOT NULL`
 
 /**
  * `countByStatus` for `statuses` statuses (their parameters), read through `refunds_status_provider_seq`.
@@ -400,10 +400,9 @@ export const make = (
       if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
       if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
       if (!(limit > 0)) return Effect.succeed({ items: [] })
-      const byStatusAlone = query.status !== undefined && query.provider === undefined && query.target === undefined
       return read("listing refunds", () =>
         snapshot(() => {
-          const providers = byStatusAlone
+          const providers = byStatusAlone(query)
             ? (prepare(providersWithStatusText).all(query.status, query.status) as ReadonlyArray<Row>).map((r) => String(r.provider))
             : undefined
           const { params, text } = listStatement(query, before, limit, providers)
