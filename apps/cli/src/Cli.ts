@@ -24,6 +24,7 @@ import * as ExitCode from "./ExitCode.js"
 import * as Globals from "./Globals.js"
 import * as Output from "./Output.js"
 import { ExitStatus } from "./Run.js"
+import * as Styling from "./Styling.js"
 
 /**
  * The whole command tree.
@@ -62,5 +63,6 @@ export const run = (argv: ReadonlyArray<string>, version: string) =>
           : Effect.void,
         Effect.flatMap(ExitStatus, (status) => status.set(ExitCode.usage))
       )),
-    Effect.provide(CliConfig.layer({ showBuiltIns: false }))
+    Effect.provide(CliConfig.layer({ showBuiltIns: false })),
+    Styling.forStreams("refundkit")
   )

@@ -34,8 +34,15 @@ describe("refundkit (everything but bulk)", () => {
       for (const [i, result] of results.entries()) {
         assert.strictEqual(result.code, 0, `${batch[i]} --help: ${result.stderr}`)
         assert.include(result.stdout, "Example: refundkit", batch[i])
+        // On a pipe: no ANSI escapes, and the usage line is what one types.
+        assert.notMatch(result.stdout, /\x1b\[/, batch[i])
+        assert.include(result.stdout, `\n$ refundkit ${batch[i]} `, batch[i])
       }
     }
+    // FORCE_COLOR keeps the styling on a pipe; NO_COLOR does not override it (force wins).
+    const forced = await run(["list", "--help"], { env: { FORCE_COLOR: "1", NO_COLOR: "1" } })
+    assert.match(forced.stdout, /\x1b\[[0-9;]*mrefundkit/)
+    assert.include(forced.stdout, "\n$ refundkit list ")
   })
 
   it("exits 2 on usage errors and sends nothing", async () => {
