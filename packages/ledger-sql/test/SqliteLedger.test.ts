@@ -276,6 +276,8 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       assert.strictEqual(connection.db.pragma("journal_mode", { simple: true }), "wal")
       assert.strictEqual(connection.db.pragma("synchronous", { simple: true }), 1, "NORMAL")
       assert.isDefined(connection.walSync)
+      // A group commit's per-write savepoints keep their undo log in memory, not in files in /var/tmp.
+      assert.strictEqual(connection.db.pragma("temp_store", { simple: true }), 2, "MEMORY")
       // In memory there is no WAL to sync: the connection stays at FULL and reports at COMMIT.
       const memory = yield* SqliteLedger.connect(":memory:", {})
       assert.strictEqual(memory.db.pragma("synchronous", { simple: true }), 2, "FULL")

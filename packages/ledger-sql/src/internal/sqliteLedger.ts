@@ -685,6 +685,12 @@ export const connect = (filename: string, options: OpenOptions): Effect.Effect<C
         const mode: unknown = db.pragma("journal_mode = WAL", { simple: true })
         db.pragma("synchronous = FULL")
         db.pragma("foreign_keys = ON")
+        // Each write of a group commit runs in its own SAVEPOINT, whose undo log (the
+        // statement journal: a copy of every page the write touches) outgrows its 64 KiB
+        // in memory in any batch of a few writes and then goes to a file in /var/tmp,
+        // created, written page by page and deleted per batch: a third of the gateway's
+        // pwrite calls under load. A batch's copies are bounded by its size (`maxBatch`).
+        db.pragma("temp_store = MEMORY")
         return mode
       },
       catch: cannotOpen
