@@ -689,7 +689,8 @@ export const connect = (filename: string, options: OpenOptions): Effect.Effect<C
         // statement journal: a copy of every page the write touches) outgrows its 64 KiB
         // in memory in any batch of a few writes and then goes to a file in /var/tmp,
         // created, written page by page and deleted per batch: a third of the gateway's
-        // pwrite calls under load. A batch's copies are bounded by its size (`maxBatch`).
+        // pwrite calls under load. In memory it holds one write's pages at a time: SQLite
+        // empties it as each savepoint is released.
         db.pragma("temp_store = MEMORY")
         return mode
       },
