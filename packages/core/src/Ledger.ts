@@ -17,6 +17,7 @@ import type { EventSource, Refund, RefundEvent, RefundItem } from "./Refund.js"
 import type { ErrorInfo } from "./RefundError.js"
 import { IllegalTransition, InvalidRequest, LedgerError, OverRefund, RefundNotFound, TargetAlreadyRefunded } from "./RefundError.js"
 import * as RefundStatus from "./RefundStatus.js"
+import * as Timestamp from "./Timestamp.js"
 
 /**
  * The result of claiming an idempotency key: either this caller won and the refund
@@ -83,7 +84,17 @@ export interface ListQuery {
    * ICCID, Airpay's `ap_transactionid`); needs `provider`, since two providers' ids may coincide.
    */
   readonly target?: string | undefined
+  /**
+   * Only refunds created at or after this instant, and with `createdTo` before that one, in the
+   * form the ledger writes `createdAt` (`Timestamp.parse` reads what a user types); another form
+   * is `InvalidRequest` on the field, and so is `createdFrom` after `createdTo`. With either
+   * bound the page is ordered by `createdAt`, newest first (refunds created in the same
+   * millisecond newest recorded first): gateways' clocks disagree, so the order a ledger
+   * records refunds in is not their creation order, and a range of creation times is walked in
+   * its own order. Such a page's cursor continues lists with a creation bound only.
+   */
   readonly createdFrom?: string | undefined
+  /** See `createdFrom`; exclusive. */
   readonly createdTo?: string | undefined
   readonly limit: number
   /** From a previous page's `nextCursor`. */
@@ -161,7 +172,11 @@ export declare namespace Ledger {
      * a refused event and fails with `IllegalTransition`; the refund is not overwritten.
      */
     readonly transition: (id: string, change: Change) => Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError>
-    /** Newest first; the cursor stays valid while new refunds are recorded. A cursor this ledger did not issue is `InvalidRequest` on `cursor`. */
+    /**
+     * Newest first (by creation time with a creation bound: `ListQuery.createdFrom`); the cursor stays
+     * valid while new refunds are recorded. A cursor this ledger did not issue, or one of a list with a
+     * creation bound given to one without (or the other way round), is `InvalidRequest` on `cursor`.
+     */
     readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError | InvalidRequest>
     /**
      * Refunds in `pending`, `unknown` or `requires_action`, oldest update first, except those whose
@@ -480,10 +495,42 @@ export const targetWithoutProvider: InvalidRequest = InvalidRequest.field(
   "is a provider's own id (a transactionId, an ICCID) and needs provider: name the provider too"
 )
 
+/**
+ * Whether a list has a creation bound, and so is ordered by `createdAt` (`ListQuery.createdFrom`).
+ *
+ * @since 0.4.0
+ */
+export const byCreation = (query: ListQuery): boolean => query.createdFrom !== undefined || query.createdTo !== undefined
+
+/**
+ * What every ledger answers to a `list` whose creation bounds are not in the ledger's form or
+ * are the wrong way round; `undefined` when they are fine (or absent).
+ *
+ * @since 0.4.0
+ */
+export const createdRangeRefusal = (query: ListQuery): InvalidRequest | undefined => {
+  for (const field of ["createdFrom", "createdTo"] as const) {
+    const value = query[field]
+    if (value !== undefined && !Timestamp.isCanonical(value)) {
+      return InvalidRequest.field(field, `must be a timestamp as the ledger writes createdAt (2026-12-06T14:00:00.000Z), got ${JSON.stringify(value)}`)
+    }
+  }
+  return query.createdFrom !== undefined && query.createdTo !== undefined && query.createdFrom > query.createdTo
+    ? InvalidRequest.field("createdFrom", `must not be after createdTo (${query.createdFrom} is after ${query.createdTo})`)
+    : undefined
+}
+
 const encodeCursor = (position: number): string => Buffer.from(`p:${position}`).toString("base64url")
 const decodeCursor = (cursor: string): number | undefined => {
   const text = Buffer.from(cursor, "base64url").toString()
   return text.startsWith("p:") ? Number(text.slice(2)) : undefined
+}
+
+// A list by creation time continues after the last refund handed out: its creation time and place in the ledger.
+const encodeCreatedCursor = (createdAt: string, position: number): string => Buffer.from(`c:${position}:${createdAt}`).toString("base64url")
+const decodeCreatedCursor = (cursor: string): { readonly createdAt: string; readonly position: number } | undefined => {
+  const match = /^c:(\d{1,15}):(.+)$/s.exec(Buffer.from(cursor, "base64url").toString())
+  return match === null ? undefined : { position: Number(match[1]), createdAt: match[2]! }
 }
 
 /**
@@ -518,6 +565,33 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
       const refund = byId.get(id)
       return refund === undefined ? Effect.fail(new RefundNotFound({ refundId: id })) : Effect.succeed(refund)
     })
+
+  // The SQL ledgers' order for a list by creation time: createdAt, then seq, newest first.
+  const listByCreation = (query: ListQuery): Effect.Effect<Page, InvalidRequest> => {
+    const after = query.cursor === undefined ? undefined : decodeCreatedCursor(query.cursor)
+    if (query.cursor !== undefined && after === undefined) return Effect.fail(invalidCursor)
+    const matching: Array<{ readonly refund: Refund; readonly position: number }> = []
+    order.forEach((id, position) => {
+      const refund = byId.get(id)!
+      if (query.provider !== undefined && refund.provider !== query.provider) return
+      if (query.status !== undefined && refund.status !== query.status) return
+      if (query.target !== undefined && !refund.targets.some((t) => t.target === query.target)) return
+      if (query.createdFrom !== undefined && refund.createdAt < query.createdFrom) return
+      if (query.createdTo !== undefined && refund.createdAt >= query.createdTo) return
+      if (after !== undefined && (refund.createdAt > after.createdAt || (refund.createdAt === after.createdAt && position >= after.position))) return
+      matching.push({ refund, position })
+    })
+    const page = matching
+      .sort((a, b) => (a.refund.createdAt < b.refund.createdAt ? 1 : a.refund.createdAt > b.refund.createdAt ? -1 : b.position - a.position))
+      .slice(0, Math.max(0, Math.floor(query.limit)) + 1)
+    const shown = page.slice(0, Math.max(0, Math.floor(query.limit)))
+    const last = shown.at(-1)
+    return Effect.succeed(
+      page.length > shown.length && last !== undefined
+        ? { items: shown.map((m) => m.refund), nextCursor: encodeCreatedCursor(last.refund.createdAt, last.position) }
+        : { items: shown.map((m) => m.refund) }
+    )
+  }
 
   return Ledger.of({
     claim: (refund) =>
@@ -554,6 +628,9 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
     list: (query) =>
       Effect.suspend(() => {
         if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
+        const badRange = createdRangeRefusal(query)
+        if (badRange !== undefined) return Effect.fail(badRange)
+        if (byCreation(query)) return listByCreation(query)
         const from = query.cursor === undefined ? order.length : decodeCursor(query.cursor)
         if (from === undefined || !Number.isInteger(from) || from < 0) return Effect.fail(invalidCursor)
         const start = from - 1
@@ -564,8 +641,6 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
           if (query.provider !== undefined && refund.provider !== query.provider) continue
           if (query.status !== undefined && refund.status !== query.status) continue
           if (query.target !== undefined && !refund.targets.some((t) => t.target === query.target)) continue
-          if (query.createdFrom !== undefined && refund.createdAt < query.createdFrom) continue
-          if (query.createdTo !== undefined && refund.createdAt >= query.createdTo) continue
           items.push(refund)
         }
         return Effect.succeed(position >= 0 ? { items, nextCursor: encodeCursor(position + 1) } : { items })

@@ -60,3 +60,8 @@ export * as RefundStatus from "./RefundStatus.js"
  * @since 0.2.0
  */
 export * as Settings from "./Settings.js"
+
+/**
+ * @since 0.4.0
+ */
+export * as Timestamp from "./Timestamp.js"
