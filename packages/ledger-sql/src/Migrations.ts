@@ -362,6 +362,16 @@ const statusProviderSeqIndex: ReadonlyArray<string> = [
   `CREATE INDEX refunds_status_provider_seq ON refunds (status, provider, seq)`
 ]
 
+// A list by creation time (`GET /v1/refunds?createdFrom=…&createdTo=…`, `refundkit list --created-from`)
+// walks this index from its cursor, newest first by (created_at, seq), and stops at the page's end:
+// by seq alone it walked every refund created after the range (an hour a day ago on 200,000 refunds:
+// 55 ms a page on SQLite, 75 ms on PostgreSQL; a page that did not fill walked on to the first
+// refund). seq cannot be bounded from the range instead: it follows the order refunds were recorded,
+// created_at the clock of the process that created each one, and gateways' clocks disagree. One more
+// entry per claim; created_at never changes, so SQLite's status changes do not touch it (PostgreSQL's
+// do, as they rewrite every index of the row: status is indexed, so no update of a refund is HOT).
+const createdSeqIndex = `CREATE INDEX refunds_created_seq ON refunds (created_at, seq)`
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -384,7 +394,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "7_status_seq_index": statements({ sqlite: statusSeqIndex, pg: statusSeqIndex }),
   "8_refund_turns": statements({ sqlite: sqlite8, pg: [] }),
   "9_sync_due_by_provider": statements({ sqlite: syncDueByProvider(""), pg: syncDueByProvider(" NULLS FIRST") }),
-  "10_status_provider_seq_index": statements({ sqlite: statusProviderSeqIndex, pg: statusProviderSeqIndex })
+  "10_status_provider_seq_index": statements({ sqlite: statusProviderSeqIndex, pg: statusProviderSeqIndex }),
+  "11_created_seq_index": statements({ sqlite: [createdSeqIndex], pg: [createdSeqIndex] })
 }
 
 /**

@@ -32,7 +32,18 @@ import type { Connection } from "@effect/sql/SqlConnection"
 import { SqlError } from "@effect/sql/SqlError"
 import type { Change, Claim, ListQuery, Page, StatusCount, SyncLease as CoreSyncLease } from "@refundkit/core/Ledger"
 import type { GuardError, TargetGuard } from "@refundkit/core/Ledger"
-import { applyChange, invalidCursor, Ledger, ledgerError, recoveryOf, refusalOf, targetGuards, targetWithoutProvider } from "@refundkit/core/Ledger"
+import {
+  applyChange,
+  byCreation,
+  createdRangeRefusal,
+  invalidCursor,
+  Ledger,
+  ledgerError,
+  recoveryOf,
+  refusalOf,
+  targetGuards,
+  targetWithoutProvider
+} from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import type { ConfigurationError, IllegalTransition } from "@refundkit/core/RefundError"
@@ -47,10 +58,13 @@ import * as Redacted from "effect/Redacted"
 import {
   byStatusAlone,
   countByStatus as queryCounts,
+  decodeCreatedCursor,
   decodeCursor,
+  encodeCreatedCursor,
   encodeCursor,
   firstInLeaseOrder,
   leaseCandidates,
+  listByCreationPage,
   listPage,
   providersDueText,
   providersWithStatus,
@@ -497,14 +511,19 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
     )
 
   const list = (query: ListQuery): Effect.Effect<Page, LedgerError | InvalidRequest> => {
-    const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
+    const byTime = byCreation(query)
+    const before = query.cursor === undefined || byTime ? undefined : decodeCursor(query.cursor)
+    const after = query.cursor === undefined || !byTime ? undefined : decodeCreatedCursor(query.cursor)
     const limit = Math.floor(query.limit)
-    if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
+    if (query.cursor !== undefined && before === undefined && after === undefined) return Effect.fail(invalidCursor)
     if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
+    const badRange = createdRangeRefusal(query)
+    if (badRange !== undefined) return Effect.fail(badRange)
     if (!(limit > 0)) return Effect.succeed({ items: [] })
     return run(
       "listing refunds",
       snapshot(Effect.gen(function*() {
+        if (byTime) return yield* hydrate(yield* listByCreationPage(sql, dialect, columnsText, query, after, limit))
         const providers = byStatusAlone(query)
           ? (yield* providersWithStatus(sql, dialect, query.status)).map((r) => String(r.provider))
           : undefined
@@ -513,9 +532,11 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
     ).pipe(Effect.map((rows) => {
       const page = rows.slice(0, limit)
       const last = page.at(-1)
-      return rows.length > limit && last !== undefined
-        ? { items: page.map((r) => r.refund), nextCursor: encodeCursor(last.row.seq) }
-        : { items: page.map((r) => r.refund) }
+      if (rows.length <= limit || last === undefined) return { items: page.map((r) => r.refund) }
+      return {
+        items: page.map((r) => r.refund),
+        nextCursor: byTime ? encodeCreatedCursor({ seq: last.row.seq, createdAt: last.refund.createdAt }) : encodeCursor(last.row.seq)
+      }
     }))
   }
 

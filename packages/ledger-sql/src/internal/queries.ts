@@ -153,7 +153,7 @@ export const firstInLeaseOrder = <A extends LeaseCandidate>(candidates: Readonly
  * says whether there is a next page. By status and provider it walks `refunds_status_provider_seq`
  * (migration 10) from the cursor and stops at the page's end; by status alone, given the
  * providers with refunds of that status (`providersWithStatus`), it takes one such walk per
- * provider and keeps the newest.
+ * provider and keeps the newest. A list with a creation bound is `listByCreationPage`'s.
  *
  * @internal
  */
@@ -178,11 +178,84 @@ export const listPage = (
   const where = sql.and([
     ...(byTarget !== undefined ? [sql`refunds.seq = t.refund_seq`] : cursor === undefined ? [] : [sql`seq < ${cursor}`]),
     ...(query.provider === undefined ? [] : [sql`provider = ${query.provider}`]),
-    ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
-    ...(query.createdFrom === undefined ? [] : [sql`created_at >= ${query.createdFrom}`]),
-    ...(query.createdTo === undefined ? [] : [sql`created_at < ${query.createdTo}`])
+    ...(query.status === undefined ? [] : [sql`status = ${query.status}`])
   ])
   return sql`SELECT ${sql.literal(columns)} FROM refunds${byTarget ?? sql.literal("")} WHERE ${where} ORDER BY ${sql.literal(byTarget === undefined ? "seq" : "t.refund_seq")} DESC LIMIT ${limit + 1}`
+}
+
+/**
+ * Where a list by creation time (`Ledger.byCreation`) goes on from: after the last refund handed
+ * out, by its creation time, then its seq.
+ *
+ * @internal
+ */
+export interface CreatedAfter {
+  readonly createdAt: string
+  readonly seq: bigint
+}
+
+/**
+ * One condition of a page of a list by creation time: a bound on created_at, or (from a cursor)
+ * the keyset after the last refund handed out.
+ *
+ * @internal
+ */
+export type CreatedCondition =
+  | { readonly _tag: "Bound"; readonly op: ">=" | "<=" | "<"; readonly value: string }
+  | { readonly _tag: "After"; readonly after: CreatedAfter }
+
+/**
+ * The conditions of a page of a list by creation time, for `refunds_created_seq` (created_at, seq)
+ * (migration 11): its creation bounds and, from a cursor, the keyset after it, with one upper bound
+ * on created_at (the cursor's when it is inside the range), so the index is entered at the cursor,
+ * not at the range's end and walked past the pages already read.
+ *
+ * @internal
+ */
+export const createdConditions = (query: ListQuery, after: CreatedAfter | undefined): ReadonlyArray<CreatedCondition> => [
+  ...(query.createdFrom === undefined ? [] : [{ _tag: "Bound", op: ">=", value: query.createdFrom } as const]),
+  ...(after !== undefined && (query.createdTo === undefined || after.createdAt < query.createdTo)
+    ? [{ _tag: "Bound", op: "<=", value: after.createdAt } as const, { _tag: "After", after } as const]
+    // A cursor at or past createdTo is behind every refund of the range: the range alone bounds the page.
+    : query.createdTo === undefined
+    ? []
+    : [{ _tag: "Bound", op: "<", value: query.createdTo } as const])
+]
+
+/**
+ * A page of a list by creation time on `@effect/sql`, newest first by (created_at, seq), reading
+ * `columns`; one row more than asked says whether there is a next page. It walks
+ * `refunds_created_seq` from the cursor (SQLite is named the index: without statistics it takes
+ * the status index for a status and sorts every refund of it) and filters provider and status on
+ * the way, so what it reads grows with the refunds created in the range, never with those
+ * created after it. By target it reads that target's refunds (a few) and sorts them.
+ *
+ * @internal
+ */
+export const listByCreationPage = (
+  sql: SqlClient.SqlClient,
+  dialect: Dialect,
+  columns: string,
+  query: ListQuery,
+  after: CreatedAfter | undefined,
+  limit: number
+): Statement.Statement<Row> => {
+  const range = createdConditions(query, after).map((c) =>
+    c._tag === "Bound"
+      ? sql`created_at ${sql.literal(c.op)} ${c.value}`
+      : sql`(created_at < ${c.after.createdAt} OR seq < ${dialect === "pg" ? c.after.seq.toString() : c.after.seq})`
+  )
+  const byTarget = query.target === undefined
+    ? undefined
+    : sql`, (SELECT refund_seq FROM refund_targets WHERE provider = ${query.provider ?? ""} AND target = ${query.target}) t`
+  const where = sql.and([
+    ...(byTarget === undefined ? [] : [sql`refunds.seq = t.refund_seq`]),
+    ...range,
+    ...(query.provider === undefined ? [] : [sql`provider = ${query.provider}`]),
+    ...(query.status === undefined ? [] : [sql`status = ${query.status}`])
+  ])
+  const table = byTarget ?? sql.literal(dialect === "sqlite" ? " INDEXED BY refunds_created_seq" : "")
+  return sql`SELECT ${sql.literal(columns)} FROM refunds${table} WHERE ${where} ORDER BY created_at DESC, seq DESC LIMIT ${limit + 1}`
 }
 
 /**
@@ -200,6 +273,17 @@ export const recoverySkipped = (error: LedgerError): Effect.Effect<void> =>
 export const encodeCursor = (seq: bigint): string => Buffer.from(`s:${seq}`).toString("base64url")
 
 const maxSeq = 9223372036854775807n
+
+/** The cursor of a list by creation time: the last refund's creation time and seq. @internal */
+export const encodeCreatedCursor = (after: CreatedAfter): string => Buffer.from(`c:${after.seq}:${after.createdAt}`).toString("base64url")
+
+/** @internal */
+export const decodeCreatedCursor = (cursor: string): CreatedAfter | undefined => {
+  const match = /^c:(\d{1,19}):(.+)$/s.exec(Buffer.from(cursor, "base64url").toString())
+  if (match === null) return undefined
+  const seq = BigInt(match[1]!)
+  return seq <= maxSeq ? { seq, createdAt: match[2]! } : undefined
+}
 
 /** @internal */
 export const decodeCursor = (cursor: string): bigint | undefined => {

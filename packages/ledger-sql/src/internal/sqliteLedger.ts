@@ -14,7 +14,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { ledgerError } from "@refundkit/core/Ledger"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, invalidCursor, recoveryOf, refusalOf, targetGuards, targetWithoutProvider } from "@refundkit/core/Ledger"
+import { applyChange, byCreation, createdRangeRefusal, invalidCursor, recoveryOf, refusalOf, targetGuards, targetWithoutProvider } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import type { GuardError } from "@refundkit/core/Ledger"
@@ -32,7 +32,11 @@ import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
 import {
   byStatusAlone,
+  type CreatedAfter,
+  createdConditions,
+  decodeCreatedCursor,
   decodeCursor,
+  encodeCreatedCursor,
   encodeCursor,
   firstInLeaseOrder,
   type LeaseCandidate,
@@ -126,7 +130,7 @@ export const leaseCandidatesText = `SELECT id, sync_lease_until, updated_at, seq
  * says whether there is a next page. By status and provider it walks `refunds_status_provider_seq`
  * (migration 10) from the cursor and stops at the page's end; by status alone, given the
  * providers with refunds of that status (`providersWithStatusText`, in queries.ts), it takes one such walk per
- * provider and keeps the newest.
+ * provider and keeps the newest. A list with a creation bound is `listByCreationStatement`'s.
  *
  * @internal
  */
@@ -162,10 +166,49 @@ export const listStatement = (
   else where.push("refunds.seq = t.refund_seq")
   filter("provider = ?", query.provider)
   filter("status = ?", query.status)
-  filter("created_at >= ?", query.createdFrom)
-  filter("created_at < ?", query.createdTo)
   const text = `SELECT ${selected} FROM refunds${byTarget?.from ?? ""}${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY ${byTarget === undefined ? "seq" : "t.refund_seq"} DESC LIMIT ?`
   return { text, params: [...(byTarget?.params ?? []), ...params, limit + 1] }
+}
+
+/**
+ * A page of a list by creation time, newest first by (created_at, seq): the statement and its
+ * parameters, as `listByCreationPage` (queries.ts) writes it on `@effect/sql`. It walks
+ * `refunds_created_seq` (migration 11) from the cursor, named to it, or by target reads that
+ * target's refunds and sorts them.
+ *
+ * @internal
+ */
+export const listByCreationStatement = (
+  query: ListQuery,
+  after: CreatedAfter | undefined,
+  limit: number
+): { readonly text: string; readonly params: ReadonlyArray<unknown> } => {
+  const where: Array<string> = query.target === undefined ? [] : ["refunds.seq = t.refund_seq"]
+  const params: Array<unknown> = query.target === undefined ? [] : [query.provider ?? "", query.target]
+  for (const c of createdConditions(query, after)) {
+    if (c._tag === "Bound") {
+      where.push(`created_at ${c.op} ?`)
+      params.push(c.value)
+    } else {
+      where.push("(created_at < ? OR seq < ?)")
+      params.push(c.after.createdAt, c.after.seq)
+    }
+  }
+  if (query.provider !== undefined) {
+    where.push("provider = ?")
+    params.push(query.provider)
+  }
+  if (query.status !== undefined) {
+    where.push("status = ?")
+    params.push(query.status)
+  }
+  const from = query.target === undefined
+    ? " INDEXED BY refunds_created_seq"
+    : ", (SELECT refund_seq FROM refund_targets WHERE provider = ? AND target = ?) t"
+  return {
+    text: `SELECT ${selected} FROM refunds${from}${where.length === 0 ? "" : ` WHERE ${where.join(" AND ")}`} ORDER BY created_at DESC, seq DESC LIMIT ?`,
+    params: [...params, limit + 1]
+  }
 }
 
 /**
@@ -395,23 +438,29 @@ export const make = (
       )
 
     const list = (query: ListQuery): Effect.Effect<Page, LedgerError | InvalidRequest> => {
-      const before = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
+      const byTime = byCreation(query)
+      const before = query.cursor === undefined || byTime ? undefined : decodeCursor(query.cursor)
+      const after = query.cursor === undefined || !byTime ? undefined : decodeCreatedCursor(query.cursor)
       const limit = Math.floor(query.limit)
-      if (query.cursor !== undefined && before === undefined) return Effect.fail(invalidCursor)
+      if (query.cursor !== undefined && before === undefined && after === undefined) return Effect.fail(invalidCursor)
       if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
+      const badRange = createdRangeRefusal(query)
+      if (badRange !== undefined) return Effect.fail(badRange)
       if (!(limit > 0)) return Effect.succeed({ items: [] })
       return read("listing refunds", () =>
         snapshot(() => {
-          const providers = byStatusAlone(query)
+          const providers = byStatusAlone(query) && !byTime
             ? (prepare(providersWithStatusText).all(query.status, query.status) as ReadonlyArray<Row>).map((r) => String(r.provider))
             : undefined
-          const { params, text } = listStatement(query, before, limit, providers)
+          const { params, text } = byTime ? listByCreationStatement(query, after, limit) : listStatement(query, before, limit, providers)
           const rows = prepare(text).all(...params) as ReadonlyArray<Row>
           return Either.map(hydrate(rows), (entries) => {
             remember(entries)
             const page = entries.slice(0, limit).map((e) => e.refund)
             const last = rows[page.length - 1]
-            return rows.length > limit && last !== undefined ? { items: page, nextCursor: encodeCursor(seqOf(last)) } : { items: page }
+            const lastRefund = page.at(-1)
+            if (rows.length <= limit || last === undefined || lastRefund === undefined) return { items: page }
+            return { items: page, nextCursor: byTime ? encodeCreatedCursor({ seq: seqOf(last), createdAt: lastRefund.createdAt }) : encodeCursor(seqOf(last)) }
           })
         }))
     }

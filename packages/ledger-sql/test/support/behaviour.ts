@@ -395,6 +395,64 @@ export const behaviour = (harness: Harness) =>
         if (refused._tag === "InvalidRequest") assert.deepStrictEqual(refused.issues.map((i) => i.path), ["target"])
       }))
 
+    it.scopedLive("lists by creation time: exactly the refunds created in the range whatever order they were recorded in, newest created first, page after page", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const keys = (page: Ledger.Page) => page.items.map((r) => r.idempotencyKey)
+        // Recorded in this order, created at these seconds (gateways' clocks disagree): the range is [10, 20).
+        const created: ReadonlyArray<readonly [string, number, string?]> = [
+          ["c-0", 9, "tx-1"], ["c-1", 15, "tx-1"], ["c-2", 10], ["c-3", 25], ["c-4", 12], ["c-5", 20], ["c-6", 15], ["c-7", 3], ["c-8", 19, "tx-1"], ["c-9", 11]
+        ]
+        for (const [key, n, target] of created) {
+          yield* ledger.claim(draft(key, { n, provider: key === "c-9" ? "other" : "toy", targets: target === undefined ? [] : [{ target, amount: "1.00" }] }))
+        }
+        const range = { createdFrom: at(10), createdTo: at(20) }
+        const first = yield* ledger.list({ ...range, limit: 2 })
+        assert.deepStrictEqual(keys(first), ["c-8", "c-6"])
+        // Created after the last refund handed out: not on the later pages, which go on where the first stopped.
+        yield* ledger.claim(draft("c-late", { n: 16 }))
+        const second = yield* ledger.list({ ...range, limit: 2, cursor: first.nextCursor })
+        assert.deepStrictEqual(keys(second), ["c-1", "c-4"])
+        const third = yield* ledger.list({ ...range, limit: 2, cursor: second.nextCursor })
+        assert.deepStrictEqual(keys(third), ["c-9", "c-2"])
+        assert.isUndefined(third.nextCursor)
+        assert.deepStrictEqual(keys(yield* ledger.list({ ...range, limit: 10 })), ["c-8", "c-late", "c-6", "c-1", "c-4", "c-9", "c-2"])
+        // One bound alone, and each combined with the other filters.
+        assert.deepStrictEqual(keys(yield* ledger.list({ createdTo: at(10), limit: 10 })), ["c-0", "c-7"])
+        assert.deepStrictEqual(keys(yield* ledger.list({ createdFrom: at(20), limit: 10 })), ["c-3", "c-5"])
+        assert.deepStrictEqual(keys(yield* ledger.list({ createdFrom: at(15), createdTo: at(15), limit: 10 })), [])
+        assert.deepStrictEqual(keys(yield* ledger.list({ ...range, provider: "other", limit: 10 })), ["c-9"])
+        yield* ledger.transition(draft("c-4").id, { to: "failed", source: "submit", at: at(30) })
+        yield* ledger.transition(draft("c-3").id, { to: "failed", source: "submit", at: at(30) })
+        assert.deepStrictEqual(keys(yield* ledger.list({ ...range, status: "failed", limit: 10 })), ["c-4"])
+        assert.deepStrictEqual(keys(yield* ledger.list({ ...range, status: "requested", provider: "toy", limit: 3 })), ["c-8", "c-late", "c-6"])
+        const byTarget = yield* ledger.list({ ...range, provider: "toy", target: "tx-1", limit: 1 })
+        assert.deepStrictEqual(keys(byTarget), ["c-8"])
+        const byTarget2 = yield* ledger.list({ ...range, provider: "toy", target: "tx-1", limit: 1, cursor: byTarget.nextCursor })
+        assert.deepStrictEqual(keys(byTarget2), ["c-1"])
+        assert.isUndefined(byTarget2.nextCursor)
+        // A cursor goes on with a list of its own kind only.
+        const plain = yield* ledger.list({ limit: 1 })
+        for (const [query, cursor] of [[range, plain.nextCursor], [{}, first.nextCursor]] as const) {
+          const refused = yield* Effect.flip(ledger.list({ ...query, limit: 2, cursor }))
+          assert.strictEqual(refused._tag, "InvalidRequest")
+          if (refused._tag === "InvalidRequest") assert.deepStrictEqual(refused.issues.map((i) => i.path), ["cursor"])
+        }
+        // Bounds in another form than createdAt's would compare wrongly as text; the wrong way round is a mistake.
+        for (const [query, path, rule] of [
+          [{ createdFrom: "2024-01-01T00:00:10Z" }, "createdFrom", "as the ledger writes createdAt"],
+          [{ createdTo: "2024-01-01T01:00:10.000+01:00" }, "createdTo", "as the ledger writes createdAt"],
+          [{ createdFrom: at(20), createdTo: at(10) }, "createdFrom", "must not be after createdTo"]
+        ] as const) {
+          const refused = yield* Effect.flip(ledger.list({ ...query, limit: 10 }))
+          assert.strictEqual(refused._tag, "InvalidRequest")
+          if (refused._tag === "InvalidRequest") {
+            assert.deepStrictEqual(refused.issues.map((i) => i.path), [path])
+            assert.include(refused.issues[0]!.message, rule)
+          }
+        }
+      }))
+
     it.scopedLive("counts the refunds in some statuses, by provider", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
