@@ -73,6 +73,8 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
               provider: urlParams.provider,
               status: urlParams.status,
               target: urlParams.target,
+              createdFrom: urlParams.createdFrom,
+              createdTo: urlParams.createdTo,
               limit: urlParams.limit ?? 50,
               cursor: urlParams.cursor
             })

@@ -53,8 +53,13 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .annotateContext(OpenApi.annotations({
         summary: "List refunds, newest first",
         description: "400 invalid_request naming the field for a `provider` that is not installed (the message lists the installed ones: " +
-          "a typo must not read as \"no refunds\"), a `status` not in the list, a `target` without a `provider`, a `limit` outside 1 to 500, or a `cursor` this ledger did not issue. " +
-          "`provider` and `target` together list the refunds against one of that provider's transactions (or eSIMs, or orders)."
+          "a typo must not read as \"no refunds\"), a `status` not in the list, a `target` without a `provider`, a `limit` outside 1 to 500, " +
+          "a `createdFrom` or `createdTo` that is not a timestamp with an offset or a date, a `createdFrom` after `createdTo`, or a `cursor` this ledger did not issue " +
+          "(or one of a list with creation bounds given to one without them, or the other way round). " +
+          "`provider` and `target` together list the refunds against one of that provider's transactions (or eSIMs, or orders). " +
+          "`createdFrom` (inclusive) and `createdTo` (exclusive) select by `createdAt` (2026-12-06T14:00:00Z, 2026-12-06T15:00:00+01:00, or 2026-12-06 for midnight UTC; " +
+          "finer than a millisecond rounds up to the next one) and combine with every other filter and the cursor; with either, the page is ordered by `createdAt`, " +
+          "newest first, rather than by the order the ledger recorded the refunds in (gateways' clocks may disagree)."
       }))
   )
   .add(

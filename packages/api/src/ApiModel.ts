@@ -7,6 +7,7 @@
 import { Capabilities } from "@refundkit/core/Provider"
 import { Json, Refund } from "@refundkit/core/Refund"
 import { RefundStatus } from "@refundkit/core/RefundStatus"
+import * as Timestamp from "@refundkit/core/Timestamp"
 import * as Schema from "effect/Schema"
 
 /**
@@ -70,10 +71,17 @@ export const ReplayedRefund = Refund.annotations({ description: "The refund crea
  */
 export const RefundPath = Schema.Struct({ id: Schema.String.annotations({ description: "A refund id (rfd_...)" }) })
 
+const createdBound = (description: string) =>
+  Schema.optional(Timestamp.FromText.annotations({
+    description: `${description}: an RFC 3339 timestamp with an offset (2026-12-06T14:00:00Z, 2026-12-06T15:00:00+01:00) or a date ` +
+      "(2026-12-06, midnight UTC). With either bound the page is ordered by creation time, newest first"
+  }))
+
 /**
  * `GET /v1/refunds` filters. `limit` defaults to 50 (at most 500); `cursor` is the
  * previous page's `nextCursor`. `target` lists what was refunded against one of a provider's
- * transactions (or eSIMs, or orders) before refunding it again.
+ * transactions (or eSIMs, or orders) before refunding it again. `createdFrom` (inclusive) and
+ * `createdTo` (exclusive) bound the refunds' `createdAt`, decoded to the ledger's form.
  *
  * @since 0.1.0
  */
@@ -86,6 +94,8 @@ export const ListQuery = Schema.Struct({
   limit: Schema.optional(
     Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500, { message: () => "an integer from 1 to 500" }))
   ),
+  createdFrom: createdBound("Only refunds created at or after this instant"),
+  createdTo: createdBound("Only refunds created before this instant"),
   cursor: Schema.optional(Schema.String)
 })
 
