@@ -8,7 +8,9 @@
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
+import * as Timestamp from "@refundkit/core/Timestamp"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 
 const refuse = (name: string, rule: string, given: string) =>
   Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: ${rule}, got ${JSON.stringify(given)}`)))
@@ -37,4 +39,17 @@ export const choice = <const A extends string>(name: string, values: ReadonlyArr
     Options.mapEffect((text) =>
       (values as ReadonlyArray<string>).includes(text) ? Effect.succeed(text as A) : refuse(name, `must be one of ${values.join(", ")}`, text)
     )
+  )
+
+/**
+ * An instant (`--created-from 2026-12-06T14:00:00Z`): an RFC 3339 timestamp with an offset or a
+ * date (midnight UTC), written the way the ledger writes `createdAt` (`Timestamp.parse`); anything
+ * else is refused naming the flag and the rule.
+ *
+ * @since 0.4.0
+ */
+export const timestamp = (name: string): Options.Options<string> =>
+  Options.text(name).pipe(
+    Options.withPseudoName("timestamp"),
+    Options.mapEffect((text) => Either.match(Timestamp.parse(text), { onLeft: (rule) => refuse(name, rule, text), onRight: Effect.succeed }))
   )

@@ -19,6 +19,9 @@ import * as Globals from "../Globals.js"
 import * as Output from "../Output.js"
 import * as Run from "../Run.js"
 
+/** The flag of each list filter the ledger may refuse. */
+const flagOf: Readonly<Record<string, string>> = { cursor: "--cursor", createdFrom: "--created-from", createdTo: "--created-to" }
+
 /**
  * The `refundkit list` command, its options and its handler.
  *
@@ -30,6 +33,16 @@ export const command = Command.make("list", {
   status: Flags.choice("status", RefundStatus.all).pipe(Options.withDescription("Only refunds in this status."), Options.optional),
   target: Options.text("target").pipe(
     Options.withDescription("Only refunds against this target, the provider's own id (Exirom's transactionId, an Airalo ICCID, Airpay's ap_transactionid, AeroHub's refundOrderNo); needs --provider."),
+    Options.optional
+  ),
+  createdFrom: Flags.timestamp("created-from").pipe(
+    Options.withDescription(
+      "Only refunds created at or after this instant: 2026-12-06T14:00:00Z, 2026-12-06T15:00:00+01:00, or a date (2026-12-06, midnight UTC). Listed by creation time, newest first."
+    ),
+    Options.optional
+  ),
+  createdTo: Flags.timestamp("created-to").pipe(
+    Options.withDescription("Only refunds created before this instant (same forms as --created-from)."),
     Options.optional
   ),
   limit: Flags.integer("limit").pipe(Options.withDescription("At most this many refunds (1 to 1000)."), Options.withDefault(20)),
@@ -46,6 +59,12 @@ export const command = Command.make("list", {
       if (Option.isSome(own.target) && own.target.value === "") {
         return yield* new UsageError({ field: "--target", detail: "must not be empty" })
       }
+      if (Option.isSome(own.createdFrom) && Option.isSome(own.createdTo) && own.createdFrom.value > own.createdTo.value) {
+        return yield* new UsageError({
+          field: "--created-from",
+          detail: `must not be after --created-to (${own.createdFrom.value} is after ${own.createdTo.value})`
+        })
+      }
       // An id no plugin here has (a typo) is refused rather than matching nothing; an installed plugin that is
       // not configured in this shell still lists its refunds.
       if (Option.isSome(own.provider)) {
@@ -61,14 +80,19 @@ export const command = Command.make("list", {
           provider: Option.getOrUndefined(own.provider),
           status: Option.getOrUndefined(own.status),
           target: Option.getOrUndefined(own.target),
+          createdFrom: Option.getOrUndefined(own.createdFrom),
+          createdTo: Option.getOrUndefined(own.createdTo),
           cursor: Option.getOrUndefined(own.cursor)
         }).pipe(
-          // The ledger refuses a foreign cursor as an InvalidRequest, whose message speaks of a refund request
-          // "not sent"; here it is a flag.
-          Effect.catchTag("InvalidRequest", (error): Effect.Effect<never, UsageError | InvalidRequest> =>
-            error.issues.every((issue) => issue.path === "cursor")
-              ? Effect.fail(new UsageError({ field: "--cursor", detail: error.issues.map((issue) => issue.message).join("; ") }))
-              : Effect.fail(error))
+          // The ledger refuses a foreign cursor (one of a list by creation time given to one without
+          // --created-from/--created-to, or the other way round) as an InvalidRequest, whose message speaks of
+          // a refund request "not sent"; here it is a flag.
+          Effect.catchTag("InvalidRequest", (error): Effect.Effect<never, UsageError | InvalidRequest> => {
+            const flag = error.issues.every((issue) => issue.path === error.issues[0]?.path) ? flagOf[error.issues[0]?.path ?? ""] : undefined
+            return flag === undefined
+              ? Effect.fail(error)
+              : Effect.fail(new UsageError({ field: flag, detail: error.issues.map((issue) => issue.message).join("; ") }))
+          })
         ))
       if (globals.json) {
         yield* Output.json({ items: page.items.map(Output.refundJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
@@ -82,7 +106,12 @@ export const command = Command.make("list", {
         const amount = r.amount === undefined ? "" : `${r.amount}${r.currency === undefined ? "" : ` ${r.currency}`}`
         yield* Output.text(row([r.id, r.provider, r.status, r.providerStatus ?? "", amount, r.createdAt]))
       }
-      if (page.nextCursor !== undefined) yield* Output.note(`More: refundkit list --cursor ${page.nextCursor}`)
+      if (page.nextCursor !== undefined) {
+        // The next page is the same list's: a cursor of a list by creation time continues no other.
+        const filters = ([["--provider", own.provider], ["--status", own.status], ["--target", own.target], ["--created-from", own.createdFrom], ["--created-to", own.createdTo]] as const)
+          .flatMap(([flag, value]) => (Option.isSome(value) ? [`${flag} ${value.value}`] : []))
+        yield* Output.note(`More: refundkit list ${[...filters, `--limit ${own.limit}`].join(" ")} --cursor ${page.nextCursor}`)
+      }
       return ExitCode.ok
     }).pipe(Effect.provide(Environment.layer(globals))))
-).pipe(Command.withDescription("List refunds in the ledger, newest first.\n\nExample: refundkit list --provider airalo --status unknown --limit 50\nExample: refundkit list --provider exirom --target 123456   (what was refunded against one transaction)"))
+).pipe(Command.withDescription("List refunds in the ledger, newest first.\n\nExample: refundkit list --provider airalo --status unknown --limit 50\nExample: refundkit list --provider exirom --target 123456   (what was refunded against one transaction)\nExample: refundkit list --created-from 2026-12-05T14:00:00Z --created-to 2026-12-05T15:00:00Z   (created in that hour, newest first)"))
