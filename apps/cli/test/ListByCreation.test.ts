@@ -84,6 +84,37 @@ describe("refundkit list by creation time", () => {
       assert.deepStrictEqual(walked, hour.map((key) => Refund.deriveId(key === "half-past" ? "airalo" : "exirom", key)))
     }))
 
+  it.scopedLive("--all reads every page to the end: JSON Lines with --json, one table otherwise, with or without filters", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const range = ["--created-from", "2026-12-06T14:00:00Z", "--created-to", "2026-12-06T15:00:00Z"]
+      // Pages of one: every page is read, and each refund is a line of its own.
+      const lines = yield* list(file, [...range, "--all", "--limit", "1", "--json"])
+      assert.strictEqual(lines.code, 0, lines.stderr)
+      const keys = lines.stdout.trim().split("\n").map((line) => (JSON.parse(line) as { readonly idempotencyKey: string }).idempotencyKey)
+      assert.deepStrictEqual(keys, hour)
+      // Without filters, in the order the ledger recorded them, newest first, past the default page size's end too.
+      const everything = yield* list(file, ["--all", "--limit", "4", "--json"])
+      assert.deepStrictEqual(everything.stdout.trim().split("\n").map((line) => (JSON.parse(line) as { readonly idempotencyKey: string }).idempotencyKey), seeded.map(([key]) => key).reverse())
+      // The table: one header, every row, and no "More:" hint.
+      const table = yield* list(file, [...range, "--all", "--limit", "3"])
+      assert.strictEqual(table.code, 0, table.stderr)
+      const rows = table.stdout.trim().split("\n")
+      assert.match(rows[0]!, /^ID\s+PROVIDER\s+STATUS/)
+      assert.deepStrictEqual(rows.slice(1).map((line) => line.split(/\s+/)[0]), hour.map((key) => Refund.deriveId(key === "half-past" ? "airalo" : "exirom", key)))
+      assert.notInclude(table.stderr, "More:")
+      // Nothing matching: a note on stderr, nothing on stdout (and an empty JSON Lines stream).
+      const none = yield* list(file, ["--all", "--created-from", "2027-01-01"])
+      assert.strictEqual(none.stdout, "")
+      assert.include(none.stderr, "No refunds match.")
+      const noLines = yield* list(file, ["--all", "--created-from", "2027-01-01", "--json"])
+      assert.strictEqual(noLines.stdout, "")
+      // A page size out of range is refused as before.
+      const tooBig = yield* list(file, ["--all", "--limit", "1001"])
+      assert.strictEqual(tooBig.code, 2)
+      assert.include(tooBig.stderr, "--limit: must be between 1 and 1000, got 1001")
+    }))
+
   it.scopedLive("refuses a bound that is not an instant, bounds the wrong way round, and a cursor of another list, naming the flag (exit 2)", () =>
     Effect.gen(function*() {
       const file = yield* ledgerFile

@@ -6,6 +6,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Providers from "@refundkit/core/Providers"
+import type { Refund } from "@refundkit/core/Refund"
 import type { InvalidRequest } from "@refundkit/core/RefundError"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
@@ -45,13 +46,22 @@ export const command = Command.make("list", {
     Options.withDescription("Only refunds created before this instant (same forms as --created-from)."),
     Options.optional
   ),
-  limit: Flags.integer("limit").pipe(Options.withDescription("At most this many refunds (1 to 1000)."), Options.withDefault(20)),
-  cursor: Options.text("cursor").pipe(Options.withDescription("Continue after a previous page (its nextCursor)."), Options.optional)
+  limit: Flags.integer("limit").pipe(
+    Options.withDescription("At most this many refunds (1 to 1000; default 20); with --all, the size of each page read (default 1000)."),
+    Options.optional
+  ),
+  cursor: Options.text("cursor").pipe(Options.withDescription("Continue after a previous page (its nextCursor)."), Options.optional),
+  all: Options.boolean("all").pipe(
+    Options.withDescription(
+      "Every matching refund: reads page after page to the end, printing as it goes, in constant memory (with --json, one refund per line: JSON Lines)."
+    )
+  )
 }, (own) =>
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
-      if (own.limit < 1 || own.limit > 1000) {
-        return yield* new UsageError({ field: "--limit", detail: `must be between 1 and 1000, got ${own.limit}` })
+      const limit = Option.getOrElse(own.limit, () => (own.all ? 1000 : 20))
+      if (limit < 1 || limit > 1000) {
+        return yield* new UsageError({ field: "--limit", detail: `must be between 1 and 1000, got ${limit}` })
       }
       if (Option.isSome(own.target) && Option.isNone(own.provider)) {
         return yield* new UsageError({ field: "--target", detail: "needs --provider: a target is that provider's own id (a transactionId, an ICCID)" })
@@ -74,44 +84,66 @@ export const command = Command.make("list", {
           Effect.catchTag("UnknownProvider", (error) => (setup.notConfigured.has(id) ? Effect.void : Effect.fail(Environment.unknownProvider(error, setup))))
         )
       }
-      const page = yield* Effect.flatMap(Refunds.Refunds, (refunds) =>
-        refunds.list({
-          limit: own.limit,
-          provider: Option.getOrUndefined(own.provider),
-          status: Option.getOrUndefined(own.status),
-          target: Option.getOrUndefined(own.target),
-          createdFrom: Option.getOrUndefined(own.createdFrom),
-          createdTo: Option.getOrUndefined(own.createdTo),
-          cursor: Option.getOrUndefined(own.cursor)
-        }).pipe(
-          // The ledger refuses a foreign cursor (one of a list by creation time given to one without
-          // --created-from/--created-to, or the other way round) as an InvalidRequest, whose message speaks of
-          // a refund request "not sent"; here it is a flag.
-          Effect.catchTag("InvalidRequest", (error): Effect.Effect<never, UsageError | InvalidRequest> => {
-            const flag = error.issues.every((issue) => issue.path === error.issues[0]?.path) ? flagOf[error.issues[0]?.path ?? ""] : undefined
-            return flag === undefined
-              ? Effect.fail(error)
-              : Effect.fail(new UsageError({ field: flag, detail: error.issues.map((issue) => issue.message).join("; ") }))
-          })
-        ))
+      const pageAfter = (cursor: string | undefined) =>
+        Effect.flatMap(Refunds.Refunds, (refunds) =>
+          refunds.list({
+            limit,
+            provider: Option.getOrUndefined(own.provider),
+            status: Option.getOrUndefined(own.status),
+            target: Option.getOrUndefined(own.target),
+            createdFrom: Option.getOrUndefined(own.createdFrom),
+            createdTo: Option.getOrUndefined(own.createdTo),
+            cursor
+          }).pipe(
+            // The ledger refuses a foreign cursor (one of a list by creation time given to one without
+            // --created-from/--created-to, or the other way round) as an InvalidRequest, whose message speaks of
+            // a refund request "not sent"; here it is a flag.
+            Effect.catchTag("InvalidRequest", (error): Effect.Effect<never, UsageError | InvalidRequest> => {
+              const flag = error.issues.every((issue) => issue.path === error.issues[0]?.path) ? flagOf[error.issues[0]?.path ?? ""] : undefined
+              return flag === undefined
+                ? Effect.fail(error)
+                : Effect.fail(new UsageError({ field: flag, detail: error.issues.map((issue) => issue.message).join("; ") }))
+            })
+          ))
+      const row = (cells: readonly [string, string, string, string, string, string]) =>
+        [cells[0].padEnd(30), cells[1].padEnd(8), cells[2].padEnd(15), cells[3].padEnd(15), cells[4].padEnd(14), cells[5]].join("  ").trimEnd()
+      const printRows = (items: ReadonlyArray<Refund>, withHeader: boolean) =>
+        Effect.gen(function*() {
+          if (withHeader && items.length > 0) yield* Output.text(row(["ID", "PROVIDER", "STATUS", "PROVIDER STATUS", "AMOUNT", "CREATED"]))
+          for (const r of items) {
+            const amount = r.amount === undefined ? "" : `${r.amount}${r.currency === undefined ? "" : ` ${r.currency}`}`
+            yield* Output.text(row([r.id, r.provider, r.status, r.providerStatus ?? "", amount, r.createdAt]))
+          }
+        })
+
+      if (own.all) {
+        // Page after page from the cursor, each printed before the next is read: an export of any size.
+        let cursor = Option.getOrUndefined(own.cursor)
+        let listed = 0
+        do {
+          const page = yield* pageAfter(cursor)
+          if (globals.json) for (const r of page.items) yield* Output.json(Output.refundJson(r))
+          else yield* printRows(page.items, listed === 0)
+          listed += page.items.length
+          cursor = page.nextCursor
+        } while (cursor !== undefined)
+        if (listed === 0 && !globals.json) yield* Output.note("No refunds match.")
+        return ExitCode.ok
+      }
+
+      const page = yield* pageAfter(Option.getOrUndefined(own.cursor))
       if (globals.json) {
         yield* Output.json({ items: page.items.map(Output.refundJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
         return ExitCode.ok
       }
       if (page.items.length === 0) yield* Output.note("No refunds match.")
-      const row = (cells: readonly [string, string, string, string, string, string]) =>
-        [cells[0].padEnd(30), cells[1].padEnd(8), cells[2].padEnd(15), cells[3].padEnd(15), cells[4].padEnd(14), cells[5]].join("  ").trimEnd()
-      if (page.items.length > 0) yield* Output.text(row(["ID", "PROVIDER", "STATUS", "PROVIDER STATUS", "AMOUNT", "CREATED"]))
-      for (const r of page.items) {
-        const amount = r.amount === undefined ? "" : `${r.amount}${r.currency === undefined ? "" : ` ${r.currency}`}`
-        yield* Output.text(row([r.id, r.provider, r.status, r.providerStatus ?? "", amount, r.createdAt]))
-      }
+      yield* printRows(page.items, true)
       if (page.nextCursor !== undefined) {
         // The next page is the same list's: a cursor of a list by creation time continues no other.
         const filters = ([["--provider", own.provider], ["--status", own.status], ["--target", own.target], ["--created-from", own.createdFrom], ["--created-to", own.createdTo]] as const)
           .flatMap(([flag, value]) => (Option.isSome(value) ? [`${flag} ${value.value}`] : []))
-        yield* Output.note(`More: refundkit list ${[...filters, `--limit ${own.limit}`].join(" ")} --cursor ${page.nextCursor}`)
+        yield* Output.note(`More: refundkit list ${[...filters, `--limit ${limit}`].join(" ")} --cursor ${page.nextCursor}`)
       }
       return ExitCode.ok
     }).pipe(Effect.provide(Environment.layer(globals))))
-).pipe(Command.withDescription("List refunds in the ledger, newest first.\n\nExample: refundkit list --provider airalo --status unknown --limit 50\nExample: refundkit list --provider exirom --target 123456   (what was refunded against one transaction)\nExample: refundkit list --created-from 2026-12-05T14:00:00Z --created-to 2026-12-05T15:00:00Z   (created in that hour, newest first)"))
+).pipe(Command.withDescription("List refunds in the ledger, newest first.\n\nExample: refundkit list --provider airalo --status unknown --limit 50\nExample: refundkit list --provider exirom --target 123456   (what was refunded against one transaction)\nExample: refundkit list --created-from 2026-12-05T14:00:00Z --created-to 2026-12-05T15:00:00Z   (created in that hour, newest first)\nExample: refundkit list --all --json --created-from 2026-12-05 --created-to 2026-12-06 > refunds.jsonl   (a day's refunds, one per line)"))
