@@ -73,6 +73,7 @@ import {
   syncWhere,
   withoutSorts
 } from "./internal/queries.js"
+import * as PgDeadline from "./internal/pgDeadline.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
@@ -139,18 +140,20 @@ export interface Options {
    */
   readonly turnLeaseMillis?: number | undefined
   /**
-   * SQLite: how long a caller waits for another's turn on the same refund before it
-   * fails with a `LedgerError` naming the refund, in milliseconds (default 60000).
+   * How long a caller waits for another's turn on the same refund before it fails with a
+   * `LedgerError` naming the refund, in milliseconds (default 60000). On PostgreSQL it
+   * bounds every wait for another caller's lock (a refund's turn, a refund or a target
+   * locked by a claim or a change), as the server's `lock_timeout`.
    */
   readonly turnWaitMillis?: number | undefined
   /**
    * PostgreSQL, on the ledger's own pool (`layerPg`): how long a claim or status change
    * written in one statement (the group commit's) waits for the server's answer, in
-   * milliseconds (default 30000). Past that the write fails with a `LedgerError`, as
-   * over a lost connection (it may or may not have committed), and its connection is
-   * dropped. Without a bound, a connection that went silent (a failover that left the old
-   * server's connections without a reset) held the batch in flight for as long as TCP
-   * kept it, and every claim of the process waited behind it.
+   * milliseconds.
+   *
+   * @deprecated `statementTimeoutMillis` (`PgOptions`) bounds every statement, these
+   * writes included; when this is set it still bounds these writes, and the other
+   * statements follow `statementTimeoutMillis`.
    */
   readonly writeTimeoutMillis?: number | undefined
 }
@@ -192,6 +195,16 @@ export interface PgOptions extends Options {
   readonly maxConnections?: number | undefined
   /** `application_name` seen in `pg_stat_activity` (default `refundkit-ledger`). */
   readonly applicationName?: string | undefined
+  /**
+   * How long any statement on the ledger's pool may go without PostgreSQL's answer, in
+   * milliseconds (default 30000); a new connection's handshake too. Past it the operation
+   * fails with a `LedgerError` naming it and saying whether a write is in doubt, and the
+   * connection is dropped, never returned to the pool: the next operation goes out on a new
+   * one. A statement that waits for another caller's lock by design gets `turnWaitMillis`
+   * on top. The migrations that `layerPg` runs at start-up are not bounded (see the README,
+   * "When PostgreSQL stops answering").
+   */
+  readonly statementTimeoutMillis?: number | undefined
 }
 
 const causeText = (error: SqlError): string => {
@@ -199,8 +212,23 @@ const causeText = (error: SqlError): string => {
   return cause instanceof Error ? `${error.message}: ${cause.message}` : error.message
 }
 
-const storageFailure = (what: string, error: SqlError): LedgerError =>
-  ledgerError(`${what}: ${causeText(error)}; check that the ledger database is reachable and accepts writes`)
+const storageFailure = (what: string, error: SqlError): LedgerError => {
+  const deadline = PgDeadline.deadlineOf(error.cause)
+  if (deadline !== undefined) {
+    return ledgerError(
+      `${what}: ${deadline.message}` +
+        (deadline.phase === "statement" ? ", so its connection was dropped and the next operation opens a new one; " : "; ") +
+        (deadline.inDoubt
+          ? "the write may or may not have been recorded: read the refund again before acting on it"
+          : "nothing was written by this call") +
+        "; check that the ledger database is reachable"
+    )
+  }
+  if (Transactions.isLockWaitOver(error)) {
+    return ledgerError(`${what}: another caller held a lock this call needed for longer than turnWaitMillis allows; nothing was written by this call: try again once it has finished`)
+  }
+  return ledgerError(`${what}: ${causeText(error)}; check that the ledger database is reachable and accepts writes`)
+}
 
 /**
  * A read whose rows did not decode (a `LedgerError`; storage failures are `SqlError`s, left
@@ -241,17 +269,25 @@ interface Persisted {
  */
 export const make: Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlClient> = Effect.suspend(() => makeWith({}))
 
-const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlClient> => Effect.gen(function*() {
+/** The default of `PgOptions.statementTimeoutMillis`. */
+const defaultStatementTimeoutMillis = 30_000
+
+const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">): Effect.Effect<SqlLedger.Service, LedgerError, SqlClient.SqlClient> => Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const dialect = yield* sql.onDialectOrElse({
     sqlite: () => Effect.succeed<Rows.Dialect>("sqlite"),
     pg: () => Effect.succeed<Rows.Dialect>("pg"),
     orElse: () => Effect.fail(new LedgerError({ detail: "the ledger supports SQLite and PostgreSQL only" }))
   })
-  const tx = Transactions.make(sql, dialect)
+  const turns = turnOptions(options)
+  const tx = Transactions.make(sql, dialect, { lockWaitMillis: dialect === "pg" ? turns.waitMillis : undefined })
   // PostgreSQL only: one-statement claims and version-checked changes (internal/pgFastPath.ts),
   // and the refunds this process last wrote or read, at their row's version.
-  const fast = dialect === "pg" ? PgFastPath.make(sql, yield* Effect.serviceOption(PgPool.PgPool), options.writeTimeoutMillis ?? PgFastPath.defaultWriteTimeoutMillis) : undefined
+  const fast = dialect === "pg"
+    ? PgFastPath.make(sql, yield* Effect.serviceOption(PgPool.PgPool), options.writeTimeoutMillis ?? options.statementTimeoutMillis ?? defaultStatementTimeoutMillis)
+    : undefined
+  // Statements that wait for another caller's row lock by design get the lock budget (internal/pgDeadline.ts).
+  const waitsForLock = sql.literal(dialect === "pg" ? PgDeadline.waitsForLock : "")
   const cache = dialect === "pg" ? RefundCache.make(pgCacheSize) : undefined
   const lockedColumns = sql.literal(`${Rows.refundColumns}, version`)
   // On PostgreSQL a read that takes no lock brings the events along in the same statement.
@@ -327,7 +363,7 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
    */
   const selectLocked = (id: string) =>
     Effect.map(
-      Effect.flatMap(sql`SELECT ${lockedColumns} FROM refunds WHERE id = ${id}${forUpdate}`, (raws) => withEvents(raws.slice(0, 1))),
+      Effect.flatMap(sql`${waitsForLock}SELECT ${lockedColumns} FROM refunds WHERE id = ${id}${forUpdate}`, (raws) => withEvents(raws.slice(0, 1))),
       (list) => Option.fromNullable(list[0])
     )
 
@@ -641,20 +677,29 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
    */
   const serialise = <A, E, R>(id: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LedgerError, R> => {
     const lock = (conn: Connection) =>
-      conn.execute(`SELECT pg_advisory_xact_lock(${turnLockClass}, hashtext(current_schema() || ' ' || $1))`, [id], undefined)
+      conn.execute(`${PgDeadline.waitsForLock}SELECT pg_advisory_xact_lock(${turnLockClass}, hashtext(current_schema() || ' ' || $1))`, [id], undefined)
     const storage = <X, RS>(what: string, statement: Effect.Effect<X, SqlError, RS>) =>
       Effect.mapError(statement, (error) => storageFailure(what, error))
+    // The same words as SQLite's turn (internal/turns.ts) for a holder that kept the turn past `turnWaitMillis`.
+    const waitForTurn = <X, RS>(statement: Effect.Effect<X, SqlError, RS>) =>
+      Effect.mapError(statement, (error) =>
+        Transactions.isLockWaitOver(error)
+          ? ledgerError(
+            `waiting for the turn of refund ${id}: another caller has held it for longer than ${turns.waitMillis} ms; ` +
+              "nothing was sent for this call: try again once that one has finished"
+          )
+          : storageFailure(`waiting for the turn of refund ${id}`, error))
     return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) =>
       Option.isSome(outer)
         // A caller's transaction holds the lock until it ends.
-        ? Effect.zipRight(storage("waiting for the refund's turn", lock(outer.value[0])), effect)
+        ? Effect.zipRight(waitForTurn(lock(outer.value[0])), effect)
         : Effect.scoped(Effect.gen(function*() {
           const conn = yield* storage("reserving a connection for the refund's turn", sql.reserve)
-          yield* storage("waiting for the refund's turn", conn.executeUnprepared("BEGIN", [], undefined))
+          yield* storage(`waiting for the turn of refund ${id}`, conn.executeUnprepared(Transactions.beginWithLockWait(turns.waitMillis), [], undefined))
           let open = true
           // Interrupted: what the turn recorded stays recorded (an aborted transaction's COMMIT rolls back).
           yield* Effect.addFinalizer(() => (open ? Effect.ignore(conn.executeUnprepared("COMMIT", [], undefined)) : Effect.void))
-          yield* storage("waiting for the refund's turn", lock(conn))
+          yield* waitForTurn(lock(conn))
           const exit = yield* Effect.exit(Effect.provideService(effect, SqlClient.TransactionConnection, [conn, 0] as const))
           open = false
           yield* storage("recording the refund's turn", conn.executeUnprepared("COMMIT", [], undefined))
@@ -687,7 +732,7 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
         ))
       ),
     release: (id, owner) => run("releasing a refund's turn", Effect.asVoid(sql.unsafe(Turns.statements.release, [id, owner])))
-  }, turnOptions(options))
+  }, turns)
 
   const ready = run("checking the ledger", tx.read(Effect.provideService(Migrations.check, SqlClient.SqlClient, sql)))
 
@@ -716,7 +761,9 @@ const makeWith = (options: Options): Effect.Effect<SqlLedger.Service, LedgerErro
  *
  * @since 0.1.0
  */
-export const layerFromClient = (options: Options = {}): Layer.Layer<Ledger | SqlLedger, LedgerError, SqlClient.SqlClient> =>
+export const layerFromClient = (options: Options = {}): Layer.Layer<Ledger | SqlLedger, LedgerError, SqlClient.SqlClient> => onClient(options)
+
+const onClient = (options: Options & Pick<PgOptions, "statementTimeoutMillis">): Layer.Layer<Ledger | SqlLedger, LedgerError, SqlClient.SqlClient> =>
   Layer.effectContext(Effect.gen(function*() {
     if (options.migrate !== false) yield* Migrations.run
     const service = yield* makeWith(options)
@@ -741,13 +788,17 @@ const decodeOrKeep = (text: string): string => {
   }
 }
 
-const pgClient = (url: Redacted.Redacted<string>, options: PgOptions): Layer.Layer<PgPool.PgPool | SqlClient.SqlClient, LedgerError> => {
+const pgClient = (
+  url: Redacted.Redacted<string>,
+  options: PgOptions,
+  deadlines: PgDeadline.Deadlines | undefined
+): Layer.Layer<PgPool.PgPool | SqlClient.SqlClient, LedgerError> => {
   const text = Redacted.value(url)
   const raw = URL.canParse(text) ? new URL(text).password : ""
   const secrets = raw === "" ? [] : [...new Set([raw, decodeOrKeep(raw)])]
   // Driver messages rarely quote a connection string, but a secret must never reach a log.
   const scrub = (message: string) => secrets.reduce((m, secret) => m.split(secret).join("***"), message)
-  return PgPool.layer({ url, applicationName: options.applicationName ?? "refundkit-ledger", maxConnections: options.maxConnections }).pipe(
+  return PgPool.layer({ url, applicationName: options.applicationName ?? "refundkit-ledger", maxConnections: options.maxConnections, deadlines }).pipe(
     Layer.catchAllCause((cause) => {
       const error = Cause.squash(cause)
       const detail = error instanceof SqlError ? causeText(error) : error instanceof Error ? error.message : String(error)
@@ -778,8 +829,17 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
  *
  * @since 0.1.0
  */
-export const layerPg = (url: string | Redacted.Redacted<string>, options: PgOptions = {}): Layer.Layer<Ledger | SqlLedger, LedgerError> =>
-  layerFromClient(options).pipe(Layer.provide(pgClient(Redacted.isRedacted(url) ? url : Redacted.make(url), options)))
+export const layerPg = (url: string | Redacted.Redacted<string>, options: PgOptions = {}): Layer.Layer<Ledger | SqlLedger, LedgerError> => {
+  const secret = Redacted.isRedacted(url) ? url : Redacted.make(url)
+  const answerMillis = options.statementTimeoutMillis ?? defaultStatementTimeoutMillis
+  const deadlines: PgDeadline.Deadlines = { answerMillis, lockWaitMillis: turnOptions(options).waitMillis }
+  const ledger = onClient({ ...options, migrate: false }).pipe(Layer.provide(pgClient(secret, options, deadlines)))
+  if (options.migrate === false) return ledger
+  // The migrations run first, on a connection of their own without the statement deadline: a
+  // migration may rebuild an index over every refund, which takes as long as the table is large.
+  const migrate = Effect.asVoid(Effect.provide(Migrations.run, pgClient(secret, { ...options, maxConnections: 1 }, undefined)))
+  return Layer.unwrapEffect(Effect.as(migrate, ledger))
+}
 
 /**
  * The ledger at a resolved location.

@@ -42,6 +42,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { createHash } from "node:crypto"
 import * as Pg from "pg"
+import * as PgDeadline from "./pgDeadline.js"
 import * as PgGroupCommit from "./pgGroupCommit.js"
 import * as Rows from "./rows.js"
 
@@ -114,8 +115,9 @@ SELECT id, version, (SELECT COALESCE(json_agg(held ORDER BY held.refund_seq), '[
 // An upsert locks the row it inserts or finds, in one statement where a plain insert and a
 // `SELECT … FOR UPDATE` took two. The targets go in one order in every transaction, so two
 // claims sharing targets cannot deadlock; `DO UPDATE` writes the same values (a HOT update).
+// It waits behind another claim on the same targets by design (`waitsForLock`).
 /** @internal */
-export const lockTargetsText = `INSERT INTO refund_target_locks (provider, target)
+export const lockTargetsText = `${PgDeadline.waitsForLock}INSERT INTO refund_target_locks (provider, target)
   SELECT $1::text, x.target FROM unnest($2::text[]) AS x(target) ORDER BY x.target
   ON CONFLICT (provider, target) DO UPDATE SET target = EXCLUDED.target`
 
@@ -180,15 +182,6 @@ export const acceptBatchText = `WITH w AS (
   RETURNING refunds.id, refunds.seq, refunds.version
 ), e AS (${insertEventsFrom("u", "u JOIN w ON w.id = u.id AND u.version = w.expected + 1, json_to_recordset(w.events::json)")})
 SELECT id, version FROM u`
-
-/**
- * How long a one-statement write on the ledger's own pool waits for PostgreSQL's answer
- * before it fails, in doubt, and its connection is dropped (`Options.writeTimeoutMillis`).
- * These statements take milliseconds; the bound is for a connection that went silent.
- *
- * @internal
- */
-export const defaultWriteTimeoutMillis = 30_000
 
 // Batches of one kind out at once, and writes per batch. With one out, the next gathers
 // for a whole round trip: larger batches, 15-25% less of PostgreSQL's CPU per refund than
@@ -282,15 +275,15 @@ const acceptColumns = (writes: ReadonlyArray<Accept>): Array<ReadonlyArray<strin
 }
 
 /**
- * A statement with `pg`'s own client-side bound (not in its types): past it the query's
- * callback gets an error and the pool, released with that error, ends the connection, so a
- * connection that stopped answering cannot hold a write (and the group commit behind it)
- * for as long as TCP keeps it open.
+ * A statement with its own bound (`query_timeout`, not in `pg`'s types), which the ledger's
+ * client class (`pgDeadline.ts`) takes instead of the pool-wide one: past it the connection is
+ * ended and the write fails, in doubt, so a connection that stopped answering cannot hold a
+ * write (and the group commit behind it) for as long as TCP keeps it open.
  */
 type Bounded = Pg.QueryConfig & { readonly query_timeout: number }
 
 /** @internal */
-export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, writeTimeoutMillis: number = defaultWriteTimeoutMillis): PgFastPath => {
+export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, writeTimeoutMillis: number): PgFastPath => {
   // Cleared for good once a connection has lost a named statement (see above).
   let named = Option.isSome(pool)
   // The code of a lost statement a batch's callback saw, until a writer's fiber has logged it.

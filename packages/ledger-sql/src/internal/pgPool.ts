@@ -18,6 +18,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { Duplex } from "node:stream"
 import * as Pg from "pg"
+import * as PgDeadline from "./pgDeadline.js"
 
 /**
  * The pool the ledger's `SqlClient` runs on, when the ledger made that client itself.
@@ -33,7 +34,13 @@ export interface Options {
   readonly maxConnections?: number | undefined
   /** The socket each connection uses (tests count the round trips on it). */
   readonly stream?: (() => Duplex) | undefined
+  /** Every statement's deadline; none for the migrations' own pool (see `SqlLedger.layerPg`). */
+  readonly deadlines?: PgDeadline.Deadlines | undefined
 }
+
+// TCP keepalive from a minute of idleness on: an idle connection whose server vanished is found
+// dead (after the system's probes) and dropped by the pool instead of being handed out.
+const keepAliveAfterMillis = 60_000
 
 const connectTimeout = Duration.seconds(5)
 
@@ -51,7 +58,10 @@ export const make = (options: Options): Effect.Effect<Pg.Pool, SqlError, Scope.S
           connectionString: Redacted.value(options.url),
           application_name: options.applicationName,
           ...(options.maxConnections === undefined ? {} : { max: options.maxConnections }),
-          ...(options.stream === undefined ? {} : { stream: options.stream })
+          ...(options.stream === undefined ? {} : { stream: options.stream }),
+          ...(options.deadlines === undefined ? {} : { Client: PgDeadline.clientClass(options.deadlines) }),
+          keepAlive: true,
+          keepAliveInitialDelayMillis: keepAliveAfterMillis
         })
         // An idle connection's error (the server restarted) surfaces on its next query instead.
         pool.on("error", () => {})

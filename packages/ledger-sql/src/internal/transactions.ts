@@ -50,8 +50,25 @@ export const retryTransient = Schedule.exponential("10 millis", 2).pipe(
   Schedule.intersect(Schedule.recurs(12))
 )
 
+/**
+ * PostgreSQL's `BEGIN` for a transaction whose lock waits give up after `lockWaitMillis`
+ * (`SET LOCAL lock_timeout`, sent with it in one round trip): the server then fails the
+ * waiting statement with `lock_not_available` (55P03), and the connection stays usable.
+ *
+ * @internal
+ */
+export const beginWithLockWait = (lockWaitMillis: number | undefined): string =>
+  lockWaitMillis === undefined ? "BEGIN" : `BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.floor(lockWaitMillis))}`
+
+/**
+ * A lock wait that ran out (`lock_timeout`): another transaction held the lock that long.
+ *
+ * @internal
+ */
+export const isLockWaitOver = (error: SqlError): boolean => codeOf(error) === "55P03"
+
 /** @internal */
-export const make = (sql: SqlClient.SqlClient, dialect: Dialect): Transactions => {
+export const make = (sql: SqlClient.SqlClient, dialect: Dialect, options: { readonly lockWaitMillis?: number | undefined } = {}): Transactions => {
   const acquire = Effect.flatMap(Scope.make(), (scope) =>
     Effect.map(Scope.extend(sql.reserve, scope), (conn) => [scope, conn] as const))
 
@@ -85,5 +102,5 @@ export const make = (sql: SqlClient.SqlClient, dialect: Dialect): Transactions =
 
   return dialect === "sqlite"
     ? { read: withBegin("BEGIN"), write: withBegin("BEGIN IMMEDIATE") }
-    : { read: withBegin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), write: withBegin("BEGIN") }
+    : { read: withBegin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"), write: withBegin(beginWithLockWait(options.lockWaitMillis)) }
 }
