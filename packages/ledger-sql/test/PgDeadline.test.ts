@@ -122,6 +122,22 @@ describe("PostgreSQL: every ledger operation on a connection that goes silent en
       assert.isTrue(Exit.isSuccess(next), String(next))
     }), { timeout: 60_000 })
 
+  it.scopedLive("after one deadline the pool's idle connections to the silent server are dropped too: the next operation does not meet one", () =>
+    Effect.gen(function*() {
+      const proxy = yield* silentProxy
+      const url = proxy.through(yield* pgSchema)
+      const ledger = yield* build(SqlLedger.layerPg(url, { maxConnections: 3, statementTimeoutMillis: bound }))
+      yield* ledger.claim(seeded)
+      // Three turns at once hold three connections, which then wait idle in the pool.
+      yield* Effect.all([1, 2, 3].map((n) => ledger.serialise!(`deadline-idle-${n}`, Effect.sleep("200 millis"))), { concurrency: "unbounded" })
+      assert.strictEqual(proxy.open(), 3)
+      proxy.silence()
+      const lost = yield* ended("the first read on the silent connections", ledger.get(seeded.id))
+      assert.isTrue(Exit.isFailure(lost), String(lost))
+      const next = yield* ended("the read after it", ledger.get(seeded.id))
+      assert.isTrue(Exit.isSuccess(next), `the read after the deadline met another silent connection: ${String(next)}`)
+    }), { timeout: 60_000 })
+
   it.scopedLive("with the whole server gone, an operation still ends within the bound, new connections included", () =>
     Effect.gen(function*() {
       const { ledger, proxy } = yield* silentLedger

@@ -121,7 +121,7 @@ const dropped = new WeakSet<Pg.Client>()
 
 const emptyResult = { command: "ROLLBACK", rowCount: 0, rows: [], fields: [] }
 
-function boundedQuery(deadlines: Deadlines) {
+function boundedQuery(deadlines: Deadlines, onDeadline: () => void) {
   return function(this: Pg.Client, config: unknown, values?: unknown, callback?: unknown): unknown {
     // Cursors and streams (which the ledger does not use) go as `pg` has them.
     if (typeof config !== "string" && !isQueryConfig(config)) return baseQuery.call(this, config, values, callback)
@@ -145,6 +145,7 @@ function boundedQuery(deadlines: Deadlines) {
         // Ending a client with a query out destroys its socket; the query then fails with
         // "Connection terminated", which `done` reports as the deadline.
         void this.end().catch(() => {})
+        onDeadline()
       }, millis)
       baseQuery.call(this, query, (error: Error | null | undefined, result?: unknown) => {
         clearTimeout(timer)
@@ -164,11 +165,12 @@ function boundedQuery(deadlines: Deadlines) {
  * A `pg` client class for a pool, with {@link Deadlines}. The connection handshake is bounded
  * here rather than by the pool's `connectionTimeoutMillis`, which would also bound the wait
  * for a free connection: a pool full of refund turns (each holding its connection for a
- * provider call) makes that wait legitimately long.
+ * provider call) makes that wait legitimately long. `onDeadline` runs when a statement's
+ * deadline has passed and its connection is being ended.
  *
  * @internal
  */
-export const clientClass = (deadlines: Deadlines): new(config?: string | Pg.ClientConfig) => Pg.Client => {
+export const clientClass = (deadlines: Deadlines, onDeadline: () => void): new(config?: string | Pg.ClientConfig) => Pg.Client => {
   class DeadlineClient extends Pg.Client {
     constructor(config?: string | Pg.ClientConfig) {
       super({
@@ -177,7 +179,7 @@ export const clientClass = (deadlines: Deadlines): new(config?: string | Pg.Clie
       })
     }
   }
-  Object.defineProperty(DeadlineClient.prototype, "query", { value: boundedQuery(deadlines), writable: true, configurable: true })
+  Object.defineProperty(DeadlineClient.prototype, "query", { value: boundedQuery(deadlines, onDeadline), writable: true, configurable: true })
   Object.defineProperty(DeadlineClient.prototype, "connect", { value: boundedConnect(deadlines), writable: true, configurable: true })
   return DeadlineClient
 }

@@ -45,6 +45,24 @@ const keepAliveAfterMillis = 60_000
 const connectTimeout = Duration.seconds(5)
 
 /**
+ * Keeps the set of the pool's idle clients, and returns what drops them: when one statement
+ * missed its deadline, the idle connections were most likely opened to the same server that
+ * stopped answering (a failover), and each would otherwise cost one more operation a whole
+ * deadline before it is found out. Their sockets are destroyed, which the pool sees as an
+ * idle client's error: it removes them, and the next operations open new connections.
+ */
+const idleClients = (pool: Pg.Pool): (() => void) => {
+  const idle = new Set<Pg.PoolClient>()
+  pool.on("release", (_error, client) => idle.add(client))
+  pool.on("acquire", (client) => idle.delete(client))
+  pool.on("remove", (client) => idle.delete(client))
+  return () => {
+    for (const client of idle) client.connection.stream.destroy()
+    idle.clear()
+  }
+}
+
+/**
  * Opens the pool and checks that it connects, as `PgClient.make` does; the scope ends
  * the pool.
  *
@@ -54,17 +72,20 @@ export const make = (options: Options): Effect.Effect<Pg.Pool, SqlError, Scope.S
   Effect.acquireRelease(
     Effect.try({
       try: () => {
+        // Set once the pool exists: the client class needs what drops the pool's idle clients.
+        let dropIdle = () => {}
         const pool = new Pg.Pool({
           connectionString: Redacted.value(options.url),
           application_name: options.applicationName,
           ...(options.maxConnections === undefined ? {} : { max: options.maxConnections }),
           ...(options.stream === undefined ? {} : { stream: options.stream }),
-          ...(options.deadlines === undefined ? {} : { Client: PgDeadline.clientClass(options.deadlines) }),
+          ...(options.deadlines === undefined ? {} : { Client: PgDeadline.clientClass(options.deadlines, () => dropIdle()) }),
           keepAlive: true,
           keepAliveInitialDelayMillis: keepAliveAfterMillis
         })
         // An idle connection's error (the server restarted) surfaces on its next query instead.
         pool.on("error", () => {})
+        dropIdle = idleClients(pool)
         return pool
       },
       catch: (cause) => new SqlError({ cause, message: "could not create the connection pool" })
