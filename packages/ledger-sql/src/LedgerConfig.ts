@@ -11,8 +11,10 @@
 import { ConfigurationError } from "@refundkit/core/RefundError"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 
 /**
@@ -115,4 +117,34 @@ export const config: Config.Config<Location> = Config.mapOrFail(raw, (value) =>
 export const load: Effect.Effect<Location, ConfigurationError> = raw.pipe(
   Effect.mapError((error) => new ConfigurationError({ key, detail: `cannot be read: ${String(error)}` })),
   Effect.flatMap(parse)
+)
+
+/**
+ * The environment variable that sets a PostgreSQL ledger's `statementTimeoutMillis`, as a
+ * duration (`"30 seconds"`, `"500 millis"`): how long any statement may go without the
+ * server's answer.
+ *
+ * @since 0.2.0
+ */
+export const statementTimeoutKey = "REFUNDKIT_LEDGER_STATEMENT_TIMEOUT"
+
+/**
+ * `REFUNDKIT_LEDGER_STATEMENT_TIMEOUT`, when set: a positive duration.
+ *
+ * @since 0.2.0
+ */
+export const statementTimeout: Config.Config<Option.Option<Duration.Duration>> = Config.option(
+  Config.duration(statementTimeoutKey).pipe(
+    Config.validate({ message: "must be a positive duration such as \"30 seconds\"", validation: (d) => Duration.greaterThan(d, Duration.zero) })
+  )
+)
+
+/**
+ * {@link statementTimeout} read from the environment, with a problem reported as core's
+ * `ConfigurationError`.
+ *
+ * @since 0.2.0
+ */
+export const loadStatementTimeout: Effect.Effect<Option.Option<Duration.Duration>, ConfigurationError> = statementTimeout.pipe(
+  Effect.mapError((error) => new ConfigurationError({ key: statementTimeoutKey, detail: `cannot be read: ${String(error)}` }))
 )

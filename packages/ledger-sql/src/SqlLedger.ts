@@ -50,6 +50,7 @@ import type { ConfigurationError, IllegalTransition } from "@refundkit/core/Refu
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -867,16 +868,24 @@ export const layer = (
   })
 
 /**
- * The ledger at `REFUNDKIT_LEDGER` (default `./.refundkit/ledger.db`).
+ * The ledger at `REFUNDKIT_LEDGER` (default `./.refundkit/ledger.db`). On PostgreSQL,
+ * `REFUNDKIT_LEDGER_STATEMENT_TIMEOUT` (a duration), when set, is `statementTimeoutMillis`.
  *
  * @since 0.1.0
  */
 export const layerConfig = (options: SqliteOptions & PgOptions = {}): Layer.Layer<Ledger | SqlLedger, LedgerError | ConfigurationError> =>
   Layer.unwrapEffect(
-    Effect.map(LedgerConfig.load, (location) =>
-      layerLocation(location, options).pipe(
+    Effect.gen(function*() {
+      const location = yield* LedgerConfig.load
+      const timeout = yield* LedgerConfig.loadStatementTimeout
+      const configured = Option.match(timeout, {
+        onNone: () => options,
+        onSome: (duration) => ({ ...options, statementTimeoutMillis: Duration.toMillis(duration) })
+      })
+      return layerLocation(location, configured).pipe(
         Layer.tap(() => Effect.logDebug(`refundkit ledger: ${LedgerConfig.describe(location)}`))
-      ))
+      )
+    })
   )
 
 /**

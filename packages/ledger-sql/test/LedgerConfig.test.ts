@@ -64,4 +64,17 @@ describe("LedgerConfig", () => {
       assert.isTrue(Exit.isFailure(exit))
       if (Exit.isFailure(exit)) assert.include(String(exit.cause), "ConfigurationError")
     }))
+
+  it.scopedLive("layerConfig refuses a REFUNDKIT_LEDGER_STATEMENT_TIMEOUT that is not a positive duration, naming it", () =>
+    Effect.gen(function*() {
+      for (const value of ["soon", "0 seconds"]) {
+        const env = withEnv({ REFUNDKIT_LEDGER: ":memory:", REFUNDKIT_LEDGER_STATEMENT_TIMEOUT: value })
+        const exit = yield* Effect.exit(build(SqlLedger.layerConfig().pipe(Layer.provide(env))))
+        assert.isTrue(Exit.isFailure(exit), value)
+        if (Exit.isFailure(exit)) {
+          assert.include(String(exit.cause), "ConfigurationError")
+          assert.include(String(exit.cause), "REFUNDKIT_LEDGER_STATEMENT_TIMEOUT")
+        }
+      }
+    }))
 })

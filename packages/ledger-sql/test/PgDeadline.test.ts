@@ -6,7 +6,7 @@
 // passing bytes on the connections it has.
 import { assert, describe, it } from "@effect/vitest"
 import type { Ledger } from "@refundkit/core"
-import { Effect, Exit, Fiber } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, Layer } from "effect"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, pgSchema } from "./support/databases.js"
 import { at, draft, partial } from "./support/refunds.js"
@@ -151,6 +151,20 @@ describe("PostgreSQL: every ledger operation on a connection that goes silent en
           assert.include(String(lost.cause), says)
         }
       }
+    }), { timeout: 60_000 })
+})
+
+describe("REFUNDKIT_LEDGER_STATEMENT_TIMEOUT", () => {
+  it.scopedLive("sets the bound of the ledger layerConfig opens", () =>
+    Effect.gen(function*() {
+      const proxy = yield* silentProxy
+      const env = new Map([["REFUNDKIT_LEDGER", proxy.through(yield* pgSchema)], ["REFUNDKIT_LEDGER_STATEMENT_TIMEOUT", "700 millis"]])
+      const ledger = yield* build(SqlLedger.layerConfig({ maxConnections: 1 }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env)))))
+      yield* ledger.claim(seeded)
+      proxy.silence()
+      const lost = yield* ended("a read on the silent connection", ledger.get(seeded.id))
+      assert.isTrue(Exit.isFailure(lost), String(lost))
+      if (Exit.isFailure(lost)) assert.include(String(lost.cause), "did not answer within 700 ms")
     }), { timeout: 60_000 })
 })
 
