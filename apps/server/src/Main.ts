@@ -100,8 +100,9 @@ export const loggerLayer = Layer.unwrapEffect(
 )
 
 // A value the ledger refuses is named as the flag it came from: REFUNDKIT_LEDGER may be unset, or hold another value.
+// The ledger's other settings (REFUNDKIT_LEDGER_STATEMENT_TIMEOUT) still come from the environment.
 const ledgerFromFlag = (url: string) =>
-  LedgerSql.layer({ url }).pipe(Layer.mapError((error) =>
+  LedgerSql.layerConfig({ url }).pipe(Layer.mapError((error) =>
     error._tag === "ConfigurationError" && error.key === LedgerSql.LedgerConfig.key ? new ConfigurationError({ key: "--ledger", detail: error.detail }) : error
   ))
 

@@ -868,15 +868,18 @@ export const layer = (
   })
 
 /**
- * The ledger at `REFUNDKIT_LEDGER` (default `./.refundkit/ledger.db`). On PostgreSQL,
- * `REFUNDKIT_LEDGER_STATEMENT_TIMEOUT` (a duration), when set, is `statementTimeoutMillis`.
+ * The ledger at `REFUNDKIT_LEDGER` (default `./.refundkit/ledger.db`), or at `url` when
+ * given (an app's `--ledger` flag). On PostgreSQL, `REFUNDKIT_LEDGER_STATEMENT_TIMEOUT`
+ * (a duration), when set, is `statementTimeoutMillis`.
  *
  * @since 0.1.0
  */
-export const layerConfig = (options: SqliteOptions & PgOptions = {}): Layer.Layer<Ledger | SqlLedger, LedgerError | ConfigurationError> =>
+export const layerConfig = (
+  options: { readonly url?: string | Redacted.Redacted<string> | undefined } & SqliteOptions & PgOptions = {}
+): Layer.Layer<Ledger | SqlLedger, LedgerError | ConfigurationError> =>
   Layer.unwrapEffect(
     Effect.gen(function*() {
-      const location = yield* LedgerConfig.load
+      const location = options.url === undefined ? yield* LedgerConfig.load : yield* LedgerConfig.parse(options.url)
       const timeout = yield* LedgerConfig.loadStatementTimeout
       const configured = Option.match(timeout, {
         onNone: () => options,

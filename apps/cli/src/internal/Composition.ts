@@ -74,7 +74,7 @@ const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLed
           onNone: () => LedgerSql.layerConfig(ledger),
           // The location came from the flag, so a refusal names the flag, not the variable it stands in for.
           onSome: (url) =>
-            LedgerSql.layer({ url, ...ledger }).pipe(Layer.mapError((error) =>
+            LedgerSql.layerConfig({ url, ...ledger }).pipe(Layer.mapError((error) =>
               error._tag === "ConfigurationError" && error.key === LedgerSql.LedgerConfig.key ? new ConfigurationError({ key: "--ledger", detail: error.detail }) : error
             ))
         })
