@@ -12,7 +12,8 @@ import { build, pgSchema } from "./support/databases.js"
 import { at, draft, partial } from "./support/refunds.js"
 import { silentProxy } from "./support/silentProxy.js"
 
-const bound = 500
+// Short for the test, long enough for a loaded machine's answers.
+const bound = 1000
 
 /**
  * `effect`'s exit, or a failure of the test when it had not ended after 20 s (the old code never
@@ -81,7 +82,7 @@ describe("PostgreSQL: every ledger operation on a connection that goes silent en
           const text = String(lost.cause)
           assert.include(text, "LedgerError")
           assert.include(text, operation.doing)
-          assert.include(text, `did not answer within ${bound} ms`)
+          assert.include(text, "did not answer within 1 s")
         }
         const again = yield* ended(`${operation.name} after the silence`, operation.run(ledger, 2))
         assert.isTrue(Exit.isSuccess(again), `${operation.name} failed on a new connection: ${String(again)}`)
@@ -129,8 +130,8 @@ describe("PostgreSQL: every ledger operation on a connection that goes silent en
       const ledger = yield* build(SqlLedger.layerPg(url, { maxConnections: 3, statementTimeoutMillis: bound }))
       yield* ledger.claim(seeded)
       // Three turns at once hold three connections, which then wait idle in the pool.
-      yield* Effect.all([1, 2, 3].map((n) => ledger.serialise!(`deadline-idle-${n}`, Effect.sleep("200 millis"))), { concurrency: "unbounded" })
-      assert.strictEqual(proxy.open(), 3)
+      yield* Effect.all([1, 2, 3].map((n) => ledger.serialise!(`deadline-idle-${n}`, Effect.sleep("500 millis"))), { concurrency: "unbounded" })
+      assert.isAtLeast(proxy.open(), 3)
       proxy.silence()
       const lost = yield* ended("the first read on the silent connections", ledger.get(seeded.id))
       assert.isTrue(Exit.isFailure(lost), String(lost))
@@ -158,13 +159,13 @@ describe("REFUNDKIT_LEDGER_STATEMENT_TIMEOUT", () => {
   it.scopedLive("sets the bound of the ledger layerConfig opens", () =>
     Effect.gen(function*() {
       const proxy = yield* silentProxy
-      const env = new Map([["REFUNDKIT_LEDGER", proxy.through(yield* pgSchema)], ["REFUNDKIT_LEDGER_STATEMENT_TIMEOUT", "700 millis"]])
+      const env = new Map([["REFUNDKIT_LEDGER", proxy.through(yield* pgSchema)], ["REFUNDKIT_LEDGER_STATEMENT_TIMEOUT", "1500 millis"]])
       const ledger = yield* build(SqlLedger.layerConfig({ maxConnections: 1 }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(env)))))
       yield* ledger.claim(seeded)
       proxy.silence()
       const lost = yield* ended("a read on the silent connection", ledger.get(seeded.id))
       assert.isTrue(Exit.isFailure(lost), String(lost))
-      if (Exit.isFailure(lost)) assert.include(String(lost.cause), "did not answer within 700 ms")
+      if (Exit.isFailure(lost)) assert.include(String(lost.cause), "did not answer within 1.5 s")
     }), { timeout: 60_000 })
 })
 
@@ -177,7 +178,7 @@ describe("PostgreSQL: a statement that waits for another caller's lock is not cu
 
   it.scopedLive("a turn waits past the statement bound, and gives up after turnWaitMillis naming the refund, having run nothing", () =>
     Effect.gen(function*() {
-      const [one, two] = yield* pair({ statementTimeoutMillis: 200, turnWaitMillis: 1500 })
+      const [one, two] = yield* pair({ statementTimeoutMillis: 500, turnWaitMillis: 2000 })
       const refund = draft("deadline-turn-busy")
       yield* one.claim(refund)
       const held = yield* holdTurn(one, refund.id)
@@ -188,8 +189,8 @@ describe("PostgreSQL: a statement that waits for another caller's lock is not cu
       const elapsed = Date.now() - started
       assert.isFalse(ran)
       assert.isTrue(Exit.isFailure(waited), String(waited))
-      // Well past the 200 ms statement bound: the lock wait has its own budget.
-      assert.isAtLeast(elapsed, 1200)
+      // Well past the 500 ms statement bound: the lock wait has its own budget.
+      assert.isAtLeast(elapsed, 1500)
       if (Exit.isFailure(waited)) {
         const text = String(waited.cause)
         assert.include(text, refund.id)
@@ -200,15 +201,15 @@ describe("PostgreSQL: a statement that waits for another caller's lock is not cu
 
   it.scopedLive("a change waits for the refund's row lock past the statement bound, then is written", () =>
     Effect.gen(function*() {
-      const [one, two] = yield* pair({ statementTimeoutMillis: 200 })
+      const [one, two] = yield* pair({ statementTimeoutMillis: 500 })
       const refund = draft("deadline-row-lock")
       yield* one.claim(refund)
-      // One's turn holds the refund's row lock (its change inside the turn) for a second.
+      // One's turn holds the refund's row lock (its change inside the turn) for two seconds.
       const held = yield* Effect.fork(one.serialise!(
         refund.id,
         Effect.zipRight(
           one.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: "R-1" }),
-          Effect.sleep("1 second")
+          Effect.sleep("2 seconds")
         )
       ))
       yield* Effect.sleep("300 millis")
