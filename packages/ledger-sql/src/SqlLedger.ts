@@ -226,7 +226,10 @@ const storageFailure = (what: string, error: SqlError): LedgerError => {
     )
   }
   if (Transactions.isLockWaitOver(error)) {
-    return ledgerError(`${what}: another caller held a lock this call needed for longer than turnWaitMillis allows; nothing was written by this call: try again once it has finished`)
+    return ledgerError(
+      `${what}: another caller held a lock this call needed for longer than the ledger waits for one (turnWaitMillis); ` +
+        "nothing was written by this call: try again once it has finished"
+    )
   }
   return ledgerError(`${what}: ${causeText(error)}; check that the ledger database is reachable and accepts writes`)
 }

@@ -220,4 +220,30 @@ describe("PostgreSQL: a statement that waits for another caller's lock is not cu
       assert.isTrue(Exit.isSuccess(moved) && moved.value.status === "succeeded", String(moved))
       yield* Fiber.join(held)
     }), { timeout: 60_000 })
+
+  it.scopedLive("a change behind a row lock held past turnWaitMillis fails saying so, and nothing of it is written", () =>
+    Effect.gen(function*() {
+      const [one, two] = yield* pair({ statementTimeoutMillis: 500, turnWaitMillis: 1500 })
+      const refund = draft("deadline-row-lock-held")
+      yield* one.claim(refund)
+      const held = yield* Effect.fork(one.serialise!(
+        refund.id,
+        Effect.zipRight(one.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: "R-1" }), Effect.never)
+      ))
+      yield* Effect.sleep("300 millis")
+      const waited = yield* ended(
+        "the change behind the held lock",
+        two.transition(refund.id, { to: "succeeded", source: "webhook", at: at(2), providerStatus: "DONE" })
+      )
+      assert.isTrue(Exit.isFailure(waited), String(waited))
+      if (Exit.isFailure(waited)) {
+        const text = String(waited.cause)
+        assert.include(text, "recording a status change")
+        assert.include(text, "another caller held a lock")
+      }
+      yield* Fiber.interrupt(held)
+      // The turn committed its own change; the refused one left nothing.
+      const after = yield* two.get(refund.id)
+      assert.strictEqual(after.status, "pending")
+    }), { timeout: 60_000 })
 })
