@@ -5,6 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Ledger, Refund } from "@refundkit/core"
 import type { Refund as RefundType } from "@refundkit/core/Refund"
 import * as LedgerSql from "@refundkit/ledger-sql"
+import * as Recorded from "@refundkit/testkit/Recorded"
 import { Context, Effect, Layer } from "effect"
 import { join } from "node:path"
 import { run, tempDir } from "./support.js"
@@ -12,23 +13,8 @@ import { run, tempDir } from "./support.js"
 type Page = { readonly items: ReadonlyArray<{ readonly idempotencyKey: string }>; readonly nextCursor?: string }
 type ErrorBody = { readonly error: { readonly code: string; readonly message: string } }
 
-const recorded = (key: string, createdAt: string, provider: string): RefundType => {
-  const request = { transactionId: 12345, amount: "1.00", reason: "customer_request" }
-  return {
-    id: Refund.deriveId(provider, key),
-    provider,
-    idempotencyKey: key,
-    fingerprint: Refund.fingerprint(provider, request),
-    request,
-    status: "requested",
-    references: {},
-    targets: [],
-    items: [],
-    createdAt,
-    updatedAt: createdAt,
-    events: [{ sequence: 1, at: createdAt, source: "submit", from: null, to: "requested", accepted: true }]
-  }
-}
+const recorded = (key: string, createdAt: string, provider: string): RefundType =>
+  Recorded.requested({ provider, key, createdAt, request: { transactionId: 12345, amount: "1.00", reason: "customer_request" } })
 
 // In the order the ledger records them; the last two come from a gateway whose clock is behind.
 const seeded: ReadonlyArray<readonly [string, string, string]> = [

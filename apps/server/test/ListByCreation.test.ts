@@ -2,31 +2,17 @@
 // ledger holds refunds created at chosen instants (two gateways' clocks disagree, so they were
 // recorded in another order than created); the gateway reads the same SQLite file.
 import { assert, describe, it } from "@effect/vitest"
-import { Ledger, Refund } from "@refundkit/core"
+import { Ledger } from "@refundkit/core"
 import type { Refund as RefundType } from "@refundkit/core/Refund"
 import * as LedgerSql from "@refundkit/ledger-sql"
+import * as Recorded from "@refundkit/testkit/Recorded"
 import { Context, Effect, Layer } from "effect"
 import * as path from "node:path"
 import * as Gateway from "./support/Gateway.js"
 
 /** A refund as the gateway would have recorded it, created at `createdAt`. */
-const recorded = (key: string, createdAt: string, provider = "exirom"): RefundType => {
-  const request = { transactionId: 12345, amount: "1.00", currency: "USD", reason: "customer_request" }
-  return {
-    id: Refund.deriveId(provider, key),
-    provider,
-    idempotencyKey: key,
-    fingerprint: Refund.fingerprint(provider, request),
-    request,
-    status: "requested",
-    references: {},
-    targets: [],
-    items: [],
-    createdAt,
-    updatedAt: createdAt,
-    events: [{ sequence: 1, at: createdAt, source: "submit", from: null, to: "requested", accepted: true }]
-  }
-}
+const recorded = (key: string, createdAt: string, provider = "exirom"): RefundType =>
+  Recorded.requested({ provider, key, createdAt, request: { transactionId: 12345, amount: "1.00", currency: "USD", reason: "customer_request" } })
 
 // In the order the ledger records them: the last two come from a gateway whose clock is behind.
 const seeded: ReadonlyArray<readonly [string, string, string?]> = [

@@ -19,3 +19,8 @@ export { conformance, stack } from "./Conformance.js"
  * @since 0.2.0
  */
 export * as ScriptedServer from "./ScriptedServer.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as Recorded from "./Recorded.js"

@@ -1,5 +1,5 @@
 import type { Refund as RefundType } from "@refundkit/core/Refund"
-import { Refund } from "@refundkit/core"
+import * as Recorded from "@refundkit/testkit/Recorded"
 
 /** A timestamp `n` seconds after a fixed origin, so tests control time and order. */
 export const at = (n: number): string => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
@@ -14,27 +14,16 @@ export interface DraftOptions {
 }
 
 /** A refund as core's Refunds service would hand it to `claim`. */
-export const draft = (key: string, options: DraftOptions = {}): RefundType => {
-  const provider = options.provider ?? "toy"
-  const time = at(options.n ?? 0)
-  const request = options.request ?? { key, lines: [{ target: "pay-1", amount: options.amount ?? "1.00" }], note: "ünïcode ✓" }
-  return {
-    id: Refund.deriveId(provider, key),
-    provider,
-    idempotencyKey: key,
-    fingerprint: Refund.fingerprint(provider, request),
-    request,
-    status: "requested",
-    references: {},
-    targets: options.targets ?? [],
-    items: [],
-    ...(options.currency === undefined ? {} : { currency: options.currency }),
-    ...(options.amount === undefined ? {} : { amount: options.amount }),
-    createdAt: time,
-    updatedAt: time,
-    events: [{ sequence: 1, at: time, source: "submit", from: null, to: "requested", accepted: true }]
-  }
-}
+export const draft = (key: string, options: DraftOptions = {}): RefundType =>
+  Recorded.requested({
+    provider: options.provider ?? "toy",
+    key,
+    createdAt: at(options.n ?? 0),
+    request: options.request ?? { key, lines: [{ target: "pay-1", amount: options.amount ?? "1.00" }], note: "ünïcode ✓" },
+    targets: options.targets,
+    currency: options.currency,
+    amount: options.amount
+  })
 
 /** A partial refund of `amount` against `target`, whose original amount is `original`. */
 export const partial = (key: string, target: string, amount: string, original: string, n = 0): RefundType =>
