@@ -75,7 +75,12 @@ const scripted = (options: { idempotent: boolean; maxTargets?: number; rateLimit
     Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(provider)), Providers.layer)),
     Layer.provideMerge(Ledger.layerMemory)
   )
-  return { calls, script, layer }
+  // Waits until the provider has been called `n` times (a fixed sleep is too short on a loaded machine).
+  const called = (n: number) =>
+    Effect.gen(function*() {
+      while (calls.length < n) yield* Effect.sleep("1 millis")
+    }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`the provider was called ${calls.length} times, not ${n}`) }), Effect.orDie)
+  return { calls, script, layer, called }
 }
 
 const one = (target: string, amount = "10.00") => ({ lines: [{ target, amount }], currency: "USD" })
@@ -106,7 +111,7 @@ describe("Refunds", () => {
       const gate = yield* Deferred.make<void>()
       toy.script.push((request) => Effect.as(Deferred.await(gate), { status: "pending", providerStatus: "PENDING", providerReference: request.lines[0]!.target }))
       const first = yield* Effect.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
-      yield* Effect.sleep("20 millis")
+      yield* toy.called(1)
       const second = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
       assert.strictEqual(second._tag, "RefundInProgress")
       yield* Deferred.succeed(gate, undefined)
@@ -157,7 +162,7 @@ describe("Refunds", () => {
       const interrupted = yield* Deferred.make<void>()
       toy.script.push(() => Effect.never.pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))))
       const fiber = yield* Effect.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
-      yield* Effect.sleep("20 millis")
+      yield* toy.called(1)
       yield* Fiber.interrupt(fiber)
       // Long before the 200 ms call timeout.
       yield* Deferred.await(interrupted).pipe(Effect.timeoutFail({ duration: "100 millis", onTimeout: () => "the call was not interrupted" }))
@@ -340,11 +345,15 @@ describe("Refunds", () => {
       const create = yield* refunds.pipeline({ calls: 3 })
       const all = yield* Effect.fork(Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) =>
         create({ provider: "toy", request: one(`p${i}`), idempotencyKey: `p${i}` }), { concurrency: "unbounded" }))
-      yield* Effect.sleep("50 millis")
+      yield* toy.called(3)
       // Every create has claimed its key; only three reached the provider.
-      assert.strictEqual(toy.calls.length, 3)
-      const waiting = yield* refunds.list({ limit: 50, status: "requested" })
+      let waiting = yield* refunds.list({ limit: 50, status: "requested" })
+      for (let tries = 0; waiting.items.length < 10 && tries < 2000; tries++) {
+        yield* Effect.sleep("5 millis")
+        waiting = yield* refunds.list({ limit: 50, status: "requested" })
+      }
       assert.strictEqual(waiting.items.length, 10)
+      assert.strictEqual(toy.calls.length, 3)
       yield* Deferred.succeed(gate, void 0)
       const created = yield* Effect.flatMap(all.await, (exit) => exit)
       assert.deepStrictEqual(created.map((c) => c.refund.status), Array.from({ length: 10 }, () => "succeeded"))
@@ -516,7 +525,10 @@ describe("Refunds", () => {
         last
       )
       const submit = yield* Effect.fork(Effect.either(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })))
-      yield* Effect.sleep("20 millis")
+      // The claim is recorded once the provider is called; recovery then takes refunds last updated
+      // before the current millisecond.
+      yield* toy.called(1)
+      yield* Effect.sleep("2 millis")
       const recovered = yield* refunds.recover("0 millis")
       assert.deepStrictEqual(recovered.map((r) => r.status), ["unknown"])
       const synced = yield* refunds.sync(recovered[0]!.id)
@@ -667,7 +679,7 @@ describe("Refunds", () => {
       const gate = yield* Deferred.make<void>()
       toy.script.push((request) => Effect.as(Deferred.await(gate), { status: "pending", providerStatus: "PENDING", providerReference: `ref-${request.lines[0]!.target}` }))
       const fiber = yield* Effect.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
-      yield* Effect.sleep("20 millis")
+      yield* toy.called(1)
       const id = (yield* refunds.list({ limit: 1 })).items[0]!.id
       // A callback (a chargeback: a person must reconcile) is recorded while the submit's answer is still on its way.
       yield* ledger.transition(id, { to: "requires_action", source: "webhook", at: new Date().toISOString(), providerStatus: "CHARGEBACK" })
