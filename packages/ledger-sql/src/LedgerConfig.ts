@@ -129,13 +129,29 @@ export const load: Effect.Effect<Location, ConfigurationError> = raw.pipe(
 export const statementTimeoutKey = "REFUNDKIT_LEDGER_STATEMENT_TIMEOUT"
 
 /**
- * `REFUNDKIT_LEDGER_STATEMENT_TIMEOUT`, when set: a positive duration.
+ * The longest `REFUNDKIT_LEDGER_STATEMENT_TIMEOUT` taken: Node's timers hold at most 2^31 - 1 ms
+ * (about 24.8 days) and fire at once past it, and a statement waiting for a lock gets
+ * `turnWaitMillis` on top. `100 days` used to bound every statement at 1 ms.
+ *
+ * @since 0.2.0
+ */
+export const maxStatementTimeout: Duration.Duration = Duration.days(24)
+
+/**
+ * `REFUNDKIT_LEDGER_STATEMENT_TIMEOUT`, when set: a positive duration of at most
+ * {@link maxStatementTimeout}.
  *
  * @since 0.2.0
  */
 export const statementTimeout: Config.Config<Option.Option<Duration.Duration>> = Config.option(
   Config.duration(statementTimeoutKey).pipe(
-    Config.validate({ message: "must be a positive duration such as \"30 seconds\"", validation: (d) => Duration.greaterThan(d, Duration.zero) })
+    Config.mapOrFail((d) =>
+      Duration.greaterThan(d, Duration.zero)
+        ? Duration.lessThanOrEqualTo(d, maxStatementTimeout)
+          ? Either.right(d)
+          : Either.left(ConfigError.InvalidData([], "must be at most 24 days (Node's timers hold no longer), such as \"30 seconds\""))
+        : Either.left(ConfigError.InvalidData([], "must be a positive duration such as \"30 seconds\""))
+    )
   )
 )
 
@@ -146,5 +162,7 @@ export const statementTimeout: Config.Config<Option.Option<Duration.Duration>> =
  * @since 0.2.0
  */
 export const loadStatementTimeout: Effect.Effect<Option.Option<Duration.Duration>, ConfigurationError> = statementTimeout.pipe(
-  Effect.mapError((error) => new ConfigurationError({ key: statementTimeoutKey, detail: `cannot be read: ${String(error)}` }))
+  // One sentence naming the setting and the rule, as core words every other setting; `String(error)`
+  // printed Effect's nesting and a bare "Expected a duration" without the unit it wants.
+  Effect.mapError(ConfigurationError.fromConfigError)
 )

@@ -77,4 +77,28 @@ describe("LedgerConfig", () => {
         }
       }
     }))
+
+  it.scopedLive("REFUNDKIT_LEDGER_STATEMENT_TIMEOUT's refusal is one sentence naming the setting and the rule", () =>
+    Effect.gen(function*() {
+      const refusal = (value: string) =>
+        Effect.flip(build(SqlLedger.layerConfig().pipe(Layer.provide(withEnv({ REFUNDKIT_LEDGER: ":memory:", REFUNDKIT_LEDGER_STATEMENT_TIMEOUT: value })))))
+      const unitless = yield* refusal("5")
+      assert.strictEqual(
+        unitless.message,
+        `Configuration problem in REFUNDKIT_LEDGER_STATEMENT_TIMEOUT: must be a duration with its unit, such as "30 seconds" or "500 millis", got "5".`
+      )
+      const zero = yield* refusal("0 seconds")
+      assert.strictEqual(zero.message, `Configuration problem in REFUNDKIT_LEDGER_STATEMENT_TIMEOUT: must be a positive duration such as "30 seconds".`)
+    }))
+
+  it.scopedLive("refuses a REFUNDKIT_LEDGER_STATEMENT_TIMEOUT longer than Node's timers hold, which would bound every statement at 1 ms", () =>
+    Effect.gen(function*() {
+      const env = (value: string) => withEnv({ REFUNDKIT_LEDGER: ":memory:", REFUNDKIT_LEDGER_STATEMENT_TIMEOUT: value })
+      const error = yield* Effect.flip(build(SqlLedger.layerConfig().pipe(Layer.provide(env("100 days")))))
+      assert.strictEqual(
+        error.message,
+        `Configuration problem in REFUNDKIT_LEDGER_STATEMENT_TIMEOUT: must be at most 24 days (Node's timers hold no longer), such as "30 seconds".`
+      )
+      yield* build(SqlLedger.layerConfig().pipe(Layer.provide(env("24 days"))))
+    }))
 })
