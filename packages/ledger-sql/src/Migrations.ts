@@ -420,8 +420,15 @@ const migrationsTablePg = `CREATE TABLE IF NOT EXISTS ${table} (
 
 const describeFailure = (error: { readonly message: string; readonly cause?: unknown }): string => {
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ""
-  return `migrating the ledger schema failed: ${error.message}${cause}`
+  return `migrating the ledger schema failed: ${error.message}${cause}${noSchemaHint(error.cause)}`
 }
+
+// PostgreSQL's words for a search_path that names no existing schema ("no schema has been selected to
+// create in", SQLSTATE 3F000) do not say that the schema the URL names is missing.
+const noSchemaHint = (cause: unknown): string =>
+  typeof cause === "object" && cause !== null && "code" in cause && cause.code === "3F000"
+    ? " (the search_path the URL sets, `options=-c search_path=...`, names no schema that exists: create it first, `CREATE SCHEMA <name>`)"
+    : ""
 
 /**
  * Applies the migrations not yet applied and returns them. Safe to run from several

@@ -806,9 +806,22 @@ const pgClient = (
     Layer.catchAllCause((cause) => {
       const error = Cause.squash(cause)
       const detail = error instanceof SqlError ? causeText(error) : error instanceof Error ? error.message : String(error)
-      return Layer.fail(ledgerError(scrub(`cannot connect to ${LedgerConfig.maskUrl(text)}: ${detail}; check that the database is reachable`)))
+      return Layer.fail(ledgerError(scrub(`cannot connect to ${LedgerConfig.maskUrl(text)}: ${detail}; ${connectHint(error)}`)))
     })
   )
+}
+
+// A server that answered with an error (`role "x" does not exist`, a wrong password, a database that
+// does not exist) was reached: sending the operator to check the network would mislead.
+// Node's own errors carry a `code` too (`EPIPE`), never a `severity`.
+const connectHint = (error: unknown): string => {
+  const cause: unknown = error instanceof SqlError ? error.cause : error
+  if (typeof cause !== "object" || cause === null || !("severity" in cause) || !("code" in cause) || typeof cause.code !== "string") {
+    return "check that the database is reachable"
+  }
+  const refused = `PostgreSQL answered and refused the connection (SQLSTATE ${cause.code})`
+  // Class 28 is an authorization failure, 3D000 a database that does not exist.
+  return /^(28|3D)/.test(cause.code) ? `${refused}: check the user, password and database the URL names` : refused
 }
 
 /**

@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { behaviour } from "./support/behaviour.js"
-import { build, locations, memory, pg, pgSchema, rawSql, sqlite, sqliteOnClient, tempDir } from "./support/databases.js"
+import { build, locations, memory, pg, pgSchema, pgUrl, rawSql, sqlite, sqliteOnClient, tempDir, withSearchPath } from "./support/databases.js"
 import { at, draft, partial } from "./support/refunds.js"
 
 behaviour(memory)
@@ -200,6 +200,26 @@ describe("SQL ledger layers", () => {
       assert.include(text, "postgres://postgres:***@127.0.0.1:1/test")
       assert.include(text, "check that the database is reachable")
       assert.notInclude(text, "Sup3rSecretPw")
+    }))
+
+  it.scopedLive("a PostgreSQL server that refuses the connection is not reported as unreachable", () =>
+    Effect.gen(function*() {
+      for (const url of ["postgres://rk_no_such_role:Sup3rSecretPw@127.0.0.1:5432/test", "postgres://postgres@127.0.0.1:5432/rk_no_such_database"]) {
+        const error = yield* Effect.flip(build(SqlLedger.layerPg(url)))
+        assert.strictEqual(error._tag, "LedgerError")
+        assert.include(error.message, "PostgreSQL answered and refused the connection (SQLSTATE")
+        assert.include(error.message, "check the user, password and database the URL names")
+        assert.notInclude(error.message, "reachable")
+        assert.notInclude(error.message, "Sup3rSecretPw")
+      }
+    }))
+
+  it.scopedLive("a search_path naming a schema that does not exist says so and how to create it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(build(SqlLedger.layerPg(withSearchPath(pgUrl, "rk_test_no_such_schema"))))
+      assert.strictEqual(error._tag, "LedgerError")
+      assert.include(error.message, "no schema has been selected to create in")
+      assert.include(error.message, "names no schema that exists: create it first, `CREATE SCHEMA <name>`")
     }))
 
   it.scopedLive("picks the driver from the URL", () =>
