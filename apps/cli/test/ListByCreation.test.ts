@@ -123,6 +123,6 @@ describe("refundkit list by creation time", () => {
       const plain = JSON.parse((yield* list(file, ["--limit", "1", "--json"])).stdout) as Page
       const mixed = yield* list(file, ["--created-from", "2026-12-06", "--cursor", plain.nextCursor!, "--json"])
       assert.strictEqual(mixed.code, 2, mixed.stderr)
-      assert.include(mixed.stderr, "--cursor: is not a cursor from this ledger")
+      assert.include(mixed.stderr, "--cursor: is not a cursor of this list: pass the nextCursor of its previous page, asked with the same creation bounds")
     }))
 })

@@ -162,7 +162,7 @@ describe("refundkit as an operator runs it", () => {
   it("list: a --cursor the ledger did not give is refused as that flag, not as a refund request 'not sent'", async () => {
     const result = await run(["list", "--cursor", "garbage", "--json", "--ledger", join(dir, "list.db")], { cwd: dir })
     assert.strictEqual(result.code, 2, result.stderr)
-    assert.include(result.stderr, "error: --cursor: is not a cursor from this ledger: pass nextCursor from the previous page.")
+    assert.include(result.stderr, "error: --cursor: is not a cursor of this list: pass the nextCursor of its previous page, asked with the same creation bounds (or none).")
     assert.notMatch(result.stderr, /refund request|was not sent|send it again/)
     assert.strictEqual((JSON.parse(result.stdout) as { error: { code: string } }).error.code, "usage_error")
   })

@@ -479,11 +479,16 @@ export const recoveryOf = (refund: Refund, at: string, detail = "left in request
     : { to: "unknown", source: "recovery", at, detail, onlyFrom: ["requested"] }
 
 /**
- * The refusal for a `cursor` a ledger did not issue.
+ * The refusal for a `cursor` a ledger did not issue, or issued for a list of the other kind: a
+ * plain list's cursor does not continue a list with creation bounds, nor the reverse. "Not a cursor
+ * from this ledger" sent an operator holding this ledger's cursor looking for another ledger.
  *
  * @since 0.1.0
  */
-export const invalidCursor: InvalidRequest = InvalidRequest.field("cursor", "is not a cursor from this ledger: pass nextCursor from the previous page")
+export const invalidCursor: InvalidRequest = InvalidRequest.field(
+  "cursor",
+  "is not a cursor of this list: pass the nextCursor of its previous page, asked with the same creation bounds (or none)"
+)
 
 /**
  * What every ledger answers to a `list` by target without a provider.

@@ -56,6 +56,24 @@ describe("Ledger (in memory)", () => {
       assert.strictEqual(refused._tag === "InvalidRequest" ? refused.issues[0]?.path : refused._tag, "cursor")
     }))
 
+  it.effect("refuses a plain list's cursor for a list with creation bounds, and the reverse, saying which list it continues", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      for (let n = 1; n <= 3; n++) yield* ledger.claim(draft(n))
+      const plain = yield* ledger.list({ limit: 1 })
+      const bounded = yield* ledger.list({ limit: 1, createdFrom: "2000-01-01T00:00:00.000Z" })
+      for (const query of [{ limit: 1, createdFrom: "2000-01-01T00:00:00.000Z", cursor: plain.nextCursor }, { limit: 1, cursor: bounded.nextCursor }]) {
+        const refused = yield* Effect.flip(ledger.list(query))
+        assert.strictEqual(refused._tag, "InvalidRequest")
+        if (refused._tag === "InvalidRequest") {
+          assert.deepStrictEqual(refused.issues, [{
+            path: "cursor",
+            message: "is not a cursor of this list: pass the nextCursor of its previous page, asked with the same creation bounds (or none)"
+          }])
+        }
+      }
+    }))
+
   it.effect("guards a refund that names one target twice by the sum of its lines", () =>
     Effect.gen(function*() {
       const ledger = yield* Ledger.makeMemory
