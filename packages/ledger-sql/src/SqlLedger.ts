@@ -847,6 +847,8 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
  * @since 0.1.0
  */
 export const layerPg = (url: string | Redacted.Redacted<string>, options: PgOptions = {}): Layer.Layer<Ledger | SqlLedger, LedgerError> => {
+  const refusal = pgOptionsRefusal(options)
+  if (refusal !== undefined) return Layer.fail(ledgerError(`layerPg: ${refusal}`))
   const secret = Redacted.isRedacted(url) ? url : Redacted.make(url)
   const answerMillis = options.statementTimeoutMillis ?? defaultStatementTimeoutMillis
   const deadlines: PgDeadline.Deadlines = { answerMillis, lockWaitMillis: turnOptions(options).waitMillis }
@@ -856,6 +858,24 @@ export const layerPg = (url: string | Redacted.Redacted<string>, options: PgOpti
   // migration may rebuild an index over every refund, which takes as long as the table is large.
   const migrate = Effect.asVoid(Effect.provide(Migrations.run, pgClient(secret, { ...options, maxConnections: 1 }, undefined)))
   return Layer.unwrapEffect(Effect.as(migrate, ledger))
+}
+
+// Node's timers fire at once past 2^31 - 1 ms, and a statement waiting for a lock gets turnWaitMillis on
+// top; 24 days leaves room for that. A pool of no connections made every operation wait for ever, and
+// a bound of zero failed every statement.
+const maxStatementMillis = 24 * 24 * 60 * 60 * 1000
+
+const pgOptionsRefusal = (options: PgOptions): string | undefined => {
+  const { maxConnections, statementTimeoutMillis, writeTimeoutMillis } = options
+  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 1)) {
+    return `maxConnections must be a whole number of at least 1, got ${maxConnections}`
+  }
+  for (const [name, millis] of [["statementTimeoutMillis", statementTimeoutMillis], ["writeTimeoutMillis", writeTimeoutMillis]] as const) {
+    if (millis !== undefined && !(millis > 0 && millis <= maxStatementMillis)) {
+      return `${name} must be above 0 and at most ${maxStatementMillis} (24 days), got ${millis}`
+    }
+  }
+  return undefined
 }
 
 /**

@@ -222,6 +222,23 @@ describe("SQL ledger layers", () => {
       assert.include(error.message, "names no schema that exists: create it first, `CREATE SCHEMA <name>`")
     }))
 
+  it.scopedLive("layerPg refuses a pool or a statement bound it cannot run with, naming the option and the rule", () =>
+    Effect.gen(function*() {
+      const url = "postgres://postgres@127.0.0.1:5432/test"
+      const cases = [
+        [{ maxConnections: -3 }, "layerPg: maxConnections must be a whole number of at least 1, got -3"],
+        [{ maxConnections: 0 }, "layerPg: maxConnections must be a whole number of at least 1, got 0"],
+        [{ statementTimeoutMillis: 0 }, "layerPg: statementTimeoutMillis must be above 0 and at most 2073600000 (24 days), got 0"],
+        [{ statementTimeoutMillis: 8_640_000_000 }, "layerPg: statementTimeoutMillis must be above 0 and at most 2073600000 (24 days), got 8640000000"],
+        [{ writeTimeoutMillis: -5 }, "layerPg: writeTimeoutMillis must be above 0 and at most 2073600000 (24 days), got -5"]
+      ] as const
+      for (const [options, message] of cases) {
+        const error = yield* Effect.flip(build(SqlLedger.layerPg(url, options)).pipe(Effect.timeout("10 seconds")))
+        assert.strictEqual(error._tag, "LedgerError", message)
+        assert.include(error.message, message)
+      }
+    }))
+
   it.scopedLive("picks the driver from the URL", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
