@@ -864,6 +864,7 @@ export const layerPg = (url: string | Redacted.Redacted<string>, options: PgOpti
 // top; 24 days leaves room for that. A pool of no connections made every operation wait for ever, and
 // a bound of zero failed every statement.
 const maxStatementMillis = 24 * 24 * 60 * 60 * 1000
+const maxTurnWaitMillis = 60 * 60 * 1000
 
 const pgOptionsRefusal = (options: PgOptions): string | undefined => {
   const { maxConnections, statementTimeoutMillis, writeTimeoutMillis } = options
@@ -874,6 +875,12 @@ const pgOptionsRefusal = (options: PgOptions): string | undefined => {
     if (millis !== undefined && !(millis > 0 && millis <= maxStatementMillis)) {
       return `${name} must be above 0 and at most ${maxStatementMillis} (24 days), got ${millis}`
     }
+  }
+  // PostgreSQL reads lock_timeout = 0 as "wait for ever"; an hour keeps a lock wait plus the statement
+  // bound within Node's longest timer.
+  const { turnWaitMillis } = options
+  if (turnWaitMillis !== undefined && !(Number.isInteger(turnWaitMillis) && turnWaitMillis >= 1 && turnWaitMillis <= maxTurnWaitMillis)) {
+    return `turnWaitMillis must be a whole number from 1 to ${maxTurnWaitMillis} (an hour), got ${turnWaitMillis}`
   }
   return undefined
 }

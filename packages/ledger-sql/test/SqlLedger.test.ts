@@ -230,7 +230,10 @@ describe("SQL ledger layers", () => {
         [{ maxConnections: 0 }, "layerPg: maxConnections must be a whole number of at least 1, got 0"],
         [{ statementTimeoutMillis: 0 }, "layerPg: statementTimeoutMillis must be above 0 and at most 2073600000 (24 days), got 0"],
         [{ statementTimeoutMillis: 8_640_000_000 }, "layerPg: statementTimeoutMillis must be above 0 and at most 2073600000 (24 days), got 8640000000"],
-        [{ writeTimeoutMillis: -5 }, "layerPg: writeTimeoutMillis must be above 0 and at most 2073600000 (24 days), got -5"]
+        [{ writeTimeoutMillis: -5 }, "layerPg: writeTimeoutMillis must be above 0 and at most 2073600000 (24 days), got -5"],
+        // PostgreSQL would read a lock_timeout of 0 as no bound at all.
+        [{ turnWaitMillis: 0 }, "layerPg: turnWaitMillis must be a whole number from 1 to 3600000 (an hour), got 0"],
+        [{ turnWaitMillis: 86_400_000 }, "layerPg: turnWaitMillis must be a whole number from 1 to 3600000 (an hour), got 86400000"]
       ] as const
       for (const [options, message] of cases) {
         const error = yield* Effect.flip(build(SqlLedger.layerPg(url, options)).pipe(Effect.timeout("10 seconds")))
