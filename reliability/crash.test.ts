@@ -5,11 +5,10 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { crashTrace, doubleRefunds, type Gateway, L, takeTx, useSuite } from "./harness.js"
+import { auth, crashTrace, doubleRefunds, L, takeTx, useSuite } from "./harness.js"
 
 const { dir, stops, sandbox } = useSuite("refundkit-rel-crash-")
 
-const auth = (g: Gateway) => ({ authorization: `Bearer ${g.apiKey}` })
 
 describe("crash recovery", () => {
   it("gateway SIGKILLed under load: every 2xx is in the ledger after restart, retries replay, no double refund", async () => {

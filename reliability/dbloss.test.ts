@@ -4,25 +4,10 @@
 // 2xx is in the ledger, nothing is refunded twice, the provider and the ledger agree once
 // recovery and sync have settled, and both gateways serve again without a restart.
 import { describe, expect, it } from "vitest"
-import { crashTrace, doubleRefunds, type Gateway, L, type Response, seedOr, takeTx, useSuite } from "./harness.js"
+import { crashTrace, doubleRefunds, L, listAll, type Response, seedOr, settleInDoubt, takeTx, useSuite } from "./harness.js"
 
 const { stops, sandbox } = useSuite("refundkit-rel-dbloss-")
 
-const auth = (g: Gateway) => ({ authorization: `Bearer ${g.apiKey}` })
-
-/** Every refund in the ledger (optionally of one status), read through a gateway page by page. */
-const listAll = async (g: Gateway, status?: string) => {
-  const items: Array<any> = []
-  let cursor: string | undefined
-  do {
-    const query = new URLSearchParams({ limit: "500", ...(status === undefined ? {} : { status }), ...(cursor === undefined ? {} : { cursor }) })
-    const r = await L.request(`${g.url}/v1/refunds?${query}`, { headers: auth(g) })
-    expect(r.status, r.text).toBe(200)
-    items.push(...r.json.items)
-    cursor = r.json.nextCursor
-  } while (cursor !== undefined)
-  return items
-}
 
 const REQUESTS = 2_000
 const CONCURRENCY = 32
@@ -209,28 +194,12 @@ END $$`
     }
     expect(missing.slice(0, 20)).toEqual([])
 
-    // Recovery (after 3 s, on each sweep) moves every refund the kills left `requested` (its
-    // claim or its outcome write failed) to `unknown`: none stays in doubt unmarked.
-    const settleStarted = Date.now()
-    let requested: Array<string> = []
-    do {
-      requested = (await listAll(one, "requested")).map((r) => r.id)
-      if (requested.length > 0) await L.sleep(250)
-    } while (requested.length > 0 && Date.now() < settleStarted + 20_000)
-    expect(requested.slice(0, 20)).toEqual([])
-    // The sync loops settle refunds in doubt (Exirom's sync resends with the same requestId, which
-    // cannot refund twice). A sync the kills interrupted leaves its refund leased for 90 s, so what
-    // is still `unknown` a few seconds on is synced as an operator would, by hand.
-    await L.sleep(3_000)
-    const unknown = await listAll(one, "unknown")
-    const stuck: Array<string> = []
-    for (const [i, r] of unknown.entries()) {
-      const g = gateways[i % 2]!
-      const synced = await L.request(`${g.url}/v1/refunds/${r.id}/sync`, { method: "POST", headers: auth(g) })
-      if (synced.status !== 200 || !["pending", "succeeded"].includes(synced.json?.status)) stuck.push(`${r.id}: ${synced.status} ${synced.text.slice(0, 300)}`)
-    }
-    console.log(`settled in ${Date.now() - settleStarted} ms, ${unknown.length} refund(s) synced by hand`)
-    expect(stuck.slice(0, 20)).toEqual([])
+    // Recovery (after 3 s, on each sweep) moves every refund the kills left `requested` (its claim or
+    // its outcome write failed) to `unknown`, and syncs settle them (Exirom's sync resends with the
+    // same requestId, which cannot refund twice).
+    const inDoubt = await settleInDoubt(gateways, 3_000)
+    expect(inDoubt.requested.slice(0, 20)).toEqual([])
+    expect(inDoubt.stuck.slice(0, 20)).toEqual([])
 
     // The provider refunded exactly the transactions the ledger has as refunded, each once.
     const stats = await sandbox().stats()

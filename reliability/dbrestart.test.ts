@@ -5,26 +5,11 @@
 // a refund or a named 5xx, /readyz says 503 while the database is down and 200 soon after it is
 // back, and once every key is retried each is exactly one refund, in the ledger and at the provider.
 import { describe, expect, it } from "vitest"
-import { crashTrace, doubleRefunds, type Gateway, L, type Response, takeTx, useSuite } from "./harness.js"
+import { crashTrace, doubleRefunds, L, listAll, type Response, settleInDoubt, takeTx, useSuite } from "./harness.js"
 import { startPrivatePostgres } from "./privatePostgres.js"
 
 const { stops, sandbox } = useSuite("refundkit-rel-dbrestart-")
 
-const auth = (g: Gateway) => ({ authorization: `Bearer ${g.apiKey}` })
-
-/** Every refund in the ledger (optionally of one status), read through a gateway page by page. */
-const listAll = async (g: Gateway, status?: string) => {
-  const items: Array<any> = []
-  let cursor: string | undefined
-  do {
-    const query = new URLSearchParams({ limit: "500", ...(status === undefined ? {} : { status }), ...(cursor === undefined ? {} : { cursor }) })
-    const r = await L.request(`${g.url}/v1/refunds?${query}`, { headers: auth(g) })
-    expect(r.status, r.text).toBe(200)
-    items.push(...r.json.items)
-    cursor = r.json.nextCursor
-  } while (cursor !== undefined)
-  return items
-}
 
 const CONCURRENCY = 16
 const DOWN_MILLIS = 3_000
@@ -252,23 +237,9 @@ describe("PostgreSQL restarted under load", () => {
     // Refunds whose claim or outcome write the stop cut are left `requested`: recovery (after 3 s)
     // marks them `unknown`, and a sync settles them (the loops', then by hand for one whose loop
     // sync the stop interrupted and left leased), as in dbloss.test.ts.
-    const settleStarted = Date.now()
-    let requested: Array<string> = []
-    do {
-      requested = (await listAll(one, "requested")).map((r) => r.id)
-      if (requested.length > 0) await L.sleep(250)
-    } while (requested.length > 0 && Date.now() < settleStarted + 20_000)
-    expect(requested.slice(0, 20)).toEqual([])
-    await L.sleep(2_000)
-    const unknown = await listAll(one, "unknown")
-    const stuck: Array<string> = []
-    for (const [i, r] of unknown.entries()) {
-      const g = gateways[i % 2]!
-      const synced = await L.request(`${g.url}/v1/refunds/${r.id}/sync`, { method: "POST", headers: auth(g) })
-      if (synced.status !== 200 || !["pending", "succeeded"].includes(synced.json?.status)) stuck.push(`${r.id}: ${synced.status} ${synced.text.slice(0, 300)}`)
-    }
-    console.log(`settled in ${Date.now() - settleStarted} ms, ${unknown.length} refund(s) synced by hand`)
-    expect(stuck.slice(0, 20)).toEqual([])
+    const inDoubt = await settleInDoubt(gateways, 2_000)
+    expect(inDoubt.requested.slice(0, 20)).toEqual([])
+    expect(inDoubt.stuck.slice(0, 20)).toEqual([])
 
     // The provider refunded each key's transaction exactly once, and the ledger has every one of
     // them as refunded: none lost, none doubled.

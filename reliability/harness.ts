@@ -1,7 +1,7 @@
 // Typed re-export of the black-box helpers shared with the benchmarks (bench/lib.mjs).
 // @ts-ignore: plain ESM without declarations
 import * as lib from "../bench/lib.mjs"
-import { afterAll, beforeAll } from "vitest"
+import { afterAll, beforeAll, expect } from "vitest"
 
 export interface Response {
   readonly status: number
@@ -137,4 +137,48 @@ export const useSuite = (prefix: string) => {
       return sandbox
     }
   }
+}
+
+/** A gateway's API key as the Authorization header. */
+export const auth = (g: Gateway) => ({ authorization: `Bearer ${g.apiKey}` })
+
+/** Every refund in the ledger (optionally of one status), read through a gateway page by page. */
+export const listAll = async (g: Gateway, status?: string) => {
+  const items: Array<any> = []
+  let cursor: string | undefined
+  do {
+    const query = new URLSearchParams({ limit: "500", ...(status === undefined ? {} : { status }), ...(cursor === undefined ? {} : { cursor }) })
+    const r = await L.request(`${g.url}/v1/refunds?${query}`, { headers: auth(g) })
+    expect(r.status, r.text).toBe(200)
+    items.push(...r.json.items)
+    cursor = r.json.nextCursor
+  } while (cursor !== undefined)
+  return items
+}
+
+/**
+ * Settles what a database fault left in doubt, as an operator would: waits (up to 20 s) until
+ * recovery has moved every refund left `requested` (its claim or outcome write was cut) to `unknown`,
+ * gives the sync loops `pauseMillis`, then syncs what is still `unknown` by hand, alternating between
+ * the gateways (a loop's sync the fault interrupted leaves its refund leased for 90 s). Returns what
+ * stayed `requested` and each refund a sync could not settle.
+ */
+export const settleInDoubt = async (gateways: ReadonlyArray<Gateway>, pauseMillis: number) => {
+  const started = Date.now()
+  let requested: Array<string> = []
+  do {
+    requested = (await listAll(gateways[0]!, "requested")).map((r) => r.id)
+    if (requested.length > 0) await L.sleep(250)
+  } while (requested.length > 0 && Date.now() < started + 20_000)
+  if (requested.length > 0) return { requested, stuck: [] as Array<string> }
+  await L.sleep(pauseMillis)
+  const unknown = await listAll(gateways[0]!, "unknown")
+  const stuck: Array<string> = []
+  for (const [i, r] of unknown.entries()) {
+    const g = gateways[i % gateways.length]!
+    const synced = await L.request(`${g.url}/v1/refunds/${r.id}/sync`, { method: "POST", headers: auth(g) })
+    if (synced.status !== 200 || !["pending", "succeeded"].includes(synced.json?.status)) stuck.push(`${r.id}: ${synced.status} ${synced.text.slice(0, 300)}`)
+  }
+  console.log(`settled in ${Date.now() - started} ms, ${unknown.length} refund(s) synced by hand`)
+  return { requested, stuck }
 }
