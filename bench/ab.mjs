@@ -36,6 +36,7 @@ import {
   percentile,
   removeDir,
   ROOT,
+  scriptArgs,
   serverTiming,
   sleep,
   startGateway,
@@ -46,43 +47,16 @@ import {
 
 const usage =
   "usage: node bench/ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path] --variant=... [--rounds=10] [--count=3000] [--concurrency=32] [--ledger=sqlite|postgres] [--ops]"
-const args = process.argv.slice(2)
-if (args.includes("--help")) {
-  console.log(usage)
-  process.exit(0)
-}
-const option = (name, fallback) => {
-  const found = args.find((a) => a.startsWith(`--${name}=`))
-  if (found === undefined) return fallback
-  const n = Number(found.slice(name.length + 3))
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`bench/ab: --${name} must be a positive integer\n${usage}`)
-    process.exit(2)
-  }
-  return n
-}
-for (const a of args) {
-  if (!/^--(variant|rounds|count|concurrency)=.|^--ledger=(sqlite|postgres)$|^--ops$/.test(a)) {
-    console.error(`bench/ab: unknown argument ${a}\n${usage}`)
-    process.exit(2)
-  }
-}
+const { args, fail, integer: option } = scriptArgs({
+  script: "ab",
+  usage,
+  allowed: /^--(variant|rounds|count|concurrency)=.|^--ledger=(sqlite|postgres)$|^--ops$/
+})
 
-const variants = args.filter((a) => a.startsWith("--variant=")).map((a) =>
-  parseVariant(a.slice("--variant=".length), (problem) => {
-    console.error(`bench/ab: ${problem}\n${usage}`)
-    process.exit(2)
-  })
-)
-if (variants.length < 2) {
-  console.error(`bench/ab: give at least two variants\n${usage}`)
-  process.exit(2)
-}
+const variants = args.filter((a) => a.startsWith("--variant=")).map((a) => parseVariant(a.slice("--variant=".length), fail))
+if (variants.length < 2) fail("give at least two variants")
 const postgres = args.includes("--ledger=postgres")
-if (postgres && !pgAvailable()) {
-  console.error("bench/ab: --ledger=postgres, but no PostgreSQL answers at the configured URL")
-  process.exit(2)
-}
+if (postgres && !pgAvailable()) fail("--ledger=postgres, but no PostgreSQL answers at the configured URL")
 const countOps = args.includes("--ops")
 const ROUNDS = option("rounds", 10)
 const COUNT = option("count", 3000)

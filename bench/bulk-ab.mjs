@@ -15,27 +15,11 @@
 // A variant is `name[;env=K=V,K=V][;node=--flag --flag][;bin=path/to/cli/bin.js][;ledger=path or :memory:]`;
 // without `ledger` each run gets a fresh SQLite file.
 import { join } from "node:path"
-import { CLI, median, parseVariant, removeDir, spawnProcess, startSandbox, tempDir, watchRefunds, writeLines } from "./lib.mjs"
+import { CLI, median, parseVariant, removeDir, scriptArgs, spawnProcess, startSandbox, tempDir, watchRefunds, writeLines } from "./lib.mjs"
 
 const usage =
   "usage: node bench/bulk-ab.mjs --variant=name[;env=K=V,...][;node=--flag ...][;bin=path][;ledger=path] --variant=... [--pairs=3] [--rows=10000] [--latency=50] [--concurrency=32]"
-const args = process.argv.slice(2)
-if (args.includes("--help")) {
-  console.log(usage)
-  process.exit(0)
-}
-const fail = (problem) => {
-  console.error(`bench/bulk-ab: ${problem}\n${usage}`)
-  process.exit(2)
-}
-for (const a of args) if (!/^--(variant|pairs|rows|latency|concurrency)=./.test(a)) fail(`unknown argument ${a}`)
-const option = (name, fallback, min = 1) => {
-  const found = args.find((a) => a.startsWith(`--${name}=`))
-  if (found === undefined) return fallback
-  const n = Number(found.slice(name.length + 3))
-  if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer of at least ${min}`)
-  return n
-}
+const { args, fail, integer: option } = scriptArgs({ script: "bulk-ab", usage, allowed: /^--(variant|pairs|rows|latency|concurrency)=./ })
 const variants = args.filter((a) => a.startsWith("--variant=")).map((a) => {
   // `ledger=` is this tool's own part; the rest is the A/B variant syntax of bench/ab.mjs.
   const text = a.slice("--variant=".length)

@@ -561,6 +561,35 @@ export const listLedger = async (ledger, env = {}, { status } = {}) => {
 }
 
 /**
+ * A bench script's command line: `--help` prints `usage` and exits 0; an argument `allowed` does not
+ * match, or a bad number, prints the problem and `usage` and exits 2. `fail` does the same for the
+ * script's own checks.
+ */
+export const scriptArgs = ({ script, usage, allowed }) => {
+  const args = process.argv.slice(2)
+  if (args.includes("--help")) {
+    console.log(usage)
+    process.exit(0)
+  }
+  const fail = (problem) => {
+    console.error(`bench/${script}: ${problem}\n${usage}`)
+    process.exit(2)
+  }
+  for (const a of args) if (!allowed.test(a)) fail(`unknown argument ${a}`)
+  /** The text of `--name=…`, or `fallback`. */
+  const text = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
+  /** The integer of `--name=…` (at least `min`), or `fallback`. */
+  const integer = (name, fallback, min = 1) => {
+    const found = text(name, undefined)
+    if (found === undefined) return fallback
+    const n = Number(found)
+    if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer of at least ${min}`)
+    return n
+  }
+  return { args, fail, text, integer }
+}
+
+/**
  * A variant of an A/B run (`bench/ab.mjs`, `bench/bulk-ab.mjs`): `name[;env=K=V,K=V][;node=--flag --flag][;bin=path]`.
  * `onError` is told what is wrong with `text` and must not return.
  */

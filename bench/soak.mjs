@@ -29,6 +29,7 @@ import {
   postgresCpuSeconds,
   removeDir,
   request,
+  scriptArgs,
   sleep,
   startGateway,
   startSandbox,
@@ -37,26 +38,12 @@ import {
 
 const usage =
   "usage: node bench/soak.mjs [--ledger=sqlite|postgres] [--chunks=10] [--chunk=20000] [--concurrency=32] [--callback-every=20] [--syncs=100] [--sync-interval='2 seconds']"
-const args = process.argv.slice(2)
-if (args.includes("--help")) {
-  console.log(usage)
-  process.exit(0)
-}
-for (const a of args) {
-  if (!/^--(chunks|chunk|concurrency|callback-every|syncs)=\d+$|^--ledger=(sqlite|postgres)$|^--sync-interval=.+$/.test(a)) {
-    console.error(`bench/soak: unknown argument ${a}\n${usage}`)
-    process.exit(2)
-  }
-}
-const option = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
-const positive = (name, fallback) => {
-  const n = Number(option(name, fallback))
-  if (!Number.isInteger(n) || n < (name === "syncs" ? 0 : 1)) {
-    console.error(`bench/soak: --${name} must be a ${name === "syncs" ? "whole" : "positive"} number\n${usage}`)
-    process.exit(2)
-  }
-  return n
-}
+const { fail, text: option, integer } = scriptArgs({
+  script: "soak",
+  usage,
+  allowed: /^--(chunks|chunk|concurrency|callback-every|syncs)=\d+$|^--ledger=(sqlite|postgres)$|^--sync-interval=.+$/
+})
+const positive = (name, fallback) => integer(name, fallback, name === "syncs" ? 0 : 1)
 const postgres = option("ledger", "sqlite") === "postgres"
 const CHUNKS = positive("chunks", 10)
 const CHUNK = positive("chunk", 20_000)
@@ -64,15 +51,9 @@ const CONCURRENCY = positive("concurrency", 32)
 const CALLBACK_EVERY = positive("callback-every", 20)
 const SYNCS = positive("syncs", 100)
 const SYNC_INTERVAL = option("sync-interval", "2 seconds")
-if (postgres && !pgAvailable()) {
-  console.error("bench/soak: --ledger=postgres, but no PostgreSQL answers at the configured URL")
-  process.exit(2)
-}
+if (postgres && !pgAvailable()) fail("--ledger=postgres, but no PostgreSQL answers at the configured URL")
 // Auto-seeded Exirom payments run from 1,000,000 to 9,999,999, one refund each.
-if (CHUNKS * CHUNK > 8_000_000) {
-  console.error("bench/soak: at most 8,000,000 refunds in one run")
-  process.exit(2)
-}
+if (CHUNKS * CHUNK > 8_000_000) fail("at most 8,000,000 refunds in one run")
 
 const tmp = tempDir("refundkit-soak-")
 const memoryFile = join(tmp, "memory.json")
