@@ -860,10 +860,9 @@ export const layerPg = (url: string | Redacted.Redacted<string>, options: PgOpti
   return Layer.unwrapEffect(Effect.as(migrate, ledger))
 }
 
-// Node's timers fire at once past 2^31 - 1 ms, and a statement waiting for a lock gets turnWaitMillis on
-// top; 24 days leaves room for that. A pool of no connections made every operation wait for ever, and
-// a bound of zero failed every statement.
-const maxStatementMillis = 24 * 24 * 60 * 60 * 1000
+// The bound REFUNDKIT_LEDGER_STATEMENT_TIMEOUT takes (see there). A pool of no connections made every
+// operation wait for ever, and a bound of zero failed every statement.
+const maxStatementMillis = Duration.toMillis(LedgerConfig.maxStatementTimeout)
 const maxTurnWaitMillis = 60 * 60 * 1000
 
 const pgOptionsRefusal = (options: PgOptions): string | undefined => {
