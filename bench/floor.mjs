@@ -100,7 +100,7 @@ const answer = (response, status, body, started, providerMillis = 0) => {
   response.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),
-    "server-timing": `app;dur=${(total - providerMillis).toFixed(1)}, provider;dur=${providerMillis.toFixed(1)}`
+    "server-timing": `app;dur=${(total - providerMillis).toFixed(2)}, provider;dur=${providerMillis.toFixed(2)}`
   })
   response.end(text)
 }

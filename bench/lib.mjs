@@ -285,7 +285,7 @@ export const createRefund = (gateway, { key, transactionId, amount = "1.00", age
     body: { provider: "exirom", transactionId, amount, reason: "customer_request", ...extra }
   })
 
-/** `Server-Timing: app;dur=1.2, provider;dur=35.0` -> { app, provider } in ms. */
+/** `Server-Timing: app;dur=1.23, provider;dur=35.04` -> { app, provider } in ms. */
 export const serverTiming = (header) => {
   const out = {}
   for (const part of String(header ?? "").split(",")) {

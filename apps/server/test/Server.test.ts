@@ -14,7 +14,7 @@ import * as SyncLoop from "../src/SyncLoop.js"
 import * as ExiromSandbox from "@refundkit/exirom/sandbox"
 import * as Gateway from "./support/Gateway.js"
 
-const timingPattern = /^app;dur=\d+\.\d, provider;dur=\d+\.\d$/
+const timingPattern = /^app;dur=\d+\.\d\d, provider;dur=\d+\.\d\d$/
 
 interface RawResponse {
   readonly status: number
@@ -80,7 +80,7 @@ describe("the gateway", () => {
       for (const answer of [none, wrong, route]) assert.match(answer.headers["server-timing"]!, timingPattern)
 
       const created = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key() } })
-      const [, provider] = created.headers["server-timing"]!.match(/provider;dur=(\d+\.\d)/)!
+      const [, provider] = created.headers["server-timing"]!.match(/provider;dur=(\d+\.\d\d)/)!
       assert.isAbove(Number(provider), 0, "the provider's time is reported apart from ours")
       assert.match(created.headers["x-request-id"]!, /^[0-9a-f-]{36}$/)
     }))
