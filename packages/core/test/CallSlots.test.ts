@@ -1,10 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, FiberRef } from "effect"
 import * as CallSlots from "../src/internal/callSlots.js"
+import { eventually } from "./waiting.js"
 
 // Runs `body` in a slot, records when it started, and waits for `gate`.
 const gated = (slots: CallSlots.CallSlots, started: Array<string>, name: string, gate: Deferred.Deferred<void>) =>
   slots.withSlot(Effect.zipRight(Effect.sync(() => started.push(name)), Deferred.await(gate)))
+
+// Until `n` fibers have either started their call or joined the queue: each new one has reached the slot.
+const arrived = (slots: CallSlots.CallSlots, started: Array<string>, n: number) =>
+  eventually(() => started.length + slots.waiting() === n, `${n} fibers have a slot or wait for one`)
 
 describe("CallSlots", () => {
   it.live("runs at most its size at once and hands freed slots on in arrival order", () =>
@@ -15,7 +20,7 @@ describe("CallSlots", () => {
       const fibers: Array<Fiber.RuntimeFiber<void>> = []
       for (const [i, name] of ["a", "b", "c", "d", "e"].entries()) {
         fibers.push(yield* Effect.fork(gated(slots, started, name, gates[i]!)))
-        yield* Effect.sleep("5 millis")
+        yield* arrived(slots, started, i + 1)
       }
       assert.deepStrictEqual(started, ["a", "b"])
       assert.strictEqual(slots.free(), 0)
@@ -23,7 +28,7 @@ describe("CallSlots", () => {
       // "b" ends first: its slot goes to "c", the oldest waiter.
       yield* Deferred.succeed(gates[1]!, void 0)
       yield* Fiber.join(fibers[1]!)
-      yield* Effect.sleep("5 millis")
+      yield* eventually(() => started.length === 3, "a waiter is handed the freed slot")
       assert.deepStrictEqual(started, ["a", "b", "c"])
       yield* Effect.forEach(gates, (gate) => Deferred.succeed(gate, void 0))
       yield* Fiber.joinAll(fibers)
@@ -51,9 +56,9 @@ describe("CallSlots", () => {
       const open = yield* Deferred.make<void>()
       yield* Deferred.succeed(open, void 0)
       const holder = yield* Effect.fork(gated(slots, started, "holder", never))
-      yield* Effect.sleep("5 millis")
+      yield* arrived(slots, started, 1)
       const next = yield* Effect.fork(gated(slots, started, "next", open))
-      yield* Effect.sleep("5 millis")
+      yield* arrived(slots, started, 2)
       assert.deepStrictEqual(started, ["holder"])
       yield* Fiber.interrupt(holder)
       yield* Fiber.join(next)
@@ -67,11 +72,11 @@ describe("CallSlots", () => {
       const started: Array<string> = []
       const gate = yield* Deferred.make<void>()
       const holder = yield* Effect.fork(gated(slots, started, "holder", gate))
-      yield* Effect.sleep("5 millis")
+      yield* arrived(slots, started, 1)
       const quitter = yield* Effect.fork(gated(slots, started, "quitter", gate))
-      yield* Effect.sleep("5 millis")
+      yield* arrived(slots, started, 2)
       const patient = yield* Effect.fork(gated(slots, started, "patient", gate))
-      yield* Effect.sleep("5 millis")
+      yield* arrived(slots, started, 3)
       yield* Fiber.interrupt(quitter)
       assert.strictEqual(slots.waiting(), 2)
       yield* Deferred.succeed(gate, void 0)
@@ -88,10 +93,12 @@ describe("CallSlots", () => {
       const started: Array<string> = []
       const gate = yield* Deferred.make<void>()
       const holder = yield* Effect.fork(gated(slots, started, "holder", gate))
-      yield* Effect.sleep("5 millis")
+      yield* arrived(slots, started, 1)
       const stubborn = yield* Effect.fork(Effect.uninterruptible(slots.withSlot(Effect.sync(() => started.push("stubborn")))))
-      yield* Effect.sleep("5 millis")
+      yield* arrived(slots, started, 2)
       const interrupting = yield* Effect.fork(Fiber.interrupt(stubborn))
+      // The request has reached the waiter before its turn comes: it is what `withSlot` sees then.
+      yield* eventually(() => !Cause.isEmpty(stubborn.getFiberRef(FiberRef.interruptedCause)), "the waiter is asked to stop")
       yield* Deferred.succeed(gate, void 0)
       yield* Fiber.join(holder)
       yield* Fiber.join(interrupting)
@@ -106,21 +113,26 @@ describe("CallSlots", () => {
       let running = 0
       let most = 0
       let completed = 0
+      let interruptedRunning = 0
+      // Mid-churn: a third of the calls are done, the rest run or wait.
+      const midway = yield* Deferred.make<void>()
       const call = (i: number) =>
         slots.withSlot(Effect.gen(function*() {
           running++
           most = Math.max(most, running)
           yield* Effect.sleep(`${i % 3} millis`)
           running--
-          completed++
-        }).pipe(Effect.onInterrupt(() => Effect.sync(() => running--))))
+          if (++completed === 100) yield* Deferred.succeed(midway, void 0)
+        }).pipe(Effect.onInterrupt(() => Effect.sync(() => (running--, interruptedRunning++)))))
       const fibers = yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) => Effect.fork(call(i)))
       // Every seventh is interrupted, waiting or running, whichever it is by then.
-      yield* Effect.sleep("3 millis")
-      yield* Effect.forEach(fibers.filter((_, i) => i % 7 === 0), Fiber.interrupt, { discard: true })
-      yield* Effect.forEach(fibers, Fiber.await, { discard: true })
+      yield* Deferred.await(midway)
+      yield* Effect.forEach(fibers.filter((_, i) => i % 7 === 0), Fiber.interruptFork, { discard: true })
+      const exits = yield* Effect.forEach(fibers, Fiber.await)
       assert.strictEqual(most, size)
-      assert.isAtLeast(completed, 300 - Math.ceil(300 / 7))
+      const interrupted = exits.filter(Exit.isInterrupted).length
+      assert.strictEqual(completed, 300 - interrupted)
+      assert.isAtLeast(interrupted - interruptedRunning, 10, "waiters were interrupted, not only finished calls")
       assert.strictEqual(running, 0)
       assert.strictEqual(slots.free(), size)
       assert.strictEqual(slots.waiting(), 0)

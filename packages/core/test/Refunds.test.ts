@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import { ConfigProvider, Deferred, Duration, Effect, Either, Fiber, Layer, Option, Schedule, Schema, TestClock } from "effect"
 import * as Ledger from "../src/Ledger.js"
 import * as Money from "../src/Money.js"
 import * as Provider from "../src/Provider.js"
 import * as Providers from "../src/Providers.js"
 import { OutcomeUnknown, ProviderAuthFailed, ProviderDeclined, ProviderUnavailable } from "../src/RefundError.js"
 import * as Refunds from "../src/Refunds.js"
+import { eventually, track } from "./waiting.js"
 
 // A scripted in-process provider: core's orchestration is what is under test here;
 // real providers are exercised over HTTP against their sandboxes in each plugin package.
@@ -16,7 +17,13 @@ const Lines = Schema.Struct({
 
 type Step = (lines: typeof Lines.Type) => Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnknown | ProviderDeclined | ProviderAuthFailed>
 
-const scripted = (options: { idempotent: boolean; maxTargets?: number; rateLimit?: { requests: number; perMillis: number }; maxRateLimitWait?: Duration.DurationInput }) => {
+const scripted = (options: {
+  idempotent: boolean
+  maxTargets?: number
+  rateLimit?: { requests: number; perMillis: number }
+  maxRateLimitWait?: Duration.DurationInput
+  callTimeout?: Duration.DurationInput
+}) => {
   const calls: Array<typeof Lines.Type> = []
   const script: Array<Step> = []
   const succeed: Step = (request) =>
@@ -67,7 +74,8 @@ const scripted = (options: { idempotent: boolean; maxTargets?: number; rateLimit
     statusRank: (word) => ({ PENDING: 1, DONE: 2, FAILED: 2 } as Record<string, number>)[word]
   })
   const layer = Refunds.layer({
-    callTimeout: "200 millis",
+    // Long enough that no call a test holds open times out on a loaded machine; the tests of the timeout set their own.
+    callTimeout: options.callTimeout ?? "1 minute",
     retrySchedule: Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
     maxRetryAfter: "1 second",
     maxRateLimitWait: options.maxRateLimitWait
@@ -75,11 +83,7 @@ const scripted = (options: { idempotent: boolean; maxTargets?: number; rateLimit
     Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(provider)), Providers.layer)),
     Layer.provideMerge(Ledger.layerMemory)
   )
-  // Waits until the provider has been called `n` times (a fixed sleep is too short on a loaded machine).
-  const called = (n: number) =>
-    Effect.gen(function*() {
-      while (calls.length < n) yield* Effect.sleep("1 millis")
-    }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`the provider was called ${calls.length} times, not ${n}`) }), Effect.orDie)
+  const called = (n: number) => eventually(() => calls.length >= n, `the provider has been called ${n} times`)
   return { calls, script, layer, called }
 }
 
@@ -140,7 +144,7 @@ describe("Refunds", () => {
   })
 
   it.scopedLive("a timeout ends in unknown and is never retried", () => {
-    const toy = scripted({ idempotent: true })
+    const toy = scripted({ idempotent: true, callTimeout: "200 millis" })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       let aborted = false
@@ -156,6 +160,7 @@ describe("Refunds", () => {
   })
 
   it.scopedLive("interrupting a create interrupts its provider call at once; an answer in time is kept", () => {
+    // Only the interruption can end the first call: the call timeout is a minute.
     const toy = scripted({ idempotent: true })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
@@ -164,9 +169,7 @@ describe("Refunds", () => {
       const fiber = yield* Effect.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
       yield* toy.called(1)
       yield* Fiber.interrupt(fiber)
-      // Long before the 200 ms call timeout.
-      yield* Deferred.await(interrupted).pipe(Effect.timeoutFail({ duration: "100 millis", onTimeout: () => "the call was not interrupted" }))
-      // Well inside the 200 ms call timeout even on a loaded machine.
+      yield* Deferred.await(interrupted).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "the call was not interrupted" }))
       toy.script.push((request) => Effect.as(Effect.sleep("40 millis"), { status: "succeeded" as const, providerStatus: "DONE", providerReference: `late-${request.lines[0]!.target}` }))
       const slow = yield* refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "k2" })
       assert.strictEqual(slow.refund.status, "succeeded")
@@ -343,16 +346,12 @@ describe("Refunds", () => {
           }))
       }
       const create = yield* refunds.pipeline({ calls: 3 })
-      const all = yield* Effect.fork(Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) =>
+      const fibers = yield* track
+      const all = yield* fibers.fork(Effect.forEach(Array.from({ length: 10 }, (_, i) => i), (i) =>
         create({ provider: "toy", request: one(`p${i}`), idempotencyKey: `p${i}` }), { concurrency: "unbounded" }))
-      yield* toy.called(3)
-      // Every create has claimed its key; only three reached the provider.
-      let waiting = yield* refunds.list({ limit: 50, status: "requested" })
-      for (let tries = 0; waiting.items.length < 10 && tries < 2000; tries++) {
-        yield* Effect.sleep("5 millis")
-        waiting = yield* refunds.list({ limit: 50, status: "requested" })
-      }
-      assert.strictEqual(waiting.items.length, 10)
+      // Everything that can happen before the gate opens has: every create has claimed its key; only three reached the provider.
+      yield* fibers.settled
+      assert.strictEqual((yield* refunds.list({ limit: 50, status: "requested" })).items.length, 10)
       assert.strictEqual(toy.calls.length, 3)
       yield* Deferred.succeed(gate, void 0)
       const created = yield* Effect.flatMap(all.await, (exit) => exit)
@@ -362,83 +361,106 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
-  it.scopedLive("at a rate-limited provider the bulk paths claim a key only when its call's turn comes; replays take no turn", () => {
+  // The rate limit's windows pass on the test clock: each test moves it past a window and then waits until
+  // every fiber is blocked again, so what must wait for the limit is seen waiting, however slow the machine.
+  it.scoped("at a rate-limited provider the bulk paths claim a key only when its call's turn comes; replays take no turn", () => {
     const toy = scripted({ idempotent: false, maxTargets: 2, rateLimit: { requests: 1, perMillis: 300 } })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
+      const fibers = yield* track
+      const nextWindow = Effect.zipRight(TestClock.adjust("300 millis"), fibers.settled)
+      const claimed = (keys: ReadonlyArray<string>) =>
+        Effect.map(refunds.list({ limit: 50 }), (page) => page.items.filter((r) => keys.includes(r.idempotencyKey)).map((r) => r.idempotencyKey).sort())
       const inputs = ["a", "b", "c", "d", "e", "f"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `turn-${t}` }))
-      const many = yield* Effect.fork(refunds.createMany(inputs, { concurrency: 3 }))
-      yield* Effect.sleep("100 millis")
-      // One call of two has gone; the other two wait for the limit and have claimed nothing, so a crash
+      const keys = inputs.map((i) => i.idempotencyKey)
+      const many = yield* fibers.fork(refunds.createMany(inputs, { concurrency: 3 }))
+      yield* fibers.settled
+      // One call of three has gone; the other two wait for the limit and have claimed nothing, so a crash
       // now would leave no refund `requested` that was never sent.
       assert.strictEqual(toy.calls.length, 1)
-      assert.strictEqual((yield* refunds.list({ limit: 50 })).items.length, 2)
-      const results = yield* Effect.flatMap(many.await, (exit) => exit)
+      assert.deepStrictEqual(yield* claimed(keys), ["turn-a", "turn-b"])
+      yield* nextWindow
+      assert.strictEqual(toy.calls.length, 2)
+      assert.strictEqual((yield* claimed(keys)).length, 4)
+      yield* nextWindow
+      const results = yield* fibers.result(many, "the third call, a window later")
       assert.isTrue(results.every((r) => Either.isRight(r) && r.right.refund.status === "succeeded"))
       assert.deepStrictEqual(toy.calls.map((c) => c.lines.map((l) => l.target).join("")), ["ab", "cd", "ef"])
 
-      // A re-run is answered from the ledger at once, without waiting for the limit.
-      const started = Date.now()
-      const again = yield* refunds.createMany(inputs, { concurrency: 3 })
+      // A re-run is answered from the ledger at once: the last window is still open, and the clock does not move.
+      const again = yield* fibers.result(yield* fibers.fork(refunds.createMany(inputs, { concurrency: 3 })), "the re-run")
       assert.isTrue(again.every((r) => Either.isRight(r) && r.right.replayed))
-      assert.isBelow(Date.now() - started, 200)
 
-      // The single-target pipeline does the same: the second create waits for its turn unclaimed.
+      // The single-target pipeline does the same: each create waits for its turn unclaimed.
       const create = yield* refunds.pipeline({ calls: 4 })
-      const two = yield* Effect.fork(Effect.all([create({ provider: "toy", request: one("p"), idempotencyKey: "turn-p" }), create({ provider: "toy", request: one("q"), idempotencyKey: "turn-q" })], { concurrency: 2 }))
-      while (toy.calls.length < 4) yield* Effect.sleep("5 millis")
-      yield* Effect.sleep("20 millis")
-      const claimedNow = (yield* refunds.list({ limit: 50 })).items.filter((r) => r.idempotencyKey === "turn-p" || r.idempotencyKey === "turn-q")
-      assert.strictEqual(claimedNow.length, 1)
-      assert.strictEqual(claimedNow[0]!.status, "succeeded")
-      const both = yield* Effect.flatMap(two.await, (exit) => exit)
+      const two = yield* fibers.fork(Effect.all([create({ provider: "toy", request: one("p"), idempotencyKey: "turn-p" }), create({ provider: "toy", request: one("q"), idempotencyKey: "turn-q" })], { concurrency: 2 }))
+      yield* fibers.settled
+      assert.deepStrictEqual(yield* claimed(["turn-p", "turn-q"]), [])
+      yield* nextWindow
+      assert.strictEqual(toy.calls.length, 4)
+      assert.strictEqual((yield* claimed(["turn-p", "turn-q"])).length, 1)
+      yield* nextWindow
+      const both = yield* fibers.result(two, "the second create, a window later")
       assert.deepStrictEqual(both.map((c) => c.refund.status), ["succeeded", "succeeded"])
       assert.strictEqual(toy.calls.length, 5)
     }).pipe(Effect.provide(toy.layer))
   })
 
-  it.scopedLive("a call that would wait too long for the rate limit is refused unsent instead of queued", () => {
+  it.scoped("a call that would wait too long for the rate limit is refused unsent instead of queued", () => {
     const toy = scripted({ idempotent: false, rateLimit: { requests: 1, perMillis: 60_000 }, maxRateLimitWait: "50 millis" })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
+      const fibers = yield* track
       const first = yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "rl-1" })
       assert.strictEqual(first.refund.status, "succeeded")
-      const second = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "rl-2" }))
+      const waiting = yield* fibers.fork(Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "rl-2" })))
+      yield* fibers.settled
+      yield* TestClock.adjust("50 millis")
+      const second = yield* fibers.result(waiting, "the second create, 50 ms on")
       assert.strictEqual(second._tag, "ProviderUnavailable")
       if (second._tag === "ProviderUnavailable") {
         assert.isFalse(second.maybeProcessed)
         // What is left of the window the first call opened.
-        assert.isTrue(second.retryAfterMillis! > 55_000 && second.retryAfterMillis! <= 60_000, `Retry after ${second.retryAfterMillis} ms`)
+        assert.strictEqual(second.retryAfterMillis, 59_950)
         assert.include(second.detail, "rate limit")
       }
       assert.strictEqual(toy.calls.length, 1, "the refused call never reached the provider")
     }).pipe(Effect.provide(toy.layer))
   })
 
-  it.scopedLive("a call refused for the rate limit is told the time left in the window, not a whole window", () => {
+  it.scoped("a call refused for the rate limit is told the time left in the window, not a whole window", () => {
     const toy = scripted({ idempotent: false, rateLimit: { requests: 1, perMillis: 4_000 }, maxRateLimitWait: "20 millis" })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
+      const fibers = yield* track
       yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "left-1" })
-      yield* Effect.sleep("2500 millis")
-      const held = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "left-2" }))
+      yield* fibers.settled
+      yield* TestClock.adjust("2500 millis")
+      const waiting = yield* fibers.fork(Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "left-2" })))
+      yield* fibers.settled
+      yield* TestClock.adjust("20 millis")
+      const held = yield* fibers.result(waiting, "the second create, 20 ms on")
       assert.strictEqual(held._tag, "ProviderUnavailable")
       const after = held._tag === "ProviderUnavailable" ? held.retryAfterMillis ?? 0 : 0
-      assert.isTrue(after >= 1_000 && after <= 1_500, `Retry after ${after} ms: about 1.5 s were left of a 4 s window`)
+      assert.strictEqual(after, 1_480, "what was left of a 4 s window 2.52 s in")
     }).pipe(Effect.provide(toy.layer))
   })
 
-  it.scopedLive("a create held back by the rate limit records nothing: the same key sends it once the window has passed", () => {
+  it.scoped("a create held back by the rate limit records nothing: the same key sends it once the window has passed", () => {
     const toy = scripted({ idempotent: false, rateLimit: { requests: 1, perMillis: 1_200 }, maxRateLimitWait: "20 millis" })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
+      const fibers = yield* track
       yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "held-1" })
-      const held = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "held-2" }))
+      const waiting = yield* fibers.fork(Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "held-2" })))
+      yield* fibers.settled
+      yield* TestClock.adjust("20 millis")
+      const held = yield* fibers.result(waiting, "the second create, 20 ms on")
       assert.strictEqual(held._tag, "ProviderUnavailable")
       assert.isTrue(Option.isNone(yield* Ledger.Ledger.pipe(Effect.flatMap((ledger) => ledger.findByKey("toy", "held-2")))))
       // The gateway tells the client "Retry after ...": a retry with the same Idempotency-Key must send it, not replay a failure.
-      yield* Effect.sleep("1300 millis")
-      const retried = yield* refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "held-2" })
+      yield* TestClock.adjust("1180 millis")
+      const retried = yield* fibers.result(yield* fibers.fork(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "held-2" })), "the retry in the next window")
       assert.isFalse(retried.replayed)
       assert.strictEqual(retried.refund.status, "succeeded")
       assert.strictEqual(toy.calls.length, 2)
@@ -586,10 +608,12 @@ describe("Refunds", () => {
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       toy.script.push(() => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "HTTP_422", reason: "t2 is not yours", action: "fix_request" })))
-      const run = yield* Effect.fork(refunds.createMany(["t1", "t2", "t3"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `k-${t}` }))))
-      while (toy.calls.length === 0) yield* Effect.sleep("5 millis")
-      yield* Effect.sleep("50 millis")
-      // The process dies while the first member waits a minute for its own turn.
+      const fibers = yield* track
+      const run = yield* fibers.fork(refunds.createMany(["t1", "t2", "t3"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `k-${t}` }))))
+      yield* toy.called(1)
+      // Until the first member waits a minute for its own turn, and nothing else can happen.
+      yield* fibers.settled
+      // The process dies then.
       yield* Fiber.interrupt(run)
       assert.strictEqual(toy.calls.length, 1, "only the packed call was sent")
       const waiting = (yield* refunds.list({ limit: 10 })).items
@@ -631,7 +655,7 @@ describe("Refunds", () => {
   })
 
   it.scopedLive("each member of a packed call that timed out is told its own refund id", () => {
-    const toy = scripted({ idempotent: false, maxTargets: 5 })
+    const toy = scripted({ idempotent: false, maxTargets: 5, callTimeout: "200 millis" })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       toy.script.push(() => Effect.never)
@@ -704,20 +728,26 @@ describe("Refunds", () => {
       assert.strictEqual(other._tag, "IdempotencyKeyReused")
     }).pipe(Effect.provide(toy.layer))
   })
-  it.scopedLive("a Retry-After is waited before a retry, not after the last attempt", () => {
+  it.scoped("a Retry-After is waited before a retry, not after the last attempt", () => {
     const toy = scripted({ idempotent: false })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
+      const fibers = yield* track
       const limited = () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 429", httpStatus: 429, retryAfterMillis: 300, maybeProcessed: false }))
       toy.script.push(limited, limited, limited)
-      const started = Date.now()
-      const error = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" }))
-      const took = Date.now() - started
+      const create = yield* fibers.fork(Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })))
+      const after = (millis: number) => Effect.zipRight(TestClock.adjust(millis), fibers.settled)
+      yield* fibers.settled
+      // The retry schedule alone would wait 5 ms.
+      yield* after(299)
+      assert.strictEqual(toy.calls.length, 1, "the first retry waits the 300 ms the provider asked for")
+      yield* after(1)
+      assert.strictEqual(toy.calls.length, 2)
+      yield* after(300)
+      // Two waits before the two retries; none once the third answer has settled the refund.
+      const error = yield* fibers.result(create, "the create after its third answer")
       assert.strictEqual(error._tag, "ProviderUnavailable")
       assert.strictEqual(toy.calls.length, 3)
-      // Two waits before the two retries; none once the third answer has settled the refund.
-      assert.isAtLeast(took, 600)
-      assert.isBelow(took, 850, `took ${took} ms`)
     }).pipe(Effect.provide(toy.layer))
   })
 })
