@@ -163,10 +163,15 @@ describe("Exirom plugin end to end", () => {
   it.scopedLive("a sync of a refund still being submitted is refused and resends nothing: only a refund in doubt is resent", () =>
     Effect.gen(function*() {
       const sandbox = yield* ExiromSandbox.make()
-      const refunds = yield* stackFor(sandbox)
-      yield* sandbox.faults.inject({ fault: { _tag: "Latency", millis: 400 }, route: "refund", times: 1 })
+      // The submit is held at the sandbox for 2 s, well past the list and the sync below on a loaded machine,
+      // and well inside its call timeout.
+      const refunds = yield* stackFor(sandbox, "30 seconds")
+      yield* sandbox.faults.inject({ fault: { _tag: "Latency", millis: 2_000 }, route: "refund", times: 1 })
       const submit = yield* Effect.fork(refunds.create({ provider: "exirom", request: { transactionId: 20001, amount: "3.00", reason: "x" }, idempotencyKey: "slow" }))
-      yield* Effect.sleep("100 millis")
+      const received = Effect.map(sandbox.stats, (s) => (s.requests["refund"] ?? 0) > 0)
+      yield* Effect.repeat(received, { until: (got) => got, schedule: Schedule.spaced("5 millis") }).pipe(
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the submit never reached the sandbox") })
+      )
       const [inFlight] = (yield* refunds.list({ limit: 10 })).items
       assert.strictEqual(inFlight?.status, "requested")
       const refused = yield* Effect.flip(refunds.sync(inFlight!.id))
