@@ -8,7 +8,9 @@ import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as bulk from "./commands/bulk.js"
 import * as create from "./commands/create.js"
 import * as get from "./commands/get.js"
@@ -22,9 +24,24 @@ import * as sync from "./commands/sync.js"
 import * as update from "./commands/update.js"
 import * as ExitCode from "./ExitCode.js"
 import * as Globals from "./Globals.js"
+import * as Help from "./Help.js"
 import * as Output from "./Output.js"
 import { ExitStatus } from "./Run.js"
 import * as Styling from "./Styling.js"
+
+const commands = [
+  providers.command,
+  create.command,
+  get.command,
+  list.command,
+  sync.command,
+  update.command,
+  bulk.command,
+  reconcile.command,
+  resolve.command,
+  sandbox.command,
+  serve.command
+] as const
 
 /**
  * The whole command tree.
@@ -33,27 +50,12 @@ import * as Styling from "./Styling.js"
  */
 export const command = Globals.root.pipe(
   Command.withDescription("refundkit: issue, track and reconcile refunds across providers. Run `refundkit <command> --help` for a command's options and an example."),
-  Command.withSubcommands([
-    providers.command,
-    create.command,
-    get.command,
-    list.command,
-    sync.command,
-    update.command,
-    bulk.command,
-    reconcile.command,
-    resolve.command,
-    sandbox.command,
-    serve.command
-  ])
+  Command.withSubcommands(commands)
 )
 
-/**
- * Runs the CLI on `process.argv`-shaped arguments; the exit code is left in {@link ExitStatus}.
- *
- * @since 0.1.0
- */
-export const run = (argv: ReadonlyArray<string>, version: string) =>
+const config = CliConfig.make({ showBuiltIns: false })
+
+const dispatch = (argv: ReadonlyArray<string>, version: string) =>
   Command.run(command, { name: "refundkit", version })(argv).pipe(
     Effect.catchIf(ValidationError.isValidationError, (error) =>
       Effect.zipRight(
@@ -62,7 +64,24 @@ export const run = (argv: ReadonlyArray<string>, version: string) =>
           ? Output.json({ error: { code: "usage_error", message: HelpDoc.toAnsiText(error.error).replace(/\x1b\[[0-9;]*m/g, "").trim() } })
           : Effect.void,
         Effect.flatMap(ExitStatus, (status) => status.set(ExitCode.usage))
-      )),
-    Effect.provide(CliConfig.layer({ showBuiltIns: false })),
+      ))
+  )
+
+/**
+ * Runs the CLI on `process.argv`-shaped arguments; the exit code is left in {@link ExitStatus}.
+ *
+ * @since 0.1.0
+ */
+export const run = (argv: ReadonlyArray<string>, version: string) =>
+  // `Command.run` would print the library's own help page, with no way to render it otherwise, so a help
+  // request is found first. Parsing twice costs a few milliseconds, against a start of a second.
+  Effect.flatMap(
+    Help.requested(command, ["refundkit", ...argv.slice(2)], config),
+    Option.match({
+      onSome: (request) => Console.log(Help.page(request, { name: "refundkit", version, command, commands }, config, Help.width(process.stdout))),
+      onNone: () => dispatch(argv, version)
+    })
+  ).pipe(
+    Effect.provideService(CliConfig.CliConfig, config),
     Styling.forStreams("refundkit")
   )

@@ -35,7 +35,7 @@ export const command = Command.make("create", {
   // Repeated text, not a key/value map: a map keeps only the last of two values for one field, silently.
   field: Options.text("field").pipe(
     Options.withAlias("f"),
-    Options.withDescription("One request field as path=value (repeatable; dotted paths such as transactions.0.amount), typed by the provider's schema as bulk CSV cells are."),
+    Options.withDescription("One request field as path=value (dotted paths such as transactions.0.amount), typed by the provider's schema as bulk CSV cells are."),
     Options.repeated
   ),
   idempotencyKey: Options.text("idempotency-key").pipe(
