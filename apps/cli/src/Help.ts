@@ -10,7 +10,7 @@
  * CLI asks the parser first whether an invocation is a help request ({@link requested}) and
  * prints the page itself ({@link page}), from the same parts the library would have printed:
  * the command's `Usage` (names, placeholders, what is optional or repeated) and its `HelpDoc`
- * (the descriptions), laid out with `@effect/printer`.
+ * (the descriptions); the text is wrapped here and only styled with `@effect/printer-ansi`.
  *
  * @since 0.4.0
  */
