@@ -215,6 +215,13 @@ const wrap = (words: ReadonlyArray<string>, width: number, first: string, rest: 
 
 const wordsOf = (text: string) => text.split(" ").filter((word) => word !== "")
 
+// A command to copy (`Example: refundkit ...`, `Or field by field: refundkit ...`) must stay one line.
+const command = /(?:^|: )refundkit /
+
+/** A description's paragraph: its prose wrapped to `width`, its example commands as written. */
+const prose = (text: string, width: number): string =>
+  text.split("\n").flatMap((line) => (command.test(line) ? [line] : wrap(wordsOf(line), width, "", ""))).join("\n")
+
 const bold = (text: string) => AnsiDoc.render(Doc.annotate(Doc.text(text), Ansi.bold), { style: "pretty" })
 
 const section = (title: string, lines: ReadonlyArray<string>) => [bold(title), ...lines].join("\n")
@@ -301,8 +308,7 @@ export const page = (request: Request, program: Program, config: CliConfig.CliCo
       ? section(title, commandLines(program, config, width))
       : title === "OPTIONS" || title === "ARGUMENTS"
       ? section(title, entryLines(listed(body, request.usage, title === "OPTIONS" ? "option" : "argument"), width))
-      // The description and its examples as written: an example must stay one line to be copied.
-      : section(title, body.flatMap(paragraphs))
+      : section(title, body.flatMap(paragraphs).map((text) => prose(text, width)))
   )
   // `--help`, `--version`, `--completions`, `--log-level` and `--wizard` work with every command: the program's page says so once.
   const builtIns = BuiltInOptions.builtInOptions(program.command.descriptor, request.usage, request.help)

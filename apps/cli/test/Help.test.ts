@@ -66,6 +66,20 @@ describe("refundkit --help", () => {
     assert.notInclude(field, "[required]")
   })
 
+  it("wraps a description's prose to the page and keeps each example command on one line to copy", async () => {
+    const [bulk, create] = await Promise.all([run(["bulk", "--help"]), run(["create", "--help"])])
+    const description = section(bulk.stdout, "DESCRIPTION")
+    assert.strictEqual(description[0], "Refund every row of a CSV or JSONL file.")
+    const page = bulk.stdout.split("\n")
+    const start = page.indexOf("DESCRIPTION")
+    const body = page.slice(start + 1, page.indexOf("ARGUMENTS"))
+    for (const line of body) assert.isAtMost(line.length, 80, line)
+    assert.include(body.join(" "), "Re-running the same command after a crash or Ctrl-C finishes the job without refunding any row twice.")
+    assert.include(body, "Example: refundkit bulk refunds.csv --provider airalo --concurrency 4 --dry-run")
+    // Longer than the page, and still one line.
+    assert.include(create.stdout.split("\n"), `Example: refundkit create exirom --data '{"transactionId":12345,"amount":"10.00","reason":"customer_request"}' --idempotency-key order-42`)
+  })
+
   it("lists the commands one per line with what each does, and the built-in options, on the program's page", async () => {
     const [help, bare] = await Promise.all([run(["--help"]), run([])])
     assert.strictEqual(help.code, 0, help.stderr)
@@ -78,6 +92,8 @@ describe("refundkit --help", () => {
     assert.include(commands, "  providers  List the installed providers and their capabilities.")
     const names = commands.filter((line) => !line.startsWith("   ")).map((line) => line.trim().split(" ")[0])
     assert.deepStrictEqual(names, ["providers", "create", "get", "list", "sync", "update", "bulk", "reconcile", "resolve", "sandbox", "serve"])
+    // Each command's summary is its description's first paragraph, a line or two: bulk's used to run to six.
+    assert.isAtMost(commands.length, names.length + 2, commands.join("\n"))
     const builtIns = section(help.stdout, "BUILT-IN OPTIONS (any command)")
     assert.include(entry(builtIns, "--completions <sh|bash|fish|zsh>"), "completion script")
     for (const label of ["-h, --help", "--version", "--wizard"]) entry(builtIns, label)

@@ -93,7 +93,8 @@ export const command = Command.make("bulk", config, (own) =>
         : submitAll(own, globals, format).pipe(Effect.provide(Environment.layer(globals, { commitDelayMillis: BulkRun.commitDelayMillis })))
     }))
 ).pipe(Command.withDescription(
-  "Refund every row of a CSV or JSONL file: all rows are validated first (nothing is sent if any is invalid), then submitted with bounded concurrency, " +
+  "Refund every row of a CSV or JSONL file.\n\n" +
+    "All rows are validated first (nothing is sent if any is invalid), then submitted with bounded concurrency, " +
     "honouring the provider's rate limit and packing rows into one call where the provider allows. Re-running the same command after a crash or Ctrl-C " +
     "finishes the job without refunding any row twice.\n\n" +
     "Example: refundkit bulk refunds.csv --provider airalo --concurrency 4 --dry-run"

@@ -28,4 +28,4 @@ export const command = Command.make("get", {
       yield* Output.refund(globals.json, refund)
       return ExitCode.ok
     }).pipe(Effect.provide(Environment.layer(globals))))
-).pipe(Command.withDescription("Show one refund as the ledger records it (no provider call; see `sync`).\n\nExample: refundkit get rfd_0123456789abcdefghjkmnpqrs"))
+).pipe(Command.withDescription("Show one refund as the ledger records it.\n\nNo provider is called; `sync` asks the provider.\n\nExample: refundkit get rfd_0123456789abcdefghjkmnpqrs"))

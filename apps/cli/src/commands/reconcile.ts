@@ -154,7 +154,8 @@ export const command = Command.make("reconcile", {
       return stillUnknown > 0 ? ExitCode.inDoubt : errors > 0 ? ExitCode.failure : ExitCode.ok
     }).pipe(Effect.provide(Environment.layer(globals))))
 ).pipe(Command.withDescription(
-  "Sync every refund in pending or unknown where the provider has a status query, and report what changed (field by field) and what still needs a person.\n\n" +
+  "Sync every pending or unknown refund and report what changed.\n\n" +
+    "Only refunds at providers with a status query are synced; the report shows each change field by field, and what still needs a person.\n\n" +
     "Example: refundkit reconcile --provider airalo"
 ))
 

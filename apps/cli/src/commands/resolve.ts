@@ -58,6 +58,7 @@ export const command = Command.make("resolve", {
       return ExitCode.ofRefund(refund)
     }).pipe(Effect.provide(Environment.layer(globals))))
 ).pipe(Command.withDescription(
-  "Record the outcome of a refund by hand, after checking it with the provider (a refund still unknown, or at a provider with no status query), and print the refund.\n\n" +
+  "Record a refund's outcome by hand and print the refund.\n\n" +
+    "For a refund still unknown, or at a provider with no status query, once you have checked the outcome with the provider.\n\n" +
     `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --note "credited, seen on the Airalo balance"`
 ))

@@ -33,6 +33,7 @@ export const command = Command.make("sandbox", { json: Globals.options.json }, (
       return ExitCode.ok
     })), { interrupted: ExitCode.ok })
 ).pipe(Command.withDescription(
-  "Start every installed provider's sandbox on 127.0.0.1, print their base URLs and the environment lines that point the plugins at them, and keep them running until Ctrl-C.\n\n" +
+  "Run every installed provider's sandbox on 127.0.0.1 until Ctrl-C.\n\n" +
+    "Prints their base URLs and the environment lines that point the plugins at them.\n\n" +
     "Example: refundkit sandbox > sandbox.env   # then: source sandbox.env"
 ))

@@ -48,6 +48,7 @@ export const command = Command.make("serve", {
       )
     }), { interrupted: ExitCode.ok })
 ).pipe(Command.withDescription(
-  "Start the refundkit gateway with the same settings as refundkit-server (outside --sandbox it needs REFUNDKIT_API_KEYS); runs until Ctrl-C.\n\n" +
+  "Run the refundkit gateway until Ctrl-C.\n\n" +
+    "It takes the same settings as refundkit-server; outside --sandbox it needs REFUNDKIT_API_KEYS.\n\n" +
     "Example: refundkit serve --sandbox --port 8787"
 ))

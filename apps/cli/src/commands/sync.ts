@@ -28,4 +28,4 @@ export const command = Command.make("sync", {
       yield* Output.refund(globals.json, refund)
       return ExitCode.ofRefund(refund)
     }).pipe(Effect.provide(Environment.layer(globals))))
-).pipe(Command.withDescription("Ask the provider for a refund's current status, record it and print the refund.\n\nExample: refundkit sync rfd_0123456789abcdefghjkmnpqrs"))
+).pipe(Command.withDescription("Ask the provider for a refund's status, record it and print the refund.\n\nExample: refundkit sync rfd_0123456789abcdefghjkmnpqrs"))

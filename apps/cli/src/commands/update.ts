@@ -33,6 +33,7 @@ export const command = Command.make("update", {
       return ExitCode.ofRefund(refund)
     }).pipe(Effect.provide(Environment.layer(globals))))
 ).pipe(Command.withDescription(
-  "Send a provider follow-up on an existing refund (an AeroHub progress update) and print the refund.\n\n" +
+  "Send a provider follow-up on a refund and print the refund.\n\n" +
+    "A follow-up is, for example, an AeroHub progress update.\n\n" +
     `Example: refundkit update rfd_0123456789abcdefghjkmnpqrs --data @progress.json`
 ))
