@@ -1,10 +1,11 @@
 import { HttpClient, HttpClientError, HttpClientRequest } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import * as ProviderHttp from "@refundkit/core/ProviderHttp"
-import { Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Option, Scope } from "effect"
+import { Deferred, Effect, Either, Exit, Fiber, Layer, Option, Scope } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as ProviderClient from "../src/ProviderClient.js"
+import { eventually } from "./support/waiting.js"
 
 // A node:http server on 127.0.0.1 that answers by path and remembers what it saw.
 interface Seen {
@@ -223,16 +224,17 @@ describe("ProviderClient", () => {
       const server = yield* startServer
       const http = yield* HttpClient.HttpClient
       const first = yield* Effect.fork(http.execute(HttpClientRequest.post(`${server.url}/hang`)))
-      yield* Effect.sleep("50 millis")
+      yield* eventually(() => server.seen.length === 1, "the first request holds the only connection")
       const queued = yield* Effect.fork(http.execute(HttpClientRequest.post(`${server.url}/echo`)))
-      yield* Effect.sleep("50 millis")
+      // Suspended in its callback: it has been handed to undici, which queues it behind /hang.
+      yield* eventually(Effect.map(queued.status, (status) => status._tag === "Suspended"), "the second request was handed to undici")
       yield* Fiber.interrupt(queued)
       yield* Fiber.interrupt(first)
       yield* Deferred.await(server.hangClosed)
-      yield* Effect.sleep("50 millis")
-      assert.deepStrictEqual(server.seen.map((s) => s.url), ["/hang"])
+      // On the one connection a request still queued would go out before this one, and be seen first.
       const after = yield* http.execute(HttpClientRequest.get(`${server.url}/echo`))
       assert.strictEqual(after.status, 200)
+      assert.deepStrictEqual(server.seen.map((s) => `${s.method} ${s.url}`), ["POST /hang", "GET /echo"])
     }).pipe(Effect.provide(ProviderClient.layer({ connections: 1 }))))
 
   it.scopedLive("sequential requests reuse kept-alive connections", () =>
@@ -261,8 +263,7 @@ describe("ProviderClient", () => {
       assert.strictEqual(response.status, 200)
       assert.strictEqual(server.closedConnections(), 0)
       yield* Scope.close(scope, Exit.void)
-      yield* Effect.sleep(Duration.millis(50))
-      assert.strictEqual(server.closedConnections(), 1)
+      yield* eventually(() => server.closedConnections() === 1, "the server saw the connection closed")
     }))
 
   it.scopedLive("it is an HttpClient: combinators apply", () =>

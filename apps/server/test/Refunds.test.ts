@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Fiber, Option, Schedule } from "effect"
 import * as Gateway from "./support/Gateway.js"
+import { eventually } from "./support/waiting.js"
 
 const post = (gw: Gateway.Gateway, body: unknown, key: string | null = Gateway.key()) =>
   gw.fetch("POST", "/v1/refunds", { body, headers: key === null ? {} : { "idempotency-key": key } })
@@ -73,11 +74,12 @@ for (const createRoute of ["direct", "httpapi"] as const) {
 
     it.scopedLive("409 refund_in_progress while the first request with the key runs", () =>
       Effect.gen(function*() {
-        const gw = yield* Gateway.start({ server: { createRoute } })
-        yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 800 }, route: "refund" })
+        const gw = yield* Gateway.start({ callTimeout: "10 seconds", server: { createRoute } })
+        // Exirom holds the first call 2 s once it arrives: the second request goes out while it is held.
+        yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 2000 }, route: "refund" })
         const key = Gateway.key()
         const first = yield* Effect.fork(post(gw, Gateway.exiromRefund(), key))
-        yield* Effect.sleep("300 millis")
+        yield* eventually(sent(gw.exirom, "refund", 1), "the first request's call reached Exirom")
         const second = yield* post(gw, Gateway.exiromRefund(), key)
         assert.strictEqual(second.status, 409, second.text)
         assert.strictEqual(second.body.error.code, "refund_in_progress")
@@ -444,10 +446,11 @@ describe("POST /v1/refunds/{id}/events: an update AeroHub may have applied", () 
 
   it.scopedLive("a client that hangs up does not stop its update: AeroHub's step is recorded", () =>
     Effect.gen(function*() {
-      const gw = yield* Gateway.start()
+      const gw = yield* Gateway.start({ callTimeout: "10 seconds" })
       const created = yield* post(gw, { provider: "aerohub", ...order, refundStatus: "PROCESSING" })
       assert.strictEqual(created.status, 201, created.text)
-      yield* gw.aerohub.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "update_refund" })
+      yield* gw.aerohub.faults.inject({ fault: { _tag: "Latency", millis: 1500 }, route: "update_refund" })
+      const sentBefore = yield* requests(gw.aerohub, "update_refund")
       const controller = new AbortController()
       const client = yield* Effect.fork(Effect.promise(() =>
         fetch(`${gw.info.url}/v1/refunds/${created.body.id}/events`, {
@@ -457,7 +460,8 @@ describe("POST /v1/refunds/{id}/events: an update AeroHub may have applied", () 
           body: JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })
         }).then((response) => `answered ${response.status}`, () => "hung up")
       ))
-      yield* Effect.sleep("200 millis")
+      // The client hangs up while AeroHub holds the update (1.5 s), not before the gateway sent it.
+      yield* eventually(sent(gw.aerohub, "update_refund", sentBefore + 1), "the update reached AeroHub")
       controller.abort()
       assert.strictEqual(yield* Fiber.join(client), "hung up")
       const recorded = yield* gw.fetch("GET", `/v1/refunds/${created.body.id}`).pipe(
@@ -507,7 +511,8 @@ describe("the typed client derived from the HttpApi", () => {
 /** A create to `path` whose client goes away once it is claimed and its call to Exirom is in flight. */
 const hangUpDuringCreate = (gw: Gateway.Gateway, path: string, key: string) =>
   Effect.gen(function*() {
-    yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
+    yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 1500 }, route: "refund" })
+    const sentBefore = yield* requests(gw.exirom, "refund")
     const controller = new AbortController()
     const client = yield* Effect.fork(Effect.promise(() =>
       fetch(`${gw.info.url}${path}`, {
@@ -517,10 +522,19 @@ const hangUpDuringCreate = (gw: Gateway.Gateway, path: string, key: string) =>
         body: JSON.stringify(Gateway.exiromRefund())
       }).then((response) => `answered ${response.status}`, () => "hung up")
     ))
-    yield* Effect.sleep("200 millis")
+    // Hung up while Exirom holds the call (1.5 s), not before the gateway sent it.
+    yield* eventually(sent(gw.exirom, "refund", sentBefore + 1), "the create's call reached Exirom")
     controller.abort()
     assert.strictEqual(yield* Fiber.join(client), "hung up")
   })
+
+/** Calls to `route` a sandbox has received, counted as they arrive (before any latency it adds). */
+const requests = (sandbox: Gateway.Gateway["exirom"] | Gateway.Gateway["aerohub"], route: string) =>
+  Effect.map(sandbox.stats, (stats) => stats.requests[route] ?? 0)
+
+/** Whether a sandbox has received `count` calls to `route`. */
+const sent = (sandbox: Gateway.Gateway["exirom"] | Gateway.Gateway["aerohub"], route: string, count: number) =>
+  Effect.map(requests(sandbox, route), (n) => n >= count)
 
 /** The retry with the key: refused while the refund runs, then its replay once it is recorded (within 5 s). */
 const replayOnceRecorded = (gw: Gateway.Gateway, key: string) =>
@@ -544,8 +558,12 @@ describe("POST /v1/refunds (direct route): a client that hangs up", () => {
       assert.deepStrictEqual(replay.body.events.map((e: { readonly to: string }) => e.to), ["requested", replay.body.status])
       assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
       // The hung-up request is in the access log with what it would have been told.
-      const lines = stdout.text().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
-      assert.isTrue(lines.some((l) => l["clientGone"] === true && l["status"] === 201 && l["path"] === "/v1/refunds"), stdout.text())
+      // Its line is written when its handler ends, which may be just after the replay was answered.
+      const lines = () => stdout.text().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+      yield* eventually(
+        () => lines().some((l) => l["clientGone"] === true && l["status"] === 201 && l["path"] === "/v1/refunds"),
+        "the access log has the hung-up request's line (clientGone, 201)"
+      )
     }))
 })
 

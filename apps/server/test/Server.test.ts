@@ -1,6 +1,6 @@
 import { Validator } from "@seriousme/openapi-schema-validator"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Console, Context, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope } from "effect"
+import { Cause, ConfigProvider, Console, Context, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Schedule, Scope } from "effect"
 import type { Ledger } from "@refundkit/core/Ledger"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -13,6 +13,7 @@ import * as ServerConfig from "../src/ServerConfig.js"
 import * as SyncLoop from "../src/SyncLoop.js"
 import * as ExiromSandbox from "@refundkit/exirom/sandbox"
 import * as Gateway from "./support/Gateway.js"
+import { eventually } from "./support/waiting.js"
 
 const timingPattern = /^app;dur=\d+\.\d\d, provider;dur=\d+\.\d\d$/
 
@@ -255,18 +256,26 @@ describe("the gateway", () => {
       }
       // Each lookup takes 1 s, three times the spacing: a lease of the spacing alone ran out mid-sync.
       yield* first.exirom.faults.inject({ fault: { _tag: "Latency", millis: 1000 }, route: "info", times: 0 })
-      const sync: SyncLoop.Options = { ...SyncLoop.defaultOptions, interval: "50 millis", batchSize: 10, spacing: "300 millis", syncTimeout: "5 seconds" }
+      // A lease of syncTimeout + spacing (20.3 s) keeps a correct gateway from looking any of them up
+      // again for the whole test, however slow the machine.
+      const sync: SyncLoop.Options = { ...SyncLoop.defaultOptions, interval: "50 millis", batchSize: 10, spacing: "300 millis", syncTimeout: "20 seconds" }
       yield* Gateway.start({ shareWith: first, server: { sync } })
       yield* Gateway.start({ shareWith: first, server: { sync } })
-      yield* Effect.sleep("2500 millis")
-      assert.strictEqual((yield* first.exirom.stats).requests["info"], 8, "each refund looked up once: its lease outlasts its sync")
+      const lookups = Effect.map(first.exirom.stats, (stats) => stats.requests["info"] ?? 0)
+      yield* eventually(Effect.map(lookups, (n) => n >= 8), "all 8 refunds were looked up")
+      // No event marks the moment a lease of the spacing alone would let the other instance in: the
+      // first lookups answering (1 s) frees workers that take the next refund at once. 2 s past the
+      // 8th lookup covers that twice over; a slower machine only delays the second lookup (the test
+      // passes when it should not, never fails when it should not: see the 20 s lease above).
+      yield* Effect.sleep("2 seconds")
+      assert.strictEqual(yield* lookups, 8, "each refund looked up once: its lease outlasts its sync")
     }))
 
   it.scopedLive("finishes a request in flight when it shuts down", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const gw = yield* Gateway.start().pipe(Scope.extend(scope))
-      yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 600 }, route: "refund" })
+      const gw = yield* Gateway.start({ callTimeout: "10 seconds", server: { shutdownGrace: Duration.seconds(10) } }).pipe(Scope.extend(scope))
+      yield* gw.exirom.faults.inject({ fault: { _tag: "Latency", millis: 1500 }, route: "refund" })
       const inFlight = yield* Effect.fork(Effect.promise(() =>
         fetch(`${gw.info.url}/v1/refunds`, {
           method: "POST",
@@ -274,7 +283,8 @@ describe("the gateway", () => {
           body: JSON.stringify(Gateway.exiromRefund())
         }).then((response) => response.status)
       ))
-      yield* Effect.sleep("200 millis")
+      // Shut down while Exirom holds the create's call (1.5 s): the request is in flight.
+      yield* eventually(Effect.map(gw.exirom.stats, (stats) => (stats.requests["refund"] ?? 0) >= 1), "the create's call reached Exirom")
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(yield* Fiber.join(inFlight), 201)
       const after = yield* Effect.promise(() => fetch(`${gw.info.url}/healthz`).then(() => "answered", () => "refused"))
@@ -445,9 +455,10 @@ describe("the access log", () => {
       const gw = yield* Gateway.start({ server: { accessLog: "logfmt" } })
       const created = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key(), "x-request-id": 'odd"id=1' } })
       assert.strictEqual(created.status, 201, created.text)
-      yield* Effect.sleep("50 millis") // lines go out at the end of the event-loop turn
-      const line = stdout.text().split("\n").find((l) => l.includes("requestId=\"odd"))
-      assert.isDefined(line, stdout.text())
+      // Lines go out at the end of the event-loop turn.
+      const find = () => stdout.text().split("\n").find((l) => l.includes("requestId=\"odd"))
+      yield* eventually(() => find() !== undefined, "the request's log line was written")
+      const line = find()
       assert.isFalse(line!.startsWith("{"), line)
       assert.deepInclude(parseLogfmt(line!), { level: "INFO", message: "request", requestId: 'odd"id=1', method: "POST", path: "/v1/refunds", status: "201" })
     }))
