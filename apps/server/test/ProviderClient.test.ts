@@ -62,6 +62,9 @@ const startServer: Effect.Effect<TestServer, never, Scope.Scope> = Effect.gen(fu
       }
     })
   })
+  // Idle sockets stay open for a minute (Node's default is 5 s, and undici closes at the hint less
+  // 2 s): a socket the test sees closed was closed by the client, not by an idle timeout.
+  server.keepAliveTimeout = 60_000
   server.on("connection", (socket) => {
     socketIds.set(socket, connections++)
     socket.on("close", () => void closed++)
