@@ -5,12 +5,12 @@
 // the connection (~15 minutes). A real PostgreSQL, reached through a TCP proxy that stops
 // passing bytes on the connections it has.
 import { assert, describe, it } from "@effect/vitest"
-import type { Ledger } from "@refundkit/core"
-import { ConfigProvider, Effect, Exit, Fiber, Layer } from "effect"
+import { ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Ref } from "effect"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, pgSchema } from "./support/databases.js"
 import { at, draft, partial } from "./support/refunds.js"
 import { silentProxy } from "./support/silentProxy.js"
+import { holdTurn } from "./support/turns.js"
 
 // Short for the test, long enough for a loaded machine's answers.
 const bound = 1000
@@ -129,8 +129,17 @@ describe("PostgreSQL: every ledger operation on a connection that goes silent en
       const url = proxy.through(yield* pgSchema)
       const ledger = yield* build(SqlLedger.layerPg(url, { maxConnections: 3, statementTimeoutMillis: bound }))
       yield* ledger.claim(seeded)
-      // Three turns at once hold three connections, which then wait idle in the pool.
-      yield* Effect.all([1, 2, 3].map((n) => ledger.serialise!(`deadline-idle-${n}`, Effect.sleep("500 millis"))), { concurrency: "unbounded" })
+      // Three turns at once hold three connections, which then wait idle in the pool. Each turn waits
+      // until all three are taken: a turn that ended first would hand its connection to the next.
+      const inside = yield* Ref.make(0)
+      const allInside = yield* Deferred.make<void>()
+      const meet = Effect.zipRight(
+        Effect.flatMap(Ref.updateAndGet(inside, (n) => n + 1), (n) => n === 3 ? Deferred.succeed(allInside, undefined) : Effect.void),
+        Deferred.await(allInside)
+      )
+      yield* Effect.all([1, 2, 3].map((n) => ledger.serialise!(`deadline-idle-${n}`, meet)), { concurrency: "unbounded" }).pipe(
+        Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => "three turns were never held at once" })
+      )
       assert.isAtLeast(proxy.open(), 3)
       proxy.silence()
       const lost = yield* ended("the first read on the silent connections", ledger.get(seeded.id))
@@ -173,16 +182,12 @@ describe("PostgreSQL: a statement that waits for another caller's lock is not cu
   const pair = (options: SqlLedger.PgOptions) =>
     Effect.flatMap(pgSchema, (url) => Effect.all([build(SqlLedger.layerPg(url, options)), build(SqlLedger.layerPg(url, options))]))
 
-  const holdTurn = (ledger: Ledger.Ledger.Service, id: string) =>
-    Effect.fork(ledger.serialise!(id, Effect.never))
-
   it.scopedLive("a turn waits past the statement bound, and gives up after turnWaitMillis naming the refund, having run nothing", () =>
     Effect.gen(function*() {
       const [one, two] = yield* pair({ statementTimeoutMillis: 500, turnWaitMillis: 2000 })
       const refund = draft("deadline-turn-busy")
       yield* one.claim(refund)
       const held = yield* holdTurn(one, refund.id)
-      yield* Effect.sleep("100 millis")
       let ran = false
       const started = Date.now()
       const waited = yield* ended("the second turn", two.serialise!(refund.id, Effect.sync(() => (ran = true))))
@@ -204,15 +209,12 @@ describe("PostgreSQL: a statement that waits for another caller's lock is not cu
       const [one, two] = yield* pair({ statementTimeoutMillis: 500 })
       const refund = draft("deadline-row-lock")
       yield* one.claim(refund)
-      // One's turn holds the refund's row lock (its change inside the turn) for two seconds.
-      const held = yield* Effect.fork(one.serialise!(
-        refund.id,
-        Effect.zipRight(
-          one.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: "R-1" }),
-          Effect.sleep("2 seconds")
-        )
-      ))
-      yield* Effect.sleep("300 millis")
+      // One's turn holds the refund's row lock (its change inside the turn) for two seconds from now:
+      // the change below waits on it four times the statement bound.
+      const held = yield* holdTurn(one, refund.id, {
+        first: one.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: "R-1" }),
+        hold: Effect.sleep("2 seconds")
+      })
       const moved = yield* ended(
         "the change behind the lock",
         two.transition(refund.id, { to: "succeeded", source: "webhook", at: at(2), providerStatus: "DONE" })
@@ -226,11 +228,9 @@ describe("PostgreSQL: a statement that waits for another caller's lock is not cu
       const [one, two] = yield* pair({ statementTimeoutMillis: 500, turnWaitMillis: 1500 })
       const refund = draft("deadline-row-lock-held")
       yield* one.claim(refund)
-      const held = yield* Effect.fork(one.serialise!(
-        refund.id,
-        Effect.zipRight(one.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: "R-1" }), Effect.never)
-      ))
-      yield* Effect.sleep("300 millis")
+      const held = yield* holdTurn(one, refund.id, {
+        first: one.transition(refund.id, { to: "pending", source: "submit", at: at(1), providerReference: "R-1" })
+      })
       const waited = yield* ended(
         "the change behind the held lock",
         two.transition(refund.id, { to: "succeeded", source: "webhook", at: at(2), providerStatus: "DONE" })

@@ -12,6 +12,7 @@ import * as path from "node:path"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, pgSchema, tempDir } from "./support/databases.js"
 import { at, draft } from "./support/refunds.js"
+import { holdTurn } from "./support/turns.js"
 
 const turnOf = (ledger: Ledger.Ledger.Service) => {
   const serialise = ledger.serialise
@@ -20,16 +21,13 @@ const turnOf = (ledger: Ledger.Ledger.Service) => {
 }
 
 /**
- * A first turn on refund `id` that records `providerStatus` after `millis`, and a second
- * turn started while it runs: the provider status the second one reads.
+ * A first turn on refund `id` that records `providerStatus` `millis` after it was taken, and a
+ * second turn started once it was: the provider status the second one reads.
  */
 const secondTurnReads = (one: Ledger.Ledger.Service, two: Ledger.Ledger.Service, id: string, millis: number, providerStatus: string) =>
   Effect.gen(function*() {
-    const first = yield* Effect.fork(turnOf(one)(
-      id,
-      Effect.zipRight(Effect.sleep(millis), one.transition(id, { to: "pending", source: "operator", at: at(1), providerStatus }))
-    ))
-    yield* Effect.sleep("100 millis")
+    // `millis` is how long the second turn has to run ahead of the first if it did not wait for it.
+    const first = yield* holdTurn(one, id, { hold: Effect.zipRight(Effect.sleep(millis), one.transition(id, { to: "pending", source: "operator", at: at(1), providerStatus })) })
     const seen = yield* turnOf(two)(id, two.get(id))
     yield* Fiber.join(first)
     return seen.providerStatus
@@ -86,9 +84,9 @@ for (const kind of [pgKind, sqliteKind, sqliteClientKind]) {
         const [one, two] = yield* kind.pair()
         yield* one.claim(draft("turn-a"))
         yield* one.claim(draft("turn-b"))
-        const held = yield* Effect.fork(turnOf(one)(draft("turn-a").id, Effect.sleep("2 seconds")))
-        yield* Effect.sleep("100 millis")
-        const other = yield* turnOf(two)(draft("turn-b").id, two.get(draft("turn-b").id)).pipe(Effect.timeout("1 second"), Effect.either)
+        const held = yield* holdTurn(one, draft("turn-a").id)
+        // Turn a is held for good: a turn on b that waited for it would never end.
+        const other = yield* turnOf(two)(draft("turn-b").id, two.get(draft("turn-b").id)).pipe(Effect.timeout("10 seconds"), Effect.either)
         assert.isTrue(other._tag === "Right", "a turn on another refund waited")
         yield* Fiber.interrupt(held)
       }))
@@ -122,11 +120,10 @@ for (const kind of [sqliteKind, sqliteClientKind]) {
         const [one, two] = yield* kind.pair()
         const refund = draft("turn-interrupted")
         yield* one.claim(refund)
-        const held = yield* Effect.fork(turnOf(one)(refund.id, Effect.never))
-        yield* Effect.sleep("200 millis")
+        const held = yield* holdTurn(one, refund.id)
         yield* Fiber.interrupt(held)
         // Well within the default 30 s lease: the turn was released, not left to expire.
-        const next = yield* turnOf(two)(refund.id, two.get(refund.id)).pipe(Effect.timeout("2 seconds"), Effect.either)
+        const next = yield* turnOf(two)(refund.id, two.get(refund.id)).pipe(Effect.timeout("10 seconds"), Effect.either)
         assert.isTrue(next._tag === "Right", "the interrupted turn still held the refund")
       }))
     it.scopedLive("a turn running longer than its lease keeps it: the holder renews it", () =>
@@ -142,8 +139,7 @@ for (const kind of [sqliteKind, sqliteClientKind]) {
         const [one, two] = yield* kind.pair({ turnWaitMillis: 400 })
         const refund = draft("turn-busy")
         yield* one.claim(refund)
-        const held = yield* Effect.fork(turnOf(one)(refund.id, Effect.never))
-        yield* Effect.sleep("100 millis")
+        const held = yield* holdTurn(one, refund.id)
         let ran = false
         const started = Date.now()
         const error = yield* turnOf(two)(refund.id, Effect.sync(() => (ran = true))).pipe(Effect.flip)
@@ -160,14 +156,13 @@ for (const kind of [sqliteKind, sqliteClientKind]) {
         const [one, two] = yield* kind.pair()
         const refund = draft("turn-held")
         yield* one.claim(refund)
-        const held = yield* Effect.fork(turnOf(one)(refund.id, Effect.never))
-        yield* Effect.sleep("100 millis")
+        const held = yield* holdTurn(one, refund.id)
         // The other connection claims and moves refunds on, the held one included.
         const other = draft("turn-meanwhile")
         const written = yield* Effect.all([
           two.claim(other),
           two.transition(refund.id, { to: "pending", source: "webhook", at: at(1), providerStatus: "CALLBACK" })
-        ]).pipe(Effect.timeout("2 seconds"), Effect.either)
+        ]).pipe(Effect.timeout("10 seconds"), Effect.either)
         assert.isTrue(written._tag === "Right", `a write waited behind a held turn: ${JSON.stringify(written)}`)
         yield* Fiber.interrupt(held)
       }))

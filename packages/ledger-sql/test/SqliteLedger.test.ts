@@ -8,13 +8,14 @@ import Database from "better-sqlite3"
 import * as Provider from "@refundkit/core/Provider"
 import * as Providers from "@refundkit/core/Providers"
 import * as Refunds from "@refundkit/core/Refunds"
-import { Context, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Schema, Scope } from "effect"
+import { Context, Effect, Either, Exit, Fiber, Layer, Schedule, Schema, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as SqliteLedger from "../src/internal/sqliteLedger.js"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, tempDir } from "./support/databases.js"
 import { at, draft, partial } from "./support/refunds.js"
+import { eventually, isPending, quiet } from "./support/waiting.js"
 
 const ledgerFile = Effect.map(tempDir, (dir) => path.join(dir, "ledger.db"))
 
@@ -254,19 +255,7 @@ const heldFsync = () => {
   return { calls, fsync, releaseOnClose }
 }
 
-/** Polls until `condition` holds (live clock), failing the test after `seconds` (default one). */
-const eventually = (condition: () => boolean, what: string, seconds = 1) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < seconds * 200; i++) {
-      if (condition()) return
-      yield* Effect.sleep("5 millis")
-    }
-    assert.fail(`timed out waiting until ${what}`)
-  })
-
 const refundsIn = (db: Database.Database) => (db.prepare("SELECT COUNT(*) AS n FROM refunds").get() as { n: number }).n
-
-const isPending = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
 
 describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off the event loop)", () => {
   it.scopedLive("the connection runs in WAL mode at NORMAL; what a write reported is read by a separate connection", () =>
@@ -311,14 +300,14 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       assert.isTrue(yield* isPending(a))
       // A read of it waits for the same fsync.
       const read = yield* Effect.fork(ledger.get(first.id))
-      yield* Effect.sleep("10 millis")
+      yield* quiet(read)
 
       // More writes while that fsync is in flight: B and C issued together, then D in a later turn. They
       // would wait for the next fsync anyway, so they are held and committed together once it completes.
       const bc = yield* Effect.fork(Effect.all([ledger.claim(draft("b")), ledger.claim(draft("c"))], { concurrency: "unbounded" }))
-      yield* Effect.sleep("10 millis")
+      yield* quiet(bc)
       const d = yield* Effect.fork(ledger.claim(draft("d")))
-      yield* Effect.sleep("10 millis")
+      yield* quiet(d)
       assert.strictEqual(refundsIn(other), 1, "held, not committed, while the fsync is in flight")
       assert.strictEqual(calls.length, 1, "one fsync in flight at a time")
       for (const fiber of [a, read, bc, d]) assert.isTrue(yield* isPending(fiber as Fiber.RuntimeFiber<unknown, unknown>))
@@ -333,7 +322,7 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       assert.isTrue(yield* isPending(d))
       // A read now sees D, which only the fsync in flight covers: it waits for it.
       const readD = yield* Effect.fork(ledger.get(draft("d").id))
-      yield* Effect.sleep("10 millis")
+      yield* quiet(readD)
       assert.isTrue(yield* isPending(readD))
       calls[1]!.done(null)
       assert.strictEqual((yield* Fiber.join(readD)).idempotencyKey, "d")
@@ -359,11 +348,11 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       const dropped = yield* Effect.fork(ledger.claim(draft("dropped")))
       const kept = yield* Effect.fork(Effect.uninterruptible(ledger.claim(draft("kept"))))
       const alongside = yield* Effect.fork(ledger.claim(draft("alongside")))
-      yield* Effect.sleep("10 millis")
+      yield* quiet(dropped, kept, alongside)
       assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(dropped)), "an interruptible wait ends at once")
       // The uninterruptible one cannot be interrupted while it waits: asked to, it still finishes its write.
       yield* Fiber.interruptFork(kept)
-      yield* Effect.sleep("10 millis")
+      yield* quiet(kept)
       assert.isTrue(yield* isPending(kept))
       calls[0]!.done(null)
       assert.strictEqual((yield* Fiber.join(first))._tag, "Claimed")
@@ -392,7 +381,7 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
         yield* eventually(() => calls.length === 1, "the first batch asked for an fsync")
         // Issued while the fsync is in flight: held, never committed once that fsync fails.
         const b = yield* Effect.fork(Effect.flip(ledger.claim(second)))
-        yield* Effect.sleep("10 millis")
+        yield* quiet(b)
         assert.strictEqual(refundsIn(other), 1)
 
         calls[0]!.done(Object.assign(new Error("EIO: i/o error, fsync"), { errno: -5, code: "EIO", syscall: "fsync" }))
@@ -429,11 +418,13 @@ describe("SQLite ledger durability (synchronous = NORMAL, the WAL fsynced off th
       const file = yield* ledgerFile
       const { calls, fsync } = heldFsync()
       const scope = yield* Scope.make()
-      const ledger = yield* Scope.extend(SqliteLedger.open(file, { fsync, fsyncSync: null }), scope)
+      // No checkpoint worker: stopping it takes real time, and closing would still be waiting for it
+      // below whether or not it waits for the fsync.
+      const ledger = yield* Scope.extend(SqliteLedger.open(file, { fsync, fsyncSync: null, checkpointInWorker: false }), scope)
       const claim = yield* Effect.fork(ledger.claim(draft("closing")))
       yield* eventually(() => calls.length === 1, "the batch asked for an fsync")
       const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
-      yield* Effect.sleep("20 millis")
+      yield* quiet(closing)
       assert.isTrue(yield* isPending(closing), "still waiting for the fsync")
       assert.doesNotThrow(() => fs.fstatSync(calls[0]!.fd), "the descriptor is still open")
       calls[0]!.done(null)
@@ -502,15 +493,16 @@ describe("SQLite ledger commit delay (commitDelayMillis, for bulk runs)", () => 
     Effect.gen(function*() {
       const file = yield* ledgerFile
       const { calls, fsync, releaseOnClose } = heldFsync()
-      const ledger = yield* SqliteLedger.open(file, { fsync, fsyncSync: null, commitDelayMillis: 300 })
+      // A second is far more than the two writes below need to be issued in, however loaded the machine.
+      const ledger = yield* SqliteLedger.open(file, { fsync, fsyncSync: null, commitDelayMillis: 1000 })
       yield* releaseOnClose
       const other = yield* raw(file)
       const before = commitsInWal(file)
 
       const first = yield* Effect.fork(ledger.claim(draft("first")))
-      yield* Effect.sleep("20 millis")
+      yield* quiet(first)
       const second = yield* Effect.fork(ledger.claim(draft("second")))
-      yield* Effect.sleep("20 millis")
+      yield* quiet(second)
       assert.strictEqual(refundsIn(other), 0, "nothing is committed while the first write's delay runs")
       assert.strictEqual(calls.length, 0)
 
@@ -526,12 +518,18 @@ describe("SQLite ledger commit delay (commitDelayMillis, for bulk runs)", () => 
       const third = yield* Effect.fork(ledger.claim(draft("third")))
       yield* eventually(() => calls.length === 2, "the third write's batch asked for an fsync")
       const fourth = yield* Effect.fork(ledger.claim(draft("fourth")))
-      yield* Effect.sleep("400 millis")
+      yield* quiet(fourth)
+      // The fourth write's delay timer was set as it was queued, before this one of the same length:
+      // Node fires them in that order, so by now the writer has met the fourth's delay.
+      yield* Effect.sleep("1000 millis")
+      yield* quiet(fourth)
       assert.strictEqual(refundsIn(other), 3, "held while the fsync is in flight, past its own delay")
       calls[1]!.done(null)
       assert.strictEqual((yield* Fiber.join(third))._tag, "Claimed")
-      yield* eventually(() => calls.length === 3, "the held write committed without a second delay", 0.15)
-      assert.strictEqual(refundsIn(other), 4)
+      // Committed in the event-loop turn the fsync ended in, well before a second delay would end.
+      yield* quiet(fourth)
+      assert.strictEqual(refundsIn(other), 4, "the held write committed without a second delay")
+      yield* eventually(() => calls.length === 3, "the held write's batch asked for an fsync")
       calls[2]!.done(null)
       assert.strictEqual((yield* Fiber.join(fourth))._tag, "Claimed")
     }))
@@ -542,7 +540,7 @@ describe("SQLite ledger commit delay (commitDelayMillis, for bulk runs)", () => 
       const delayed = yield* build(SqlLedger.layerSqlite(file, { commitDelayMillis: 200 }))
       const other = yield* raw(file)
       const claim = yield* Effect.fork(delayed.claim(draft("delayed")))
-      yield* Effect.sleep("50 millis")
+      yield* quiet(claim)
       assert.strictEqual(refundsIn(other), 0, "the layer's writes wait for the delay")
       assert.strictEqual((yield* Fiber.join(claim))._tag, "Claimed")
       assert.strictEqual(refundsIn(other), 1)
