@@ -1,5 +1,8 @@
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as AiraloSandbox from "@refundkit/airalo/sandbox"
+import { Ledger } from "@refundkit/core"
 import { Effect, Exit, Scope } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -40,6 +43,17 @@ const airaloBulk = (name: string, iccids: ReadonlyArray<string>, airalo: { reado
   const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
   return { env, args, exited, kill: () => child.kill("SIGKILL") }
 }
+
+/** How many refunds a running `bulk` has marked not sent in its SQLite ledger `file` (0 before it made the file). */
+const markedNotSent = (file: string): Promise<number> =>
+  Effect.runPromise(
+    Effect.scoped(Effect.gen(function*() {
+      // Read-only, on a connection of the test's own: the ledger is in WAL mode, so this never blocks its writer.
+      const sql = yield* SqliteClient.make({ filename: file, readonly: true, disableWAL: true })
+      const [row] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM refunds WHERE json_extract(error, '$.code') = ${Ledger.notSentCode}`
+      return row?.n ?? 0
+    })).pipe(Effect.provide(Reactivity.layer), Effect.catchAllCause(() => Effect.succeed(0)))
+  )
 
 beforeAll(async () => {
   sandboxes = await startSandboxes()
@@ -529,9 +543,10 @@ describe("refundkit bulk", () => {
       const foreign = AiraloSandbox.foreignIccid(1)
       const iccids = [AiraloSandbox.ownedIccid(901), AiraloSandbox.ownedIccid(902), foreign, AiraloSandbox.ownedIccid(903), AiraloSandbox.ownedIccid(904)]
       const { args, env, exited, kill } = airaloBulk("airalo-refused", iccids, airalo)
-      for (let i = 0; i < 6000 && (await stats<AiraloStats>(airalo.url)).rejected === 0; i++) await new Promise((r) => setTimeout(r, 10))
-      // Well inside the 4 s the first row waits for its own call, and long after the refusal came back.
-      await new Promise((r) => setTimeout(r, 1000))
+      // Killed once the refusal is in and every row is marked not sent, while the first row still waits
+      // the 4 s for its own call. Up to 60 s for the child to start (a loaded machine starts Node slowly).
+      const ledgerFile = join(dir, "airalo-refused.db")
+      for (let i = 0; i < 3000 && (await markedNotSent(ledgerFile)) < iccids.length; i++) await new Promise((r) => setTimeout(r, 20))
       kill()
       await exited
       const killed = await stats<AiraloStats>(airalo.url)

@@ -13,6 +13,14 @@ const ledger = () => join(dir, "ledger.db")
 const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => run([...args, "--ledger", ledger()], { cwd: dir, env: { ...sandboxes.info.env, ...env } })
 const exirom = (body: Record<string, unknown>) => JSON.stringify({ reason: "customer_request", ...body })
 
+/**
+ * Waits until Exirom's sandbox has settled a refund the last command created. It settles one 200 ms
+ * after taking it, by the wall clock it shares with this process; nothing outside it shows the moment.
+ * The refund exists (the create returned) and a timer never fires early, so however loaded the
+ * machine, 500 ms from here is past it: this wait cannot end too soon, only late.
+ */
+const settled = () => new Promise((resolve) => setTimeout(resolve, 500))
+
 beforeAll(async () => {
   sandboxes = await startSandboxes()
   dir = tempDir()
@@ -154,7 +162,7 @@ describe("refundkit (everything but bulk)", () => {
     const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 30003, amount: "5.00" })])
     assert.strictEqual(created.code, 0, created.stderr)
     const id = (JSON.parse(created.stdout) as Refund).id
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await settled()
     const synced = await cli(["sync", id, "--json"])
     assert.strictEqual(synced.code, 0, synced.stderr)
     assert.strictEqual((JSON.parse(synced.stdout) as Refund).status, "failed")
@@ -246,7 +254,7 @@ describe("refundkit (everything but bulk)", () => {
   it("reconciles pending and unknown refunds, field by field, and names what needs a person", async () => {
     const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 20001, amount: "20.00" })])
     const id = (JSON.parse(created.stdout) as Refund).id
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await settled()
     const result = await cli(["reconcile", "--json"])
     assert.strictEqual(result.code, 3, `the airpay refund in doubt stays unknown: ${result.stderr}`)
     const report = JSON.parse(result.stdout) as {

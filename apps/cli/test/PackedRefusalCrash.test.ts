@@ -13,7 +13,7 @@ import { Airalo } from "@refundkit/airalo"
 import * as AiraloSandbox from "@refundkit/airalo/sandbox"
 import { Ledger, Providers, Refunds } from "@refundkit/core"
 import * as LedgerSql from "@refundkit/ledger-sql"
-import { ConfigProvider, Context, Effect, Either, Fiber, Layer, Redacted, Schedule, type Scope } from "effect"
+import { ConfigProvider, Context, Deferred, Effect, Either, Fiber, Layer, Redacted, Schedule, type Scope } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -41,13 +41,17 @@ const ledgers: ReadonlyArray<{ readonly name: string; readonly layer: Effect.Eff
 ]
 
 // The ledger of a process that dies right after its first `not_sent` mark is written: every
-// later mark never reaches the ledger. Everything else is the ledger itself.
-const diesAfterFirstMark = (ledger: Ledger.Ledger.Service) => {
-  let marks = 0
-  const transition: Ledger.Ledger.Service["transition"] = (id, change) =>
-    Effect.suspend(() => (change.error?.code === Ledger.notSentCode && ++marks > 1 ? Effect.never : ledger.transition(id, change)))
-  return { ...ledger, transition }
-}
+// later mark never reaches the ledger, and `died` completes when the second is asked for.
+// Everything else is the ledger itself.
+const diesAfterFirstMark = (ledger: Ledger.Ledger.Service) =>
+  Effect.map(Deferred.make<void>(), (died) => {
+    let marks = 0
+    const transition: Ledger.Ledger.Service["transition"] = (id, change) =>
+      Effect.suspend(() =>
+        change.error?.code === Ledger.notSentCode && ++marks > 1 ? Effect.zipRight(Deferred.succeed(died, undefined), Effect.never) : ledger.transition(id, change)
+      )
+    return { ledger: { ...ledger, transition }, died }
+  })
 
 const refundsOver = (ledger: Ledger.Ledger.Service, env: Record<string, string>) =>
   Effect.map(
@@ -77,14 +81,15 @@ describe("a packed Airalo call refused as a whole, the process dying between its
         const iccids = [AiraloSandbox.ownedIccid(701), AiraloSandbox.ownedIccid(702), AiraloSandbox.ownedIccid(703), AiraloSandbox.foreignIccid(7)]
         const rows = iccids.map((iccid) => ({ provider: "airalo", request: { iccids: [iccid], reason: "TRIP_CANCELLATION" }, idempotencyKey: `row-${iccid}` }))
 
-        const dying = yield* refundsOver(diesAfterFirstMark(base), airalo.env)
+        const dies = yield* diesAfterFirstMark(base)
+        const dying = yield* refundsOver(dies.ledger, airalo.env)
         const run = yield* Effect.fork(dying.createMany(rows))
-        // The packed call's refusal is in and the first mark written; the process dies.
+        // The packed call's refusal is in, the first mark written and the second asked for; the process dies.
         const marked = (refund: { readonly error?: { readonly code: string } | undefined }) => refund.error?.code === Ledger.notSentCode
         const claimed = Effect.flatMap(Effect.forEach(rows, (row) => base.findByKey("airalo", row.idempotencyKey)), (found) =>
           Effect.succeed(found.flatMap((f) => (f._tag === "Some" ? [f.value] : []))))
-        for (let i = 0; i < 500 && (yield* claimed).filter(marked).length === 0; i++) yield* Effect.sleep("10 millis")
-        yield* Effect.sleep("50 millis")
+        yield* Deferred.await(dies.died).pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => "the second not_sent mark was never asked for" }))
+        for (let i = 0; i < 2000 && (yield* claimed).filter(marked).length === 0; i++) yield* Effect.sleep("10 millis")
         yield* Fiber.interrupt(run)
         assert.strictEqual(yield* refundCalls, 1, "only the packed call was sent")
         assert.strictEqual((yield* airalo.stats).refundsPerformed, 0, "and Airalo refused it")
