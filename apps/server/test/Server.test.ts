@@ -279,7 +279,8 @@ describe("the gateway", () => {
       const inFlight = yield* Effect.fork(Effect.promise(() =>
         fetch(`${gw.info.url}/v1/refunds`, {
           method: "POST",
-          headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": Gateway.key(), "content-type": "application/json" },
+          // Not kept alive: an idle socket would hold the shutdown until the grace ends.
+          headers: { authorization: `Bearer ${Gateway.apiKey}`, "idempotency-key": Gateway.key(), "content-type": "application/json", connection: "close" },
           body: JSON.stringify(Gateway.exiromRefund())
         }).then((response) => response.status)
       ))
