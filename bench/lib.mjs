@@ -394,6 +394,20 @@ export const postgresCpuSeconds = () => {
  * for each, and how many cores the machine was kept busy by them on average (and the
  * raw seconds, so that `mergeCpu` can add up several measurements).
  */
+/**
+ * CPU seconds the hypervisor ran something else while this machine's cores wanted to run (the
+ * `steal` column of /proc/stat, all cores); NaN when /proc cannot tell. On a shared host it is
+ * what makes one hour's run half as fast as another's: every process here was simply not running.
+ */
+export const stolenSeconds = () => {
+  try {
+    const fields = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/)
+    return Number(fields[8]) / clockTicks
+  } catch {
+    return NaN
+  }
+}
+
 export const cpuMeter = (pids, { postgres = false } = {}) => {
   const read = () => {
     const own = process.cpuUsage()
@@ -403,6 +417,7 @@ export const cpuMeter = (pids, { postgres = false } = {}) => {
     return out
   }
   const before = read()
+  const stealBefore = stolenSeconds()
   const started = performance.now()
   return {
     stop: (refunds) => {
@@ -412,26 +427,32 @@ export const cpuMeter = (pids, { postgres = false } = {}) => {
         const seconds = after[name] - before[name]
         if (Number.isFinite(seconds)) used[name] = seconds
       }
-      return cpuSummary({ used, seconds: (performance.now() - started) / 1000, refunds })
+      return cpuSummary({ used, seconds: (performance.now() - started) / 1000, refunds, stolen: stolenSeconds() - stealBefore })
     }
   }
 }
 
-const cpuSummary = ({ used, seconds, refunds }) => {
+const cpuSummary = ({ used, seconds, refunds, stolen }) => {
   const perRefund = {}
   let busy = 0
   for (const [name, s] of Object.entries(used)) {
     perRefund[name] = Math.round((s / refunds) * 1e6)
     busy += s
   }
-  return { microsPerRefund: perRefund, coresBusy: Math.round((busy / seconds) * 100) / 100, used, seconds, refunds }
+  const cores = (s) => Math.round((s / seconds) * 100) / 100
+  return { microsPerRefund: perRefund, coresBusy: cores(busy), coresStolen: Number.isFinite(stolen) ? cores(stolen) : undefined, used, stolen, seconds, refunds }
 }
 
 /** Several `cpuMeter` measurements as one. */
 export const mergeCpu = (list) => {
   const used = {}
   for (const cpu of list) for (const [name, s] of Object.entries(cpu.used)) used[name] = (used[name] ?? 0) + s
-  return cpuSummary({ used, seconds: list.reduce((a, c) => a + c.seconds, 0), refunds: list.reduce((a, c) => a + c.refunds, 0) })
+  return cpuSummary({
+    used,
+    seconds: list.reduce((a, c) => a + c.seconds, 0),
+    refunds: list.reduce((a, c) => a + c.refunds, 0),
+    stolen: list.reduce((a, c) => a + c.stolen, 0)
+  })
 }
 
 /**

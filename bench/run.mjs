@@ -225,6 +225,10 @@ const cpuProcesses = ["gateway", "floor", "postgres", "sandbox", "loadgen"]
 // With `directRps`, the row also gives the CPU ceiling: the rate at which these processes
 // would keep every core of the machine busy, as a ratio to direct. No concurrency, batching
 // or scheduling gets a configuration past it without spending less CPU per refund.
+// Time the host gave these cores to other guests: above a few hundredths of a core, the run's
+// rates say more about the host's hour than about refundkit.
+const stolenText = (cpu) => (cpu.coresStolen === undefined ? "" : `, ${cpu.coresStolen} stolen by the host`)
+
 const cpuMetric = (id, what, cpu, directRps) => {
   if (cpu === undefined) return
   const parts = cpuProcesses.filter((k) => cpu.microsPerRefund[k] !== undefined)
@@ -234,7 +238,7 @@ const cpuMetric = (id, what, cpu, directRps) => {
   const ceiling = (cores * 1e6) / total
   const ceilingText = directRps === undefined ? "" : `; ceiling at ${cores} cores ${round(ceiling)}/s = ${round(ceiling / directRps, 2)}x direct`
   Object.assign(metrics.at(-1), {
-    display: `${parts.map((k) => cpu.microsPerRefund[k]).join(" / ")} us; ${cpu.coresBusy} cores busy${ceilingText}`,
+    display: `${parts.map((k) => cpu.microsPerRefund[k]).join(" / ")} us; ${cpu.coresBusy} cores busy${stolenText(cpu)}${ceilingText}`,
     ...(directRps === undefined ? {} : { ceilingRatio: round(ceiling / directRps, 3) })
   })
 }
