@@ -15,6 +15,7 @@
  * @since 0.4.0
  */
 import * as Args from "@effect/cli/Args"
+import type * as CliApp from "@effect/cli/CliApp"
 import * as BuiltInOptions from "@effect/cli/BuiltInOptions"
 import type * as CliConfig from "@effect/cli/CliConfig"
 import type * as Command from "@effect/cli/Command"
@@ -41,6 +42,10 @@ export interface Request {
   readonly help: HelpDoc.HelpDoc
 }
 
+// The line `Command.run` runs again after taking `--log-level <level>` or `--log-level=<level>`.
+const withoutLogLevel = (args: ReadonlyArray<string>): Array<string> =>
+  args.filter((arg, i) => !(arg === "--log-level" || arg.startsWith("--log-level=") || args[i - 1] === "--log-level"))
+
 /**
  * Whether `args` (the program's name, then what follows it on the command line) ask for help:
  * `--help` or `-h` wherever the parser takes it, or the program's name with no command. Anything
@@ -52,15 +57,22 @@ export const requested = <Name extends string, R, E, A extends { readonly subcom
   command: Command.Command<Name, R, E, A>,
   args: ReadonlyArray<string>,
   config: CliConfig.CliConfig
-) =>
+): Effect.Effect<Option.Option<Request>, never, CliApp.CliApp.Environment> =>
   CommandDescriptor.parse(command.descriptor, args, config).pipe(
-    Effect.map((directive): Option.Option<Request> => {
+    Effect.flatMap((directive): Effect.Effect<Option.Option<Request>, never, CliApp.CliApp.Environment> => {
       if (directive._tag === "BuiltIn") {
-        return BuiltInOptions.isShowHelp(directive.option) ? Option.some({ usage: directive.option.usage, help: directive.option.helpDoc }) : Option.none()
+        // `--log-level` is taken first: `Command.run` runs the rest of the line again without it, so the
+        // question is asked of the rest too (`refundkit --log-level debug list --help`).
+        if (directive.option._tag === "SetLogLevel") return requested(command, withoutLogLevel(args), config)
+        return Effect.succeed(
+          BuiltInOptions.isShowHelp(directive.option) ? Option.some({ usage: directive.option.usage, help: directive.option.helpDoc }) : Option.none()
+        )
       }
-      return Option.isNone(directive.value.subcommand) && directive.leftover.length === 0
-        ? Option.some({ usage: CommandDescriptor.getUsage(command.descriptor), help: CommandDescriptor.getHelp(command.descriptor, config) })
-        : Option.none()
+      return Effect.succeed(
+        Option.isNone(directive.value.subcommand) && directive.leftover.length === 0
+          ? Option.some({ usage: CommandDescriptor.getUsage(command.descriptor), help: CommandDescriptor.getHelp(command.descriptor, config) })
+          : Option.none()
+      )
     }),
     Effect.orElseSucceed(() => Option.none<Request>())
   )

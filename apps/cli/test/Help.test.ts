@@ -52,6 +52,17 @@ describe("refundkit --help", () => {
     assert.isAtMost(page.trimEnd().split("\n").length, 60, page)
   })
 
+  it("shows the same page when --log-level comes first (the library runs the rest of the line again without it)", async () => {
+    const [plain, spaced, joined] = await Promise.all([
+      run(["list", "--help"]),
+      run(["--log-level", "debug", "list", "--help"]),
+      run(["list", "--log-level=info", "--help"])
+    ])
+    assert.strictEqual(spaced.code, 0, spaced.stderr)
+    assert.strictEqual(spaced.stdout, plain.stdout)
+    assert.strictEqual(joined.stdout, plain.stdout)
+  })
+
   it("marks the options a command requires, and a repeatable one", async () => {
     const [resolve, create, bulk] = await Promise.all([run(["resolve", "--help"]), run(["create", "--help"]), run(["bulk", "--help"])])
     const resolveOptions = section(resolve.stdout, "OPTIONS")
