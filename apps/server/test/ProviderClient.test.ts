@@ -5,7 +5,7 @@ import { Deferred, Effect, Either, Exit, Fiber, Layer, Option, Scope } from "eff
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as ProviderClient from "../src/ProviderClient.js"
-import { eventually } from "./support/waiting.js"
+import { eventually } from "@refundkit/testkit/Waiting"
 
 // A node:http server on 127.0.0.1 that answers by path and remembers what it saw.
 interface Seen {

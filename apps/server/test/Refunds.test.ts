@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Fiber, Option, Schedule } from "effect"
 import * as Gateway from "./support/Gateway.js"
-import { eventually } from "./support/waiting.js"
+import { eventually } from "@refundkit/testkit/Waiting"
 
 const post = (gw: Gateway.Gateway, body: unknown, key: string | null = Gateway.key()) =>
   gw.fetch("POST", "/v1/refunds", { body, headers: key === null ? {} : { "idempotency-key": key } })

@@ -13,7 +13,7 @@ import * as ServerConfig from "../src/ServerConfig.js"
 import * as SyncLoop from "../src/SyncLoop.js"
 import * as ExiromSandbox from "@refundkit/exirom/sandbox"
 import * as Gateway from "./support/Gateway.js"
-import { eventually } from "./support/waiting.js"
+import { eventually } from "@refundkit/testkit/Waiting"
 
 const timingPattern = /^app;dur=\d+\.\d\d, provider;dur=\d+\.\d\d$/
 

@@ -1,6 +1,7 @@
 import type { Duration } from "effect"
 import { Clock, Effect, Fiber, Option, Supervisor } from "effect"
 
+// `eventually` here is `@refundkit/testkit/Waiting`'s, which core's tests cannot import (testkit depends on core).
 // Tests wait for events, not for time: a fixed sleep is too short on a loaded CI machine, and a
 // "nothing happened within 20 ms" check passes when the code is wrong but slow. The deadlines here
 // only turn a hang into a failure that says what never happened; they run on the real clock, so

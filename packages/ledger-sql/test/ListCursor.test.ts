@@ -5,7 +5,7 @@ import { Deferred, Effect, Fiber, Redacted } from "effect"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, pgSchema, rawSql } from "./support/databases.js"
 import { draft, partial } from "./support/refunds.js"
-import { eventually } from "./support/waiting.js"
+import { eventually } from "@refundkit/testkit/Waiting"
 
 describe("PostgreSQL list cursor", () => {
   it.scopedLive("a guarded claim that waited on its target's lock is not placed behind a cursor already handed out", () =>

@@ -15,7 +15,8 @@ import * as SqliteLedger from "../src/internal/sqliteLedger.js"
 import * as SqlLedger from "../src/SqlLedger.js"
 import { build, tempDir } from "./support/databases.js"
 import { at, draft, partial } from "./support/refunds.js"
-import { eventually, isPending, quiet } from "./support/waiting.js"
+import { eventually } from "@refundkit/testkit/Waiting"
+import { isPending, quiet } from "./support/waiting.js"
 
 const ledgerFile = Effect.map(tempDir, (dir) => path.join(dir, "ledger.db"))
 
@@ -567,7 +568,7 @@ describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)",
       // One request per 200 committed writes, and none while one is outstanding: a worker still
       // starting up (slow on a loaded machine) may get only the first.
       yield* claimMany(ledger, "ckpt", 450)
-      yield* eventually(() => checkpointer.completed() >= 1, "the worker completed a checkpoint", 20)
+      yield* eventually(() => checkpointer.completed() >= 1, "the worker completed a checkpoint", "20 seconds")
       // Pages reached the database file: only a checkpoint writes there.
       assert.isAbove(fs.statSync(file).size, before)
       assert.isTrue(checkpointer.running())
@@ -583,7 +584,7 @@ describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)",
       const checkpointer = connection.checkpointer
       if (checkpointer === undefined) return assert.fail("no checkpointer on a file in WAL mode")
       yield* Effect.promise(() => checkpointer.worker.terminate())
-      yield* eventually(() => !checkpointer.running(), "the writer noticed the worker stopped", 10)
+      yield* eventually(() => !checkpointer.running(), "the writer noticed the worker stopped", "10 seconds")
       assert.strictEqual(connection.db.pragma("wal_autocheckpoint", { simple: true }), 1000, "SQLite's default threshold is back")
       assert.strictEqual((yield* ledger.claim(draft("after-worker")))._tag, "Claimed")
       yield* Scope.close(scope, Exit.void)

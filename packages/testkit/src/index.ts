@@ -24,3 +24,8 @@ export * as ScriptedServer from "./ScriptedServer.js"
  * @since 0.2.0
  */
 export * as Recorded from "./Recorded.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as Waiting from "./Waiting.js"

@@ -1,19 +1,9 @@
 import { assert } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 
-// Tests wait for the event they need, not for a time: a fixed sleep is too short on a loaded CI
-// machine, and a "nothing happened within 10 ms" check passes when the code is wrong but slow.
-
-/** Polls until `condition` holds (live clock), failing the test naming `what` after `seconds`. */
-export const eventually = <E = never, R = never>(condition: Effect.Effect<boolean, E, R> | (() => boolean), what: string, seconds = 10) =>
-  Effect.gen(function*() {
-    const check = typeof condition === "function" ? Effect.sync(condition) : condition
-    const deadline = Date.now() + seconds * 1000
-    while (!(yield* check)) {
-      if (Date.now() > deadline) return assert.fail(`timed out after ${seconds} s waiting until ${what}`)
-      yield* Effect.sleep("5 millis")
-    }
-  })
+// Beside `@refundkit/testkit/Waiting`'s `eventually`: the waits only the ledger's tests need. A
+// "nothing happened within 10 ms" check passes when the code is wrong but slow; these wait for the
+// point where it would have happened.
 
 /** Whether `fiber` is still waiting (has not ended). */
 export const isPending = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) => Effect.map(Fiber.poll(fiber), (exit) => exit._tag === "None")
