@@ -465,13 +465,20 @@ const startupSection = async () => {
   }
   const nodeMs = await times(["-e", "0"])
   const cliMs = await times([CLI, "--version"])
-  raw.startup = { nodeMs: nodeMs.map((x) => round(x)), cliMs: cliMs.map((x) => round(x)) }
+  // `--version` is answered before the command tree loads; these two load it, as every real
+  // command does: `providers` every plugin and its settings, `list` the SQLite ledger too.
+  const providersMs = await times([CLI, "providers"])
+  const ledger = join(tmp, "startup-ledger.db")
+  const listMs = await times([CLI, "list", "--ledger", ledger])
+  raw.startup = { nodeMs: nodeMs.map((x) => round(x)), cliMs: cliMs.map((x) => round(x)), providersMs: providersMs.map((x) => round(x)), listMs: listMs.map((x) => round(x)) }
   const n = median(nodeMs)
   const c = median(cliMs)
-  log(`  node -e 0: ${round(n)} ms, refundkit --version: ${round(c)} ms`)
+  log(`  node -e 0: ${round(n)} ms, refundkit --version: ${round(c)} ms, providers: ${round(median(providersMs))} ms, list: ${round(median(listMs))} ms`)
   metric("startup_node", `node -e 0: median wall time (${N.startup} runs)`, n, "ms")
   metric("startup_cli", `refundkit --version: median wall time (vs node -e 0)`, c, "ms", 4, "lower", c / n)
   Object.assign(metrics.at(-1), { targetText: "<= 4x node", pass: c / n <= 4 })
+  metric("startup_providers", "refundkit providers: median wall time (vs node -e 0; loads every command and plugin)", median(providersMs), "ms", undefined, undefined, median(providersMs) / n)
+  metric("startup_list", "refundkit list on an empty SQLite ledger: median wall time (vs node -e 0)", median(listMs), "ms", undefined, undefined, median(listMs) / n)
 }
 
 // ---------------------------------------------------------------------------------------
