@@ -8,12 +8,14 @@
 // there. The library entry points (dist/index.js and the rest) stay tsc's output, unbundled, so a
 // program that imports a package shares one copy of `effect` with it.
 //
-// What stays outside: better-sqlite3 (a native addon that finds its .node file relative to itself,
-// so it is a dependency of each app) and pg-native (pg loads it only when asked, and we never ask).
+// What stays outside (scripts/bundle-config.mjs): better-sqlite3, a native addon that finds its .node
+// file relative to itself, so it is a dependency of each app; and the optional packages that bundled
+// code asks for inside a `try` (pg-native, which pg loads only when asked, and we never ask).
 // Dynamic imports become chunks, so `refundkit --version` still loads nothing but the entry.
 import { build } from "esbuild"
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
+import { external, optional } from "./bundle-config.mjs"
 
 const pkg = JSON.parse(readFileSync("package.json", "utf8"))
 if (!pkg.bin) {
@@ -36,7 +38,7 @@ const result = await build({
   // No `keepNames`: it wraps every function and class as it is created, closures in hot loops
   // included, and halved `bulk --dry-run`'s rows/s. Nothing here reads a class's own name: Effect
   // and our errors set `name` and `_tag` themselves; only clashing names get a digit appended.
-  external: ["better-sqlite3", "pg-native"],
+  external: [...external, ...optional],
   // The CommonJS packages inside (pg, undici) call `require` for Node's built-ins; an ES module has none.
   banner: { js: `import { createRequire as __refundkitCreateRequire } from "node:module"\nconst require = __refundkitCreateRequire(import.meta.url)` },
   // Every bundled package's licence is written out in full below instead.

@@ -3,11 +3,12 @@
 // builds first; `pnpm test` has built everything by the time it gets here):
 //
 //   node scripts/check-packages.mjs                  every check
-//   node scripts/check-packages.mjs metadata attw    only some: metadata, pack (pack + publint + attw),
+//   node scripts/check-packages.mjs metadata attw    only some: metadata, bundles, pack (pack + publint + attw),
 //                                                    publish, changesets, install, install-cli
 //
 // Exits 1 when any check fails; each check prints one ok/FAIL line per package or scenario.
 // KEEP_TMP=1 keeps the temporary directories (tarballs, the install test) to look at a failure.
+import { checkBundles } from "./checks/bundles.mjs"
 import { checkChangesets } from "./checks/changesets.mjs"
 import { checkCliInstall, checkPluginInstall, cliInstallReady } from "./checks/install.mjs"
 import { checkMetadata } from "./checks/metadata.mjs"
@@ -15,7 +16,7 @@ import { checkPublishDryRun } from "./checks/publish.mjs"
 import { checkTarballs } from "./checks/tarballs.mjs"
 import { cleanup, tempDir } from "./lib.mjs"
 
-const all = ["metadata", "pack", "publish", "changesets", "install", "install-cli"]
+const all = ["metadata", "bundles", "pack", "publish", "changesets", "install", "install-cli"]
 const aliases = { publint: "pack", attw: "pack" }
 const requested = process.argv.slice(2).map((a) => aliases[a] ?? a)
 const unknown = requested.filter((a) => !all.includes(a))
@@ -36,6 +37,7 @@ const timed = async (name, check) => {
 const packDir = tempDir("tarballs")
 try {
   if (selected.has("metadata")) await timed("package.json and README rules", checkMetadata)
+  if (selected.has("bundles")) await timed("executables are bundles an install can run", checkBundles)
   let tarballs = []
   if (selected.has("pack") || selected.has("install") || selected.has("install-cli")) {
     await timed("pack, publint, attw", async () => {
