@@ -153,6 +153,10 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<SyncLoop, 
         if (able.length === 0) return []
         const next = yield* due(able, now)
         const results: Array<readonly [string, SyncResult]> = []
+        // A lease lasts syncTimeout + spacing from when it was taken. A sweep that runs longer (slow
+        // answers, or more refunds than its workers) finds its first refunds due again; a refund coming
+        // round a second time means the sweep has been through what was due, so the worker stops there.
+        const seen = new Set<string>()
         let taken = 0
         // Four workers, each taking the next refund only when it is free to sync it.
         // A worker counts its refund as taken before it asks for one: counted once it arrived, the
@@ -163,12 +167,15 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<SyncLoop, 
           taken += 1
           return Effect.flatMap(next, Option.match({
             onNone: () => Effect.sync(() => void (taken -= 1)),
-            onSome: (refund) =>
-              Effect.flatMap(syncOne(refund), (result) => {
+            onSome: (refund) => {
+              if (seen.has(refund.id)) return Effect.sync(() => void (taken -= 1))
+              seen.add(refund.id)
+              return Effect.flatMap(syncOne(refund), (result) => {
                 taken -= 1
                 results.push(result)
                 return worker
               })
+            }
           }))
         })
         yield* Effect.all(Array.from({ length: 4 }, () => worker), { concurrency: "unbounded", discard: true })

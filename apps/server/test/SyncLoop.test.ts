@@ -32,6 +32,31 @@ describe("the sync loop", () => {
       assert.strictEqual((yield* sandbox.stats).requests["info"], 1)
     }))
 
+  it.scopedLive("a sweep that outlasts its leases syncs each refund once, not again when its lease runs out mid-sweep", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
+      const settings = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
+      const stack = Refunds.layer().pipe(
+        Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(settings)), Providers.layer)),
+        Layer.provideMerge(LedgerSql.layerSqlite(path.join(yield* Gateway.tempDir, "ledger.db"))),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      // Leases of 250 ms, status answers of 150 ms, six refunds for four workers: the two refunds taken
+      // second finish after the first four's leases ran out, so those four are due again mid-sweep.
+      const loop = SyncLoop.layer({ ...SyncLoop.defaultOptions, interval: "1 hour", spacing: "0 millis", syncTimeout: "250 millis" }).pipe(Layer.provideMerge(stack))
+      const context = yield* Layer.build(loop)
+      const refunds = Context.get(context, Refunds.Refunds)
+      const created: Array<string> = []
+      for (let i = 0; i < 6; i++) {
+        const { refund } = yield* refunds.create({ provider: "exirom", idempotencyKey: `lease-${i}`, request: { transactionId: 5_200_000 + i, amount: "1.00", reason: "x" } })
+        created.push(refund.id)
+      }
+      yield* sandbox.faults.inject({ fault: { _tag: "Latency", millis: 150 }, route: "info", times: 0 })
+      const swept = yield* Context.get(context, SyncLoop.SyncLoop).sweep
+      assert.sameMembers(swept.map((r) => r.refundId), created, "each refund once")
+      assert.strictEqual((yield* sandbox.stats).requests["info"], 6, "Exirom was asked once per refund")
+    }))
+
   // Exirom's CHARGEBACK is final there: the refund waits for a person (`requires_action`), and no sweep asks Exirom again.
   const ledgers = [
     { name: "in memory", ledger: () => Effect.succeed(Ledger.layerMemory) },
