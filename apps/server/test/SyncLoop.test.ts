@@ -9,50 +9,47 @@ import * as path from "node:path"
 import * as SyncLoop from "../src/SyncLoop.js"
 import * as Gateway from "./support/Gateway.js"
 
+/** Exirom's sandbox (refunds stay PROCESSING until `settle`), its plugin, Refunds and a sync loop over `ledger`. */
+const withLoop = <E>(ledger: Layer.Layer<Ledger.Ledger, E>, options: Partial<SyncLoop.Options>) =>
+  Effect.gen(function*() {
+    const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
+    const settings = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
+    const stack = Refunds.layer().pipe(
+      Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(settings)), Providers.layer)),
+      Layer.provideMerge(ledger),
+      Layer.provide(NodeHttpClient.layerUndici)
+    )
+    const context = yield* Layer.build(SyncLoop.layer({ ...SyncLoop.defaultOptions, interval: "1 hour", ...options }).pipe(Layer.provideMerge(stack)))
+    return { sandbox, refunds: Context.get(context, Refunds.Refunds), loop: Context.get(context, SyncLoop.SyncLoop) }
+  })
+
 describe("the sync loop", () => {
   it.scopedLive("a sweep syncs at most REFUNDKIT_SYNC_BATCH refunds, even fewer than its four workers", () =>
     Effect.gen(function*() {
-      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
-      const settings = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
-      const stack = Refunds.layer().pipe(
-        Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(settings)), Providers.layer)),
-        Layer.provideMerge(LedgerSql.layerSqlite(path.join(yield* Gateway.tempDir, "ledger.db"))),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
-      const loop = SyncLoop.layer({ ...SyncLoop.defaultOptions, interval: "1 hour", batchSize: 1 }).pipe(Layer.provideMerge(stack))
-      const context = yield* Layer.build(loop)
-      const refunds = Context.get(context, Refunds.Refunds)
+      const { loop, refunds, sandbox } = yield* withLoop(LedgerSql.layerSqlite(path.join(yield* Gateway.tempDir, "ledger.db")), { batchSize: 1 })
       for (let i = 0; i < 6; i++) {
         const { refund } = yield* refunds.create({ provider: "exirom", idempotencyKey: `batch-${i}`, request: { transactionId: 5_000_000 + i, amount: "1.00", reason: "x" } })
         assert.strictEqual(refund.status, "pending")
       }
       yield* sandbox.settle
-      const swept = yield* Context.get(context, SyncLoop.SyncLoop).sweep
+      const swept = yield* loop.sweep
       assert.strictEqual(swept.length, 1)
       assert.strictEqual((yield* sandbox.stats).requests["info"], 1)
     }))
 
   it.scopedLive("a sweep that outlasts its leases syncs each refund once, not again when its lease runs out mid-sweep", () =>
     Effect.gen(function*() {
-      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
-      const settings = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
-      const stack = Refunds.layer().pipe(
-        Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(settings)), Providers.layer)),
-        Layer.provideMerge(LedgerSql.layerSqlite(path.join(yield* Gateway.tempDir, "ledger.db"))),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
       // Leases of 250 ms, status answers of 150 ms, six refunds for four workers: the two refunds taken
       // second finish after the first four's leases ran out, so those four are due again mid-sweep.
-      const loop = SyncLoop.layer({ ...SyncLoop.defaultOptions, interval: "1 hour", spacing: "0 millis", syncTimeout: "250 millis" }).pipe(Layer.provideMerge(stack))
-      const context = yield* Layer.build(loop)
-      const refunds = Context.get(context, Refunds.Refunds)
+      const ledger = LedgerSql.layerSqlite(path.join(yield* Gateway.tempDir, "ledger.db"))
+      const { loop, refunds, sandbox } = yield* withLoop(ledger, { spacing: "0 millis", syncTimeout: "250 millis" })
       const created: Array<string> = []
       for (let i = 0; i < 6; i++) {
         const { refund } = yield* refunds.create({ provider: "exirom", idempotencyKey: `lease-${i}`, request: { transactionId: 5_200_000 + i, amount: "1.00", reason: "x" } })
         created.push(refund.id)
       }
       yield* sandbox.faults.inject({ fault: { _tag: "Latency", millis: 150 }, route: "info", times: 0 })
-      const swept = yield* Context.get(context, SyncLoop.SyncLoop).sweep
+      const swept = yield* loop.sweep
       assert.sameMembers(swept.map((r) => r.refundId), created, "each refund once")
       assert.strictEqual((yield* sandbox.stats).requests["info"], 6, "Exirom was asked once per refund")
     }))
@@ -66,18 +63,9 @@ describe("the sync loop", () => {
   for (const { ledger, name } of ledgers) {
     it.scopedLive(`${name}: a refund Exirom reports CHARGEBACK is requires_action and synced no more; an open one still is`, () =>
       Effect.gen(function*() {
-        const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
-        const settings = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
-        const stack = Refunds.layer().pipe(
-          Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(settings)), Providers.layer)),
-          Layer.provideMerge(yield* ledger()),
-          Layer.provide(NodeHttpClient.layerUndici)
-        )
         // A refund is left alone for syncTimeout + spacing after its sync: 300 ms here, so each pass below may take it again.
-        const loop = SyncLoop.layer({ ...SyncLoop.defaultOptions, interval: "1 hour", spacing: "0 millis", syncTimeout: "300 millis" }).pipe(Layer.provideMerge(stack))
-        const context = yield* Layer.build(loop)
-        const refunds = Context.get(context, Refunds.Refunds)
-        const sweep = Effect.zipRight(Effect.sleep("350 millis"), Context.get(context, SyncLoop.SyncLoop).sweep)
+        const { loop, refunds, sandbox } = yield* withLoop(yield* ledger(), { spacing: "0 millis", syncTimeout: "300 millis" })
+        const sweep = Effect.zipRight(Effect.sleep("350 millis"), loop.sweep)
         const info = Effect.map(sandbox.stats, (s) => s.requests["info"] ?? 0)
         const { refund: charged } = yield* refunds.create({ provider: "exirom", idempotencyKey: "charged", request: { transactionId: 30004, amount: "5.00", reason: "x" } })
         yield* sandbox.settle
