@@ -1,33 +1,20 @@
 import type { Duration } from "effect"
 import { Clock, Effect, Fiber, Option, Supervisor } from "effect"
 
-// `eventually` here is `@refundkit/testkit/Waiting`'s, which core's tests cannot import (testkit depends on core).
 // Tests wait for events, not for time: a fixed sleep is too short on a loaded CI machine, and a
 // "nothing happened within 20 ms" check passes when the code is wrong but slow. The deadlines here
 // only turn a hang into a failure that says what never happened; they run on the real clock, so
 // they hold under `TestClock` too.
+
+// `@refundkit/testkit/Waiting`'s own module, by path: the package depends on core, so core cannot
+// depend on it, but this module needs nothing but `effect`.
+export { eventually } from "../../testkit/src/Waiting.js"
 
 const deadline = <A, E, R>(self: Effect.Effect<A, E, R>, what: string, within: Duration.DurationInput) =>
   Effect.withClock(
     Effect.timeoutFail(self, { duration: within, onTimeout: () => new Error(`timed out after ${within} waiting until ${what}`) }),
     Clock.make()
   ).pipe(Effect.orDie)
-
-/** Polls `condition` until it holds; dies naming `what` if it does not within `within`. */
-export const eventually = <E = never, R = never>(
-  condition: Effect.Effect<boolean, E, R> | (() => boolean),
-  what: string,
-  within: Duration.DurationInput = "10 seconds"
-): Effect.Effect<void, E, R> => {
-  const check = typeof condition === "function" ? Effect.sync(condition) : condition
-  return deadline(
-    Effect.gen(function*() {
-      while (!(yield* check)) yield* Effect.sleep("1 millis")
-    }),
-    what,
-    within
-  )
-}
 
 const macrotask = Effect.async<void>((resume) => {
   const timer = setTimeout(() => resume(Effect.void), 0)
