@@ -14,10 +14,14 @@
  * are kept alive and pooled per origin. It builds no spans: the gateway and the CLI
  * run with tracing off.
  *
+ * undici is loaded at the first request, not with this module: it is 1.1 MB of code
+ * (about 75 ms to load, bundled), and most CLI commands (`providers`, `list`, `get`)
+ * build the plugins' stack without ever calling a provider.
+ *
  * @since 0.1.0
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import * as Undici from "@effect/platform-node/Undici"
+import type * as Undici from "@effect/platform-node/Undici"
 import * as Cookies from "@effect/platform/Cookies"
 import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -39,33 +43,58 @@ import { Readable } from "node:stream"
  *
  * @since 0.1.0
  */
-export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
-  HttpClient.makeWith(
-    (request: Effect.Effect<HttpClientRequest.HttpClientRequest>) => Effect.flatMap(request, (request) => send(dispatcher, request)),
-    Effect.succeed
-  )
+export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient => over(() => dispatcher)
 
 /**
- * The client over an undici `Agent` made for this layer and destroyed when its scope
- * closes. Timeouts are left to the caller's Effect (core bounds every provider call).
+ * The client over an undici `Agent` made for this layer at its first request and
+ * destroyed when its scope closes. Timeouts are left to the caller's Effect (core
+ * bounds every provider call).
  *
  * @since 0.1.0
  */
 export const layer = (options: Undici.Agent.Options = {}): Layer.Layer<HttpClient.HttpClient> =>
   Layer.scoped(
     HttpClient.HttpClient,
-    Effect.map(
-      Effect.acquireRelease(
-        Effect.sync(() => new Undici.Agent({ headersTimeout: 0, bodyTimeout: 0, ...options })),
-        (agent) => Effect.promise(() => agent.destroy())
-      ),
-      make
-    )
+    Effect.gen(function*() {
+      let agent: Undici.Agent | undefined
+      yield* Effect.addFinalizer(() => agent === undefined ? Effect.void : Effect.promise(() => agent!.destroy()))
+      return over((undici) => agent ??= new undici.Agent({ headersTimeout: 0, bodyTimeout: 0, ...options }))
+    })
+  )
+
+type UndiciModule = typeof Undici.default
+
+// Set once the first request has loaded it; from then on a request costs no more than with a static import.
+// The default export is undici's own exports object: bundled, the chunk re-exports nothing else by name.
+let loaded: UndiciModule | undefined
+const load: Effect.Effect<UndiciModule> = Effect.promise(() => import("@effect/platform-node/Undici")).pipe(
+  Effect.map((undici) => loaded = undici.default)
+)
+
+/**
+ * Loads undici ahead of the first request: the gateway does so once it listens, so
+ * that its first refund does not wait for it.
+ *
+ * @since 0.1.0
+ */
+export const preload: Effect.Effect<void> = Effect.suspend(() => loaded === undefined ? Effect.asVoid(load) : Effect.void)
+
+const over = (dispatcherOf: (undici: UndiciModule) => Undici.Dispatcher): HttpClient.HttpClient =>
+  HttpClient.makeWith(
+    (request: Effect.Effect<HttpClientRequest.HttpClientRequest>) =>
+      Effect.flatMap(request, (request) => {
+        const undici = loaded
+        return undici !== undefined
+          ? send(undici, dispatcherOf(undici), request)
+          : Effect.flatMap(load, (undici) => send(undici, dispatcherOf(undici), request))
+      }),
+    Effect.succeed
   )
 
 type Body = Exclude<Undici.Dispatcher.DispatchOptions["body"], undefined>
 
 const send = (
+  undici: UndiciModule,
   dispatcher: Undici.Dispatcher,
   request: HttpClientRequest.HttpClientRequest
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
@@ -74,9 +103,9 @@ const send = (
   const body = request.body
   switch (body._tag) {
     case "Empty":
-      return dispatch(dispatcher, request, url.right, null)
+      return dispatch(undici, dispatcher, request, url.right, null)
     case "Uint8Array":
-      return dispatch(dispatcher, request, url.right, body.body)
+      return dispatch(undici, dispatcher, request, url.right, body.body)
     case "FormData":
       // Encoded here: the global FormData is not the one the bundled undici types accept.
       return Effect.flatMap(
@@ -87,20 +116,21 @@ const send = (
           },
           catch: (cause) => new HttpClientError.RequestError({ request, reason: "Encode", cause })
         }),
-        ({ bytes, type }) => dispatch(dispatcher, HttpClientRequest.setHeader(request, "content-type", type), url.right, bytes)
+        ({ bytes, type }) => dispatch(undici, dispatcher, HttpClientRequest.setHeader(request, "content-type", type), url.right, bytes)
       )
     case "Stream":
-      return dispatch(dispatcher, request, url.right, NodeStream.toReadableNever(body.stream))
+      return dispatch(undici, dispatcher, request, url.right, NodeStream.toReadableNever(body.stream))
     case "Raw": {
       const raw = body.body
       return typeof raw === "string" || raw instanceof Uint8Array || raw instanceof Readable
-        ? dispatch(dispatcher, request, url.right, raw)
+        ? dispatch(undici, dispatcher, request, url.right, raw)
         : Effect.fail(new HttpClientError.RequestError({ request, reason: "Encode", description: "a raw body must be a string, bytes or a Readable" }))
     }
   }
 }
 
 const dispatch = (
+  undici: UndiciModule,
   dispatcher: Undici.Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
   url: URL,
@@ -108,7 +138,7 @@ const dispatch = (
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
   // One parameter: `Effect.async` makes an AbortController only for callbacks that take a signal.
   Effect.async((resume) => {
-    const handler = new Handler(request, resume)
+    const handler = new Handler(undici.errors.RequestAbortedError, request, resume)
     dispatcher.dispatch(
       { origin: url.origin, path: url.pathname + url.search, method: request.method, headers: request.headers, body },
       handler
@@ -127,18 +157,19 @@ class Handler implements Undici.Dispatcher.DispatchHandler {
   private length = 0
 
   constructor(
+    private readonly Aborted: UndiciModule["errors"]["RequestAbortedError"],
     private readonly request: HttpClientRequest.HttpClientRequest,
     private readonly resume: (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => void
   ) {}
 
   interrupt(): void {
     this.interrupted = true
-    this.controller?.abort(new Undici.errors.RequestAbortedError())
+    this.controller?.abort(new this.Aborted())
   }
 
   onRequestStart(controller: Undici.Dispatcher.DispatchController): void {
     // Interrupted while queued for a connection: abort before anything is written.
-    if (this.interrupted) controller.abort(new Undici.errors.RequestAbortedError())
+    if (this.interrupted) controller.abort(new this.Aborted())
     else this.controller = controller
   }
 

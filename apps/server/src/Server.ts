@@ -30,6 +30,7 @@ import * as CreateRoute from "./CreateRoute.js"
 import * as GatewayMetrics from "./GatewayMetrics.js"
 import * as Handlers from "./Handlers.js"
 import * as Installed from "./Installed.js"
+import * as ProviderClient from "./ProviderClient.js"
 import * as RequestMiddleware from "./RequestMiddleware.js"
 import * as Sandboxes from "./Sandboxes.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -141,6 +142,7 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
           yield* Effect.addFinalizer(() =>
             Effect.sync(() => void setTimeout(() => nodeServer.closeAllConnections(), Duration.toMillis(options.shutdownGrace)).unref())
           )
+          yield* Effect.forkScoped(ProviderClient.preload)
           return {
             url,
             port,

@@ -15,8 +15,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import type * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -187,8 +186,15 @@ export interface Handle extends Server {
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers })
 
-const destroySocket = (request: HttpServerRequest.HttpServerRequest) =>
-  Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy())
+// Loaded when a sandbox starts, not with this module: every plugin's `./sandbox` imports
+// this one, and a CLI command that starts no sandbox would otherwise load Node's whole
+// HTTP server stack (ws, multipart, mime: about 15 ms of a short command's start).
+const loadNodeServer = Effect.promise(() =>
+  Promise.all([import("@effect/platform-node/NodeHttpServer"), import("@effect/platform-node/NodeHttpServerRequest")])
+)
+
+const destroySocket = (toIncomingMessage: typeof NodeHttpServerRequest.toIncomingMessage, request: HttpServerRequest.HttpServerRequest) =>
+  Effect.sync(() => toIncomingMessage(request).socket.destroy())
 
 /**
  * Serves a provider's simulated API on 127.0.0.1 (an ephemeral port unless one is
@@ -204,6 +210,7 @@ export const serve = <E>(
   options: ServeOptions
 ): Effect.Effect<Server, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
+    const [NodeHttpServer, { toIncomingMessage }] = yield* loadNodeServer
     const faults = makeFaults()
     const requests: Record<string, number> = {}
     const stats: Effect.Effect<Stats> = Effect.map(options.stats, (extra) => ({ ...extra, requests: { ...requests } }))
@@ -249,7 +256,7 @@ export const serve = <E>(
         case "ServerError":
           return json({ message: "sandbox: injected server error" }, fault.value.status)
         case "Reset":
-          yield* destroySocket(request)
+          yield* destroySocket(toIncomingMessage, request)
           return HttpServerResponse.empty({ status: 500 })
         case "Malformed":
           return HttpServerResponse.text("<html><body>502 Bad Gateway</body></html>{", { status: 200, contentType: "application/json" })
@@ -259,11 +266,11 @@ export const serve = <E>(
           return json({ message: "Too Many Requests" }, 429, { "retry-after": String(fault.value.retryAfterSeconds) })
         case "Hang":
           yield* Effect.sleep(Duration.millis(fault.value.millis))
-          yield* destroySocket(request)
+          yield* destroySocket(toIncomingMessage, request)
           return HttpServerResponse.empty({ status: 500 })
         case "LostResponse": {
           const response = yield* app
-          yield* destroySocket(request)
+          yield* destroySocket(toIncomingMessage, request)
           return response
         }
         case "ExpiredToken":

@@ -564,6 +564,9 @@ describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)",
       if (checkpointer === undefined) return
       assert.strictEqual(connection.db.pragma("wal_autocheckpoint", { simple: true }), 10_000, "the writer's own checkpoint is a backstop")
       const before = fs.statSync(file).size
+      yield* ledger.list({ limit: 10 })
+      assert.strictEqual((yield* ledger.claim(draft("ckpt-first")))._tag, "Claimed")
+      assert.isUndefined(checkpointer.worker(), "no thread until there is a checkpoint to make")
 
       // One request per 200 committed writes, and none while one is outstanding: a worker still
       // starting up (slow on a loaded machine) may get only the first.
@@ -573,7 +576,7 @@ describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)",
       assert.isAbove(fs.statSync(file).size, before)
       assert.isTrue(checkpointer.running())
       // Everything is still there, read through another connection.
-      assert.strictEqual(refundsIn(yield* raw(file)), 450)
+      assert.strictEqual(refundsIn(yield* raw(file)), 451)
     }))
 
   it.scopedLive("when the worker stops, the writer checkpoints by itself again; closing ends the worker", () =>
@@ -583,7 +586,10 @@ describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)",
       const { connection, ledger } = yield* Scope.extend(openWith(file), scope)
       const checkpointer = connection.checkpointer
       if (checkpointer === undefined) return assert.fail("no checkpointer on a file in WAL mode")
-      yield* Effect.promise(() => checkpointer.worker.terminate())
+      yield* claimMany(ledger, "before-worker", 200)
+      const worker = checkpointer.worker()
+      if (worker === undefined) return assert.fail("no worker after 200 writes")
+      yield* Effect.promise(() => worker.terminate())
       yield* eventually(() => !checkpointer.running(), "the writer noticed the worker stopped", "10 seconds")
       assert.strictEqual(connection.db.pragma("wal_autocheckpoint", { simple: true }), 1000, "SQLite's default threshold is back")
       assert.strictEqual((yield* ledger.claim(draft("after-worker")))._tag, "Claimed")
@@ -591,11 +597,21 @@ describe("SQLite ledger checkpoints (a worker thread, not the writer's COMMIT)",
 
       const second = yield* Scope.make()
       const reopened = yield* Scope.extend(openWith(file), second)
-      const worker = reopened.connection.checkpointer?.worker
-      assert.isDefined(worker)
-      assert.notStrictEqual(worker?.threadId, -1, "running")
+      yield* claimMany(reopened.ledger, "reopened", 200)
+      const restarted = reopened.connection.checkpointer?.worker()
+      assert.isDefined(restarted)
+      assert.notStrictEqual(restarted?.threadId, -1, "running")
       yield* Scope.close(second, Exit.void)
-      assert.strictEqual(worker?.threadId, -1, "closing the ledger waited for the worker to exit")
+      assert.strictEqual(restarted?.threadId, -1, "closing the ledger waited for the worker to exit")
+
+      // A short session (reads and a few writes) closes at once: there is no thread to wait for.
+      const third = yield* Scope.make()
+      const short = yield* Scope.extend(openWith(file), third)
+      assert.strictEqual((yield* short.ledger.list({ limit: 500 })).items.length, 401)
+      assert.strictEqual((yield* short.ledger.claim(draft("short")))._tag, "Claimed")
+      assert.isUndefined(short.connection.checkpointer?.worker())
+      yield* Scope.close(third, Exit.void)
+      assert.strictEqual(refundsIn(yield* raw(file)), 402)
     }))
 
   it.scopedLive("without a worker (or in memory) SQLite's automatic checkpoint stays as it is", () =>

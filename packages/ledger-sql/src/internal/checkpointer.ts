@@ -17,7 +17,11 @@
  * overwrites when it starts the WAL over are already on disk in the database.
  *
  * The worker is asked for a checkpoint once every `every` committed writes, with at
- * most one request outstanding. The writer's own automatic checkpoint stays as a
+ * most one request outstanding, and starts with the first request, not when the ledger
+ * opens: a thread with its own Node environment and connection takes 70-80 ms to start
+ * and stop, which a short command (`refundkit list`, `get`, `create`) would otherwise
+ * wait for on exit. Until then the WAL holds at most `every` writes' pages, below the
+ * backstop. The writer's own automatic checkpoint stays as a
  * backstop at a higher threshold (`backstopPages`) in case the worker falls behind; if
  * the worker fails or exits, the writer goes back to SQLite's default threshold.
  *
@@ -35,10 +39,10 @@ export interface Checkpointer {
   readonly committed: (writes: number) => void
   /** Checkpoints the worker has completed (for tests and diagnostics). */
   readonly completed: () => number
-  /** Whether the worker is still checkpointing (it has not failed or exited). */
+  /** Whether checkpoints are still the worker's (it has not failed or exited). */
   readonly running: () => boolean
-  /** The worker thread (tests stop it to see the fallback). */
-  readonly worker: Worker
+  /** The worker thread, once the first checkpoint request has started it (tests stop it to see the fallback). */
+  readonly worker: () => Worker | undefined
 }
 
 /** SQLite's default `wal_autocheckpoint`, restored when the worker stops. */
@@ -82,9 +86,10 @@ parentPort.on("message", (message) => {
 const driver = createRequire(import.meta.url).resolve("better-sqlite3")
 
 /**
- * Starts the worker on `file` (the database `db` has open in WAL mode) and lowers the
- * writer's automatic checkpoint to a backstop. The scope closes the worker's
- * connection and waits for it to exit.
+ * Hands `file`'s checkpoints (the database `db` has open in WAL mode) to a worker
+ * started at the first checkpoint request, and lowers the writer's automatic
+ * checkpoint to a backstop. The scope closes the worker's connection and waits for it
+ * to exit.
  *
  * @internal
  */
@@ -92,9 +97,7 @@ export const start = (db: BetterSqlite3.Database, file: string, options: Options
   Effect.acquireRelease(
     Effect.sync(() => {
       db.pragma(`wal_autocheckpoint = ${options.backstopPages}`)
-      const worker = new Worker(source, { eval: true, workerData: { driver, file } })
-      // An idle ledger must not keep the process alive.
-      worker.unref()
+      let worker: Worker | undefined
       let alive = true
       let outstanding = false
       let since = 0
@@ -108,37 +111,48 @@ export const start = (db: BetterSqlite3.Database, file: string, options: Options
           // The connection is closing; nothing is left to checkpoint for.
         }
       }
-      worker.on("message", (message: unknown) => {
-        outstanding = false
-        if (message === "done") {
-          completed += 1
-          return
-        }
-        // A checkpoint failed for a reason other than a busy lock: leave checkpoints to the writer again.
-        stop()
-        worker.postMessage("close")
-      })
-      worker.on("error", stop)
-      worker.on("exit", stop)
-      const checkpointer: Checkpointer = {
+      const launch = (): Worker => {
+        const launched = new Worker(source, { eval: true, workerData: { driver, file } })
+        // An idle ledger must not keep the process alive.
+        launched.unref()
+        launched.on("message", (message: unknown) => {
+          outstanding = false
+          if (message === "done") {
+            completed += 1
+            return
+          }
+          // A checkpoint failed for a reason other than a busy lock: leave checkpoints to the writer again.
+          stop()
+          launched.postMessage("close")
+        })
+        launched.on("error", stop)
+        launched.on("exit", stop)
+        return launched
+      }
+      return {
         committed: (writes) => {
           since += writes
           if (!alive || outstanding || since < options.every) return
           outstanding = true
           since = 0
-          worker.postMessage("checkpoint")
+          // A request sent while the thread is still starting waits in its queue.
+          ;(worker ??= launch()).postMessage("checkpoint")
         },
         completed: () => completed,
         running: () => alive,
-        worker
+        worker: () => worker,
+        close: () => {
+          // No worker is started once the ledger is closing.
+          alive = false
+          return worker
+        }
       }
-      return checkpointer
     }),
     (checkpointer) =>
       Effect.async<void>((resume) => {
-        const worker = checkpointer.worker
+        const worker = checkpointer.close()
         // -1 once the thread has exited (it failed, or was closed after a failed checkpoint).
-        if (worker.threadId === -1) return resume(Effect.void)
+        if (worker === undefined || worker.threadId === -1) return resume(Effect.void)
         worker.once("exit", () => resume(Effect.void))
         // Closing, the worker must keep the process alive until it has exited: unref'd, a
         // script with nothing else to do ended here, mid-close, and its own code after the
