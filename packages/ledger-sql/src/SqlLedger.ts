@@ -76,7 +76,7 @@ import {
 } from "./internal/queries.js"
 import * as PgDeadline from "./internal/pgDeadline.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
-import * as PgPool from "./internal/pgPool.js"
+import type * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
 import * as RefundCache from "./internal/sqliteCache.js"
 import * as SqliteLedger from "./internal/sqliteLedger.js"
@@ -250,6 +250,10 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Readonl
   return out
 }
 
+// `pg` and `@effect/sql-pg` are loaded for a PostgreSQL ledger only. A SQLite command's start took
+// ~40 ms longer with them: as it loads, `pg` looks for a Cloudflare runtime, which loads Node's fetch.
+const loadPgPool = Effect.promise(() => import("./internal/pgPool.js"))
+
 /**
  * How many refunds a PostgreSQL ledger remembers (with their row's `version`) for
  * status changes without a locked read.
@@ -288,7 +292,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
   // PostgreSQL only: one-statement claims and version-checked changes (internal/pgFastPath.ts),
   // and the refunds this process last wrote or read, at their row's version.
   const fast = dialect === "pg"
-    ? PgFastPath.make(sql, yield* Effect.serviceOption(PgPool.PgPool), options.writeTimeoutMillis ?? options.statementTimeoutMillis ?? defaultStatementTimeoutMillis)
+    ? PgFastPath.make(sql, yield* Effect.serviceOption((yield* loadPgPool).PgPool), options.writeTimeoutMillis ?? options.statementTimeoutMillis ?? defaultStatementTimeoutMillis)
     : undefined
   // Statements that wait for another caller's row lock by design get the lock budget (internal/pgDeadline.ts).
   const waitsForLock = sql.literal(dialect === "pg" ? PgDeadline.waitsForLock : "")
@@ -802,7 +806,9 @@ const pgClient = (
   const secrets = raw === "" ? [] : [...new Set([raw, decodeOrKeep(raw)])]
   // Driver messages rarely quote a connection string, but a secret must never reach a log.
   const scrub = (message: string) => secrets.reduce((m, secret) => m.split(secret).join("***"), message)
-  return PgPool.layer({ url, applicationName: options.applicationName ?? "refundkit-ledger", maxConnections: options.maxConnections, deadlines }).pipe(
+  return Layer.unwrapEffect(Effect.map(loadPgPool, (PgPool) =>
+    PgPool.layer({ url, applicationName: options.applicationName ?? "refundkit-ledger", maxConnections: options.maxConnections, deadlines })
+  )).pipe(
     Layer.catchAllCause((cause) => {
       const error = Cause.squash(cause)
       const detail = error instanceof SqlError ? causeText(error) : error instanceof Error ? error.message : String(error)

@@ -41,7 +41,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { createHash } from "node:crypto"
-import * as Pg from "pg"
+import type * as Pg from "pg"
 import * as PgDeadline from "./pgDeadline.js"
 import * as PgGroupCommit from "./pgGroupCommit.js"
 import * as Rows from "./rows.js"
@@ -360,7 +360,7 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, wri
     }
     on.query(query, (error, result) => {
       // Each write then runs alone, unnamed: sent named again, the driver would prepare it anew on this connection.
-      if (error instanceof Pg.DatabaseError && (error.code === "26000" || error.code === "42P05")) forgetNames(error.code)
+      if (error && PgGroupCommit.isDatabaseError(error) && (error.code === "26000" || error.code === "42P05")) forgetNames(error.code)
       done(error ?? undefined, error ? [] : result.rows)
     })
   }

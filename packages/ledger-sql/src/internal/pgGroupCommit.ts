@@ -28,7 +28,17 @@ import type { LedgerError } from "@refundkit/core/RefundError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { DatabaseError } from "pg"
+
+
+/**
+ * An error PostgreSQL answered with (`pg`'s `DatabaseError`), told by its shape so that
+ * the ledger's modules need not load `pg` for SQLite: only a server's error carries a
+ * `severity` beside its SQLSTATE `code` (Node's own errors carry a `code` alone).
+ *
+ * @internal
+ */
+export const isDatabaseError = (error: Error): error is Error & { readonly code: string } =>
+  "severity" in error && "code" in error && typeof error.code === "string"
 
 /** @internal */
 export type WriteResult = Effect.Effect<Option.Option<number>, SqlError | LedgerError>
@@ -105,7 +115,7 @@ export const make = <I>(options: Options<I>): GroupCommit<I> => {
   const settle = (batch: ReadonlyArray<Member<I>>, error: Error | undefined, rows: ReadonlyArray<unknown>) => {
     if (error !== undefined) {
       // PostgreSQL answered with an error: nothing of the statement was written.
-      if (error instanceof DatabaseError) for (const member of batch) member.resume(member.alone)
+      if (isDatabaseError(error)) for (const member of batch) member.resume(member.alone)
       else {
         const failure = Effect.fail(new SqlError({ cause: error, message: "Failed to execute statement" }))
         for (const member of batch) member.resume(failure)

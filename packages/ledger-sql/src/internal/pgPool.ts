@@ -18,7 +18,8 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { Duplex } from "node:stream"
 import * as Pg from "pg"
-import * as PgDeadline from "./pgDeadline.js"
+import type * as PgDeadline from "./pgDeadline.js"
+import { clientClass } from "./pgDeadlineClient.js"
 
 /**
  * The pool the ledger's `SqlClient` runs on, when the ledger made that client itself.
@@ -79,7 +80,7 @@ export const make = (options: Options): Effect.Effect<Pg.Pool, SqlError, Scope.S
           application_name: options.applicationName,
           ...(options.maxConnections === undefined ? {} : { max: options.maxConnections }),
           ...(options.stream === undefined ? {} : { stream: options.stream }),
-          ...(options.deadlines === undefined ? {} : { Client: PgDeadline.clientClass(options.deadlines, () => dropIdle()) }),
+          ...(options.deadlines === undefined ? {} : { Client: clientClass(options.deadlines, () => dropIdle()) }),
           keepAlive: true,
           keepAliveInitialDelayMillis: keepAliveAfterMillis
         })
