@@ -57,7 +57,10 @@ export const layer = (options: Undici.Agent.Options = {}): Layer.Layer<HttpClien
     HttpClient.HttpClient,
     Effect.gen(function*() {
       let agent: Undici.Agent | undefined
-      yield* Effect.addFinalizer(() => agent === undefined ? Effect.void : Effect.promise(() => agent!.destroy()))
+      yield* Effect.addFinalizer(() => {
+        const made = agent
+        return made === undefined ? Effect.void : Effect.promise(() => made.destroy())
+      })
       return over((undici) => agent ??= new undici.Agent({ headersTimeout: 0, bodyTimeout: 0, ...options }))
     })
   )
