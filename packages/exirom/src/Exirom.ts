@@ -90,7 +90,7 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
             : Effect.succeed(ExiromStatus.outcome({
               ...response,
               refundId: reference,
-              references: { refundId: reference, requestId: refundId, transactionId: String(request.transactionId) }
+              references: { refundId: reference, requestId: refundId, transactionId: Provider.integerTarget(request.transactionId) }
             }))
         })
       )
@@ -171,7 +171,7 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
       capabilities: config.requestsPerMinute === 0 ? unlimited : { ...unlimited, rateLimit: { requests: config.requestsPerMinute, perMillis: 60_000 } },
       requestSchema: ExiromRequest,
       describe: (request) => ({
-        targets: [{ target: String(request.transactionId), amount: request.amount }],
+        targets: [{ target: Provider.integerTarget(request.transactionId), amount: request.amount }],
         currency: request.currency,
         amount: request.amount
       }),

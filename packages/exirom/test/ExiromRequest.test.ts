@@ -43,6 +43,15 @@ describe("ExiromRequest", () => {
       assert.deepStrictEqual(prepared.targets, [{ target: "12345", amount: "100.00" }])
     }))
 
+  it.effect("a refund's target is its transaction id's digits, up to the largest id accepted", () =>
+    Effect.gen(function*() {
+      const p = yield* provider
+      for (const [id, digits] of [[1, "1"], [12345, "12345"], ["0012345", "12345"], [9007199254740991, "9007199254740991"]] as const) {
+        const prepared = yield* p.prepare({ ...valid, transactionId: id })
+        assert.deepStrictEqual(prepared.targets, [{ target: digits, amount: "10.00" }], `transactionId ${id}`)
+      }
+    }))
+
   it.effect("amount is an exact decimal string: normalised to two places, never rounded", () =>
     Effect.gen(function*() {
       const decode = Schema.decodeUnknownSync(ExiromRequest.ExiromRequest)
