@@ -153,6 +153,12 @@ describe("refundkit (everything but bulk)", () => {
     assert.deepStrictEqual(body.error.issues?.map((i) => i.path), ["amount"])
     assert.include(result.stderr, "amount")
     assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before)
+    // Refused before a key is generated: no "retry with this key" for a request that was never sent.
+    const human = await cli(["create", "exirom", "--data", exirom({ transactionId: 12345, amount: "10.005" })])
+    assert.strictEqual(human.code, 2)
+    assert.include(human.stderr, "amount: must have at most 2 decimal places")
+    assert.notInclude(human.stderr, "idempotency key")
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before)
     const missing = await cli(["get", "rfd_00000000000000000000000000", "--json"])
     assert.strictEqual(missing.code, 2)
     assert.strictEqual((JSON.parse(missing.stdout) as ErrorBody).error.code, "refund_not_found")

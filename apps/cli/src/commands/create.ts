@@ -62,6 +62,9 @@ export const command = Command.make("create", {
       const built = BulkFile.fromFields(base, fields, provider.requestJsonSchema)
       if (built.issues.length > 0) return yield* new InvalidRequest({ provider: provider.id, issues: built.issues })
       const request = built.request
+      // Checked before a generated key is printed: a key offered "to retry this refund" must
+      // belong to a request that is being sent, not to one refused here.
+      yield* provider.prepare(request)
       const generated = Option.isNone(own.idempotencyKey)
       const idempotencyKey = Option.getOrElse(own.idempotencyKey, () => `cli_${randomUUID()}`)
       if (generated && !globals.json) {
