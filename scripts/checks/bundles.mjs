@@ -18,7 +18,7 @@ const packageName = (spec) => spec.split("/").slice(0, spec.startsWith("@") ? 2 
 // `require("x")` calls with double quotes. esbuild keeps some JSDoc, whose `import('x')` types use
 // single quotes, and comment lines are skipped anyway; long lines (the docs page's script, held as
 // one string) are data, not code that loads anything.
-const declaration = /^(?:import|export|\})\b[^"\n]*?(?:from\s*)?"([^"]+)";?\s*$/
+const declaration = /^(?:import\b|export\b|\})[^"\n]*?(?:from\s*)?"([^"]+)";?\s*$/
 const call = /\b(import|require)\("([^"]+)"\)/g
 const longestCodeLine = 20_000
 
@@ -44,20 +44,24 @@ export const bundleProblems = (p) => {
   const chunksDir = join(p.dir, "dist", "bin-chunks")
   const files = [...entries.map((entry) => resolve(p.dir, entry))]
   if (existsSync(chunksDir)) {
-    for (const name of readdirSync(chunksDir)) if (name.endsWith(".js")) files.push(join(chunksDir, name))
+    for (const name of readdirSync(chunksDir)) if (name.endsWith(".js")) files.push(resolve(chunksDir, name))
   } else {
     problems.push(`dist/bin-chunks/ is missing: ${entries.join(", ")} is not the bundle scripts/bundle-bin.mjs makes`)
   }
 
+  const loads = new Map()
   for (const file of files) {
     const rel = file.slice(p.dir.length + 1)
     if (!existsSync(file)) {
       problems.push(`${rel} is missing (run the package's build)`)
       continue
     }
+    loads.set(file, [])
     for (const { spec, kind } of specifiers(readFileSync(file, "utf8"))) {
       if (spec.startsWith(".")) {
-        if (!existsSync(resolve(dirname(file), spec))) problems.push(`${rel} loads ${spec}, which is not in the package`)
+        const target = resolve(dirname(file), spec)
+        if (!existsSync(target)) problems.push(`${rel} loads ${spec}, which is not in the package`)
+        else loads.get(file).push(target)
         continue
       }
       if (isBuiltin(spec)) continue
@@ -66,6 +70,20 @@ export const bundleProblems = (p) => {
       if (!external.includes(name)) problems.push(`${rel} loads "${spec}" by name: bundle it, or list it in scripts/bundle-config.mjs`)
       else if (!dependencies.has(name)) problems.push(`${rel} loads "${name}", which is not in its "dependencies": an install would not have it`)
     }
+  }
+
+  // A chunk no executable reaches is left from another build: the bundle script empties the
+  // directory, but a turbo cache restore only adds files, and the package would ship them.
+  const reached = new Set()
+  const visit = (file) => {
+    if (reached.has(file)) return
+    reached.add(file)
+    for (const next of loads.get(file) ?? []) visit(next)
+  }
+  for (const entry of entries) visit(resolve(p.dir, entry))
+  const strays = [...loads.keys()].filter((file) => !reached.has(file)).map((file) => file.slice(p.dir.length + 1))
+  if (strays.length > 0) {
+    problems.push(`${strays.join(", ")}: no executable loads ${strays.length === 1 ? "it" : "them"} (left from an earlier build; remove dist/ and build again)`)
   }
 
   const licences = join(p.dir, "dist", "THIRD_PARTY_LICENSES.md")
