@@ -57,11 +57,19 @@ export const layer = (options: Undici.Agent.Options = {}): Layer.Layer<HttpClien
     HttpClient.HttpClient,
     Effect.gen(function*() {
       let agent: Undici.Agent | undefined
+      let closed = false
       yield* Effect.addFinalizer(() => {
+        closed = true
         const made = agent
         return made === undefined ? Effect.void : Effect.promise(() => made.destroy())
       })
-      return over((undici) => agent ??= new undici.Agent({ headersTimeout: 0, bodyTimeout: 0, ...options }))
+      return over((undici) => {
+        if (agent !== undefined) return agent
+        const made = new undici.Agent({ headersTimeout: 0, bodyTimeout: 0, ...options })
+        // After the scope closed, as with an agent made before: destroyed, it refuses every request unsent.
+        if (closed) void made.destroy()
+        return agent = made
+      })
     })
   )
 

@@ -267,6 +267,19 @@ describe("ProviderClient", () => {
       assert.strictEqual(server.closedConnections(), 0)
       yield* Scope.close(scope, Exit.void)
       yield* eventually(() => server.closedConnections() === 1, "the server saw the connection closed")
+
+      // Afterwards the client sends nothing: a request fails as a transport error, unsent.
+      const late = yield* Effect.flip(HttpClient.execute(HttpClientRequest.get(`${server.url}/echo`)).pipe(Effect.provide(context)))
+      assert.strictEqual(late._tag, "RequestError")
+      assert.strictEqual(late.reason, "Transport")
+      // Likewise for a client closed before its first request, whose agent was never made.
+      const unused = yield* Scope.make()
+      const never = yield* Layer.buildWithScope(client, unused)
+      yield* Scope.close(unused, Exit.void)
+      const first = yield* Effect.flip(HttpClient.execute(HttpClientRequest.get(`${server.url}/echo`)).pipe(Effect.provide(never)))
+      assert.strictEqual(first._tag, "RequestError")
+      assert.strictEqual(first.reason, "Transport")
+      assert.strictEqual(server.connections(), 1, "no connection after the scopes closed")
     }))
 
   it.scopedLive("it is an HttpClient: combinators apply", () =>
