@@ -76,6 +76,7 @@ import {
 } from "./internal/queries.js"
 import * as PgDeadline from "./internal/pgDeadline.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
+import { isDatabaseError } from "./internal/pgGroupCommit.js"
 import type * as PgPool from "./internal/pgPool.js"
 import * as Rows from "./internal/rows.js"
 import * as RefundCache from "./internal/sqliteCache.js"
@@ -822,9 +823,7 @@ const pgClient = (
 // Node's own errors carry a `code` too (`EPIPE`), never a `severity`.
 const connectHint = (error: unknown): string => {
   const cause: unknown = error instanceof SqlError ? error.cause : error
-  if (typeof cause !== "object" || cause === null || !("severity" in cause) || !("code" in cause) || typeof cause.code !== "string") {
-    return "check that the database is reachable"
-  }
+  if (!isDatabaseError(cause)) return "check that the database is reachable"
   const refused = `PostgreSQL answered and refused the connection (SQLSTATE ${cause.code})`
   // Class 28 is an authorization failure, 3D000 a database that does not exist.
   return /^(28|3D)/.test(cause.code) ? `${refused}: check the user, password and database the URL names` : refused

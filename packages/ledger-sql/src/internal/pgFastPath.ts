@@ -360,7 +360,7 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, wri
     }
     on.query(query, (error, result) => {
       // Each write then runs alone, unnamed: sent named again, the driver would prepare it anew on this connection.
-      if (error && PgGroupCommit.isDatabaseError(error) && (error.code === "26000" || error.code === "42P05")) forgetNames(error.code)
+      if (PgGroupCommit.isDatabaseError(error) && (error.code === "26000" || error.code === "42P05")) forgetNames(error.code)
       done(error ?? undefined, error ? [] : result.rows)
     })
   }

@@ -29,7 +29,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 
-
 /**
  * An error PostgreSQL answered with (`pg`'s `DatabaseError`), told by its shape so that
  * the ledger's modules need not load `pg` for SQLite: only a server's error carries a
@@ -37,8 +36,8 @@ import * as Option from "effect/Option"
  *
  * @internal
  */
-export const isDatabaseError = (error: Error): error is Error & { readonly code: string } =>
-  "severity" in error && "code" in error && typeof error.code === "string"
+export const isDatabaseError = (error: unknown): error is { readonly severity: unknown; readonly code: string } =>
+  typeof error === "object" && error !== null && "severity" in error && "code" in error && typeof error.code === "string"
 
 /** @internal */
 export type WriteResult = Effect.Effect<Option.Option<number>, SqlError | LedgerError>
