@@ -20,9 +20,13 @@
 // A variant is `name[;env=K=V,K=V][;node=--flag --flag][;bin=path/to/server/bin.js]`.
 //
 // --ops also counts, per refund, the Effect operations and fibers each gateway runs (through
-// bench/effect-ops.mjs): unlike CPU time, those counts do not drift with the machine.
+// bench/effect-ops.mjs): unlike CPU time, those counts do not drift with the machine. A gateway
+// bundle carries its own Effect, out of the counter's reach, so with --ops a server's `dist/bin.js`
+// is run from its compiled modules instead (bench/server-unbundled.mjs); its CPU figures are then
+// those of the unbundled build, alike for every such variant. A variant with no Effect to count
+// (the plain-Node floor) shows "-".
 import { existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import {
   cpuSeconds,
   createRefund,
@@ -37,6 +41,7 @@ import {
   removeDir,
   ROOT,
   scriptArgs,
+  SERVER,
   serverTiming,
   sleep,
   startGateway,
@@ -79,9 +84,12 @@ try {
       ledger = schema.url
     }
     const opsFile = join(tmp, `ops-${i}.txt`)
-    const env = countOps ? { ...v.env, REFUNDKIT_EFFECT_OPS_FILE: opsFile } : v.env
+    const bin = v.bin ?? SERVER
+    const compiled = dirname(bin)
+    const unbundled = countOps && bin.endsWith("bin.js") && existsSync(join(compiled, "Main.js"))
+    const env = countOps ? { ...v.env, REFUNDKIT_EFFECT_OPS_FILE: opsFile, ...(unbundled ? { REFUNDKIT_SERVER_DIST: compiled } : {}) } : v.env
     const nodeArgs = countOps ? [...v.nodeArgs, "--import", join(ROOT, "bench/effect-ops.mjs")] : v.nodeArgs
-    gateways.push({ opsFile, ...(await startGateway({ sandbox, ledger, env, nodeArgs, ...(v.bin === undefined ? {} : { bin: v.bin }) })) })
+    gateways.push({ opsFile, ...(await startGateway({ sandbox, ledger, env, nodeArgs, bin: unbundled ? join(ROOT, "bench/server-unbundled.mjs") : bin })) })
   }
   const send = async (gateway, count) => {
     const agent = makeAgent(CONCURRENCY)
@@ -100,10 +108,11 @@ try {
     return { ...r, appP50: percentile(app.sort((a, b) => a - b), 50) }
   }
   for (const g of gateways) await send(g, Math.min(2_000, COUNT))
-  // [operations, fibers] so far; the preload rewrites its file every 100 ms.
+  // [operations, fibers] so far; the preload rewrites its file every 100 ms. NaN: nothing counted.
   const opsOf = async (gateway) => {
     await sleep(150)
-    return existsSync(gateway.opsFile) ? readFileSync(gateway.opsFile, "utf8").split(" ").map(Number) : [NaN, NaN]
+    const text = existsSync(gateway.opsFile) ? readFileSync(gateway.opsFile, "utf8") : "unavailable"
+    return text === "unavailable" ? [NaN, NaN] : text.split(" ").map(Number)
   }
   const results = variants.map(() => ({ rps: [], mainMicros: [], processMicros: [], appP50: [], ops: [], fibers: [] }))
   for (let round = 0; round < ROUNDS; round++) {
@@ -137,7 +146,7 @@ try {
       `${Math.round(median(results[i].mainMicros))} / ${Math.round(median(results[i].processMicros))}`,
       median(results[i].appP50).toFixed(2),
       `${Math.round(peakRssMiB(gateways[i].proc.pid))} MiB`,
-      ...(countOps ? [`${median(results[i].ops).toFixed(1)} / ${median(results[i].fibers).toFixed(2)}`] : [])
+      ...(countOps ? [results[i].ops.some(Number.isNaN) ? "-" : `${median(results[i].ops).toFixed(1)} / ${median(results[i].fibers).toFixed(2)}`] : [])
     ])
   }
   console.log(`\n${ROUNDS} rounds of ${COUNT} refunds at concurrency ${CONCURRENCY}, order rotating, ledger on ${postgres ? "PostgreSQL" : "SQLite"}\n`)

@@ -6,16 +6,20 @@
 // Effect's runtime calls its tracer's `context` once per operation, even with tracing off; this
 // replaces that function of the built-in tracer with one that counts. The built-in tracer lives in
 // Effect's internal module (effect@3), found the way the program being run (another checkout's
-// gateway, say) finds `effect`: a measuring tool, never shipped. A program without `effect` counts
-// nothing. Counts go to the file named by REFUNDKIT_EFFECT_OPS_FILE as "<operations> <fibers>",
-// every 100 ms.
+// gateway, say) finds `effect`, or from REFUNDKIT_SERVER_DIST when bench/server-unbundled.mjs runs
+// a server's compiled modules: a measuring tool, never shipped. Counts go to the file named by
+// REFUNDKIT_EFFECT_OPS_FILE as "<operations> <fibers>", every 100 ms. A program whose Effect is not
+// that package (a bundle carries its own copy, and the plain-Node floor has none) writes
+// "unavailable" instead, so that a table never shows zero operations for what was not counted.
 import { writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
+import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 
 const builtInTracer = async () => {
   try {
-    const entry = createRequire(process.argv[1]).resolve("effect")
+    const from = process.env.REFUNDKIT_SERVER_DIST === undefined ? process.argv[1] : join(process.env.REFUNDKIT_SERVER_DIST, "bin.js")
+    const entry = createRequire(from).resolve("effect")
     const module = entry.replace(/dist[/\\]cjs[/\\]index\.js$/, "dist/esm/internal/tracer.js")
     return (await import(pathToFileURL(module).href)).nativeTracer
   } catch {
@@ -38,4 +42,6 @@ if (tracer !== undefined) {
     return f()
   }
 }
-if (file !== undefined) setInterval(() => writeFileSync(file, `${operations} ${fibers}`), 100).unref()
+if (file !== undefined) {
+  setInterval(() => writeFileSync(file, tracer === undefined ? "unavailable" : `${operations} ${fibers}`), 100).unref()
+}
