@@ -1,6 +1,6 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { join } from "node:path"
-import { fault, run, startSandboxes, tempDir } from "./support.js"
+import { fault, run, start, startSandboxes, tempDir } from "./support.js"
 
 let sandboxes: Awaited<ReturnType<typeof startSandboxes>>
 let dir: string
@@ -40,6 +40,30 @@ describe("refundkit resolve", () => {
     assert.include(again.stderr, `--status: refund ${id} is already succeeded, which is final: nothing was changed.`)
     assert.notMatch(again.stderr, /was not sent|send it again/)
     assert.strictEqual((await cli(["reconcile", "--json", "--provider", "airpay"])).code, 0)
+  })
+
+  it("refuses to settle a refund whose first call is still out, and settles it once that call has ended in doubt", async () => {
+    await fault(sandboxes.url("airpay"), { fault: { _tag: "Hang", millis: 6_000 }, route: "refund" })
+    const env = { ...sandboxes.info.env, REFUNDKIT_CALL_TIMEOUT: "5 seconds" }
+    const ledger = ["--ledger", join(dir, "ledger.db")]
+    const creating = start(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 3100007, amount: "3.00" }] }), ...ledger], { cwd: dir, env })
+    const created = new Promise<number | null>((resolve) => creating.on("exit", resolve))
+    let id: string | undefined
+    while (id === undefined) {
+      assert.isNull(creating.exitCode, "create ended before its refund was seen requested")
+      const listed = JSON.parse((await cli(["list", "--json", "--provider", "airpay", "--status", "requested"])).stdout) as { items: Array<{ id: string }> }
+      id = listed.items[0]?.id
+    }
+    const refused = await cli(["resolve", id, "--status", "failed", "--note", "not in the Airpay dashboard yet"])
+    assert.strictEqual(refused.code, 2, refused.stderr)
+    assert.include(refused.stderr, `--status: refund ${id} is requested: its first call to airpay is still out, and its answer will settle it.`)
+    assert.include(refused.stderr, "Nothing was changed")
+    assert.strictEqual(await created, 3, "the call timed out: in doubt")
+    const settled = await cli(["resolve", id, "--json", "--status", "failed", "--note", "not in the Airpay dashboard"])
+    assert.strictEqual(settled.code, 1, settled.stderr)
+    const refund = JSON.parse(settled.stdout) as { status: string; events: Array<{ source: string; to: string }> }
+    assert.strictEqual(refund.status, "failed")
+    assert.deepStrictEqual(refund.events.map((e) => [e.source, e.to]), [["submit", "requested"], ["submit", "unknown"], ["operator", "failed"]])
   })
 
   it("refuses to settle a final refund again to the same status: no second operator event, exit 2", async () => {

@@ -215,8 +215,9 @@ export declare namespace Refunds {
     readonly webhook: (provider: string, request: WebhookRequest) => Effect.Effect<ReadonlyArray<WebhookResult>, UnknownProvider | LedgerError | ProviderError>
     /**
      * An operator settles a refund by hand (an `unknown` one after checking with the provider).
-     * `failed` is refused (InvalidRequest on `status`) while the provider reported refunding some
-     * of its targets: a failed refund reserves nothing, so those targets could be refunded again.
+     * Refused (InvalidRequest on `status`) while the refund is `requested` (its first call is still
+     * out, and its answer settles it), and `failed` is refused while the provider reported refunding
+     * some of its targets: a failed refund reserves nothing, so those targets could be refunded again.
      */
     readonly resolve: (id: string, to: RefundStatus.RefundStatus, note: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition | InvalidRequest>
     /** Moves refunds a crash left in `requested` to `unknown`; returns them. */
@@ -1132,10 +1133,22 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
 
     const resolve = (id: string, to: RefundStatus.RefundStatus, note: string) =>
       Effect.gen(function*() {
+        const refund = yield* ledger.get(id)
+        // Its first call is out (here or in another process sharing the ledger), and its answer is
+        // what settles it: settled by hand first, a success arriving later would be kept only as a
+        // refused event, and a refund settled `failed` frees its targets for another refund. Nothing
+        // moves a refund back to `requested`, so this read cannot be overtaken.
+        if (refund.status === "requested") {
+          return yield* InvalidRequest.field(
+            "status",
+            `refund ${id} is requested: its first call to ${refund.provider} is still out, and its answer will settle it. ` +
+              "A refund left requested by a process that died becomes unknown when the gateway or a refundkit command next starts, " +
+              "after the recovery grace (REFUNDKIT_RECOVERY_GRACE, 2 minutes by default); check it with the provider and resolve it then."
+          )
+        }
         if (to === "failed") {
           // A mixed answer (one transaction refunded, another refused) must not become `failed`: the
           // over-refund guard counts nothing for a failed refund, so the refunded target would be free again.
-          const refund = yield* ledger.get(id)
           const refunded = (refund.items ?? []).filter((item) => item.status === "succeeded" || item.status === "pending")
           if (refunded.length > 0) {
             return yield* InvalidRequest.field(

@@ -295,6 +295,34 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("an operator cannot settle a refund whose first call is still out: its answer settles it, and a failed one would free its target", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const originalAmounts = { t1: "10.00" }
+      const gate = yield* Deferred.make<void>()
+      toy.script.push((request) =>
+        Effect.as(Deferred.await(gate), { status: "succeeded", providerStatus: "DONE", providerReference: request.lines[0]!.target })
+      )
+      const first = yield* Effect.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "out", originalAmounts }))
+      yield* toy.called(1)
+      const { refundId } = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "out", originalAmounts }))
+        .pipe(Effect.filterOrDieMessage((e) => e._tag === "RefundInProgress", "the second create should find the first in flight"))
+      for (const to of ["failed", "succeeded"] as const) {
+        const refused = yield* Effect.flip(refunds.resolve(refundId, to, "operator: the dashboard shows nothing yet"))
+        assert.strictEqual(refused._tag, "InvalidRequest", `resolve to ${to}`)
+        assert.deepStrictEqual(refused._tag === "InvalidRequest" ? refused.issues.map((i) => i.path) : [], ["status"])
+        assert.include(refused.message, `refund ${refundId} is requested: its first call to toy is still out`)
+      }
+      assert.deepStrictEqual((yield* refunds.get(refundId)).events.map((e) => [e.source, e.to]), [["submit", "requested"]], "nothing was recorded")
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual((yield* first).refund.status, "succeeded", "the provider's answer settled it")
+      const again = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "again", originalAmounts }))
+      assert.strictEqual(again._tag, "OverRefund", "t1 is still held by the refund that succeeded")
+      assert.strictEqual(toy.calls.length, 1)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("createMany packs claims into as few provider calls as the provider allows", () => {
     const toy = scripted({ idempotent: true, maxTargets: 3 })
     return Effect.gen(function*() {
