@@ -217,18 +217,36 @@ export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>("
   }
 
   /**
-   * From a Schema parse error on a provider response: names the first failing field.
+   * From a Schema parse error on a provider response: names the first failing field. The
+   * value found there is quoted only when it is short and not an object or array: a body
+   * that is not the expected shape (a token answer, say) may carry a token or a key, and
+   * this message is stored on the refund and shown to callers.
    */
   static fromParseError(provider: string, error: ParseResult.ParseError, httpStatus?: number): UnexpectedResponse {
     const [first] = ParseResult.ArrayFormatter.formatErrorSync(error)
     return new UnexpectedResponse({
       provider,
       path: first ? first.path.map(String).join(".") : "",
-      detail: first ? first.message : "does not match the documented shape",
+      detail: first ? withoutEchoedValue(first.message) : "does not match the documented shape",
       ...(httpStatus === undefined ? {} : { httpStatus })
     })
   }
 }
+
+// Schema's messages end ", actual <the value>", the value printed as JSON.
+const echoedValue = /, actual ([\s\S]*)$/
+const longestQuoted = 64
+
+const withoutEchoedValue = (message: string): string =>
+  message.replace(echoedValue, (whole, actual: string) =>
+    actual.startsWith("{")
+      ? ", actual an object"
+      : actual.startsWith("[")
+      ? ", actual an array"
+      : actual.startsWith("\"") && actual.length > longestQuoted + 2
+      ? `, actual a string longer than ${longestQuoted} characters`
+      : whole
+  )
 
 /**
  * The idempotency key was used before with a different request body.

@@ -44,6 +44,36 @@ describe("ProviderHttp", () => {
       assert.include(html.message, "not valid JSON")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.scopedLive("a body of the wrong shape is named, not quoted: a token answer's secrets stay out of the error", () =>
+    Effect.gen(function*() {
+      const jwt = `eyJhbGciOiJIUzI1NiJ9.${"c2VjcmV0".repeat(12)}.sig`
+      const bodies: Record<string, unknown> = {
+        "/object": { access_token: jwt, merchantKey: "mk-SECRET-1" },
+        "/array": [{ token: jwt }],
+        "/long": jwt,
+        "/short": "PENDING"
+      }
+      const { url } = yield* server((req, res) => {
+        res.setHeader("content-type", "application/json")
+        res.end(JSON.stringify(bodies[req.url ?? ""]))
+      })
+      const Token = Schema.Union(Schema.Literal("OK"), Schema.Struct({ token: Schema.NonEmptyString }))
+      const refused = (path: string) =>
+        Effect.flip(Effect.flatMap(ProviderHttp.send("toy", HttpClientRequest.get(`${url}${path}`)), (r) => ProviderHttp.decodeBody("toy", Token, r)))
+      const object = yield* refused("/object")
+      assert.include(object.message, "actual an object")
+      const array = yield* refused("/array")
+      assert.include(array.message, "actual an array")
+      const long = yield* refused("/long")
+      assert.include(long.message, "actual a string longer than 64 characters")
+      for (const error of [object, array, long]) {
+        assert.notInclude(error.message, "c2VjcmV0")
+        assert.notInclude(error.message, "mk-SECRET-1")
+      }
+      // A short word is what a person needs to see, and is quoted as before.
+      assert.include((yield* refused("/short")).message, `actual "PENDING"`)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.scopedLive("a refused connection was not sent; a reset after sending may have been processed; neither error shows the URL", () =>
     Effect.gen(function*() {
       const { url } = yield* server((req) => req.socket.destroy())
