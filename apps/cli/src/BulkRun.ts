@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import { notSentCode } from "@refundkit/core/Ledger"
 import type { Provider } from "@refundkit/core/Provider"
 import { deriveId, type Refund } from "@refundkit/core/Refund"
 import { describeIssues, type FieldIssue, OutcomeUnknown } from "@refundkit/core/RefundError"
@@ -145,13 +146,20 @@ export const maxRetries = 20
  */
 export const retryKeyOf = (key: string, attempt: number): string => (attempt === 0 ? key : `${key}:retry-${attempt}`)
 
+// Failures a resend can get past once their cause is fixed: the provider was unavailable,
+// refused refundkit's credentials or is not where its base URL says, or the row was never sent.
+// A refusal of the request's own fields (`invalid_request`, Airalo's 422) or of the operation
+// is the provider's answer to the row, as a decline is: resent, it is refused again.
+const resendable = new Set(["provider_unavailable", "provider_auth_failed", "configuration_error", notSentCode])
+
 /**
- * Whether an earlier run left the row failed without the provider processing it (it was
- * unavailable, or refused refundkit's credentials): only such a row may be resent. A
- * decline is the provider's answer, and a row in doubt may have been refunded.
+ * Whether an earlier run left the row failed without the provider processing it, for a
+ * cause a resend can get past (see `resendable`): only such a row may be resent. A decline
+ * is the provider's answer, and a row in doubt may have been refunded.
  */
 const failedUnprocessed = (result: Either.Either<Refunds.Created, Refunds.CreateError>): boolean =>
-  Either.isRight(result) && result.right.replayed && outcomeOfRefund(result.right.refund) === "failed"
+  Either.isRight(result) && result.right.replayed && outcomeOfRefund(result.right.refund) === "failed" &&
+  resendable.has(result.right.refund.error?.code ?? "")
 
 // Built field by field rather than spread from a base object: one of these is made per row.
 const resultOf = (

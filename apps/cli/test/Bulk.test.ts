@@ -2,8 +2,9 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as AiraloSandbox from "@refundkit/airalo/sandbox"
-import { Ledger } from "@refundkit/core"
-import { Effect, Exit, Scope } from "effect"
+import { Ledger, Refund } from "@refundkit/core"
+import * as LedgerSql from "@refundkit/ledger-sql"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { clearFaults, fault, jsonLines, run, start, startSandboxes, stats, tempDir } from "./support.js"
@@ -400,6 +401,41 @@ describe("refundkit bulk", () => {
     assert.notStrictEqual(JSON.parse(shown.stdout).status, "failed")
     const after = await stats(exirom)
     assert.strictEqual(after.refundsPerformed - before.refundsPerformed, 1)
+  })
+
+  it("--retry-failed resends a row failed unsent, but not one the provider refused on a field rule: resent, it would be refused again", async () => {
+    const exirom = sandboxes.url("exirom")
+    const rows = [
+      { transactionId: 3_100_111, amount: "1.00", reason: "duplicate", idempotency_key: "field-refused" },
+      { transactionId: 3_100_112, amount: "1.00", reason: "duplicate", idempotency_key: "unavailable" }
+    ]
+    writeFileSync(join(dir, "refused-fields.jsonl"), rows.map((row) => JSON.stringify(row)).join("\n") + "\n")
+    const env = { REFUNDKIT_MAX_RETRIES: "0" }
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 2 })
+    const failed = await cli(["bulk", "refused-fields.jsonl", "--provider", "exirom", "--concurrency", "1", "--json"], "refused-fields.db", env)
+    await clearFaults(exirom)
+    assert.strictEqual(failed.code, 1, failed.stderr)
+    // What Airalo's 422 with a field map leaves (Exirom's sandbox has no rule the plugin does not check first).
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const ledger = Context.get(yield* Layer.build(LedgerSql.layerSqlite(join(dir, "refused-fields.db"))), Ledger.Ledger)
+      yield* ledger.transition(Refund.deriveId("exirom", "field-refused"), {
+        to: "failed",
+        source: "submit",
+        at: new Date().toISOString(),
+        error: { code: "invalid_request", message: "The refund request is invalid: reason: The selected reason is invalid." }
+      })
+    })))
+
+    const before = await stats(exirom)
+    const again = await cli(["bulk", "refused-fields.jsonl", "--provider", "exirom", "--concurrency", "1", "--json", "--retry-failed"], "refused-fields.db", env)
+    assert.strictEqual(again.code, 1, again.stderr)
+    const after = await stats(exirom)
+    assert.strictEqual((after.requests["refund"] ?? 0) - (before.requests["refund"] ?? 0), 1, "only the unsent row went again")
+    const results = jsonLines<Row>(readFileSync(join(dir, "refused-fields.jsonl.results.jsonl"), "utf8")).sort((a, b) => a.row - b.row)
+    assert.deepStrictEqual(results.map((r) => [r.idempotencyKey, r.replayed, r.outcome, r.error?.code]), [
+      ["field-refused", true, "failed", "invalid_request"],
+      ["unavailable:retry-1", false, "ok", undefined]
+    ])
   })
 
   it("--retry-failed leaves a row whose own key leaves no room for the suffix, and says why", async () => {

@@ -55,8 +55,8 @@ const config = {
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Validate every row and stop: nothing is sent.")),
   out: Options.text("out").pipe(Options.withDescription("The results file (default <file>.results.jsonl), one JSON line per row."), Options.optional),
   retryFailed: Options.boolean("retry-failed").pipe(Options.withDescription(
-    "Resend the rows an earlier run left failed without the provider processing them (it was unavailable, or refused refundkit's credentials), " +
-      "each as a new refund under a key derived from the row's own (`<key>:retry-1`, then `:retry-2`...). Declines and rows in doubt are never resent."
+    "Resend the rows an earlier run left failed without the provider processing them (it was unavailable, refused refundkit's credentials, or was not at its base URL), " +
+      "each as a new refund under a key derived from the row's own (`<key>:retry-1`, then `:retry-2`...). Declines, rows the provider refused on a field rule, and rows in doubt are never resent."
   )),
   recoveryGrace: Flags.integer("recovery-grace").pipe(
     Options.withDescription(
