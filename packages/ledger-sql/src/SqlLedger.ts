@@ -470,18 +470,26 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     return run("claiming an idempotency key", Effect.flatMap(inTransaction, (inside) => (inside ? locked : oneStatement)))
   }
 
+  // PostgreSQL text cannot hold U+0000: a parameter carrying one is refused as an encoding error
+  // (a 503 for a request that named a refund `a%00b`), not a miss. No ledger stores one (core keeps
+  // NULs out of what it records, and idempotency keys are printable ASCII), so such a lookup finds nothing.
+  const unstorable = (...values: ReadonlyArray<string | undefined>): boolean => values.some((value) => value !== undefined && value.includes("\u0000"))
+
   const get = (id: string): Effect.Effect<Refund, RefundNotFound | LedgerError> =>
-    run("reading a refund", snapshot(Effect.flatMap(sql`SELECT ${columns} FROM refunds WHERE id = ${id}`, first))).pipe(
+    unstorable(id) ? Effect.fail(new RefundNotFound({ refundId: id })) : run("reading a refund", snapshot(Effect.flatMap(sql`SELECT ${columns} FROM refunds WHERE id = ${id}`, first))).pipe(
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(new RefundNotFound({ refundId: id })), onSome: Effect.succeed }))
     )
 
-  const findByKey = (provider: string, key: string) => run("reading a refund by idempotency key", snapshot(selectByKey(provider, key)))
+  const findByKey = (provider: string, key: string) =>
+    unstorable(provider, key) ? Effect.succeed(Option.none()) : run("reading a refund by idempotency key", snapshot(selectByKey(provider, key)))
 
   const holderOf = (provider: string, target: string) =>
-    run("reading the refunds against a target", snapshot(Effect.map(reservedFor(provider, target), (held) => Option.fromNullable(held[0]))))
+    unstorable(provider, target)
+      ? Effect.succeed(Option.none())
+      : run("reading the refunds against a target", snapshot(Effect.map(reservedFor(provider, target), (held) => Option.fromNullable(held[0]))))
 
   const findByReference = (provider: string, reference: string) =>
-    run(
+    unstorable(provider, reference) ? Effect.succeed(Option.none()) : run(
       "reading a refund by provider reference",
       snapshot(Effect.flatMap(
         sql`SELECT ${columns} FROM refunds WHERE provider = ${provider} AND provider_reference = ${reference} ORDER BY seq LIMIT 1`,
@@ -550,7 +558,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     })
 
   const transition = (id: string, change: Change): Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError> =>
-    run("recording a status change", optimisticTransition(id, change)).pipe(
+    unstorable(id) ? Effect.fail(new RefundNotFound({ refundId: id })) : run("recording a status change", optimisticTransition(id, change)).pipe(
       // The refused event is committed before the refusal is reported.
       Effect.flatMap(Either.match({ onLeft: ({ error }) => Effect.fail(error), onRight: Effect.succeed }))
     )
@@ -564,7 +572,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     if (query.target !== undefined && query.provider === undefined) return Effect.fail(targetWithoutProvider)
     const badRange = createdRangeRefusal(query)
     if (badRange !== undefined) return Effect.fail(badRange)
-    if (!(limit > 0)) return Effect.succeed({ items: [] })
+    if (!(limit > 0) || unstorable(query.provider, query.target)) return Effect.succeed({ items: [] })
     return run(
       "listing refunds",
       snapshot(Effect.gen(function*() {

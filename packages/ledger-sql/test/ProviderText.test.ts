@@ -4,7 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Ledger, Provider, Providers, Refunds } from "@refundkit/core"
 import { ProviderDeclined, UnexpectedResponse } from "@refundkit/core/RefundError"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import type * as Scope from "effect/Scope"
 import * as path from "node:path"
 import * as SqlLedger from "../src/SqlLedger.js"
@@ -135,6 +135,36 @@ describe("a provider answer with a NUL character", () => {
         const again = yield* refunds.webhook("batcher", { headers: {}, body: "{}" })
         assert.deepStrictEqual(again.map((r) => [r.applied, r.reason?.startsWith("not recorded") === true || r.reason === "duplicate callback"]), [[false, true], [false, true]])
         assert.strictEqual((yield* refunds.get(created.refund.id)).events.length, stored.events.length)
+      }))
+  }
+})
+
+// A caller's id or filter with a NUL (`GET /v1/refunds/a%00b` on the gateway): PostgreSQL refuses
+// such a parameter outright, which was a ledger error (a 503) for what is only a miss.
+describe("a lookup by a value with a NUL character", () => {
+  for (const ledger of ledgers) {
+    it.scopedLive(`finds nothing, as for any id no refund has (${ledger.name})`, () =>
+      Effect.gen(function*() {
+        const stack = Refunds.layer().pipe(
+          Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(toyProvider("plain", () => Effect.succeed({ status: "succeeded", providerStatus: "DONE", providerReference: "r-1" })))), Providers.layer)),
+          Layer.provideMerge(yield* ledger.layer)
+        )
+        const context = yield* Layer.build(stack)
+        const refunds = Context.get(context, Refunds.Refunds)
+        const store = Context.get(context, Ledger.Ledger)
+        const created = yield* refunds.create({ provider: "plain", idempotencyKey: "k-1", request: { target: "t-1" } })
+        // Asserted through tags and booleans: a failure message quoting a NUL hangs vitest's reporter.
+        const tagOf = (effect: Effect.Effect<unknown, { readonly _tag: string }>) => Effect.match(effect, { onFailure: (e) => e._tag, onSuccess: () => "found" })
+        assert.strictEqual(yield* tagOf(store.get(`${created.refund.id}\u0000`)), "RefundNotFound")
+        assert.strictEqual(yield* tagOf(store.transition(`${created.refund.id}\u0000`, { to: "failed", source: "operator", at: new Date().toISOString() })), "RefundNotFound")
+        assert.isTrue(Option.isNone(yield* store.findByKey("plain", "k-1\u0000")))
+        assert.isTrue(Option.isNone(yield* store.findByReference("plain", "r-1\u0000")))
+        assert.strictEqual((yield* store.list({ provider: "plain", target: "t-1\u0000", limit: 10 })).items.length, 0)
+        assert.strictEqual((yield* store.list({ provider: "plain\u0000", limit: 10 })).items.length, 0)
+        // The same lookups without the NUL find the refund.
+        assert.strictEqual((yield* store.get(created.refund.id)).id, created.refund.id)
+        assert.strictEqual((yield* store.list({ provider: "plain", target: "t-1", limit: 10 })).items.length, 1)
+        assert.isTrue(Option.isSome(yield* store.findByReference("plain", "r-1")))
       }))
   }
 })
