@@ -153,7 +153,7 @@ export const make = (options: {
       if (length !== undefined && Number(length) > limit) return refuse(RequestBody.tooLarge(limit))
       const unauthorized = verify(ApiKeys.bearerOf(request.headers.authorization))
       if (unauthorized !== undefined) return refuse(unauthorized)
-      const key = checkKey(singleHeader(request.headers["idempotency-key"]))
+      const key = checkKey(request.headersDistinct["idempotency-key"])
       if (Either.isLeft(key)) return refuse(key.left)
 
       RequestBody.collect(request, limit, (body) => {

@@ -8,6 +8,7 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Api, ApiError, ApiModel, type Authorization } from "@refundkit/api"
 import { Ledger } from "@refundkit/core/Ledger"
 import { Providers } from "@refundkit/core/Providers"
@@ -58,8 +59,8 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
       return handlers
         // The gateway answers this route directly (CreateRoute); this handler serves the
         // same logic when the gateway is built with `createRoute: "httpapi"`.
-        .handleRaw("create", ({ headers, request }) =>
-          checkKey(headers["idempotency-key"]).pipe(
+        .handleRaw("create", ({ request }) =>
+          checkKey(NodeHttpServerRequest.toIncomingMessage(request).headersDistinct["idempotency-key"]).pipe(
             Effect.flatMap((key) => Effect.flatMap(RequestBody.text(request), (text) => create(service, key, text))),
             Effect.map((created) => {
               if (!created.replayed) metrics?.created(created.refund)

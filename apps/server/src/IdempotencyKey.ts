@@ -25,10 +25,22 @@ const badKey = new ApiError.InvalidRequest({
   issues: [{ path: "Idempotency-Key", message: "must be 1 to 255 printable ASCII characters" }]
 })
 
+// Node joins a repeated header's values with ", ": two keys (a proxy adding its own, say) would
+// make a key no retry of either sender carries.
+const repeatedKey = new ApiError.InvalidRequest({
+  message: "The Idempotency-Key header was sent more than once: send one key per refund.",
+  issues: [{ path: "Idempotency-Key", message: "must be sent once" }]
+})
+
 /**
- * The Idempotency-Key header, checked before the body is read.
+ * The Idempotency-Key header, checked before the body is read: each value it was sent
+ * with, as Node's `headersDistinct` gives them.
  *
  * @since 0.1.0
  */
-export const checkKey = (key: string | undefined): Either.Either<string, ApiError.MissingIdempotencyKey | ApiError.InvalidRequest> =>
-  key === undefined ? Either.left(missingKey) : key === "" ? Either.left(emptyKey) : printable.test(key) ? Either.right(key) : Either.left(badKey)
+export const checkKey = (sent: ReadonlyArray<string> | undefined): Either.Either<string, ApiError.MissingIdempotencyKey | ApiError.InvalidRequest> => {
+  if (sent === undefined || sent.length === 0) return Either.left(missingKey)
+  if (sent.length > 1) return Either.left(repeatedKey)
+  const key = sent[0]!
+  return key === "" ? Either.left(emptyKey) : printable.test(key) ? Either.right(key) : Either.left(badKey)
+}

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Fiber, Option, Schedule } from "effect"
+import * as Http from "node:http"
 import * as Gateway from "./support/Gateway.js"
 import { eventually } from "@refundkit/testkit/Waiting"
 
@@ -225,6 +226,37 @@ describe("POST /v1/refunds: the direct route and the HttpApi handler", () => {
       }
       assert.strictEqual((yield* direct.exirom.stats).requests["refund"] ?? 0, 0, "nothing was sent to the provider")
       assert.strictEqual((yield* httpapi.exirom.stats).requests["refund"] ?? 0, 0, "nothing was sent to the provider")
+    }))
+})
+
+// Two Idempotency-Key lines, as a proxy adding its own would send: Node joins them as "k-a, k-b".
+const twoKeys = (url: string, body: string) =>
+  Effect.async<{ readonly status: number; readonly body: any }>((resume) => {
+    const request = Http.request(`${url}/v1/refunds`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${Gateway.apiKey}`, "content-type": "application/json", "idempotency-key": ["k-a", "k-b"] }
+    }, (response) => {
+      let text = ""
+      response.on("data", (chunk: Buffer) => (text += chunk.toString()))
+      response.on("end", () => resume(Effect.succeed({ status: response.statusCode ?? 0, body: JSON.parse(text) })))
+    })
+    request.on("error", (error) => resume(Effect.die(error)))
+    request.end(body)
+  })
+
+describe("POST /v1/refunds with the Idempotency-Key header twice", () => {
+  it.scopedLive("is refused naming the header, on the direct route and the HttpApi handler, and nothing is sent", () =>
+    Effect.gen(function*() {
+      for (const createRoute of ["direct", "httpapi"] as const) {
+        const gw = yield* Gateway.start({ server: { createRoute } })
+        const refused = yield* twoKeys(gw.info.url, JSON.stringify(Gateway.exiromRefund()))
+        assert.strictEqual(refused.status, 400, createRoute)
+        assert.strictEqual(refused.body.error.code, "invalid_request", createRoute)
+        assert.deepStrictEqual(refused.body.error.issues, [{ path: "Idempotency-Key", message: "must be sent once" }], createRoute)
+        assert.strictEqual((yield* gw.exirom.stats).requests["refund"] ?? 0, 0, `${createRoute}: nothing was sent to the provider`)
+        const listed = yield* gw.fetch("GET", "/v1/refunds")
+        assert.strictEqual(listed.body.items.length, 0, `${createRoute}: nothing was recorded`)
+      }
     }))
 })
 
