@@ -132,6 +132,8 @@ export const make = (options: {
           "server-timing": RequestMiddleware.serverTiming(total, provider)
         }
         if (replayed) headers["idempotent-replayed"] = "true"
+        const retryAfter = RequestMiddleware.retryAfterOf(status, text)
+        if (retryAfter !== undefined) headers["retry-after"] = retryAfter
         response.writeHead(status, headers)
         response.end(text)
         RequestMiddleware.finished(options, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider })

@@ -302,6 +302,19 @@ export const bodyText = RequestBody.text
  */
 export const defaultBodyLimitBytes = RequestBody.defaultBodyLimitBytes
 
+// An error's `retryAfterSeconds` is also sent as the standard header (RFC 9110 section 10.2.3):
+// HTTP clients, retry libraries and proxies read the header, not a field of our body.
+const retryAfterField = /"retryAfterSeconds":(\d+)/
+const utf8 = new TextDecoder()
+
+/**
+ * The `Retry-After` header for an error answer whose body names `retryAfterSeconds`.
+ *
+ * @since 0.1.0
+ */
+export const retryAfterOf = (status: number, body: string): string | undefined =>
+  status >= 400 ? retryAfterField.exec(body)?.[1] : undefined
+
 /**
  * The outermost middleware, around the whole handled request. Every response gets
  * `X-Request-Id` and `Server-Timing: app;dur=<gateway ms>, provider;dur=<provider ms>`
@@ -324,9 +337,11 @@ export const make = (options: Observers & { readonly bodyLimitBytes: number }) =
         Effect.suspend(() => {
           const total = performance.now() - started
           const provider = Math.min(ProviderHttp.providerMillis(timing), total)
+          const retryAfter = response.status >= 400 && response.body._tag === "Uint8Array" ? retryAfterOf(response.status, utf8.decode(response.body.body)) : undefined
           const answered = HttpServerResponse.setHeaders(response, {
             "x-request-id": requestId,
-            "server-timing": serverTiming(total, provider)
+            "server-timing": serverTiming(total, provider),
+            ...(retryAfter === undefined ? {} : { "retry-after": retryAfter })
           })
           finished(options, { requestId, method: request.method, url: request.url, status: response.status, totalMillis: total, timing, providerMillis: provider })
           return Effect.succeed(answered)

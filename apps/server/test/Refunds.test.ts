@@ -102,6 +102,21 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         assert.strictEqual(stored.body.status, "failed")
         yield* gw.exirom.faults.clear
 
+        // Exirom's 429 names its wait: the body's retryAfterSeconds is the standard header too, and the
+        // message says the key is spent (the same key replays this failure; a new one sends it).
+        yield* gw.exirom.faults.inject({ fault: { _tag: "RateLimited", retryAfterSeconds: 120 }, route: "refund" })
+        const key = Gateway.key("limited")
+        const limited = yield* post(gw, Gateway.exiromRefund(), key)
+        assert.strictEqual(limited.status, 502, limited.text)
+        assert.strictEqual(limited.body.error.retryAfterSeconds, 120)
+        assert.strictEqual(limited.headers["retry-after"], "120")
+        assert.strictEqual(limited.body.error.status, "failed")
+        assert.include(limited.body.error.message, `The refund ${limited.body.error.refundId} is recorded failed, which is final, and its idempotency key only replays this answer: send it again under a new key.`)
+        const replayed = yield* post(gw, Gateway.exiromRefund(), key)
+        assert.strictEqual(replayed.headers["idempotent-replayed"], "true")
+        assert.isUndefined(replayed.headers["retry-after"], "a replay of the failed refund is no error answer")
+        yield* gw.exirom.faults.clear
+
         yield* gw.exirom.faults.inject({ fault: { _tag: "Hang", millis: 3000 }, route: "refund" })
         const timedOut = yield* post(gw, Gateway.exiromRefund())
         assert.strictEqual(timedOut.status, 504, timedOut.text)

@@ -98,7 +98,7 @@ export class ProviderAuthFailed extends Schema.TaggedError<ProviderAuthFailed>("
     return "provider_auth_failed" as const
   }
   override get message() {
-    return `${this.provider} refused refundkit's credentials: ${this.detail}. Check the REFUNDKIT_${this.provider.toUpperCase()}_* settings.`
+    return `${this.provider} refused refundkit's credentials: ${this.detail}. Check the REFUNDKIT_${this.provider.toUpperCase()}_* settings.${finalUnsent(this.refundId, this.status)}`
   }
 }
 
@@ -139,6 +139,13 @@ export class ProviderDeclined extends Schema.TaggedError<ProviderDeclined>("Prov
   }
 }
 
+// A refund recorded `failed` keeps its key: a retry with the same key replays the failure, so
+// "retry" alone (or "Retry after 120 s.") sent callers round in a loop that never reaches the provider.
+const finalUnsent = (refundId: string | undefined, status: string | undefined): string =>
+  status === "failed" && refundId !== undefined
+    ? ` Nothing was refunded. The refund ${refundId} is recorded failed, which is final, and its idempotency key only replays this answer: send it again under a new key.`
+    : ""
+
 // Not every provider answers status queries (Airalo, Airpay, AeroHub do not): "sync it" alone sent
 // operators to a command that cannot settle those.
 const keptInDoubt = (provider: string, refundId: string | undefined): string =>
@@ -167,7 +174,7 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
   override get message() {
     const wait = this.retryAfterMillis === undefined ? "" : ` Retry after ${Math.ceil(this.retryAfterMillis / 1000)} s.`
     const doubt = this.maybeProcessed && this.status === "unknown" ? ` It may have reached ${this.provider}. ${keptInDoubt(this.provider, this.refundId)}` : ""
-    return `${this.provider} is unavailable: ${this.detail}.${wait}${doubt}`
+    return `${this.provider} is unavailable: ${this.detail}.${wait}${doubt}${finalUnsent(this.refundId, this.status)}`
   }
 }
 
