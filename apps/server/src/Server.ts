@@ -8,6 +8,7 @@
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -130,7 +131,11 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
         Layer.provide(HttpApiScalar.layer({ path: "/docs" })),
         Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
         Layer.provide(RequestMiddleware.apiLayer(options.bodyLimitBytes)),
-        Layer.provide(api)
+        Layer.provide(api),
+        // The router refuses a path segment over 100 characters by default, which answered a
+        // long refund id as an unknown route ("this path takes GET only" to a GET). The request
+        // line is already bounded by Node's header limit, so no segment is refused for its length.
+        Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: Http.maxHeaderSize }))
       )
       const started = Layer.scoped(
         Started,

@@ -276,6 +276,19 @@ describe("POST /v1/refunds with the Idempotency-Key header twice", () => {
 })
 
 describe("reading and moving refunds", () => {
+  it.scopedLive("an id longer than the router's default segment limit is an unknown refund, on every route that takes one", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const long = `rfd_${"a".repeat(200)}`
+      for (const [method, path] of [["GET", `/v1/refunds/${long}`], ["POST", `/v1/refunds/${long}/sync`]] as const) {
+        const answer = yield* gw.fetch(method, path)
+        assert.strictEqual(answer.status, 404, `${method} ${path.slice(0, 20)}: ${answer.text}`)
+        assert.strictEqual(answer.body.error.code, "refund_not_found", answer.text)
+      }
+      const provider = yield* gw.fetch("POST", `/v1/webhooks/${"p".repeat(200)}`, { body: "{}", auth: false })
+      assert.strictEqual(provider.body.error.code, "unknown_provider", provider.text)
+    }))
+
   it.scopedLive("a bad list parameter is one issue naming it and its rule, not one per union member", () =>
     Effect.gen(function*() {
       const gw = yield* Gateway.start()
