@@ -342,6 +342,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const limiters = new Map<string, RateLimiter.RateLimiter>()
     /** When each provider's current rate-limit window closes, as far as this process has taken permits. */
     const windowEnds = new Map<string, number>()
+    /** How many permits each provider's current window has given. */
+    const windowUsed = new Map<string, number>()
     const maxRetryAfter = Duration.toMillis(options.maxRetryAfter)
     const callTimeoutMillis = Duration.toMillis(options.callTimeout)
 
@@ -370,20 +372,32 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         if (Option.isNone(limiter)) return Effect.void
         // The limiter's fixed window opens with the first permit taken after the last one closed.
         const permit = Effect.zipRight(limiter.value(Effect.void), Effect.map(Clock.currentTimeMillis, (now) => {
-          if (now >= (windowEnds.get(provider.id) ?? 0)) windowEnds.set(provider.id, now + limit.perMillis)
+          if (now >= (windowEnds.get(provider.id) ?? 0)) {
+            windowEnds.set(provider.id, now + limit.perMillis)
+            windowUsed.set(provider.id, 1)
+          } else {
+            windowUsed.set(provider.id, (windowUsed.get(provider.id) ?? 0) + 1)
+          }
         }))
-        return maxWait === undefined ? permit : Effect.flatMap(Effect.timeoutOption(permit, maxWait), (granted) =>
-          Option.isSome(granted) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.fail(
-              new ProviderUnavailable({
-                provider: provider.id,
-                detail: `refundkit holds calls to ${provider.id} to its rate limit of ${limit.requests} per ${Duration.format(Duration.millis(limit.perMillis))}, and this one would wait longer than ${Duration.format(maxWait)}; it was not sent`,
-                maybeProcessed: false,
-                // The time left in the current window (a whole window told a client to wait 5 minutes at Airalo when seconds were left).
-                retryAfterMillis: Math.min(limit.perMillis, Math.max(1_000, (windowEnds.get(provider.id) ?? now + limit.perMillis) - now))
-              })
-            ))
-        )
+        if (maxWait === undefined) return permit
+        const refused = (now: number) =>
+          new ProviderUnavailable({
+            provider: provider.id,
+            detail: `refundkit holds calls to ${provider.id} to its rate limit of ${limit.requests} per ${Duration.format(Duration.millis(limit.perMillis))}, and this one would wait longer than ${Duration.format(maxWait)}; it was not sent`,
+            maybeProcessed: false,
+            // The time left in the current window (a whole window told a client to wait 5 minutes at Airalo when seconds were left).
+            retryAfterMillis: Math.min(limit.perMillis, Math.max(1_000, (windowEnds.get(provider.id) ?? now + limit.perMillis) - now))
+          })
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          // Every turn of the window is taken and it closes later than the longest wait allowed: no
+          // turn can come in time, so the caller is told at once instead of after that wait.
+          const ends = windowEnds.get(provider.id) ?? 0
+          if (now < ends && (windowUsed.get(provider.id) ?? 0) >= limit.requests && ends - now > Duration.toMillis(maxWait)) {
+            return Effect.fail(refused(now))
+          }
+          return Effect.flatMap(Effect.timeoutOption(permit, maxWait), (granted) =>
+            Option.isSome(granted) ? Effect.void : Effect.flatMap(Clock.currentTimeMillis, (later) => Effect.fail(refused(later))))
+        })
       })
     }
 

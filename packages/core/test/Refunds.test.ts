@@ -443,13 +443,14 @@ describe("Refunds", () => {
       assert.strictEqual(first.refund.status, "succeeded")
       const waiting = yield* fibers.fork(Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "rl-2" })))
       yield* fibers.settled
-      yield* TestClock.adjust("50 millis")
-      const second = yield* fibers.result(waiting, "the second create, 50 ms on")
+      // The window's one turn is taken and it closes in a minute: no turn can come within 50 ms, and
+      // the caller is told so at once rather than after waiting them out.
+      const second = yield* fibers.result(waiting, "the second create, the clock not moved")
       assert.strictEqual(second._tag, "ProviderUnavailable")
       if (second._tag === "ProviderUnavailable") {
         assert.isFalse(second.maybeProcessed)
         // What is left of the window the first call opened.
-        assert.strictEqual(second.retryAfterMillis, 59_950)
+        assert.strictEqual(second.retryAfterMillis, 60_000)
         assert.include(second.detail, "rate limit")
       }
       assert.strictEqual(toy.calls.length, 1, "the refused call never reached the provider")
@@ -466,11 +467,17 @@ describe("Refunds", () => {
       yield* TestClock.adjust("2500 millis")
       const waiting = yield* fibers.fork(Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "left-2" })))
       yield* fibers.settled
-      yield* TestClock.adjust("20 millis")
-      const held = yield* fibers.result(waiting, "the second create, 20 ms on")
+      const held = yield* fibers.result(waiting, "the second create, refused at once")
       assert.strictEqual(held._tag, "ProviderUnavailable")
       const after = held._tag === "ProviderUnavailable" ? held.retryAfterMillis ?? 0 : 0
-      assert.strictEqual(after, 1_480, "what was left of a 4 s window 2.52 s in")
+      assert.strictEqual(after, 1_500, "what was left of a 4 s window 2.5 s in")
+      // With less of the window left than the longest wait, the call waits for the next window and goes.
+      yield* TestClock.adjust("1490 millis")
+      const waited = yield* fibers.fork(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "left-2" }))
+      yield* fibers.settled
+      yield* TestClock.adjust("10 millis")
+      assert.strictEqual((yield* fibers.result(waited, "the create 10 ms before the next window")).refund.status, "succeeded")
+      assert.strictEqual(toy.calls.length, 2)
     }).pipe(Effect.provide(toy.layer))
   })
 
