@@ -57,15 +57,17 @@ describe("refundkit list by creation time", () => {
       assert.deepStrictEqual(keysOf(day.stdout), ["at-15", "late-clock-1459", "late-clock-1415", "at-14", "before"])
       // The human table says how to go on, with the same filters: the next page's command, as printed, lists it.
       const walked: Array<string> = []
-      let args: ReadonlyArray<string> = ["--created-from", "2026-12-06T14:00:00Z", "--created-to", "2026-12-06T15:00:00Z", "--limit", "3"]
+      // The printed line alone lists the next page: it names the ledger too (it did not, and the
+      // default ledger answered "No refunds match.").
+      let args: ReadonlyArray<string> = ["--ledger", file, "--created-from", "2026-12-06T14:00:00Z", "--created-to", "2026-12-06T15:00:00Z", "--limit", "3"]
       for (;;) {
-        const page = yield* list(file, args)
+        const page = yield* Effect.promise(() => run(["list", ...args]))
         assert.strictEqual(page.code, 0, page.stderr)
         walked.push(...page.stdout.split("\n").slice(1).filter((line) => line.startsWith("rfd_")).map((line) => line.split(/\s+/)[0]!))
         const more = /More: refundkit list (.*)$/m.exec(page.stderr)
         if (more === null) break
         args = more[1]!.split(" ")
-        assert.includeMembers([...args], ["--created-from", "2026-12-06T14:00:00.000Z", "--created-to", "2026-12-06T15:00:00.000Z"], more[0])
+        assert.includeMembers([...args], ["--ledger", file, "--created-from", "2026-12-06T14:00:00.000Z", "--created-to", "2026-12-06T15:00:00.000Z"], more[0])
       }
       assert.deepStrictEqual(walked, hour.map((key) => Refund.deriveId(key === "half-past" ? "airalo" : "exirom", key)))
     }))

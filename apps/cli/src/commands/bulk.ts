@@ -18,6 +18,7 @@ import { UsageError } from "../CliError.js"
 import * as Environment from "../Environment.js"
 import * as Flags from "../Flags.js"
 import * as ExitCode from "../ExitCode.js"
+import { masked, quote } from "../Echo.js"
 import * as Globals from "../Globals.js"
 import * as Output from "../Output.js"
 import * as Run from "../Run.js"
@@ -28,21 +29,6 @@ import * as Run from "../Run.js"
  * @since 0.1.0
  */
 export const defaultConcurrency = 8
-
-const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`)
-
-// The command echoed back to run again must not print a secret: a postgres:// ledger URL's password is masked,
-// also where the URL is an option's inline value (`--ledger=postgres://...`), which is no URL as a whole.
-const masked = (arg: string): string => {
-  const inline = /^(--[^=]+=)(.*)$/s.exec(arg)
-  if (inline !== null) return `${inline[1]}${masked(inline[2]!)}`
-  if (!arg.includes("://") || !URL.canParse(arg)) return arg
-  const url = new URL(arg)
-  if (url.password === "" && ![...url.searchParams.keys()].some((name) => name.toLowerCase() === "password")) return arg
-  if (url.password !== "") url.password = "***"
-  for (const name of [...url.searchParams.keys()]) if (name.toLowerCase() === "password") url.searchParams.set(name, "***")
-  return url.toString()
-}
 
 const config = {
   ...Globals.options,

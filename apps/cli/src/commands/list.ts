@@ -15,6 +15,7 @@ import * as Option from "effect/Option"
 import { UsageError } from "../CliError.js"
 import * as Environment from "../Environment.js"
 import * as Flags from "../Flags.js"
+import { masked, quote } from "../Echo.js"
 import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
 import * as Output from "../Output.js"
@@ -140,8 +141,9 @@ export const command = Command.make("list", {
       yield* printRows(page.items, true)
       if (page.nextCursor !== undefined) {
         // The next page is the same list's: a cursor of a list by creation time continues no other.
-        const filters = ([["--provider", own.provider], ["--status", own.status], ["--target", own.target], ["--created-from", own.createdFrom], ["--created-to", own.createdTo]] as const)
-          .flatMap(([flag, value]) => (Option.isSome(value) ? [`${flag} ${value.value}`] : []))
+        // So is the ledger's: the next page of another ledger (the default one, say) is no page of this list.
+        const filters = ([["--ledger", globals.ledger], ["--provider", own.provider], ["--status", own.status], ["--target", own.target], ["--created-from", own.createdFrom], ["--created-to", own.createdTo]] as const)
+          .flatMap(([flag, value]) => (Option.isSome(value) ? [`${flag} ${quote(masked(String(value.value)))}`] : []))
         yield* Output.note(`More: refundkit list ${[...filters, `--limit ${limit}`].join(" ")} --cursor ${page.nextCursor}`)
       }
       return ExitCode.ok
