@@ -61,8 +61,11 @@ const validOrIssues = (provider: Provider, request: Record<string, unknown>): Ef
 /**
  * Pass one: every row decoded with the provider's schema, invalid ones printed on
  * stderr as they are found. Memory stays flat whatever the file's size: rows are read
- * a few at a time, and only counts and the first {@link maxReportedRows} invalid
- * rows are kept.
+ * a few at a time, and only counts, the first {@link maxReportedRows} invalid rows and
+ * the rows' own idempotency keys (an `idempotency_key` column; none when refundkit
+ * derives them) are kept. A key given to two rows is refused on the second: the rows
+ * would be one refund, and the second, met while the first's call is out, would be
+ * taken for a row a killed run left behind.
  *
  * @since 0.1.0
  */
@@ -73,10 +76,16 @@ export const validate = (provider: Provider, path: string, format: BulkFile.Form
     let rows = 0
     let invalid = 0
     const reported: Array<InvalidRow> = []
+    const ownKeys = new Map<string, number>()
     for (let batch = yield* pull; batch.length > 0; batch = yield* pull) {
       for (const row of batch) {
         rows++
-        const issues = row.request === undefined ? row.issues : yield* validOrIssues(provider, row.request)
+        const found = row.request === undefined ? row.issues : yield* validOrIssues(provider, row.request)
+        const keyedBefore = row.idempotencyKey === undefined ? undefined : ownKeys.get(row.idempotencyKey)
+        if (row.idempotencyKey !== undefined && keyedBefore === undefined) ownKeys.set(row.idempotencyKey, row.row)
+        const issues = keyedBefore === undefined
+          ? found
+          : [...found, { path: "idempotency_key", message: `repeats row ${keyedBefore}'s key: each row needs its own (rows sharing a key are one refund)` }]
         if (issues.length === 0) continue
         invalid++
         if (reported.length < maxReportedRows) reported.push({ row: row.row, line: row.line, issues })

@@ -438,6 +438,20 @@ describe("refundkit bulk", () => {
     ])
   })
 
+  it("a key given to two rows is refused on the second, naming both rows, and nothing is sent", async () => {
+    const exirom = sandboxes.url("exirom")
+    writeFileSync(join(dir, "repeated-key.csv"), "idempotency_key,transactionId,amount,reason\nk1,9000001,1.00,r\nk1,9000002,2.00,r\nk1,9000001,1.00,r\n,9000003,1.00,r\n")
+    const before = await stats(exirom)
+    for (const extra of [["--dry-run"], []]) {
+      const refused = await cli(["bulk", "repeated-key.csv", "--provider", "exirom", ...extra], "repeated-key.db")
+      assert.strictEqual(refused.code, 2, refused.stderr)
+      assert.include(refused.stderr, "row 2 (line 3): idempotency_key: repeats row 1's key: each row needs its own (rows sharing a key are one refund)")
+      assert.include(refused.stderr, "row 3 (line 4): idempotency_key: repeats row 1's key")
+      assert.include(refused.stderr, "2 of 4 rows in repeated-key.csv are invalid")
+    }
+    assert.strictEqual((await stats(exirom)).requests["refund"] ?? 0, before.requests["refund"] ?? 0, "nothing was sent")
+  })
+
   it("--retry-failed leaves a row whose own key leaves no room for the suffix, and says why", async () => {
     const exirom = sandboxes.url("exirom")
     const long = `k${"x".repeat(249)}`
