@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+import * as JsonNumbers from "@refundkit/core/JsonNumbers"
 import type { FieldIssue } from "@refundkit/core/RefundError"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -248,6 +249,12 @@ const jsonlRow = (text: string, line: number): Row => {
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     return { row: line, line, request: undefined, issues: [{ path: "", message: "must be a JSON object with the provider's request fields" }], idempotencyKey: undefined }
+  }
+  // As `create --data`: JSON.parse rounds what a double cannot hold (9007199254740993 is read as
+  // ...992), and the row would be refused quoting a number it does not hold, or sent rounded.
+  const inexact = JsonNumbers.inexactNumbers(text)
+  if (inexact.length > 0) {
+    return { row: line, line, request: undefined, issues: inexact.map((n) => ({ path: n.path, message: JsonNumbers.refusal(n) })), idempotencyKey: undefined }
   }
   const { [keyColumn]: key, ...request } = parsed as Record<string, unknown>
   if (key === undefined) return { row: line, line, request, issues: [], idempotencyKey: undefined }

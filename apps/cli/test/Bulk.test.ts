@@ -438,6 +438,14 @@ describe("refundkit bulk", () => {
     ])
   })
 
+  it("a JSON Lines row with a number no double holds is refused naming what was written, as create --data is", async () => {
+    writeFileSync(join(dir, "inexact.jsonl"), `{"transactionId":9007199254740993,"amount":"1.00","reason":"r"}\n{"transactionId":"9007199254740993","amount":"1.00","reason":"r"}\n`)
+    const refused = await cli(["bulk", "inexact.jsonl", "--provider", "exirom", "--dry-run"], "inexact.db")
+    assert.strictEqual(refused.code, 2, refused.stderr)
+    assert.include(refused.stderr, "row 1 (line 1): transactionId: the JSON number 9007199254740993 has more digits than a JSON number carries exactly (it would be read as 9007199254740992); send it as a string")
+    assert.include(refused.stderr, `row 2 (line 2): transactionId: transactionId "9007199254740993" is larger than 9007199254740991, the largest integer refundkit sends exactly`)
+  })
+
   it("a key given to two rows is refused on the second, naming both rows, and nothing is sent", async () => {
     const exirom = sandboxes.url("exirom")
     writeFileSync(join(dir, "repeated-key.csv"), "idempotency_key,transactionId,amount,reason\nk1,9000001,1.00,r\nk1,9000002,2.00,r\nk1,9000001,1.00,r\n,9000003,1.00,r\n")

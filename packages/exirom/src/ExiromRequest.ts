@@ -23,9 +23,18 @@ export const TransactionId = Schema.transformOrFail(
     strict: true,
     decode: (input, _, ast) => {
       const value = typeof input === "string" && /^\d{1,16}$/.test(input) ? Number(input) : input
-      return typeof value === "number" && Number.isSafeInteger(value) && value > 0
-        ? ParseResult.succeed(value)
-        : ParseResult.fail(new ParseResult.Type(ast, input, `transactionId must be Exirom's positive integer transaction id (e.g. 12345), got ${JSON.stringify(input)}`))
+      if (typeof value === "number" && Number.isSafeInteger(value) && value > 0) return ParseResult.succeed(value)
+      // A whole number past 2^53 - 1 is still a whole number: say which rule it breaks.
+      const tooLarge = (typeof input === "string" && /^\d+$/.test(input)) || (typeof input === "number" && Number.isInteger(input) && input > 0)
+      return ParseResult.fail(
+        new ParseResult.Type(
+          ast,
+          input,
+          tooLarge
+            ? `transactionId ${JSON.stringify(input)} is larger than ${Number.MAX_SAFE_INTEGER}, the largest integer refundkit sends exactly`
+            : `transactionId must be Exirom's positive integer transaction id (e.g. 12345), got ${JSON.stringify(input)}`
+        )
+      )
     },
     encode: ParseResult.succeed
   }

@@ -87,6 +87,10 @@ describe("ExiromRequest", () => {
       for (const bad of ["txn_abc123", 1.5, -3, 0]) {
         assert.include(yield* messageAt({ ...valid, transactionId: bad }, "transactionId"), "positive integer transaction id")
       }
+      // A whole number too large to send exactly is told that rule, not that it is no integer.
+      for (const large of ["9007199254740993", "12345678901234567890", 2 ** 60]) {
+        assert.include(yield* messageAt({ ...valid, transactionId: large }, "transactionId"), "is larger than 9007199254740991, the largest integer refundkit sends exactly")
+      }
       assert.include((yield* issues({ amount: "1.00", reason: "x" })).map((i) => i.path).join(","), "transactionId")
     }))
 
