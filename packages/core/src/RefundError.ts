@@ -289,6 +289,9 @@ export class RefundInProgress extends Schema.TaggedError<RefundInProgress>("Refu
   }
 }
 
+// Refund.RefundId's pattern; Refund imports this module, so it is written here again.
+const wellFormedId = /^rfd_[0-9a-z]{26}$/
+
 /**
  * No refund with this id.
  *
@@ -301,7 +304,10 @@ export class RefundNotFound extends Schema.TaggedError<RefundNotFound>("RefundNo
     return "refund_not_found" as const
   }
   override get message() {
-    return `No refund with id ${JSON.stringify(this.refundId)}. Check the id (it starts with "rfd_").`
+    // A well-formed id was told to check that it starts with "rfd_", which it does.
+    return wellFormedId.test(this.refundId)
+      ? `No refund with id ${JSON.stringify(this.refundId)} in this ledger. Check that this is the ledger (or gateway) that recorded it.`
+      : `No refund with id ${JSON.stringify(this.refundId)}. Check the id: a refund id is "rfd_" followed by 26 lowercase letters or digits.`
   }
 }
 

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect, Layer } from "effect"
 import * as Providers from "../src/Providers.js"
-import { ConfigurationError } from "../src/RefundError.js"
+import { deriveId } from "../src/Refund.js"
+import { ConfigurationError, RefundNotFound } from "../src/RefundError.js"
 
 const settings = Config.all({
   mid: Config.string("REFUNDKIT_TOY_MID"),
@@ -32,4 +33,14 @@ describe("ConfigurationError.fromConfigError", () => {
       )
       assert.strictEqual(error.message, `Configuration problem in REFUNDKIT_TOY_TIMEOUT: Toy settings: must be a duration with its unit, such as "30 seconds" or "500 millis", got "soon".`)
     }))
+})
+
+describe("RefundNotFound", () => {
+  it("tells a well-formed id to check the ledger, and any other id what a refund id looks like", () => {
+    const wellFormed = new RefundNotFound({ refundId: deriveId("toy", "k-1") })
+    assert.include(wellFormed.message, "in this ledger. Check that this is the ledger (or gateway) that recorded it.")
+    assert.notInclude(wellFormed.message, "Check the id")
+    const malformed = new RefundNotFound({ refundId: "rfd_123" })
+    assert.include(malformed.message, `Check the id: a refund id is "rfd_" followed by 26 lowercase letters or digits.`)
+  })
 })
