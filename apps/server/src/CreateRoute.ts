@@ -31,7 +31,7 @@ import type * as Http from "node:http"
 import { performance } from "node:perf_hooks"
 import * as ApiErrors from "./ApiErrors.js"
 import * as ApiKeys from "./ApiKeys.js"
-import { checkKey } from "./IdempotencyKey.js"
+import { checkKey, sentKeys } from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
 import * as RequestMiddleware from "./RequestMiddleware.js"
 
@@ -155,7 +155,7 @@ export const make = (options: {
       if (length !== undefined && Number(length) > limit) return refuse(RequestBody.tooLarge(limit))
       const unauthorized = verify(ApiKeys.bearerOf(request.headers.authorization))
       if (unauthorized !== undefined) return refuse(unauthorized)
-      const key = checkKey(request.headersDistinct["idempotency-key"])
+      const key = checkKey(sentKeys(request))
       if (Either.isLeft(key)) return refuse(key.left)
 
       RequestBody.collect(request, limit, (body) => {

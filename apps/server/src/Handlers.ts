@@ -24,7 +24,7 @@ import * as ApiErrors from "./ApiErrors.js"
 import { create, toResponse } from "./CreateRoute.js"
 import * as GatewayMetrics from "./GatewayMetrics.js"
 import * as Installed from "./Installed.js"
-import { checkKey } from "./IdempotencyKey.js"
+import { checkKey, sentKeys } from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
 import { SyncLoop } from "./SyncLoop.js"
 
@@ -60,7 +60,7 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
         // The gateway answers this route directly (CreateRoute); this handler serves the
         // same logic when the gateway is built with `createRoute: "httpapi"`.
         .handleRaw("create", ({ request }) =>
-          checkKey(NodeHttpServerRequest.toIncomingMessage(request).headersDistinct["idempotency-key"]).pipe(
+          checkKey(sentKeys(NodeHttpServerRequest.toIncomingMessage(request))).pipe(
             Effect.flatMap((key) => Effect.flatMap(RequestBody.text(request), (text) => create(service, key, text))),
             Effect.map((created) => {
               if (!created.replayed) metrics?.created(created.refund)

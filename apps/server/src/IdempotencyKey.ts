@@ -6,6 +6,7 @@
  */
 import { ApiError } from "@refundkit/api"
 import * as Either from "effect/Either"
+import type { IncomingMessage } from "node:http"
 
 /**
  * The answer to a create without an Idempotency-Key.
@@ -33,8 +34,24 @@ const repeatedKey = new ApiError.InvalidRequest({
 })
 
 /**
+ * Each value the Idempotency-Key header was sent with. Node's `headersDistinct` would build
+ * every header's list on each create; only a joined value (one holding ", ") needs the raw lines.
+ *
+ * @since 0.1.0
+ */
+export const sentKeys = (message: IncomingMessage): ReadonlyArray<string> | undefined => {
+  const joined = message.headers["idempotency-key"]
+  if (typeof joined !== "string") return joined
+  if (!joined.includes(", ")) return [joined]
+  const raw = message.rawHeaders
+  const values: Array<string> = []
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === "idempotency-key") values.push(raw[i + 1]!)
+  return values
+}
+
+/**
  * The Idempotency-Key header, checked before the body is read: each value it was sent
- * with, as Node's `headersDistinct` gives them.
+ * with ({@link sentKeys}).
  *
  * @since 0.1.0
  */

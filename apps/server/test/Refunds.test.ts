@@ -271,6 +271,10 @@ describe("POST /v1/refunds with the Idempotency-Key header twice", () => {
         assert.strictEqual((yield* gw.exirom.stats).requests["refund"] ?? 0, 0, `${createRoute}: nothing was sent to the provider`)
         const listed = yield* gw.fetch("GET", "/v1/refunds")
         assert.strictEqual(listed.body.items.length, 0, `${createRoute}: nothing was recorded`)
+        // One key holding ", " is one key.
+        const one = yield* post(gw, Gateway.exiromRefund(), `order-7, refund-1-${createRoute}`)
+        assert.strictEqual(one.status, 201, one.text)
+        assert.strictEqual(one.body.idempotencyKey, `order-7, refund-1-${createRoute}`)
       }
     }))
 })
