@@ -306,8 +306,12 @@ const notSentForToken = (error: ProviderError): ProviderError => {
         })
         : error
     case "OutcomeUnknown":
-    case "UnexpectedResponse":
       return new ProviderUnavailable({ provider: error.provider, detail: `fetching a token failed (${error.detail}); the refund was not sent`, maybeProcessed: false })
+    case "UnexpectedResponse": {
+      // The field the token answer broke, as the error itself would name it ("is missing" alone named nothing).
+      const where = error.path === "" ? "body" : `field ${error.path}`
+      return new ProviderUnavailable({ provider: error.provider, detail: `fetching a token failed (the token answer's ${where}: ${error.detail}); the refund was not sent`, maybeProcessed: false })
+    }
     default:
       return error
   }

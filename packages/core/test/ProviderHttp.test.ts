@@ -201,6 +201,8 @@ describe("ProviderHttp", () => {
         assert.strictEqual(error._tag, "ProviderUnavailable", failure._tag)
         assert.isTrue(error._tag === "ProviderUnavailable" && !error.maybeProcessed, failure._tag)
         assert.include(error.message, "not sent")
+        // A token answer of the wrong shape names its field.
+        if (failure._tag === "UnexpectedResponse") assert.include(error.message, "the token answer's field token: no token in the answer")
       }
       const refused = yield* Effect.flip((yield* ProviderHttp.makeTokenCache(Effect.fail(new ProviderAuthFailed({ provider: "toy", detail: "HTTP 401" })), { provider: "toy" })).get)
       assert.strictEqual(refused._tag, "ProviderAuthFailed", "refused credentials stay what they are")
