@@ -591,6 +591,29 @@ describe("refundkit bulk", () => {
   })
 
 
+  it("a second row naming an ICCID an earlier row of the file is sending is refused at once, not after a rate-limit window", async () => {
+    const scope = Effect.runSync(Scope.make())
+    // A window far longer than the test: a row that waited for the next one would time it out.
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 600_000 } }).pipe(Scope.extend(scope)))
+    try {
+      const [a, b] = [AiraloSandbox.ownedIccid(801), AiraloSandbox.ownedIccid(802)]
+      writeFileSync(join(dir, "airalo-twice.csv"), `iccids.0,reason\n${a},TRIP_CANCELLATION\n${b},TRIP_CANCELLATION\n${a},TRIP_CANCELLATION\n`)
+      const result = await run(["bulk", "airalo-twice.csv", "--provider", "airalo", "--json", "--ledger", join(dir, "airalo-twice.db")], {
+        cwd: dir,
+        env: { ...sandboxes.info.env, ...airalo.env }
+      })
+      assert.strictEqual(result.code, 2, result.stderr)
+      const rows = jsonLines<Row>(readFileSync(join(dir, "airalo-twice.csv.results.jsonl"), "utf8")).sort((x, y) => x.row - y.row)
+      assert.deepStrictEqual(rows.map((r) => [r.outcome, r.error?.code]), [["ok", undefined], ["ok", undefined], ["invalid", "target_already_refunded"]])
+      assert.include(rows[2]!.error!.message, rows[0]!.refundId!)
+      const after = (await stats(airalo.url)) as { refundsPerformed: number; duplicateIccids: Array<string> }
+      assert.strictEqual(after.refundsPerformed, 1, "rows 1 and 2 in one call")
+      assert.deepStrictEqual(after.duplicateIccids, [])
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+
   it("a packed Airalo call refused as a whole, then SIGKILL while its rows wait for calls of their own: no row left in doubt", async () => {
     // Airalo has no status API: a row in doubt there is one someone checks by hand, and these were provably never accepted.
     const scope = Effect.runSync(Scope.make())

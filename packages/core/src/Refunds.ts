@@ -695,6 +695,41 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     }
 
     /**
+     * Whole targets of refunds `createMany` has handed to a call that is not yet claimed (at
+     * Airalo, waiting minutes for its turn): the ledger cannot know them yet, so {@link heldWhole}
+     * lets a second row naming one of them through, to wait a turn of its own only to be refused
+     * at its claim. Keyed by provider and target; the value is the refund id that holds it.
+     */
+    const pendingWhole = new Map<string, string>()
+    const wholeKey = (provider: string, target: string) => `${provider}\u0000${target}`
+
+    const pendingWholeOf = (drafted: Drafted): TargetAlreadyRefunded | undefined => {
+      if (drafted.provider.capabilities.rateLimit === undefined) return undefined
+      for (const target of wholeTargets(drafted.draft)) {
+        const holder = pendingWhole.get(wholeKey(drafted.provider.id, target))
+        if (holder !== undefined && holder !== drafted.draft.id) return new TargetAlreadyRefunded({ target, refundId: holder, status: "requested" })
+      }
+      return undefined
+    }
+
+    const heldBy = new Map<string, ReadonlyArray<string>>()
+    const holdWhole = (drafted: Drafted): void => {
+      if (drafted.provider.capabilities.rateLimit === undefined) return
+      const keys = wholeTargets(drafted.draft).map((target) => wholeKey(drafted.provider.id, target))
+      if (keys.length === 0) return
+      for (const key of keys) pendingWhole.set(key, drafted.draft.id)
+      heldBy.set(drafted.draft.id, keys)
+    }
+
+    /** Once the refund's result is known: claimed (the ledger holds its targets now), refused, or failed. */
+    const releaseWhole = (id: string): void => {
+      const keys = heldBy.get(id)
+      if (keys === undefined) return
+      heldBy.delete(id)
+      for (const key of keys) if (pendingWhole.get(key) === id) pendingWhole.delete(key)
+    }
+
+    /**
      * The bulk paths' claim at a rate-limited provider: the key is claimed only once the call
      * has its turn of the rate limit, right before it is sent. A row claimed and then kept
      * waiting (minutes, at Airalo's 1 call per 5 minutes) would be `requested` without having
@@ -925,26 +960,40 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         const results: Array<Either.Either<Created, CreateError> | undefined> = new Array(inputs.length)
         const indexOf = new Map<string, number>()
         const toSend = new Map<string, Array<Drafted>>()
+        const due: Array<Drafted | undefined> = new Array(inputs.length)
         // Decoded and checked against the ledger first, claimed only when their call is due (see sendPacked).
         yield* Effect.forEach(inputs, (input, index) =>
           Effect.either(Effect.flatMap(draftOf(input), (drafted) => Effect.map(earlier(drafted), (replay) => ({ drafted, replay })))).pipe(
             Effect.map((result) => {
               if (Either.isLeft(result)) results[index] = Either.left(result.left)
               else if (result.right.replay !== undefined) results[index] = Either.right(result.right.replay.created)
-              else if (indexOf.has(result.right.drafted.draft.id)) {
-                // The same key twice in one batch: the second is answered as the ledger answers it once the first is claimed.
-                results[index] = undefined
-              } else {
-                const drafted = result.right.drafted
-                indexOf.set(drafted.draft.id, index)
-                const list = toSend.get(drafted.provider.id) ?? []
-                list.push(drafted)
-                toSend.set(drafted.provider.id, list)
-              }
+              else due[index] = result.right.drafted
             })
           ), { concurrency: 16, discard: true })
+        // In input order, so that of two rows naming one target the first is sent.
+        for (const [index, drafted] of due.entries()) {
+          if (drafted === undefined) continue
+          if (indexOf.has(drafted.draft.id)) {
+            // The same key twice in one batch: the second is answered as the ledger answers it once the first is claimed.
+            results[index] = undefined
+            continue
+          }
+          const pending = pendingWholeOf(drafted)
+          if (pending !== undefined) {
+            results[index] = Either.left(pending)
+            continue
+          }
+          holdWhole(drafted)
+          indexOf.set(drafted.draft.id, index)
+          const list = toSend.get(drafted.provider.id) ?? []
+          list.push(drafted)
+          toSend.set(drafted.provider.id, list)
+        }
         const store = (id: string, created: Effect.Effect<Created, CreateError>) =>
-          Effect.map(Effect.either(created), (result) => void (results[indexOf.get(id)!] = result))
+          Effect.map(Effect.either(created), (result) => {
+            results[indexOf.get(id)!] = result
+            releaseWhole(id)
+          })
         for (const drafts of toSend.values()) {
           const provider = drafts[0]!.provider
           const groups = provider.capabilities.maxTargetsPerCall > 1
