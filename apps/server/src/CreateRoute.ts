@@ -61,15 +61,17 @@ export const create = (service: Refunds["Type"], key: string, text: string): Eff
     )
   })
 
+const locationOf = (refund: Created["refund"]): string => `/v1/refunds/${refund.id}`
+
 /**
- * 201 with the refund, or 200 with `Idempotent-Replayed: true` for a replay.
+ * 201 with the refund and its `Location`, or 200 with `Idempotent-Replayed: true` for a replay.
  *
  * @since 0.1.0
  */
 export const toResponse = (created: Created): HttpServerResponse.HttpServerResponse =>
   created.replayed
     ? HttpServerResponse.unsafeJson(created.refund, { status: 200, headers: { "idempotent-replayed": "true" } })
-    : HttpServerResponse.unsafeJson(created.refund, { status: 201 })
+    : HttpServerResponse.unsafeJson(created.refund, { status: 201, headers: { location: locationOf(created.refund) } })
 
 const internalError = new ApiError.InternalError({ message: "Something went wrong in the gateway. The request id in X-Request-Id finds it in the logs." })
 
@@ -82,6 +84,8 @@ export interface Route {
   readonly matches: (request: Http.IncomingMessage) => boolean
   readonly handle: (request: Http.IncomingMessage, response: Http.ServerResponse) => void
 }
+
+const replayedHeaders: Http.OutgoingHttpHeaders = { "idempotent-replayed": "true" }
 
 const singleHeader = (value: string | Array<string> | undefined): string | undefined => (typeof value === "string" ? value : undefined)
 
@@ -115,7 +119,8 @@ export const make = (options: {
       const requestId = RequestMiddleware.requestIdOf(singleHeader(request.headers["x-request-id"]))
       const timing: ProviderHttp.Timing = { millis: 0, calls: 0 }
 
-      const answer = (status: number, body: unknown, replayed: boolean): void => {
+      // `successHeaders` are a 2xx answer's own; an error answer's come from its body.
+      const answer = (status: number, body: unknown, successHeaders: Http.OutgoingHttpHeaders | undefined): void => {
         if (response.headersSent) return
         const total = performance.now() - started
         const provider = Math.min(ProviderHttp.providerMillis(timing), total)
@@ -131,10 +136,8 @@ export const make = (options: {
           "x-request-id": requestId,
           "server-timing": RequestMiddleware.serverTiming(total, provider)
         }
-        if (replayed) headers["idempotent-replayed"] = "true"
-        const retryAfter = RequestMiddleware.retryAfterOf(status, text)
-        if (retryAfter !== undefined) headers["retry-after"] = retryAfter
-        response.writeHead(status, headers)
+        const more = status >= 400 ? RequestMiddleware.errorHeadersOf(status, text) : successHeaders
+        response.writeHead(status, more === undefined ? headers : Object.assign(headers, more))
         response.end(text)
         RequestMiddleware.finished(options, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider })
       }
@@ -142,13 +145,13 @@ export const make = (options: {
       const refuse = (error: ApiError.ApiError): void => {
         const encoder = ApiErrors.encoders[error._tag]
         const encoded = encoder.encode(error)
-        if (Either.isRight(encoded)) return answer(encoder.status, encoded.right, false)
+        if (Either.isRight(encoded)) return answer(encoder.status, encoded.right, undefined)
         defect(Cause.die(encoded.left))
       }
 
       const defect = (cause: Cause.Cause<unknown>): void => {
         runFork(Effect.logError("unhandled defect", cause).pipe(Effect.annotateLogs("requestId", requestId)))
-        answer(ApiErrors.encoders.InternalError.status, { error: { code: internalError.code, message: internalError.message } }, false)
+        answer(ApiErrors.encoders.InternalError.status, { error: { code: internalError.code, message: internalError.message } }, undefined)
       }
 
       const length = request.headers["content-length"]
@@ -181,7 +184,8 @@ export const make = (options: {
           Exit.match({
             onSuccess: (created) => {
               if (!created.replayed) options.metrics?.created(created.refund)
-              answer(created.replayed ? 200 : 201, created.refund, created.replayed)
+              if (created.replayed) answer(200, created.refund, replayedHeaders)
+              else answer(201, created.refund, { location: locationOf(created.refund) })
             },
             onFailure: (cause) => {
               const failure = Cause.failureOption(cause)

@@ -305,15 +305,26 @@ export const defaultBodyLimitBytes = RequestBody.defaultBodyLimitBytes
 // An error's `retryAfterSeconds` is also sent as the standard header (RFC 9110 section 10.2.3):
 // HTTP clients, retry libraries and proxies read the header, not a field of our body.
 const retryAfterField = /"retryAfterSeconds":(\d+)/
+// A 401 must name the scheme that would be accepted (RFC 9110 section 11.6.1); a key that was
+// presented and refused adds `error="invalid_token"` (RFC 6750 section 3.1), a missing one does not.
+const bearerChallenge = `Bearer realm="refundkit"`
 const utf8 = new TextDecoder()
 
 /**
- * The `Retry-After` header for an error answer whose body names `retryAfterSeconds`.
+ * The headers an error answer carries beside its body: `Retry-After` when the body names
+ * `retryAfterSeconds`, and `WWW-Authenticate` on a refused API key.
  *
  * @since 0.1.0
  */
-export const retryAfterOf = (status: number, body: string): string | undefined =>
-  status >= 400 ? retryAfterField.exec(body)?.[1] : undefined
+export const errorHeadersOf = (status: number, body: string): Record<string, string> | undefined => {
+  if (status < 400) return undefined
+  if (status === 401) {
+    if (!body.includes(`"code":"unauthorized"`)) return undefined
+    return { "www-authenticate": body.includes(`"message":"Unknown API key`) ? `${bearerChallenge}, error="invalid_token"` : bearerChallenge }
+  }
+  const retryAfter = retryAfterField.exec(body)?.[1]
+  return retryAfter === undefined ? undefined : { "retry-after": retryAfter }
+}
 
 /**
  * The outermost middleware, around the whole handled request. Every response gets
@@ -337,11 +348,11 @@ export const make = (options: Observers & { readonly bodyLimitBytes: number }) =
         Effect.suspend(() => {
           const total = performance.now() - started
           const provider = Math.min(ProviderHttp.providerMillis(timing), total)
-          const retryAfter = response.status >= 400 && response.body._tag === "Uint8Array" ? retryAfterOf(response.status, utf8.decode(response.body.body)) : undefined
+          const errorHeaders = response.status >= 400 && response.body._tag === "Uint8Array" ? errorHeadersOf(response.status, utf8.decode(response.body.body)) : undefined
           const answered = HttpServerResponse.setHeaders(response, {
             "x-request-id": requestId,
             "server-timing": serverTiming(total, provider),
-            ...(retryAfter === undefined ? {} : { "retry-after": retryAfter })
+            ...errorHeaders
           })
           finished(options, { requestId, method: request.method, url: request.url, status: response.status, totalMillis: total, timing, providerMillis: provider })
           return Effect.succeed(answered)

@@ -56,6 +56,14 @@ describe("the gateway", () => {
       assert.isString(none.body.error.message)
       const wrong = yield* gw.fetch("GET", "/v1/refunds", { auth: false, headers: { authorization: "Bearer not-a-key" } })
       assert.strictEqual(wrong.status, 401)
+      // The challenge a 401 must carry: the scheme, and `invalid_token` only where a key was presented.
+      assert.strictEqual(none.headers["www-authenticate"], `Bearer realm="refundkit"`)
+      assert.strictEqual(wrong.headers["www-authenticate"], `Bearer realm="refundkit", error="invalid_token"`)
+      const wrongCreate = yield* gw.fetch("POST", "/v1/refunds", { auth: false, body: Gateway.exiromRefund(), headers: { authorization: "Bearer not-a-key", "idempotency-key": Gateway.key() } })
+      assert.strictEqual(wrongCreate.status, 401)
+      assert.strictEqual(wrongCreate.headers["www-authenticate"], `Bearer realm="refundkit", error="invalid_token"`)
+      const noneCreate = yield* gw.fetch("POST", "/v1/refunds", { auth: false, body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key() } })
+      assert.strictEqual(noneCreate.headers["www-authenticate"], `Bearer realm="refundkit"`)
       const sandboxKey = Option.getOrThrow(gw.info.sandboxKey)
       // The right key without its scheme: the answer must show the header's shape, not only call the key unknown.
       for (const [method, path] of [["GET", "/v1/refunds"], ["POST", "/v1/refunds"]] as const) {

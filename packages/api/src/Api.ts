@@ -208,7 +208,43 @@ const clean = (spec: Record<string, unknown>): Record<string, unknown> => {
     delete schemas.HttpApiDecodeError
     delete schemas.Issue
   }
-  return stripped
+  return withResponseHeaders(stripped)
+}
+
+const header = (description: string) => ({ description, schema: { type: "string" } })
+
+// HttpApi has no place for response headers, so they are written into the document here.
+const responseHeaders = {
+  "X-Request-Id": header("The request's id (the client's own X-Request-Id when it sent one); the gateway's log lines carry it."),
+  "Server-Timing": header("`app;dur=<ms>, provider;dur=<ms>`: the gateway's own time and the time spent waiting on providers."),
+  "Location": header("The created refund's URL, `/v1/refunds/{id}`."),
+  "Idempotent-Replayed": header("`true`: this answer replays the refund created earlier with this key and body."),
+  "Retry-After": header("Seconds to wait before sending again, when the provider named its wait (the body's `retryAfterSeconds`)."),
+  "WWW-Authenticate": header("`Bearer realm=\"refundkit\"`, with `error=\"invalid_token\"` when the key sent is not a configured one.")
+}
+
+type Operation = { responses?: Record<string, { headers?: Record<string, unknown> }>; security?: ReadonlyArray<unknown> }
+
+const withResponseHeaders = (spec: Record<string, unknown>): Record<string, unknown> => {
+  const refTo = (name: keyof typeof responseHeaders) => ({ [name]: { $ref: `#/components/headers/${name}` } })
+  const paths = (spec.paths ?? {}) as Record<string, Record<string, Operation>>
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const bearer = (operation.security ?? [{}]).length > 0
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        response.headers = {
+          ...refTo("X-Request-Id"),
+          ...refTo("Server-Timing"),
+          ...(path === "/v1/refunds" && method === "post" && status === "201" ? refTo("Location") : {}),
+          ...(path === "/v1/refunds" && method === "post" && status === "200" ? refTo("Idempotent-Replayed") : {}),
+          ...(status === "502" ? refTo("Retry-After") : {}),
+          ...(status === "401" && bearer ? refTo("WWW-Authenticate") : {})
+        }
+      }
+    }
+  }
+  const components = (spec.components ?? {}) as Record<string, unknown>
+  return { ...spec, components: { ...components, headers: responseHeaders } }
 }
 
 /**

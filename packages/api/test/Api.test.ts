@@ -19,6 +19,23 @@ describe("Api", () => {
     assert.deepStrictEqual(Object.keys(create!.responses).sort(), ["200", "201", "400", "401", "404", "409", "413", "422", "431", "500", "502", "503", "504"])
     assert.deepStrictEqual(create!.security, [{ bearer: [] }])
     assert.deepStrictEqual(spec.paths["/v1/webhooks/{provider}"]?.post?.security, [])
+
+    // The headers the gateway sends, which HttpApi cannot declare, are in the document.
+    const headersOf = (response: unknown) => Object.keys((response as { headers?: object }).headers ?? {})
+    assert.includeMembers(headersOf(create!.responses["201"]), ["X-Request-Id", "Server-Timing", "Location"])
+    assert.include(headersOf(create!.responses["200"]), "Idempotent-Replayed")
+    assert.notInclude(headersOf(create!.responses["200"]), "Location")
+    assert.include(headersOf(create!.responses["502"]), "Retry-After")
+    assert.include(headersOf(create!.responses["401"]), "WWW-Authenticate")
+    assert.notInclude(headersOf(spec.paths["/v1/webhooks/{provider}"]?.post?.responses["401"]), "WWW-Authenticate", "a webhook is not refused for an API key")
+    const declared = Object.keys((spec.components as { headers?: object }).headers ?? {})
+    for (const [, operations] of Object.entries(spec.paths)) {
+      for (const [, operation] of Object.entries(operations as Record<string, { responses: Record<string, { headers?: Record<string, { $ref: string }> }> }>)) {
+        for (const response of Object.values(operation.responses)) {
+          for (const ref of Object.values(response.headers ?? {})) assert.include(declared, ref.$ref.replace("#/components/headers/", ""))
+        }
+      }
+    }
   })
 
   it.effect("errors travel as {error: {code, message, ...}} and decode back to their class", () =>
