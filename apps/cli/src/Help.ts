@@ -314,7 +314,7 @@ export const page = (request: Request, program: Program, config: CliConfig.CliCo
   const sections = sectionsOf(request.help)
   // The program's own page is the one listing the commands.
   const top = sections.some((s) => s.title === "COMMANDS")
-  const banner = HelpDoc.toAnsiText(HelpDoc.sequence(HelpDoc.h1(Span.code(program.name)), HelpDoc.p(`${program.name} ${program.version}`))).trimEnd()
+  const banner = HelpDoc.toAnsiText(HelpDoc.h1(Span.code(`${program.name} ${program.version}`))).trimEnd()
   const rendered = sections.map(({ body, title }) =>
     title === "COMMANDS"
       ? section(title, commandLines(program, config, width))

@@ -95,6 +95,9 @@ describe("refundkit (everything but bulk)", () => {
     const bare = await run(["providers"], { cwd: dir })
     assert.strictEqual(bare.code, 0)
     assert.include(bare.stdout, "not configured")
+    // Airalo's 5 minutes and the guard the sandbox's clock needs, in words: "1 per 305000 ms" had to be worked out.
+    const text = await cli(["providers"])
+    assert.include(text.stdout, "rate limit 1 call per 5m 5s", text.stdout)
   })
 
   it("creates a refund, replays it for the same key, and finds it with get and list", async () => {

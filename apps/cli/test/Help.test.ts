@@ -98,6 +98,8 @@ describe("refundkit --help", () => {
     // `refundkit` alone shows the same page as `refundkit --help`.
     assert.strictEqual(bare.stdout, help.stdout)
     assert.include(help.stdout, "\n$ refundkit [--json] [--ledger <text>] [--sandbox] <command>\n")
+    // The title once, with the version: "refundkit", a blank line, then "refundkit 0.1.0" said it twice.
+    assert.match(help.stdout, /^refundkit \d+\.\d+\.\d+\n\nUSAGE\n/)
     const commands = section(help.stdout, "COMMANDS")
     assert.include(commands, "  list       List refunds in the ledger, newest first.")
     assert.include(commands, "  providers  List the installed providers and their capabilities.")

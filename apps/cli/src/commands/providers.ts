@@ -5,6 +5,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Providers from "@refundkit/core/Providers"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Environment from "../Environment.js"
 import * as ExitCode from "../ExitCode.js"
@@ -39,7 +40,7 @@ export const command = Command.make("providers", { ...Globals.options }, (own) =
           c.webhooks ? "webhooks" : "no webhooks",
           c.idempotentSubmit ? "idempotent submit" : "submit not idempotent at the provider",
           ...(c.updates ? ["follow-up updates"] : []),
-          ...(c.rateLimit === undefined ? [] : [`rate limit ${c.rateLimit.requests} per ${c.rateLimit.perMillis} ms`])
+          ...(c.rateLimit === undefined ? [] : [`rate limit ${c.rateLimit.requests} call${c.rateLimit.requests === 1 ? "" : "s"} per ${Duration.format(c.rateLimit.perMillis)}`])
         ]
         yield* Output.text(`${p.id.padEnd(10)} ${p.displayName}\n           ${facts.join(", ")}`)
       }
