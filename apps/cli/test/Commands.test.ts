@@ -223,6 +223,13 @@ describe("refundkit (everything but bulk)", () => {
     const updated = await cli(["update", id, "--json", "--data", JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })])
     assert.strictEqual(updated.code, 0, updated.stderr)
     assert.strictEqual((JSON.parse(updated.stdout) as Refund).providerStatus, "REFUNDED_PENDING")
+    // A provider status longer than its column's 15 characters widens the column: the amounts and times stay in line.
+    assert.strictEqual((await cli(["create", "exirom", "--data", exirom({ transactionId: 12345, amount: "1.00" })])).code, 0)
+    const table = (await cli(["list"])).stdout.trimEnd().split("\n")
+    const createdColumn = table.map((line) => line.search(/CREATED|\d{4}-\d\d-\d\dT/))
+    assert.include(table.join("\n"), "REFUNDED_PENDING")
+    assert.isAbove(table.length, 2)
+    assert.deepStrictEqual(new Set(createdColumn).size, 1, table.join("\n"))
     // A JSON number a double cannot carry is refused naming its field, not rounded to 250.00 and sent.
     const sent = (await stats(sandboxes.url("aerohub"))).requests
     const inexact = await cli(["update", id, "--data", `{"refundOrderNo":"${order.refundOrderNo}","purchaseOrderNo":"${order.purchaseOrderNo}",` +

@@ -106,15 +106,18 @@ export const command = Command.make("list", {
                 : Effect.fail(new UsageError({ field: flag, detail: error.issues.map((issue) => issue.message).join("; ") }))
             })
           ))
-      const row = (cells: readonly [string, string, string, string, string, string]) =>
-        [cells[0].padEnd(30), cells[1].padEnd(8), cells[2].padEnd(15), cells[3].padEnd(15), cells[4].padEnd(14), cells[5]].join("  ").trimEnd()
+      // Columns as wide as the widest cell printed so far: a provider's long status word or a large amount
+      // would push the rest of its row out of line. With --all a later page may widen them, never narrow them.
+      const widths = [30, 8, 15, 15, 14]
+      const cellsOf = (r: Refund) =>
+        [r.id, r.provider, r.status, r.providerStatus ?? "", r.amount === undefined ? "" : `${r.amount}${r.currency === undefined ? "" : ` ${r.currency}`}`, r.createdAt]
+      const row = (cells: ReadonlyArray<string>) => cells.map((cell, i) => (i < widths.length ? cell.padEnd(widths[i]!) : cell)).join("  ").trimEnd()
       const printRows = (items: ReadonlyArray<Refund>, withHeader: boolean) =>
         Effect.gen(function*() {
+          const rows = items.map(cellsOf)
+          for (const cells of rows) widths.forEach((width, i) => (widths[i] = Math.max(width, cells[i]!.length)))
           if (withHeader && items.length > 0) yield* Output.text(row(["ID", "PROVIDER", "STATUS", "PROVIDER STATUS", "AMOUNT", "CREATED"]))
-          for (const r of items) {
-            const amount = r.amount === undefined ? "" : `${r.amount}${r.currency === undefined ? "" : ` ${r.currency}`}`
-            yield* Output.text(row([r.id, r.provider, r.status, r.providerStatus ?? "", amount, r.createdAt]))
-          }
+          for (const cells of rows) yield* Output.text(row(cells))
         })
 
       if (own.all) {
