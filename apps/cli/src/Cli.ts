@@ -22,6 +22,7 @@ import * as sandbox from "./commands/sandbox.js"
 import * as serve from "./commands/serve.js"
 import * as sync from "./commands/sync.js"
 import * as update from "./commands/update.js"
+import { UsageError } from "./CliError.js"
 import * as ExitCode from "./ExitCode.js"
 import * as Globals from "./Globals.js"
 import * as Help from "./Help.js"
@@ -67,6 +68,14 @@ const dispatch = (argv: ReadonlyArray<string>, version: string) =>
       ))
   )
 
+// The wizard reads its answers from a terminal: from a pipe it waited for ever, and from an empty
+// stdin it failed with the parser's "Invalid subcommand".
+const wizardWithoutTerminal = (argv: ReadonlyArray<string>) =>
+  Effect.zipRight(
+    Output.error(argv.includes("--json"), new UsageError({ field: "--wizard", detail: "asks its questions at a terminal, and stdin is not one", hint: "Give the command its flags instead (see `refundkit <command> --help`)." })),
+    Effect.flatMap(ExitStatus, (status) => status.set(ExitCode.usage))
+  )
+
 /**
  * Runs the CLI on `process.argv`-shaped arguments; the exit code is left in {@link ExitStatus}.
  *
@@ -79,7 +88,7 @@ export const run = (argv: ReadonlyArray<string>, version: string) =>
     Help.requested(command, ["refundkit", ...argv.slice(2)], config),
     Option.match({
       onSome: (request) => Console.log(Help.page(request, { name: "refundkit", version, command, commands }, config, Help.width(process.stdout))),
-      onNone: () => dispatch(argv, version)
+      onNone: () => (argv.includes("--wizard") && process.stdin.isTTY !== true ? wizardWithoutTerminal(argv) : dispatch(argv, version))
     })
   ).pipe(
     Effect.provideService(CliConfig.CliConfig, config),

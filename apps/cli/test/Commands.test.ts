@@ -98,6 +98,10 @@ describe("refundkit (everything but bulk)", () => {
     // Airalo's 5 minutes and the guard the sandbox's clock needs, in words: "1 per 305000 ms" had to be worked out.
     const text = await cli(["providers"])
     assert.include(text.stdout, "rate limit 1 call per 5m 5s", text.stdout)
+    // `providers` checks a setup, so a setting every other command refuses is refused here too.
+    const unitless = await cli(["providers"], { REFUNDKIT_CALL_TIMEOUT: "5" })
+    assert.strictEqual(unitless.code, 2, unitless.stdout)
+    assert.include(unitless.stderr, "REFUNDKIT_CALL_TIMEOUT: must be a duration with its unit")
   })
 
   it("creates a refund, replays it for the same key, and finds it with get and list", async () => {

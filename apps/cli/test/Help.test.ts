@@ -112,4 +112,16 @@ describe("refundkit --help", () => {
     for (const label of ["-h, --help", "--version", "--wizard"]) entry(builtIns, label)
     assert.isAtMost(help.stdout.trimEnd().split("\n").length, 70)
   })
+
+  it("refuses --wizard where stdin is no terminal, at once, naming the flag", async () => {
+    // From a pipe that stays open the wizard used to wait for ever; from /dev/null it said "Invalid subcommand".
+    for (const openStdin of [true, false]) {
+      const wizard = await run(["--wizard"], { openStdin })
+      assert.strictEqual(wizard.code, 2, wizard.stderr)
+      assert.include(wizard.stderr, "error: --wizard: asks its questions at a terminal, and stdin is not one.")
+    }
+    const json = await run(["list", "--wizard", "--json"], { openStdin: true })
+    assert.strictEqual(json.code, 2)
+    assert.strictEqual(JSON.parse(json.stdout).error.code, "usage_error")
+  })
 })

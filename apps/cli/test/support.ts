@@ -30,13 +30,20 @@ const baseEnv = (): Record<string, string> => {
 /** Runs `refundkit <args>` to completion, as another user where `uid` and `gid` say (the tests must run as root for that). */
 export const run = (
   args: ReadonlyArray<string>,
-  options: { readonly cwd?: string; readonly env?: Record<string, string>; readonly uid?: number; readonly gid?: number } = {}
+  options: {
+    readonly cwd?: string
+    readonly env?: Record<string, string>
+    readonly uid?: number
+    readonly gid?: number
+    /** Give the command a stdin pipe that is never written to nor closed, as a script's would be. */
+    readonly openStdin?: boolean
+  } = {}
 ): Promise<Result> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
       cwd: options.cwd,
       env: { ...baseEnv(), ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [options.openStdin === true ? "pipe" : "ignore", "pipe", "pipe"],
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid })
     })

@@ -27,13 +27,20 @@ export const FieldIssue = Schema.Struct({
  */
 export type FieldIssue = typeof FieldIssue.Type
 
+// A rule that already names its field ("transactionId must be …") follows the path without a colon:
+// `transactionId: transactionId must be …` said the name twice.
+const describeIssue = (issue: FieldIssue): string => {
+  if (issue.path === "") return issue.message
+  const field = issue.path.slice(issue.path.lastIndexOf(".") + 1)
+  return issue.message.startsWith(`${field} `) ? `${issue.path}${issue.message.slice(field.length)}` : `${issue.path}: ${issue.message}`
+}
+
 /**
  * Field issues as one line: `path: rule; path: rule` (an issue on the whole value has no path).
  *
  * @since 0.2.0
  */
-export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string =>
-  issues.map((i) => (i.path === "" ? i.message : `${i.path}: ${i.message}`)).join("; ")
+export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string => issues.map(describeIssue).join("; ")
 
 /**
  * Drops the "Expected undefined" half of an optional field's failure: an optional field decodes as

@@ -1258,31 +1258,40 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<Refunds, n
  * "10 seconds"; unset waits as long as the rate limit needs). `defaults` are what an
  * app wants when a setting is absent (the gateway bounds the rate-limit wait).
  *
+ * @since 0.5.0
+ */
+export const optionsConfigWith = (
+  defaults: { readonly maxRateLimitWait?: Duration.DurationInput | undefined } = {}
+): Config.Config<Options> =>
+  Config.all({
+    // A zero timeout would leave every refund in doubt; a negative retry count means nothing.
+    timeout: Config.duration("REFUNDKIT_CALL_TIMEOUT").pipe(
+      Config.validate({ message: "must be a positive duration such as \"30 seconds\"", validation: (d) => Duration.greaterThan(d, Duration.zero) }),
+      Config.withDefault(Duration.seconds(30))
+    ),
+    retries: Settings.wholeNumber("REFUNDKIT_MAX_RETRIES", { min: 0, max: 20 }, "must be a whole number of retries from 0 to 20").pipe(
+      Config.withDefault(3)
+    ),
+    maxWait: Config.option(Config.duration("REFUNDKIT_MAX_RATE_LIMIT_WAIT"))
+  }).pipe(Config.map(({ maxWait, retries, timeout }) => {
+    const maxRateLimitWait = Option.getOrUndefined(maxWait) ?? defaults.maxRateLimitWait
+    return {
+      ...defaultOptions,
+      callTimeout: timeout,
+      retrySchedule: retryScheduleFor(retries),
+      ...(maxRateLimitWait === undefined ? {} : { maxRateLimitWait })
+    }
+  }))
+
+/**
+ * {@link layer} with its options from {@link optionsConfigWith}.
+ *
  * @since 0.1.0
  */
 export const layerConfigWith = (
   defaults: { readonly maxRateLimitWait?: Duration.DurationInput | undefined } = {}
 ): Layer.Layer<Refunds, import("effect/ConfigError").ConfigError, Providers | Ledger> =>
-  Layer.unwrapEffect(
-    Effect.gen(function*() {
-      // A zero timeout would leave every refund in doubt; a negative retry count means nothing.
-      const timeout = yield* Config.duration("REFUNDKIT_CALL_TIMEOUT").pipe(
-        Config.validate({ message: "must be a positive duration such as \"30 seconds\"", validation: (d) => Duration.greaterThan(d, Duration.zero) }),
-        Config.withDefault(Duration.seconds(30))
-      )
-      const retries = yield* Settings.wholeNumber("REFUNDKIT_MAX_RETRIES", { min: 0, max: 20 }, "must be a whole number of retries from 0 to 20").pipe(
-        Config.withDefault(3)
-      )
-      const maxWait = yield* Config.option(Config.duration("REFUNDKIT_MAX_RATE_LIMIT_WAIT"))
-      const maxRateLimitWait = Option.getOrUndefined(maxWait) ?? defaults.maxRateLimitWait
-      return layer({
-        ...defaultOptions,
-        callTimeout: timeout,
-        retrySchedule: retryScheduleFor(retries),
-        ...(maxRateLimitWait === undefined ? {} : { maxRateLimitWait })
-      })
-    })
-  )
+  Layer.unwrapEffect(Effect.map(optionsConfigWith(defaults), layer))
 
 /**
  * {@link layerConfigWith} with no app defaults.

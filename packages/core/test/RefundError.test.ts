@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect, Layer } from "effect"
 import * as Providers from "../src/Providers.js"
 import { deriveId } from "../src/Refund.js"
-import { ConfigurationError, RefundNotFound } from "../src/RefundError.js"
+import { ConfigurationError, InvalidRequest, RefundNotFound } from "../src/RefundError.js"
 
 const settings = Config.all({
   mid: Config.string("REFUNDKIT_TOY_MID"),
@@ -33,6 +33,27 @@ describe("ConfigurationError.fromConfigError", () => {
       )
       assert.strictEqual(error.message, `Configuration problem in REFUNDKIT_TOY_TIMEOUT: Toy settings: must be a duration with its unit, such as "30 seconds" or "500 millis", got "soon".`)
     }))
+})
+
+describe("InvalidRequest", () => {
+  it("names each field once: a rule that starts with its field's name follows the path without a colon", () => {
+    const error = new InvalidRequest({
+      provider: "toy",
+      issues: [
+        { path: "transactionId", message: "transactionId must be a positive integer, got \"abc\"" },
+        { path: "items.0.ap_transactionid", message: "ap_transactionid must be a positive integer" },
+        { path: "amount", message: "must have at most 2 decimal places" },
+        { path: "reason", message: "reasonable words only" },
+        { path: "", message: "the body must be a JSON object" }
+      ]
+    })
+    assert.strictEqual(
+      error.message,
+      "The refund request is invalid and was not sent to toy: transactionId must be a positive integer, got \"abc\"; " +
+        "items.0.ap_transactionid must be a positive integer; amount: must have at most 2 decimal places; reason: reasonable words only; " +
+        "the body must be a JSON object. Fix the named fields and send it again."
+    )
+  })
 })
 
 describe("RefundNotFound", () => {

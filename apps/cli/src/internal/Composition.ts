@@ -5,7 +5,7 @@
  */
 import type * as Providers from "@refundkit/core/Providers"
 import { ConfigurationError } from "@refundkit/core/RefundError"
-import type * as Refunds from "@refundkit/core/Refunds"
+import * as Refunds from "@refundkit/core/Refunds"
 import type * as Sandbox from "@refundkit/core/Sandbox"
 import * as LedgerSql from "@refundkit/ledger-sql"
 // The modules themselves, not the package's barrel: the barrel loads the whole HTTP server
@@ -79,7 +79,8 @@ const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLed
             ))
         })
       })
-      : Stack.providersLayer(plugins)
+      // `providers` is how a setup is checked: a gateway setting the other commands would refuse is refused here too.
+      : Layer.merge(Stack.providersLayer(plugins), Layer.effectDiscard(Refunds.optionsConfigWith()))
     // The stack logs what recovery did; a CLI keeps stderr for its own sentences.
     const context = yield* Layer.build(layer).pipe(
       Effect.mapError(startupError),
