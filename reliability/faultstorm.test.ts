@@ -137,7 +137,7 @@ describe("fault storm during refundkit bulk", () => {
     // Every row's first call is performed but its answer lost; every retry then meets a 503.
     await sandbox.faults([
       { fault: { _tag: "LostResponse" }, route: "refund", times: rows },
-      { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0 }
+      { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 0 }
     ])
     let bulk
     try {

@@ -83,12 +83,14 @@ export const seedOr = (fallback: number): number => {
  * The fault storm's rules on a sandbox's `refund` route. The sandbox applies the first matching
  * non-latency rule, drawing each rule's probability in order; these conditional probabilities give
  * 20% 5xx (10% 500, 5% 502, 5% 503) and 5% each of resets, hangs of `hangMillis` and lost answers, of
- * all refund calls. A 500 or 502 may have been processed; a 503 provably was not.
+ * all refund calls (half the 503s bare, half with `Retry-After: 0`). A 500, a 502 or a bare 503 (a proxy sends one
+ * after its upstream took the request) may have been processed; a 503 with `Retry-After` was not.
  */
 export const stormRules = (hangMillis: number) => [
   { fault: { _tag: "ServerError", status: 500 }, route: "refund", times: 0, probability: 0.1 },
   { fault: { _tag: "ServerError", status: 502 }, route: "refund", times: 0, probability: 0.05 / 0.9 },
-  { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0, probability: 0.05 / 0.85 },
+  { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0, probability: 0.025 / 0.85 },
+  { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 0, probability: 0.025 / 0.825 },
   { fault: { _tag: "Reset" }, route: "refund", times: 0, probability: 0.05 / 0.8 },
   { fault: { _tag: "Hang", millis: hangMillis }, route: "refund", times: 0, probability: 0.05 / 0.75 },
   { fault: { _tag: "LostResponse" }, route: "refund", times: 0, probability: 0.05 / 0.7 }

@@ -104,7 +104,7 @@ describe("fault storm at a provider without idempotent submits (Airalo)", () => 
     const before = await stats()
 
     await control("/__sandbox/seed", "POST", { seed: SEED })
-    // The Exirom storm's mix. Only a 503 proves Airalo did not process the call, so only a 503 may be retried.
+    // The Exirom storm's mix. Only a 503 with Retry-After proves Airalo did not process the call, so only it may be retried.
     await faults(stormRules(HANG_MS))
     let run
     try {

@@ -36,7 +36,7 @@ describe("recovery while a submit is still retrying", () => {
     // Every call is slow; all four attempts of each of the first run's rows are 503s.
     await sandbox().faults([
       { fault: { _tag: "Latency", millis: 2_500 }, route: "refund", times: 0 },
-      { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 4 * ROWS }
+      { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 4 * ROWS }
     ])
     const firstRun = L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--concurrency", String(ROWS), "--json"], { env, timeoutMs: 120_000 })
     // Another operator starts a run on the same ledger while the first is on its second attempts.

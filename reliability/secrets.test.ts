@@ -54,7 +54,7 @@ describe("secrets never leak", () => {
     const first = takeTx(50)
     for (let i = 0; i < 20; i++) keep("create", await L.createRefund(gw, { key: `sec-${tag}-${i}`, transactionId: first + i }))
     // Force a re-authentication (expired token) and a provider 5xx on the way.
-    await sandbox.faults([{ fault: { _tag: "ExpiredToken" }, route: "refund", times: 1 }, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 2 }])
+    await sandbox.faults([{ fault: { _tag: "ExpiredToken" }, route: "refund", times: 1 }, { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 2 }])
     for (let i = 20; i < 25; i++) keep("create+faults", await L.createRefund(gw, { key: `sec-${tag}-${i}`, transactionId: first + i }))
     await sandbox.clearFaults()
     // Every other failure path the storm and crash cases take, which no other case scans: answers lost

@@ -319,7 +319,7 @@ describe("refundkit bulk", () => {
       return { rows, calls: (after.requests["refund"] ?? 0) - (before.requests["refund"] ?? 0), refunded: after.refundsPerformed - before.refundsPerformed, stderr: result.stderr }
     }
 
-    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 2 })
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 2 })
     const first = await bulk([], 1)
     await clearFaults(exirom)
     assert.deepStrictEqual(first.rows.map((r) => r.outcome), ["failed", "failed", "declined", "ok"])
@@ -334,7 +334,7 @@ describe("refundkit bulk", () => {
     assert.isTrue(replay.rows.every((r) => r.replayed === true && r.retry === undefined))
 
     // With it, the two failed rows go again (the first meets another 503); the decline and the success are replayed.
-    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 1 })
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 1 })
     const second = await bulk(["--retry-failed"], 1)
     await clearFaults(exirom)
     assert.strictEqual(second.calls, 2)
@@ -374,7 +374,7 @@ describe("refundkit bulk", () => {
     // Exirom refunds the first attempt but the answer never arrives; both retries meet a 503.
     await fault(exirom, [
       { fault: { _tag: "LostResponse" }, route: "refund", times: 1 },
-      { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 2 }
+      { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 2 }
     ])
     const first = await cli(["bulk", file, "--provider", "exirom", "--json"], "lost-then-503.db", env)
     await clearFaults(exirom)
@@ -411,7 +411,7 @@ describe("refundkit bulk", () => {
     ]
     writeFileSync(join(dir, "refused-fields.jsonl"), rows.map((row) => JSON.stringify(row)).join("\n") + "\n")
     const env = { REFUNDKIT_MAX_RETRIES: "0" }
-    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 2 })
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 2 })
     const failed = await cli(["bulk", "refused-fields.jsonl", "--provider", "exirom", "--concurrency", "1", "--json"], "refused-fields.db", env)
     await clearFaults(exirom)
     assert.strictEqual(failed.code, 1, failed.stderr)
@@ -443,7 +443,7 @@ describe("refundkit bulk", () => {
     const refused = await cli(["bulk", "inexact.jsonl", "--provider", "exirom", "--dry-run"], "inexact.db")
     assert.strictEqual(refused.code, 2, refused.stderr)
     assert.include(refused.stderr, "row 1 (line 1): transactionId: the JSON number 9007199254740993 has more digits than a JSON number carries exactly (it would be read as 9007199254740992); send it as a string")
-    assert.include(refused.stderr, `row 2 (line 2): transactionId: transactionId "9007199254740993" is larger than 9007199254740991, the largest integer refundkit sends exactly`)
+    assert.include(refused.stderr, `row 2 (line 2): transactionId "9007199254740993" is larger than 9007199254740991, the largest integer refundkit sends exactly`)
   })
 
   it("a key given to two rows is refused on the second, naming both rows, and nothing is sent", async () => {
@@ -465,7 +465,7 @@ describe("refundkit bulk", () => {
     const long = `k${"x".repeat(249)}`
     writeFileSync(join(dir, "long-key.jsonl"), `${JSON.stringify({ transactionId: 3_100_101, amount: "1.00", reason: "duplicate", idempotency_key: long })}\n`)
     const env = { REFUNDKIT_MAX_RETRIES: "0" }
-    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 1 })
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 1 })
     const failed = await cli(["bulk", "long-key.jsonl", "--provider", "exirom", "--json"], "long-key.db", env)
     await clearFaults(exirom)
     assert.strictEqual(failed.code, 1, failed.stderr)
@@ -484,7 +484,7 @@ describe("refundkit bulk", () => {
     const airpay = sandboxes.url("airpay")
     const file = airpayCsv("airpay-retry.csv", 1_900_001, 12)
     const env = { REFUNDKIT_MAX_RETRIES: "0" }
-    await fault(airpay, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0 })
+    await fault(airpay, { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 0 })
     const failed = await cli(["bulk", file, "--provider", "airpay", "--json"], "airpay-retry.db", env)
     await clearFaults(airpay)
     assert.strictEqual(failed.code, 1, failed.stderr)

@@ -96,7 +96,7 @@ describe("refundkit as an operator runs it", () => {
     const exirom = sandboxes.url("exirom")
     const file = exiromCsv("chain.csv", 9_400_001, 2)
     const args = ["bulk", file, "--provider", "exirom", "--ledger", join(dir, "chain.db")]
-    await fault(exirom, { fault: { _tag: "ServerError", status: 503 }, route: "refund", times: 0 })
+    await fault(exirom, { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 0 })
     assert.strictEqual((await run(args, { cwd: dir, env: env() })).code, 1)
     await clearFaults(exirom)
     assert.strictEqual((await run([...args, "--retry-failed"], { cwd: dir, env: env() })).code, 0)

@@ -130,13 +130,13 @@ describe("AeroHub plugin end to end", () => {
       assert.strictEqual(yield* sent, 2)
 
       // The same for an update: the order was closed meanwhile (by another system on the same AeroHub account:
-      // this ledger refuses a second refund of one order), then a 503 (not processed) and AeroHub's refusal
-      // of the retry: the update is declined, as it would be without the 503.
+      // this ledger refuses a second refund of one order), then a 503 with Retry-After (not processed) and
+      // AeroHub's refusal of the retry: the update is declined, as it would be without the 503.
       const o = order(92)
       const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "update-first" })
       const elsewhere = yield* setup({ env: sandbox.env })
       yield* elsewhere.refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "update-closer" })
-      yield* sandbox.faults.inject({ fault: { _tag: "ServerError", status: 503 }, route: "update_refund" })
+      yield* sandbox.faults.inject({ fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "update_refund" })
       const error = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" }))
       assert.strictEqual(error._tag, "ProviderDeclined")
       if (error._tag === "ProviderDeclined") assert.include(error.reason, "nothing leaves REFUNDED, CLOSED or QUOTE_REJECTED")

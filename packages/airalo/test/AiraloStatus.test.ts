@@ -149,8 +149,9 @@ describe("AiraloStatus", () => {
       assert.isTrue(server._tag === "ProviderUnavailable" && server.maybeProcessed)
       const gateway = yield* refundError(502, "<html>Bad Gateway</html>")
       assert.isTrue(gateway._tag === "ProviderUnavailable" && gateway.maybeProcessed)
+      // Airalo has no idempotency: only a 503 that says when to come back is proof that nothing was done.
       const unavailable = yield* refundError(503, { message: "Service Unavailable" })
-      assert.isTrue(unavailable._tag === "ProviderUnavailable" && !unavailable.maybeProcessed)
+      assert.isTrue(unavailable._tag === "ProviderUnavailable" && unavailable.maybeProcessed)
     }))
 
   it.effect("404 points at the base URL; another 4xx is a decline with Airalo's words", () =>

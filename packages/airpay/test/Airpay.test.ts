@@ -39,7 +39,7 @@ const create = (request: unknown, idempotencyKey: string) => ({ provider: "airpa
  * Airpay answering from a script, in its own encrypted envelope: for documented shapes the sandbox does not
  * produce. `refund` is the refund endpoint's answers in turn (an HTTP status alone, or an envelope).
  */
-const scripted = (refund: ReadonlyArray<number | Record<string, unknown> | { readonly unsealed: string }>) =>
+const scripted = (refund: ReadonlyArray<number | { readonly status: number; readonly headers: Record<string, string> } | Record<string, unknown> | { readonly unsealed: string }>) =>
   Effect.gen(function*() {
     const { handle } = yield* setup()
     const key = AirpayCrypto.encryptionKey(Redacted.make(handle.env.REFUNDKIT_AIRPAY_USERNAME!), Redacted.make(handle.env.REFUNDKIT_AIRPAY_PASSWORD!))
@@ -48,7 +48,13 @@ const scripted = (refund: ReadonlyArray<number | Record<string, unknown> | { rea
     const server = yield* ScriptedServer.make({
       [`POST ${AirpaySandbox.basePath}/oauth2/`]: [token],
       [`POST ${AirpaySandbox.basePath}/refund/`]: refund.map((answer) =>
-        typeof answer === "number" ? { status: answer, body: "" } : typeof answer.unsealed === "string" ? { body: answer.unsealed } : sealed(answer)
+        typeof answer === "number"
+          ? { status: answer, body: "" }
+          : typeof answer.status === "number" && answer.headers !== undefined
+          ? { status: answer.status, body: "", headers: answer.headers as Record<string, string> }
+          : typeof answer.unsealed === "string"
+          ? { body: answer.unsealed }
+          : sealed(answer)
       )
     })
     const { refunds } = yield* setup({ REFUNDKIT_AIRPAY_BASE_URL: `${server.url}${AirpaySandbox.basePath}` })
@@ -66,7 +72,8 @@ describe("Airpay plugin", () => {
         message: "success",
         data: { transactions: [{ ap_transactionid: "10264", success: "false", message: AirpaySandbox.alreadyInitiatedMessage, refund_id: "12090" }] }
       }
-      const { refunds, refundCalls } = yield* scripted([503, already])
+      // A 503 that says when to come back did nothing: the resend goes, and meets the refund Airpay holds.
+      const { refunds, refundCalls } = yield* scripted([{ status: 503, headers: { "retry-after": "0" } }, already])
       const resent = yield* refunds.create(create(refund([10264, "10.00"]), "resent"))
       assert.strictEqual(refundCalls(), 2)
       assert.strictEqual(resent.refund.status, "unknown")

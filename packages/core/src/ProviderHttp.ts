@@ -240,9 +240,10 @@ export const retryAfterMillis = (headers: Headers.Headers, now = Date.now()): nu
 
 /**
  * The generic meaning of an HTTP status a plugin has no provider-specific reading
- * for: 401/403 refused credentials; 429 and 503 mean the provider did nothing and
- * may be retried (after `Retry-After`); any other 5xx may have been processed.
- * Returns none for statuses that need the provider's own reading (2xx, other 4xx).
+ * for: 401/403 refused credentials; a 429, and a 503 that says when to come back
+ * (`Retry-After`), mean the provider did nothing and may be retried after the wait;
+ * any other 5xx, a bare 503 included, may have been processed. Returns none for
+ * statuses that need the provider's own reading (2xx, other 4xx).
  *
  * @since 0.1.0
  */
@@ -252,8 +253,11 @@ export const statusError = (provider: string, received: Received, detail?: strin
   if (status === 401 || status === 403) {
     return Option.some(new ProviderAuthFailed({ provider, detail: `HTTP ${status}${said}` }))
   }
-  if (status === 429 || status === 503) {
-    const retryAfter = retryAfterMillis(received.headers)
+  const retryAfter = status === 429 || status === 503 ? retryAfterMillis(received.headers) : undefined
+  // A bare 503 is not proof: a proxy answers one when its upstream drops a request it has already
+  // passed on (Envoy's "upstream connect error or disconnect/reset before headers"). A server that
+  // is down for a time and says when to come back did nothing with the request.
+  if (status === 429 || (status === 503 && retryAfter !== undefined)) {
     return Option.some(
       new ProviderUnavailable({
         provider,

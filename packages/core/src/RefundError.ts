@@ -161,8 +161,8 @@ const keptInDoubt = (provider: string, refundId: string | undefined): string =>
 /**
  * The provider could not be reached or answered with a transient failure (5xx, 429,
  * connection refused or reset). `maybeProcessed` says whether the request may have
- * taken effect anyway: false only when the provider provably did nothing (a 429, a 503,
- * a refused connection).
+ * taken effect anyway: false only when the provider provably did nothing (a 429, a 503
+ * with `Retry-After`, a refused connection).
  *
  * @since 0.1.0
  */

@@ -30,7 +30,11 @@ import * as Http from "node:http"
  */
 export const Fault = Schema.Union(
   Schema.TaggedStruct("Latency", { millis: Schema.NonNegativeInt }),
-  Schema.TaggedStruct("ServerError", { status: Schema.Int.pipe(Schema.between(500, 599)) }),
+  Schema.TaggedStruct("ServerError", {
+    status: Schema.Int.pipe(Schema.between(500, 599)),
+    /** Sent as `Retry-After`: a server down for a time, which says when to come back. */
+    retryAfterSeconds: Schema.optional(Schema.NonNegativeInt)
+  }),
   Schema.TaggedStruct("Reset", {}),
   Schema.TaggedStruct("Malformed", {}),
   Schema.TaggedStruct("SchemaViolation", {}),
@@ -254,7 +258,11 @@ export const serve = <E>(
       if (Option.isNone(fault)) return yield* app
       switch (fault.value._tag) {
         case "ServerError":
-          return json({ message: "sandbox: injected server error" }, fault.value.status)
+          return json(
+            { message: "sandbox: injected server error" },
+            fault.value.status,
+            fault.value.retryAfterSeconds === undefined ? undefined : { "retry-after": String(fault.value.retryAfterSeconds) }
+          )
         case "Reset":
           yield* destroySocket(toIncomingMessage, request)
           return HttpServerResponse.empty({ status: 500 })

@@ -129,8 +129,11 @@ describe("ProviderHttp", () => {
     const at = (status: number, headers: Record<string, string> = {}): ProviderHttp.Received => ({ status, headers: Headers.fromInput(headers), text: "", json: Option.none() })
     const limited = ProviderHttp.statusError("toy", at(429, { "retry-after": "7" }))
     assert.isTrue(Option.isSome(limited) && limited.value._tag === "ProviderUnavailable" && limited.value.retryAfterMillis === 7000 && !limited.value.maybeProcessed)
+    // A 503 that says when to come back did nothing; a bare one may come from a proxy after its upstream took the request.
+    const down = ProviderHttp.statusError("toy", at(503, { "retry-after": "3" }))
+    assert.isTrue(Option.isSome(down) && down.value._tag === "ProviderUnavailable" && !down.value.maybeProcessed && down.value.retryAfterMillis === 3000)
     const unavailable = ProviderHttp.statusError("toy", at(503))
-    assert.isTrue(Option.isSome(unavailable) && unavailable.value._tag === "ProviderUnavailable" && !unavailable.value.maybeProcessed)
+    assert.isTrue(Option.isSome(unavailable) && unavailable.value._tag === "ProviderUnavailable" && unavailable.value.maybeProcessed)
     const broken = ProviderHttp.statusError("toy", at(500))
     assert.isTrue(Option.isSome(broken) && broken.value._tag === "ProviderUnavailable" && broken.value.maybeProcessed)
     assert.strictEqual(Option.map(ProviderHttp.statusError("toy", at(401)), (e) => e._tag).pipe(Option.getOrNull), "ProviderAuthFailed")

@@ -11,13 +11,14 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 
 /**
- * One answer: a status (default 200) and a body (an object is sent as JSON).
+ * One answer: a status (default 200), a body (an object is sent as JSON) and any headers beside its content type.
  *
  * @since 0.2.0
  */
 export interface Answer {
   readonly status?: number | undefined
   readonly body: unknown
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 /**
@@ -72,7 +73,7 @@ export const make = (
           const next = answers[Math.min(turn, answers.length - 1)]!
           const answer = typeof next === "function" ? next(body) : next
           const text = typeof answer.body === "string" ? answer.body : JSON.stringify(answer.body)
-          response.writeHead(answer.status ?? 200, { "content-type": "application/json" }).end(text)
+          response.writeHead(answer.status ?? 200, { "content-type": "application/json", ...answer.headers }).end(text)
         })
       })
       server.listen(0, "127.0.0.1", () => {
