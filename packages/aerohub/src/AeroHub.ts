@@ -93,6 +93,8 @@ interface Kept {
   readonly reference: string
   /** `reference` is the refund's kept JSON; `history` the update the refund's history says brought it there. */
   readonly replay: (reference: string | undefined, history: () => Option.Option<AeroHubRequest.UpdateRefund>, sent: AeroHubRequest.UpdateRefund) => Replay
+  /** The first difference between an earlier update to this state and `sent`; undefined when `sent` repeats it. */
+  readonly compare: (earlier: AeroHubRequest.UpdateRefund, sent: AeroHubRequest.UpdateRefund) => AeroHubReplay.Conflict | undefined
 }
 
 const keptAs = <A, I>(
@@ -109,9 +111,15 @@ const keptAs = <A, I>(
     replay: (kept, history, sent) => {
       const recorded = kept !== undefined ? decode(kept) : Option.map(history(), of)
       return Option.match(recorded, { onNone: () => ({ recorded: false }), onSome: (was) => ({ recorded: true, conflict: conflict(was, of(sent)) }) })
-    }
+    },
+    compare: (earlier, sent) => conflict(of(earlier), of(sent))
   }
 }
+
+// Core's words for an update whose answer never came (`Refunds.update`): "update <request JSON> may
+// have been applied by <provider> (…)". The JSON ends at the first of these markers that closes it.
+const inDoubtPrefix = "update "
+const inDoubtMarker = ` may have been applied by ${id} (`
 
 /**
  * The plugin for one configuration.
@@ -146,6 +154,29 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
       if (event.detail?.startsWith("update ") === true) return decodeRecordedUpdate(event.detail.slice("update ".length))
       if (event.source !== "submit") return Option.none()
       return Option.filter(decodeFirstRequest(refund.request), (request) => request.refundStatus === state)
+    }
+
+    // The request JSON of an event recording an update in doubt. The marker can also occur inside
+    // the JSON's strings (a `documentationNote`), but a prefix cut inside a string is never JSON.
+    const inDoubtUpdate = (detail: string | undefined): Option.Option<AeroHubRequest.UpdateRefund> => {
+      if (detail === undefined || !detail.startsWith(inDoubtPrefix)) return Option.none()
+      const text = detail.slice(inDoubtPrefix.length)
+      for (let end = text.indexOf(inDoubtMarker); end !== -1; end = text.indexOf(inDoubtMarker, end + 1)) {
+        const update = decodeRecordedUpdate(text.slice(0, end))
+        if (Option.isSome(update)) return update
+      }
+      return Option.none()
+    }
+
+    // The updates to `state` AeroHub may have applied without the refund recording it: those in doubt
+    // since the refund last recorded an AeroHub word (an answer recorded after them is newer news), and
+    // the order's first update while no answer to it was ever recorded (a create left `unknown`). If one
+    // was applied, AeroHub takes a later update to `state` as a repeat and keeps that one's content.
+    const inDoubtTo = (refund: Refund, state: AeroHubRequest.RefundStatus): ReadonlyArray<AeroHubRequest.UpdateRefund> => {
+      const lastAnswer = refund.events.reduce((last, e, i) => (e.accepted && e.providerStatus !== undefined ? i : last), -1)
+      const first = refund.providerStatus === undefined && lastAnswer === -1 ? [decodeFirstRequest(refund.request)] : []
+      const later = refund.events.slice(lastAnswer + 1).filter((e) => e.accepted).map((e) => inDoubtUpdate(e.detail))
+      return [...first, ...later].flatMap((update) => Option.isSome(update) && update.value.refundStatus === state ? [update.value] : [])
     }
 
     // Every call carries a fresh requestId and AeroHub documents no replay of an earlier
@@ -206,8 +237,9 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
         // told: AeroHub takes it as a repeat and keeps the first, so other content (money, a rejection,
         // a quote) would be recorded on the refund although AeroHub never accepted it.
         const state = request.refundStatus
-        const kept = refund.providerStatus === state ? replayed[state] : undefined
-        const replay = kept?.replay(refund.references[kept.reference], () => firstUpdateTo(refund, state), request)
+        const kept = replayed[state]
+        const repeated = kept !== undefined && refund.providerStatus === state
+        const replay = !repeated ? undefined : kept.replay(refund.references[kept.reference], () => firstUpdateTo(refund, state), request)
         if (kept !== undefined && replay?.conflict !== undefined) {
           return yield* InvalidRequest.field(
             replay.conflict.path,
@@ -215,10 +247,23 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
             id
           )
         }
+        // An update to this state in doubt is as binding as an accepted one: had AeroHub applied it, it
+        // would keep its content and take this one as a repeat, while the refund recorded this one's.
+        const doubt = kept === undefined || repeated ? undefined : inDoubtTo(refund, state).reduce<AeroHubReplay.Conflict | undefined>(
+          (found, earlier) => found ?? kept.compare(earlier, request),
+          undefined
+        )
+        if (kept !== undefined && doubt !== undefined) {
+          return yield* InvalidRequest.field(
+            doubt.path,
+            `refund ${refund.id} sent ${state} with ${doubt.recorded} in an update whose outcome is not known (AeroHub may have applied it); a repeated ${state} replays the same ${kept.what}, got ${doubt.sent}: it was not sent (AeroHub would take it as a repeat and keep the first). Send that update again, the same, to learn its outcome`,
+            id
+          )
+        }
         // With nothing recorded to compare with, the repeat is sent as before, but its content is not
         // recorded as the state's: AeroHub kept the first, whatever it was.
         const accepted = AeroHubStatus.outcomeOf(request)
-        const outcome = kept === undefined || replay?.recorded === true
+        const outcome = kept === undefined || !repeated || replay?.recorded === true
           ? accepted
           : { ...accepted, references: Record.remove(accepted.references ?? {}, kept.reference) }
         const encoded = yield* Effect.mapError(encodeUpdate(request), (error) => InvalidRequest.fromParseError(error, id))

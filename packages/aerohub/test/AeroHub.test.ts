@@ -508,6 +508,77 @@ describe("AeroHub plugin end to end", () => {
       assert.isUndefined(settled.error)
     }))
 
+  it.scopedLive("a REFUNDED in doubt binds its repeat: other money is InvalidRequest naming the field and the money sent before, not sent; the same money settles it", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent } = yield* setup()
+      const o = order(96)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "money-in-doubt" })
+      yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" })
+      // Every answer lost (the first attempt and both retries): AeroHub applied it, the refund cannot know.
+      yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "update_refund", times: 4 })
+      const lost = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "250.00" }] }))
+      assert.strictEqual(lost._tag, "ProviderUnavailable")
+      assert.include(lost.message, "may have been applied")
+      yield* sandbox.faults.clear
+      assert.strictEqual(Option.getOrUndefined(Option.map(yield* sandbox.order(o.refundOrderNo), (x) => x.status)), "REFUNDED")
+      const before = yield* sent
+
+      const issue = issueOf(yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "999.00" }] })))
+      assert.strictEqual(issue.path, "refundAmount.0.refundCost")
+      assert.include(issue.message, "refundCost 250.00")
+      assert.include(issue.message, "got 999.00")
+      assert.include(issue.message, "outcome is not known")
+      assert.strictEqual(yield* sent, before, "the other money never reached AeroHub")
+      const unchanged = yield* refunds.get(refund.id)
+      assert.strictEqual(unchanged.providerStatus, "REFUNDED_PENDING")
+      assert.isUndefined(unchanged.references["refundAmount"])
+
+      // The same money (spelled as AeroHub's sample spells it) is sent: that is how the doubt is settled.
+      const settled = yield* refunds.update(refund.id, { ...o, refundStatus: "REFUNDED", refundAmount: [{ refundCost: 250 }] })
+      assert.strictEqual(yield* sent, before + 1)
+      assert.strictEqual(settled.status, "succeeded")
+      assert.deepStrictEqual(JSON.parse(settled.references["refundAmount"] ?? "null"), [{ refundCost: "250.00" }])
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1)
+    }))
+
+  it.scopedLive("a CLOSED in doubt binds its repeat (an update's, or a create's left unknown): another rejection is InvalidRequest naming the field, not sent; the same one settles it", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent, ledger } = yield* setup()
+      const o = order(97)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "rejection-in-doubt" })
+      yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "update_refund", times: 4 })
+      const lost = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "CLOSED", rejectReason: 4 }))
+      assert.strictEqual(lost._tag, "ProviderUnavailable")
+      yield* sandbox.faults.clear
+      const before = yield* sent
+      const issue = issueOf(yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "55.00" })))
+      assert.strictEqual(issue.path, "rejectReason")
+      assert.include(issue.message, "rejectReason 4")
+      assert.include(issue.message, "got 6")
+      assert.strictEqual(yield* sent, before, "the other rejection never reached AeroHub")
+      const settled = yield* refunds.update(refund.id, { ...o, refundStatus: "CLOSED", rejectReason: 4 })
+      assert.strictEqual(yield* sent, before + 1)
+      assert.strictEqual(settled.providerStatus, "CLOSED")
+      assert.deepStrictEqual(JSON.parse(settled.references["rejection"] ?? "null"), { rejectReason: 4 })
+
+      // The order's first update in doubt: the refund is `unknown`, and its request is what AeroHub may hold.
+      const first = order(98)
+      yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "update_refund", times: 4 })
+      yield* Effect.flip(refunds.create({ provider: "aerohub", request: { ...first, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "first-in-doubt" }))
+      const inDoubt = Option.getOrThrow(yield* ledger.findByKey("aerohub", "first-in-doubt"))
+      assert.strictEqual(inDoubt.status, "unknown")
+      const id = inDoubt.id
+      yield* sandbox.faults.clear
+      const beforeFirst = yield* sent
+      const refused = issueOf(yield* Effect.flip(refunds.update(id, { ...first, refundStatus: "CLOSED", rejectReason: 6, refundableAmount: "55.00" })))
+      assert.strictEqual(refused.path, "rejectReason")
+      assert.include(refused.message, "rejectReason 4")
+      assert.strictEqual(yield* sent, beforeFirst)
+      const resent = yield* refunds.update(id, { ...first, refundStatus: "CLOSED", rejectReason: 4 })
+      assert.strictEqual(resent.providerStatus, "CLOSED")
+      assert.deepStrictEqual(JSON.parse(resent.references["rejection"] ?? "null"), { rejectReason: 4 })
+    }))
+
   it.scopedLive("a refund settled by hand (resolve) refuses an update before sending it: AeroHub would take it, the refund could not", () =>
     Effect.gen(function*() {
       const { refunds, sandbox, sent } = yield* setup()

@@ -106,7 +106,32 @@ describe("AeroHub sandbox", () => {
       assert.include((yield* send(sandbox, { ...seeded, refundStatus: "PROCESSING" })).body.msg, "nothing leaves REFUNDED")
       assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1)
       assert.include((yield* send(sandbox, { ...order(3), refundStatus: "PROCESSING" })).body.msg, "Successful")
-      assert.include((yield* send(sandbox, { ...order(3), refundStatus: "REFUNDED", refundAmount: [{ refundCost: 1 }] })).body.msg, "skips a step")
+      assert.include((yield* send(sandbox, { ...order(3), refundStatus: "QUOTE_COMPLETED", refundFeePricing: quote })).body.msg, "PROCESSING cannot be undone")
+    }))
+
+  it.scopedLive("reads AeroHub's documents on its own: refundkit's stricter rules are the plugin's, not AeroHub's", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* AeroHubSandbox.make()
+      // What the documents leave open, and refundkit refuses before sending (its README, "Choices"):
+      // skipping REFUNDED_PENDING, and a quote refused after it was given.
+      const skip = order(10)
+      assert.strictEqual((yield* send(sandbox, { ...skip, refundStatus: "PROCESSING" })).body.code, 200)
+      assert.strictEqual((yield* send(sandbox, { ...skip, refundStatus: "REFUNDED", refundAmount: [{ refundCost: 1 }] })).body.code, 200)
+      const requote = order(11)
+      assert.strictEqual((yield* send(sandbox, { ...requote, refundStatus: "QUOTE_COMPLETED", refundFeePricing: quote })).body.code, 200)
+      assert.strictEqual((yield* send(sandbox, { ...requote, refundStatus: "QUOTE_REJECTED" })).body.code, 200)
+      // Rules refundkit adds to the table: a day that exists, two-place amounts, a voucher's currency.
+      assert.strictEqual((yield* send(sandbox, { ...order(12), refundStatus: "CLOSED", rejectReason: 1, refundDate: "2024-02-30" })).body.code, 200)
+      assert.strictEqual((yield* send(sandbox, { ...order(13), refundStatus: "CLOSED", rejectReason: 6, refundableAmount: 1.005 })).body.code, 200)
+      // What the documents do say is AeroHub's too: PROCESSING first and for good, nothing after a final state.
+      assert.include((yield* send(sandbox, { ...order(14), refundStatus: "REFUNDED_PENDING" })).body.msg, "its refund starts with PROCESSING")
+      const back = order(15)
+      assert.strictEqual((yield* send(sandbox, { ...back, refundStatus: "PROCESSING" })).body.code, 200)
+      assert.include((yield* send(sandbox, { ...back, refundStatus: "QUOTE_REJECTED" })).body.msg, "PROCESSING cannot be undone")
+      assert.strictEqual((yield* send(sandbox, { ...back, refundStatus: "CLOSED" })).body.code, 200)
+      assert.include((yield* send(sandbox, { ...back, refundStatus: "PROCESSING" })).body.msg, "nothing leaves REFUNDED, CLOSED or QUOTE_REJECTED")
+      assert.include((yield* send(sandbox, { ...order(16), refundStatus: "CLOSED", rejectReason: 1 })).body.msg, "refundDate is required when rejectReason is 1")
+      assert.include((yield* send(sandbox, { ...order(16), refundStatus: "REFUNDED", refundAmount: [] })).body.msg, "refundAmount is required when refundStatus is REFUNDED")
     }))
 
   it.scopedLive("AeroHub's own sample request is refused: a 13-character requestId, then REFUNDED as a first update", () =>
