@@ -40,13 +40,15 @@ export const run = (
   } = {}
 ): Promise<Result> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
+    const spawnOptions = {
       cwd: options.cwd,
       env: { ...baseEnv(), ...options.env },
-      stdio: [options.openStdin === true ? "pipe" : "ignore", "pipe", "pipe"],
       ...(options.uid === undefined ? {} : { uid: options.uid }),
       ...(options.gid === undefined ? {} : { gid: options.gid })
-    })
+    }
+    const child = options.openStdin === true
+      ? spawn(process.execPath, [bin, ...args], { ...spawnOptions, stdio: ["pipe", "pipe", "pipe"] })
+      : spawn(process.execPath, [bin, ...args], { ...spawnOptions, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))

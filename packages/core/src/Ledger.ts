@@ -207,6 +207,42 @@ export declare namespace Ledger {
   }
 }
 
+// What the provider says against each final status, when a person set it.
+const contradicts: { readonly [From in "succeeded" | "failed"]: ReadonlyArray<RefundStatus.RefundStatus> } = {
+  failed: ["pending", "requires_action", "succeeded"],
+  succeeded: ["failed"]
+}
+
+const heardIn: { readonly [Source in EventSource]: string } = {
+  submit: "in the answer to its call",
+  sync: "to a status query",
+  webhook: "in a callback",
+  operator: "by hand",
+  recovery: "on recovery"
+}
+
+/**
+ * An operator's verdict on a refund in doubt reads the provider's dashboard; the provider's own word
+ * arriving later (a submit still out when recovery moved its refund on, a sync, a callback) outranks
+ * it. Refused as an illegal move out of a final status, a success after a hand-made `failed` was kept
+ * only in the history while the target stood free for a second refund. It moves the refund to
+ * `requires_action` instead: the target is held again, and a person settles it.
+ */
+const overruling = (refund: Refund, change: Change): Change | undefined => {
+  if ((refund.status !== "failed" && refund.status !== "succeeded") || change.source === "operator" || change.source === "recovery") return undefined
+  if (!contradicts[refund.status].includes(change.to)) return undefined
+  let setter: RefundEvent | undefined
+  for (const event of refund.events) if (event.accepted && event.from !== event.to) setter = event
+  if (setter?.source !== "operator") return undefined
+  const said = `${change.to}${change.providerStatus === undefined ? "" : ` (${change.providerStatus})`} ${heardIn[change.source]}`
+  return {
+    ...change,
+    to: "requires_action",
+    onlyFrom: undefined,
+    detail: `${refund.provider} reports ${said} after an operator recorded ${refund.status}: check with ${refund.provider} and resolve it again${change.detail === undefined ? "" : ` (${change.detail})`}`
+  }
+}
+
 /**
  * The next state of a refund under a change, or the refused event and error when the
  * transition table does not allow it. Every ledger implementation applies changes
@@ -221,7 +257,9 @@ export const applyChange = (
   given: Change
 ): Either.Either<Refund, { readonly refused: Refund; readonly error: IllegalTransition }> => {
   const detail = given.detail === undefined ? undefined : storableText(given.detail)
-  const change = detail === given.detail ? given : { ...given, detail }
+  const storable = detail === given.detail ? given : { ...given, detail }
+  const overruled = overruling(refund, storable)
+  const change = overruled ?? storable
   const sequence = (refund.events.at(-1)?.sequence ?? 0) + 1
   const event: RefundEvent = {
     sequence,
@@ -233,7 +271,7 @@ export const applyChange = (
     ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
     ...(change.detail === undefined ? {} : { detail: change.detail })
   }
-  if (!RefundStatus.canTransition(refund.status, change.to) || (change.onlyFrom !== undefined && !change.onlyFrom.includes(refund.status))) {
+  if (overruled === undefined && (!RefundStatus.canTransition(refund.status, change.to) || (change.onlyFrom !== undefined && !change.onlyFrom.includes(refund.status)))) {
     const error = new IllegalTransition({ refundId: refund.id, from: refund.status, to: change.to, ...(change.detail === undefined ? {} : { detail: change.detail }) })
     const refusal = `refused: ${refund.status} -> ${change.to} is not a legal transition${change.detail === undefined ? "" : ` (${change.detail})`}`
     return Either.left({ refused: { ...refund, events: [...refund.events, { ...event, accepted: false, detail: refusal }] }, error })

@@ -625,6 +625,34 @@ describe("Refunds", () => {
       assert.isTrue(Either.isRight(result) && result.right.refund.status === "succeeded", `got ${JSON.stringify(result)}`)
     }))
 
+  it.scopedLive("a provider's success after an operator recorded the refund failed is not dropped: the refund needs a person again", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const gate = yield* Deferred.make<void>()
+      toy.script.push(() => Effect.zipRight(Deferred.await(gate), Effect.succeed({ status: "succeeded", providerStatus: "DONE", providerReference: "ref-t1" })))
+      const submit = yield* Effect.fork(Effect.either(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "late" })))
+      yield* toy.called(1)
+      yield* Effect.sleep("2 millis")
+      // Another process's recovery (too short a grace, or a skewed clock) takes the live refund, and an
+      // operator who finds nothing at the provider yet records it failed: its target is free again.
+      const [recovered] = yield* refunds.recover("0 millis")
+      const resolved = yield* refunds.resolve(recovered!.id, "failed", "nothing at toy")
+      assert.strictEqual(resolved.status, "failed")
+      yield* Deferred.succeed(gate, undefined)
+      const result = yield* Fiber.join(submit)
+      const stored = yield* refunds.get(recovered!.id)
+      assert.strictEqual(stored.status, "requires_action", "the provider's word outranks the operator's")
+      assert.strictEqual(stored.providerReference, "ref-t1")
+      assert.isTrue(Either.isRight(result) && result.right.refund.status === "requires_action", `got ${JSON.stringify(result)}`)
+      const last = stored.events.at(-1)!
+      assert.deepStrictEqual([last.source, last.from, last.to, last.accepted], ["submit", "failed", "requires_action", true])
+      assert.include(last.detail ?? "", "toy reports succeeded (DONE) in the answer to its call after an operator recorded failed")
+      const settled = yield* refunds.resolve(stored.id, "succeeded", "refunded after all")
+      assert.strictEqual(settled.status, "succeeded")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("a packed call refused as a whole is sent again one refund at a time: one bad target does not decline the others", () => {
     const toy = scripted({ idempotent: false, maxTargets: 5 })
     return Effect.gen(function*() {
