@@ -157,6 +157,17 @@ export const wordsOf = (received: ProviderHttp.Received): string | undefined => 
   return clip(value.meta.message)
 }
 
+// A 404 or 405 says the URL called is not one of Airalo's routes: the base URL is wrong (most
+// often missing `/v2`), whatever the credentials.
+const isWrongRoute = (status: number): boolean => status === 404 || status === 405
+
+// Neither status means the call was taken: the refund was not sent, and the setting to fix is named.
+const wrongBaseUrl = (status: number, what: string): ConfigurationError =>
+  new ConfigurationError({
+    key: "REFUNDKIT_AIRALO_BASE_URL",
+    detail: `HTTP ${status} on ${what}: the base URL does not serve Airalo's API (it should end in /v2, e.g. https://partners-api.airalo.com/v2); the refund was not sent`
+  })
+
 const forbidden = (received: ProviderHttp.Received, what: string): ProviderAuthFailed => {
   const words = wordsOf(received)
   return new ProviderAuthFailed({
@@ -221,14 +232,7 @@ export const refundResponse = (received: ProviderHttp.Received): Effect.Effect<A
   if (status === 422) return unprocessable(received)
   const generic = ProviderHttp.statusError(providerId, received, wordsOf(received))
   if (Option.isSome(generic)) return Effect.fail(generic.value)
-  if (status === 404 || status === 405) {
-    return Effect.fail(
-      new ConfigurationError({
-        key: "REFUNDKIT_AIRALO_BASE_URL",
-        detail: `HTTP ${status} on /refund: the base URL does not serve Airalo's API (it should end in /v2, e.g. https://partners-api.airalo.com/v2)`
-      })
-    )
-  }
+  if (isWrongRoute(status)) return Effect.fail(wrongBaseUrl(status, "/refund"))
   const words = wordsOf(received)
   if (status >= 400 && status < 500) {
     return Effect.fail(new ProviderDeclined({ provider: providerId, providerCode: `http_${status}`, reason: words ?? `HTTP ${status}`, action: "contact_support" }))
@@ -238,7 +242,8 @@ export const refundResponse = (received: ProviderHttp.Received): Effect.Effect<A
 
 /**
  * Reads the answer of `POST /v2/token`. Refused credentials (401, or the 422 "The
- * selected client id is invalid.") are `ProviderAuthFailed`; 429 and 5xx are transient.
+ * selected client id is invalid.") are `ProviderAuthFailed`; 404 and 405 are a wrong
+ * base URL (`ConfigurationError`); 429 and 5xx are transient.
  *
  * @since 0.1.0
  */
@@ -251,6 +256,9 @@ export const tokenResponse = (received: ProviderHttp.Received): Effect.Effect<Ai
   if (refused || status === 401 || status === 400 || status === 422) {
     return Effect.fail(new ProviderAuthFailed({ provider: providerId, detail: `HTTP ${status} on /token${words === undefined ? "" : ` (${words})`}` }))
   }
+  // /token is called before every first /refund: read as refused credentials, a wrong base URL sent
+  // people to check the client id and secret instead of the URL.
+  if (isWrongRoute(status)) return Effect.fail(wrongBaseUrl(status, "/token"))
   const generic = ProviderHttp.statusError(providerId, received, words)
   if (Option.isSome(generic)) return Effect.fail(generic.value)
   return Effect.fail(new ProviderAuthFailed({ provider: providerId, detail: `HTTP ${status} on /token${words === undefined ? "" : ` (${words})`}` }))

@@ -193,6 +193,24 @@ describe("Airalo", () => {
       if (forbidden._tag === "ProviderAuthFailed") assert.strictEqual(forbidden.status, "failed")
     }))
 
+  it.scopedLive("a base URL without /v2 is a ConfigurationError naming REFUNDKIT_AIRALO_BASE_URL at /token; the refund fails unsent", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* AiraloSandbox.make({ rateLimit: false })
+      // The sandbox answers 404 "Not Found" outside /v2, as a host that does not serve Airalo's API would.
+      const { refunds } = yield* stackFor({ ...sandbox.env, REFUNDKIT_AIRALO_BASE_URL: sandbox.url })
+      const { refund } = yield* refunds.create({ provider: "airalo", request: request(1), idempotencyKey: "no-v2" })
+      assert.strictEqual(refund.status, "failed")
+      assert.strictEqual(refund.error?.code, "configuration_error")
+      assert.include(refund.error?.message, "REFUNDKIT_AIRALO_BASE_URL")
+      assert.include(refund.error?.message, "HTTP 404 on /token")
+      assert.include(refund.error?.message, "should end in /v2")
+      assert.notInclude(refund.error?.message, "refused refundkit's credentials")
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.requests["token"], 1, "a wrong base URL is not retried")
+      assert.isUndefined(stats.requests["refund"], "nothing reached /refund")
+      assert.strictEqual(stats.refundsPerformed, 0)
+    }))
+
   it.scopedLive("the token is kept for expires_in but refreshed after 24 hours", () =>
     Effect.gen(function*() {
       const sandbox = yield* AiraloSandbox.make({ rateLimit: false })

@@ -161,6 +161,19 @@ describe("AiraloStatus", () => {
       assert.isTrue(bad._tag === "ProviderDeclined" && bad.providerCode === "http_400" && bad.reason === "Bad Request")
     }))
 
+  it.effect("404 and 405 on /token point at the base URL, not at the credentials", () =>
+    Effect.gen(function*() {
+      for (const status of [404, 405]) {
+        const error = yield* Effect.flip(AiraloStatus.tokenResponse(received(status, { message: "Not Found" })))
+        assert.strictEqual(error._tag, "ConfigurationError")
+        if (error._tag === "ConfigurationError") {
+          assert.strictEqual(error.key, "REFUNDKIT_AIRALO_BASE_URL")
+          assert.include(error.message, `HTTP ${status} on /token`)
+          assert.include(error.message, "the refund was not sent")
+        }
+      }
+    }))
+
   it.effect("token answers: 200 decoded, refused credentials are ProviderAuthFailed, 429 is transient", () =>
     Effect.gen(function*() {
       const ok = yield* AiraloStatus.tokenResponse(received(200, { data: { token_type: "Bearer", expires_in: 31622400, access_token: "t" }, meta: { message: "success" } }))
