@@ -90,7 +90,7 @@ describe("Airalo", () => {
       assert.include(refund.error?.message, `The following ICCIDs do not belong to your company: ${AiraloSandbox.foreignIccid(9)}`)
     }))
 
-  it.scopedLive("429 with Retry-After: ProviderUnavailable, not processed, not retried past maxRetryAfter", () =>
+  it.scopedLive("429 with Retry-After: ProviderUnavailable, not processed, not retried past maxRetryAfter; Airalo's words without a doubled full stop", () =>
     Effect.gen(function*() {
       // Airalo enforces 1 per 5 minutes; this caller told refundkit not to pace.
       const { provider, refunds, sandbox } = yield* Effect.flatMap(setup({}, { REFUNDKIT_AIRALO_RATE_LIMIT: "off" }), (s) =>
@@ -106,6 +106,10 @@ describe("Airalo", () => {
         assert.include(error.message, "Too Many Attempts.")
         assert.strictEqual(error.status, "failed")
         const stored = yield* refunds.get(error.refundId!)
+        // Airalo's words end in a full stop of their own; the sentence around them must not add a second.
+        assert.include(error.message, "HTTP 429 (rate limited): Too Many Attempts. Retry after")
+        assert.notInclude(error.message, "..")
+        assert.notInclude(stored.error?.message, "..")
         assert.strictEqual(stored.error?.retryAfterMillis, error.retryAfterMillis)
       }
       const stats = yield* sandbox.stats
