@@ -24,7 +24,7 @@ import {
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import * as Schema from "effect/Schema"
 import * as AiraloWire from "./AiraloWire.js"
-import { clip, providerId } from "./internal/provider.js"
+import { clip, providerId, withoutFinalStop } from "./internal/provider.js"
 
 /**
  * The status word refundkit records for a request Airalo accepted (HTTP 202). Airalo's
@@ -157,6 +157,23 @@ export const wordsOf = (received: ProviderHttp.Received): string | undefined => 
   return clip(value.meta.message)
 }
 
+// The words for the end of a detail or reason, which core's messages close with a full stop of their own.
+const closingWordsOf = (received: ProviderHttp.Received): string | undefined => {
+  const words = wordsOf(received)
+  return words === undefined ? undefined : withoutFinalStop(words)
+}
+
+// A 404 or 405 says the URL called is not one of Airalo's routes: the base URL is wrong (most
+// often missing `/v2`), whatever the credentials.
+const isWrongRoute = (status: number): boolean => status === 404 || status === 405
+
+// Neither status means the call was taken: the refund was not sent, and the setting to fix is named.
+const wrongBaseUrl = (status: number, what: string): ConfigurationError =>
+  new ConfigurationError({
+    key: "REFUNDKIT_AIRALO_BASE_URL",
+    detail: `HTTP ${status} on ${what}: the base URL does not serve Airalo's API (it should end in /v2, e.g. https://partners-api.airalo.com/v2); the refund was not sent`
+  })
+
 const forbidden = (received: ProviderHttp.Received, what: string): ProviderAuthFailed => {
   const words = wordsOf(received)
   return new ProviderAuthFailed({
@@ -219,17 +236,10 @@ export const refundResponse = (received: ProviderHttp.Received): Effect.Effect<A
   }
   if (status === 403) return Effect.fail(forbidden(received, "/refund"))
   if (status === 422) return unprocessable(received)
-  const generic = ProviderHttp.statusError(providerId, received, wordsOf(received))
+  const words = closingWordsOf(received)
+  const generic = ProviderHttp.statusError(providerId, received, words)
   if (Option.isSome(generic)) return Effect.fail(generic.value)
-  if (status === 404 || status === 405) {
-    return Effect.fail(
-      new ConfigurationError({
-        key: "REFUNDKIT_AIRALO_BASE_URL",
-        detail: `HTTP ${status} on /refund: the base URL does not serve Airalo's API (it should end in /v2, e.g. https://partners-api.airalo.com/v2)`
-      })
-    )
-  }
-  const words = wordsOf(received)
+  if (isWrongRoute(status)) return Effect.fail(wrongBaseUrl(status, "/refund"))
   if (status >= 400 && status < 500) {
     return Effect.fail(new ProviderDeclined({ provider: providerId, providerCode: `http_${status}`, reason: words ?? `HTTP ${status}`, action: "contact_support" }))
   }
@@ -238,7 +248,8 @@ export const refundResponse = (received: ProviderHttp.Received): Effect.Effect<A
 
 /**
  * Reads the answer of `POST /v2/token`. Refused credentials (401, or the 422 "The
- * selected client id is invalid.") are `ProviderAuthFailed`; 429 and 5xx are transient.
+ * selected client id is invalid.") are `ProviderAuthFailed`; 404 and 405 are a wrong
+ * base URL (`ConfigurationError`); 429 and 5xx are transient.
  *
  * @since 0.1.0
  */
@@ -251,7 +262,10 @@ export const tokenResponse = (received: ProviderHttp.Received): Effect.Effect<Ai
   if (refused || status === 401 || status === 400 || status === 422) {
     return Effect.fail(new ProviderAuthFailed({ provider: providerId, detail: `HTTP ${status} on /token${words === undefined ? "" : ` (${words})`}` }))
   }
-  const generic = ProviderHttp.statusError(providerId, received, words)
+  // /token is called before every first /refund: read as refused credentials, a wrong base URL sent
+  // people to check the client id and secret instead of the URL.
+  if (isWrongRoute(status)) return Effect.fail(wrongBaseUrl(status, "/token"))
+  const generic = ProviderHttp.statusError(providerId, received, closingWordsOf(received))
   if (Option.isSome(generic)) return Effect.fail(generic.value)
   return Effect.fail(new ProviderAuthFailed({ provider: providerId, detail: `HTTP ${status} on /token${words === undefined ? "" : ` (${words})`}` }))
 }

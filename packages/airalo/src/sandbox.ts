@@ -2,15 +2,17 @@
  * A stateful simulator of Airalo's Partner API refund surface on 127.0.0.1, built on
  * core's `Sandbox.serve` (fault injection, `/__sandbox/*` control routes, request counts).
  *
- * - `POST /v2/token`: client credentials as form (`application/x-www-form-urlencoded`)
- *   or JSON; 200 with a bearer token, 422 for a missing field or unknown `client_id`,
- *   401 "Client authentication failed" for a wrong secret.
+ * - `POST /v2/token`: client credentials as form (`application/x-www-form-urlencoded`,
+ *   or `multipart/form-data` as the docs' curl `--form` sends them) or JSON; 200 with a
+ *   bearer token, 422 for a missing field or unknown `client_id`, 401 "Client
+ *   authentication failed" for a wrong secret.
  * - `POST /v2/refund`: bearer token required (401 otherwise); Airalo's refund rate limit
  *   per client IP (429 `{"message":"Too Many Attempts."}` with `Retry-After`); the
  *   documented validation in Airalo's two 422 shapes; the ownership check ("The following
  *   ICCIDs do not belong to your company: ..."); 202 with a `refund_id` for the whole call.
  *   The body may be JSON (whatever the content type, as the docs' curl sends JSON as
- *   `text/plain`) or form-encoded (`iccids[]=...` or `iccids` as a JSON list).
+ *   `text/plain`) or form fields, urlencoded or multipart (`iccids[]` repeated, or `iccids`
+ *   as a JSON list, as the fragment's multipart example writes it).
  *
  * Seeded eSIMs owned by the calling company: the docs' two example ICCIDs
  * (`894000000000001`, `894000000000002`), {@link seededIccids}, anything passed in
@@ -174,35 +176,52 @@ const makeLimiter = (limit: RateLimit | undefined) => {
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** The request input as Laravel would see it: JSON whatever the content type, or form fields. */
-const readInput = (request: HttpServerRequest.HttpServerRequest) =>
-  Effect.map(request.text, (text): Record<string, unknown> => {
-    const type = request.headers["content-type"] ?? ""
-    if (type.includes("application/x-www-form-urlencoded")) {
-      const input: Record<string, unknown> = {}
-      for (const [key, value] of new URLSearchParams(text)) {
-        const list = /^(\w+)\[\d*\]$/.exec(key)
-        if (list !== null) {
-          const name = list[1]!
-          const existing = input[name]
-          input[name] = Array.isArray(existing) ? [...existing, value] : [value]
-        } else if (key === "iccids" && value.trim().startsWith("[")) {
-          try {
-            input[key] = JSON.parse(value) as unknown
-          } catch {
-            input[key] = value
-          }
-        } else {
-          input[key] = value
-        }
+/**
+ * Form fields as Laravel reads them: `name[]` or `name[n]` fields gather into a list, and
+ * `iccids` may hold a JSON list in one field (the refund fragment's multipart example).
+ */
+const fromFields = (fields: Iterable<readonly [string, unknown]>): Record<string, unknown> => {
+  const input: Record<string, unknown> = {}
+  for (const [key, value] of fields) {
+    const list = /^(\w+)\[\d*\]$/.exec(key)
+    if (list !== null) {
+      const name = list[1]!
+      const existing = input[name]
+      input[name] = Array.isArray(existing) ? [...existing, value] : [value]
+    } else if (key === "iccids" && typeof value === "string" && value.trim().startsWith("[")) {
+      try {
+        input[key] = JSON.parse(value) as unknown
+      } catch {
+        input[key] = value
       }
-      return input
+    } else {
+      input[key] = value
     }
+  }
+  return input
+}
+
+// The docs' token curl sends --form and the refund fragment declares multipart/form-data. A body
+// that is not valid multipart reads as no fields, so Airalo's "field is required" answers it.
+const readMultipart = (bytes: ArrayBuffer, contentType: string) =>
+  Effect.tryPromise(() => new Request("http://sandbox", { method: "POST", headers: { "content-type": contentType }, body: bytes }).formData()).pipe(
+    Effect.map((form) => fromFields(form.entries())),
+    Effect.orElseSucceed((): Record<string, unknown> => ({}))
+  )
+
+/** The request input as Laravel would see it: JSON whatever the content type, or form fields (urlencoded or multipart). */
+const readInput = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.flatMap(request.arrayBuffer, (bytes): Effect.Effect<Record<string, unknown>> => {
+    const contentType = request.headers["content-type"] ?? ""
+    const type = contentType.toLowerCase()
+    if (type.includes("multipart/form-data")) return readMultipart(bytes, contentType)
+    const text = new TextDecoder().decode(bytes)
+    if (type.includes("application/x-www-form-urlencoded")) return Effect.succeed(fromFields(new URLSearchParams(text)))
     try {
       const parsed = JSON.parse(text) as unknown
-      return isRecord(parsed) ? parsed : {}
+      return Effect.succeed(isRecord(parsed) ? parsed : {})
     } catch {
-      return {}
+      return Effect.succeed({})
     }
   })
 

@@ -90,7 +90,7 @@ describe("Airalo", () => {
       assert.include(refund.error?.message, `The following ICCIDs do not belong to your company: ${AiraloSandbox.foreignIccid(9)}`)
     }))
 
-  it.scopedLive("429 with Retry-After: ProviderUnavailable, not processed, not retried past maxRetryAfter", () =>
+  it.scopedLive("429 with Retry-After: ProviderUnavailable, not processed, not retried past maxRetryAfter; Airalo's words without a doubled full stop", () =>
     Effect.gen(function*() {
       // Airalo enforces 1 per 5 minutes; this caller told refundkit not to pace.
       const { provider, refunds, sandbox } = yield* Effect.flatMap(setup({}, { REFUNDKIT_AIRALO_RATE_LIMIT: "off" }), (s) =>
@@ -106,6 +106,10 @@ describe("Airalo", () => {
         assert.include(error.message, "Too Many Attempts.")
         assert.strictEqual(error.status, "failed")
         const stored = yield* refunds.get(error.refundId!)
+        // Airalo's words end in a full stop of their own; the sentence around them must not add a second.
+        assert.include(error.message, "HTTP 429 (rate limited): Too Many Attempts. Retry after")
+        assert.notInclude(error.message, "..")
+        assert.notInclude(stored.error?.message, "..")
         assert.strictEqual(stored.error?.retryAfterMillis, error.retryAfterMillis)
       }
       const stats = yield* sandbox.stats
@@ -191,6 +195,24 @@ describe("Airalo", () => {
       assert.include(forbidden.message, "code 89")
       assert.include(forbidden.message, "IP allowlist")
       if (forbidden._tag === "ProviderAuthFailed") assert.strictEqual(forbidden.status, "failed")
+    }))
+
+  it.scopedLive("a base URL without /v2 is a ConfigurationError naming REFUNDKIT_AIRALO_BASE_URL at /token; the refund fails unsent", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* AiraloSandbox.make({ rateLimit: false })
+      // The sandbox answers 404 "Not Found" outside /v2, as a host that does not serve Airalo's API would.
+      const { refunds } = yield* stackFor({ ...sandbox.env, REFUNDKIT_AIRALO_BASE_URL: sandbox.url })
+      const { refund } = yield* refunds.create({ provider: "airalo", request: request(1), idempotencyKey: "no-v2" })
+      assert.strictEqual(refund.status, "failed")
+      assert.strictEqual(refund.error?.code, "configuration_error")
+      assert.include(refund.error?.message, "REFUNDKIT_AIRALO_BASE_URL")
+      assert.include(refund.error?.message, "HTTP 404 on /token")
+      assert.include(refund.error?.message, "should end in /v2")
+      assert.notInclude(refund.error?.message, "refused refundkit's credentials")
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.requests["token"], 1, "a wrong base URL is not retried")
+      assert.isUndefined(stats.requests["refund"], "nothing reached /refund")
+      assert.strictEqual(stats.refundsPerformed, 0)
     }))
 
   it.scopedLive("the token is kept for expires_in but refreshed after 24 hours", () =>

@@ -143,7 +143,8 @@ describe("AiraloStatus", () => {
         assert.strictEqual(limited.retryAfterMillis, 300_000)
         assert.isFalse(limited.maybeProcessed)
         assert.strictEqual(limited.httpStatus, 429)
-        assert.include(limited.detail, "Too Many Attempts.")
+        assert.include(limited.detail, "Too Many Attempts")
+        assert.include(limited.message, "Too Many Attempts.")
       }
       const server = yield* refundError(500, { message: "Server Error" })
       assert.isTrue(server._tag === "ProviderUnavailable" && server.maybeProcessed)
@@ -154,12 +155,41 @@ describe("AiraloStatus", () => {
       assert.isTrue(unavailable._tag === "ProviderUnavailable" && unavailable.maybeProcessed)
     }))
 
+  it.effect("Airalo's words that end a detail keep one full stop: 429, 5xx and another 4xx, on /refund and /token", () =>
+    Effect.gen(function*() {
+      const errors = [
+        yield* refundError(429, { message: "Too Many Attempts." }, { "retry-after": "300" }),
+        yield* refundError(500, { message: "Server Error." }),
+        yield* refundError(503, { message: "Service Unavailable." }),
+        yield* refundError(400, { message: "Bad Request." }),
+        yield* Effect.flip(AiraloStatus.tokenResponse(received(429, { message: "Too Many Attempts." }, { "retry-after": "20" }))),
+        yield* Effect.flip(AiraloStatus.tokenResponse(received(502, { message: "Bad Gateway." })))
+      ]
+      for (const error of errors) {
+        assert.notInclude(error.message, "..", error._tag)
+        assert.match(error.message, /(Attempts|Error|Unavailable|Request|Gateway)\./)
+      }
+    }))
+
   it.effect("404 points at the base URL; another 4xx is a decline with Airalo's words", () =>
     Effect.gen(function*() {
       const notFound = yield* refundError(404, { message: "Not Found" })
       assert.isTrue(notFound._tag === "ConfigurationError" && notFound.key === "REFUNDKIT_AIRALO_BASE_URL")
       const bad = yield* refundError(400, { message: "Bad Request" })
       assert.isTrue(bad._tag === "ProviderDeclined" && bad.providerCode === "http_400" && bad.reason === "Bad Request")
+    }))
+
+  it.effect("404 and 405 on /token point at the base URL, not at the credentials", () =>
+    Effect.gen(function*() {
+      for (const status of [404, 405]) {
+        const error = yield* Effect.flip(AiraloStatus.tokenResponse(received(status, { message: "Not Found" })))
+        assert.strictEqual(error._tag, "ConfigurationError")
+        if (error._tag === "ConfigurationError") {
+          assert.strictEqual(error.key, "REFUNDKIT_AIRALO_BASE_URL")
+          assert.include(error.message, `HTTP ${status} on /token`)
+          assert.include(error.message, "the refund was not sent")
+        }
+      }
     }))
 
   it.effect("token answers: 200 decoded, refused credentials are ProviderAuthFailed, 429 is transient", () =>

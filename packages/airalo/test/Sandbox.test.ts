@@ -117,6 +117,47 @@ describe("Airalo sandbox", () => {
       assert.strictEqual((yield* sandbox.stats).refundsPerformed, 4)
     }))
 
+  it.scopedLive("reads multipart/form-data, as the docs' token curl (--form) and the refund fragment send it", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* AiraloSandbox.make({ rateLimit: false })
+      // fetch writes the multipart boundary into the content type itself.
+      const multipart = (fields: ReadonlyArray<readonly [string, string]>, headers: Record<string, string> = {}) => {
+        const body = new FormData()
+        for (const [name, value] of fields) body.append(name, value)
+        return { method: "POST", headers: { accept: "application/json", ...headers }, body }
+      }
+      const issued = yield* call(
+        `${sandbox.baseUrl}/token`,
+        multipart([["client_id", sandbox.clientId], ["client_secret", sandbox.clientSecret], ["grant_type", "client_credentials"]])
+      )
+      assert.strictEqual(issued.status, 200)
+      const token = at(issued.body, "data", "access_token") as string
+      assert.isString(token)
+      const missing = yield* call(`${sandbox.baseUrl}/token`, multipart([["client_id", sandbox.clientId]]))
+      assert.deepStrictEqual([missing.status, Object.keys(at(missing.body, "data") as object)], [422, ["client_secret", "grant_type"]])
+
+      const bearer = { authorization: `Bearer ${token}` }
+      // Repeated iccids[] fields, as PHP and Laravel read an array from a form.
+      const repeated = yield* call(
+        `${sandbox.baseUrl}/refund`,
+        multipart([["iccids[]", AiraloSandbox.ownedIccid(1)], ["iccids[]", AiraloSandbox.ownedIccid(2)], ["reason", "NO_COVERAGE"], ["notes", "No signal."]], bearer)
+      )
+      assert.strictEqual(repeated.status, 202)
+      // The fragment's example: iccids as one field holding a JSON list.
+      const jsonList = yield* call(
+        `${sandbox.baseUrl}/refund`,
+        multipart([["iccids", '["894000000000001",  "894000000000002"]'], ["reason", "TRIP_CANCELLATION"], ["email", "ops@reseller.example.com"]], bearer)
+      )
+      assert.strictEqual(jsonList.status, 202)
+      const invalid = yield* call(`${sandbox.baseUrl}/refund`, multipart([["iccids[]", "89x"], ["reason", "NO_COVERAGE"]], bearer))
+      assert.deepStrictEqual([invalid.status, at(invalid.body, "data")], [422, { "iccids.0": "The iccids.0 field must be a string of digits." }])
+      const all = yield* sandbox.accepted
+      assert.deepStrictEqual(all.map((r) => [r.iccids, r.reason, r.notes, r.email]), [
+        [[AiraloSandbox.ownedIccid(1), AiraloSandbox.ownedIccid(2)], "NO_COVERAGE", "No signal.", undefined],
+        [["894000000000001", "894000000000002"], "TRIP_CANCELLATION", undefined, "ops@reseller.example.com"]
+      ])
+    }))
+
   it.scopedLive("validates in Airalo's two 422 shapes; a bad reason lists the accepted values", () =>
     Effect.gen(function*() {
       const sandbox = yield* AiraloSandbox.make({ rateLimit: false })
