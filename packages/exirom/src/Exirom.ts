@@ -177,9 +177,12 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         // refund or another status. The callback is therefore only a hint: which refund it is and
         // what happened to it are read from Exirom itself (GET /v1/refunds/card/info/{refundId}).
         const hinted = callback.refundId ?? undefined
-        if (hinted === undefined) {
-          return yield* InvalidRequest.field("refundId", "an Exirom refund callback must name its refundId (it is confirmed with Exirom before anything is recorded)", id)
-        }
+        // Exirom's only documented callback payload, the card one, names no refundId (the refund
+        // callback's own is undocumented), and its transactionStatus may be the payment's word.
+        // Without a refundId there is nothing to confirm it with, and core's contract has no event
+        // that asks for a sync, so nothing is recorded: the refund moves by sync. Acknowledged
+        // rather than refused: a refusal only has Exirom redeliver the same words five times.
+        if (hinted === undefined) return []
         yield* context.permit
         const info = yield* client.info(hinted)
         const reference = info.refundId ?? hinted

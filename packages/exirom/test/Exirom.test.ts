@@ -319,6 +319,36 @@ describe("Exirom plugin end to end", () => {
         assert.strictEqual(refused._tag, "ProviderAuthFailed")
       }))
 
+    it.scopedLive("a verified callback in Exirom's documented card shape (no refundId) is acknowledged, records nothing, and the refund moves by sync", () =>
+      Effect.gen(function*() {
+        const { refunds, sandbox } = yield* setup({ settleAfterMillis: 60_000 })
+        const { refund } = yield* refunds.create({
+          provider: "exirom",
+          request: { transactionId: 20001, amount: "10.00", reason: "customer_request", currency: "EUR" },
+          idempotencyKey: "card-shaped-callback"
+        })
+        assert.strictEqual(refund.status, "pending")
+        // The webhook-callback-transaction-lifecycle page's fields, with our refund id as requestId and a status
+        // that is not Exirom's word about this refund.
+        const body = `{"transactionId":20001,"requestId":${JSON.stringify(refund.id)},"mid":${JSON.stringify(sandbox.mid)},"transactionStatus":"FAILED",` +
+          `"declineCode":5,"cardMask":"411111******1111","cardHolder":"JANE DOE","orderCurrency":"EUR","processedCurrency":"EUR",` +
+          `"orderAmount":10.0,"processedAmount":10.0,"conversionRate":1.0,"callbackUrl":"https://merchant.example/exirom",` +
+          `"billingDetails":{"country":"DE","city":"Berlin"},"order":{"orderId":"o-1","description":"refund"},"createdAt":"2026-03-27T10:00:00Z"}`
+        const checksum = createHmac("sha256", sandbox.merchantSecret).update(`${sandbox.mid}|10.0|EUR|20001`).digest("base64")
+        const callback = { headers: { "content-type": "application/json", "x-checksum": checksum }, body, query: { paymentMethod: "card" } }
+        const results = yield* refunds.webhook("exirom", callback)
+        assert.deepStrictEqual(results, [], "acknowledged, nothing recorded")
+        const after = yield* refunds.get(refund.id)
+        assert.strictEqual(after.status, "pending", "the unsigned FAILED is not recorded")
+        assert.deepStrictEqual(after.events.map((e) => e.source), ["submit", "submit"])
+        assert.isUndefined((yield* sandbox.stats).requests["info"], "nothing to confirm it with: no call to Exirom")
+        // Still verified first: the same shape with a wrong checksum is refused.
+        const forged = yield* Effect.flip(refunds.webhook("exirom", { ...callback, headers: { ...callback.headers, "x-checksum": createHmac("sha256", "not-the-secret").update("x").digest("base64") } }))
+        assert.strictEqual(forged._tag, "ProviderAuthFailed")
+        yield* sandbox.settle
+        assert.strictEqual((yield* refunds.sync(refund.id)).status, "succeeded", "Exirom's own word, by sync")
+      }))
+
     it.scopedLive("forged, tampered and unsigned callbacks are refused", () =>
       Effect.gen(function*() {
         const endpoint = yield* listener
