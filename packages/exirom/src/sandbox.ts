@@ -289,6 +289,13 @@ export const make = (options: Options = {}): Effect.Effect<ExiromSandbox, ServeE
             return failure(404, `Transaction ${input.transactionId} not found`)
           case "NotRefundable":
             return failure(422, `Transaction ${input.transactionId} is ${submitted.status}: only SUCCEED card payments can be refunded`)
+          case "Imprecise":
+            return failure(
+              422,
+              `Unprocessable: amount ${input.amount} is not an exact amount of ${submitted.currency}, which has ${
+                submitted.places === 0 ? "no minor units" : `${submitted.places} decimal places`
+              } (transaction ${input.transactionId})`
+            )
           case "Created":
           case "Replayed": {
             const record = submitted.record

@@ -82,6 +82,33 @@ describe("Exirom plugin end to end", () => {
       assert.include(processing.refund.error?.message ?? "", "is PROCESSING")
     }))
 
+  it.scopedLive("a fraction of a zero-decimal currency is refused 422 (amount precision) by the sandbox; whole yen are counted exactly", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      yield* sandbox.addTransaction({ transactionId: 20003, amount: "50000.00", currency: "KRW" })
+      const create = (transactionId: number, amount: string, key: string) =>
+        Effect.map(refunds.create({ provider: "exirom", request: { transactionId, amount, reason: "customer_request" }, idempotencyKey: key }), (c) => c.refund)
+      // Without `currency` refundkit cannot check the amount against the payment's currency: the sandbox does, as Exirom documents.
+      for (const [transactionId, amount, currency] of [[20002, "10.50", "JPY"], [20002, "0.01", "JPY"], [20003, "1.10", "KRW"]] as const) {
+        const refused = yield* create(transactionId, amount, `fraction-${transactionId}-${amount}`)
+        assert.strictEqual(refused.status, "failed", `${amount} ${currency}`)
+        assert.strictEqual(refused.error?.providerCode, "HTTP_422")
+        assert.include(refused.error?.message ?? "", `amount ${amount} is not an exact amount of ${currency}, which has no minor units`)
+      }
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 0)
+      // Whole yen (sent as "10.00", Exirom's two decimals) are refunded, and the captured total is reached exactly.
+      assert.strictEqual((yield* create(20002, "10", "yen-10")).status, "pending")
+      assert.strictEqual((yield* create(20002, "4990.00", "yen-4990")).status, "pending")
+      const over = yield* create(20002, "1", "yen-over")
+      assert.strictEqual(over.status, "failed")
+      assert.strictEqual(over.error?.providerCode, "8")
+      // A two-decimal currency keeps its cents.
+      assert.strictEqual((yield* create(20001, "10.50", "cents")).status, "pending")
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.refundsPerformed, 3)
+      assert.deepStrictEqual(stats.refundedPerTransaction, { "20001": "10.50", "20002": "5000.00" })
+    }))
+
   it.scopedLive("a reason with surrounding spaces (a CSV cell) is a reason: the sandbox refunds it as Exirom would", () =>
     Effect.gen(function*() {
       const { refunds, sandbox } = yield* setup()
