@@ -23,6 +23,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { createHmac, randomUUID } from "node:crypto"
+import { javaDouble } from "./internal/javaDouble.js"
 import * as State from "./internal/sandboxState.js"
 
 /**
@@ -165,10 +166,6 @@ const failure = (status: number, message: string, errors?: ReadonlyArray<{ field
   json({ status, message, traceId: randomUUID(), ...(errors === undefined ? {} : { errors }) }, status)
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
-
-// Java prints a Double with at least one decimal ("200.0", "10.5"): the form Exirom's
-// callbacks carry and its checksum covers.
-const javaDouble = (minor: bigint): string => Money.formatMinor(minor, 2).replace(/0$/, "")
 
 const routeOf = (path: string): string => {
   if (path === "/api/v1/auth") return "auth"

@@ -276,6 +276,31 @@ describe("Exirom plugin end to end", () => {
         assert.strictEqual(after.providerStatus, "SUCCEED")
       }))
 
+    it.scopedLive("callbacks of 10^7 and more carry Java's E notation (1.2345678E7), signed so, and verify end to end", () =>
+      Effect.gen(function*() {
+        const endpoint = yield* listener
+        const { refunds, sandbox } = yield* setup({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0 } })
+        yield* sandbox.addTransaction({ transactionId: 40001, amount: "50000000.00", currency: "EUR" })
+        const amounts = [["12345678.00", "1.2345678E7"], ["10000000.00", "1.0E7"], ["12345678.90", "1.23456789E7"], ["9999999.99", "9999999.99"]] as const
+        const created = yield* Effect.forEach(amounts, ([amount]) =>
+          refunds.create({
+            provider: "exirom",
+            request: { transactionId: 40001, amount, reason: "customer_request", currency: "EUR", callbackUrl: endpoint.url },
+            idempotencyKey: `large-${amount}`
+          }))
+        yield* sandbox.settle
+        const callbacks = yield* endpoint.waitFor(amounts.length)
+        for (const [index, [amount, printed]] of amounts.entries()) {
+          const id = created[index]!.refund.id
+          const callback = callbacks.find((c) => c.body.includes(id))!
+          // What Java's Double.toString(Double.parseDouble(amount)) prints.
+          assert.include(callback.body, `"totalAmount":${printed},`, amount)
+          const applied = yield* refunds.webhook("exirom", callback)
+          assert.isTrue(applied[0]!.applied, `${amount}: ${applied[0]!.reason ?? ""}`)
+          assert.strictEqual((yield* refunds.get(id)).status, "succeeded", amount)
+        }
+      }))
+
     it.scopedLive("a callback is a hint: what it records is what Exirom says now, found by our requestId at Exirom", () =>
       Effect.gen(function*() {
         const endpoint = yield* listener
