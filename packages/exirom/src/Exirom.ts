@@ -11,7 +11,9 @@ import { RefundId, type Refund } from "@refundkit/core/Refund"
 import {
   ConfigurationError,
   InvalidRequest,
+  OutcomeUnknown,
   ProviderAuthFailed,
+  type ProviderDeclined,
   UnexpectedResponse,
   UnsupportedOperation,
   type ProviderError
@@ -55,6 +57,24 @@ export const capabilities: Provider.Capabilities = {
 
 const isRefundId = Schema.is(RefundId)
 
+// A refusal of a resend: the same body under the same requestId after an attempt that may have
+// taken effect (a retry after a 500 or a lost answer, or a sync of a refund in doubt). Exirom
+// answers a requestId it holds with its original answer, so a 400 or 422 (its verdict on this very
+// payload, which the first attempt would have got too) and a 409 (it holds this requestId for
+// another payload, not ours) stand. A 404 does not: Exirom documents it for a wrong path as well as
+// an unknown transactionId, and a proxy or a misrouted call answers it without Exirom seeing the
+// request. Recorded `failed`, the refund would free its payment for a second refund while the first
+// may stand; it stays in doubt instead.
+const resendRefusal = (declined: ProviderDeclined, requestId: string): ProviderDeclined | OutcomeUnknown =>
+  declined.providerCode === "HTTP_404"
+    ? new OutcomeUnknown({
+      provider: id,
+      refundId: requestId,
+      detail: `the resend of requestId ${requestId} was answered HTTP 404 (${declined.reason}). A wrong path or a proxy answers 404 too, so it does not show ` +
+        `that the earlier attempt was never taken: ask Exirom whether it holds requestId ${requestId} before resolving this refund`
+    })
+    : declined
+
 /**
  * The body sent for a request: `requestId` is refundkit's refund id, `mid` the
  * request's own or the configured one; `currency` stays home.
@@ -81,7 +101,7 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
     const client = yield* ExiromClient.make(config)
     const { rateLimit: _, ...unlimited } = capabilities
 
-    const submit = (request: ExiromRequest, refundId: string): Effect.Effect<Provider.Outcome, ProviderError> =>
+    const send = (request: ExiromRequest, refundId: string): Effect.Effect<Provider.Outcome, ProviderError> =>
       client.refund(wireBody(request, refundId, config)).pipe(
         Effect.flatMap((response) => {
           const reference = ExiromWire.refundIdOf(response)
@@ -95,6 +115,11 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         })
       )
 
+    const submit = (request: ExiromRequest, context: Provider.SubmitContext): Effect.Effect<Provider.Outcome, ProviderError> =>
+      context.earlierMayHaveTakenEffect === true
+        ? Effect.catchTag(send(request, context.refundId), "ProviderDeclined", (declined) => Effect.fail(resendRefusal(declined, context.refundId)))
+        : send(request, context.refundId)
+
     // Without an Exirom refundId the only way to learn what happened is Exirom's own
     // advice for a request in doubt: send it again with the same requestId, which
     // returns the original answer and cannot refund twice.
@@ -104,19 +129,22 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         return Effect.map(client.info(reference), (info) => ExiromStatus.outcome({ ...info, refundId: info.refundId ?? reference }))
       }
       // Core syncs no refund still `requested` (its submit is in flight): this is one in doubt.
-      // Exirom answers a requestId it holds with its original answer, so a refusal of the
-      // resend (400, 404, 422) says it never took this refund: the refund failed, as the
-      // same refusal on the first attempt would have recorded it. A 409 is different: Exirom
-      // holds this requestId for another payload, which a person has to look at.
+      // Exirom answers a requestId it holds with its original answer, so a 400 or 422 refusing
+      // the resend says it never took this refund: the refund failed, as the same refusal on the
+      // first attempt would have recorded it. A 404 leaves it in doubt (see resendRefusal). A 409
+      // is different again: Exirom holds this requestId for another payload, which a person has
+      // to look at.
       if (refund.status === "unknown") {
-        return submit(request, refund.id).pipe(
-          Effect.catchTag("ProviderDeclined", (declined): Effect.Effect<Provider.Outcome, ProviderError> =>
-            declined.providerCode === "HTTP_409" ? Effect.fail(declined) : Effect.succeed({
+        return send(request, refund.id).pipe(
+          Effect.catchTag("ProviderDeclined", (declined): Effect.Effect<Provider.Outcome, ProviderError> => {
+            const refusal = resendRefusal(declined, refund.id)
+            return refusal._tag === "OutcomeUnknown" || declined.providerCode === "HTTP_409" ? Effect.fail(refusal) : Effect.succeed({
               status: "failed",
               providerStatus: declined.providerCode,
               decline: { providerCode: declined.providerCode, reason: declined.reason, ...(declined.action === undefined ? {} : { action: declined.action }) },
               detail: "resent with the same requestId to settle a refund in doubt; Exirom refused it, so it never took this refund"
-            }))
+            })
+          })
         )
       }
       return Effect.fail(
@@ -149,9 +177,12 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         // refund or another status. The callback is therefore only a hint: which refund it is and
         // what happened to it are read from Exirom itself (GET /v1/refunds/card/info/{refundId}).
         const hinted = callback.refundId ?? undefined
-        if (hinted === undefined) {
-          return yield* InvalidRequest.field("refundId", "an Exirom refund callback must name its refundId (it is confirmed with Exirom before anything is recorded)", id)
-        }
+        // Exirom's only documented callback payload, the card one, names no refundId (the refund
+        // callback's own is undocumented), and its transactionStatus may be the payment's word.
+        // Without a refundId there is nothing to confirm it with, and core's contract has no event
+        // that asks for a sync, so nothing is recorded: the refund moves by sync. Acknowledged
+        // rather than refused: a refusal only has Exirom redeliver the same words five times.
+        if (hinted === undefined) return []
         yield* context.permit
         const info = yield* client.info(hinted)
         const reference = info.refundId ?? hinted
@@ -175,7 +206,7 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         currency: request.currency,
         amount: request.amount
       }),
-      submit: (request, context) => submit(request, context.refundId),
+      submit,
       status,
       webhook,
       statusRank: ExiromStatus.statusRank

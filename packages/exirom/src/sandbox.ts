@@ -23,6 +23,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { createHmac, randomUUID } from "node:crypto"
+import { javaDouble } from "./internal/javaDouble.js"
 import * as State from "./internal/sandboxState.js"
 
 /**
@@ -166,10 +167,6 @@ const failure = (status: number, message: string, errors?: ReadonlyArray<{ field
 
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
 
-// Java prints a Double with at least one decimal ("200.0", "10.5"): the form Exirom's
-// callbacks carry and its checksum covers.
-const javaDouble = (minor: bigint): string => Money.formatMinor(minor, 2).replace(/0$/, "")
-
 const routeOf = (path: string): string => {
   if (path === "/api/v1/auth") return "auth"
   if (path === "/api/v1/refunds/card") return "refund"
@@ -289,6 +286,13 @@ export const make = (options: Options = {}): Effect.Effect<ExiromSandbox, ServeE
             return failure(404, `Transaction ${input.transactionId} not found`)
           case "NotRefundable":
             return failure(422, `Transaction ${input.transactionId} is ${submitted.status}: only SUCCEED card payments can be refunded`)
+          case "Imprecise":
+            return failure(
+              422,
+              `Unprocessable: amount ${input.amount} is not an exact amount of ${submitted.currency}, which has ${
+                submitted.places === 0 ? "no minor units" : `${submitted.places} decimal places`
+              } (transaction ${input.transactionId})`
+            )
           case "Created":
           case "Replayed": {
             const record = submitted.record

@@ -82,6 +82,33 @@ describe("Exirom plugin end to end", () => {
       assert.include(processing.refund.error?.message ?? "", "is PROCESSING")
     }))
 
+  it.scopedLive("a fraction of a zero-decimal currency is refused 422 (amount precision) by the sandbox; whole yen are counted exactly", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      yield* sandbox.addTransaction({ transactionId: 20003, amount: "50000.00", currency: "KRW" })
+      const create = (transactionId: number, amount: string, key: string) =>
+        Effect.map(refunds.create({ provider: "exirom", request: { transactionId, amount, reason: "customer_request" }, idempotencyKey: key }), (c) => c.refund)
+      // Without `currency` refundkit cannot check the amount against the payment's currency: the sandbox does, as Exirom documents.
+      for (const [transactionId, amount, currency] of [[20002, "10.50", "JPY"], [20002, "0.01", "JPY"], [20003, "1.10", "KRW"]] as const) {
+        const refused = yield* create(transactionId, amount, `fraction-${transactionId}-${amount}`)
+        assert.strictEqual(refused.status, "failed", `${amount} ${currency}`)
+        assert.strictEqual(refused.error?.providerCode, "HTTP_422")
+        assert.include(refused.error?.message ?? "", `amount ${amount} is not an exact amount of ${currency}, which has no minor units`)
+      }
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 0)
+      // Whole yen (sent as "10.00", Exirom's two decimals) are refunded, and the captured total is reached exactly.
+      assert.strictEqual((yield* create(20002, "10", "yen-10")).status, "pending")
+      assert.strictEqual((yield* create(20002, "4990.00", "yen-4990")).status, "pending")
+      const over = yield* create(20002, "1", "yen-over")
+      assert.strictEqual(over.status, "failed")
+      assert.strictEqual(over.error?.providerCode, "8")
+      // A two-decimal currency keeps its cents.
+      assert.strictEqual((yield* create(20001, "10.50", "cents")).status, "pending")
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.refundsPerformed, 3)
+      assert.deepStrictEqual(stats.refundedPerTransaction, { "20001": "10.50", "20002": "5000.00" })
+    }))
+
   it.scopedLive("a reason with surrounding spaces (a CSV cell) is a reason: the sandbox refunds it as Exirom would", () =>
     Effect.gen(function*() {
       const { refunds, sandbox } = yield* setup()
@@ -249,6 +276,31 @@ describe("Exirom plugin end to end", () => {
         assert.strictEqual(after.providerStatus, "SUCCEED")
       }))
 
+    it.scopedLive("callbacks of 10^7 and more carry Java's E notation (1.2345678E7), signed so, and verify end to end", () =>
+      Effect.gen(function*() {
+        const endpoint = yield* listener
+        const { refunds, sandbox } = yield* setup({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0 } })
+        yield* sandbox.addTransaction({ transactionId: 40001, amount: "50000000.00", currency: "EUR" })
+        const amounts = [["12345678.00", "1.2345678E7"], ["10000000.00", "1.0E7"], ["12345678.90", "1.23456789E7"], ["9999999.99", "9999999.99"]] as const
+        const created = yield* Effect.forEach(amounts, ([amount]) =>
+          refunds.create({
+            provider: "exirom",
+            request: { transactionId: 40001, amount, reason: "customer_request", currency: "EUR", callbackUrl: endpoint.url },
+            idempotencyKey: `large-${amount}`
+          }))
+        yield* sandbox.settle
+        const callbacks = yield* endpoint.waitFor(amounts.length)
+        for (const [index, [amount, printed]] of amounts.entries()) {
+          const id = created[index]!.refund.id
+          const callback = callbacks.find((c) => c.body.includes(id))!
+          // What Java's Double.toString(Double.parseDouble(amount)) prints.
+          assert.include(callback.body, `"totalAmount":${printed},`, amount)
+          const applied = yield* refunds.webhook("exirom", callback)
+          assert.isTrue(applied[0]!.applied, `${amount}: ${applied[0]!.reason ?? ""}`)
+          assert.strictEqual((yield* refunds.get(id)).status, "succeeded", amount)
+        }
+      }))
+
     it.scopedLive("a callback is a hint: what it records is what Exirom says now, found by our requestId at Exirom", () =>
       Effect.gen(function*() {
         const endpoint = yield* listener
@@ -317,6 +369,36 @@ describe("Exirom plugin end to end", () => {
         const other = createHmac("sha256", sandbox.merchantSecret).update(`${parsed.mid}|201|${parsed.orderCurrency}|${parsed.transactionId}`).digest("base64")
         const refused = yield* Effect.flip(refunds.webhook("exirom", { ...genuine!, headers: { ...genuine!.headers, "x-checksum": other } }))
         assert.strictEqual(refused._tag, "ProviderAuthFailed")
+      }))
+
+    it.scopedLive("a verified callback in Exirom's documented card shape (no refundId) is acknowledged, records nothing, and the refund moves by sync", () =>
+      Effect.gen(function*() {
+        const { refunds, sandbox } = yield* setup({ settleAfterMillis: 60_000 })
+        const { refund } = yield* refunds.create({
+          provider: "exirom",
+          request: { transactionId: 20001, amount: "10.00", reason: "customer_request", currency: "EUR" },
+          idempotencyKey: "card-shaped-callback"
+        })
+        assert.strictEqual(refund.status, "pending")
+        // The webhook-callback-transaction-lifecycle page's fields, with our refund id as requestId and a status
+        // that is not Exirom's word about this refund.
+        const body = `{"transactionId":20001,"requestId":${JSON.stringify(refund.id)},"mid":${JSON.stringify(sandbox.mid)},"transactionStatus":"FAILED",` +
+          `"declineCode":5,"cardMask":"411111******1111","cardHolder":"JANE DOE","orderCurrency":"EUR","processedCurrency":"EUR",` +
+          `"orderAmount":10.0,"processedAmount":10.0,"conversionRate":1.0,"callbackUrl":"https://merchant.example/exirom",` +
+          `"billingDetails":{"country":"DE","city":"Berlin"},"order":{"orderId":"o-1","description":"refund"},"createdAt":"2026-03-27T10:00:00Z"}`
+        const checksum = createHmac("sha256", sandbox.merchantSecret).update(`${sandbox.mid}|10.0|EUR|20001`).digest("base64")
+        const callback = { headers: { "content-type": "application/json", "x-checksum": checksum }, body, query: { paymentMethod: "card" } }
+        const results = yield* refunds.webhook("exirom", callback)
+        assert.deepStrictEqual(results, [], "acknowledged, nothing recorded")
+        const after = yield* refunds.get(refund.id)
+        assert.strictEqual(after.status, "pending", "the unsigned FAILED is not recorded")
+        assert.deepStrictEqual(after.events.map((e) => e.source), ["submit", "submit"])
+        assert.isUndefined((yield* sandbox.stats).requests["info"], "nothing to confirm it with: no call to Exirom")
+        // Still verified first: the same shape with a wrong checksum is refused.
+        const forged = yield* Effect.flip(refunds.webhook("exirom", { ...callback, headers: { ...callback.headers, "x-checksum": createHmac("sha256", "not-the-secret").update("x").digest("base64") } }))
+        assert.strictEqual(forged._tag, "ProviderAuthFailed")
+        yield* sandbox.settle
+        assert.strictEqual((yield* refunds.sync(refund.id)).status, "succeeded", "Exirom's own word, by sync")
       }))
 
     it.scopedLive("forged, tampered and unsigned callbacks are refused", () =>

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { javaDouble } from "../src/internal/javaDouble.js"
 import * as ExiromSandbox from "../src/sandbox.js"
 
 interface Answer {
@@ -42,6 +43,25 @@ describe("Exirom sandbox", () => {
       assert.strictEqual((yield* call(`${sandbox.baseUrl}/v1/auth`, { body: { merchantKey: "sandbox-merchant-key", merchantSecret: "wrong" } })).status, 401)
       assert.strictEqual((yield* call(`${sandbox.baseUrl}/v1/refunds/card`, { body: {} })).status, 401, "no token")
     }))
+
+  it("prints callback amounts as Java's Double.toString does (the values below are OpenJDK 17's)", () => {
+    const java: ReadonlyArray<readonly [bigint, string]> = [
+      [0n, "0.0"],
+      [1n, "0.01"],
+      [10n, "0.1"],
+      [1050n, "10.5"],
+      [20000n, "200.0"],
+      [999999999n, "9999999.99"],
+      [1000000000n, "1.0E7"],
+      [1234567800n, "1.2345678E7"],
+      [1234567890n, "1.23456789E7"],
+      [1234567809n, "1.234567809E7"],
+      [9999999999n, "9.999999999E7"],
+      [10000000000n, "1.0E8"],
+      [123456789012345n, "1.23456789012345E12"]
+    ]
+    for (const [minor, printed] of java) assert.strictEqual(javaDouble(minor), printed, String(minor))
+  })
 
   it.scopedLive("its env holds every REFUNDKIT_EXIROM_* setting, pointing at itself", () =>
     Effect.gen(function*() {

@@ -1,34 +1,91 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Ledger, Providers, Refunds } from "@refundkit/core"
-import { ConfigProvider, Context, Effect, Layer, Schedule } from "effect"
+import { ConfigProvider, Context, Duration, Effect, Layer, Schedule } from "effect"
 import { Exirom } from "../src/index.js"
 import * as ExiromSandbox from "../src/sandbox.js"
+import { proxy } from "./support/proxy.js"
 
-describe("syncing an Exirom refund in doubt", () => {
-  it.scopedLive("a resend Exirom refuses (unknown transaction) settles the refund failed instead of leaving it unknown for ever", () =>
+/** The plugin against `baseUrl` (the sandbox, or a proxy in front of it), behind core's Refunds and an in-memory ledger. */
+const stackFor = (sandbox: ExiromSandbox.ExiromSandbox, options: { readonly baseUrl?: string; readonly callTimeout: Duration.DurationInput; readonly retries: number }) =>
+  Effect.gen(function*() {
+    const env = { ...sandbox.env, REFUNDKIT_EXIROM_BASE_URL: options.baseUrl ?? sandbox.baseUrl }
+    const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+    const retrySchedule = Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(options.retries)))
+    return Context.get(
+      yield* Layer.build(Refunds.layer({ callTimeout: options.callTimeout, retrySchedule, maxRetryAfter: "1 second" }).pipe(
+        Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
+        Layer.provideMerge(Ledger.layerMemory),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )),
+      Refunds.Refunds
+    )
+  })
+
+describe("a resend of an Exirom refund that may have taken effect", () => {
+  it.scopedLive("a retry after a lost answer that a proxy answers 404 leaves the refund unknown, not failed; a sync past the proxy settles it", () =>
     Effect.gen(function*() {
       const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
-      const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
-      const refunds = Context.get(
-        yield* Layer.build(Refunds.layer({ callTimeout: "3 seconds", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second" }).pipe(
-          Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
-          Layer.provideMerge(Ledger.layerMemory),
-          Layer.provide(NodeHttpClient.layerUndici)
-        )),
-        Refunds.Refunds
-      )
+      const front = yield* proxy(sandbox.url)
+      const refunds = yield* stackFor(sandbox, { baseUrl: `${front.url}/api`, callTimeout: "3 seconds", retries: 2 })
+      // The first attempt refunds at Exirom and its answer is lost; the retry never reaches Exirom: the proxy answers 404.
+      yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "refund", times: 1 })
+      front.notFound = (seen) => seen.method === "POST" && seen.path.endsWith("/v1/refunds/card") && seen.refundPosts === 2
+      const inDoubt = yield* Effect.flip(refunds.create({
+        provider: "exirom",
+        idempotencyKey: "behind-a-proxy",
+        request: { transactionId: 20001, amount: "200.00", reason: "customer_request", currency: "EUR" }
+      }))
+      assert.strictEqual(inDoubt._tag, "OutcomeUnknown", inDoubt.message)
+      assert.include(inDoubt.message, "HTTP 404")
+      const id = (inDoubt as { refundId?: string }).refundId!
+      const stored = yield* refunds.get(id)
+      assert.strictEqual(stored.status, "unknown", "a 404 on the retry does not prove the first attempt was never taken")
+      assert.strictEqual(stored.error?.code, "outcome_unknown")
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.refundsPerformed, 1, "Exirom did refund the first attempt")
+      assert.strictEqual(stats.requests["refund"], 1, "the retry never reached Exirom")
+
+      // With the path healthy again, the sync resends the same requestId and gets Exirom's original answer.
+      front.notFound = () => false
+      const synced = yield* refunds.sync(id)
+      assert.strictEqual(synced.status, "pending")
+      assert.isString(synced.providerReference)
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1, "the resend replayed, it did not refund again")
+    }), 30_000)
+
+  it.scopedLive("a sync's resend answered 404 keeps the refund in doubt (a wrong path answers 404 too); an operator settles it", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
+      const refunds = yield* stackFor(sandbox, { callTimeout: "3 seconds", retries: 0 })
       // The first attempt hangs before Exirom looks at it: the refund is unknown.
       yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 8000 }, route: "refund" })
       const timedOut = yield* Effect.flip(refunds.create({ provider: "exirom", idempotencyKey: "typo-42", request: { transactionId: 42, amount: "1.00", reason: "customer_request" } }))
       assert.strictEqual(timedOut._tag, "OutcomeUnknown")
       const id = (timedOut as { refundId?: string }).refundId!
       assert.strictEqual((yield* refunds.get(id)).status, "unknown")
-      // The sync resends it with the same requestId; Exirom has no such payment (404), so it never took it.
+      // Exirom has no payment 42 and answers the resend 404; so would a proxy, whatever Exirom holds.
+      const refused = yield* Effect.flip(refunds.sync(id))
+      assert.strictEqual(refused._tag, "OutcomeUnknown", refused.message)
+      assert.include(refused.message, `ask Exirom whether it holds requestId ${id}`)
+      assert.strictEqual((yield* refunds.get(id)).status, "unknown", "not failed: failed would free the payment for another refund")
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 0)
+      const resolved = yield* refunds.resolve(id, "failed", "Exirom support: no refund with this requestId")
+      assert.strictEqual(resolved.status, "failed")
+    }), 30_000)
+
+  it.scopedLive("a sync's resend refused 422 still settles the refund failed: Exirom refuses the same payload the same way", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
+      const refunds = yield* stackFor(sandbox, { callTimeout: "3 seconds", retries: 0 })
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 8000 }, route: "refund" })
+      // 30002 is PROCESSING: not refundable, which Exirom answers 422.
+      const timedOut = yield* Effect.flip(refunds.create({ provider: "exirom", idempotencyKey: "processing", request: { transactionId: 30002, amount: "1.00", reason: "customer_request" } }))
+      assert.strictEqual(timedOut._tag, "OutcomeUnknown")
+      const id = (timedOut as { refundId?: string }).refundId!
       const synced = yield* refunds.sync(id)
       assert.strictEqual(synced.status, "failed")
-      assert.strictEqual(synced.error?.code, "provider_declined")
-      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 0)
+      assert.strictEqual(synced.error?.providerCode, "HTTP_422")
       assert.deepStrictEqual(yield* refunds.syncDue({ limit: 10 }), [], "nothing left for the sync loop to resend")
     }), 30_000)
 })

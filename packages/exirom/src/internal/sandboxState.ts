@@ -1,6 +1,8 @@
 // The simulated Exirom's bookkeeping, without HTTP: card transactions, the refunds
 // made against them, requestId idempotency and settlement over time. Amounts are in
-// hundredths (Exirom's amount strings carry two decimals whatever the currency).
+// hundredths (Exirom's amount strings carry two decimals whatever the currency); a
+// refund finer than its payment's currency allows (a fraction of a yen) is refused,
+// so every amount counted is a whole number of the currency's minor units.
 import { canonicalJson } from "@refundkit/core/Refund"
 import * as Money from "@refundkit/core/Money"
 import * as Either from "effect/Either"
@@ -58,6 +60,7 @@ export type Submitted =
   | { readonly _tag: "Conflict" }
   | { readonly _tag: "UnknownTransaction" }
   | { readonly _tag: "NotRefundable"; readonly status: string }
+  | { readonly _tag: "Imprecise"; readonly currency: string; readonly places: number }
 
 /** The decline code the sandbox answers an over-refund with: 8 DATA_VALIDATION_ERROR (fix the request). */
 export const overRefundDeclineCode = 8
@@ -99,6 +102,11 @@ export const make = (options: { readonly transactions: ReadonlyArray<Transaction
     if (previous !== undefined) return previous.fingerprint === fingerprint ? { _tag: "Replayed", record: previous } : { _tag: "Conflict" }
     const state = lookup(input.transactionId)
     if (state === undefined) return { _tag: "UnknownTransaction" }
+    // Exirom answers 422 for "amount precision or unsupported currency": "10.50" of a JPY payment is
+    // not an amount of yen, and counted in hundredths it would refund half a yen. "10.00" is exact.
+    const currency = state.transaction.currency
+    const places = Math.min(2, Money.exponentOf(currency) ?? 2)
+    if (Either.isLeft(Money.parseMinor(input.amount, places))) return { _tag: "Imprecise", currency, places }
     const status = state.transaction.status ?? "SUCCEED"
     if (status !== "SUCCEED") return { _tag: "NotRefundable", status }
     const minor = minorOf(input.amount) ?? 0n
