@@ -186,12 +186,15 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<SyncLoop, 
           else fine.add(provider)
         }
         for (const provider of troubled) {
+          // One refund's trouble (a resend Exirom answers 404, kept in doubt) is not the provider's when
+          // it answered others in the same sweep: backing off would hold every other refund back with it.
+          if (fine.has(provider)) continue
           const failures = (backoff.get(provider)?.failures ?? 0) + 1
           const wait = Math.min(maxBackoff, 1000 * 2 ** Math.min(failures, 20))
           backoff.set(provider, { failures, until: now + wait })
           yield* Effect.logWarning(`sync: ${provider} is failing; next try in ${Math.round(wait / 1000)} s`)
         }
-        for (const provider of fine) if (!troubled.has(provider)) backoff.delete(provider)
+        for (const provider of fine) backoff.delete(provider)
         const moved = results.filter(([, r]) => r.after !== r.before).length
         if (moved > 0) yield* Effect.logInfo(`sync: ${moved} of ${results.length} refund(s) moved`)
         return results.map(([, r]) => r)

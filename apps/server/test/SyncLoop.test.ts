@@ -54,6 +54,22 @@ describe("the sync loop", () => {
       assert.strictEqual((yield* sandbox.stats).requests["info"], 6, "Exirom was asked once per refund")
     }))
 
+  it.scopedLive("one refund's failed status query does not back the provider off while it answered the others", () =>
+    Effect.gen(function*() {
+      const { loop, refunds, sandbox } = yield* withLoop(LedgerSql.layerSqlite(path.join(yield* Gateway.tempDir, "ledger.db")), { spacing: "0 millis", syncTimeout: "100 millis" })
+      for (let i = 0; i < 3; i++) {
+        yield* refunds.create({ provider: "exirom", idempotencyKey: `mixed-${i}`, request: { transactionId: 5_300_000 + i, amount: "1.00", reason: "x" } })
+      }
+      yield* sandbox.faults.inject({ fault: { _tag: "ServerError", status: 500 }, route: "info", times: 1 })
+      const first = yield* loop.sweep
+      assert.deepStrictEqual(first.map((r) => r.error?.code).filter((code) => code !== undefined), ["provider_unavailable"])
+      const asked = (yield* sandbox.stats).requests["info"] ?? 0
+      yield* Effect.sleep("150 millis") // the first sweep's leases run out
+      const second = yield* loop.sweep
+      assert.strictEqual(second.length, 3, "the next sweep asks Exirom again")
+      assert.strictEqual((yield* sandbox.stats).requests["info"], asked + 3)
+    }))
+
   // Exirom's CHARGEBACK is final there: the refund waits for a person (`requires_action`), and no sweep asks Exirom again.
   const ledgers = [
     { name: "in memory", ledger: () => Effect.succeed(Ledger.layerMemory) },
