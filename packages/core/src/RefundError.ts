@@ -68,7 +68,7 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("InvalidR
     return "invalid_request" as const
   }
   override get message() {
-    return `The refund request is invalid and was not sent${this.provider ? ` to ${this.provider}` : ""}: ${describeIssues(this.issues)}. Fix the named fields and send it again.`
+    return `The refund request is invalid and was not sent${this.provider ? ` to ${this.provider}` : ""}: ${closed(describeIssues(this.issues))} Fix the named fields and send it again.`
   }
 
   /**
@@ -105,7 +105,7 @@ export class ProviderAuthFailed extends Schema.TaggedError<ProviderAuthFailed>("
     return "provider_auth_failed" as const
   }
   override get message() {
-    return `${this.provider} refused refundkit's credentials: ${this.detail}. Check the REFUNDKIT_${this.provider.toUpperCase()}_* settings.${finalUnsent(this.refundId, this.status)}`
+    return `${this.provider} refused refundkit's credentials: ${closed(this.detail)} Check the REFUNDKIT_${this.provider.toUpperCase()}_* settings.${finalUnsent(this.refundId, this.status)}`
   }
 }
 
@@ -129,22 +129,31 @@ export class ProviderDeclined extends Schema.TaggedError<ProviderDeclined>("Prov
   providerCode: Schema.String,
   reason: Schema.String,
   action: Schema.optional(DeclineAction),
-  refundId: Schema.optional(Schema.String)
+  refundId: Schema.optional(Schema.String),
+  /** `update`: the provider declined a follow-up on the refund, which keeps its status; no key is involved. */
+  of: Schema.optional(Schema.Literal("update"))
 }) {
   get code() {
     return "provider_declined" as const
   }
   override get message() {
+    const update = this.of === "update"
     const advice: Record<typeof DeclineAction.Type, string> = {
-      retry: " The provider says it is transient: send it again later under a new idempotency key (this refund is final, and its own key only replays it).",
-      fix_request: " Fix the request and send it with a new idempotency key.",
+      retry: update
+        ? " The provider says it is transient: send the update again later."
+        : " The provider says it is transient: send it again later under a new idempotency key (this refund is final, and its own key only replays it).",
+      fix_request: update ? " Fix the update and send it again (an update carries no idempotency key)." : " Fix the request and send it with a new idempotency key.",
       customer_action: " The customer has to act before this can succeed.",
       contact_support: ` Contact ${this.provider} support.`,
       none: ""
     }
-    return `${this.provider} declined the refund (${this.providerCode}): ${this.reason}.${this.action ? advice[this.action] : ""}`
+    const what = update ? "the update" : "the refund"
+    return `${this.provider} declined ${what} (${this.providerCode}): ${closed(this.reason)}${update ? " The refund keeps its status." : ""}${this.action ? advice[this.action] : ""}`
   }
 }
+
+// A provider's words often end with their own full stop ("Too Many Attempts."): one more made "..".
+const closed = (text: string): string => (/[.!?…]$/.test(text) ? text : `${text}.`)
 
 // A refund recorded `failed` keeps its key: a retry with the same key replays the failure, so
 // "retry" alone (or "Retry after 120 s.") sent callers round in a loop that never reaches the provider.
@@ -181,7 +190,7 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
   override get message() {
     const wait = this.retryAfterMillis === undefined ? "" : ` Retry after ${Math.ceil(this.retryAfterMillis / 1000)} s.`
     const doubt = this.maybeProcessed && this.status === "unknown" ? ` It may have reached ${this.provider}. ${keptInDoubt(this.provider, this.refundId)}` : ""
-    return `${this.provider} is unavailable: ${this.detail}.${wait}${doubt}${finalUnsent(this.refundId, this.status)}`
+    return `${this.provider} is unavailable: ${closed(this.detail)}${wait}${doubt}${finalUnsent(this.refundId, this.status)}`
   }
 }
 
@@ -200,7 +209,7 @@ export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>("OutcomeU
     return "outcome_unknown" as const
   }
   override get message() {
-    return `The outcome at ${this.provider} is unknown: ${this.detail}. ${keptInDoubt(this.provider, this.refundId)}`
+    return `The outcome at ${this.provider} is unknown: ${closed(this.detail)} ${keptInDoubt(this.provider, this.refundId)}`
   }
 }
 
@@ -349,7 +358,7 @@ export class ConfigurationError extends Schema.TaggedError<ConfigurationError>("
     return "configuration_error" as const
   }
   override get message() {
-    return `Configuration problem${this.key ? ` in ${this.key}` : ""}: ${this.detail}.`
+    return `Configuration problem${this.key ? ` in ${this.key}` : ""}: ${closed(this.detail)}`
   }
 
   /** The setting and what is wrong with it as one sentence: `REFUNDKIT_EXIROM_MID is not set`, `REFUNDKIT_PORT: must be …`. */

@@ -34,6 +34,7 @@ import {
   OverRefund,
   TargetAlreadyRefunded,
   ProviderAuthFailed,
+  ProviderDeclined,
   ProviderUnavailable,
   RefundInProgress,
   RefundNotFound,
@@ -480,7 +481,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           ? Effect.fail(new OutcomeUnknown({
             provider: refund.provider,
             refundId: refund.id,
-            detail: `the refund was moved to unknown while it was being submitted${error === undefined ? "" : ` (the submit ended with ${briefly(error)})`}; a sync settles it`
+            // The error's own message says how such a refund is settled, by the provider's means.
+            detail: `the refund was moved to unknown while it was being submitted${error === undefined ? "" : ` (the submit ended with ${briefly(error)})`}`
           }))
           : Effect.succeed({ refund: current, replayed: false }))
 
@@ -1110,7 +1112,11 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         if (refund.status === "requested") return yield* stillRequested(provider, id, "updates to a refund whose first call is still in flight", "its first call", "send the update")
         const prepared = yield* provider.update(refund, input)
         const outcome = yield* call(provider, id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect })).pipe(
-          Effect.catchAll((error) => (mayHaveTakenEffect(error) ? updateInDoubt(refund, prepared.request, error) : Effect.fail(error)))
+          Effect.catchAll((error) =>
+            mayHaveTakenEffect(error)
+              ? updateInDoubt(refund, prepared.request, error)
+              : Effect.fail(error._tag === "ProviderDeclined" ? new ProviderDeclined({ ...error, of: "update" }) : error)
+          )
         )
         const at = yield* nowIso
         return yield* record(id, { ...changeFrom(outcome, "operator", at), detail: outcome.detail ?? `update ${JSON.stringify(prepared.request)}` })
