@@ -37,14 +37,18 @@ const create = (request: unknown, idempotencyKey: string) => ({ provider: "airpa
 
 /**
  * Airpay answering from a script, in its own encrypted envelope: for documented shapes the sandbox does not
- * produce. `refund` is the refund endpoint's answers in turn (an HTTP status alone, or an envelope).
+ * produce. `refund` is the refund endpoint's answers in turn (an HTTP status alone, or an envelope);
+ * `tokenData` is the `data` of the token endpoint's "success" envelope.
  */
-const scripted = (refund: ReadonlyArray<number | Record<string, unknown> | { readonly unsealed: string }>) =>
+const scripted = (
+  refund: ReadonlyArray<number | Record<string, unknown> | { readonly unsealed: string }>,
+  tokenData: Record<string, unknown> = { access_token: "a".repeat(40), expires_in: "300", scope: null }
+) =>
   Effect.gen(function*() {
     const { handle } = yield* setup()
     const key = AirpayCrypto.encryptionKey(Redacted.make(handle.env.REFUNDKIT_AIRPAY_USERNAME!), Redacted.make(handle.env.REFUNDKIT_AIRPAY_PASSWORD!))
     const sealed = (envelope: Record<string, unknown>) => ({ body: { response: Effect.runSync(AirpayCrypto.encrypt(JSON.stringify(envelope), key)) } })
-    const token = sealed({ status_code: "200", response_code: "00", status: "success", message: "success", data: { access_token: "a".repeat(40), expires_in: "300", scope: null } })
+    const token = sealed({ status_code: "200", response_code: "00", status: "success", message: "success", data: tokenData })
     const server = yield* ScriptedServer.make({
       [`POST ${AirpaySandbox.basePath}/oauth2/`]: [token],
       [`POST ${AirpaySandbox.basePath}/refund/`]: refund.map((answer) =>
@@ -100,6 +104,29 @@ describe("Airpay plugin", () => {
       const error = yield* Effect.flip(processing.refunds.create(create(refund([10266, "5.00"]), "processing")))
       assert.strictEqual(error._tag, "UnexpectedResponse")
       assert.strictEqual((yield* processing.refunds.get(error._tag === "UnexpectedResponse" ? error.refundId ?? "" : "")).status, "unknown")
+    }))
+
+  it.scopedLive("a granted token with a malformed expires_in is named by that field and its rule, not by data.success", () =>
+    Effect.gen(function*() {
+      const { refunds, refundCalls } = yield* scripted([], { success: true, access_token: "a".repeat(40), expires_in: "5m", token_type: "Bearer", scope: null })
+      const error = yield* Effect.flip(refunds.create(create(refund([10265, "5.00"]), "bad-expiry")))
+      // Core reads a broken token answer as "not sent", naming the field the answer broke.
+      assert.strictEqual(error._tag, "ProviderUnavailable")
+      assert.include(error.message, "field data.expires_in: ")
+      assert.include(error.message, "must be a number of seconds")
+      assert.notInclude(error.message, "data.success")
+      assert.notInclude(error.message, "a".repeat(40), "the token is never echoed")
+      assert.strictEqual(refundCalls(), 0)
+
+      // A refused token is read as refused whatever else its data holds.
+      const { refunds: refused } = yield* scripted([], { success: "false", msg: "Invalid client id or secret", expires_in: "5m" })
+      const denied = yield* Effect.flip(refused.create(create(refund([10265, "5.00"]), "refused")))
+      assert.strictEqual(denied._tag, "ProviderAuthFailed")
+      assert.include(denied.message, "Invalid client id or secret")
+      // A success flag that is neither true nor false is named itself.
+      const { refunds: garbled } = yield* scripted([], { success: "maybe", access_token: "a".repeat(40), expires_in: "300" })
+      const odd = yield* Effect.flip(garbled.create(create(refund([10265, "5.00"]), "garbled")))
+      assert.include(odd.message, "field data.success: ")
     }))
 
   it.scopedLive("layerConfig: empty settings (a template's unset variables) are missing, so Airpay is skipped; a malformed one is named", () =>
