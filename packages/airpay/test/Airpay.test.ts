@@ -41,23 +41,36 @@ const create = (request: unknown, idempotencyKey: string) => ({ provider: "airpa
  * `tokenData` is the `data` of the token endpoint's "success" envelope.
  */
 const scripted = (
-  refund: ReadonlyArray<number | Record<string, unknown> | { readonly unsealed: string }>,
+  refund: ReadonlyArray<number | Record<string, unknown> | { readonly unsealed: string } | { readonly sealed: string }>,
   tokenData: Record<string, unknown> = { access_token: "a".repeat(40), expires_in: "300", scope: null }
 ) =>
   Effect.gen(function*() {
     const { handle } = yield* setup()
     const key = AirpayCrypto.encryptionKey(Redacted.make(handle.env.REFUNDKIT_AIRPAY_USERNAME!), Redacted.make(handle.env.REFUNDKIT_AIRPAY_PASSWORD!))
-    const sealed = (envelope: Record<string, unknown>) => ({ body: { response: Effect.runSync(AirpayCrypto.encrypt(JSON.stringify(envelope), key)) } })
+    const sealedText = (text: string) => ({ body: { response: Effect.runSync(AirpayCrypto.encrypt(text, key)) } })
+    const sealed = (envelope: Record<string, unknown>) => sealedText(JSON.stringify(envelope))
     const token = sealed({ status_code: "200", response_code: "00", status: "success", message: "success", data: tokenData })
     const server = yield* ScriptedServer.make({
       [`POST ${AirpaySandbox.basePath}/oauth2/`]: [token],
       [`POST ${AirpaySandbox.basePath}/refund/`]: refund.map((answer) =>
-        typeof answer === "number" ? { status: answer, body: "" } : typeof answer.unsealed === "string" ? { body: answer.unsealed } : sealed(answer)
+        typeof answer === "number"
+          ? { status: answer, body: "" }
+          : "unsealed" in answer && typeof answer.unsealed === "string"
+          ? { body: answer.unsealed }
+          : "sealed" in answer && typeof answer.sealed === "string"
+          ? sealedText(answer.sealed)
+          : sealed(answer)
       )
     })
     const { refunds } = yield* setup({ REFUNDKIT_AIRPAY_BASE_URL: `${server.url}${AirpaySandbox.basePath}` })
     const refundCalls = () => server.calls.filter((c) => c.path.endsWith("/refund/")).length
-    return { refunds, refundCalls }
+    /** The transactions JSON each refund call carried, decrypted as Airpay reads it. */
+    const sentTransactions = () =>
+      server.calls.filter((c) => c.path.endsWith("/refund/")).map((c) => {
+        const data = JSON.parse(Either.getOrThrow(AirpayCrypto.decrypt(new URLSearchParams(c.body).get("encdata") ?? "", key))) as { transactions: string }
+        return Either.getOrThrow(AirpayCrypto.decodeTransactions(data.transactions))
+      })
+    return { refunds, refundCalls, sentTransactions }
   })
 
 describe("Airpay plugin", () => {
@@ -127,6 +140,33 @@ describe("Airpay plugin", () => {
       const { refunds: garbled } = yield* scripted([], { success: "maybe", access_token: "a".repeat(40), expires_in: "300" })
       const odd = yield* Effect.flip(garbled.create(create(refund([10265, "5.00"]), "garbled")))
       assert.include(odd.message, "field data.success: ")
+    }))
+
+  it.scopedLive("an ap_transactionid written as digits is refunded exactly, past 2^53 too, and sent as the JSON number Airpay documents", () =>
+    Effect.gen(function*() {
+      const { handle, refunds } = yield* setup()
+      // 2^53 + 1: a JSON number would be read as 2^53, its neighbour.
+      yield* handle.seed("9007199254740993", "50.00")
+      yield* handle.seed("9007199254740992", "50.00")
+      const { refund: big } = yield* refunds.create(create({ transactions: [{ ap_transactionid: "9007199254740993", amount: "10.00" }] }, "big-id"))
+      assert.strictEqual(big.status, "succeeded")
+      assert.deepStrictEqual(big.items.map((i) => i.target), ["9007199254740993"])
+      assert.deepStrictEqual(big.request, { transactions: [{ ap_transactionid: "9007199254740993", amount: "10.00" }], currency: "INR" })
+      assert.deepStrictEqual((yield* handle.stats).refundsByTransaction, { "9007199254740993": 1 })
+      // A digit string is the same transaction as the number: one refund, and the stored request reads as before.
+      const { refund: small } = yield* refunds.create(create({ transactions: [{ ap_transactionid: "20003", amount: "5.00" }] }, "small-id"))
+      assert.deepStrictEqual(small.request, { transactions: [{ ap_transactionid: 20003, amount: "5.00" }], currency: "INR" })
+      const again = yield* refunds.create(create(refund([20003, "5.00"]), "small-id"))
+      assert.strictEqual(again.refund.id, small.id, "the same key and the same request, however the id was written, replay")
+
+      // Airpay answers a refused item with the id as a JSON number; read digit for digit, it is that item's outcome.
+      const answer = `{"status_code":"200","response_code":"00","status":"Success","message":"success","data":{"transactions":[` +
+        `{"ap_transactionid":9007199254740993,"amount":"10.00","success":"false","message":"Refund amount exceeds the transaction amount"}]}}`
+      const { refunds: scriptedRefunds, sentTransactions } = yield* scripted([{ sealed: answer }])
+      const { refund: refused } = yield* scriptedRefunds.create(create({ transactions: [{ ap_transactionid: "9007199254740993", amount: "10.00" }] }, "big-refused"))
+      assert.strictEqual(refused.status, "failed")
+      assert.strictEqual(refused.items[0]!.message, "Refund amount exceeds the transaction amount")
+      assert.deepStrictEqual(sentTransactions(), ['[{"ap_transactionid":9007199254740993,"amount":"10.00"}]'])
     }))
 
   it.scopedLive("layerConfig: empty settings (a template's unset variables) are missing, so Airpay is skipped; a malformed one is named", () =>
@@ -308,8 +348,8 @@ describe("Airpay plugin", () => {
     }))
 
   it("combine packs same-currency requests without a repeated transaction, within the limit", () => {
-    const a = { transactions: [{ ap_transactionid: 1, amount: "1.00" }], currency: "INR" }
-    const b = { transactions: [{ ap_transactionid: 2, amount: "2.00" }], currency: "INR" }
+    const a = { transactions: [{ ap_transactionid: "1", amount: "1.00" }], currency: "INR" }
+    const b = { transactions: [{ ap_transactionid: "2", amount: "2.00" }], currency: "INR" }
     assert.deepStrictEqual(Airpay.combine(5)([a, b]), Option.some({ transactions: [...a.transactions, ...b.transactions], currency: "INR" }))
     assert.isTrue(Option.isNone(Airpay.combine(1)([a, b])))
     assert.isTrue(Option.isNone(Airpay.combine(5)([a, { ...b, currency: "USD" }])))
