@@ -87,7 +87,10 @@ describe("Airpay plugin", () => {
       const resent = yield* refunds.create(create(refund([10264, "10.00"]), "resent"))
       assert.strictEqual(refundCalls(), 2)
       assert.strictEqual(resent.refund.status, "unknown")
-      assert.include(resent.refund.items[0]!.message ?? "", "12090")
+      assert.include(resent.refund.items[0]!.message ?? "", "refund_id 12090")
+      // Maybe its own, maybe another's: not recorded as this refund's reference.
+      assert.isUndefined(resent.refund.providerReference)
+      assert.isUndefined(resent.refund.items[0]!.providerReference)
 
       // On a first attempt the existing refund is another one's: this request refunded nothing.
       const first = yield* scripted([already])
@@ -218,10 +221,12 @@ describe("Airpay plugin", () => {
       assert.strictEqual(yield* submits, 2, "the five refunds went in one call")
       const [again, fresh, tooMuch, two, half] = results.map((r) => Either.getOrThrow(r).refund)
 
-      // A repeat of a refunded transaction refunds nothing: Airpay names its existing refund, which is another refund's.
+      // A repeat of a refunded transaction refunds nothing: Airpay names its existing refund, which is another refund's,
+      // so it is named in the message and is not this refund's reference (packed or not).
       assert.strictEqual(again!.status, "failed")
       assert.strictEqual(again!.providerStatus, "already_initiated")
-      assert.strictEqual(again!.providerReference, earlier.refund.providerReference)
+      assert.isUndefined(again!.providerReference)
+      assert.include(again!.items[0]!.message, `refund_id ${earlier.refund.providerReference}`)
       assert.deepStrictEqual(again!.items.map((i) => i.target), ["20001"])
 
       assert.strictEqual(fresh!.status, "succeeded")
@@ -282,12 +287,27 @@ describe("Airpay plugin", () => {
       const again = yield* refunds.create(create(refund([10265, "100.00"], [10264, "10.00"]), "seed-2"))
       assert.strictEqual(again.refund.status, "failed")
       assert.deepStrictEqual(again.refund.items.map((i) => i.providerStatus), ["already_initiated", "already_initiated"])
-      assert.deepStrictEqual(again.refund.items.map((i) => i.providerReference), first.refund.items.map((i) => i.providerReference))
+      assert.deepStrictEqual(again.refund.items.map((i) => i.providerReference), [undefined, undefined])
+      again.refund.items.forEach((item, n) => assert.include(item.message, `refund_id ${first.refund.items[n]!.providerReference}`))
       // A different amount on an already-refunded transaction is not that refund.
       const other = yield* refunds.create(create(refund([10264, "3.00"]), "seed-3"))
       assert.strictEqual(other.refund.status, "failed")
       assert.include(other.refund.items[0]!.message, "10.00")
       assert.strictEqual((yield* handle.stats).refundsPerformed, 2)
+    }))
+
+  it.scopedLive("a refund refused as 'already initiated' carries no providerReference: the refund_id Airpay names is the other refund's", () =>
+    Effect.gen(function*() {
+      const { refunds } = yield* setup()
+      const { refund: t1 } = yield* refunds.create(create(refund([20003, "75.50"]), "t1"))
+      assert.strictEqual(t1.status, "succeeded")
+      assert.match(t1.providerReference ?? "", /^\d+$/)
+      const { refund: t2 } = yield* refunds.create(create(refund([20003, "75.50"]), "t2"))
+      assert.strictEqual(t2.status, "failed")
+      assert.strictEqual(t2.providerStatus, "already_initiated")
+      assert.isUndefined(t2.providerReference)
+      assert.isUndefined(t2.items[0]!.providerReference)
+      assert.include(t2.items[0]!.message, `refund_id ${t1.providerReference} of 75.50, is another refund's`)
     }))
 
   it.scopedLive("a 'success' token envelope with data.success false is refused credentials; no refund call is made", () =>
