@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as Money from "@refundkit/core/Money"
+import * as Provider from "@refundkit/core/Provider"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 
@@ -63,7 +64,7 @@ export const ApTransactionId = Schema.transform(
   Schema.String,
   {
     strict: true,
-    decode: (id) => (typeof id === "number" ? String(id) : canonicalDigits(id) ?? id),
+    decode: (id) => (typeof id === "number" ? Provider.integerTarget(id) : canonicalDigits(id) ?? id),
     encode: (id) => (Number.isSafeInteger(Number(id)) ? Number(id) : id)
   }
 )
