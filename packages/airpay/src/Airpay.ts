@@ -71,7 +71,7 @@ const total = (request: AirpayRequest.AirpayRequest): string | undefined => {
 }
 
 const targetsOf = (request: AirpayRequest.AirpayRequest): ReadonlyArray<RefundTarget> =>
-  request.transactions.map((t) => ({ target: Provider.integerTarget(t.ap_transactionid), amount: t.amount }))
+  request.transactions.map((t) => ({ target: t.ap_transactionid, amount: t.amount }))
 
 /**
  * Packs several requests into one call: same currency, no transaction twice, at most

@@ -18,6 +18,7 @@ import * as AirpayCrypto from "./AirpayCrypto.js"
 import type { AirpayConfig } from "./AirpayConfig.js"
 import { envelopeError, isTokenRejection, provider } from "./AirpayStatus.js"
 import * as AirpayWire from "./AirpayWire.js"
+import * as ExactJson from "./internal/exactJson.js"
 
 /**
  * One transaction as the refund call sends it.
@@ -25,7 +26,8 @@ import * as AirpayWire from "./AirpayWire.js"
  * @since 0.1.0
  */
 export interface RefundLine {
-  readonly ap_transactionid: number
+  /** The id's digits, as `AirpayRequest` decodes it: sent as a JSON number, digit for digit. */
+  readonly ap_transactionid: string
   /** Exactly two decimals: "100.00". */
   readonly amount: string
 }
@@ -69,9 +71,11 @@ const decodeEncrypted = Schema.decodeUnknownOption(AirpayWire.Encrypted)
  * `{ {` starts no JSON value, so no valid answer can be misread this way.
  */
 const bodyOf = (received: ProviderHttp.Received): Effect.Effect<unknown, UnexpectedResponse> => {
-  if (Option.isSome(received.json)) return Effect.succeed(received.json.value)
+  // Read again from the text, not core's parse: an id past 2^53 keeps its digits.
+  const whole = ExactJson.parse(received.text)
+  if (Either.isRight(whole)) return Effect.succeed(whole.right)
   const inner = /^\s*\{\s*(\{[\s\S]*\})\s*\}\s*$/.exec(received.text)?.[1]
-  const parsed = inner === undefined ? undefined : parseJson(inner)
+  const parsed = inner === undefined ? undefined : ExactJson.parse(inner)
   return parsed !== undefined && Either.isRight(parsed) && isObject(parsed.right) ? Effect.succeed(parsed.right) : ProviderHttp.json(provider, received)
 }
 
@@ -101,7 +105,7 @@ export const readEnvelope = (
       if (Either.isLeft(plain)) {
         return yield* new UnexpectedResponse({ provider, path: "response", detail: `the encrypted response cannot be read: ${plain.left}`, httpStatus: received.status })
       }
-      const parsed = parseJson(plain.right)
+      const parsed = ExactJson.parse(plain.right)
       if (Either.isLeft(parsed)) {
         return yield* new UnexpectedResponse({ provider, path: "response", detail: "the decrypted response is not JSON", httpStatus: received.status })
       }
@@ -110,13 +114,17 @@ export const readEnvelope = (
     return yield* decodeAt("", AirpayWire.Envelope, body, received.status)
   })
 
-const parseJson = (text: string): Either.Either<unknown, void> => {
-  try {
-    return Either.right(JSON.parse(text) as unknown)
-  } catch {
-    return Either.left(undefined)
-  }
-}
+/**
+ * The refund call's transactions as Airpay's docs write them (`[{"ap_transactionid": 10265, "amount":
+ * "100.00"}]`). Written by hand: the id is a JSON number with every digit, which `JSON.stringify` of a
+ * double cannot write past 2^53. Anything but digits is written as a JSON string, never spliced in.
+ */
+const transactionsJson = (lines: ReadonlyArray<RefundLine>): string =>
+  `[${
+    lines.map((line) =>
+      `{"ap_transactionid":${/^\d+$/.test(line.ap_transactionid) ? line.ap_transactionid : JSON.stringify(line.ap_transactionid)},"amount":${JSON.stringify(line.amount)}}`
+    ).join(",")
+  }]`
 
 type RefundAnswer =
   | { readonly _tag: "TokenRefused"; readonly detail: string }
@@ -174,9 +182,7 @@ export const make = (config: AirpayConfig): Effect.Effect<AirpayClient, never, H
 
     const refundOnce = (lines: ReadonlyArray<RefundLine>) => (token: Redacted.Redacted<string>) =>
       Effect.gen(function*() {
-        const transactions = AirpayCrypto.encodeTransactions(
-          JSON.stringify(lines.map((line) => ({ ap_transactionid: line.ap_transactionid, amount: line.amount })))
-        )
+        const transactions = AirpayCrypto.encodeTransactions(transactionsJson(lines))
         // mode goes inside the encrypted, checksummed data: the docs require it, the sample omits it.
         const { checksum, encdata } = yield* seal({ mode: "refund", transactions })
         const request = HttpClientRequest.post(`${config.baseUrl}/refund/`).pipe(

@@ -6,20 +6,67 @@
  * @since 0.1.0
  */
 import * as Money from "@refundkit/core/Money"
+import * as Provider from "@refundkit/core/Provider"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 
 /**
- * Airpay's transaction reference number: a positive integer that a JSON number
- * carries exactly.
+ * The largest `ap_transactionid` refundkit sends: PHP_INT_MAX. Airpay's side is PHP (its
+ * samples, its checksum's `date('Y-m-d')`), whose `json_decode` reads a larger integer
+ * literal as a float, so a larger id would reach Airpay as another number.
+ *
+ * @since 0.1.1
+ */
+export const maxApTransactionId = "9223372036854775807"
+
+const digits = /^\d+$/
+
+/** The digits of a positive id no larger than {@link maxApTransactionId}, without leading zeros; undefined otherwise. */
+const canonicalDigits = (text: string): string | undefined => {
+  const significant = text.replace(/^0+/, "")
+  const within = significant.length < maxApTransactionId.length ||
+    (significant.length === maxApTransactionId.length && significant <= maxApTransactionId)
+  return significant !== "" && within ? significant : undefined
+}
+
+// One rule per value written: the union's own issues would name its first branch ("Expected number").
+const ruleBroken = (actual: unknown): string => {
+  if (typeof actual === "number") {
+    if (!Number.isInteger(actual)) return "ap_transactionid must be a whole number (Airpay's transaction reference number)"
+    if (actual <= 0) return "ap_transactionid must be greater than zero"
+    return `ap_transactionid must be at most ${Number.MAX_SAFE_INTEGER} as a JSON number, which cannot carry a larger one exactly: write it as a string of digits, e.g. "9007199254740993"`
+  }
+  if (typeof actual === "string" && digits.test(actual)) {
+    return /^0+$/.test(actual) ? "ap_transactionid must be greater than zero" : `ap_transactionid must be at most ${maxApTransactionId}`
+  }
+  return "ap_transactionid must be Airpay's transaction reference number: a positive whole number, as a JSON number or a string of digits (10265 or \"10265\")"
+}
+
+/**
+ * Airpay's transaction reference number, decoded to its digits (the refund target): a
+ * positive JSON number a double holds exactly, or a string of digits. Airpay's payment
+ * callbacks and answers carry it as a string, and a string carries an id past 2^53 that a
+ * JSON number would round to another transaction's. Either way it is sent to Airpay as
+ * the JSON number its docs show, digit for digit. Encoded back as a number when a double
+ * holds it, so a stored request (and its idempotency fingerprint) reads as before.
  *
  * @since 0.1.0
  */
-export const ApTransactionId = Schema.Number.pipe(
-  Schema.positive({ message: () => "ap_transactionid must be greater than zero" }),
-  Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER, { message: () => `ap_transactionid must be at most ${Number.MAX_SAFE_INTEGER}` }),
-  Schema.int({ message: () => "ap_transactionid must be a whole number (Airpay's transaction reference number)" }),
-  Schema.annotations({ identifier: "ApTransactionId", description: "Airpay transaction reference number" })
+export const ApTransactionId = Schema.transform(
+  Schema.Union(
+    Schema.Number.pipe(Schema.int(), Schema.positive(), Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)),
+    Schema.String.pipe(Schema.pattern(digits), Schema.filter((text) => canonicalDigits(text) !== undefined))
+  ).annotations({
+    identifier: "ApTransactionId",
+    description: `Airpay transaction reference number: a positive integer, as a JSON number (at most ${Number.MAX_SAFE_INTEGER}) or a string of digits (at most ${maxApTransactionId})`,
+    message: (issue) => ({ message: ruleBroken(issue.actual), override: true })
+  }),
+  Schema.String,
+  {
+    strict: true,
+    decode: (id) => (typeof id === "number" ? Provider.integerTarget(id) : canonicalDigits(id) ?? id),
+    encode: (id) => (Number.isSafeInteger(Number(id)) ? Number(id) : id)
+  }
 )
 
 /**
@@ -59,7 +106,7 @@ export const Currency = Schema.String.pipe(
 export const defaultCurrency = "INR"
 
 const duplicates = (transactions: ReadonlyArray<Transaction>) => {
-  const seen = new Set<number>()
+  const seen = new Set<string>()
   const issues: Array<Schema.FilterIssue> = []
   transactions.forEach((transaction, index) => {
     if (seen.has(transaction.ap_transactionid)) {

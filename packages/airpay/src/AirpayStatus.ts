@@ -82,9 +82,15 @@ export const isAlreadyInitiated = (message: string | null | undefined): boolean 
 
 const present = (value: string | null | undefined): value is string => value !== null && value !== undefined && value.trim() !== ""
 
+/** Airpay's existing refund as its answer names it: "refund_id 12071 of 100.00". */
+const existingRefund = (result: RefundResult): string =>
+  `${present(result.refund_id) ? `refund_id ${result.refund_id}` : "refund_id not given"}${present(result.amount) ? ` of ${result.amount}` : ""}`
+
 /**
  * One transaction's item. "Refund already initiated" refunded nothing: it names Airpay's
- * existing refund (its `refund_id` is kept as the reference), which is never this one's.
+ * existing refund, which is not known to be this one's, so its `refund_id` is named in the
+ * message and never kept as the item's `providerReference` (core makes an item's reference
+ * its refund's, and this refund would carry another's).
  *
  * @since 0.1.0
  */
@@ -109,14 +115,14 @@ export const itemOf = (
   }
   if (isAlreadyInitiated(message) && resent) {
     // This call repeats one that Airpay may have performed (core resends only after an answer that
-    // said "not processed", such as a 503): the refund Airpay already has may be this very one.
+    // said "not processed", such as a 503 with Retry-After): the refund Airpay already has may be this very one, or
+    // another's. Only the dashboard tells, so its id stays in the message, not in providerReference.
     return {
       target: requested.target,
       amount: requested.amount,
       status: "unknown",
       providerStatus: "already_initiated",
-      ...reference,
-      message: `${message ?? "Refund already initiated"} (on a resend: Airpay's refund ${present(result.refund_id) ? result.refund_id : "(no id)"} may be this request's own first attempt; check it in the Airpay dashboard)`
+      message: `${message ?? "Refund already initiated"} (on a resend: Airpay's existing refund on this transaction, ${existingRefund(result)}, may be this request's own first attempt; check it in the Airpay dashboard)`
     }
   }
   if (isAlreadyInitiated(message)) {
@@ -124,14 +130,12 @@ export const itemOf = (
     // reached Airpay is resent, and a refund is `failed` only when Airpay provably did nothing), so the
     // refund Airpay names here is never this one's: it is another row's, another key's, or one made outside
     // refundkit. Whatever its amount, this request refunded nothing.
-    const earlier = present(result.amount) ? result.amount : undefined
     return {
       target: requested.target,
       amount: requested.amount,
       status: "failed",
       providerStatus: "already_initiated",
-      ...reference,
-      message: `${message ?? "Refund already initiated"} (Airpay already has refund ${present(result.refund_id) ? result.refund_id : "(no id)"}${earlier === undefined ? "" : ` of ${earlier}`} on this transaction; this request refunded nothing)`
+      message: `${message ?? "Refund already initiated"} (Airpay's existing refund on this transaction, ${existingRefund(result)}, is another refund's; this request refunded nothing)`
     }
   }
   return {

@@ -7,6 +7,8 @@
  *
  * @since 0.1.0
  */
+import type * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 /**
@@ -46,13 +48,28 @@ export const Flag = Schema.transform(Schema.Union(Schema.Literal("true", "false"
   encode: (value) => value
 })
 
+// JSON as Schema's own messages print it, so core's guard can drop a long or structured value.
+const echo = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
 /**
  * Seconds as a number or a digit string (`expires_in` is "300" in the docs, 360 in practice).
  *
  * @since 0.1.0
  */
 export const Seconds = Schema.transform(
-  Schema.Union(Schema.Number.pipe(Schema.nonNegative()), Schema.String.pipe(Schema.pattern(/^\d{1,9}$/, { message: () => "a number of seconds" }))),
+  Schema.Union(Schema.Number.pipe(Schema.nonNegative()), Schema.String.pipe(Schema.pattern(/^\d{1,9}$/))).annotations({
+    // One rule for the field: the union's own issues would name only its first branch ("Expected number").
+    message: (issue) => ({
+      message: `must be a number of seconds: a non-negative JSON number or a digit string such as "300", actual ${echo(issue.actual)}`,
+      override: true
+    })
+  }),
   Schema.Number,
   { strict: true, decode: (value) => Number(value), encode: (value) => value }
 )
@@ -170,12 +187,35 @@ export const TokenRefused = Schema.Struct({
   message: Schema.optional(Schema.NullOr(Schema.String))
 })
 
+const TokenOutcome = Schema.Struct({ success: Schema.optional(Flag) })
+
+const TokenAnswer = Schema.Union(TokenRefused, TokenGranted)
+
 /**
- * The `data` of a `/oauth2/` answer with `status_code` "200".
+ * The `data` of a `/oauth2/` answer with `status_code` "200": refused when `success` is
+ * false, else granted. `success` picks the branch before the branch is decoded, so a
+ * malformed field is reported by the branch that applies (a granted token's bad
+ * `expires_in` as `expires_in`); a plain union reported the other branch's
+ * "success: Expected false, actual true".
  *
  * @since 0.1.0
  */
-export const TokenData = Schema.Union(TokenRefused, TokenGranted)
+export const TokenData: Schema.Schema<typeof TokenAnswer.Type, unknown> = Schema.transformOrFail(
+  Schema.Unknown,
+  Schema.typeSchema(TokenAnswer),
+  {
+    strict: true,
+    decode: (input, options) =>
+      ParseResult.flatMap(
+        ParseResult.decodeUnknown(TokenOutcome)(input, options),
+        ({ success }): Effect.Effect<typeof TokenAnswer.Type, ParseResult.ParseIssue> =>
+          success === false
+            ? ParseResult.decodeUnknown(TokenRefused)(input, options)
+            : ParseResult.decodeUnknown(TokenGranted)(input, options)
+      ),
+    encode: (answer, options) => ParseResult.encodeUnknown(TokenAnswer)(answer, options)
+  }
+)
 
 /**
  * One transaction's outcome in a refund answer.

@@ -31,6 +31,7 @@ import { randomBytes } from "node:crypto"
 import * as AirpayCrypto from "./AirpayCrypto.js"
 import * as AirpayConfig from "./AirpayConfig.js"
 import * as AirpayWire from "./AirpayWire.js"
+import * as ExactJson from "./internal/exactJson.js"
 
 /**
  * The merchant credentials the sandbox accepts (sandbox values only).
@@ -145,8 +146,8 @@ export interface AirpayHandle extends Sandbox.Handle {
   readonly refunds: Effect.Effect<ReadonlyArray<SandboxRefund>>
   /** Every token issued so far (tests check that none leaks into an error). */
   readonly issuedTokens: Effect.Effect<ReadonlyArray<string>>
-  /** Adds or replaces a transaction. */
-  readonly seed: (apTransactionId: number, amount: string) => Effect.Effect<void>
+  /** Adds or replaces a transaction; an id past 2^53 as its digits. */
+  readonly seed: (apTransactionId: number | string, amount: string) => Effect.Effect<void>
 }
 
 /**
@@ -292,8 +293,12 @@ export const make = (options: Options = {}): Effect.Effect<AirpayHandle, ServeEr
         // The docs require mode "refund"; their own sample leaves it out, so absent is accepted too.
         if (request.right.mode !== undefined && request.right.mode !== "refund") return yield* encrypted(failure("Invalid mode"))
         const json = AirpayCrypto.decodeTransactions(request.right.transactions)
+        // Read as PHP's json_decode reads it: an integer id keeps every digit, past 2^53 too.
         const lines = Either.flatMap(json, (text) =>
-          Either.mapLeft(Schema.decodeUnknownEither(Schema.parseJson(AirpayWire.WireTransactions))(text), () => "not a list of {ap_transactionid, amount}"))
+          Either.flatMap(
+            Either.mapLeft(ExactJson.parse(text), () => "not JSON"),
+            (value) => Either.mapLeft(Schema.decodeUnknownEither(AirpayWire.WireTransactions)(value), () => "not a list of {ap_transactionid, amount}")
+          ))
         if (Either.isLeft(lines)) return yield* encrypted(failure("Invalid transactions data"))
         counters.refundCalls += 1
         const results = lines.right.map((line) => perform(line.ap_transactionid, line.amount))
@@ -303,7 +308,8 @@ export const make = (options: Options = {}): Effect.Effect<AirpayHandle, ServeEr
     /** One transaction's refund; synchronous, so concurrent calls cannot both refund it. */
     const perform = (id: string, amount: string): typeof AirpayWire.RefundResult.Encoded => {
       requestsByTransaction[id] = (requestsByTransaction[id] ?? 0) + 1
-      const numeric = Number(id)
+      // Airpay writes the id as a JSON number; JSON.stringify cannot write one past 2^53, which goes as its digits.
+      const numeric = Number.isSafeInteger(Number(id)) ? Number(id) : id
       const existing = refunds.get(id)
       if (existing !== undefined) {
         counters.duplicatesRefused += 1
@@ -369,7 +375,7 @@ export const make = (options: Options = {}): Effect.Effect<AirpayHandle, ServeEr
       },
       refunds: Effect.sync(() => [...performed]),
       issuedTokens: Effect.sync(() => [...issued]),
-      seed: (apTransactionId, amount) => Effect.sync(() => void transactions.set(String(apTransactionId), minorOf(amount)))
+      seed: (apTransactionId, amount) => Effect.sync(() => void transactions.set(String(apTransactionId).replace(/^0+(?=\d)/, ""), minorOf(amount)))
     }
   })
 

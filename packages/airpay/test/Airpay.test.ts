@@ -37,29 +37,42 @@ const create = (request: unknown, idempotencyKey: string) => ({ provider: "airpa
 
 /**
  * Airpay answering from a script, in its own encrypted envelope: for documented shapes the sandbox does not
- * produce. `refund` is the refund endpoint's answers in turn (an HTTP status alone, or an envelope).
+ * produce. `refund` is the refund endpoint's answers in turn (an HTTP status alone, or an envelope);
+ * `tokenData` is the `data` of the token endpoint's "success" envelope.
  */
-const scripted = (refund: ReadonlyArray<number | { readonly status: number; readonly headers: Record<string, string> } | Record<string, unknown> | { readonly unsealed: string }>) =>
+const scripted = (
+  refund: ReadonlyArray<number | { readonly status: number; readonly headers: Record<string, string> } | Record<string, unknown> | { readonly unsealed: string } | { readonly sealed: string }>,
+  tokenData: Record<string, unknown> = { access_token: "a".repeat(40), expires_in: "300", scope: null }
+) =>
   Effect.gen(function*() {
     const { handle } = yield* setup()
     const key = AirpayCrypto.encryptionKey(Redacted.make(handle.env.REFUNDKIT_AIRPAY_USERNAME!), Redacted.make(handle.env.REFUNDKIT_AIRPAY_PASSWORD!))
-    const sealed = (envelope: Record<string, unknown>) => ({ body: { response: Effect.runSync(AirpayCrypto.encrypt(JSON.stringify(envelope), key)) } })
-    const token = sealed({ status_code: "200", response_code: "00", status: "success", message: "success", data: { access_token: "a".repeat(40), expires_in: "300", scope: null } })
+    const sealedText = (text: string) => ({ body: { response: Effect.runSync(AirpayCrypto.encrypt(text, key)) } })
+    const sealed = (envelope: Record<string, unknown>) => sealedText(JSON.stringify(envelope))
+    const token = sealed({ status_code: "200", response_code: "00", status: "success", message: "success", data: tokenData })
     const server = yield* ScriptedServer.make({
       [`POST ${AirpaySandbox.basePath}/oauth2/`]: [token],
       [`POST ${AirpaySandbox.basePath}/refund/`]: refund.map((answer) =>
         typeof answer === "number"
           ? { status: answer, body: "" }
-          : typeof answer.status === "number" && answer.headers !== undefined
+          : "headers" in answer && typeof answer.status === "number"
           ? { status: answer.status, body: "", headers: answer.headers as Record<string, string> }
-          : typeof answer.unsealed === "string"
+          : "unsealed" in answer && typeof answer.unsealed === "string"
           ? { body: answer.unsealed }
+          : "sealed" in answer && typeof answer.sealed === "string"
+          ? sealedText(answer.sealed)
           : sealed(answer)
       )
     })
     const { refunds } = yield* setup({ REFUNDKIT_AIRPAY_BASE_URL: `${server.url}${AirpaySandbox.basePath}` })
     const refundCalls = () => server.calls.filter((c) => c.path.endsWith("/refund/")).length
-    return { refunds, refundCalls }
+    /** The transactions JSON each refund call carried, decrypted as Airpay reads it. */
+    const sentTransactions = () =>
+      server.calls.filter((c) => c.path.endsWith("/refund/")).map((c) => {
+        const data = JSON.parse(Either.getOrThrow(AirpayCrypto.decrypt(new URLSearchParams(c.body).get("encdata") ?? "", key))) as { transactions: string }
+        return Either.getOrThrow(AirpayCrypto.decodeTransactions(data.transactions))
+      })
+    return { refunds, refundCalls, sentTransactions }
   })
 
 describe("Airpay plugin", () => {
@@ -77,7 +90,10 @@ describe("Airpay plugin", () => {
       const resent = yield* refunds.create(create(refund([10264, "10.00"]), "resent"))
       assert.strictEqual(refundCalls(), 2)
       assert.strictEqual(resent.refund.status, "unknown")
-      assert.include(resent.refund.items[0]!.message ?? "", "12090")
+      assert.include(resent.refund.items[0]!.message ?? "", "refund_id 12090")
+      // Maybe its own, maybe another's: not recorded as this refund's reference.
+      assert.isUndefined(resent.refund.providerReference)
+      assert.isUndefined(resent.refund.items[0]!.providerReference)
 
       // On a first attempt the existing refund is another one's: this request refunded nothing.
       const first = yield* scripted([already])
@@ -107,6 +123,56 @@ describe("Airpay plugin", () => {
       const error = yield* Effect.flip(processing.refunds.create(create(refund([10266, "5.00"]), "processing")))
       assert.strictEqual(error._tag, "UnexpectedResponse")
       assert.strictEqual((yield* processing.refunds.get(error._tag === "UnexpectedResponse" ? error.refundId ?? "" : "")).status, "unknown")
+    }))
+
+  it.scopedLive("a granted token with a malformed expires_in is named by that field and its rule, not by data.success", () =>
+    Effect.gen(function*() {
+      const { refunds, refundCalls } = yield* scripted([], { success: true, access_token: "a".repeat(40), expires_in: "5m", token_type: "Bearer", scope: null })
+      const error = yield* Effect.flip(refunds.create(create(refund([10265, "5.00"]), "bad-expiry")))
+      // Core reads a broken token answer as "not sent", naming the field the answer broke.
+      assert.strictEqual(error._tag, "ProviderUnavailable")
+      assert.include(error.message, "field data.expires_in: ")
+      assert.include(error.message, "must be a number of seconds")
+      assert.notInclude(error.message, "data.success")
+      assert.notInclude(error.message, "a".repeat(40), "the token is never echoed")
+      assert.strictEqual(refundCalls(), 0)
+
+      // A refused token is read as refused whatever else its data holds.
+      const { refunds: refused } = yield* scripted([], { success: "false", msg: "Invalid client id or secret", expires_in: "5m" })
+      const denied = yield* Effect.flip(refused.create(create(refund([10265, "5.00"]), "refused")))
+      assert.strictEqual(denied._tag, "ProviderAuthFailed")
+      assert.include(denied.message, "Invalid client id or secret")
+      // A success flag that is neither true nor false is named itself.
+      const { refunds: garbled } = yield* scripted([], { success: "maybe", access_token: "a".repeat(40), expires_in: "300" })
+      const odd = yield* Effect.flip(garbled.create(create(refund([10265, "5.00"]), "garbled")))
+      assert.include(odd.message, "field data.success: ")
+    }))
+
+  it.scopedLive("an ap_transactionid written as digits is refunded exactly, past 2^53 too, and sent as the JSON number Airpay documents", () =>
+    Effect.gen(function*() {
+      const { handle, refunds } = yield* setup()
+      // 2^53 + 1: a JSON number would be read as 2^53, its neighbour.
+      yield* handle.seed("9007199254740993", "50.00")
+      yield* handle.seed("9007199254740992", "50.00")
+      const { refund: big } = yield* refunds.create(create({ transactions: [{ ap_transactionid: "9007199254740993", amount: "10.00" }] }, "big-id"))
+      assert.strictEqual(big.status, "succeeded")
+      assert.deepStrictEqual(big.items.map((i) => i.target), ["9007199254740993"])
+      assert.deepStrictEqual(big.request, { transactions: [{ ap_transactionid: "9007199254740993", amount: "10.00" }], currency: "INR" })
+      assert.deepStrictEqual((yield* handle.stats).refundsByTransaction, { "9007199254740993": 1 })
+      // A digit string is the same transaction as the number: one refund, and the stored request reads as before.
+      const { refund: small } = yield* refunds.create(create({ transactions: [{ ap_transactionid: "20003", amount: "5.00" }] }, "small-id"))
+      assert.deepStrictEqual(small.request, { transactions: [{ ap_transactionid: 20003, amount: "5.00" }], currency: "INR" })
+      const again = yield* refunds.create(create(refund([20003, "5.00"]), "small-id"))
+      assert.strictEqual(again.refund.id, small.id, "the same key and the same request, however the id was written, replay")
+
+      // Airpay answers a refused item with the id as a JSON number; read digit for digit, it is that item's outcome.
+      const answer = `{"status_code":"200","response_code":"00","status":"Success","message":"success","data":{"transactions":[` +
+        `{"ap_transactionid":9007199254740993,"amount":"10.00","success":"false","message":"Refund amount exceeds the transaction amount"}]}}`
+      const { refunds: scriptedRefunds, sentTransactions } = yield* scripted([{ sealed: answer }])
+      const { refund: refused } = yield* scriptedRefunds.create(create({ transactions: [{ ap_transactionid: "9007199254740993", amount: "10.00" }] }, "big-refused"))
+      assert.strictEqual(refused.status, "failed")
+      assert.strictEqual(refused.items[0]!.message, "Refund amount exceeds the transaction amount")
+      assert.deepStrictEqual(sentTransactions(), ['[{"ap_transactionid":9007199254740993,"amount":"10.00"}]'])
     }))
 
   it.scopedLive("layerConfig: empty settings (a template's unset variables) are missing, so Airpay is skipped; a malformed one is named", () =>
@@ -158,10 +224,12 @@ describe("Airpay plugin", () => {
       assert.strictEqual(yield* submits, 2, "the five refunds went in one call")
       const [again, fresh, tooMuch, two, half] = results.map((r) => Either.getOrThrow(r).refund)
 
-      // A repeat of a refunded transaction refunds nothing: Airpay names its existing refund, which is another refund's.
+      // A repeat of a refunded transaction refunds nothing: Airpay names its existing refund, which is another refund's,
+      // so it is named in the message and is not this refund's reference (packed or not).
       assert.strictEqual(again!.status, "failed")
       assert.strictEqual(again!.providerStatus, "already_initiated")
-      assert.strictEqual(again!.providerReference, earlier.refund.providerReference)
+      assert.isUndefined(again!.providerReference)
+      assert.include(again!.items[0]!.message, `refund_id ${earlier.refund.providerReference}`)
       assert.deepStrictEqual(again!.items.map((i) => i.target), ["20001"])
 
       assert.strictEqual(fresh!.status, "succeeded")
@@ -222,12 +290,27 @@ describe("Airpay plugin", () => {
       const again = yield* refunds.create(create(refund([10265, "100.00"], [10264, "10.00"]), "seed-2"))
       assert.strictEqual(again.refund.status, "failed")
       assert.deepStrictEqual(again.refund.items.map((i) => i.providerStatus), ["already_initiated", "already_initiated"])
-      assert.deepStrictEqual(again.refund.items.map((i) => i.providerReference), first.refund.items.map((i) => i.providerReference))
+      assert.deepStrictEqual(again.refund.items.map((i) => i.providerReference), [undefined, undefined])
+      again.refund.items.forEach((item, n) => assert.include(item.message, `refund_id ${first.refund.items[n]!.providerReference}`))
       // A different amount on an already-refunded transaction is not that refund.
       const other = yield* refunds.create(create(refund([10264, "3.00"]), "seed-3"))
       assert.strictEqual(other.refund.status, "failed")
       assert.include(other.refund.items[0]!.message, "10.00")
       assert.strictEqual((yield* handle.stats).refundsPerformed, 2)
+    }))
+
+  it.scopedLive("a refund refused as 'already initiated' carries no providerReference: the refund_id Airpay names is the other refund's", () =>
+    Effect.gen(function*() {
+      const { refunds } = yield* setup()
+      const { refund: t1 } = yield* refunds.create(create(refund([20003, "75.50"]), "t1"))
+      assert.strictEqual(t1.status, "succeeded")
+      assert.match(t1.providerReference ?? "", /^\d+$/)
+      const { refund: t2 } = yield* refunds.create(create(refund([20003, "75.50"]), "t2"))
+      assert.strictEqual(t2.status, "failed")
+      assert.strictEqual(t2.providerStatus, "already_initiated")
+      assert.isUndefined(t2.providerReference)
+      assert.isUndefined(t2.items[0]!.providerReference)
+      assert.include(t2.items[0]!.message, `refund_id ${t1.providerReference} of 75.50, is another refund's`)
     }))
 
   it.scopedLive("a 'success' token envelope with data.success false is refused credentials; no refund call is made", () =>
@@ -288,8 +371,8 @@ describe("Airpay plugin", () => {
     }))
 
   it("combine packs same-currency requests without a repeated transaction, within the limit", () => {
-    const a = { transactions: [{ ap_transactionid: 1, amount: "1.00" }], currency: "INR" }
-    const b = { transactions: [{ ap_transactionid: 2, amount: "2.00" }], currency: "INR" }
+    const a = { transactions: [{ ap_transactionid: "1", amount: "1.00" }], currency: "INR" }
+    const b = { transactions: [{ ap_transactionid: "2", amount: "2.00" }], currency: "INR" }
     assert.deepStrictEqual(Airpay.combine(5)([a, b]), Option.some({ transactions: [...a.transactions, ...b.transactions], currency: "INR" }))
     assert.isTrue(Option.isNone(Airpay.combine(1)([a, b])))
     assert.isTrue(Option.isNone(Airpay.combine(5)([a, { ...b, currency: "USD" }])))

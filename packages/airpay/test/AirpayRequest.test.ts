@@ -26,13 +26,13 @@ describe("AirpayRequest", () => {
     const transactions = JSON.parse(Either.getOrThrow(json)) as unknown
     const request = decode({ transactions })
     assert.deepStrictEqual(request, Either.right({
-      transactions: [{ ap_transactionid: 10265, amount: "100.00" }, { ap_transactionid: 10264, amount: "10.00" }],
+      transactions: [{ ap_transactionid: "10265", amount: "100.00" }, { ap_transactionid: "10264", amount: "10.00" }],
       currency: "INR"
     }))
   })
 
   it("amounts are exact two-place strings: \"10.5\" becomes \"10.50\"", () => {
-    assert.deepStrictEqual(decode(one(7, "10.5")), Either.right({ transactions: [{ ap_transactionid: 7, amount: "10.50" }], currency: "INR" }))
+    assert.deepStrictEqual(decode(one(7, "10.5")), Either.right({ transactions: [{ ap_transactionid: "7", amount: "10.50" }], currency: "INR" }))
   })
 
   it("ap_transactionid must be a positive whole number", () => {
@@ -40,7 +40,30 @@ describe("AirpayRequest", () => {
     assert.deepStrictEqual(issues(one(0)), [{ path: "transactions.0.ap_transactionid", message: "ap_transactionid must be greater than zero" }])
     assert.deepStrictEqual(issues(one(1.5)), [{ path: "transactions.0.ap_transactionid", message: "ap_transactionid must be a whole number (Airpay's transaction reference number)" }])
     assert.include(issues(one(2 ** 60))[0]!.message, "at most 9007199254740991")
-    assert.strictEqual(issues(one("10265"))[0]!.path, "transactions.0.ap_transactionid")
+  })
+
+  it("ap_transactionid may be a string of digits, past 2^53 too (a JSON number there names another transaction)", () => {
+    const id = (request: unknown) => Either.map(decode(request), (r) => r.transactions[0]!.ap_transactionid)
+    assert.deepStrictEqual(id(one("10265")), Either.right("10265"))
+    assert.deepStrictEqual(id(one("0010265")), Either.right("10265"))
+    assert.deepStrictEqual(id(one("9007199254740993")), Either.right("9007199254740993"))
+    assert.deepStrictEqual(id(one(AirpayRequest.maxApTransactionId)), Either.right("9223372036854775807"))
+    // The hint a JSON number past 2^53 gets says what to write instead, and that is accepted.
+    assert.include(issues(one(2 ** 60))[0]!.message, "write it as a string of digits")
+    const rule = "ap_transactionid must be Airpay's transaction reference number: a positive whole number, as a JSON number or a string of digits (10265 or \"10265\")"
+    assert.deepStrictEqual(issues(one("9223372036854775808")), [{ path: "transactions.0.ap_transactionid", message: "ap_transactionid must be at most 9223372036854775807" }])
+    assert.deepStrictEqual(issues(one("000")), [{ path: "transactions.0.ap_transactionid", message: "ap_transactionid must be greater than zero" }])
+    assert.deepStrictEqual(issues(one("10265.0")), [{ path: "transactions.0.ap_transactionid", message: rule }])
+    assert.deepStrictEqual(issues(one(" 10265")), [{ path: "transactions.0.ap_transactionid", message: rule }])
+    assert.deepStrictEqual(issues(one(true)), [{ path: "transactions.0.ap_transactionid", message: rule }])
+    assert.deepStrictEqual(
+      issues({ transactions: [{ ap_transactionid: 10265, amount: "1.00" }, { ap_transactionid: "010265", amount: "1.00" }] }),
+      [{ path: "transactions.1.ap_transactionid", message: "each ap_transactionid may appear once per request: 10265 is repeated" }]
+    )
+    // Stored as before: a number when a double holds it, else the digits.
+    const encode = Schema.encodeSync(AirpayRequest.AirpayRequest)
+    assert.deepStrictEqual(encode({ transactions: [{ ap_transactionid: "10265", amount: "1.00" }], currency: "INR" }).transactions[0]!.ap_transactionid, 10265)
+    assert.deepStrictEqual(encode({ transactions: [{ ap_transactionid: "9007199254740993", amount: "1.00" }], currency: "INR" }).transactions[0]!.ap_transactionid, "9007199254740993")
   })
 
   it("amount must be a positive decimal string with at most two decimals", () => {
@@ -65,7 +88,7 @@ describe("AirpayRequest", () => {
   })
 
   it("currency is optional (INR), and must have two decimal places", () => {
-    assert.deepStrictEqual(decode({ ...one(1), currency: "USD" }), Either.right({ transactions: [{ ap_transactionid: 1, amount: "10.00" }], currency: "USD" }))
+    assert.deepStrictEqual(decode({ ...one(1), currency: "USD" }), Either.right({ transactions: [{ ap_transactionid: "1", amount: "10.00" }], currency: "USD" }))
     assert.deepStrictEqual(issues({ ...one(1), currency: "JPY" }), [{
       path: "currency",
       message: "currency must be an ISO 4217 code with two decimal places (Airpay amounts have two), e.g. INR"
