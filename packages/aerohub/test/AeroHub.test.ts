@@ -140,6 +140,10 @@ describe("AeroHub plugin end to end", () => {
       const error = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" }))
       assert.strictEqual(error._tag, "ProviderDeclined")
       if (error._tag === "ProviderDeclined") assert.include(error.reason, "nothing leaves REFUNDED, CLOSED or QUOTE_REJECTED")
+      // An update has no idempotency key to renew, and its refusal leaves the refund as it was.
+      assert.include(error.message, "aerohub declined the update")
+      assert.include(error.message, "The refund keeps its status.")
+      assert.notInclude(error.message, "new idempotency key", error.message)
     }))
 
   it.scopedLive("creates a refund from a refund order's first update and moves it to succeeded with Refunds.update", () =>

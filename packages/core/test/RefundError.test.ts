@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect, Layer } from "effect"
 import * as Providers from "../src/Providers.js"
 import { deriveId } from "../src/Refund.js"
-import { ConfigurationError, InvalidRequest, RefundNotFound } from "../src/RefundError.js"
+import { ConfigurationError, InvalidRequest, ProviderDeclined, ProviderUnavailable, RefundNotFound } from "../src/RefundError.js"
 
 const settings = Config.all({
   mid: Config.string("REFUNDKIT_TOY_MID"),
@@ -53,6 +53,17 @@ describe("InvalidRequest", () => {
         "items.0.ap_transactionid must be a positive integer; amount: must have at most 2 decimal places; reason: reasonable words only; " +
         "the body must be a JSON object. Fix the named fields and send it again."
     )
+  })
+})
+
+describe("provider words in messages", () => {
+  it("a provider's own full stop is not doubled", () => {
+    const limited = new ProviderUnavailable({ provider: "toy", detail: "HTTP 429 (rate limited): Too Many Attempts.", maybeProcessed: false, httpStatus: 429, retryAfterMillis: 5000 })
+    assert.strictEqual(limited.message, "toy is unavailable: HTTP 429 (rate limited): Too Many Attempts. Retry after 5 s.")
+    const declined = new ProviderDeclined({ provider: "toy", providerCode: "73", reason: "The eSIM has been recycled.", action: "none" })
+    assert.strictEqual(declined.message, "toy declined the refund (73): The eSIM has been recycled.")
+    const field = new InvalidRequest({ provider: "toy", issues: [{ path: "iccids", message: "The iccids field is required." }] })
+    assert.notInclude(field.message, "..")
   })
 })
 
