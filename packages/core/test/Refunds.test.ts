@@ -630,7 +630,7 @@ describe("Refunds", () => {
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       const gate = yield* Deferred.make<void>()
-      toy.script.push(() => Effect.zipRight(Deferred.await(gate), Effect.succeed({ status: "succeeded", providerStatus: "DONE", providerReference: "ref-t1" })))
+      toy.script.push(() => Effect.zipRight(Deferred.await(gate), Effect.succeed({ status: "succeeded" as const, providerStatus: "DONE", providerReference: "ref-t1" })))
       const submit = yield* Effect.fork(Effect.either(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "late" })))
       yield* toy.called(1)
       yield* Effect.sleep("2 millis")
