@@ -34,6 +34,20 @@ const unknown = new ApiError.Unauthorized({
   message: "Unknown API key: send `Authorization: Bearer <key>` with a key from REFUNDKIT_API_KEYS (or the sandbox key printed at start)."
 })
 
+// A 401 must name the scheme that would be accepted (RFC 9110 section 11.6.1); a key that was
+// presented and refused adds `error="invalid_token"` (RFC 6750 section 3.1), a missing one does not.
+const bearerChallenge = `Bearer realm="refundkit"`
+const unknownInBody = JSON.stringify(unknown.message)
+
+/**
+ * The `WWW-Authenticate` challenge for a 401's JSON body, when it refuses the API key
+ * (a webhook's 401, refused for its signature, has none).
+ *
+ * @since 0.1.0
+ */
+export const challengeOf = (body: string): string | undefined =>
+  !body.includes(`"code":"unauthorized"`) ? undefined : body.includes(unknownInBody) ? `${bearerChallenge}, error="invalid_token"` : bearerChallenge
+
 /**
  * The key in an `Authorization` header, read as HttpApi's bearer scheme reads it:
  * whatever follows the first seven characters (`Bearer `).

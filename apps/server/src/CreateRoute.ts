@@ -63,6 +63,8 @@ export const create = (service: Refunds["Type"], key: string, text: string): Eff
 
 const locationOf = (refund: Created["refund"]): string => `/v1/refunds/${refund.id}`
 
+const replayedHeaders: Readonly<Record<string, string>> = { "idempotent-replayed": "true" }
+
 /**
  * 201 with the refund and its `Location`, or 200 with `Idempotent-Replayed: true` for a replay.
  *
@@ -70,7 +72,7 @@ const locationOf = (refund: Created["refund"]): string => `/v1/refunds/${refund.
  */
 export const toResponse = (created: Created): HttpServerResponse.HttpServerResponse =>
   created.replayed
-    ? HttpServerResponse.unsafeJson(created.refund, { status: 200, headers: { "idempotent-replayed": "true" } })
+    ? HttpServerResponse.unsafeJson(created.refund, { status: 200, headers: replayedHeaders })
     : HttpServerResponse.unsafeJson(created.refund, { status: 201, headers: { location: locationOf(created.refund) } })
 
 const internalError = new ApiError.InternalError({ message: "Something went wrong in the gateway. The request id in X-Request-Id finds it in the logs." })
@@ -84,8 +86,6 @@ export interface Route {
   readonly matches: (request: Http.IncomingMessage) => boolean
   readonly handle: (request: Http.IncomingMessage, response: Http.ServerResponse) => void
 }
-
-const replayedHeaders: Http.OutgoingHttpHeaders = { "idempotent-replayed": "true" }
 
 const singleHeader = (value: string | Array<string> | undefined): string | undefined => (typeof value === "string" ? value : undefined)
 

@@ -24,6 +24,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
+import * as ApiKeys from "./ApiKeys.js"
 import type { Metrics } from "./GatewayMetrics.js"
 import * as IdempotencyKey from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
@@ -305,9 +306,6 @@ export const defaultBodyLimitBytes = RequestBody.defaultBodyLimitBytes
 // An error's `retryAfterSeconds` is also sent as the standard header (RFC 9110 section 10.2.3):
 // HTTP clients, retry libraries and proxies read the header, not a field of our body.
 const retryAfterField = /"retryAfterSeconds":(\d+)/
-// A 401 must name the scheme that would be accepted (RFC 9110 section 11.6.1); a key that was
-// presented and refused adds `error="invalid_token"` (RFC 6750 section 3.1), a missing one does not.
-const bearerChallenge = `Bearer realm="refundkit"`
 const utf8 = new TextDecoder()
 
 /**
@@ -319,8 +317,8 @@ const utf8 = new TextDecoder()
 export const errorHeadersOf = (status: number, body: string): Record<string, string> | undefined => {
   if (status < 400) return undefined
   if (status === 401) {
-    if (!body.includes(`"code":"unauthorized"`)) return undefined
-    return { "www-authenticate": body.includes(`"message":"Unknown API key`) ? `${bearerChallenge}, error="invalid_token"` : bearerChallenge }
+    const challenge = ApiKeys.challengeOf(body)
+    return challenge === undefined ? undefined : { "www-authenticate": challenge }
   }
   const retryAfter = retryAfterField.exec(body)?.[1]
   return retryAfter === undefined ? undefined : { "retry-after": retryAfter }

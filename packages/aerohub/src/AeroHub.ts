@@ -13,6 +13,7 @@ import * as Providers from "@refundkit/core/Providers"
 import type { Refund } from "@refundkit/core/Refund"
 import { type ConfigurationError, InvalidRequest, OutcomeUnknown, type ProviderError } from "@refundkit/core/RefundError"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
+import * as UpdateEvent from "@refundkit/core/UpdateEvent"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -116,11 +117,6 @@ const keptAs = <A, I>(
   }
 }
 
-// Core's words for an update whose answer never came (`Refunds.update`): "update <request JSON> may
-// have been applied by <provider> (…)". The JSON ends at the first of these markers that closes it.
-const inDoubtPrefix = "update "
-const inDoubtMarker = ` may have been applied by ${id} (`
-
 /**
  * The plugin for one configuration.
  *
@@ -133,8 +129,13 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
     const decodeUpdate = Schema.decodeUnknown(schemas.update, { errors: "all", onExcessProperty: "error" })
     const encodeUpdate = Schema.encode(schemas.update)
     const decodeStored = Schema.decodeUnknownOption(StoredRequest)
-    const decodeRecordedUpdate = Schema.decodeUnknownOption(Schema.parseJson(schemas.update))
     const decodeFirstRequest = Schema.decodeUnknownOption(schemas.update)
+    // The update an event of `Refunds.update` recorded, as core wrote it.
+    const recorded = (detail: string | undefined, inDoubt: boolean): Option.Option<AeroHubRequest.UpdateRefund> =>
+      Option.flatMap(
+        Option.filter(UpdateEvent.recordedUpdate(detail, id), (update) => update.inDoubt === inDoubt),
+        (update) => decodeFirstRequest(update.request)
+      )
 
     // What each state a repeat must replay keeps on the refund, and how a repeat is compared with it.
     const replayed: { readonly [S in AeroHubRequest.RefundStatus]?: Kept } = {
@@ -151,21 +152,10 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
     const firstUpdateTo = (refund: Refund, state: AeroHubRequest.RefundStatus): Option.Option<AeroHubRequest.UpdateRefund> => {
       const event = refund.events.find((e) => e.accepted && e.providerStatus === state)
       if (event === undefined) return Option.none()
-      if (event.detail?.startsWith("update ") === true) return decodeRecordedUpdate(event.detail.slice("update ".length))
+      const update = recorded(event.detail, false)
+      if (Option.isSome(update)) return update
       if (event.source !== "submit") return Option.none()
       return Option.filter(decodeFirstRequest(refund.request), (request) => request.refundStatus === state)
-    }
-
-    // The request JSON of an event recording an update in doubt. The marker can also occur inside
-    // the JSON's strings (a `documentationNote`), but a prefix cut inside a string is never JSON.
-    const inDoubtUpdate = (detail: string | undefined): Option.Option<AeroHubRequest.UpdateRefund> => {
-      if (detail === undefined || !detail.startsWith(inDoubtPrefix)) return Option.none()
-      const text = detail.slice(inDoubtPrefix.length)
-      for (let end = text.indexOf(inDoubtMarker); end !== -1; end = text.indexOf(inDoubtMarker, end + 1)) {
-        const update = decodeRecordedUpdate(text.slice(0, end))
-        if (Option.isSome(update)) return update
-      }
-      return Option.none()
     }
 
     // The updates to `state` AeroHub may have applied without the refund recording it: those in doubt
@@ -175,7 +165,7 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
     const inDoubtTo = (refund: Refund, state: AeroHubRequest.RefundStatus): ReadonlyArray<AeroHubRequest.UpdateRefund> => {
       const lastAnswer = refund.events.reduce((last, e, i) => (e.accepted && e.providerStatus !== undefined ? i : last), -1)
       const first = refund.providerStatus === undefined && lastAnswer === -1 ? [decodeFirstRequest(refund.request)] : []
-      const later = refund.events.slice(lastAnswer + 1).filter((e) => e.accepted).map((e) => inDoubtUpdate(e.detail))
+      const later = refund.events.slice(lastAnswer + 1).filter((e) => e.accepted).map((e) => recorded(e.detail, true))
       return [...first, ...later].flatMap((update) => Option.isSome(update) && update.value.refundStatus === state ? [update.value] : [])
     }
 

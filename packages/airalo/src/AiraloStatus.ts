@@ -24,7 +24,7 @@ import {
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import * as Schema from "effect/Schema"
 import * as AiraloWire from "./AiraloWire.js"
-import { clip, providerId, withoutFinalStop } from "./internal/provider.js"
+import { clip, providerId } from "./internal/provider.js"
 
 /**
  * The status word refundkit records for a request Airalo accepted (HTTP 202). Airalo's
@@ -157,12 +157,6 @@ export const wordsOf = (received: ProviderHttp.Received): string | undefined => 
   return clip(value.meta.message)
 }
 
-// The words for the end of a detail or reason, which core's messages close with a full stop of their own.
-const closingWordsOf = (received: ProviderHttp.Received): string | undefined => {
-  const words = wordsOf(received)
-  return words === undefined ? undefined : withoutFinalStop(words)
-}
-
 // A 404 or 405 says the URL called is not one of Airalo's routes: the base URL is wrong (most
 // often missing `/v2`), whatever the credentials.
 const isWrongRoute = (status: number): boolean => status === 404 || status === 405
@@ -236,7 +230,7 @@ export const refundResponse = (received: ProviderHttp.Received): Effect.Effect<A
   }
   if (status === 403) return Effect.fail(forbidden(received, "/refund"))
   if (status === 422) return unprocessable(received)
-  const words = closingWordsOf(received)
+  const words = wordsOf(received)
   const generic = ProviderHttp.statusError(providerId, received, words)
   if (Option.isSome(generic)) return Effect.fail(generic.value)
   if (isWrongRoute(status)) return Effect.fail(wrongBaseUrl(status, "/refund"))
@@ -265,7 +259,7 @@ export const tokenResponse = (received: ProviderHttp.Received): Effect.Effect<Ai
   // /token is called before every first /refund: read as refused credentials, a wrong base URL sent
   // people to check the client id and secret instead of the URL.
   if (isWrongRoute(status)) return Effect.fail(wrongBaseUrl(status, "/token"))
-  const generic = ProviderHttp.statusError(providerId, received, closingWordsOf(received))
+  const generic = ProviderHttp.statusError(providerId, received, words)
   if (Option.isSome(generic)) return Effect.fail(generic.value)
   return Effect.fail(new ProviderAuthFailed({ provider: providerId, detail: `HTTP ${status} on /token${words === undefined ? "" : ` (${words})`}` }))
 }

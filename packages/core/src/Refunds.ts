@@ -46,6 +46,7 @@ import {
 } from "./RefundError.js"
 import * as RefundStatus from "./RefundStatus.js"
 import * as Settings from "./Settings.js"
+import * as UpdateEvent from "./UpdateEvent.js"
 
 /**
  * How the orchestration treats provider calls.
@@ -1119,7 +1120,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           )
         )
         const at = yield* nowIso
-        return yield* record(id, { ...changeFrom(outcome, "operator", at), detail: outcome.detail ?? `update ${JSON.stringify(prepared.request)}` })
+        return yield* record(id, { ...changeFrom(outcome, "operator", at), detail: outcome.detail ?? UpdateEvent.acceptedDetail(prepared.request) })
       })
 
     /**
@@ -1131,7 +1132,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const updateInDoubt = (refund: Refund, request: unknown, error: ProviderError): Effect.Effect<never, ProviderError | RefundNotFound | LedgerError> =>
       Effect.gen(function*() {
         const at = yield* nowIso
-        const detail = `update ${JSON.stringify(request)} may have been applied by ${refund.provider} (${briefly(error)}); the refund records no change: send the same update again to record its outcome`
+        const detail = UpdateEvent.inDoubtDetail(request, refund.provider, briefly(error))
         yield* record(refund.id, { to: refund.status, source: "operator", at, error: toErrorInfo(error), detail, onlyFrom: [refund.status] }).pipe(
           // Moved on meanwhile: what moved it is newer news, and the caller still gets this error.
           Effect.catchTag("IllegalTransition", () => Effect.void)

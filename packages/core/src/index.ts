@@ -65,3 +65,8 @@ export * as Settings from "./Settings.js"
  * @since 0.4.0
  */
 export * as Timestamp from "./Timestamp.js"
+
+/**
+ * @since 0.5.0
+ */
+export * as UpdateEvent from "./UpdateEvent.js"

@@ -6,12 +6,3 @@ export const maxDetailLength = 500
 
 /** Shortens a provider's message for an error detail. */
 export const clip = (text: string): string => (text.length <= maxDetailLength ? text : `${text.slice(0, maxDetailLength - 1)}…`)
-
-/**
- * A provider's words for the end of a detail or reason that core closes with its own full
- * stop: Airalo's "Too Many Attempts." read "Too Many Attempts.." there. An ellipsis is kept.
- */
-export const withoutFinalStop = (text: string): string => {
-  const trimmed = text.trimEnd()
-  return trimmed.endsWith(".") && !trimmed.endsWith("..") ? trimmed.slice(0, -1) : trimmed
-}
