@@ -1,22 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Ledger, Providers, Refunds } from "@refundkit/core"
-import { ConfigProvider, Context, Effect, Layer } from "effect"
-import { Exirom } from "../src/index.js"
+import { Effect } from "effect"
 import * as ExiromSandbox from "../src/sandbox.js"
+import { stack } from "./support/stack.js"
 
 describe("CHARGEBACK, final at Exirom", () => {
   it.scopedLive("the refund is requires_action and syncDue asks Exirom about it once, not on every pass", () =>
     Effect.gen(function*() {
       const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 600_000 })
-      const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
-      const context = yield* Layer.build(Refunds.layer().pipe(
-        Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
-        Layer.provideMerge(Ledger.layerMemory),
-        Layer.provide(NodeHttpClient.layerUndici)
-      ))
-      const refunds = Context.get(context, Refunds.Refunds)
-      const ledger = Context.get(context, Ledger.Ledger)
+      const { ledger, refunds } = yield* stack(sandbox.env)
       const info = Effect.map(sandbox.stats, (s) => s.requests["info"] ?? 0)
       const { refund } = yield* refunds.create({ provider: "exirom", idempotencyKey: "cb", request: { transactionId: 30004, amount: "5.00", reason: "x" } })
       // One recorded CHARGEBACK before refundkit knew the word was final: as an older version left it.

@@ -7,18 +7,14 @@ import * as Checksum from "../src/internal/checksum.js"
 import * as RawJson from "../src/internal/rawJson.js"
 import { Exirom, ExiromConfig } from "../src/index.js"
 import * as ExiromSandbox from "../src/sandbox.js"
+import { stack } from "./support/stack.js"
 import { listener } from "./support/listener.js"
 
 /** The plugin configured from the sandbox's env, behind core's Refunds and an in-memory ledger. */
 const stackFor = (sandbox: ExiromSandbox.ExiromSandbox, callTimeout: Duration.DurationInput = "2 seconds") =>
   Effect.gen(function*() {
-    const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(sandbox.env))))
-    const layer = Refunds.layer({ callTimeout, retrySchedule: Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(2))), maxRetryAfter: "1 second" }).pipe(
-      Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
-      Layer.provideMerge(Ledger.layerMemory),
-      Layer.provide(NodeHttpClient.layerUndici)
-    )
-    return Context.get(yield* Layer.build(layer), Refunds.Refunds)
+    const retrySchedule = Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(2)))
+    return (yield* stack(sandbox.env, { callTimeout, retrySchedule, maxRetryAfter: "1 second" })).refunds
   })
 
 const setup = (options?: ExiromSandbox.Options) =>

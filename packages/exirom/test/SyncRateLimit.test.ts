@@ -1,23 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Ledger, Providers, Refunds } from "@refundkit/core"
-import { ConfigProvider, Context, Duration, Effect, Layer, Schedule } from "effect"
-import { Exirom } from "../src/index.js"
+import { Duration, Effect, Schedule } from "effect"
 import * as ExiromSandbox from "../src/sandbox.js"
+import { stack } from "./support/stack.js"
 import { listener } from "./support/listener.js"
 
 /** Core's Refunds over the plugin with REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE at `perMinute`; a call held back longer than 200 ms is refused. */
 const limitedStack = (sandbox: ExiromSandbox.ExiromSandbox, perMinute: number, callTimeout: Duration.DurationInput = "10 seconds") =>
   Effect.gen(function*() {
-    const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ ...sandbox.env, REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE: String(perMinute) }))))
-    return Context.get(
-      yield* Layer.build(Refunds.layer({ callTimeout, retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second", maxRateLimitWait: "200 millis" }).pipe(
-        Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
-        Layer.provideMerge(Ledger.layerMemory),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )),
-      Refunds.Refunds
-    )
+    const env = { ...sandbox.env, REFUNDKIT_EXIROM_REQUESTS_PER_MINUTE: String(perMinute) }
+    return (yield* stack(env, { callTimeout, retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second", maxRateLimitWait: "200 millis" })).refunds
   })
 
 describe("status queries and the rate limit", () => {

@@ -1,25 +1,26 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Ledger, Providers, Refunds } from "@refundkit/core"
-import { ConfigProvider, Context, Duration, Effect, Layer, Schedule } from "effect"
-import { Exirom } from "../src/index.js"
+import { Duration, Effect, Schedule } from "effect"
 import * as ExiromSandbox from "../src/sandbox.js"
+import { stack } from "./support/stack.js"
 import { proxy } from "./support/proxy.js"
 
 /** The plugin against `baseUrl` (the sandbox, or a proxy in front of it), behind core's Refunds and an in-memory ledger. */
 const stackFor = (sandbox: ExiromSandbox.ExiromSandbox, options: { readonly baseUrl?: string; readonly callTimeout: Duration.DurationInput; readonly retries: number }) =>
   Effect.gen(function*() {
-    const env = { ...sandbox.env, REFUNDKIT_EXIROM_BASE_URL: options.baseUrl ?? sandbox.baseUrl }
-    const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
     const retrySchedule = Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(options.retries)))
-    return Context.get(
-      yield* Layer.build(Refunds.layer({ callTimeout: options.callTimeout, retrySchedule, maxRetryAfter: "1 second" }).pipe(
-        Layer.provideMerge(Layer.provideMerge(Exirom.layerConfig.pipe(Layer.provide(config)), Providers.layer)),
-        Layer.provideMerge(Ledger.layerMemory),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )),
-      Refunds.Refunds
-    )
+    const env = { ...sandbox.env, REFUNDKIT_EXIROM_BASE_URL: options.baseUrl ?? sandbox.baseUrl }
+    return (yield* stack(env, { callTimeout: options.callTimeout, retrySchedule, maxRetryAfter: "1 second" })).refunds
+  })
+
+// A refund of 1.00 against `transactionId` whose first attempt hangs before Exirom looks at it: left unknown.
+const timedOut = (transactionId: number, idempotencyKey: string) =>
+  Effect.gen(function*() {
+    const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
+    const refunds = yield* stackFor(sandbox, { callTimeout: "3 seconds", retries: 0 })
+    yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 8000 }, route: "refund" })
+    const error = yield* Effect.flip(refunds.create({ provider: "exirom", idempotencyKey, request: { transactionId, amount: "1.00", reason: "customer_request" } }))
+    assert.strictEqual(error._tag, "OutcomeUnknown")
+    return { sandbox, refunds, id: (error as { refundId?: string }).refundId! }
   })
 
 describe("a resend of an Exirom refund that may have taken effect", () => {
@@ -56,13 +57,7 @@ describe("a resend of an Exirom refund that may have taken effect", () => {
 
   it.scopedLive("a sync's resend answered 404 keeps the refund in doubt (a wrong path answers 404 too); an operator settles it", () =>
     Effect.gen(function*() {
-      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
-      const refunds = yield* stackFor(sandbox, { callTimeout: "3 seconds", retries: 0 })
-      // The first attempt hangs before Exirom looks at it: the refund is unknown.
-      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 8000 }, route: "refund" })
-      const timedOut = yield* Effect.flip(refunds.create({ provider: "exirom", idempotencyKey: "typo-42", request: { transactionId: 42, amount: "1.00", reason: "customer_request" } }))
-      assert.strictEqual(timedOut._tag, "OutcomeUnknown")
-      const id = (timedOut as { refundId?: string }).refundId!
+      const { id, refunds, sandbox } = yield* timedOut(42, "typo-42")
       assert.strictEqual((yield* refunds.get(id)).status, "unknown")
       // Exirom has no payment 42 and answers the resend 404; so would a proxy, whatever Exirom holds.
       const refused = yield* Effect.flip(refunds.sync(id))
@@ -76,13 +71,8 @@ describe("a resend of an Exirom refund that may have taken effect", () => {
 
   it.scopedLive("a sync's resend refused 422 still settles the refund failed: Exirom refuses the same payload the same way", () =>
     Effect.gen(function*() {
-      const sandbox = yield* ExiromSandbox.make({ settleAfterMillis: 60_000 })
-      const refunds = yield* stackFor(sandbox, { callTimeout: "3 seconds", retries: 0 })
-      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 8000 }, route: "refund" })
       // 30002 is PROCESSING: not refundable, which Exirom answers 422.
-      const timedOut = yield* Effect.flip(refunds.create({ provider: "exirom", idempotencyKey: "processing", request: { transactionId: 30002, amount: "1.00", reason: "customer_request" } }))
-      assert.strictEqual(timedOut._tag, "OutcomeUnknown")
-      const id = (timedOut as { refundId?: string }).refundId!
+      const { id, refunds } = yield* timedOut(30002, "processing")
       const synced = yield* refunds.sync(id)
       assert.strictEqual(synced.status, "failed")
       assert.strictEqual(synced.error?.providerCode, "HTTP_422")
