@@ -34,7 +34,8 @@ describe("PostgreSQL connections terminated under load", () => {
     const url = `${schema.url}&application_name=${tag}`
     // Sync every second, and recover a refund left `requested` after 3 s: refunds whose
     // outcome could not be written settle within the test.
-    const env = { REFUNDKIT_SYNC_INTERVAL: "1 second", REFUNDKIT_RECOVERY_GRACE: "3 seconds" }
+    // Leases of 4 s: a refund whose outcome could not be recorded is recovered soon after its create ends.
+    const env = { REFUNDKIT_SYNC_INTERVAL: "1 second", REFUNDKIT_RECOVERY_GRACE: "3 seconds", REFUNDKIT_HEARTBEAT: "1 second" }
     const one = await L.startGateway({ sandbox: sandbox(), ledger: url, env })
     stops.push(() => one.stop())
     const two = await L.startGateway({ sandbox: sandbox(), ledger: url, apiKey: one.apiKey, env })

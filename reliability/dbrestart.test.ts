@@ -42,7 +42,8 @@ describe("PostgreSQL restarted under load", () => {
     // Fails (never skips) without the PostgreSQL server binaries: CI has them.
     const pg = await startPrivatePostgres()
     stops.push(() => pg.close())
-    const env = { REFUNDKIT_SYNC_INTERVAL: "1 second", REFUNDKIT_RECOVERY_GRACE: "3 seconds" }
+    // Leases of 4 s: a refund whose outcome could not be recorded is recovered soon after its create ends.
+    const env = { REFUNDKIT_SYNC_INTERVAL: "1 second", REFUNDKIT_RECOVERY_GRACE: "3 seconds", REFUNDKIT_HEARTBEAT: "1 second" }
     const one = await L.startGateway({ sandbox: sandbox(), ledger: pg.url, env })
     stops.push(() => one.stop())
     const two = await L.startGateway({ sandbox: sandbox(), ledger: pg.url, apiKey: one.apiKey, env })

@@ -1,5 +1,7 @@
-// Recovery while a submit is still out: refunds a live `refundkit bulk` is retrying are moved to
-// `unknown` by another operator's run (`--recovery-grace 0` on the shared ledger), `reconcile`
+// Recovery while a submit is still out. A live `refundkit bulk` leases the refunds whose calls it has
+// out, and another operator's run (`--recovery-grace 0` on the shared ledger) leaves them alone. A
+// refund not leased yet (claimed within the run's last heartbeat) can still be taken: it is moved to
+// `unknown` by that run, `reconcile`
 // resends them with their requestIds and Exirom performs them, and then the first run's own last
 // attempts meet 503s. The ledger must keep what the sync learnt (a late "not processed" does not
 // make a refund Exirom made `failed`), so `bulk --retry-failed` resends nothing and no card is
@@ -25,7 +27,8 @@ describe("recovery while a submit is still retrying", () => {
     const ROWS = 10
     const first = takeTx(ROWS)
     const ledger = join(dir, "shared.db")
-    const env = sandbox().env
+    // A heartbeat longer than the run: none of its refunds is leased, as in its first heartbeat.
+    const env = { ...sandbox().env, REFUNDKIT_HEARTBEAT: "1 hour" }
     const mine = join(dir, "mine.csv")
     writeFileSync(mine, `transactionId,amount,reason\n${Array.from({ length: ROWS }, (_, i) => `${first + i},10.00,customer_request`).join("\n")}\n`)
     const other = join(dir, "other.csv")
@@ -64,4 +67,38 @@ describe("recovery while a submit is still retrying", () => {
     expect(doubleRefunds(after)).toEqual([])
     for (let i = 0; i < ROWS; i++) expect(after[String(first + i)] ?? 0, `transaction ${first + i}`).toBeLessThanOrEqual(1)
   }, 180_000)
+
+  it("a live run's refunds are leased: another run's recovery leaves them requested, and the first run's own answers settle them", async () => {
+    const ROWS = 10
+    const first = takeTx(ROWS)
+    const ledger = join(dir, "leased.db")
+    const env = { ...sandbox().env, REFUNDKIT_HEARTBEAT: "200 millis" }
+    const mine = join(dir, "leased.csv")
+    writeFileSync(mine, `transactionId,amount,reason\n${Array.from({ length: ROWS }, (_, i) => `${first + i},10.00,customer_request`).join("\n")}\n`)
+    const other = join(dir, "leased-other.csv")
+    writeFileSync(other, "refundOrderNo,purchaseOrderNo,refundStatus\nFBRF880000002,F8800000000002,PROCESSING\n")
+    const refundCalls = async () => (await sandbox().stats()).requests["refund"] ?? 0
+    const before = await refundCalls()
+
+    // Slow calls, every attempt a 503 that says Exirom did nothing (Retry-After): each row ends `failed`, unsent.
+    await sandbox().faults([
+      { fault: { _tag: "Latency", millis: 1_500 }, route: "refund", times: 0 },
+      { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 4 * ROWS }
+    ])
+    const firstRun = L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--concurrency", String(ROWS), "--json"], { env, timeoutMs: 120_000 })
+    await waitUntil(async () => (await refundCalls()) - before >= 2 * ROWS, 60_000)
+    const otherRun = await L.cli(["bulk", other, "--provider", "aerohub", "--ledger", ledger, "--recovery-grace", "0"], { env, timeoutMs: 60_000 })
+    expect(otherRun.code, otherRun.stderr).toBe(0)
+    expect(otherRun.stderr).not.toContain("left in \"requested\"")
+    const firstDone = await firstRun
+    expect(crashTrace(firstDone.stderr), firstDone.stderr).toBe(false)
+    await sandbox().clearFaults()
+
+    const rows = (await L.listLedger(ledger, env)).filter((r) => r.provider === "exirom")
+    expect(rows).toHaveLength(ROWS)
+    const history = (r: (typeof rows)[number]) => r.events.map((e: { source: string; from: string; to: string }) => `${e.source}:${e.from}->${e.to}`).join(", ")
+    expect(rows.filter((r) => r.status !== "failed" || r.events.some((e: { source: string }) => e.source === "recovery")).map((r) => `${r.id} ${r.status}: ${history(r)}`)).toEqual([])
+    const performed = (await sandbox().stats()).refundsPerTransaction
+    for (let i = 0; i < ROWS; i++) expect(performed[String(first + i)] ?? 0, `transaction ${first + i}`).toBe(0)
+  }, 120_000)
 })

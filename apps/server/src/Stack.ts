@@ -52,12 +52,9 @@ export interface Options {
   readonly defaultRateLimitWait?: Duration.DurationInput | undefined
   /**
    * Refunds left in `requested` for longer than this are moved to `unknown` on start
-   * (`REFUNDKIT_RECOVERY_GRACE`, default 2 minutes: longer than a call normally takes, so
-   * refunds another instance sharing the ledger is submitting are left alone. Not longer
-   * than every call: with the defaults a call that times out on every attempt lasts about
-   * 2.5 minutes. Such a refund becomes `unknown` while its submit is still out; the
-   * submit's own answer still settles it, except a not-processed ending, which leaves it
-   * `unknown` for a sync: a sync may have resent it meanwhile.)
+   * (`REFUNDKIT_RECOVERY_GRACE`, default 2 minutes), except those whose lease a live process
+   * still renews (`Refunds.Options.heartbeat`): a call that times out on every attempt lasts
+   * about 2.5 minutes with the defaults, and its refund stays `requested` until its answer.
    */
   readonly recoveryGrace?: Duration.DurationInput | undefined
 }

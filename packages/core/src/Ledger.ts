@@ -202,8 +202,25 @@ export declare namespace Ledger {
      * Optional (since 0.4.0).
      */
     readonly countByStatus?: ((statuses: ReadonlyArray<RefundStatus.RefundStatus>) => Effect.Effect<ReadonlyArray<StatusCount>, LedgerError>) | undefined
-    /** Moves refunds left in `requested` for longer than the grace period to `unknown`, with a recovery event. */
+    /**
+     * Moves refunds left in `requested` since before `olderThan` to `unknown`, with a recovery
+     * event, except those whose first call a live process says is still out ({@link Ledger.Service.keepAlive}):
+     * their lease must have run out as well.
+     */
     readonly recover: (options: { readonly olderThan: string; readonly at: string }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
+    /**
+     * Says that the process calling it is still waiting for the first call of each of these
+     * refunds (those still `requested`; others are passed by), for `forMillis` from now: until
+     * then `recover` leaves them alone, however long ago they were claimed. A call that retries
+     * and waits (4 attempts of 30 s by default, and a rate limit's turn) outlasts the recovery
+     * grace; moved to `unknown` while it was out, its refund could be settled `failed` by hand
+     * and its target refunded again before its answer arrived. `Refunds` calls it for the refunds
+     * it has in flight, every `Options.heartbeat`. A ledger with a clock of its own (PostgreSQL's
+     * `now()`) times the lease by it, so that a process whose clock runs ahead of the owner's does
+     * not see it expired; others use `at`. Optional (since 0.6.0): without it, recovery goes by
+     * `olderThan` alone.
+     */
+    readonly keepAlive?: ((options: { readonly ids: ReadonlyArray<string>; readonly at: string; readonly forMillis: number }) => Effect.Effect<void, LedgerError>) | undefined
   }
 }
 
@@ -590,6 +607,8 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
   // Leases are not part of a refund (as in the SQL ledger's columns beside it): a change keeps them.
   const leases = new Map<string, { readonly until: string; readonly owner: string }>()
   const seqOf = new Map<string, number>()
+  // When each in-flight refund's lease runs out (`keepAlive`), beside the refund as `leases` are.
+  const aliveUntil = new Map<string, string>()
 
   /** What the refunds of `provider` that have not failed hold on `target`, oldest first. */
   const heldOn = (provider: string, target: string): Array<Reservation> =>
@@ -728,11 +747,18 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         }
         return [...counts.values()]
       }),
+    keepAlive: ({ at, forMillis, ids }) =>
+      Effect.sync(() => {
+        const until = new Date(Date.parse(at) + forMillis).toISOString()
+        for (const id of ids) if (byId.get(id)?.status === "requested") aliveUntil.set(id, until)
+      }),
     recover: ({ at, olderThan }) =>
       Effect.sync(() => {
         const moved: Array<Refund> = []
         for (const refund of byId.values()) {
           if (refund.status !== "requested" || refund.updatedAt >= olderThan) continue
+          const alive = aliveUntil.get(refund.id)
+          if (alive !== undefined && alive > at) continue
           const next = applyChange(refund, recoveryOf(refund, at))
           if (Either.isRight(next)) {
             byId.set(refund.id, next.right)

@@ -21,6 +21,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { Ledger, notSentCode, recoveryOf, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
 import * as CallSlots from "./internal/callSlots.js"
+import { keepInFlightAlive } from "./internal/inFlightLeases.js"
 import * as Money from "./Money.js"
 import { type Outcome, type Prepared, type Provider, storableEvent, type WebhookRequest } from "./Provider.js"
 import { Providers } from "./Providers.js"
@@ -66,7 +67,17 @@ export interface Options {
    * which a bulk run wants and an HTTP request does not.
    */
   readonly maxRateLimitWait?: Duration.DurationInput | undefined
+  /**
+   * How often this process tells the ledger which of its refunds still have their first call
+   * out (`Ledger.keepAlive`), each time for four of these periods, so that recovery in any
+   * process sharing the ledger leaves them `requested` while their answer can still come.
+   * Default 15 seconds (since 0.6.0).
+   */
+  readonly heartbeat?: Duration.DurationInput | undefined
 }
+
+/** How often in-flight refunds are leased when `Options.heartbeat` is unset. */
+export const defaultHeartbeat: Duration.DurationInput = "15 seconds"
 
 /**
  * `retries` retries with jittered exponential backoff from 250 ms, each wait at most 10 s
@@ -348,6 +359,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const windowUsed = new Map<string, number>()
     const maxRetryAfter = Duration.toMillis(options.maxRetryAfter)
     const callTimeoutMillis = Duration.toMillis(options.callTimeout)
+    /** Refunds this process claimed and has not yet recorded an answer for: their first call is out or about to go. */
+    const inFlight = new Set<string>()
+    yield* keepInFlightAlive(ledger, inFlight, options.heartbeat ?? defaultHeartbeat)
 
     const limiterFor = (provider: Provider) =>
       Effect.suspend(() => {
@@ -666,9 +680,10 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     /** Records the draft `requested`; the claim is either ours to submit or an earlier refund to replay. */
     const claimDrafted = (drafted: Drafted): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress | OverRefund | TargetAlreadyRefunded | LedgerError> =>
       Effect.flatMap(ledger.claim(drafted.draft), (claimed): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress> =>
-        claimed._tag === "Existing"
-          ? replayOf(drafted.draft, claimed.refund)
-          : Effect.succeed({ _tag: "Submit", provider: drafted.provider, prepared: drafted.prepared, refund: claimed.refund, request: drafted.request }))
+        claimed._tag === "Existing" ? replayOf(drafted.draft, claimed.refund) : Effect.sync(() => {
+          inFlight.add(claimed.refund.id)
+          return { _tag: "Submit", provider: drafted.provider, prepared: drafted.prepared, refund: claimed.refund, request: drafted.request }
+        }))
 
     /**
      * An earlier refund under the draft's key, read without claiming: the bulk paths check
@@ -751,7 +766,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const createWhenDue = (input: CreateInput, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> =>
       Effect.flatMap(draftOf(input), (drafted) => {
         const limited = drafted.provider.capabilities.rateLimit !== undefined
-        return Effect.flatMap(limited ? claimWhenDue(drafted) : claimDrafted(drafted), (claimed) => submitOrReplay(claimed, slots, limited))
+        return Effect.flatMap(limited ? claimWhenDue(drafted) : claimDrafted(drafted), (claimed) => submitOrReplay(claimed, slots, limited)).pipe(
+          Effect.ensuring(Effect.sync(() => inFlight.delete(drafted.draft.id)))
+        )
       })
 
     // At a rate-limited provider the key is claimed only once the call has its turn: a create refused
@@ -996,14 +1013,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           Effect.map(Effect.either(created), (result) => {
             results[indexOf.get(id)!] = result
             releaseWhole(id)
+            inFlight.delete(id)
           })
-        for (const drafts of toSend.values()) {
+        const sendAll = Effect.forEach(toSend.values(), (drafts) => {
           const provider = drafts[0]!.provider
           const groups = provider.capabilities.maxTargetsPerCall > 1
-            ? yield* pack(provider, drafts)
-            : drafts.map((d) => ({ members: [d], prepared: d.prepared }))
-          yield* Effect.forEach(groups, (group) => sendPacked(provider, group, store), { concurrency: manyOptions?.concurrency ?? 16, discard: true })
-        }
+            ? pack(provider, drafts)
+            : Effect.succeed(drafts.map((d) => ({ members: [d], prepared: d.prepared })))
+          return Effect.flatMap(groups, (all) =>
+            Effect.forEach(all, (group) => sendPacked(provider, group, store), { concurrency: manyOptions?.concurrency ?? 16, discard: true }))
+        }, { discard: true })
+        // Interrupted, a member claimed but not yet stored would otherwise stay leased for as long as the process lives.
+        yield* Effect.ensuring(sendAll, Effect.sync(() => indexOf.forEach((_, id) => inFlight.delete(id))))
         // Duplicates of a key within the batch, now that its first occurrence is settled.
         yield* Effect.forEach(inputs, (input, index) =>
           results[index] !== undefined ? Effect.void : Effect.map(Effect.either(createWhenDue(input)), (r) => void (results[index] = r)), { discard: true })
@@ -1213,7 +1234,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             "status",
             `refund ${id} is requested: its first call to ${refund.provider} is still out, and its answer will settle it. ` +
               "A refund left requested by a process that died becomes unknown when the gateway or a refundkit command next starts, " +
-              "after the recovery grace (REFUNDKIT_RECOVERY_GRACE, 2 minutes by default); check it with the provider and resolve it then."
+              "after the recovery grace (REFUNDKIT_RECOVERY_GRACE, 2 minutes by default) and the last lease its process renewed (four REFUNDKIT_HEARTBEATs, 1 minute by default); " +
+                "check it with the provider and resolve it then."
           )
         }
         if (to === "failed") {
@@ -1261,8 +1283,9 @@ export const layer = (options: Options = defaultOptions): Layer.Layer<Refunds, n
 
 /**
  * Options from the environment: `REFUNDKIT_CALL_TIMEOUT` (e.g. "30 seconds"),
- * `REFUNDKIT_MAX_RETRIES` (default 3) and `REFUNDKIT_MAX_RATE_LIMIT_WAIT` (e.g.
- * "10 seconds"; unset waits as long as the rate limit needs). `defaults` are what an
+ * `REFUNDKIT_MAX_RETRIES` (default 3), `REFUNDKIT_MAX_RATE_LIMIT_WAIT` (e.g.
+ * "10 seconds"; unset waits as long as the rate limit needs) and `REFUNDKIT_HEARTBEAT`
+ * (`Options.heartbeat`, default 15 seconds). `defaults` are what an
  * app wants when a setting is absent (the gateway bounds the rate-limit wait).
  *
  * @since 0.5.0
@@ -1279,11 +1302,17 @@ export const optionsConfigWith = (
     retries: Settings.wholeNumber("REFUNDKIT_MAX_RETRIES", { min: 0, max: 20 }, "must be a whole number of retries from 0 to 20").pipe(
       Config.withDefault(3)
     ),
-    maxWait: Config.option(Config.duration("REFUNDKIT_MAX_RATE_LIMIT_WAIT"))
-  }).pipe(Config.map(({ maxWait, retries, timeout }) => {
+    maxWait: Config.option(Config.duration("REFUNDKIT_MAX_RATE_LIMIT_WAIT")),
+    // A zero heartbeat would lease in a busy loop; leases of zero length would protect nothing.
+    heartbeat: Config.duration("REFUNDKIT_HEARTBEAT").pipe(
+      Config.validate({ message: "must be a positive duration such as \"15 seconds\"", validation: (d) => Duration.greaterThan(d, Duration.zero) }),
+      Config.withDefault(Duration.decode(defaultHeartbeat))
+    )
+  }).pipe(Config.map(({ heartbeat, maxWait, retries, timeout }) => {
     const maxRateLimitWait = Option.getOrUndefined(maxWait) ?? defaults.maxRateLimitWait
     return {
       ...defaultOptions,
+      heartbeat,
       callTimeout: timeout,
       retrySchedule: retryScheduleFor(retries),
       ...(maxRateLimitWait === undefined ? {} : { maxRateLimitWait })

@@ -569,6 +569,64 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  // Recovery in another process (the gateway's sync loop, a `refundkit` command started meanwhile)
+  // took a refund whose call was still out past the grace: a person could then settle it `failed`
+  // and its target be refunded again before the call's answer came. Recovery's view is the ledger's
+  // alone, so this instance's `recover` stands for any other process's.
+  it.scoped("a refund whose call outlasts the recovery grace stays requested while its process lives, and is recovered once it is gone", () => {
+    const toy = scripted({ idempotent: false, callTimeout: "1 hour" })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const fibers = yield* track
+      const after = (duration: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(duration), fibers.settled)
+      const gate = yield* Deferred.make<void>()
+      toy.script.push(() => Effect.as(Deferred.await(gate), { status: "succeeded" as const, providerStatus: "DONE", providerReference: "ref-slow" }))
+      toy.script.push(() => Effect.never)
+      const slow = yield* fibers.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "slow" }))
+      const dying = yield* fibers.fork(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "dying" }))
+      yield* fibers.settled
+      assert.strictEqual(toy.calls.length, 2)
+      // Beat by beat, as a process lives: every 15 s its leases are renewed.
+      for (let i = 0; i < 12; i++) yield* after("15 seconds")
+      assert.deepStrictEqual(yield* refunds.recover("2 minutes"), [], "three minutes in, both calls are still out and leased")
+
+      yield* Deferred.succeed(gate, undefined)
+      const done = yield* fibers.result(slow, "the slow create")
+      assert.strictEqual(done.refund.status, "succeeded", "the answer settled its refund, which recovery had left alone")
+
+      // Its process gone (the fiber that held the call interrupted), no one renews its lease: four
+      // beats later it has run out, and recovery takes it.
+      yield* Fiber.interrupt(dying)
+      yield* after("59 seconds")
+      assert.deepStrictEqual(yield* refunds.recover("2 minutes"), [], "the last lease still stands")
+      yield* after("1 second")
+      const recovered = yield* refunds.recover("2 minutes")
+      assert.deepStrictEqual(recovered.map((r) => [r.idempotencyKey, r.status]), [["dying", "unknown"]])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scoped("the refunds of a packed call are leased while it is out, and no longer once the batch is interrupted", () => {
+    const toy = scripted({ idempotent: false, maxTargets: 5, callTimeout: "1 hour" })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const fibers = yield* track
+      const after = (duration: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(duration), fibers.settled)
+      toy.script.push(() => Effect.never)
+      const batch = yield* fibers.fork(refunds.createMany([
+        { provider: "toy", request: one("p1"), idempotencyKey: "p1" },
+        { provider: "toy", request: one("p2"), idempotencyKey: "p2" }
+      ]))
+      yield* fibers.settled
+      assert.deepStrictEqual(toy.calls.map((c) => c.lines.length), [2], "one call for both")
+      for (let i = 0; i < 12; i++) yield* after("15 seconds")
+      assert.deepStrictEqual(yield* refunds.recover("2 minutes"), [])
+      yield* Fiber.interrupt(batch)
+      yield* after("1 minute")
+      const recovered = yield* refunds.recover("2 minutes")
+      assert.deepStrictEqual(recovered.map((r) => r.idempotencyKey).sort(), ["p1", "p2"])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   // A submit that is still retrying when recovery (after too short a grace, or another process's
   // `bulk`) and a sync move its refund on: the sync may have resent it and seen the provider take it.
   const movedOnWhileSubmitting = (last: Step) => {

@@ -18,6 +18,10 @@
  * - `refunds.provider_final` (since migration 5): 1 when the provider calls the refund's
  *   status word final while the refund still needs a person (`Refund.providerFinal`); sync
  *   selection (`needingSync`, `claimForSync`) passes such refunds by.
+ * - `refunds.alive_until` (since migration 12): until when the process that claimed a `requested`
+ *   refund says its first call is still out (`keepAlive`); recovery leaves the refund alone until
+ *   then. ISO text by the processes' clock on SQLite (one machine's), `timestamptz` by the server's
+ *   `now()` on PostgreSQL, whose gateways may run on machines whose clocks disagree.
  * - `refund_turns` (SQLite only, since migration 8): who holds a refund's turn
  *   (`serialise`) and until when; PostgreSQL takes an advisory lock instead.
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
@@ -372,6 +376,14 @@ const statusProviderSeqIndex: ReadonlyArray<string> = [
 // do, as they rewrite every index of the row: status is indexed, so no update of a refund is HOT).
 const createdSeqIndex = `CREATE INDEX refunds_created_seq ON refunds (created_at, seq)`
 
+// Not a content column (migration 5's list): a lease written every heartbeat must not bump the
+// refund's version, which a status change read before it compares against. Not indexed either:
+// recovery reads it only for the few refunds in `requested`, found by their status index.
+const aliveUntil = {
+  sqlite: [`ALTER TABLE refunds ADD COLUMN alive_until TEXT`],
+  pg: [`ALTER TABLE refunds ADD COLUMN alive_until timestamptz`]
+}
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -395,7 +407,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "8_refund_turns": statements({ sqlite: sqlite8, pg: [] }),
   "9_sync_due_by_provider": statements({ sqlite: syncDueByProvider(""), pg: syncDueByProvider(" NULLS FIRST") }),
   "10_status_provider_seq_index": statements({ sqlite: statusProviderSeqIndex, pg: statusProviderSeqIndex }),
-  "11_created_seq_index": statements({ sqlite: [createdSeqIndex], pg: [createdSeqIndex] })
+  "11_created_seq_index": statements({ sqlite: [createdSeqIndex], pg: [createdSeqIndex] }),
+  "12_alive_until": statements(aliveUntil)
 }
 
 /**

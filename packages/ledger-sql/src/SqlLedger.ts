@@ -602,11 +602,26 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
       ))
     ).pipe(Effect.map((rows) => rows.map((r) => r.refund)))
 
+  // A lease is timed by the database's clock on PostgreSQL (gateways on several machines) and by `at` on SQLite (one machine).
+  const leaseOver = (at: string) => dialect === "pg" ? sql`(alive_until IS NULL OR alive_until < now())` : sql`(alive_until IS NULL OR alive_until < ${at})`
+
+  const keepAlive = (options: { readonly ids: ReadonlyArray<string>; readonly at: string; readonly forMillis: number }) =>
+    options.ids.length === 0 ? Effect.void : run(
+      "leasing the refunds in flight",
+      tx.write(Effect.asVoid(
+        dialect === "pg"
+          ? sql`UPDATE refunds SET alive_until = now() + ${Math.ceil(options.forMillis)} * interval '1 millisecond'
+              WHERE ${sql.in("id", options.ids)} AND status = 'requested'`
+          : sql`UPDATE refunds SET alive_until = ${new Date(Date.parse(options.at) + options.forMillis).toISOString()}
+              WHERE ${sql.in("id", options.ids)} AND status = 'requested'`
+      ))
+    )
+
   const recover = (options: { readonly olderThan: string; readonly at: string }) =>
     Effect.gen(function*() {
       const ids = yield* run(
         "finding refunds to recover",
-        snapshot(sql<{ readonly id: string }>`SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ${options.olderThan} ORDER BY seq`)
+        snapshot(sql<{ readonly id: string }>`SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ${options.olderThan} AND ${leaseOver(options.at)} ORDER BY seq`)
       )
       const moved: Array<Refund> = []
       for (const { id } of ids) {
@@ -620,6 +635,10 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
             if (Either.isLeft(read)) return Either.left(read.left)
             const current = read.right
             if (Option.isNone(current) || current.value.refund.status !== "requested" || current.value.refund.updatedAt >= options.olderThan) {
+              return Either.right(Option.none<Persisted>())
+            }
+            // Leased since it was found: its process is alive, and its call's answer will settle it.
+            if ((yield* sql`SELECT id FROM refunds WHERE id = ${String(id)} AND ${leaseOver(options.at)}`).length === 0) {
               return Either.right(Option.none<Persisted>())
             }
             return Either.right(Option.some(yield* persistChange(current.value, recoveryOf(current.value.refund, options.at))))
@@ -766,6 +785,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     list,
     needingSync,
     recover,
+    keepAlive,
     claimForSync,
     releaseSync,
     countByStatus

@@ -46,7 +46,8 @@ const config = {
   )),
   recoveryGrace: Flags.integer("recovery-grace").pipe(
     Options.withDescription(
-      "Also move every refund in the ledger left in `requested` for longer than this many seconds to `unknown` before starting. " +
+      "Also move every refund in the ledger left in `requested` for longer than this many seconds to `unknown` before starting, " +
+        "except those a live process still leases (its call is out). " +
         "Without it, only this file's own rows that a killed run left `requested` are taken as in doubt (as they are met), " +
         "so refunds a gateway or another run sharing the ledger is submitting are left alone."
     ),

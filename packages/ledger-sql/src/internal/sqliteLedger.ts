@@ -102,7 +102,9 @@ const sql = {
   update: `UPDATE refunds SET ${Rows.updateAssignments}, version = version + 1 WHERE id = ?`,
   // A refused change adds only an event; the bump still tells other processes' caches.
   bump: "UPDATE refunds SET version = version + 1 WHERE id = ?",
-  toRecover: "SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ? ORDER BY seq",
+  toRecover: "SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ? AND (alive_until IS NULL OR alive_until < ?) ORDER BY seq",
+  leasedInFlight: "SELECT id FROM refunds WHERE id = ? AND alive_until >= ?",
+  keepAlive: "UPDATE refunds SET alive_until = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'requested'",
   lease: "UPDATE refunds SET sync_lease_until = ?, sync_lease_owner = ? WHERE id IN (SELECT value FROM json_each(?))",
   leased: `SELECT ${selected} FROM refunds WHERE id IN (SELECT value FROM json_each(?)) ORDER BY updated_at, seq`,
   release: `UPDATE refunds SET sync_lease_until = NULL, sync_lease_owner = NULL
@@ -480,7 +482,7 @@ export const make = (
     const recover = (options: { readonly olderThan: string; readonly at: string }) =>
       Effect.gen(function*() {
         const ids = yield* read("finding refunds to recover", () =>
-          Either.right((prepare(sql.toRecover).all(options.olderThan) as ReadonlyArray<Row>).map((r) => String(r.id))))
+          Either.right((prepare(sql.toRecover).all(options.olderThan, options.at) as ReadonlyArray<Row>).map((r) => String(r.id))))
         // Each refund is re-read under the write lock: a live process may have moved it on since.
         // Issued together, they share group commits.
         const moved = yield* Effect.forEach(ids, (id) =>
@@ -490,7 +492,11 @@ export const make = (
             // it must not stop the recovery of the others, nor the start of the process.
             if (Either.isLeft(found)) return Writer.done(Either.left(found.left))
             const entry = found.right
-            if (entry === undefined || entry.refund.status !== "requested" || entry.refund.updatedAt >= options.olderThan) {
+            // Leased since it was found: its process is alive, and its call's answer will settle it.
+            if (
+              entry === undefined || entry.refund.status !== "requested" || entry.refund.updatedAt >= options.olderThan ||
+              prepare(sql.leasedInFlight).get(id, options.at) !== undefined
+            ) {
               return Writer.done(Either.right(Option.none<Refund>()))
             }
             return Writer.done(
@@ -499,6 +505,12 @@ export const make = (
           }), { concurrency: 64 })
         for (const result of moved) if (Either.isLeft(result)) yield* recoverySkipped(result.left)
         return moved.flatMap((r) => (Either.isRight(r) && Option.isSome(r.right) ? [r.right.value] : []))
+      })
+
+    const keepAlive = (options: { readonly ids: ReadonlyArray<string>; readonly at: string; readonly forMillis: number }) =>
+      options.ids.length === 0 ? Effect.void : write("leasing the refunds in flight", () => {
+        prepare(sql.keepAlive).run(new Date(Date.parse(options.at) + options.forMillis).toISOString(), JSON.stringify(options.ids))
+        return Writer.done(undefined)
       })
 
     const claimForSync = (lease: SyncLease) =>
@@ -592,6 +604,7 @@ export const make = (
       list,
       needingSync,
       recover,
+      keepAlive,
       claimForSync,
       releaseSync,
       countByStatus
