@@ -610,8 +610,11 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
       "leasing the refunds in flight",
       tx.write(Effect.asVoid(
         dialect === "pg"
+          // A group commit's outcome writes lock several of these rows in one transaction, in their own order:
+          // waiting for them could deadlock. A row locked now is being written, so its refund is moving on,
+          // or recovery holds it and finds the lease renewed at the last beat still standing.
           ? sql`UPDATE refunds SET alive_until = now() + ${Math.ceil(options.forMillis)} * interval '1 millisecond'
-              WHERE ${sql.in("id", options.ids)} AND status = 'requested'`
+              WHERE id IN (SELECT id FROM refunds WHERE ${sql.in("id", options.ids)} AND status = 'requested' FOR UPDATE SKIP LOCKED)`
           : sql`UPDATE refunds SET alive_until = ${new Date(Date.parse(options.at) + options.forMillis).toISOString()}
               WHERE ${sql.in("id", options.ids)} AND status = 'requested'`
       ))
