@@ -6,7 +6,7 @@
 // attempts meet 503s. The ledger must keep what the sync learnt (a late "not processed" does not
 // make a refund Exirom made `failed`), so `bulk --retry-failed` resends nothing and no card is
 // refunded twice.
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { crashTrace, doubleRefunds, L, takeTx, useSuite } from "./harness.js"
@@ -90,6 +90,13 @@ describe("recovery while a submit is still retrying", () => {
     const otherRun = await L.cli(["bulk", other, "--provider", "aerohub", "--ledger", ledger, "--recovery-grace", "0"], { env, timeoutMs: 60_000 })
     expect(otherRun.code, otherRun.stderr).toBe(0)
     expect(otherRun.stderr).not.toContain("left in \"requested\"")
+    // The same file run again meanwhile (an operator who took the first run for hung): its rows are the
+    // first run's refunds, leased, so it reports them in progress and takes none of them for abandoned.
+    const againOut = join(dir, "leased-again.jsonl")
+    const again = await L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--out", againOut, "--json"], { env, timeoutMs: 60_000 })
+    expect(again.code, again.stderr).toBe(3)
+    const againRows = readFileSync(againOut, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+    expect(againRows.map((r) => r.error?.code)).toEqual(Array.from({ length: ROWS }, () => "refund_in_progress"))
     const firstDone = await firstRun
     expect(crashTrace(firstDone.stderr), firstDone.stderr).toBe(false)
     await sandbox().clearFaults()

@@ -382,7 +382,7 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     // A row whose key holds a refund still `requested` was claimed by an earlier run of this file that
     // was killed with its call in flight (the key is this file's own): that refund is in doubt. Only
     // such rows are recovered, whatever their age; refunds other processes sharing the ledger are
-    // submitting right now are left alone.
+    // submitting right now are left alone, and so is a row a live run of this same file leases.
     const abandoned = (result: Either.Either<Refunds.Created, Refunds.CreateError>): Effect.Effect<Either.Either<Refunds.Created, Refunds.CreateError>> => {
       if (Either.isRight(result) || result.left._tag !== "RefundInProgress") return Effect.succeed(result)
       const refundId = result.left.refundId

@@ -221,6 +221,12 @@ export declare namespace Ledger {
      * `olderThan` alone.
      */
     readonly keepAlive?: ((options: { readonly ids: ReadonlyArray<string>; readonly at: string; readonly forMillis: number }) => Effect.Effect<void, LedgerError>) | undefined
+    /**
+     * Which of these refunds a live process leases now ({@link Ledger.Service.keepAlive}), by the
+     * same clock: a caller about to take a `requested` refund for one whose process died (a bulk
+     * re-run meeting its own file's rows) leaves those alone. Optional (since 0.6.0), with `keepAlive`.
+     */
+    readonly leased?: ((options: { readonly ids: ReadonlyArray<string>; readonly at: string }) => Effect.Effect<ReadonlyArray<string>, LedgerError>) | undefined
   }
 }
 
@@ -752,6 +758,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         const until = new Date(Date.parse(at) + forMillis).toISOString()
         for (const id of ids) if (byId.get(id)?.status === "requested") aliveUntil.set(id, until)
       }),
+    leased: ({ at, ids }) => Effect.sync(() => ids.filter((id) => byId.get(id)?.status === "requested" && (aliveUntil.get(id) ?? "") > at)),
     recover: ({ at, olderThan }) =>
       Effect.sync(() => {
         const moved: Array<Refund> = []

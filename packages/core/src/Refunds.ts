@@ -236,9 +236,10 @@ export declare namespace Refunds {
     /** Moves refunds a crash left in `requested` to `unknown`; returns them. */
     readonly recover: (grace: Duration.DurationInput) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /**
-     * Moves one refund left in `requested` to `unknown`, for a caller that knows its submitter
-     * is gone (a bulk re-run meeting its own file's rows), whatever its age; a refund that has
-     * moved on meanwhile is returned as it stands.
+     * Moves one refund left in `requested` to `unknown`, for a caller that takes its submitter
+     * for gone (a bulk re-run meeting its own file's rows), whatever its age; a refund that has
+     * moved on meanwhile is returned as it stands, and so is one a live process still leases
+     * (a second run of the same file, started while the first is sending).
      */
     readonly recoverOne: (id: string, detail: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
   }
@@ -1265,12 +1266,14 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
 
     // The read skips a refused event in the common case; `onlyFrom` decides under the ledger's lock.
+    // A refund a live process leases (a second run of the same bulk file) is left to that process.
     const recoverOne = (id: string, detail: string) =>
       Effect.flatMap(ledger.get(id), (refund) =>
         refund.status !== "requested" ? Effect.succeed(refund) : Effect.flatMap(nowIso, (at) =>
-          record(id, recoveryOf(refund, at, detail)).pipe(
-            Effect.catchTag("IllegalTransition", () => ledger.get(id))
-          )))
+          Effect.flatMap(ledger.leased === undefined ? Effect.succeed([]) : ledger.leased({ ids: [id], at }), (live) =>
+            live.length > 0 ? Effect.succeed(refund) : record(id, recoveryOf(refund, at, detail)).pipe(
+              Effect.catchTag("IllegalTransition", () => ledger.get(id))
+            ))))
 
     return Refunds.of({ create, createMany, pipeline, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover, recoverOne })
   })

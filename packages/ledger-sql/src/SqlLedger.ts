@@ -603,7 +603,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     ).pipe(Effect.map((rows) => rows.map((r) => r.refund)))
 
   // A lease is timed by the database's clock on PostgreSQL (gateways on several machines) and by `at` on SQLite (one machine).
-  const leaseOver = (at: string) => dialect === "pg" ? sql`(alive_until IS NULL OR alive_until < now())` : sql`(alive_until IS NULL OR alive_until < ${at})`
+  const leaseOver = (at: string) => dialect === "pg" ? sql`(alive_until IS NULL OR alive_until <= now())` : sql`(alive_until IS NULL OR alive_until <= ${at})`
 
   const keepAlive = (options: { readonly ids: ReadonlyArray<string>; readonly at: string; readonly forMillis: number }) =>
     options.ids.length === 0 ? Effect.void : run(
@@ -617,6 +617,15 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
               WHERE id IN (SELECT id FROM refunds WHERE ${sql.in("id", options.ids)} AND status = 'requested' FOR UPDATE SKIP LOCKED)`
           : sql`UPDATE refunds SET alive_until = ${new Date(Date.parse(options.at) + options.forMillis).toISOString()}
               WHERE ${sql.in("id", options.ids)} AND status = 'requested'`
+      ))
+    )
+
+  const leased = (options: { readonly ids: ReadonlyArray<string>; readonly at: string }) =>
+    options.ids.length === 0 ? Effect.succeed([]) : run(
+      "reading the leases of refunds in flight",
+      snapshot(Effect.map(
+        sql<{ readonly id: unknown }>`SELECT id FROM refunds WHERE ${sql.in("id", options.ids)} AND status = 'requested' AND NOT ${leaseOver(options.at)}`,
+        (rows) => rows.map((r) => String(r.id))
       ))
     )
 
@@ -789,6 +798,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     needingSync,
     recover,
     keepAlive,
+    leased,
     claimForSync,
     releaseSync,
     countByStatus

@@ -14,6 +14,11 @@ const keepAliveOf = (ledger: Ledger.Ledger.Service) => {
   return ledger.keepAlive!
 }
 
+const leasedOf = (ledger: Ledger.Ledger.Service) => {
+  assert.isDefined(ledger.leased, "the ledger tells which refunds are leased")
+  return ledger.leased!
+}
+
 for (const harness of [memory, sqlite, sqliteOnClient, pg]) {
   describe(`in-flight leases on ${harness.name}`, () => {
     // Timed by the real clock: PostgreSQL times leases by its own `now()`, which a test cannot move.
@@ -26,6 +31,7 @@ for (const harness of [memory, sqlite, sqliteOnClient, pg]) {
         yield* ledger.claim(dead)
         const leasedAt = Date.now()
         yield* keepAliveOf(ledger)({ ids: [live.id], at: iso(leasedAt), forMillis: leaseMillis })
+        assert.deepStrictEqual(yield* leasedOf(ledger)({ ids: [live.id, dead.id], at: iso(Date.now()) }), [live.id])
         // Both were claimed in 2024: by the grace alone, both are due.
         const first = yield* ledger.recover({ olderThan: iso(Date.now()), at: iso(Date.now()) })
         assert.isBelow(Date.now() - leasedAt, leaseMillis, "the first recovery ran within the lease")
@@ -33,6 +39,7 @@ for (const harness of [memory, sqlite, sqliteOnClient, pg]) {
         assert.strictEqual((yield* ledger.get(live.id)).status, "requested")
 
         yield* Effect.sleep(leaseMillis + 300)
+        assert.deepStrictEqual(yield* leasedOf(ledger)({ ids: [live.id, dead.id], at: iso(Date.now()) }), [], "the lease has run out")
         const second = yield* ledger.recover({ olderThan: iso(Date.now()), at: iso(Date.now()) })
         assert.deepStrictEqual(second.map((r) => [r.idempotencyKey, r.status]), [["live", "unknown"]])
       }), 30_000)
@@ -63,6 +70,7 @@ describe("in-flight leases on PostgreSQL", () => {
       yield* keepAliveOf(ledger)({ ids: [refund.id], at: iso(Date.now()), forMillis: 60_000 })
       const ahead = Date.now() + 10 * 60_000
       assert.deepStrictEqual(yield* ledger.recover({ olderThan: iso(ahead - 120_000), at: iso(ahead) }), [])
+      assert.deepStrictEqual(yield* leasedOf(ledger)({ ids: [refund.id], at: iso(ahead) }), [refund.id])
       assert.strictEqual((yield* ledger.get(refund.id)).status, "requested")
     }))
 })

@@ -102,8 +102,10 @@ const sql = {
   update: `UPDATE refunds SET ${Rows.updateAssignments}, version = version + 1 WHERE id = ?`,
   // A refused change adds only an event; the bump still tells other processes' caches.
   bump: "UPDATE refunds SET version = version + 1 WHERE id = ?",
-  toRecover: "SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ? AND (alive_until IS NULL OR alive_until < ?) ORDER BY seq",
-  leasedInFlight: "SELECT id FROM refunds WHERE id = ? AND alive_until >= ?",
+  toRecover: "SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ? AND (alive_until IS NULL OR alive_until <= ?) ORDER BY seq",
+  // A lease holds while now is before its end, as a sync lease does.
+  leasedInFlight: "SELECT id FROM refunds WHERE id = ? AND alive_until > ?",
+  leasedNow: "SELECT id FROM refunds WHERE id IN (SELECT value FROM json_each(?)) AND status = 'requested' AND alive_until > ?",
   keepAlive: "UPDATE refunds SET alive_until = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'requested'",
   lease: "UPDATE refunds SET sync_lease_until = ?, sync_lease_owner = ? WHERE id IN (SELECT value FROM json_each(?))",
   leased: `SELECT ${selected} FROM refunds WHERE id IN (SELECT value FROM json_each(?)) ORDER BY updated_at, seq`,
@@ -513,6 +515,10 @@ export const make = (
         return Writer.done(undefined)
       })
 
+    const leased = (options: { readonly ids: ReadonlyArray<string>; readonly at: string }) =>
+      options.ids.length === 0 ? Effect.succeed([]) : read("reading the leases of refunds in flight", () =>
+        Either.right((prepare(sql.leasedNow).all(JSON.stringify(options.ids), options.at) as ReadonlyArray<Row>).map((r) => String(r.id))))
+
     const claimForSync = (lease: SyncLease) =>
       write("leasing refunds to sync", (scratch) => {
         // Least recently leased first, as SqlLedger's claimForSync (see there).
@@ -605,6 +611,7 @@ export const make = (
       needingSync,
       recover,
       keepAlive,
+      leased,
       claimForSync,
       releaseSync,
       countByStatus
