@@ -242,8 +242,9 @@ export const apiLayer = (bodyLimitBytes: number) => {
     404,
     new ApiError.RouteNotFound({ message: "No such route. See /openapi.json or /docs for the API." })
   )
-  // A known path with another method (`DELETE /v1/refunds`, `GET /v1/refunds/{id}/sync`) is still 404, but says
-  // which methods the path takes: "No such route" alone sent a newcomer looking for a typo in the path.
+  // A known path with another method (`DELETE /v1/refunds`, `GET /v1/refunds/{id}/sync`) is 405 with `Allow`
+  // (RFC 9110, 15.5.6), and its message says which methods the path takes: a 404 "No such route" sent a
+  // newcomer looking for a typo in the path.
   const wrongMethod = new Map<string, HttpServerResponse.HttpServerResponse>()
   const notFoundFor = (request: HttpServerRequest.HttpServerRequest): HttpServerResponse.HttpServerResponse => {
     const path = pathOf(request.url)
@@ -253,10 +254,10 @@ export const apiLayer = (bodyLimitBytes: number) => {
     let response = wrongMethod.get(allowed)
     if (response === undefined) {
       response = errorResponse(
-        ApiError.Wire.RouteNotFound,
-        404,
-        new ApiError.RouteNotFound({ message: `No such route: this path takes ${allowed} only. See /openapi.json or /docs for the API.` })
-      )
+        ApiError.Wire.MethodNotAllowed,
+        405,
+        new ApiError.MethodNotAllowed({ message: `This path takes ${allowed} only. See /openapi.json or /docs for the API.` })
+      ).pipe(HttpServerResponse.setHeader("allow", allowed))
       wrongMethod.set(allowed, response)
     }
     return response

@@ -133,7 +133,7 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
         Layer.provide(RequestMiddleware.apiLayer(options.bodyLimitBytes)),
         Layer.provide(api),
         // The router refuses a path segment over 100 characters by default, which answered a
-        // long refund id as an unknown route ("this path takes GET only" to a GET). The request
+        // long refund id as an unknown route (405 "This path takes GET only" to a GET). The request
         // line is already bounded by Node's header limit, so no segment is refused for its length.
         Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: Http.maxHeaderSize }))
       )

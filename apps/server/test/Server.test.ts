@@ -79,12 +79,13 @@ describe("the gateway", () => {
       assert.strictEqual(route.body.error.code, "not_found")
       assert.strictEqual(route.headers["x-request-id"], "req-123")
       assert.strictEqual(route.body.error.message, "No such route. See /openapi.json or /docs for the API.")
-      // A known path with another method says which methods it takes.
+      // A known path with another method is 405, and says which methods it takes, in Allow and in words.
       for (const [method, path, allowed] of [["DELETE", "/v1/refunds", "GET, POST"], ["GET", "/v1/refunds/rfd_x/sync", "POST"], ["POST", "/healthz", "GET"]] as const) {
         const wrongMethod = yield* gw.fetch(method, path)
-        assert.strictEqual(wrongMethod.status, 404, `${method} ${path}`)
-        assert.strictEqual(wrongMethod.body.error.code, "not_found")
-        assert.strictEqual(wrongMethod.body.error.message, `No such route: this path takes ${allowed} only. See /openapi.json or /docs for the API.`)
+        assert.strictEqual(wrongMethod.status, 405, `${method} ${path}`)
+        assert.strictEqual(wrongMethod.headers["allow"], allowed)
+        assert.strictEqual(wrongMethod.body.error.code, "method_not_allowed")
+        assert.strictEqual(wrongMethod.body.error.message, `This path takes ${allowed} only. See /openapi.json or /docs for the API.`)
       }
       for (const answer of [none, wrong, route]) assert.match(answer.headers["server-timing"]!, timingPattern)
 

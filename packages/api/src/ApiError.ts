@@ -103,6 +103,17 @@ export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNot
 }) {}
 
 /**
+ * A path the API has, asked with a method it does not take (`DELETE /v1/refunds`): 405 with
+ * `Allow` naming the methods it takes.
+ *
+ * @since 0.6.0
+ */
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()("MethodNotAllowed", {
+  code: Schema.tag("method_not_allowed"),
+  ...base
+}) {}
+
+/**
  * The first request with this idempotency key is still running: retry later with the same key.
  *
  * @since 0.1.0
@@ -374,6 +385,7 @@ export const Wire = {
   UnknownProvider: response(UnknownProvider, 404, "The provider is not installed"),
   RefundNotFound: response(RefundNotFound, 404, "No refund with this id"),
   RouteNotFound: response(RouteNotFound, 404, "No such route"),
+  MethodNotAllowed: response(MethodNotAllowed, 405, "The path does not take this method; Allow names the methods it takes"),
   RefundInProgress: response(RefundInProgress, 409, "The first request with this key is still running"),
   OverRefund: response(OverRefund, 409, "The refund would exceed a target's original amount"),
   TargetAlreadyRefunded: response(
@@ -412,6 +424,7 @@ export type ApiError =
   | UnknownProvider
   | RefundNotFound
   | RouteNotFound
+  | MethodNotAllowed
   | RefundInProgress
   | OverRefund
   | TargetAlreadyRefunded
