@@ -21,7 +21,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { Ledger, notSentCode, recoveryOf, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
 import * as CallSlots from "./internal/callSlots.js"
-import { keepInFlightAlive } from "./internal/inFlightLeases.js"
+import { beatsUnleased, keepInFlightAlive } from "./internal/inFlightLeases.js"
 import * as Money from "./Money.js"
 import { type Outcome, type Prepared, type Provider, storableEvent, type WebhookRequest } from "./Provider.js"
 import { Providers } from "./Providers.js"
@@ -360,9 +360,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const windowUsed = new Map<string, number>()
     const maxRetryAfter = Duration.toMillis(options.maxRetryAfter)
     const callTimeoutMillis = Duration.toMillis(options.callTimeout)
-    /** Refunds this process claimed and has not yet recorded an answer for: their first call is out or about to go. */
-    const inFlight = new Set<string>()
-    yield* keepInFlightAlive(ledger, inFlight, options.heartbeat ?? defaultHeartbeat)
+    /**
+     * Refunds this process claimed and has not yet recorded an answer for (their first call is out or
+     * about to go), each with the run of `create` or `createMany` that claimed it: only that run lets go
+     * of it. A retry under the same key (answered `RefundInProgress`) has the same refund id, and letting
+     * go of the id when it ended left the live refund unleased.
+     */
+    const inFlight = new Map<string, object>()
+    const heartbeatMillis = Duration.toMillis(options.heartbeat ?? defaultHeartbeat)
+    yield* keepInFlightAlive(ledger, inFlight, heartbeatMillis)
+    const letGo = (id: string, owner: object): void => {
+      if (inFlight.get(id) === owner) inFlight.delete(id)
+    }
 
     const limiterFor = (provider: Provider) =>
       Effect.suspend(() => {
@@ -679,10 +688,10 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     }
 
     /** Records the draft `requested`; the claim is either ours to submit or an earlier refund to replay. */
-    const claimDrafted = (drafted: Drafted): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress | OverRefund | TargetAlreadyRefunded | LedgerError> =>
+    const claimDrafted = (drafted: Drafted, owner: object): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress | OverRefund | TargetAlreadyRefunded | LedgerError> =>
       Effect.flatMap(ledger.claim(drafted.draft), (claimed): Effect.Effect<Claim, IdempotencyKeyReused | RefundInProgress> =>
         claimed._tag === "Existing" ? replayOf(drafted.draft, claimed.refund) : Effect.sync(() => {
-          inFlight.add(claimed.refund.id)
+          inFlight.set(claimed.refund.id, owner)
           return { _tag: "Submit", provider: drafted.provider, prepared: drafted.prepared, refund: claimed.refund, request: drafted.request }
         }))
 
@@ -756,9 +765,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * provider with no status API someone would have to check every such row by hand. A
      * call refused for waiting too long was not claimed: nothing is recorded for its key.
      */
-    const claimWhenDue = (drafted: Drafted) =>
+    const claimWhenDue = (drafted: Drafted, owner: object) =>
       Effect.flatMap(earlier(drafted), (replay) =>
-        replay !== undefined ? Effect.succeed(replay) : Effect.zipRight(permitFor(drafted.provider), claimDrafted(drafted)))
+        replay !== undefined ? Effect.succeed(replay) : Effect.zipRight(permitFor(drafted.provider), claimDrafted(drafted, owner)))
 
     const submitOrReplay = (claimed: Claim, slots: CallSlots.CallSlots | undefined, permitted: boolean): Effect.Effect<Created, CreateError> =>
       claimed._tag === "Replay" ? Effect.succeed(claimed.created) : submitClaimed(claimed.provider, claimed.prepared, claimed.refund, slots, permitted)
@@ -767,8 +776,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const createWhenDue = (input: CreateInput, slots?: CallSlots.CallSlots): Effect.Effect<Created, CreateError> =>
       Effect.flatMap(draftOf(input), (drafted) => {
         const limited = drafted.provider.capabilities.rateLimit !== undefined
-        return Effect.flatMap(limited ? claimWhenDue(drafted) : claimDrafted(drafted), (claimed) => submitOrReplay(claimed, slots, limited)).pipe(
-          Effect.ensuring(Effect.sync(() => inFlight.delete(drafted.draft.id)))
+        const owner = {}
+        return Effect.flatMap(limited ? claimWhenDue(drafted, owner) : claimDrafted(drafted, owner), (claimed) => submitOrReplay(claimed, slots, limited)).pipe(
+          Effect.ensuring(Effect.sync(() => letGo(drafted.draft.id, owner)))
         )
       })
 
@@ -868,7 +878,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const sendPacked = (
       provider: Provider,
       group: { readonly members: ReadonlyArray<Drafted>; readonly prepared: Prepared },
-      store: (id: string, result: Effect.Effect<Created, CreateError>) => Effect.Effect<void>
+      store: (id: string, result: Effect.Effect<Created, CreateError>) => Effect.Effect<void>,
+      owner: object
     ): Effect.Effect<void> =>
       Effect.gen(function*() {
         const permit = yield* Effect.either(permitFor(provider))
@@ -877,7 +888,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
         const members: Array<Claimed> = []
         yield* Effect.forEach(group.members, (m) =>
-          Effect.either(claimDrafted(m)).pipe(Effect.flatMap((claimed) => {
+          Effect.either(claimDrafted(m, owner)).pipe(Effect.flatMap((claimed) => {
             if (Either.isLeft(claimed)) return store(m.draft.id, Effect.fail(claimed.left))
             const won = claimed.right
             return won._tag === "Submit" ? Effect.sync(() => void members.push(won)) : store(m.draft.id, Effect.succeed(won.created))
@@ -980,6 +991,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       inputs.length === 1 ? Effect.map(Effect.either(createWhenDue(inputs[0]!)), (result) => [result]) : Effect.gen(function*() {
         const results: Array<Either.Either<Created, CreateError> | undefined> = new Array(inputs.length)
         const indexOf = new Map<string, number>()
+        const owner = {}
         const toSend = new Map<string, Array<Drafted>>()
         const due: Array<Drafted | undefined> = new Array(inputs.length)
         // Decoded and checked against the ledger first, claimed only when their call is due (see sendPacked).
@@ -1014,7 +1026,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           Effect.map(Effect.either(created), (result) => {
             results[indexOf.get(id)!] = result
             releaseWhole(id)
-            inFlight.delete(id)
+            letGo(id, owner)
           })
         const sendAll = Effect.forEach(toSend.values(), (drafts) => {
           const provider = drafts[0]!.provider
@@ -1022,10 +1034,10 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             ? pack(provider, drafts)
             : Effect.succeed(drafts.map((d) => ({ members: [d], prepared: d.prepared })))
           return Effect.flatMap(groups, (all) =>
-            Effect.forEach(all, (group) => sendPacked(provider, group, store), { concurrency: manyOptions?.concurrency ?? 16, discard: true }))
+            Effect.forEach(all, (group) => sendPacked(provider, group, store, owner), { concurrency: manyOptions?.concurrency ?? 16, discard: true }))
         }, { discard: true })
         // Interrupted, a member claimed but not yet stored would otherwise stay leased for as long as the process lives.
-        yield* Effect.ensuring(sendAll, Effect.sync(() => indexOf.forEach((_, id) => inFlight.delete(id))))
+        yield* Effect.ensuring(sendAll, Effect.sync(() => indexOf.forEach((_, id) => letGo(id, owner))))
         // Duplicates of a key within the batch, now that its first occurrence is settled.
         yield* Effect.forEach(inputs, (input, index) =>
           results[index] !== undefined ? Effect.void : Effect.map(Effect.either(createWhenDue(input)), (r) => void (results[index] = r)), { discard: true })
@@ -1256,24 +1268,32 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         return yield* record(id, { to, source: "operator", at, detail: note, ...(to === "succeeded" ? { error: null } : {}) })
       })
 
+    // A refund claimed since its process's last heartbeat has no lease yet: whatever the grace, recovery
+    // leaves alone a refund updated within the last `beatsUnleased` heartbeats (processes sharing a ledger
+    // are expected to share the heartbeat).
+    const unleasedMillis = heartbeatMillis * beatsUnleased
+
     const recover = (grace: Duration.DurationInput) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         return yield* ledger.recover({
           at: new Date(now).toISOString(),
-          olderThan: new Date(now - Duration.toMillis(grace)).toISOString()
+          olderThan: new Date(now - Math.max(Duration.toMillis(grace), unleasedMillis)).toISOString()
         })
       })
 
     // The read skips a refused event in the common case; `onlyFrom` decides under the ledger's lock.
-    // A refund a live process leases (a second run of the same bulk file) is left to that process.
+    // A refund a live process may still hold (a second run of the same bulk file) is left to it.
     const recoverOne = (id: string, detail: string) =>
       Effect.flatMap(ledger.get(id), (refund) =>
-        refund.status !== "requested" ? Effect.succeed(refund) : Effect.flatMap(nowIso, (at) =>
-          Effect.flatMap(ledger.leased === undefined ? Effect.succeed([]) : ledger.leased({ ids: [id], at }), (live) =>
+        refund.status !== "requested" ? Effect.succeed(refund) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const at = new Date(now).toISOString()
+          if (refund.updatedAt > new Date(now - unleasedMillis).toISOString()) return Effect.succeed(refund)
+          return Effect.flatMap(ledger.leased === undefined ? Effect.succeed([]) : ledger.leased({ ids: [id], at }), (live) =>
             live.length > 0 ? Effect.succeed(refund) : record(id, recoveryOf(refund, at, detail)).pipe(
               Effect.catchTag("IllegalTransition", () => ledger.get(id))
-            ))))
+            ))
+        }))
 
     return Refunds.of({ create, createMany, pipeline, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover, recoverOne })
   })

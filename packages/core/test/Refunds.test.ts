@@ -23,6 +23,11 @@ const scripted = (options: {
   rateLimit?: { requests: number; perMillis: number }
   maxRateLimitWait?: Duration.DurationInput
   callTimeout?: Duration.DurationInput
+  /**
+   * A ledger without leases and a heartbeat of 1 ms: recovery takes refunds whose calls are still out,
+   * as it does when their process has stalled past its leases, or has died (a crash, simulated).
+   */
+  unleased?: boolean
 }) => {
   const calls: Array<typeof Lines.Type> = []
   const script: Array<Step> = []
@@ -78,10 +83,15 @@ const scripted = (options: {
     callTimeout: options.callTimeout ?? "1 minute",
     retrySchedule: Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
     maxRetryAfter: "1 second",
-    maxRateLimitWait: options.maxRateLimitWait
+    maxRateLimitWait: options.maxRateLimitWait,
+    ...(options.unleased === true ? { heartbeat: "1 millis" } : {})
   }).pipe(
     Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(provider)), Providers.layer)),
-    Layer.provideMerge(Ledger.layerMemory)
+    Layer.provideMerge(
+      options.unleased === true
+        ? Layer.effect(Ledger.Ledger, Effect.map(Ledger.makeMemory, (memory) => ({ ...memory, keepAlive: undefined, leased: undefined })))
+        : Ledger.layerMemory
+    )
   )
   const called = (n: number) => eventually(() => calls.length >= n, `the provider has been called ${n} times`)
   return { calls, script, layer, called }
@@ -586,6 +596,13 @@ describe("Refunds", () => {
       const dying = yield* fibers.fork(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "dying" }))
       yield* fibers.settled
       assert.strictEqual(toy.calls.length, 2)
+      // A client's retry under the same key while the first is out is told to wait, and leaves the lease alone.
+      const retried = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "slow" }))
+      assert.strictEqual(retried._tag, "RefundInProgress")
+      // Claimed since the last heartbeat, neither is leased yet: recovery leaves them alone whatever its grace.
+      assert.deepStrictEqual(yield* refunds.recover("0 millis"), [])
+      const taken = yield* refunds.recoverOne(retried._tag === "RefundInProgress" ? retried.refundId : "", "taken for abandoned")
+      assert.strictEqual(taken.status, "requested")
       // Beat by beat, as a process lives: every 15 s its leases are renewed.
       for (let i = 0; i < 12; i++) yield* after("15 seconds")
       assert.deepStrictEqual(yield* refunds.recover("2 minutes"), [], "three minutes in, both calls are still out and leased")
@@ -630,7 +647,7 @@ describe("Refunds", () => {
   // A submit that is still retrying when recovery (after too short a grace, or another process's
   // `bulk`) and a sync move its refund on: the sync may have resent it and seen the provider take it.
   const movedOnWhileSubmitting = (last: Step) => {
-    const toy = scripted({ idempotent: true })
+    const toy = scripted({ unleased: true, idempotent: true })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       const gate = yield* Deferred.make<void>()
@@ -643,7 +660,7 @@ describe("Refunds", () => {
       // The claim is recorded once the provider is called; recovery then takes refunds last updated
       // before the current millisecond.
       yield* toy.called(1)
-      yield* Effect.sleep("2 millis")
+      yield* Effect.sleep("5 millis")
       const recovered = yield* refunds.recover("0 millis")
       assert.deepStrictEqual(recovered.map((r) => r.status), ["unknown"])
       const synced = yield* refunds.sync(recovered[0]!.id)
@@ -684,14 +701,14 @@ describe("Refunds", () => {
     }))
 
   it.scopedLive("a provider's success after an operator recorded the refund failed is not dropped: the refund needs a person again", () => {
-    const toy = scripted({ idempotent: true })
+    const toy = scripted({ unleased: true, idempotent: true })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       const gate = yield* Deferred.make<void>()
       toy.script.push(() => Effect.zipRight(Deferred.await(gate), Effect.succeed({ status: "succeeded" as const, providerStatus: "DONE", providerReference: "ref-t1" })))
       const submit = yield* Effect.fork(Effect.either(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "late" })))
       yield* toy.called(1)
-      yield* Effect.sleep("2 millis")
+      yield* Effect.sleep("5 millis")
       // Another process's recovery (too short a grace, or a skewed clock) takes the live refund, and an
       // operator who finds nothing at the provider yet records it failed: its target is free again.
       const [recovered] = yield* refunds.recover("0 millis")
@@ -725,7 +742,7 @@ describe("Refunds", () => {
 
   it.scopedLive("the members of a packed call refused as a whole wait for their own calls recorded as not sent: a crash then leaves them failed, not in doubt", () => {
     // Airalo's shape: one call per window, several targets per call, no way to ask afterwards.
-    const toy = scripted({ idempotent: false, maxTargets: 5, rateLimit: { requests: 1, perMillis: 60_000 } })
+    const toy = scripted({ unleased: true, idempotent: false, maxTargets: 5, rateLimit: { requests: 1, perMillis: 60_000 } })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       toy.script.push(() => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "HTTP_422", reason: "t2 is not yours", action: "fix_request" })))
@@ -751,7 +768,7 @@ describe("Refunds", () => {
   })
 
   it.scopedLive("a member of a refused packed call says it is being sent before its own call goes out, and recovery then leaves it in doubt", () => {
-    const toy = scripted({ idempotent: false, maxTargets: 5, rateLimit: { requests: 1, perMillis: 100 } })
+    const toy = scripted({ unleased: true, idempotent: false, maxTargets: 5, rateLimit: { requests: 1, perMillis: 100 } })
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       const ledger = yield* Ledger.Ledger

@@ -17,23 +17,28 @@ import type { Ledger } from "../Ledger.js"
 export const beatsPerLease = 4
 
 /**
- * Leases `inFlight` every `heartbeat`, in a fiber that ends with the scope. A lease that
- * cannot be written is logged and tried again at the next beat: the refunds keep their
- * status, and only recovery's view of them is at stake.
+ * How many heartbeats recovery leaves a refund alone for after its last update, leased or not:
+ * a refund claimed since its process's last beat has no lease yet, and is leased by the next.
+ */
+export const beatsUnleased = 2
+
+/**
+ * Leases the ids of `inFlight` every `heartbeatMillis`, in a fiber that ends with the scope.
+ * A lease that cannot be written is logged and tried again at the next beat: the refunds keep
+ * their status, and only recovery's view of them is at stake.
  */
 export const keepInFlightAlive = (
   ledger: Ledger.Service,
-  inFlight: ReadonlySet<string>,
-  heartbeat: Duration.DurationInput
+  inFlight: ReadonlyMap<string, unknown>,
+  heartbeatMillis: number
 ): Effect.Effect<void, never, Scope.Scope> => {
   const keepAlive = ledger.keepAlive
   if (keepAlive === undefined) return Effect.void
-  const period = Duration.decode(heartbeat)
-  const forMillis = Duration.toMillis(period) * beatsPerLease
+  const forMillis = heartbeatMillis * beatsPerLease
   const beat = Effect.suspend(() =>
     inFlight.size === 0
       ? Effect.void
-      : Effect.flatMap(Clock.currentTimeMillis, (now) => keepAlive({ ids: [...inFlight], at: new Date(now).toISOString(), forMillis }))
+      : Effect.flatMap(Clock.currentTimeMillis, (now) => keepAlive({ ids: [...inFlight.keys()], at: new Date(now).toISOString(), forMillis }))
   ).pipe(
     Effect.catchAll((error) =>
       Effect.logWarning(
@@ -41,5 +46,5 @@ export const keepInFlightAlive = (
       )
     )
   )
-  return Effect.asVoid(Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(period))))
+  return Effect.asVoid(Effect.forkScoped(Effect.repeat(beat, Schedule.spaced(Duration.millis(heartbeatMillis)))))
 }
