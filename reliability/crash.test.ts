@@ -135,7 +135,9 @@ describe("crash recovery", () => {
     const before = await sandbox().stats()
     await sandbox().faults({ fault: { _tag: "Latency", millis: 20 }, route: "refund", times: 0 })
     const args = ["bulk", file, "--provider", "exirom", "--concurrency", "16", "--json", "--ledger", ledger]
-    const run1 = L.spawnProcess(process.execPath, [L.CLI, ...args], { env: sandbox().env })
+    // The re-run waits for rows the killed run may still hold, up to five heartbeats: 2.5 s here.
+    const env = { ...sandbox().env, REFUNDKIT_HEARTBEAT: "500 millis" }
+    const run1 = L.spawnProcess(process.execPath, [L.CLI, ...args], { env })
     stops.push(() => void run1.kill("SIGKILL"))
     // Kill it with about a third of the rows sent.
     const deadline = Date.now() + 60_000
@@ -153,7 +155,7 @@ describe("crash recovery", () => {
     expect(performedBeforeRerun).toBeGreaterThan(0)
     expect(performedBeforeRerun).toBeLessThan(ROWS)
 
-    const run2 = await L.cli(args, { env: sandbox().env, timeoutMs: 180_000 })
+    const run2 = await L.cli(args, { env, timeoutMs: 180_000 })
     await sandbox().clearFaults()
     expect(crashTrace(run2.stderr + run2.stdout), run2.stderr.slice(-2000)).toBe(false)
     expect([0, 3], run2.stderr.slice(-2000)).toContain(run2.code)

@@ -1,7 +1,7 @@
 // Recovery while a submit is still out. A live `refundkit bulk` leases the refunds whose calls it has
 // out, and another operator's run (`--recovery-grace 0` on the shared ledger) leaves them alone. A
-// refund not leased yet (claimed within the run's last heartbeat) can still be taken: it is moved to
-// `unknown` by that run, `reconcile`
+// refund whose lease lapsed (its process stalled past four heartbeats) can still be taken: it is moved
+// to `unknown` by that run, `reconcile`
 // resends them with their requestIds and Exirom performs them, and then the first run's own last
 // attempts meet 503s. The ledger must keep what the sync learnt (a late "not processed" does not
 // make a refund Exirom made `failed`), so `bulk --retry-failed` resends nothing and no card is
@@ -27,8 +27,10 @@ describe("recovery while a submit is still retrying", () => {
     const ROWS = 10
     const first = takeTx(ROWS)
     const ledger = join(dir, "shared.db")
-    // A heartbeat longer than the run: none of its refunds is leased, as in its first heartbeat.
+    // A heartbeat longer than the run: none of its refunds is leased, as when a process stalls past its
+    // leases. The other run's own short heartbeat lets its recovery take refunds a few seconds old.
     const env = { ...sandbox().env, REFUNDKIT_HEARTBEAT: "1 hour" }
+    const otherEnv = { ...sandbox().env, REFUNDKIT_HEARTBEAT: "100 millis" }
     const mine = join(dir, "mine.csv")
     writeFileSync(mine, `transactionId,amount,reason\n${Array.from({ length: ROWS }, (_, i) => `${first + i},10.00,customer_request`).join("\n")}\n`)
     const other = join(dir, "other.csv")
@@ -44,7 +46,7 @@ describe("recovery while a submit is still retrying", () => {
     const firstRun = L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--concurrency", String(ROWS), "--json"], { env, timeoutMs: 120_000 })
     // Another operator starts a run on the same ledger while the first is on its second attempts.
     await waitUntil(async () => (await refundCalls()) - before >= 2 * ROWS, 60_000)
-    const otherRun = await L.cli(["bulk", other, "--provider", "aerohub", "--ledger", ledger, "--recovery-grace", "0"], { env, timeoutMs: 60_000 })
+    const otherRun = await L.cli(["bulk", other, "--provider", "aerohub", "--ledger", ledger, "--recovery-grace", "0"], { env: otherEnv, timeoutMs: 60_000 })
     expect(otherRun.code, otherRun.stderr).toBe(0)
     expect(otherRun.stderr).toContain(`${ROWS} refund(s) left in "requested"`)
     // Once the first run's last attempts are out, someone reconciles: Exirom performs the resent refunds.

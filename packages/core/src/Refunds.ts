@@ -21,7 +21,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { Ledger, notSentCode, recoveryOf, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
 import * as CallSlots from "./internal/callSlots.js"
-import { beatsUnleased, keepInFlightAlive } from "./internal/inFlightLeases.js"
+import { beatsPerLease, beatsUnleased, keepInFlightAlive } from "./internal/inFlightLeases.js"
 import * as Money from "./Money.js"
 import { type Outcome, type Prepared, type Provider, storableEvent, type WebhookRequest } from "./Provider.js"
 import { Providers } from "./Providers.js"
@@ -238,8 +238,11 @@ export declare namespace Refunds {
     /**
      * Moves one refund left in `requested` to `unknown`, for a caller that takes its submitter
      * for gone (a bulk re-run meeting its own file's rows), whatever its age; a refund that has
-     * moved on meanwhile is returned as it stands, and so is one a live process still leases
-     * (a second run of the same file, started while the first is sending).
+     * moved on meanwhile is returned as it stands. One a live process may still hold (leased,
+     * or updated within the last two heartbeats) is waited for, up to five heartbeats: its
+     * answer settles it, or, its process dead, its lease runs out and it is taken. Still held
+     * then (a second run of the same file, started while the first is sending), it is returned
+     * as it stands, `requested`.
      */
     readonly recoverOne: (id: string, detail: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
   }
@@ -1283,17 +1286,32 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
 
     // The read skips a refused event in the common case; `onlyFrom` decides under the ledger's lock.
-    // A refund a live process may still hold (a second run of the same bulk file) is left to it.
-    const recoverOne = (id: string, detail: string) =>
+    // `undefined` while a live process may still hold the refund: leased, or too recent to be leased yet.
+    const takeOne = (id: string, detail: string): Effect.Effect<Refund | undefined, RefundNotFound | LedgerError> =>
       Effect.flatMap(ledger.get(id), (refund) =>
         refund.status !== "requested" ? Effect.succeed(refund) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const at = new Date(now).toISOString()
-          if (refund.updatedAt > new Date(now - unleasedMillis).toISOString()) return Effect.succeed(refund)
+          if (refund.updatedAt > new Date(now - unleasedMillis).toISOString()) return Effect.succeed(undefined)
           return Effect.flatMap(ledger.leased === undefined ? Effect.succeed([]) : ledger.leased({ ids: [id], at }), (live) =>
-            live.length > 0 ? Effect.succeed(refund) : record(id, recoveryOf(refund, at, detail)).pipe(
+            live.length > 0 ? Effect.succeed(undefined) : record(id, recoveryOf(refund, at, detail)).pipe(
               Effect.catchTag("IllegalTransition", () => ledger.get(id))
             ))
         }))
+
+    // Whether the refund's process is alive or was killed a moment ago (a bulk file re-run at once) cannot be
+    // told apart: either its answer settles it, or the dead process's last lease runs out, within as many
+    // heartbeats as a lease lasts, plus one.
+    const holdersWaitMillis = heartbeatMillis * (beatsPerLease + 1)
+    const recoverOne = (id: string, detail: string) =>
+      Effect.gen(function*() {
+        const deadline = (yield* Clock.currentTimeMillis) + holdersWaitMillis
+        for (;;) {
+          const taken = yield* takeOne(id, detail)
+          if (taken !== undefined) return taken
+          if ((yield* Clock.currentTimeMillis) >= deadline) return yield* ledger.get(id)
+          yield* Effect.sleep(Duration.millis(Math.min(heartbeatMillis, 1000)))
+        }
+      })
 
     return Refunds.of({ create, createMany, pipeline, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover, recoverOne })
   })

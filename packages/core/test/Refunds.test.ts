@@ -601,10 +601,12 @@ describe("Refunds", () => {
       assert.strictEqual(retried._tag, "RefundInProgress")
       // Claimed since the last heartbeat, neither is leased yet: recovery leaves them alone whatever its grace.
       assert.deepStrictEqual(yield* refunds.recover("0 millis"), [])
-      const taken = yield* refunds.recoverOne(retried._tag === "RefundInProgress" ? retried.refundId : "", "taken for abandoned")
-      assert.strictEqual(taken.status, "requested")
+      // A bulk re-run meeting the row waits for its process's answer or for its lease to run out, five beats at most.
+      const taking = yield* fibers.fork(refunds.recoverOne(retried._tag === "RefundInProgress" ? retried.refundId : "", "taken for abandoned"))
       // Beat by beat, as a process lives: every 15 s its leases are renewed.
       for (let i = 0; i < 12; i++) yield* after("15 seconds")
+      const taken = yield* fibers.result(taking, "the re-run's wait for the row")
+      assert.strictEqual(taken.status, "requested", "still held when the wait ended: left to its process")
       assert.deepStrictEqual(yield* refunds.recover("2 minutes"), [], "three minutes in, both calls are still out and leased")
 
       yield* Deferred.succeed(gate, undefined)
@@ -619,6 +621,27 @@ describe("Refunds", () => {
       yield* after("1 second")
       const recovered = yield* refunds.recover("2 minutes")
       assert.deepStrictEqual(recovered.map((r) => [r.idempotencyKey, r.status]), [["dying", "unknown"]])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scoped("a bulk re-run meeting a row of a run killed a moment ago waits until it can take it, then takes it in doubt", () => {
+    const toy = scripted({ idempotent: false, callTimeout: "1 hour" })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const fibers = yield* track
+      const after = (duration: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(duration), fibers.settled)
+      toy.script.push(() => Effect.never)
+      const killed = yield* fibers.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "row-1" }))
+      yield* fibers.settled
+      yield* Fiber.interrupt(killed)
+      const [row] = (yield* refunds.list({ limit: 1 })).items
+      const taking = yield* fibers.fork(refunds.recoverOne(row!.id, "left by a killed run"))
+      // Claimed since its run's last beat, it may belong to a live run that has not leased it yet.
+      yield* after("29 seconds")
+      assert.isNull(taking.unsafePoll(), "within two heartbeats of its claim the row is waited for")
+      yield* after("2 seconds")
+      const taken = yield* fibers.result(taking, "the re-run's wait for the row")
+      assert.deepStrictEqual([taken.status, taken.events.at(-1)?.detail], ["unknown", "left by a killed run"])
     }).pipe(Effect.provide(toy.layer))
   })
 
