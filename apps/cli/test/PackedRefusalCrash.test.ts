@@ -59,7 +59,9 @@ const refundsOver = (ledger: Ledger.Ledger.Service, env: Record<string, string>)
       Refunds.layer({
         callTimeout: "5 seconds",
         retrySchedule: Schedule.spaced("10 millis").pipe(Schedule.intersect(Schedule.recurs(2))),
-        maxRetryAfter: "1 second"
+        maxRetryAfter: "1 second",
+        // Leases of 200 ms: the dead process's run out soon after it (see the recovery below).
+        heartbeat: "50 millis"
       }).pipe(
         Layer.provideMerge(Layer.provideMerge(Airalo.layerConfig, Providers.layer)),
         Layer.provide(Layer.succeed(Ledger.Ledger, ledger)),
@@ -98,7 +100,9 @@ describe("a packed Airalo call refused as a whole, the process dying between its
         assert.isTrue(left.every((r) => r.status === "requested"))
         assert.strictEqual(left.filter(marked).length, 1, "one marked not sent, the others not yet")
 
-        // The next process: recovery (what `bulk`'s re-run and the gateway's start do).
+        // The next process: recovery (what `bulk`'s re-run and the gateway's start do), once the dead
+        // process's last leases (four heartbeats) have run out.
+        yield* Effect.sleep("300 millis")
         const refunds = yield* refundsOver(base, airalo.env)
         const recovered = yield* refunds.recover("0 millis")
         const after = new Map(recovered.map((r) => [r.id, r]))
