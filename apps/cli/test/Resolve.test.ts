@@ -1,6 +1,6 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { join } from "node:path"
-import { fault, run, start, startSandboxes, tempDir } from "./support.js"
+import { fault, run, start, startSandboxes, stats, tempDir } from "./support.js"
 
 let sandboxes: Awaited<ReturnType<typeof startSandboxes>>
 let dir: string
@@ -90,5 +90,44 @@ describe("refundkit resolve", () => {
     const settled = await cli(["resolve", refund.id, "--json", "--status", "succeeded", "--note", "20002 refunded, 424242 is not ours"])
     assert.strictEqual(settled.code, 0, settled.stderr)
     assert.deepStrictEqual((JSON.parse(settled.stdout) as typeof refund).items.map((i) => [i.target, i.status]), [["20002", "succeeded"], ["424242", "failed"]])
+  })
+
+  it("an AeroHub order closed stays held after a plain resolve; --release-targets with --status failed frees it for a new refund", async () => {
+    const order = { refundOrderNo: "FBRF2403117771", purchaseOrderNo: "F1745553257834617771" }
+    const sent = async () => (await stats(sandboxes.url("aerohub"))).requests["update_refund"] ?? 0
+    const created = await cli(["create", "aerohub", "--json", "--idempotency-key", "closed-7771", "--data", JSON.stringify({ ...order, refundStatus: "CLOSED", rejectReason: 4 })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const closed = JSON.parse(created.stdout) as { id: string; status: string; holdsTarget?: boolean }
+    assert.deepStrictEqual([closed.status, closed.holdsTarget], ["failed", true])
+
+    const before = await sent()
+    const second = await cli(["create", "aerohub", "--json", "--idempotency-key", "closed-7771-again", "--data", JSON.stringify({ ...order, refundStatus: "CLOSED", rejectReason: 4 })])
+    assert.strictEqual(second.code, 2, second.stderr)
+    const { error } = JSON.parse(second.stdout) as { error: { code: string; message: string } }
+    assert.strictEqual(error.code, "target_already_refunded")
+    assert.include(error.message, `held by refund ${closed.id} (status failed)`)
+    assert.include(error.message, `refundkit resolve ${closed.id} --status failed --release-targets`)
+    assert.strictEqual(await sent(), before, "nothing reached AeroHub")
+
+    const plain = await cli(["resolve", closed.id, "--status", "failed", "--note", "closed, seen at AeroHub"])
+    assert.strictEqual(plain.code, 2, plain.stderr)
+    assert.include(plain.stderr, `refund ${closed.id} is already failed, which is final: nothing was changed. It still holds its targets (aerohub keeps it on them)`)
+    assert.include(plain.stderr, "add --release-targets")
+    const wrong = await cli(["resolve", closed.id, "--status", "succeeded", "--release-targets", "--note", "reopened"])
+    assert.strictEqual(wrong.code, 2, wrong.stderr)
+    assert.include(wrong.stderr, "--release-targets: goes with --status failed")
+
+    const released = await cli(["resolve", closed.id, "--json", "--status", "failed", "--release-targets", "--note", "AeroHub reopened the order"])
+    assert.strictEqual(released.code, 0, released.stderr)
+    const refund = JSON.parse(released.stdout) as { status: string; holdsTarget?: boolean; events: Array<{ source: string; detail?: string }> }
+    assert.deepStrictEqual([refund.status, refund.holdsTarget], ["failed", undefined])
+    assert.include(refund.events.at(-1)?.detail ?? "", "operator: AeroHub reopened the order (targets released")
+    const nothingLeft = await cli(["resolve", closed.id, "--status", "failed", "--release-targets", "--note", "again"])
+    assert.strictEqual(nothingLeft.code, 2, nothingLeft.stderr)
+    assert.include(nothingLeft.stderr, "holds no target to release: nothing was changed")
+
+    const third = await cli(["create", "aerohub", "--json", "--idempotency-key", "closed-7771-after", "--data", JSON.stringify({ ...order, refundStatus: "CLOSED", rejectReason: 4 })])
+    assert.strictEqual(third.code, 0, third.stderr)
+    assert.strictEqual(await sent(), before + 1, "sent once the operator released the order")
   })
 })

@@ -132,10 +132,17 @@ export const refundedMoneyReference = "refundAmount"
  * So do a CLOSED or QUOTE_REJECTED (its rejection) and a QUOTE_COMPLETED (its quote),
  * for the same reason: a repeat of them must replay them (`AeroHubReplay`).
  *
+ * A CLOSED or QUOTE_REJECTED AeroHub accepted is `failed` but keeps holding the refund
+ * order (`holdsTarget`): AeroHub keeps the order's first rejection and takes a second
+ * as a repeat, so a new refund for the order would be sent and recorded beside this one.
+ * A first update AeroHub refused never gets here: that refund is `failed` with
+ * `provider_declined` and holds nothing.
+ *
  * @since 0.1.0
  */
 export const outcomeOf = (update: UpdateRefund): Outcome => ({
   status: statusOf(update.refundStatus),
+  ...(statusOf(update.refundStatus) === "failed" ? { holdsTarget: true } : {}),
   providerStatus: update.refundStatus,
   providerReference: update.refundOrderNo,
   references: {

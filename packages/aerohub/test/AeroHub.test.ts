@@ -5,7 +5,7 @@ import * as Providers from "@refundkit/core/Providers"
 import * as RefundError from "@refundkit/core/RefundError"
 import * as Refund from "@refundkit/core/Refund"
 import * as Refunds from "@refundkit/core/Refunds"
-import { Cause, ConfigProvider, Context, type Duration, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Schedule } from "effect"
+import { Cause, ConfigProvider, Context, type Duration, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Option, Schedule } from "effect"
 import { readFileSync } from "node:fs"
 import { AeroHub } from "../src/index.js"
 import * as AeroHubSandbox from "../src/sandbox.js"
@@ -656,6 +656,88 @@ describe("AeroHub plugin end to end", () => {
       assert.strictEqual(error._tag, "InvalidRequest")
       if (error._tag === "InvalidRequest") assert.include(error.issues[0]!.message, "create a new refund")
       assert.strictEqual(yield* sent, 1)
+    }))
+
+  it.scopedLive("an order AeroHub closed or whose quote it refused stays held: a second create under another key is refused naming the refund, and nothing is sent", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const secondCreateOf = (o: { readonly refundOrderNo: string; readonly purchaseOrderNo: string }, key: string, request: Record<string, unknown>) =>
+        Effect.gen(function*() {
+          const before = yield* receivedOverHttp(sandbox)
+          const result = yield* Effect.either(refunds.create({ provider: "aerohub", request: { ...o, ...request }, idempotencyKey: key }))
+          assert.strictEqual(yield* receivedOverHttp(sandbox), before, `${key}: nothing reached AeroHub`)
+          if (Either.isLeft(result) && result.left._tag === "TargetAlreadyRefunded") return result.left
+          return yield* Effect.die(`${key}: expected TargetAlreadyRefunded, got ${JSON.stringify(result)}`)
+        })
+
+      // Created CLOSED: failed, and the order held.
+      const o = order(120)
+      const closed = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "closed-first" })
+      assert.strictEqual(yield* receivedOverHttp(sandbox), 1)
+      // The same rejection under another key (AeroHub would take it as a repeat), or another first update: refused unsent.
+      for (const [key, request] of [["closed-again", { refundStatus: "CLOSED", rejectReason: 4 }], ["closed-then-processing", { refundStatus: "PROCESSING" }]] as const) {
+        const refused = yield* secondCreateOf(o, key, request)
+        assert.deepStrictEqual([refused.target, refused.refundId, refused.status, refused.code], [o.refundOrderNo, closed.refund.id, "failed", "target_already_refunded"])
+        assert.include(refused.message, `${o.refundOrderNo} is held by refund ${closed.refund.id} (status failed)`)
+        assert.include(refused.message, "would reach the provider as a repeat of it. Nothing was sent.")
+        assert.include(refused.message, `refundkit resolve ${closed.refund.id} --status failed --release-targets`)
+      }
+      assert.deepStrictEqual([closed.refund.status, closed.refund.providerStatus, closed.refund.holdsTarget], ["failed", "CLOSED", true])
+      const tracked = yield* refunds.list({ provider: "aerohub", target: o.refundOrderNo, limit: 5 })
+      assert.deepStrictEqual(tracked.items.map((r) => r.idempotencyKey), ["closed-first"], "the ledger holds one refund for the order")
+      const atAeroHub = (yield* statsOverHttp(sandbox)).orders[o.refundOrderNo]
+      assert.deepStrictEqual([atAeroHub?.status, atAeroHub?.repeats], ["CLOSED", 0], "AeroHub saw no repeat")
+      // The first create's own key still replays it, without a call.
+      assert.isTrue((yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "closed-first" })).replayed)
+      assert.strictEqual(yield* receivedOverHttp(sandbox), 1)
+
+      // A quote AeroHub refused holds its order the same way.
+      const q = order(121)
+      const rejected = yield* refunds.create({ provider: "aerohub", request: { ...q, refundStatus: "QUOTE_REJECTED", rejectReason: 4 }, idempotencyKey: "quote-rejected" })
+      assert.strictEqual(rejected.refund.holdsTarget, true)
+      assert.strictEqual((yield* secondCreateOf(q, "quote-rejected-again", { refundStatus: "QUOTE_REJECTED", rejectReason: 4 })).refundId, rejected.refund.id)
+
+      // So does a CLOSED reached by a later update.
+      const u = order(122)
+      const processing = yield* refunds.create({ provider: "aerohub", request: { ...u, refundStatus: "PROCESSING" }, idempotencyKey: "closed-by-update" })
+      const closedLater = yield* refunds.update(processing.refund.id, { ...u, refundStatus: "CLOSED", rejectReason: 2 })
+      assert.deepStrictEqual([closedLater.status, closedLater.holdsTarget], ["failed", true])
+      assert.strictEqual((yield* secondCreateOf(u, "closed-by-update-again", { refundStatus: "CLOSED", rejectReason: 2 })).refundId, processing.refund.id)
+
+      // An operator's failed keeps the hold; releasing it in so many words lets a new refund for the order go out.
+      yield* refunds.resolve(closed.refund.id, "failed", "operator: AeroHub shows the order closed")
+      yield* secondCreateOf(o, "after-note", { refundStatus: "CLOSED", rejectReason: 4 })
+      const released = yield* refunds.resolve(closed.refund.id, "failed", "operator: AeroHub reopened the order", { releaseTargets: true })
+      assert.isUndefined(released.holdsTarget)
+      const before = yield* receivedOverHttp(sandbox)
+      const resent = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "after-release" })
+      assert.strictEqual(yield* receivedOverHttp(sandbox), before + 1)
+      assert.notStrictEqual(resent.refund.id, closed.refund.id)
+    }))
+
+  it.scopedLive("a first update AeroHub refused holds nothing: a new refund for the order is sent", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox } = yield* setup()
+      const withdrawn = { refundOrderNo: "FBRF2403110003", purchaseOrderNo: "F1745553257834610003" }
+      const declined = yield* refunds.create({ provider: "aerohub", request: { ...withdrawn, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "declined-close" })
+      assert.deepStrictEqual([declined.refund.status, declined.refund.error?.code, declined.refund.holdsTarget], ["failed", "provider_declined", undefined])
+      const again = yield* refunds.create({ provider: "aerohub", request: { ...withdrawn, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "declined-close-again" })
+      assert.strictEqual(again.refund.error?.code, "provider_declined")
+      assert.strictEqual(yield* receivedOverHttp(sandbox), 2, "the second create was sent")
+    }))
+
+  it.scopedLive("a CLOSED recorded before refunds held their order takes the hold when the same CLOSED is sent again as an update", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, ledger } = yield* setup()
+      const o = order(123)
+      const earlier = yield* recordedByAnEarlierVersion(ledger, "closed-earlier", { ...o, refundStatus: "CLOSED", rejectReason: 4 }, "failed")
+      assert.isUndefined(earlier.holdsTarget)
+      const repeated = yield* refunds.update(earlier.id, { ...o, refundStatus: "CLOSED", rejectReason: 4 })
+      assert.deepStrictEqual([repeated.status, repeated.providerStatus, repeated.holdsTarget], ["failed", "CLOSED", true])
+      const before = yield* receivedOverHttp(sandbox)
+      const refused = yield* Effect.flip(refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "CLOSED", rejectReason: 4 }, idempotencyKey: "closed-later" }))
+      assert.deepStrictEqual(refused._tag === "TargetAlreadyRefunded" ? [refused.refundId, refused.status] : refused, [earlier.id, "failed"])
+      assert.strictEqual(yield* receivedOverHttp(sandbox), before)
     }))
 
   it.scopedLive("a wrong apiKey is ProviderAuthFailed; the key appears in no refund, error or log line", () => {

@@ -38,15 +38,19 @@ describe("AeroHubStatus", () => {
     assert.isUndefined(AeroHubStatus.statusRank("SOMETHING_NEW"))
   })
 
-  it("keeps the provider word, the order numbers and a CLOSED's rejection on the outcome", () => {
+  it("keeps the provider word, the order numbers and a CLOSED's rejection on the outcome, and the order held", () => {
     const outcome = AeroHubStatus.outcomeOf({ refundOrderNo: "FBRF1", purchaseOrderNo: "F1", refundStatus: "CLOSED", rejectReason: 4 })
     assert.deepStrictEqual(outcome, {
       status: "failed",
+      holdsTarget: true,
       providerStatus: "CLOSED",
       providerReference: "FBRF1",
       references: { refundOrderNo: "FBRF1", purchaseOrderNo: "F1", rejection: `{"rejectReason":4}` }
     })
+    // AeroHub keeps an order's first rejection and takes a second as a repeat: both rejections hold the order.
+    assert.strictEqual(AeroHubStatus.outcomeOf({ refundOrderNo: "FBRF1", purchaseOrderNo: "F1", refundStatus: "QUOTE_REJECTED", rejectReason: 4 }).holdsTarget, true)
     const step = AeroHubStatus.outcomeOf({ refundOrderNo: "FBRF1", purchaseOrderNo: "F1", refundStatus: "PROCESSING" })
+    assert.isUndefined(step.holdsTarget, "a refund that has not failed holds its order anyway")
     assert.deepStrictEqual(step.references, { refundOrderNo: "FBRF1", purchaseOrderNo: "F1" }, "a step with nothing a repeat must replay keeps only the order numbers")
     const quoted = AeroHubStatus.outcomeOf({
       refundOrderNo: "FBRF1",

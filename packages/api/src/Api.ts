@@ -43,7 +43,8 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
           "Validates the body against the provider's schema (400 invalid_request, nothing sent), claims the Idempotency-Key, " +
           "and submits the refund. 201 with the refund whatever the provider said (a decline is a refund in status `failed`); " +
           "200 with `Idempotent-Replayed: true` for the same key and body again. A target named without an amount is refunded " +
-          "whole: 409 target_already_refunded, nothing sent, while another refund against it (any key) has not failed."
+          "whole: 409 target_already_refunded, nothing sent, while another refund against it (any key) has not failed, " +
+          "or failed but is kept on the target by its provider (an AeroHub order it closed)."
       }))
   )
   .add(

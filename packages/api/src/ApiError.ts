@@ -148,9 +148,11 @@ export class OverRefund extends Schema.TaggedError<OverRefund>()("OverRefund", {
 
 /**
  * A whole refund (a target named without an amount) against a target that another refund,
- * `refundId`, already names and that has not failed (`status` is its status). Nothing was
+ * `refundId`, holds (`status` is its status): one that has not failed, or a failed one its
+ * provider keeps on the target (`Refund.holdsTarget`, an AeroHub order it closed). Nothing was
  * sent, whatever the idempotency key: wait for that refund, or resolve it as failed if the
- * provider refused it, and send again.
+ * provider refused it, and send again; a failed holder is released only by an operator who
+ * knows the provider will take a new refund of the target.
  *
  * @since 0.3.0
  */
@@ -159,7 +161,9 @@ export class TargetAlreadyRefunded extends Schema.TaggedError<TargetAlreadyRefun
   ...base,
   target: Schema.String,
   refundId: Schema.String.annotations({ description: "The refund that holds the target (not this request's)" }),
-  status: RefundStatus.annotations({ description: "That refund's status; never failed" })
+  status: RefundStatus.annotations({
+    description: "That refund's status; failed only when its provider keeps it on the target (the refund's holdsTarget)"
+  })
 }) {}
 
 /**

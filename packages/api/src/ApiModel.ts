@@ -25,7 +25,7 @@ export const CreateRefund = Schema.Struct(
           "The original amount of each target (keyed by the provider's id of the payment or product), as a decimal string. " +
           "When given, refunds against a target that have not failed may not add up past it (409 over_refund). " +
           "A target named without an amount is refunded whole and is guarded with or without this: it is refused while " +
-          "another refund against it has not failed (409 target_already_refunded)."
+          "another refund against it has not failed, or failed but is kept on the target by its provider (409 target_already_refunded)."
       })
     )
   },

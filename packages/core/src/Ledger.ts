@@ -45,6 +45,14 @@ export interface Change {
    * needs a sync drops it (since 0.4.0).
    */
   readonly providerFinal?: boolean | undefined
+  /**
+   * Whether a `failed` refund keeps holding its targets (`Outcome.holdsTarget`, `Refund.holdsTarget`).
+   * `undefined` follows the provider's latest word: a change with a `providerStatus` drops the flag, one
+   * without (an operator's, recovery's) keeps it, since a note typed by hand is not the provider
+   * letting go of the refund. `false` releases the targets (an operator's explicit say-so: `Refunds.resolve`
+   * with `releaseTargets`). Only a `failed` refund carries it (since 0.5.0).
+   */
+  readonly holdsTarget?: boolean | undefined
   readonly providerReference?: string | undefined
   readonly references?: Readonly<Record<string, string>> | undefined
   readonly items?: ReadonlyArray<RefundItem> | undefined
@@ -142,17 +150,18 @@ export declare namespace Ledger {
     /**
      * Atomically claims (provider, idempotency key) and records `refund` in
      * `requested`, unless the key is taken. Where targets state an original amount,
-     * refuses a claim that would take the non-failed refunds past it; a target named
-     * without an amount (a whole refund) is refused while another refund against it has
-     * not failed (`TargetAlreadyRefunded`). Ledgers check both through `targetGuards`
-     * and `refusalOf`.
+     * refuses a claim that would take the refunds holding the target past it; a target named
+     * without an amount (a whole refund) is refused while another refund holds it
+     * (`TargetAlreadyRefunded`). A refund holds its targets unless it failed, and a failed one
+     * its provider keeps on them still does (`holdsTargets`). Ledgers check both through
+     * `targetGuards` and `refusalOf`.
      */
     readonly claim: (refund: Refund) => Effect.Effect<Claim, GuardError | LedgerError>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
     readonly findByKey: (provider: string, idempotencyKey: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
     readonly findByReference: (provider: string, providerReference: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
     /**
-     * The first refund of `provider` naming `target` that has not failed, read without a lock:
+     * The first refund of `provider` naming `target` that holds it (`holdsTargets`), read without a lock:
      * `Refunds` asks before a whole refund waits for its turn of a rate limit, so one the
      * claim would refuse takes no turn. The claim checks again under its lock. Optional: a
      * ledger without it only loses that shortcut (since 0.3.0).
@@ -299,14 +308,17 @@ export const applyChange = (
     const refusal = `refused: ${refund.status} -> ${change.to} is not a legal transition${change.detail === undefined ? "" : ` (${change.detail})`}`
     return Either.left({ refused: { ...refund, events: [...refund.events, { ...event, accepted: false, detail: refusal }] }, error })
   }
-  const { error: _previous, providerFinal: _final, ...rest } = refund
+  const { error: _previous, providerFinal: _final, holdsTarget: _holds, ...rest } = refund
   const error = change.error === undefined ? refund.error : change.error === null ? undefined : change.error
   const providerFinal = RefundStatus.needsSync(change.to) &&
     (change.providerStatus === undefined ? refund.providerFinal === true : change.providerFinal === true)
+  const holdsTarget = change.to === "failed" &&
+    (change.holdsTarget ?? (change.providerStatus === undefined && refund.holdsTarget === true))
   return Either.right({
     ...rest,
     ...(error === undefined ? {} : { error }),
     ...(providerFinal ? { providerFinal } : {}),
+    ...(holdsTarget ? { holdsTarget } : {}),
     status: change.to,
     updatedAt: change.at,
     ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
@@ -357,12 +369,22 @@ export const guardedTargets = (refund: Refund): ReadonlyArray<GuardedTarget> => 
 }
 
 /**
- * The minor units a refund reserves against a target while it is not `failed`.
+ * Whether the target guards count a refund: every refund that has not failed, and a failed one
+ * whose provider keeps it on its targets (`Refund.holdsTarget`), since a new refund of them
+ * would reach the provider as a repeat of it. Every ledger reads reservations through this rule
+ * (the SQL ones as `status <> 'failed' OR holds_target = 1`).
+ *
+ * @since 0.5.0
+ */
+export const holdsTargets = (refund: Refund): boolean => refund.status !== "failed" || refund.holdsTarget === true
+
+/**
+ * The minor units a refund reserves against a target while it holds it (`holdsTargets`).
  *
  * @since 0.1.0
  */
 export const reservedAgainst = (refund: Refund, target: string): bigint => {
-  if (refund.status === "failed" || refund.currency === undefined) return 0n
+  if (!holdsTargets(refund) || refund.currency === undefined) return 0n
   let reserved = 0n
   for (const t of refund.targets) {
     if (t.target !== target || t.amount === undefined) continue
@@ -383,13 +405,17 @@ export interface Reservation {
   readonly refundId: string
   readonly amount: bigint | undefined
   readonly currency: string | undefined
-  /** The holding refund's status, named when a whole refund is refused (since 0.3.0). */
+  /**
+   * The holding refund's status, named when a whole refund is refused (since 0.3.0): `failed` only
+   * for a refund whose provider keeps it on its targets (`Refund.holdsTarget`).
+   */
   readonly status: RefundStatus.RefundStatus
 }
 
 /**
  * The reservation a refund holds against a target whatever its status (ledgers skip
- * `failed` refunds when they read reservations back), or none when it does not name it.
+ * refunds that no longer hold their targets when they read reservations back: `holdsTargets`),
+ * or none when it does not name it.
  *
  * @since 0.2.0
  */
@@ -406,8 +432,8 @@ export const reservationOf = (refund: Refund, target: string): Reservation | und
 }
 
 /**
- * The guard's verdict on one target: the refusal when the refunds already reserved
- * against it (not `failed`) and this one would exceed its original amount, or when one
+ * The guard's verdict on one target: the refusal when the refunds already reserved against
+ * it that hold it (`holdsTargets`) and this one would exceed its original amount, or when one
  * of them cannot be counted in the guard's currency: the guard refuses what it cannot
  * prove fits rather than sum amounts of different currencies or guess a whole refund's.
  *
@@ -438,8 +464,8 @@ export type GuardError = OverRefund | TargetAlreadyRefunded
 
 /**
  * One target a claim must check before it is recorded: an amount checked against its
- * original amount (`GuardedTarget`), or a whole refund, which no other refund against the
- * target that has not failed may share.
+ * original amount (`GuardedTarget`), or a whole refund, which no other refund holding the
+ * target (`holdsTargets`) may share.
  *
  * @since 0.3.0
  */
@@ -450,7 +476,7 @@ export type TargetGuard =
 /**
  * Targets a refund names at least once without an amount: whole refunds. A whole refund
  * is guarded whether or not it states original amounts, since the only refund it can
- * share its target with is one that failed.
+ * share its target with is one that failed and let go of it.
  *
  * @since 0.3.0
  */
@@ -475,8 +501,8 @@ export const targetGuards = (refund: Refund): ReadonlyArray<TargetGuard> => {
 }
 
 /**
- * The guard's verdict on one target given the reservations of the other refunds against
- * it that have not failed: a whole refund is refused by any of them, an amount by
+ * The guard's verdict on one target given the reservations of the other refunds that hold
+ * it (`holdsTargets`): a whole refund is refused by any of them, an amount by
  * `overRefundOf`'s rules.
  *
  * @since 0.3.0
@@ -616,11 +642,11 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
   // When each in-flight refund's lease runs out (`keepAlive`), beside the refund as `leases` are.
   const aliveUntil = new Map<string, string>()
 
-  /** What the refunds of `provider` that have not failed hold on `target`, oldest first. */
+  /** What the refunds of `provider` that hold `target` reserve on it, oldest first. */
   const heldOn = (provider: string, target: string): Array<Reservation> =>
     order.flatMap((id) => {
       const other = byId.get(id)!
-      const r = other.provider === provider && other.status !== "failed" ? reservationOf(other, target) : undefined
+      const r = other.provider === provider && holdsTargets(other) ? reservationOf(other, target) : undefined
       return r === undefined ? [] : [r]
     })
 

@@ -85,6 +85,15 @@ export interface Outcome {
    * change. A person (`resolve`), a callback or an explicit `sync` still moves it (since 0.4.0).
    */
   readonly providerFinal?: boolean | undefined
+  /**
+   * With a `failed` status: the provider accepted this refund and keeps it on its targets, so a new
+   * refund of a target would reach the provider as a repeat of this one (AeroHub keeps an order's
+   * first `CLOSED` or `QUOTE_REJECTED` and takes a second as a repeat). The ledger records it on the
+   * refund (`Refund.holdsTarget`) and the target guards count the refund as if it had not failed. Leave
+   * it unset for a refusal that leaves nothing at the provider (a declined request): that one frees
+   * its targets. Read only with a `failed` status (since 0.5.0).
+   */
+  readonly holdsTarget?: boolean | undefined
   /** Set when the provider declined: kept on the refund as its error. */
   readonly decline?: { readonly providerCode: string; readonly reason: string; readonly action?: "retry" | "fix_request" | "customer_action" | "contact_support" | "none" } | undefined
   readonly detail?: string | undefined

@@ -150,6 +150,10 @@ export const Refund = Schema.Struct({
   providerFinal: Schema.optional(Schema.Boolean).annotations({
     description: "true when the provider reports providerStatus as final while the refund still needs a person (requires_action): sync loops no longer ask the provider about it; resolve it"
   }),
+  holdsTarget: Schema.optional(Schema.Boolean).annotations({
+    description:
+      "true on a failed refund the provider accepted and keeps on its targets (AeroHub's CLOSED, QUOTE_REJECTED): a new refund of those targets would be a repeat of this one, so it is refused as if this one had not failed. Set by the provider's answer; released only by an operator (resolve --release-targets)"
+  }),
   providerReference: Schema.optional(Schema.String),
   references: Schema.Record({ key: Schema.String, value: Schema.String }),
   currency: Schema.optional(Schema.String),

@@ -468,8 +468,9 @@ export class OverRefund extends Schema.TaggedError<OverRefund>("OverRefund")("Ov
 
 /**
  * A whole refund (a target named without an amount) against a target that another
- * refund, not `failed`, already names: refunding it again would pay twice, whatever
- * idempotency key the second request carries.
+ * refund holds (one not `failed`, or a failed one its provider keeps on the target:
+ * `Refund.holdsTarget`): refunding it again would pay twice, or reach the provider as a
+ * repeat of the first, whatever idempotency key the second request carries.
  *
  * @since 0.3.0
  */
@@ -477,13 +478,20 @@ export class TargetAlreadyRefunded extends Schema.TaggedError<TargetAlreadyRefun
   target: Schema.String,
   /** The refund that holds the target. */
   refundId: Schema.String,
-  /** Its status when the claim was refused: never `failed`, which frees the target. */
+  /**
+   * Its status when the claim was refused: `failed` only for a refund its provider accepted and
+   * keeps on the target (`Refund.holdsTarget`); any other failed refund frees it.
+   */
   status: RefundStatus
 }) {
   get code() {
     return "target_already_refunded" as const
   }
   override get message() {
+    // A failed holder is not waited for, nor settled by hand: its provider said its last word and keeps it.
+    if (this.status === "failed") {
+      return `${this.target} is held by refund ${this.refundId} (status failed): its provider took that refund and ended it failed, and keeps it on ${this.target}, so a new refund of ${this.target} would reach the provider as a repeat of it. Nothing was sent. If the provider has told you it will take a new refund of ${this.target}, release the target with \`refundkit resolve ${this.refundId} --status failed --release-targets --note "..."\` and send this one again.`
+    }
     return `${this.target} is already refunded by refund ${this.refundId} (status ${this.status}). Nothing was sent: a refund of the whole target is refused while another refund against it has not failed. Wait for ${this.refundId} to finish; if the provider refused it, record that with \`refundkit resolve ${this.refundId} --status failed --note "..."\` and send this one again.`
   }
 }

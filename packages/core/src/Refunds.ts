@@ -174,6 +174,22 @@ export interface WebhookResult {
 }
 
 /**
+ * What an operator's verdict (`resolve`) does with the refund's targets.
+ *
+ * @since 0.5.0
+ */
+export interface ResolveOptions {
+  /**
+   * With `failed`: lets go of the targets of a failed refund its provider keeps on them
+   * (`Refund.holdsTarget`), so a new refund of them is no longer refused. For when the provider
+   * has said it will take a new refund of the target (AeroHub reopened the order); a verdict
+   * without it keeps them held, since a note typed by hand is not the provider letting go.
+   * With another status it is `InvalidRequest` on `releaseTargets`.
+   */
+  readonly releaseTargets?: boolean | undefined
+}
+
+/**
  * @since 0.1.0
  */
 export class Refunds extends Context.Tag("@refundkit/core/Refunds")<Refunds, Refunds.Service>() {}
@@ -231,8 +247,15 @@ export declare namespace Refunds {
      * Refused (InvalidRequest on `status`) while the refund is `requested` (its first call is still
      * out, and its answer settles it), and `failed` is refused while the provider reported refunding
      * some of its targets: a failed refund reserves nothing, so those targets could be refunded again.
+     * A failed refund its provider keeps on its targets (`Refund.holdsTarget`) may be resolved `failed`
+     * again: it keeps holding them unless `options.releaseTargets` says otherwise (since 0.5.0).
      */
-    readonly resolve: (id: string, to: RefundStatus.RefundStatus, note: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition | InvalidRequest>
+    readonly resolve: (
+      id: string,
+      to: RefundStatus.RefundStatus,
+      note: string,
+      options?: ResolveOptions
+    ) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition | InvalidRequest>
     /** Moves refunds a crash left in `requested` to `unknown`; returns them. */
     readonly recover: (grace: Duration.DurationInput) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /**
@@ -333,6 +356,7 @@ const changeFrom = (outcome: Outcome, source: EventSource, at: string): Change =
   at,
   providerStatus: outcome.providerStatus,
   providerFinal: outcome.providerFinal,
+  holdsTarget: outcome.holdsTarget,
   providerReference: outcome.providerReference,
   references: outcome.references,
   items: outcome.items,
@@ -823,6 +847,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         providerStatus: words.join("+"),
         // Final for the whole call is final for each of its refunds, unless the answer left one of its targets out.
         ...(outcome.providerFinal === true && unnamed.length === 0 ? { providerFinal: true } : {}),
+        ...(outcome.holdsTarget === true ? { holdsTarget: true } : {}),
         items,
         ...(references.length === 1 ? { providerReference: references[0] } : {}),
         ...(outcome.references === undefined ? {} : { references: outcome.references }),
@@ -1093,10 +1118,12 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           })
         )
         // A provider-final word is recorded even when it is the word already held: a refund stored
-        // before refundkit knew that word was final is left out of later sweeps from then on.
+        // before refundkit knew that word was final is left out of later sweeps from then on. So is a
+        // failed refund's hold on its targets, which a refund stored before it was known lacks.
         if (
           outcome.status === refund.status && outcome.providerStatus === refund.providerStatus &&
-          (outcome.providerFinal === true) === (refund.providerFinal === true)
+          (outcome.providerFinal === true) === (refund.providerFinal === true) &&
+          (outcome.status === "failed" && outcome.holdsTarget === true) === (refund.holdsTarget === true)
         ) return refund
         return yield* apply(refund, outcome, "sync")
       })
@@ -1238,8 +1265,15 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           }).pipe(Effect.catchTag("RefundNotFound", () => Effect.succeed<WebhookResult>({ applied: false, reason: "no refund matches this callback" }))))
       })
 
-    const resolve = (id: string, to: RefundStatus.RefundStatus, note: string) =>
+    const resolve = (id: string, to: RefundStatus.RefundStatus, note: string, resolveOptions: ResolveOptions = {}) =>
       Effect.gen(function*() {
+        const release = resolveOptions.releaseTargets === true
+        if (release && to !== "failed") {
+          return yield* InvalidRequest.field(
+            "releaseTargets",
+            `lets go of the targets of a failed refund its provider keeps on them; resolve it failed, not ${to}`
+          )
+        }
         const refund = yield* ledger.get(id)
         // Its first call is out (here or in another process sharing the ledger), and its answer is
         // what settles it: settled by hand first, a success arriving later would be kept only as a
@@ -1266,9 +1300,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             )
           }
         }
-        // A refund settled succeeded by hand no longer carries the error that left it in doubt.
+        // A refund settled succeeded by hand no longer carries the error that left it in doubt. A hand-made
+        // failed keeps a hold the provider set (applyChange) unless the operator lets go of it in so many words.
         const at = yield* nowIso
-        return yield* record(id, { to, source: "operator", at, detail: note, ...(to === "succeeded" ? { error: null } : {}) })
+        const released = release && refund.holdsTarget === true
+        return yield* record(id, {
+          to,
+          source: "operator",
+          at,
+          detail: released ? `${note} (targets released: ${refund.provider} no longer keeps this refund on them)` : note,
+          ...(to === "succeeded" ? { error: null } : {}),
+          ...(release ? { holdsTarget: false } : {})
+        })
       })
 
     // A refund claimed since its process's last heartbeat has no lease yet: whatever the grace, recovery

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Either, Option } from "effect"
 import * as Ledger from "../src/Ledger.js"
 import type { Refund } from "../src/Refund.js"
 
@@ -131,5 +131,81 @@ describe("Ledger (in memory)", () => {
       // And with one, the whole refund's reservation still refuses them as OverRefund.
       const guarded: Refund = { ...part(102), targets: [{ target: "iccid-requested", amount: "5.00", originalAmount: "100.00" }] }
       assert.strictEqual((yield* Effect.flip(ledger.claim(guarded)))._tag, "OverRefund")
+    }))
+
+  it.effect("a failed refund keeps holding its targets when its provider says so, until the provider's next word or an operator's explicit release", () =>
+    Effect.gen(function*() {
+      const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
+      const pending = Either.getOrThrow(Ledger.applyChange(draft(1), { to: "pending", source: "submit", at: at(1), providerStatus: "PROCESSING" }))
+      const apply = (refund: Refund, change: Omit<Ledger.Change, "at" | "source"> & { readonly source?: Ledger.Change["source"] }) =>
+        Either.getOrThrow(Ledger.applyChange(refund, { source: "sync", at: at(2), ...change }))
+
+      const closed = apply(pending, { to: "failed", providerStatus: "CLOSED", holdsTarget: true })
+      assert.strictEqual(closed.holdsTarget, true)
+      assert.isTrue(Ledger.holdsTargets(closed))
+      // Only a failed refund carries it: every other status holds its targets anyway.
+      assert.isUndefined(apply(pending, { to: "pending", providerStatus: "QUOTED", holdsTarget: true }).holdsTarget)
+      // A failed answer without the flag (a decline) frees the targets, as before.
+      const declined = apply(pending, { to: "failed", providerStatus: "REFUSED" })
+      assert.isUndefined(declined.holdsTarget)
+      assert.isFalse(Ledger.holdsTargets(declined))
+
+      // An operator's note, or recovery, says nothing of the provider: the hold stays.
+      const noted = apply(closed, { to: "failed", source: "operator", detail: "the airline refused" })
+      assert.strictEqual(noted.holdsTarget, true)
+      // The provider's own later word decides: repeated with the flag it stays, without it the hold goes.
+      assert.strictEqual(apply(closed, { to: "failed", providerStatus: "CLOSED", holdsTarget: true }).holdsTarget, true)
+      assert.isUndefined(apply(closed, { to: "failed", providerStatus: "CLOSED" }).holdsTarget)
+      // An operator lets go only in so many words.
+      const released = apply(noted, { to: "failed", source: "operator", holdsTarget: false, detail: "AeroHub reopened the order" })
+      assert.isUndefined(released.holdsTarget)
+      assert.isFalse(Ledger.holdsTargets(released))
+      assert.strictEqual(Ledger.reservedAgainst({ ...closed, currency: "USD", targets: [{ target: "tx-1", amount: "5.00" }] }, "tx-1"), 500n)
+      assert.strictEqual(Ledger.reservedAgainst({ ...released, currency: "USD", targets: [{ target: "tx-1", amount: "5.00" }] }, "tx-1"), 0n)
+
+      // A provider's success after an operator's hand-made failed overrules it: requires_action, which holds anyway.
+      const byHand = apply(pending, { to: "failed", source: "operator", holdsTarget: true, detail: "closed, seen at the provider" })
+      const overruled = apply(byHand, { to: "succeeded", providerStatus: "DONE" })
+      assert.strictEqual(overruled.status, "requires_action")
+      assert.isUndefined(overruled.holdsTarget)
+    }))
+
+  it.effect("the in-memory guard counts a failed refund that holds its targets: a whole refund is refused naming it and why, an amount as OverRefund", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      const at = "2024-01-01T00:00:01.000Z"
+      const whole = (n: number, target: string): Refund => ({ ...draft(n), provider: "aerohub", targets: [{ target }] })
+      const first = whole(10, "FBRF800001")
+      yield* ledger.claim(first)
+      yield* ledger.transition(first.id, { to: "failed", source: "submit", at, providerStatus: "CLOSED", holdsTarget: true })
+
+      const refused = yield* Effect.flip(ledger.claim(whole(11, "FBRF800001")))
+      assert.strictEqual(refused._tag, "TargetAlreadyRefunded")
+      if (refused._tag === "TargetAlreadyRefunded") {
+        assert.deepStrictEqual([refused.target, refused.refundId, refused.status], ["FBRF800001", first.id, "failed"])
+        assert.include(refused.message, `held by refund ${first.id} (status failed)`)
+        assert.include(refused.message, "keeps it on FBRF800001")
+        assert.include(refused.message, "Nothing was sent")
+        assert.include(refused.message, `refundkit resolve ${first.id} --status failed --release-targets`)
+      }
+      assert.isTrue((yield* ledger.findByKey("aerohub", whole(11, "FBRF800001").idempotencyKey))._tag === "None", "nothing recorded for the refused claim")
+      const held = yield* ledger.holderOf!("aerohub", "FBRF800001")
+      assert.deepStrictEqual(Option.getOrUndefined(Option.map(held, (r) => [r.refundId, r.status])), [first.id, "failed"])
+
+      // Its reservation counts against a guarded amount too.
+      const part: Refund = { ...draft(12), provider: "aerohub", currency: "USD", targets: [{ target: "FBRF800001", amount: "1.00", originalAmount: "100.00" }] }
+      const over = yield* Effect.flip(ledger.claim(part))
+      assert.deepStrictEqual(over._tag === "OverRefund" ? over.blockedBy : over, { refundId: first.id, reason: "states no currency" })
+
+      // A failed refund without the flag (its first update declined) holds nothing.
+      const declined = whole(13, "FBRF800002")
+      yield* ledger.claim(declined)
+      yield* ledger.transition(declined.id, { to: "failed", source: "submit", at, error: { code: "provider_declined", message: "declined" } })
+      assert.strictEqual((yield* ledger.claim(whole(14, "FBRF800002")))._tag, "Claimed")
+
+      // Released by an operator, the target takes a new refund.
+      yield* ledger.transition(first.id, { to: "failed", source: "operator", at, holdsTarget: false, detail: "reopened" })
+      assert.isTrue(Option.isNone(yield* ledger.holderOf!("aerohub", "FBRF800001")))
+      assert.strictEqual((yield* ledger.claim(whole(11, "FBRF800001")))._tag, "Claimed")
     }))
 })

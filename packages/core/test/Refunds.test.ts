@@ -333,6 +333,36 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("a failed answer the provider keeps on its target holds it: a new refund is refused unsent, a hand-made failed keeps it, releaseTargets lets go", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const originalAmounts = { t1: "100.00" }
+      // The provider took the refund and closed it, and would take another for t1 as a repeat of it.
+      toy.script.push(() => Effect.succeed({ status: "failed", providerStatus: "CLOSED", holdsTarget: true }))
+      const closed = yield* refunds.create({ provider: "toy", request: one("t1", "60.00"), idempotencyKey: "closed", originalAmounts })
+      assert.strictEqual(closed.refund.status, "failed")
+      assert.strictEqual(closed.refund.holdsTarget, true)
+      const over = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1", "50.00"), idempotencyKey: "second", originalAmounts }))
+      assert.strictEqual(over._tag, "OverRefund", "the closed refund's 60.00 still counts")
+      assert.strictEqual(toy.calls.length, 1, "nothing sent for the second")
+
+      // An operator's verdict alone keeps the hold; releaseTargets only goes with failed.
+      const noted = yield* refunds.resolve(closed.refund.id, "failed", "operator: closed at the provider")
+      assert.strictEqual(noted.holdsTarget, true)
+      assert.strictEqual((yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1", "50.00"), idempotencyKey: "third", originalAmounts })))._tag, "OverRefund")
+      const wrong = yield* Effect.flip(refunds.resolve(closed.refund.id, "succeeded", "operator: reopened", { releaseTargets: true }))
+      assert.deepStrictEqual(wrong._tag === "InvalidRequest" ? wrong.issues.map((i) => i.path) : wrong, ["releaseTargets"])
+      const released = yield* refunds.resolve(closed.refund.id, "failed", "operator: the provider reopened it", { releaseTargets: true })
+      assert.isUndefined(released.holdsTarget)
+      assert.strictEqual(released.status, "failed")
+      assert.include(released.events.at(-1)!.detail ?? "", "targets released")
+      const after = yield* refunds.create({ provider: "toy", request: one("t1", "50.00"), idempotencyKey: "fourth", originalAmounts })
+      assert.strictEqual(after.refund.status, "succeeded")
+      assert.strictEqual(toy.calls.length, 2)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("createMany packs claims into as few provider calls as the provider allows", () => {
     const toy = scripted({ idempotent: true, maxTargets: 3 })
     return Effect.gen(function*() {

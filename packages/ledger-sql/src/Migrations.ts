@@ -22,6 +22,9 @@
  *   refund says its first call is still out (`keepAlive`); recovery leaves the refund alone until
  *   then. ISO text by the processes' clock on SQLite (one machine's), `timestamptz` by the server's
  *   `now()` on PostgreSQL, whose gateways may run on machines whose clocks disagree.
+ * - `refunds.holds_target` (since migration 13): 1 on a `failed` refund its provider keeps
+ *   on its targets (`Refund.holdsTarget`); the guard counts its reservations as it counts
+ *   those of a refund that has not failed.
  * - `refund_turns` (SQLite only, since migration 8): who holds a refund's turn
  *   (`serialise`) and until when; PostgreSQL takes an advisory lock instead.
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
@@ -384,6 +387,30 @@ const aliveUntil = {
   pg: [`ALTER TABLE refunds ADD COLUMN alive_until timestamptz`]
 }
 
+// A failed refund its provider keeps on its targets (AeroHub's CLOSED and QUOTE_REJECTED): the
+// guard counts its reservations, read with `status <> 'failed' OR holds_target = 1` on rows it
+// already joins, so no index changes. 0 / 1 on both databases, as `provider_final`. The version
+// trigger is recreated to count it as content: a hand edit releasing a target must move the
+// version on, or a process's cached copy, still holding it, would be written back over it.
+// Migration 12's `alive_until` is not content and stays out of the list.
+const contentColumns13 = `${contentColumns5}, holds_target`
+const holdsTargetColumn = "ALTER TABLE refunds ADD COLUMN holds_target SMALLINT NOT NULL DEFAULT 0 CHECK (holds_target IN (0, 1))"
+
+const sqlite13: ReadonlyArray<string> = [
+  holdsTargetColumn,
+  `DROP TRIGGER refunds_version_on_update`,
+  `CREATE TRIGGER refunds_version_on_update AFTER UPDATE OF ${contentColumns13} ON refunds
+    WHEN NEW.version IS OLD.version
+    BEGIN UPDATE refunds SET version = OLD.version + 1 WHERE seq = NEW.seq; END`
+]
+
+const pg13: ReadonlyArray<string> = [
+  holdsTargetColumn,
+  `DROP TRIGGER refunds_version_on_update ON refunds`,
+  `CREATE TRIGGER refunds_version_on_update BEFORE UPDATE OF ${contentColumns13} ON refunds
+    FOR EACH ROW EXECUTE FUNCTION refunds_version_on_update()`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -408,7 +435,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "9_sync_due_by_provider": statements({ sqlite: syncDueByProvider(""), pg: syncDueByProvider(" NULLS FIRST") }),
   "10_status_provider_seq_index": statements({ sqlite: statusProviderSeqIndex, pg: statusProviderSeqIndex }),
   "11_created_seq_index": statements({ sqlite: [createdSeqIndex], pg: [createdSeqIndex] }),
-  "12_alive_until": statements(aliveUntil)
+  "12_alive_until": statements(aliveUntil),
+  "13_failed_holds_target": statements({ sqlite: sqlite13, pg: pg13 })
 }
 
 /**

@@ -9,7 +9,7 @@
  * - a claim is `INSERT … ON CONFLICT DO NOTHING RETURNING` (the id derives from the key)
  *   against a unique constraint: exactly one concurrent claimant gets a row back;
  * - the target guards (the over-refund sum, and a whole refund's refusal while another
- *   refund against its target has not failed) and the claim's reservations are read and written in the same
+ *   refund holds its target: one not failed, or failed and kept on it by its provider) and the claim's reservations are read and written in the same
  *   transaction, under SQLite's write lock (`BEGIN IMMEDIATE`) or, on PostgreSQL, a
  *   `FOR UPDATE` lock on one row per (provider, target);
  * - a status change reads the refund under the same locks (`FOR UPDATE` on PostgreSQL),
@@ -403,7 +403,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
   const reservedFor = (provider: string, target: string) =>
     Effect.flatMap(
       sql`SELECT t.refund_id, t.amount_minor, t.currency, r.status FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
-          WHERE t.provider = ${provider} AND t.target = ${target} AND r.status <> 'failed' ORDER BY t.refund_seq`,
+          WHERE t.provider = ${provider} AND t.target = ${target} AND (r.status <> 'failed' OR r.holds_target = 1) ORDER BY t.refund_seq`,
       Rows.decodeReserved
     )
 

@@ -2,7 +2,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { applyChange } from "@refundkit/core/Ledger"
-import { Effect, Either } from "effect"
+import { Effect, Either, Option } from "effect"
 import * as Rows from "../src/internal/rows.js"
 import * as Migrations from "../src/Migrations.js"
 import * as SqlLedger from "../src/SqlLedger.js"
@@ -47,10 +47,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 12)
+          assert.strictEqual(Migrations.latest, 13)
           // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
           yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
           for (const step of [Migrations.check, Migrations.run]) {
@@ -69,7 +69,7 @@ describe("Migrations", () => {
           // would stall the one holding the lock. Like the ledger's own connection, they retry instead.
           if (location.name === "SQLite") yield* Effect.forEach(clients, (sql) => sql.unsafe("PRAGMA busy_timeout = 0"), { discard: true })
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 12], "one process applies every migration")
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 13], "one process applies every migration")
         }))
 
       it.scopedLive("a ledger from before migration 3 keeps every event and reservation", () =>
@@ -139,6 +139,29 @@ describe("Migrations", () => {
           // The first sync that hears the word again records it final.
           yield* ledger.transition(refund.id, { to: "requires_action", source: "sync", at: at(5), providerStatus: "CHARGEBACK", providerFinal: true })
           assert.deepStrictEqual(yield* ledger.needingSync({ limit: 5 }), [])
+        }))
+
+      it.scopedLive("a ledger from before migration 13: its failed refunds read back as they were and hold nothing, until their provider's word is recorded again", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const sql = yield* rawSql(url)
+          const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 13))
+          yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
+          // A CLOSED order as a ledger before migration 13 recorded it: failed, its reservation there, no hold.
+          const refund = draft("closed-before", { provider: "aerohub", targets: [{ target: "FBRF920001" }] })
+          const closed = Either.getOrThrow(applyChange(refund, { to: "failed", source: "submit", at: at(1), providerStatus: "CLOSED" }))
+          yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(closed))}`
+          const seqs = yield* sql<{ readonly seq: number | string }>`SELECT seq FROM refunds WHERE id = ${closed.id}`
+          yield* sql`INSERT INTO refund_targets ${sql.insert(Rows.targetRows(closed).map((t) => ({ refund_seq: seqs[0]!.seq, ...t })))}`
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          const read = yield* ledger.get(closed.id)
+          assert.strictEqual(read.status, "failed")
+          assert.isUndefined(read.holdsTarget)
+          assert.isTrue(Option.isNone(yield* ledger.holderOf!("aerohub", "FBRF920001")))
+          // Its provider's word recorded again with the hold (AeroHub: the same CLOSED update, repeated) holds the order.
+          yield* ledger.transition(closed.id, { to: "failed", source: "operator", at: at(2), providerStatus: "CLOSED", holdsTarget: true })
+          const refused = yield* Effect.flip(ledger.claim(draft("second", { n: 3, provider: "aerohub", targets: [{ target: "FBRF920001" }] })))
+          assert.strictEqual(refused._tag, "TargetAlreadyRefunded")
         }))
 
       it.scopedLive("the event history is append-only", () =>

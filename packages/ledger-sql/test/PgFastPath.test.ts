@@ -360,6 +360,7 @@ describe("PostgreSQL ledger fast paths", () => {
         column(null),
         column(at(1)),
         column("[]"),
+        column(0),
         column(0)
       ])
       const text = plan.map((row) => row["QUERY PLAN"]).join("\n")

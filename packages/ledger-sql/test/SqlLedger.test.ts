@@ -127,6 +127,31 @@ for (const location of locations) {
         assert.sameMembers((yield* lease(400)).map((r) => r.id), [open.id, charged.id])
       }))
 
+    it.scopedLive("a failed refund's hold on its targets is read from its column by another instance; a hand edit of it moves the version on", () =>
+      Effect.gen(function*() {
+        const url = yield* location.fresh
+        const ledger = yield* build(SqlLedger.layer({ url }))
+        const closed = draft("closed", { n: 1, provider: "aerohub", targets: [{ target: "FBRF910001" }] })
+        yield* ledger.claim(closed)
+        yield* ledger.transition(closed.id, { to: "failed", source: "submit", at: at(2), providerStatus: "CLOSED", holdsTarget: true })
+        const sql = yield* rawSql(url)
+        const column = () => Effect.map(sql<{ readonly holds_target: number; readonly version: number }>`SELECT holds_target, version FROM refunds WHERE id = ${closed.id}`, (rows) => rows[0]!)
+        assert.strictEqual((yield* column()).holds_target, 1)
+        // A second instance holds nothing in memory: its claim reads the column under its lock.
+        const other = yield* build(SqlLedger.layer({ url }))
+        assert.strictEqual((yield* other.get(closed.id)).holdsTarget, true)
+        const refused = yield* Effect.flip(other.claim(draft("second", { n: 3, provider: "aerohub", targets: [{ target: "FBRF910001" }] })))
+        assert.deepStrictEqual(refused._tag === "TargetAlreadyRefunded" ? [refused.refundId, refused.status] : refused, [closed.id, "failed"])
+        // A hand edit releasing the target moves the version on, so neither instance writes its cached hold back.
+        const before = (yield* column()).version
+        yield* sql`UPDATE refunds SET holds_target = 0 WHERE id = ${closed.id}`
+        assert.strictEqual((yield* column()).version, before + 1)
+        const noted = yield* ledger.transition(closed.id, { to: "failed", source: "operator", at: at(4), detail: "operator: a note" })
+        assert.isUndefined(noted.holdsTarget)
+        assert.strictEqual((yield* column()).holds_target, 0)
+        assert.strictEqual((yield* other.claim(draft("third", { n: 5, provider: "aerohub", targets: [{ target: "FBRF910001" }] })))._tag, "Claimed")
+      }))
+
     it.scopedLive("a damaged refund due for a sync is passed by; the others are still leased to be synced", () =>
       Effect.gen(function*() {
         const url = yield* location.fresh

@@ -1,7 +1,9 @@
 /**
  * `refundkit resolve <id> --status succeeded|failed --note ...`: an operator records the
  * outcome of a refund the provider cannot be asked about (no status query, or still
- * `unknown` after a sync), once they have checked it with the provider.
+ * `unknown` after a sync), once they have checked it with the provider. With
+ * `--status failed --release-targets` it lets go of the targets of a failed refund its
+ * provider keeps on them (an AeroHub order closed, then reopened by AeroHub).
  *
  * @since 0.1.0
  */
@@ -30,20 +32,39 @@ export const command = Command.make("resolve", {
   status: Flags.choice("status", ["succeeded", "failed"] as const).pipe(
     Options.withDescription("What the provider says happened: succeeded (the money or credits went out) or failed (it never made the refund).")
   ),
-  note: Options.text("note").pipe(Options.withDescription("How you know, kept in the refund's history (e.g. \"credited 4.50 USD, seen on GET /v2/balance\")."))
+  note: Options.text("note").pipe(Options.withDescription("How you know, kept in the refund's history (e.g. \"credited 4.50 USD, seen on GET /v2/balance\").")),
+  releaseTargets: Options.boolean("release-targets").pipe(
+    Options.withDescription(
+      "With --status failed: free the targets of a failed refund its provider still keeps on them (an AeroHub order it closed), once the provider has told you it will take a new refund of them."
+    )
+  )
 }, (own) =>
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
       if (own.note.trim() === "") return yield* new UsageError({ field: "--note", detail: "must say how the outcome was checked with the provider" })
+      if (own.releaseTargets && own.status !== "failed") {
+        return yield* new UsageError({ field: "--release-targets", detail: "goes with --status failed: it frees the targets of a failed refund" })
+      }
       const refunds = yield* Refunds.Refunds
       // Core lets a refund stay in its status (a provider may repeat itself), so a final refund settled again to
       // the same status used to be accepted, exit 0, with one more operator event. Core still refuses a final
-      // refund moved to the other status (IllegalTransition, below) if it became final after this read.
+      // refund moved to the other status (IllegalTransition, below) if it became final after this read. The
+      // one change a final refund takes is the release of targets its provider keeps a failed refund on.
       const current = yield* refunds.get(own.id)
-      if (RefundStatus.isFinal(current.status)) {
-        return yield* new UsageError({ field: "--status", detail: `refund ${current.id} is already ${current.status}, which is final: nothing was changed` })
+      const held = current.status === "failed" && current.holdsTarget === true
+      if (RefundStatus.isFinal(current.status) && !(held && own.releaseTargets)) {
+        if (own.releaseTargets) {
+          return yield* new UsageError({ field: "--release-targets", detail: `refund ${current.id} is ${current.status} and holds no target to release: nothing was changed` })
+        }
+        return yield* new UsageError({
+          field: "--status",
+          detail: `refund ${current.id} is already ${current.status}, which is final: nothing was changed`,
+          ...(held
+            ? { hint: `It still holds its targets (${current.provider} keeps it on them); if ${current.provider} has told you it will take a new refund of them, add --release-targets.` }
+            : {})
+        })
       }
-      const refund = yield* refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`).pipe(
+      const refund = yield* refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`, { releaseTargets: own.releaseTargets }).pipe(
         // Settling a refund that is already final is the operator's mistake, not a ledger failure; and
         // nothing is "sent" here, which is all InvalidRequest's message knows how to say.
         Effect.mapError((error) =>
@@ -60,5 +81,6 @@ export const command = Command.make("resolve", {
 ).pipe(Command.withDescription(
   "Record a refund's outcome by hand and print the refund.\n\n" +
     "For a refund still unknown, or at a provider with no status query, once you have checked the outcome with the provider.\n\n" +
+    "With --status failed --release-targets, frees the targets of a failed refund its provider still keeps on them (an AeroHub order it closed and has since reopened).\n\n" +
     `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --note "credited, seen on the Airalo balance"`
 ))

@@ -108,7 +108,7 @@ export const guardedClaimText = `${claimCtes},
 held AS (
   SELECT rt.refund_seq, rt.target, rt.refund_id, rt.amount_minor::text AS amount_minor, rt.currency, r.status
   FROM refund_targets rt JOIN refunds r ON r.seq = rt.refund_seq
-  WHERE rt.provider = $2 AND rt.target = ANY($19::text[]) AND r.status <> 'failed'
+  WHERE rt.provider = $2 AND rt.target = ANY($19::text[]) AND (r.status <> 'failed' OR r.holds_target = 1)
 )
 SELECT id, version, (SELECT COALESCE(json_agg(held ORDER BY held.refund_seq), '[]') FROM held) AS held FROM ins`
 
@@ -125,10 +125,10 @@ const acceptStatement = prepared(
   "accept",
   `WITH u AS (
   UPDATE refunds SET status = $3, provider_status = $4, provider_reference = $5, provider_references = $6,
-    items = $7, error = $8, updated_at = $9, provider_final = $10, version = version + 1
+    items = $7, error = $8, updated_at = $9, provider_final = $10, holds_target = $11, version = version + 1
   WHERE id = $1 AND version = $2
   RETURNING id, seq, version
-), e AS (${insertEvents("u", "$11")})
+), e AS (${insertEvents("u", "$12")})
 SELECT id, version FROM u`
 )
 
@@ -172,12 +172,12 @@ SELECT id, version FROM ins`
 // table was small would go on scanning it as it grows.
 /** @internal */
 export const acceptBatchText = `WITH w AS (
-  SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::smallint[])
-    AS w(id, expected, status, provider_status, provider_reference, provider_references, items, error, updated_at, events, provider_final)
+  SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::smallint[], $12::smallint[])
+    AS w(id, expected, status, provider_status, provider_reference, provider_references, items, error, updated_at, events, provider_final, holds_target)
 ), u AS (
   UPDATE refunds SET status = w.status, provider_status = w.provider_status, provider_reference = w.provider_reference,
     provider_references = w.provider_references, items = w.items, error = w.error, updated_at = w.updated_at,
-    provider_final = w.provider_final, version = refunds.version + 1
+    provider_final = w.provider_final, holds_target = w.holds_target, version = refunds.version + 1
   FROM w WHERE refunds.id = w.id AND refunds.version = w.expected
   RETURNING refunds.id, refunds.seq, refunds.version
 ), e AS (${insertEventsFrom("u", "u JOIN w ON w.id = u.id AND u.version = w.expected + 1, json_to_recordset(w.events::json)")})
@@ -268,10 +268,11 @@ const acceptColumns = (writes: ReadonlyArray<Accept>): Array<ReadonlyArray<strin
       row.error,
       row.updated_at,
       Rows.eventsJson(next.events.slice(current.events.length)),
-      row.provider_final
+      row.provider_final,
+      row.holds_target
     ]
   })
-  return Array.from({ length: 11 }, (_, column) => rows.map((row) => row[column]!))
+  return Array.from({ length: 12 }, (_, column) => rows.map((row) => row[column]!))
 }
 
 /**

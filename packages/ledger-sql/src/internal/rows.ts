@@ -21,7 +21,7 @@ export type Dialect = "sqlite" | "pg"
 
 /** The columns every refund query selects, in one place so reads and decoding agree. */
 export const refundColumns =
-  "seq, id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_final, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
+  "seq, id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_final, holds_target, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
 
 /** @internal */
 export const eventColumns = "refund_id, sequence, at, source, from_status, to_status, provider_status, accepted, detail"
@@ -62,6 +62,7 @@ const RefundRow = Schema.Struct({
   status: RefundStatus,
   provider_status: OptionalText,
   provider_final: Flag,
+  holds_target: Flag,
   provider_reference: OptionalText,
   provider_references: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.String })),
   currency: Schema.NullOr(CurrencyCode),
@@ -259,6 +260,7 @@ export const toRefund = (row: RefundRow, events: ReadonlyArray<RefundEvent>): Re
   status: row.status,
   ...(row.provider_status === null ? {} : { providerStatus: row.provider_status }),
   ...(row.provider_final ? { providerFinal: true } : {}),
+  ...(row.holds_target ? { holdsTarget: true } : {}),
   ...(row.provider_reference === null ? {} : { providerReference: row.provider_reference }),
   references: row.provider_references,
   ...(row.currency === null ? {} : { currency: row.currency }),
@@ -295,8 +297,8 @@ export const insertRow = (refund: Refund) => ({
 })
 
 /**
- * The columns a status change may rewrite. A claim writes no `provider_final` (the column's
- * default, 0): a refund is claimed `requested`, before any provider has said anything.
+ * The columns a status change may rewrite. A claim writes no `provider_final` or `holds_target`
+ * (the columns' default, 0): a refund is claimed `requested`, before any provider has said anything.
  * @internal
  */
 export const updateRow = (refund: Refund) => ({
@@ -307,7 +309,8 @@ export const updateRow = (refund: Refund) => ({
   items: json(refund.items),
   error: refund.error === undefined ? null : json(refund.error),
   updated_at: refund.updatedAt,
-  provider_final: refund.providerFinal === true ? 1 : 0
+  provider_final: refund.providerFinal === true ? 1 : 0,
+  holds_target: refund.holdsTarget === true ? 1 : 0
 })
 
 /** @internal */
@@ -382,12 +385,12 @@ export const insertValues = (refund: Refund): ReadonlyArray<string | null> => {
 
 /** The assignments of `updateRow`, in the order of `updateValues`. @internal */
 export const updateAssignments =
-  "status = ?, provider_status = ?, provider_reference = ?, provider_references = ?, items = ?, error = ?, updated_at = ?, provider_final = ?"
+  "status = ?, provider_status = ?, provider_reference = ?, provider_references = ?, items = ?, error = ?, updated_at = ?, provider_final = ?, holds_target = ?"
 
 /** `updateRow` as positional parameters. @internal */
 export const updateValues = (refund: Refund): ReadonlyArray<string | number | null> => {
   const row = updateRow(refund)
-  return [row.status, row.provider_status, row.provider_reference, row.provider_references, row.items, row.error, row.updated_at, row.provider_final]
+  return [row.status, row.provider_status, row.provider_reference, row.provider_references, row.items, row.error, row.updated_at, row.provider_final, row.holds_target]
 }
 
 /** `eventRow` for SQLite as positional parameters, in the order of `eventColumns`. @internal */

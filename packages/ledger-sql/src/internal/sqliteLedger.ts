@@ -94,7 +94,7 @@ const sql = {
   insert: `INSERT INTO refunds (${Rows.insertColumns}) VALUES (${Array.from({ length: 16 }, () => "?").join(", ")})
     ON CONFLICT (provider, idempotency_key) DO NOTHING`,
   reserved: `SELECT t.refund_id, t.amount_minor, t.currency, r.status FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
-    WHERE t.provider = ? AND t.target = ? AND r.status <> 'failed' ORDER BY t.refund_seq`,
+    WHERE t.provider = ? AND t.target = ? AND (r.status <> 'failed' OR r.holds_target = 1) ORDER BY t.refund_seq`,
   // A claim knows the seq it just inserted (the rowid); later events look it up by id.
   reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?)`,
   insertClaimEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

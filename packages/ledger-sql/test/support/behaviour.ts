@@ -222,6 +222,57 @@ export const behaviour = (harness: Harness) =>
         assert.strictEqual((yield* ledger.claim(whole("new-alone", "iccid-new")))._tag, "Claimed")
       }))
 
+    it.scopedLive("a failed refund its provider keeps on its targets still holds them: a whole refund is refused naming it, a guarded amount counts it, until an operator releases it", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const whole = (key: string, target: string, n = 0) => draft(key, { n, targets: [{ target }] })
+        // Several answers at once, so PostgreSQL's group commit writes them in one batch as well as alone.
+        const orders = ["FBRF900001", "FBRF900002", "FBRF900003", "FBRF900004"]
+        const closed = orders.map((order, i) => whole(`closed-${i}`, order, i))
+        for (const refund of closed) yield* ledger.claim(refund)
+        const answered = yield* Effect.all(
+          closed.map((refund) => ledger.transition(refund.id, { to: "failed", source: "submit", at: at(5), providerStatus: "CLOSED", holdsTarget: true })),
+          { concurrency: "unbounded" }
+        )
+        assert.deepStrictEqual(answered.map((r) => [r.status, r.holdsTarget]), orders.map(() => ["failed" as const, true]))
+        for (const [i, refund] of closed.entries()) {
+          assert.deepStrictEqual(yield* ledger.get(refund.id), answered[i])
+          const error = yield* Effect.flip(ledger.claim(whole(`again-${i}`, orders[i]!, 10)))
+          assert.strictEqual(error._tag, "TargetAlreadyRefunded")
+          if (error._tag === "TargetAlreadyRefunded") {
+            assert.deepStrictEqual([error.target, error.refundId, error.status], [orders[i], refund.id, "failed"])
+            assert.include(error.message, `held by refund ${refund.id} (status failed)`)
+            assert.include(error.message, `refundkit resolve ${refund.id} --status failed --release-targets`)
+          }
+          assert.isTrue(Option.isNone(yield* ledger.findByKey("toy", `again-${i}`)), "the refused claim left nothing")
+        }
+        if (ledger.holderOf !== undefined) {
+          const held = yield* ledger.holderOf("toy", orders[0]!)
+          assert.deepStrictEqual(Option.getOrUndefined(Option.map(held, (r) => [r.refundId, r.status])), [closed[0]!.id, "failed"])
+        }
+        // A guarded amount against the held target is refused by the whole refund's reservation.
+        const over = yield* Effect.flip(ledger.claim(partial("amount-after-closed", orders[1]!, "1.00", "100.00", 11)))
+        assert.deepStrictEqual(over._tag === "OverRefund" ? over.blockedBy?.refundId : over, closed[1]!.id)
+
+        // An operator's note keeps the hold; the provider's own later word without the flag, or an explicit release, ends it.
+        const noted = yield* ledger.transition(closed[2]!.id, { to: "failed", source: "operator", at: at(20), detail: "operator: closed, seen at AeroHub" })
+        assert.strictEqual(noted.holdsTarget, true)
+        assert.strictEqual((yield* Effect.flip(ledger.claim(whole("after-note", orders[2]!, 21))))._tag, "TargetAlreadyRefunded")
+        const released = yield* ledger.transition(closed[2]!.id, { to: "failed", source: "operator", at: at(22), holdsTarget: false, detail: "reopened" })
+        assert.isUndefined(released.holdsTarget)
+        assert.deepStrictEqual(yield* ledger.get(closed[2]!.id), released)
+        if (ledger.holderOf !== undefined) assert.isTrue(Option.isNone(yield* ledger.holderOf("toy", orders[2]!)))
+        assert.strictEqual((yield* ledger.claim(whole("after-release", orders[2]!, 23)))._tag, "Claimed")
+        yield* ledger.transition(closed[3]!.id, { to: "failed", source: "sync", at: at(24), providerStatus: "CLOSED" })
+        assert.strictEqual((yield* ledger.claim(whole("after-provider", orders[3]!, 25)))._tag, "Claimed")
+
+        // A failed refund without the flag (a declined first update) holds nothing, as before.
+        const declined = whole("declined", "FBRF900005", 30)
+        yield* ledger.claim(declined)
+        yield* ledger.transition(declined.id, { to: "failed", source: "submit", at: at(31), error: { code: "provider_declined", message: "declined (400): Failed" } })
+        assert.strictEqual((yield* ledger.claim(whole("after-declined", "FBRF900005", 32)))._tag, "Claimed")
+      }))
+
     it.scopedLive("concurrent whole refunds of one target with different keys: exactly one is claimed", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
