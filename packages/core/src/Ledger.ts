@@ -50,7 +50,7 @@ export interface Change {
    * `undefined` follows the provider's latest word: a change with a `providerStatus` drops the flag, one
    * without (an operator's, recovery's) keeps it, since a note typed by hand is not the provider
    * letting go of the refund. `false` releases the targets (an operator's explicit say-so: `Refunds.resolve`
-   * with `releaseTargets`). Only a `failed` refund carries it (since 0.5.0).
+   * with `releaseTargets`). Only a `failed` refund carries it (since 0.6.0).
    */
   readonly holdsTarget?: boolean | undefined
   readonly providerReference?: string | undefined
@@ -374,7 +374,7 @@ export const guardedTargets = (refund: Refund): ReadonlyArray<GuardedTarget> => 
  * would reach the provider as a repeat of it. Every ledger reads reservations through this rule
  * (the SQL ones as `status <> 'failed' OR holds_target = 1`).
  *
- * @since 0.5.0
+ * @since 0.6.0
  */
 export const holdsTargets = (refund: Refund): boolean => refund.status !== "failed" || refund.holdsTarget === true
 

@@ -91,7 +91,7 @@ export interface Outcome {
    * first `CLOSED` or `QUOTE_REJECTED` and takes a second as a repeat). The ledger records it on the
    * refund (`Refund.holdsTarget`) and the target guards count the refund as if it had not failed. Leave
    * it unset for a refusal that leaves nothing at the provider (a declined request): that one frees
-   * its targets. Read only with a `failed` status (since 0.5.0).
+   * its targets. Read only with a `failed` status (since 0.6.0).
    */
   readonly holdsTarget?: boolean | undefined
   /** Set when the provider declined: kept on the refund as its error. */

@@ -176,7 +176,7 @@ export interface WebhookResult {
 /**
  * What an operator's verdict (`resolve`) does with the refund's targets.
  *
- * @since 0.5.0
+ * @since 0.6.0
  */
 export interface ResolveOptions {
   /**
@@ -248,7 +248,7 @@ export declare namespace Refunds {
      * out, and its answer settles it), and `failed` is refused while the provider reported refunding
      * some of its targets: a failed refund reserves nothing, so those targets could be refunded again.
      * A failed refund its provider keeps on its targets (`Refund.holdsTarget`) may be resolved `failed`
-     * again: it keeps holding them unless `options.releaseTargets` says otherwise (since 0.5.0).
+     * again: it keeps holding them unless `options.releaseTargets` says otherwise (since 0.6.0).
      */
     readonly resolve: (
       id: string,
