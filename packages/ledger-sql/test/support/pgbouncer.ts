@@ -69,6 +69,10 @@ export const start = (program: string): Effect.Effect<Running, unknown, Scope.Sc
         `auth_file = ${path.join(dir, "userlist.txt")}`,
         "pool_mode = transaction",
         "default_pool_size = 8",
+        // Each transaction takes the next server connection in turn rather than the last one freed, as
+        // a busy pooler hands them out: a statement prepared on one is bound on another at once. Left
+        // LIFO, a quiet pooler could keep giving each client the same one, and the loss went unseen.
+        "server_round_robin = 1",
         "max_client_conn = 500",
         `logfile = ${logFile}`,
         `pidfile = ${path.join(dir, "pgbouncer.pid")}`,
