@@ -22,32 +22,39 @@ const waitUntil = async (predicate: () => Promise<boolean>, ms: number): Promise
   throw new Error(`not reached within ${ms} ms`)
 }
 
+/**
+ * A `bulk` run of ten Exirom rows on its own ledger whose every call is slow and whose four attempts per
+ * row all meet 503s with `Retry-After` (not processed), and, once it is on its second attempts, another
+ * operator's `bulk --recovery-grace 0` of one AeroHub row on the same ledger.
+ */
+const liveRunAndOther = async (name: string, options: { latencyMillis: number; env: Record<string, string>; otherEnv: Record<string, string>; orderNo: number }) => {
+  const ROWS = 10
+  const first = takeTx(ROWS)
+  const ledger = join(dir, `${name}.db`)
+  const mine = join(dir, `${name}.csv`)
+  writeFileSync(mine, `transactionId,amount,reason\n${Array.from({ length: ROWS }, (_, i) => `${first + i},10.00,customer_request`).join("\n")}\n`)
+  const other = join(dir, `${name}-other.csv`)
+  writeFileSync(other, `refundOrderNo,purchaseOrderNo,refundStatus\nFBRF88000000${options.orderNo},F880000000000${options.orderNo},PROCESSING\n`)
+  const refundCalls = async () => (await sandbox().stats()).requests["refund"] ?? 0
+  const before = await refundCalls()
+  await sandbox().faults([
+    { fault: { _tag: "Latency", millis: options.latencyMillis }, route: "refund", times: 0 },
+    { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 4 * ROWS }
+  ])
+  const firstRun = L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--concurrency", String(ROWS), "--json"], { env: options.env, timeoutMs: 120_000 })
+  await waitUntil(async () => (await refundCalls()) - before >= 2 * ROWS, 60_000)
+  const otherRun = await L.cli(["bulk", other, "--provider", "aerohub", "--ledger", ledger, "--recovery-grace", "0"], { env: options.otherEnv, timeoutMs: 60_000 })
+  expect(otherRun.code, otherRun.stderr).toBe(0)
+  return { ROWS, first, ledger, mine, firstRun, otherRun, refundCalls, before }
+}
+
 describe("recovery while a submit is still retrying", () => {
   it("a refund recovered and synced mid-submit is never recorded failed by that submit's late 503s, nor refunded twice", async () => {
-    const ROWS = 10
-    const first = takeTx(ROWS)
-    const ledger = join(dir, "shared.db")
     // A heartbeat longer than the run: none of its refunds is leased, as when a process stalls past its
     // leases. The other run's own short heartbeat lets its recovery take refunds a few seconds old.
     const env = { ...sandbox().env, REFUNDKIT_HEARTBEAT: "1 hour" }
     const otherEnv = { ...sandbox().env, REFUNDKIT_HEARTBEAT: "100 millis" }
-    const mine = join(dir, "mine.csv")
-    writeFileSync(mine, `transactionId,amount,reason\n${Array.from({ length: ROWS }, (_, i) => `${first + i},10.00,customer_request`).join("\n")}\n`)
-    const other = join(dir, "other.csv")
-    writeFileSync(other, "refundOrderNo,purchaseOrderNo,refundStatus\nFBRF880000001,F8800000000001,PROCESSING\n")
-    const refundCalls = async () => (await sandbox().stats()).requests["refund"] ?? 0
-    const before = await refundCalls()
-
-    // Every call is slow; all four attempts of each of the first run's rows are 503s.
-    await sandbox().faults([
-      { fault: { _tag: "Latency", millis: 2_500 }, route: "refund", times: 0 },
-      { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 4 * ROWS }
-    ])
-    const firstRun = L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--concurrency", String(ROWS), "--json"], { env, timeoutMs: 120_000 })
-    // Another operator starts a run on the same ledger while the first is on its second attempts.
-    await waitUntil(async () => (await refundCalls()) - before >= 2 * ROWS, 60_000)
-    const otherRun = await L.cli(["bulk", other, "--provider", "aerohub", "--ledger", ledger, "--recovery-grace", "0"], { env: otherEnv, timeoutMs: 60_000 })
-    expect(otherRun.code, otherRun.stderr).toBe(0)
+    const { ROWS, before, first, firstRun, ledger, mine, otherRun, refundCalls } = await liveRunAndOther("shared", { latencyMillis: 2_500, env, otherEnv, orderNo: 1 })
     expect(otherRun.stderr).toContain(`${ROWS} refund(s) left in "requested"`)
     // Once the first run's last attempts are out, someone reconciles: Exirom performs the resent refunds.
     await waitUntil(async () => (await refundCalls()) - before >= 4 * ROWS, 60_000)
@@ -71,26 +78,9 @@ describe("recovery while a submit is still retrying", () => {
   }, 180_000)
 
   it("a live run's refunds are leased: another run's recovery leaves them requested, and the first run's own answers settle them", async () => {
-    const ROWS = 10
-    const first = takeTx(ROWS)
-    const ledger = join(dir, "leased.db")
+    // Every attempt a 503 that says Exirom did nothing (Retry-After): each row ends `failed`, unsent.
     const env = { ...sandbox().env, REFUNDKIT_HEARTBEAT: "200 millis" }
-    const mine = join(dir, "leased.csv")
-    writeFileSync(mine, `transactionId,amount,reason\n${Array.from({ length: ROWS }, (_, i) => `${first + i},10.00,customer_request`).join("\n")}\n`)
-    const other = join(dir, "leased-other.csv")
-    writeFileSync(other, "refundOrderNo,purchaseOrderNo,refundStatus\nFBRF880000002,F8800000000002,PROCESSING\n")
-    const refundCalls = async () => (await sandbox().stats()).requests["refund"] ?? 0
-    const before = await refundCalls()
-
-    // Slow calls, every attempt a 503 that says Exirom did nothing (Retry-After): each row ends `failed`, unsent.
-    await sandbox().faults([
-      { fault: { _tag: "Latency", millis: 1_500 }, route: "refund", times: 0 },
-      { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 0 }, route: "refund", times: 4 * ROWS }
-    ])
-    const firstRun = L.cli(["bulk", mine, "--provider", "exirom", "--ledger", ledger, "--concurrency", String(ROWS), "--json"], { env, timeoutMs: 120_000 })
-    await waitUntil(async () => (await refundCalls()) - before >= 2 * ROWS, 60_000)
-    const otherRun = await L.cli(["bulk", other, "--provider", "aerohub", "--ledger", ledger, "--recovery-grace", "0"], { env, timeoutMs: 60_000 })
-    expect(otherRun.code, otherRun.stderr).toBe(0)
+    const { ROWS, first, firstRun, ledger, mine, otherRun } = await liveRunAndOther("leased", { latencyMillis: 1_500, env, otherEnv: env, orderNo: 2 })
     expect(otherRun.stderr).not.toContain("left in \"requested\"")
     // The same file run again meanwhile (an operator who took the first run for hung): its rows are the
     // first run's refunds, leased, so it reports them in progress and takes none of them for abandoned.

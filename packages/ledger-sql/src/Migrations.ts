@@ -294,22 +294,26 @@ const pg4: ReadonlyArray<string> = [
 // person: sync loops pass it by. 0 / 1 on both databases, so one row shape serves both drivers.
 // The version trigger is recreated to count the column as content.
 const contentColumns5 = `${contentColumns}, provider_final`
-const providerFinalColumn = "ALTER TABLE refunds ADD COLUMN provider_final SMALLINT NOT NULL DEFAULT 0 CHECK (provider_final IN (0, 1))"
 
-const sqlite5: ReadonlyArray<string> = [
-  providerFinalColumn,
-  `DROP TRIGGER refunds_version_on_update`,
-  `CREATE TRIGGER refunds_version_on_update AFTER UPDATE OF ${contentColumns5} ON refunds
+/** A 0 / 1 column counted as the refund's content: added, and the version trigger recreated with it. */
+const flagColumn = (column: string, content: string) => {
+  const add = `ALTER TABLE refunds ADD COLUMN ${column} SMALLINT NOT NULL DEFAULT 0 CHECK (${column} IN (0, 1))`
+  return {
+    sqlite: [
+      add,
+      `DROP TRIGGER refunds_version_on_update`,
+      `CREATE TRIGGER refunds_version_on_update AFTER UPDATE OF ${content} ON refunds
     WHEN NEW.version IS OLD.version
     BEGIN UPDATE refunds SET version = OLD.version + 1 WHERE seq = NEW.seq; END`
-]
-
-const pg5: ReadonlyArray<string> = [
-  providerFinalColumn,
-  `DROP TRIGGER refunds_version_on_update ON refunds`,
-  `CREATE TRIGGER refunds_version_on_update BEFORE UPDATE OF ${contentColumns5} ON refunds
+    ],
+    pg: [
+      add,
+      `DROP TRIGGER refunds_version_on_update ON refunds`,
+      `CREATE TRIGGER refunds_version_on_update BEFORE UPDATE OF ${content} ON refunds
     FOR EACH ROW EXECUTE FUNCTION refunds_version_on_update()`
-]
+    ]
+  }
+}
 
 // Leasing refunds for a sync walks this index in lease order and stops at the limit, instead
 // of sorting every refund due for a sync once per lease (queries.ts, leaseOrder).
@@ -394,22 +398,6 @@ const aliveUntil = {
 // version on, or a process's cached copy, still holding it, would be written back over it.
 // Migration 12's `alive_until` is not content and stays out of the list.
 const contentColumns13 = `${contentColumns5}, holds_target`
-const holdsTargetColumn = "ALTER TABLE refunds ADD COLUMN holds_target SMALLINT NOT NULL DEFAULT 0 CHECK (holds_target IN (0, 1))"
-
-const sqlite13: ReadonlyArray<string> = [
-  holdsTargetColumn,
-  `DROP TRIGGER refunds_version_on_update`,
-  `CREATE TRIGGER refunds_version_on_update AFTER UPDATE OF ${contentColumns13} ON refunds
-    WHEN NEW.version IS OLD.version
-    BEGIN UPDATE refunds SET version = OLD.version + 1 WHERE seq = NEW.seq; END`
-]
-
-const pg13: ReadonlyArray<string> = [
-  holdsTargetColumn,
-  `DROP TRIGGER refunds_version_on_update ON refunds`,
-  `CREATE TRIGGER refunds_version_on_update BEFORE UPDATE OF ${contentColumns13} ON refunds
-    FOR EACH ROW EXECUTE FUNCTION refunds_version_on_update()`
-]
 
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
@@ -428,7 +416,7 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "2_version_on_update": statements({ sqlite: sqlite2, pg: pg2 }),
   "3_keyed_by_refund_seq": statements({ sqlite: sqlite3, pg: pg3 }),
   "4_every_target_reserved": statements({ sqlite: sqlite4, pg: pg4 }),
-  "5_provider_final": statements({ sqlite: sqlite5, pg: pg5 }),
+  "5_provider_final": statements(flagColumn("provider_final", contentColumns5)),
   "6_sync_due_index": statements({ sqlite: [syncDueIndex("")], pg: [syncDueIndex(" NULLS FIRST")] }),
   "7_status_seq_index": statements({ sqlite: statusSeqIndex, pg: statusSeqIndex }),
   "8_refund_turns": statements({ sqlite: sqlite8, pg: [] }),
@@ -436,7 +424,7 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "10_status_provider_seq_index": statements({ sqlite: statusProviderSeqIndex, pg: statusProviderSeqIndex }),
   "11_created_seq_index": statements({ sqlite: [createdSeqIndex], pg: [createdSeqIndex] }),
   "12_alive_until": statements(aliveUntil),
-  "13_failed_holds_target": statements({ sqlite: sqlite13, pg: pg13 })
+  "13_failed_holds_target": statements(flagColumn("holds_target", contentColumns13))
 }
 
 /**
