@@ -383,10 +383,20 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     // was killed with its call in flight (the key is this file's own): that refund is in doubt. Only
     // such rows are recovered, whatever their age; refunds other processes sharing the ledger are
     // submitting right now are left alone, and so is a row a live run of this same file leases.
+    // `recoverOne` waits for such a row up to five heartbeats: said once, so that the run does not seem to hang.
+    let waitSaid = false
+    const sayWait = Effect.suspend(() => {
+      if (waitSaid) return Effect.void
+      waitSaid = true
+      return Output.note(
+        "Some rows' refunds are still \"requested\": a run of this file killed moments ago left them, or one still sending it holds them. " +
+          "Each is waited for up to five heartbeats (REFUNDKIT_HEARTBEAT, 15 seconds by default): until its answer comes, or its run's lease runs out and it is taken as in doubt."
+      )
+    })
     const abandoned = (result: Either.Either<Refunds.Created, Refunds.CreateError>): Effect.Effect<Either.Either<Refunds.Created, Refunds.CreateError>> => {
       if (Either.isRight(result) || result.left._tag !== "RefundInProgress") return Effect.succeed(result)
       const refundId = result.left.refundId
-      return refunds.recoverOne(refundId, "left in requested by a killed run of the same bulk file; not resent").pipe(
+      return Effect.zipRight(sayWait, refunds.recoverOne(refundId, "left in requested by a killed run of the same bulk file; not resent")).pipe(
         Effect.map((refund): Either.Either<Refunds.Created, Refunds.CreateError> =>
           refund.status === "unknown"
             ? Either.left(new OutcomeUnknown({
