@@ -641,6 +641,8 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
   const seqOf = new Map<string, number>()
   // When each in-flight refund's lease runs out (`keepAlive`), beside the refund as `leases` are.
   const aliveUntil = new Map<string, string>()
+  // A lease holds while `at` is before its end, as a sync lease does.
+  const leasedAt = (id: string, at: string) => (aliveUntil.get(id) ?? "") > at
 
   /** What the refunds of `provider` that hold `target` reserve on it, oldest first. */
   const heldOn = (provider: string, target: string): Array<Reservation> =>
@@ -784,14 +786,12 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
         const until = new Date(Date.parse(at) + forMillis).toISOString()
         for (const id of ids) if (byId.get(id)?.status === "requested") aliveUntil.set(id, until)
       }),
-    leased: ({ at, ids }) => Effect.sync(() => ids.filter((id) => byId.get(id)?.status === "requested" && (aliveUntil.get(id) ?? "") > at)),
+    leased: ({ at, ids }) => Effect.sync(() => ids.filter((id) => byId.get(id)?.status === "requested" && leasedAt(id, at))),
     recover: ({ at, olderThan }) =>
       Effect.sync(() => {
         const moved: Array<Refund> = []
         for (const refund of byId.values()) {
-          if (refund.status !== "requested" || refund.updatedAt >= olderThan) continue
-          const alive = aliveUntil.get(refund.id)
-          if (alive !== undefined && alive > at) continue
+          if (refund.status !== "requested" || refund.updatedAt >= olderThan || leasedAt(refund.id, at)) continue
           const next = applyChange(refund, recoveryOf(refund, at))
           if (Either.isRight(next)) {
             byId.set(refund.id, next.right)

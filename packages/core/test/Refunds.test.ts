@@ -436,7 +436,7 @@ describe("Refunds", () => {
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       const fibers = yield* track
-      const nextWindow = Effect.zipRight(TestClock.adjust("300 millis"), fibers.settled)
+      const nextWindow = fibers.advance("300 millis")
       const claimed = (keys: ReadonlyArray<string>) =>
         Effect.map(refunds.list({ limit: 50 }), (page) => page.items.filter((r) => keys.includes(r.idempotencyKey)).map((r) => r.idempotencyKey).sort())
       const inputs = ["a", "b", "c", "d", "e", "f"].map((t) => ({ provider: "toy", request: one(t), idempotencyKey: `turn-${t}` }))
@@ -618,7 +618,7 @@ describe("Refunds", () => {
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       const fibers = yield* track
-      const after = (duration: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(duration), fibers.settled)
+      const after = fibers.advance
       const gate = yield* Deferred.make<void>()
       toy.script.push(() => Effect.as(Deferred.await(gate), { status: "succeeded" as const, providerStatus: "DONE", providerReference: "ref-slow" }))
       toy.script.push(() => Effect.never)
@@ -659,7 +659,7 @@ describe("Refunds", () => {
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       const fibers = yield* track
-      const after = (duration: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(duration), fibers.settled)
+      const after = fibers.advance
       toy.script.push(() => Effect.never)
       const killed = yield* fibers.fork(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "row-1" }))
       yield* fibers.settled
@@ -680,7 +680,7 @@ describe("Refunds", () => {
     return Effect.gen(function*() {
       const refunds = yield* Refunds.Refunds
       const fibers = yield* track
-      const after = (duration: Duration.DurationInput) => Effect.zipRight(TestClock.adjust(duration), fibers.settled)
+      const after = fibers.advance
       toy.script.push(() => Effect.never)
       const batch = yield* fibers.fork(refunds.createMany([
         { provider: "toy", request: one("p1"), idempotencyKey: "p1" },
@@ -927,7 +927,7 @@ describe("Refunds", () => {
       const limited = () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 429", httpStatus: 429, retryAfterMillis: 300, maybeProcessed: false }))
       toy.script.push(limited, limited, limited)
       const create = yield* fibers.fork(Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })))
-      const after = (millis: number) => Effect.zipRight(TestClock.adjust(millis), fibers.settled)
+      const after = fibers.advance
       yield* fibers.settled
       // The retry schedule alone would wait 5 ms.
       yield* after(299)

@@ -1,5 +1,5 @@
 import type { Duration } from "effect"
-import { Clock, Effect, Fiber, Option, Supervisor } from "effect"
+import { Clock, Effect, Fiber, Option, Supervisor, TestClock } from "effect"
 
 // Tests wait for events, not for time: a fixed sleep is too short on a loaded CI machine, and a
 // "nothing happened within 20 ms" check passes when the code is wrong but slow. The deadlines here
@@ -33,6 +33,8 @@ export interface Tracked {
   readonly settled: Effect.Effect<void>
   /** Once `settled`, what `fiber` ended with; dies naming `what` when it is still blocked instead. */
   readonly result: <A, E>(fiber: Fiber.RuntimeFiber<A, E>, what: string) => Effect.Effect<A, E>
+  /** Moves `TestClock` on by `duration`, then waits until `settled`. */
+  readonly advance: (duration: Duration.DurationInput) => Effect.Effect<void>
 }
 
 /** Starts watching the fibers a test forks (`Effect.supervised` with `Supervisor.track`). */
@@ -57,6 +59,7 @@ export const track: Effect.Effect<Tracked> = Effect.map(Supervisor.track, (super
     settled,
     result: (fiber, what) =>
       Effect.flatMap(Effect.zipRight(settled, Fiber.poll(fiber)), (exit) =>
-        Option.isSome(exit) ? exit.value : Effect.dieMessage(`${what} is still waiting`))
+        Option.isSome(exit) ? exit.value : Effect.dieMessage(`${what} is still waiting`)),
+    advance: (duration) => Effect.zipRight(TestClock.adjust(duration), settled)
   }
 })

@@ -12,6 +12,13 @@ import { at, draft, partial } from "./support/refunds.js"
 const on = (sql: SqlClient.SqlClient) => <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
   Effect.provideService(effect, SqlClient.SqlClient, sql)
 
+/** Applies the migrations before `id` only: a ledger as an older build left it. */
+const migratedBelow = (sql: SqlClient.SqlClient, id: number) =>
+  on(sql)(Migrator.make({})({
+    loader: Migrator.fromRecord(Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < id))),
+    table: Migrations.table
+  }))
+
 const columnsOf = (sql: SqlClient.SqlClient, table: string) =>
   sql.onDialectOrElse({
     pg: () =>
@@ -76,8 +83,7 @@ describe("Migrations", () => {
         Effect.gen(function*() {
           const url = yield* location.fresh
           const sql = yield* rawSql(url)
-          const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 3))
-          yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
+          yield* migratedBelow(sql, 3)
           // Rows as the ledger of migration 2 wrote them: events and reservations under the refund's id.
           const moved = Either.getOrThrow(applyChange(partial("before-3", "pay-9", "6.00", "10.00"), { to: "pending", source: "sync", at: at(1) }))
           const dialect = location.name === "SQLite" ? "sqlite" : "pg"
@@ -100,8 +106,7 @@ describe("Migrations", () => {
         Effect.gen(function*() {
           const url = yield* location.fresh
           const sql = yield* rawSql(url)
-          const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 4))
-          yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
+          yield* migratedBelow(sql, 4)
           // As migration 3's ledger wrote them: a reservation only for an amount with a currency.
           const noCurrency = draft("no-currency", { amount: "80.00", targets: [{ target: "pay-1", amount: "80.00" }] })
           const whole = draft("whole", { currency: "USD", n: 1, targets: [{ target: "pay-2" }, { target: "pay-2" }] })
@@ -124,8 +129,7 @@ describe("Migrations", () => {
         Effect.gen(function*() {
           const url = yield* location.fresh
           const sql = yield* rawSql(url)
-          const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 5))
-          yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
+          yield* migratedBelow(sql, 5)
           const behind = yield* Effect.flip(on(sql)(Migrations.check))
           assert.include(behind.message, `migration 4, ${Migrations.latest} is required`)
           // A chargeback as a ledger before migration 5 recorded it: requires_action, no flag.
@@ -145,8 +149,7 @@ describe("Migrations", () => {
         Effect.gen(function*() {
           const url = yield* location.fresh
           const sql = yield* rawSql(url)
-          const before = Object.fromEntries(Object.entries(Migrations.migrations).filter(([key]) => Number.parseInt(key, 10) < 13))
-          yield* on(sql)(Migrator.make({})({ loader: Migrator.fromRecord(before), table: Migrations.table }))
+          yield* migratedBelow(sql, 13)
           // A CLOSED order as a ledger before migration 13 recorded it: failed, its reservation there, no hold.
           const refund = draft("closed-before", { provider: "aerohub", targets: [{ target: "FBRF920001" }] })
           const closed = Either.getOrThrow(applyChange(refund, { to: "failed", source: "submit", at: at(1), providerStatus: "CLOSED" }))

@@ -104,7 +104,6 @@ const sql = {
   bump: "UPDATE refunds SET version = version + 1 WHERE id = ?",
   toRecover: "SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ? AND (alive_until IS NULL OR alive_until <= ?) ORDER BY seq",
   // A lease holds while now is before its end, as a sync lease does.
-  leasedInFlight: "SELECT id FROM refunds WHERE id = ? AND alive_until > ?",
   leasedNow: "SELECT id FROM refunds WHERE id IN (SELECT value FROM json_each(?)) AND status = 'requested' AND alive_until > ?",
   keepAlive: "UPDATE refunds SET alive_until = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'requested'",
   lease: "UPDATE refunds SET sync_lease_until = ?, sync_lease_owner = ? WHERE id IN (SELECT value FROM json_each(?))",
@@ -497,7 +496,7 @@ export const make = (
             // Leased since it was found: its process is alive, and its call's answer will settle it.
             if (
               entry === undefined || entry.refund.status !== "requested" || entry.refund.updatedAt >= options.olderThan ||
-              prepare(sql.leasedInFlight).get(id, options.at) !== undefined
+              prepare(sql.leasedNow).get(JSON.stringify([id]), options.at) !== undefined
             ) {
               return Writer.done(Either.right(Option.none<Refund>()))
             }
