@@ -383,7 +383,8 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     // was killed with its call in flight (the key is this file's own): that refund is in doubt. Only
     // such rows are recovered, whatever their age; refunds other processes sharing the ledger are
     // submitting right now are left alone, and so is a row a live run of this same file leases.
-    // `recoverOne` waits for such a row up to five heartbeats: said once, so that the run does not seem to hang.
+    // `recoverOne` waits for such a row up to five heartbeats unless the ledger knows its run has ended:
+    // said once, when it first waits, so that the run does not seem to hang.
     let waitSaid = false
     const sayWait = Effect.suspend(() => {
       if (waitSaid) return Effect.void
@@ -396,7 +397,7 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     const abandoned = (result: Either.Either<Refunds.Created, Refunds.CreateError>): Effect.Effect<Either.Either<Refunds.Created, Refunds.CreateError>> => {
       if (Either.isRight(result) || result.left._tag !== "RefundInProgress") return Effect.succeed(result)
       const refundId = result.left.refundId
-      return Effect.zipRight(sayWait, refunds.recoverOne(refundId, "left in requested by a killed run of the same bulk file; not resent")).pipe(
+      return refunds.recoverOne(refundId, "left in requested by a killed run of the same bulk file; not resent", { onWait: sayWait }).pipe(
         Effect.map((refund): Either.Either<Refunds.Created, Refunds.CreateError> =>
           refund.status === "unknown"
             ? Either.left(new OutcomeUnknown({

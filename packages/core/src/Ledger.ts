@@ -214,7 +214,8 @@ export declare namespace Ledger {
     /**
      * Moves refunds left in `requested` since before `olderThan` to `unknown`, with a recovery
      * event, except those whose first call a live process says is still out ({@link Ledger.Service.keepAlive}):
-     * their lease must have run out as well.
+     * their lease must have run out as well. Those whose claimant the ledger knows has ended
+     * ({@link Ledger.Service.orphaned}) are moved whatever their age or lease.
      */
     readonly recover: (options: { readonly olderThan: string; readonly at: string }) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /**
@@ -236,6 +237,15 @@ export declare namespace Ledger {
      * re-run meeting its own file's rows) leaves those alone. Optional (since 0.6.0), with `keepAlive`.
      */
     readonly leased?: ((options: { readonly ids: ReadonlyArray<string>; readonly at: string }) => Effect.Effect<ReadonlyArray<string>, LedgerError>) | undefined
+    /**
+     * Which of these refunds, still `requested`, were claimed by a process the ledger can tell has
+     * ended (`@refundkit/ledger-sql`: one on this machine whose pid is gone or now names another
+     * process): nobody will record their first call's answer, so they are in doubt now, whatever
+     * their age or lease. A claimant it cannot judge (on another machine, in another container)
+     * is not among them. Optional (since 0.6.0): without it, a claimant is taken for gone once its
+     * refund's grace and lease have passed.
+     */
+    readonly orphaned?: ((ids: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, LedgerError>) | undefined
   }
 }
 

@@ -174,6 +174,19 @@ export interface WebhookResult {
 }
 
 /**
+ * How `recoverOne` tells its caller it waits.
+ *
+ * @since 0.6.0
+ */
+export interface RecoverOneOptions {
+  /**
+   * Run once, before the first wait for a refund a live process may still hold: a caller saying
+   * so keeps a bulk re-run from seeming to hang, and says nothing when the refund is taken at once.
+   */
+  readonly onWait?: Effect.Effect<void> | undefined
+}
+
+/**
  * What an operator's verdict (`resolve`) does with the refund's targets.
  *
  * @since 0.6.0
@@ -261,13 +274,13 @@ export declare namespace Refunds {
     /**
      * Moves one refund left in `requested` to `unknown`, for a caller that takes its submitter
      * for gone (a bulk re-run meeting its own file's rows), whatever its age; a refund that has
-     * moved on meanwhile is returned as it stands. One a live process may still hold (leased,
-     * or updated within the last two heartbeats) is waited for, up to five heartbeats: its
-     * answer settles it, or, its process dead, its lease runs out and it is taken. Still held
-     * then (a second run of the same file, started while the first is sending), it is returned
-     * as it stands, `requested`.
+     * moved on meanwhile is returned as it stands. One whose claimant the ledger knows has ended
+     * (`Ledger.orphaned`) is taken at once. One a live process may still hold (leased, or updated
+     * within the last two heartbeats) is waited for, up to five heartbeats: its answer settles it,
+     * or, its process dead, its lease runs out and it is taken. Still held then (a second run of
+     * the same file, started while the first is sending), it is returned as it stands, `requested`.
      */
-    readonly recoverOne: (id: string, detail: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
+    readonly recoverOne: (id: string, detail: string, options?: RecoverOneOptions) => Effect.Effect<Refund, RefundNotFound | LedgerError>
   }
 }
 
@@ -1329,29 +1342,32 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
 
     // The read skips a refused event in the common case; `onlyFrom` decides under the ledger's lock.
-    // `undefined` while a live process may still hold the refund: leased, or too recent to be leased yet.
+    // `undefined` while a live process may still hold the refund: leased, or too recent to be leased yet,
+    // unless the ledger knows its claimant has ended.
     const takeOne = (id: string, detail: string): Effect.Effect<Refund | undefined, RefundNotFound | LedgerError> =>
       Effect.flatMap(ledger.get(id), (refund) =>
         refund.status !== "requested" ? Effect.succeed(refund) : Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const at = new Date(now).toISOString()
-          if (refund.updatedAt > new Date(now - unleasedMillis).toISOString()) return Effect.succeed(undefined)
-          return Effect.flatMap(ledger.leased === undefined ? Effect.succeed([]) : ledger.leased({ ids: [id], at }), (live) =>
-            live.length > 0 ? Effect.succeed(undefined) : record(id, recoveryOf(refund, at, detail)).pipe(
-              Effect.catchTag("IllegalTransition", () => ledger.get(id))
-            ))
+          const take = record(id, recoveryOf(refund, at, detail)).pipe(Effect.catchTag("IllegalTransition", () => ledger.get(id)))
+          const held = refund.updatedAt > new Date(now - unleasedMillis).toISOString()
+            ? Effect.succeed(true)
+            : Effect.map(ledger.leased === undefined ? Effect.succeed([]) : ledger.leased({ ids: [id], at }), (live) => live.length > 0)
+          return Effect.flatMap(ledger.orphaned === undefined ? Effect.succeed([]) : ledger.orphaned([id]), (ended) =>
+            ended.length > 0 ? take : Effect.flatMap(held, (isHeld) => isHeld ? Effect.succeed(undefined) : take))
         }))
 
-    // Whether the refund's process is alive or was killed a moment ago (a bulk file re-run at once) cannot be
-    // told apart: either its answer settles it, or the dead process's last lease runs out, within as many
-    // heartbeats as a lease lasts, plus one.
+    // Whether the refund's process is alive or was killed a moment ago (a bulk file re-run at once) cannot
+    // always be told apart (another machine, another container): either its answer settles it, or the dead
+    // process's last lease runs out, within as many heartbeats as a lease lasts, plus one.
     const holdersWaitMillis = heartbeatMillis * (beatsPerLease + 1)
-    const recoverOne = (id: string, detail: string) =>
+    const recoverOne = (id: string, detail: string, options?: RecoverOneOptions) =>
       Effect.gen(function*() {
         const deadline = (yield* Clock.currentTimeMillis) + holdersWaitMillis
-        for (;;) {
+        for (let waited = false; ; waited = true) {
           const taken = yield* takeOne(id, detail)
           if (taken !== undefined) return taken
           if ((yield* Clock.currentTimeMillis) >= deadline) return yield* ledger.get(id)
+          if (!waited && options?.onWait !== undefined) yield* options.onWait
           yield* Effect.sleep(Duration.millis(Math.min(heartbeatMillis, 1000)))
         }
       })

@@ -22,6 +22,10 @@
  *   refund says its first call is still out (`keepAlive`); recovery leaves the refund alone until
  *   then. ISO text by the processes' clock on SQLite (one machine's), `timestamptz` by the server's
  *   `now()` on PostgreSQL, whose gateways may run on machines whose clocks disagree.
+ * - `refunds.claimed_by` (since migration 14): the process that claimed the refund (`claimants.ts`),
+ *   so that recovery can take a `requested` refund at once when that process has ended, rather than
+ *   wait for its grace and lease; NULL where the process could not be named (off Linux), and on
+ *   refunds claimed before the migration.
  * - `refunds.holds_target` (since migration 13): 1 on a `failed` refund its provider keeps
  *   on its targets (`Refund.holdsTarget`); the guard counts its reservations as it counts
  *   those of a refund that has not failed.
@@ -399,6 +403,10 @@ const aliveUntil = {
 // Migration 12's `alive_until` is not content and stays out of the list.
 const contentColumns13 = `${contentColumns5}, holds_target`
 
+// Written once, by the claim, and read only for the few refunds in `requested`: no index, and not content
+// (a refund's version and cached copies are about its state, not about who first recorded it).
+const claimedBy = [`ALTER TABLE refunds ADD COLUMN claimed_by TEXT`]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -424,7 +432,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "10_status_provider_seq_index": statements({ sqlite: statusProviderSeqIndex, pg: statusProviderSeqIndex }),
   "11_created_seq_index": statements({ sqlite: [createdSeqIndex], pg: [createdSeqIndex] }),
   "12_alive_until": statements(aliveUntil),
-  "13_failed_holds_target": statements(flagColumn("holds_target", contentColumns13))
+  "13_failed_holds_target": statements(flagColumn("holds_target", contentColumns13)),
+  "14_claimed_by": statements({ sqlite: claimedBy, pg: claimedBy })
 }
 
 /**

@@ -74,6 +74,7 @@ import {
   syncWhere,
   withoutSorts
 } from "./internal/queries.js"
+import * as Claimants from "./internal/claimants.js"
 import * as PgDeadline from "./internal/pgDeadline.js"
 import * as PgFastPath from "./internal/pgFastPath.js"
 import { isDatabaseError } from "./internal/pgGroupCommit.js"
@@ -629,29 +630,50 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
       ))
     )
 
+  // PostgreSQL's gateways may run on several machines: a claimant of another boot may be alive on another (claimants.ts).
+  const reach: Claimants.Reach = dialect === "pg" ? "anywhere" : "machine"
+  const endedOf = (rows: ReadonlyArray<unknown>) => Claimants.endedAmong(Rows.decodeClaimants(rows), reach).map((r) => r.id)
+
+  const orphaned = (ids: ReadonlyArray<string>) =>
+    ids.length === 0 ? Effect.succeed([]) : run(
+      "reading who claimed refunds in flight",
+      snapshot(Effect.map(
+        sql`SELECT id, claimed_by FROM refunds WHERE ${sql.in("id", ids)} AND status = 'requested' AND claimed_by IS NOT NULL`,
+        endedOf
+      ))
+    )
+
   const recover = (options: { readonly olderThan: string; readonly at: string }) =>
     Effect.gen(function*() {
-      const ids = yield* run(
+      const { ended, ids } = yield* run(
         "finding refunds to recover",
-        snapshot(sql<{ readonly id: string }>`SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ${options.olderThan} AND ${leaseOver(options.at)} ORDER BY seq`)
+        snapshot(Effect.all({
+          late: sql<{ readonly id: string }>`SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ${options.olderThan} AND ${leaseOver(options.at)} ORDER BY seq`,
+          claimants: sql`SELECT id, claimed_by FROM refunds WHERE status = 'requested' AND claimed_by IS NOT NULL AND claimed_by <> ${Claimants.self() ?? ""} ORDER BY seq`
+        }).pipe(Effect.map(({ claimants, late }) => {
+          const gone = new Set(endedOf(claimants))
+          return { ended: gone, ids: [...new Set([...late.map((r) => String(r.id)), ...gone])] }
+        })))
       )
       const moved: Array<Refund> = []
-      for (const { id } of ids) {
+      for (const id of ids) {
         // Each refund is re-read under its lock: a live process may have moved it on since.
         const outcome = yield* run(
           "recovering a refund",
           tx.write(Effect.gen(function*() {
             // A row that does not decode fails here with a LedgerError (storage failures are SqlErrors):
             // it is left as it is, and the others are still recovered.
-            const read = yield* undecodedAsLeft(selectLocked(String(id)))
+            const read = yield* undecodedAsLeft(selectLocked(id))
             if (Either.isLeft(read)) return Either.left(read.left)
             const current = read.right
-            if (Option.isNone(current) || current.value.refund.status !== "requested" || current.value.refund.updatedAt >= options.olderThan) {
-              return Either.right(Option.none<Persisted>())
-            }
-            // Leased since it was found: its process is alive, and its call's answer will settle it.
-            if ((yield* sql`SELECT id FROM refunds WHERE id = ${String(id)} AND ${leaseOver(options.at)}`).length === 0) {
-              return Either.right(Option.none<Persisted>())
+            if (Option.isNone(current) || current.value.refund.status !== "requested") return Either.right(Option.none<Persisted>())
+            // A claimant that has ended answers nothing, whatever its refund's age or last lease.
+            if (!ended.has(id)) {
+              if (current.value.refund.updatedAt >= options.olderThan) return Either.right(Option.none<Persisted>())
+              // Leased since it was found: its process is alive, and its call's answer will settle it.
+              if ((yield* sql`SELECT id FROM refunds WHERE id = ${id} AND ${leaseOver(options.at)}`).length === 0) {
+                return Either.right(Option.none<Persisted>())
+              }
             }
             return Either.right(Option.some(yield* persistChange(current.value, recoveryOf(current.value.refund, options.at))))
           }))
@@ -799,6 +821,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     recover,
     keepAlive,
     leased,
+    orphaned,
     claimForSync,
     releaseSync,
     countByStatus

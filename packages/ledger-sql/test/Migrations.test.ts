@@ -3,6 +3,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { applyChange } from "@refundkit/core/Ledger"
 import { Effect, Either, Option } from "effect"
+import type { Refund } from "@refundkit/core/Refund"
+import * as Claimants from "../src/internal/claimants.js"
 import * as Rows from "../src/internal/rows.js"
 import * as Migrations from "../src/Migrations.js"
 import * as SqlLedger from "../src/SqlLedger.js"
@@ -11,6 +13,12 @@ import { at, draft, partial } from "./support/refunds.js"
 
 const on = (sql: SqlClient.SqlClient) => <A, E>(effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
   Effect.provideService(effect, SqlClient.SqlClient, sql)
+
+/** A refund's row as ledgers before migration 14 (`claimed_by`) took it. */
+const rowBefore14 = (refund: Refund) => {
+  const { claimed_by: _, ...row } = Rows.insertRow(refund)
+  return row
+}
 
 /** Applies the migrations before `id` only: a ledger as an older build left it. */
 const migratedBelow = (sql: SqlClient.SqlClient, id: number) =>
@@ -54,10 +62,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"], [14, "claimed_by"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 13)
+          assert.strictEqual(Migrations.latest, 14)
           // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
           yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
           for (const step of [Migrations.check, Migrations.run]) {
@@ -76,7 +84,7 @@ describe("Migrations", () => {
           // would stall the one holding the lock. Like the ledger's own connection, they retry instead.
           if (location.name === "SQLite") yield* Effect.forEach(clients, (sql) => sql.unsafe("PRAGMA busy_timeout = 0"), { discard: true })
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 13], "one process applies every migration")
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 14], "one process applies every migration")
         }))
 
       it.scopedLive("a ledger from before migration 3 keeps every event and reservation", () =>
@@ -87,7 +95,7 @@ describe("Migrations", () => {
           // Rows as the ledger of migration 2 wrote them: events and reservations under the refund's id.
           const moved = Either.getOrThrow(applyChange(partial("before-3", "pay-9", "6.00", "10.00"), { to: "pending", source: "sync", at: at(1) }))
           const dialect = location.name === "SQLite" ? "sqlite" : "pg"
-          yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(moved))}`
+          yield* sql`INSERT INTO refunds ${sql.insert(rowBefore14(moved))}`
           yield* sql`INSERT INTO refund_events ${sql.insert(moved.events.map((e) => Rows.eventRow(dialect, moved.id, e)))}`
           yield* sql`INSERT INTO refund_targets ${sql.insert(Rows.targetRows(moved))}`
 
@@ -111,7 +119,7 @@ describe("Migrations", () => {
           const noCurrency = draft("no-currency", { amount: "80.00", targets: [{ target: "pay-1", amount: "80.00" }] })
           const whole = draft("whole", { currency: "USD", n: 1, targets: [{ target: "pay-2" }, { target: "pay-2" }] })
           const counted = partial("counted", "pay-3", "60.00", "100.00", 2)
-          for (const refund of [noCurrency, whole, counted]) yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(refund))}`
+          for (const refund of [noCurrency, whole, counted]) yield* sql`INSERT INTO refunds ${sql.insert(rowBefore14(refund))}`
           const seqs = yield* sql<{ readonly seq: number | string }>`SELECT seq FROM refunds WHERE id = ${counted.id}`
           yield* sql`INSERT INTO refund_targets ${sql.insert([{ refund_seq: seqs[0]!.seq, refund_id: counted.id, provider: "toy", target: "pay-3", amount_minor: "6000", currency: "USD" }])}`
 
@@ -134,7 +142,7 @@ describe("Migrations", () => {
           assert.include(behind.message, `migration 4, ${Migrations.latest} is required`)
           // A chargeback as a ledger before migration 5 recorded it: requires_action, no flag.
           const refund = draft("charged-before")
-          yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow({ ...refund, status: "requires_action", providerStatus: "CHARGEBACK" }))}`
+          yield* sql`INSERT INTO refunds ${sql.insert(rowBefore14({ ...refund, status: "requires_action", providerStatus: "CHARGEBACK" }))}`
           const ledger = yield* build(SqlLedger.layer({ url }))
           const read = yield* ledger.get(refund.id)
           assert.strictEqual(read.providerStatus, "CHARGEBACK")
@@ -153,7 +161,7 @@ describe("Migrations", () => {
           // A CLOSED order as a ledger before migration 13 recorded it: failed, its reservation there, no hold.
           const refund = draft("closed-before", { provider: "aerohub", targets: [{ target: "FBRF920001" }] })
           const closed = Either.getOrThrow(applyChange(refund, { to: "failed", source: "submit", at: at(1), providerStatus: "CLOSED" }))
-          yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(closed))}`
+          yield* sql`INSERT INTO refunds ${sql.insert(rowBefore14(closed))}`
           const seqs = yield* sql<{ readonly seq: number | string }>`SELECT seq FROM refunds WHERE id = ${closed.id}`
           yield* sql`INSERT INTO refund_targets ${sql.insert(Rows.targetRows(closed).map((t) => ({ refund_seq: seqs[0]!.seq, ...t })))}`
           const ledger = yield* build(SqlLedger.layer({ url }))
@@ -165,6 +173,24 @@ describe("Migrations", () => {
           yield* ledger.transition(closed.id, { to: "failed", source: "operator", at: at(2), providerStatus: "CLOSED", holdsTarget: true })
           const refused = yield* Effect.flip(ledger.claim(draft("second", { n: 3, provider: "aerohub", targets: [{ target: "FBRF920001" }] })))
           assert.strictEqual(refused._tag, "TargetAlreadyRefunded")
+        }))
+
+      it.scopedLive("a ledger from before migration 14: its requested refunds name no claimant and are recovered by grace and lease, as before", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const sql = yield* rawSql(url)
+          yield* migratedBelow(sql, 14)
+          const before = draft("claimed-before", { n: 1 })
+          yield* sql`INSERT INTO refunds ${sql.insert(rowBefore14(before))}`
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          const after = draft("claimed-after", { n: 2 })
+          yield* ledger.claim(after)
+          const claimants = yield* sql<{ readonly id: string; readonly claimed_by: string | null }>`SELECT id, claimed_by FROM refunds ORDER BY seq`
+          assert.deepStrictEqual(claimants.map((r) => [r.id, r.claimed_by]), [[before.id, null], [after.id, Claimants.self() ?? null]])
+          assert.deepStrictEqual(yield* ledger.orphaned!([before.id, after.id]), [], "neither claimant is known to have ended")
+          assert.deepStrictEqual(yield* ledger.recover({ olderThan: at(0), at: at(9) }), [], "within the grace")
+          const moved = yield* ledger.recover({ olderThan: at(3), at: at(9) })
+          assert.deepStrictEqual(moved.map((r) => r.id), [before.id, after.id])
         }))
 
       it.scopedLive("the event history is append-only", () =>

@@ -104,27 +104,35 @@ const race = (url: string) =>
     assert.deepStrictEqual(reserved.map((r) => r.idempotencyKey).sort(), [...partWins].sort())
   })
 
+/**
+ * A process killed between its claim and its provider's answer. While it lives, recovery leaves its
+ * refund alone within the grace; once it is dead (this machine can tell: claimants.ts), recovery
+ * takes the refund at once, whatever the grace, and moves it to unknown without resending it.
+ */
 const killed = (url: string) =>
   Effect.gen(function*() {
     const { child, exited, line: lineOf } = yield* spawnChild(["hang", url, "crash-1"])
     const line = yield* lineOf("claimed ")
     const id = line.slice("claimed ".length).trim()
+    const ledger = yield* build(SqlLedger.layer({ url }))
+    const withinGrace = () => {
+      const now = Date.now()
+      return { olderThan: new Date(now - 60_000).toISOString(), at: new Date(now).toISOString() }
+    }
+    assert.deepStrictEqual(yield* ledger.orphaned!([id]), [], "its claimant is alive")
+    assert.deepStrictEqual(yield* ledger.recover(withinGrace()), [], "within the grace a live claimant's refund is not moved")
+
     child.kill("SIGKILL")
     const exit = yield* exited
     assert.strictEqual(exit.signal, "SIGKILL")
-
-    // The next start finds the refund and moves it to unknown, without resending it.
-    const ledger = yield* build(SqlLedger.layer({ url }))
-    const before = yield* ledger.get(id)
-    assert.strictEqual(before.status, "requested")
-    const now = Date.now()
-    const notYet = yield* ledger.recover({ olderThan: new Date(now - 60_000).toISOString(), at: new Date(now).toISOString() })
-    assert.deepStrictEqual(notYet, [], "within the grace period nothing is moved")
-    const moved = yield* ledger.recover({ olderThan: new Date(now + 1000).toISOString(), at: new Date(now + 1000).toISOString() })
-    assert.deepStrictEqual(moved.map((r) => r.id), [id])
+    assert.strictEqual((yield* ledger.get(id)).status, "requested")
+    assert.deepStrictEqual(yield* ledger.orphaned!([id]), [id], "its claimant has ended")
+    const moved = yield* ledger.recover(withinGrace())
+    assert.deepStrictEqual(moved.map((r) => r.id), [id], "a dead claimant's refund is moved at once")
     const after = yield* ledger.get(id)
     assert.strictEqual(after.status, "unknown")
     assert.deepStrictEqual(after.events.map((e) => [e.source, e.to]), [["submit", "requested"], ["recovery", "unknown"]])
+    assert.deepStrictEqual(yield* ledger.orphaned!([id]), [], "only refunds still requested are orphaned")
     const due = yield* ledger.needingSync({ limit: 10 })
     assert.deepStrictEqual(due.map((r) => r.id), [id], "the recovered refund is queued for sync")
   })
@@ -198,10 +206,10 @@ describe("several processes on one ledger", () => {
   it.scopedLive("SQLite file: two processes claiming the same keys get one winner per key, and never over-refund or refund a target whole twice", () =>
     Effect.flatMap(tempDir, (dir) => race(path.join(dir, "shared.db"))), 60_000)
 
-  it.scopedLive("PostgreSQL: a process killed after its claim leaves a refund that recovery moves to unknown", () =>
+  it.scopedLive("PostgreSQL: a process killed after its claim leaves a refund that recovery moves to unknown at once, and not while the process lives", () =>
     Effect.flatMap(pgSchema, killed), 60_000)
 
-  it.scopedLive("SQLite file: a process killed after its claim leaves a refund that recovery moves to unknown", () =>
+  it.scopedLive("SQLite file: a process killed after its claim leaves a refund that recovery moves to unknown at once, and not while the process lives", () =>
     Effect.flatMap(tempDir, (dir) => killed(path.join(dir, "crash.db"))), 60_000)
 
   it.scopedLive("SQLite file: a script whose only work is the ledger closes it cleanly before it exits", () =>

@@ -131,7 +131,7 @@ const submitAll = (own: Own, globals: Globals.Globals, format: BulkFile.Format) 
       const recovered = yield* refunds.recover(Duration.seconds(own.recoveryGrace.value))
       if (recovered.length > 0) {
         yield* Output.note(
-          `${recovered.length} refund(s) left in "requested" for more than ${own.recoveryGrace.value} s are now "unknown": rows of this file among them are reported as in doubt and never resent.`
+          `${recovered.length} refund(s) left in "requested" by a process that has ended, or for more than ${own.recoveryGrace.value} s, are now "unknown": rows of this file among them are reported as in doubt and never resent.`
         )
       }
     }

@@ -81,18 +81,18 @@ const prepared = (key: string, text: string): Prepared => ({
   text
 })
 
-// A claim's CTEs: the refund `ON CONFLICT DO NOTHING`, and its reservations ($17) and events
-// ($18) from that insert's `RETURNING`, so they are written only when the refund was.
+// A claim's CTEs: the refund `ON CONFLICT DO NOTHING`, and its reservations ($18) and events
+// ($19) from that insert's `RETURNING`, so they are written only when the refund was.
 const claimCtes = `WITH ins AS (
   INSERT INTO refunds (${Rows.insertColumns})
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
   ON CONFLICT DO NOTHING
   RETURNING id, seq, version
 ), t AS (
   INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency)
     SELECT ins.seq, ins.id, x.provider, x.target, x.amount_minor, x.currency
-    FROM ins, json_to_recordset($17) AS x(provider text, target text, amount_minor numeric, currency text)
-), e AS (${insertEvents("ins", "$18")})`
+    FROM ins, json_to_recordset($18) AS x(provider text, target text, amount_minor numeric, currency text)
+), e AS (${insertEvents("ins", "$19")})`
 
 const claimStatement = prepared("claim", `${claimCtes}
 SELECT id, version FROM ins`)
@@ -108,7 +108,7 @@ export const guardedClaimText = `${claimCtes},
 held AS (
   SELECT rt.refund_seq, rt.target, rt.refund_id, rt.amount_minor::text AS amount_minor, rt.currency, r.status
   FROM refund_targets rt JOIN refunds r ON r.seq = rt.refund_seq
-  WHERE rt.provider = $2 AND rt.target = ANY($19::text[]) AND (r.status <> 'failed' OR r.holds_target = 1)
+  WHERE rt.provider = $2 AND rt.target = ANY($20::text[]) AND (r.status <> 'failed' OR r.holds_target = 1)
 )
 SELECT id, version, (SELECT COALESCE(json_agg(held ORDER BY held.refund_seq), '[]') FROM held) AS held FROM ins`
 

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Claimants from "./claimants.js"
 
 /** @internal */
 export type Dialect = "sqlite" | "pg"
@@ -162,6 +163,18 @@ const claimedRowDecoder = Schema.decodeUnknownEither(ClaimedRow)
 export const decodeClaimedEither = (row: unknown): Either.Either<{ readonly seq: bigint; readonly version: number }, LedgerError> =>
   Either.mapLeft(claimedRowDecoder(row), (error) => corrupt(rowName(row), error))
 
+// Who claimed a refund still `requested` (migration 14), for recovery to ask whether that process has ended.
+const ClaimantRow = Schema.Struct({ id: Text, claimed_by: Schema.NullOr(Schema.String) })
+const claimantRowDecoder = Schema.decodeUnknownEither(ClaimantRow)
+
+/**
+ * Refunds and their claimants. A row that does not decode (edited by hand) is passed by: with
+ * no claimant it is known to have lost, its refund is recovered by grace and lease, as before
+ * the column. @internal
+ */
+export const decodeClaimants = (rows: ReadonlyArray<unknown>): ReadonlyArray<{ readonly id: string; readonly claimedBy: string | null }> =>
+  rows.flatMap((row) => Either.match(claimantRowDecoder(row), { onLeft: () => [], onRight: (r) => [{ id: r.id, claimedBy: r.claimed_by }] }))
+
 // A line of countByStatus (the statement casts PostgreSQL's bigint count to an integer).
 const CountRow = Schema.Struct({ provider: Text, status: RefundStatus, n: Schema.NonNegativeInt })
 const countRowDecoder = Schema.decodeUnknownEither(CountRow)
@@ -276,7 +289,7 @@ export const toRefund = (row: RefundRow, events: ReadonlyArray<RefundEvent>): Re
 /** JSON columns hold the canonical JSON of the value; `undefined` has no JSON, so it is stored as `null`. */
 const json = (value: unknown): string => JSON.stringify(value) ?? "null"
 
-/** The columns written when a refund is first recorded. @internal */
+/** The columns written when a refund is first recorded, with the process claiming it (`claimants.ts`). @internal */
 export const insertRow = (refund: Refund) => ({
   id: refund.id,
   provider: refund.provider,
@@ -293,7 +306,8 @@ export const insertRow = (refund: Refund) => ({
   items: json(refund.items),
   error: refund.error === undefined ? null : json(refund.error),
   created_at: refund.createdAt,
-  updated_at: refund.updatedAt
+  updated_at: refund.updatedAt,
+  claimed_by: Claimants.self() ?? null
 })
 
 /**
@@ -358,7 +372,7 @@ export const eventsJson = (events: ReadonlyArray<RefundEvent>): string => JSON.s
 
 /** The columns of `insertRow`, in the order of `insertValues`. @internal */
 export const insertColumns =
-  "id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
+  "id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at, claimed_by"
 
 /** `insertRow` as positional parameters, for statements prepared once. @internal */
 export const insertValues = (refund: Refund): ReadonlyArray<string | null> => {
@@ -379,7 +393,8 @@ export const insertValues = (refund: Refund): ReadonlyArray<string | null> => {
     row.items,
     row.error,
     row.created_at,
-    row.updated_at
+    row.updated_at,
+    row.claimed_by
   ]
 }
 

@@ -30,6 +30,7 @@ import * as NodePath from "node:path"
 import * as Migrations from "../Migrations.js"
 import type { SqlLedger, SyncLease } from "../SqlLedger.js"
 import * as Checkpointer from "./checkpointer.js"
+import * as Claimants from "./claimants.js"
 import {
   byStatusAlone,
   type CreatedAfter,
@@ -91,7 +92,7 @@ const sql = {
   stampById: `SELECT id, version, ${lastEvent} FROM refunds WHERE id = ?`,
   stampByKey: `SELECT id, version, ${lastEvent} FROM refunds WHERE provider = ? AND idempotency_key = ?`,
   stampByReference: `SELECT id, version, ${lastEvent} FROM refunds WHERE provider = ? AND provider_reference = ? ORDER BY seq LIMIT 1`,
-  insert: `INSERT INTO refunds (${Rows.insertColumns}) VALUES (${Array.from({ length: 16 }, () => "?").join(", ")})
+  insert: `INSERT INTO refunds (${Rows.insertColumns}) VALUES (${Array.from({ length: 17 }, () => "?").join(", ")})
     ON CONFLICT (provider, idempotency_key) DO NOTHING`,
   reserved: `SELECT t.refund_id, t.amount_minor, t.currency, r.status FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
     WHERE t.provider = ? AND t.target = ? AND (r.status <> 'failed' OR r.holds_target = 1) ORDER BY t.refund_seq`,
@@ -103,6 +104,9 @@ const sql = {
   // A refused change adds only an event; the bump still tells other processes' caches.
   bump: "UPDATE refunds SET version = version + 1 WHERE id = ?",
   toRecover: "SELECT id FROM refunds WHERE status = 'requested' AND updated_at < ? AND (alive_until IS NULL OR alive_until <= ?) ORDER BY seq",
+  // Every process but this one that claimed a refund still `requested`: recovery asks which have ended (claimants.ts).
+  claimants: "SELECT id, claimed_by FROM refunds WHERE status = 'requested' AND claimed_by IS NOT NULL AND claimed_by <> ? ORDER BY seq",
+  claimantsOf: "SELECT id, claimed_by FROM refunds WHERE id IN (SELECT value FROM json_each(?)) AND status = 'requested' AND claimed_by IS NOT NULL",
   // A lease holds while now is before its end, as a sync lease does.
   leasedNow: "SELECT id FROM refunds WHERE id IN (SELECT value FROM json_each(?)) AND status = 'requested' AND alive_until > ?",
   keepAlive: "UPDATE refunds SET alive_until = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'requested'",
@@ -480,10 +484,20 @@ export const make = (
           })
         }))
 
+    // A file is only ever opened on one machine (WAL needs the same host's shared memory), so a claimant of another boot has ended.
+    const endedOf = (rows: ReadonlyArray<unknown>) => Claimants.endedAmong(Rows.decodeClaimants(rows), "machine").map((r) => r.id)
+
+    const orphaned = (ids: ReadonlyArray<string>) =>
+      ids.length === 0 ? Effect.succeed([]) : read("reading who claimed refunds in flight", () =>
+        Either.right(endedOf(prepare(sql.claimantsOf).all(JSON.stringify(ids)))))
+
     const recover = (options: { readonly olderThan: string; readonly at: string }) =>
       Effect.gen(function*() {
-        const ids = yield* read("finding refunds to recover", () =>
-          Either.right((prepare(sql.toRecover).all(options.olderThan, options.at) as ReadonlyArray<Row>).map((r) => String(r.id))))
+        const { ids, ended } = yield* read("finding refunds to recover", () => {
+          const late = (prepare(sql.toRecover).all(options.olderThan, options.at) as ReadonlyArray<Row>).map((r) => String(r.id))
+          const gone = new Set(endedOf(prepare(sql.claimants).all(Claimants.self() ?? "")))
+          return Either.right({ ids: [...new Set([...late, ...gone])], ended: gone })
+        })
         // Each refund is re-read under the write lock: a live process may have moved it on since.
         // Issued together, they share group commits.
         const moved = yield* Effect.forEach(ids, (id) =>
@@ -494,9 +508,10 @@ export const make = (
             if (Either.isLeft(found)) return Writer.done(Either.left(found.left))
             const entry = found.right
             // Leased since it was found: its process is alive, and its call's answer will settle it.
+            // A claimant that has ended answers nothing, whatever its refund's age or last lease.
             if (
-              entry === undefined || entry.refund.status !== "requested" || entry.refund.updatedAt >= options.olderThan ||
-              prepare(sql.leasedNow).get(JSON.stringify([id]), options.at) !== undefined
+              entry === undefined || entry.refund.status !== "requested" ||
+              (!ended.has(id) && (entry.refund.updatedAt >= options.olderThan || prepare(sql.leasedNow).get(JSON.stringify([id]), options.at) !== undefined))
             ) {
               return Writer.done(Either.right(Option.none<Refund>()))
             }
@@ -611,6 +626,7 @@ export const make = (
       recover,
       keepAlive,
       leased,
+      orphaned,
       claimForSync,
       releaseSync,
       countByStatus
