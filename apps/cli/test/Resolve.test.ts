@@ -1,4 +1,6 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as AiraloSandbox from "@refundkit/airalo/sandbox"
+import { Effect, Exit, Scope } from "effect"
 import { join } from "node:path"
 import { fault, run, start, startSandboxes, stats, tempDir } from "./support.js"
 
@@ -90,6 +92,37 @@ describe("refundkit resolve", () => {
     const settled = await cli(["resolve", refund.id, "--json", "--status", "succeeded", "--note", "20002 refunded, 424242 is not ours"])
     assert.strictEqual(settled.code, 0, settled.stderr)
     assert.deepStrictEqual((JSON.parse(settled.stdout) as typeof refund).items.map((i) => [i.target, i.status]), [["20002", "succeeded"], ["424242", "failed"]])
+  })
+
+  it("an Airalo refund still accepted for review can be resolved failed once Airalo refused it, freeing its ICCID for a new refund", async () => {
+    const scope = Effect.runSync(Scope.make())
+    // No rate limit: the second refund's call would wait out Airalo's 5 minutes.
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: false }).pipe(Scope.extend(scope)))
+    try {
+      const env = { ...sandboxes.info.env, ...airalo.env }
+      const ledger = ["--ledger", join(dir, "airalo-resolve.db")]
+      const iccid = AiraloSandbox.ownedIccid(931)
+      const data = JSON.stringify({ iccids: [iccid], reason: "TRIP_CANCELLATION" })
+      const created = await run(["create", "airalo", "--json", "--data", data, "--idempotency-key", "airalo-first", ...ledger], { cwd: dir, env })
+      assert.strictEqual(created.code, 0, created.stderr)
+      const refund = JSON.parse(created.stdout) as { id: string; status: string; items: Array<{ target: string; status: string }> }
+      assert.strictEqual(refund.status, "pending")
+      assert.deepStrictEqual(refund.items.map((i) => [i.target, i.status]), [[iccid, "pending"]])
+      const blocked = await run(["create", "airalo", "--json", "--data", data, "--idempotency-key", "airalo-second", ...ledger], { cwd: dir, env })
+      assert.strictEqual(blocked.code, 2, blocked.stderr)
+      assert.include(blocked.stdout + blocked.stderr, "target_already_refunded")
+
+      const resolved = await run(["resolve", refund.id, "--json", "--status", "failed", "--note", "Airalo support refused it by email", ...ledger], { cwd: dir, env })
+      // Failed without an error of its own, as a decline: exit 0.
+      assert.strictEqual(resolved.code, 0, resolved.stderr)
+      assert.strictEqual((JSON.parse(resolved.stdout) as { status: string }).status, "failed")
+      const again = await run(["create", "airalo", "--json", "--data", data, "--idempotency-key", "airalo-second", ...ledger], { cwd: dir, env })
+      assert.strictEqual(again.code, 0, again.stderr)
+      assert.strictEqual((JSON.parse(again.stdout) as { status: string }).status, "pending")
+      assert.strictEqual((await stats<{ refundRequestsPerIccid: Record<string, number> }>(airalo.url)).refundRequestsPerIccid[iccid], 2)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   })
 
   it("an AeroHub order closed stays held after a plain resolve; --release-targets with --status failed frees it for a new refund", async () => {

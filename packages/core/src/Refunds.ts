@@ -1296,15 +1296,20 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           return yield* InvalidRequest.field(
             "status",
             `refund ${id} is requested: its first call to ${refund.provider} is still out, and its answer will settle it. ` +
-              "A refund left requested by a process that died becomes unknown when the gateway or a refundkit command next starts, " +
-              "after the recovery grace (REFUNDKIT_RECOVERY_GRACE, 2 minutes by default) and the last lease its process renewed (four REFUNDKIT_HEARTBEATs, 1 minute by default); " +
+              "A refund left requested by a process that died becomes unknown when the gateway or a refundkit command next starts: " +
+              "at once when the ledger can tell that process has ended (one on this machine), otherwise after the recovery grace (REFUNDKIT_RECOVERY_GRACE, 2 minutes by default) and the last lease its process renewed (four REFUNDKIT_HEARTBEATs, 1 minute by default); " +
                 "check it with the provider and resolve it then."
           )
         }
         if (to === "failed") {
-          // A mixed answer (one transaction refunded, another refused) must not become `failed`: the
-          // over-refund guard counts nothing for a failed refund, so the refunded target would be free again.
-          const refunded = (refund.items ?? []).filter((item) => item.status === "succeeded" || item.status === "pending")
+          // The over-refund guard counts nothing for a failed refund, so a target the provider refunded
+          // would be free again: a refund with a `succeeded` item must not become `failed`, nor a mixed
+          // answer (one transaction refused, another still `pending`: refused per target, the provider is
+          // making the others). Items all `pending` are a request the provider has not decided (Airalo's
+          // "accepted for review", decided by email): the operator's note is that decision.
+          const items = refund.items ?? []
+          const mixed = items.some((item) => item.status === "failed")
+          const refunded = items.filter((item) => item.status === "succeeded" || (mixed && item.status === "pending"))
           if (refunded.length > 0) {
             return yield* InvalidRequest.field(
               "status",

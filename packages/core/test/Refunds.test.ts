@@ -333,6 +333,32 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("resolve failed: refused while a target is refunded, or refunding beside one refused; allowed while every target awaits the provider's decision", () => {
+    const toy = scripted({ idempotent: true, maxTargets: 2 })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const two = { lines: [{ target: "t1", amount: "5.00" }, { target: "t2", amount: "5.00" }], currency: "USD" }
+      const answer = (t1: "pending" | "failed", t2: "pending" | "failed") => () =>
+        Effect.succeed({ status: "pending" as const, providerStatus: "REVIEW", items: [{ target: "t1", status: t1 }, { target: "t2", status: t2 }] })
+      toy.script.push(answer("pending", "failed"))
+      const mixed = yield* refunds.create({ provider: "toy", request: two, idempotencyKey: "mixed" })
+      const refused = yield* Effect.flip(refunds.resolve(mixed.refund.id, "failed", "operator: refused"))
+      assert.strictEqual(refused._tag, "InvalidRequest")
+      assert.include(refused.message, "the provider reported t1 pending")
+      assert.strictEqual((yield* refunds.get(mixed.refund.id)).status, "pending", "nothing was changed")
+
+      toy.script.push(answer("pending", "pending"))
+      const whole = { request: { ...two, lines: two.lines.map((l) => ({ ...l, target: `${l.target}b` })) }, originalAmounts: { t1b: "5.00", t2b: "5.00" } }
+      const undecided = yield* refunds.create({ provider: "toy", ...whole, idempotencyKey: "undecided" })
+      assert.strictEqual((yield* Effect.flip(refunds.create({ provider: "toy", ...whole, idempotencyKey: "meanwhile" })))._tag, "OverRefund")
+      const failed = yield* refunds.resolve(undecided.refund.id, "failed", "operator: the provider refused both by email")
+      assert.strictEqual(failed.status, "failed")
+      const again = yield* refunds.create({ provider: "toy", ...whole, idempotencyKey: "again" })
+      assert.strictEqual(again.refund.status, "succeeded", "its targets are free for a new refund")
+      assert.strictEqual(toy.calls.length, 3)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("a failed answer the provider keeps on its target holds it: a new refund is refused unsent, a hand-made failed keeps it, releaseTargets lets go", () => {
     const toy = scripted({ idempotent: true })
     return Effect.gen(function*() {
