@@ -89,6 +89,8 @@ describe("recovery while a submit is still retrying", () => {
     expect(again.code, again.stderr).toBe(3)
     const againRows = readFileSync(againOut, "utf8").trim().split("\n").map((line) => JSON.parse(line))
     expect(againRows.map((r) => r.error?.code)).toEqual(Array.from({ length: ROWS }, () => "refund_in_progress"))
+    // It waited for the live run's rows, and said so once: a run that seems to hang is killed.
+    expect(again.stderr.split("\n").filter((line) => line.includes("are still \"requested\"")), again.stderr).toHaveLength(1)
     const firstDone = await firstRun
     expect(crashTrace(firstDone.stderr), firstDone.stderr).toBe(false)
     await sandbox().clearFaults()

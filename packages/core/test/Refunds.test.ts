@@ -691,13 +691,19 @@ describe("Refunds", () => {
       yield* fibers.settled
       yield* Fiber.interrupt(killed)
       const [row] = (yield* refunds.list({ limit: 1 })).items
-      const taking = yield* fibers.fork(refunds.recoverOne(row!.id, "left by a killed run"))
+      let waits = 0
+      const onWait = Effect.sync(() => void waits++)
+      const taking = yield* fibers.fork(refunds.recoverOne(row!.id, "left by a killed run", { onWait }))
       // Claimed since its run's last beat, it may belong to a live run that has not leased it yet.
       yield* after("29 seconds")
       assert.isNull(taking.unsafePoll(), "within two heartbeats of its claim the row is waited for")
       yield* after("2 seconds")
       const taken = yield* fibers.result(taking, "the re-run's wait for the row")
       assert.deepStrictEqual([taken.status, taken.events.at(-1)?.detail], ["unknown", "left by a killed run"])
+      assert.strictEqual(waits, 1, "the wait is said once, however many times the row is looked at")
+      const again = yield* refunds.recoverOne(row!.id, "left by a killed run", { onWait })
+      assert.strictEqual(again.status, "unknown")
+      assert.strictEqual(waits, 1, "a row taken at once is not waited for, and nothing is said")
     }).pipe(Effect.provide(toy.layer))
   })
 

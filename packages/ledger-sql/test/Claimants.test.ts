@@ -1,7 +1,11 @@
 // Whether a refund's claimant has ended, judged from /proc against real processes: a child
-// that is running, then killed; pids and boots that are not its own.
+// that is running, then killed; a zombie; children in namespaces of their own; pids, boots and
+// machines that are not its own.
 import { afterEach, assert, describe, it } from "@effect/vitest"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import * as Claimants from "../src/internal/claimants.js"
 
 const children: Array<ChildProcess> = []
@@ -9,30 +13,50 @@ afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
 })
 
-const sleeper = (): Promise<ChildProcess> =>
+/** A child, running until killed, once it has printed its first line (returned). */
+const running = (command: string, args: ReadonlyArray<string>): Promise<{ readonly child: ChildProcess; readonly line: string }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000); process.stdout.write('up\\n')"], { stdio: ["ignore", "pipe", "inherit"] })
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] })
     children.push(child)
     child.once("error", reject)
-    child.stdout!.once("data", () => resolve(child))
+    let out = ""
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      if (out.includes("\n")) resolve({ child, line: out.slice(0, out.indexOf("\n")) })
+    })
   })
+
+const sleeper = async (): Promise<ChildProcess> =>
+  (await running(process.execPath, ["-e", "setInterval(() => {}, 1000); process.stdout.write('up\\n')"])).child
 
 const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
 
-/** `name` with one of its five fields replaced. */
-const withField = (name: string, index: number, value: string) => name.split(":").map((part, i) => (i === index ? value : part)).join(":")
+// The name's fields: linux, boot, host, pid namespace, time namespace, pid, start time.
+const field = { boot: 1, host: 2, pidNamespace: 3, timeNamespace: 4, pid: 5, start: 6 } as const
+
+/** `name` with some of its fields replaced. */
+const withFields = (name: string, replaced: Partial<Record<keyof typeof field, string>>) => {
+  const parts = name.split(":")
+  for (const [key, value] of Object.entries(replaced)) parts[field[key as keyof typeof field]] = value
+  return parts.join(":")
+}
 
 const onLinux = process.platform === "linux"
 
+// The built module, for children that name themselves as a claiming process would.
+const built = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "internal", "claimants.js")
+const namesItself = `import(${JSON.stringify(built)}).then((c) => { process.stdout.write(String(c.self()) + "\\n"); setInterval(() => {}, 1000) })`
+const canUnshare = (flags: ReadonlyArray<string>) => onLinux && fs.existsSync(built) && spawnSync("unshare", [...flags, "true"]).status === 0
+
 describe("claimants", () => {
-  it.runIf(onLinux)("names this process by boot, pid namespace, pid and start time, and never takes it for ended", () => {
+  it.runIf(onLinux)("names this process by boot, machine, pid and time namespaces, pid and start time, and never takes it for ended", () => {
     const self = Claimants.self()
     assert.isDefined(self)
     const parts = self!.split(":")
-    assert.strictEqual(parts.length, 5)
+    assert.strictEqual(parts.length, 7)
     assert.strictEqual(parts[0], "linux")
-    assert.strictEqual(parts[3], String(process.pid))
+    assert.strictEqual(parts[field.pid], String(process.pid))
     assert.isFalse(Claimants.hasEnded(self!, "machine"))
     assert.isFalse(Claimants.hasEnded(self!, "anywhere"))
   })
@@ -41,7 +65,7 @@ describe("claimants", () => {
     const child = await sleeper()
     const name = Claimants.nameOf(child.pid!)
     assert.isDefined(name)
-    assert.strictEqual(name!.split(":")[3], String(child.pid))
+    assert.strictEqual(name!.split(":")[field.pid], String(child.pid))
     assert.isFalse(Claimants.hasEnded(name!, "machine"))
     assert.isFalse(Claimants.hasEnded(name!, "anywhere"))
     child.kill("SIGKILL")
@@ -53,29 +77,62 @@ describe("claimants", () => {
   it.runIf(onLinux)("a pid that now names another process (another start time) has ended, this process's pid included", async () => {
     const child = await sleeper()
     const name = Claimants.nameOf(child.pid!)!
-    assert.isTrue(Claimants.hasEnded(withField(name, 4, "1"), "anywhere"), "a live pid, started at another time")
-    assert.isTrue(Claimants.hasEnded(withField(Claimants.self()!, 4, "1"), "anywhere"), "this process's pid, an earlier process")
+    assert.isTrue(Claimants.hasEnded(withFields(name, { start: "1" }), "anywhere"), "a live pid, started at another time")
+    assert.isTrue(Claimants.hasEnded(withFields(Claimants.self()!, { start: "1" }), "anywhere"), "this process's pid, an earlier process")
   })
 
-  it.runIf(onLinux)("another boot has ended on one machine (a SQLite file) and cannot be judged anywhere else (PostgreSQL)", async () => {
+  it.runIf(onLinux)("a zombie its parent has not reaped has ended", async () => {
+    // The short sleep exits once the shell has exec'd the long one in its place, which never reaps it.
+    const { line } = await running("sh", ["-c", "sleep 0.3 & echo $!; exec sleep 30"])
+    const pid = Number(line)
+    let stat = ""
+    for (let i = 0; i < 200 && !/\) Z /.test(stat); i++) {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    assert.match(stat, /\) Z /, "the child is a zombie")
+    const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!
+    assert.isTrue(Claimants.hasEnded(withFields(Claimants.self()!, { pid: String(pid), start }), "anywhere"))
+  })
+
+  it.runIf(onLinux)("another boot has ended on one machine (a SQLite file in WAL mode) and cannot be judged anywhere else", async () => {
     const child = await sleeper()
     const name = Claimants.nameOf(child.pid!)!
-    const otherBoot = withField(name, 1, "00000000-0000-0000-0000-000000000000")
+    const otherBoot = withFields(name, { boot: "00000000-0000-0000-0000-000000000000" })
     assert.isTrue(Claimants.hasEnded(otherBoot, "machine"))
     assert.isFalse(Claimants.hasEnded(otherBoot, "anywhere"))
   })
 
-  it.runIf(onLinux)("another pid namespace (another container) cannot be judged, even when its pid is gone here", async () => {
+  it.runIf(onLinux)("another machine sharing the boot id (a clone of one snapshot), pid namespace or time namespace cannot be judged, even when its pid is gone here", async () => {
     const child = await sleeper()
     const name = Claimants.nameOf(child.pid!)!
+    // Alive, and read through another time namespace's clock: its start time would differ.
+    assert.isFalse(Claimants.hasEnded(withFields(name, { timeNamespace: "1", start: "1" }), "anywhere"))
     child.kill("SIGKILL")
     await exited(child)
     assert.isTrue(Claimants.hasEnded(name, "machine"))
-    assert.isFalse(Claimants.hasEnded(withField(name, 2, "1"), "machine"))
+    for (const other of [{ host: "0123@elsewhere" }, { pidNamespace: "1" }, { timeNamespace: "1" }]) {
+      assert.isFalse(Claimants.hasEnded(withFields(name, other), "machine"), JSON.stringify(other))
+    }
+  })
+
+  it.runIf(canUnshare(["--time", "--boottime", "1000", "--fork"]))("a live process in a time namespace of its own names itself, and is not taken for ended", async () => {
+    const { child, line } = await running("unshare", ["--time", "--boottime", "1000", "--fork", process.execPath, "-e", namesItself])
+    assert.match(line, /^linux:/)
+    assert.isFalse(Claimants.hasEnded(line, "machine"), line)
+    child.kill("SIGKILL")
+  })
+
+  it.runIf(canUnshare(["--pid", "--fork"]))("a process whose /proc is another pid namespace's names nothing", async () => {
+    // A new pid namespace without its own /proc (`--mount-proc`): /proc/self is not its pid there. Node runs as
+    // pid 2 of it, under `sh` (1), so that the /proc it sees has a pid 2 of another process to mistake for it.
+    const { child, line } = await running("unshare", ["--pid", "--fork", "sh", "-c", "\"$1\" -e \"$2\"; true", "sh", process.execPath, namesItself])
+    assert.strictEqual(line, "undefined")
+    child.kill("SIGKILL")
   })
 
   it("a name it does not read is never taken for ended", () => {
-    for (const text of ["", "linux", "darwin:a:b:1:2", "linux:a:b:0:2", "linux:a:b:x:2", "linux:a:b:1"]) {
+    for (const text of ["", "linux", "darwin:a:b:c:d:1:2", "linux:a:b:c:d:0:2", "linux:a:b:c:d:x:2", "linux:a:b:c:d:1", "linux:a:b:1:2"]) {
       assert.isFalse(Claimants.hasEnded(text, "machine"), text)
     }
   })

@@ -8,8 +8,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as SqlLedger from "../src/SqlLedger.js"
-import { build, pgSchema, tempDir } from "./support/databases.js"
-import { draft } from "./support/refunds.js"
+import * as Claimants from "../src/internal/claimants.js"
+import { build, pgSchema, rawSql, tempDir } from "./support/databases.js"
+import { draft, partial } from "./support/refunds.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const packageDir = path.join(here, "..")
@@ -121,6 +122,9 @@ const killed = (url: string) =>
     }
     assert.deepStrictEqual(yield* ledger.orphaned!([id]), [], "its claimant is alive")
     assert.deepStrictEqual(yield* ledger.recover(withinGrace()), [], "within the grace a live claimant's refund is not moved")
+    // Leased for ten minutes, as its process renewed it just before it died.
+    yield* ledger.keepAlive!({ ids: [id], at: new Date().toISOString(), forMillis: 600_000 })
+    assert.deepStrictEqual(yield* ledger.leased!({ ids: [id], at: new Date().toISOString() }), [id])
 
     child.kill("SIGKILL")
     const exit = yield* exited
@@ -128,13 +132,28 @@ const killed = (url: string) =>
     assert.strictEqual((yield* ledger.get(id)).status, "requested")
     assert.deepStrictEqual(yield* ledger.orphaned!([id]), [id], "its claimant has ended")
     const moved = yield* ledger.recover(withinGrace())
-    assert.deepStrictEqual(moved.map((r) => r.id), [id], "a dead claimant's refund is moved at once")
+    assert.deepStrictEqual(moved.map((r) => r.id), [id], "a dead claimant's refund is moved at once, its lease and grace notwithstanding")
     const after = yield* ledger.get(id)
     assert.strictEqual(after.status, "unknown")
     assert.deepStrictEqual(after.events.map((e) => [e.source, e.to]), [["submit", "requested"], ["recovery", "unknown"]])
     assert.deepStrictEqual(yield* ledger.orphaned!([id]), [], "only refunds still requested are orphaned")
     const due = yield* ledger.needingSync({ limit: 10 })
     assert.deepStrictEqual(due.map((r) => r.id), [id], "the recovered refund is queued for sync")
+  })
+
+/** Every way of claiming (alone, in a batch, guarded by an original amount, a whole target) writes who claimed. */
+const claimantsWritten = (url: string) =>
+  Effect.gen(function*() {
+    const ledger = yield* build(SqlLedger.layer({ url }))
+    yield* Effect.all([
+      ...Array.from({ length: 40 }, (_, i) => ledger.claim(draft(`batch-${i}`))),
+      ...Array.from({ length: 10 }, (_, i) => ledger.claim(partial(`part-${i}`, "pay-9", "1.00", "100.00"))),
+      ...Array.from({ length: 5 }, (_, i) => ledger.claim(draft(`whole-${i}`, { targets: [{ target: `iccid-9${i}` }] })))
+    ], { concurrency: "unbounded" })
+    yield* ledger.claim(draft("alone"))
+    const sql = yield* rawSql(url)
+    const rows = yield* sql<{ readonly claimed_by: string | null; readonly n: number | string }>`SELECT claimed_by, count(*) AS n FROM refunds GROUP BY claimed_by`
+    assert.deepStrictEqual(rows.map((r) => [r.claimed_by, Number(r.n)]), [[Claimants.self() ?? null, 56]])
   })
 
 const Decided = Schema.parseJson(Schema.Struct({ sent: Schema.Boolean, saw: Schema.optional(Schema.String) }))
@@ -211,6 +230,11 @@ describe("several processes on one ledger", () => {
 
   it.scopedLive("SQLite file: a process killed after its claim leaves a refund that recovery moves to unknown at once, and not while the process lives", () =>
     Effect.flatMap(tempDir, (dir) => killed(path.join(dir, "crash.db"))), 60_000)
+
+  it.scopedLive("PostgreSQL: every claim names the process that made it", () => Effect.flatMap(pgSchema, claimantsWritten), 60_000)
+
+  it.scopedLive("SQLite file: every claim names the process that made it", () =>
+    Effect.flatMap(tempDir, (dir) => claimantsWritten(path.join(dir, "claimants.db"))), 60_000)
 
   it.scopedLive("SQLite file: a script whose only work is the ledger closes it cleanly before it exits", () =>
     Effect.gen(function*() {

@@ -6,35 +6,46 @@
  * so its refunds are in doubt at once (a gateway restarted after a crash, a bulk file re-run
  * after a kill).
  *
- * A process is named by the kernel's boot id, its pid namespace, its pid and its start time
- * (from `/proc`, so Linux only): the pid alone could since belong to another process, and pids
- * of another namespace (another container) or another boot say nothing here. Where `/proc`
- * cannot be read, a process is not named and its refunds are recovered by grace and lease only.
+ * A process is named from `/proc` (so Linux only) by the kernel's boot id, the machine (its
+ * machine id and host name), its pid and time namespaces, its pid and its start time: the pid
+ * alone could since belong to another process, and pids of another namespace (another
+ * container) or another machine say nothing here. A start time is only compared within one time
+ * namespace, since `/proc` shifts it by the reader's. Where `/proc` cannot be read, or is not
+ * this process's own (a `/proc` of another pid namespace mounted here), a process is neither
+ * named nor judged, and its refunds are recovered by grace and lease only.
  *
  * @internal
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 
-/** How far a ledger's claimants may be: on one machine (a SQLite file), or anywhere (PostgreSQL). */
+/**
+ * How far a ledger's claimants may be: on one machine (a SQLite file in WAL mode, which needs
+ * one machine's shared memory), or anywhere (PostgreSQL, or a SQLite file not in WAL mode, which
+ * may be on a network file system).
+ */
 export type Reach = "machine" | "anywhere"
 
 interface Named {
   readonly boot: string
+  readonly host: string
   readonly pidNamespace: string
+  readonly timeNamespace: string
   readonly pid: number
   readonly start: string
 }
 
 const prefix = "linux"
 
-const format = (named: Named): string => `${prefix}:${named.boot}:${named.pidNamespace}:${named.pid}:${named.start}`
+const format = (named: Named): string =>
+  [prefix, named.boot, named.host, named.pidNamespace, named.timeNamespace, named.pid, named.start].join(":")
 
 const parse = (text: string): Named | undefined => {
   const parts = text.split(":")
-  if (parts.length !== 5 || parts[0] !== prefix) return undefined
-  const pid = Number(parts[3])
+  if (parts.length !== 7 || parts[0] !== prefix) return undefined
+  const pid = Number(parts[5])
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined
-  return { boot: parts[1]!, pidNamespace: parts[2]!, pid, start: parts[4]! }
+  return { boot: parts[1]!, host: parts[2]!, pidNamespace: parts[3]!, timeNamespace: parts[4]!, pid, start: parts[6]! }
 }
 
 const readOrUndefined = (read: () => string): string | undefined => {
@@ -45,10 +56,10 @@ const readOrUndefined = (read: () => string): string | undefined => {
   }
 }
 
-// `/proc/<pid>/stat`: the command name is in parentheses and may hold spaces, so fields are
-// counted after its closing one; the state is field 3 and the start time (clock ticks since
-// boot) field 22.
-const statOf = (pid: number | "self"): { readonly state: string; readonly start: string } | undefined => {
+// `/proc/<pid>/stat`: the command name is in parentheses and may hold spaces and parentheses, so
+// fields are counted after the last closing one; the state is field 3 and the start time (clock
+// ticks since boot, shifted by the reader's time namespace) field 22.
+const statOf = (pid: number): { readonly state: string; readonly start: string } | undefined => {
   const text = readOrUndefined(() => fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
   if (text === undefined) return undefined
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
@@ -57,27 +68,37 @@ const statOf = (pid: number | "self"): { readonly state: string; readonly start:
   return state === undefined || start === undefined || !/^\d+$/.test(start) ? undefined : { state, start }
 }
 
-const bootId = (): string | undefined =>
-  readOrUndefined(() => fs.readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim()) || undefined
+// A `/proc` of another pid namespace (the host's, mounted into a container, or one `unshare` left
+// unmounted) numbers processes otherwise than `kill` does here: through it no process can be named
+// or judged.
+const procIsOurs = (): boolean => readOrUndefined(() => fs.readlinkSync("/proc/self")) === String(process.pid)
 
-const pidNamespaceOf = (pid: number | "self"): string | undefined => {
-  const link = readOrUndefined(() => fs.readlinkSync(`/proc/${pid}/ns/pid`))
-  return link === undefined ? undefined : /^pid:\[(\d+)\]$/.exec(link)?.[1]
+const namespaceOf = (pid: number, kind: "pid" | "time"): string | undefined => {
+  const link = readOrUndefined(() => fs.readlinkSync(`/proc/${pid}/ns/${kind}`))
+  return link === undefined ? undefined : new RegExp(`^${kind}:\\[(\\d+)\\]$`).exec(link)?.[1]
 }
 
-/** The name of process `pid` as this process sees it (a child, in tests), or `undefined` off Linux. */
-export const nameOf = (pid: number | "self"): string | undefined => {
-  const boot = bootId()
-  const pidNamespace = pidNamespaceOf(pid)
+const oneLine = (path: string): string => readOrUndefined(() => fs.readFileSync(path, "utf8").trim()) ?? ""
+
+// Machines cloned from one running snapshot share a boot id; their machine ids or names tell them apart.
+const hostOf = (): string => `${oneLine("/etc/machine-id") || "-"}@${os.hostname().replace(/[^A-Za-z0-9.-]/g, "_")}`
+
+/** The name of process `pid` as this process sees it (a child, in tests), or `undefined` where it cannot be named. */
+export const nameOf = (pid: number): string | undefined => {
+  if (!procIsOurs()) return undefined
+  const boot = oneLine("/proc/sys/kernel/random/boot_id")
+  const pidNamespace = namespaceOf(pid, "pid")
+  // Kernels before 5.6 have no time namespaces: every process then reads start times alike.
+  const timeNamespace = namespaceOf(pid, "time") ?? "-"
   const stat = statOf(pid)
-  if (boot === undefined || pidNamespace === undefined || stat === undefined) return undefined
-  return format({ boot, pidNamespace, pid: pid === "self" ? process.pid : pid, start: stat.start })
+  if (!/^[0-9a-f-]+$/.test(boot) || pidNamespace === undefined || stat === undefined) return undefined
+  return format({ boot, host: hostOf(), pidNamespace, timeNamespace, pid, start: stat.start })
 }
 
 let own: { readonly name: string | undefined } | undefined
 
 /** This process's name, read once: what a claim writes as `claimed_by`. */
-export const self = (): string | undefined => (own ??= { name: nameOf("self") }).name
+export const self = (): string | undefined => (own ??= { name: nameOf(process.pid) }).name
 
 // Signal 0 checks that the pid exists without sending anything; only ESRCH says it does not
 // (EPERM: it exists, and belongs to another user).
@@ -92,16 +113,15 @@ const exists = (pid: number): boolean => {
 
 /**
  * Whether the process `claimedBy` names has ended, as far as this process can tell; `false`
- * when it cannot (another machine, another pid namespace, `/proc` unreadable). With `reach`
- * "machine" (a SQLite ledger, only ever opened on one machine), a claimant of another boot
- * has ended: the machine restarted since.
+ * when it cannot (another machine, another pid or time namespace, `/proc` unreadable or not
+ * ours). With `reach` "machine", a claimant of another boot has ended: the machine restarted.
  */
 export const hasEnded = (claimedBy: string, reach: Reach): boolean => {
   const them = parse(claimedBy)
   const us = parse(self() ?? "")
-  if (them === undefined || us === undefined) return false
+  if (them === undefined || us === undefined || !procIsOurs()) return false
   if (them.boot !== us.boot) return reach === "machine"
-  if (them.pidNamespace !== us.pidNamespace) return false
+  if (them.host !== us.host || them.pidNamespace !== us.pidNamespace || them.timeNamespace !== us.timeNamespace) return false
   if (them.pid === us.pid) return them.start !== us.start
   if (!exists(them.pid)) return true
   // The pid exists: ended only if it now names another process, or a zombie its parent has not reaped yet.
