@@ -14,6 +14,7 @@ import * as Either from "effect/Either"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { Refund, RefundItem, RefundTarget } from "./Refund.js"
 import { InvalidRequest, type ProviderError, UnexpectedResponse, UnsupportedOperation } from "./RefundError.js"
@@ -300,6 +301,34 @@ export const storableEvent = (provider: string, event: WebhookEvent, index: numb
     }
   })
 
+// A field that takes no value (`{"not": {}}`, a `Schema.Never` the plugin fills in itself, such as
+// Exirom's requestId) in an object that refuses unlisted fields is refused either way: listed, it reads
+// as a field the caller may send (bulk's "its fields are …", the gateway's /v1/providers).
+const schemaMaps = ["properties", "patternProperties", "$defs", "definitions"]
+const schemaNodes = ["items", "additionalItems", "additionalProperties", "not", "anyOf", "allOf", "oneOf"]
+
+const refusesEverything = (node: unknown): boolean => node === false || (Predicate.isRecord(node) && Predicate.isRecord(node["not"]) && Object.keys(node["not"]).length === 0)
+
+const dropRefusedFields = (node: unknown): void => {
+  if (Array.isArray(node)) return node.forEach(dropRefusedFields)
+  if (!Predicate.isRecord(node)) return
+  for (const key of schemaNodes) dropRefusedFields(node[key])
+  for (const key of schemaMaps) {
+    const map = node[key]
+    if (Predicate.isRecord(map)) Object.values(map).forEach(dropRefusedFields)
+  }
+  const properties = node["properties"]
+  if (node["additionalProperties"] !== false || !Predicate.isRecord(properties)) return
+  for (const [name, property] of Object.entries(properties)) {
+    if (refusesEverything(property)) delete properties[name]
+  }
+}
+
+const withoutRefusedFields = (schema: JSONSchema.JsonSchema7Root): JSONSchema.JsonSchema7Root => {
+  dropRefusedFields(schema)
+  return schema
+}
+
 /**
  * Builds the registry's view of a plugin from its typed definition.
  *
@@ -338,7 +367,7 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
     id: definition.id,
     displayName: definition.displayName,
     capabilities: definition.capabilities,
-    requestJsonSchema: JSONSchema.make(Schema.encodedSchema(definition.requestSchema)),
+    requestJsonSchema: withoutRefusedFields(JSONSchema.make(Schema.encodedSchema(definition.requestSchema))),
     prepare: (input) => Effect.suspend(() => Either.flatMap(decodeRequest(input), prepared)),
     combine: (inputs) =>
       Effect.gen(function*() {
