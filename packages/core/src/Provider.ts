@@ -11,6 +11,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { identity } from "effect/Function"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -175,6 +176,8 @@ export interface Provider {
   readonly update: (refund: Refund, input: unknown) => Effect.Effect<Prepared, ProviderError | InvalidRequest>
   /** Position of a provider status word in its lifecycle, so late callbacks never move a refund backwards. */
   readonly statusRank: (providerStatus: string) => number | undefined
+  /** A target as the ledger records it, for a caller's spelling of it (`Definition.canonicalTarget`; since 0.6.0). */
+  readonly canonicalTarget: (text: string) => string
 }
 
 /**
@@ -200,6 +203,13 @@ export interface Definition<A, I> {
   /** A hint shown when `status` is unsupported: how else the user learns the outcome. */
   readonly statusHint?: string
   readonly statusRank?: (providerStatus: string) => number | undefined
+  /**
+   * A target as `describe` records it, for a caller's spelling of it (Airpay's `"010265"` is
+   * `"10265"`), so that listing by target finds a refund however its request spelled the id.
+   * Give it when the request schema accepts several spellings of one target; a text that is no
+   * spelling of a target comes back unchanged. Without it a target is matched as written. (since 0.6.0)
+   */
+  readonly canonicalTarget?: (text: string) => string
 }
 
 /**
@@ -395,7 +405,8 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
         ? Effect.fail(unsupported("follow-up updates"))
         : Effect.map(update(refund, input), (prepared): Prepared => ({ ...prepared, submit: submitOf(prepared.submit) }))
     },
-    statusRank: definition.statusRank ?? (() => undefined)
+    statusRank: definition.statusRank ?? (() => undefined),
+    canonicalTarget: definition.canonicalTarget ?? identity
   }
 }
 
