@@ -15,7 +15,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Api, ApiError } from "@refundkit/api"
 import * as ProviderHttp from "@refundkit/core/ProviderHttp"
-import { describeIssues, withoutUndefinedAlternative } from "@refundkit/core/RefundError"
+import { describeIssues, withoutAbsentAlternative } from "@refundkit/core/RefundError"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
@@ -193,7 +193,7 @@ const fromDecodeError = (error: HttpApiDecodeError): ApiError.MissingIdempotency
   if (error.issues.some((issue) => issue.path[0] === "idempotency-key" && issue._tag === "Missing")) {
     return IdempotencyKey.missingKey
   }
-  const kept = withoutUndefinedAlternative(error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message })))
+  const kept = withoutAbsentAlternative(error.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message })))
   // A choice of literals fails once per literal: one issue per path lists them.
   const issues: Array<{ readonly path: string; readonly message: string }> = []
   const choices = new Map<string, { readonly expected: Array<string>; readonly actual: string; readonly at: number }>()

@@ -175,6 +175,28 @@ describe("AeroHubRequest", () => {
       const decoded = decode(en.update, { ...base, refundStatus: "PROCESSING", rejectReason: null, flightNumber: null, refundableAmount: null })
       assert.deepStrictEqual(decoded, { ...base, refundStatus: "PROCESSING" })
     })
+
+    it("a bad value in a nullable field is reported by its rule alone, not also as \"Expected null\"", () => {
+      const amountRule = (got: string) => `must be an amount with at most 2 decimal places, such as "250.00" (a JSON number like 250.00 is accepted too), got ${got}`
+      const closed = { ...base, refundStatus: "CLOSED", rejectReason: 8 }
+      const cases: ReadonlyArray<readonly [Record<string, unknown>, ReadonlyArray<{ readonly path: string; readonly message: string }>]> = [
+        [{ ...closed, rejectReason: 99 }, [{
+          path: "rejectReason",
+          message: "rejectReason must be one of the English page's codes: 1 (not yet refundable), 2 (neither voluntary nor involuntary refund allowed), " +
+            "3 (involuntary refund not allowed, voluntary refund allowed), 4 (refund request period expired), " +
+            "5 (refund requires passport, passport not provided within the specified time), 6 (refundable amount less than the fee), " +
+            "7 (passenger has traveled or taken an alternative flight), 8 (ticket already refunded), 9 (passenger card already refunded); got 99"
+        }]],
+        [{ ...closed, rejectReason: "8" }, [{ path: "rejectReason", message: "Expected number, actual \"8\"" }]],
+        [{ ...closed, refundDate: "x" }, [{ path: "refundDate", message: "must be an ISO 8601 date or date-time that exists on the calendar, such as 2024-04-15T12:00:00Z, got \"x\"" }]],
+        [{ ...closed, isDocumentation: 7 }, [{ path: "isDocumentation", message: "isDocumentation must be 1 (no documentation needed) or 2 (needed but not provided), got 7" }]],
+        [{ ...closed, refundableAmount: "1.005" }, [{ path: "refundableAmount", message: amountRule("\"1.005\"") }]],
+        // Two levels of nullable: the element's field and the array itself.
+        [{ ...base, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "1.005" }] }, [{ path: "refundAmount.0.refundCost", message: amountRule("\"1.005\"") }]],
+        [{ ...base, refundStatus: "REFUNDED", refundAmount: [5] }, [{ path: "refundAmount.0", message: "Expected Struct (Encoded side), actual 5" }]]
+      ]
+      for (const [input, expected] of cases) assert.deepStrictEqual(issuesOf(en.update, input), expected, JSON.stringify(input))
+    })
   })
 
   describe("a new refund order's first update (refunds.create)", () => {

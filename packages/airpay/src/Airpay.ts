@@ -113,7 +113,8 @@ export const make = (config: AirpayConfig.AirpayConfig): Effect.Effect<Provider.
         ),
       combine: combine(max),
       statusHint,
-      statusRank: AirpayStatus.statusRank
+      statusRank: AirpayStatus.statusRank,
+      canonicalTarget: AirpayRequest.canonicalTarget
     })
   })
 

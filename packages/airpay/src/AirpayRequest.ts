@@ -69,6 +69,16 @@ export const ApTransactionId = Schema.transform(
   }
 )
 
+const decodeApTransactionId = Schema.decodeUnknownEither(ApTransactionId)
+
+/**
+ * The refund target of an `ap_transactionid` as a caller writes it (`"010265"`, `10265`):
+ * the digits a request naming it so records (`"10265"`); a text that is no transaction id unchanged.
+ *
+ * @since 0.2.0
+ */
+export const canonicalTarget = (text: string): string => Either.getOrElse(decodeApTransactionId(text), () => text)
+
 /**
  * One transaction to refund: the full or a partial amount, a decimal string with at
  * most two decimals ("100.00").

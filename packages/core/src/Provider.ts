@@ -11,9 +11,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import { identity } from "effect/Function"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { Refund, RefundItem, RefundTarget } from "./Refund.js"
 import { InvalidRequest, type ProviderError, UnexpectedResponse, UnsupportedOperation } from "./RefundError.js"
@@ -174,6 +176,8 @@ export interface Provider {
   readonly update: (refund: Refund, input: unknown) => Effect.Effect<Prepared, ProviderError | InvalidRequest>
   /** Position of a provider status word in its lifecycle, so late callbacks never move a refund backwards. */
   readonly statusRank: (providerStatus: string) => number | undefined
+  /** A target as the ledger records it, for a caller's spelling of it (`Definition.canonicalTarget`; since 0.6.0). */
+  readonly canonicalTarget: (text: string) => string
 }
 
 /**
@@ -199,6 +203,13 @@ export interface Definition<A, I> {
   /** A hint shown when `status` is unsupported: how else the user learns the outcome. */
   readonly statusHint?: string
   readonly statusRank?: (providerStatus: string) => number | undefined
+  /**
+   * A target as `describe` records it, for a caller's spelling of it (Airpay's `"010265"` is
+   * `"10265"`), so that listing by target finds a refund however its request spelled the id.
+   * Give it when the request schema accepts several spellings of one target; a text that is no
+   * spelling of a target comes back unchanged. Without it a target is matched as written. (since 0.6.0)
+   */
+  readonly canonicalTarget?: (text: string) => string
 }
 
 /**
@@ -300,6 +311,34 @@ export const storableEvent = (provider: string, event: WebhookEvent, index: numb
     }
   })
 
+// A field that takes no value (`{"not": {}}`, a `Schema.Never` the plugin fills in itself, such as
+// Exirom's requestId) in an object that refuses unlisted fields is refused either way: listed, it reads
+// as a field the caller may send (bulk's "its fields are …", the gateway's /v1/providers).
+const schemaMaps = ["properties", "patternProperties", "$defs", "definitions"]
+const schemaNodes = ["items", "additionalItems", "additionalProperties", "not", "anyOf", "allOf", "oneOf"]
+
+const refusesEverything = (node: unknown): boolean => node === false || (Predicate.isRecord(node) && Predicate.isRecord(node["not"]) && Object.keys(node["not"]).length === 0)
+
+const dropRefusedFields = (node: unknown): void => {
+  if (Array.isArray(node)) return node.forEach(dropRefusedFields)
+  if (!Predicate.isRecord(node)) return
+  for (const key of schemaNodes) dropRefusedFields(node[key])
+  for (const key of schemaMaps) {
+    const map = node[key]
+    if (Predicate.isRecord(map)) Object.values(map).forEach(dropRefusedFields)
+  }
+  const properties = node["properties"]
+  if (node["additionalProperties"] !== false || !Predicate.isRecord(properties)) return
+  for (const [name, property] of Object.entries(properties)) {
+    if (refusesEverything(property)) delete properties[name]
+  }
+}
+
+const withoutRefusedFields = (schema: JSONSchema.JsonSchema7Root): JSONSchema.JsonSchema7Root => {
+  dropRefusedFields(schema)
+  return schema
+}
+
 /**
  * Builds the registry's view of a plugin from its typed definition.
  *
@@ -338,7 +377,7 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
     id: definition.id,
     displayName: definition.displayName,
     capabilities: definition.capabilities,
-    requestJsonSchema: JSONSchema.make(Schema.encodedSchema(definition.requestSchema)),
+    requestJsonSchema: withoutRefusedFields(JSONSchema.make(Schema.encodedSchema(definition.requestSchema))),
     prepare: (input) => Effect.suspend(() => Either.flatMap(decodeRequest(input), prepared)),
     combine: (inputs) =>
       Effect.gen(function*() {
@@ -366,7 +405,8 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
         ? Effect.fail(unsupported("follow-up updates"))
         : Effect.map(update(refund, input), (prepared): Prepared => ({ ...prepared, submit: submitOf(prepared.submit) }))
     },
-    statusRank: definition.statusRank ?? (() => undefined)
+    statusRank: definition.statusRank ?? (() => undefined),
+    canonicalTarget: definition.canonicalTarget ?? identity
   }
 }
 

@@ -5,10 +5,12 @@
  *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import * as ConfigError from "effect/ConfigError"
 import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
 import { RefundStatus } from "./RefundStatus.js"
 
 /**
@@ -42,18 +44,81 @@ const describeIssue = (issue: FieldIssue): string => {
  */
 export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string => issues.map(describeIssue).join("; ")
 
+// What a union member that stands for "absent" says when the value is something else: an optional
+// field is a union with undefined, a nullable one (AeroHub's null for "not given") a union with null.
+const absentAlternative = /^Expected (?:null|undefined), actual /
+
 /**
- * Drops the "Expected undefined" half of an optional field's failure: an optional field decodes as
- * a union with `undefined`, so a bad value fails both members, and "Expected undefined" beside the
- * real rule (on the field or inside it) reads as if the field were not allowed at all.
+ * Drops the "Expected undefined" or "Expected null" half of an optional or nullable field's
+ * failure: such a field decodes as a union with `undefined` or `null`, so a bad value fails
+ * every member, and "Expected null, actual 99" beside the real rule (on the field or inside
+ * it) reads as if the field had to be null. Kept when it is the field's only issue.
  *
- * @since 0.3.0
+ * @since 0.6.0
  */
-export const withoutUndefinedAlternative = <I extends FieldIssue>(issues: ReadonlyArray<I>): ReadonlyArray<I> => {
+export const withoutAbsentAlternative = <I extends FieldIssue>(issues: ReadonlyArray<I>): ReadonlyArray<I> => {
   const within = (inner: string, outer: string) => inner === outer || outer === "" || inner.startsWith(`${outer}.`)
-  const noise = (issue: FieldIssue) => issue.message.startsWith("Expected undefined")
+  const noise = (issue: FieldIssue) => absentAlternative.test(issue.message)
   return issues.filter((issue) => !(noise(issue) && issues.some((other) => !noise(other) && within(other.path, issue.path))))
 }
+
+/**
+ * @since 0.3.0
+ * @deprecated Use {@link withoutAbsentAlternative}, which drops the `null` alternative too.
+ */
+export const withoutUndefinedAlternative = withoutAbsentAlternative
+
+// A field whose schema takes no value (`Schema.Never`, optional or not) is one a plugin fills in
+// itself (Exirom's `requestId`), declared so that sending it is refused with its own message.
+const takesNoValue = (ast: AST.AST): boolean =>
+  AST.isNeverKeyword(ast) ||
+  (AST.isUnion(ast) && ast.types.some(AST.isNeverKeyword) && ast.types.every((member) => AST.isNeverKeyword(member) || AST.isUndefinedKeyword(member)))
+
+const unexpectedKey = "is unexpected, expected: "
+
+// Schema's message for an excess key lists every property of the struct, a field refundkit fills in
+// among them ("expected: … | \"requestId\""): sending it is refused, so it is left out of the list.
+const offeringAcceptedKeys = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue => {
+  switch (issue._tag) {
+    case "Pointer": {
+      const inner = offeringAcceptedKeys(issue.issue)
+      return inner === issue.issue ? issue : new ParseResult.Pointer(issue.path, issue.actual, inner)
+    }
+    case "Refinement": {
+      const inner = offeringAcceptedKeys(issue.issue)
+      return inner === issue.issue ? issue : new ParseResult.Refinement(issue.ast, issue.actual, issue.kind, inner)
+    }
+    case "Transformation": {
+      const inner = offeringAcceptedKeys(issue.issue)
+      return inner === issue.issue ? issue : new ParseResult.Transformation(issue.ast, issue.actual, issue.kind, inner)
+    }
+    case "Composite": {
+      const struct = issue.ast
+      const refused = AST.isTypeLiteral(struct) && struct.propertySignatures.some((property) => takesNoValue(property.type))
+      const expected = refused ? `${unexpectedKey}${String(acceptedKeys(struct))}` : undefined
+      const one = (child: ParseResult.ParseIssue): ParseResult.ParseIssue =>
+        expected !== undefined && child._tag === "Pointer" && child.issue._tag === "Unexpected" && child.issue.message?.startsWith(unexpectedKey) === true
+          ? new ParseResult.Pointer(child.path, child.actual, new ParseResult.Unexpected(child.issue.actual, expected))
+          : offeringAcceptedKeys(child)
+      const children = Arr.ensure(issue.issues)
+      const mapped = Arr.map(children, one)
+      return Arr.every(mapped, (child, i) => child === children[i]) || !Arr.isNonEmptyReadonlyArray(mapped)
+        ? issue
+        : new ParseResult.Composite(issue.ast, issue.actual, mapped, issue.output)
+    }
+    default:
+      return issue
+  }
+}
+
+// The same union of key literals Schema builds for its message, without the keys that take no value.
+const acceptedKeys = (struct: AST.TypeLiteral): AST.AST =>
+  AST.Union.make([
+    ...struct.indexSignatures.map((index) => index.parameter),
+    ...struct.propertySignatures
+      .filter((property) => !takesNoValue(property.type))
+      .map((property) => (typeof property.name === "symbol" ? new AST.UniqueSymbol(property.name) : new AST.Literal(property.name)))
+  ])
 
 /**
  * The request is not valid; nothing was sent to the provider.
@@ -75,7 +140,7 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("InvalidR
    * Turns a Schema parse error into field issues, one per failing field.
    */
   static fromParseError(error: ParseResult.ParseError, provider?: string): InvalidRequest {
-    const issues = withoutUndefinedAlternative(ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+    const issues = withoutAbsentAlternative(ParseResult.ArrayFormatter.formatIssueSync(offeringAcceptedKeys(error.issue)).map((issue) => ({
       path: issue.path.map(String).join("."),
       message: issue.message
     })))

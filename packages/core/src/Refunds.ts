@@ -246,6 +246,10 @@ export declare namespace Refunds {
      */
     readonly pipeline: (options: { readonly calls: number }) => Effect.Effect<(input: CreateInput) => Effect.Effect<Created, CreateError>>
     readonly get: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError>
+    /**
+     * The ledger's list; a `target` is put as its provider records it first (`Provider.canonicalTarget`:
+     * Airpay's `"010265"` finds the refunds of `10265`).
+     */
     readonly list: (query: ListQuery) => Effect.Effect<Page, LedgerError | InvalidRequest>
     /** Asks the provider for the refund's current status and records it. */
     readonly sync: (id: string) => Effect.Effect<Refund, RefundNotFound | LedgerError | UnknownProvider | IllegalTransition | ProviderError>
@@ -1377,7 +1381,19 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
       })
 
-    return Refunds.of({ create, createMany, pipeline, get: ledger.get, list: ledger.list, sync, syncDue, update, webhook, resolve, recover, recoverOne })
+    // A target is recorded as its plugin spells it (Airpay's "010265" as "10265"): the caller's spelling
+    // is put the same way, or the other spelling of the same transaction listed nothing. A provider not
+    // registered here (installed but not configured in this shell) has its target matched as written.
+    const list = (query: ListQuery): Effect.Effect<Page, LedgerError | InvalidRequest> => {
+      const target = query.target
+      if (query.provider === undefined || target === undefined) return ledger.list(query)
+      return Effect.flatMap(
+        Effect.option(providers.get(query.provider)),
+        (provider) => ledger.list(Option.isSome(provider) ? { ...query, target: provider.value.canonicalTarget(target) } : query)
+      )
+    }
+
+    return Refunds.of({ create, createMany, pipeline, get: ledger.get, list, sync, syncDue, update, webhook, resolve, recover, recoverOne })
   })
 
 /**

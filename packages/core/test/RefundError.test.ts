@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Config, ConfigProvider, Effect, Layer } from "effect"
+import { Config, ConfigProvider, Effect, Either, Layer, Schema } from "effect"
 import * as Providers from "../src/Providers.js"
 import { deriveId } from "../src/Refund.js"
 import { ConfigurationError, InvalidRequest, ProviderDeclined, ProviderUnavailable, RefundNotFound } from "../src/RefundError.js"
@@ -53,6 +53,30 @@ describe("InvalidRequest", () => {
         "items.0.ap_transactionid must be a positive integer; amount: must have at most 2 decimal places; reason: reasonable words only; " +
         "the body must be a JSON object. Fix the named fields and send it again."
     )
+  })
+
+  const issuesOf = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
+    Either.match(Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })(input), {
+      onLeft: (error) => InvalidRequest.fromParseError(error).issues,
+      onRight: () => []
+    })
+
+  it("a field that must be null or absent, and is neither, still says so when that is its only issue", () => {
+    const schema = Schema.Struct({ cleared: Schema.Null, gone: Schema.Undefined })
+    assert.deepStrictEqual(issuesOf(schema, { cleared: 1, gone: 2 }), [
+      { path: "cleared", message: "Expected null, actual 1" },
+      { path: "gone", message: "Expected undefined, actual 2" }
+    ])
+  })
+
+  it("an unexpected field's message lists the fields a caller may send, not one the plugin fills in (Schema.Never), at any depth", () => {
+    const filled = Schema.Never.annotations({ message: () => "token is filled in by refundkit: leave it out" })
+    const schema = Schema.Struct({ amount: Schema.String, token: Schema.optional(filled), item: Schema.Struct({ id: Schema.String, token: filled }) })
+    assert.deepStrictEqual(issuesOf(schema, { amount: "1", extra: 1, item: { id: "a", token: "t", other: 2 } }), [
+      { path: "extra", message: "is unexpected, expected: \"amount\" | \"item\"" },
+      { path: "item.other", message: "is unexpected, expected: \"id\"" },
+      { path: "item.token", message: "token is filled in by refundkit: leave it out" }
+    ])
   })
 })
 

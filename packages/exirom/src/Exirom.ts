@@ -27,7 +27,7 @@ import * as Checksum from "./internal/checksum.js"
 import * as RawJson from "./internal/rawJson.js"
 import * as ExiromClient from "./ExiromClient.js"
 import * as ExiromConfig from "./ExiromConfig.js"
-import { ExiromRequest } from "./ExiromRequest.js"
+import { canonicalTarget, ExiromRequest } from "./ExiromRequest.js"
 import * as ExiromStatus from "./ExiromStatus.js"
 import * as ExiromWire from "./ExiromWire.js"
 
@@ -209,7 +209,8 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
       submit,
       status,
       webhook,
-      statusRank: ExiromStatus.statusRank
+      statusRank: ExiromStatus.statusRank,
+      canonicalTarget
     })
   })
 

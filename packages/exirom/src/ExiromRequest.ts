@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as Money from "@refundkit/core/Money"
+import * as Provider from "@refundkit/core/Provider"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -43,6 +44,17 @@ export const TransactionId = Schema.transformOrFail(
   description: "Exirom's integer id of the original card payment",
   jsonSchema: { type: "integer", minimum: 1 }
 })
+
+const decodeTransactionId = Schema.decodeUnknownEither(TransactionId)
+
+/**
+ * The refund target of a `transactionId` as a caller writes it (`"0012345"`, `12345`): the
+ * digits a request naming it so records (`"12345"`); a text that is no transaction id unchanged.
+ *
+ * @since 0.2.0
+ */
+export const canonicalTarget = (text: string): string =>
+  Either.getOrElse(Either.map(decodeTransactionId(text), Provider.integerTarget), () => text)
 
 const nonBlank = (field: string, example: string) =>
   Schema.String.pipe(

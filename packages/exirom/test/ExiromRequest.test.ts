@@ -109,6 +109,21 @@ describe("ExiromRequest", () => {
       assert.include(yield* messageAt({ ...valid, apiKey: "x" }, "apiKey"), "unexpected")
     }))
 
+  it.effect("an unknown field's message lists the fields a caller may send, not requestId, which is always refused", () =>
+    Effect.gen(function*() {
+      const sendable = "\"transactionId\" | \"amount\" | \"reason\" | \"callbackUrl\" | \"metadata\" | \"mid\" | \"currency\""
+      assert.deepStrictEqual(yield* issues({ ...valid, foo: 1 }), [{ path: "foo", message: `is unexpected, expected: ${sendable}` }])
+      const error = yield* Effect.flip(Effect.flatMap(provider, (p) => p.prepare({ ...valid, foo: 1 })))
+      assert.notInclude(error.message, "requestId")
+    }))
+
+  it.effect("the provider's request JSON Schema (bulk's header check, the gateway's /v1/providers) offers no requestId and still refuses it", () =>
+    Effect.gen(function*() {
+      const schema = (yield* provider).requestJsonSchema as { properties?: Record<string, unknown>; additionalProperties?: unknown }
+      assert.deepStrictEqual(Object.keys(schema.properties ?? {}), ["transactionId", "amount", "reason", "callbackUrl", "metadata", "mid", "currency"])
+      assert.strictEqual(schema.additionalProperties, false)
+    }))
+
   it("the request JSON Schema names Exirom's fields", () => {
     const schema = JSONSchema.make(Schema.encodedSchema(ExiromRequest.ExiromRequest)) as { properties?: Record<string, unknown>; required?: Array<string> }
     assert.includeMembers(Object.keys(schema.properties ?? {}), ["transactionId", "amount", "reason", "callbackUrl", "metadata", "mid", "currency"])
