@@ -40,6 +40,7 @@ import {
   RefundInProgress,
   RefundNotFound,
   toErrorInfo,
+  type ErrorInfo,
   UnexpectedResponse,
   UnknownProvider,
   UnsupportedOperation,
@@ -363,6 +364,71 @@ const afterRetries = (provider: string, refundId: string, earlier: ProviderError
       detail: `an earlier attempt may have been processed (${briefly(earlier)}) and the last one ended with ${briefly(last)}`
     })
 
+/** A submit's failure that `create` answers as an error naming the refund, as recorded in `status`; others answer with the refund. */
+type AnsweredError = ProviderUnavailable | ProviderAuthFailed | OutcomeUnknown | UnexpectedResponse
+
+const answerFor = (refundId: string, status: RefundStatus.RefundStatus, error: ProviderError): AnsweredError | undefined => {
+  switch (error._tag) {
+    case "ProviderUnavailable":
+      return new ProviderUnavailable({
+        provider: error.provider,
+        detail: error.detail,
+        maybeProcessed: error.maybeProcessed,
+        ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+        ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis }),
+        refundId,
+        status
+      })
+    case "ProviderAuthFailed":
+      return new ProviderAuthFailed({ provider: error.provider, detail: error.detail, refundId, status })
+    case "OutcomeUnknown":
+      return new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId })
+    case "UnexpectedResponse":
+      return new UnexpectedResponse({
+        provider: error.provider,
+        path: error.path,
+        detail: error.detail,
+        ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+        refundId
+      })
+    default:
+      return undefined
+  }
+}
+
+/** The codes of {@link AnsweredError}, by the status each leaves a refund in. */
+const answeredFailed: ReadonlySet<string> = new Set(["provider_unavailable", "provider_auth_failed"])
+const answeredInDoubt: ReadonlySet<string> = new Set(["provider_unavailable", "outcome_unknown", "unexpected_response"])
+
+/**
+ * The error a `create` answers when it replays `refund` under its key, or `undefined` when the
+ * replay is the refund itself, as before.
+ *
+ * A create whose submit failed without a verdict was answered with an error naming the refund
+ * (the gateway's 502 `provider_unavailable` or `provider_auth_failed` for a refund recorded
+ * `failed`, 502 or 504 `outcome_unknown` for one kept `unknown`). A replay answered with the
+ * refund instead reads as a success to a client that retries such errors (a 200 after a 502), so
+ * while the refund stands where that answer left it, the replay is the same error, as the refund
+ * recorded it: a refund still `unknown`, or `failed` by that submit. One a create left
+ * `requested` and recovery made `unknown` (its process stopped before the answer was recorded)
+ * is answered as `OutcomeUnknown`, which is what a create says of a refund in doubt. Once the
+ * refund has moved on (a sync settled it, an operator resolved it) the replay is the refund.
+ *
+ * @since 0.6.0
+ */
+export const replayedError = (refund: Refund): ErrorInfo | undefined => {
+  // The event that put the refund in its status: a submit's failure, or recovery's "in doubt".
+  const setBy = [...refund.events].reverse().find((event) => event.accepted && event.to === refund.status && event.from !== event.to)
+  const recorded = refund.error
+  if (refund.status === "failed") {
+    return setBy?.source === "submit" && recorded !== undefined && answeredFailed.has(recorded.code) ? recorded : undefined
+  }
+  if (refund.status !== "unknown") return undefined
+  if (recorded !== undefined && answeredInDoubt.has(recorded.code)) return recorded
+  if (setBy?.source !== "recovery") return undefined
+  return toErrorInfo(new OutcomeUnknown({ provider: refund.provider, refundId: refund.id, detail: setBy.detail ?? "its process stopped before the answer was recorded" }))
+}
+
 const changeFrom = (outcome: Outcome, source: EventSource, at: string): Change => ({
   to: outcome.status,
   source,
@@ -564,17 +630,22 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         asLedgerError
       )
 
-    /** Records what a failed call leaves the refund as; transport failures are re-raised carrying the refund id. */
+    /**
+     * Records what a failed call leaves the refund as; transport failures are re-raised carrying the
+     * refund id. Such an answer is also what the refund records as its error, so that a replay under
+     * the key can answer it again ({@link replayedError}) rather than with the refund as a success.
+     */
     const recordFailure = (refund: Refund, error: ProviderError): Effect.Effect<Created, CreateError> =>
       Effect.gen(function*() {
         const at = yield* nowIso
         const to = statusAfter(error)
+        const answer = answerFor(refund.id, to, error)
         const moved = yield* record(refund.id, {
           to,
           source: "submit",
           at,
           ...(error._tag === "ProviderDeclined" ? { providerStatus: error.providerCode } : {}),
-          error: toErrorInfo(error),
+          error: toErrorInfo(answer ?? error),
           detail: error.message,
           // "Not processed" speaks for this submit's attempts only: it may end the refund as
           // `failed` only while nothing else has touched it. A sync's resubmit, a callback or
@@ -587,33 +658,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           Effect.catchTag("IllegalTransition", () => Effect.map(movedOn(refund, error), Either.left))
         )
         if (Either.isLeft(moved)) return moved.left
-        const stored = moved.right
-        switch (error._tag) {
-          case "ProviderUnavailable":
-            return yield* new ProviderUnavailable({
-              provider: error.provider,
-              detail: error.detail,
-              maybeProcessed: error.maybeProcessed,
-              ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
-              ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis }),
-              refundId: refund.id,
-              status: stored.status
-            })
-          case "ProviderAuthFailed":
-            return yield* new ProviderAuthFailed({ provider: error.provider, detail: error.detail, refundId: refund.id, status: stored.status })
-          case "OutcomeUnknown":
-            return yield* new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId: refund.id })
-          case "UnexpectedResponse":
-            return yield* new UnexpectedResponse({
-              provider: error.provider,
-              path: error.path,
-              detail: error.detail,
-              ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
-              refundId: refund.id
-            })
-          default:
-            return { refund: stored, replayed: false }
-        }
+        return answer === undefined ? { refund: moved.right, replayed: false } : yield* Effect.fail(answer)
       }).pipe(asLedgerError)
 
     /**

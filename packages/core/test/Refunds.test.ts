@@ -590,6 +590,58 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("replayedError: a replay answers the error its create was answered with, while the refund stands where that left it", () => {
+    const toy = scripted({ idempotent: false })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger.Ledger
+      const refunds = yield* Refunds.Refunds
+      const unavailable = (maybeProcessed: boolean): Step => () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 503", maybeProcessed }))
+      const replayOf = (request: unknown, idempotencyKey: string) =>
+        Effect.map(refunds.create({ provider: "toy", request, idempotencyKey }), (created) => {
+          assert.isTrue(created.replayed)
+          return created.refund
+        })
+
+      // Provably not processed (retried, then recorded failed): the replay is that 502's error, word for word.
+      toy.script.push(unavailable(false), unavailable(false), unavailable(false))
+      const failed = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "failed" }))
+      assert.strictEqual(failed._tag, "ProviderUnavailable")
+      assert.deepStrictEqual(Refunds.replayedError(yield* replayOf(one("t1"), "failed")), { code: "provider_unavailable", message: failed.message })
+      assert.include(failed.message, "a retry under the same idempotency key replays this answer, and a new attempt needs a new key.")
+
+      // May have been processed: kept unknown, and so is its replay, until a sync settles it.
+      toy.script.push(unavailable(true))
+      const inDoubt = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "in-doubt" }))
+      assert.strictEqual(inDoubt._tag, "ProviderUnavailable")
+      const unknown = yield* replayOf(one("t2"), "in-doubt")
+      assert.strictEqual(unknown.status, "unknown")
+      assert.deepStrictEqual(Refunds.replayedError(unknown), { code: "provider_unavailable", message: inDoubt.message })
+      yield* refunds.sync(unknown.id)
+      assert.isUndefined(Refunds.replayedError(yield* replayOf(one("t2"), "in-doubt")), "settled by a sync: the replay is the refund")
+
+      // A decline is a refund, answered as one, and so is its replay.
+      toy.script.push(() => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "NO", reason: "no" })))
+      yield* refunds.create({ provider: "toy", request: one("t3"), idempotencyKey: "declined" })
+      assert.isUndefined(Refunds.replayedError(yield* replayOf(one("t3"), "declined")))
+
+      // A create whose process stopped before its answer was recorded: recovery keeps it unknown, a create's 504.
+      const at = new Date(Date.now() - 60_000).toISOString()
+      const crashed = "rfd_00000000000000000000000001"
+      yield* ledger.claim({
+        id: crashed, provider: "toy", idempotencyKey: "crashed", fingerprint: "f", request: one("t4"), status: "requested",
+        references: {}, targets: [], items: [], createdAt: at, updatedAt: at,
+        events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
+      })
+      yield* refunds.recover("10 seconds")
+      const recovered = Refunds.replayedError(yield* refunds.get(crashed))
+      assert.strictEqual(recovered?.code, "outcome_unknown")
+      assert.include(recovered?.message, crashed)
+      // An operator's verdict moves it on: a replay is the refund again.
+      yield* refunds.resolve(crashed, "failed", "operator: nothing at the provider")
+      assert.isUndefined(Refunds.replayedError(yield* refunds.get(crashed)))
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("recovery moves refunds stuck in requested to unknown, and sync resolves them", () => {
     const toy = scripted({ idempotent: true })
     return Effect.gen(function*() {
