@@ -202,7 +202,8 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
     return "provider_unavailable" as const
   }
   override get message() {
-    const seconds = this.retryAfterMillis === undefined ? undefined : Math.ceil(this.retryAfterMillis / 1000)
+    // `Retry-After: 0` names no wait.
+    const seconds = this.retryAfterMillis === undefined || this.retryAfterMillis <= 0 ? undefined : Math.ceil(this.retryAfterMillis / 1000)
     const inDoubt = this.maybeProcessed && this.status === "unknown"
     const final = this.status === "failed" && this.refundId !== undefined
     // "Retry after" only where a retry is sent: nothing was recorded under the key. A refund recorded

@@ -364,6 +364,48 @@ const afterRetries = (provider: string, refundId: string, earlier: ProviderError
       detail: `an earlier attempt may have been processed (${briefly(earlier)}) and the last one ended with ${briefly(last)}`
     })
 
+/**
+ * A request's targets with their original amounts (`CreateInput.originalAmounts`), as a create
+ * records them for the over-refund guard: each key must name a target of the request, and each
+ * amount be above zero in the request's currency; `InvalidRequest` on `originalAmounts.<key>`
+ * otherwise, before anything is claimed or sent. A bulk run's validation pass checks its rows with
+ * it, so a file with such a row sends nothing.
+ *
+ * @since 0.6.0
+ */
+export const withOriginalAmounts = (
+  provider: string,
+  prepared: Pick<Prepared, "targets" | "currency">,
+  originalAmounts: Readonly<Record<string, string>>
+): Effect.Effect<ReadonlyArray<RefundTarget>, InvalidRequest> => {
+  // A key naming no target would guard nothing, silently: "0012345" where the target is 12345.
+  const names = new Set(prepared.targets.map((t) => t.target))
+  const stray = Object.keys(originalAmounts).find((key) => !names.has(key))
+  if (stray !== undefined) {
+    return Effect.fail(InvalidRequest.field(
+      `originalAmounts.${stray}`,
+      `is not a target of this refund, so it would guard nothing; key each original amount by a target: ${[...names].join(", ")}`,
+      provider
+    ))
+  }
+  const currency = prepared.currency
+  return Effect.forEach(prepared.targets, (target) => {
+    const original = originalAmounts[target.target]
+    if (original === undefined) return Effect.succeed(target)
+    if (currency === undefined) {
+      return Effect.fail(InvalidRequest.field(`originalAmounts.${target.target}`, "an original amount needs a currency on the request", provider))
+    }
+    return Money.parse(original, currency).pipe(
+      Effect.mapError((e) => InvalidRequest.field(`originalAmounts.${target.target}`, e.message, provider)),
+      Effect.filterOrFail(
+        (money) => money.minor > 0n,
+        () => InvalidRequest.field(`originalAmounts.${target.target}`, `must be greater than zero, got ${JSON.stringify(original)}`, provider)
+      ),
+      Effect.map((money): RefundTarget => ({ ...target, originalAmount: Money.format(money) }))
+    )
+  })
+}
+
 /** A submit's failure that `create` answers as an error naming the refund, as recorded in `status`; others answer with the refund. */
 type AnsweredError = ProviderUnavailable | ProviderAuthFailed | OutcomeUnknown | UnexpectedResponse
 
@@ -406,27 +448,25 @@ const answeredInDoubt: ReadonlySet<string> = new Set(["provider_unavailable", "o
  *
  * A create whose submit failed without a verdict was answered with an error naming the refund
  * (the gateway's 502 `provider_unavailable` or `provider_auth_failed` for a refund recorded
- * `failed`, 502 or 504 `outcome_unknown` for one kept `unknown`). A replay answered with the
- * refund instead reads as a success to a client that retries such errors (a 200 after a 502), so
- * while the refund stands where that answer left it, the replay is the same error, as the refund
- * recorded it: a refund still `unknown`, or `failed` by that submit. One a create left
- * `requested` and recovery made `unknown` (its process stopped before the answer was recorded)
- * is answered as `OutcomeUnknown`, which is what a create says of a refund in doubt. Once the
- * refund has moved on (a sync settled it, an operator resolved it) the replay is the refund.
+ * `failed`, 502 or 504 `outcome_unknown` for one kept `unknown`), which the refund records as its
+ * error. A replay answered with the refund instead reads as a success to a client that retries such
+ * errors (a 200 after a 502), so while the refund stands where that answer left it (still
+ * `unknown`, or `failed` by that submit) the replay is the same error, as recorded. Once the
+ * refund has moved on (a sync settled it, an operator resolved it) the replay is the refund. So is
+ * the replay of a create that was never answered with a recorded error (its process stopped with
+ * the call out, and recovery made the refund `unknown`): clients retry until they get a refund, and
+ * a refund in doubt is what there is to give them.
  *
  * @since 0.6.0
  */
 export const replayedError = (refund: Refund): ErrorInfo | undefined => {
-  // The event that put the refund in its status: a submit's failure, or recovery's "in doubt".
-  const setBy = [...refund.events].reverse().find((event) => event.accepted && event.to === refund.status && event.from !== event.to)
   const recorded = refund.error
-  if (refund.status === "failed") {
-    return setBy?.source === "submit" && recorded !== undefined && answeredFailed.has(recorded.code) ? recorded : undefined
-  }
-  if (refund.status !== "unknown") return undefined
-  if (recorded !== undefined && answeredInDoubt.has(recorded.code)) return recorded
-  if (setBy?.source !== "recovery") return undefined
-  return toErrorInfo(new OutcomeUnknown({ provider: refund.provider, refundId: refund.id, detail: setBy.detail ?? "its process stopped before the answer was recorded" }))
+  if (recorded === undefined) return undefined
+  if (refund.status === "unknown") return answeredInDoubt.has(recorded.code) ? recorded : undefined
+  if (refund.status !== "failed" || !answeredFailed.has(recorded.code)) return undefined
+  // Failed by that submit, not by an operator's verdict on a refund its submit had left in doubt.
+  const setBy = [...refund.events].reverse().find((event) => event.accepted && event.to === "failed" && event.from !== "failed")
+  return setBy?.source === "submit" ? recorded : undefined
 }
 
 const changeFrom = (outcome: Outcome, source: EventSource, at: string): Change => ({
@@ -692,34 +732,6 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       )
     }
 
-    const withTargets = (targets: ReadonlyArray<RefundTarget>, currency: string | undefined, input: CreateInput) => {
-      // A key naming no target would guard nothing, silently: "0012345" where the target is 12345.
-      const names = new Set(targets.map((t) => t.target))
-      const stray = Object.keys(input.originalAmounts ?? {}).find((key) => !names.has(key))
-      if (stray !== undefined) {
-        return Effect.fail(InvalidRequest.field(
-          `originalAmounts.${stray}`,
-          `is not a target of this refund, so it would guard nothing; key each original amount by a target: ${[...names].join(", ")}`,
-          input.provider
-        ))
-      }
-      return Effect.forEach(targets, (target) => {
-        const original = input.originalAmounts?.[target.target]
-        if (original === undefined) return Effect.succeed(target)
-        if (currency === undefined) {
-          return Effect.fail(InvalidRequest.field(`originalAmounts.${target.target}`, "an original amount needs a currency on the request", input.provider))
-        }
-        return Money.parse(original, currency).pipe(
-          Effect.mapError((e) => InvalidRequest.field(`originalAmounts.${target.target}`, e.message, input.provider)),
-          Effect.filterOrFail(
-            (money) => money.minor > 0n,
-            () => InvalidRequest.field(`originalAmounts.${target.target}`, `must be greater than zero, got ${JSON.stringify(original)}`, input.provider)
-          ),
-          Effect.map((money): RefundTarget => ({ ...target, originalAmount: Money.format(money) }))
-        )
-      })
-    }
-
     /** The original amounts as the targets record them ("100" is "100.00"). */
     const originalAmountsOf = (targets: ReadonlyArray<RefundTarget>): Record<string, string> =>
       Object.fromEntries(targets.flatMap((t) => (t.originalAmount === undefined ? [] : [[t.target, t.originalAmount]])))
@@ -732,7 +744,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           return yield* InvalidRequest.field("idempotencyKey", "must be 1 to 255 printable ASCII characters", provider.id)
         }
         const prepared = yield* provider.prepare(input.request)
-        const targets = input.originalAmounts === undefined ? prepared.targets : yield* withTargets(prepared.targets, prepared.currency, input)
+        const targets = input.originalAmounts === undefined ? prepared.targets : yield* withOriginalAmounts(provider.id, prepared, input.originalAmounts)
         const at = yield* nowIso
         const draft: Refund = {
           id: deriveId(provider.id, input.idempotencyKey),

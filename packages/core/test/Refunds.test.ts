@@ -624,7 +624,8 @@ describe("Refunds", () => {
       yield* refunds.create({ provider: "toy", request: one("t3"), idempotencyKey: "declined" })
       assert.isUndefined(Refunds.replayedError(yield* replayOf(one("t3"), "declined")))
 
-      // A create whose process stopped before its answer was recorded: recovery keeps it unknown, a create's 504.
+      // A create whose process stopped with its call out was never answered: recovery keeps it unknown, and a
+      // retry under its key gets the refund, as clients retrying until they get one expect.
       const at = new Date(Date.now() - 60_000).toISOString()
       const crashed = "rfd_00000000000000000000000001"
       yield* ledger.claim({
@@ -633,12 +634,18 @@ describe("Refunds", () => {
         events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
       })
       yield* refunds.recover("10 seconds")
-      const recovered = Refunds.replayedError(yield* refunds.get(crashed))
-      assert.strictEqual(recovered?.code, "outcome_unknown")
-      assert.include(recovered?.message, crashed)
-      // An operator's verdict moves it on: a replay is the refund again.
-      yield* refunds.resolve(crashed, "failed", "operator: nothing at the provider")
+      assert.strictEqual((yield* refunds.get(crashed)).status, "unknown")
       assert.isUndefined(Refunds.replayedError(yield* refunds.get(crashed)))
+
+      // In doubt, then failed by an operator's verdict: moved on, the replay is the refund.
+      toy.script.push(unavailable(true))
+      const resolved = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t5"), idempotencyKey: "resolved" }))
+      assert.strictEqual(resolved._tag, "ProviderUnavailable")
+      const id = resolved._tag === "ProviderUnavailable" ? resolved.refundId! : ""
+      yield* refunds.resolve(id, "failed", "operator: nothing at the provider")
+      const failedByHand = yield* replayOf(one("t5"), "resolved")
+      assert.strictEqual(failedByHand.error?.code, "provider_unavailable", "the error that left it in doubt is still on it")
+      assert.isUndefined(Refunds.replayedError(failedByHand))
     }).pipe(Effect.provide(toy.layer))
   })
 
