@@ -9,15 +9,19 @@
  * provider's JSON Schema does not accept a string at that path, in which case it is read
  * as a number, a boolean or JSON (`["a","b"]`) as the schema asks. So `10.50` stays the
  * string "10.50" for an amount field, and `12345` becomes the number 12345 for an
- * integer id. The column `idempotency_key` is the row's key, not a request field.
+ * integer id. The column `idempotency_key` is the row's key, not a request field, and
+ * `originalAmounts` beside the request is the row's original amounts, as the gateway's body
+ * takes them (`originalAmounts.<target>` columns, or one `originalAmounts` column of JSON).
  *
  * @since 0.1.0
  */
 import * as JsonNumbers from "@refundkit/core/JsonNumbers"
-import type { FieldIssue } from "@refundkit/core/RefundError"
+import { type FieldIssue, InvalidRequest } from "@refundkit/core/RefundError"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash, type Hash } from "node:crypto"
@@ -44,6 +48,67 @@ export type Format = "csv" | "jsonl"
 export const keyColumn = "idempotency_key"
 
 /**
+ * The field beside the provider's request that `POST /v1/refunds` takes too: the original amount
+ * of each target (keyed by the target's provider id), for the ledger's over-refund guard. In
+ * `create --data` and a JSON Lines row it is the same top-level object as in the gateway's body;
+ * a CSV row gives it as `originalAmounts.<target>` columns (the rest of the name is the target, a
+ * number included: not an array index) or as one `originalAmounts` column holding the JSON object.
+ *
+ * @since 0.6.0
+ */
+export const originalAmountsField = "originalAmounts"
+
+// The gateway's rule for the field (`ApiModel.CreateRefund`), so both refuse the same values alike.
+const OriginalAmounts = Schema.Struct({ [originalAmountsField]: Schema.Record({ key: Schema.String, value: Schema.String }) })
+const decodeOriginalAmounts = Schema.decodeUnknownEither(OriginalAmounts, { errors: "all" })
+
+/**
+ * An `originalAmounts` value checked as the gateway checks its body's: an object of target id to a
+ * decimal string; issues name `originalAmounts.<target>`. Core checks the rest (a target of the
+ * refund, a positive amount in its currency: `Refunds.withOriginalAmounts`).
+ *
+ * @since 0.6.0
+ */
+export const originalAmountsOf = (value: unknown): Either.Either<Readonly<Record<string, string>>, ReadonlyArray<FieldIssue>> =>
+  Either.mapBoth(decodeOriginalAmounts({ [originalAmountsField]: value }), {
+    onLeft: (error) => InvalidRequest.fromParseError(error).issues,
+    onRight: (decoded) => decoded[originalAmountsField]
+  })
+
+const originalsPrefix = `${originalAmountsField}.`
+
+const notAnObject = `must be a JSON object of target id to original amount, such as {"12345":"100.00"}`
+
+/** The original amounts a row gives, gathered from its cells or fields; a target given twice is an issue. */
+class Originals {
+  amounts: Record<string, string> | undefined = undefined
+  add(target: string, amount: unknown, issues: Array<FieldIssue>): void {
+    this.amounts ??= {}
+    if (Object.hasOwn(this.amounts, target)) issues.push({ path: `${originalsPrefix}${target}`, message: "is given twice: give each target's original amount once" })
+    // defineProperty, not assignment: a "__proto__" target stays a plain key.
+    else Object.defineProperty(this.amounts, target, { value: amount, writable: true, enumerable: true, configurable: true })
+  }
+  /** Every target of a whole `originalAmounts` object. */
+  addAll(value: unknown, issues: Array<FieldIssue>): void {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      issues.push({ path: originalAmountsField, message: notAnObject })
+      return
+    }
+    for (const [target, amount] of Object.entries(value)) this.add(target, amount, issues)
+  }
+  /** The amounts, checked; `undefined` when the row gives none. */
+  checked(issues: Array<FieldIssue>): Readonly<Record<string, string>> | undefined {
+    if (this.amounts === undefined) return undefined
+    const decoded = originalAmountsOf(this.amounts)
+    if (Either.isLeft(decoded)) {
+      issues.push(...decoded.left)
+      return undefined
+    }
+    return decoded.right
+  }
+}
+
+/**
  * One data row: its number (1 = the first data row), the line it starts on, the
  * request built from it or why it could not be built, and its own key if it has one.
  *
@@ -55,6 +120,8 @@ export interface Row {
   readonly request: Record<string, unknown> | undefined
   readonly issues: ReadonlyArray<FieldIssue>
   readonly idempotencyKey: string | undefined
+  /** The row's `originalAmounts` (see {@link originalAmountsField}), checked. */
+  readonly originalAmounts: Readonly<Record<string, string>> | undefined
 }
 
 /**
@@ -184,9 +251,14 @@ const compact = (value: unknown): unknown => {
 
 interface Column {
   readonly name: string
+  /** A request field; the row's key; one target's original amount (`originalAmounts.<target>`); or all of them as JSON. */
+  readonly role: "request" | "key" | "original" | "originals"
   readonly path: ReadonlyArray<string>
   readonly types: ReadonlySet<JsonSchema.JsonType>
 }
+
+const roleOf = (name: string): Column["role"] =>
+  name === keyColumn ? "key" : name === originalAmountsField ? "originals" : name.startsWith(originalsPrefix) ? "original" : "request"
 
 interface Columns {
   readonly list: ReadonlyArray<Column>
@@ -207,18 +279,25 @@ const columnsOf = (header: ReadonlyArray<string>, schema: unknown): Columns | st
   }
   // A column no request can have (a typo: "reasn") would fail every row alike: said once, for the header.
   const fields = JsonSchema.topLevelFields(schema)
-  const stray = fields === undefined ? undefined : names.find((name) => name !== keyColumn && !fields.includes(name.split(".")[0]!))
+  const stray = fields === undefined ? undefined : names.find((name) => roleOf(name) === "request" && !fields.includes(name.split(".")[0]!))
   if (stray !== undefined && fields !== undefined) {
-    return `column "${stray}" is not a field of the provider's request; its fields are ${fields.join(", ")} (and ${keyColumn} for each row's idempotency key)`
+    return `column "${stray}" is not a field of the provider's request; its fields are ${fields.join(", ")} ` +
+      `(and ${keyColumn} for each row's idempotency key, ${originalsPrefix}<target> for a target's original amount)`
   }
-  const list = names.map((name) => ({ name, path: name.split("."), types: name === keyColumn ? new Set<JsonSchema.JsonType>() : JsonSchema.typesAt(schema, name.split(".")) }))
-  return { list, indexed: list.some((column) => column.path.some((segment, i) => i > 0 && digits.test(segment))) }
+  const list = names.map((name): Column => {
+    const role = roleOf(name)
+    return role === "request"
+      ? { name, role, path: name.split("."), types: JsonSchema.typesAt(schema, name.split(".")) }
+      : { name, role, path: role === "original" ? [name.slice(originalsPrefix.length)] : [], types: new Set() }
+  })
+  return { list, indexed: list.some((column) => column.role === "request" && column.path.some((segment, i) => i > 0 && digits.test(segment))) }
 }
 
 const csvRow = (columns: Columns, record: Csv.CsvRecord, row: number): Row => {
   const issues: Array<FieldIssue> = []
   const request: Record<string, unknown> = {}
   let idempotencyKey: string | undefined
+  let originals: Originals | undefined
   if (record.unterminated === true) {
     issues.push({ path: "", message: `has a quoted cell whose closing quote is missing: every line after line ${record.line} was read into it` })
   }
@@ -229,15 +308,39 @@ const csvRow = (columns: Columns, record: Csv.CsvRecord, row: number): Row => {
     const column = columns.list[i]!
     const cell = record.fields[i]
     if (cell === undefined || cell === "") continue
-    if (column.name === keyColumn) {
+    if (column.role === "request") {
+      if (!setPath(request, column.path, coerce(cell, column.types))) issues.push({ path: column.name, message: "clashes with another column's path" })
+    } else if (column.role === "key") {
       idempotencyKey = cell
       issues.push(...keyIssue(cell))
-    } else if (!setPath(request, column.path, coerce(cell, column.types))) {
-      issues.push({ path: column.name, message: "clashes with another column's path" })
+    } else {
+      originals ??= new Originals()
+      if (column.role === "original") originals.add(column.path[0]!, cell, issues)
+      else {
+        const parsed = parseJson(cell)
+        if (parsed === undefined) issues.push({ path: originalAmountsField, message: notAnObject })
+        else originals.addAll(parsed.value, issues)
+      }
     }
   }
+  const originalAmounts = originals?.checked(issues)
   const valid = issues.length === 0
-  return { row, line: record.line, request: valid ? (columns.indexed ? (compact(request) as Record<string, unknown>) : request) : undefined, issues, idempotencyKey }
+  return {
+    row,
+    line: record.line,
+    request: valid ? (columns.indexed ? (compact(request) as Record<string, unknown>) : request) : undefined,
+    issues,
+    idempotencyKey,
+    originalAmounts: valid ? originalAmounts : undefined
+  }
+}
+
+const parseJson = (text: string): { readonly value: unknown } | undefined => {
+  try {
+    return { value: JSON.parse(text) }
+  } catch {
+    return undefined
+  }
 }
 
 const jsonlRow = (text: string, line: number): Row => {
@@ -245,21 +348,37 @@ const jsonlRow = (text: string, line: number): Row => {
   try {
     parsed = JSON.parse(text)
   } catch (error) {
-    return { row: line, line, request: undefined, issues: [{ path: "", message: `is not valid JSON (${error instanceof Error ? error.message : String(error)})` }], idempotencyKey: undefined }
+    return {
+      row: line,
+      line,
+      request: undefined,
+      issues: [{ path: "", message: `is not valid JSON (${error instanceof Error ? error.message : String(error)})` }],
+      idempotencyKey: undefined,
+      originalAmounts: undefined
+    }
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    return { row: line, line, request: undefined, issues: [{ path: "", message: "must be a JSON object with the provider's request fields" }], idempotencyKey: undefined }
+    return { row: line, line, request: undefined, issues: [{ path: "", message: "must be a JSON object with the provider's request fields" }], idempotencyKey: undefined, originalAmounts: undefined }
   }
   // As `create --data`: JSON.parse rounds what a double cannot hold (9007199254740993 is read as
   // ...992), and the row would be refused quoting a number it does not hold, or sent rounded.
   const inexact = JsonNumbers.inexactNumbers(text)
   if (inexact.length > 0) {
-    return { row: line, line, request: undefined, issues: inexact.map((n) => ({ path: n.path, message: JsonNumbers.refusal(n) })), idempotencyKey: undefined }
+    return { row: line, line, request: undefined, issues: inexact.map((n) => ({ path: n.path, message: JsonNumbers.refusal(n) })), idempotencyKey: undefined, originalAmounts: undefined }
   }
-  const { [keyColumn]: key, ...request } = parsed as Record<string, unknown>
-  if (key === undefined) return { row: line, line, request, issues: [], idempotencyKey: undefined }
-  const issues = keyIssue(key)
-  return { row: line, line, request: issues.length === 0 ? request : undefined, issues, idempotencyKey: typeof key === "string" ? key : undefined }
+  const { [keyColumn]: key, [originalAmountsField]: originals, ...request } = parsed as Record<string, unknown>
+  if (key === undefined && originals === undefined) return { row: line, line, request, issues: [], idempotencyKey: undefined, originalAmounts: undefined }
+  const issues = key === undefined ? [] : [...keyIssue(key)]
+  const decoded = originals === undefined ? undefined : originalAmountsOf(originals)
+  if (decoded !== undefined && Either.isLeft(decoded)) issues.push(...decoded.left)
+  return {
+    row: line,
+    line,
+    request: issues.length === 0 ? request : undefined,
+    issues,
+    idempotencyKey: typeof key === "string" ? key : undefined,
+    originalAmounts: issues.length === 0 && decoded !== undefined && Either.isRight(decoded) ? decoded.right : undefined
+  }
 }
 
 interface HeaderError {
@@ -435,7 +554,9 @@ export const keyOf = (row: Row, fileDigest: string): string => row.idempotencyKe
 
 /**
  * A request from `path=value` pairs with the CSV rules (dotted paths, a value typed by
- * the provider's schema): what `create --field` builds on top of `--data`.
+ * the provider's schema): what `create --field` builds on top of `--data`. `originalAmounts`
+ * is taken out of both as the CSV does it (`--data`'s object, `-f originalAmounts.<target>=<amount>`,
+ * or `-f originalAmounts=<JSON>`): it goes beside the request, not into it.
  *
  * @since 0.1.0
  */
@@ -443,16 +564,26 @@ export const fromFields = (
   base: Record<string, unknown>,
   pairs: ReadonlyArray<readonly [string, string]>,
   schema: unknown
-): { readonly request: Record<string, unknown>; readonly issues: ReadonlyArray<FieldIssue> } => {
-  const request: Record<string, unknown> = structuredClone(base)
+): { readonly request: Record<string, unknown>; readonly issues: ReadonlyArray<FieldIssue>; readonly originalAmounts: Readonly<Record<string, string>> | undefined } => {
+  const { [originalAmountsField]: given, ...rest } = base
+  const request: Record<string, unknown> = structuredClone(rest)
   const issues: Array<FieldIssue> = []
+  const originals = new Originals()
+  if (given !== undefined) originals.addAll(given, issues)
   for (const [name, value] of pairs) {
     const path = name.split(".")
     if (path.some((segment) => segment === "")) {
       issues.push({ path: name, message: "is not a dotted field path such as amount or metadata.order" })
+    } else if (name.startsWith(originalsPrefix)) {
+      originals.add(name.slice(originalsPrefix.length), value, issues)
+    } else if (name === originalAmountsField) {
+      const parsed = parseJson(value)
+      if (parsed === undefined) issues.push({ path: originalAmountsField, message: notAnObject })
+      else originals.addAll(parsed.value, issues)
     } else if (!setPath(request, path, coerce(value, JsonSchema.typesAt(schema, path)))) {
       issues.push({ path: name, message: "is given twice (in --data or another --field)" })
     }
   }
-  return { request: compact(request) as Record<string, unknown>, issues }
+  const originalAmounts = originals.checked(issues)
+  return { request: compact(request) as Record<string, unknown>, issues, originalAmounts }
 }

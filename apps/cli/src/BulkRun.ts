@@ -11,7 +11,7 @@ import { notSentCode } from "@refundkit/core/Ledger"
 import type { Provider } from "@refundkit/core/Provider"
 import { deriveId, type Refund } from "@refundkit/core/Refund"
 import { describeIssues, type FieldIssue, OutcomeUnknown } from "@refundkit/core/RefundError"
-import type * as Refunds from "@refundkit/core/Refunds"
+import * as Refunds from "@refundkit/core/Refunds"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { closeSync, openSync, writeSync } from "node:fs"
@@ -55,8 +55,15 @@ export interface Validation {
 const noIssues: ReadonlyArray<FieldIssue> = []
 
 
-const validOrIssues = (provider: Provider, request: Record<string, unknown>): Effect.Effect<ReadonlyArray<FieldIssue>> =>
-  Effect.match(provider.prepare(request), { onFailure: (e) => e.issues, onSuccess: () => noIssues })
+// A row's original amounts are checked against its own targets here, so a file with a row whose guard
+// could not stand sends nothing, as for any other invalid row.
+const validOrIssues = (provider: Provider, request: Record<string, unknown>, originals: BulkFile.Row["originalAmounts"]): Effect.Effect<ReadonlyArray<FieldIssue>> => {
+  const prepared = Effect.flatMap(provider.prepare(request), (p) => (originals === undefined ? Effect.void : Refunds.withOriginalAmounts(provider.id, p, originals)))
+  return Effect.match(prepared, {
+    onFailure: (e) => e.issues,
+    onSuccess: () => noIssues
+  })
+}
 
 /**
  * Pass one: every row decoded with the provider's schema, invalid ones printed on
@@ -80,7 +87,7 @@ export const validate = (provider: Provider, path: string, format: BulkFile.Form
     for (let batch = yield* pull; batch.length > 0; batch = yield* pull) {
       for (const row of batch) {
         rows++
-        const found = row.request === undefined ? row.issues : yield* validOrIssues(provider, row.request)
+        const found = row.request === undefined ? row.issues : yield* validOrIssues(provider, row.request, row.originalAmounts)
         const keyedBefore = row.idempotencyKey === undefined ? undefined : ownKeys.get(row.idempotencyKey)
         if (row.idempotencyKey !== undefined && keyedBefore === undefined) ownKeys.set(row.idempotencyKey, row.row)
         const issues = keyedBefore === undefined
@@ -427,7 +434,7 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
     type Pending = { readonly row: BulkFile.Row; readonly key: string; readonly request: Record<string, unknown>; readonly attempt: number }
     const sendMany = (pending: ReadonlyArray<Pending>): Effect.Effect<void> =>
       Effect.flatMap(
-        refunds.createMany(pending.map((p) => ({ provider: provider.id, request: p.request, idempotencyKey: retryKeyOf(p.key, p.attempt) })), {
+        refunds.createMany(pending.map((p) => ({ provider: provider.id, request: p.request, idempotencyKey: retryKeyOf(p.key, p.attempt), originalAmounts: p.row.originalAmounts })), {
           concurrency: callsPerBatch
         }).pipe(Effect.flatMap((results) => Effect.forEach(results, abandoned))),
         (results) =>
@@ -458,7 +465,7 @@ export const execute = (refunds: Refunds.Refunds.Service, provider: Provider, op
       if (request === undefined) return Effect.sync(() => recordInvalid(row, key))
       const send = (attempt: number): Effect.Effect<void> =>
         Effect.flatMap(
-          Effect.flatMap(Effect.flatMap(Effect.either(createOne({ provider: provider.id, request, idempotencyKey: retryKeyOf(key, attempt) })), abandoned), (result) =>
+          Effect.flatMap(Effect.flatMap(Effect.either(createOne({ provider: provider.id, request, idempotencyKey: retryKeyOf(key, attempt), originalAmounts: row.originalAmounts })), abandoned), (result) =>
             latest(key, attempt, result)),
           (settled) => {
             const next = verdict(key, settled.attempt, settled.result)

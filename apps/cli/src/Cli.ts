@@ -4,12 +4,16 @@
  *
  * @since 0.1.0
  */
+import type * as CliApp from "@effect/cli/CliApp"
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as Command from "@effect/cli/Command"
+import * as CommandDescriptor from "@effect/cli/CommandDescriptor"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import * as bulk from "./commands/bulk.js"
 import * as create from "./commands/create.js"
@@ -68,6 +72,88 @@ const dispatch = (argv: ReadonlyArray<string>, version: string) =>
       ))
   )
 
+// --- A command line the parser refuses, said as every other usage error is ---
+
+// The parser's own words were `Received unknown argument: '--status'` for a flag given without its
+// value (an optional flag lets the parse go on without it, and the flag is left over), and for a
+// `--log-level` it does not take, printed without `error:` and without the rule.
+
+// The global flags that take a value: the word after one is not the command's name.
+const valued = new Set(["--ledger", "--log-level"])
+
+/** The command the line names, or the program itself when it names none. */
+const invoked = (args: ReadonlyArray<string>): { readonly name: string; readonly descriptor: CommandDescriptor.Command<unknown> } => {
+  for (let i = 1; i < args.length; i++) {
+    const word = args[i]!
+    if (valued.has(word)) i++
+    else if (!word.startsWith("-")) {
+      const found = commands.find((c) => HashSet.has(CommandDescriptor.getNames(c.descriptor), word))
+      return found === undefined ? { name: "refundkit", descriptor: command.descriptor } : { name: `refundkit ${word}`, descriptor: found.descriptor }
+    }
+  }
+  return { name: "refundkit", descriptor: command.descriptor }
+}
+
+/** What a flag's values are, in words: `one of a, b`, `a whole number`; `undefined` for any text. */
+const valuesRule = (values: string): string | undefined =>
+  values.includes(" | ")
+    ? `one of ${values.split(" | ").join(", ")}`
+    : values === "integer"
+    ? "a whole number"
+    : values === "timestamp"
+    ? "a timestamp with an offset, such as 2026-12-06T14:00:00Z, or a date"
+    : undefined
+
+/** The refusal of a word left over after the parse: a flag missing its value, a value a built-in flag does not take, or a word no option has. */
+const leftOver = (words: ReadonlyArray<string>, args: ReadonlyArray<string>): string => {
+  const [head = "", next] = words
+  const target = invoked(args)
+  const at = head.indexOf("=")
+  const name = at > 0 ? head.slice(0, at) : head
+  const flag = head.startsWith("-") ? Help.flagsOf(target.descriptor, config).find((f) => f.names.includes(name)) : undefined
+  const values = flag === undefined ? Option.none<string>() : flag.values
+  if (flag !== undefined && Option.isSome(values)) {
+    const shown = flag.names.find((n) => n.startsWith("--")) ?? name
+    const rule = valuesRule(values.value)
+    const given = at > 0 ? head.slice(at + 1) : next !== undefined && !next.startsWith("-") ? next : undefined
+    if (given === undefined || given === "") return `${shown}: needs a value${rule === undefined ? "" : ` (${rule})`}`
+    return `${shown}: must be ${rule ?? "a value it takes"}, got ${JSON.stringify(given)}`
+  }
+  const help = `\`${target.name} --help\` lists what it takes`
+  return head.startsWith("-") ? `${name}: is not an option of ${target.name}; ${help}` : `${JSON.stringify(head)} is not an argument ${target.name} takes; ${help}`
+}
+
+const missingValue = /^Expected a value following option: '(.+)'$/
+
+/**
+ * Why the parser refuses `args` (the program's name, then what follows it), or `None` when it
+ * takes them (a help request and the built-ins included): said here as one line, since the
+ * parser's own output is `Received unknown argument: '--status'` for a flag missing its value.
+ */
+const refusal = (args: ReadonlyArray<string>): Effect.Effect<Option.Option<string>, never, CliApp.CliApp.Environment> =>
+  CommandDescriptor.parse(command.descriptor, args, config).pipe(
+    Effect.either,
+    Effect.flatMap((parsed): Effect.Effect<Option.Option<string>, never, CliApp.CliApp.Environment> => {
+      if (Either.isLeft(parsed)) {
+        const error = parsed.left
+        if (ValidationError.isHelpRequested(error)) return Effect.succeed(Option.none())
+        const text = Styling.strip(HelpDoc.toAnsiText(error.error)).trim()
+        const missing = missingValue.exec(text)
+        return Effect.succeed(Option.some(missing === null ? text : leftOver([missing[1]!], args)))
+      }
+      const directive = parsed.right
+      // `--log-level` is taken first, and `Command.run` parses the rest of the line again without it.
+      if (directive._tag === "BuiltIn") return directive.option._tag === "SetLogLevel" ? refusal(Help.withoutLogLevel(args)) : Effect.succeed(Option.none())
+      return Effect.succeed(directive.leftover.length === 0 ? Option.none() : Option.some(leftOver(directive.leftover, args)))
+    })
+  )
+
+const refuse = (argv: ReadonlyArray<string>, message: string) =>
+  Effect.zipRight(
+    Output.error(argv.includes("--json"), { code: "usage_error", message }),
+    Effect.flatMap(ExitStatus, (status) => status.set(ExitCode.usage))
+  )
+
 // The wizard reads its answers from a terminal: from a pipe it waited for ever, and from an empty
 // stdin it failed with the parser's "Invalid subcommand".
 const wizardWithoutTerminal = (argv: ReadonlyArray<string>) =>
@@ -88,7 +174,10 @@ export const run = (argv: ReadonlyArray<string>, version: string) =>
     Help.requested(command, ["refundkit", ...argv.slice(2)], config),
     Option.match({
       onSome: (request) => Console.log(Help.page(request, { name: "refundkit", version, command, commands }, config, Help.width(process.stdout))),
-      onNone: () => (argv.includes("--wizard") && process.stdin.isTTY !== true ? wizardWithoutTerminal(argv) : dispatch(argv, version))
+      onNone: () =>
+        argv.includes("--wizard") && process.stdin.isTTY !== true
+          ? wizardWithoutTerminal(argv)
+          : Effect.flatMap(refusal(["refundkit", ...argv.slice(2)]), Option.match({ onSome: (message) => refuse(argv, message), onNone: () => dispatch(argv, version) }))
     })
   ).pipe(
     Effect.provideService(CliConfig.CliConfig, config),

@@ -53,3 +53,15 @@ export const timestamp = (name: string): Options.Options<string> =>
     Options.withPseudoName("timestamp"),
     Options.mapEffect((text) => Either.match(Timestamp.parse(text), { onLeft: (rule) => refuse(name, rule, text), onRight: Effect.succeed }))
   )
+
+/**
+ * A text flag whose value may not be empty (`--ledger ''`): an empty value is most often a
+ * variable that did not arrive (`--ledger "$DATABASE_URL"`), and taken as "not given" it silently
+ * fell back to the default. Refused naming the flag, with `rule` saying what it takes.
+ *
+ * @since 0.6.0
+ */
+export const nonEmpty = (name: string, rule: string): Options.Options<string> =>
+  Options.text(name).pipe(
+    Options.mapEffect((text) => (text.trim() === "" ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: is empty; ${rule}`))) : Effect.succeed(text)))
+  )

@@ -8,6 +8,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Flags from "./Flags.js"
 
 /**
  * The resolved global settings of one invocation.
@@ -29,7 +30,7 @@ export interface Globals {
  */
 export const options = {
   json: Options.boolean("json").pipe(Options.withDescription("Print machine-readable JSON on stdout (errors too, as the gateway's error objects).")),
-  ledger: Options.text("ledger").pipe(
+  ledger: Flags.nonEmpty("ledger", "give a SQLite file path, :memory: or a postgres:// URL (without the flag, REFUNDKIT_LEDGER, else ./.refundkit/ledger.db)").pipe(
     Options.withDescription("The ledger: a SQLite file (default ./.refundkit/ledger.db), :memory:, or a postgres:// URL. Overrides REFUNDKIT_LEDGER."),
     Options.optional
   ),

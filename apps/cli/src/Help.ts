@@ -42,8 +42,12 @@ export interface Request {
   readonly help: HelpDoc.HelpDoc
 }
 
-// The line `Command.run` runs again after taking `--log-level <level>` or `--log-level=<level>`.
-const withoutLogLevel = (args: ReadonlyArray<string>): Array<string> =>
+/**
+ * The line `Command.run` runs again after taking `--log-level <level>` or `--log-level=<level>`.
+ *
+ * @since 0.6.0
+ */
+export const withoutLogLevel = (args: ReadonlyArray<string>): Array<string> =>
   args.filter((arg, i) => !(arg === "--log-level" || arg.startsWith("--log-level=") || args[i - 1] === "--log-level"))
 
 /**
@@ -159,6 +163,29 @@ const leaves = (usage: Usage.Usage, optional = false, repeated = false): Array<L
     case "Concat":
       return [...leaves(usage.left, optional, repeated), ...leaves(usage.right, optional, repeated)]
   }
+}
+
+/**
+ * One option a command takes, as its usage names it: its names and the values it takes (`None`
+ * for a flag without a value; choices as the library writes them, `a | b | c`).
+ *
+ * @since 0.6.0
+ */
+export interface Flag {
+  readonly names: ReadonlyArray<string>
+  readonly values: Option.Option<string>
+}
+
+/**
+ * The options of `command` (its own, and the global ones it takes) and the built-in ones every
+ * command takes (`--log-level`, `--completions`, ...).
+ *
+ * @since 0.6.0
+ */
+export const flagsOf = (command: CommandDescriptor.Command<unknown>, config: CliConfig.CliConfig): ReadonlyArray<Flag> => {
+  const usage = CommandDescriptor.getUsage(command)
+  const builtIns = BuiltInOptions.builtInOptions(command, usage, CommandDescriptor.getHelp(command, config))
+  return [...leaves(usage), ...leaves(Options.getUsage(builtIns))].filter((leaf) => leaf.names.some((name) => name.startsWith("-")))
 }
 
 /** `<a|b|c>` for choices (which the library writes `a | b | c`), `<text>`, or nothing for a flag. */

@@ -181,4 +181,38 @@ describe("BulkFile", () => {
       const { rows: parsed } = yield* rows("bom.jsonl", '\uFEFF{"note":"x"}\r\n{"note":"y"}\r\n', "jsonl")
       assert.deepStrictEqual(parsed.map((r) => [r.row, r.request, r.issues]), [[1, { note: "x" }, []], [2, { note: "y" }, []]])
     }))
+
+  it.effect("reads the rows' original amounts beside the request: originalAmounts.<target> columns, an originalAmounts column of JSON, a JSONL field", () =>
+    Effect.gen(function*() {
+      const closed = { ...schema, $defs: { ...schema.$defs, Request: { ...schema.$defs.Request, additionalProperties: false } } }
+      const path = join(tempDir(), "originals.csv")
+      // The target after "originalAmounts." is a name, digits included: not an array index.
+      writeFileSync(path, [
+        "transactions.0.id,transactions.0.amount,originalAmounts.12345,originalAmounts",
+        "12345,10.00,100.00,",
+        '12345,10.00,,"{""12345"":""100.00"",""678"":""5.00""}"',
+        '12345,10.00,100.00,"{""12345"":""90.00""}"',
+        "12345,10.00,,not json",
+        '12345,10.00,,"{""12345"":100}"'
+      ].join("\n"))
+      const parsed = Chunk.toReadonlyArray(yield* Stream.runCollect(BulkFile.read(path, "csv", closed).rows))
+      assert.deepStrictEqual(parsed.map((r) => [r.request, r.originalAmounts]), [
+        [{ transactions: [{ id: 12345, amount: "10.00" }] }, { "12345": "100.00" }],
+        [{ transactions: [{ id: 12345, amount: "10.00" }] }, { "12345": "100.00", "678": "5.00" }],
+        [undefined, undefined],
+        [undefined, undefined],
+        [undefined, undefined]
+      ])
+      assert.deepStrictEqual(parsed.slice(2).map((r) => r.issues), [
+        [{ path: "originalAmounts.12345", message: "is given twice: give each target's original amount once" }],
+        [{ path: "originalAmounts", message: 'must be a JSON object of target id to original amount, such as {"12345":"100.00"}' }],
+        [{ path: "originalAmounts.12345", message: "Expected string, actual 100" }]
+      ])
+      const { rows: lines } = yield* rows("originals.jsonl", '{"note":"x","originalAmounts":{"12345":"100.00"}}\n{"note":"y","originalAmounts":[1]}\n', "jsonl")
+      assert.deepStrictEqual(lines.map((r) => [r.request, r.originalAmounts]), [[{ note: "x" }, { "12345": "100.00" }], [undefined, undefined]])
+      assert.deepStrictEqual(lines[1]!.issues.map((i) => i.path), ["originalAmounts"])
+      // `create --data` and `--field` take them the same way, beside the request.
+      const built = BulkFile.fromFields({ note: "x", originalAmounts: { "12345": "100.00" } }, [["originalAmounts.678", "5.00"]], closed)
+      assert.deepStrictEqual([built.request, built.originalAmounts, built.issues], [{ note: "x" }, { "12345": "100.00", "678": "5.00" }, []])
+    }))
 })

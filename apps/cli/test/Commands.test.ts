@@ -1,5 +1,5 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { clearFaults, fault, run, start, startSandboxes, stats, tempDir } from "./support.js"
 
@@ -72,6 +72,45 @@ describe("refundkit (everything but bulk)", () => {
     assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before.requests)
   })
 
+  it("a flag the parser refuses is an error: line naming the flag and its rule, not \"Received unknown argument\"", async () => {
+    const statuses = "one of requested, pending, requires_action, succeeded, failed, unknown"
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      // An optional flag at the end of the line, its value missing: the parser left it over as an unknown word.
+      [["list", "--status"], `error: --status: needs a value (${statuses})`],
+      [["resolve", "rfd_00000000000000000000000000", "--status"], "error: --status: needs a value (one of succeeded, failed)"],
+      [["list", "--limit"], "error: --limit: needs a value (a whole number)"],
+      [["list", "--log-level", "verbose"], "error: --log-level: must be one of all, trace, debug, info, warning, error, fatal, none, got \"verbose\""],
+      [["list", "--status", "done"], `error: --status: must be ${statuses}, got "done"`],
+      [["list", "--bogus"], "error: --bogus: is not an option of refundkit list; `refundkit list --help` lists what it takes"]
+    ]
+    const results = await Promise.all(cases.map(([args]) => run(args, { cwd: dir })))
+    for (const [i, result] of results.entries()) {
+      const [args, line] = cases[i]!
+      assert.strictEqual(result.code, 2, args.join(" "))
+      assert.strictEqual(result.stderr.trim(), line, args.join(" "))
+    }
+    const json = await run(["--json", "list", "--status"], { cwd: dir })
+    assert.strictEqual(json.code, 2)
+    assert.deepStrictEqual(JSON.parse(json.stdout), { error: { code: "usage_error", message: `--status: needs a value (${statuses})` } })
+  })
+
+  it("an empty --ledger or REFUNDKIT_LEDGER is refused naming it, not taken for ./.refundkit/ledger.db; nothing is sent", async () => {
+    const bare = tempDir()
+    const before = (await stats(sandboxes.url("exirom"))).requests
+    const data = exirom({ transactionId: 12345, amount: "1.00" })
+    const flag = await run(["create", "exirom", "--ledger", "", "--data", data], { cwd: bare, env: sandboxes.info.env })
+    assert.strictEqual(flag.code, 2, flag.stderr)
+    assert.include(flag.stderr, "error: --ledger: is empty; give a SQLite file path, :memory: or a postgres:// URL")
+    const inline = await run(["list", "--ledger="], { cwd: bare })
+    assert.strictEqual(inline.code, 2, inline.stderr)
+    assert.strictEqual(inline.stderr.trim(), "error: --ledger: needs a value")
+    const variable = await run(["create", "exirom", "--data", data], { cwd: bare, env: { ...sandboxes.info.env, REFUNDKIT_LEDGER: "" } })
+    assert.strictEqual(variable.code, 2, variable.stderr)
+    assert.include(variable.stderr, "error: Configuration problem in REFUNDKIT_LEDGER: is empty;")
+    assert.isFalse(existsSync(join(bare, ".refundkit")), "no ledger was made in the working directory")
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before)
+  })
+
   it("names every installed provider when refusing an unknown id in a shell with no provider settings", async () => {
     // No sandbox env: every plugin is installed but unconfigured, and the error said "Installed providers: none".
     const bare = tempDir()
@@ -137,6 +176,10 @@ describe("refundkit (everything but bulk)", () => {
     assert.strictEqual(generated.code, 0, generated.stderr)
     const key = /idempotency key: (cli_[0-9a-f-]{36}) \(generated/.exec(generated.stderr)?.[1]
     assert.isString(key)
+    assert.include(
+      generated.stderr,
+      `(generated; if this command is cut short or you cannot tell whether it finished, run it again with --idempotency-key ${key}: that shows this refund's outcome and never sends it twice)`
+    )
     const stored = await cli(["list", "--json", "--limit", "1"])
     const [latest] = (JSON.parse(stored.stdout) as { items: Array<Refund & { request: unknown }> }).items
     assert.strictEqual(latest!.idempotencyKey, key)
@@ -169,6 +212,41 @@ describe("refundkit (everything but bulk)", () => {
     const missing = await cli(["get", "rfd_00000000000000000000000000", "--json"])
     assert.strictEqual(missing.code, 2)
     assert.strictEqual((JSON.parse(missing.stdout) as ErrorBody).error.code, "refund_not_found")
+  })
+
+  it("serve: a missing setting is exit 2 and the CLI's configuration error, a flag the gateway refuses a usage error", async () => {
+    const bare = tempDir()
+    const missing = await run(["serve"], { cwd: bare })
+    assert.strictEqual(missing.code, 2, missing.stderr)
+    assert.strictEqual(
+      missing.stderr.trim(),
+      "error: Configuration problem in REFUNDKIT_API_KEYS: no API keys: set REFUNDKIT_API_KEYS to one or more comma separated keys, or run with --sandbox (REFUNDKIT_SANDBOX=1)."
+    )
+    const json = await run(["serve", "--json"], { cwd: bare })
+    assert.strictEqual(json.code, 2, json.stderr)
+    assert.strictEqual((JSON.parse(json.stdout) as ErrorBody).error.code, "configuration_error")
+    // A setting the gateway reads and refuses is the same kind of problem.
+    const invalid = await run(["serve", "--sandbox", "--ledger", ":memory:"], { cwd: bare, env: { REFUNDKIT_SHUTDOWN_GRACE: "5" } })
+    assert.strictEqual(invalid.code, 2, invalid.stderr)
+    assert.match(invalid.stderr.trim(), /^error: Configuration problem in REFUNDKIT_SHUTDOWN_GRACE: /)
+    const port = await run(["serve", "--port", "70000"], { cwd: bare, env: { REFUNDKIT_API_KEYS: "k" } })
+    assert.strictEqual(port.code, 2, port.stderr)
+    assert.strictEqual(port.stderr.trim(), "error: --port must be a port number from 0 to 65535, got \"70000\"")
+    assert.notInclude(missing.stderr + invalid.stderr + port.stderr, "refundkit-server")
+  })
+
+  it("create: the generated key's note and a refusal's error do not contradict each other", async () => {
+    // Exirom says it did nothing and names its wait: the refund is recorded failed, final under its key.
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 1 }, route: "refund", times: 0 })
+    const refused = await cli(["create", "exirom", "--data", exirom({ transactionId: 12345, amount: "1.00" })], { REFUNDKIT_MAX_RETRIES: "0" })
+    await clearFaults(sandboxes.url("exirom"))
+    assert.strictEqual(refused.code, 1, refused.stderr)
+    const note = refused.stderr.split("\n").find((line) => line.startsWith("idempotency key: ")) ?? ""
+    // The note is for a run whose end was not seen; it no longer offers the key "to retry this refund".
+    assert.include(note, "if this command is cut short or you cannot tell whether it finished, run it again with --idempotency-key")
+    assert.notMatch(note, /retry/)
+    assert.include(refused.stderr, "is recorded failed, which is final: a retry under the same idempotency key replays this answer, and a new attempt needs a new key (exirom asked to wait 1 s first).")
+    assert.notInclude(refused.stderr, "Retry after")
   })
 
   it("shows a declined refund as failed with exit 0 after sync", async () => {
@@ -310,14 +388,16 @@ describe("refundkit (everything but bulk)", () => {
       })
       const health = await fetch(`${url}/healthz`)
       assert.strictEqual(health.status, 200)
+      // A gateway that cannot start for another reason than its settings (the port is taken) says why, exit 1,
+      // with --json as an error object on stdout too.
+      const refused = await run(["serve", "--json", "--sandbox", "--port", new URL(url).port, "--ledger", ":memory:"], { cwd: dir })
+      assert.strictEqual(refused.code, 1, refused.stderr)
+      const body = JSON.parse(refused.stdout) as ErrorBody
+      assert.strictEqual(body.error.code, "startup_error")
+      assert.include(body.error.message, "could not listen (EADDRINUSE)")
+      assert.include(refused.stderr, "error: could not listen (EADDRINUSE)")
     } finally {
       child.kill("SIGINT")
     }
-    // A gateway that cannot start says why, with --json as an error object on stdout too.
-    const refused = await run(["serve", "--json", "--port", "0", "--ledger", ":memory:"], { cwd: dir })
-    assert.strictEqual(refused.code, 1, refused.stderr)
-    const body = JSON.parse(refused.stdout) as ErrorBody
-    assert.strictEqual(body.error.code, "startup_error")
-    assert.include(body.error.message, "REFUNDKIT_API_KEYS")
   })
 })

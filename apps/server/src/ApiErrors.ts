@@ -7,7 +7,9 @@
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import { ApiError } from "@refundkit/api"
+import type { Refund } from "@refundkit/core/Refund"
 import * as RefundError from "@refundkit/core/RefundError"
+import * as Refunds from "@refundkit/core/Refunds"
 import type * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 
@@ -114,6 +116,36 @@ const convert = (error: RefundError.RefundError): ApiError.ApiError => {
 }
 
 /**
+ * What a replayed create answers instead of the refund, when its first answer was an error.
+ *
+ * @since 0.6.0
+ */
+export type ReplayedError = ApiError.ProviderUnavailable | ApiError.ProviderAuthFailed | ApiError.UnexpectedResponse | ApiError.OutcomeUnknown
+
+/**
+ * The error a create replayed under its key answers (core's `Refunds.replayedError`): the 502 or
+ * 504 its first request was answered with, while the refund still stands where that left it; a
+ * 200 with the refund would tell a client that retries 502s the refund was made.
+ *
+ * @since 0.6.0
+ */
+export const fromReplay = (refund: Refund): ReplayedError | undefined => {
+  const recorded = Refunds.replayedError(refund)
+  if (recorded === undefined) return undefined
+  const named = { message: recorded.message, provider: refund.provider, refundId: refund.id, status: refund.status }
+  switch (recorded.code) {
+    case "provider_unavailable":
+      return new ApiError.ProviderUnavailable({ ...named, ...retryAfterSeconds(recorded.retryAfterMillis) })
+    case "provider_auth_failed":
+      return new ApiError.ProviderAuthFailed(named)
+    case "unexpected_response":
+      return new ApiError.UnexpectedResponse(named)
+    default:
+      return new ApiError.OutcomeUnknown(named)
+  }
+}
+
+/**
  * A `sync` on a provider without a status API is `sync_unsupported`, not the generic
  * `unsupported_operation`.
  *
@@ -125,8 +157,44 @@ export const fromSyncError = (refundId: string) =>
     ? new ApiError.SyncUnsupported({ message: error.message, provider: (error as RefundError.UnsupportedOperation).provider, refundId })
     : fromRefundError(error) as Mapping[Exclude<E["_tag"], "UnsupportedOperation">]
 
+// A callback's failed signature names the caller's mistake, not refundkit's settings: anyone can
+// post to the route. Only the provider's own callbacks failing it point at the secret they are checked with.
+const unverified = (error: RefundError.ProviderAuthFailed): string => `failed verification: ${error.detail}. Nothing was changed.`
+
+// The plugin's own call while handling a verified callback (Exirom's confirming lookup) was refused or
+// misunderstood: a failure on refundkit's side of the provider, which may deliver the callback again.
+const unconfirmed = (provider: string, why: string): string =>
+  `could not be confirmed with ${provider}: ${why} Nothing was changed; the callback may be delivered again.`
+
 /**
- * A webhook the plugin could not verify (401) or parse (400); both change nothing.
+ * The warning logged for a callback refused because it did not verify, could not be read or could not
+ * be confirmed with the provider; `undefined` for the other refusals (a provider not installed, or
+ * without webhooks), which say nothing an operator must act on. It says what the HTTP answer says, to
+ * an operator: a signature that does not verify is the caller's (anyone can post to the route) and
+ * points at the webhook secret only if the provider's own callbacks fail it.
+ *
+ * @since 0.6.0
+ */
+export const webhookWarning = (provider: string, error: RefundError.RefundError): string | undefined => {
+  const callback = `a callback to /v1/webhooks/${provider}`
+  switch (error._tag) {
+    case "ProviderAuthFailed":
+      return error.of === "callback"
+        ? `${callback} ${unverified(error)} If ${provider}'s own callbacks are refused like this, the webhook secret refundkit verifies them with ` +
+          `(a REFUNDKIT_${provider.toUpperCase()}_* setting) may be wrong.`
+        : `${callback} ${unconfirmed(provider, error.message)}`
+    case "InvalidRequest":
+      return `${callback} could not be read: ${RefundError.describeIssues(error.issues)}. Nothing was changed.`
+    case "UnexpectedResponse":
+      return `${callback} ${unconfirmed(provider, `${error.detail}.`)}`
+    default:
+      return undefined
+  }
+}
+
+/**
+ * A webhook the plugin could not verify (401) or parse (400); both change nothing. A refusal of
+ * refundkit's own call while confirming a verified callback is 502: the provider delivers it again.
  *
  * @since 0.1.0
  */
@@ -144,7 +212,9 @@ export const fromWebhookError = (provider: string) =>
 {
   switch (error._tag) {
     case "ProviderAuthFailed":
-      return new ApiError.WebhookUnverified({ message: `The ${provider} callback did not verify: ${error.detail}. Nothing was changed.`, provider })
+      return error.of === "callback"
+        ? new ApiError.WebhookUnverified({ message: `The ${provider} callback ${unverified(error)}`, provider })
+        : new ApiError.ProviderUnavailable({ message: `The ${provider} callback ${unconfirmed(provider, error.message)}`, provider })
     case "UnknownProvider":
     case "UnsupportedOperation":
     case "ProviderUnavailable":
@@ -157,10 +227,7 @@ export const fromWebhookError = (provider: string) =>
     // did not (a 404 for a refund it is still creating, a body of the wrong shape): the
     // provider is the one to ask again later, as with any failed lookup.
     case "UnexpectedResponse":
-      return new ApiError.ProviderUnavailable({
-        message: `The ${provider} callback could not be confirmed with ${provider}: ${error.detail}. Nothing was changed; the callback may be delivered again.`,
-        provider
-      })
+      return new ApiError.ProviderUnavailable({ message: `The ${provider} callback ${unconfirmed(provider, `${error.detail}.`)}`, provider })
     case "InvalidRequest":
       // Core's message speaks of a refund request not sent; this is a callback received.
       return new ApiError.WebhookInvalid({ message: `The ${provider} callback could not be read: ${RefundError.describeIssues(error.issues)}. Nothing was changed.`, provider })

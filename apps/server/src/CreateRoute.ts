@@ -66,14 +66,32 @@ const locationOf = (refund: Created["refund"]): string => `/v1/refunds/${refund.
 const replayedHeaders: Readonly<Record<string, string>> = { "idempotent-replayed": "true" }
 
 /**
- * 201 with the refund and its `Location`, or 200 with `Idempotent-Replayed: true` for a replay.
+ * A replay's status and body: 200 with the refund, or the error its create was first answered
+ * with while the refund still stands there (`ApiErrors.fromReplay`); `undefined` for a body the
+ * error's wire schema could not encode.
+ *
+ * @since 0.6.0
+ */
+export const replayOf = (refund: Created["refund"]): { readonly status: number; readonly body: unknown } | undefined => {
+  const error = ApiErrors.fromReplay(refund)
+  if (error === undefined) return { status: 200, body: refund }
+  const encoder = ApiErrors.encoders[error._tag]
+  const encoded = encoder.encode(error)
+  return Either.isRight(encoded) ? { status: encoder.status, body: encoded.right } : undefined
+}
+
+/**
+ * 201 with the refund and its `Location`, or for a replay {@link replayOf} with `Idempotent-Replayed: true`.
  *
  * @since 0.1.0
  */
-export const toResponse = (created: Created): HttpServerResponse.HttpServerResponse =>
-  created.replayed
-    ? HttpServerResponse.unsafeJson(created.refund, { status: 200, headers: replayedHeaders })
-    : HttpServerResponse.unsafeJson(created.refund, { status: 201, headers: { location: locationOf(created.refund) } })
+export const toResponse = (created: Created): HttpServerResponse.HttpServerResponse => {
+  if (!created.replayed) return HttpServerResponse.unsafeJson(created.refund, { status: 201, headers: { location: locationOf(created.refund) } })
+  const replay = replayOf(created.refund)
+  return replay === undefined
+    ? HttpServerResponse.unsafeJson({ error: { code: internalError.code, message: internalError.message } }, { status: ApiErrors.encoders.InternalError.status })
+    : HttpServerResponse.unsafeJson(replay.body, { status: replay.status, headers: replayedHeaders })
+}
 
 const internalError = new ApiError.InternalError({ message: "Something went wrong in the gateway. The request id in X-Request-Id finds it in the logs." })
 
@@ -119,8 +137,8 @@ export const make = (options: {
       const requestId = RequestMiddleware.requestIdOf(singleHeader(request.headers["x-request-id"]))
       const timing: ProviderHttp.Timing = { millis: 0, calls: 0 }
 
-      // `successHeaders` are a 2xx answer's own; an error answer's come from its body.
-      const answer = (status: number, body: unknown, successHeaders: Http.OutgoingHttpHeaders | undefined): void => {
+      // `own` are the answer's own headers; an error answer also gets those its body implies (Retry-After).
+      const answer = (status: number, body: unknown, own: Http.OutgoingHttpHeaders | undefined): void => {
         if (response.headersSent) return
         const total = performance.now() - started
         const provider = Math.min(ProviderHttp.providerMillis(timing), total)
@@ -136,8 +154,8 @@ export const make = (options: {
           "x-request-id": requestId,
           "server-timing": RequestMiddleware.serverTiming(total, provider)
         }
-        const more = status >= 400 ? RequestMiddleware.errorHeadersOf(status, text) : successHeaders
-        response.writeHead(status, more === undefined ? headers : Object.assign(headers, more))
+        const implied = status >= 400 ? RequestMiddleware.errorHeadersOf(status, text) : undefined
+        response.writeHead(status, Object.assign(headers, implied, own))
         response.end(text)
         RequestMiddleware.finished(options, { requestId, method: "POST", url: request.url ?? "", status, totalMillis: total, timing, providerMillis: provider })
       }
@@ -183,9 +201,13 @@ export const make = (options: {
         fiber.addObserver(
           Exit.match({
             onSuccess: (created) => {
-              if (!created.replayed) options.metrics?.created(created.refund)
-              if (created.replayed) answer(200, created.refund, replayedHeaders)
-              else answer(201, created.refund, { location: locationOf(created.refund) })
+              if (!created.replayed) {
+                options.metrics?.created(created.refund)
+                return answer(201, created.refund, { location: locationOf(created.refund) })
+              }
+              const replay = replayOf(created.refund)
+              if (replay === undefined) return defect(Cause.die(new Error(`the replayed error of ${created.refund.id} could not be encoded`)))
+              answer(replay.status, replay.body, replayedHeaders)
             },
             onFailure: (cause) => {
               const failure = Cause.failureOption(cause)

@@ -144,11 +144,10 @@ export const webhooks: Layer.Layer<HttpApiGroup.ApiGroup<"refundkit", "webhooks"
             Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: (loop) => loop.wake(path.provider) }))
           )
           const results = yield* service.webhook(path.provider, { headers: request.headers, body, query }).pipe(
-            Effect.tapError((error) =>
-              error._tag === "ProviderAuthFailed" || error._tag === "InvalidRequest" || error._tag === "UnexpectedResponse"
-                ? Effect.logWarning(`webhook from ${path.provider} rejected: ${error.message}`).pipe(Effect.zipRight(wake))
-                : Effect.void
-            ),
+            Effect.tapError((error) => {
+              const warning = ApiErrors.webhookWarning(path.provider, error)
+              return warning === undefined ? Effect.void : Effect.zipRight(Effect.logWarning(warning), wake)
+            }),
             Effect.mapError(ApiErrors.fromWebhookError(path.provider))
           )
           // An event no ledger can store is acknowledged as not recorded (a redelivery would carry it

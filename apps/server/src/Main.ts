@@ -107,12 +107,12 @@ const ledgerFromFlag = (url: string) =>
   ))
 
 /**
- * Runs the gateway until interrupted (SIGINT/SIGTERM under `NodeRuntime.runMain`),
- * printing the banner once it listens.
+ * The gateway until interrupted, as {@link run} runs it, but leaving why it could not start to
+ * the caller: `refundkit serve` says it in the CLI's words and exit codes.
  *
- * @since 0.1.0
+ * @since 0.6.0
  */
-export const run = (argv: ReadonlyArray<string>) =>
+export const serve = (argv: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const flags = yield* parseFlags(argv)
     if (flags.help) return yield* Console.log(usage)
@@ -126,8 +126,16 @@ export const run = (argv: ReadonlyArray<string>) =>
     }
     const announce = Layer.effectDiscard(Effect.flatMap(Server.Started, (info) => Console.log(Server.banner(info))))
     return yield* Layer.launch(announce.pipe(Layer.provide(Server.layer(options))))
-  }).pipe(
-    Effect.provide(loggerLayer),
+  }).pipe(Effect.provide(loggerLayer))
+
+/**
+ * Runs the gateway until interrupted (SIGINT/SIGTERM under `NodeRuntime.runMain`),
+ * printing the banner once it listens, and one line on stderr when it cannot start.
+ *
+ * @since 0.1.0
+ */
+export const run = (argv: ReadonlyArray<string>) =>
+  serve(argv).pipe(
     Effect.tapError((error) =>
       Console.error(`refundkit-server: ${error instanceof UsageError ? `${error.message}\n\n${usage}` : Server.explain(error)}`)
     )

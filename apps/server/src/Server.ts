@@ -79,11 +79,18 @@ export interface Info {
 export class Started extends Context.Tag("@refundkit/server/Started")<Started, Info>() {}
 
 /**
- * A reason to refuse to start that is not a configuration value's fault alone.
+ * A reason to refuse to start that is not a configuration value's fault alone. `setting` names
+ * the setting whose absence is the reason, when it is one (`REFUNDKIT_API_KEYS`), so that a
+ * caller can tell a missing setting from a failure (`refundkit serve` exits 2 for it, as for any
+ * other setting).
  *
  * @since 0.1.0
  */
-export class StartupError extends Schema.TaggedError<StartupError>()("StartupError", { message: Schema.String }) {}
+export class StartupError extends Schema.TaggedError<StartupError>()("StartupError", {
+  message: Schema.String,
+  /** @since 0.6.0 */
+  setting: Schema.optional(Schema.String)
+}) {}
 
 /**
  * Why the gateway did not start.
@@ -108,7 +115,8 @@ export const layer = (options: Options): Layer.Layer<Started, StartError> =>
       const keys = [...options.apiKeys, ...Option.toArray(sandboxKey)]
       if (keys.length === 0) {
         return yield* new StartupError({
-          message: "no API keys: set REFUNDKIT_API_KEYS to one or more comma separated keys, or run with --sandbox (REFUNDKIT_SANDBOX=1)"
+          message: "no API keys: set REFUNDKIT_API_KEYS to one or more comma separated keys, or run with --sandbox (REFUNDKIT_SANDBOX=1)",
+          setting: "REFUNDKIT_API_KEYS"
         })
       }
       const running = options.sandbox ? Option.some(yield* Sandboxes.start(plugins)) : Option.none<Sandboxes.Running>()

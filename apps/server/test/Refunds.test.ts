@@ -113,18 +113,18 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         yield* gw.exirom.faults.clear
 
         // Exirom's 429 names its wait: the body's retryAfterSeconds is the standard header too, and the
-        // message says the key is spent (the same key replays this failure; a new one sends it).
+        // message says the key is spent (the same key replays this failure; a new one sends it, after the wait).
         yield* gw.exirom.faults.inject({ fault: { _tag: "RateLimited", retryAfterSeconds: 120 }, route: "refund" })
-        const key = Gateway.key("limited")
-        const limited = yield* post(gw, Gateway.exiromRefund(), key)
+        const limited = yield* post(gw, Gateway.exiromRefund(), Gateway.key("limited"))
         assert.strictEqual(limited.status, 502, limited.text)
         assert.strictEqual(limited.body.error.retryAfterSeconds, 120)
         assert.strictEqual(limited.headers["retry-after"], "120")
         assert.strictEqual(limited.body.error.status, "failed")
-        assert.include(limited.body.error.message, `The refund ${limited.body.error.refundId} is recorded failed, which is final, and its idempotency key only replays this answer: send it again under a new key.`)
-        const replayed = yield* post(gw, Gateway.exiromRefund(), key)
-        assert.strictEqual(replayed.headers["idempotent-replayed"], "true")
-        assert.isUndefined(replayed.headers["retry-after"], "a replay of the failed refund is no error answer")
+        assert.include(
+          limited.body.error.message,
+          `The refund ${limited.body.error.refundId} is recorded failed, which is final: a retry under the same idempotency key replays this answer, and a new attempt needs a new key (exirom asked to wait 120 s first).`
+        )
+        assert.notInclude(limited.body.error.message, "Retry after", "a retry under the same key is what the wait must not invite")
         yield* gw.exirom.faults.clear
 
         yield* gw.exirom.faults.inject({ fault: { _tag: "Hang", millis: 3000 }, route: "refund" })
@@ -155,11 +155,63 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         const gw = yield* Gateway.start({ server: { createRoute } })
         // Every token the sandbox issues is revoked at once: the plugin's one re-authentication fails too.
         yield* gw.exirom.faults.inject({ fault: { _tag: "ExpiredToken" }, route: "*", times: 0 })
-        const refused = yield* post(gw, Gateway.exiromRefund())
+        const key = Gateway.key("refused")
+        const refused = yield* post(gw, Gateway.exiromRefund(), key)
         assert.strictEqual(refused.status, 502, refused.text)
         assert.strictEqual(refused.body.error.code, "provider_auth_failed")
         assert.match(refused.body.error.refundId, /^rfd_/)
         assert.strictEqual(refused.body.error.status, "failed")
+        // The retry a client makes of a 502 is told the same, not handed the failed refund as a 200.
+        const replayed = yield* post(gw, Gateway.exiromRefund(), key)
+        assert.strictEqual(replayed.status, 502, replayed.text)
+        assert.strictEqual(replayed.headers["idempotent-replayed"], "true")
+        assert.deepStrictEqual(replayed.body, refused.body)
+      }))
+
+    it.scopedLive("a retry under the key of a create answered 502 or 504 gets that answer again, marked as a replay, until the refund moves on", () =>
+      Effect.gen(function*() {
+        const gw = yield* Gateway.start({ callTimeout: "1 second", server: { createRoute } })
+        const refundCalls = Effect.map(gw.exirom.stats, (stats) => stats.requests["refund"] ?? 0)
+        // A 503 with Retry-After: Exirom did nothing, so the refund is recorded failed, final under its key.
+        yield* gw.exirom.faults.inject({ fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 1 }, route: "refund", times: 0 })
+        const key = Gateway.key("unavailable")
+        const first = yield* post(gw, Gateway.exiromRefund(), key)
+        assert.strictEqual(first.status, 502, first.text)
+        assert.strictEqual(first.body.error.code, "provider_unavailable")
+        assert.strictEqual(first.body.error.status, "failed")
+        // The provider's wait stays, as the advice for a new attempt, and the message says so.
+        assert.strictEqual(first.headers["retry-after"], "1")
+        assert.include(first.body.error.message, "a retry under the same idempotency key replays this answer, and a new attempt needs a new key (exirom asked to wait 1 s first).")
+        assert.notInclude(first.body.error.message, "Retry after")
+        const sent = yield* refundCalls
+        const again = yield* post(gw, Gateway.exiromRefund(), key)
+        assert.strictEqual(again.status, 502, again.text)
+        assert.strictEqual(again.headers["idempotent-replayed"], "true")
+        assert.strictEqual(again.headers["retry-after"], "1")
+        assert.deepStrictEqual(again.body, first.body, "the same error body as the first answer")
+        assert.strictEqual(yield* refundCalls, sent, "a replay sends nothing")
+        yield* gw.exirom.faults.clear
+
+        // No answer within the call timeout: 504, the refund kept unknown; its replay is the 504 again.
+        yield* gw.exirom.faults.inject({ fault: { _tag: "Hang", millis: 3000 }, route: "refund" })
+        const doubtKey = Gateway.key("in-doubt")
+        const timedOut = yield* post(gw, Gateway.exiromRefund({ transactionId: 20001, currency: "EUR" }), doubtKey)
+        assert.strictEqual(timedOut.status, 504, timedOut.text)
+        const inDoubt = yield* post(gw, Gateway.exiromRefund({ transactionId: 20001, currency: "EUR" }), doubtKey)
+        assert.strictEqual(inDoubt.status, 504, inDoubt.text)
+        assert.strictEqual(inDoubt.headers["idempotent-replayed"], "true")
+        assert.deepStrictEqual(inDoubt.body, timedOut.body)
+        yield* gw.exirom.faults.clear
+
+        // A sync settles it (Exirom is asked again under the same requestId): the replay is the refund, 200, as before.
+        const synced = yield* gw.fetch("POST", `/v1/refunds/${timedOut.body.error.refundId}/sync`)
+        assert.strictEqual(synced.status, 200, synced.text)
+        assert.include(["pending", "succeeded"], synced.body.status)
+        const settled = yield* post(gw, Gateway.exiromRefund({ transactionId: 20001, currency: "EUR" }), doubtKey)
+        assert.strictEqual(settled.status, 200, settled.text)
+        assert.strictEqual(settled.headers["idempotent-replayed"], "true")
+        assert.strictEqual(settled.body.id, timedOut.body.error.refundId)
+        assert.strictEqual(settled.body.status, synced.body.status)
       }))
 
     it.scopedLive("409 over_refund when originalAmounts would be exceeded", () =>

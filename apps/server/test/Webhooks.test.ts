@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
+import { eventually } from "@refundkit/testkit/Waiting"
+import * as Main from "../src/Main.js"
 import * as Gateway from "./support/Gateway.js"
 
 // Polls until the sandbox has delivered `count` callbacks (bounded: 5 s).
@@ -55,7 +57,9 @@ describe("POST /v1/webhooks/{provider}", () => {
 
   it.scopedLive("a forged callback is 401 and an unparsable one 400; neither changes anything; no API key is needed", () =>
     Effect.gen(function*() {
-      const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } })
+      // The gateway's warnings go to stdout, through the logger refundkit-server installs: read them there.
+      const stdout = yield* Gateway.captureStdout
+      const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } }).pipe(Effect.provide(Main.loggerLayer))
       const created = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key() } })
       assert.strictEqual(created.body.status, "pending")
       const forgedBody = JSON.stringify({
@@ -76,6 +80,14 @@ describe("POST /v1/webhooks/{provider}", () => {
       assert.strictEqual(forged.body.error.code, "webhook_unverified")
       const unsigned = yield* gw.fetch("POST", "/v1/webhooks/exirom", { body: forgedBody, auth: false })
       assert.strictEqual(unsigned.status, 401)
+      assert.strictEqual(unsigned.body.error.message, "The exirom callback failed verification: the callback has no X-Checksum header. Nothing was changed.")
+      // Anyone can post to the route: the warning says the callback failed verification, and points at the
+      // webhook secret only for the provider's own callbacks, not at refundkit's credentials for Exirom.
+      const warning = "a callback to /v1/webhooks/exirom failed verification: the callback has no X-Checksum header. Nothing was changed. " +
+        "If exirom's own callbacks are refused like this, the webhook secret refundkit verifies them with (a REFUNDKIT_EXIROM_* setting) may be wrong."
+      yield* eventually(() => stdout.text().includes(warning), "the unsigned callback's warning was logged")
+      assert.include(stdout.text(), "a callback to /v1/webhooks/exirom failed verification: the callback's X-Checksum does not match its body")
+      assert.notInclude(stdout.text(), "refused refundkit's credentials")
       const garbage = yield* gw.fetch("POST", "/v1/webhooks/exirom", { body: "<xml/>", headers: { "x-checksum": "x" }, auth: false })
       assert.strictEqual(garbage.status, 400, garbage.text)
       assert.strictEqual(garbage.body.error.code, "webhook_invalid")
@@ -83,11 +95,33 @@ describe("POST /v1/webhooks/{provider}", () => {
       assert.strictEqual(unchanged.body.status, "pending")
       assert.deepStrictEqual(unchanged.body.events, created.body.events)
 
+      yield* eventually(() => stdout.text().includes("a callback to /v1/webhooks/exirom could not be read: "), "the unreadable callback's warning was logged")
+
       const unknown = yield* gw.fetch("POST", "/v1/webhooks/nope", { body: "{}", auth: false })
       assert.strictEqual(unknown.status, 404)
       assert.strictEqual(unknown.body.error.code, "unknown_provider")
       const noWebhooks = yield* gw.fetch("POST", "/v1/webhooks/airalo", { body: "{}", auth: false })
       assert.strictEqual(noWebhooks.status, 409)
       assert.strictEqual(noWebhooks.body.error.code, "unsupported_operation")
+    }))
+
+  it.scopedLive("a genuine callback whose confirming lookup Exirom refuses for refundkit's credentials is 502, and logged as that", () =>
+    Effect.gen(function*() {
+      const stdout = yield* Gateway.captureStdout
+      const gw = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } }).pipe(Effect.provide(Main.loggerLayer))
+      const created = yield* gw.fetch("POST", "/v1/refunds", {
+        body: Gateway.exiromRefund({ callbackUrl: `${gw.info.url}/v1/webhooks/exirom` }),
+        headers: { "idempotency-key": Gateway.key() }
+      })
+      assert.strictEqual(created.status, 201, created.text)
+      // Every token Exirom issues is refused now: the callback verifies, its lookup does not.
+      yield* gw.exirom.faults.inject({ fault: { _tag: "ExpiredToken" }, route: "*", times: 0 })
+      const delivery = yield* gw.exirom.sendCallback(created.body.providerReference)
+      assert.strictEqual(delivery.httpStatus, 502, "refundkit's side failed: Exirom delivers the callback again")
+      yield* eventually(
+        () => stdout.text().includes("a callback to /v1/webhooks/exirom could not be confirmed with exirom: exirom refused refundkit's credentials"),
+        "the refusal of refundkit's credentials was logged as that"
+      )
+      assert.notInclude(stdout.text(), "failed verification")
     }))
 })

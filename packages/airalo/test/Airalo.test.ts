@@ -107,7 +107,9 @@ describe("Airalo", () => {
         assert.strictEqual(error.status, "failed")
         const stored = yield* refunds.get(error.refundId!)
         // Airalo's words end in a full stop of their own; the sentence around them must not add a second.
-        assert.include(error.message, "HTTP 429 (rate limited): Too Many Attempts. Retry after")
+        assert.include(error.message, "HTTP 429 (rate limited): Too Many Attempts. Nothing was refunded.")
+        // Recorded failed, its key only replays it: Airalo's wait is for a new attempt, under a new key.
+        assert.match(error.message, /a new attempt needs a new key \(airalo asked to wait \d+ s first\)\.$/)
         assert.notInclude(error.message, "..")
         assert.notInclude(stored.error?.message, "..")
         assert.strictEqual(stored.error?.retryAfterMillis, error.retryAfterMillis)

@@ -42,7 +42,9 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
         description:
           "Validates the body against the provider's schema (400 invalid_request, nothing sent), claims the Idempotency-Key, " +
           "and submits the refund. 201 with the refund whatever the provider said (a decline is a refund in status `failed`); " +
-          "200 with `Idempotent-Replayed: true` for the same key and body again. A target named without an amount is refunded " +
+          "200 with `Idempotent-Replayed: true` for the same key and body again, unless the first answer was a 502 or 504 naming the refund " +
+          "and the refund still stands where it left it (recorded `failed` by that submit, or still `unknown`): then the same error again, " +
+          "with `Idempotent-Replayed: true`; a new attempt needs a new key. A target named without an amount is refunded " +
           "whole: 409 target_already_refunded, nothing sent, while another refund against it (any key) has not failed, " +
           "or failed but is kept on the target by its provider (an AeroHub order it closed)."
       }))
@@ -219,7 +221,7 @@ const responseHeaders = {
   "X-Request-Id": header("The request's id (the client's own X-Request-Id when it sent one); the gateway's log lines carry it."),
   "Server-Timing": header("`app;dur=<ms>, provider;dur=<ms>`: the gateway's own time and the time spent waiting on providers."),
   "Location": header("The created refund's URL, `/v1/refunds/{id}`."),
-  "Idempotent-Replayed": header("`true`: this answer replays the refund created earlier with this key and body."),
+  "Idempotent-Replayed": header("`true`: this answer replays the one given earlier for this key and body (the refund, or the 502/504 its create was answered with while the refund still stands there)."),
   "Retry-After": header("Seconds to wait before sending again, when the provider named its wait (the body's `retryAfterSeconds`)."),
   "WWW-Authenticate": header("`Bearer realm=\"refundkit\"`, with `error=\"invalid_token\"` when the key sent is not a configured one.")
 }
@@ -237,7 +239,7 @@ const withResponseHeaders = (spec: Record<string, unknown>): Record<string, unkn
           ...refTo("X-Request-Id"),
           ...refTo("Server-Timing"),
           ...(path === "/v1/refunds" && method === "post" && status === "201" ? refTo("Location") : {}),
-          ...(path === "/v1/refunds" && method === "post" && status === "200" ? refTo("Idempotent-Replayed") : {}),
+          ...(path === "/v1/refunds" && method === "post" && (status === "200" || status === "502" || status === "504") ? refTo("Idempotent-Replayed") : {}),
           ...(status === "502" ? refTo("Retry-After") : {}),
           ...(status === "401" && bearer ? refTo("WWW-Authenticate") : {})
         }

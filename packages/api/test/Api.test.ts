@@ -26,6 +26,10 @@ describe("Api", () => {
     assert.include(headersOf(create!.responses["200"]), "Idempotent-Replayed")
     assert.notInclude(headersOf(create!.responses["200"]), "Location")
     assert.include(headersOf(create!.responses["502"]), "Retry-After")
+    // A replay of a create answered 502 or 504 answers the same again, marked as a replay.
+    assert.include(headersOf(create!.responses["502"]), "Idempotent-Replayed")
+    assert.include(headersOf(create!.responses["504"]), "Idempotent-Replayed")
+    assert.notInclude(headersOf(spec.paths["/v1/refunds/{id}/sync"]?.post?.responses["502"]), "Idempotent-Replayed")
     assert.include(headersOf(create!.responses["401"]), "WWW-Authenticate")
     assert.notInclude(headersOf(spec.paths["/v1/webhooks/{provider}"]?.post?.responses["401"]), "WWW-Authenticate", "a webhook is not refused for an API key")
     const declared = Object.keys((spec.components as { headers?: object }).headers ?? {})

@@ -156,7 +156,8 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("InvalidR
 }
 
 /**
- * The provider refused our credentials (after one re-authentication).
+ * The provider refused our credentials (after one re-authentication), or, with `of: "callback"`,
+ * a callback said to come from the provider failed its signature check.
  *
  * @since 0.1.0
  */
@@ -164,12 +165,24 @@ export class ProviderAuthFailed extends Schema.TaggedError<ProviderAuthFailed>("
   provider: Schema.String,
   detail: Schema.String,
   refundId: Schema.optional(Schema.String),
-  status: Schema.optional(RefundStatus)
+  status: Schema.optional(RefundStatus),
+  /**
+   * `callback`: a webhook call failed the provider's signature check (since 0.6.0). Anyone can send
+   * one, so it says nothing of refundkit's credentials; a plugin's own calls while handling a
+   * callback (Exirom's confirming lookup) leave it out, as their refusal is of our credentials.
+   */
+  of: Schema.optional(Schema.Literal("callback"))
 }) {
   get code() {
     return "provider_auth_failed" as const
   }
   override get message() {
+    // A forged or unsigned callback from anywhere must not send operators to check their own settings;
+    // only a refusal of the provider's own callbacks points at the secret they are verified with.
+    if (this.of === "callback") {
+      return `A callback said to come from ${this.provider} failed verification: ${closed(this.detail)} Nothing was changed. ` +
+        `If ${this.provider}'s own callbacks are refused like this, the secret refundkit verifies them with (a REFUNDKIT_${this.provider.toUpperCase()}_* setting) may be wrong.`
+    }
     return `${this.provider} refused refundkit's credentials: ${closed(this.detail)} Check the REFUNDKIT_${this.provider.toUpperCase()}_* settings.${finalUnsent(this.refundId, this.status)}`
   }
 }
@@ -222,9 +235,10 @@ const closed = (text: string): string => (/[.!?…]$/.test(text) ? text : `${tex
 
 // A refund recorded `failed` keeps its key: a retry with the same key replays the failure, so
 // "retry" alone (or "Retry after 120 s.") sent callers round in a loop that never reaches the provider.
-const finalUnsent = (refundId: string | undefined, status: string | undefined): string =>
+// The provider's wait, where it named one, is for the new attempt, and said so.
+const finalUnsent = (refundId: string | undefined, status: string | undefined, wait = ""): string =>
   status === "failed" && refundId !== undefined
-    ? ` Nothing was refunded. The refund ${refundId} is recorded failed, which is final, and its idempotency key only replays this answer: send it again under a new key.`
+    ? ` Nothing was refunded. The refund ${refundId} is recorded failed, which is final: a retry under the same idempotency key replays this answer, and a new attempt needs a new key${wait}.`
     : ""
 
 // Not every provider answers status queries (Airalo, Airpay, AeroHub do not): "sync it" alone sent
@@ -253,9 +267,15 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
     return "provider_unavailable" as const
   }
   override get message() {
-    const wait = this.retryAfterMillis === undefined ? "" : ` Retry after ${Math.ceil(this.retryAfterMillis / 1000)} s.`
-    const doubt = this.maybeProcessed && this.status === "unknown" ? ` It may have reached ${this.provider}. ${keptInDoubt(this.provider, this.refundId)}` : ""
-    return `${this.provider} is unavailable: ${closed(this.detail)}${wait}${doubt}${finalUnsent(this.refundId, this.status)}`
+    // `Retry-After: 0` names no wait.
+    const seconds = this.retryAfterMillis === undefined || this.retryAfterMillis <= 0 ? undefined : Math.ceil(this.retryAfterMillis / 1000)
+    const inDoubt = this.maybeProcessed && this.status === "unknown"
+    const final = this.status === "failed" && this.refundId !== undefined
+    // "Retry after" only where a retry is sent: nothing was recorded under the key. A refund recorded
+    // failed replays under it, and one in doubt is never resent.
+    const wait = seconds === undefined || inDoubt || final ? "" : ` Retry after ${seconds} s.`
+    const doubt = inDoubt ? ` It may have reached ${this.provider}. ${keptInDoubt(this.provider, this.refundId)}` : ""
+    return `${this.provider} is unavailable: ${closed(this.detail)}${wait}${doubt}${finalUnsent(this.refundId, this.status, seconds === undefined ? "" : ` (${this.provider} asked to wait ${seconds} s first)`)}`
   }
 }
 

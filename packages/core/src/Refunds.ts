@@ -40,6 +40,7 @@ import {
   RefundInProgress,
   RefundNotFound,
   toErrorInfo,
+  type ErrorInfo,
   UnexpectedResponse,
   UnknownProvider,
   UnsupportedOperation,
@@ -367,6 +368,111 @@ const afterRetries = (provider: string, refundId: string, earlier: ProviderError
       detail: `an earlier attempt may have been processed (${briefly(earlier)}) and the last one ended with ${briefly(last)}`
     })
 
+/**
+ * A request's targets with their original amounts (`CreateInput.originalAmounts`), as a create
+ * records them for the over-refund guard: each key must name a target of the request, and each
+ * amount be above zero in the request's currency; `InvalidRequest` on `originalAmounts.<key>`
+ * otherwise, before anything is claimed or sent. A bulk run's validation pass checks its rows with
+ * it, so a file with such a row sends nothing.
+ *
+ * @since 0.6.0
+ */
+export const withOriginalAmounts = (
+  provider: string,
+  prepared: Pick<Prepared, "targets" | "currency">,
+  originalAmounts: Readonly<Record<string, string>>
+): Effect.Effect<ReadonlyArray<RefundTarget>, InvalidRequest> => {
+  // A key naming no target would guard nothing, silently: "0012345" where the target is 12345.
+  const names = new Set(prepared.targets.map((t) => t.target))
+  const stray = Object.keys(originalAmounts).find((key) => !names.has(key))
+  if (stray !== undefined) {
+    return Effect.fail(InvalidRequest.field(
+      `originalAmounts.${stray}`,
+      `is not a target of this refund, so it would guard nothing; key each original amount by a target: ${[...names].join(", ")}`,
+      provider
+    ))
+  }
+  const currency = prepared.currency
+  return Effect.forEach(prepared.targets, (target) => {
+    const original = originalAmounts[target.target]
+    if (original === undefined) return Effect.succeed(target)
+    if (currency === undefined) {
+      return Effect.fail(InvalidRequest.field(`originalAmounts.${target.target}`, "an original amount needs a currency on the request", provider))
+    }
+    return Money.parse(original, currency).pipe(
+      Effect.mapError((e) => InvalidRequest.field(`originalAmounts.${target.target}`, e.message, provider)),
+      Effect.filterOrFail(
+        (money) => money.minor > 0n,
+        () => InvalidRequest.field(`originalAmounts.${target.target}`, `must be greater than zero, got ${JSON.stringify(original)}`, provider)
+      ),
+      Effect.map((money): RefundTarget => ({ ...target, originalAmount: Money.format(money) }))
+    )
+  })
+}
+
+/** A submit's failure that `create` answers as an error naming the refund, as recorded in `status`; others answer with the refund. */
+type AnsweredError = ProviderUnavailable | ProviderAuthFailed | OutcomeUnknown | UnexpectedResponse
+
+const answerFor = (refundId: string, status: RefundStatus.RefundStatus, error: ProviderError): AnsweredError | undefined => {
+  switch (error._tag) {
+    case "ProviderUnavailable":
+      return new ProviderUnavailable({
+        provider: error.provider,
+        detail: error.detail,
+        maybeProcessed: error.maybeProcessed,
+        ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+        ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis }),
+        refundId,
+        status
+      })
+    case "ProviderAuthFailed":
+      return new ProviderAuthFailed({ provider: error.provider, detail: error.detail, refundId, status })
+    case "OutcomeUnknown":
+      return new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId })
+    case "UnexpectedResponse":
+      return new UnexpectedResponse({
+        provider: error.provider,
+        path: error.path,
+        detail: error.detail,
+        ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
+        refundId
+      })
+    default:
+      return undefined
+  }
+}
+
+/** The codes of {@link AnsweredError}, by the status each leaves a refund in. */
+const answeredFailed: ReadonlySet<string> = new Set(["provider_unavailable", "provider_auth_failed"])
+const answeredInDoubt: ReadonlySet<string> = new Set(["provider_unavailable", "outcome_unknown", "unexpected_response"])
+
+/**
+ * The error a `create` answers when it replays `refund` under its key, or `undefined` when the
+ * replay is the refund itself, as before.
+ *
+ * A create whose submit failed without a verdict was answered with an error naming the refund
+ * (the gateway's 502 `provider_unavailable` or `provider_auth_failed` for a refund recorded
+ * `failed`, 502 or 504 `outcome_unknown` for one kept `unknown`), which the refund records as its
+ * error. A replay answered with the refund instead reads as a success to a client that retries such
+ * errors (a 200 after a 502), so while the refund stands where that answer left it (still
+ * `unknown`, or `failed` by that submit) the replay is the same error, as recorded. Once the
+ * refund has moved on (a sync settled it, an operator resolved it) the replay is the refund. So is
+ * the replay of a create that was never answered with a recorded error (its process stopped with
+ * the call out, and recovery made the refund `unknown`): clients retry until they get a refund, and
+ * a refund in doubt is what there is to give them.
+ *
+ * @since 0.6.0
+ */
+export const replayedError = (refund: Refund): ErrorInfo | undefined => {
+  const recorded = refund.error
+  if (recorded === undefined) return undefined
+  if (refund.status === "unknown") return answeredInDoubt.has(recorded.code) ? recorded : undefined
+  if (refund.status !== "failed" || !answeredFailed.has(recorded.code)) return undefined
+  // Failed by that submit, not by an operator's verdict on a refund its submit had left in doubt.
+  const setBy = [...refund.events].reverse().find((event) => event.accepted && event.to === "failed" && event.from !== "failed")
+  return setBy?.source === "submit" ? recorded : undefined
+}
+
 const changeFrom = (outcome: Outcome, source: EventSource, at: string): Change => ({
   to: outcome.status,
   source,
@@ -568,17 +674,22 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         asLedgerError
       )
 
-    /** Records what a failed call leaves the refund as; transport failures are re-raised carrying the refund id. */
+    /**
+     * Records what a failed call leaves the refund as; transport failures are re-raised carrying the
+     * refund id. Such an answer is also what the refund records as its error, so that a replay under
+     * the key can answer it again ({@link replayedError}) rather than with the refund as a success.
+     */
     const recordFailure = (refund: Refund, error: ProviderError): Effect.Effect<Created, CreateError> =>
       Effect.gen(function*() {
         const at = yield* nowIso
         const to = statusAfter(error)
+        const answer = answerFor(refund.id, to, error)
         const moved = yield* record(refund.id, {
           to,
           source: "submit",
           at,
           ...(error._tag === "ProviderDeclined" ? { providerStatus: error.providerCode } : {}),
-          error: toErrorInfo(error),
+          error: toErrorInfo(answer ?? error),
           detail: error.message,
           // "Not processed" speaks for this submit's attempts only: it may end the refund as
           // `failed` only while nothing else has touched it. A sync's resubmit, a callback or
@@ -591,33 +702,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           Effect.catchTag("IllegalTransition", () => Effect.map(movedOn(refund, error), Either.left))
         )
         if (Either.isLeft(moved)) return moved.left
-        const stored = moved.right
-        switch (error._tag) {
-          case "ProviderUnavailable":
-            return yield* new ProviderUnavailable({
-              provider: error.provider,
-              detail: error.detail,
-              maybeProcessed: error.maybeProcessed,
-              ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
-              ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis }),
-              refundId: refund.id,
-              status: stored.status
-            })
-          case "ProviderAuthFailed":
-            return yield* new ProviderAuthFailed({ provider: error.provider, detail: error.detail, refundId: refund.id, status: stored.status })
-          case "OutcomeUnknown":
-            return yield* new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId: refund.id })
-          case "UnexpectedResponse":
-            return yield* new UnexpectedResponse({
-              provider: error.provider,
-              path: error.path,
-              detail: error.detail,
-              ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
-              refundId: refund.id
-            })
-          default:
-            return { refund: stored, replayed: false }
-        }
+        return answer === undefined ? { refund: moved.right, replayed: false } : yield* Effect.fail(answer)
       }).pipe(asLedgerError)
 
     /**
@@ -651,34 +736,6 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       )
     }
 
-    const withTargets = (targets: ReadonlyArray<RefundTarget>, currency: string | undefined, input: CreateInput) => {
-      // A key naming no target would guard nothing, silently: "0012345" where the target is 12345.
-      const names = new Set(targets.map((t) => t.target))
-      const stray = Object.keys(input.originalAmounts ?? {}).find((key) => !names.has(key))
-      if (stray !== undefined) {
-        return Effect.fail(InvalidRequest.field(
-          `originalAmounts.${stray}`,
-          `is not a target of this refund, so it would guard nothing; key each original amount by a target: ${[...names].join(", ")}`,
-          input.provider
-        ))
-      }
-      return Effect.forEach(targets, (target) => {
-        const original = input.originalAmounts?.[target.target]
-        if (original === undefined) return Effect.succeed(target)
-        if (currency === undefined) {
-          return Effect.fail(InvalidRequest.field(`originalAmounts.${target.target}`, "an original amount needs a currency on the request", input.provider))
-        }
-        return Money.parse(original, currency).pipe(
-          Effect.mapError((e) => InvalidRequest.field(`originalAmounts.${target.target}`, e.message, input.provider)),
-          Effect.filterOrFail(
-            (money) => money.minor > 0n,
-            () => InvalidRequest.field(`originalAmounts.${target.target}`, `must be greater than zero, got ${JSON.stringify(original)}`, input.provider)
-          ),
-          Effect.map((money): RefundTarget => ({ ...target, originalAmount: Money.format(money) }))
-        )
-      })
-    }
-
     /** The original amounts as the targets record them ("100" is "100.00"). */
     const originalAmountsOf = (targets: ReadonlyArray<RefundTarget>): Record<string, string> =>
       Object.fromEntries(targets.flatMap((t) => (t.originalAmount === undefined ? [] : [[t.target, t.originalAmount]])))
@@ -691,7 +748,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           return yield* InvalidRequest.field("idempotencyKey", "must be 1 to 255 printable ASCII characters", provider.id)
         }
         const prepared = yield* provider.prepare(input.request)
-        const targets = input.originalAmounts === undefined ? prepared.targets : yield* withTargets(prepared.targets, prepared.currency, input)
+        const targets = input.originalAmounts === undefined ? prepared.targets : yield* withOriginalAmounts(provider.id, prepared, input.originalAmounts)
         const at = yield* nowIso
         const draft: Refund = {
           id: deriveId(provider.id, input.idempotencyKey),

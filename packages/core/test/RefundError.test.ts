@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect, Either, Layer, Schema } from "effect"
 import * as Providers from "../src/Providers.js"
 import { deriveId } from "../src/Refund.js"
-import { ConfigurationError, InvalidRequest, ProviderDeclined, ProviderUnavailable, RefundNotFound } from "../src/RefundError.js"
+import { ConfigurationError, InvalidRequest, ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, RefundNotFound } from "../src/RefundError.js"
 
 const settings = Config.all({
   mid: Config.string("REFUNDKIT_TOY_MID"),
@@ -88,6 +88,35 @@ describe("provider words in messages", () => {
     assert.strictEqual(declined.message, "toy declined the refund (73): The eSIM has been recycled.")
     const field = new InvalidRequest({ provider: "toy", issues: [{ path: "iccids", message: "The iccids field is required." }] })
     assert.notInclude(field.message, "..")
+  })
+})
+
+describe("the provider's wait", () => {
+  it("is a retry's only where nothing was recorded; a refund recorded failed asks for a new key, the wait before it", () => {
+    const limited = { provider: "toy", detail: "HTTP 429", maybeProcessed: false, httpStatus: 429, retryAfterMillis: 1500 } as const
+    // Held back before its claim: nothing recorded, so the same key sends it.
+    assert.strictEqual(new ProviderUnavailable(limited).message, "toy is unavailable: HTTP 429. Retry after 2 s.")
+    const recorded = new ProviderUnavailable({ ...limited, refundId: "rfd_1", status: "failed" })
+    assert.strictEqual(
+      recorded.message,
+      "toy is unavailable: HTTP 429. Nothing was refunded. The refund rfd_1 is recorded failed, which is final: a retry under the same idempotency key " +
+        "replays this answer, and a new attempt needs a new key (toy asked to wait 2 s first)."
+    )
+    const doubt = new ProviderUnavailable({ ...limited, maybeProcessed: true, refundId: "rfd_2", status: "unknown" })
+    assert.notInclude(doubt.message, "Retry after", "a refund in doubt is never resent")
+  })
+})
+
+describe("ProviderAuthFailed", () => {
+  it("of a callback that failed verification does not send operators to their credentials", () => {
+    const callback = new ProviderAuthFailed({ provider: "toy", of: "callback", detail: "the callback has no signature" })
+    assert.strictEqual(
+      callback.message,
+      "A callback said to come from toy failed verification: the callback has no signature. Nothing was changed. " +
+        "If toy's own callbacks are refused like this, the secret refundkit verifies them with (a REFUNDKIT_TOY_* setting) may be wrong."
+    )
+    assert.notInclude(callback.message, "credentials")
+    assert.include(new ProviderAuthFailed({ provider: "toy", detail: "HTTP 401" }).message, "toy refused refundkit's credentials: HTTP 401. Check the REFUNDKIT_TOY_* settings.")
   })
 })
 

@@ -616,6 +616,65 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("replayedError: a replay answers the error its create was answered with, while the refund stands where that left it", () => {
+    const toy = scripted({ idempotent: false })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger.Ledger
+      const refunds = yield* Refunds.Refunds
+      const unavailable = (maybeProcessed: boolean): Step => () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 503", maybeProcessed }))
+      const replayOf = (request: unknown, idempotencyKey: string) =>
+        Effect.map(refunds.create({ provider: "toy", request, idempotencyKey }), (created) => {
+          assert.isTrue(created.replayed)
+          return created.refund
+        })
+
+      // Provably not processed (retried, then recorded failed): the replay is that 502's error, word for word.
+      toy.script.push(unavailable(false), unavailable(false), unavailable(false))
+      const failed = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "failed" }))
+      assert.strictEqual(failed._tag, "ProviderUnavailable")
+      assert.deepStrictEqual(Refunds.replayedError(yield* replayOf(one("t1"), "failed")), { code: "provider_unavailable", message: failed.message })
+      assert.include(failed.message, "a retry under the same idempotency key replays this answer, and a new attempt needs a new key.")
+
+      // May have been processed: kept unknown, and so is its replay, until a sync settles it.
+      toy.script.push(unavailable(true))
+      const inDoubt = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t2"), idempotencyKey: "in-doubt" }))
+      assert.strictEqual(inDoubt._tag, "ProviderUnavailable")
+      const unknown = yield* replayOf(one("t2"), "in-doubt")
+      assert.strictEqual(unknown.status, "unknown")
+      assert.deepStrictEqual(Refunds.replayedError(unknown), { code: "provider_unavailable", message: inDoubt.message })
+      yield* refunds.sync(unknown.id)
+      assert.isUndefined(Refunds.replayedError(yield* replayOf(one("t2"), "in-doubt")), "settled by a sync: the replay is the refund")
+
+      // A decline is a refund, answered as one, and so is its replay.
+      toy.script.push(() => Effect.fail(new ProviderDeclined({ provider: "toy", providerCode: "NO", reason: "no" })))
+      yield* refunds.create({ provider: "toy", request: one("t3"), idempotencyKey: "declined" })
+      assert.isUndefined(Refunds.replayedError(yield* replayOf(one("t3"), "declined")))
+
+      // A create whose process stopped with its call out was never answered: recovery keeps it unknown, and a
+      // retry under its key gets the refund, as clients retrying until they get one expect.
+      const at = new Date(Date.now() - 60_000).toISOString()
+      const crashed = "rfd_00000000000000000000000001"
+      yield* ledger.claim({
+        id: crashed, provider: "toy", idempotencyKey: "crashed", fingerprint: "f", request: one("t4"), status: "requested",
+        references: {}, targets: [], items: [], createdAt: at, updatedAt: at,
+        events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
+      })
+      yield* refunds.recover("10 seconds")
+      assert.strictEqual((yield* refunds.get(crashed)).status, "unknown")
+      assert.isUndefined(Refunds.replayedError(yield* refunds.get(crashed)))
+
+      // In doubt, then failed by an operator's verdict: moved on, the replay is the refund.
+      toy.script.push(unavailable(true))
+      const resolved = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t5"), idempotencyKey: "resolved" }))
+      assert.strictEqual(resolved._tag, "ProviderUnavailable")
+      const id = resolved._tag === "ProviderUnavailable" ? resolved.refundId! : ""
+      yield* refunds.resolve(id, "failed", "operator: nothing at the provider")
+      const failedByHand = yield* replayOf(one("t5"), "resolved")
+      assert.strictEqual(failedByHand.error?.code, "provider_unavailable", "the error that left it in doubt is still on it")
+      assert.isUndefined(Refunds.replayedError(failedByHand))
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("recovery moves refunds stuck in requested to unknown, and sync resolves them", () => {
     const toy = scripted({ idempotent: true })
     return Effect.gen(function*() {

@@ -164,6 +164,7 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         if (checksum === undefined || !Checksum.messages(fields).some((text) => Checksum.verify(Redacted.value(config.merchantSecret), text, checksum))) {
           return yield* new ProviderAuthFailed({
             provider: id,
+            of: "callback",
             detail: checksum === undefined
               ? "the callback has no X-Checksum header"
               : "the callback's X-Checksum does not match its body (a forgery, or REFUNDKIT_EXIROM_MERCHANT_SECRET differs from Exirom's)"

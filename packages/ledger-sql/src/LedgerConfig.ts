@@ -42,13 +42,18 @@ export type Location =
 
 /**
  * Reads a location from a path, `:memory:` or a PostgreSQL URL. Any other
- * `scheme://` is refused rather than taken for a file name.
+ * `scheme://` is refused rather than taken for a file name, and so is an empty value.
  *
  * @since 0.1.0
  */
 export const parse = (value: string | Redacted.Redacted<string>): Either.Either<Location, ConfigurationError> => {
   const text = (Redacted.isRedacted(value) ? Redacted.value(value) : value).trim()
-  if (text === "") return Either.right({ _tag: "Sqlite", filename: defaultPath })
+  // Only an unset setting means the default file. An empty one is most often a URL that did not
+  // arrive (`REFUNDKIT_LEDGER=$DATABASE_URL` with it unset, `--ledger ''`): taken for the default,
+  // each process would run on a SQLite file of its own and claim the same keys twice.
+  if (text === "") {
+    return Either.left(new ConfigurationError({ key, detail: `is empty; give a SQLite file path, :memory: or a postgres:// URL (when it is not set at all, the ledger is ${defaultPath})` }))
+  }
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(text)?.[1]?.toLowerCase()
   if (scheme === undefined) {
     // `postgres:/db`, `postgresql:host/db`: a PostgreSQL URL mistyped, not a file name. Taken for

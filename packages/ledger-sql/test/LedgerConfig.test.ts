@@ -12,7 +12,15 @@ describe("LedgerConfig", () => {
   it("reads a file path, :memory: and PostgreSQL URLs", () => {
     assert.deepStrictEqual(LedgerConfig.parse("./data/ledger.db"), Either.right({ _tag: "Sqlite", filename: "./data/ledger.db" } as const))
     assert.deepStrictEqual(LedgerConfig.parse(":memory:"), Either.right({ _tag: "Sqlite", filename: ":memory:" } as const))
-    assert.deepStrictEqual(LedgerConfig.parse("  "), Either.right({ _tag: "Sqlite", filename: "./.refundkit/ledger.db" } as const))
+    // Empty is not unset: a URL that did not arrive must not become a SQLite file of this process's own.
+    for (const empty of ["", "  "]) {
+      const refused = LedgerConfig.parse(empty)
+      assert.isTrue(Either.isLeft(refused), JSON.stringify(empty))
+      if (Either.isLeft(refused)) {
+        assert.strictEqual(refused.left.key, "REFUNDKIT_LEDGER")
+        assert.include(refused.left.message, "Configuration problem in REFUNDKIT_LEDGER: is empty; give a SQLite file path, :memory: or a postgres:// URL")
+      }
+    }
     for (const url of ["postgres://u:pw@db:5432/ledger", "postgresql://db/ledger", "POSTGRES://db/ledger"]) {
       const parsed = LedgerConfig.parse(Redacted.make(url))
       assert.isTrue(Either.isRight(parsed) && parsed.right._tag === "Postgres" && Redacted.value(parsed.right.url) === url)
@@ -46,6 +54,9 @@ describe("LedgerConfig", () => {
       assert.deepStrictEqual(yield* LedgerConfig.load, { _tag: "Sqlite", filename: "./.refundkit/ledger.db" })
       const fromEnv = yield* Effect.provide(LedgerConfig.load, withEnv({ REFUNDKIT_LEDGER: "postgres://db/x" }))
       assert.strictEqual(fromEnv._tag, "Postgres")
+      // Set but empty is not unset: refused, naming the setting.
+      const empty = yield* Effect.flip(Effect.provide(LedgerConfig.load, withEnv({ REFUNDKIT_LEDGER: "" })))
+      assert.strictEqual(empty.key, "REFUNDKIT_LEDGER")
     }).pipe(Effect.provide(withEnv({}))))
 
   it.scopedLive("layerConfig opens the ledger REFUNDKIT_LEDGER names, creating its directory", () =>

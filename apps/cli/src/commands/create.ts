@@ -29,13 +29,19 @@ export const command = Command.make("create", {
   ...Globals.options,
   provider: Args.text({ name: "provider" }).pipe(Args.withDescription("The provider id, as `refundkit providers` lists it.")),
   data: Options.text("data").pipe(
-    Options.withDescription("The provider's request in its own field names: a JSON object, or @file.json (@- for stdin)."),
+    Options.withDescription(
+      "The provider's request in its own field names: a JSON object, or @file.json (@- for stdin). " +
+        "As in the gateway's body, it may carry originalAmounts, each target's original amount ({\"12345\": \"100.00\"}), for the over-refund guard."
+    ),
     Options.optional
   ),
   // Repeated text, not a key/value map: a map keeps only the last of two values for one field, silently.
   field: Options.text("field").pipe(
     Options.withAlias("f"),
-    Options.withDescription("One request field as path=value (dotted paths such as transactions.0.amount), typed by the provider's schema as bulk CSV cells are."),
+    Options.withDescription(
+      "One request field as path=value (dotted paths such as transactions.0.amount), typed by the provider's schema as bulk CSV cells are; " +
+        "originalAmounts.<target>=<amount> for a target's original amount."
+    ),
     Options.repeated
   ),
   idempotencyKey: Options.text("idempotency-key").pipe(
@@ -61,16 +67,22 @@ export const command = Command.make("create", {
       }
       const built = BulkFile.fromFields(base, fields, provider.requestJsonSchema)
       if (built.issues.length > 0) return yield* new InvalidRequest({ provider: provider.id, issues: built.issues })
-      const request = built.request
-      // Checked before a generated key is printed: a key offered "to retry this refund" must
-      // belong to a request that is being sent, not to one refused here.
-      yield* provider.prepare(request)
+      const { originalAmounts, request } = built
+      // Checked before a generated key is printed: a key offered for a re-run must belong to a
+      // request that is being sent, not to one refused here.
+      const prepared = yield* provider.prepare(request)
+      if (originalAmounts !== undefined) yield* Refunds.withOriginalAmounts(provider.id, prepared, originalAmounts)
       const generated = Option.isNone(own.idempotencyKey)
       const idempotencyKey = Option.getOrElse(own.idempotencyKey, () => `cli_${randomUUID()}`)
       if (generated && !globals.json) {
-        yield* Output.note(`idempotency key: ${idempotencyKey} (generated; to retry this refund safely, run the command again with --idempotency-key ${idempotencyKey})`)
+        // For a run whose end was not seen, not for one that ended refused: the key only ever finds
+        // this refund, so a re-run under it never sends it twice, nor sends it again after a refusal.
+        yield* Output.note(
+          `idempotency key: ${idempotencyKey} (generated; if this command is cut short or you cannot tell whether it finished, ` +
+            `run it again with --idempotency-key ${idempotencyKey}: that shows this refund's outcome and never sends it twice)`
+        )
       }
-      const created = yield* refunds.create({ provider: own.provider, request, idempotencyKey })
+      const created = yield* refunds.create({ provider: own.provider, request, idempotencyKey, originalAmounts })
       if (created.replayed && !globals.json) {
         yield* Output.note(`This idempotency key was used before: showing the refund it created; nothing was sent again.`)
       }
@@ -80,5 +92,7 @@ export const command = Command.make("create", {
 ).pipe(Command.withDescription(
   "Submit one refund to a provider and print it.\n\n" +
     `Example: refundkit create exirom --data '{"transactionId":12345,"amount":"10.00","reason":"customer_request"}' --idempotency-key order-42\n` +
-    "Or field by field: refundkit create exirom -f transactionId=12345 -f amount=10.00 -f reason=customer_request"
+    "Or field by field: refundkit create exirom -f transactionId=12345 -f amount=10.00 -f reason=customer_request\n" +
+    "With the over-refund guard (the gateway's originalAmounts: each target's original amount): " +
+    "refundkit create exirom -f transactionId=12345 -f amount=60.00 -f currency=USD -f reason=customer_request -f originalAmounts.12345=100.00"
 ))

@@ -5,14 +5,42 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import { ConfigurationError } from "@refundkit/core/RefundError"
+import type { Main, Server } from "@refundkit/server"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ExitCode from "../ExitCode.js"
 import * as Flags from "../Flags.js"
 import * as Globals from "../Globals.js"
-import * as Output from "../Output.js"
+import type * as Output from "../Output.js"
 import * as Run from "../Run.js"
+
+type StartFailure = Effect.Effect.Error<ReturnType<typeof Main.serve>>
+
+/**
+ * Why the gateway did not start, as every other command says it: a setting missing or wrong is a
+ * configuration problem naming it (exit 2, "missing settings" in the CLI's exit codes), a flag the
+ * gateway refuses a usage error (exit 2), anything else (the port taken, the ledger unreachable) a
+ * failure (exit 1). `refundkit-server` prints its own line and exits 1 for all of them, as its README says.
+ */
+const failureOf = (
+  error: StartFailure,
+  explain: typeof Server.explain,
+  isUsage: (error: StartFailure) => error is Main.UsageError
+): Output.Describable => {
+  if (isUsage(error)) return { code: "usage_error", message: error.message }
+  if (ConfigError.isConfigError(error)) return ConfigurationError.fromConfigError(error)
+  switch (error._tag) {
+    case "ConfigurationError":
+    case "LedgerError":
+      return error
+    case "StartupError":
+      return error.setting === undefined ? { code: "startup_error", message: error.message } : new ConfigurationError({ key: error.setting, detail: error.message })
+    default:
+      return { code: "startup_error", message: explain(error) }
+  }
+}
 
 /**
  * The `refundkit serve` command, its options and its handler.
@@ -34,17 +62,11 @@ export const command = Command.make("serve", {
         ...Option.match(own.host, { onNone: () => [], onSome: (host) => ["--host", host] }),
         ...Option.match(globals.ledger, { onNone: () => [], onSome: (ledger) => ["--ledger", ledger] })
       ]
-      // The gateway prints its own banner and its own one-line reason when it cannot start; with --json a
-      // script also gets that reason as an error object on stdout, as every other command gives it.
-      return yield* Main.run(argv).pipe(
+      // The gateway prints its own banner; why it could not start is said as every command says an error
+      // (`error: ...` on stderr, the error object on stdout with --json), with the CLI's exit codes.
+      return yield* Main.serve(argv).pipe(
         Effect.as(ExitCode.ok),
-        Effect.catchAll((error) => {
-          const usage = error instanceof Main.UsageError
-          const configuration = !usage && (ConfigError.isConfigError(error) || error._tag === "ConfigurationError")
-          const code = usage ? "usage_error" : configuration ? "configuration_error" : "startup_error"
-          const object = { error: { code, message: usage ? error.message : Server.explain(error) } }
-          return Effect.as(globals.json ? Output.json(object) : Effect.void, usage ? ExitCode.usage : ExitCode.failure)
-        })
+        Effect.mapError((error) => failureOf(error, Server.explain, (e): e is InstanceType<typeof Main.UsageError> => e instanceof Main.UsageError))
       )
     }), { interrupted: ExitCode.ok })
 ).pipe(Command.withDescription(
