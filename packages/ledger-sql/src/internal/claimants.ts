@@ -16,6 +16,7 @@
  *
  * @internal
  */
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 
@@ -81,17 +82,18 @@ const namespaceOf = (pid: number, kind: "pid" | "time"): string | undefined => {
 const oneLine = (path: string): string => readOrUndefined(() => fs.readFileSync(path, "utf8").trim()) ?? ""
 
 // Machines cloned from one running snapshot share a boot id; their machine ids or names tell them apart.
-const hostOf = (): string => `${oneLine("/etc/machine-id") || "-"}@${os.hostname().replace(/[^A-Za-z0-9.-]/g, "_")}`
+// Hashed, as the boot id loses its dashes: the name is written on every refund.
+const hostOf = (): string => createHash("sha256").update(`${oneLine("/etc/machine-id")}\n${os.hostname()}`).digest("hex").slice(0, 12)
 
 /** The name of process `pid` as this process sees it (a child, in tests), or `undefined` where it cannot be named. */
 export const nameOf = (pid: number): string | undefined => {
   if (!procIsOurs()) return undefined
-  const boot = oneLine("/proc/sys/kernel/random/boot_id")
+  const boot = oneLine("/proc/sys/kernel/random/boot_id").replaceAll("-", "")
   const pidNamespace = namespaceOf(pid, "pid")
   // Kernels before 5.6 have no time namespaces: every process then reads start times alike.
   const timeNamespace = namespaceOf(pid, "time") ?? "-"
   const stat = statOf(pid)
-  if (!/^[0-9a-f-]+$/.test(boot) || pidNamespace === undefined || stat === undefined) return undefined
+  if (!/^[0-9a-f]+$/.test(boot) || pidNamespace === undefined || stat === undefined) return undefined
   return format({ boot, host: hostOf(), pidNamespace, timeNamespace, pid, start: stat.start })
 }
 
