@@ -10,7 +10,7 @@ describe("refundkit bulk: the header check", () => {
   it("names Exirom's fields without requestId, for a stray column and for a requestId column alike", async () => {
     const dir = tempDir()
     try {
-      const fields = "its fields are transactionId, amount, reason, callbackUrl, metadata, mid, currency (and idempotency_key for each row's idempotency key)"
+      const fields = "its fields are transactionId, amount, reason, callbackUrl, metadata, mid, currency (and idempotency_key for each row's idempotency key, originalAmounts.<target> for a target's original amount)"
       for (const column of ["foo", "requestId"]) {
         writeFileSync(join(dir, `${column}.csv`), `transactionId,amount,reason,${column}\n12345,1.00,customer_request,x\n`)
         const result = await run(["bulk", `${column}.csv`, "--provider", "exirom", "--sandbox", "--dry-run"], { cwd: dir })
