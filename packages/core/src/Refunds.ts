@@ -459,18 +459,47 @@ const answeredInDoubt: ReadonlySet<string> = new Set(["provider_unavailable", "o
  * refund has moved on (a sync settled it, an operator resolved it) the replay is the refund. So is
  * the replay of a create that was never answered with a recorded error (its process stopped with
  * the call out, and recovery made the refund `unknown`): clients retry until they get a refund, and
- * a refund in doubt is what there is to give them.
+ * a refund in doubt is what there is to give them. A create whose refund recovery made `unknown`
+ * while its call was out was answered (`outcome_unknown`, the gateway's 504) though nothing was
+ * recorded as its error: its submit's refused verdict in the history says so, and that is replayed.
+ * An error an older build stored (the provider's words, naming no refund) was never an answer.
  *
  * @since 0.6.0
  */
 export const replayedError = (refund: Refund): ErrorInfo | undefined => {
-  const recorded = refund.error
-  if (recorded === undefined) return undefined
-  if (refund.status === "unknown") return answeredInDoubt.has(recorded.code) ? recorded : undefined
-  if (refund.status !== "failed" || !answeredFailed.has(recorded.code)) return undefined
+  // An answer is recorded as given, naming its refund. An error an older build stored is the provider's
+  // own words ("Retry after 2 s.", no refund), never an answer: replayed as the refund, as it was then.
+  const recorded = refund.error !== undefined && refund.error.message.includes(refund.id) ? refund.error : undefined
+  if (refund.status === "unknown") {
+    if (recorded !== undefined && answeredInDoubt.has(recorded.code)) return recorded
+    return submitRefusedInDoubt(refund) ? toErrorInfo(movedToUnknown(refund.provider, refund.id, undefined)) : undefined
+  }
+  if (recorded === undefined || refund.status !== "failed" || !answeredFailed.has(recorded.code)) return undefined
   // Failed by that submit, not by an operator's verdict on a refund its submit had left in doubt.
   const setBy = [...refund.events].reverse().find((event) => event.accepted && event.to === "failed" && event.from !== "failed")
   return setBy?.source === "submit" ? recorded : undefined
+}
+
+/**
+ * The answer of a create whose refund recovery moved to `unknown` while its submit was out: the
+ * submit's own verdict was refused (kept as a refused event), and the create answered this.
+ */
+const movedToUnknown = (provider: string, refundId: string, error: ProviderError | undefined): OutcomeUnknown =>
+  new OutcomeUnknown({
+    provider,
+    refundId,
+    // The error's own message says how such a refund is settled, by the provider's means.
+    detail: `the refund was moved to unknown while it was being submitted${error === undefined ? "" : ` (the submit ended with ${briefly(error)})`}`
+  })
+
+// Since it last became `unknown`, its submit's verdict came and was refused: that create was answered
+// `movedToUnknown`. One whose process died with the call out has no such event: its create was never
+// answered, and its replay is the refund.
+const submitRefusedInDoubt = (refund: Refund): boolean => {
+  const events = refund.events
+  let i = events.length - 1
+  while (i >= 0 && !(events[i]!.accepted && events[i]!.to === "unknown")) i--
+  return i >= 0 && events.slice(i + 1).some((event) => !event.accepted && event.source === "submit")
 }
 
 const changeFrom = (outcome: Outcome, source: EventSource, at: string): Change => ({
@@ -653,12 +682,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const movedOn = (refund: Refund, error: ProviderError | undefined) =>
       Effect.flatMap(ledger.get(refund.id), (current): Effect.Effect<Created, CreateError | RefundNotFound | LedgerError> =>
         current.status === "unknown"
-          ? Effect.fail(new OutcomeUnknown({
-            provider: refund.provider,
-            refundId: refund.id,
-            // The error's own message says how such a refund is settled, by the provider's means.
-            detail: `the refund was moved to unknown while it was being submitted${error === undefined ? "" : ` (the submit ended with ${briefly(error)})`}`
-          }))
+          ? Effect.fail(movedToUnknown(refund.provider, refund.id, error))
           : Effect.succeed({ refund: current, replayed: false }))
 
     const recordOutcome = (refund: Refund, outcome: Outcome): Effect.Effect<Created, CreateError> =>

@@ -632,8 +632,12 @@ describe("Refunds", () => {
       toy.script.push(unavailable(false), unavailable(false), unavailable(false))
       const failed = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "failed" }))
       assert.strictEqual(failed._tag, "ProviderUnavailable")
-      assert.deepStrictEqual(Refunds.replayedError(yield* replayOf(one("t1"), "failed")), { code: "provider_unavailable", message: failed.message })
+      const failedRefund = yield* replayOf(one("t1"), "failed")
+      assert.deepStrictEqual(Refunds.replayedError(failedRefund), { code: "provider_unavailable", message: failed.message })
       assert.include(failed.message, "a retry under the same idempotency key replays this answer, and a new attempt needs a new key.")
+      // As an older build stored it (the provider's own words, naming no refund), it was never the answer: replayed as the refund.
+      const storedBefore = { ...failedRefund, error: { code: "provider_unavailable", message: "toy is unavailable: HTTP 503. Retry after 2 s.", retryAfterMillis: 2000 } }
+      assert.isUndefined(Refunds.replayedError(storedBefore))
 
       // May have been processed: kept unknown, and so is its replay, until a sync settles it.
       toy.script.push(unavailable(true))
@@ -672,6 +676,28 @@ describe("Refunds", () => {
       const failedByHand = yield* replayOf(one("t5"), "resolved")
       assert.strictEqual(failedByHand.error?.code, "provider_unavailable", "the error that left it in doubt is still on it")
       assert.isUndefined(Refunds.replayedError(failedByHand))
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("replayedError: a create answered outcome_unknown because recovery took its refund while its call was out replays that answer", () => {
+    const toy = scripted({ unleased: true, idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const gate = yield* Deferred.make<void>()
+      const unavailable: Step = () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 503", maybeProcessed: false, httpStatus: 503 }))
+      toy.script.push((lines) => Effect.zipRight(Deferred.await(gate), unavailable(lines)), unavailable, unavailable)
+      const submit = yield* Effect.fork(Effect.either(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })))
+      yield* toy.called(1)
+      yield* Effect.sleep("5 millis")
+      const [recovered] = yield* refunds.recover("0 millis")
+      yield* Deferred.succeed(gate, undefined)
+      const answered = yield* Fiber.join(submit)
+      assert.isTrue(Either.isLeft(answered) && answered.left._tag === "OutcomeUnknown", JSON.stringify(answered))
+      const stored = yield* refunds.get(recovered!.id)
+      assert.deepStrictEqual([stored.status, stored.error], ["unknown", undefined], "the submit's verdict was refused, and nothing recorded as its error")
+      const replayed = Refunds.replayedError(stored)
+      assert.strictEqual(replayed?.code, "outcome_unknown")
+      assert.include(replayed?.message ?? "", `the refund was moved to unknown while it was being submitted. The refund ${stored.id} is kept as "unknown"`)
     }).pipe(Effect.provide(toy.layer))
   })
 
