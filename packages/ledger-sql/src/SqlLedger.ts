@@ -632,7 +632,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
 
   // PostgreSQL's gateways may run on several machines, and a SQLite client of the caller's own may be in any journal
   // mode: a claimant of another boot may be alive on another machine (claimants.ts).
-  const endedOf = (rows: ReadonlyArray<unknown>) => Claimants.endedAmong(Rows.decodeClaimants(rows), "anywhere").map((r) => r.id)
+  const endedOf = (rows: ReadonlyArray<unknown>) => Rows.orphanedIds(rows, "anywhere")
 
   const orphaned = (ids: ReadonlyArray<string>) =>
     ids.length === 0 ? Effect.succeed([]) : run(

@@ -168,12 +168,16 @@ const ClaimantRow = Schema.Struct({ id: Text, claimed_by: Schema.NullOr(Schema.S
 const claimantRowDecoder = Schema.decodeUnknownEither(ClaimantRow)
 
 /**
- * Refunds and their claimants. A row that does not decode (edited by hand) is passed by: with
- * no claimant it is known to have lost, its refund is recovered by grace and lease, as before
- * the column. @internal
+ * The ids of the refunds among `rows` (id, claimed_by) whose claimant has ended, as far as a ledger
+ * of this `reach` can tell (`Claimants.hasEnded`). A row that does not decode (edited by hand) is
+ * passed by: with no claimant it is known to have lost, its refund is recovered by grace and lease,
+ * as before the column. @internal
  */
-export const decodeClaimants = (rows: ReadonlyArray<unknown>): ReadonlyArray<{ readonly id: string; readonly claimedBy: string | null }> =>
-  rows.flatMap((row) => Either.match(claimantRowDecoder(row), { onLeft: () => [], onRight: (r) => [{ id: r.id, claimedBy: r.claimed_by }] }))
+export const orphanedIds = (rows: ReadonlyArray<unknown>, reach: Claimants.Reach): ReadonlyArray<string> =>
+  Claimants.endedAmong(
+    rows.flatMap((row) => Either.match(claimantRowDecoder(row), { onLeft: () => [], onRight: (r) => [{ id: r.id, claimedBy: r.claimed_by }] })),
+    reach
+  ).map((r) => r.id)
 
 // A line of countByStatus (the statement casts PostgreSQL's bigint count to an integer).
 const CountRow = Schema.Struct({ provider: Text, status: RefundStatus, n: Schema.NonNegativeInt })

@@ -487,7 +487,7 @@ export const make = (
     // A file in WAL mode is only ever opened on one machine (WAL needs that machine's shared memory), so there a
     // claimant of another boot has ended; one in another mode (WAL refused: a network file system) may be shared.
     const reach: Claimants.Reach = db.pragma("journal_mode", { simple: true }) === "wal" ? "machine" : "anywhere"
-    const endedOf = (rows: ReadonlyArray<unknown>) => Claimants.endedAmong(Rows.decodeClaimants(rows), reach).map((r) => r.id)
+    const endedOf = (rows: ReadonlyArray<unknown>) => Rows.orphanedIds(rows, reach)
 
     const orphaned = (ids: ReadonlyArray<string>) =>
       ids.length === 0 ? Effect.succeed([]) : read("reading who claimed refunds in flight", () =>
