@@ -38,6 +38,8 @@ export const command = Command.make("create", {
   // Repeated text, not a key/value map: a map keeps only the last of two values for one field, silently.
   field: Options.text("field").pipe(
     Options.withAlias("f"),
+    // The placeholder says what a value looks like; `<text>` did not, and a missing one is refused by it.
+    Options.withPseudoName("path=value"),
     Options.withDescription(
       "One request field as path=value (dotted paths such as transactions.0.amount), typed by the provider's schema as bulk CSV cells are; " +
         "originalAmounts.<target>=<amount> for a target's original amount."
