@@ -94,6 +94,40 @@ describe("refundkit (everything but bulk)", () => {
     assert.deepStrictEqual(JSON.parse(json.stdout), { error: { code: "usage_error", message: `--status: needs a value (${statuses})` } })
   })
 
+  it("a flag that takes a value and is given none is refused naming it, wherever it stands, and nothing is sent", async () => {
+    const before = (await stats(sandboxes.url("exirom"))).requests
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      // Before the command the parser found no command ("Invalid subcommand"); after `get` it took the flag for the id.
+      [["--ledger=", "list"], "error: --ledger: needs a value"],
+      [["list", "--ledger="], "error: --ledger: needs a value"],
+      [["get", "--ledger="], "error: --ledger: needs a value"],
+      [["bulk", "--ledger="], "error: --ledger: needs a value"],
+      // A repeated option at the end was dropped, and create said "--data: a request is required".
+      [["create", "--provider", "exirom", "-f"], "error: --field: needs a value (path=value)"],
+      [["create", "exirom", "-f", "amount=1.00", "--field"], "error: --field: needs a value (path=value)"],
+      // Followed by another flag, the parser took that flag for the value.
+      [["create", "exirom", "--data", "--json"], "error: --data: needs a value"],
+      [["create", "exirom", "-f", "--sandbox", "--data", "{}"], "error: --field: needs a value (path=value)"],
+      [["create", "exirom", "--data", "{}", "--idempotency-key="], "error: --idempotency-key: needs a value"],
+      [["list", "--status", "--json"], "error: --status: needs a value (one of requested, pending, requires_action, succeeded, failed, unknown)"],
+      [["--log-level=", "list"], "error: --log-level: needs a value (one of all, trace, debug, info, warning, error, fatal, none)"]
+    ]
+    const results = await Promise.all(cases.map(([args]) => run(args, { cwd: dir, env: sandboxes.info.env })))
+    for (const [i, result] of results.entries()) {
+      const [args, line] = cases[i]!
+      assert.strictEqual(result.code, 2, args.join(" "))
+      assert.strictEqual(result.stderr.trim(), line, args.join(" "))
+    }
+    const json = await run(["create", "exirom", "--json", "-f"], { cwd: dir })
+    assert.strictEqual(json.code, 2)
+    assert.deepStrictEqual(JSON.parse(json.stdout), { error: { code: "usage_error", message: "--field: needs a value (path=value)" } })
+    // A value that only starts with a dash is the flag's own to judge.
+    const negative = await run(["list", "--limit", "-5"], { cwd: dir })
+    assert.strictEqual(negative.code, 2)
+    assert.include(negative.stderr, "--limit: must be between 1 and 1000, got -5")
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before)
+  })
+
   it("an empty --ledger or REFUNDKIT_LEDGER is refused naming it, not taken for ./.refundkit/ledger.db; nothing is sent", async () => {
     const bare = tempDir()
     const before = (await stats(sandboxes.url("exirom"))).requests

@@ -54,7 +54,7 @@ export const command = Command.make("create", {
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
       if (Option.isNone(own.data) && own.field.length === 0) {
-        return yield* new UsageError({ field: "--data", detail: "a request is required", hint: "Pass --data '<json>', --data @file.json, or one --field name=value per field." })
+        return yield* new UsageError({ field: "--data", detail: "a request is required", hint: "Pass --data '<json>', --data @file.json, or one --field path=value per field." })
       }
       const base = Option.isSome(own.data) ? yield* Input.data(own.data.value) : {}
       const refunds = yield* Refunds.Refunds
