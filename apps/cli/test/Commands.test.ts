@@ -283,6 +283,61 @@ describe("refundkit (everything but bulk)", () => {
     assert.notInclude(refused.stderr, "Retry after")
   })
 
+  it("create: a same-key re-run after a 502 prints that error again, with its exit code, until the refund moves on", async () => {
+    // Exirom answers 502: the refund may have been made, so it is kept unknown and the create ends in doubt (exit 3).
+    const data = exirom({ transactionId: 12345, amount: "1.00" })
+    const create = (json: boolean) =>
+      cli(["create", "exirom", ...(json ? ["--json"] : []), "--idempotency-key", "replay-502", "--data", data], { REFUNDKIT_MAX_RETRIES: "0" })
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "ServerError", status: 502 }, route: "refund", times: 0 })
+    const first = await create(true)
+    await clearFaults(sandboxes.url("exirom"))
+    assert.strictEqual(first.code, 3, first.stderr)
+    const answer = JSON.parse(first.stdout) as ErrorBody
+    assert.strictEqual(answer.error.code, "provider_unavailable")
+    const id = answer.error.refundId!
+    const sent = (await stats(sandboxes.url("exirom"))).requests
+
+    // The same answer, not the refund: a script reading --json gets one shape from both runs.
+    const note = `Replay of idempotency key replay-502 (refund ${id}): its first run ended with the error below`
+    const again = await create(true)
+    assert.strictEqual(again.code, 3, again.stderr)
+    assert.deepStrictEqual(JSON.parse(again.stdout), answer)
+    assert.include(again.stderr, note)
+    assert.include(again.stderr, `error: ${answer.error.message}`)
+    const human = await create(false)
+    assert.strictEqual(human.code, 3, human.stderr)
+    assert.strictEqual(human.stdout, "")
+    assert.deepStrictEqual(human.stderr.trim().split("\n"), [
+      `${note}, and the refund is still unknown, as that left it; nothing was sent again.`,
+      `error: ${answer.error.message}`,
+      `See the refund with: refundkit get ${id}`
+    ])
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, sent, "a replay sends nothing")
+
+    // Once a sync has settled it, the re-run shows the refund as it is now.
+    const synced = await cli(["sync", id, "--json"])
+    assert.strictEqual(synced.code, 0, synced.stderr)
+    const now = JSON.parse(synced.stdout) as Refund
+    assert.notStrictEqual(now.status, "unknown")
+    const after = await create(true)
+    assert.strictEqual(after.code, 0, after.stderr)
+    assert.strictEqual((JSON.parse(after.stdout) as Refund).id, id)
+    assert.strictEqual((JSON.parse(after.stdout) as Refund).status, now.status)
+    assert.notInclude(after.stderr, "Replay of idempotency key")
+  })
+
+  it("create: a same-key re-run after a refusal recorded failed prints that error again and exits 1", async () => {
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 1 }, route: "refund", times: 0 })
+    const create = () => cli(["create", "exirom", "--json", "--idempotency-key", "replay-503", "--data", exirom({ transactionId: 12345, amount: "1.00" })], { REFUNDKIT_MAX_RETRIES: "0" })
+    const first = await create()
+    await clearFaults(sandboxes.url("exirom"))
+    assert.strictEqual(first.code, 1, first.stderr)
+    const again = await create()
+    assert.strictEqual(again.code, 1, again.stderr)
+    assert.deepStrictEqual(JSON.parse(again.stdout), JSON.parse(first.stdout))
+    assert.include(again.stderr, "and the refund is still failed, as that left it; nothing was sent again.")
+  })
+
   it("shows a declined refund as failed with exit 0 after sync", async () => {
     const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 30003, amount: "5.00" })])
     assert.strictEqual(created.code, 0, created.stderr)

@@ -18,6 +18,7 @@ import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
 import * as Input from "../Input.js"
 import * as Output from "../Output.js"
+import * as Replay from "../Replay.js"
 import * as Run from "../Run.js"
 
 /**
@@ -85,8 +86,14 @@ export const command = Command.make("create", {
         )
       }
       const created = yield* refunds.create({ provider: own.provider, request, idempotencyKey, originalAmounts })
-      if (created.replayed && !globals.json) {
-        yield* Output.note(`This idempotency key was used before: showing the refund it created; nothing was sent again.`)
+      if (created.replayed) {
+        const answered = Replay.errorOf(created.refund)
+        if (answered !== undefined) {
+          // Said with --json too: it goes to stderr, beside the error line, and stdout keeps the first run's shape.
+          yield* Output.note(Replay.note(idempotencyKey, created.refund))
+          return yield* answered
+        }
+        if (!globals.json) yield* Output.note(`This idempotency key was used before: showing the refund it created; nothing was sent again.`)
       }
       yield* Output.refund(globals.json, created.refund)
       return ExitCode.ofRefund(created.refund)
