@@ -438,6 +438,65 @@ describe("refundkit (everything but bulk)", () => {
     assert.deepStrictEqual((await stats(sandboxes.url("aerohub"))).requests, sent, "no conflicting repeat reached AeroHub")
   })
 
+  it("get shows a refund's history, and a reference kept as JSON (AeroHub's rejection, its quote) in words", async () => {
+    const order = (n: number) => ({ refundOrderNo: `FBRF240311888${n}`, purchaseOrderNo: `F174555325783461888${n}` })
+    const create = async (body: object) => {
+      const created = await cli(["create", "aerohub", "--json", "--data", JSON.stringify(body)])
+      assert.strictEqual(created.code, 0, created.stderr)
+      return JSON.parse(created.stdout) as Refund & { events: Array<{ at: string }> }
+    }
+    const get = async (id: string) => {
+      const got = await cli(["get", id])
+      assert.strictEqual(got.code, 0, got.stderr)
+      return got.stdout.trimEnd().split("\n")
+    }
+    // Closed without a reason: the rejection is an empty object, which printed as `rejection {}`.
+    const bare = await create({ ...order(3), refundStatus: "CLOSED" })
+    const bareLines = await get(bare.id)
+    assert.include(bareLines, "  rejection         (no details given)")
+    // The history is last, one line per event: when, who, from -> to (the provider's word), why.
+    assert.deepStrictEqual(bareLines.slice(-3), [
+      "  history",
+      `    ${bare.events[0]!.at}  submit    requested`,
+      `    ${bare.events[1]!.at}  submit    requested -> failed (CLOSED)`
+    ])
+    const reasoned = await create({ ...order(4), refundStatus: "CLOSED", rejectReason: 1, refundDate: "2026-12-01" })
+    assert.include(await get(reasoned.id), "  rejection         rejectReason=1, refundDate=2026-12-01")
+    // A quote is a list: one element a line, lined up.
+    const quoted = await create({
+      ...order(5),
+      refundStatus: "QUOTE_COMPLETED",
+      refundFeePricing: [
+        { amount: "10.00", isRefundVoucher: 0, refundPolicyDetail: [{ ageType: 1, refundFeePolicy: "5.00" }] },
+        { amount: "3.00", isRefundVoucher: 1, voucherCurrency: "USD" }
+      ]
+    })
+    const quotedLines = await get(quoted.id)
+    const at = quotedLines.findIndex((line) => line.startsWith("  refundFeePricing "))
+    assert.deepStrictEqual(quotedLines.slice(at, at + 2), [
+      "  refundFeePricing  amount=10.00, isRefundVoucher=0, refundPolicyDetail=[{ageType=1, refundFeePolicy=5.00}]",
+      "                    amount=3.00, isRefundVoucher=1, voucherCurrency=USD"
+    ])
+    // --json is the gateway's refund, as before: the references as stored, the history as events.
+    const json = JSON.parse((await cli(["get", bare.id, "--json"])).stdout) as Refund & { references: Record<string, string>; events: Array<unknown> }
+    assert.strictEqual(json.references["rejection"], "{}")
+    assert.deepStrictEqual(json.events, bare.events)
+  })
+
+  it("get shows an exirom refund's history with the sync that settled it, the advice for one in doubt last", async () => {
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "ServerError", status: 502 }, route: "refund", times: 0 })
+    const first = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 12345, amount: "1.00" })], { REFUNDKIT_MAX_RETRIES: "0" })
+    await clearFaults(sandboxes.url("exirom"))
+    assert.strictEqual(first.code, 3, first.stderr)
+    const id = (JSON.parse(first.stdout) as ErrorBody).error.refundId!
+    const unknown = (await cli(["get", id])).stdout.trimEnd().split("\n")
+    assert.match(unknown.at(-2)!, /^ {4}\S+ {2}submit {4}requested -> unknown: exirom is unavailable: HTTP 502: /)
+    assert.match(unknown.at(-1)!, /^ {2}The provider may or may not have made this refund/)
+    assert.strictEqual((await cli(["sync", id])).code, 0)
+    const synced = (await cli(["get", id])).stdout.trimEnd().split("\n")
+    assert.match(synced.at(-1)!, /^ {4}\S+ {2}sync {6}unknown -> pending \(NEW\)$/)
+  })
+
   it("reconciles pending and unknown refunds, field by field, and names what needs a person", async () => {
     const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 20001, amount: "20.00" })])
     const id = (JSON.parse(created.stdout) as Refund).id
