@@ -94,7 +94,10 @@ const invoked = (args: ReadonlyArray<string>): { readonly name: string; readonly
   return { name: "refundkit", descriptor: command.descriptor }
 }
 
-/** What a flag's values are, in words: `one of a, b`, `a whole number`; `undefined` for any text. */
+/**
+ * What a flag's values are, in words: `one of a, b`, `a whole number`, a placeholder of its own as
+ * written (`path=value`); `undefined` for any text.
+ */
 const valuesRule = (values: string): string | undefined =>
   values.includes(" | ")
     ? `one of ${values.split(" | ").join(", ")}`
@@ -102,7 +105,51 @@ const valuesRule = (values: string): string | undefined =>
     ? "a whole number"
     : values === "timestamp"
     ? "a timestamp with an offset, such as 2026-12-06T14:00:00Z, or a date"
-    : undefined
+    : values === "text"
+    ? undefined
+    : values
+
+/** The refusal of a flag given without its value, by its long name (`-f` is `--field`) and its rule. */
+const needsValue = (flag: Help.Flag, name: string): string => {
+  const shown = flag.names.find((n) => n.startsWith("--")) ?? name
+  const rule = Option.getOrUndefined(Option.flatMapNullable(flag.values, valuesRule))
+  return `${shown}: needs a value${rule === undefined ? "" : ` (${rule})`}`
+}
+
+/** The option a word names, as `--flag` or `--flag=value`, among `flags`. */
+const flagNamed = (flags: ReadonlyArray<Help.Flag>, word: string): { readonly flag: Help.Flag; readonly name: string; readonly inline: string | undefined } | undefined => {
+  if (!word.startsWith("-")) return undefined
+  const at = word.indexOf("=")
+  const name = at > 0 ? word.slice(0, at) : word
+  const flag = flags.find((f) => f.names.includes(name))
+  return flag === undefined ? undefined : { flag, name, inline: at > 0 ? word.slice(at + 1) : undefined }
+}
+
+/**
+ * The first flag on the line that takes a value and is given none: `--flag=` with nothing after it,
+ * or `--flag` last on the line or followed by another of the command's flags. The parser answered
+ * each in its own way, none of which named the flag: a repeated `-f` at the end was dropped (and
+ * create said a request is required), a value-taking flag took the next flag for its value
+ * (`--data --json`), `--ledger=` before the command left it no command ("Invalid subcommand"), and
+ * after `get` it was taken for the refund id. A value that merely starts with `-` (`-5`) is left
+ * to the flag's own rule.
+ */
+const valueMissing = (args: ReadonlyArray<string>): Option.Option<string> => {
+  const flags = Help.flagsOf(invoked(args).descriptor, config)
+  for (let i = 1; i < args.length; i++) {
+    if (args[i] === "--") break
+    const named = flagNamed(flags, args[i]!)
+    if (named === undefined || Option.isNone(named.flag.values)) continue
+    if (named.inline !== undefined) {
+      if (named.inline === "") return Option.some(needsValue(named.flag, named.name))
+      continue
+    }
+    const next = args[i + 1]
+    if (next === undefined || flagNamed(flags, next) !== undefined) return Option.some(needsValue(named.flag, named.name))
+    i++
+  }
+  return Option.none()
+}
 
 /** The refusal of a word left over after the parse: a flag missing its value, a value a built-in flag does not take, or a word no option has. */
 const leftOver = (words: ReadonlyArray<string>, args: ReadonlyArray<string>): string => {
@@ -116,7 +163,7 @@ const leftOver = (words: ReadonlyArray<string>, args: ReadonlyArray<string>): st
     const shown = flag.names.find((n) => n.startsWith("--")) ?? name
     const rule = valuesRule(values.value)
     const given = at > 0 ? head.slice(at + 1) : next !== undefined && !next.startsWith("-") ? next : undefined
-    if (given === undefined || given === "") return `${shown}: needs a value${rule === undefined ? "" : ` (${rule})`}`
+    if (given === undefined || given === "") return needsValue(flag, name)
     return `${shown}: must be ${rule ?? "a value it takes"}, got ${JSON.stringify(given)}`
   }
   const help = `\`${target.name} --help\` lists what it takes`
@@ -131,6 +178,13 @@ const missingValue = /^Expected a value following option: '(.+)'$/
  * parser's own output is `Received unknown argument: '--status'` for a flag missing its value.
  */
 const refusal = (args: ReadonlyArray<string>): Effect.Effect<Option.Option<string>, never, CliApp.CliApp.Environment> =>
+  Option.match(valueMissing(args), {
+    onSome: (message) => Effect.succeed(Option.some(message)),
+    onNone: () => parsed(args)
+  })
+
+/** Why the parser itself refuses `args`, as {@link refusal} says it. */
+const parsed = (args: ReadonlyArray<string>): Effect.Effect<Option.Option<string>, never, CliApp.CliApp.Environment> =>
   CommandDescriptor.parse(command.descriptor, args, config).pipe(
     Effect.either,
     Effect.flatMap((parsed): Effect.Effect<Option.Option<string>, never, CliApp.CliApp.Environment> => {

@@ -269,8 +269,23 @@ const section = (title: string, lines: ReadonlyArray<string>) => [bold(title), .
 const entryLines = (list: ReadonlyArray<Entry>, width: number) =>
   list.flatMap((e) => [`  ${bold(e.label)}`, ...e.text.flatMap((paragraph) => wrap(wordsOf(paragraph), width, "      ", "      "))])
 
-/** A usage line as one types it, wrapped between its options: `$ refundkit list [--json] ...`. */
-const usageLines = (usage: Usage.Usage, program: string, extra: ReadonlyArray<string>, width: number) => {
+/**
+ * The names of the options a command may give any number of times, none included. The usage says
+ * only "repeated" (`--field <text>...`, which reads as required); the help list tells them apart:
+ * the library labels such an option `(-f, --field text)...`, and one needed at least once `... 1+`.
+ */
+const repeatableFromNone = (help: HelpDoc.HelpDoc, usage: Usage.Usage): ReadonlySet<string> => {
+  const labels = new Set(
+    blocks(help).flatMap((block) => (block._tag === "DescriptionList" ? block.definitions.map(([span]) => spanText(span)) : []))
+  )
+  return new Set(leaves(usage).filter((leaf) => leaf.repeated && labels.has(`${libraryLabel(leaf)}...`)).flatMap((leaf) => leaf.names))
+}
+
+/**
+ * A usage line as one types it, wrapped between its options: `$ refundkit list [--json] ...`; an
+ * option that may be left out or repeated ({@link repeatableFromNone}) is `[--field <path=value>]...`.
+ */
+const usageLines = (usage: Usage.Usage, program: string, extra: ReadonlyArray<string>, width: number, anyTimes: ReadonlySet<string>) => {
   const words = (u: Usage.Usage): Array<string> => {
     switch (u._tag) {
       case "Empty":
@@ -281,8 +296,10 @@ const usageLines = (usage: Usage.Usage, program: string, extra: ReadonlyArray<st
         return [`${u.names.find((n) => n.startsWith("--")) ?? u.names.join(", ")}${placeholder(u.acceptedValues)}`]
       case "Optional":
         return [`[${words(u.usage).join(" ")}]`]
-      case "Repeated":
-        return [`${words(u.usage).join(" ")}...`]
+      case "Repeated": {
+        const repeated = words(u.usage).join(" ")
+        return [u.usage._tag === "Named" && u.usage.names.some((name) => anyTimes.has(name)) ? `[${repeated}]...` : `${repeated}...`]
+      }
       case "Alternation":
         return [`${words(u.left).join(" ")} | ${words(u.right).join(" ")}`]
       case "Concat":
@@ -354,7 +371,7 @@ export const page = (request: Request, program: Program, config: CliConfig.CliCo
   const builtInSection = section("BUILT-IN OPTIONS (any command)", entryLines(listed(blocks(Options.getHelp(builtIns)), Options.getUsage(builtIns), "option"), width))
   return [
     banner,
-    section("USAGE", usageLines(request.usage, program.name, top ? ["<command>"] : [], width)),
+    section("USAGE", usageLines(request.usage, program.name, top ? ["<command>"] : [], width, repeatableFromNone(request.help, request.usage))),
     ...rendered,
     ...(top ? [builtInSection] : [])
   ].join("\n\n")

@@ -94,6 +94,40 @@ describe("refundkit (everything but bulk)", () => {
     assert.deepStrictEqual(JSON.parse(json.stdout), { error: { code: "usage_error", message: `--status: needs a value (${statuses})` } })
   })
 
+  it("a flag that takes a value and is given none is refused naming it, wherever it stands, and nothing is sent", async () => {
+    const before = (await stats(sandboxes.url("exirom"))).requests
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      // Before the command the parser found no command ("Invalid subcommand"); after `get` it took the flag for the id.
+      [["--ledger=", "list"], "error: --ledger: needs a value"],
+      [["list", "--ledger="], "error: --ledger: needs a value"],
+      [["get", "--ledger="], "error: --ledger: needs a value"],
+      [["bulk", "--ledger="], "error: --ledger: needs a value"],
+      // A repeated option at the end was dropped, and create said "--data: a request is required".
+      [["create", "--provider", "exirom", "-f"], "error: --field: needs a value (path=value)"],
+      [["create", "exirom", "-f", "amount=1.00", "--field"], "error: --field: needs a value (path=value)"],
+      // Followed by another flag, the parser took that flag for the value.
+      [["create", "exirom", "--data", "--json"], "error: --data: needs a value"],
+      [["create", "exirom", "-f", "--sandbox", "--data", "{}"], "error: --field: needs a value (path=value)"],
+      [["create", "exirom", "--data", "{}", "--idempotency-key="], "error: --idempotency-key: needs a value"],
+      [["list", "--status", "--json"], "error: --status: needs a value (one of requested, pending, requires_action, succeeded, failed, unknown)"],
+      [["--log-level=", "list"], "error: --log-level: needs a value (one of all, trace, debug, info, warning, error, fatal, none)"]
+    ]
+    const results = await Promise.all(cases.map(([args]) => run(args, { cwd: dir, env: sandboxes.info.env })))
+    for (const [i, result] of results.entries()) {
+      const [args, line] = cases[i]!
+      assert.strictEqual(result.code, 2, args.join(" "))
+      assert.strictEqual(result.stderr.trim(), line, args.join(" "))
+    }
+    const json = await run(["create", "exirom", "--json", "-f"], { cwd: dir })
+    assert.strictEqual(json.code, 2)
+    assert.deepStrictEqual(JSON.parse(json.stdout), { error: { code: "usage_error", message: "--field: needs a value (path=value)" } })
+    // A value that only starts with a dash is the flag's own to judge.
+    const negative = await run(["list", "--limit", "-5"], { cwd: dir })
+    assert.strictEqual(negative.code, 2)
+    assert.include(negative.stderr, "--limit: must be between 1 and 1000, got -5")
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, before)
+  })
+
   it("an empty --ledger or REFUNDKIT_LEDGER is refused naming it, not taken for ./.refundkit/ledger.db; nothing is sent", async () => {
     const bare = tempDir()
     const before = (await stats(sandboxes.url("exirom"))).requests
@@ -249,6 +283,61 @@ describe("refundkit (everything but bulk)", () => {
     assert.notInclude(refused.stderr, "Retry after")
   })
 
+  it("create: a same-key re-run after a 502 prints that error again, with its exit code, until the refund moves on", async () => {
+    // Exirom answers 502: the refund may have been made, so it is kept unknown and the create ends in doubt (exit 3).
+    const data = exirom({ transactionId: 12345, amount: "1.00" })
+    const create = (json: boolean) =>
+      cli(["create", "exirom", ...(json ? ["--json"] : []), "--idempotency-key", "replay-502", "--data", data], { REFUNDKIT_MAX_RETRIES: "0" })
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "ServerError", status: 502 }, route: "refund", times: 0 })
+    const first = await create(true)
+    await clearFaults(sandboxes.url("exirom"))
+    assert.strictEqual(first.code, 3, first.stderr)
+    const answer = JSON.parse(first.stdout) as ErrorBody
+    assert.strictEqual(answer.error.code, "provider_unavailable")
+    const id = answer.error.refundId!
+    const sent = (await stats(sandboxes.url("exirom"))).requests
+
+    // The same answer, not the refund: a script reading --json gets one shape from both runs.
+    const note = `Replay of idempotency key replay-502 (refund ${id}): its first run ended with the error below`
+    const again = await create(true)
+    assert.strictEqual(again.code, 3, again.stderr)
+    assert.deepStrictEqual(JSON.parse(again.stdout), answer)
+    assert.include(again.stderr, note)
+    assert.include(again.stderr, `error: ${answer.error.message}`)
+    const human = await create(false)
+    assert.strictEqual(human.code, 3, human.stderr)
+    assert.strictEqual(human.stdout, "")
+    assert.deepStrictEqual(human.stderr.trim().split("\n"), [
+      `${note}, and the refund is still unknown, as that left it; nothing was sent again.`,
+      `error: ${answer.error.message}`,
+      `See the refund with: refundkit get ${id}`
+    ])
+    assert.deepStrictEqual((await stats(sandboxes.url("exirom"))).requests, sent, "a replay sends nothing")
+
+    // Once a sync has settled it, the re-run shows the refund as it is now.
+    const synced = await cli(["sync", id, "--json"])
+    assert.strictEqual(synced.code, 0, synced.stderr)
+    const now = JSON.parse(synced.stdout) as Refund
+    assert.notStrictEqual(now.status, "unknown")
+    const after = await create(true)
+    assert.strictEqual(after.code, 0, after.stderr)
+    assert.strictEqual((JSON.parse(after.stdout) as Refund).id, id)
+    assert.strictEqual((JSON.parse(after.stdout) as Refund).status, now.status)
+    assert.notInclude(after.stderr, "Replay of idempotency key")
+  })
+
+  it("create: a same-key re-run after a refusal recorded failed prints that error again and exits 1", async () => {
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "ServerError", status: 503, retryAfterSeconds: 1 }, route: "refund", times: 0 })
+    const create = () => cli(["create", "exirom", "--json", "--idempotency-key", "replay-503", "--data", exirom({ transactionId: 12345, amount: "1.00" })], { REFUNDKIT_MAX_RETRIES: "0" })
+    const first = await create()
+    await clearFaults(sandboxes.url("exirom"))
+    assert.strictEqual(first.code, 1, first.stderr)
+    const again = await create()
+    assert.strictEqual(again.code, 1, again.stderr)
+    assert.deepStrictEqual(JSON.parse(again.stdout), JSON.parse(first.stdout))
+    assert.include(again.stderr, "and the refund is still failed, as that left it; nothing was sent again.")
+  })
+
   it("shows a declined refund as failed with exit 0 after sync", async () => {
     const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 30003, amount: "5.00" })])
     assert.strictEqual(created.code, 0, created.stderr)
@@ -347,6 +436,65 @@ describe("refundkit (everything but bulk)", () => {
     assert.strictEqual(error.code, "invalid_request")
     assert.deepStrictEqual(error.issues?.map((i) => i.path), ["rejectReason"])
     assert.deepStrictEqual((await stats(sandboxes.url("aerohub"))).requests, sent, "no conflicting repeat reached AeroHub")
+  })
+
+  it("get shows a refund's history, and a reference kept as JSON (AeroHub's rejection, its quote) in words", async () => {
+    const order = (n: number) => ({ refundOrderNo: `FBRF240311888${n}`, purchaseOrderNo: `F174555325783461888${n}` })
+    const create = async (body: object) => {
+      const created = await cli(["create", "aerohub", "--json", "--data", JSON.stringify(body)])
+      assert.strictEqual(created.code, 0, created.stderr)
+      return JSON.parse(created.stdout) as Refund & { events: Array<{ at: string }> }
+    }
+    const get = async (id: string) => {
+      const got = await cli(["get", id])
+      assert.strictEqual(got.code, 0, got.stderr)
+      return got.stdout.trimEnd().split("\n")
+    }
+    // Closed without a reason: the rejection is an empty object, which printed as `rejection {}`.
+    const bare = await create({ ...order(3), refundStatus: "CLOSED" })
+    const bareLines = await get(bare.id)
+    assert.include(bareLines, "  rejection         (no details given)")
+    // The history is last, one line per event: when, who, from -> to (the provider's word), why.
+    assert.deepStrictEqual(bareLines.slice(-3), [
+      "  history",
+      `    ${bare.events[0]!.at}  submit    requested`,
+      `    ${bare.events[1]!.at}  submit    requested -> failed (CLOSED)`
+    ])
+    const reasoned = await create({ ...order(4), refundStatus: "CLOSED", rejectReason: 1, refundDate: "2026-12-01" })
+    assert.include(await get(reasoned.id), "  rejection         rejectReason=1, refundDate=2026-12-01")
+    // A quote is a list: one element a line, lined up.
+    const quoted = await create({
+      ...order(5),
+      refundStatus: "QUOTE_COMPLETED",
+      refundFeePricing: [
+        { amount: "10.00", isRefundVoucher: 0, refundPolicyDetail: [{ ageType: 1, refundFeePolicy: "5.00" }] },
+        { amount: "3.00", isRefundVoucher: 1, voucherCurrency: "USD" }
+      ]
+    })
+    const quotedLines = await get(quoted.id)
+    const at = quotedLines.findIndex((line) => line.startsWith("  refundFeePricing "))
+    assert.deepStrictEqual(quotedLines.slice(at, at + 2), [
+      "  refundFeePricing  amount=10.00, isRefundVoucher=0, refundPolicyDetail=[{ageType=1, refundFeePolicy=5.00}]",
+      "                    amount=3.00, isRefundVoucher=1, voucherCurrency=USD"
+    ])
+    // --json is the gateway's refund, as before: the references as stored, the history as events.
+    const json = JSON.parse((await cli(["get", bare.id, "--json"])).stdout) as Refund & { references: Record<string, string>; events: Array<unknown> }
+    assert.strictEqual(json.references["rejection"], "{}")
+    assert.deepStrictEqual(json.events, bare.events)
+  })
+
+  it("get shows an exirom refund's history with the sync that settled it, the advice for one in doubt last", async () => {
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "ServerError", status: 502 }, route: "refund", times: 0 })
+    const first = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 12345, amount: "1.00" })], { REFUNDKIT_MAX_RETRIES: "0" })
+    await clearFaults(sandboxes.url("exirom"))
+    assert.strictEqual(first.code, 3, first.stderr)
+    const id = (JSON.parse(first.stdout) as ErrorBody).error.refundId!
+    const unknown = (await cli(["get", id])).stdout.trimEnd().split("\n")
+    assert.match(unknown.at(-2)!, /^ {4}\S+ {2}submit {4}requested -> unknown: exirom is unavailable: HTTP 502: /)
+    assert.match(unknown.at(-1)!, /^ {2}The provider may or may not have made this refund/)
+    assert.strictEqual((await cli(["sync", id])).code, 0)
+    const synced = (await cli(["get", id])).stdout.trimEnd().split("\n")
+    assert.match(synced.at(-1)!, /^ {4}\S+ {2}sync {6}unknown -> pending \(NEW\)$/)
   })
 
   it("reconciles pending and unknown refunds, field by field, and names what needs a person", async () => {

@@ -72,9 +72,18 @@ describe("refundkit --help", () => {
     assert.match(entry(section(bulk.stdout, "OPTIONS"), "--provider <text>"), /^The provider every row is for\. \[required\]$/)
     assert.include(entry(section(bulk.stdout, "ARGUMENTS"), "<file>"), "A .csv file with a header row")
     // -f may be given any number of times, none included: repeatable, not required.
-    const field = entry(section(create.stdout, "OPTIONS"), "-f, --field <text>")
+    const field = entry(section(create.stdout, "OPTIONS"), "-f, --field <path=value>")
     assert.match(field, /^One request field as path=value .* \[repeatable\]$/)
     assert.notInclude(field, "[required]")
+  })
+
+  it("shows an option that may be repeated or left out as optional in the usage line", async () => {
+    const create = await run(["create", "--help"])
+    assert.strictEqual(create.code, 0, create.stderr)
+    // The usage said `--field <text>...`, which reads as required where every optional option is in brackets.
+    const usage = section(create.stdout, "USAGE").join(" ").replace(/\s+/g, " ")
+    assert.include(usage, " [--data <text>] [--field <path=value>]... [--idempotency-key <text>] <provider>")
+    assert.notMatch(usage, /(^|[^[])--field/)
   })
 
   it("wraps a description's prose to the page and keeps each example command on one line to copy", async () => {

@@ -18,6 +18,7 @@ import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
 import * as Input from "../Input.js"
 import * as Output from "../Output.js"
+import * as Replay from "../Replay.js"
 import * as Run from "../Run.js"
 
 /**
@@ -38,6 +39,8 @@ export const command = Command.make("create", {
   // Repeated text, not a key/value map: a map keeps only the last of two values for one field, silently.
   field: Options.text("field").pipe(
     Options.withAlias("f"),
+    // The placeholder says what a value looks like; `<text>` did not, and a missing one is refused by it.
+    Options.withPseudoName("path=value"),
     Options.withDescription(
       "One request field as path=value (dotted paths such as transactions.0.amount), typed by the provider's schema as bulk CSV cells are; " +
         "originalAmounts.<target>=<amount> for a target's original amount."
@@ -52,7 +55,7 @@ export const command = Command.make("create", {
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
       if (Option.isNone(own.data) && own.field.length === 0) {
-        return yield* new UsageError({ field: "--data", detail: "a request is required", hint: "Pass --data '<json>', --data @file.json, or one --field name=value per field." })
+        return yield* new UsageError({ field: "--data", detail: "a request is required", hint: "Pass --data '<json>', --data @file.json, or one --field path=value per field." })
       }
       const base = Option.isSome(own.data) ? yield* Input.data(own.data.value) : {}
       const refunds = yield* Refunds.Refunds
@@ -83,8 +86,14 @@ export const command = Command.make("create", {
         )
       }
       const created = yield* refunds.create({ provider: own.provider, request, idempotencyKey, originalAmounts })
-      if (created.replayed && !globals.json) {
-        yield* Output.note(`This idempotency key was used before: showing the refund it created; nothing was sent again.`)
+      if (created.replayed) {
+        const answered = Replay.errorOf(created.refund)
+        if (answered !== undefined) {
+          // Said with --json too: it goes to stderr, beside the error line, and stdout keeps the first run's shape.
+          yield* Output.note(Replay.note(idempotencyKey, created.refund))
+          return yield* answered
+        }
+        if (!globals.json) yield* Output.note(`This idempotency key was used before: showing the refund it created; nothing was sent again.`)
       }
       yield* Output.refund(globals.json, created.refund)
       return ExitCode.ofRefund(created.refund)
