@@ -56,6 +56,12 @@ export interface Change {
   readonly providerReference?: string | undefined
   readonly references?: Readonly<Record<string, string>> | undefined
   readonly items?: ReadonlyArray<RefundItem> | undefined
+  /**
+   * With a final `to` and no `items`: carries `to` onto the items the provider has not decided
+   * (`settleItems`), as they stand when the change applies, under the ledger's lock. An operator's
+   * verdict (`Refunds.resolve`) sets it (since 0.6.0).
+   */
+  readonly settleItems?: boolean | undefined
   /** `null` clears the stored error. */
   readonly error?: ErrorInfo | null | undefined
   readonly detail?: string | undefined
@@ -249,6 +255,21 @@ export declare namespace Ledger {
   }
 }
 
+/**
+ * The items of a refund settled `to` by a verdict that is not the provider's: an item the provider
+ * has not decided (`requested`, `pending`, `requires_action`, `unknown`) takes `to`, and one it
+ * decided (`succeeded`, `failed`) keeps its word, so a target the provider refused stays `failed` in
+ * a refund recorded `succeeded`. Each keeps its `providerStatus` and `message`: what the provider
+ * last said of it, which the refund's history does not repeat per item. The same array when
+ * nothing changes.
+ *
+ * @since 0.6.0
+ */
+export const settleItems = (items: ReadonlyArray<RefundItem>, to: "succeeded" | "failed"): ReadonlyArray<RefundItem> =>
+  items.some((item) => !RefundStatus.isFinal(item.status))
+    ? items.map((item) => (RefundStatus.isFinal(item.status) ? item : { ...item, status: to }))
+    : items
+
 // What the provider says against each final status, when a person set it.
 const contradicts: { readonly [From in "succeeded" | "failed"]: ReadonlyArray<RefundStatus.RefundStatus> } = {
   failed: ["pending", "requires_action", "succeeded"],
@@ -334,7 +355,11 @@ export const applyChange = (
     ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
     ...(change.providerReference === undefined ? {} : { providerReference: change.providerReference }),
     references: change.references === undefined ? refund.references : { ...refund.references, ...change.references },
-    items: change.items === undefined ? refund.items : change.items,
+    items: change.items !== undefined
+      ? change.items
+      : change.settleItems === true && (change.to === "succeeded" || change.to === "failed")
+      ? settleItems(refund.items, change.to)
+      : refund.items,
     events: [...refund.events, event]
   })
 }

@@ -267,6 +267,8 @@ export declare namespace Refunds {
      * some of its targets: a failed refund reserves nothing, so those targets could be refunded again.
      * A failed refund its provider keeps on its targets (`Refund.holdsTarget`) may be resolved `failed`
      * again: it keeps holding them unless `options.releaseTargets` says otherwise (since 0.6.0).
+     * Resolved `succeeded` or `failed`, its items the provider had not decided take that status, and
+     * those it decided keep theirs; each keeps its `providerStatus` (`Ledger.settleItems`, since 0.6.0).
      */
     readonly resolve: (
       id: string,
@@ -1405,12 +1407,16 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
         // A refund settled succeeded by hand no longer carries the error that left it in doubt. A hand-made
         // failed keeps a hold the provider set (applyChange) unless the operator lets go of it in so many words.
+        // The verdict is the provider's decision as the operator learnt it, so it is each undecided item's too:
+        // a refund succeeded with an item still pending told two stories. Settled under the ledger's lock, from
+        // the items as they stand then (`Ledger.settleItems`).
         const at = yield* nowIso
         const released = release && refund.holdsTarget === true
         return yield* record(id, {
           to,
           source: "operator",
           at,
+          settleItems: true,
           detail: released ? `${note} (targets released: ${refund.provider} no longer keeps this refund on them)` : note,
           ...(to === "succeeded" ? { error: null } : {}),
           ...(release ? { holdsTarget: false } : {})

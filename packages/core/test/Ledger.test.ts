@@ -38,6 +38,37 @@ describe("Ledger (in memory)", () => {
       assert.deepStrictEqual(stored.events.map((e) => e.accepted), [true, true, false])
     }))
 
+  it("settleItems carries a final verdict onto the undecided items as they stand when it applies, and only then", () => {
+    const items: Refund["items"] = [
+      { target: "a", status: "pending", providerStatus: "accepted_for_review" },
+      { target: "b", status: "failed", providerStatus: "refused", message: "card closed" },
+      { target: "c", status: "unknown" },
+      { target: "d", status: "requested" },
+      { target: "e", status: "requires_action", providerStatus: "CHECK" },
+      { target: "f", status: "succeeded", providerStatus: "done" }
+    ]
+    const refund: Refund = { ...draft(1), status: "pending", items }
+    const at = "2024-01-01T00:00:00.000Z"
+    const apply = (change: Omit<Ledger.Change, "source" | "at">) =>
+      Either.getOrThrowWith(Ledger.applyChange(refund, { source: "operator", at, ...change }), (e) => e.error).items
+    assert.deepStrictEqual(apply({ to: "succeeded", settleItems: true }).map((i) => [i.target, i.status, i.providerStatus]), [
+      ["a", "succeeded", "accepted_for_review"],
+      ["b", "failed", "refused"],
+      ["c", "succeeded", undefined],
+      ["d", "succeeded", undefined],
+      ["e", "succeeded", "CHECK"],
+      ["f", "succeeded", "done"]
+    ])
+    assert.deepStrictEqual(apply({ to: "failed", settleItems: true }).map((i) => i.status), ["failed", "failed", "failed", "failed", "failed", "succeeded"])
+    assert.strictEqual(apply({ to: "failed", settleItems: true })[1], items[1], "a decided item is kept as it was")
+    assert.strictEqual(apply({ to: "succeeded" }), items, "without the flag the items stay")
+    assert.strictEqual(apply({ to: "requires_action", settleItems: true }), items, "a verdict that is not final settles nothing")
+    const given = [{ target: "a", status: "pending" as const }]
+    assert.strictEqual(apply({ to: "succeeded", settleItems: true, items: given }), given, "items a change brings are its own word")
+    const decided = [items[1]!, items[5]!]
+    assert.strictEqual(Ledger.settleItems(decided, "succeeded"), decided, "nothing to settle: the same array")
+  })
+
   it.effect("pages newest first with a cursor that survives inserts", () =>
     Effect.gen(function*() {
       const ledger = yield* Ledger.makeMemory

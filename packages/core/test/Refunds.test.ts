@@ -359,6 +359,54 @@ describe("Refunds", () => {
     }).pipe(Effect.provide(toy.layer))
   })
 
+  it.scopedLive("resolve carries its verdict onto the items the provider had not decided; those it decided, and every item's own word, stay", () => {
+    const toy = scripted({ idempotent: true, maxTargets: 2 })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const request = (key: string) => ({ lines: [{ target: `${key}-1`, amount: "5.00" }, { target: `${key}-2`, amount: "5.00" }], currency: "USD" as const })
+      type ItemStatus = "pending" | "failed" | "unknown" | "requires_action"
+      const answer = (key: string, first: ItemStatus, second: ItemStatus) => () =>
+        Effect.succeed({
+          status: "pending" as const,
+          providerStatus: "REVIEW",
+          items: [
+            { target: `${key}-1`, status: first, providerStatus: `word-${first}` },
+            { target: `${key}-2`, status: second, providerStatus: `word-${second}`, message: "as the provider put it" }
+          ]
+        })
+      const settle = (key: string, first: ItemStatus, second: ItemStatus, to: "succeeded" | "failed") =>
+        Effect.gen(function*() {
+          toy.script.push(answer(key, first, second))
+          const created = yield* refunds.create({ provider: "toy", request: request(key), idempotencyKey: key })
+          assert.include(["pending", "unknown"], created.refund.status)
+          const resolved = yield* refunds.resolve(created.refund.id, to, `operator: ${to} by email`)
+          assert.strictEqual(resolved.status, to)
+          assert.strictEqual(resolved.providerStatus, "REVIEW", "the refund keeps the provider's last word too")
+          assert.deepStrictEqual(yield* refunds.get(created.refund.id), resolved, "what was answered is what is stored")
+          return resolved.items.map((item) => [item.status, item.providerStatus, item.message])
+        })
+
+      // Airalo's "accepted for review": the operator's verdict is the provider's decision, for each ICCID.
+      assert.deepStrictEqual(yield* settle("review", "pending", "pending", "succeeded"), [
+        ["succeeded", "word-pending", undefined],
+        ["succeeded", "word-pending", "as the provider put it"]
+      ])
+      assert.deepStrictEqual(yield* settle("refused", "pending", "pending", "failed"), [
+        ["failed", "word-pending", undefined],
+        ["failed", "word-pending", "as the provider put it"]
+      ])
+      // A target the provider refused stays failed in a refund recorded succeeded, as resolve's refusal promises.
+      assert.deepStrictEqual(yield* settle("mixed", "pending", "failed", "succeeded"), [
+        ["succeeded", "word-pending", undefined],
+        ["failed", "word-failed", "as the provider put it"]
+      ])
+      assert.deepStrictEqual(yield* settle("doubt", "unknown", "requires_action", "succeeded"), [
+        ["succeeded", "word-unknown", undefined],
+        ["succeeded", "word-requires_action", "as the provider put it"]
+      ])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("a failed answer the provider keeps on its target holds it: a new refund is refused unsent, a hand-made failed keeps it, releaseTargets lets go", () => {
     const toy = scripted({ idempotent: true })
     return Effect.gen(function*() {
