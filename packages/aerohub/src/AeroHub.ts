@@ -67,6 +67,33 @@ const StoredRequest = Schema.Struct({
   refundStatus: AeroHubRequest.RefundStatus
 })
 
+/** A shell word for `text` (single quotes, each `'` closed, escaped and reopened). */
+const shellQuoted = (text: string): string => `'${text.replaceAll("'", "'\\''")}'`
+
+/** The CLI command that sends `request` as an update of the refund. */
+const updateCommand = (refundId: string, request: unknown): string => `refundkit update ${refundId} --data ${shellQuoted(JSON.stringify(request))}`
+
+/**
+ * What settles an AeroHub call in doubt (core's `Definition.inDoubtAdvice`): the same update again.
+ * AeroHub takes an update to the state an order is in as a repeat, so the repeat is safe whatever
+ * happened to the first, and its answer is what the refund records. A verdict by hand would record
+ * no AeroHub word, and the order's next updates could not be checked against one.
+ */
+const inDoubtAdvice = (refundId: string, request: unknown): string =>
+  `AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ` +
+  `${updateCommand(refundId, request)} (on the gateway: POST /v1/refunds/${refundId}/events with that body)`
+
+/** The refund phase's steps, in order: what a supplier reports on the way to REFUNDED. */
+const refundPhase: ReadonlyArray<AeroHubRequest.RefundStatus> = ["PROCESSING", "REFUNDED_PENDING", "REFUNDED"]
+
+/** The steps still to report after `state` on the way to REFUNDED (none after a final state). */
+const stepsAfter = (state: AeroHubRequest.RefundStatus | undefined): ReadonlyArray<AeroHubRequest.RefundStatus> =>
+  state === undefined || state === "QUOTE_COMPLETED"
+    ? refundPhase
+    : refundPhase.includes(state)
+    ? refundPhase.slice(refundPhase.indexOf(state) + 1)
+    : []
+
 /**
  * Where a refund stands at AeroHub, as far as refundkit knows: the states the next
  * update may start from. Its recorded AeroHub word when it has one; when the first
@@ -76,6 +103,23 @@ const standing = (refund: Refund, stored: Option.Option<typeof StoredRequest.Typ
   if (refund.providerStatus !== undefined && AeroHubRequest.isRefundStatus(refund.providerStatus)) return Either.right([refund.providerStatus])
   if (refund.status === "unknown" || refund.status === "requested") {
     return Either.right(Option.match(stored, { onNone: () => [undefined], onSome: (request) => [undefined, request.refundStatus] }))
+  }
+  // Ended with no AeroHub word: AeroHub refused its first update, or an operator settled the refund by
+  // hand while that update was in doubt (which this version refuses for `succeeded`, and earlier ones took).
+  const ended = [...refund.events].reverse().find((event) => event.accepted && event.from !== event.to && event.to === refund.status)
+  const first = Option.match(stored, { onNone: () => "its first update", onSome: (request) => `its first update (${request.refundStatus})` })
+  if (ended?.source === "operator" && refund.status === "succeeded") {
+    return Either.left(
+      `refund ${refund.id} was resolved succeeded by an operator (refundkit resolve, ${ended.at}) while ${first} was in doubt, so it records no AeroHub word, ` +
+        "and a succeeded refund is final: refundkit can send no update for this refund order, and refuses a new refund of it while this one holds it. " +
+        "This cannot be undone through refundkit: report the order's progress at AeroHub directly (AeroHub's supplier portal or your own UpdateRefund call)"
+    )
+  }
+  if (ended?.source === "operator" && refund.status === "failed") {
+    return Either.left(
+      `refund ${refund.id} was resolved failed by an operator while ${first} was in doubt, so it records no AeroHub word to move from, and it holds nothing: ` +
+        "create a new refund for this refund order with its first update again (AeroHub takes a repeat of the state the order is in), then send the next steps as updates of that refund"
+    )
   }
   return Either.left(
     `refund ${refund.id} ended as ${refund.status} before AeroHub accepted its first update${refund.error === undefined ? "" : ` (${refund.error.message})`}; there is no progress to move: create a new refund for this refund order`
@@ -158,15 +202,59 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
       return Option.filter(decodeFirstRequest(refund.request), (request) => request.refundStatus === state)
     }
 
-    // The updates to `state` AeroHub may have applied without the refund recording it: those in doubt
-    // since the refund last recorded an AeroHub word (an answer recorded after them is newer news), and
-    // the order's first update while no answer to it was ever recorded (a create left `unknown`). If one
-    // was applied, AeroHub takes a later update to `state` as a repeat and keeps that one's content.
-    const inDoubtTo = (refund: Refund, state: AeroHubRequest.RefundStatus): ReadonlyArray<AeroHubRequest.UpdateRefund> => {
+    // The updates AeroHub may have applied without the refund recording it, oldest first, each as sent
+    // and decoded: those in doubt since the refund last recorded an AeroHub word (an answer recorded
+    // after them is newer news), and the order's first update while no answer to it was ever recorded
+    // (a create left `unknown`).
+    const inDoubt = (refund: Refund): ReadonlyArray<{ readonly sent: unknown; readonly update: AeroHubRequest.UpdateRefund }> => {
       const lastAnswer = refund.events.reduce((last, e, i) => (e.accepted && e.providerStatus !== undefined ? i : last), -1)
-      const first = refund.providerStatus === undefined && lastAnswer === -1 ? [decodeFirstRequest(refund.request)] : []
-      const later = refund.events.slice(lastAnswer + 1).filter((e) => e.accepted).map((e) => recorded(e.detail, true))
-      return [...first, ...later].flatMap((update) => Option.isSome(update) && update.value.refundStatus === state ? [update.value] : [])
+      const first = refund.providerStatus === undefined && lastAnswer === -1 ? [refund.request] : []
+      const later = refund.events.slice(lastAnswer + 1).filter((e) => e.accepted).flatMap((e) =>
+        Option.toArray(Option.map(Option.filter(UpdateEvent.recordedUpdate(e.detail, id), (u) => u.inDoubt), (u) => u.request))
+      )
+      return [...first, ...later].flatMap((sent) => Option.toArray(Option.map(decodeFirstRequest(sent), (update) => ({ sent, update }))))
+    }
+
+    // The updates to `state` in doubt: if one was applied, AeroHub takes a later update to `state` as a
+    // repeat and keeps that one's content.
+    const inDoubtTo = (refund: Refund, state: AeroHubRequest.RefundStatus): ReadonlyArray<AeroHubRequest.UpdateRefund> =>
+      inDoubt(refund).flatMap((d) => (d.update.refundStatus === state ? [d.update] : []))
+
+    // An operator's verdict (core's `Definition.verdictRefusal`). Only AeroHub's answers to the supplier's
+    // own updates say where an order stands, and a refund settled by hand takes no update that would move
+    // its status (a `succeeded` one at PROCESSING can send neither REFUNDED_PENDING nor REFUNDED): so
+    // `succeeded` is taken only once AeroHub was told REFUNDED (answered or in doubt), and `pending`,
+    // `requires_action` and `unknown`, which would record no AeroHub word, never. `failed` is taken: it
+    // gives the order up in refundkit and frees it for a new refund (unless AeroHub keeps it, `holdsTarget`).
+    const verdictRefusal = (refund: Refund, to: RefundStatus.RefundStatus): string | undefined => {
+      if (to === "failed") return undefined
+      const word = refund.providerStatus !== undefined && AeroHubRequest.isRefundStatus(refund.providerStatus) ? refund.providerStatus : undefined
+      const doubtful = inDoubt(refund)
+      const told = [...(word === undefined ? [] : [word]), ...doubtful.map((d) => d.update.refundStatus)]
+      if (to === "succeeded" && told.some((state) => AeroHubStatus.statusOf(state) === "succeeded")) return undefined
+      const earliest = doubtful[0]
+      const order = Option.match(decodeStored(refund.request), { onNone: () => refund.targets[0]?.target ?? "", onSome: (s) => s.refundOrderNo })
+      const stands = earliest !== undefined
+        ? `its ${earliest.update.refundStatus} update's outcome is not known${word === undefined ? "" : ` (AeroHub last answered ${word})`}`
+        : `AeroHub has it at ${word ?? "a word refundkit does not know"}`
+      const remaining = stepsAfter(earliest?.update.refundStatus ?? word)
+      const closedOff = to === "succeeded" && remaining.length > 0
+        ? ` Resolved succeeded, it would take no further update, and the order could not be reported ${remaining.join(" or ")} through refundkit.`
+        : ""
+      const next = remaining[0]
+      const instead = earliest !== undefined
+        ? `send that update again, the same (AeroHub takes a repeat, and its answer is recorded): ${updateCommand(refund.id, earliest.sent)}${remaining.length > 0 ? `, then the next steps (${remaining.join(", then ")}) the same way` : ""}`
+        : next !== undefined
+        ? `report the order's next steps (${remaining.join(", then ")}) as updates, the next one: ${
+          updateCommand(refund.id, {
+            ...Option.match(decodeStored(refund.request), { onNone: () => ({ refundOrderNo: order }), onSome: (s) => ({ refundOrderNo: s.refundOrderNo, purchaseOrderNo: s.purchaseOrderNo }) }),
+            refundStatus: next,
+            ...(next === "REFUNDED" ? { refundAmount: [{ refundCost: "<the amount refunded>" }] } : {})
+          })
+        }`
+        : "report the order's progress with updates (refundkit update)"
+      return `refund ${refund.id} is not resolved ${to} by hand: an AeroHub refund stands where AeroHub's answers to your updates put refund order ${order}, and ${stands}.${closedOff} ` +
+        `Instead, ${instead}. To give the order up in refundkit, resolve it failed, which frees the order for a new refund.`
     }
 
     // Every call carries a fresh requestId and AeroHub documents no replay of an earlier
@@ -272,6 +360,8 @@ export const make = (config: AeroHubConfig.AeroHubConfig): Effect.Effect<Provide
       describe: (request) => ({ targets: [{ target: request.refundOrderNo }] }),
       submit: (request, context) => send(request, context),
       update,
+      inDoubtAdvice,
+      verdictRefusal,
       statusHint: "AeroHub documents no status API for suppliers: you are the source of a refund order's progress; report the next step with an update.",
       statusRank: AeroHubStatus.statusRank
     })

@@ -91,6 +91,33 @@ const recordedByAnEarlierVersion = (ledger: Ledger.Ledger.Service, key: string, 
     })
   })
 
+/**
+ * An operator's verdict as an earlier version recorded it, unasked: `Refunds.resolve` now refuses a
+ * `succeeded` AeroHub was never told, and such refunds are in ledgers already.
+ */
+const resolvedByAnEarlierVersion = (ledger: Ledger.Ledger.Service, id: string, to: "succeeded" | "failed", note: string) =>
+  ledger.transition(id, { to, source: "operator", at: new Date().toISOString(), detail: `operator: ${note}`, ...(to === "succeeded" ? { error: null } : {}) })
+
+/** The refund a create left in doubt: its first update's answers lost, so the create was answered with its id. */
+const createdInDoubt = (
+  refunds: Refunds.Refunds.Service,
+  sandbox: AeroHubSandbox.AeroHubSandbox,
+  request: Record<string, unknown>,
+  idempotencyKey: string
+) =>
+  Effect.gen(function*() {
+    yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "update_refund", times: 10 })
+    const error = yield* Effect.flip(refunds.create({ provider: "aerohub", request, idempotencyKey }))
+    yield* sandbox.faults.clear
+    assert.strictEqual(error._tag, "ProviderUnavailable", JSON.stringify(error))
+    const id = error._tag === "ProviderUnavailable" ? error.refundId ?? "" : ""
+    assert.strictEqual((yield* refunds.get(id)).status, "unknown")
+    return { error, id }
+  })
+
+/** The CLI command an AeroHub message gives for sending `request` as an update of refund `id`. */
+const updateCommand = (id: string, request: unknown) => `refundkit update ${id} --data '${JSON.stringify(request)}'`
+
 const bodies = (sandbox: AeroHubSandbox.AeroHubSandbox) =>
   Effect.map(sandbox.calls, (calls) => calls.map((call) => JSON.parse(call.body) as Record<string, unknown>))
 
@@ -585,10 +612,11 @@ describe("AeroHub plugin end to end", () => {
 
   it.scopedLive("a refund settled by hand (resolve) refuses an update before sending it: AeroHub would take it, the refund could not", () =>
     Effect.gen(function*() {
-      const { refunds, sandbox, sent } = yield* setup()
+      const { refunds, sandbox, sent, ledger } = yield* setup()
       const o = order(94)
       const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "resolved" })
-      yield* refunds.resolve(refund.id, "succeeded", "reimbursed, seen in the supplier's books")
+      // This version refuses that verdict (below); an earlier one recorded it.
+      yield* resolvedByAnEarlierVersion(ledger, refund.id, "succeeded", "reimbursed, seen in the supplier's books")
       const error = yield* Effect.flip(refunds.update(refund.id, { ...o, refundStatus: "REFUNDED_PENDING" }))
       assert.strictEqual(error._tag, "InvalidRequest")
       if (error._tag === "InvalidRequest") {
@@ -602,6 +630,92 @@ describe("AeroHub plugin end to end", () => {
       yield* refunds.resolve(closedByHand.refund.id, "failed", "the airline refused")
       const closed = yield* refunds.update(closedByHand.refund.id, { ...order(95), refundStatus: "CLOSED", rejectReason: 2 })
       assert.strictEqual(closed.providerStatus, "CLOSED")
+    }))
+
+  it.scopedLive("a first update in doubt is settled by sending it again, as its error says (not by resolve, which refuses succeeded naming that update); the order then goes on to REFUNDED", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent } = yield* setup()
+      const o = { refundOrderNo: "FBRF2403119001", purchaseOrderNo: "F1745553257834619001" }
+      const first = { ...o, refundStatus: "PROCESSING" }
+      const { error, id } = yield* createdInDoubt(refunds, sandbox, first, "ah-1")
+      // AeroHub took it (only its answers were lost), and the error says how that is learnt: the same update again.
+      assert.strictEqual(Option.getOrUndefined(Option.map(yield* sandbox.order(o.refundOrderNo), (x) => x.status)), "PROCESSING")
+      assert.include(error.message, `It may have reached aerohub. The refund ${id} is kept as "unknown" and refundkit will not resend it by itself:`)
+      assert.include(error.message, `send the same update again and its answer is recorded on the refund: ${updateCommand(id, first)} (on the gateway: POST /v1/refunds/${id}/events with that body).`)
+      assert.notInclude(error.message, "resolve")
+      assert.strictEqual((yield* refunds.get(id)).error?.message, error.message, "the refund shows the same advice")
+
+      // A verdict AeroHub was not told is refused, naming the update to send; nothing is recorded or sent.
+      const before = yield* sent
+      for (const to of ["succeeded", "pending"] as const) {
+        const refused = issueOf(yield* Effect.flip(refunds.resolve(id, to, "operator: the portal shows PROCESSING")))
+        assert.strictEqual(refused.path, "status")
+        assert.include(refused.message, `refund ${id} is not resolved ${to} by hand:`)
+        assert.include(refused.message, `its PROCESSING update's outcome is not known`)
+        assert.include(refused.message, `send that update again, the same (AeroHub takes a repeat, and its answer is recorded): ${updateCommand(id, first)}`)
+      }
+      assert.include(
+        issueOf(yield* Effect.flip(refunds.resolve(id, "succeeded", "operator: x"))).message,
+        "Resolved succeeded, it would take no further update, and the order could not be reported REFUNDED_PENDING or REFUNDED through refundkit."
+      )
+      assert.strictEqual((yield* refunds.get(id)).status, "unknown")
+      assert.strictEqual(yield* sent, before)
+
+      // The same update again: AeroHub takes it as a repeat, and its answer settles the refund.
+      const settled = yield* refunds.update(id, first)
+      assert.deepStrictEqual([settled.status, settled.providerStatus, settled.error], ["pending", "PROCESSING", undefined])
+      // At PROCESSING, succeeded by hand is still refused, naming the next step.
+      const atProcessing = issueOf(yield* Effect.flip(refunds.resolve(id, "succeeded", "operator: reimbursed")))
+      assert.include(atProcessing.message, "AeroHub has it at PROCESSING")
+      assert.include(atProcessing.message, `report the order's next steps (REFUNDED_PENDING, then REFUNDED) as updates, the next one: ${updateCommand(id, { ...o, refundStatus: "REFUNDED_PENDING" })}`)
+      yield* refunds.update(id, { ...o, refundStatus: "REFUNDED_PENDING" })
+
+      // A REFUNDED in doubt: its error gives the same advice, and AeroHub having been told REFUNDED, succeeded by hand is taken.
+      const refunded = { ...o, refundStatus: "REFUNDED", refundAmount: [{ refundCost: "250.00" }] }
+      yield* sandbox.faults.inject({ fault: { _tag: "LostResponse" }, route: "update_refund", times: 10 })
+      const lost = yield* Effect.flip(refunds.update(id, refunded))
+      yield* sandbox.faults.clear
+      assert.strictEqual(lost._tag, "ProviderUnavailable")
+      assert.include(lost.message, `the update may have been applied. AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ${updateCommand(id, refunded)}`)
+      const resolved = yield* refunds.resolve(id, "succeeded", "operator: the portal shows REFUNDED")
+      assert.strictEqual(resolved.status, "succeeded")
+      // The repeat is still taken, and records AeroHub's word and money.
+      const repeated = yield* refunds.update(id, refunded)
+      assert.deepStrictEqual([repeated.status, repeated.providerStatus, repeated.references["refundAmount"]], ["succeeded", "REFUNDED", JSON.stringify([{ refundCost: "250.00" }])])
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1)
+    }))
+
+  it.scopedLive("a refund an earlier version let an operator resolve while its first update was in doubt: an update says what happened and what to do, a new create says the order is refunded", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent, ledger } = yield* setup()
+      const o = order(130)
+      const { id } = yield* createdInDoubt(refunds, sandbox, { ...o, refundStatus: "PROCESSING" }, "resolved-in-doubt")
+      yield* resolvedByAnEarlierVersion(ledger, id, "succeeded", "portal shows PROCESSING")
+      const before = yield* sent
+      const refused = issueOf(yield* Effect.flip(refunds.update(id, { ...o, refundStatus: "REFUNDED_PENDING" })))
+      assert.strictEqual(refused.path, "refundStatus")
+      assert.include(refused.message, `refund ${id} was resolved succeeded by an operator (refundkit resolve, `)
+      assert.include(refused.message, "while its first update (PROCESSING) was in doubt, so it records no AeroHub word")
+      assert.include(refused.message, "This cannot be undone through refundkit: report the order's progress at AeroHub directly")
+      assert.notInclude(refused.message, "before AeroHub accepted", "AeroHub did accept it")
+      const held = yield* Effect.flip(refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "resolved-in-doubt-again" }))
+      assert.strictEqual(held._tag, "TargetAlreadyRefunded")
+      assert.include(held.message, `${o.refundOrderNo} is already refunded by refund ${id} (status succeeded, which is final).`)
+      assert.include(held.message, `${id} is finished`)
+      assert.notInclude(held.message, "resolve", "a verdict on a final refund is refused")
+      assert.strictEqual(yield* sent, before, "nothing reached AeroHub")
+
+      // Resolved failed instead (still allowed): it holds nothing, and the update's refusal says to create a new refund.
+      const f = order(131)
+      const failed = yield* createdInDoubt(refunds, sandbox, { ...f, refundStatus: "PROCESSING" }, "failed-in-doubt")
+      const given = yield* refunds.resolve(failed.id, "failed", "operator: giving this order up in refundkit")
+      assert.deepStrictEqual([given.status, given.holdsTarget], ["failed", undefined])
+      const moved = issueOf(yield* Effect.flip(refunds.update(failed.id, { ...f, refundStatus: "REFUNDED_PENDING" })))
+      assert.include(moved.message, `refund ${failed.id} was resolved failed by an operator while its first update (PROCESSING) was in doubt`)
+      assert.include(moved.message, "create a new refund for this refund order with its first update again")
+      const anew = yield* refunds.create({ provider: "aerohub", request: { ...f, refundStatus: "PROCESSING" }, idempotencyKey: "failed-in-doubt-anew" })
+      assert.deepStrictEqual([anew.refund.status, anew.refund.providerStatus], ["pending", "PROCESSING"], "AeroHub took it as a repeat")
+      assert.strictEqual((yield* refunds.update(anew.refund.id, { ...f, refundStatus: "REFUNDED_PENDING" })).providerStatus, "REFUNDED_PENDING")
     }))
 
   it.scopedLive("a refund whose first update timed out can still move on", () =>

@@ -178,6 +178,10 @@ export interface Provider {
   readonly statusRank: (providerStatus: string) => number | undefined
   /** A target as the ledger records it, for a caller's spelling of it (`Definition.canonicalTarget`; since 0.6.0). */
   readonly canonicalTarget: (text: string) => string
+  /** What settles a call of this refund left in doubt, when core's own words do not (`Definition.inDoubtAdvice`; since 0.6.0). */
+  readonly inDoubtAdvice: (refundId: string, request: unknown) => string | undefined
+  /** Why an operator's verdict on this refund is refused, if it is (`Definition.verdictRefusal`; since 0.6.0). */
+  readonly verdictRefusal: (refund: Refund, to: RefundStatus) => string | undefined
 }
 
 /**
@@ -210,6 +214,26 @@ export interface Definition<A, I> {
    * spelling of a target comes back unchanged. Without it a target is matched as written. (since 0.6.0)
    */
   readonly canonicalTarget?: (text: string) => string
+  /**
+   * What settles a refund of this provider whose call is in doubt (it may have reached the provider,
+   * and no answer says what it did), where core's own advice (a sync where the provider answers
+   * status queries, otherwise checking with the provider and `refundkit resolve`) is not the way.
+   * `request` is the call in doubt as refundkit sent it: the refund's own request for its first
+   * call, the update's for a follow-up. Core's errors naming the refund (`OutcomeUnknown`,
+   * `ProviderUnavailable` that may have been processed, `UnexpectedResponse`) say it instead of
+   * their own advice (their `advice`), and the refund records it with the error. AeroHub's: send the
+   * same update again, which AeroHub takes as a repeat. Without it, core's advice. (since 0.6.0)
+   */
+  readonly inDoubtAdvice?: (refundId: string, request: unknown) => string
+  /**
+   * The reason an operator's verdict (`Refunds.resolve(id, to, ...)`) on a refund that is not final
+   * would contradict what only the provider's own answers can say, or `undefined` to record it.
+   * `Refunds.resolve` refuses a verdict with a reason as `InvalidRequest` on `status`, before anything
+   * is written; the reason should say what to do instead. AeroHub refuses `succeeded` unless AeroHub
+   * was told `REFUNDED` (a supplier's update says where its order stands, and a refund settled by
+   * hand takes no further update). Without it, every verdict the ledger allows is recorded. (since 0.6.0)
+   */
+  readonly verdictRefusal?: (refund: Refund, to: RefundStatus) => string | undefined
 }
 
 /**
@@ -406,7 +430,9 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
         : Effect.map(update(refund, input), (prepared): Prepared => ({ ...prepared, submit: submitOf(prepared.submit) }))
     },
     statusRank: definition.statusRank ?? (() => undefined),
-    canonicalTarget: definition.canonicalTarget ?? identity
+    canonicalTarget: definition.canonicalTarget ?? identity,
+    inDoubtAdvice: definition.inDoubtAdvice ?? (() => undefined),
+    verdictRefusal: definition.verdictRefusal ?? (() => undefined)
   }
 }
 

@@ -242,9 +242,19 @@ const finalUnsent = (refundId: string | undefined, status: string | undefined, w
     : ""
 
 // Not every provider answers status queries (Airalo, Airpay, AeroHub do not): "sync it" alone sent
-// operators to a command that cannot settle those.
-const keptInDoubt = (provider: string, refundId: string | undefined): string =>
-  `The refund${refundId === undefined ? "" : ` ${refundId}`} is kept as "unknown" and will not be resent: sync it where ${provider} answers status queries; otherwise check with ${provider} and record what happened (refundkit resolve).`
+// operators to a command that cannot settle those. A provider whose refunds are settled otherwise
+// (AeroHub: the same update sent again) gives its own advice, and "record what happened" sent its
+// operators to a verdict that left the order with no way forward.
+const keptInDoubt = (provider: string, refundId: string | undefined, providerAdvice: string | undefined): string =>
+  providerAdvice === undefined
+    ? `The refund${refundId === undefined ? "" : ` ${refundId}`} is kept as "unknown" and will not be resent: sync it where ${provider} answers status queries; otherwise check with ${provider} and record what happened (refundkit resolve).`
+    : `The refund${refundId === undefined ? "" : ` ${refundId}`} is kept as "unknown" and refundkit will not resend it by itself: ${closed(providerAdvice)}`
+
+/**
+ * What settles a refund in doubt, in its provider's words (`Provider.Definition.inDoubtAdvice`):
+ * said instead of core's own advice (since 0.6.0).
+ */
+const inDoubtAdvice = Schema.optional(Schema.String)
 
 /**
  * The provider could not be reached or answered with a transient failure (5xx, 429,
@@ -261,7 +271,8 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
   retryAfterMillis: Schema.optional(Schema.Number),
   maybeProcessed: Schema.Boolean,
   refundId: Schema.optional(Schema.String),
-  status: Schema.optional(RefundStatus)
+  status: Schema.optional(RefundStatus),
+  advice: inDoubtAdvice
 }) {
   get code() {
     return "provider_unavailable" as const
@@ -274,7 +285,12 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
     // "Retry after" only where a retry is sent: nothing was recorded under the key. A refund recorded
     // failed replays under it, and one in doubt is never resent.
     const wait = seconds === undefined || inDoubt || final ? "" : ` Retry after ${seconds} s.`
-    const doubt = inDoubt ? ` It may have reached ${this.provider}. ${keptInDoubt(this.provider, this.refundId)}` : ""
+    // A follow-up in doubt leaves its refund's status as it was: the provider's advice alone.
+    const doubt = inDoubt
+      ? ` It may have reached ${this.provider}. ${keptInDoubt(this.provider, this.refundId, this.advice)}`
+      : this.maybeProcessed && this.advice !== undefined
+      ? ` ${closed(this.advice)}`
+      : ""
     return `${this.provider} is unavailable: ${closed(this.detail)}${wait}${doubt}${finalUnsent(this.refundId, this.status, seconds === undefined ? "" : ` (${this.provider} asked to wait ${seconds} s first)`)}`
   }
 }
@@ -288,13 +304,14 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
 export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>("OutcomeUnknown")("OutcomeUnknown", {
   provider: Schema.String,
   detail: Schema.String,
-  refundId: Schema.optional(Schema.String)
+  refundId: Schema.optional(Schema.String),
+  advice: inDoubtAdvice
 }) {
   get code() {
     return "outcome_unknown" as const
   }
   override get message() {
-    return `The outcome at ${this.provider} is unknown: ${closed(this.detail)} ${keptInDoubt(this.provider, this.refundId)}`
+    return `The outcome at ${this.provider} is unknown: ${closed(this.detail)} ${keptInDoubt(this.provider, this.refundId, this.advice)}`
   }
 }
 
@@ -309,7 +326,8 @@ export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>("
   path: Schema.String,
   detail: Schema.String,
   httpStatus: Schema.optional(Schema.Number),
-  refundId: Schema.optional(Schema.String)
+  refundId: Schema.optional(Schema.String),
+  advice: inDoubtAdvice
 }) {
   get code() {
     return "unexpected_response" as const
@@ -321,7 +339,7 @@ export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>("
     const what = `${this.provider} sent a response refundkit does not understand (${this.path === "" ? "body" : `field ${this.path}`}: ${this.detail}).`
     return this.refundId === undefined
       ? `${what} Nothing in it was recorded; the refund keeps the status it had.`
-      : `${what} ${keptInDoubt(this.provider, this.refundId)}`
+      : `${what} ${keptInDoubt(this.provider, this.refundId, this.advice)}`
   }
 
   /**
@@ -577,7 +595,22 @@ export class TargetAlreadyRefunded extends Schema.TaggedError<TargetAlreadyRefun
     if (this.status === "failed") {
       return `${this.target} is held by refund ${this.refundId} (status failed): its provider took that refund and ended it failed, and keeps it on ${this.target}, so a new refund of ${this.target} would reach the provider as a repeat of it. Nothing was sent. If the provider has told you it will take a new refund of ${this.target}, release the target with \`refundkit resolve ${this.refundId} --status failed --release-targets --note "..."\` and send this one again.`
     }
-    return `${this.target} is already refunded by refund ${this.refundId} (status ${this.status}). Nothing was sent: a refund of the whole target is refused while another refund against it has not failed. Wait for ${this.refundId} to finish; if the provider refused it, record that with \`refundkit resolve ${this.refundId} --status failed --note "..."\` and send this one again.`
+    const guard = "Nothing was sent: a refund of the whole target is refused while another refund against it has not failed."
+    const recordFailed = `\`refundkit resolve ${this.refundId} --status failed --note "..."\``
+    // The advice follows the holder's status: "wait for it to finish; if refused, resolve it failed" told an
+    // operator to wait for a finished refund and to run a verdict refused on a final or requested one.
+    switch (this.status) {
+      case "succeeded":
+        return `${this.target} is already refunded by refund ${this.refundId} (status succeeded, which is final). ${guard} ${this.refundId} is finished: ${this.target} is refunded, and there is nothing more to refund (\`refundkit get ${this.refundId}\` shows how it ended).`
+      // Its first call is out, and its answer settles it; a verdict by hand is refused meanwhile.
+      case "requested":
+        return `${this.target} is held by refund ${this.refundId} (status requested). ${guard} Its first call to the provider is still out: wait for its answer (\`refundkit get ${this.refundId}\`), and send this one again only if it ends failed.`
+      // In doubt: it does not finish by itself.
+      case "unknown":
+        return `${this.target} is held by refund ${this.refundId} (status unknown). ${guard} ${this.refundId} is in doubt: settle it as its error says (\`refundkit get ${this.refundId}\`); if the provider never made it, record that with ${recordFailed} and send this one again.`
+      default:
+        return `${this.target} is already refunded by refund ${this.refundId} (status ${this.status}). ${guard} Wait for ${this.refundId} to finish; if the provider refused it, record that with ${recordFailed} and send this one again.`
+    }
   }
 }
 

@@ -269,6 +269,9 @@ export declare namespace Refunds {
      * again: it keeps holding them unless `options.releaseTargets` says otherwise (since 0.6.0).
      * Resolved `succeeded` or `failed`, its items the provider had not decided take that status, and
      * those it decided keep theirs; each keeps its `providerStatus` (`Ledger.settleItems`, since 0.6.0).
+     * A verdict on a refund that is not final is refused (InvalidRequest on `status`, with its reason)
+     * where its provider says it would contradict what only the provider's answers can say
+     * (`Provider.verdictRefusal`: AeroHub's `succeeded` before AeroHub was told `REFUNDED`; since 0.6.0).
      */
     readonly resolve: (
       id: string,
@@ -415,7 +418,9 @@ export const withOriginalAmounts = (
 /** A submit's failure that `create` answers as an error naming the refund, as recorded in `status`; others answer with the refund. */
 type AnsweredError = ProviderUnavailable | ProviderAuthFailed | OutcomeUnknown | UnexpectedResponse
 
-const answerFor = (refundId: string, status: RefundStatus.RefundStatus, error: ProviderError): AnsweredError | undefined => {
+const answerFor = (refundId: string, status: RefundStatus.RefundStatus, error: ProviderError, advice?: string): AnsweredError | undefined => {
+  // The provider's own advice for a refund in doubt, where it gives one (`Provider.inDoubtAdvice`).
+  const advised = advice === undefined ? {} : { advice }
   switch (error._tag) {
     case "ProviderUnavailable":
       return new ProviderUnavailable({
@@ -425,19 +430,21 @@ const answerFor = (refundId: string, status: RefundStatus.RefundStatus, error: P
         ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
         ...(error.retryAfterMillis === undefined ? {} : { retryAfterMillis: error.retryAfterMillis }),
         refundId,
-        status
+        status,
+        ...advised
       })
     case "ProviderAuthFailed":
       return new ProviderAuthFailed({ provider: error.provider, detail: error.detail, refundId, status })
     case "OutcomeUnknown":
-      return new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId })
+      return new OutcomeUnknown({ provider: error.provider, detail: error.detail, refundId, ...advised })
     case "UnexpectedResponse":
       return new UnexpectedResponse({
         provider: error.provider,
         path: error.path,
         detail: error.detail,
         ...(error.httpStatus === undefined ? {} : { httpStatus: error.httpStatus }),
-        refundId
+        refundId,
+        ...advised
       })
     default:
       return undefined
@@ -486,12 +493,13 @@ export const replayedError = (refund: Refund): ErrorInfo | undefined => {
  * The answer of a create whose refund recovery moved to `unknown` while its submit was out: the
  * submit's own verdict was refused (kept as a refused event), and the create answered this.
  */
-const movedToUnknown = (provider: string, refundId: string, error: ProviderError | undefined): OutcomeUnknown =>
+const movedToUnknown = (provider: string, refundId: string, error: ProviderError | undefined, advice?: string): OutcomeUnknown =>
   new OutcomeUnknown({
     provider,
     refundId,
     // The error's own message says how such a refund is settled, by the provider's means.
-    detail: `the refund was moved to unknown while it was being submitted${error === undefined ? "" : ` (the submit ended with ${briefly(error)})`}`
+    detail: `the refund was moved to unknown while it was being submitted${error === undefined ? "" : ` (the submit ended with ${briefly(error)})`}`,
+    ...(advice === undefined ? {} : { advice })
   })
 
 // Since it last became `unknown`, its submit's verdict came and was refused: that create was answered
@@ -669,6 +677,11 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
 
     const record = (id: string, change: Change) => ledger.transition(id, change)
 
+    /** The provider's advice for this refund in doubt (`Provider.inDoubtAdvice`); none from a provider not registered here. */
+    const adviceFor = (refund: Refund) =>
+      Effect.map(Effect.option(providers.get(refund.provider)), (provider) =>
+        Option.isSome(provider) ? provider.value.inDoubtAdvice(refund.id, refund.request) : undefined)
+
     const asLedgerError = <A, R>(effect: Effect.Effect<A, IllegalTransition | RefundNotFound | CreateError, R>) =>
       Effect.mapError(
         effect,
@@ -684,7 +697,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const movedOn = (refund: Refund, error: ProviderError | undefined) =>
       Effect.flatMap(ledger.get(refund.id), (current): Effect.Effect<Created, CreateError | RefundNotFound | LedgerError> =>
         current.status === "unknown"
-          ? Effect.fail(movedToUnknown(refund.provider, refund.id, error))
+          ? Effect.flatMap(adviceFor(current), (advice) => Effect.fail(movedToUnknown(refund.provider, refund.id, error, advice)))
           : Effect.succeed({ refund: current, replayed: false }))
 
     const recordOutcome = (refund: Refund, outcome: Outcome): Effect.Effect<Created, CreateError> =>
@@ -709,7 +722,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       Effect.gen(function*() {
         const at = yield* nowIso
         const to = statusAfter(error)
-        const answer = answerFor(refund.id, to, error)
+        const answer = answerFor(refund.id, to, error, to === "unknown" ? yield* adviceFor(refund) : undefined)
         const moved = yield* record(refund.id, {
           to,
           source: "submit",
@@ -1279,7 +1292,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         const outcome = yield* call(provider, id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect })).pipe(
           Effect.catchAll((error) =>
             mayHaveTakenEffect(error)
-              ? updateInDoubt(refund, prepared.request, error)
+              ? updateInDoubt(refund, prepared.request, error, provider.inDoubtAdvice(id, prepared.request))
               : Effect.fail(error._tag === "ProviderDeclined" ? new ProviderDeclined({ ...error, of: "update" }) : error)
           )
         )
@@ -1293,7 +1306,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * may already be a step further than the refund says. The attempt goes into the history
      * with its error, and the caller's error names the refund.
      */
-    const updateInDoubt = (refund: Refund, request: unknown, error: ProviderError): Effect.Effect<never, ProviderError | RefundNotFound | LedgerError> =>
+    const updateInDoubt = (refund: Refund, request: unknown, error: ProviderError, advice: string | undefined): Effect.Effect<never, ProviderError | RefundNotFound | LedgerError> =>
       Effect.gen(function*() {
         const at = yield* nowIso
         const detail = UpdateEvent.inDoubtDetail(request, refund.provider, briefly(error))
@@ -1304,7 +1317,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         // OutcomeUnknown and UnexpectedResponse with a refund id say the refund is `unknown`, which an
         // acknowledged refund cannot become; they go back as they are, the history has the rest.
         return yield* error._tag === "ProviderUnavailable"
-          ? new ProviderUnavailable({ ...error, detail: `${error.detail}; the update may have been applied`, refundId: refund.id, status: refund.status })
+          ? new ProviderUnavailable({ ...error, detail: `${error.detail}; the update may have been applied`, refundId: refund.id, status: refund.status, ...(advice === undefined ? {} : { advice }) })
           : error
       })
 
@@ -1387,6 +1400,14 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
               "at once when the ledger can tell that process has ended (one on this machine), otherwise after the recovery grace (REFUNDKIT_RECOVERY_GRACE, 2 minutes by default) and the last lease its process renewed (four REFUNDKIT_HEARTBEATs, 1 minute by default); " +
                 "check it with the provider and resolve it then."
           )
+        }
+        // What only the provider's own answers can say (AeroHub: where the supplier's updates left the
+        // order) is not overruled by hand. A final refund is the ledger's to refuse; a provider not
+        // registered here is not asked.
+        if (!RefundStatus.isFinal(refund.status)) {
+          const provider = yield* Effect.option(providers.get(refund.provider))
+          const refusal = Option.isSome(provider) ? provider.value.verdictRefusal(refund, to) : undefined
+          if (refusal !== undefined) return yield* InvalidRequest.field("status", refusal)
         }
         if (to === "failed") {
           // The over-refund guard counts nothing for a failed refund, so a target the provider refunded

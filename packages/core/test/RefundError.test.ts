@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect, Either, Layer, Schema } from "effect"
 import * as Providers from "../src/Providers.js"
 import { deriveId } from "../src/Refund.js"
-import { ConfigurationError, InvalidRequest, ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, RefundNotFound } from "../src/RefundError.js"
+import { ConfigurationError, InvalidRequest, OutcomeUnknown, ProviderAuthFailed, ProviderDeclined, ProviderUnavailable, RefundNotFound, TargetAlreadyRefunded, UnexpectedResponse } from "../src/RefundError.js"
 
 const settings = Config.all({
   mid: Config.string("REFUNDKIT_TOY_MID"),
@@ -127,5 +127,56 @@ describe("RefundNotFound", () => {
     assert.notInclude(wellFormed.message, "Check the id")
     const malformed = new RefundNotFound({ refundId: "rfd_123" })
     assert.include(malformed.message, `Check the id: a refund id is "rfd_" followed by 26 lowercase letters or digits.`)
+  })
+})
+
+describe("a refund in doubt", () => {
+  it("is settled as its provider advises where it gives advice, in every error that keeps it unknown; core's own words otherwise", () => {
+    const advice = "send the same update again: refundkit update rfd_1 --data '{}'"
+    const core = `The refund rfd_1 is kept as "unknown" and will not be resent: sync it where toy answers status queries; otherwise check with toy and record what happened (refundkit resolve).`
+    const advised = `The refund rfd_1 is kept as "unknown" and refundkit will not resend it by itself: ${advice}.`
+    const lost = { provider: "toy", detail: "the connection was reset", maybeProcessed: true, refundId: "rfd_1", status: "unknown" } as const
+    const cases = [
+      [new ProviderUnavailable(lost), new ProviderUnavailable({ ...lost, advice })],
+      [new OutcomeUnknown({ provider: "toy", detail: "no answer within 30s", refundId: "rfd_1" }), new OutcomeUnknown({ provider: "toy", detail: "no answer within 30s", refundId: "rfd_1", advice })],
+      [new UnexpectedResponse({ provider: "toy", path: "code", detail: "Expected number", refundId: "rfd_1" }), new UnexpectedResponse({ provider: "toy", path: "code", detail: "Expected number", refundId: "rfd_1", advice })]
+    ] as const
+    for (const [plain, withAdvice] of cases) {
+      assert.include(plain.message, core, plain._tag)
+      assert.include(withAdvice.message, advised, withAdvice._tag)
+      assert.notInclude(withAdvice.message, "refundkit resolve", withAdvice._tag)
+    }
+    // A follow-up in doubt leaves its refund pending: the advice alone, no "kept as unknown".
+    const update = new ProviderUnavailable({ ...lost, detail: "the connection was reset; the update may have been applied", status: "pending", advice })
+    assert.strictEqual(update.message, `toy is unavailable: the connection was reset; the update may have been applied. ${advice}.`)
+    // Nothing processed: no advice for a refund in doubt.
+    assert.notInclude(new ProviderUnavailable({ ...lost, maybeProcessed: false, status: "failed", advice }).message, advice)
+  })
+})
+
+describe("TargetAlreadyRefunded", () => {
+  const held = (status: "requested" | "pending" | "unknown" | "succeeded") => new TargetAlreadyRefunded({ target: "T1", refundId: "rfd_1", status }).message
+  const verdict = "refundkit resolve rfd_1 --status failed"
+
+  it("held by a succeeded refund says the target is refunded: nothing to wait for, no verdict (one on a final refund is refused)", () => {
+    const message = held("succeeded")
+    assert.include(message, "T1 is already refunded by refund rfd_1 (status succeeded, which is final). Nothing was sent")
+    assert.include(message, "rfd_1 is finished: T1 is refunded, and there is nothing more to refund")
+    assert.notInclude(message, "Wait for")
+    assert.notInclude(message, verdict)
+  })
+
+  it("held by a refund still requested says to wait for its first call's answer, not to resolve it (refused while requested)", () => {
+    const message = held("requested")
+    assert.include(message, "T1 is held by refund rfd_1 (status requested)")
+    assert.include(message, "Its first call to the provider is still out: wait for its answer")
+    assert.notInclude(message, verdict)
+  })
+
+  it("held by a refund in doubt says to settle it as its error says; held by a pending one, to wait for it", () => {
+    const doubt = held("unknown")
+    assert.include(doubt, "rfd_1 is in doubt: settle it as its error says (`refundkit get rfd_1`)")
+    assert.include(doubt, `if the provider never made it, record that with \`${verdict} --note "..."\``)
+    assert.include(held("pending"), `Wait for rfd_1 to finish; if the provider refused it, record that with \`${verdict} --note "..."\` and send this one again.`)
   })
 })

@@ -28,6 +28,10 @@ const scripted = (options: {
    * as it does when their process has stalled past its leases, or has died (a crash, simulated).
    */
   unleased?: boolean
+  /** The provider's own advice for a refund in doubt (`Definition.inDoubtAdvice`). */
+  inDoubtAdvice?: (refundId: string, request: unknown) => string
+  /** The provider's refusal of an operator's verdict (`Definition.verdictRefusal`). */
+  verdictRefusal?: Provider.Definition<typeof Lines.Type, typeof Lines.Encoded>["verdictRefusal"]
 }) => {
   const calls: Array<typeof Lines.Type> = []
   const script: Array<Step> = []
@@ -76,7 +80,9 @@ const scripted = (options: {
         outcome: { status: body.status === "DONE" ? "succeeded" : body.status === "FAILED" ? "failed" : "pending", providerStatus: body.status }
       }])
     },
-    statusRank: (word) => ({ PENDING: 1, DONE: 2, FAILED: 2 } as Record<string, number>)[word]
+    statusRank: (word) => ({ PENDING: 1, DONE: 2, FAILED: 2 } as Record<string, number>)[word],
+    ...(options.inDoubtAdvice === undefined ? {} : { inDoubtAdvice: options.inDoubtAdvice }),
+    ...(options.verdictRefusal === undefined ? {} : { verdictRefusal: options.verdictRefusal })
   })
   const layer = Refunds.layer({
     // Long enough that no call a test holds open times out on a loaded machine; the tests of the timeout set their own.
@@ -404,6 +410,68 @@ describe("Refunds", () => {
         ["succeeded", "word-unknown", undefined],
         ["succeeded", "word-requires_action", "as the provider put it"]
       ])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("a provider's advice for a refund in doubt replaces core's in the answer and on the refund; without one, core's words stay", () =>
+    Effect.gen(function*() {
+      const lost = () => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "the connection was reset after the request was sent", maybeProcessed: true }))
+      const advice = (refundId: string, request: unknown) => `send ${JSON.stringify(request)} again with toyctl resend ${refundId}`
+      const inDoubt = (toy: ReturnType<typeof scripted>, key: string) =>
+        Effect.gen(function*() {
+          toy.script.push(lost)
+          const refunds = yield* Refunds.Refunds
+          const error = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: key }))
+          assert.strictEqual(error._tag, "ProviderUnavailable")
+          const refund = yield* refunds.get(error._tag === "ProviderUnavailable" ? error.refundId ?? "" : "")
+          assert.strictEqual(refund.status, "unknown")
+          assert.strictEqual(refund.error?.message, error.message, "the refund records the answer, advice and all")
+          return { error, refund }
+        }).pipe(Effect.provide(toy.layer))
+
+      const advised = yield* inDoubt(scripted({ idempotent: false, inDoubtAdvice: advice }), "advised")
+      assert.include(
+        advised.error.message,
+        `It may have reached toy. The refund ${advised.refund.id} is kept as "unknown" and refundkit will not resend it by itself: send ${JSON.stringify(one("t1"))} again with toyctl resend ${advised.refund.id}.`
+      )
+      assert.notInclude(advised.error.message, "refundkit resolve")
+      assert.notInclude(advised.error.message, "record what happened")
+
+      // A timeout and a retry ending without a verdict are answered with the advice too.
+      const timedOut = scripted({ idempotent: true, callTimeout: "200 millis", inDoubtAdvice: advice })
+      timedOut.script.push(() => Effect.never)
+      const late = yield* Effect.flatMap(Refunds.Refunds, (r) => Effect.flip(r.create({ provider: "toy", request: one("t2"), idempotencyKey: "late" }))).pipe(Effect.provide(timedOut.layer))
+      assert.strictEqual(late._tag, "OutcomeUnknown")
+      assert.include(late.message, `is kept as "unknown" and refundkit will not resend it by itself: send`)
+      assert.notInclude(late.message, "refundkit resolve")
+
+      const plain = yield* inDoubt(scripted({ idempotent: false }), "plain")
+      assert.include(plain.error.message, `The refund ${plain.refund.id} is kept as "unknown" and will not be resent: sync it where toy answers status queries; otherwise check with toy and record what happened (refundkit resolve).`)
+    }))
+
+  it.scopedLive("a verdict the provider refuses is InvalidRequest on status with its reason, nothing recorded; other verdicts, and final refunds, are not its to refuse", () => {
+    const asked: Array<string> = []
+    const toy = scripted({
+      idempotent: true,
+      verdictRefusal: (refund, to) => {
+        asked.push(`${refund.status}->${to}`)
+        return to === "succeeded" && refund.providerStatus !== "DONE" ? `only the toy's own DONE says refund ${refund.id} succeeded: send the next step` : undefined
+      }
+    })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.succeed({ status: "pending", providerStatus: "PENDING" }))
+      const { refund } = yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "pending" })
+      const refused = yield* Effect.flip(refunds.resolve(refund.id, "succeeded", "operator: the dashboard says paid"))
+      assert.strictEqual(refused._tag, "InvalidRequest")
+      assert.deepStrictEqual(refused._tag === "InvalidRequest" ? refused.issues : [], [{ path: "status", message: `only the toy's own DONE says refund ${refund.id} succeeded: send the next step` }])
+      assert.deepStrictEqual((yield* refunds.get(refund.id)).events.length, refund.events.length, "nothing was recorded")
+      const failed = yield* refunds.resolve(refund.id, "failed", "operator: the toy gave up")
+      assert.strictEqual(failed.status, "failed")
+      // A final refund is the ledger's to refuse: the provider is not asked.
+      const final = yield* Effect.flip(refunds.resolve(refund.id, "succeeded", "operator: after all"))
+      assert.strictEqual(final._tag, "IllegalTransition")
+      assert.deepStrictEqual(asked, ["pending->succeeded", "pending->failed"])
     }).pipe(Effect.provide(toy.layer))
   })
 
