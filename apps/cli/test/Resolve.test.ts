@@ -45,8 +45,10 @@ describe("refundkit resolve", () => {
   })
 
   it("refuses to settle a refund whose first call is still out, and settles it once that call has ended in doubt", async () => {
-    await fault(sandboxes.url("airpay"), { fault: { _tag: "Hang", millis: 6_000 }, route: "refund" })
-    const env = { ...sandboxes.info.env, REFUNDKIT_CALL_TIMEOUT: "5 seconds" }
+    // The call stays out long enough for a list and a resolve to start on a loaded machine (a 5 s
+    // window was missed under a full parallel run: the refund was already unknown when resolve ran).
+    await fault(sandboxes.url("airpay"), { fault: { _tag: "Hang", millis: 16_000 }, route: "refund" })
+    const env = { ...sandboxes.info.env, REFUNDKIT_CALL_TIMEOUT: "15 seconds" }
     const ledger = ["--ledger", join(dir, "ledger.db")]
     const creating = start(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 3100007, amount: "3.00" }] }), ...ledger], { cwd: dir, env })
     const created = new Promise<number | null>((resolve) => creating.on("exit", resolve))
