@@ -1,7 +1,7 @@
 /**
  * `POST /v1/refunds`, the route every refund goes through, answered straight from
  * Node's request: the same checks in the same order as HttpApi (body limit, API key,
- * Idempotency-Key, body, schema), the same error bodies and statuses, the same
+ * Idempotency-Key, Content-Type, body, schema), the same error bodies and statuses, the same
  * `X-Request-Id`, `Server-Timing` and access log line; one Effect fiber per request
  * runs core's `create`. One difference: a client that hangs up does not stop its refund.
  *
@@ -178,6 +178,8 @@ export const make = (options: {
       if (unauthorized !== undefined) return refuse(unauthorized)
       const key = checkKey(sentKeys(request))
       if (Either.isLeft(key)) return refuse(key.left)
+      const unsupported = RequestBody.unsupportedMediaType(request.headers)
+      if (unsupported !== undefined) return refuse(unsupported)
 
       RequestBody.collect(request, limit, (body) => {
         if (Either.isLeft(body)) return refuse(body.left)

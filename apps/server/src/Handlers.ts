@@ -42,7 +42,8 @@ const checkProvider = (installed: ReadonlyArray<string>, provider: string | unde
 /**
  * `/v1/refunds`: create and events read their bodies themselves, so a body that is
  * not JSON, too large, or missing `provider` answers in the gateway's shape, and the
- * Idempotency-Key is checked before the body is read. `installed`: the plugin ids a
+ * Idempotency-Key and then the Content-Type are checked before the body is read. Sync
+ * takes no body and reads none, so it checks no Content-Type. `installed`: the plugin ids a
  * list's `provider` filter may name (default: every one in `Installed.plugins`).
  *
  * @since 0.1.0
@@ -61,6 +62,7 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
         // same logic when the gateway is built with `createRoute: "httpapi"`.
         .handleRaw("create", ({ request }) =>
           checkKey(sentKeys(NodeHttpServerRequest.toIncomingMessage(request))).pipe(
+            Effect.zipLeft(RequestBody.requireJson(request.headers)),
             Effect.flatMap((key) => Effect.flatMap(RequestBody.text(request), (text) => create(service, key, text))),
             Effect.map((created) => {
               if (!created.replayed) metrics?.created(created.refund)
@@ -87,6 +89,7 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
         .handle("sync", ({ path }) => service.sync(path.id).pipe(Effect.mapError(ApiErrors.fromSyncError(path.id))))
         .handleRaw("update", ({ path, request }) =>
           Effect.gen(function*() {
+            yield* RequestBody.requireJson(request.headers)
             const input = yield* Effect.flatMap(RequestBody.text(request), RequestBody.parseObject)
             // As with create, a client that hangs up does not stop its update: once sent, the provider
             // may apply it, and only running it to its outcome gets that into the ledger.

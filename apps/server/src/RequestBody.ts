@@ -1,7 +1,8 @@
 /**
- * Reading a request body: collected as UTF-8 text under the body limit, then parsed
- * as one JSON object no deeper than any provider's request. Shared by the HttpApi
- * handlers and the direct `POST /v1/refunds` route, so both answer alike.
+ * Reading a request body: its `Content-Type` checked before it is read, then collected as
+ * UTF-8 text under the body limit and parsed as one JSON object no deeper than any
+ * provider's request. Shared by the HttpApi handlers and the direct `POST /v1/refunds`
+ * route, so both answer alike.
  *
  * @since 0.1.0
  */
@@ -29,6 +30,79 @@ export const defaultBodyLimitBytes = 1024 * 1024
  */
 export const tooLarge = (limit: number): ApiError.PayloadTooLarge =>
   new ApiError.PayloadTooLarge({ message: `The request body is larger than ${limit} bytes.`, limitBytes: limit })
+
+/**
+ * Request headers by lower-cased name, as Node and the platform both give them.
+ *
+ * @since 0.6.0
+ */
+export type RequestHeaders = { readonly [name: string]: string | ReadonlyArray<string> | undefined }
+
+const single = (headers: RequestHeaders, name: string): string | undefined => {
+  const value = headers[name]
+  return typeof value === "string" ? value : undefined
+}
+
+// RFC 9110 8.3.1: type "/" subtype, then `; name=value` parameters (a value a token or a quoted
+// string); matched on the lower-cased header, since every part the rule reads is case-insensitive.
+const mediaTypePattern = /^[ \t]*([!#$%&'*+.^_`|~0-9a-z-]+\/[!#$%&'*+.^_`|~0-9a-z-]+)[ \t]*/
+const parameterPattern = /;[ \t]*(?:([!#$%&'*+.^_`|~0-9a-z-]+)[ \t]*=[ \t]*([!#$%&'*+.^_`|~0-9a-z-]+|"(?:[^"\\]|\\.)*")[ \t]*)?/y
+// RFC 6839 3.1: a `+json` type is JSON, and is read as plain JSON here.
+const jsonSubtype = /^application\/(?:json|[^/]+\+json)$/
+
+const rule = "send Content-Type: application/json (charset=utf-8 may follow) with a JSON body"
+
+const refusal = (why: string) =>
+  new ApiError.UnsupportedMediaType({ message: `${why}: ${rule}. Nothing was read, sent to a provider or recorded.` })
+
+const noType = refusal("The request has a body and no Content-Type")
+
+const shown = (value: string): string => JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value)
+
+/**
+ * The refusal of a body not declared as JSON, decided from the headers before the body is read;
+ * `undefined` when it may be read. JSON is `application/json` in any case, with a `charset`
+ * parameter only if it is UTF-8 (the body is read as UTF-8: a UTF-16 body would be garbled, not
+ * refused), other parameters ignored; or a `+json` type, which RFC 6839 makes JSON. A body sent
+ * without a `Content-Type` is refused too: its sender never said it is JSON, and a client that
+ * works only because its body happened to parse breaks on the first body that does not. A request
+ * with neither a body nor a type is let through, since there is nothing to type: the body's own
+ * check then says what is missing.
+ *
+ * @since 0.6.0
+ */
+export const unsupportedMediaType = (headers: RequestHeaders): ApiError.UnsupportedMediaType | undefined => {
+  const given = single(headers, "content-type")
+  if (given === "application/json") return undefined
+  if (given === undefined || given.trim() === "") {
+    // RFC 9112 6.3: a request with neither header has no body.
+    const length = single(headers, "content-length")
+    const hasBody = headers["transfer-encoding"] !== undefined || (length !== undefined && Number(length) !== 0)
+    return hasBody ? noType : undefined
+  }
+  const lower = given.toLowerCase()
+  const type = mediaTypePattern.exec(lower)
+  if (type === null || !jsonSubtype.test(type[1]!)) return refusal(`Content-Type ${shown(given)} is not JSON`)
+  parameterPattern.lastIndex = type[0].length
+  while (parameterPattern.lastIndex < lower.length) {
+    const parameter = parameterPattern.exec(lower)
+    if (parameter === null) return refusal(`Content-Type ${shown(given)} is not a media type this gateway can read`)
+    if (parameter[1] !== "charset") continue
+    const value = parameter[2]!.startsWith("\"") ? parameter[2]!.slice(1, -1) : parameter[2]!
+    if (value !== "utf-8") return refusal(`Content-Type ${shown(given)} names a charset other than UTF-8`)
+  }
+  return undefined
+}
+
+/**
+ * {@link unsupportedMediaType} for an HttpApi handler.
+ *
+ * @since 0.6.0
+ */
+export const requireJson = (headers: RequestHeaders): Effect.Effect<void, ApiError.UnsupportedMediaType> => {
+  const refused = unsupportedMediaType(headers)
+  return refused === undefined ? Effect.void : Effect.fail(refused)
+}
 
 const unreadable = new ApiError.InvalidRequest({ message: "The request body could not be read.", issues: [{ path: "", message: "unreadable body" }] })
 

@@ -28,6 +28,7 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .addSuccess(ApiModel.RefundResponse, { status: 201 })
       .addSuccess(ApiModel.ReplayedRefund, { status: 200 })
       .addError(Wire.MissingIdempotencyKey)
+      .addError(Wire.UnsupportedMediaType)
       .addError(Wire.UnknownProvider)
       .addError(Wire.RefundInProgress)
       .addError(Wire.OverRefund)
@@ -40,6 +41,7 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .annotateContext(OpenApi.annotations({
         summary: "Create a refund",
         description:
+          "A body not sent as `Content-Type: application/json` is 415 unsupported_media_type, nothing read or sent. " +
           "Validates the body against the provider's schema (400 invalid_request, nothing sent), claims the Idempotency-Key, " +
           "and submits the refund. 201 with the refund whatever the provider said (a decline is a refund in status `failed`); " +
           "200 with `Idempotent-Replayed: true` for the same key and body again, unless the first answer was a 502 or 504 naming the refund " +
@@ -87,7 +89,8 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .addError(Wire.OutcomeUnknown)
       .annotateContext(OpenApi.annotations({
         summary: "Ask the provider for the refund's current status",
-        description: "409 sync_unsupported for providers without a status API, and for a refund still `requested` (its submit is in flight; it is synced once it has an outcome, or once recovery made it `unknown`)."
+        description: "Takes no body (one sent is not read, whatever its Content-Type). " +
+          "409 sync_unsupported for providers without a status API, and for a refund still `requested` (its submit is in flight; it is synced once it has an outcome, or once recovery made it `unknown`)."
       }))
   )
   .add(
@@ -95,6 +98,7 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .setPath(ApiModel.RefundPath)
       .setPayload(Schema.Unknown.annotations({ description: "The provider's follow-up schema (e.g. an AeroHub progress update)" }))
       .addSuccess(ApiModel.RefundResponse)
+      .addError(Wire.UnsupportedMediaType)
       .addError(Wire.RefundNotFound)
       .addError(Wire.UnknownProvider)
       .addError(Wire.UnsupportedOperation)
@@ -104,7 +108,10 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .addError(Wire.ProviderAuthFailed)
       .addError(Wire.UnexpectedResponse)
       .addError(Wire.OutcomeUnknown)
-      .annotateContext(OpenApi.annotations({ summary: "Send a provider-specific follow-up action on a refund" }))
+      .annotateContext(OpenApi.annotations({
+        summary: "Send a provider-specific follow-up action on a refund",
+        description: "A body not sent as `Content-Type: application/json` is 415 unsupported_media_type, nothing read or sent."
+      }))
   )
   .middleware(Authorization)
 {}
@@ -271,7 +278,8 @@ export class Api extends HttpApi.make("refundkit")
     title: "refundkit gateway",
     version: "0.1.0",
     description:
-      "One HTTP API for every installed refund provider. JSON everywhere; errors are " +
+      "One HTTP API for every installed refund provider. JSON everywhere: a body sent to `/v1/refunds` carries " +
+      "`Content-Type: application/json` (415 unsupported_media_type otherwise; provider callbacks are taken as their providers send them); errors are " +
       '`{"error": {"code", "message", "issues"?, "refundId"?}}`. Every response carries `Server-Timing` ' +
       "(`app` is the gateway's own time, `provider` the time spent waiting on providers) and `X-Request-Id`.",
     license: { name: "MIT" },

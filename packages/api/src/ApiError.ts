@@ -215,6 +215,19 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
 }) {}
 
 /**
+ * A request body that is not declared as JSON: a route that reads a JSON body takes
+ * `Content-Type: application/json` (optionally `; charset=utf-8`) or a `+json` type such as
+ * `application/merge-patch+json`, and a body sent without a `Content-Type` or with another one is
+ * refused before it is read: nothing was sent to a provider or recorded.
+ *
+ * @since 0.6.0
+ */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  code: Schema.tag("unsupported_media_type"),
+  ...base
+}) {}
+
+/**
  * The request line and headers are larger than the gateway's HTTP parser accepts
  * (Node's `maxHeaderSize`, 16 KiB unless the operator changed it); nothing was read.
  *
@@ -401,6 +414,11 @@ export const Wire = {
   UnsupportedOperation: response(UnsupportedOperation, 409, "The provider has no such operation"),
   IllegalTransition: response(IllegalTransition, 409, "The change is not allowed from the refund's status"),
   PayloadTooLarge: response(PayloadTooLarge, 413, "The body is larger than the gateway accepts"),
+  UnsupportedMediaType: response(
+    UnsupportedMediaType,
+    415,
+    "The body is not declared as JSON: send Content-Type: application/json; nothing was read, sent or recorded"
+  ),
   HeadersTooLarge: response(HeadersTooLarge, 431, "The request line and headers are larger than the gateway accepts"),
   IdempotencyKeyReused: response(IdempotencyKeyReused, 422, "The key was used before with another body"),
   ProviderDeclined: response(ProviderDeclined, 422, "The provider declined the action"),
@@ -436,6 +454,7 @@ export type ApiError =
   | UnsupportedOperation
   | IllegalTransition
   | PayloadTooLarge
+  | UnsupportedMediaType
   | HeadersTooLarge
   | IdempotencyKeyReused
   | ProviderDeclined

@@ -16,7 +16,12 @@ describe("Api", () => {
     assert.notInclude(JSON.stringify(spec), "/schemas/unknown", "an $id repeated would make the document invalid")
     const create = spec.paths["/v1/refunds"]?.post
     assert.isDefined(create)
-    assert.deepStrictEqual(Object.keys(create!.responses).sort(), ["200", "201", "400", "401", "404", "409", "413", "422", "431", "500", "502", "503", "504"])
+    assert.deepStrictEqual(Object.keys(create!.responses).sort(), ["200", "201", "400", "401", "404", "409", "413", "415", "422", "431", "500", "502", "503", "504"])
+    // 415 where a JSON body is read: create and events; not sync, which reads none, nor a callback, taken as its provider sends it.
+    assert.include(Object.keys(spec.paths["/v1/refunds/{id}/events"]?.post?.responses ?? {}), "415")
+    assert.notInclude(Object.keys(spec.paths["/v1/refunds/{id}/sync"]?.post?.responses ?? {}), "415")
+    assert.notInclude(Object.keys(spec.paths["/v1/webhooks/{provider}"]?.post?.responses ?? {}), "415")
+    assert.include(JSON.stringify(create!.responses["415"]), "UnsupportedMediaTypeError")
     assert.deepStrictEqual(create!.security, [{ bearer: [] }])
     assert.deepStrictEqual(spec.paths["/v1/webhooks/{provider}"]?.post?.security, [])
 
