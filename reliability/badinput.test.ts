@@ -156,8 +156,47 @@ const make = (seed: number) => {
       return pick([
         () => ({ kind: "get-id", method: "GET", path: `/v1/refunds/${id}`, headers: headers() }),
         () => ({ kind: "sync-id", method: "POST", path: `/v1/refunds/${id}/sync`, headers: headers(), body: "" }),
-        () => ({ kind: "events-id", method: "POST", path: `/v1/refunds/${id}/events`, headers: headers(), body: json({ status: "x" }) })
+        () => ({ kind: "events-id", method: "POST", path: `/v1/refunds/${id}/events`, headers: headers(), body: json({ status: "x" }) }),
+        () => ({ kind: "resolve-id", method: "POST", path: `/v1/refunds/${id}/resolve`, headers: headers(), body: json({ status: "failed", note: "checked with the provider" }) })
       ])()
+    }],
+    ["resolve: not a verdict", 8, () => {
+      // An operator's verdict on a refund this ledger does not have (nothing here creates one): a body that is not a
+      // verdict must be the body's 400 naming the field, a verdict the 404; neither reaches a provider.
+      const id = pick(["rfd_doesnotexist00000000000000", "__proto__", "constructor", enc(str().slice(0, 200))])
+      const verdictInvalid: Record<string, ReadonlyArray<() => unknown>> = {
+        status: [() => "", () => "pending", () => "SUCCEEDED", () => "unknown", () => null, () => 1, () => ["failed"], () => ({}), () => true, () => str().slice(0, 500)],
+        note: [() => "", () => " \t\n ", () => null, () => 42, () => [], () => ({ text: "x" }), () => "x".repeat(1001 + int(5000)), () => `checked\u0000`, () => true],
+        releaseTargets: [() => "true", () => 1, () => null, () => [], () => ({}), () => "yes"]
+      }
+      const body: Record<string, unknown> = { status: "failed", note: pick(["checked with the provider", "💸 seen in the dashboard", "<script>alert(1)</script>", "'; DROP TABLE refunds; --"]) }
+      const want: Array<string> = []
+      for (let i = 0, n = 1 + int(2); i < n; i++) {
+        const f = pick(["status", "note", "releaseTargets", "missing", "extra"])
+        if (f === "missing") {
+          const gone = pick(["status", "note"])
+          delete body[gone]
+          want.push(gone)
+        } else if (f === "extra") {
+          const k = pick(["release_targets", "x", "__proto__", "constructor", "prototype", "statuss"])
+          // Defined, not assigned: `body.__proto__ = …` would set the prototype and send nothing.
+          Object.defineProperty(body, k, { value: pick([() => true, () => str().slice(0, 1000), () => ({ polluted: true })])(), enumerable: true, configurable: true, writable: true })
+          want.push(k)
+        } else {
+          body[f] = pick(verdictInvalid[f]!)()
+          want.push(f)
+        }
+      }
+      if (body["releaseTargets"] === undefined && rnd() < 0.2) {
+        body["status"] = "succeeded"
+        body["releaseTargets"] = true
+        want.push("releaseTargets")
+      }
+      if (rnd() < 0.15) {
+        const type = pick(["text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-16", ""])
+        return { kind: "resolve-content-type", method: "POST", path: `/v1/refunds/${id}/resolve`, headers: headers({ "content-type": type }), body: json(body), want: ["Content-Type"] }
+      }
+      return { kind: "resolve-body", method: "POST", path: `/v1/refunds/${id}/resolve`, headers: headers(), body: json(body), want }
     }],
     ["oversized", 1, () => {
       const size = (1 << 20) + 1 + int(1 << 19)
@@ -187,7 +226,7 @@ const send = (c: Case, agent: import("node:http").Agent): Promise<Response> => {
 }
 
 // A 400 must say which field or header is wrong: an issue with a path, or the message names it.
-const names = /\b(provider|transactionId|amount|reason|currency|callbackUrl|metadata|mid|Idempotency-Key|limit|status|cursor|body|Content-Type|id)\b/i
+const names = /\b(provider|transactionId|amount|reason|currency|callbackUrl|metadata|mid|Idempotency-Key|limit|status|cursor|body|Content-Type|id|note|releaseTargets)\b/i
 const namesAField = (r: Response) => {
   const error = r.json?.error
   if (error === undefined) return false

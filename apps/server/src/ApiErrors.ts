@@ -46,8 +46,26 @@ const retryAfterSeconds = (millis: number | undefined) => (millis === undefined 
  */
 export const fromRefundError = <E extends RefundError.RefundError>(error: E): Mapping[E["_tag"]] => convert(error) as Mapping[E["_tag"]]
 
+// Core's advice names the CLI command (its messages are shared with `refundkit`); the gateway's
+// answer names its own route beside it, for a team that runs only the gateway.
+const resolveCommand = /`refundkit resolve (\S+) --status (succeeded|failed)( --release-targets)? --note "\.\.\."`/g
+const resolveMention = /\(refundkit resolve\)/g
+
+/**
+ * `message` with the gateway's `POST /v1/refunds/{id}/resolve` named wherever it advises `refundkit
+ * resolve`: beside each command it spells out (with the body that does the same), and in the
+ * in-doubt advice (`(refundkit resolve)`) with the refund's id where the error has one.
+ *
+ * @since 0.6.0
+ */
+export const withResolveRoute = (message: string, refundId: string | undefined): string =>
+  message
+    .replace(resolveCommand, (command, id: string, status: string, release: string | undefined) =>
+      `${command} (over HTTP: \`POST /v1/refunds/${id}/resolve\` with \`{"status": "${status}", ${release === undefined ? "" : "\"releaseTargets\": true, "}"note": "..."}\`)`)
+    .replace(resolveMention, `(refundkit resolve, or POST /v1/refunds/${refundId ?? "{id}"}/resolve)`)
+
 const convert = (error: RefundError.RefundError): ApiError.ApiError => {
-  const message = error.message
+  const message = withResolveRoute(error.message, "refundId" in error ? error.refundId : undefined)
   switch (error._tag) {
     case "InvalidRequest":
       return new ApiError.InvalidRequest({ message, issues: error.issues, ...(error.provider === undefined ? {} : { provider: error.provider }) })
@@ -132,7 +150,7 @@ export type ReplayedError = ApiError.ProviderUnavailable | ApiError.ProviderAuth
 export const fromReplay = (refund: Refund): ReplayedError | undefined => {
   const recorded = Refunds.replayedError(refund)
   if (recorded === undefined) return undefined
-  const named = { message: recorded.message, provider: refund.provider, refundId: refund.id, status: refund.status }
+  const named = { message: withResolveRoute(recorded.message, refund.id), provider: refund.provider, refundId: refund.id, status: refund.status }
   switch (recorded.code) {
     case "provider_unavailable":
       return new ApiError.ProviderUnavailable({ ...named, ...retryAfterSeconds(recorded.retryAfterMillis) })

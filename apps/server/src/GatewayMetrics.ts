@@ -61,7 +61,7 @@ export class GatewayMetrics extends Context.Tag("@refundkit/server/GatewayMetric
 
 const methods = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
 const fixedRoutes = new Set(["/v1/refunds", "/v1/providers", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
-const refundRoute = /^\/v1\/refunds\/[^/]+(\/sync|\/events)?$/
+const refundRoute = /^\/v1\/refunds\/[^/]+(\/sync|\/events|\/resolve)?$/
 const webhookRoute = /^\/v1\/webhooks\/[^/]+$/
 
 /**

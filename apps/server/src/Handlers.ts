@@ -26,6 +26,7 @@ import * as GatewayMetrics from "./GatewayMetrics.js"
 import * as Installed from "./Installed.js"
 import { checkKey, sentKeys } from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
+import * as ResolveRoute from "./ResolveRoute.js"
 import { SyncLoop } from "./SyncLoop.js"
 
 /**
@@ -42,8 +43,9 @@ const checkProvider = (installed: ReadonlyArray<string>, provider: string | unde
 /**
  * `/v1/refunds`: create and events read their bodies themselves, so a body that is
  * not JSON, too large, or missing `provider` answers in the gateway's shape, and the
- * Idempotency-Key and then the Content-Type are checked before the body is read. Sync
- * takes no body and reads none, so it checks no Content-Type. `installed`: the plugin ids a
+ * Idempotency-Key and then the Content-Type are checked before the body is read. Resolve
+ * checks the Content-Type, then reads its body (`ResolveRoute`). Sync takes no body and reads
+ * none, so it checks no Content-Type. `installed`: the plugin ids a
  * list's `provider` filter may name (default: every one in `Installed.plugins`).
  *
  * @since 0.1.0
@@ -51,11 +53,12 @@ const checkProvider = (installed: ReadonlyArray<string>, provider: string | unde
 export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer.Layer<
   HttpApiGroup.ApiGroup<"refundkit", "refunds">,
   never,
-  Refunds | Authorization.Authorization
+  Refunds | Ledger | Authorization.Authorization
 > =>
   HttpApiBuilder.group(Api.Api, "refunds", (handlers) =>
     Effect.gen(function*() {
       const service = yield* Refunds
+      const ledger = yield* Ledger
       const metrics = Option.getOrUndefined(yield* Effect.serviceOption(GatewayMetrics.GatewayMetrics))
       return handlers
         // The gateway answers this route directly (CreateRoute); this handler serves the
@@ -95,6 +98,16 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
             // may apply it, and only running it to its outcome gets that into the ledger.
             const refund = yield* service.update(path.id, input).pipe(Effect.mapError(ApiErrors.fromRefundError), Effect.forkDaemon, Effect.flatMap(Fiber.join))
             return HttpServerResponse.unsafeJson(refund)
+          }))
+        .handleRaw("resolve", ({ path, request }) =>
+          Effect.gen(function*() {
+            yield* RequestBody.requireJson(request.headers)
+            const body = yield* Effect.flatMap(RequestBody.text(request), RequestBody.parseObject)
+            const verdict = yield* ResolveRoute.decode(body)
+            // Like an update, a verdict the gateway has begun to record is recorded even if its client hangs up:
+            // the client's retry of it is then answered as a repeat.
+            const resolved = yield* ResolveRoute.resolve(service, ledger, path.id, verdict).pipe(Effect.forkDaemon, Effect.flatMap(Fiber.join))
+            return HttpServerResponse.unsafeJson(resolved.refund, resolved.repeated ? { headers: ResolveRoute.repeatedHeaders } : undefined)
           }))
     }))
 

@@ -60,6 +60,11 @@ export * as RequestBody from "./RequestBody.js"
 export * as RequestMiddleware from "./RequestMiddleware.js"
 
 /**
+ * @since 0.6.0
+ */
+export * as ResolveRoute from "./ResolveRoute.js"
+
+/**
  * @since 0.1.0
  */
 export * as Sandboxes from "./Sandboxes.js"

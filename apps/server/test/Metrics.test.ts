@@ -150,6 +150,7 @@ describe("the route label", () => {
       ["//V1//refunds/?x=1", "/v1/refunds"],
       ["/v1/refunds/rfd_0123/sync", "/v1/refunds/:id/sync"],
       ["/v1/refunds/rfd_0123/events#x", "/v1/refunds/:id/events"],
+      ["/v1/refunds/rfd_0123/resolve", "/v1/refunds/:id/resolve"],
       ["/v1/refunds/rfd_0123", "/v1/refunds/:id"],
       ["/v1/webhooks/exirom", "/v1/webhooks/:provider"],
       ["/v1/webhooks/exirom/more", "other"],

@@ -16,7 +16,7 @@ import * as ApiModel from "./ApiModel.js"
 import { Authorization } from "./Authorization.js"
 
 /**
- * Refunds: create (idempotent), get, list, sync, follow-up events.
+ * Refunds: create (idempotent), get, list, sync, follow-up events, an operator's verdict.
  *
  * @since 0.1.0
  */
@@ -111,6 +111,29 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .annotateContext(OpenApi.annotations({
         summary: "Send a provider-specific follow-up action on a refund",
         description: "A body not sent as `Content-Type: application/json` is 415 unsupported_media_type, nothing read or sent."
+      }))
+  )
+  .add(
+    HttpApiEndpoint.post("resolve", "/v1/refunds/:id/resolve")
+      .setPath(ApiModel.RefundPath)
+      .setPayload(ApiModel.ResolveRefund)
+      .addSuccess(ApiModel.RefundResponse)
+      .addError(Wire.UnsupportedMediaType)
+      .addError(Wire.RefundNotFound)
+      .addError(Wire.IllegalTransition)
+      .annotateContext(OpenApi.annotations({
+        summary: "Record an operator's verdict on a refund",
+        description:
+          "For a refund still `unknown`, or at a provider with no status query, once its outcome has been checked with the provider: " +
+          "`status` `succeeded` or `failed`, and a `note` saying how it was checked, kept in the refund's history as an `operator` event. " +
+          "Nothing is sent to any provider. 200 with the refund. A body not sent as `Content-Type: application/json` is 415 unsupported_media_type; " +
+          "a body that is not a verdict (a missing or blank `note`, another `status`, an unknown field, `releaseTargets` without `failed`) is 400 invalid_request naming the field. " +
+          "409 illegal_transition, nothing changed, for a refund still `requested` (its first call is out, and its answer settles it), one already final " +
+          "(`succeeded` or `failed`), and `failed` for a refund whose items show a target the provider refunded or is refunding (resolve it `succeeded`). " +
+          "A repeat of the verdict that settled the refund (the same `status` and `note`, and `releaseTargets` if it released them) is answered 200 with the refund " +
+          "as it stands, changing nothing, so a client may retry after a lost answer. " +
+          "`releaseTargets: true` with `failed` frees the targets of a failed refund its provider keeps on them (`holdsTarget`, an AeroHub order it closed), " +
+          "for when the provider has said it will take a new refund of them."
       }))
   )
   .middleware(Authorization)
@@ -228,7 +251,10 @@ const responseHeaders = {
   "X-Request-Id": header("The request's id (the client's own X-Request-Id when it sent one); the gateway's log lines carry it."),
   "Server-Timing": header("`app;dur=<ms>, provider;dur=<ms>`: the gateway's own time and the time spent waiting on providers."),
   "Location": header("The created refund's URL, `/v1/refunds/{id}`."),
-  "Idempotent-Replayed": header("`true`: this answer replays the one given earlier for this key and body (the refund, or the 502/504 its create was answered with while the refund still stands there)."),
+  "Idempotent-Replayed": header(
+    "`true`: this answer replays the one given earlier for this key and body (the refund, or the 502/504 its create was answered with while the refund still stands there); " +
+      "on a verdict, it repeats the verdict that settled the refund, and nothing changed."
+  ),
   "Retry-After": header("Seconds to wait before sending again, when the provider named its wait (the body's `retryAfterSeconds`)."),
   "WWW-Authenticate": header("`Bearer realm=\"refundkit\"`, with `error=\"invalid_token\"` when the key sent is not a configured one.")
 }
@@ -247,6 +273,7 @@ const withResponseHeaders = (spec: Record<string, unknown>): Record<string, unkn
           ...refTo("Server-Timing"),
           ...(path === "/v1/refunds" && method === "post" && status === "201" ? refTo("Location") : {}),
           ...(path === "/v1/refunds" && method === "post" && (status === "200" || status === "502" || status === "504") ? refTo("Idempotent-Replayed") : {}),
+          ...(path === "/v1/refunds/{id}/resolve" && method === "post" && status === "200" ? refTo("Idempotent-Replayed") : {}),
           ...(status === "502" ? refTo("Retry-After") : {}),
           ...(status === "401" && bearer ? refTo("WWW-Authenticate") : {})
         }

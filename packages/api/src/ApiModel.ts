@@ -71,6 +71,71 @@ export const ReplayedRefund = Refund.annotations({ description: "The refund crea
  */
 export const RefundPath = Schema.Struct({ id: Schema.String.annotations({ description: "A refund id (rfd_...)" }) })
 
+/**
+ * The longest `note` an operator's verdict takes, in characters (Unicode code points).
+ *
+ * @since 0.6.0
+ */
+export const maxNoteLength = 1000
+
+const describeValue = (actual: unknown): string =>
+  typeof actual === "string" ? JSON.stringify(actual.length > 40 ? `${actual.slice(0, 40)}…` : actual) : actual === null ? "null" : Array.isArray(actual) ? "an array" : typeof actual
+
+const codePoints = (text: string): number => {
+  let n = 0
+  for (const _ of text) n++
+  return n
+}
+
+// What the CLI's `resolve --note` takes, bounded: blank is refused (it would record no reason), and a NUL
+// character is refused rather than stored as U+FFFD (a repeat of the verdict would then not match it).
+const Note = Schema.String.annotations({ message: (issue) => `must be a string saying how the outcome was checked with the provider, got ${describeValue(issue.actual)}` }).pipe(
+  Schema.filter((note) => note.trim() !== "", { message: () => "must say how the outcome was checked with the provider (it is kept in the refund's history), not be blank" }),
+  Schema.filter((note) => codePoints(note) <= maxNoteLength, {
+    message: (issue) => `must be at most ${maxNoteLength} characters, got ${typeof issue.actual === "string" ? codePoints(issue.actual) : "more"}`
+  }),
+  Schema.filter((note) => !note.includes("\u0000"), { message: () => "must not contain a NUL character" }),
+  Schema.annotations({
+    description: `How you know: what the provider said and where (e.g. "credited 4.50 USD, seen on GET /v2/balance"); kept in the refund's history as an operator event. 1 to ${maxNoteLength} characters, not blank`,
+    jsonSchema: { type: "string", minLength: 1, maxLength: maxNoteLength }
+  })
+)
+
+/**
+ * `POST /v1/refunds/{id}/resolve`: an operator's verdict on a refund the provider cannot be asked
+ * about (or still `unknown` after a sync), once it has been checked with the provider: `status`
+ * `succeeded` or `failed`, a `note` saying how it was checked, and `releaseTargets` (with `failed`
+ * only) to free the targets of a failed refund its provider keeps on them. Unknown fields are refused.
+ *
+ * @since 0.6.0
+ */
+export const ResolveRefund = Schema.Struct({
+  status: Schema.propertySignature(Schema.Literal("succeeded", "failed").annotations({
+    message: (issue) => ({ message: `must be "succeeded" or "failed" (what the provider says happened), got ${describeValue(issue.actual)}`, override: true }),
+    description: "What the provider says happened: succeeded (the money or credits went out) or failed (it never made the refund)"
+  })).annotations({ missingMessage: () => "is required: \"succeeded\" or \"failed\" (what the provider says happened)" }),
+  note: Schema.propertySignature(Note).annotations({ missingMessage: () => "is required: say how the outcome was checked with the provider" }),
+  releaseTargets: Schema.optional(Schema.Boolean.annotations({
+    message: (issue) => `must be true or false, got ${describeValue(issue.actual)}`,
+    description: "With status failed: free the targets of a failed refund its provider still keeps on them (an AeroHub order it closed), " +
+      "once the provider has told you it will take a new refund of them"
+  }))
+}).pipe(
+  Schema.filter((verdict) =>
+    verdict.releaseTargets !== true || verdict.status === "failed" ||
+    { path: ["releaseTargets"], message: "goes with status \"failed\": it frees the targets of a failed refund" }
+  ),
+  Schema.annotations({
+    identifier: "ResolveRefund",
+    description: "An operator's verdict on a refund, once checked with the provider"
+  })
+)
+
+/**
+ * @since 0.6.0
+ */
+export type ResolveRefund = typeof ResolveRefund.Type
+
 const createdBound = (description: string) =>
   Schema.optional(Timestamp.FromText.annotations({
     description: `${description}: an RFC 3339 timestamp with an offset (2026-12-06T14:00:00Z, 2026-12-06T15:00:00+01:00) or a date ` +

@@ -22,6 +22,17 @@ describe("Api", () => {
     assert.notInclude(Object.keys(spec.paths["/v1/refunds/{id}/sync"]?.post?.responses ?? {}), "415")
     assert.notInclude(Object.keys(spec.paths["/v1/webhooks/{provider}"]?.post?.responses ?? {}), "415")
     assert.include(JSON.stringify(create!.responses["415"]), "UnsupportedMediaTypeError")
+    // An operator's verdict: a JSON body (415 otherwise), its own errors declared, a repeat marked as one.
+    const resolve = spec.paths["/v1/refunds/{id}/resolve"]?.post
+    assert.isDefined(resolve)
+    assert.deepStrictEqual(Object.keys(resolve!.responses).sort(), ["200", "400", "401", "404", "409", "413", "415", "431", "500", "503"])
+    assert.include(JSON.stringify(resolve!.responses["409"]), "IllegalTransitionError")
+    assert.include(JSON.stringify(resolve!.responses["404"]), "RefundNotFoundError")
+    assert.include(JSON.stringify(resolve!.requestBody), "ResolveRefund")
+    assert.deepStrictEqual(resolve!.security, [{ bearer: [] }])
+    const verdict = spec.components.schemas["ResolveRefund"] as { required?: ReadonlyArray<string>; properties?: Record<string, { maxLength?: number; enum?: ReadonlyArray<string> }> }
+    assert.sameMembers([...verdict.required ?? []], ["status", "note"])
+    assert.strictEqual(verdict.properties?.["note"]?.maxLength, ApiModel.maxNoteLength)
     assert.deepStrictEqual(create!.security, [{ bearer: [] }])
     assert.deepStrictEqual(spec.paths["/v1/webhooks/{provider}"]?.post?.security, [])
 
@@ -35,6 +46,7 @@ describe("Api", () => {
     assert.include(headersOf(create!.responses["502"]), "Idempotent-Replayed")
     assert.include(headersOf(create!.responses["504"]), "Idempotent-Replayed")
     assert.notInclude(headersOf(spec.paths["/v1/refunds/{id}/sync"]?.post?.responses["502"]), "Idempotent-Replayed")
+    assert.include(headersOf(spec.paths["/v1/refunds/{id}/resolve"]?.post?.responses["200"]), "Idempotent-Replayed")
     assert.include(headersOf(create!.responses["401"]), "WWW-Authenticate")
     assert.notInclude(headersOf(spec.paths["/v1/webhooks/{provider}"]?.post?.responses["401"]), "WWW-Authenticate", "a webhook is not refused for an API key")
     const declared = Object.keys((spec.components as { headers?: object }).headers ?? {})
@@ -71,5 +83,12 @@ describe("Api", () => {
       assert.strictEqual(query.limit, 20)
       const tooMany = yield* Effect.flip(Schema.decodeUnknown(ApiModel.ListQuery)({ limit: "501" }))
       assert.include(tooMany.message, "1 to 500")
+      const verdict = yield* Schema.decodeUnknown(ApiModel.ResolveRefund)({ status: "failed", note: "checked", releaseTargets: true })
+      assert.deepStrictEqual(verdict, { status: "failed", note: "checked", releaseTargets: true })
+      const released = yield* Effect.flip(Schema.decodeUnknown(ApiModel.ResolveRefund)({ status: "succeeded", note: "checked", releaseTargets: true }))
+      assert.include(released.message, "goes with status \"failed\"")
+      // A note is counted in characters, as JSON Schema's maxLength counts them: 1000 emoji are a note.
+      assert.isTrue(Schema.is(ApiModel.ResolveRefund)({ status: "failed", note: "💸".repeat(ApiModel.maxNoteLength) }))
+      assert.isFalse(Schema.is(ApiModel.ResolveRefund)({ status: "failed", note: "💸".repeat(ApiModel.maxNoteLength + 1) }))
     }))
 })
