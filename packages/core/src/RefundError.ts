@@ -577,7 +577,7 @@ export class TargetAlreadyRefunded extends Schema.TaggedError<TargetAlreadyRefun
     if (this.status === "failed") {
       return `${this.target} is held by refund ${this.refundId} (status failed): its provider took that refund and ended it failed, and keeps it on ${this.target}, so a new refund of ${this.target} would reach the provider as a repeat of it. Nothing was sent. If the provider has told you it will take a new refund of ${this.target}, release the target with \`refundkit resolve ${this.refundId} --status failed --release-targets --note "..."\` and send this one again.`
     }
-    return `${this.target} is already refunded by refund ${this.refundId} (status ${this.status}). Nothing was sent: a refund of the whole target is refused while another refund against it has not failed. Wait for ${this.refundId} to finish; if the provider refused it, record that with \`refundkit resolve ${this.refundId} --status failed --note "..."\` and send this one again.`
+    return `${this.target} is already refunded by refund ${this.refundId} (status ${this.status}). Nothing was sent: a refund of the whole target is refused while another refund against it has not failed. Wait for ${this.refundId} to finish; if the provider refused it, record that with \`refundkit resolve ${this.refundId} --status failed --note "..."\` (or, if it refunded that refund's other targets but not ${this.target}, \`refundkit resolve ${this.refundId} --status succeeded --failed-target ${this.target} --note "..."\`) and send this one again.`
   }
 }
 
