@@ -37,7 +37,8 @@ export const id = providerId
 export const statusHint =
   "Airalo has no refund status endpoint: its support team reviews each request by hand and emails the decision to your account's " +
   "contact (and to the request's `email`, when given); an approved refund appears as Airalo credits on your balance (GET /v2/balance). " +
-  "Record the decision with `refundkit resolve <id> --status succeeded|failed --note ...` (or Refunds.resolve): succeeded when credited, failed when refused."
+  "Record the decision with `refundkit resolve <id> --status succeeded|failed --note ...` (or Refunds.resolve): succeeded when credited, failed when refused; " +
+  "for a request whose ICCIDs Airalo decided apart, succeeded with `--failed-target <iccid>` for each one refused (failedTargets), which frees it for a new request."
 
 /**
  * Extra time refundkit waits beyond Airalo's window before the next refund call.

@@ -56,7 +56,8 @@ export const capabilities = (maxTransactionsPerCall: number): Provider.Capabilit
  * @since 0.1.0
  */
 export const statusHint =
-  "Airpay v4 documents no refund status API or refund callback: each transaction's outcome comes back on the refund call. Check a refund left unknown in the Airpay merchant dashboard and record what you find with `refundkit resolve <id> --status succeeded|failed --note ...` (or Refunds.resolve)."
+  "Airpay v4 documents no refund status API or refund callback: each transaction's outcome comes back on the refund call. Check a refund left unknown in the Airpay merchant dashboard and record what you find with `refundkit resolve <id> --status succeeded|failed --note ...` (or Refunds.resolve); " +
+  "where Airpay refunded some of its transactions and not others, succeeded with `--failed-target <ap_transactionid>` for each one not refunded (failedTargets), which frees it for a new refund."
 
 const total = (request: AirpayRequest.AirpayRequest): string | undefined => {
   let sum: Money.Money | undefined

@@ -62,6 +62,13 @@ export interface Change {
    * verdict (`Refunds.resolve`) sets it (since 0.6.0).
    */
   readonly settleItems?: boolean | undefined
+  /**
+   * With `settleItems`: targets the provider did not refund, as an operator learnt it
+   * (`Refunds.resolve`'s `failedTargets`). Their items are recorded `failed` (an item the
+   * provider reported `succeeded` keeps its word), and a target without an item gets one
+   * (`verdictItems`), so the guards release it (`releasedTargets`) (since 0.6.0).
+   */
+  readonly failedTargets?: ReadonlyArray<string> | undefined
   /** `null` clears the stored error. */
   readonly error?: ErrorInfo | null | undefined
   readonly detail?: string | undefined
@@ -159,7 +166,8 @@ export declare namespace Ledger {
      * refuses a claim that would take the refunds holding the target past it; a target named
      * without an amount (a whole refund) is refused while another refund holds it
      * (`TargetAlreadyRefunded`). A refund holds its targets unless it failed, and a failed one
-     * its provider keeps on them still does (`holdsTargets`). Ledgers check both through
+     * its provider keeps on them still does (`holdsTargets`), except the targets whose items it
+     * records `failed` (`releasedTargets`). Ledgers check both through
      * `targetGuards` and `refusalOf`.
      */
     readonly claim: (refund: Refund) => Effect.Effect<Claim, GuardError | LedgerError>
@@ -167,7 +175,7 @@ export declare namespace Ledger {
     readonly findByKey: (provider: string, idempotencyKey: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
     readonly findByReference: (provider: string, providerReference: string) => Effect.Effect<Option.Option<Refund>, LedgerError>
     /**
-     * The first refund of `provider` naming `target` that holds it (`holdsTargets`), read without a lock:
+     * The first refund of `provider` naming `target` that holds it (`holdsOn`), read without a lock:
      * `Refunds` asks before a whole refund waits for its turn of a rate limit, so one the
      * claim would refuse takes no turn. The claim checks again under its lock. Optional: a
      * ledger without it only loses that shortcut (since 0.3.0).
@@ -270,6 +278,56 @@ export const settleItems = (items: ReadonlyArray<RefundItem>, to: "succeeded" | 
     ? items.map((item) => (RefundStatus.isFinal(item.status) ? item : { ...item, status: to }))
     : items
 
+// What a refund names against `target`, as one item's amount: its one amount, or their sum where
+// it names the target more than once with a currency; none where it cannot be told.
+const itemAmount = (refund: Refund, target: string): string | undefined => {
+  const against = refund.targets.filter((t) => t.target === target)
+  if (against.length === 1) return against[0]!.amount
+  const currency = refund.currency
+  if (currency === undefined || against.some((t) => t.amount === undefined)) return undefined
+  let minor = 0n
+  for (const t of against) {
+    const parsed = Money.parse(t.amount!, currency)
+    if (Either.isLeft(parsed)) return undefined
+    minor += parsed.right.minor
+  }
+  return Money.formatMinor(minor, Money.exponentOf(currency) ?? 2)
+}
+
+/**
+ * The items of a refund under an operator's verdict `to` that names `failedTargets`, targets the
+ * provider did not refund: their items become `failed` (one the provider reported `succeeded` keeps
+ * its word), the others are settled as `settleItems` settles them, and every target the refund names
+ * without an item (a refund in doubt, never answered) gets one: `failed` if named, `to` otherwise,
+ * with the amount the refund names against it. Each existing item keeps its `providerStatus` and
+ * `message`. Without `failedTargets` it is `settleItems`.
+ *
+ * @since 0.6.0
+ */
+export const verdictItems = (
+  refund: Refund,
+  to: "succeeded" | "failed",
+  failedTargets: ReadonlyArray<string> | undefined
+): ReadonlyArray<RefundItem> => {
+  if (failedTargets === undefined || failedTargets.length === 0) return settleItems(refund.items, to)
+  const named = new Set(failedTargets)
+  const items: Array<RefundItem> = refund.items.map((item) =>
+    named.has(item.target) && item.status !== "succeeded"
+      ? (item.status === "failed" ? item : { ...item, status: "failed" })
+      : RefundStatus.isFinal(item.status)
+      ? item
+      : { ...item, status: to }
+  )
+  const covered = new Set(items.map((item) => item.target))
+  for (const { target } of refund.targets) {
+    if (covered.has(target)) continue
+    covered.add(target)
+    const amount = itemAmount(refund, target)
+    items.push({ target, status: named.has(target) ? "failed" : to, ...(amount === undefined ? {} : { amount }) })
+  }
+  return items
+}
+
 // What the provider says against each final status, when a person set it.
 const contradicts: { readonly [From in "succeeded" | "failed"]: ReadonlyArray<RefundStatus.RefundStatus> } = {
   failed: ["pending", "requires_action", "succeeded"],
@@ -358,7 +416,7 @@ export const applyChange = (
     items: change.items !== undefined
       ? change.items
       : change.settleItems === true && (change.to === "succeeded" || change.to === "failed")
-      ? settleItems(refund.items, change.to)
+      ? verdictItems(refund, change.to, change.failedTargets)
       : refund.items,
     events: [...refund.events, event]
   })
@@ -407,19 +465,65 @@ export const guardedTargets = (refund: Refund): ReadonlyArray<GuardedTarget> => 
  * Whether the target guards count a refund: every refund that has not failed, and a failed one
  * whose provider keeps it on its targets (`Refund.holdsTarget`), since a new refund of them
  * would reach the provider as a repeat of it. Every ledger reads reservations through this rule
- * (the SQL ones as `status <> 'failed' OR holds_target = 1`).
+ * (the SQL ones as `status <> 'failed' OR holds_target = 1`), except the targets it released
+ * (`releasedTargets`: `released = 0` on each reservation).
  *
  * @since 0.6.0
  */
 export const holdsTargets = (refund: Refund): boolean => refund.status !== "failed" || refund.holdsTarget === true
 
 /**
- * The minor units a refund reserves against a target while it holds it (`holdsTargets`).
+ * The targets a refund lets go of although it holds its targets (`holdsTargets`): those whose every
+ * item the refund records `failed`, in a refund that is not itself `failed`. The provider refused them
+ * (an Airpay transaction refused in a batch whose others it refunded), or an operator said it did not
+ * refund them (`Refunds.resolve` with `failedTargets`), so a new refund of them must not be counted
+ * against what this one never refunded. A target without an item, or with one in any other status, is
+ * held; an item moved back from `failed` (a provider correcting itself) holds its target again. A
+ * `failed` refund releases nothing here: it frees every target by its status, or keeps every one
+ * (`Refund.holdsTarget`, refund-level: AeroHub's). Sorted, each once.
+ *
+ * This is the one rule: the in-memory ledger reads it (`holdsOn`), and the SQL ledgers write it beside
+ * each reservation when a status change alters it (`releasedChange`).
+ *
+ * @since 0.6.0
+ */
+export const releasedTargets = (refund: Refund): ReadonlyArray<string> => {
+  // Every status change of every refund asks (twice, in the SQL ledgers): nothing is allocated unless an item failed.
+  if (refund.status === "failed" || !refund.items.some((item) => item.status === "failed")) return []
+  const failed = new Set<string>()
+  const held = new Set<string>()
+  for (const item of refund.items) (item.status === "failed" ? failed : held).add(item.target)
+  return [...failed].filter((target) => !held.has(target)).sort()
+}
+
+/**
+ * The targets a refund releases after a change, when they differ from those it released before
+ * (`releasedTargets`); `undefined` when the change leaves them as they were, as it does for every
+ * refund none of whose items failed, so that a ledger writes nothing more for those.
+ *
+ * @since 0.6.0
+ */
+export const releasedChange = (before: Refund, after: Refund): ReadonlyArray<string> | undefined => {
+  const now = releasedTargets(after)
+  const was = releasedTargets(before)
+  return now.length === was.length && now.every((target, i) => target === was[i]) ? undefined : now
+}
+
+/**
+ * Whether a refund holds `target` for the target guards: it holds its targets (`holdsTargets`) and has
+ * not released this one (`releasedTargets`).
+ *
+ * @since 0.6.0
+ */
+export const holdsOn = (refund: Refund, target: string): boolean => holdsTargets(refund) && !releasedTargets(refund).includes(target)
+
+/**
+ * The minor units a refund reserves against a target while it holds it (`holdsOn`).
  *
  * @since 0.1.0
  */
 export const reservedAgainst = (refund: Refund, target: string): bigint => {
-  if (!holdsTargets(refund) || refund.currency === undefined) return 0n
+  if (!holdsOn(refund, target) || refund.currency === undefined) return 0n
   let reserved = 0n
   for (const t of refund.targets) {
     if (t.target !== target || t.amount === undefined) continue
@@ -449,7 +553,7 @@ export interface Reservation {
 
 /**
  * The reservation a refund holds against a target whatever its status (ledgers skip
- * refunds that no longer hold their targets when they read reservations back: `holdsTargets`),
+ * refunds that no longer hold the target when they read reservations back: `holdsOn`),
  * or none when it does not name it.
  *
  * @since 0.2.0
@@ -468,7 +572,7 @@ export const reservationOf = (refund: Refund, target: string): Reservation | und
 
 /**
  * The guard's verdict on one target: the refusal when the refunds already reserved against
- * it that hold it (`holdsTargets`) and this one would exceed its original amount, or when one
+ * it that hold it (`holdsOn`) and this one would exceed its original amount, or when one
  * of them cannot be counted in the guard's currency: the guard refuses what it cannot
  * prove fits rather than sum amounts of different currencies or guess a whole refund's.
  *
@@ -500,7 +604,7 @@ export type GuardError = OverRefund | TargetAlreadyRefunded
 /**
  * One target a claim must check before it is recorded: an amount checked against its
  * original amount (`GuardedTarget`), or a whole refund, which no other refund holding the
- * target (`holdsTargets`) may share.
+ * target (`holdsOn`) may share.
  *
  * @since 0.3.0
  */
@@ -537,7 +641,7 @@ export const targetGuards = (refund: Refund): ReadonlyArray<TargetGuard> => {
 
 /**
  * The guard's verdict on one target given the reservations of the other refunds that hold
- * it (`holdsTargets`): a whole refund is refused by any of them, an amount by
+ * it (`holdsOn`): a whole refund is refused by any of them, an amount by
  * `overRefundOf`'s rules.
  *
  * @since 0.3.0
@@ -683,7 +787,7 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
   const heldOn = (provider: string, target: string): Array<Reservation> =>
     order.flatMap((id) => {
       const other = byId.get(id)!
-      const r = other.provider === provider && holdsTargets(other) ? reservationOf(other, target) : undefined
+      const r = other.provider === provider && holdsOn(other, target) ? reservationOf(other, target) : undefined
       return r === undefined ? [] : [r]
     })
 

@@ -597,6 +597,7 @@ export class TargetAlreadyRefunded extends Schema.TaggedError<TargetAlreadyRefun
     }
     const guard = "Nothing was sent: a refund of the whole target is refused while another refund against it has not failed."
     const recordFailed = `\`refundkit resolve ${this.refundId} --status failed --note "..."\``
+    const recordPart = `(or, if it refunded that refund's other targets but not ${this.target}, \`refundkit resolve ${this.refundId} --status succeeded --failed-target ${this.target} --note "..."\`)`
     // The advice follows the holder's status: "wait for it to finish; if refused, resolve it failed" told an
     // operator to wait for a finished refund and to run a verdict refused on a final or requested one.
     switch (this.status) {
@@ -607,9 +608,9 @@ export class TargetAlreadyRefunded extends Schema.TaggedError<TargetAlreadyRefun
         return `${this.target} is held by refund ${this.refundId} (status requested). ${guard} Its first call to the provider is still out: wait for its answer (\`refundkit get ${this.refundId}\`), and send this one again only if it ends failed.`
       // In doubt: it does not finish by itself.
       case "unknown":
-        return `${this.target} is held by refund ${this.refundId} (status unknown). ${guard} ${this.refundId} is in doubt: settle it as its error says (\`refundkit get ${this.refundId}\`); if the provider never made it, record that with ${recordFailed} and send this one again.`
+        return `${this.target} is held by refund ${this.refundId} (status unknown). ${guard} ${this.refundId} is in doubt: settle it as its error says (\`refundkit get ${this.refundId}\`); if the provider never made it, record that with ${recordFailed} ${recordPart} and send this one again.`
       default:
-        return `${this.target} is already refunded by refund ${this.refundId} (status ${this.status}). ${guard} Wait for ${this.refundId} to finish; if the provider refused it, record that with ${recordFailed} and send this one again.`
+        return `${this.target} is already refunded by refund ${this.refundId} (status ${this.status}). ${guard} Wait for ${this.refundId} to finish; if the provider refused it, record that with ${recordFailed} ${recordPart} and send this one again.`
     }
   }
 }

@@ -201,6 +201,18 @@ export interface ResolveOptions {
    * With another status it is `InvalidRequest` on `releaseTargets`.
    */
   readonly releaseTargets?: boolean | undefined
+  /**
+   * With `succeeded`: the targets the provider did not refund in a refund it otherwise made (an
+   * Airalo request of two ICCIDs, one credited and one refused by email; an Airpay batch whose answer
+   * was lost, one transaction refunded). Their items are recorded `failed` and the target guards
+   * release them (`Ledger.releasedTargets`), so a new refund of them is not refused on this one's
+   * account; the other targets take the verdict. A refund with no items yet (in doubt, never
+   * answered) gets one per target. Each is given as the provider spells it or in any form its plugin
+   * reads (`Provider.canonicalTarget`: Airpay's `"010265"`). `InvalidRequest` on `failedTargets`, nothing
+   * written, when the status is not `succeeded`, when one is not a target of the refund, when the
+   * provider reported it `succeeded`, or when it names every target (resolve it `failed`) (since 0.6.0).
+   */
+  readonly failedTargets?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -272,6 +284,8 @@ export declare namespace Refunds {
      * A verdict on a refund that is not final is refused (InvalidRequest on `status`, with its reason)
      * where its provider says it would contradict what only the provider's answers can say
      * (`Provider.verdictRefusal`: AeroHub's `succeeded` before AeroHub was told `REFUNDED`; since 0.6.0).
+     * Resolved `succeeded` with `options.failedTargets`, those targets' items are `failed` and the
+     * guards release them (`ResolveOptions.failedTargets`, since 0.6.0).
      */
     readonly resolve: (
       id: string,
@@ -1387,6 +1401,13 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             `lets go of the targets of a failed refund its provider keeps on them; resolve it failed, not ${to}`
           )
         }
+        const named = resolveOptions.failedTargets ?? []
+        if (named.length > 0 && to !== "succeeded") {
+          return yield* InvalidRequest.field(
+            "failedTargets",
+            `names the targets the provider did not refund in a refund it otherwise made, and goes with status succeeded, not ${to}.`
+          )
+        }
         const refund = yield* ledger.get(id)
         // Its first call is out (here or in another process sharing the ledger), and its answer is
         // what settles it: settled by hand first, a success arriving later would be kept only as a
@@ -1422,10 +1443,12 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             return yield* InvalidRequest.field(
               "status",
               `refund ${id} cannot be failed: the provider reported ${refunded.map((item) => `${item.target} ${item.status}`).join(", ")}. ` +
-                "Record it succeeded (its refused targets stay failed in its items) and refund those targets in a new refund."
+                "Record it succeeded (its refused targets stay failed in its items and no longer count against a new refund of them; " +
+                "name any other target the provider did not refund with --failed-target, failedTargets in code) and refund those targets in a new refund."
             )
           }
         }
+        const failedTargets = named.length === 0 ? undefined : yield* namedTargets(refund, named)
         // A refund settled succeeded by hand no longer carries the error that left it in doubt. A hand-made
         // failed keeps a hold the provider set (applyChange) unless the operator lets go of it in so many words.
         // The verdict is the provider's decision as the operator learnt it, so it is each undecided item's too:
@@ -1438,10 +1461,45 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           source: "operator",
           at,
           settleItems: true,
-          detail: released ? `${note} (targets released: ${refund.provider} no longer keeps this refund on them)` : note,
+          detail: released
+            ? `${note} (targets released: ${refund.provider} no longer keeps this refund on them)`
+            : failedTargets !== undefined
+            ? `${note} (failed targets, not refunded by ${refund.provider}: ${failedTargets.join(", ")})`
+            : note,
           ...(to === "succeeded" ? { error: null } : {}),
-          ...(release ? { holdsTarget: false } : {})
+          ...(release ? { holdsTarget: false } : {}),
+          ...(failedTargets === undefined ? {} : { failedTargets })
         })
+      })
+
+    // The targets an operator names as not refunded (`ResolveOptions.failedTargets`), as the ledger records
+    // them, each once, in the refund's order; refused, nothing written, unless each is a target of the
+    // refund the provider did not report refunded, and some target is left to have been refunded.
+    const namedTargets = (refund: Refund, named: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const provider = yield* Effect.option(providers.get(refund.provider))
+        const canonical = (target: string) => (Option.isSome(provider) ? provider.value.canonicalTarget(target) : target)
+        const targets = [...new Set(refund.targets.map((t) => t.target))]
+        const refuse = (rule: string) => InvalidRequest.field("failedTargets", rule)
+        const chosen = new Set<string>()
+        for (const given of named) {
+          const target = targets.includes(given) ? given : canonical(given)
+          if (!targets.includes(target)) {
+            return yield* refuse(`${JSON.stringify(given)} is not a target of refund ${refund.id} (its targets: ${targets.join(", ")}).`)
+          }
+          const refunded = refund.items.find((item) => item.target === target && item.status === "succeeded")
+          if (refunded !== undefined) {
+            return yield* refuse(
+              `${refund.provider} reported ${target} succeeded${refunded.providerStatus === undefined ? "" : ` (${refunded.providerStatus})`}: ` +
+                "a target the provider says it refunded cannot be recorded as not refunded."
+            )
+          }
+          chosen.add(target)
+        }
+        if (targets.every((target) => chosen.has(target))) {
+          return yield* refuse(`names every target of refund ${refund.id}: the provider refunded none of them, so resolve it failed.`)
+        }
+        return targets.filter((target) => chosen.has(target))
       })
 
     // A refund claimed since its process's last heartbeat has no lease yet: whatever the grace, recovery

@@ -239,4 +239,120 @@ describe("Ledger (in memory)", () => {
       assert.isTrue(Option.isNone(yield* ledger.holderOf!("aerohub", "FBRF800001")))
       assert.strictEqual((yield* ledger.claim(whole(11, "FBRF800001")))._tag, "Claimed")
     }))
+  it("releasedTargets: a target whose every item failed, in a refund not itself failed; an item back from failed holds it again", () => {
+    const refund = (status: Refund["status"], items: Refund["items"], holdsTarget?: boolean): Refund => ({
+      ...draft(1),
+      status,
+      ...(holdsTarget === undefined ? {} : { holdsTarget }),
+      currency: "INR",
+      targets: [{ target: "10264", amount: "10.00" }, { target: "10265", amount: "150.00" }, { target: "10266", amount: "1.00" }],
+      items
+    })
+    const mixed: Refund["items"] = [
+      { target: "10264", status: "succeeded", providerStatus: "accepted" },
+      { target: "10265", status: "failed", providerStatus: "refused" },
+      { target: "10266", status: "failed", providerStatus: "refused" }
+    ]
+    for (const status of ["requires_action", "succeeded", "pending", "unknown"] as const) {
+      assert.deepStrictEqual(Ledger.releasedTargets(refund(status, mixed)), ["10265", "10266"], status)
+    }
+    // A failed refund frees every target by its status, or (the provider's hold, refund-level) keeps every one.
+    assert.deepStrictEqual(Ledger.releasedTargets(refund("failed", mixed)), [])
+    assert.deepStrictEqual(Ledger.releasedTargets(refund("failed", mixed, true)), [])
+    assert.isTrue(Ledger.holdsOn(refund("failed", mixed, true), "10265"))
+    assert.isFalse(Ledger.holdsOn(refund("failed", mixed), "10264"))
+    // No item, an item not failed, or a second item of the target not failed: held.
+    assert.deepStrictEqual(Ledger.releasedTargets(refund("unknown", [])), [])
+    assert.deepStrictEqual(Ledger.releasedTargets(refund("pending", [{ target: "10265", status: "failed" }, { target: "10265", status: "pending" }])), [])
+
+    const held = refund("requires_action", mixed)
+    assert.isTrue(Ledger.holdsOn(held, "10264"))
+    assert.isFalse(Ledger.holdsOn(held, "10265"))
+    assert.strictEqual(Ledger.reservedAgainst(held, "10264"), 1000n)
+    assert.strictEqual(Ledger.reservedAgainst(held, "10265"), 0n, "refused: nothing reserved")
+
+    // What a ledger writes: only a change that alters them.
+    assert.isUndefined(Ledger.releasedChange(refund("pending", []), refund("succeeded", [{ target: "10264", status: "succeeded" }])))
+    assert.isUndefined(Ledger.releasedChange(held, refund("succeeded", mixed)), "resolved succeeded: the same targets released")
+    assert.deepStrictEqual(Ledger.releasedChange(refund("pending", []), held), ["10265", "10266"])
+    const corrected = refund("requires_action", [mixed[0]!, { target: "10265", status: "pending", providerStatus: "retrying" }, mixed[2]!])
+    assert.deepStrictEqual(Ledger.releasedChange(held, corrected), ["10266"], "the provider corrected itself about 10265: held again")
+    assert.isTrue(Ledger.holdsOn(corrected, "10265"))
+    assert.deepStrictEqual(Ledger.releasedChange(held, refund("failed", mixed)), [], "failed: nothing released beside the status")
+  })
+
+  it("verdictItems: the named targets are failed, the others take the verdict, and a target without an item gets one", () => {
+    const refund: Refund = {
+      ...draft(1),
+      status: "unknown",
+      currency: "INR",
+      targets: [{ target: "20003", amount: "10.00" }, { target: "20002", amount: "600.00" }, { target: "20001", amount: "1.00" }, { target: "20001", amount: "2.50" }],
+      items: []
+    }
+    assert.deepStrictEqual(Ledger.verdictItems(refund, "succeeded", ["20002"]), [
+      { target: "20003", status: "succeeded", amount: "10.00" },
+      { target: "20002", status: "failed", amount: "600.00" },
+      { target: "20001", status: "succeeded", amount: "3.50" }
+    ])
+    assert.strictEqual(Ledger.verdictItems(refund, "succeeded", undefined), refund.items, "without names: settleItems")
+    const answered: Refund = {
+      ...refund,
+      targets: refund.targets.slice(0, 2),
+      items: [
+        { target: "20003", status: "pending", providerStatus: "accepted_for_review" },
+        { target: "20002", status: "pending", providerStatus: "accepted_for_review", message: "as said" }
+      ]
+    }
+    assert.deepStrictEqual(Ledger.verdictItems(answered, "succeeded", ["20002"]), [
+      { target: "20003", status: "succeeded", providerStatus: "accepted_for_review" },
+      { target: "20002", status: "failed", providerStatus: "accepted_for_review", message: "as said" }
+    ])
+    // The provider's own word outranks a name: a target it reported refunded stays succeeded.
+    const decided: Refund = { ...answered, items: [{ target: "20003", status: "succeeded" }, { target: "20002", status: "pending" }] }
+    assert.deepStrictEqual(Ledger.verdictItems(decided, "succeeded", ["20003"]).map((i) => i.status), ["succeeded", "succeeded"])
+    // Through applyChange, as the ledgers apply it under their lock.
+    const applied = Either.getOrThrow(Ledger.applyChange(refund, { to: "succeeded", source: "operator", at: "2024-01-01T00:00:00.000Z", settleItems: true, failedTargets: ["20002"] }))
+    assert.deepStrictEqual(applied.items.map((i) => [i.target, i.status]), [["20003", "succeeded"], ["20002", "failed"], ["20001", "succeeded"]])
+    assert.deepStrictEqual(Ledger.releasedTargets(applied), ["20002"])
+  })
+
+  it.effect("the in-memory guard passes a target by whose item failed, and counts it again once the item moves back", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      const at = "2024-01-01T00:00:01.000Z"
+      const batch: Refund = {
+        ...draft(1),
+        provider: "airpay",
+        currency: "INR",
+        targets: [{ target: "10264", amount: "10.00" }, { target: "10265", amount: "150.00" }, { target: "iccid-9" }]
+      }
+      yield* ledger.claim(batch)
+      const items = (last: Refund["items"][number]["status"]) => [
+        { target: "10264", status: "succeeded" as const },
+        { target: "10265", status: last },
+        { target: "iccid-9", status: last }
+      ]
+      yield* ledger.transition(batch.id, { to: "requires_action", source: "submit", at, providerStatus: "accepted+refused", items: items("failed") })
+      yield* ledger.transition(batch.id, { to: "succeeded", source: "operator", at, settleItems: true, detail: "10264 refunded, 10265 refused" })
+      const fix = (n: number, target: string, amount: string): Refund => ({
+        ...draft(n),
+        provider: "airpay",
+        currency: "INR",
+        targets: [{ target, amount, originalAmount: "100.00" }]
+      })
+      assert.strictEqual((yield* ledger.claim(fix(2, "10265", "15.00")))._tag, "Claimed", "the refused 150.00 holds nothing")
+      const over = yield* Effect.flip(ledger.claim(fix(3, "10264", "95.00")))
+      assert.deepStrictEqual(over._tag === "OverRefund" ? over.remaining : over, "90.00", "the refunded 10.00 still counts")
+      const whole = (n: number): Refund => ({ ...draft(n), provider: "airpay", targets: [{ target: "iccid-9" }] })
+      assert.isTrue(Option.isNone(yield* ledger.holderOf!("airpay", "iccid-9")))
+      assert.strictEqual((yield* ledger.claim(whole(4)))._tag, "Claimed", "a whole refund of the refused target")
+
+      // The provider corrects itself (a change bringing the item back from failed): the target is held again.
+      const second: Refund = { ...batch, id: draft(5).id, idempotencyKey: "k-second", targets: [{ target: "10270", amount: "50.00" }] }
+      yield* ledger.claim(second)
+      yield* ledger.transition(second.id, { to: "requires_action", source: "submit", at, items: [{ target: "10270", status: "failed" }, { target: "10271", status: "succeeded" }] })
+      yield* ledger.transition(second.id, { to: "requires_action", source: "webhook", at, items: [{ target: "10270", status: "pending" }, { target: "10271", status: "succeeded" }] })
+      const refused = yield* Effect.flip(ledger.claim(fix(6, "10270", "60.00")))
+      assert.deepStrictEqual(refused._tag === "OverRefund" ? refused.remaining : refused, "50.00")
+    }))
 })

@@ -32,6 +32,8 @@ const scripted = (options: {
   inDoubtAdvice?: (refundId: string, request: unknown) => string
   /** The provider's refusal of an operator's verdict (`Definition.verdictRefusal`). */
   verdictRefusal?: Provider.Definition<typeof Lines.Type, typeof Lines.Encoded>["verdictRefusal"]
+  /** The plugin's `canonicalTarget`: how it reads a caller's spelling of a target. */
+  canonicalTarget?: (text: string) => string
 }) => {
   const calls: Array<typeof Lines.Type> = []
   const script: Array<Step> = []
@@ -82,7 +84,8 @@ const scripted = (options: {
     },
     statusRank: (word) => ({ PENDING: 1, DONE: 2, FAILED: 2 } as Record<string, number>)[word],
     ...(options.inDoubtAdvice === undefined ? {} : { inDoubtAdvice: options.inDoubtAdvice }),
-    ...(options.verdictRefusal === undefined ? {} : { verdictRefusal: options.verdictRefusal })
+    ...(options.verdictRefusal === undefined ? {} : { verdictRefusal: options.verdictRefusal }),
+    ...(options.canonicalTarget === undefined ? {} : { canonicalTarget: options.canonicalTarget })
   })
   const layer = Refunds.layer({
     // Long enough that no call a test holds open times out on a loaded machine; the tests of the timeout set their own.
@@ -472,6 +475,58 @@ describe("Refunds", () => {
       const final = yield* Effect.flip(refunds.resolve(refund.id, "succeeded", "operator: after all"))
       assert.strictEqual(final._tag, "IllegalTransition")
       assert.deepStrictEqual(asked, ["pending->succeeded", "pending->failed"])
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("resolve succeeded with failedTargets: those items are failed and their targets free for a new refund, the others held; each rule refused naming failedTargets, nothing written", () => {
+    // Targets written with a leading "x" are the provider's spelling of the same id (as Airpay reads "010265" as 10265).
+    const toy = scripted({ idempotent: false, maxTargets: 3, canonicalTarget: (text) => text.replace(/^x/, "") })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const three = { lines: [{ target: "t1", amount: "10.00" }, { target: "t2", amount: "60.00" }, { target: "t3", amount: "5.00" }], currency: "USD" as const }
+      const originalAmounts = { t1: "100.00", t2: "100.00", t3: "100.00" }
+      // The answer is lost: the refund is unknown and has no items.
+      toy.script.push(() => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 500", httpStatus: 500, maybeProcessed: true })))
+      const lost = yield* Effect.flip(refunds.create({ provider: "toy", request: three, idempotencyKey: "lost", originalAmounts }))
+      const id = lost._tag === "ProviderUnavailable" ? lost.refundId! : ""
+      const before = yield* refunds.get(id)
+      assert.deepStrictEqual([before.status, before.items], ["unknown", []])
+
+      const refusals = [
+        { to: "failed" as const, failedTargets: ["t2"], says: "goes with status succeeded, not failed" },
+        { to: "succeeded" as const, failedTargets: ["t9"], says: `"t9" is not a target of refund ${id} (its targets: t1, t2, t3)` },
+        { to: "succeeded" as const, failedTargets: ["t1", "xt2", "t3"], says: `names every target of refund ${id}: the provider refunded none of them, so resolve it failed` }
+      ]
+      for (const { failedTargets, says, to } of refusals) {
+        const refused = yield* Effect.flip(refunds.resolve(id, to, "operator: checked", { failedTargets }))
+        assert.deepStrictEqual(refused._tag === "InvalidRequest" ? refused.issues.map((i) => i.path) : refused, ["failedTargets"])
+        assert.include(refused.message, says)
+      }
+      assert.deepStrictEqual(yield* refunds.get(id), before, "nothing was written")
+
+      // Named in the provider's other spelling, and twice: one failed item, in the refund's order.
+      const resolved = yield* refunds.resolve(id, "succeeded", "operator: t1 and t3 refunded, t2 not", { failedTargets: ["xt2", "t2"] })
+      assert.strictEqual(resolved.status, "succeeded")
+      assert.deepStrictEqual(resolved.items.map((i) => [i.target, i.status, i.amount]), [["t1", "succeeded", "10.00"], ["t2", "failed", "60.00"], ["t3", "succeeded", "5.00"]])
+      assert.strictEqual(resolved.events.at(-1)!.detail, "operator: t1 and t3 refunded, t2 not (failed targets, not refunded by toy: t2)")
+      assert.deepStrictEqual(yield* refunds.get(id), resolved)
+
+      // t2's 60.00 no longer counts, t1's 10.00 does.
+      const again = yield* refunds.create({ provider: "toy", request: one("t2", "100.00"), idempotencyKey: "t2-again", originalAmounts: { t2: "100.00" } })
+      assert.strictEqual(again.refund.status, "succeeded")
+      const over = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1", "95.00"), idempotencyKey: "t1-again", originalAmounts: { t1: "100.00" } }))
+      assert.deepStrictEqual(over._tag === "OverRefund" ? over.remaining : over, "90.00")
+
+      // A target the provider reported refunded cannot be named.
+      toy.script.push(() =>
+        Effect.succeed({ status: "pending", providerStatus: "MIXED", items: [{ target: "t4", status: "succeeded" as const }, { target: "t5", status: "pending" as const }] })
+      )
+      const mixed = yield* refunds.create({ provider: "toy", request: { lines: [{ target: "t4", amount: "1.00" }, { target: "t5", amount: "1.00" }], currency: "USD" }, idempotencyKey: "mixed" })
+      const refunded = yield* Effect.flip(refunds.resolve(mixed.refund.id, "succeeded", "operator: t5 refused", { failedTargets: ["t4"] }))
+      assert.deepStrictEqual(refunded._tag === "InvalidRequest" ? refunded.issues.map((i) => i.path) : refunded, ["failedTargets"])
+      assert.include(refunded.message, "toy reported t4 succeeded: a target the provider says it refunded cannot be recorded as not refunded")
+      const settled = yield* refunds.resolve(mixed.refund.id, "succeeded", "operator: t5 refused", { failedTargets: ["t5"] })
+      assert.deepStrictEqual(settled.items.map((i) => [i.target, i.status]), [["t4", "succeeded"], ["t5", "failed"]])
     }).pipe(Effect.provide(toy.layer))
   })
 

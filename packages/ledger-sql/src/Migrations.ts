@@ -29,6 +29,8 @@
  * - `refunds.holds_target` (since migration 13): 1 on a `failed` refund its provider keeps
  *   on its targets (`Refund.holdsTarget`); the guard counts its reservations as it counts
  *   those of a refund that has not failed.
+ * - `refund_targets.released` (since migration 15): 1 on a target whose items its refund
+ *   records `failed` (core's `releasedTargets`); the guard passes that reservation by.
  * - `refund_turns` (SQLite only, since migration 8): who holds a refund's turn
  *   (`serialise`) and until when; PostgreSQL takes an advisory lock instead.
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
@@ -407,6 +409,34 @@ const contentColumns13 = `${contentColumns5}, holds_target`
 // (a refund's version and cached copies are about its state, not about who first recorded it).
 const claimedBy = [`ALTER TABLE refunds ADD COLUMN claimed_by TEXT`]
 
+// A target whose item its refund records failed holds nothing for the guards (core's
+// `releasedTargets`: an Airpay transaction refused in a batch whose others were refunded), though
+// the refund holds its other targets. The flag sits on the reservation the guard already reads, so
+// its read adds `released = 0` and no join; it is written only when a status change alters the
+// refund's released targets (`releasedChange`), so a refund none of whose items failed costs no
+// more than before. Not content: `refund_targets` has no version. Existing rows are marked from
+// each refund's stored items by the same rule: in a refund that is not `failed` (a failed refund
+// frees, or keeps, every target by its status), a target all of whose items are `failed`.
+const releasedItems = (items: string, target: string, status: string) =>
+  `SELECT r.provider, ${target} AS target, r.seq AS seq FROM refunds r, ${items} i
+    WHERE r.status <> 'failed' AND r.items LIKE '%"failed"%'
+    GROUP BY r.provider, r.seq, ${target}
+    HAVING SUM(CASE WHEN ${status} = 'failed' THEN 0 ELSE 1 END) = 0`
+
+const sqlite15: ReadonlyArray<string> = [
+  `ALTER TABLE refund_targets ADD COLUMN released INTEGER NOT NULL DEFAULT 0 CHECK (released IN (0, 1))`,
+  `UPDATE refund_targets SET released = 1 WHERE (provider, target, refund_seq) IN (${
+    releasedItems("json_each(r.items)", "json_extract(i.value, '$.target')", "json_extract(i.value, '$.status')")
+  })`
+]
+
+const pg15: ReadonlyArray<string> = [
+  `ALTER TABLE refund_targets ADD COLUMN released SMALLINT NOT NULL DEFAULT 0 CHECK (released IN (0, 1))`,
+  `UPDATE refund_targets t SET released = 1 FROM (${
+    releasedItems("json_array_elements(r.items::json)", "i.value ->> 'target'", "i.value ->> 'status'")
+  }) f WHERE t.provider = f.provider AND t.target = f.target AND t.refund_seq = f.seq`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -433,7 +463,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "11_created_seq_index": statements({ sqlite: [createdSeqIndex], pg: [createdSeqIndex] }),
   "12_alive_until": statements(aliveUntil),
   "13_failed_holds_target": statements(flagColumn("holds_target", contentColumns13)),
-  "14_claimed_by": statements({ sqlite: claimedBy, pg: claimedBy })
+  "14_claimed_by": statements({ sqlite: claimedBy, pg: claimedBy }),
+  "15_released_targets": statements({ sqlite: sqlite15, pg: pg15 })
 }
 
 /**

@@ -404,7 +404,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
   const reservedFor = (provider: string, target: string) =>
     Effect.flatMap(
       sql`SELECT t.refund_id, t.amount_minor, t.currency, r.status FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
-          WHERE t.provider = ${provider} AND t.target = ${target} AND (r.status <> 'failed' OR r.holds_target = 1) ORDER BY t.refund_seq`,
+          WHERE t.provider = ${provider} AND t.target = ${target} AND (r.status <> 'failed' OR r.holds_target = 1) AND t.released = 0 ORDER BY t.refund_seq`,
       Rows.decodeReserved
     )
 
@@ -515,7 +515,14 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     const row = Either.isRight(applied)
       ? sql`UPDATE refunds SET ${sql.update(Rows.updateRow(next))}, version = version + 1 WHERE id = ${id}`
       : sql`UPDATE refunds SET version = version + 1 WHERE id = ${id}`
+    // Only a change that alters the targets the refund releases (an item failed, or back from failed) writes them.
+    const release = Either.isRight(applied) ? Rows.releaseOf(current.refund, next) : undefined
+    const released = release === undefined ? Effect.void : Effect.asVoid(
+      sql`UPDATE refund_targets SET released = CASE WHEN ${sql.in("target", release.released)} THEN 1 ELSE 0 END
+          WHERE provider = ${release.provider} AND ${sql.in("target", release.targets)} AND refund_seq = ${current.row.seq}`
+    )
     return row.pipe(
+      Effect.zipRight(released),
       Effect.zipRight(insertEvents(current.row.seq, id, next.events.slice(current.refund.events.length))),
       Effect.as({ applied, version: current.version + 1 })
     )

@@ -62,10 +62,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"], [14, "claimed_by"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"], [14, "claimed_by"], [15, "released_targets"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 14)
+          assert.strictEqual(Migrations.latest, 15)
           // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
           yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
           for (const step of [Migrations.check, Migrations.run]) {
@@ -84,7 +84,7 @@ describe("Migrations", () => {
           // would stall the one holding the lock. Like the ledger's own connection, they retry instead.
           if (location.name === "SQLite") yield* Effect.forEach(clients, (sql) => sql.unsafe("PRAGMA busy_timeout = 0"), { discard: true })
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 14], "one process applies every migration")
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 15], "one process applies every migration")
         }))
 
       it.scopedLive("a ledger from before migration 3 keeps every event and reservation", () =>
@@ -191,6 +191,71 @@ describe("Migrations", () => {
           assert.deepStrictEqual(yield* ledger.recover({ olderThan: at(0), at: at(9) }), [], "within the grace")
           const moved = yield* ledger.recover({ olderThan: at(3), at: at(9) })
           assert.deepStrictEqual(moved.map((r) => r.id), [before.id, after.id])
+        }))
+
+      it.scopedLive("a ledger from before migration 15: a target whose item its refund records failed is released, every other stays held", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const sql = yield* rawSql(url)
+          yield* migratedBelow(sql, 15)
+          const guarded = (key: string, target: string, amount: string, n: number) =>
+            draft(key, { n, currency: "INR", amount, targets: [{ target, amount, originalAmount: "100.00" }] })
+          const batch = (key: string, n: number) =>
+            draft(key, { n, currency: "INR", amount: "160.00", targets: [{ target: `${key}-ok`, amount: "10.00" }, { target: `${key}-refused`, amount: "150.00" }] })
+          const answered = (refund: Refund, status: Refund["status"], refused: Refund["status"]) =>
+            Either.getOrThrow(applyChange(refund, {
+              to: status,
+              source: "submit",
+              at: at(1),
+              items: [{ target: `${refund.idempotencyKey}-ok`, status: "succeeded" }, { target: `${refund.idempotencyKey}-refused`, status: refused }]
+            }))
+          // As ledgers before migration 15 left them: a mixed answer, one resolved succeeded, one whose refused
+          // target also has an item not failed, a failed refund its provider keeps (the flag set by hand here).
+          const mixed = answered(batch("mixed", 1), "requires_action", "failed")
+          const resolved = Either.getOrThrow(applyChange(answered(batch("resolved", 2), "requires_action", "failed"), { to: "succeeded", source: "operator", at: at(2), settleItems: true }))
+          const twice = Either.getOrThrow(applyChange(batch("twice", 3), {
+            to: "pending",
+            source: "submit",
+            at: at(1),
+            items: [{ target: "twice-ok", status: "succeeded" }, { target: "twice-refused", status: "failed" }, { target: "twice-refused", status: "pending" }]
+          }))
+          const kept = Either.getOrThrow(applyChange(batch("kept", 4), {
+            to: "failed",
+            source: "submit",
+            at: at(1),
+            holdsTarget: true,
+            items: [{ target: "kept-ok", status: "failed" }, { target: "kept-refused", status: "failed" }]
+          }))
+          for (const refund of [mixed, resolved, twice, kept]) {
+            yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(refund))}`
+            const seqs = yield* sql<{ readonly seq: number | string }>`SELECT seq FROM refunds WHERE id = ${refund.id}`
+            yield* sql`INSERT INTO refund_targets ${sql.insert(Rows.targetRows(refund).map((t) => ({ refund_seq: seqs[0]!.seq, ...t })))}`
+          }
+          yield* sql`UPDATE refunds SET holds_target = 1 WHERE id = ${kept.id}`
+
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          const flags = yield* sql<{ readonly target: string; readonly released: number | string }>`SELECT target, released FROM refund_targets ORDER BY target`
+          assert.deepStrictEqual(flags.map((r) => [r.target, Number(r.released)]), [
+            ["kept-ok", 0],
+            ["kept-refused", 0],
+            ["mixed-ok", 0],
+            ["mixed-refused", 1],
+            ["resolved-ok", 0],
+            ["resolved-refused", 1],
+            ["twice-ok", 0],
+            ["twice-refused", 0]
+          ])
+          for (const key of ["mixed", "resolved"]) {
+            assert.strictEqual((yield* ledger.claim(guarded(`${key}-fix`, `${key}-refused`, "15.00", 10)))._tag, "Claimed", key)
+            const over = yield* Effect.flip(ledger.claim(guarded(`${key}-over`, `${key}-ok`, "95.00", 11)))
+            assert.deepStrictEqual(over._tag === "OverRefund" ? over.remaining : over, "90.00", key)
+          }
+          for (const target of ["twice-refused", "kept-refused"]) {
+            assert.strictEqual((yield* Effect.flip(ledger.claim(guarded(`${target}-fix`, target, "15.00", 12))))._tag, "OverRefund", target)
+          }
+          // Its next change keeps the flag in step: the provider correcting itself holds the target again.
+          yield* ledger.transition(mixed.id, { to: "pending", source: "sync", at: at(20), items: [{ target: "mixed-ok", status: "succeeded" }, { target: "mixed-refused", status: "pending" }] })
+          assert.strictEqual((yield* Effect.flip(ledger.claim(guarded("mixed-fix-2", "mixed-refused", "1.00", 21))))._tag, "OverRefund")
         }))
 
       it.scopedLive("the event history is append-only", () =>

@@ -369,6 +369,51 @@ describe("PostgreSQL ledger fast paths", () => {
       assert.notInclude(text, "Seq Scan on refunds")
     }))
 
+  it.scopedLive("a change that fails an item writes its reservations' flag in the same statement, alone; every other change writes as before", () =>
+    Effect.gen(function*() {
+      const url = yield* pgSchema
+      const { ledger, trips } = yield* countedLedger(url)
+      const batch = (key: string) =>
+        draft(key, { currency: "INR", amount: "160.00", targets: [{ target: `${key}-ok`, amount: "10.00" }, { target: `${key}-refused`, amount: "150.00" }] })
+      const refunds = ["a", "b", "c", "d"].map(batch)
+      for (const refund of refunds) yield* ledger.claim(refund)
+      yield* trips
+      const answer = (refund: Refund.Refund, refused: "failed" | "pending") =>
+        ledger.transition(refund.id, {
+          to: refused === "failed" ? "requires_action" : "pending",
+          source: "submit",
+          at: at(1),
+          items: [{ target: `${refund.idempotencyKey}-ok`, status: "succeeded" }, { target: `${refund.idempotencyKey}-refused`, status: refused }]
+        })
+      yield* Effect.all([answer(refunds[0]!, "failed"), answer(refunds[1]!, "pending"), answer(refunds[2]!, "failed"), answer(refunds[3]!, "pending")], {
+        concurrency: "unbounded"
+      })
+      assert.strictEqual(yield* trips, 3, "the two without a failed item in one batch, each with one alone")
+      const sql = yield* rawSql(url)
+      const released = yield* sql<{ readonly target: string }>`SELECT target FROM refund_targets WHERE released = 1 ORDER BY target`
+      assert.deepStrictEqual(released.map((r) => r.target), ["a-refused", "c-refused"])
+
+      // Resolved succeeded (the released targets unchanged), or a plain pending refund moving on: one batch, as before.
+      yield* Effect.all([
+        ledger.transition(refunds[0]!.id, { to: "succeeded", source: "operator", at: at(2), settleItems: true }),
+        ledger.transition(refunds[1]!.id, { to: "succeeded", source: "sync", at: at(2) })
+      ], { concurrency: "unbounded" })
+      assert.strictEqual(yield* trips, 1)
+      // The provider corrects itself: one statement, the flag cleared.
+      yield* answer(refunds[2]!, "pending")
+      assert.strictEqual(yield* trips, 1)
+      const after = yield* sql<{ readonly target: string }>`SELECT target FROM refund_targets WHERE released = 1 ORDER BY target`
+      assert.deepStrictEqual(after.map((r) => r.target), ["a-refused"])
+
+      // Its reservations are found by their key, not by a scan.
+      const plan = yield* sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN ${PgFastPath.acceptReleasingText}`, [
+        refunds[3]!.id, 1, "pending", null, null, "{}", "[]", null, at(3), 0, 0, "[]", "toy", ["d-ok", "d-refused"], ["d-refused"]
+      ])
+      const text = plan.map((row) => row["QUERY PLAN"]).join("\n")
+      assert.include(text, "refund_targets_pkey")
+      assert.notInclude(text, "Seq Scan on refund_targets")
+    }))
+
   it.scopedLive("reads bring a refund's events along in one round trip and need no transaction", () =>
     Effect.gen(function*() {
       const url = yield* pgSchema

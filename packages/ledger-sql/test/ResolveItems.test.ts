@@ -85,5 +85,33 @@ describe("resolve settles the items the provider had not decided", () => {
         const history = (yield* other.get(review)).events.map((e) => [e.source, e.to, e.providerStatus])
         assert.deepStrictEqual(history, [["submit", "requested", undefined], ["submit", "pending", "accepted_for_review"], ["operator", "succeeded", undefined]])
       }))
+
+    it.scopedLive(`an operator names the target the provider did not refund: resolved by another process, the target is free, the other held (${ledger.name})`, () =>
+      Effect.gen(function*() {
+        const { layer, reopen } = yield* ledger.open
+        const refundsOn = (on: Layer.Layer<Ledger.Ledger, unknown>) =>
+          Effect.map(
+            Layer.build(Refunds.layer().pipe(
+              Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(toy)), Providers.layer)),
+              Layer.provideMerge(on)
+            )),
+            (context) => Context.get(context, Refunds.Refunds)
+          )
+        const first = yield* refundsOn(layer)
+        const { refund } = yield* first.create({ provider: "toy", idempotencyKey: "two-esims", request: { targets: ["esim-7", "esim-8"] } })
+        const blocked = yield* Effect.flip(first.create({ provider: "toy", idempotencyKey: "esim-8-again", request: { targets: ["esim-8"] } }))
+        assert.strictEqual(blocked._tag, "TargetAlreadyRefunded")
+        // Another process (a CLI run) resolves it: it remembers nothing, so PostgreSQL writes under the row lock.
+        const second = yield* refundsOn(reopen)
+        const resolved = yield* second.resolve(refund.id, "succeeded", "operator: esim-7 credited, esim-8 refused by email", { failedTargets: ["esim-8"] })
+        assert.deepStrictEqual(resolved.items.map((i) => [i.target, i.status, i.providerStatus]), [
+          ["esim-7", "succeeded", "accepted_for_review"],
+          ["esim-8", "failed", "accepted_for_review"]
+        ])
+        const again = yield* first.create({ provider: "toy", idempotencyKey: "esim-8-again", request: { targets: ["esim-8"] } })
+        assert.strictEqual(again.refund.status, "pending", "esim-8 is sent again")
+        const held = yield* Effect.flip(first.create({ provider: "toy", idempotencyKey: "esim-7-again", request: { targets: ["esim-7"] } }))
+        assert.deepStrictEqual(held._tag === "TargetAlreadyRefunded" ? [held.target, held.refundId] : held, ["esim-7", refund.id])
+      }))
   }
 })

@@ -70,6 +70,41 @@ describe("SQLite ledger commits", () => {
       assert.strictEqual((yield* ledger.list({ limit: 100 })).items.length, 12)
     }))
 
+  it.scopedLive("a change that fails an item flags its reservations, found by their key; a change without one updates no reservation", () =>
+    Effect.gen(function*() {
+      const file = yield* ledgerFile
+      const ledger = yield* build(SqlLedger.layerSqlite(file))
+      const batch = draft("batch", { currency: "INR", amount: "160.00", targets: [{ target: "10264", amount: "10.00" }, { target: "10265", amount: "150.00" }] })
+      const plain = draft("plain", { n: 2, currency: "INR", amount: "1.00", targets: [{ target: "10266", amount: "1.00" }] })
+      yield* ledger.claim(batch)
+      yield* ledger.claim(plain)
+      const db = yield* raw(file)
+      const plan = (db.prepare(`EXPLAIN QUERY PLAN ${SqliteLedger.releaseTargetsText}`).all("[]", "toy", "[]", batch.id) as ReadonlyArray<{ readonly detail: string }>)
+        .map((row) => row.detail)
+      assert.include(plan[0], "SEARCH refund_targets USING PRIMARY KEY (provider=? AND target=? AND refund_seq=?)")
+      // Every row an UPDATE of refund_targets touches, whoever sends it.
+      db.exec(`CREATE TABLE target_updates (target TEXT NOT NULL);
+        CREATE TRIGGER target_updated AFTER UPDATE ON refund_targets BEGIN INSERT INTO target_updates VALUES (NEW.target); END`)
+      const updated = () => (db.prepare("SELECT target FROM target_updates").all() as Array<{ target: string }>).map((r) => r.target).sort()
+
+      yield* ledger.transition(plain.id, { to: "pending", source: "submit", at: at(1), items: [{ target: "10266", status: "pending" }] })
+      yield* ledger.transition(plain.id, { to: "succeeded", source: "sync", at: at(2), items: [{ target: "10266", status: "succeeded" }] })
+      assert.deepStrictEqual(updated(), [], "a refund none of whose items failed writes no reservation")
+      yield* ledger.transition(batch.id, {
+        to: "requires_action",
+        source: "submit",
+        at: at(3),
+        items: [{ target: "10264", status: "succeeded" }, { target: "10265", status: "failed" }]
+      })
+      yield* ledger.transition(batch.id, { to: "succeeded", source: "operator", at: at(4), settleItems: true })
+      assert.deepStrictEqual(updated(), ["10264", "10265"], "one statement, when the answer failed an item; none for the verdict that left it so")
+      assert.deepStrictEqual((db.prepare("SELECT target, released FROM refund_targets ORDER BY target").all() as Array<{ target: string; released: number }>).map((r) => [r.target, r.released]), [
+        ["10264", 0],
+        ["10265", 1],
+        ["10266", 0]
+      ])
+    }))
+
   it.scopedLive("a refund changed through another connection is read again, not taken from the cache", () =>
     Effect.gen(function*() {
       const file = yield* ledgerFile

@@ -3,7 +3,9 @@
  * outcome of a refund the provider cannot be asked about (no status query, or still
  * `unknown` after a sync), once they have checked it with the provider. With
  * `--status failed --release-targets` it lets go of the targets of a failed refund its
- * provider keeps on them (an AeroHub order closed, then reopened by AeroHub).
+ * provider keeps on them (an AeroHub order closed, then reopened by AeroHub). With
+ * `--status succeeded --failed-target <t>` (repeatable) it records the targets the provider
+ * did not refund in a refund it otherwise made, which frees them for a new refund.
  *
  * @since 0.1.0
  */
@@ -13,6 +15,7 @@ import * as Options from "@effect/cli/Options"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
+import type { InvalidRequest } from "@refundkit/core/RefundError"
 import { UsageError } from "../CliError.js"
 import * as Environment from "../Environment.js"
 import * as Flags from "../Flags.js"
@@ -37,6 +40,13 @@ export const command = Command.make("resolve", {
     Options.withDescription(
       "With --status failed: free the targets of a failed refund its provider still keeps on them (an AeroHub order it closed), once the provider has told you it will take a new refund of them."
     )
+  ),
+  failedTarget: Options.text("failed-target").pipe(
+    Options.withDescription(
+      "With --status succeeded: a target the provider did not refund (an ICCID Airalo refused, an Airpay transaction not refunded), recorded failed and freed for a new refund; " +
+        "repeat it for each. The others are recorded refunded. Not every target: that is --status failed."
+    ),
+    Options.repeated
   )
 }, (own) =>
   Run.handler(own, (globals) =>
@@ -44,6 +54,13 @@ export const command = Command.make("resolve", {
       if (own.note.trim() === "") return yield* new UsageError({ field: "--note", detail: "must say how the outcome was checked with the provider" })
       if (own.releaseTargets && own.status !== "failed") {
         return yield* new UsageError({ field: "--release-targets", detail: "goes with --status failed: it frees the targets of a failed refund" })
+      }
+      if (own.failedTarget.length > 0 && own.status !== "succeeded") {
+        return yield* new UsageError({
+          field: "--failed-target",
+          detail: "goes with --status succeeded: it names the targets the provider did not refund in a refund it otherwise made",
+          hint: "If the provider refunded none of them, resolve it --status failed without --failed-target."
+        })
       }
       const refunds = yield* Refunds.Refunds
       // Core lets a refund stay in its status (a provider may repeat itself), so a final refund settled again to
@@ -64,14 +81,17 @@ export const command = Command.make("resolve", {
             : {})
         })
       }
-      const refund = yield* refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`, { releaseTargets: own.releaseTargets }).pipe(
+      const refund = yield* refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`, {
+        releaseTargets: own.releaseTargets,
+        ...(own.failedTarget.length === 0 ? {} : { failedTargets: own.failedTarget })
+      }).pipe(
         // Settling a refund that is already final is the operator's mistake, not a ledger failure; and
         // nothing is "sent" here, which is all InvalidRequest's message knows how to say.
         Effect.mapError((error) =>
           error._tag === "IllegalTransition"
             ? new UsageError({ field: "--status", detail: `refund ${error.refundId} is already ${error.from}, which is final: nothing was changed` })
             : error._tag === "InvalidRequest"
-            ? new UsageError({ field: "--status", detail: `${error.issues.map((issue) => issue.message).join("; ")} Nothing was changed` })
+            ? new UsageError({ field: flagOf(error), detail: `${error.issues.map((issue) => issue.message).join("; ")} Nothing was changed` })
             : error
         )
       )
@@ -82,5 +102,10 @@ export const command = Command.make("resolve", {
   "Record a refund's outcome by hand and print the refund.\n\n" +
     "For a refund still unknown, or at a provider with no status query, once you have checked the outcome with the provider.\n\n" +
     "With --status failed --release-targets, frees the targets of a failed refund its provider still keeps on them (an AeroHub order it closed and has since reopened).\n\n" +
-    `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --note "credited, seen on the Airalo balance"`
+    "With --status succeeded --failed-target <target> (repeatable), records those targets as not refunded and frees them for a new refund (one ICCID of two Airalo refused; an Airpay batch whose answer was lost, one transaction refunded).\n\n" +
+    `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --note "credited, seen on the Airalo balance"\n` +
+    `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --failed-target 8910300000000000029 --note "one credited, the other refused by email"`
 ))
+
+/** The flag a refusal of core's `resolve` is about: `failedTargets` is `--failed-target`'s, anything else `--status`'s. */
+const flagOf = (error: InvalidRequest): string => (error.issues.every((issue) => issue.path === "failedTargets") ? "--failed-target" : "--status")

@@ -108,7 +108,7 @@ export const guardedClaimText = `${claimCtes},
 held AS (
   SELECT rt.refund_seq, rt.target, rt.refund_id, rt.amount_minor::text AS amount_minor, rt.currency, r.status
   FROM refund_targets rt JOIN refunds r ON r.seq = rt.refund_seq
-  WHERE rt.provider = $2 AND rt.target = ANY($20::text[]) AND (r.status <> 'failed' OR r.holds_target = 1)
+  WHERE rt.provider = $2 AND rt.target = ANY($20::text[]) AND (r.status <> 'failed' OR r.holds_target = 1) AND rt.released = 0
 )
 SELECT id, version, (SELECT COALESCE(json_agg(held ORDER BY held.refund_seq), '[]') FROM held) AS held FROM ins`
 
@@ -121,16 +121,28 @@ export const lockTargetsText = `${PgDeadline.waitsForLock}INSERT INTO refund_tar
   SELECT $1::text, x.target FROM unnest($2::text[]) AS x(target) ORDER BY x.target
   ON CONFLICT (provider, target) DO UPDATE SET target = EXCLUDED.target`
 
-const acceptStatement = prepared(
-  "accept",
-  `WITH u AS (
+const acceptCtes = `WITH u AS (
   UPDATE refunds SET status = $3, provider_status = $4, provider_reference = $5, provider_references = $6,
     items = $7, error = $8, updated_at = $9, provider_final = $10, holds_target = $11, version = version + 1
   WHERE id = $1 AND version = $2
   RETURNING id, seq, version
-), e AS (${insertEvents("u", "$12")})
-SELECT id, version FROM u`
+), e AS (${insertEvents("u", "$12")})`
+
+const acceptStatement = prepared("accept", `${acceptCtes}
+SELECT id, version FROM u`)
+
+// A change that alters the targets its refund releases (core's `releasedTargets`: an item failed, or
+// back from failed) also rewrites the flag on the refund's reservations, found by their key (the
+// provider $13, its targets $14), in the same statement: $15 the targets released now. Only such a
+// change takes it, alone (never in a batch), so every other change writes what it wrote before.
+/** @internal */
+export const acceptReleasingText = `${acceptCtes}, r AS (
+  UPDATE refund_targets rt SET released = CASE WHEN rt.target = ANY($15::text[]) THEN 1 ELSE 0 END
+  FROM u WHERE rt.provider = $13::text AND rt.target = ANY($14::text[]) AND rt.refund_seq = u.seq
 )
+SELECT id, version FROM u`
+
+const acceptReleasingStatement = prepared("accept_release", acceptReleasingText)
 
 // A refused change adds only its event; the version still moves on, so every cached copy
 // of the old history (this process's or another's) stops matching.
@@ -306,7 +318,7 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, wri
     ).pipe(Effect.annotateLogs("code", code))
   })
 
-  const executeNamed = (on: Pg.Pool, statement: Prepared, values: ReadonlyArray<string | number | null>) =>
+  const executeNamed = (on: Pg.Pool, statement: Prepared, values: ReadonlyArray<unknown>) =>
     Effect.async<ReadonlyArray<unknown>, SqlError>((resume) => {
       const query: Bounded = { name: statement.name, text: statement.text, values: [...values], query_timeout: writeTimeoutMillis }
       on.query(query, (error, result) => {
@@ -314,7 +326,7 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, wri
       })
     })
 
-  const execute = (statement: Prepared, values: ReadonlyArray<string | number | null>): Effect.Effect<ReadonlyArray<unknown>, SqlError> => {
+  const execute = (statement: Prepared, values: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<unknown>, SqlError> => {
     const unnamed = Effect.suspend(() => sql.unsafe(statement.text, values))
     if (Option.isNone(pool)) return unnamed
     if (!named) return Effect.zipRight(warnOfLoss, unnamed)
@@ -335,11 +347,14 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, wri
     )
   }
 
-  const writeValues = (current: Refund, expected: number, applied: Applied) => {
+  const writeValues = (current: Refund, expected: number, applied: Applied): { readonly statement: Prepared; readonly values: ReadonlyArray<unknown> } => {
     const added = (next: Refund) => Rows.eventsJson(next.events.slice(current.events.length))
-    return Either.isRight(applied)
-      ? { statement: acceptStatement, values: [current.id, String(expected), ...Rows.updateValues(applied.right), added(applied.right)] }
-      : { statement: refuseStatement, values: [current.id, String(expected), added(applied.left.refused)] }
+    if (Either.isLeft(applied)) return { statement: refuseStatement, values: [current.id, String(expected), added(applied.left.refused)] }
+    const values = [current.id, String(expected), ...Rows.updateValues(applied.right), added(applied.right)]
+    const release = Rows.releaseOf(current, applied.right)
+    return release === undefined
+      ? { statement: acceptStatement, values }
+      : { statement: acceptReleasingStatement, values: [...values, release.provider, release.targets, release.released] }
   }
 
   const claimValues = (refund: Refund) => [...Rows.insertValues(refund), JSON.stringify(Rows.targetRows(refund)), Rows.eventsJson(refund.events)]
@@ -384,8 +399,9 @@ export const make = (sql: SqlClient.SqlClient, pool: Option.Option<Pg.Pool>, wri
   return {
     claim: (refund) =>
       Option.isNone(claims) ? claimAlone(refund) : claims.value.write(refund.id, refund, Effect.suspend(() => claimAlone(refund))),
+    // A change that releases targets goes alone: the batch statement writes refunds and events only.
     write: (current, expected, applied) =>
-      Option.isNone(accepts) || Either.isLeft(applied)
+      Option.isNone(accepts) || Either.isLeft(applied) || Rows.releaseOf(current, applied.right) !== undefined
         ? writeAlone(current, expected, applied)
         : accepts.value.write(current.id, { current, expected, next: applied.right }, Effect.suspend(() => writeAlone(current, expected, applied))),
     guardedClaim: (refund, targets) => {

@@ -6,7 +6,7 @@
  * @internal
  */
 import type { Reservation, StatusCount } from "@refundkit/core/Ledger"
-import { reservationOf } from "@refundkit/core/Ledger"
+import { releasedChange, reservationOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import { RefundId, RefundItem, RefundTarget, EventSource } from "@refundkit/core/Refund"
 import { ErrorInfo, LedgerError } from "@refundkit/core/RefundError"
@@ -363,6 +363,21 @@ export const targetRows = (refund: Refund) =>
       currency: refund.currency ?? null
     }
   })
+
+/**
+ * What a status change writes to `refund_targets.released` (migration 15), when it alters the
+ * targets the refund releases (core's `releasedChange`): the refund's provider and targets, each
+ * once (the reservation rows' keys), and those released now. `undefined` for every change that
+ * leaves them as they were (any refund none of whose items failed): it writes nothing there.
+ * @internal
+ */
+export const releaseOf = (
+  before: Refund,
+  after: Refund
+): { readonly provider: string; readonly targets: ReadonlyArray<string>; readonly released: ReadonlyArray<string> } | undefined => {
+  const released = releasedChange(before, after)
+  return released === undefined ? undefined : { provider: after.provider, targets: [...new Set(after.targets.map((t) => t.target))], released }
+}
 
 /** Events as the rows PostgreSQL's `json_to_recordset` expands into `refund_events` rows (each takes the refund's id and seq from the row written). @internal */
 export const eventsRows = (events: ReadonlyArray<RefundEvent>) =>

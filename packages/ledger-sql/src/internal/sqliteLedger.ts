@@ -82,6 +82,16 @@ const lastEvent = "(SELECT MAX(sequence) FROM refund_events WHERE refund_seq = r
 // refund by id and the statement finds its seq; no refund, no seq, and NOT NULL refuses it.
 const seqOfId = "(SELECT seq FROM refunds WHERE id = ?)"
 
+/**
+ * A change that alters the targets a refund releases (core's `releasedTargets`) rewrites the flag on
+ * its reservations, found by their key; parameters: the released targets (JSON), the provider, every
+ * target of the refund (JSON), its id. No other change runs it.
+ *
+ * @internal
+ */
+export const releaseTargetsText = `UPDATE refund_targets SET released = (target IN (SELECT value FROM json_each(?)))
+    WHERE provider = ? AND target IN (SELECT value FROM json_each(?)) AND refund_seq = ${seqOfId}`
+
 const sql = {
   byId: `SELECT ${selected} FROM refunds WHERE id = ?`,
   eventsOf: `SELECT ${Rows.eventColumns} FROM refund_events WHERE refund_seq = ${seqOfId} ORDER BY sequence`,
@@ -95,7 +105,8 @@ const sql = {
   insert: `INSERT INTO refunds (${Rows.insertColumns}) VALUES (${Array.from({ length: 17 }, () => "?").join(", ")})
     ON CONFLICT (provider, idempotency_key) DO NOTHING`,
   reserved: `SELECT t.refund_id, t.amount_minor, t.currency, r.status FROM refund_targets t JOIN refunds r ON r.seq = t.refund_seq
-    WHERE t.provider = ? AND t.target = ? AND (r.status <> 'failed' OR r.holds_target = 1) ORDER BY t.refund_seq`,
+    WHERE t.provider = ? AND t.target = ? AND (r.status <> 'failed' OR r.holds_target = 1) AND t.released = 0 ORDER BY t.refund_seq`,
+  releaseTargets: releaseTargetsText,
   // A claim knows the seq it just inserted (the rowid); later events look it up by id.
   reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?)`,
   insertClaimEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -421,8 +432,13 @@ export const make = (
       const refund = entry.refund
       const result = applyChange(refund, change)
       const next = Either.isRight(result) ? result.right : result.left.refused
-      if (Either.isRight(result)) prepare(sql.update).run(...Rows.updateValues(next), refund.id)
-      else prepare(sql.bump).run(refund.id)
+      if (Either.isRight(result)) {
+        prepare(sql.update).run(...Rows.updateValues(next), refund.id)
+        const release = Rows.releaseOf(refund, next)
+        if (release !== undefined) {
+          prepare(sql.releaseTargets).run(JSON.stringify(release.released), release.provider, JSON.stringify(release.targets), refund.id)
+        }
+      } else prepare(sql.bump).run(refund.id)
       insertEvents(refund.id, next.events.slice(refund.events.length))
       scratch.remember({ refund: next, version: entry.version + 1, lastSequence: RefundCache.lastSequence(next) })
       return result

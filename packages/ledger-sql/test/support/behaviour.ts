@@ -222,6 +222,68 @@ export const behaviour = (harness: Harness) =>
         assert.strictEqual((yield* ledger.claim(whole("new-alone", "iccid-new")))._tag, "Claimed")
       }))
 
+    it.scopedLive("a target whose item its refund records failed holds nothing, its amount nor as a whole refund; an item back from failed holds it again", () =>
+      Effect.gen(function*() {
+        const ledger = yield* harness.fresh
+        const guarded = (key: string, target: string, amount: string, n: number) =>
+          draft(key, { n, currency: "INR", amount, targets: [{ target, amount, originalAmount: "100.00" }] })
+        // An Airpay batch: 10264 refunded, 10265 refused (150.00 is more than it has); an eSIM refused with them.
+        const batches = Array.from({ length: 4 }, (_, i) =>
+          draft(`batch-${i}`, {
+            n: i,
+            currency: "INR",
+            amount: "160.00",
+            targets: [{ target: `1026${i}-ok`, amount: "10.00" }, { target: `1026${i}-refused`, amount: "150.00" }, { target: `iccid-${i}` }]
+          }))
+        for (const refund of batches) yield* ledger.claim(refund)
+        const answer = (i: number, refused: "failed" | "pending") => [
+          { target: `1026${i}-ok`, status: "succeeded" as const, amount: "10.00", providerStatus: "accepted" },
+          { target: `1026${i}-refused`, status: refused, amount: "150.00", providerStatus: "refused" },
+          { target: `iccid-${i}`, status: refused, providerStatus: "refused" }
+        ]
+        // Several answers at once, so PostgreSQL's group commit meets them too (with a plain change beside them).
+        const plain = draft("plain", { n: 9, currency: "INR", amount: "1.00", targets: [{ target: "plain-1", amount: "1.00" }] })
+        yield* ledger.claim(plain)
+        yield* Effect.all([
+          ...batches.map((refund, i) =>
+            ledger.transition(refund.id, { to: "requires_action", source: "submit", at: at(5), providerStatus: "accepted+refused", providerFinal: true, items: answer(i, "failed") })
+          ),
+          ledger.transition(plain.id, { to: "succeeded", source: "submit", at: at(5), items: [{ target: "plain-1", status: "succeeded" }] })
+        ], { concurrency: "unbounded" })
+        // Resolved succeeded by hand, as core advises: the refused items stay failed, and still hold nothing.
+        yield* ledger.transition(batches[0]!.id, { to: "succeeded", source: "operator", at: at(6), settleItems: true, detail: "operator: 10260 refunded" })
+
+        for (const [i, refund] of batches.entries()) {
+          assert.strictEqual((yield* ledger.claim(guarded(`fix-${i}`, `1026${i}-refused`, "15.00", 10 + i)))._tag, "Claimed", `${refund.id}: the refused 150.00 holds nothing`)
+          const over = yield* Effect.flip(ledger.claim(guarded(`over-${i}`, `1026${i}-ok`, "95.00", 20 + i)))
+          assert.deepStrictEqual(over._tag === "OverRefund" ? over.remaining : over, "90.00", "the refunded 10.00 still counts")
+          if (ledger.holderOf !== undefined) assert.isTrue(Option.isNone(yield* ledger.holderOf("toy", `iccid-${i}`)))
+        }
+        assert.strictEqual((yield* ledger.claim(draft("esim-again", { n: 30, targets: [{ target: "iccid-0" }] })))._tag, "Claimed")
+        assert.strictEqual((yield* Effect.flip(ledger.claim(draft("plain-again", { n: 31, targets: [{ target: "plain-1" }] }))))._tag, "TargetAlreadyRefunded")
+
+        // The provider corrects itself about batch 1: its refused items are pending again, so their targets are held again.
+        yield* ledger.transition(batches[1]!.id, { to: "pending", source: "webhook", at: at(40), providerStatus: "retrying", items: answer(1, "pending") })
+        const held = yield* Effect.flip(ledger.claim(guarded("held-again", "10261-refused", "1.00", 41)))
+        assert.deepStrictEqual(held._tag === "OverRefund" ? held.blockedBy : held, undefined)
+        assert.deepStrictEqual(held._tag === "OverRefund" ? held.remaining : held, "0.00", "150.00 and 15.00 against 100.00")
+        assert.strictEqual((yield* Effect.flip(ledger.claim(draft("esim-held", { n: 42, targets: [{ target: "iccid-1" }] }))))._tag, "TargetAlreadyRefunded")
+        if (ledger.holderOf !== undefined) {
+          assert.deepStrictEqual(Option.getOrUndefined(Option.map(yield* ledger.holderOf("toy", "iccid-1"), (r) => r.refundId)), batches[1]!.id)
+        }
+
+        // An operator's per-target verdict on a refund in doubt with no items: the named target is failed, and free.
+        const lost = draft("lost", { n: 50, currency: "INR", amount: "610.00", targets: [{ target: "20003", amount: "10.00" }, { target: "20002", amount: "600.00" }] })
+        yield* ledger.claim(lost)
+        yield* ledger.transition(lost.id, { to: "unknown", source: "submit", at: at(51) })
+        const resolved = yield* ledger.transition(lost.id, { to: "succeeded", source: "operator", at: at(52), settleItems: true, failedTargets: ["20002"] })
+        assert.deepStrictEqual(resolved.items.map((item) => [item.target, item.status, item.amount]), [["20003", "succeeded", "10.00"], ["20002", "failed", "600.00"]])
+        assert.deepStrictEqual(yield* ledger.get(lost.id), resolved)
+        assert.strictEqual((yield* ledger.claim(guarded("20002-again", "20002", "100.00", 53)))._tag, "Claimed")
+        const still = yield* Effect.flip(ledger.claim(guarded("20003-again", "20003", "95.00", 54)))
+        assert.deepStrictEqual(still._tag === "OverRefund" ? still.remaining : still, "90.00")
+      }))
+
     it.scopedLive("a failed refund its provider keeps on its targets still holds them: a whole refund is refused naming it, a guarded amount counts it, until an operator releases it", () =>
       Effect.gen(function*() {
         const ledger = yield* harness.fresh
