@@ -177,6 +177,11 @@ describe("TargetAlreadyRefunded", () => {
     const doubt = held("unknown")
     assert.include(doubt, "rfd_1 is in doubt: settle it as its error says (`refundkit get rfd_1`)")
     assert.include(doubt, `if the provider never made it, record that with \`${verdict} --note "..."\``)
-    assert.include(held("pending"), `Wait for rfd_1 to finish; if the provider refused it, record that with \`${verdict} --note "..."\` and send this one again.`)
+    assert.include(
+      held("pending"),
+      `Wait for rfd_1 to finish; if the provider refused it, record that with \`${verdict} --note "..."\` ` +
+        `(or, if it refunded that refund's other targets but not T1, \`refundkit resolve rfd_1 --status succeeded --failed-target T1 --note "..."\`) and send this one again.`
+    )
+    assert.include(doubt, "--status succeeded --failed-target T1", "a refund in doubt may have refunded some of its targets")
   })
 })
