@@ -19,6 +19,7 @@ import { ApiError, ApiModel } from "@refundkit/api"
 import type { Ledger } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import * as RefundError from "@refundkit/core/RefundError"
+import type { Providers } from "@refundkit/core/Providers"
 import type { Refunds } from "@refundkit/core/Refunds"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
@@ -92,13 +93,38 @@ const settlingVerdict = (refund: Refund): RefundEvent | undefined => {
  * ` (targets released: …)` (`Refunds.resolve`); a verdict that asked for the release matches either
  * form, since a release of a refund that held nothing records the note alone.
  */
-const repeats = (refund: Refund, verdict: ApiModel.ResolveRefund): boolean => {
+const repeats = (refund: Refund, verdict: ApiModel.ResolveRefund, canonical: (target: string) => string): boolean => {
   const settled = settlingVerdict(refund)
   if (settled === undefined || settled.to !== verdict.status || settled.detail === undefined) return false
   const detail = detailOf(verdict.note)
+  if (verdict.failedTargets !== undefined) {
+    // Core records the targets as the refund names them, in its order: the verdict's, read the same way.
+    const named = new Set(verdict.failedTargets.map((given) => refund.targets.some((t) => t.target === given) ? given : canonical(given)))
+    const recorded = [...new Set(refund.targets.map((t) => t.target))].filter((target) => named.has(target))
+    return settled.detail === `${detail} (failed targets, not refunded by ${refund.provider}: ${recorded.join(", ")})`
+  }
   if (settled.detail === detail) return true
   return verdict.releaseTargets === true && settled.detail.startsWith(`${detail} (targets released: `)
 }
+
+/**
+ * How a provider's plugin reads a caller's spelling of a target (`Provider.canonicalTarget`): a verdict's
+ * `failedTargets` is compared with what core recorded in the refund's spelling.
+ *
+ * @since 0.6.0
+ */
+export type Canonical = (provider: string) => Effect.Effect<(target: string) => string>
+
+/**
+ * {@link Canonical} from the installed plugins; a provider not installed reads targets as written.
+ *
+ * @since 0.6.0
+ */
+export const canonicalIn = (registry: Providers["Type"]): Canonical => (provider) =>
+  registry.get(provider).pipe(
+    Effect.map((plugin) => (target: string) => plugin.canonicalTarget(target)),
+    Effect.orElseSucceed(() => (target: string) => target)
+  )
 
 const refused = (refund: Refund, to: string, message: string): ApiError.IllegalTransition =>
   new ApiError.IllegalTransition({ message, refundId: refund.id, from: refund.status, to })
@@ -130,7 +156,8 @@ const finalRefusal = (refund: Refund, verdict: ApiModel.ResolveRefund): ApiError
 const fromCoreError = (service: Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund) =>
 (error: RefundError.RefundNotFound | RefundError.LedgerError | RefundError.IllegalTransition | RefundError.InvalidRequest): Effect.Effect<never, ResolveError> => {
   if (error._tag !== "InvalidRequest") return Effect.fail(ApiErrors.fromRefundError(error))
-  if (error.issues.every((issue) => issue.path === "releaseTargets")) return Effect.fail(invalid(error.issues))
+  // The body named something the refund does not have (a target not its own, one the provider refunded): the field is wrong, not the state.
+  if (error.issues.every((issue) => issue.path === "releaseTargets" || issue.path === "failedTargets")) return Effect.fail(invalid(error.issues))
   const message = `The verdict was refused: ${error.issues.map((issue) => issue.message).join(" ")} Nothing was changed.`
   return service.get(id).pipe(
     Effect.mapError(ApiErrors.fromRefundError),
@@ -172,27 +199,31 @@ export const resolve = (
   service: Refunds["Type"],
   ledger: Ledger["Type"],
   id: string,
-  verdict: ApiModel.ResolveRefund
+  verdict: ApiModel.ResolveRefund,
+  canonical: Canonical = () => Effect.succeed((target) => target)
 ): Effect.Effect<Resolved, ResolveError> =>
   // An id the ledger does not have is a 404 before any turn is taken: a turn is a lock or a lease row
   // named by the id, and any caller can send any id.
   Effect.mapError(service.get(id), ApiErrors.fromRefundError).pipe(
-    Effect.zipRight(decideAndRecord(service, id, verdict).pipe(inTurn(ledger, id))),
+    Effect.zipRight(decideAndRecord(service, id, verdict, canonical).pipe(inTurn(ledger, id))),
     Effect.catchTag("LedgerError", (error) => Effect.fail(ApiErrors.fromRefundError(error)))
   )
 
 // Read again in the turn: what a verdict is checked against is what the previous one left.
-const decideAndRecord = (service: Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund): Effect.Effect<Resolved, ResolveError> =>
+const decideAndRecord = (service: Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund, canonical: Canonical): Effect.Effect<Resolved, ResolveError> =>
   Effect.gen(function*() {
     const current = yield* Effect.mapError(service.get(id), ApiErrors.fromRefundError)
     const release = verdict.releaseTargets === true
     const annotations = { refundId: id, status: verdict.status }
     if (RefundStatus.isFinal(current.status) && !(release && current.status === "failed" && current.holdsTarget === true)) {
-      if (!repeats(current, verdict)) return yield* Effect.fail(finalRefusal(current, verdict))
+      if (!repeats(current, verdict, yield* canonical(current.provider))) return yield* Effect.fail(finalRefusal(current, verdict))
       yield* Effect.logInfo(`resolve: ${id} was already settled ${current.status} by this verdict; nothing changed`).pipe(Effect.annotateLogs(annotations))
       return { refund: current, repeated: true }
     }
-    const refund = yield* service.resolve(id, verdict.status, detailOf(verdict.note), { releaseTargets: release }).pipe(
+    const refund = yield* service.resolve(id, verdict.status, detailOf(verdict.note), {
+      releaseTargets: release,
+      ...(verdict.failedTargets === undefined ? {} : { failedTargets: verdict.failedTargets })
+    }).pipe(
       Effect.catchAll(fromCoreError(service, id, verdict))
     )
     const released = release && current.holdsTarget === true

@@ -99,7 +99,10 @@ describe("POST /v1/refunds/{id}/resolve", () => {
         [{ note: "checked" }, "status", "is required: \"succeeded\" or \"failed\""],
         [{ status: "done", note: "checked" }, "status", "must be \"succeeded\" or \"failed\" (what the provider says happened), got \"done\""],
         [{ status: "pending", note: "checked" }, "status", "must be \"succeeded\" or \"failed\""],
-        [{ status: "failed", note: "checked", release_targets: true }, "release_targets", "is unexpected, expected: \"status\" | \"note\" | \"releaseTargets\""],
+        [{ status: "failed", note: "checked", release_targets: true }, "release_targets", "is unexpected, expected: \"status\" | \"note\" | \"releaseTargets\" | \"failedTargets\""],
+        [{ status: "failed", note: "checked", failedTargets: ["1"] }, "failedTargets", "goes with status \"succeeded\""],
+        [{ status: "succeeded", note: "checked", failedTargets: [] }, "failedTargets", "names at least one target"],
+        [{ status: "succeeded", note: "checked", failedTargets: [""] }, "failedTargets.0", "not empty"],
         [{ status: "failed", note: "checked", releaseTargets: "yes" }, "releaseTargets", "must be true or false"],
         [{ status: "succeeded", note: "checked", releaseTargets: true }, "releaseTargets", "goes with status \"failed\""],
         ["{oops", "body", "not valid JSON"],
@@ -217,6 +220,44 @@ describe("POST /v1/refunds/{id}/resolve", () => {
       assert.strictEqual(conflict._tag, "IllegalTransition")
       const unknown = yield* Effect.flip(gw.client.refunds.resolve({ path: { id: "rfd_nope" }, payload: { status: "failed", note: "x" } }))
       assert.strictEqual(unknown._tag, "RefundNotFound")
+    }))
+
+  it.scopedLive("failedTargets: an Airalo request Airalo decided apart (one ICCID credited, one refused) is settled per ICCID; the refused one is sent again, the credited one stays held", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({ airalo: { rateLimit: false } })
+      const [credited, refused] = ["8910300000000000052", "8910300000000000060"]
+      const created = yield* create(gw, { provider: "airalo", iccids: [credited, refused], reason: "TRIP_CANCELLATION" })
+      assert.strictEqual(created.status, 201, created.text)
+      assert.strictEqual(created.body.status, "pending")
+      const id: string = created.body.id
+      const sent = (yield* gw.airalo.stats).refundsPerformed
+
+      const notOurs = yield* resolve(gw, id, { status: "succeeded", note: "by email", failedTargets: ["8910300000000000078"] })
+      assert.strictEqual(notOurs.status, 400, notOurs.text)
+      assert.deepStrictEqual(notOurs.body.error.issues.map((i: { path: string }) => i.path), ["failedTargets"])
+      assert.include(notOurs.body.error.message, `is not a target of refund ${id}`)
+      const every = yield* resolve(gw, id, { status: "succeeded", note: "by email", failedTargets: [credited, refused] })
+      assert.strictEqual(every.status, 400, every.text)
+      assert.include(every.body.error.message, "resolve it failed")
+      assert.strictEqual((yield* gw.fetch("GET", `/v1/refunds/${id}`)).body.events.length, created.body.events.length, "nothing was recorded")
+
+      const verdict = { status: "succeeded", note: "Airalo's email: 0052 credited, 0060 refused", failedTargets: [refused] }
+      const settled = yield* resolve(gw, id, verdict)
+      assert.strictEqual(settled.status, 200, settled.text)
+      assert.deepStrictEqual(settled.body.items.map((i: { target: string; status: string }) => [i.target, i.status]), [[credited, "succeeded"], [refused, "failed"]])
+      assert.include(settled.body.events.at(-1).detail, `(failed targets, not refunded by airalo: ${refused})`)
+      // A client retrying after a lost answer gets the refund, nothing recorded twice.
+      const again = yield* resolve(gw, id, verdict)
+      assert.strictEqual(again.status, 200, again.text)
+      assert.strictEqual(again.headers["idempotent-replayed"], "true")
+      assert.strictEqual(again.body.events.length, settled.body.events.length)
+      assert.strictEqual((yield* gw.airalo.stats).refundsPerformed, sent, "a verdict sends nothing")
+
+      const resent = yield* create(gw, Gateway.airaloRefund(refused))
+      assert.strictEqual(resent.status, 201, resent.text)
+      const held = yield* create(gw, Gateway.airaloRefund(credited))
+      assert.strictEqual(held.status, 409, held.text)
+      assert.strictEqual(held.body.error.code, "target_already_refunded")
     }))
 
   it.scopedLive("releaseTargets frees an AeroHub order AeroHub closed, so a new refund of it is sent; the verdict itself sends nothing", () =>

@@ -1,7 +1,7 @@
-// An Airalo refund is "accepted for review": pending per ICCID until Airalo decides by email. The
-// gateway has no route for an operator's verdict: `refundkit resolve --ledger <the gateway's ledger>`
-// records it through core's Refunds on the same ledger, as here, and the gateway then answers the
-// refund with its items settled.
+// An Airalo refund is "accepted for review": pending per ICCID until Airalo decides by email. Here the
+// verdict is recorded as `refundkit resolve --ledger <the gateway's ledger>` records it, through core's
+// Refunds on the same ledger (the gateway's own route is Resolve.test.ts), and the gateway then answers
+// the refund with its items settled.
 import { assert, describe, it } from "@effect/vitest"
 import { Providers, Refunds } from "@refundkit/core"
 import * as LedgerSql from "@refundkit/ledger-sql"

@@ -104,8 +104,9 @@ const Note = Schema.String.annotations({ message: (issue) => `must be a string s
 /**
  * `POST /v1/refunds/{id}/resolve`: an operator's verdict on a refund the provider cannot be asked
  * about (or still `unknown` after a sync), once it has been checked with the provider: `status`
- * `succeeded` or `failed`, a `note` saying how it was checked, and `releaseTargets` (with `failed`
- * only) to free the targets of a failed refund its provider keeps on them. Unknown fields are refused.
+ * `succeeded` or `failed`, a `note` saying how it was checked, `releaseTargets` (with `failed`
+ * only) to free the targets of a failed refund its provider keeps on them, and `failedTargets` (with
+ * `succeeded` only) naming the targets the provider did not refund. Unknown fields are refused.
  *
  * @since 0.6.0
  */
@@ -119,11 +120,25 @@ export const ResolveRefund = Schema.Struct({
     message: (issue) => `must be true or false, got ${describeValue(issue.actual)}`,
     description: "With status failed: free the targets of a failed refund its provider still keeps on them (an AeroHub order it closed), " +
       "once the provider has told you it will take a new refund of them"
-  }))
+  })),
+  failedTargets: Schema.optional(
+    Schema.Array(Schema.String.pipe(Schema.minLength(1, { message: () => "a target of the refund, not empty" }), Schema.maxLength(200))).pipe(
+      Schema.minItems(1, { message: () => "names at least one target when given" }),
+      Schema.maxItems(500)
+    ).annotations({
+      description: "With status succeeded: the refund's targets the provider did not refund (an Airalo ICCID refused by email, a transaction of an " +
+        "Airpay batch whose answer was lost): their items are recorded failed and the targets freed for a new refund; the others are recorded refunded. " +
+        "Any spelling the provider's plugin reads; not every target (then the verdict is failed), not one the provider reported succeeded"
+    })
+  )
 }).pipe(
   Schema.filter((verdict) =>
     verdict.releaseTargets !== true || verdict.status === "failed" ||
     { path: ["releaseTargets"], message: "goes with status \"failed\": it frees the targets of a failed refund" }
+  ),
+  Schema.filter((verdict) =>
+    verdict.failedTargets === undefined || verdict.status === "succeeded" ||
+    { path: ["failedTargets"], message: "goes with status \"succeeded\": it names the targets the provider did not refund" }
   ),
   Schema.annotations({
     identifier: "ResolveRefund",
