@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { isVerdict, setterOf } from "@refundkit/core/Ledger"
 import type { Refund } from "@refundkit/core/Refund"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 
@@ -63,27 +64,45 @@ const inDoubtCodes: ReadonlySet<string> = new Set(["outcome_unknown", "refund_in
  * The exit code for an error, by its stable code. A provider failure that left the
  * refund `unknown` is in doubt, not a plain failure. An answer refundkit could not read
  * is in doubt when it was a submit's (it names the refund, now `unknown`); a status
- * query's or a lookup's recorded nothing and is a provider failure.
+ * query's or a lookup's recorded nothing and is a provider failure. A provider that was
+ * unavailable after a call about a refund may have been processed (`maybeProcessed`: an
+ * update whose answer was lost, or met a 500 on every retry) leaves that call in doubt
+ * although the refund keeps its status.
  *
  * @since 0.1.0
  */
-export const ofError = (error: { readonly code: string; readonly status?: RefundStatus | undefined; readonly refundId?: string | undefined }): ExitCode =>
+export const ofError = (error: {
+  readonly code: string
+  readonly status?: RefundStatus | undefined
+  readonly refundId?: string | undefined
+  readonly maybeProcessed?: boolean | undefined
+}): ExitCode =>
   usageCodes.has(error.code)
     ? usage
-    : inDoubtCodes.has(error.code) || error.status === "unknown" || (error.code === "unexpected_response" && error.refundId !== undefined)
+    : inDoubtCodes.has(error.code) || error.status === "unknown" || (error.code === "unexpected_response" && error.refundId !== undefined) ||
+        (error.code === "provider_unavailable" && error.maybeProcessed === true && error.refundId !== undefined && error.status !== "failed")
     ? inDoubt
     : failure
 
 /**
  * The exit code for a refund a command printed: `unknown` (or still `requested`) is in
- * doubt; a failure that was not the provider's decline is a provider failure.
+ * doubt; a failure that was not the provider's decline is a provider failure, unless an
+ * operator recorded it: a refund resolved `failed` by hand is a recorded outcome, as a
+ * decline is, whatever error an earlier build kept on it (core now drops an in-doubt one).
  *
  * @since 0.1.0
  */
 export const ofRefund = (refund: Refund): ExitCode => {
   if (refund.status === "unknown" || refund.status === "requested") return inDoubt
-  if (refund.status === "failed" && refund.error !== undefined && refund.error.code !== "provider_declined") return failure
+  if (refund.status === "failed" && refund.error !== undefined && refund.error.code !== "provider_declined" && !isOperatorVerdict(refund)) {
+    return failure
+  }
   return ok
+}
+
+const isOperatorVerdict = (refund: Refund): boolean => {
+  const setter = setterOf(refund)
+  return setter !== undefined && isVerdict(setter)
 }
 
 /**

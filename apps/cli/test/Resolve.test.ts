@@ -64,9 +64,11 @@ describe("refundkit resolve", () => {
     assert.include(refused.stderr, "Nothing was changed")
     assert.strictEqual(await created, 3, "the call timed out: in doubt")
     const settled = await cli(["resolve", id, "--json", "--status", "failed", "--note", "not in the Airpay dashboard"])
-    assert.strictEqual(settled.code, 1, settled.stderr)
-    const refund = JSON.parse(settled.stdout) as { status: string; events: Array<{ source: string; to: string }> }
+    // A recorded outcome, as a decline is: not a provider or ledger failure.
+    assert.strictEqual(settled.code, 0, settled.stderr)
+    const refund = JSON.parse(settled.stdout) as { status: string; error?: unknown; events: Array<{ source: string; to: string }> }
     assert.strictEqual(refund.status, "failed")
+    assert.isUndefined(refund.error, "the timeout that left it in doubt no longer says what happened")
     assert.deepStrictEqual(refund.events.map((e) => [e.source, e.to]), [["submit", "requested"], ["submit", "unknown"], ["operator", "failed"]])
   })
 
@@ -164,5 +166,121 @@ describe("refundkit resolve", () => {
     const third = await cli(["create", "aerohub", "--json", "--idempotency-key", "closed-7771-after", "--data", JSON.stringify({ ...order, refundStatus: "CLOSED", rejectReason: 4 })])
     assert.strictEqual(third.code, 0, third.stderr)
     assert.strictEqual(await sent(), before + 1, "sent once the operator released the order")
+  })
+
+  it("a refund resolved failed after a resend answered 404 drops its \"kept as unknown\" error, and resolve and get exit 0", async () => {
+    // 99 is no Exirom payment: the first attempt meets a 500, and the retry, a resend of the same requestId,
+    // is answered 404, which leaves the refund in doubt (a wrong path answers 404 too).
+    await fault(sandboxes.url("exirom"), { fault: { _tag: "ServerError", status: 500 }, route: "refund", times: 1 })
+    const created = await cli(["create", "exirom", "--json", "--data", JSON.stringify({ transactionId: 99, amount: "10.00", reason: "customer_request" })])
+    assert.strictEqual(created.code, 3, created.stderr)
+    const id = (JSON.parse(created.stdout) as { error: { refundId: string } }).error.refundId
+    assert.strictEqual((JSON.parse((await cli(["get", id, "--json"])).stdout) as { error?: { code: string } }).error?.code, "outcome_unknown")
+
+    const resolved = await cli(["resolve", id, "--json", "--status", "failed", "--note", "Exirom support: no refund with this requestId"])
+    assert.strictEqual(resolved.code, 0, resolved.stderr)
+    const refund = JSON.parse(resolved.stdout) as { status: string; error?: unknown }
+    assert.deepStrictEqual([refund.status, refund.error], ["failed", undefined])
+    const got = await cli(["get", id])
+    assert.strictEqual(got.code, 0, got.stderr)
+    assert.notMatch(got.stdout, /^ {2}error /m, "no error line")
+    assert.notInclude(got.stdout.split("history")[0]!, "kept as")
+  })
+})
+
+describe("refundkit resolve --correct", () => {
+  it("an operator's typo is corrected in so many words: failed frees the eSIM, succeeded takes it back unless a refund made meanwhile holds it", async () => {
+    const scope = Effect.runSync(Scope.make())
+    const airalo = await Effect.runPromise(AiraloSandbox.make({ rateLimit: false }).pipe(Scope.extend(scope)))
+    try {
+      const env = { ...sandboxes.info.env, ...airalo.env }
+      const ledger = ["--ledger", join(dir, "airalo-correct.db")]
+      const rk = (args: ReadonlyArray<string>) => run([...args, ...ledger], { cwd: dir, env })
+      type Refund = { id: string; status: string; error?: unknown; items: Array<{ target: string; status: string; settledBy?: string }>; events: Array<{ source: string; from: string | null; to: string; accepted: boolean; at: string; detail?: string }> }
+      const iccid = AiraloSandbox.ownedIccid(941)
+      const data = JSON.stringify({ iccids: [iccid], reason: "TRIP_CANCELLATION" })
+      const created = await rk(["create", "airalo", "--json", "--data", data, "--idempotency-key", "correct-first"])
+      assert.strictEqual(created.code, 0, created.stderr)
+      const id = (JSON.parse(created.stdout) as Refund).id
+      const noVerdict = await rk(["resolve", id, "--status", "failed", "--correct", "--note", "refused"])
+      assert.strictEqual(noVerdict.code, 2, noVerdict.stderr)
+      assert.include(noVerdict.stderr, `--correct: refund ${id} is pending: there is no verdict to correct, and nothing was changed.`)
+
+      const credited = await rk(["resolve", id, "--json", "--status", "succeeded", "--note", "credited, seen on the balance"])
+      assert.strictEqual(credited.code, 0, credited.stderr)
+      const creditedAt = (JSON.parse(credited.stdout) as Refund).events.at(-1)!.at
+
+      // Without --correct, as before: final. The refusal says how to correct a verdict recorded by hand.
+      const plain = await rk(["resolve", id, "--status", "failed", "--note", "Airalo refused it"])
+      assert.strictEqual(plain.code, 2, plain.stderr)
+      assert.include(plain.stderr, `--status: refund ${id} is already succeeded, which is final: nothing was changed.`)
+      assert.include(plain.stderr, `An operator recorded it succeeded at ${creditedAt} (operator: credited, seen on the balance); if that verdict was wrong, correct it in so many words: refundkit resolve ${id} --status failed --correct --note "..."`)
+      const same = await rk(["resolve", id, "--status", "succeeded", "--correct", "--note", "credited"])
+      assert.strictEqual(same.code, 2, same.stderr)
+      assert.include(same.stderr, `--correct: refund ${id} is already succeeded: there is nothing to correct, and nothing was changed.`)
+
+      const corrected = await rk(["resolve", id, "--json", "--status", "failed", "--correct", "--note", "typo: Airalo refused it by email"])
+      assert.strictEqual(corrected.code, 0, corrected.stderr)
+      const failed = JSON.parse(corrected.stdout) as Refund
+      assert.strictEqual(failed.status, "failed")
+      assert.deepStrictEqual(failed.items.map((i) => [i.target, i.status, i.settledBy]), [[iccid, "failed", "operator"]])
+      assert.deepInclude(failed.events.at(-1), {
+        source: "operator",
+        from: "succeeded",
+        to: "failed",
+        accepted: true,
+        detail: `corrects the succeeded an operator recorded at ${creditedAt}: operator: typo: Airalo refused it by email`
+      })
+      assert.include((await rk(["get", id])).stdout, `operator  succeeded -> failed: corrects the succeeded an operator recorded at ${creditedAt}`)
+
+      // The eSIM is free again, as after any hand-made failed, and a second refund takes it.
+      const second = await rk(["create", "airalo", "--json", "--data", data, "--idempotency-key", "correct-second"])
+      assert.strictEqual(second.code, 0, second.stderr)
+      const secondId = (JSON.parse(second.stdout) as Refund).id
+      const taken = await rk(["resolve", id, "--status", "succeeded", "--correct", "--note", "credited after all"])
+      assert.strictEqual(taken.code, 2, taken.stderr)
+      assert.include(taken.stderr, `--correct: refund ${id} cannot be corrected to succeeded: its target ${iccid} is held by refund ${secondId} (status pending), made while ${id} stood failed, and nothing was changed.`)
+      assert.deepStrictEqual(JSON.parse((await rk(["get", id, "--json"])).stdout), failed, "nothing was recorded")
+
+      const refused = await rk(["resolve", secondId, "--status", "failed", "--note", "Airalo refused the second: the first was credited"])
+      assert.strictEqual(refused.code, 0, refused.stderr)
+      const back = await rk(["resolve", id, "--json", "--status", "succeeded", "--correct", "--note", "credited after all"])
+      assert.strictEqual(back.code, 0, back.stderr)
+      assert.deepStrictEqual((JSON.parse(back.stdout) as Refund).items.map((i) => [i.status, i.settledBy]), [["succeeded", "operator"]])
+      const third = await rk(["create", "airalo", "--json", "--data", data, "--idempotency-key", "correct-third"])
+      assert.strictEqual(third.code, 2, third.stderr)
+      assert.include(third.stdout, `"refundId":"${id}"`)
+      assert.strictEqual((await stats<{ refundRequestsPerIccid: Record<string, number> }>(airalo.url)).refundRequestsPerIccid[iccid], 2)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+
+  it("a status the provider reported is not corrected by hand", async () => {
+    const created = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 3100011, amount: "2.00" }] })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const refund = JSON.parse(created.stdout) as { id: string; status: string; updatedAt: string }
+    assert.strictEqual(refund.status, "succeeded", created.stdout)
+    const refused = await cli(["resolve", refund.id, "--status", "failed", "--correct", "--note", "typo"])
+    assert.strictEqual(refused.code, 2, refused.stderr)
+    assert.include(refused.stderr, `--correct: refund ${refund.id} is succeeded, set by airpay (submit) at ${refund.updatedAt}, not by an operator's verdict: nothing was changed.`)
+    const plain = await cli(["resolve", refund.id, "--status", "failed", "--note", "typo"])
+    assert.notInclude(plain.stderr, "--correct", "no advice to correct what the provider said")
+  })
+
+  it("a chargeback after an operator's succeeded moves an Exirom refund to requires_action: sync exits 0, and a person resolves it again", async () => {
+    // Exirom settles refunds of payment 30004 CHARGEBACK: the cardholder also won a dispute.
+    const created = await cli(["create", "exirom", "--json", "--data", JSON.stringify({ transactionId: 30004, amount: "10.00", reason: "customer_request" })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as { id: string }).id
+    assert.strictEqual((await cli(["resolve", id, "--status", "succeeded", "--note", "seen refunded in the Exirom dashboard"])).code, 0)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const synced = await cli(["sync", id, "--json"])
+    assert.strictEqual(synced.code, 0, synced.stderr)
+    const refund = JSON.parse(synced.stdout) as { status: string; providerStatus: string; events: Array<{ source: string; from: string; to: string; detail?: string }> }
+    assert.deepStrictEqual([refund.status, refund.providerStatus], ["requires_action", "CHARGEBACK"])
+    assert.include(refund.events.at(-1)!.detail!, "exirom reports requires_action (CHARGEBACK) to a status query after an operator recorded succeeded")
+    const settled = await cli(["resolve", id, "--status", "succeeded", "--note", "reconciled: the dispute was reversed"])
+    assert.strictEqual(settled.code, 0, settled.stderr)
   })
 })

@@ -69,6 +69,14 @@ export interface Change {
    * (`verdictItems`), so the guards release it (`releasedTargets`) (since 0.6.0).
    */
   readonly failedTargets?: ReadonlyArray<string> | undefined
+  /**
+   * An operator's correction of an operator's verdict (`Refunds.resolve` with `correct`): lets a change
+   * whose `source` is `operator` move a final status to the other one, where the accepted event that set
+   * the final status came from an operator too. A final status the provider set stays final (the change
+   * is refused as before), and so does a change to the same status. The event records which verdict it
+   * corrects (since 0.6.0).
+   */
+  readonly corrects?: boolean | undefined
   /** `null` clears the stored error. */
   readonly error?: ErrorInfo | null | undefined
   readonly detail?: string | undefined
@@ -196,6 +204,17 @@ export declare namespace Ledger {
      */
     readonly transition: (id: string, change: Change) => Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError>
     /**
+     * `transition` for a change that may make a refund hold its targets again (an operator's correction
+     * of `failed` to `succeeded`: `Refunds.resolve` with `correct`). When the change turns a refund that
+     * no longer held its targets (`holdsTargets`) into one that does, each target is checked as a claim of
+     * the refund would be (`reclaimRefusal`: `targetGuards` and `refusalOf` against the other refunds
+     * holding it), in the same write as the change and under the locks a claim takes; a refusal
+     * (`TargetAlreadyRefunded` naming the holder, or `OverRefund`) records nothing. Any other change is
+     * applied as `transition` applies it. Optional (since 0.6.0): without it `Refunds.resolve` checks the
+     * whole targets through `holderOf` before the write, which another claim can slip past.
+     */
+    readonly reclaim?: ((id: string, change: Change) => Effect.Effect<Refund, GuardError | IllegalTransition | RefundNotFound | LedgerError>) | undefined
+    /**
      * Newest first (by creation time with a creation bound: `ListQuery.createdFrom`); the cursor stays
      * valid while new refunds are recorded. A cursor this ledger did not issue, or one of a list with a
      * creation bound given to one without (or the other way round), is `InvalidRequest` on `cursor`.
@@ -264,19 +283,29 @@ export declare namespace Ledger {
 }
 
 /**
- * The items of a refund settled `to` by a verdict that is not the provider's: an item the provider
- * has not decided (`requested`, `pending`, `requires_action`, `unknown`) takes `to`, and one it
- * decided (`succeeded`, `failed`) keeps its word, so a target the provider refused stays `failed` in
- * a refund recorded `succeeded`. Each keeps its `providerStatus` and `message`: what the provider
- * last said of it, which the refund's history does not repeat per item. The same array when
- * nothing changes.
+ * Whether an item's status is the provider's word: not an operator's verdict on an item the provider
+ * had not decided (`RefundItem.settledBy`). `Refunds.resolve`'s rule against failing a refund whose
+ * provider reported a target refunded reads only these.
  *
  * @since 0.6.0
  */
-export const settleItems = (items: ReadonlyArray<RefundItem>, to: "succeeded" | "failed"): ReadonlyArray<RefundItem> =>
-  items.some((item) => !RefundStatus.isFinal(item.status))
-    ? items.map((item) => (RefundStatus.isFinal(item.status) ? item : { ...item, status: to }))
-    : items
+export const providerDecided = (item: RefundItem): boolean => RefundStatus.isFinal(item.status) && item.settledBy !== "operator"
+
+/**
+ * The items of a refund settled `to` by a verdict that is not the provider's: an item the provider
+ * has not decided (`requested`, `pending`, `requires_action`, `unknown`) takes `to`, marked
+ * `settledBy: "operator"`, and one it decided (`succeeded`, `failed`) keeps its word, so a target the
+ * provider refused stays `failed` in a refund recorded `succeeded`. An item an earlier verdict settled
+ * is settled again: a correction of that verdict (`Change.corrects`) changes it too. Each keeps its
+ * `providerStatus` and `message`: what the provider last said of it, which the refund's history does
+ * not repeat per item. The same array when nothing changes.
+ *
+ * @since 0.6.0
+ */
+export const settleItems = (items: ReadonlyArray<RefundItem>, to: "succeeded" | "failed"): ReadonlyArray<RefundItem> => {
+  const settled = (item: RefundItem) => providerDecided(item) || (item.status === to && item.settledBy === "operator")
+  return items.every(settled) ? items : items.map((item): RefundItem => (settled(item) ? item : { ...item, status: to, settledBy: "operator" }))
+}
 
 // What a refund names against `target`, as one item's amount: its one amount, or their sum where
 // it names the target more than once with a currency; none where it cannot be told.
@@ -311,27 +340,29 @@ export const verdictItems = (
 ): ReadonlyArray<RefundItem> => {
   if (failedTargets === undefined || failedTargets.length === 0) return settleItems(refund.items, to)
   const named = new Set(failedTargets)
-  const items: Array<RefundItem> = refund.items.map((item) =>
-    named.has(item.target) && item.status !== "succeeded"
-      ? (item.status === "failed" ? item : { ...item, status: "failed" })
-      : RefundStatus.isFinal(item.status)
+  // An item the provider decided keeps its word; one an operator settled (an earlier verdict, being
+  // corrected) or none settled takes this verdict's status.
+  const items: Array<RefundItem> = refund.items.map((item): RefundItem =>
+    providerDecided(item)
       ? item
-      : { ...item, status: to }
+      : { ...item, status: named.has(item.target) ? "failed" : to, settledBy: "operator" }
   )
   const covered = new Set(items.map((item) => item.target))
   for (const { target } of refund.targets) {
     if (covered.has(target)) continue
     covered.add(target)
     const amount = itemAmount(refund, target)
-    items.push({ target, status: named.has(target) ? "failed" : to, ...(amount === undefined ? {} : { amount }) })
+    items.push({ target, status: named.has(target) ? "failed" : to, settledBy: "operator", ...(amount === undefined ? {} : { amount }) })
   }
   return items
 }
 
-// What the provider says against each final status, when a person set it.
+// What the provider says against each final status, when a person set it. A `requires_action` after a
+// hand-made `succeeded` is a provider that has more to say than "refunded" (Exirom's CHARGEBACK: the
+// cardholder may have been repaid twice), which a person reconciles, as after a hand-made `failed`.
 const contradicts: { readonly [From in "succeeded" | "failed"]: ReadonlyArray<RefundStatus.RefundStatus> } = {
   failed: ["pending", "requires_action", "succeeded"],
-  succeeded: ["failed"]
+  succeeded: ["failed", "requires_action"]
 }
 
 const heardIn: { readonly [Source in EventSource]: string } = {
@@ -340,6 +371,43 @@ const heardIn: { readonly [Source in EventSource]: string } = {
   webhook: "in a callback",
   operator: "by hand",
   recovery: "on recovery"
+}
+
+/**
+ * The accepted event that moved a refund into its current status (the last accepted event that changed
+ * the status): its `source` says whether the provider or an operator set a final status.
+ *
+ * @since 0.6.0
+ */
+export const setterOf = (refund: Refund): RefundEvent | undefined => {
+  for (let i = refund.events.length - 1; i >= 0; i--) {
+    const event = refund.events[i]!
+    if (event.accepted && event.from !== event.to) return event
+  }
+  return undefined
+}
+
+/**
+ * Whether an event is an operator's verdict (`Refunds.resolve`): an `operator` event without a provider
+ * status word. A provider's answer to an update (AeroHub's `REFUNDED` or `CLOSED`) is recorded as the
+ * operator's change too, with the provider's word: that one is the provider's.
+ *
+ * @since 0.6.0
+ */
+export const isVerdict = (event: RefundEvent): boolean => event.source === "operator" && event.providerStatus === undefined
+
+/**
+ * Whether a change is an operator's correction `applyChange` accepts out of a final status: marked
+ * `corrects`, from an operator, to the other final status, of a final status an operator's verdict set
+ * (`setterOf`, `isVerdict`).
+ *
+ * @since 0.6.0
+ */
+export const isCorrection = (refund: Refund, change: Change): boolean => {
+  if (change.corrects !== true || change.source !== "operator" || !RefundStatus.isFinal(refund.status)) return false
+  if (!RefundStatus.isFinal(change.to) || change.to === refund.status) return false
+  const setter = setterOf(refund)
+  return setter !== undefined && isVerdict(setter)
 }
 
 /**
@@ -352,9 +420,7 @@ const heardIn: { readonly [Source in EventSource]: string } = {
 const overruling = (refund: Refund, change: Change): Change | undefined => {
   if ((refund.status !== "failed" && refund.status !== "succeeded") || change.source === "operator" || change.source === "recovery") return undefined
   if (!contradicts[refund.status].includes(change.to)) return undefined
-  let setter: RefundEvent | undefined
-  for (const event of refund.events) if (event.accepted && event.from !== event.to) setter = event
-  if (setter?.source !== "operator") return undefined
+  if (setterOf(refund)?.source !== "operator") return undefined
   const said = `${change.to}${change.providerStatus === undefined ? "" : ` (${change.providerStatus})`} ${heardIn[change.source]}`
   return {
     ...change,
@@ -362,6 +428,14 @@ const overruling = (refund: Refund, change: Change): Change | undefined => {
     onlyFrom: undefined,
     detail: `${refund.provider} reports ${said} after an operator recorded ${refund.status}: check with ${refund.provider} and resolve it again${change.detail === undefined ? "" : ` (${change.detail})`}`
   }
+}
+
+// A correction's event names the verdict it corrects (when and how it was recorded), since the history
+// otherwise reads as two verdicts with nothing between them.
+const correcting = (refund: Refund, change: Change): Change => {
+  const setter = setterOf(refund)!
+  const was = `the ${refund.status} an operator recorded at ${setter.at}`
+  return { ...change, onlyFrom: undefined, detail: `corrects ${was}${change.detail === undefined ? "" : `: ${change.detail}`}` }
 }
 
 /**
@@ -380,7 +454,8 @@ export const applyChange = (
   const detail = given.detail === undefined ? undefined : storableText(given.detail)
   const storable = detail === given.detail ? given : { ...given, detail }
   const overruled = overruling(refund, storable)
-  const change = overruled ?? storable
+  const corrected = overruled === undefined && isCorrection(refund, storable) ? correcting(refund, storable) : undefined
+  const change = overruled ?? corrected ?? storable
   const sequence = (refund.events.at(-1)?.sequence ?? 0) + 1
   const event: RefundEvent = {
     sequence,
@@ -392,7 +467,10 @@ export const applyChange = (
     ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
     ...(change.detail === undefined ? {} : { detail: change.detail })
   }
-  if (overruled === undefined && (!RefundStatus.canTransition(refund.status, change.to) || (change.onlyFrom !== undefined && !change.onlyFrom.includes(refund.status)))) {
+  if (
+    overruled === undefined && corrected === undefined &&
+    (!RefundStatus.canTransition(refund.status, change.to) || (change.onlyFrom !== undefined && !change.onlyFrom.includes(refund.status)))
+  ) {
     const error = new IllegalTransition({ refundId: refund.id, from: refund.status, to: change.to, ...(change.detail === undefined ? {} : { detail: change.detail }) })
     const refusal = `refused: ${refund.status} -> ${change.to} is not a legal transition${change.detail === undefined ? "" : ` (${change.detail})`}`
     return Either.left({ refused: { ...refund, events: [...refund.events, { ...event, accepted: false, detail: refusal }] }, error })
@@ -655,6 +733,29 @@ export const refusalOf = (guard: TargetGuard, reservations: Iterable<Reservation
 }
 
 /**
+ * Why a change may not make `before` hold its targets again (`Ledger.reclaim`), given `after`, what the
+ * change makes of it, and `heldBy`, the reservations the refunds holding a target have on it as the
+ * ledger reads them under its lock: a refund that did not hold its targets (`holdsTargets`) and now
+ * would is refused where a claim of it would be (`targetGuards`, `refusalOf`), the refund itself left
+ * out. `undefined` when it may, or when the change does not take the targets back.
+ *
+ * @since 0.6.0
+ */
+export const reclaimRefusal = (
+  before: Refund,
+  after: Refund,
+  heldBy: (target: string) => Iterable<Reservation>
+): GuardError | undefined => {
+  if (holdsTargets(before) || !holdsTargets(after)) return undefined
+  for (const guard of targetGuards(after)) {
+    const others = [...heldBy(guard.target)].filter((r) => r.refundId !== after.id)
+    const refused = refusalOf(guard, others)
+    if (refused !== undefined) return refused
+  }
+  return undefined
+}
+
+/**
  * The refusal for a target whose refunds would exceed its original amount.
  *
  * @since 0.1.0
@@ -856,6 +957,20 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
             return Effect.fail(error)
           },
           onRight: (next) => {
+            byId.set(id, next)
+            return Effect.succeed(next)
+          }
+        })),
+    reclaim: (id, change) =>
+      Effect.flatMap(get(id), (refund): Effect.Effect<Refund, GuardError | IllegalTransition> =>
+        Either.match(applyChange(refund, change), {
+          onLeft: ({ error, refused }) => {
+            byId.set(id, refused)
+            return Effect.fail(error)
+          },
+          onRight: (next) => {
+            const refused = reclaimRefusal(refund, next, (target) => heldOn(refund.provider, target))
+            if (refused !== undefined) return Effect.fail(refused)
             byId.set(id, next)
             return Effect.succeed(next)
           }

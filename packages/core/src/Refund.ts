@@ -85,7 +85,10 @@ export type RefundEvent = typeof RefundEvent.Type
 
 /**
  * The outcome for one target of a refund that names several (an Airpay transaction,
- * an Airalo ICCID).
+ * an Airalo ICCID). `settledBy: "operator"` marks a status an operator's verdict gave an item
+ * the provider had not decided (`Ledger.settleItems`, since 0.6.0): `resolve`'s rule against
+ * failing a refund whose provider reported a target refunded reads only the provider's statuses,
+ * and a correction of the verdict settles such items again.
  *
  * @since 0.1.0
  */
@@ -95,7 +98,11 @@ export const RefundItem = Schema.Struct({
   amount: Schema.optional(Schema.String),
   providerStatus: Schema.optional(Schema.String),
   providerReference: Schema.optional(Schema.String),
-  message: Schema.optional(Schema.String)
+  message: Schema.optional(Schema.String),
+  settledBy: Schema.optional(Schema.Literal("operator")).annotations({
+    description:
+      "operator when status is an operator's verdict (resolve) on an item the provider had not decided, not the provider's word: providerStatus and message stay the provider's last ones, and a correction of the verdict settles the item again"
+  })
 }).annotations({ identifier: "RefundItem" })
 
 /**

@@ -19,13 +19,13 @@ import * as Option from "effect/Option"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { Ledger, notSentCode, recoveryOf, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
+import { type GuardError, isVerdict, Ledger, notSentCode, providerDecided, recoveryOf, setterOf, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
 import * as CallSlots from "./internal/callSlots.js"
 import { beatsPerLease, beatsUnleased, keepInFlightAlive } from "./internal/inFlightLeases.js"
 import * as Money from "./Money.js"
 import { type Outcome, type Prepared, type Provider, storableEvent, type WebhookRequest } from "./Provider.js"
 import { Providers } from "./Providers.js"
-import { deriveId, fingerprint, type EventSource, type Refund, type RefundItem, type RefundTarget } from "./Refund.js"
+import { deriveId, fingerprint, type EventSource, type Refund, type RefundEvent, type RefundItem, type RefundTarget } from "./Refund.js"
 import {
   IdempotencyKeyReused,
   IllegalTransition,
@@ -213,6 +213,18 @@ export interface ResolveOptions {
    * provider reported it `succeeded`, or when it names every target (resolve it `failed`) (since 0.6.0).
    */
   readonly failedTargets?: ReadonlyArray<string> | undefined
+  /**
+   * Corrects an operator's verdict: a refund whose final status an operator recorded (the accepted
+   * event that set it has source `operator`) may be resolved to the other final status. Without it a
+   * final refund is refused as before, so a verdict is overturned only in so many words (a refund id
+   * typed wrong does not overwrite another refund's verdict). Refused (`InvalidRequest` on `correct`)
+   * for a refund that is not final, one resolved to the status it has, and one whose final status the
+   * provider set: the provider's word is not corrected by hand. `failed` follows the rules of any
+   * hand-made `failed`; `succeeded` takes the refund's targets back, and is refused, nothing recorded,
+   * while another refund holds one of them (`TargetAlreadyRefunded` naming it, or `OverRefund`), as a
+   * claim of the refund would be now: checked in the ledger's write (`Ledger.reclaim`) (since 0.6.0).
+   */
+  readonly correct?: boolean | undefined
 }
 
 /**
@@ -286,13 +298,17 @@ export declare namespace Refunds {
      * (`Provider.verdictRefusal`: AeroHub's `succeeded` before AeroHub was told `REFUNDED`; since 0.6.0).
      * Resolved `succeeded` with `options.failedTargets`, those targets' items are `failed` and the
      * guards release them (`ResolveOptions.failedTargets`, since 0.6.0).
+     * Resolved `succeeded`, the refund drops the error that left it in doubt; resolved `failed`, it keeps
+     * a provider's decline and drops any other error (an in-doubt or transport error no longer says
+     * what happened: the operator's verdict does) (since 0.6.0). A final status an operator recorded is
+     * corrected with `options.correct` (`GuardError` when the refund's targets are no longer free).
      */
     readonly resolve: (
       id: string,
       to: RefundStatus.RefundStatus,
       note: string,
       options?: ResolveOptions
-    ) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition | InvalidRequest>
+    ) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition | InvalidRequest | GuardError>
     /** Moves refunds a crash left in `requested` to `unknown`; returns them. */
     readonly recover: (grace: Duration.DurationInput) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /**
@@ -357,6 +373,36 @@ const statusAfter = (error: ProviderError): RefundStatus.RefundStatus => {
 }
 
 const mayHaveTakenEffect = (error: ProviderError): boolean => statusAfter(error) === "unknown"
+
+/**
+ * Why `resolve` with `correct` refuses to change a refund's verdict, as read before the write (the ledger
+ * checks again under its lock: `Ledger.isCorrection`); `undefined` when it may.
+ */
+const correctionRefusal = (refund: Refund, to: RefundStatus.RefundStatus): string | undefined => {
+  if (!RefundStatus.isFinal(refund.status)) {
+    return `refund ${refund.id} is ${refund.status}: there is no verdict to correct; resolve it without correct`
+  }
+  if (refund.status === to) return `refund ${refund.id} is already ${to}: there is nothing to correct`
+  const setter = setterOf(refund)
+  if (setter === undefined || !isVerdict(setter)) {
+    return `refund ${refund.id} is ${refund.status}, set by ${setBy(refund.provider, setter)} at ${setter?.at ?? refund.updatedAt}: ` +
+      "only a verdict an operator recorded is corrected by hand; a final status the provider set stays"
+  }
+  return undefined
+}
+
+/**
+ * Who set a status that is not an operator's verdict, in words: the provider (how it said so), or
+ * refundkit's recovery.
+ *
+ * @since 0.6.0
+ */
+export const setBy = (provider: string, setter: RefundEvent | undefined): string =>
+  setter?.source === "recovery"
+    ? "refundkit's recovery"
+    : setter?.source === "operator"
+    ? `${provider} (its answer to an update)`
+    : `${provider} (${setter?.source ?? "submit"})`
 
 /** A packed call's failure as one member's: an in-doubt error names the refund it is about, which is this member, not the call's lead. */
 const ownError = (error: ProviderError, refundId: string): ProviderError =>
@@ -1306,7 +1352,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         const outcome = yield* call(provider, id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect })).pipe(
           Effect.catchAll((error) =>
             mayHaveTakenEffect(error)
-              ? updateInDoubt(refund, prepared.request, error, provider.inDoubtAdvice(id, prepared.request))
+              ? updateInDoubt(refund, provider, prepared.request, error)
               : Effect.fail(error._tag === "ProviderDeclined" ? new ProviderDeclined({ ...error, of: "update" }) : error)
           )
         )
@@ -1320,7 +1366,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * may already be a step further than the refund says. The attempt goes into the history
      * with its error, and the caller's error names the refund.
      */
-    const updateInDoubt = (refund: Refund, request: unknown, error: ProviderError, advice: string | undefined): Effect.Effect<never, ProviderError | RefundNotFound | LedgerError> =>
+    const updateInDoubt = (refund: Refund, provider: Provider, request: unknown, error: ProviderError): Effect.Effect<never, ProviderError | RefundNotFound | LedgerError> =>
       Effect.gen(function*() {
         const at = yield* nowIso
         const detail = UpdateEvent.inDoubtDetail(request, refund.provider, briefly(error))
@@ -1330,8 +1376,17 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         )
         // OutcomeUnknown and UnexpectedResponse with a refund id say the refund is `unknown`, which an
         // acknowledged refund cannot become; they go back as they are, the history has the rest.
+        // What settles it is the provider's answer to the same update: one whose repeat changes nothing there
+        // (AeroHub takes an update to the state an order is in as a repeat) is simply sent again.
+        // A plugin's own advice (`inDoubtAdvice`, AeroHub's exact command) replaces core's closing words.
+        const advice = provider.inDoubtAdvice(refund.id, request)
+        const said = advice !== undefined
+          ? ""
+          : provider.capabilities.idempotentSubmit
+          ? `. Send the same update again: if ${refund.provider} applied it, it takes the repeat as a repeat, and its answer records where the refund stands`
+          : `. Check with ${refund.provider} whether it applied it before sending another update`
         return yield* error._tag === "ProviderUnavailable"
-          ? new ProviderUnavailable({ ...error, detail: `${error.detail}; the update may have been applied`, refundId: refund.id, status: refund.status, ...(advice === undefined ? {} : { advice }) })
+          ? new ProviderUnavailable({ ...error, detail: `${error.detail}; the update may have been applied${said}`, refundId: refund.id, status: refund.status, ...(advice === undefined ? {} : { advice }) })
           : error
       })
 
@@ -1395,6 +1450,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
     const resolve = (id: string, to: RefundStatus.RefundStatus, note: string, resolveOptions: ResolveOptions = {}) =>
       Effect.gen(function*() {
         const release = resolveOptions.releaseTargets === true
+        const correct = resolveOptions.correct === true
         if (release && to !== "failed") {
           return yield* InvalidRequest.field(
             "releaseTargets",
@@ -1430,15 +1486,21 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           const refusal = Option.isSome(provider) ? provider.value.verdictRefusal(refund, to) : undefined
           if (refusal !== undefined) return yield* InvalidRequest.field("status", refusal)
         }
+        if (correct) {
+          const refused = correctionRefusal(refund, to)
+          if (refused !== undefined) return yield* InvalidRequest.field("correct", refused)
+        }
         if (to === "failed") {
           // The over-refund guard counts nothing for a failed refund, so a target the provider refunded
           // would be free again: a refund with a `succeeded` item must not become `failed`, nor a mixed
           // answer (one transaction refused, another still `pending`: refused per target, the provider is
           // making the others). Items all `pending` are a request the provider has not decided (Airalo's
-          // "accepted for review", decided by email): the operator's note is that decision.
+          // "accepted for review", decided by email): the operator's note is that decision. Only the
+          // provider's words count: an item an operator's verdict settled (`settledBy`) is that verdict,
+          // which a correction overturns.
           const items = refund.items ?? []
-          const mixed = items.some((item) => item.status === "failed")
-          const refunded = items.filter((item) => item.status === "succeeded" || (mixed && item.status === "pending"))
+          const mixed = items.some((item) => item.status === "failed" && providerDecided(item))
+          const refunded = items.filter((item) => (item.status === "succeeded" && providerDecided(item)) || (mixed && item.status === "pending"))
           if (refunded.length > 0) {
             return yield* InvalidRequest.field(
               "status",
@@ -1449,14 +1511,17 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           }
         }
         const failedTargets = named.length === 0 ? undefined : yield* namedTargets(refund, named)
-        // A refund settled succeeded by hand no longer carries the error that left it in doubt. A hand-made
-        // failed keeps a hold the provider set (applyChange) unless the operator lets go of it in so many words.
-        // The verdict is the provider's decision as the operator learnt it, so it is each undecided item's too:
-        // a refund succeeded with an item still pending told two stories. Settled under the ledger's lock, from
-        // the items as they stand then (`Ledger.settleItems`).
+        // A refund settled by hand no longer carries the error that left it in doubt: settled succeeded it
+        // carries none, settled failed it keeps only a provider's decline (the provider's own word on it), and
+        // an in-doubt or transport error ("kept as unknown") would contradict the verdict and read as a failure
+        // of the provider or the ledger. A hand-made failed keeps a hold the provider set (applyChange) unless
+        // the operator lets go of it in so many words. The verdict is the provider's decision as the operator
+        // learnt it, so it is each undecided item's too: a refund succeeded with an item still pending told
+        // two stories. Settled under the ledger's lock, from the items as they stand then (`Ledger.settleItems`).
         const at = yield* nowIso
         const released = release && refund.holdsTarget === true
-        return yield* record(id, {
+        const staleError = to === "failed" && refund.status !== "failed" && refund.error !== undefined && refund.error.code !== "provider_declined"
+        const change: Change = {
           to,
           source: "operator",
           at,
@@ -1466,10 +1531,14 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             : failedTargets !== undefined
             ? `${note} (failed targets, not refunded by ${refund.provider}: ${failedTargets.join(", ")})`
             : note,
-          ...(to === "succeeded" ? { error: null } : {}),
+          ...(to === "succeeded" || staleError ? { error: null } : {}),
           ...(release ? { holdsTarget: false } : {}),
-          ...(failedTargets === undefined ? {} : { failedTargets })
-        })
+          ...(failedTargets === undefined ? {} : { failedTargets }),
+          ...(correct ? { corrects: true } : {})
+        }
+        // A correction to succeeded takes back targets its failed verdict freed, which another refund may have
+        // taken since: checked as a claim of the refund would be, in the ledger's write where it can.
+        return yield* correct && to === "succeeded" ? reclaim(refund, change) : record(id, change)
       })
 
     // The targets an operator names as not refunded (`ResolveOptions.failedTargets`), as the ledger records
@@ -1487,7 +1556,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           if (!targets.includes(target)) {
             return yield* refuse(`${JSON.stringify(given)} is not a target of refund ${refund.id} (its targets: ${targets.join(", ")}).`)
           }
-          const refunded = refund.items.find((item) => item.target === target && item.status === "succeeded")
+          // An item an earlier verdict settled is that verdict's, which a correction may overturn.
+          const refunded = refund.items.find((item) => item.target === target && item.status === "succeeded" && providerDecided(item))
           if (refunded !== undefined) {
             return yield* refuse(
               `${refund.provider} reported ${target} succeeded${refunded.providerStatus === undefined ? "" : ` (${refunded.providerStatus})`}: ` +
@@ -1501,6 +1571,20 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
         return targets.filter((target) => chosen.has(target))
       })
+
+    // Without `Ledger.reclaim`, whole targets are checked through `holderOf` before the write: a claim between
+    // the check and the write is not seen, and amounts against original amounts are not checked.
+    const reclaim = (refund: Refund, change: Change): Effect.Effect<Refund, GuardError | IllegalTransition | RefundNotFound | LedgerError> =>
+      ledger.reclaim !== undefined
+        ? ledger.reclaim(refund.id, change)
+        : Effect.zipRight(
+          Effect.forEach(ledger.holderOf === undefined ? [] : wholeTargets(refund), (target) =>
+            Effect.flatMap(ledger.holderOf!(refund.provider, target), (holder) =>
+              Option.isSome(holder) && holder.value.refundId !== refund.id
+                ? Effect.fail(new TargetAlreadyRefunded({ target, refundId: holder.value.refundId, status: holder.value.status }))
+                : Effect.void), { discard: true }),
+          record(refund.id, change)
+        )
 
     // A refund claimed since its process's last heartbeat has no lease yet: whatever the grace, recovery
     // leaves alone a refund updated within the last `beatsUnleased` heartbeats (processes sharing a ledger

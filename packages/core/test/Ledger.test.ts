@@ -355,4 +355,129 @@ describe("Ledger (in memory)", () => {
       const refused = yield* Effect.flip(ledger.claim(fix(6, "10270", "60.00")))
       assert.deepStrictEqual(refused._tag === "OverRefund" ? refused.remaining : refused, "50.00")
     }))
+
+  it("an operator's correction moves a final status an operator set to the other one, and names the verdict it corrects; nothing else leaves a final status", () => {
+    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
+    const apply = (refund: Refund, change: Omit<Ledger.Change, "at">) => Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change })
+    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) => Either.getOrThrowWith(apply(refund, change), (e) => e.error)
+    const unknown = accepted(draft(1), { to: "unknown", source: "recovery" })
+    const byHand = accepted(unknown, { to: "succeeded", source: "operator", detail: "operator: credited" })
+
+    // Without the word, as before: a final status is final.
+    const plain = apply(byHand, { to: "failed", source: "operator", detail: "operator: typo" })
+    assert.isTrue(Either.isLeft(plain) && plain.left.error._tag === "IllegalTransition")
+    const corrected = accepted(byHand, { to: "failed", source: "operator", corrects: true, detail: "operator: typo, it was refused" })
+    assert.strictEqual(corrected.status, "failed")
+    assert.deepStrictEqual(corrected.events.at(-1), {
+      sequence: 4,
+      at: at(4),
+      source: "operator",
+      from: "succeeded",
+      to: "failed",
+      accepted: true,
+      detail: `corrects the succeeded an operator recorded at ${at(3)}: operator: typo, it was refused`
+    })
+    assert.isFalse(Ledger.holdsTargets(corrected), "a hand-made failed frees its targets")
+    // And back: the correction is itself an operator's verdict.
+    const back = accepted(corrected, { to: "succeeded", source: "operator", corrects: true, detail: "operator: refunded after all" })
+    assert.strictEqual(back.status, "succeeded")
+    assert.include(back.events.at(-1)!.detail!, `corrects the failed an operator recorded at ${at(4)}`)
+
+    // A final status the provider set is not an operator's verdict, and the flag is for operators only.
+    const byProvider = accepted(unknown, { to: "succeeded", source: "sync", providerStatus: "DONE" })
+    for (const change of [
+      { to: "failed", source: "operator", corrects: true },
+      { to: "failed", source: "sync", corrects: true, providerStatus: "FAILED" }
+    ] as const) {
+      const refused = apply(byProvider, change)
+      assert.isTrue(Either.isLeft(refused) && refused.left.error._tag === "IllegalTransition", JSON.stringify(change))
+    }
+    assert.isFalse(Ledger.isCorrection(byHand, { to: "failed", source: "webhook", at: at(9), corrects: true }))
+    assert.isFalse(Ledger.isCorrection(byHand, { to: "succeeded", source: "operator", at: at(9), corrects: true }), "the same status is no correction")
+    assert.strictEqual(Ledger.setterOf(byProvider)?.source, "sync")
+    assert.strictEqual(Ledger.setterOf(accepted(byHand, { to: "succeeded", source: "sync", providerStatus: "DONE" }))?.source, "operator", "a repeat does not set the status")
+  })
+
+  it("a chargeback after an operator's succeeded moves the refund to requires_action; after the provider's own succeeded it is refused, as before", () => {
+    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
+    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
+      Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
+    const pending = accepted(draft(1), { to: "pending", source: "submit", providerStatus: "NEW" })
+    const chargeback = { to: "requires_action", source: "sync", providerStatus: "CHARGEBACK", providerFinal: true, detail: "Exirom reports CHARGEBACK" } as const
+
+    const byHand = accepted(pending, { to: "succeeded", source: "operator", detail: "operator: seen refunded" })
+    const overruled = accepted(byHand, chargeback)
+    assert.deepStrictEqual([overruled.status, overruled.providerStatus, overruled.providerFinal], ["requires_action", "CHARGEBACK", true])
+    assert.strictEqual(
+      overruled.events.at(-1)!.detail,
+      "odd reports requires_action (CHARGEBACK) to a status query after an operator recorded succeeded: check with odd and resolve it again (Exirom reports CHARGEBACK)"
+    )
+    assert.isTrue(Ledger.holdsTargets(overruled))
+
+    // The provider's own succeeded is final, and a chargeback after it is kept only as a refused event.
+    const byProvider = accepted(pending, { to: "succeeded", source: "sync", providerStatus: "SUCCEED" })
+    const refused = Ledger.applyChange(byProvider, { at: at(9), ...chargeback })
+    assert.isTrue(Either.isLeft(refused) && refused.left.error._tag === "IllegalTransition")
+    assert.strictEqual(Either.isLeft(refused) ? refused.left.refused.status : undefined, "succeeded")
+  })
+
+  it("a verdict marks the items it settles as an operator's, and settles them again when it is corrected; the provider's words stay", () => {
+    const at = "2024-01-01T00:00:00.000Z"
+    const items: Refund["items"] = [
+      { target: "a", status: "pending", providerStatus: "accepted_for_review" },
+      { target: "b", status: "failed", providerStatus: "refused" },
+      { target: "c", status: "succeeded", providerStatus: "done" }
+    ]
+    const pending: Refund = { ...draft(1), status: "pending", items }
+    const succeeded = Either.getOrThrowWith(Ledger.applyChange(pending, { to: "succeeded", source: "operator", at, settleItems: true }), (e) => e.error)
+    assert.deepStrictEqual(succeeded.items, [
+      { target: "a", status: "succeeded", providerStatus: "accepted_for_review", settledBy: "operator" },
+      items[1]!,
+      items[2]!
+    ])
+    assert.deepStrictEqual(succeeded.items.map(Ledger.providerDecided), [false, true, true])
+    const failed = Either.getOrThrowWith(
+      Ledger.applyChange(succeeded, { to: "failed", source: "operator", at, settleItems: true, corrects: true }),
+      (e) => e.error
+    )
+    assert.deepStrictEqual(failed.items.map((i) => [i.target, i.status, i.settledBy]), [["a", "failed", "operator"], ["b", "failed", undefined], ["c", "succeeded", undefined]])
+    assert.strictEqual(Ledger.settleItems(failed.items, "failed"), failed.items, "settled already: the same array")
+    // The provider's own word with items replaces the verdict's.
+    const told = Either.getOrThrowWith(
+      Ledger.applyChange({ ...failed, status: "requires_action" }, { to: "requires_action", source: "sync", at, items: [{ target: "a", status: "succeeded" }] }),
+      (e) => e.error
+    )
+    assert.deepStrictEqual(told.items, [{ target: "a", status: "succeeded" }])
+  })
+
+  it.effect("reclaim takes a failed refund's targets back only where a claim of it would pass now, in the same step; nothing is recorded when it may not", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      const at = "2024-01-01T00:00:01.000Z"
+      const whole = (n: number, target: string): Refund => ({ ...draft(n), provider: "airalo", targets: [{ target }] })
+      const first = whole(20, "iccid-1")
+      yield* ledger.claim(first)
+      yield* ledger.transition(first.id, { to: "unknown", source: "recovery", at })
+      yield* ledger.transition(first.id, { to: "failed", source: "operator", at, detail: "operator: not at airalo" })
+      // Its target was free, and a second refund took it.
+      const second = whole(21, "iccid-1")
+      assert.strictEqual((yield* ledger.claim(second))._tag, "Claimed")
+
+      const correction: Ledger.Change = { to: "succeeded", source: "operator", at, corrects: true, detail: "operator: it was credited" }
+      const refused = yield* Effect.flip(ledger.reclaim!(first.id, correction))
+      assert.strictEqual(refused._tag, "TargetAlreadyRefunded")
+      if (refused._tag === "TargetAlreadyRefunded") assert.deepStrictEqual([refused.target, refused.refundId, refused.status], ["iccid-1", second.id, "requested"])
+      const after = yield* ledger.get(first.id)
+      assert.deepStrictEqual([after.status, after.events.length], ["failed", 3], "nothing recorded")
+
+      // Once the other refund failed, the correction takes the target back, and holds it against a third.
+      yield* ledger.transition(second.id, { to: "failed", source: "submit", at, error: { code: "provider_declined", message: "already refunded" } })
+      const taken = yield* ledger.reclaim!(first.id, correction)
+      assert.strictEqual(taken.status, "succeeded")
+      assert.strictEqual((yield* Effect.flip(ledger.claim(whole(22, "iccid-1"))))._tag, "TargetAlreadyRefunded")
+      // A change that takes nothing back applies as a transition does.
+      const unrelated = whole(23, "iccid-2")
+      yield* ledger.claim(unrelated)
+      assert.strictEqual((yield* ledger.reclaim!(unrelated.id, { to: "unknown", source: "recovery", at })).status, "unknown")
+    }))
 })

@@ -36,14 +36,17 @@ import {
   applyChange,
   byCreation,
   createdRangeRefusal,
+  holdsTargets,
   invalidCursor,
   Ledger,
   ledgerError,
+  reclaimRefusal,
   recoveryOf,
   refusalOf,
   targetGuards,
   targetWithoutProvider
 } from "@refundkit/core/Ledger"
+import type { Reservation } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import type { ConfigurationError, IllegalTransition } from "@refundkit/core/RefundError"
@@ -571,6 +574,37 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
       Effect.flatMap(Either.match({ onLeft: ({ error }) => Effect.fail(error), onRight: Effect.succeed }))
     )
 
+  /**
+   * A change that may take a refund's targets back (core's `reclaim`), in one transaction: the targets'
+   * locks first, in the order a claim takes them (the refund's targets never change, so an unlocked read
+   * names them), then the refund's row, then, when the change makes it hold its targets again, the
+   * reservations of the refunds that hold them, read under those locks as a claim reads them. A refusal
+   * rolls the transaction back: nothing is recorded.
+   */
+  const reclaim = (id: string, change: Change): Effect.Effect<Refund, GuardError | IllegalTransition | RefundNotFound | LedgerError> =>
+    unstorable(id) ? Effect.fail(new RefundNotFound({ refundId: id })) : run(
+      "recording a status change",
+      Effect.flatMap(
+        tx.write(Effect.gen(function*() {
+          const seen = yield* first(yield* sql`SELECT ${columns} FROM refunds WHERE id = ${id}`)
+          if (Option.isNone(seen)) return yield* new RefundNotFound({ refundId: id })
+          yield* lockTargets(seen.value.provider, targetGuards(seen.value).map((g) => g.target))
+          const current = yield* selectLocked(id)
+          if (Option.isNone(current)) return yield* new RefundNotFound({ refundId: id })
+          const before = current.value.refund
+          const applied = applyChange(before, change)
+          if (Either.isRight(applied) && !holdsTargets(before) && holdsTargets(applied.right)) {
+            const held = new Map<string, ReadonlyArray<Reservation>>()
+            for (const guard of targetGuards(before)) held.set(guard.target, yield* reservedFor(before.provider, guard.target))
+            const refused = reclaimRefusal(before, applied.right, (target) => held.get(target) ?? [])
+            if (refused !== undefined) return yield* refused
+          }
+          return yield* persistChange(current.value, change)
+        })),
+        settle
+      )
+    ).pipe(Effect.flatMap(Either.match({ onLeft: ({ error }) => Effect.fail(error), onRight: Effect.succeed })))
+
   const list = (query: ListQuery): Effect.Effect<Page, LedgerError | InvalidRequest> => {
     const byTime = byCreation(query)
     const before = query.cursor === undefined || byTime ? undefined : decodeCursor(query.cursor)
@@ -822,6 +856,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     findByReference,
     holderOf,
     transition,
+    reclaim,
     serialise: dialect === "pg" ? serialise : leasedTurn,
     list,
     needingSync,

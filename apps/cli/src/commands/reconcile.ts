@@ -1,12 +1,13 @@
 /**
- * `refundkit reconcile`: every refund in `pending` or `unknown` synced where the
- * provider can tell, with a report of what changed, field by field, and of what still
- * needs a person.
+ * `refundkit reconcile`: every refund in `pending`, `unknown` or `requires_action` synced
+ * where the provider can tell, with a report of what changed, field by field, and of what
+ * still needs a person (every refund left `requires_action`, with why).
  *
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import { providerDecided, setterOf } from "@refundkit/core/Ledger"
 import type { Refund } from "@refundkit/core/Refund"
 import * as Refunds from "@refundkit/core/Refunds"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
@@ -71,11 +72,32 @@ export const diff = (before: Refund, after: Refund): ReadonlyArray<FieldChange> 
   return changes
 }
 
+/**
+ * Why a refund in `requires_action` waits for a person, from what the ledger holds: the words of the event
+ * that put it there (a chargeback, a provider overruling an operator), else its error, else the provider's
+ * answer per target (a mixed Airpay answer), else its provider status; and what to do about it.
+ *
+ * @since 0.6.0
+ */
+export const actionNeeded = (refund: Refund): string => {
+  const setter = setterOf(refund)
+  const said = setter?.to === "requires_action" ? setter.detail : undefined
+  const items = refund.items.filter(providerDecided)
+  const perTarget = items.length === 0
+    ? undefined
+    : `${refund.provider} answered per target: ${
+      items.map((i) => `${i.target} ${i.status}${i.providerStatus === undefined ? "" : ` (${i.providerStatus})`}${i.message === undefined ? "" : `: ${i.message}`}`).join(", ")
+    }`
+  const why = said ?? refund.error?.message ?? perTarget ??
+    (refund.providerStatus === undefined ? `${refund.provider} asks for an action` : `${refund.provider} reports ${refund.providerStatus}`)
+  return `requires action: ${why.replace(/[.\s]+$/, "")}. Check it with ${refund.provider}, then record the outcome with refundkit resolve ${refund.id} --status succeeded|failed --note "..."`
+}
+
 const personFor = (refund: Refund): string | undefined =>
   refund.status === "unknown"
     ? "still unknown: check with the provider, then record the outcome"
     : refund.status === "requires_action"
-    ? "the provider needs an action before this refund can finish"
+    ? actionNeeded(refund)
     : undefined
 
 const show = (value: string | null) => (value === null ? "(none)" : value)
@@ -98,6 +120,11 @@ export const command = Command.make("reconcile", {
       const one = (refund: Refund) =>
         Effect.gen(function*() {
           const provider = yield* Environment.provider(refund.provider).pipe(Effect.option)
+          // A word the provider calls final (Exirom's CHARGEBACK, a mixed Airpay answer) will not change:
+          // asking again spends the provider's rate limit for nothing, and only a person settles it.
+          if (refund.status === "requires_action" && (refund.providerFinal === true || Option.isNone(provider) || !provider.value.capabilities.statusQuery)) {
+            return { refundId: refund.id, provider: refund.provider, before: refund.status, after: refund.status, changes: [], needsPerson: actionNeeded(refund) } satisfies Reconciled
+          }
           if (Option.isNone(provider) || !provider.value.capabilities.statusQuery) {
             const why = Option.isNone(provider)
               ? `${refund.provider} is not installed or not configured here`
@@ -130,11 +157,15 @@ export const command = Command.make("reconcile", {
             )
           )
         })
-      for (const status of ["pending", "unknown"] as const) {
+      // A refund a sync moves from one status walked to another is reported once, under the first.
+      const seen = new Set<string>()
+      for (const status of ["pending", "unknown", "requires_action"] as const) {
         let cursor: string | undefined
         do {
           const page = yield* refunds.list({ status, provider: providerId, limit: 100, cursor })
-          const done = yield* Effect.forEach(page.items, one, { concurrency: 4 })
+          const fresh = page.items.filter((refund) => !seen.has(refund.id))
+          for (const refund of fresh) seen.add(refund.id)
+          const done = yield* Effect.forEach(fresh, one, { concurrency: 4 })
           for (const r of done) {
             results.push(r)
             if (!globals.json) yield* Output.text(line(r))
@@ -154,8 +185,8 @@ export const command = Command.make("reconcile", {
       return stillUnknown > 0 ? ExitCode.inDoubt : errors > 0 ? ExitCode.failure : ExitCode.ok
     }).pipe(Effect.provide(Environment.layer(globals))))
 ).pipe(Command.withDescription(
-  "Sync every pending or unknown refund and report what changed.\n\n" +
-    "Only refunds at providers with a status query are synced; the report shows each change field by field, and what still needs a person.\n\n" +
+  "Sync every pending, unknown or requires_action refund and report what changed.\n\n" +
+    "Only refunds at providers with a status query are synced (not one whose provider calls its word final, such as a chargeback); the report shows each change field by field, and what still needs a person: every refund left unknown or requires_action, with why.\n\n" +
     "Example: refundkit reconcile --provider airalo"
 ))
 

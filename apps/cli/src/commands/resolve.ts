@@ -6,12 +6,17 @@
  * provider keeps on them (an AeroHub order closed, then reopened by AeroHub). With
  * `--status succeeded --failed-target <t>` (repeatable) it records the targets the provider
  * did not refund in a refund it otherwise made, which frees them for a new refund.
+ * With `--correct`
+ * it overturns a verdict recorded by hand (a typo): the other final status, in so many words.
  *
  * @since 0.1.0
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
+import { isVerdict, setterOf } from "@refundkit/core/Ledger"
+import type { Refund } from "@refundkit/core/Refund"
+import type { GuardError } from "@refundkit/core/Ledger"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
@@ -47,6 +52,11 @@ export const command = Command.make("resolve", {
         "repeat it for each. The others are recorded refunded. Not every target: that is --status failed."
     ),
     Options.repeated
+  ),
+  correct: Options.boolean("correct").pipe(
+    Options.withDescription(
+      "Correct a verdict recorded by hand: move a refund an operator resolved succeeded to failed, or failed to succeeded. Not for a status the provider reported."
+    )
   )
 }, (own) =>
   Run.handler(own, (globals) =>
@@ -66,23 +76,34 @@ export const command = Command.make("resolve", {
       // Core lets a refund stay in its status (a provider may repeat itself), so a final refund settled again to
       // the same status used to be accepted, exit 0, with one more operator event. Core still refuses a final
       // refund moved to the other status (IllegalTransition, below) if it became final after this read. The
-      // one change a final refund takes is the release of targets its provider keeps a failed refund on.
+      // changes a final refund takes are the release of targets its provider keeps a failed refund on, and,
+      // with --correct, the other final status in place of a verdict an operator recorded.
       const current = yield* refunds.get(own.id)
       const held = current.status === "failed" && current.holdsTarget === true
-      if (RefundStatus.isFinal(current.status) && !(held && own.releaseTargets)) {
+      if (own.correct) {
+        const refused = correctionRefusal(current, own.status)
+        if (refused !== undefined) return yield* refused
+      } else if (RefundStatus.isFinal(current.status) && !(held && own.releaseTargets)) {
         if (own.releaseTargets) {
           return yield* new UsageError({ field: "--release-targets", detail: `refund ${current.id} is ${current.status} and holds no target to release: nothing was changed` })
         }
+        const setter = setterOf(current)
         return yield* new UsageError({
           field: "--status",
           detail: `refund ${current.id} is already ${current.status}, which is final: nothing was changed`,
           ...(held
             ? { hint: `It still holds its targets (${current.provider} keeps it on them); if ${current.provider} has told you it will take a new refund of them, add --release-targets.` }
+            : current.status !== own.status && setter !== undefined && isVerdict(setter)
+            ? {
+              hint: `An operator recorded it ${current.status} at ${setter.at}${setter.detail === undefined ? "" : ` (${setter.detail})`}; if that verdict was wrong, ` +
+                `correct it in so many words: refundkit resolve ${current.id} --status ${own.status} --correct --note "..."`
+            }
             : {})
         })
       }
       const refund = yield* refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`, {
         releaseTargets: own.releaseTargets,
+        correct: own.correct,
         ...(own.failedTarget.length === 0 ? {} : { failedTargets: own.failedTarget })
       }).pipe(
         // Settling a refund that is already final is the operator's mistake, not a ledger failure; and
@@ -91,7 +112,12 @@ export const command = Command.make("resolve", {
           error._tag === "IllegalTransition"
             ? new UsageError({ field: "--status", detail: `refund ${error.refundId} is already ${error.from}, which is final: nothing was changed` })
             : error._tag === "InvalidRequest"
-            ? new UsageError({ field: flagOf(error), detail: `${error.issues.map((issue) => issue.message).join("; ")} Nothing was changed` })
+            ? new UsageError({
+              field: flagOf(error),
+              detail: `${error.issues.map((issue) => issue.message).join("; ")} Nothing was changed`
+            })
+            : error._tag === "TargetAlreadyRefunded" || error._tag === "OverRefund"
+            ? targetsTaken(own.id, error)
             : error
         )
       )
@@ -103,9 +129,51 @@ export const command = Command.make("resolve", {
     "For a refund still unknown, or at a provider with no status query, once you have checked the outcome with the provider.\n\n" +
     "With --status failed --release-targets, frees the targets of a failed refund its provider still keeps on them (an AeroHub order it closed and has since reopened).\n\n" +
     "With --status succeeded --failed-target <target> (repeatable), records those targets as not refunded and frees them for a new refund (one ICCID of two Airalo refused; an Airpay batch whose answer was lost, one transaction refunded).\n\n" +
+    "With --correct, replaces a verdict an operator recorded (succeeded by failed, or failed by succeeded); a status the provider reported is not corrected by hand.\n\n" +
     `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --note "credited, seen on the Airalo balance"\n` +
     `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --failed-target 8910300000000000029 --note "one credited, the other refused by email"`
 ))
 
-/** The flag a refusal of core's `resolve` is about: `failedTargets` is `--failed-target`'s, anything else `--status`'s. */
-const flagOf = (error: InvalidRequest): string => (error.issues.every((issue) => issue.path === "failedTargets") ? "--failed-target" : "--status")
+/** The flag a refusal of core's `resolve` is about: `failedTargets` is `--failed-target`'s, `correct` is `--correct`'s, anything else `--status`'s. */
+const flagOf = (error: InvalidRequest): string =>
+  error.issues.every((issue) => issue.path === "failedTargets")
+    ? "--failed-target"
+    : error.issues.some((issue) => issue.path === "correct")
+    ? "--correct"
+    : "--status"
+
+// What the operator who typed --correct needs to hear before anything is written: core says the same in
+// its own words (InvalidRequest on `correct`), which name the option rather than the flag.
+const correctionRefusal = (refund: Refund, to: "succeeded" | "failed"): UsageError | undefined => {
+  if (!RefundStatus.isFinal(refund.status)) {
+    return new UsageError({
+      field: "--correct",
+      detail: `refund ${refund.id} is ${refund.status}: there is no verdict to correct, and nothing was changed`,
+      hint: `Record its outcome without --correct: refundkit resolve ${refund.id} --status ${to} --note "..."`
+    })
+  }
+  if (refund.status === to) return new UsageError({ field: "--correct", detail: `refund ${refund.id} is already ${to}: there is nothing to correct, and nothing was changed` })
+  const setter = setterOf(refund)
+  if (setter === undefined || !isVerdict(setter)) {
+    return new UsageError({
+      field: "--correct",
+      detail: `refund ${refund.id} is ${refund.status}, set by ${Refunds.setBy(refund.provider, setter)} at ${setter?.at ?? refund.updatedAt}, not by an operator's verdict: nothing was changed`,
+      hint: "Only a verdict recorded by hand is corrected by hand; a final status the provider reported stays."
+    })
+  }
+  return undefined
+}
+
+// A correction to succeeded takes back the targets the failed verdict had freed; a refund made since holds one.
+const targetsTaken = (id: string, error: GuardError): UsageError =>
+  error._tag === "TargetAlreadyRefunded"
+    ? new UsageError({
+      field: "--correct",
+      detail: `refund ${id} cannot be corrected to succeeded: its target ${error.target} is held by refund ${error.refundId} (status ${error.status}), made while ${id} stood failed, and nothing was changed`,
+      hint: `Recording both as refunded would count ${error.target} refunded twice. Check ${error.refundId} with the provider first: if the provider refused it, resolve it failed (refundkit resolve ${error.refundId} --status failed --note "..."), then correct ${id}.`
+    })
+    : new UsageError({
+      field: "--correct",
+      detail: `refund ${id} cannot be corrected to succeeded: with the refunds made against ${error.target} while it stood failed it would exceed the original amount (${error.remaining} ${error.currency} left), and nothing was changed`,
+      hint: `Check the other refunds of ${error.target} with the provider (refundkit list --provider <provider> --target ${error.target}) and resolve any the provider refused as failed, then correct ${id}.`
+    })

@@ -14,7 +14,18 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { ledgerError } from "@refundkit/core/Ledger"
 import type { Change, Claim, ListQuery, Page } from "@refundkit/core/Ledger"
-import { applyChange, byCreation, createdRangeRefusal, invalidCursor, recoveryOf, refusalOf, targetGuards, targetWithoutProvider } from "@refundkit/core/Ledger"
+import {
+  applyChange,
+  byCreation,
+  createdRangeRefusal,
+  holdsTargets,
+  invalidCursor,
+  reclaimRefusal,
+  recoveryOf,
+  refusalOf,
+  targetGuards,
+  targetWithoutProvider
+} from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import type { GuardError } from "@refundkit/core/Ledger"
@@ -454,6 +465,30 @@ export const make = (
         return Either.isRight(result) ? Writer.done(result.right) : Writer.kept(result.left.error)
       })
 
+    // Under the write lock, which every claim takes too: the reservations read here are those a claim of
+    // the refund would read now (core's `reclaim`). A refusal writes nothing.
+    const reclaim = (id: string, change: Change): Effect.Effect<Refund, GuardError | IllegalTransition | RefundNotFound | LedgerError> =>
+      write<Refund, GuardError | IllegalTransition | RefundNotFound | LedgerError>("recording a status change", (scratch) => {
+        const found = current(scratch, prepare(sql.stampById).get(id) as Row | undefined)
+        if (Either.isLeft(found)) return Writer.undone(found.left)
+        if (found.right === undefined) return Writer.undone(new RefundNotFound({ refundId: id }))
+        const before = found.right.refund
+        const applied = applyChange(before, change)
+        if (Either.isRight(applied) && !holdsTargets(before) && holdsTargets(applied.right)) {
+          let unreadable: LedgerError | undefined
+          const refused = reclaimRefusal(before, applied.right, (target) => {
+            const reserved = Rows.decodeReservedEither(prepare(sql.reserved).all(before.provider, target))
+            if (Either.isRight(reserved)) return reserved.right
+            unreadable = reserved.left
+            return []
+          })
+          if (unreadable !== undefined) return Writer.undone(unreadable)
+          if (refused !== undefined) return Writer.undone(refused)
+        }
+        const result = persistChange(scratch, found.right, change)
+        return Either.isRight(result) ? Writer.done(result.right) : Writer.kept(result.left.error)
+      })
+
     const get = (id: string): Effect.Effect<Refund, RefundNotFound | LedgerError> =>
       Effect.flatMap(
         findOne("reading a refund", sql.stampById, [id]),
@@ -638,6 +673,7 @@ export const make = (
         read("reading the refunds against a target", () =>
           Either.map(Rows.decodeReservedEither(prepare(sql.reserved).all(provider, target)), (held) => Option.fromNullable(held[0]))),
       transition,
+      reclaim,
       serialise,
       list,
       needingSync,

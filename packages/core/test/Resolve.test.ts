@@ -1,0 +1,196 @@
+// An operator's verdict (Refunds.resolve): corrections of a verdict recorded by hand, the error a
+// verdict leaves, a provider's chargeback after an operator's succeeded, and an update in doubt.
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Schedule, Schema } from "effect"
+import * as Ledger from "../src/Ledger.js"
+import * as Provider from "../src/Provider.js"
+import * as Providers from "../src/Providers.js"
+import { OutcomeUnknown, ProviderUnavailable } from "../src/RefundError.js"
+import * as Refunds from "../src/Refunds.js"
+
+const Request = Schema.Struct({ targets: Schema.Array(Schema.String).pipe(Schema.minItems(1)), step: Schema.optional(Schema.String) })
+
+type Answer = Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnknown>
+
+// Like Airalo (whole targets: ICCIDs named without an amount, "accepted for review" until decided by
+// email), with a status query and an update that tests script, so one provider shows every path.
+const toy = () => {
+  const submits: Array<Answer> = []
+  const statuses: Array<Answer> = []
+  const updates: Array<Answer> = []
+  const review = (request: typeof Request.Type): Provider.Outcome => ({
+    status: "pending",
+    providerStatus: "accepted_for_review",
+    items: request.targets.map((target) => ({ target, status: "pending" as const, providerStatus: "accepted_for_review" }))
+  })
+  const provider = Provider.make({
+    id: "toy",
+    displayName: "Toy",
+    capabilities: { partialRefunds: false, maxTargetsPerCall: 5, statusQuery: true, webhooks: false, idempotentSubmit: true, updates: true, settlement: "credits" },
+    requestSchema: Request,
+    describe: (request) => ({ targets: request.targets.map((target) => ({ target })) }),
+    submit: (request) => submits.shift() ?? Effect.succeed(review(request)),
+    status: () => statuses.shift() ?? Effect.succeed({ status: "pending", providerStatus: "accepted_for_review" }),
+    update: (refund, input) =>
+      Effect.map(Schema.decodeUnknown(Request)(input).pipe(Effect.orDie), (request) => ({
+        request,
+        targets: refund.targets,
+        submit: () => updates.shift() ?? Effect.succeed({ status: "pending" as const, providerStatus: request.step ?? "STEP" })
+      }))
+  })
+  const layer = Refunds.layer({ callTimeout: "1 minute", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second" }).pipe(
+    Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(provider)), Providers.layer)),
+    Layer.provideMerge(Ledger.layerMemory)
+  )
+  return { submits, statuses, updates, layer }
+}
+
+const create = (key: string, ...targets: ReadonlyArray<string>) =>
+  Effect.flatMap(Refunds.Refunds, (refunds) => Effect.map(refunds.create({ provider: "toy", idempotencyKey: key, request: { targets } }), (c) => c.refund))
+
+describe("Refunds.resolve", () => {
+  it.scopedLive("corrects an operator's verdict only with correct: failed frees the targets, succeeded takes them back unless another refund holds one", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const first = yield* create("first", "esim-1")
+      const credited = yield* refunds.resolve(first.id, "succeeded", "operator: credited, seen on the balance")
+      assert.deepStrictEqual(credited.items.map((i) => [i.status, i.settledBy]), [["succeeded", "operator"]])
+
+      // A final status stays final without the word: a typo's id must not overturn another refund's verdict.
+      assert.strictEqual((yield* Effect.flip(refunds.resolve(first.id, "failed", "operator: typo"))).code, "illegal_transition")
+      const events = (yield* refunds.get(first.id)).events.filter((e) => e.accepted).length
+
+      // succeeded -> failed: the item the verdict settled is the verdict's, not the provider's word, so the
+      // rule against failing a refunded target does not read it; the correction settles it again.
+      const failed = yield* refunds.resolve(first.id, "failed", "operator: it was the other eSIM", { correct: true })
+      assert.strictEqual(failed.status, "failed")
+      assert.deepStrictEqual(failed.items.map((i) => [i.status, i.providerStatus, i.settledBy]), [["failed", "accepted_for_review", "operator"]])
+      const event = failed.events.at(-1)!
+      assert.deepStrictEqual([event.source, event.from, event.to, event.accepted], ["operator", "succeeded", "failed", true])
+      assert.strictEqual(event.detail, `corrects the succeeded an operator recorded at ${credited.updatedAt}: operator: it was the other eSIM`)
+      assert.strictEqual(failed.events.filter((e) => e.accepted).length, events + 1)
+
+      // Freed, as any hand-made failed: a second refund of the eSIM is sent.
+      const second = yield* create("second", "esim-1")
+      assert.strictEqual(second.status, "pending")
+      // failed -> succeeded would count esim-1 refunded twice: refused naming the refund that holds it, nothing recorded.
+      const held = yield* Effect.flip(refunds.resolve(first.id, "succeeded", "operator: credited after all", { correct: true }))
+      assert.strictEqual(held._tag, "TargetAlreadyRefunded")
+      if (held._tag === "TargetAlreadyRefunded") assert.deepStrictEqual([held.target, held.refundId, held.status], ["esim-1", second.id, "pending"])
+      assert.deepStrictEqual(yield* refunds.get(first.id), failed, "nothing was recorded")
+
+      // Once the other refund is settled failed, the correction takes the eSIM back, and holds it.
+      yield* refunds.resolve(second.id, "failed", "operator: refused by email, the first was credited")
+      const back = yield* refunds.resolve(first.id, "succeeded", "operator: credited after all", { correct: true })
+      assert.strictEqual(back.status, "succeeded")
+      assert.isUndefined(back.error)
+      assert.deepStrictEqual(back.items.map((i) => [i.status, i.settledBy]), [["succeeded", "operator"]])
+      assert.include(back.events.at(-1)!.detail!, `corrects the failed an operator recorded at ${failed.updatedAt}`)
+      const third = yield* Effect.flip(create("third", "esim-1"))
+      assert.strictEqual(third._tag === "TargetAlreadyRefunded" ? third.refundId : third._tag, first.id)
+    }).pipe(Effect.provide(t.layer))
+  })
+
+  it.scopedLive("correct is refused for a refund with no verdict, the status it has, and a final status the provider set; failed keeps its rules", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const fields = (error: { readonly _tag: string; readonly issues?: ReadonlyArray<{ readonly path: string }> }) =>
+        [error._tag, ...(error.issues ?? []).map((i) => i.path)]
+
+      const pending = yield* create("pending", "esim-10")
+      const open = yield* Effect.flip(refunds.resolve(pending.id, "succeeded", "operator: credited", { correct: true }))
+      assert.deepStrictEqual(fields(open), ["InvalidRequest", "correct"])
+      assert.include(open.message, `refund ${pending.id} is pending: there is no verdict to correct`)
+
+      const settled = yield* refunds.resolve(pending.id, "succeeded", "operator: credited")
+      const same = yield* Effect.flip(refunds.resolve(settled.id, "succeeded", "operator: credited", { correct: true }))
+      assert.deepStrictEqual(fields(same), ["InvalidRequest", "correct"])
+      assert.include(same.message, "is already succeeded: there is nothing to correct")
+
+      t.submits.push(Effect.succeed({ status: "succeeded", providerStatus: "DONE", items: [{ target: "esim-11", status: "succeeded", providerStatus: "DONE" }] }))
+      const byProvider = yield* create("provider", "esim-11")
+      const final = yield* Effect.flip(refunds.resolve(byProvider.id, "failed", "operator: typo", { correct: true }))
+      assert.deepStrictEqual(fields(final), ["InvalidRequest", "correct"])
+      assert.include(final.message, `refund ${byProvider.id} is succeeded, set by toy (submit) at ${byProvider.updatedAt}`)
+      assert.deepStrictEqual(yield* refunds.get(byProvider.id), byProvider, "nothing was recorded")
+      // Nor the provider's answer to an update (AeroHub's REFUNDED), which is recorded as the operator's change.
+      const updated = yield* create("updated", "order-11")
+      t.updates.push(Effect.succeed({ status: "succeeded", providerStatus: "REFUNDED" }))
+      const reported = yield* refunds.update(updated.id, { targets: ["order-11"], step: "REFUNDED" })
+      assert.deepStrictEqual([reported.status, reported.events.at(-1)!.source], ["succeeded", "operator"])
+      const answered = yield* Effect.flip(refunds.resolve(updated.id, "failed", "operator: typo", { correct: true }))
+      assert.deepStrictEqual(fields(answered), ["InvalidRequest", "correct"])
+      assert.include(answered.message, `is succeeded, set by toy (its answer to an update) at ${reported.updatedAt}`)
+
+      // A refund the provider partly refunded: an operator settled it succeeded, and a correction to failed would
+      // free esim-12, which the provider reported refunded.
+      t.submits.push(Effect.succeed({
+        status: "requires_action",
+        providerStatus: "accepted+refused",
+        items: [{ target: "esim-12", status: "succeeded", providerStatus: "accepted" }, { target: "esim-13", status: "failed", providerStatus: "refused" }]
+      }))
+      const mixed = yield* create("mixed", "esim-12", "esim-13")
+      yield* refunds.resolve(mixed.id, "succeeded", "operator: esim-12 credited")
+      const refunded = yield* Effect.flip(refunds.resolve(mixed.id, "failed", "operator: typo", { correct: true }))
+      assert.deepStrictEqual(fields(refunded), ["InvalidRequest", "status"])
+      assert.include(refunded.message, `refund ${mixed.id} cannot be failed: the provider reported esim-12 succeeded`)
+    }).pipe(Effect.provide(t.layer))
+  })
+
+  it.scopedLive("a refund resolved failed drops the in-doubt error that no longer says what happened, and keeps a provider's decline", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      t.submits.push(Effect.fail(new OutcomeUnknown({ provider: "toy", detail: "no answer within 30 s" })))
+      const lost = yield* Effect.flip(refunds.create({ provider: "toy", idempotencyKey: "lost", request: { targets: ["esim-20"] } }))
+      const id = lost._tag === "OutcomeUnknown" ? lost.refundId! : ""
+      assert.strictEqual((yield* refunds.get(id)).error?.code, "outcome_unknown")
+      const failed = yield* refunds.resolve(id, "failed", "operator: toy does not hold it")
+      assert.strictEqual(failed.status, "failed")
+      assert.isUndefined(failed.error, "its \"kept as unknown\" no longer holds")
+      assert.deepStrictEqual(yield* refunds.get(id), failed)
+
+      // The provider's own no, recorded beside a status not yet final, is what it said: kept.
+      const ledger = yield* Ledger.Ledger
+      const declined = yield* create("declined", "esim-21")
+      const decline = { code: "provider_declined", message: "toy declined the refund (USED): the eSIM was used" }
+      yield* ledger.transition(declined.id, { to: "requires_action", source: "sync", at: new Date().toISOString(), providerStatus: "USED", error: decline })
+      assert.deepStrictEqual((yield* refunds.resolve(declined.id, "failed", "operator: refused")).error, decline)
+    }).pipe(Effect.provide(t.layer))
+  })
+
+  it.scopedLive("a chargeback after an operator's succeeded moves the refund to requires_action for a person, and sync answers with it", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const refund = yield* create("chargeback", "esim-30")
+      yield* refunds.resolve(refund.id, "succeeded", "operator: credited")
+      t.statuses.push(Effect.succeed({ status: "requires_action", providerStatus: "CHARGEBACK", providerFinal: true, detail: "the cardholder won a dispute" }))
+      const synced = yield* refunds.sync(refund.id)
+      assert.deepStrictEqual([synced.status, synced.providerStatus, synced.providerFinal], ["requires_action", "CHARGEBACK", true])
+      assert.include(synced.events.at(-1)!.detail!, "toy reports requires_action (CHARGEBACK) to a status query after an operator recorded succeeded")
+      // A person settles it again, without correct: it is no longer final.
+      assert.strictEqual((yield* refunds.resolve(refund.id, "succeeded", "operator: reconciled, the dispute was reversed")).status, "succeeded")
+    }).pipe(Effect.provide(t.layer))
+  })
+
+  it.scopedLive("an update whose answer was lost says to send the same update again", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const refund = yield* create("update", "order-40")
+      t.updates.push(Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "the connection failed after the request was sent", maybeProcessed: true })))
+      const lost = yield* Effect.flip(refunds.update(refund.id, { targets: ["order-40"], step: "REFUNDED_PENDING" }))
+      assert.strictEqual(lost._tag, "ProviderUnavailable")
+      if (lost._tag === "ProviderUnavailable") {
+        assert.deepStrictEqual([lost.refundId, lost.status, lost.maybeProcessed], [refund.id, "pending", true])
+      }
+      assert.include(
+        lost.message,
+        "the update may have been applied. Send the same update again: if toy applied it, it takes the repeat as a repeat, and its answer records where the refund stands."
+      )
+    }).pipe(Effect.provide(t.layer))
+  })
+})
