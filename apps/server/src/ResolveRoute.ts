@@ -154,7 +154,13 @@ const finalRefusal = (refund: Refund, verdict: ApiModel.ResolveRefund): ApiError
  * target the provider refunded) are the refund's state, not the body: 409 from the status it is in now.
  */
 const fromCoreError = (service: Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund) =>
-(error: RefundError.RefundNotFound | RefundError.LedgerError | RefundError.IllegalTransition | RefundError.InvalidRequest): Effect.Effect<never, ResolveError> => {
+(
+  error: RefundError.RefundNotFound | RefundError.LedgerError | RefundError.IllegalTransition | RefundError.InvalidRequest | RefundError.OverRefund | RefundError.TargetAlreadyRefunded
+): Effect.Effect<never, ResolveError> => {
+  // A correction taking targets back is refused so; this route sends no correction, and answers one as the refund's state if it ever does.
+  if (error._tag === "OverRefund" || error._tag === "TargetAlreadyRefunded") {
+    return service.get(id).pipe(Effect.mapError(ApiErrors.fromRefundError), Effect.flatMap((now) => Effect.fail(refused(now, verdict.status, error.message))))
+  }
   if (error._tag !== "InvalidRequest") return Effect.fail(ApiErrors.fromRefundError(error))
   // The body named something the refund does not have (a target not its own, one the provider refunded): the field is wrong, not the state.
   if (error.issues.every((issue) => issue.path === "releaseTargets" || issue.path === "failedTargets")) return Effect.fail(invalid(error.issues))

@@ -290,11 +290,12 @@ describe("Ledger (in memory)", () => {
       items: []
     }
     assert.deepStrictEqual(Ledger.verdictItems(refund, "succeeded", ["20002"]), [
-      { target: "20003", status: "succeeded", amount: "10.00" },
-      { target: "20002", status: "failed", amount: "600.00" },
-      { target: "20001", status: "succeeded", amount: "3.50" }
+      { target: "20003", status: "succeeded", settledBy: "operator", amount: "10.00" },
+      { target: "20002", status: "failed", settledBy: "operator", amount: "600.00" },
+      { target: "20001", status: "succeeded", settledBy: "operator", amount: "3.50" }
     ])
     assert.strictEqual(Ledger.verdictItems(refund, "succeeded", undefined), refund.items, "without names: settleItems")
+    // A verdict's items say so (settledBy), so that a correction of the verdict may change them again.
     const answered: Refund = {
       ...refund,
       targets: refund.targets.slice(0, 2),
@@ -304,8 +305,8 @@ describe("Ledger (in memory)", () => {
       ]
     }
     assert.deepStrictEqual(Ledger.verdictItems(answered, "succeeded", ["20002"]), [
-      { target: "20003", status: "succeeded", providerStatus: "accepted_for_review" },
-      { target: "20002", status: "failed", providerStatus: "accepted_for_review", message: "as said" }
+      { target: "20003", status: "succeeded", providerStatus: "accepted_for_review", settledBy: "operator" },
+      { target: "20002", status: "failed", providerStatus: "accepted_for_review", message: "as said", settledBy: "operator" }
     ])
     // The provider's own word outranks a name: a target it reported refunded stays succeeded.
     const decided: Refund = { ...answered, items: [{ target: "20003", status: "succeeded" }, { target: "20002", status: "pending" }] }
