@@ -119,7 +119,10 @@ describe("refundkit update in doubt", () => {
     try {
       const lost = await cli(["update", id, "--data", JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })], ledger)
       assert.strictEqual(lost.code, 3, lost.stderr)
-      assert.include(lost.stderr, "the update may have been applied. Send the same update again: if aerohub applied it, it takes the repeat as a repeat")
+      // AeroHub's own advice (its inDoubtAdvice) is the exact command: the same update again.
+      assert.include(lost.stderr, "the update may have been applied")
+      assert.include(lost.stderr, "AeroHub takes a repeated update and changes nothing, so send the same update again")
+      assert.include(lost.stderr, `refundkit update ${id} --data`)
       const json = await cli(["update", id, "--json", "--data", JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })], ledger)
       assert.strictEqual(json.code, 3, json.stderr)
       assert.deepInclude((JSON.parse(json.stdout) as { error: object }).error, { code: "provider_unavailable", refundId: id })
