@@ -58,7 +58,6 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
   HttpApiBuilder.group(Api.Api, "refunds", (handlers) =>
     Effect.gen(function*() {
       const service = yield* Refunds
-      const ledger = yield* Ledger
       const registry = yield* Providers
       const metrics = Option.getOrUndefined(yield* Effect.serviceOption(GatewayMetrics.GatewayMetrics))
       return handlers
@@ -107,7 +106,7 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
             const verdict = yield* ResolveRoute.decode(body)
             // Like an update, a verdict the gateway has begun to record is recorded even if its client hangs up:
             // the client's retry of it is then answered as a repeat.
-            const resolved = yield* ResolveRoute.resolve(service, ledger, path.id, verdict, ResolveRoute.canonicalIn(registry)).pipe(Effect.forkDaemon, Effect.flatMap(Fiber.join))
+            const resolved = yield* ResolveRoute.resolve(service, path.id, verdict, ResolveRoute.canonicalIn(registry)).pipe(Effect.forkDaemon, Effect.flatMap(Fiber.join))
             return HttpServerResponse.unsafeJson(resolved.refund, resolved.repeated ? { headers: ResolveRoute.repeatedHeaders } : undefined)
           }))
     }))

@@ -16,7 +16,6 @@
  * @since 0.6.0
  */
 import { ApiError, ApiModel } from "@refundkit/api"
-import type { Ledger } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import * as RefundError from "@refundkit/core/RefundError"
 import type { Providers } from "@refundkit/core/Providers"
@@ -171,27 +170,6 @@ const fromCoreError = (service: Refunds["Type"], id: string, verdict: ApiModel.R
   )
 }
 
-// This process's verdicts on one refund take their turn one by one before asking the ledger for it, as
-// `Refunds.update` does: N verdicts waiting on PostgreSQL's lock would hold N connections. It is also the
-// only turn on a ledger without `serialise` (the in-memory one).
-const turns = new Map<string, { readonly turn: Effect.Semaphore; waiting: number }>()
-
-const inTurn = (ledger: Ledger["Type"], id: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | RefundError.LedgerError, R> =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => {
-      const entry = turns.get(id) ?? { turn: Effect.unsafeMakeSemaphore(1), waiting: 0 }
-      entry.waiting += 1
-      turns.set(id, entry)
-      return entry
-    }),
-    (entry) => entry.turn.withPermits(1)(ledger.serialise === undefined ? effect : ledger.serialise(id, effect)),
-    (entry) =>
-      Effect.sync(() => {
-        entry.waiting -= 1
-        if (entry.waiting === 0) turns.delete(id)
-      })
-  )
-
 /**
  * Records `verdict` on refund `id` through core's `Refunds.resolve`, in the refund's turn, after the
  * checks `refundkit resolve` makes first: 404 for no such refund; 409 for a final refund, unless the
@@ -203,35 +181,42 @@ const inTurn = (ledger: Ledger["Type"], id: string) => <A, E, R>(effect: Effect.
  */
 export const resolve = (
   service: Refunds["Type"],
-  ledger: Ledger["Type"],
   id: string,
   verdict: ApiModel.ResolveRefund,
   canonical: Canonical = () => Effect.succeed((target) => target)
 ): Effect.Effect<Resolved, ResolveError> =>
-  // An id the ledger does not have is a 404 before any turn is taken: a turn is a lock or a lease row
-  // named by the id, and any caller can send any id.
-  Effect.mapError(service.get(id), ApiErrors.fromRefundError).pipe(
-    Effect.zipRight(decideAndRecord(service, id, verdict, canonical).pipe(inTurn(ledger, id))),
-    Effect.catchTag("LedgerError", (error) => Effect.fail(ApiErrors.fromRefundError(error)))
-  )
+  decideAndRecord(service, id, verdict, canonical)
 
-// Read again in the turn: what a verdict is checked against is what the previous one left.
+// A final refund is answered here (a repeat, or 409) without asking core; core's `resolve` decides in the
+// refund's turn, so of two verdicts sent at once the second finds the first's final status and is refused
+// there (IllegalTransition), then answered as a repeat of it or a 409, from the refund as it now stands.
 const decideAndRecord = (service: Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund, canonical: Canonical): Effect.Effect<Resolved, ResolveError> =>
   Effect.gen(function*() {
     const current = yield* Effect.mapError(service.get(id), ApiErrors.fromRefundError)
     const release = verdict.releaseTargets === true
     const annotations = { refundId: id, status: verdict.status }
+    const settled = (refund: Refund): Effect.Effect<Resolved, ResolveError> =>
+      Effect.gen(function*() {
+        if (!repeats(refund, verdict, yield* canonical(refund.provider))) return yield* Effect.fail(finalRefusal(refund, verdict))
+        yield* Effect.logInfo(`resolve: ${id} was already settled ${refund.status} by this verdict; nothing changed`).pipe(Effect.annotateLogs(annotations))
+        return { refund, repeated: true }
+      })
     if (RefundStatus.isFinal(current.status) && !(release && current.status === "failed" && current.holdsTarget === true)) {
-      if (!repeats(current, verdict, yield* canonical(current.provider))) return yield* Effect.fail(finalRefusal(current, verdict))
-      yield* Effect.logInfo(`resolve: ${id} was already settled ${current.status} by this verdict; nothing changed`).pipe(Effect.annotateLogs(annotations))
-      return { refund: current, repeated: true }
+      return yield* settled(current)
     }
-    const refund = yield* service.resolve(id, verdict.status, detailOf(verdict.note), {
+    const outcome: Resolved = yield* service.resolve(id, verdict.status, detailOf(verdict.note), {
       releaseTargets: release,
       ...(verdict.failedTargets === undefined ? {} : { failedTargets: verdict.failedTargets })
     }).pipe(
-      Effect.catchAll(fromCoreError(service, id, verdict))
+      Effect.map((refund): Resolved => ({ refund, repeated: false })),
+      Effect.catchAll((error): Effect.Effect<Resolved, ResolveError> =>
+        error._tag === "IllegalTransition"
+          ? Effect.flatMap(Effect.mapError(service.get(id), ApiErrors.fromRefundError), settled)
+          : fromCoreError(service, id, verdict)(error)
+      )
     )
+    if (outcome.repeated) return outcome
+    const refund = outcome.refund
     const released = release && current.holdsTarget === true
     yield* Effect.logInfo(`resolve: operator verdict recorded on ${id}: ${verdict.status}${released ? " (targets released)" : ""}`).pipe(
       Effect.annotateLogs(annotations)

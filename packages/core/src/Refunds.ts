@@ -1447,7 +1447,13 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           }).pipe(Effect.catchTag("RefundNotFound", () => Effect.succeed<WebhookResult>({ applied: false, reason: "no refund matches this callback" }))))
       })
 
+    // A verdict takes the refund's turn, as an update does (`oneUpdateAtATime`): two verdicts at once (a
+    // client retrying, the CLI beside a gateway) are decided one after the other, the second against what
+    // the first recorded, which a final status then refuses.
     const resolve = (id: string, to: RefundStatus.RefundStatus, note: string, resolveOptions: ResolveOptions = {}) =>
+      oneUpdateAtATime(id, resolveNow(id, to, note, resolveOptions))
+
+    const resolveNow = (id: string, to: RefundStatus.RefundStatus, note: string, resolveOptions: ResolveOptions) =>
       Effect.gen(function*() {
         const release = resolveOptions.releaseTargets === true
         const correct = resolveOptions.correct === true
@@ -1485,6 +1491,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           const provider = yield* Effect.option(providers.get(refund.provider))
           const refusal = Option.isSome(provider) ? provider.value.verdictRefusal(refund, to) : undefined
           if (refusal !== undefined) return yield* InvalidRequest.field("status", refusal)
+        }
+        // A final refund takes no second verdict (a repeat would be one more event), only a correction in so
+        // many words, and `failed` again on a failed refund its provider holds on its targets (noted, still
+        // held, or released with `releaseTargets`).
+        const heldAgain = refund.status === "failed" && to === "failed" && refund.holdsTarget === true
+        if (RefundStatus.isFinal(refund.status) && !correct && !heldAgain) {
+          return yield* new IllegalTransition({
+            refundId: id,
+            from: refund.status,
+            to,
+            detail: release ? `refund ${id} is failed and holds no target to release` : `refund ${id} is already ${refund.status}, which is final`
+          })
         }
         if (correct) {
           const refused = correctionRefusal(refund, to)

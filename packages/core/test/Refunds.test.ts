@@ -452,6 +452,26 @@ describe("Refunds", () => {
       assert.include(plain.error.message, `The refund ${plain.refund.id} is kept as "unknown" and will not be resent: sync it where toy answers status queries; otherwise check with toy and record what happened (refundkit resolve).`)
     }))
 
+  it.scopedLive("two verdicts at once take the refund's turn: the second meets the first's final status and is refused, one operator event", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.succeed({ status: "pending", providerStatus: "PENDING" }))
+      const { refund } = yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "twice" })
+      const verdicts = yield* Effect.all([
+        Effect.either(refunds.resolve(refund.id, "succeeded", "operator: credited, first")),
+        Effect.either(refunds.resolve(refund.id, "succeeded", "operator: credited, second"))
+      ], { concurrency: 2 })
+      assert.deepStrictEqual(verdicts.map((v) => (Either.isRight(v) ? v.right.status : v.left._tag)).sort(), ["IllegalTransition", "succeeded"])
+      const stored = yield* refunds.get(refund.id)
+      assert.strictEqual(stored.events.filter((e) => e.source === "operator").length, 1)
+      // A final refund takes no second verdict through core either, only a correction in so many words.
+      const again = yield* Effect.flip(refunds.resolve(refund.id, "succeeded", "operator: once more"))
+      assert.strictEqual(again._tag, "IllegalTransition")
+      assert.include(again.message, "already succeeded, which is final")
+    }).pipe(Effect.provide(toy.layer))
+  })
+
   it.scopedLive("a verdict the provider refuses is InvalidRequest on status with its reason, nothing recorded; other verdicts, and final refunds, are not its to refuse", () => {
     const asked: Array<string> = []
     const toy = scripted({
