@@ -375,20 +375,45 @@ const statusAfter = (error: ProviderError): RefundStatus.RefundStatus => {
 const mayHaveTakenEffect = (error: ProviderError): boolean => statusAfter(error) === "unknown"
 
 /**
- * Why `resolve` with `correct` refuses to change a refund's verdict, as read before the write (the ledger
- * checks again under its lock: `Ledger.isCorrection`); `undefined` when it may.
+ * Why `resolve` with `correct` may not change a refund's verdict, as data, so that each caller words it
+ * for its own reader (core as `InvalidRequest` on `correct`, the CLI with its flags and hints):
+ * - `not_final`: the refund has no verdict yet (resolve it without `correct`);
+ * - `same_status`: it already has the status asked for;
+ * - `set_by_provider`: its final status is not an operator's verdict (`setBy` says whose, `at` when).
+ *
+ * @since 0.6.0
  */
-const correctionRefusal = (refund: Refund, to: RefundStatus.RefundStatus): string | undefined => {
-  if (!RefundStatus.isFinal(refund.status)) {
-    return `refund ${refund.id} is ${refund.status}: there is no verdict to correct; resolve it without correct`
-  }
-  if (refund.status === to) return `refund ${refund.id} is already ${to}: there is nothing to correct`
+export type CorrectionRefusal =
+  | { readonly reason: "not_final"; readonly status: RefundStatus.RefundStatus }
+  | { readonly reason: "same_status"; readonly status: RefundStatus.RefundStatus }
+  | { readonly reason: "set_by_provider"; readonly status: RefundStatus.RefundStatus; readonly setBy: string; readonly at: string }
+
+/**
+ * Why a correction of `refund` to `to` is refused, as read before the write (the ledger checks again
+ * under its lock: `Ledger.isCorrection`); `undefined` when it may be corrected.
+ *
+ * @since 0.6.0
+ */
+export const correctionRefusal = (refund: Refund, to: RefundStatus.RefundStatus): CorrectionRefusal | undefined => {
+  if (!RefundStatus.isFinal(refund.status)) return { reason: "not_final", status: refund.status }
+  if (refund.status === to) return { reason: "same_status", status: refund.status }
   const setter = setterOf(refund)
   if (setter === undefined || !isVerdict(setter)) {
-    return `refund ${refund.id} is ${refund.status}, set by ${setBy(refund.provider, setter)} at ${setter?.at ?? refund.updatedAt}: ` +
-      "only a verdict an operator recorded is corrected by hand; a final status the provider set stays"
+    return { reason: "set_by_provider", status: refund.status, setBy: setBy(refund.provider, setter), at: setter?.at ?? refund.updatedAt }
   }
   return undefined
+}
+
+const correctionRefused = (id: string, refusal: CorrectionRefusal): string => {
+  switch (refusal.reason) {
+    case "not_final":
+      return `refund ${id} is ${refusal.status}: there is no verdict to correct; resolve it without correct`
+    case "same_status":
+      return `refund ${id} is already ${refusal.status}: there is nothing to correct`
+    case "set_by_provider":
+      return `refund ${id} is ${refusal.status}, set by ${refusal.setBy} at ${refusal.at}: ` +
+        "only a verdict an operator recorded is corrected by hand; a final status the provider set stays"
+  }
 }
 
 /**
@@ -1506,7 +1531,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         }
         if (correct) {
           const refused = correctionRefusal(refund, to)
-          if (refused !== undefined) return yield* InvalidRequest.field("correct", refused)
+          if (refused !== undefined) return yield* InvalidRequest.field("correct", correctionRefused(id, refused))
         }
         if (to === "failed") {
           // The over-refund guard counts nothing for a failed refund, so a target the provider refunded

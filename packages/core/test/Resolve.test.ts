@@ -115,6 +115,16 @@ describe("Refunds.resolve", () => {
       assert.deepStrictEqual(fields(final), ["InvalidRequest", "correct"])
       assert.include(final.message, `refund ${byProvider.id} is succeeded, set by toy (submit) at ${byProvider.updatedAt}`)
       assert.deepStrictEqual(yield* refunds.get(byProvider.id), byProvider, "nothing was recorded")
+      // The same refusal as data, which the CLI words with its flags.
+      assert.deepStrictEqual(Refunds.correctionRefusal(byProvider, "failed"), {
+        reason: "set_by_provider",
+        status: "succeeded",
+        setBy: "toy (submit)",
+        at: byProvider.updatedAt
+      })
+      assert.deepStrictEqual(Refunds.correctionRefusal(pending, "succeeded"), { reason: "not_final", status: "pending" })
+      assert.deepStrictEqual(Refunds.correctionRefusal(settled, "succeeded"), { reason: "same_status", status: "succeeded" })
+      assert.isUndefined(Refunds.correctionRefusal(settled, "failed"))
       // Nor the provider's answer to an update (AeroHub's REFUNDED), which is recorded as the operator's change.
       const updated = yield* create("updated", "order-11")
       t.updates.push(Effect.succeed({ status: "succeeded", providerStatus: "REFUNDED" }))

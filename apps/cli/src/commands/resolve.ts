@@ -81,8 +81,8 @@ export const command = Command.make("resolve", {
       const current = yield* refunds.get(own.id)
       const held = current.status === "failed" && current.holdsTarget === true
       if (own.correct) {
-        const refused = correctionRefusal(current, own.status)
-        if (refused !== undefined) return yield* refused
+        const refused = Refunds.correctionRefusal(current, own.status)
+        if (refused !== undefined) return yield* correctionRefused(current, own.status, refused)
       } else if (RefundStatus.isFinal(current.status) && !(held && own.releaseTargets)) {
         if (own.releaseTargets) {
           return yield* new UsageError({ field: "--release-targets", detail: `refund ${current.id} is ${current.status} and holds no target to release: nothing was changed` })
@@ -142,26 +142,25 @@ const flagOf = (error: InvalidRequest): string =>
     ? "--correct"
     : "--status"
 
-// What the operator who typed --correct needs to hear before anything is written: core says the same in
-// its own words (InvalidRequest on `correct`), which name the option rather than the flag.
-const correctionRefusal = (refund: Refund, to: "succeeded" | "failed"): UsageError | undefined => {
-  if (!RefundStatus.isFinal(refund.status)) {
-    return new UsageError({
-      field: "--correct",
-      detail: `refund ${refund.id} is ${refund.status}: there is no verdict to correct, and nothing was changed`,
-      hint: `Record its outcome without --correct: refundkit resolve ${refund.id} --status ${to} --note "..."`
-    })
+// What the operator who typed --correct needs to hear before anything is written, in the CLI's words:
+// core's refusal names the option rather than the flag, and has no hint.
+const correctionRefused = (refund: Refund, to: "succeeded" | "failed", refusal: Refunds.CorrectionRefusal): UsageError => {
+  switch (refusal.reason) {
+    case "not_final":
+      return new UsageError({
+        field: "--correct",
+        detail: `refund ${refund.id} is ${refusal.status}: there is no verdict to correct, and nothing was changed`,
+        hint: `Record its outcome without --correct: refundkit resolve ${refund.id} --status ${to} --note "..."`
+      })
+    case "same_status":
+      return new UsageError({ field: "--correct", detail: `refund ${refund.id} is already ${to}: there is nothing to correct, and nothing was changed` })
+    case "set_by_provider":
+      return new UsageError({
+        field: "--correct",
+        detail: `refund ${refund.id} is ${refusal.status}, set by ${refusal.setBy} at ${refusal.at}, not by an operator's verdict: nothing was changed`,
+        hint: "Only a verdict recorded by hand is corrected by hand; a final status the provider reported stays."
+      })
   }
-  if (refund.status === to) return new UsageError({ field: "--correct", detail: `refund ${refund.id} is already ${to}: there is nothing to correct, and nothing was changed` })
-  const setter = setterOf(refund)
-  if (setter === undefined || !isVerdict(setter)) {
-    return new UsageError({
-      field: "--correct",
-      detail: `refund ${refund.id} is ${refund.status}, set by ${Refunds.setBy(refund.provider, setter)} at ${setter?.at ?? refund.updatedAt}, not by an operator's verdict: nothing was changed`,
-      hint: "Only a verdict recorded by hand is corrected by hand; a final status the provider reported stays."
-    })
-  }
-  return undefined
 }
 
 // A correction to succeeded takes back the targets the failed verdict had freed; a refund made since holds one.
