@@ -143,4 +143,42 @@ describe("refundkit update in doubt", () => {
       await clearFaults(sandboxes.url("aerohub"))
     }
   })
+
+  it("an AeroHub update after the first that times out exits 3 with AeroHub's advice, the exact command to send it again, which settles it", async () => {
+    const ledger = "update-timeout.db"
+    // A call timeout of 1 s, and AeroHub holding the update 3 s: no answer in time.
+    const rk = (args: ReadonlyArray<string>) => run([...args, "--ledger", join(dir, ledger)], { cwd: dir, env: { ...sandboxes.info.env, REFUNDKIT_CALL_TIMEOUT: "1 second" } })
+    const order = { refundOrderNo: "FBRF2403117402", purchaseOrderNo: "F1745553257834617402" }
+    const created = await rk(["create", "aerohub", "--json", "--data", JSON.stringify({ ...order, refundStatus: "PROCESSING" })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as Refund).id
+    const next = JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })
+    await fault(sandboxes.url("aerohub"), { fault: { _tag: "Hang", millis: 3_000 }, route: "update_refund" })
+    let late: Awaited<ReturnType<typeof rk>>
+    try {
+      late = await rk(["update", id, "--data", next])
+    } finally {
+      await clearFaults(sandboxes.url("aerohub"))
+    }
+    assert.strictEqual(late.code, 3, late.stderr)
+    const command = `refundkit update ${id} --data '${next}'`
+    assert.include(
+      late.stderr,
+      `error: The outcome at aerohub is unknown: no answer within 1s; the update may have been applied. AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ${command} (on the gateway: POST /v1/refunds/${id}/events with that body).`
+    )
+    assert.notInclude(late.stderr, "refundkit resolve", "core's generic advice, a verdict by hand, is not given")
+    assert.notInclude(late.stderr, "kept as", "the refund is pending, not unknown")
+    // `refundkit get` shows the same words on the refund, which is still pending at PROCESSING.
+    const got = await rk(["get", id, "--json"])
+    const inDoubt = JSON.parse(got.stdout) as Refund & { error?: { code: string; message: string } }
+    assert.deepStrictEqual([inDoubt.status, inDoubt.providerStatus, inDoubt.error?.code], ["pending", "PROCESSING", "outcome_unknown"])
+    assert.include(inDoubt.error?.message, command)
+
+    // The command as the advice spells it, run as a shell would split it: AeroHub's answer settles the doubt.
+    const words = /^refundkit (update) (\S+) (--data) '([^']*)'$/.exec(command)!.slice(1)
+    const again = await rk([...words, "--json"])
+    assert.strictEqual(again.code, 0, again.stderr)
+    const settled = JSON.parse(again.stdout) as Refund
+    assert.deepStrictEqual([settled.status, settled.providerStatus, settled.error], ["pending", "REFUNDED_PENDING", undefined])
+  })
 })

@@ -92,10 +92,11 @@ const convert = (error: RefundError.RefundError): ApiError.ApiError => {
         ...retryAfterSeconds(error.retryAfterMillis)
       })
     case "OutcomeUnknown":
+      // An update's keeps its refund's status (`status`); a submit's leaves the refund `unknown`.
       return new ApiError.OutcomeUnknown({
         message,
         provider: error.provider,
-        ...(error.refundId === undefined ? {} : { refundId: error.refundId, status: "unknown" as const })
+        ...(error.refundId === undefined ? {} : { refundId: error.refundId, status: error.status ?? "unknown" })
       })
     case "UnexpectedResponse":
       return new ApiError.UnexpectedResponse({

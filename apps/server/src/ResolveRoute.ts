@@ -3,9 +3,10 @@
  * records it (the same rules, then core's `Refunds.resolve`), over HTTP. Nothing is sent to any provider.
  *
  * A repeat of the verdict that settled the refund (the same `status` and `note`, and `releaseTargets`
- * if that verdict released its targets) is answered with the refund as it stands, changing nothing:
- * a client that lost the answer to its verdict may send it again and is told it was recorded, as a
- * PUT would be. Any other verdict on a final refund is 409, as the CLI refuses it.
+ * if that verdict released its targets, and `correct` if it was a correction) is answered with the refund
+ * as it stands, changing nothing: a client that lost the answer to its verdict may send it again and is
+ * told it was recorded, as a PUT would be. Any other verdict on a final refund is 409, as the CLI refuses
+ * it, unless it corrects (`correct`) a final status an operator's verdict set, as `refundkit resolve --correct`.
  *
  * The check and the verdict run in the refund's turn (`Ledger.serialise`, the one `Refunds.update`
  * takes), so two verdicts on one refund through any gateways sharing the ledger are decided one after
@@ -16,6 +17,7 @@
  * @since 0.6.0
  */
 import { ApiError, ApiModel } from "@refundkit/api"
+import { isVerdict, setterOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import * as RefundError from "@refundkit/core/RefundError"
 import type { Providers } from "@refundkit/core/Providers"
@@ -37,6 +39,8 @@ export type ResolveError =
   | ApiError.InvalidRequest
   | ApiError.RefundNotFound
   | ApiError.IllegalTransition
+  | ApiError.TargetAlreadyRefunded
+  | ApiError.OverRefund
   | ApiError.LedgerUnavailable
 
 /**
@@ -74,36 +78,55 @@ export const decode = (body: unknown): Either.Either<ApiModel.ResolveRefund, Api
 const detailOf = (note: string): string => `operator: ${note.trim()}`
 
 /**
- * The operator event that settled `refund`, if an operator's verdict did: the last accepted
- * operator event, when no accepted event after it moved the refund elsewhere.
+ * The operator event that settled `refund`, if an operator's verdict did, with its place in the history:
+ * the last accepted operator event, when no accepted event after it moved the refund elsewhere.
  */
-const settlingVerdict = (refund: Refund): RefundEvent | undefined => {
+const settlingVerdict = (refund: Refund): { readonly event: RefundEvent; readonly index: number } | undefined => {
   for (let i = refund.events.length - 1; i >= 0; i--) {
     const event = refund.events[i]!
     if (!event.accepted) continue
-    if (event.source === "operator") return event.to === refund.status ? event : undefined
+    if (event.source === "operator") return event.to === refund.status ? { event, index: i } : undefined
     if (event.to !== refund.status) return undefined
   }
   return undefined
 }
 
 /**
+ * What the ledger writes before a correction's own detail (`Ledger.applyChange`: `corrects the <status> an
+ * operator recorded at <when>: `), when the event at `index` is a correction: only a correction moves a
+ * final refund to the other final status. `<when>` is the corrected verdict's time, the status's setter
+ * just before it.
+ */
+const correctionPrefix = (refund: Refund, index: number): string | undefined => {
+  const event = refund.events[index]!
+  if (event.from === null || !RefundStatus.isFinal(event.from) || !RefundStatus.isFinal(event.to) || event.from === event.to) return undefined
+  const corrected = setterOf({ ...refund, events: refund.events.slice(0, index) })
+  return corrected === undefined ? undefined : `corrects the ${event.from} an operator recorded at ${corrected.at}: `
+}
+
+/**
  * Whether `verdict` is the one that settled `refund`. Core records a release as the note followed by
  * ` (targets released: …)` (`Refunds.resolve`); a verdict that asked for the release matches either
- * form, since a release of a refund that held nothing records the note alone.
+ * form, since a release of a refund that held nothing records the note alone. A correction is repeated
+ * by a correction only, and a plain verdict by a plain one: a verdict without `correct` that happens to
+ * match a correction's note was not the request that made it.
  */
 const repeats = (refund: Refund, verdict: ApiModel.ResolveRefund, canonical: (target: string) => string): boolean => {
   const settled = settlingVerdict(refund)
-  if (settled === undefined || settled.to !== verdict.status || settled.detail === undefined) return false
+  if (settled === undefined || settled.event.to !== verdict.status || settled.event.detail === undefined) return false
+  const prefix = correctionPrefix(refund, settled.index)
+  if ((verdict.correct === true) !== (prefix !== undefined)) return false
+  if (prefix !== undefined && !settled.event.detail.startsWith(prefix)) return false
+  const recorded = settled.event.detail.slice(prefix?.length ?? 0)
   const detail = detailOf(verdict.note)
   if (verdict.failedTargets !== undefined) {
     // Core records the targets as the refund names them, in its order: the verdict's, read the same way.
     const named = new Set(verdict.failedTargets.map((given) => refund.targets.some((t) => t.target === given) ? given : canonical(given)))
-    const recorded = [...new Set(refund.targets.map((t) => t.target))].filter((target) => named.has(target))
-    return settled.detail === `${detail} (failed targets, not refunded by ${refund.provider}: ${recorded.join(", ")})`
+    const targets = [...new Set(refund.targets.map((t) => t.target))].filter((target) => named.has(target))
+    return recorded === `${detail} (failed targets, not refunded by ${refund.provider}: ${targets.join(", ")})`
   }
-  if (settled.detail === detail) return true
-  return verdict.releaseTargets === true && settled.detail.startsWith(`${detail} (targets released: `)
+  if (recorded === detail) return true
+  return verdict.releaseTargets === true && recorded.startsWith(`${detail} (targets released: `)
 }
 
 /**
@@ -138,28 +161,76 @@ const finalRefusal = (refund: Refund, verdict: ApiModel.ResolveRefund): ApiError
   if (verdict.releaseTargets === true && refund.status === "failed") {
     return refused(refund, verdict.status, `Refund ${refund.id} is failed and holds no target to release: nothing was changed.`)
   }
-  const settled = settlingVerdict(refund)
+  const settled = settlingVerdict(refund)?.event
+  const setter = setterOf(refund)
+  // The other final status in place of a verdict recorded by hand is a correction, which is asked for in so many words.
+  const correction = verdict.status !== refund.status && setter !== undefined && isVerdict(setter)
+    ? ` If that verdict was wrong, correct it in so many words: send {"status": "${verdict.status}", "correct": true, "note": "..."}.`
+    : ""
   const hint = held
     ? ` It still holds its targets (${refund.provider} keeps it on them); if ${refund.provider} has told you it will take a new refund of them, ` +
       `send {"status": "failed", "releaseTargets": true, "note": "..."}.`
     : settled !== undefined
-    ? ` An operator settled it ${settled.to} at ${settled.at}; only a repeat of that verdict (the same status and note) is answered with the refund.`
+    ? ` An operator settled it ${settled.to} at ${settled.at}; only a repeat of that verdict (the same status and note) is answered with the refund.${correction}`
     : ""
   return refused(refund, verdict.status, `Refund ${refund.id} is already ${refund.status}, which is final: nothing was changed.${hint}`)
 }
 
 /**
+ * A correction to `succeeded` takes the refund's targets back (core's `Ledger.reclaim`), refused while a
+ * refund made since it stood failed holds one: answered as a create refused so is (409
+ * `target_already_refunded` naming the holder, or `over_refund`), in a correction's words.
+ */
+const targetsTaken = (id: string, provider: string, error: RefundError.TargetAlreadyRefunded | RefundError.OverRefund): ApiError.TargetAlreadyRefunded | ApiError.OverRefund => {
+  const cannot = `Refund ${id} cannot be corrected to succeeded`
+  if (error._tag === "TargetAlreadyRefunded") {
+    return new ApiError.TargetAlreadyRefunded({
+      message: `${cannot}: its target ${error.target} is held by refund ${error.refundId} (status ${error.status}), made while ${id} stood failed. Nothing was changed. ` +
+        `Recording both as refunded would count ${error.target} refunded twice: check ${error.refundId} with ${provider} first, and if ${provider} did not make it, ` +
+        `record that on it (POST /v1/refunds/${error.refundId}/resolve), then send this correction again.`,
+      target: error.target,
+      refundId: error.refundId,
+      status: error.status
+    })
+  }
+  const why = error.blockedBy === undefined
+    ? `with the refunds made against ${error.target} while it stood failed it would exceed the original amount (${error.remaining} ${error.currency} left)`
+    : `its ${error.requested} ${error.currency} against ${error.target} cannot be checked against the original amount: refund ${error.blockedBy.refundId} against it ${error.blockedBy.reason}`
+  return new ApiError.OverRefund({
+    message: `${cannot}: ${why}. Nothing was changed. Check the other refunds of ${error.target} with ${provider} ` +
+      `(GET /v1/refunds?provider=${provider}&target=${encodeURIComponent(error.target)}), record any ${provider} did not make as failed, then send this correction again.`,
+    target: error.target,
+    requested: error.requested,
+    remaining: error.remaining,
+    currency: error.currency,
+    ...(error.blockedBy === undefined ? {} : { blockedBy: error.blockedBy })
+  })
+}
+
+/**
+ * Core's refusal of a correction (`InvalidRequest` on `correct`), read against the refund as it stands now:
+ * a final status the provider set refuses any correction (409, the refund's state), while a refund with no
+ * verdict to correct (not final) or one already in the status asked for makes `correct` the wrong field
+ * (400 naming it; without `correct`, the first is a verdict like any other).
+ */
+const correctionRefusal = (now: Refund, verdict: ApiModel.ResolveRefund, error: RefundError.InvalidRequest): ApiError.InvalidRequest | ApiError.IllegalTransition => {
+  const setter = setterOf(now)
+  const byProvider = RefundStatus.isFinal(now.status) && now.status !== verdict.status && (setter === undefined || !isVerdict(setter))
+  return byProvider
+    ? refused(now, verdict.status, `The correction was refused: ${error.issues.map((issue) => issue.message).join(" ")}. Nothing was changed.`)
+    : invalid(error.issues)
+}
+
+/**
  * Core's refusals of the verdict (a refund still `requested`; `failed` for a refund whose items show a
  * target the provider refunded) are the refund's state, not the body: 409 from the status it is in now.
+ * A correction's targets taken back are answered by {@link targetsTaken}.
  */
-const fromCoreError = (service: Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund) =>
+const fromCoreError = (service: Refunds["Type"], id: string, provider: string, verdict: ApiModel.ResolveRefund) =>
 (
   error: RefundError.RefundNotFound | RefundError.LedgerError | RefundError.IllegalTransition | RefundError.InvalidRequest | RefundError.OverRefund | RefundError.TargetAlreadyRefunded
 ): Effect.Effect<never, ResolveError> => {
-  // A correction taking targets back is refused so; this route sends no correction, and answers one as the refund's state if it ever does.
-  if (error._tag === "OverRefund" || error._tag === "TargetAlreadyRefunded") {
-    return service.get(id).pipe(Effect.mapError(ApiErrors.fromRefundError), Effect.flatMap((now) => Effect.fail(refused(now, verdict.status, error.message))))
-  }
+  if (error._tag === "OverRefund" || error._tag === "TargetAlreadyRefunded") return Effect.fail(targetsTaken(id, provider, error))
   if (error._tag !== "InvalidRequest") return Effect.fail(ApiErrors.fromRefundError(error))
   // The body named something the refund does not have (a target not its own, one the provider refunded): the field is wrong, not the state.
   if (error.issues.every((issue) => issue.path === "releaseTargets" || issue.path === "failedTargets")) return Effect.fail(invalid(error.issues))
@@ -173,9 +244,11 @@ const fromCoreError = (service: Refunds["Type"], id: string, verdict: ApiModel.R
 /**
  * Records `verdict` on refund `id` through core's `Refunds.resolve`, in the refund's turn, after the
  * checks `refundkit resolve` makes first: 404 for no such refund; 409 for a final refund, unless the
- * verdict repeats the one that settled it (then the refund, `repeated`) or releases the targets of a
- * failed refund its provider holds on them; core's refusals as 409 too. Logs the verdict (refund id,
- * status) at info.
+ * verdict repeats the one that settled it (then the refund, `repeated`), releases the targets of a
+ * failed refund its provider holds on them, or corrects (`correct`) a final status an operator's verdict
+ * set; core's refusals as 409 too, but a `correct` that does not fit the refund (400 naming it) and a
+ * correction's targets held by another refund (409 `target_already_refunded` or `over_refund`). Logs the
+ * verdict (refund id, status) at info.
  *
  * @since 0.6.0
  */
@@ -187,39 +260,51 @@ export const resolve = (
 ): Effect.Effect<Resolved, ResolveError> =>
   decideAndRecord(service, id, verdict, canonical)
 
-// A final refund is answered here (a repeat, or 409) without asking core; core's `resolve` decides in the
-// refund's turn, so of two verdicts sent at once the second finds the first's final status and is refused
-// there (IllegalTransition), then answered as a repeat of it or a 409, from the refund as it now stands.
+// A final refund is answered here (a repeat, or 409) without asking core, unless the verdict is a correction,
+// which core decides; core's `resolve` decides in the refund's turn, so of two verdicts sent at once the second
+// finds the first's final status and is refused there (IllegalTransition, or for a correction InvalidRequest on
+// `correct`: already in that status), then answered as a repeat of it, or refused, from the refund as it now stands.
 const decideAndRecord = (service: Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund, canonical: Canonical): Effect.Effect<Resolved, ResolveError> =>
   Effect.gen(function*() {
     const current = yield* Effect.mapError(service.get(id), ApiErrors.fromRefundError)
     const release = verdict.releaseTargets === true
+    const correct = verdict.correct === true
     const annotations = { refundId: id, status: verdict.status }
-    const settled = (refund: Refund): Effect.Effect<Resolved, ResolveError> =>
+    const repeated = (refund: Refund): Effect.Effect<Resolved | undefined> =>
       Effect.gen(function*() {
-        if (!repeats(refund, verdict, yield* canonical(refund.provider))) return yield* Effect.fail(finalRefusal(refund, verdict))
+        if (!repeats(refund, verdict, yield* canonical(refund.provider))) return undefined
         yield* Effect.logInfo(`resolve: ${id} was already settled ${refund.status} by this verdict; nothing changed`).pipe(Effect.annotateLogs(annotations))
         return { refund, repeated: true }
       })
-    if (RefundStatus.isFinal(current.status) && !(release && current.status === "failed" && current.holdsTarget === true)) {
-      return yield* settled(current)
+    const settled = (refund: Refund, refusal: ResolveError): Effect.Effect<Resolved, ResolveError> =>
+      Effect.flatMap(repeated(refund), (outcome) => outcome === undefined ? Effect.fail(refusal) : Effect.succeed(outcome))
+    // Read again once core has refused: a repeat recorded meanwhile (the same verdict sent twice at once) is answered as one.
+    const settledNow = (refusal: (now: Refund) => ResolveError) =>
+      Effect.flatMap(Effect.mapError(service.get(id), ApiErrors.fromRefundError), (now) => settled(now, refusal(now)))
+    if (correct) {
+      const before = yield* repeated(current)
+      if (before !== undefined) return before
+    } else if (RefundStatus.isFinal(current.status) && !(release && current.status === "failed" && current.holdsTarget === true)) {
+      return yield* settled(current, finalRefusal(current, verdict))
     }
     const outcome: Resolved = yield* service.resolve(id, verdict.status, detailOf(verdict.note), {
       releaseTargets: release,
+      correct,
       ...(verdict.failedTargets === undefined ? {} : { failedTargets: verdict.failedTargets })
     }).pipe(
       Effect.map((refund): Resolved => ({ refund, repeated: false })),
       Effect.catchAll((error): Effect.Effect<Resolved, ResolveError> =>
         error._tag === "IllegalTransition"
-          ? Effect.flatMap(Effect.mapError(service.get(id), ApiErrors.fromRefundError), settled)
-          : fromCoreError(service, id, verdict)(error)
+          ? settledNow((now) => correct ? refused(now, verdict.status, error.message) : finalRefusal(now, verdict))
+          : correct && error._tag === "InvalidRequest" && error.issues.some((issue) => issue.path === "correct")
+          ? settledNow((now) => correctionRefusal(now, verdict, error))
+          : fromCoreError(service, id, current.provider, verdict)(error)
       )
     )
     if (outcome.repeated) return outcome
     const refund = outcome.refund
     const released = release && current.holdsTarget === true
-    yield* Effect.logInfo(`resolve: operator verdict recorded on ${id}: ${verdict.status}${released ? " (targets released)" : ""}`).pipe(
-      Effect.annotateLogs(annotations)
-    )
+    const what = correct ? ` (corrects ${current.status})` : released ? " (targets released)" : ""
+    yield* Effect.logInfo(`resolve: operator verdict recorded on ${id}: ${verdict.status}${what}`).pipe(Effect.annotateLogs(annotations))
     return { refund, repeated: false }
   })

@@ -570,6 +570,30 @@ describe("POST /v1/refunds/{id}/events: an update AeroHub may have applied", () 
       assert.isUndefined(repeated.body.error)
     }))
 
+  it.scopedLive("no answer in time: 504 naming the refund and the status it keeps, with AeroHub's advice (the same update again)", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start({ callTimeout: "1 second" })
+      const created = yield* post(gw, { provider: "aerohub", ...order, refundStatus: "PROCESSING" })
+      assert.strictEqual(created.status, 201, created.text)
+      const id: string = created.body.id
+      const next = { ...order, refundStatus: "REFUNDED_PENDING" }
+      yield* gw.aerohub.faults.inject({ fault: { _tag: "Hang", millis: 3000 }, route: "update_refund" })
+      const late = yield* gw.fetch("POST", `/v1/refunds/${id}/events`, { body: next })
+      yield* gw.aerohub.faults.clear
+      assert.strictEqual(late.status, 504, late.text)
+      assert.deepInclude(late.body.error, { code: "outcome_unknown", provider: "aerohub", refundId: id, status: "pending" })
+      assert.include(
+        late.body.error.message,
+        `no answer within 1s; the update may have been applied. AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ` +
+          `refundkit update ${id} --data '${JSON.stringify(next)}' (on the gateway: POST /v1/refunds/${id}/events with that body).`
+      )
+      assert.notInclude(late.body.error.message, "resolve")
+      assert.strictEqual((yield* gw.fetch("GET", `/v1/refunds/${id}`)).body.status, "pending")
+      const repeated = yield* gw.fetch("POST", `/v1/refunds/${id}/events`, { body: next })
+      assert.strictEqual(repeated.status, 200, repeated.text)
+      assert.deepStrictEqual([repeated.body.status, repeated.body.providerStatus, repeated.body.error], ["pending", "REFUNDED_PENDING", undefined])
+    }))
+
   it.scopedLive("a client that hangs up does not stop its update: AeroHub's step is recorded", () =>
     Effect.gen(function*() {
       const gw = yield* Gateway.start({ callTimeout: "10 seconds" })

@@ -99,7 +99,7 @@ describe("POST /v1/refunds/{id}/resolve", () => {
         [{ note: "checked" }, "status", "is required: \"succeeded\" or \"failed\""],
         [{ status: "done", note: "checked" }, "status", "must be \"succeeded\" or \"failed\" (what the provider says happened), got \"done\""],
         [{ status: "pending", note: "checked" }, "status", "must be \"succeeded\" or \"failed\""],
-        [{ status: "failed", note: "checked", release_targets: true }, "release_targets", "is unexpected, expected: \"status\" | \"note\" | \"releaseTargets\" | \"failedTargets\""],
+        [{ status: "failed", note: "checked", release_targets: true }, "release_targets", "is unexpected, expected: \"status\" | \"note\" | \"releaseTargets\" | \"failedTargets\" | \"correct\""],
         [{ status: "failed", note: "checked", failedTargets: ["1"] }, "failedTargets", "goes with status \"succeeded\""],
         [{ status: "succeeded", note: "checked", failedTargets: [] }, "failedTargets", "names at least one target"],
         [{ status: "succeeded", note: "checked", failedTargets: [""] }, "failedTargets.0", "not empty"],

@@ -734,6 +734,55 @@ describe("AeroHub plugin end to end", () => {
       assert.strictEqual(resent.providerStatus, "PROCESSING")
     }))
 
+  it.scopedLive("a later update that times out gets AeroHub's advice, the exact update to send again, and the refund keeps its status; that update then settles it", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent } = yield* setup({ callTimeout: "300 millis" })
+      const o = order(7)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "later-hang" })
+      assert.strictEqual(refund.providerStatus, "PROCESSING")
+      const next = { ...o, refundStatus: "REFUNDED_PENDING" }
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 1_000 }, route: "update_refund" })
+      const late = yield* Effect.flip(refunds.update(refund.id, next))
+      yield* sandbox.faults.clear
+      assert.strictEqual(late._tag, "OutcomeUnknown")
+      if (late._tag === "OutcomeUnknown") assert.deepStrictEqual([late.refundId, late.status], [refund.id, "pending"])
+      assert.strictEqual(
+        late.message,
+        "The outcome at aerohub is unknown: no answer within 300ms; the update may have been applied. " +
+          `AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ${updateCommand(refund.id, next)} ` +
+          `(on the gateway: POST /v1/refunds/${refund.id}/events with that body).`
+      )
+      assert.notInclude(late.message, "kept as", "the refund is pending, not unknown")
+      assert.notInclude(late.message, "resolve", "a verdict by hand records no AeroHub word")
+      const inDoubt = yield* refunds.get(refund.id)
+      assert.deepStrictEqual([inDoubt.status, inDoubt.providerStatus], ["pending", "PROCESSING"])
+      assert.deepStrictEqual(inDoubt.error, { code: "outcome_unknown", message: late.message }, "the refund shows the same advice")
+      assert.include(inDoubt.events.at(-1)?.detail ?? "", "REFUNDED_PENDING")
+
+      // The command the advice names, as `refundkit update` reads its --data: AeroHub's answer settles the doubt.
+      const before = yield* sent
+      const data = /--data '([^']*)'/.exec(late.message)?.[1] ?? ""
+      const settled = yield* refunds.update(refund.id, JSON.parse(data))
+      assert.strictEqual(yield* sent, before + 1)
+      assert.deepStrictEqual([settled.status, settled.providerStatus, settled.error], ["pending", "REFUNDED_PENDING", undefined])
+
+      // A refund whose first update is in doubt (unknown) and whose repeat times out too is still kept unknown, with the same advice.
+      const u = order(8)
+      const first = { ...u, refundStatus: "PROCESSING" }
+      yield* sandbox.faults.inject({ fault: { _tag: "Hang", millis: 1_000 }, route: "update_refund", times: 2 })
+      const created = yield* Effect.flip(refunds.create({ provider: "aerohub", request: first, idempotencyKey: "first-hang" }))
+      const id = created._tag === "OutcomeUnknown" ? created.refundId ?? "" : ""
+      const again = yield* Effect.flip(refunds.update(id, first))
+      yield* sandbox.faults.clear
+      assert.strictEqual(again._tag, "OutcomeUnknown")
+      if (again._tag === "OutcomeUnknown") assert.strictEqual(again.status, "unknown")
+      assert.include(
+        again.message,
+        `The refund ${id} is kept as "unknown" and refundkit will not resend it by itself: AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ${updateCommand(id, first)}`
+      )
+      assert.notInclude(again.message, "resolve")
+    }))
+
   it.scopedLive("an update while the refund's first update is still out is refused and not sent: it could reach AeroHub first", () =>
     Effect.gen(function*() {
       const { refunds, sandbox, sent, ledger } = yield* setup({ callTimeout: "5 seconds" })

@@ -121,6 +121,8 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
       .addError(Wire.UnsupportedMediaType)
       .addError(Wire.RefundNotFound)
       .addError(Wire.IllegalTransition)
+      .addError(Wire.TargetAlreadyRefunded)
+      .addError(Wire.OverRefund)
       .annotateContext(OpenApi.annotations({
         summary: "Record an operator's verdict on a refund",
         description:
@@ -130,10 +132,16 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
           "a body that is not a verdict (a missing or blank `note`, another `status`, an unknown field, `releaseTargets` without `failed`) is 400 invalid_request naming the field. " +
           "409 illegal_transition, nothing changed, for a refund still `requested` (its first call is out, and its answer settles it), one already final " +
           "(`succeeded` or `failed`), and `failed` for a refund whose items show a target the provider refunded or is refunding (resolve it `succeeded`). " +
-          "A repeat of the verdict that settled the refund (the same `status` and `note`, and `releaseTargets` if it released them) is answered 200 with the refund " +
-          "as it stands, changing nothing, so a client may retry after a lost answer. " +
+          "A repeat of the verdict that settled the refund (the same `status` and `note`, `releaseTargets` if it released them, and `correct` if it was a correction) " +
+          "is answered 200 with `Idempotent-Replayed: true` and the refund as it stands, changing nothing, so a client may retry after a lost answer. " +
           "`releaseTargets: true` with `failed` frees the targets of a failed refund its provider keeps on them (`holdsTarget`, an AeroHub order it closed), " +
-          "for when the provider has said it will take a new refund of them."
+          "for when the provider has said it will take a new refund of them. " +
+          "`correct: true` replaces a verdict an operator recorded with the other final status (`succeeded` by `failed`, or `failed` by `succeeded`), " +
+          "as `refundkit resolve --correct`: the event records which verdict it corrects. 400 invalid_request naming `correct` for a refund with no verdict to correct " +
+          "(not final: send the verdict without `correct`) and for one already in that status (nothing to correct); 409 illegal_transition for a final status " +
+          "the provider set, which is never corrected by hand. A correction to `succeeded` takes the refund's targets back: 409 target_already_refunded " +
+          "(`refundId` names the refund that holds the target) or over_refund (the refunds made meanwhile would exceed the original amount), nothing changed, " +
+          "while a refund made since it stood failed holds one."
       }))
   )
   .middleware(Authorization)

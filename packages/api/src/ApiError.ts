@@ -333,7 +333,9 @@ export class NotReady extends Schema.TaggedError<NotReady>()("NotReady", {
  * The provider's outcome is unknown after the request may have left (a timeout, or
  * retries that ended on a not-processed answer after an attempt that may have been
  * processed): the refund is `unknown`, is never resent blindly, and is resolved by sync
- * or an operator.
+ * or an operator. An update's (`POST /v1/refunds/{id}/events`) leaves its refund in the
+ * status it had, which `status` names, and the message says what settles it (AeroHub:
+ * the same update again).
  *
  * @since 0.1.0
  */

@@ -105,8 +105,9 @@ const Note = Schema.String.annotations({ message: (issue) => `must be a string s
  * `POST /v1/refunds/{id}/resolve`: an operator's verdict on a refund the provider cannot be asked
  * about (or still `unknown` after a sync), once it has been checked with the provider: `status`
  * `succeeded` or `failed`, a `note` saying how it was checked, `releaseTargets` (with `failed`
- * only) to free the targets of a failed refund its provider keeps on them, and `failedTargets` (with
- * `succeeded` only) naming the targets the provider did not refund. Unknown fields are refused.
+ * only) to free the targets of a failed refund its provider keeps on them, `failedTargets` (with
+ * `succeeded` only) naming the targets the provider did not refund, and `correct` to replace a
+ * verdict an operator recorded with the other final status (since 0.6.0). Unknown fields are refused.
  *
  * @since 0.6.0
  */
@@ -130,7 +131,13 @@ export const ResolveRefund = Schema.Struct({
         "Airpay batch whose answer was lost): their items are recorded failed and the targets freed for a new refund; the others are recorded refunded. " +
         "Any spelling the provider's plugin reads; not every target (then the verdict is failed), not one the provider reported succeeded"
     })
-  )
+  ),
+  correct: Schema.optional(Schema.Boolean.annotations({
+    message: (issue) => `must be true or false, got ${describeValue(issue.actual)}`,
+    description: "true: replace a verdict an operator recorded (succeeded by failed, or failed by succeeded), as `refundkit resolve --correct` does. " +
+      "Only a final status an operator's verdict set is corrected, never one the provider reported; a correction to succeeded takes the refund's " +
+      "targets back, and is refused while a refund made since holds one"
+  }))
 }).pipe(
   Schema.filter((verdict) =>
     verdict.releaseTargets !== true || verdict.status === "failed" ||

@@ -27,11 +27,16 @@ describe("Api", () => {
     assert.isDefined(resolve)
     assert.deepStrictEqual(Object.keys(resolve!.responses).sort(), ["200", "400", "401", "404", "409", "413", "415", "431", "500", "503"])
     assert.include(JSON.stringify(resolve!.responses["409"]), "IllegalTransitionError")
+    // A correction to succeeded refused because another refund holds a target answers as a create refused so does.
+    assert.include(JSON.stringify(resolve!.responses["409"]), "TargetAlreadyRefundedError")
+    assert.include(JSON.stringify(resolve!.responses["409"]), "OverRefundError")
     assert.include(JSON.stringify(resolve!.responses["404"]), "RefundNotFoundError")
     assert.include(JSON.stringify(resolve!.requestBody), "ResolveRefund")
     assert.deepStrictEqual(resolve!.security, [{ bearer: [] }])
     const verdict = spec.components.schemas["ResolveRefund"] as { required?: ReadonlyArray<string>; properties?: Record<string, { maxLength?: number; enum?: ReadonlyArray<string> }> }
     assert.sameMembers([...verdict.required ?? []], ["status", "note"])
+    assert.sameMembers(Object.keys(verdict.properties ?? {}), ["status", "note", "releaseTargets", "failedTargets", "correct"])
+    assert.strictEqual((verdict.properties?.["correct"] as { type?: string } | undefined)?.type, "boolean")
     assert.strictEqual(verdict.properties?.["note"]?.maxLength, ApiModel.maxNoteLength)
     assert.deepStrictEqual(create!.security, [{ bearer: [] }])
     assert.deepStrictEqual(spec.paths["/v1/webhooks/{provider}"]?.post?.security, [])
@@ -87,6 +92,10 @@ describe("Api", () => {
       assert.deepStrictEqual(verdict, { status: "failed", note: "checked", releaseTargets: true })
       const released = yield* Effect.flip(Schema.decodeUnknown(ApiModel.ResolveRefund)({ status: "succeeded", note: "checked", releaseTargets: true }))
       assert.include(released.message, "goes with status \"failed\"")
+      const correction = yield* Schema.decodeUnknown(ApiModel.ResolveRefund)({ status: "succeeded", note: "credited after all", correct: true })
+      assert.deepStrictEqual(correction, { status: "succeeded", note: "credited after all", correct: true })
+      const notBoolean = yield* Effect.flip(Schema.decodeUnknown(ApiModel.ResolveRefund)({ status: "succeeded", note: "x", correct: "true" }))
+      assert.include(notBoolean.message, "must be true or false, got \"true\"")
       // A note is counted in characters, as JSON Schema's maxLength counts them: 1000 emoji are a note.
       assert.isTrue(Schema.is(ApiModel.ResolveRefund)({ status: "failed", note: "💸".repeat(ApiModel.maxNoteLength) }))
       assert.isFalse(Schema.is(ApiModel.ResolveRefund)({ status: "failed", note: "💸".repeat(ApiModel.maxNoteLength + 1) }))

@@ -298,6 +298,9 @@ export class ProviderUnavailable extends Schema.TaggedError<ProviderUnavailable>
 /**
  * The request may have reached the provider but no answer came back in time. The
  * refund is `unknown`: it is never retried blindly; sync it or ask an operator.
+ * A follow-up's (an update's) leaves its refund in the status it had, which `status`
+ * names: the refund is not "kept as unknown", and the advice (the provider's, or core's
+ * in `detail`) is all there is to say (since 0.6.0).
  *
  * @since 0.1.0
  */
@@ -305,13 +308,17 @@ export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>("OutcomeU
   provider: Schema.String,
   detail: Schema.String,
   refundId: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus),
   advice: inDoubtAdvice
 }) {
   get code() {
     return "outcome_unknown" as const
   }
   override get message() {
-    return `The outcome at ${this.provider} is unknown: ${closed(this.detail)} ${keptInDoubt(this.provider, this.refundId, this.advice)}`
+    const unknown = `The outcome at ${this.provider} is unknown: ${closed(this.detail)}`
+    return this.status === undefined || this.status === "unknown"
+      ? `${unknown} ${keptInDoubt(this.provider, this.refundId, this.advice)}`
+      : `${unknown}${this.advice === undefined ? "" : ` ${closed(this.advice)}`}`
   }
 }
 

@@ -1389,30 +1389,39 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * An update the provider may have applied (a lost answer, a timeout) changes the refund's
      * status no more than a refused one, but it must not leave the ledger silent: the provider
      * may already be a step further than the refund says. The attempt goes into the history
-     * with its error, and the caller's error names the refund.
+     * with the error the caller gets, which names the refund, the status it keeps, and what
+     * settles the doubt.
      */
     const updateInDoubt = (refund: Refund, provider: Provider, request: unknown, error: ProviderError): Effect.Effect<never, ProviderError | RefundNotFound | LedgerError> =>
       Effect.gen(function*() {
-        const at = yield* nowIso
-        const detail = UpdateEvent.inDoubtDetail(request, refund.provider, briefly(error))
-        yield* record(refund.id, { to: refund.status, source: "operator", at, error: toErrorInfo(error), detail, onlyFrom: [refund.status] }).pipe(
-          // Moved on meanwhile: what moved it is newer news, and the caller still gets this error.
-          Effect.catchTag("IllegalTransition", () => Effect.void)
-        )
-        // OutcomeUnknown and UnexpectedResponse with a refund id say the refund is `unknown`, which an
-        // acknowledged refund cannot become; they go back as they are, the history has the rest.
         // What settles it is the provider's answer to the same update: one whose repeat changes nothing there
         // (AeroHub takes an update to the state an order is in as a repeat) is simply sent again.
         // A plugin's own advice (`inDoubtAdvice`, AeroHub's exact command) replaces core's closing words.
+        // A timeout (OutcomeUnknown, from `call`) gets them as a lost answer does: it went back bare, saying the
+        // refund was kept as "unknown" (an acknowledged refund cannot become that) and to record what happened
+        // by hand, which for AeroHub leaves the order with no recorded word to go on from.
         const advice = provider.inDoubtAdvice(refund.id, request)
+        const advised = advice === undefined ? {} : { advice }
         const said = advice !== undefined
           ? ""
           : provider.capabilities.idempotentSubmit
           ? `. Send the same update again: if ${refund.provider} applied it, it takes the repeat as a repeat, and its answer records where the refund stands`
           : `. Check with ${refund.provider} whether it applied it before sending another update`
-        return yield* error._tag === "ProviderUnavailable"
-          ? new ProviderUnavailable({ ...error, detail: `${error.detail}; the update may have been applied${said}`, refundId: refund.id, status: refund.status, ...(advice === undefined ? {} : { advice }) })
+        const mayHave = `; the update may have been applied${said}`
+        // An UnexpectedResponse goes back as it is: an update's names no refund, and says nothing in it was recorded.
+        const answer: ProviderError = error._tag === "ProviderUnavailable"
+          ? new ProviderUnavailable({ ...error, detail: `${error.detail}${mayHave}`, refundId: refund.id, status: refund.status, ...advised })
+          : error._tag === "OutcomeUnknown"
+          ? new OutcomeUnknown({ provider: error.provider, detail: `${error.detail}${mayHave}`, refundId: refund.id, status: refund.status, ...advised })
           : error
+        const at = yield* nowIso
+        const detail = UpdateEvent.inDoubtDetail(request, refund.provider, briefly(error))
+        // The refund shows the words its caller got (`refundkit get` after a failed `refundkit update`).
+        yield* record(refund.id, { to: refund.status, source: "operator", at, error: toErrorInfo(answer), detail, onlyFrom: [refund.status] }).pipe(
+          // Moved on meanwhile: what moved it is newer news, and the caller still gets this error.
+          Effect.catchTag("IllegalTransition", () => Effect.void)
+        )
+        return yield* answer
       })
 
     const webhook = (providerId: string, request: WebhookRequest) =>

@@ -149,6 +149,15 @@ describe("a refund in doubt", () => {
     // A follow-up in doubt leaves its refund pending: the advice alone, no "kept as unknown".
     const update = new ProviderUnavailable({ ...lost, detail: "the connection was reset; the update may have been applied", status: "pending", advice })
     assert.strictEqual(update.message, `toy is unavailable: the connection was reset; the update may have been applied. ${advice}.`)
+    // So does an update that timed out: its refund keeps its status (`status`), and is not "kept as unknown".
+    const timedOut = new OutcomeUnknown({ provider: "toy", detail: "no answer within 30s; the update may have been applied", refundId: "rfd_1", status: "pending", advice })
+    assert.strictEqual(timedOut.message, `The outcome at toy is unknown: no answer within 30s; the update may have been applied. ${advice}.`)
+    assert.strictEqual(
+      new OutcomeUnknown({ provider: "toy", detail: "no answer within 30s; the update may have been applied. Send the same update again", refundId: "rfd_1", status: "pending" }).message,
+      "The outcome at toy is unknown: no answer within 30s; the update may have been applied. Send the same update again."
+    )
+    // An update of a refund still unknown leaves it so: the words of any refund kept in doubt.
+    assert.include(new OutcomeUnknown({ provider: "toy", detail: "no answer within 30s", refundId: "rfd_1", status: "unknown", advice }).message, advised)
     // Nothing processed: no advice for a refund in doubt.
     assert.notInclude(new ProviderUnavailable({ ...lost, maybeProcessed: false, status: "failed", advice }).message, advice)
   })

@@ -1,7 +1,7 @@
 // An operator's verdict (Refunds.resolve): corrections of a verdict recorded by hand, the error a
 // verdict leaves, a provider's chargeback after an operator's succeeded, and an update in doubt.
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schedule, Schema } from "effect"
+import { type Duration, Effect, Layer, Schedule, Schema } from "effect"
 import * as Ledger from "../src/Ledger.js"
 import * as Provider from "../src/Provider.js"
 import * as Providers from "../src/Providers.js"
@@ -14,7 +14,7 @@ type Answer = Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnkno
 
 // Like Airalo (whole targets: ICCIDs named without an amount, "accepted for review" until decided by
 // email), with a status query and an update that tests script, so one provider shows every path.
-const toy = () => {
+const toy = (options: { readonly callTimeout?: Duration.DurationInput } = {}) => {
   const submits: Array<Answer> = []
   const statuses: Array<Answer> = []
   const updates: Array<Answer> = []
@@ -38,7 +38,7 @@ const toy = () => {
         submit: () => updates.shift() ?? Effect.succeed({ status: "pending" as const, providerStatus: request.step ?? "STEP" })
       }))
   })
-  const layer = Refunds.layer({ callTimeout: "1 minute", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second" }).pipe(
+  const layer = Refunds.layer({ callTimeout: options.callTimeout ?? "1 minute", retrySchedule: Schedule.recurs(0), maxRetryAfter: "1 second" }).pipe(
     Layer.provideMerge(Layer.provideMerge(Providers.plugin(Effect.succeed(provider)), Providers.layer)),
     Layer.provideMerge(Ledger.layerMemory)
   )
@@ -201,6 +201,25 @@ describe("Refunds.resolve", () => {
         lost.message,
         "the update may have been applied. Send the same update again: if toy applied it, it takes the repeat as a repeat, and its answer records where the refund stands."
       )
+    }).pipe(Effect.provide(t.layer))
+  })
+
+  it.scopedLive("an update that timed out says the same, names the status the refund keeps, and the refund records those words", () => {
+    const t = toy({ callTimeout: "200 millis" })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const refund = yield* create("update-timeout", "order-41")
+      t.updates.push(Effect.never)
+      const late = yield* Effect.flip(refunds.update(refund.id, { targets: ["order-41"], step: "REFUNDED_PENDING" }))
+      assert.strictEqual(late._tag, "OutcomeUnknown")
+      if (late._tag === "OutcomeUnknown") assert.deepStrictEqual([late.refundId, late.status], [refund.id, "pending"])
+      assert.strictEqual(
+        late.message,
+        "The outcome at toy is unknown: no answer within 200ms; the update may have been applied. Send the same update again: if toy applied it, it takes the repeat as a repeat, and its answer records where the refund stands."
+      )
+      const after = yield* refunds.get(refund.id)
+      assert.strictEqual(after.status, "pending", "an update in doubt moves nothing")
+      assert.deepStrictEqual(after.error, { code: "outcome_unknown", message: late.message })
     }).pipe(Effect.provide(t.layer))
   })
 })
