@@ -17,7 +17,7 @@
  * @since 0.6.0
  */
 import { ApiError, ApiModel } from "@refundkit/api"
-import { isVerdict, setterOf } from "@refundkit/core/Ledger"
+import { correctionOpening, isVerdict, setterOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import * as RefundError from "@refundkit/core/RefundError"
 import type { Providers } from "@refundkit/core/Providers"
@@ -92,16 +92,15 @@ const settlingVerdict = (refund: Refund): { readonly event: RefundEvent; readonl
 }
 
 /**
- * What the ledger writes before a correction's own detail (`Ledger.applyChange`: `corrects the <status> an
- * operator recorded at <when>: `), when the event at `index` is a correction: only a correction moves a
- * final refund to the other final status. `<when>` is the corrected verdict's time, the status's setter
+ * What the ledger writes before a correction's own detail (`Ledger.correctionOpening`), when the event at
+ * `index` is a correction: only a correction moves a final refund to the other final status. `<when>` is the corrected verdict's time, the status's setter
  * just before it.
  */
 const correctionPrefix = (refund: Refund, index: number): string | undefined => {
   const event = refund.events[index]!
   if (event.from === null || !RefundStatus.isFinal(event.from) || !RefundStatus.isFinal(event.to) || event.from === event.to) return undefined
   const corrected = setterOf({ ...refund, events: refund.events.slice(0, index) })
-  return corrected === undefined ? undefined : `corrects the ${event.from} an operator recorded at ${corrected.at}: `
+  return corrected === undefined ? undefined : `${correctionOpening(event.from, corrected.at)}: `
 }
 
 /**

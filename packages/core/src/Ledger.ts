@@ -430,12 +430,18 @@ const overruling = (refund: Refund, change: Change): Change | undefined => {
   }
 }
 
-// A correction's event names the verdict it corrects (when and how it was recorded), since the history
-// otherwise reads as two verdicts with nothing between them.
+/**
+ * How a correction's event detail opens, before the operator's note (`<opening>: <note>`): it names the
+ * verdict it corrects, since the history otherwise reads as two verdicts with nothing between them. A
+ * gateway that answers a repeated correction as a replay recognises the event by it.
+ *
+ * @since 0.6.0
+ */
+export const correctionOpening = (corrected: RefundStatus.RefundStatus, at: string): string => `corrects the ${corrected} an operator recorded at ${at}`
+
 const correcting = (refund: Refund, change: Change): Change => {
-  const setter = setterOf(refund)!
-  const was = `the ${refund.status} an operator recorded at ${setter.at}`
-  return { ...change, onlyFrom: undefined, detail: `corrects ${was}${change.detail === undefined ? "" : `: ${change.detail}`}` }
+  const opening = correctionOpening(refund.status, setterOf(refund)!.at)
+  return { ...change, onlyFrom: undefined, detail: change.detail === undefined ? opening : `${opening}: ${change.detail}` }
 }
 
 /**
