@@ -413,20 +413,21 @@ export const isCorrection = (refund: Refund, change: Change): boolean => {
 }
 
 /**
- * Whether a provider's change repeats the word an operator's verdict has since settled: the refund is final by
- * a verdict (`setterOf`, `isVerdict`), the change brings the provider status the refund already holds (the
- * provider's last word, which the operator had before them), and the word is one that would otherwise reopen
- * the refund (`applyChange`'s overruling). Such a change is no news: a retried callback or a second sync
- * answering the same `CHARGEBACK` would otherwise move a refund the operator has just settled back to
- * `requires_action`, every time, and it could never be settled. `applyChange` refuses it as a move out of a
- * final status; `Refunds.sync` and `Refunds.webhook` ask first and record nothing. A new word reopens it.
+ * Whether a provider's change repeats the `requires_action` word an operator's verdict has since settled: the
+ * refund is final by a verdict (`setterOf`, `isVerdict`) and the change brings, as `requires_action`, the
+ * provider status the refund already holds (the provider's last word, which the operator had before them). The
+ * word asked for a person, and the verdict is that person's answer: a retried callback or a second sync answering
+ * the same `CHARGEBACK` would otherwise move the refund back to `requires_action` every time, and it could never
+ * be settled. `applyChange` refuses it as a move out of a final status; `Refunds.sync` and `Refunds.webhook` ask
+ * first and record nothing. A new word reopens the refund, and so does a `pending`, `succeeded` or `failed` word
+ * that contradicts the verdict, repeated or not: that says the verdict itself is wrong (a hand-made `failed`
+ * freed targets the provider is still refunding).
  *
  * @since 0.6.0
  */
 export const repeatsSettled = (refund: Refund, change: Pick<Change, "to" | "source" | "providerStatus">): boolean => {
   if ((refund.status !== "failed" && refund.status !== "succeeded") || change.source === "operator" || change.source === "recovery") return false
-  if (change.providerStatus === undefined || change.providerStatus !== refund.providerStatus) return false
-  if (!contradicts[refund.status].includes(change.to)) return false
+  if (change.to !== "requires_action" || change.providerStatus === undefined || change.providerStatus !== refund.providerStatus) return false
   const setter = setterOf(refund)
   return setter !== undefined && isVerdict(setter)
 }

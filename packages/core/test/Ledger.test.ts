@@ -424,6 +424,11 @@ describe("Ledger (in memory)", () => {
     // A new word does reopen it.
     assert.isFalse(Ledger.repeatsSettled(settled, { ...chargeback, providerStatus: "CHARGED_BACK" }))
     assert.strictEqual(accepted(settled, { ...chargeback, providerStatus: "CHARGED_BACK" }).status, "requires_action")
+    // So does a word that says the verdict itself is wrong, repeated or not: failed by hand while the provider still has it NEW.
+    const failedByHand = accepted(pending, { to: "failed", source: "operator", detail: "operator: not in the dashboard" })
+    const stillNew = { to: "pending", source: "sync", providerStatus: "NEW" } as const
+    assert.isFalse(Ledger.repeatsSettled(failedByHand, stillNew))
+    assert.strictEqual(accepted(failedByHand, stillNew).status, "requires_action")
   })
 
   it("a chargeback the provider reports after its own succeeded moves the refund to requires_action, still holding its targets; nothing else leaves its succeeded", () => {
