@@ -282,5 +282,54 @@ describe("refundkit resolve --correct", () => {
     assert.include(refund.events.at(-1)!.detail!, "exirom reports requires_action (CHARGEBACK) to a status query after an operator recorded succeeded")
     const settled = await cli(["resolve", id, "--status", "succeeded", "--note", "reconciled: the dispute was reversed"])
     assert.strictEqual(settled.code, 0, settled.stderr)
+    // Asked again, Exirom still says CHARGEBACK: the word the verdict settled, so the refund stays settled.
+    const again = await cli(["sync", id, "--json"])
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.strictEqual((JSON.parse(again.stdout) as typeof refund).status, "succeeded")
+  })
+})
+
+describe("a chargeback after Exirom's own SUCCEED", () => {
+  it("sync records it and says how to settle it, resolve settles it, and a repeated sync leaves the verdict alone", async () => {
+    // An auto-seeded Exirom payment of 100.00 EUR no other test refunds; 60.00 of it refunded.
+    const transactionId = 7_500_001
+    const data = (amount: string) => JSON.stringify({ transactionId, amount, currency: "EUR", reason: "customer_request", originalAmounts: { [transactionId]: "100.00" } })
+    type Shown = { id: string; status: string; providerStatus?: string; providerReference?: string; events: Array<{ source: string; from: string; to: string; accepted: boolean; detail?: string }> }
+    const created = await cli(["create", "exirom", "--json", "--data", data("60.00")])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as Shown).id
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const made = JSON.parse((await cli(["sync", id, "--json"])).stdout) as Shown
+    assert.deepStrictEqual([made.status, made.providerStatus], ["succeeded", "SUCCEED"])
+
+    // The cardholder disputes the refund Exirom made, and wins.
+    const charged = await fetch(`${sandboxes.url("exirom")}/__sandbox/chargeback`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refundId: made.providerReference }) })
+    assert.strictEqual(charged.status, 200, await charged.clone().text())
+    const synced = await cli(["sync", id, "--json"])
+    assert.strictEqual(synced.code, 0, `recorded, not refused: ${synced.stderr}`)
+    const refund = JSON.parse(synced.stdout) as Shown
+    assert.deepStrictEqual([refund.status, refund.providerStatus], ["requires_action", "CHARGEBACK"])
+    assert.deepInclude(refund.events.at(-1), { source: "sync", from: "succeeded", to: "requires_action", accepted: true })
+    assert.include(refund.events.at(-1)!.detail, "exirom reported CHARGEBACK to a status query after it had reported SUCCEED to a status query at")
+    assert.include(refund.events.at(-1)!.detail, "the customer may have been repaid twice; check with exirom and settle it with refundkit resolve")
+    // `get` shows the same line in its history, and reconcile names the exact command.
+    const shown = await cli(["get", id])
+    assert.include(shown.stdout, `sync      succeeded -> requires_action (CHARGEBACK): exirom reported CHARGEBACK`)
+    const report = JSON.parse((await cli(["reconcile", "--json", "--provider", "exirom"])).stdout) as { results: Array<{ refundId: string; needsPerson?: string }> }
+    assert.include(report.results.find((r) => r.refundId === id)?.needsPerson, `then record the outcome with refundkit resolve ${id} --status succeeded|failed --note "..."`)
+    // It still holds its 60.00 of the payment's 100.00.
+    const over = await cli(["create", "exirom", "--json", "--idempotency-key", "after-chargeback", "--data", data("40.01")])
+    assert.strictEqual(over.code, 2, over.stderr)
+    assert.include(over.stdout, "only 40.00 EUR is left to refund")
+
+    const resolved = await cli(["resolve", id, "--json", "--status", "succeeded", "--note", "the dispute is Exirom's to recover; the refund stands"])
+    assert.strictEqual(resolved.code, 0, resolved.stderr)
+    const settled = JSON.parse(resolved.stdout) as Shown
+    assert.deepInclude(settled.events.at(-1), { source: "operator", from: "requires_action", to: "succeeded", detail: "operator: the dispute is Exirom's to recover; the refund stands" })
+
+    const again = await cli(["sync", id, "--json"])
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.deepStrictEqual(JSON.parse(again.stdout), JSON.parse(resolved.stdout), "CHARGEBACK again records nothing: the verdict stands")
+    assert.strictEqual((await cli(["create", "exirom", "--json", "--idempotency-key", "after-verdict", "--data", data("40.01")])).code, 2, "still held")
   })
 })

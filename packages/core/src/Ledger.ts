@@ -360,6 +360,8 @@ export const verdictItems = (
 // What the provider says against each final status, when a person set it. A `requires_action` after a
 // hand-made `succeeded` is a provider that has more to say than "refunded" (Exirom's CHARGEBACK: the
 // cardholder may have been repaid twice), which a person reconciles, as after a hand-made `failed`.
+// Of these, only `succeeded` -> `requires_action` also reopens a status the provider set itself, and only
+// for a word it calls final (`overruling`).
 const contradicts: { readonly [From in "succeeded" | "failed"]: ReadonlyArray<RefundStatus.RefundStatus> } = {
   failed: ["pending", "requires_action", "succeeded"],
   succeeded: ["failed", "requires_action"]
@@ -411,22 +413,64 @@ export const isCorrection = (refund: Refund, change: Change): boolean => {
 }
 
 /**
+ * Whether a provider's change repeats the `requires_action` word an operator's verdict has since settled: the
+ * refund is final by a verdict (`setterOf`, `isVerdict`) and the change brings, as `requires_action`, the
+ * provider status the refund already holds (the provider's last word, which the operator had before them). The
+ * word asked for a person, and the verdict is that person's answer: a retried callback or a second sync answering
+ * the same `CHARGEBACK` would otherwise move the refund back to `requires_action` every time, and it could never
+ * be settled. `applyChange` refuses it as a move out of a final status; `Refunds.sync` and `Refunds.webhook` ask
+ * first and record nothing. A new word reopens the refund, and so does a `pending`, `succeeded` or `failed` word
+ * that contradicts the verdict, repeated or not: that says the verdict itself is wrong (a hand-made `failed`
+ * freed targets the provider is still refunding).
+ *
+ * @since 0.6.0
+ */
+export const repeatsSettled = (refund: Refund, change: Pick<Change, "to" | "source" | "providerStatus">): boolean => {
+  if ((refund.status !== "failed" && refund.status !== "succeeded") || change.source === "operator" || change.source === "recovery") return false
+  if (change.to !== "requires_action" || change.providerStatus === undefined || change.providerStatus !== refund.providerStatus) return false
+  const setter = setterOf(refund)
+  return setter !== undefined && isVerdict(setter)
+}
+
+/**
  * An operator's verdict on a refund in doubt reads the provider's dashboard; the provider's own word
  * arriving later (a submit still out when recovery moved its refund on, a sync, a callback) outranks
  * it. Refused as an illegal move out of a final status, a success after a hand-made `failed` was kept
  * only in the history while the target stood free for a second refund. It moves the refund to
  * `requires_action` instead: the target is held again, and a person settles it.
+ *
+ * A provider may also take back its own `succeeded`: a `requires_action` word it calls final
+ * (`providerFinal`) after it reported the refund made is a chargeback or a dispute of it (Exirom's
+ * `CHARGEBACK` after its `SUCCEED`; Stripe and Adyen report disputes and reversals of a refund that
+ * succeeded too), and the customer may have been repaid twice. Refused, it was a real financial event the
+ * ledger did not record, and `sync` ended on advice (resolve by hand) that `resolve` refused for a final
+ * refund. It moves the refund to `requires_action` too, still holding its targets. Only that word from
+ * `succeeded`: a provider's `failed` after its own `succeeded` is still refused (what a reversal means for
+ * the targets is not decided here), and a submit's late answer (`onlyFrom`) is older than the success.
  */
 const overruling = (refund: Refund, change: Change): Change | undefined => {
   if ((refund.status !== "failed" && refund.status !== "succeeded") || change.source === "operator" || change.source === "recovery") return undefined
-  if (!contradicts[refund.status].includes(change.to)) return undefined
-  if (setterOf(refund)?.source !== "operator") return undefined
-  const said = `${change.to}${change.providerStatus === undefined ? "" : ` (${change.providerStatus})`} ${heardIn[change.source]}`
+  if (!contradicts[refund.status].includes(change.to) || repeatsSettled(refund, change)) return undefined
+  const setter = setterOf(refund)
+  if (setter === undefined) return undefined
+  const detail = change.detail === undefined ? "" : ` (${change.detail})`
+  if (setter.source === "operator") {
+    const said = `${change.to}${change.providerStatus === undefined ? "" : ` (${change.providerStatus})`} ${heardIn[change.source]}`
+    return {
+      ...change,
+      to: "requires_action",
+      onlyFrom: undefined,
+      detail: `${refund.provider} reports ${said} after an operator recorded ${refund.status}: check with ${refund.provider} and resolve it again${detail}`
+    }
+  }
+  if (refund.status !== "succeeded" || change.to !== "requires_action" || change.providerStatus === undefined || change.providerFinal !== true) return undefined
+  if (change.onlyFrom !== undefined) return undefined
+  const made = `${setter.providerStatus ?? setter.to} ${heardIn[setter.source]} at ${setter.at}`
   return {
     ...change,
-    to: "requires_action",
-    onlyFrom: undefined,
-    detail: `${refund.provider} reports ${said} after an operator recorded ${refund.status}: check with ${refund.provider} and resolve it again${change.detail === undefined ? "" : ` (${change.detail})`}`
+    detail: `${refund.provider} reported ${change.providerStatus} ${heardIn[change.source]} after it had reported ${made}: ` +
+      `the refund it made is charged back or disputed, and the customer may have been repaid twice; ` +
+      `check with ${refund.provider} and settle it with refundkit resolve${detail}`
   }
 }
 

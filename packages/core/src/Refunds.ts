@@ -19,7 +19,20 @@ import * as Option from "effect/Option"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import { type GuardError, isVerdict, Ledger, notSentCode, providerDecided, recoveryOf, setterOf, wholeTargets, type Change, type ListQuery, type Page } from "./Ledger.js"
+import {
+  type GuardError,
+  isVerdict,
+  Ledger,
+  notSentCode,
+  providerDecided,
+  recoveryOf,
+  repeatsSettled,
+  setterOf,
+  wholeTargets,
+  type Change,
+  type ListQuery,
+  type Page
+} from "./Ledger.js"
 import * as CallSlots from "./internal/callSlots.js"
 import { beatsPerLease, beatsUnleased, keepInFlightAlive } from "./internal/inFlightLeases.js"
 import * as Money from "./Money.js"
@@ -1323,6 +1336,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           (outcome.providerFinal === true) === (refund.providerFinal === true) &&
           (outcome.status === "failed" && outcome.holdsTarget === true) === (refund.holdsTarget === true)
         ) return refund
+        // The word an operator's verdict settled, asked again (`refundkit sync <id>` after `resolve`), is no news.
+        if (repeatsSettled(refund, { to: outcome.status, source: "sync", providerStatus: outcome.providerStatus })) return refund
         return yield* apply(refund, outcome, "sync")
       })
 
@@ -1465,13 +1480,18 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
             }
             const refund = found.value
             const marker = `webhook ${event.dedupeKey}`
-            if (refund.events.some((e) => e.detail === marker)) {
+            // An event the callback reopened a final refund with carries the marker after its own words.
+            if (refund.events.some((e) => e.detail === marker || e.detail?.endsWith(` (${marker})`) === true)) {
               return { refundId: refund.id, applied: false, reason: "duplicate callback" } satisfies WebhookResult
             }
             const rankNow = refund.providerStatus === undefined ? undefined : provider.statusRank(refund.providerStatus)
             const rankNew = provider.statusRank(event.outcome.providerStatus)
             if (rankNow !== undefined && rankNew !== undefined && rankNew < rankNow) {
               return { refundId: refund.id, applied: false, reason: `out of order: ${event.outcome.providerStatus} arrived after ${refund.providerStatus}` } satisfies WebhookResult
+            }
+            if (repeatsSettled(refund, { to: event.outcome.status, source: "webhook", providerStatus: event.outcome.providerStatus })) {
+              const reason = `${event.outcome.providerStatus} repeats what ${providerId} said before an operator recorded ${refund.status} at ${setterOf(refund)?.at}`
+              return { refundId: refund.id, applied: false, reason } satisfies WebhookResult
             }
             const at = yield* nowIso
             return yield* record(refund.id, { ...changeFrom(event.outcome, "webhook", at), detail: marker }).pipe(

@@ -157,6 +157,13 @@ export interface ServeOptions {
   readonly stats: Effect.Effect<{ readonly refundsPerformed: number; readonly [extra: string]: unknown }>
   /** A 200 body that is valid JSON of the wrong shape for this provider. */
   readonly schemaViolation?: unknown
+  /**
+   * The provider's own control routes beside the shared ones, by method and path (`"POST /__sandbox/chargeback"`):
+   * what a test in another process (the CLI's `refundkit sandbox`) asks the simulated provider to do that its API
+   * offers no way to ask (Exirom's chargeback of a refund it made). Not counted, never faulted; a failure is
+   * answered 400 with its words, as the shared routes' are (since 0.6.0).
+   */
+  readonly controls?: Readonly<Record<string, Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest>>> | undefined
 }
 
 /**
@@ -244,6 +251,8 @@ export const serve = <E>(
           yield* options.expireTokens
           return json({ expired: true })
         }
+        const own = options.controls?.[`${request.method} ${path}`]
+        if (own !== undefined) return yield* own
         return json({ error: "unknown sandbox control route" }, 404)
       }).pipe(Effect.catchAll((error) => Effect.succeed(json({ error: String(error) }, 400))))
 

@@ -399,7 +399,7 @@ describe("Ledger (in memory)", () => {
     assert.strictEqual(Ledger.setterOf(accepted(byHand, { to: "succeeded", source: "sync", providerStatus: "DONE" }))?.source, "operator", "a repeat does not set the status")
   })
 
-  it("a chargeback after an operator's succeeded moves the refund to requires_action; after the provider's own succeeded it is refused, as before", () => {
+  it("a chargeback after an operator's succeeded moves the refund to requires_action; a repeat of it after the next verdict does not", () => {
     const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
     const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
       Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
@@ -415,12 +415,87 @@ describe("Ledger (in memory)", () => {
     )
     assert.isTrue(Ledger.holdsTargets(overruled))
 
-    // The provider's own succeeded is final, and a chargeback after it is kept only as a refused event.
-    const byProvider = accepted(pending, { to: "succeeded", source: "sync", providerStatus: "SUCCEED" })
-    const refused = Ledger.applyChange(byProvider, { at: at(9), ...chargeback })
-    assert.isTrue(Either.isLeft(refused) && refused.left.error._tag === "IllegalTransition")
-    assert.strictEqual(Either.isLeft(refused) ? refused.left.refused.status : undefined, "succeeded")
+    // Settled again by hand, the same word asked again is no news: refused, not reopened, so the verdict stands.
+    const settled = accepted(overruled, { to: "succeeded", source: "operator", detail: "operator: reconciled" })
+    assert.isTrue(Ledger.repeatsSettled(settled, chargeback))
+    const repeated = Ledger.applyChange(settled, { at: at(20), ...chargeback, source: "webhook" })
+    assert.isTrue(Either.isLeft(repeated) && repeated.left.error._tag === "IllegalTransition")
+    assert.strictEqual(Either.isLeft(repeated) ? repeated.left.refused.status : undefined, "succeeded")
+    // A new word does reopen it.
+    assert.isFalse(Ledger.repeatsSettled(settled, { ...chargeback, providerStatus: "CHARGED_BACK" }))
+    assert.strictEqual(accepted(settled, { ...chargeback, providerStatus: "CHARGED_BACK" }).status, "requires_action")
+    // So does a word that says the verdict itself is wrong, repeated or not: failed by hand while the provider still has it NEW.
+    const failedByHand = accepted(pending, { to: "failed", source: "operator", detail: "operator: not in the dashboard" })
+    const stillNew = { to: "pending", source: "sync", providerStatus: "NEW" } as const
+    assert.isFalse(Ledger.repeatsSettled(failedByHand, stillNew))
+    assert.strictEqual(accepted(failedByHand, stillNew).status, "requires_action")
   })
+
+  it("a chargeback the provider reports after its own succeeded moves the refund to requires_action, still holding its targets; nothing else leaves its succeeded", () => {
+    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
+    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
+      Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
+    const refusedBy = (refund: Refund, change: Omit<Ledger.Change, "at">) => {
+      const result = Ledger.applyChange(refund, { at: at(30), ...change })
+      return Either.isLeft(result) ? [result.left.error._tag, result.left.refused.status] : ["accepted", result.right.status]
+    }
+    const held: Refund = { ...draft(3), currency: "USD", targets: [{ target: "30004", amount: "10.00", originalAmount: "40.00" }] }
+    const pending = accepted(held, { to: "pending", source: "submit", providerStatus: "NEW" })
+    const made = accepted(pending, { to: "succeeded", source: "sync", providerStatus: "SUCCEED" })
+    const chargeback = { to: "requires_action", source: "webhook", providerStatus: "CHARGEBACK", providerFinal: true, detail: "webhook 30004:CHARGEBACK" } as const
+
+    const charged = accepted(made, chargeback)
+    assert.deepStrictEqual([charged.status, charged.providerStatus, charged.providerFinal], ["requires_action", "CHARGEBACK", true])
+    assert.deepStrictEqual(charged.events.at(-1), {
+      sequence: 4,
+      at: at(4),
+      source: "webhook",
+      from: "succeeded",
+      to: "requires_action",
+      accepted: true,
+      providerStatus: "CHARGEBACK",
+      detail: `odd reported CHARGEBACK in a callback after it had reported SUCCEED to a status query at ${at(3)}: ` +
+        "the refund it made is charged back or disputed, and the customer may have been repaid twice; " +
+        "check with odd and settle it with refundkit resolve (webhook 30004:CHARGEBACK)"
+    })
+    assert.isTrue(Ledger.holdsTargets(charged))
+    assert.strictEqual(Ledger.reservedAgainst(charged, "30004"), 1000n, "it reserves what it reserved while succeeded")
+
+    // Narrow: a failed, a requires_action the provider does not call final, a submit's late answer, and a
+    // provider word with no status word are refused out of the provider's succeeded, as before.
+    assert.deepStrictEqual(refusedBy(made, { to: "failed", source: "sync", providerStatus: "FAILED", providerFinal: true }), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(made, { ...chargeback, providerStatus: "DISPUTE", providerFinal: false }), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(made, { ...chargeback, source: "submit", onlyFrom: ["requested"] }), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(made, { to: "requires_action", source: "sync", providerFinal: true }), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(made, { to: "pending", source: "sync", providerStatus: "PROCESSING" }), ["IllegalTransition", "succeeded"])
+
+    // The operator's verdict settles it; the same CHARGEBACK again does not reopen it, a new word does.
+    const settled = accepted(charged, { to: "succeeded", source: "operator", detail: "operator: the dispute was reversed" })
+    assert.deepStrictEqual(refusedBy(settled, chargeback), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(settled, { ...chargeback, source: "sync" }), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(settled, { ...chargeback, providerStatus: "CHARGED_BACK" }), ["accepted", "requires_action"])
+  })
+
+  it.effect("a refund charged back after its provider's succeeded still counts against its target's original amount", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      const at = "2024-01-01T00:00:01.000Z"
+      const partial = (n: number, amount: string): Refund => ({
+        ...draft(n),
+        provider: "exirom",
+        currency: "USD",
+        targets: [{ target: "30004", amount, originalAmount: "40.00" }]
+      })
+      const first = partial(41, "30.00")
+      yield* ledger.claim(first)
+      yield* ledger.transition(first.id, { to: "succeeded", source: "sync", at, providerStatus: "SUCCEED", providerFinal: true })
+      const charged = yield* ledger.transition(first.id, { to: "requires_action", source: "sync", at, providerStatus: "CHARGEBACK", providerFinal: true })
+      assert.strictEqual(charged.status, "requires_action")
+      const over = yield* Effect.flip(ledger.claim(partial(43, "10.01")))
+      assert.strictEqual(over._tag, "OverRefund")
+      if (over._tag === "OverRefund") assert.strictEqual(over.remaining, "10.00")
+      assert.strictEqual((yield* ledger.claim(partial(45, "10.00")))._tag, "Claimed", "what is left is still refundable")
+    }))
 
   it("a verdict marks the items it settles as an operator's, and settles them again when it is corrected; the provider's words stay", () => {
     const at = "2024-01-01T00:00:00.000Z"

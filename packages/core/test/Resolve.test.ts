@@ -182,7 +182,44 @@ describe("Refunds.resolve", () => {
       assert.deepStrictEqual([synced.status, synced.providerStatus, synced.providerFinal], ["requires_action", "CHARGEBACK", true])
       assert.include(synced.events.at(-1)!.detail!, "toy reports requires_action (CHARGEBACK) to a status query after an operator recorded succeeded")
       // A person settles it again, without correct: it is no longer final.
-      assert.strictEqual((yield* refunds.resolve(refund.id, "succeeded", "operator: reconciled, the dispute was reversed")).status, "succeeded")
+      const settled = yield* refunds.resolve(refund.id, "succeeded", "operator: reconciled, the dispute was reversed")
+      assert.strictEqual(settled.status, "succeeded")
+      // The same CHARGEBACK asked again is what the operator settled: nothing recorded, the verdict stands.
+      t.statuses.push(Effect.succeed({ status: "requires_action", providerStatus: "CHARGEBACK", providerFinal: true, detail: "the cardholder won a dispute" }))
+      assert.deepStrictEqual(yield* refunds.sync(refund.id), settled)
+      assert.deepStrictEqual(yield* refunds.get(refund.id), settled)
+    }).pipe(Effect.provide(t.layer))
+  })
+
+  it.scopedLive("a chargeback after the provider's own succeeded moves the refund to requires_action; resolved, a repeat of it changes nothing", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const refund = yield* create("provider-chargeback", "esim-31")
+      t.statuses.push(Effect.succeed({ status: "succeeded", providerStatus: "DONE" }))
+      const made = yield* refunds.sync(refund.id)
+      assert.strictEqual(made.status, "succeeded")
+      const chargeback = Effect.succeed<Provider.Outcome>({ status: "requires_action", providerStatus: "CHARGEBACK", providerFinal: true, detail: "the cardholder won a dispute" })
+      t.statuses.push(chargeback)
+      const charged = yield* refunds.sync(refund.id)
+      assert.deepStrictEqual([charged.status, charged.providerStatus, charged.providerFinal], ["requires_action", "CHARGEBACK", true])
+      assert.strictEqual(
+        charged.events.at(-1)!.detail,
+        `toy reported CHARGEBACK to a status query after it had reported DONE to a status query at ${made.updatedAt}: ` +
+          "the refund it made is charged back or disputed, and the customer may have been repaid twice; " +
+          "check with toy and settle it with refundkit resolve (the cardholder won a dispute)"
+      )
+      // Its eSIM is still held: a whole refund of it is refused, naming this one.
+      const second = yield* Effect.flip(create("provider-chargeback-again", "esim-31"))
+      assert.deepStrictEqual(second._tag === "TargetAlreadyRefunded" ? [second.refundId, second.status] : [second._tag], [refund.id, "requires_action"])
+
+      const settled = yield* refunds.resolve(refund.id, "succeeded", "operator: the dispute was lost, the refund stands")
+      assert.deepStrictEqual([settled.status, settled.events.at(-1)!.source, settled.events.at(-1)!.detail], ["succeeded", "operator", "operator: the dispute was lost, the refund stands"])
+      t.statuses.push(chargeback)
+      assert.deepStrictEqual(yield* refunds.sync(refund.id), settled, "the same word again records nothing")
+      // A new word is news.
+      t.statuses.push(Effect.succeed({ status: "requires_action", providerStatus: "DISPUTED", providerFinal: true }))
+      assert.strictEqual((yield* refunds.sync(refund.id)).status, "requires_action")
     }).pipe(Effect.provide(t.layer))
   })
 

@@ -141,9 +141,30 @@ export interface ExiromSandbox extends Sandbox.Handle {
   readonly settle: Effect.Effect<void>
   /** POSTs a signed callback for a refund now, with its current or the given status (dies for an unknown refundId: a test bug). */
   readonly sendCallback: (refundId: string, transactionStatus?: string) => Effect.Effect<Delivery>
+  /**
+   * Charges back a refund that stands `SUCCEED`: the cardholder disputed it and won, so Exirom's word for it is
+   * `CHARGEBACK` from now on (status and info calls), and a refund with a `callbackUrl` gets the `CHARGEBACK`
+   * callback now (`1 + callbacks.duplicates` times), before this returns; the deliveries are returned. Dies for an
+   * unknown refundId or a refund not `SUCCEED` (a test bug). Also `POST /__sandbox/chargeback` (`chargebackPath`).
+   *
+   * @since 0.6.0
+   */
+  readonly chargeBack: (refundId: string) => Effect.Effect<ReadonlyArray<Delivery>>
   /** Callbacks delivered so far. */
   readonly deliveries: Effect.Effect<ReadonlyArray<Delivery>>
 }
+
+/**
+ * The control route that charges back a refund that stands `SUCCEED` (`ExiromSandbox.chargeBack`), for a
+ * sandbox in another process (`refundkit sandbox`): `POST` with `{"refundId": "..."}`. It answers 200
+ * `{refundId, transactionStatus: "CHARGEBACK", deliveries}`, 404 for a refundId the sandbox does not hold, 409
+ * for a refund that does not stand `SUCCEED` (naming its word), 400 for another body.
+ *
+ * @since 0.6.0
+ */
+export const chargebackPath = "/__sandbox/chargeback"
+
+const ChargebackBody = Schema.Struct({ refundId: Schema.String })
 
 // Exirom documents these as required Strings and nothing more: blank is missing, but a reason
 // with a trailing space (a CSV cell) is still a reason and must not be a 400 here.
@@ -352,7 +373,31 @@ export const make = (options: Options = {}): Effect.Effect<ExiromSandbox, ServeE
       return failure(404, `Not Found: ${request.method} ${path}`)
     })
 
+    // Charged back, a refund whose caller is listening hears it at once, as often as callbacks are repeated.
+    const chargeBack = (refundId: string) =>
+      Effect.gen(function*() {
+        const charged = state.chargeBack(refundId, yield* Clock.currentTimeMillis)
+        if (charged._tag !== "ChargedBack" || charged.record.input.callbackUrl === undefined) return { charged, deliveries: [] }
+        const deliveries: Array<Delivery> = []
+        for (let i = 0; i <= (callbackOptions.duplicates ?? 0); i++) deliveries.push(yield* post(charged.record, "CHARGEBACK", null))
+        return { charged, deliveries }
+      })
+
+    const chargebackRoute = Effect.gen(function*() {
+      const body = yield* Schema.decodeUnknown(ChargebackBody)(yield* (yield* HttpServerRequest.HttpServerRequest).json)
+      const { charged, deliveries } = yield* chargeBack(body.refundId)
+      switch (charged._tag) {
+        case "UnknownRefund":
+          return failure(404, `Refund ${body.refundId} not found`)
+        case "NotSucceeded":
+          return failure(409, `Refund ${body.refundId} is ${charged.word}: only a refund that stands SUCCEED can be charged back`)
+        case "ChargedBack":
+          return json({ refundId: body.refundId, transactionStatus: "CHARGEBACK", deliveries })
+      }
+    })
+
     const server = yield* Sandbox.serve(Sandbox.orServerError(app), {
+      controls: { [`POST ${chargebackPath}`]: chargebackRoute },
       ...(options.port === undefined ? {} : { port: options.port }),
       routeOf,
       expireTokens: Effect.sync(() => tokens.clear()),
@@ -389,6 +434,11 @@ export const make = (options: Options = {}): Effect.Effect<ExiromSandbox, ServeE
           const word = transactionStatus ?? current.word
           return yield* post(record, word, word === "FAILED" ? current.declineCode : null)
         }),
+      chargeBack: (refundId) =>
+        Effect.flatMap(chargeBack(refundId), ({ charged, deliveries }) =>
+          charged._tag === "ChargedBack"
+            ? Effect.succeed(deliveries)
+            : Effect.dieMessage(charged._tag === "UnknownRefund" ? `the sandbox has no refund ${refundId}` : `refund ${refundId} is ${charged.word}, not SUCCEED`)),
       deliveries: Effect.sync(() => [...deliveries])
     } satisfies ExiromSandbox
   })

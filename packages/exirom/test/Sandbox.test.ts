@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { javaDouble } from "../src/internal/javaDouble.js"
 import * as ExiromSandbox from "../src/sandbox.js"
+import { listener } from "./support/listener.js"
 
 interface Answer {
   readonly status: number
@@ -141,6 +142,37 @@ describe("Exirom sandbox", () => {
       const info = (yield* get(`/v1/refunds/card/info/${created.refundId}`)).body
       assert.deepInclude(info as object, { transactionId: 20001, refundId: created.refundId, transactionStatus: "SUCCEED", totalAmount: 12.3, declineCode: null, metadata: { order: "o-1" } })
       assert.strictEqual((yield* get("/v1/refunds/card/status/nope")).status, 404)
+    }))
+
+  it.scopedLive("charges back a refund that stands SUCCEED, through the control route or the handle, and sends its callback", () =>
+    Effect.gen(function*() {
+      const endpoint = yield* listener
+      const { get, refund, sandbox } = yield* start({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0, duplicates: 1 } })
+      const chargeback = (refundId: unknown) => call(`${sandbox.url}${ExiromSandbox.chargebackPath}`, { body: { refundId } })
+      const created = (yield* refund({ transactionId: 20001, amount: "12.30", callbackUrl: endpoint.url })).body as { refundId: string }
+      assert.deepInclude((yield* chargeback(created.refundId)).body as object, { status: 409, message: `Refund ${created.refundId} is NEW: only a refund that stands SUCCEED can be charged back` })
+      assert.strictEqual((yield* chargeback("nope")).status, 404)
+      assert.strictEqual((yield* chargeback(12)).status, 400, "a refundId that is no string")
+      yield* sandbox.settle
+      yield* endpoint.waitFor(2)
+
+      const answer = yield* chargeback(created.refundId)
+      assert.strictEqual(answer.status, 200)
+      const { deliveries } = answer.body as { deliveries: ReadonlyArray<ExiromSandbox.Delivery> }
+      assert.deepStrictEqual(deliveries.map((d) => [d.transactionStatus, d.httpStatus]), [["CHARGEBACK", 200], ["CHARGEBACK", 200]])
+      // Delivered before the answer: the listener holds them already.
+      assert.deepStrictEqual(endpoint.received.map((c) => (JSON.parse(c.body) as { transactionStatus: string }).transactionStatus), ["SUCCEED", "SUCCEED", "CHARGEBACK", "CHARGEBACK"])
+      assert.strictEqual((yield* get(`/v1/refunds/card/status/${created.refundId}`)).body, "CHARGEBACK")
+      assert.deepInclude((yield* get(`/v1/refunds/card/info/${created.refundId}`)).body as object, { transactionStatus: "CHARGEBACK", declineCode: null })
+      assert.strictEqual((yield* chargeback(created.refundId)).status, 409, "charged back once")
+      // The money stays refunded: the dispute paid on top of it.
+      assert.deepStrictEqual((yield* sandbox.stats)["refundedPerTransaction"], { "20001": "12.30" })
+
+      // The handle does the same for a test in this process; a refund without a callbackUrl hears nothing.
+      const quiet = (yield* refund({ transactionId: 12345, amount: "1.00" })).body as { refundId: string }
+      yield* sandbox.settle
+      assert.deepStrictEqual(yield* sandbox.chargeBack(quiet.refundId), [])
+      assert.strictEqual((yield* get(`/v1/refunds/card/status/${quiet.refundId}`)).body, "CHARGEBACK")
     }))
 
   it.scopedLive("an expired token is refused until a new one is fetched", () =>

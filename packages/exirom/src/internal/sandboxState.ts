@@ -52,7 +52,15 @@ export interface RefundRecord {
   /** Set when it settles as CHARGEBACK. */
   readonly settlesChargedBack?: boolean | undefined
   settledAt?: number | undefined
+  /** Set when a test charged it back after it had settled SUCCEED (`chargeBack`): CHARGEBACK from then on. */
+  chargedBackAt?: number | undefined
 }
+
+/** What `chargeBack` did: only a refund that stands SUCCEED is charged back. */
+export type ChargedBack =
+  | { readonly _tag: "ChargedBack"; readonly record: RefundRecord }
+  | { readonly _tag: "UnknownRefund" }
+  | { readonly _tag: "NotSucceeded"; readonly word: string }
 
 export type Submitted =
   | { readonly _tag: "Created"; readonly record: RefundRecord }
@@ -138,6 +146,7 @@ export const make = (options: { readonly transactions: ReadonlyArray<Transaction
 
   const statusOf = (record: RefundRecord, now: number): { readonly word: string; readonly declineCode: number | null } => {
     if (record.declinedWith !== undefined) return { word: "FAILED", declineCode: record.declinedWith }
+    if (record.chargedBackAt !== undefined) return { word: "CHARGEBACK", declineCode: null }
     if (settled(record, now)) {
       if (record.settlesDeclinedWith !== undefined) return { word: "FAILED", declineCode: record.settlesDeclinedWith }
       return { word: record.settlesChargedBack === true ? "CHARGEBACK" : "SUCCEED", declineCode: null }
@@ -145,10 +154,22 @@ export const make = (options: { readonly transactions: ReadonlyArray<Transaction
     return { word: now - record.createdAt < options.settleAfterMillis / 2 ? "NEW" : "PROCESSING", declineCode: null }
   }
 
+  // The cardholder disputed a refund Exirom had made and won: the refund's word turns from SUCCEED to
+  // CHARGEBACK. The money stays refunded (the payment's tallies are unchanged): the dispute paid on top.
+  const chargeBack = (refundId: string, now: number): ChargedBack => {
+    const record = refunds.get(refundId)
+    if (record === undefined) return { _tag: "UnknownRefund" }
+    const { word } = statusOf(record, now)
+    if (word !== "SUCCEED") return { _tag: "NotSucceeded", word }
+    record.chargedBackAt = now
+    return { _tag: "ChargedBack", record }
+  }
+
   return {
     add,
     submit,
     statusOf,
+    chargeBack,
     settled,
     refund: (refundId: string) => refunds.get(refundId),
     currencyOf: (transactionId: number) => lookup(transactionId)?.transaction.currency,
