@@ -764,8 +764,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
 
     // One handler for what the `map`, `catchTag` and `asLedgerError` of this step would do one after
     // the other (the first failure of the cause, as each of them takes it): every create records an
-    // outcome, and each of those layers is an Effect operation more.
-    const recordOutcome = (refund: Refund, outcome: Outcome): Effect.Effect<Created, CreateError> =>
+    // outcome, and each of those layers is an Effect operation more. With `asUnrecorded` the handler
+    // also does what `unrecorded` around it would (submitClaimed's way, taken by every create).
+    const recordOutcome = (refund: Refund, outcome: Outcome, asUnrecorded = false): Effect.Effect<Created, CreateError> =>
       Effect.matchCauseEffect(
         Effect.clockWith((clock) =>
           record(refund.id, {
@@ -780,7 +781,12 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           onFailure: (cause) => {
             const failure = Cause.failureOrCause(cause)
             if (Either.isRight(failure)) return Effect.failCause(failure.right)
-            return failure.left._tag === "IllegalTransition" ? asLedgerError(movedOn(refund, undefined)) : Effect.fail(ledgerErrorOf(failure.left))
+            if (failure.left._tag === "IllegalTransition") {
+              const moved = asLedgerError(movedOn(refund, undefined))
+              return asUnrecorded ? unrecorded(refund)(moved) : moved
+            }
+            const error = ledgerErrorOf(failure.left)
+            return Effect.fail(asUnrecorded && error._tag === "LedgerError" ? unrecordedError(refund, error) : error)
           }
         }
       )
@@ -822,13 +828,15 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * That is an outcome in doubt for this refund, not "the ledger is unavailable, nothing
      * happened": the caller gets its id, and recovery then a sync settle it.
      */
+    const unrecordedError = (refund: Refund, error: LedgerError): OutcomeUnknown =>
+      new OutcomeUnknown({
+        provider: refund.provider,
+        refundId: refund.id,
+        detail: `${refund.provider} was called, but its answer could not be recorded (${error.detail}); the refund stays requested until recovery makes it unknown`
+      })
+
     const unrecorded = (refund: Refund) => <A>(effect: Effect.Effect<A, CreateError>): Effect.Effect<A, CreateError> =>
-      Effect.catchTag(effect, "LedgerError", (error) =>
-        Effect.fail(new OutcomeUnknown({
-          provider: refund.provider,
-          refundId: refund.id,
-          detail: `${refund.provider} was called, but its answer could not be recorded (${error.detail}); the refund stays requested until recovery makes it unknown`
-        })))
+      Effect.catchTag(effect, "LedgerError", (error) => Effect.fail(unrecordedError(refund, error)))
 
     const submitClaimed = (
       provider: Provider,
@@ -838,13 +846,11 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       permitted = false
     ): Effect.Effect<Created, CreateError> => {
       const sent = call(provider, refund.id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect }), permitted)
-      return (slots === undefined ? sent : slots.withSlot(sent)).pipe(
-        Effect.matchEffect({
-          onSuccess: (outcome) => recordOutcome(refund, outcome),
-          onFailure: (error) => recordFailure(refund, error)
-        }),
-        unrecorded(refund)
-      )
+      // `unrecorded` for both: the outcome's own failure handler applies it (one step fewer on every create's way).
+      return Effect.matchEffect(slots === undefined ? sent : slots.withSlot(sent), {
+        onSuccess: (outcome) => recordOutcome(refund, outcome, true),
+        onFailure: (error) => unrecorded(refund)(recordFailure(refund, error))
+      })
     }
 
     /** The original amounts as the targets record them ("100" is "100.00"). */
