@@ -11,7 +11,7 @@
 // REFUNDKIT_EFFECT_OPS_FILE as "<operations> <fibers>", every 100 ms. A program whose Effect is not
 // that package (a bundle carries its own copy, and the plain-Node floor has none) writes
 // "unavailable" instead, so that a table never shows zero operations for what was not counted.
-import { writeFileSync } from "node:fs"
+import { renameSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
@@ -42,6 +42,12 @@ if (tracer !== undefined) {
     return f()
   }
 }
+// Written beside the file, then renamed over it: a reader never sees it half written (bench/ab.mjs once
+// read a truncated count and printed a negative number of operations per refund).
 if (file !== undefined) {
-  setInterval(() => writeFileSync(file, tracer === undefined ? "unavailable" : `${operations} ${fibers}`), 100).unref()
+  const partial = `${file}.${process.pid}.tmp`
+  setInterval(() => {
+    writeFileSync(partial, tracer === undefined ? "unavailable" : `${operations} ${fibers}`)
+    renameSync(partial, file)
+  }, 100).unref()
 }

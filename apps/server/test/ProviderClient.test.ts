@@ -171,6 +171,17 @@ describe("ProviderClient", () => {
       assert.include(unavailable.detail, "ECONNREFUSED")
     }).pipe(Effect.provide(client)))
 
+  it.scopedLive("a URL sent before goes to the same place again, and with query parameters added they are sent", () =>
+    Effect.gen(function*() {
+      const server = yield* startServer
+      const http = yield* HttpClient.HttpClient
+      for (let i = 0; i < 3; i++) yield* http.execute(HttpClientRequest.get(`${server.url}/echo`))
+      yield* http.execute(HttpClientRequest.get(`${server.url}/echo`).pipe(HttpClientRequest.setUrlParam("page", "2")))
+      yield* http.execute(HttpClientRequest.get(`${server.url}/echo?fixed=1`))
+      yield* http.execute(HttpClientRequest.get(`${server.url}/echo`))
+      assert.deepStrictEqual(server.seen.map((s) => s.url), ["/echo", "/echo", "/echo", "/echo?page=2", "/echo?fixed=1", "/echo"])
+    }).pipe(Effect.provide(client)))
+
   it.scopedLive("an invalid URL is a RequestError that was never sent", () =>
     Effect.gen(function*() {
       const http = yield* HttpClient.HttpClient

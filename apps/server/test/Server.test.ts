@@ -504,6 +504,32 @@ describe("the access log", () => {
       assert.notInclude(logfmt!, "fiber=")
     }))
 
+  it("json: the line is JSON.stringify of the entry's fields, in order, whatever they hold", () => {
+    const at = new Date("2026-12-06T08:01:02.345Z")
+    const entries = [
+      { requestId: "r-1", method: "POST", url: "/v1/refunds", status: 201, totalMillis: 12.345, timing: { millis: 3.2, calls: 1 }, providerMillis: 3.26 },
+      { requestId: "quote\"back\\slash\u2028", method: "GET", url: "/v1/refunds/rfd_1?token=secret", status: 404, totalMillis: 0, timing: { millis: 0, calls: 0 }, providerMillis: 0 },
+      { requestId: "r-2", method: "-", url: "-", status: 400, totalMillis: Number.NaN, timing: { millis: 0, calls: 2 }, providerMillis: -0, clientGone: true },
+      { requestId: "r-3", method: "POST", url: "/v1/refunds", status: 502, totalMillis: 1e21, timing: { millis: 0, calls: 3 }, providerMillis: Infinity, clientGone: false }
+    ]
+    for (const entry of entries) {
+      const expected = JSON.stringify({
+        timestamp: at.toISOString(),
+        level: "INFO",
+        message: "request",
+        requestId: entry.requestId,
+        method: entry.method,
+        path: entry.url.split("?")[0],
+        status: entry.status,
+        durationMs: Math.round(entry.totalMillis * 10) / 10,
+        providerMs: Math.round(entry.providerMillis * 10) / 10,
+        providerCalls: entry.timing.calls,
+        ...(entry.clientGone === true ? { clientGone: true } : {})
+      })
+      assert.strictEqual(RequestMiddleware.formatRequest("json", entry, at), `${expected}\n`)
+    }
+  })
+
   it("pretty: one readable line per request", () => {
     const entry = { requestId: "r-1", method: "GET", url: "/v1/refunds?limit=2", status: 200, totalMillis: 3.14, timing: { millis: 0, calls: 0 }, providerMillis: 0 }
     assert.strictEqual(

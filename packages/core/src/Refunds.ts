@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -342,7 +343,9 @@ const printable = /^[\x20-\x7e]{1,255}$/
 // How many partly filled calls packing keeps trying to add to.
 const maxOpenGroups = 8
 
-const nowIso = Effect.clockWith((clock) => Effect.succeed(new Date(clock.unsafeCurrentTimeMillis()).toISOString()))
+const isoNow = (clock: Clock.Clock): string => new Date(clock.unsafeCurrentTimeMillis()).toISOString()
+
+const nowIso = Effect.clockWith((clock) => Effect.succeed(isoNow(clock)))
 
 /**
  * `Effect.timeoutFail` with one forked fiber and a timer, where the library races two
@@ -780,11 +783,10 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       Effect.map(Effect.option(providers.get(refund.provider)), (provider) =>
         Option.isSome(provider) ? provider.value.inDoubtAdvice(refund.id, refund.request) : undefined)
 
-    const asLedgerError = <A, R>(effect: Effect.Effect<A, IllegalTransition | RefundNotFound | CreateError, R>) =>
-      Effect.mapError(
-        effect,
-        (e): CreateError => (e._tag === "IllegalTransition" || e._tag === "RefundNotFound" ? new LedgerError({ detail: e.message }) : e)
-      )
+    const ledgerErrorOf = (e: IllegalTransition | RefundNotFound | CreateError): CreateError =>
+      e._tag === "IllegalTransition" || e._tag === "RefundNotFound" ? new LedgerError({ detail: e.message }) : e
+
+    const asLedgerError = <A, R>(effect: Effect.Effect<A, IllegalTransition | RefundNotFound | CreateError, R>) => Effect.mapError(effect, ledgerErrorOf)
 
     /**
      * When a sync, a callback or recovery moved the refund on while its submit was out, the
@@ -798,17 +800,33 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           ? Effect.flatMap(adviceFor(current), (advice) => Effect.fail(movedToUnknown(refund.provider, refund.id, error, advice)))
           : Effect.succeed({ refund: current, replayed: false }))
 
-    const recordOutcome = (refund: Refund, outcome: Outcome): Effect.Effect<Created, CreateError> =>
-      Effect.flatMap(nowIso, (at) =>
-        record(refund.id, {
-          ...changeFrom(outcome, "submit", at),
-          // A submit's "still in progress" is older news than a callback or sync that already asked a
-          // person to act (`requires_action`, e.g. a chargeback): it must not move the refund back to `pending`.
-          ...(outcome.status === "pending" ? { onlyFrom: ["requested", "unknown", "pending"] as const } : {})
-        })).pipe(
-        Effect.map((stored): Created => ({ refund: stored, replayed: false })),
-        Effect.catchTag("IllegalTransition", () => movedOn(refund, undefined)),
-        asLedgerError
+    // One handler for what the `map`, `catchTag` and `asLedgerError` of this step would do one after
+    // the other (the first failure of the cause, as each of them takes it): every create records an
+    // outcome, and each of those layers is an Effect operation more. With `asUnrecorded` the handler
+    // also does what `unrecorded` around it would (submitClaimed's way, taken by every create).
+    const recordOutcome = (refund: Refund, outcome: Outcome, asUnrecorded = false): Effect.Effect<Created, CreateError> =>
+      Effect.matchCauseEffect(
+        Effect.clockWith((clock) =>
+          record(refund.id, {
+            ...changeFrom(outcome, "submit", isoNow(clock)),
+            // A submit's "still in progress" is older news than a callback or sync that already asked a
+            // person to act (`requires_action`, e.g. a chargeback): it must not move the refund back to `pending`.
+            ...(outcome.status === "pending" ? { onlyFrom: ["requested", "unknown", "pending"] as const } : {})
+          })
+        ),
+        {
+          onSuccess: (stored) => Effect.succeed<Created>({ refund: stored, replayed: false }),
+          onFailure: (cause) => {
+            const failure = Cause.failureOrCause(cause)
+            if (Either.isRight(failure)) return Effect.failCause(failure.right)
+            if (failure.left._tag === "IllegalTransition") {
+              const moved = asLedgerError(movedOn(refund, undefined))
+              return asUnrecorded ? unrecorded(refund)(moved) : moved
+            }
+            const error = ledgerErrorOf(failure.left)
+            return Effect.fail(asUnrecorded && error._tag === "LedgerError" ? unrecordedError(refund, error) : error)
+          }
+        }
       )
 
     /**
@@ -848,13 +866,15 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
      * That is an outcome in doubt for this refund, not "the ledger is unavailable, nothing
      * happened": the caller gets its id, and recovery then a sync settle it.
      */
+    const unrecordedError = (refund: Refund, error: LedgerError): OutcomeUnknown =>
+      new OutcomeUnknown({
+        provider: refund.provider,
+        refundId: refund.id,
+        detail: `${refund.provider} was called, but its answer could not be recorded (${error.detail}); the refund stays requested until recovery makes it unknown`
+      })
+
     const unrecorded = (refund: Refund) => <A>(effect: Effect.Effect<A, CreateError>): Effect.Effect<A, CreateError> =>
-      Effect.catchTag(effect, "LedgerError", (error) =>
-        Effect.fail(new OutcomeUnknown({
-          provider: refund.provider,
-          refundId: refund.id,
-          detail: `${refund.provider} was called, but its answer could not be recorded (${error.detail}); the refund stays requested until recovery makes it unknown`
-        })))
+      Effect.catchTag(effect, "LedgerError", (error) => Effect.fail(unrecordedError(refund, error)))
 
     const submitClaimed = (
       provider: Provider,
@@ -864,47 +884,54 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       permitted = false
     ): Effect.Effect<Created, CreateError> => {
       const sent = call(provider, refund.id, (attempt, earlierMayHaveTakenEffect) => prepared.submit({ refundId: refund.id, idempotencyKey: refund.idempotencyKey, attempt, earlierMayHaveTakenEffect }), permitted)
-      return (slots === undefined ? sent : slots.withSlot(sent)).pipe(
-        Effect.matchEffect({
-          onSuccess: (outcome) => recordOutcome(refund, outcome),
-          onFailure: (error) => recordFailure(refund, error)
-        }),
-        unrecorded(refund)
-      )
+      // `unrecorded` for both: the outcome's own failure handler applies it (one step fewer on every create's way).
+      return Effect.matchEffect(slots === undefined ? sent : slots.withSlot(sent), {
+        onSuccess: (outcome) => recordOutcome(refund, outcome, true),
+        onFailure: (error) => unrecorded(refund)(recordFailure(refund, error))
+      })
     }
 
     /** The original amounts as the targets record them ("100" is "100.00"). */
     const originalAmountsOf = (targets: ReadonlyArray<RefundTarget>): Record<string, string> =>
       Object.fromEntries(targets.flatMap((t) => (t.originalAmount === undefined ? [] : [[t.target, t.originalAmount]])))
 
-    /** Decodes and checks a create, and builds the refund it would record; nothing is written yet. */
-    const draftOf = (input: CreateInput) =>
-      Effect.gen(function*() {
-        const provider = yield* providers.get(input.provider)
+    /** The draft of a prepared create, as of `at`. */
+    const drafted = (provider: Provider, input: CreateInput, prepared: Prepared, targets: ReadonlyArray<RefundTarget>, at: string) => {
+      const draft: Refund = {
+        id: deriveId(provider.id, input.idempotencyKey),
+        provider: provider.id,
+        idempotencyKey: input.idempotencyKey,
+        // Original amounts as the refund records them ("100" is "100.00"), as the request's own amounts are.
+        fingerprint: fingerprint(provider.id, { request: prepared.request, originalAmounts: originalAmountsOf(targets) }),
+        request: prepared.request,
+        status: "requested",
+        references: {},
+        targets,
+        items: [],
+        ...(prepared.currency === undefined ? {} : { currency: prepared.currency }),
+        ...(prepared.amount === undefined ? {} : { amount: prepared.amount }),
+        createdAt: at,
+        updatedAt: at,
+        events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
+      }
+      return { provider, prepared, draft, request: input.request }
+    }
+
+    /**
+     * Decodes and checks a create, and builds the refund it would record; nothing is written yet.
+     * Plain `flatMap`s rather than a generator, and the clock read where the draft is built: every
+     * create runs this, and each step of a generator is two more Effect operations.
+     */
+    const draftOf = (input: CreateInput): Effect.Effect<ReturnType<typeof drafted>, UnknownProvider | InvalidRequest> =>
+      Effect.flatMap(providers.get(input.provider), (provider) => {
         if (!printable.test(input.idempotencyKey)) {
-          return yield* InvalidRequest.field("idempotencyKey", "must be 1 to 255 printable ASCII characters", provider.id)
+          return Effect.fail(InvalidRequest.field("idempotencyKey", "must be 1 to 255 printable ASCII characters", provider.id))
         }
-        const prepared = yield* provider.prepare(input.request)
-        const targets = input.originalAmounts === undefined ? prepared.targets : yield* withOriginalAmounts(provider.id, prepared, input.originalAmounts)
-        const at = yield* nowIso
-        const draft: Refund = {
-          id: deriveId(provider.id, input.idempotencyKey),
-          provider: provider.id,
-          idempotencyKey: input.idempotencyKey,
-          // Original amounts as the refund records them ("100" is "100.00"), as the request's own amounts are.
-          fingerprint: fingerprint(provider.id, { request: prepared.request, originalAmounts: originalAmountsOf(targets) }),
-          request: prepared.request,
-          status: "requested",
-          references: {},
-          targets,
-          items: [],
-          ...(prepared.currency === undefined ? {} : { currency: prepared.currency }),
-          ...(prepared.amount === undefined ? {} : { amount: prepared.amount }),
-          createdAt: at,
-          updatedAt: at,
-          events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
-        }
-        return { provider, prepared, draft, request: input.request }
+        return Effect.flatMap(provider.prepare(input.request), (prepared) =>
+          input.originalAmounts === undefined
+            ? Effect.clockWith((clock) => Effect.succeed(drafted(provider, input, prepared, prepared.targets, isoNow(clock))))
+            : Effect.flatMap(withOriginalAmounts(provider.id, prepared, input.originalAmounts), (targets) =>
+              Effect.clockWith((clock) => Effect.succeed(drafted(provider, input, prepared, targets, isoNow(clock))))))
       })
 
     type Drafted = Effect.Effect.Success<ReturnType<typeof draftOf>>

@@ -34,7 +34,8 @@ export const isBusyCause = (cause: unknown): boolean => {
 export const failure = (what: string, cause: unknown): Busy | LedgerError =>
   isBusyCause(cause) ? new Busy({ message: messageOf(cause) }) : ledgerError(`${what}: ${messageOf(cause)}`)
 
-const isBusy = (error: unknown): error is Busy => error instanceof Busy
+/** @internal */
+export const isBusy = (error: unknown): error is Busy => error instanceof Busy
 
 const busySchedule = (millis: number) =>
   Schedule.exponential("1 millis", 2).pipe(
@@ -53,12 +54,25 @@ const busySchedule = (millis: number) =>
  * @internal
  */
 export const retryBusy = (what: string, busyTimeoutMillis: number) => {
+  const again = busyAgain(what, busyTimeoutMillis)
+  return <A, E>(effect: Effect.Effect<A, E | Busy>): Effect.Effect<A, Exclude<E, Busy> | LedgerError> =>
+    Effect.catchIf(effect, isBusy, (first) => again(effect, first)) as Effect.Effect<A, Exclude<E, Busy> | LedgerError>
+}
+
+/**
+ * What {@link retryBusy} does once `effect` has failed busy (`first`): tries it again on the
+ * schedule while it is busy, up to `busyTimeoutMillis`, then it is a `LedgerError`. For a caller
+ * that learns of the first failure itself (the SQLite writer, as it settles a write) and so needs
+ * no `catchIf` around every attempt.
+ *
+ * @internal
+ */
+export const busyAgain = (what: string, busyTimeoutMillis: number) => {
   const locked = (error: Busy) =>
     ledgerError(`${what}: the database is locked by another connection (waited ${busyTimeoutMillis} ms): ${error.message}`)
-  return <A, E>(effect: Effect.Effect<A, E | Busy>): Effect.Effect<A, Exclude<E, Busy> | LedgerError> =>
-    Effect.catchIf(effect, isBusy, (first) =>
-      busyTimeoutMillis <= 0
-        ? Effect.fail(locked(first))
-        : Effect.catchIf(Effect.retry(effect, { schedule: busySchedule(busyTimeoutMillis), while: isBusy }), isBusy, (last) =>
-          Effect.fail(locked(last)))) as Effect.Effect<A, Exclude<E, Busy> | LedgerError>
+  return <A, E>(effect: Effect.Effect<A, E | Busy>, first: Busy): Effect.Effect<A, Exclude<E, Busy> | LedgerError> =>
+    (busyTimeoutMillis <= 0
+      ? Effect.fail(locked(first))
+      : Effect.catchIf(Effect.retry(effect, { schedule: busySchedule(busyTimeoutMillis), while: isBusy }), isBusy, (last) =>
+        Effect.fail(locked(last)))) as Effect.Effect<A, Exclude<E, Busy> | LedgerError>
 }

@@ -62,7 +62,7 @@ import {
 import * as Rows from "./rows.js"
 import * as RefundCache from "./sqliteCache.js"
 import * as SqliteConnection from "./sqliteClient.js"
-import { type Busy, failure, retryBusy } from "./sqliteErrors.js"
+import { type Busy, busyAgain, failure, retryBusy } from "./sqliteErrors.js"
 import * as Writer from "./sqliteWriter.js"
 import * as Turns from "./turns.js"
 import * as WalSync from "./walSync.js"
@@ -380,8 +380,12 @@ export const make = (
         return durable === Effect.void ? result : Effect.zipLeft(result, durable)
       }))
 
+    // A busy write is tried again as `retryBusy` would, from the writer as it settles the write.
     const write = <A, E>(what: string, body: (scratch: Writer.Scratch) => Writer.Outcome<A, E>): Effect.Effect<A, Exclude<E, Busy> | LedgerError> =>
-      retryBusy(what, options.busyTimeoutMillis)(writer.write(what, body))
+      writer.write(what, body, (first) => busyAgain(what, options.busyTimeoutMillis)(writer.write(what, body), first)) as Effect.Effect<
+        A,
+        Exclude<E, Busy> | LedgerError
+      >
 
     /** Inside a write: the refund as this transaction sees it. */
     const current = (scratch: Writer.Scratch, stamp: Row | undefined) => {

@@ -44,7 +44,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import type * as Scope from "effect/Scope"
 import type { Entry, RefundCache } from "./sqliteCache.js"
-import { type Busy, failure } from "./sqliteErrors.js"
+import { type Busy, failure, isBusy } from "./sqliteErrors.js"
 import type { WalSync } from "./walSync.js"
 
 /**
@@ -81,8 +81,17 @@ export interface Scratch {
 
 /** @internal */
 export interface Writer {
-  /** Runs `body` inside the next group commit; completes once that COMMIT succeeded and is durable. */
-  readonly write: <A, E>(what: string, body: (scratch: Scratch) => Outcome<A, E>) => Effect.Effect<A, E | Busy | LedgerError>
+  /**
+   * Runs `body` inside the next group commit; completes once that COMMIT succeeded and is durable.
+   * With `onBusy`, a write that finds the database busy continues as `onBusy` of that failure
+   * instead of failing with it (a `catchIf` around the write would be one more Effect operation
+   * on every write, busy or not).
+   */
+  readonly write: <A, E>(
+    what: string,
+    body: (scratch: Scratch) => Outcome<A, E>,
+    onBusy?: (busy: Busy) => Effect.Effect<A, E | Busy | LedgerError>
+  ) => Effect.Effect<A, E | Busy | LedgerError>
   /**
    * Completes once every write this process committed so far is durable: at once when
    * none is waiting for its fsync. A read waits for it before reporting what it read.
@@ -98,7 +107,12 @@ interface Pending {
   readonly resume: (effect: Effect.Effect<unknown, unknown>) => void
   /** Whether the fiber that asked for this write has been interrupted while waiting for it. */
   readonly cancelled: () => boolean
+  readonly onBusy: ((busy: Busy) => Effect.Effect<unknown, unknown>) | undefined
 }
+
+/** How a write that failed with `error` is settled. */
+const failed = (op: Pending, error: unknown): Effect.Effect<unknown, unknown> =>
+  op.onBusy !== undefined && isBusy(error) ? op.onBusy(error) : Effect.fail(error)
 
 /** @internal */
 export interface Options {
@@ -167,7 +181,7 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
       try {
         begin.run()
       } catch (cause) {
-        return { committed: false, results: batch.map((op) => Effect.fail(failure(op.what, cause))) }
+        return { committed: false, results: batch.map((op) => failed(op, failure(op.what, cause))) }
       }
       const overlay = new Map<string, Entry>()
       const settled: Array<Effect.Effect<unknown, unknown>> = []
@@ -191,7 +205,7 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
           if (outcome._tag === "Undone") rollbackTo.run()
           else for (const entry of mine.values()) overlay.set(entry.refund.id, entry)
           release.run()
-          settled.push(outcome._tag === "Done" ? Effect.succeed(outcome.value) : Effect.fail(outcome.error))
+          settled.push(outcome._tag === "Done" ? Effect.succeed(outcome.value) : failed(op, outcome.error))
         }
         commit.run()
       } catch (cause) {
@@ -202,7 +216,7 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
             // The connection is unusable either way; the writes are reported failed below.
           }
         }
-        return { committed: false, results: batch.map((op) => Effect.fail(failure(op.what, cause))) }
+        return { committed: false, results: batch.map((op) => failed(op, failure(op.what, cause))) }
       }
       for (const entry of overlay.values()) cache.set(entry)
       return { committed: true, results: settled }
@@ -285,7 +299,11 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
     // `Effect.async`: Effect runs an async step with a canceler inside an uninterruptible region, which made
     // 12 operations of a 3-operation step, twice per refund. A fiber waiting in an uninterruptible region
     // cannot be interrupted there, so its write always runs, as it would have.
-    const write = <A, E>(what: string, body: (scratch: Scratch) => Outcome<A, E>): Effect.Effect<A, E | Busy | LedgerError> =>
+    const write = <A, E>(
+      what: string,
+      body: (scratch: Scratch) => Outcome<A, E>,
+      onBusy?: (busy: Busy) => Effect.Effect<A, E | Busy | LedgerError>
+    ): Effect.Effect<A, E | Busy | LedgerError> =>
       Effect.withFiberRuntime((fiber, status) => {
         const interruptible = RuntimeFlags.interruptible(status.runtimeFlags)
         const cancelled = () => interruptible && !Cause.isEmpty(fiber.getFiberRef(FiberRef.interruptedCause))
@@ -298,7 +316,8 @@ export const make = (db: BetterSqlite3.Database, cache: RefundCache, options: Op
             body,
             // The batch settles each write with the Effect built for its own body.
             resume: resume as (effect: Effect.Effect<unknown, unknown>) => void,
-            cancelled
+            cancelled,
+            onBusy
           })
           schedule(true)
         })
