@@ -15,7 +15,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     maxWorkers: 2,
-    minWorkers: 1,
+    minWorkers: 2,
     reporters: ["default"],
     // As every package's tests (vitest.shared.ts): a failing Effect must fail the run, not hang it.
     setupFiles: [fileURLToPath(new URL("../vitest.setup.ts", import.meta.url))]
