@@ -6,8 +6,11 @@ import { fault, run, start, startSandboxes, stats, tempDir } from "./support.js"
 
 let sandboxes: Awaited<ReturnType<typeof startSandboxes>>
 let dir: string
+// No test here waits for a call's timeout (a lost answer ends its call at once; the tests that hang a call
+// set their own): 2 s was too short for a loaded machine, where create's sign-in and call to the airpay
+// sandbox ran past it and a lost answer's test read a timeout.
 const cli = (args: ReadonlyArray<string>) =>
-  run([...args, "--ledger", join(dir, "ledger.db")], { cwd: dir, env: { ...sandboxes.info.env, REFUNDKIT_CALL_TIMEOUT: "2 seconds" } })
+  run([...args, "--ledger", join(dir, "ledger.db")], { cwd: dir, env: { ...sandboxes.info.env, REFUNDKIT_CALL_TIMEOUT: "30 seconds" } })
 
 beforeAll(async () => {
   sandboxes = await startSandboxes()
@@ -45,31 +48,63 @@ describe("refundkit resolve", () => {
   })
 
   it("refuses to settle a refund whose first call is still out, and settles it once that call has ended in doubt", async () => {
-    // The call stays out long enough for a list and a resolve to start on a loaded machine (a 5 s
-    // window was missed under a full parallel run: the refund was already unknown when resolve ran).
-    await fault(sandboxes.url("airpay"), { fault: { _tag: "Hang", millis: 16_000 }, route: "refund" })
-    const env = { ...sandboxes.info.env, REFUNDKIT_CALL_TIMEOUT: "15 seconds" }
-    const ledger = ["--ledger", join(dir, "ledger.db")]
-    const creating = start(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 3100007, amount: "3.00" }] }), ...ledger], { cwd: dir, env })
-    const created = new Promise<number | null>((resolve) => creating.on("exit", resolve))
-    let id: string | undefined
-    while (id === undefined) {
-      assert.isNull(creating.exitCode, "create ended before its refund was seen requested")
-      const listed = JSON.parse((await cli(["list", "--json", "--provider", "airpay", "--status", "requested"])).stdout) as { items: Array<{ id: string }> }
-      id = listed.items[0]?.id
+    // The call is held by sandboxes of this test's own until resolve has been seen refusing, however
+    // long a loaded machine takes to list and resolve (a fixed window missed it: 5 s under a full
+    // parallel run; the 15 s call timeout that replaced it was waited out in full every run). Killing
+    // their process then cuts the call after its request was sent, as a provider that goes away
+    // mid-call does: its answer can no longer come, and the refund is in doubt.
+    const held = await startSandboxes()
+    try {
+      await fault(held.url("airpay"), { fault: { _tag: "Hang", millis: 600_000 }, route: "refund" })
+      // Longer than the test: only the cut ends the call.
+      const env = { ...held.info.env, REFUNDKIT_CALL_TIMEOUT: "10 minutes" }
+      const ledger = ["--ledger", join(dir, "ledger.db")]
+      const creating = start(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 3100007, amount: "3.00" }] }), ...ledger], { cwd: dir, env })
+      const created = new Promise<number | null>((resolve) => creating.on("exit", resolve))
+      let id: string | undefined
+      while (id === undefined) {
+        assert.isNull(creating.exitCode, "create ended before its refund was seen requested")
+        const listed = JSON.parse((await cli(["list", "--json", "--provider", "airpay", "--status", "requested"])).stdout) as { items: Array<{ id: string }> }
+        id = listed.items[0]?.id
+      }
+      const refused = await cli(["resolve", id, "--status", "failed", "--note", "not in the Airpay dashboard yet"])
+      assert.strictEqual(refused.code, 2, refused.stderr)
+      assert.include(refused.stderr, `--status: refund ${id} is requested: its first call to airpay is still out, and its answer will settle it.`)
+      assert.include(refused.stderr, "Nothing was changed")
+      assert.isNull(creating.exitCode, "the call was still out when resolve refused")
+      held.kill()
+      assert.strictEqual(await created, 3, "the call was cut after it was sent: in doubt")
+      const settled = await cli(["resolve", id, "--json", "--status", "failed", "--note", "not in the Airpay dashboard"])
+      // A recorded outcome, as a decline is: not a provider or ledger failure.
+      assert.strictEqual(settled.code, 0, settled.stderr)
+      const refund = JSON.parse(settled.stdout) as { status: string; error?: unknown; events: Array<{ source: string; to: string }> }
+      assert.strictEqual(refund.status, "failed")
+      assert.isUndefined(refund.error, "the cut call that left it in doubt no longer says what happened")
+      assert.deepStrictEqual(refund.events.map((e) => [e.source, e.to]), [["submit", "requested"], ["submit", "unknown"], ["operator", "failed"]])
+    } finally {
+      held.kill()
     }
-    const refused = await cli(["resolve", id, "--status", "failed", "--note", "not in the Airpay dashboard yet"])
-    assert.strictEqual(refused.code, 2, refused.stderr)
-    assert.include(refused.stderr, `--status: refund ${id} is requested: its first call to airpay is still out, and its answer will settle it.`)
-    assert.include(refused.stderr, "Nothing was changed")
-    assert.strictEqual(await created, 3, "the call timed out: in doubt")
-    const settled = await cli(["resolve", id, "--json", "--status", "failed", "--note", "not in the Airpay dashboard"])
-    // A recorded outcome, as a decline is: not a provider or ledger failure.
-    assert.strictEqual(settled.code, 0, settled.stderr)
-    const refund = JSON.parse(settled.stdout) as { status: string; error?: unknown; events: Array<{ source: string; to: string }> }
-    assert.strictEqual(refund.status, "failed")
-    assert.isUndefined(refund.error, "the timeout that left it in doubt no longer says what happened")
-    assert.deepStrictEqual(refund.events.map((e) => [e.source, e.to]), [["submit", "requested"], ["submit", "unknown"], ["operator", "failed"]])
+  })
+
+  it("a first call with no answer within REFUNDKIT_CALL_TIMEOUT leaves its refund in doubt: the client's own timeout, exit 3", async () => {
+    // The timeout the test above used to wait out, on its own and short. Sandboxes of its own, so the
+    // hang waits for this call and no other test's: they would hold it 30 s, and only the client's
+    // 1 s bound ends it in time.
+    const held = await startSandboxes()
+    try {
+      await fault(held.url("airpay"), { fault: { _tag: "Hang", millis: 30_000 }, route: "refund" })
+      const created = await run(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 3100008, amount: "3.00" }] }), "--ledger", join(dir, "ledger.db")], {
+        cwd: dir,
+        env: { ...held.info.env, REFUNDKIT_CALL_TIMEOUT: "1 second" }
+      })
+      assert.strictEqual(created.code, 3, created.stderr)
+      const { error } = JSON.parse(created.stdout) as { error: { refundId: string; message: string } }
+      assert.include(error.message, "no answer within 1s")
+      const got = JSON.parse((await cli(["get", error.refundId, "--json"])).stdout) as { status: string }
+      assert.strictEqual(got.status, "unknown")
+    } finally {
+      held.kill()
+    }
   })
 
   it("refuses to settle a final refund again to the same status: no second operator event, exit 2", async () => {

@@ -68,7 +68,13 @@ export interface SandboxInfo {
 }
 
 /** Sandboxes in a process of their own, so they outlive a CLI process that is killed. */
-export const startSandboxes = (): Promise<{ readonly info: SandboxInfo; readonly stop: () => void; readonly url: (provider: string) => string }> =>
+export const startSandboxes = (): Promise<{
+  readonly info: SandboxInfo
+  readonly stop: () => void
+  /** SIGKILL: the system closes the sandboxes' connections at once, calls still held in them included. */
+  readonly kill: () => void
+  readonly url: (provider: string) => string
+}> =>
   new Promise((resolve, reject) => {
     const child = start(["sandbox", "--json"])
     const lines = createInterface({ input: child.stdout! })
@@ -80,6 +86,7 @@ export const startSandboxes = (): Promise<{ readonly info: SandboxInfo; readonly
       resolve({
         info,
         stop: () => void child.kill("SIGTERM"),
+        kill: () => void child.kill("SIGKILL"),
         url: (provider) => info.sandboxes.find((s) => s.provider === provider)!.url
       })
     })
