@@ -2,9 +2,6 @@ import { defineConfig, mergeConfig } from "vitest/config"
 import { shared } from "../../vitest.shared.js"
 
 // The tests run the built CLI as a subprocess, several times per test, on a shared machine.
-// Three files at a time even on two cores (vitest's default there is one): a test mostly waits
-// for the processes it started (and the Airalo ones for rate-limit windows), and one at a time
-// made this suite CI's longest (about 6 minutes); two at a time still left a core idle half the
-// time (CPU 177 s in 202 s) and kept it the last task of `pnpm test`. As many workers at least
-// as at most: with fewer, vitest 3's fork pool has ended a worker that was still running a file.
-export default mergeConfig(shared, defineConfig({ test: { testTimeout: 120_000, hookTimeout: 60_000, maxWorkers: 3, minWorkers: 3 } }))
+// Two files at a time even on two cores (vitest's default there is one): a test mostly waits
+// for the processes it started, and one at a time made this suite CI's longest (about 6 minutes).
+export default mergeConfig(shared, defineConfig({ test: { testTimeout: 120_000, hookTimeout: 60_000, maxWorkers: 2, minWorkers: 1 } }))
