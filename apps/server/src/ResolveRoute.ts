@@ -17,11 +17,11 @@
  * @since 0.6.0
  */
 import { ApiError, ApiModel } from "@refundkit/api"
-import { correctionOpening, isVerdict, setterOf } from "@refundkit/core/Ledger"
+import { correctionOpening, setterOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import * as RefundError from "@refundkit/core/RefundError"
 import type { Providers } from "@refundkit/core/Providers"
-import type { Refunds } from "@refundkit/core/Refunds"
+import * as Refunds from "@refundkit/core/Refunds"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -161,9 +161,8 @@ const finalRefusal = (refund: Refund, verdict: ApiModel.ResolveRefund): ApiError
     return refused(refund, verdict.status, `Refund ${refund.id} is failed and holds no target to release: nothing was changed.`)
   }
   const settled = settlingVerdict(refund)?.event
-  const setter = setterOf(refund)
   // The other final status in place of a verdict recorded by hand is a correction, which is asked for in so many words.
-  const correction = verdict.status !== refund.status && setter !== undefined && isVerdict(setter)
+  const correction = Refunds.correctionRefusal(refund, verdict.status) === undefined
     ? ` If that verdict was wrong, correct it in so many words: send {"status": "${verdict.status}", "correct": true, "note": "..."}.`
     : ""
   const hint = held
@@ -212,20 +211,17 @@ const targetsTaken = (id: string, provider: string, error: RefundError.TargetAlr
  * verdict to correct (not final) or one already in the status asked for makes `correct` the wrong field
  * (400 naming it; without `correct`, the first is a verdict like any other).
  */
-const correctionRefusal = (now: Refund, verdict: ApiModel.ResolveRefund, error: RefundError.InvalidRequest): ApiError.InvalidRequest | ApiError.IllegalTransition => {
-  const setter = setterOf(now)
-  const byProvider = RefundStatus.isFinal(now.status) && now.status !== verdict.status && (setter === undefined || !isVerdict(setter))
-  return byProvider
+const correctionRefused = (now: Refund, verdict: ApiModel.ResolveRefund, error: RefundError.InvalidRequest): ApiError.InvalidRequest | ApiError.IllegalTransition =>
+  Refunds.correctionRefusal(now, verdict.status)?.reason === "set_by_provider"
     ? refused(now, verdict.status, `The correction was refused: ${error.issues.map((issue) => issue.message).join(" ")}. Nothing was changed.`)
     : invalid(error.issues)
-}
 
 /**
  * Core's refusals of the verdict (a refund still `requested`; `failed` for a refund whose items show a
  * target the provider refunded) are the refund's state, not the body: 409 from the status it is in now.
  * A correction's targets taken back are answered by {@link targetsTaken}.
  */
-const fromCoreError = (service: Refunds["Type"], id: string, provider: string, verdict: ApiModel.ResolveRefund) =>
+const fromCoreError = (service: Refunds.Refunds["Type"], id: string, provider: string, verdict: ApiModel.ResolveRefund) =>
 (
   error: RefundError.RefundNotFound | RefundError.LedgerError | RefundError.IllegalTransition | RefundError.InvalidRequest | RefundError.OverRefund | RefundError.TargetAlreadyRefunded
 ): Effect.Effect<never, ResolveError> => {
@@ -252,7 +248,7 @@ const fromCoreError = (service: Refunds["Type"], id: string, provider: string, v
  * @since 0.6.0
  */
 export const resolve = (
-  service: Refunds["Type"],
+  service: Refunds.Refunds["Type"],
   id: string,
   verdict: ApiModel.ResolveRefund,
   canonical: Canonical = () => Effect.succeed((target) => target)
@@ -263,7 +259,7 @@ export const resolve = (
 // which core decides; core's `resolve` decides in the refund's turn, so of two verdicts sent at once the second
 // finds the first's final status and is refused there (IllegalTransition, or for a correction InvalidRequest on
 // `correct`: already in that status), then answered as a repeat of it, or refused, from the refund as it now stands.
-const decideAndRecord = (service: Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund, canonical: Canonical): Effect.Effect<Resolved, ResolveError> =>
+const decideAndRecord = (service: Refunds.Refunds["Type"], id: string, verdict: ApiModel.ResolveRefund, canonical: Canonical): Effect.Effect<Resolved, ResolveError> =>
   Effect.gen(function*() {
     const current = yield* Effect.mapError(service.get(id), ApiErrors.fromRefundError)
     const release = verdict.releaseTargets === true
@@ -296,7 +292,7 @@ const decideAndRecord = (service: Refunds["Type"], id: string, verdict: ApiModel
         error._tag === "IllegalTransition"
           ? settledNow((now) => correct ? refused(now, verdict.status, error.message) : finalRefusal(now, verdict))
           : correct && error._tag === "InvalidRequest" && error.issues.some((issue) => issue.path === "correct")
-          ? settledNow((now) => correctionRefusal(now, verdict, error))
+          ? settledNow((now) => correctionRefused(now, verdict, error))
           : fromCoreError(service, id, current.provider, verdict)(error)
       )
     )

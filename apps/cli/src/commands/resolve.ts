@@ -14,7 +14,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { isVerdict, setterOf } from "@refundkit/core/Ledger"
+import { setterOf } from "@refundkit/core/Ledger"
 import type { Refund } from "@refundkit/core/Refund"
 import type { GuardError } from "@refundkit/core/Ledger"
 import * as Refunds from "@refundkit/core/Refunds"
@@ -93,7 +93,7 @@ export const command = Command.make("resolve", {
           detail: `refund ${current.id} is already ${current.status}, which is final: nothing was changed`,
           ...(held
             ? { hint: `It still holds its targets (${current.provider} keeps it on them); if ${current.provider} has told you it will take a new refund of them, add --release-targets.` }
-            : current.status !== own.status && setter !== undefined && isVerdict(setter)
+            : setter !== undefined && Refunds.correctionRefusal(current, own.status) === undefined
             ? {
               hint: `An operator recorded it ${current.status} at ${setter.at}${setter.detail === undefined ? "" : ` (${setter.detail})`}; if that verdict was wrong, ` +
                 `correct it in so many words: refundkit resolve ${current.id} --status ${own.status} --correct --note "..."`
