@@ -63,8 +63,9 @@ const inDoubtCodes: ReadonlySet<string> = new Set(["outcome_unknown", "refund_in
 /**
  * The exit code for an error, by its stable code. A provider failure that left the
  * refund `unknown` is in doubt, not a plain failure. An answer refundkit could not read
- * is in doubt when it was a submit's (it names the refund, now `unknown`); a status
- * query's or a lookup's recorded nothing and is a provider failure. A provider that was
+ * is in doubt when it was a submit's (it names the refund, now `unknown`) or an update's
+ * (it names the refund, which keeps its status: the provider may have applied it); a
+ * status query's or a lookup's recorded nothing and is a provider failure. A provider that was
  * unavailable after a call about a refund may have been processed (`maybeProcessed`: an
  * update whose answer was lost, or met a 500 on every retry) leaves that call in doubt
  * although the refund keeps its status.

@@ -181,4 +181,49 @@ describe("refundkit update in doubt", () => {
     const settled = JSON.parse(again.stdout) as Refund
     assert.deepStrictEqual([settled.status, settled.providerStatus, settled.error], ["pending", "REFUNDED_PENDING", undefined])
   })
+
+  it("an AeroHub update whose answer it cannot read (AeroHub applied it) exits 3 naming the field and the exact command to send it again, which is applied once", async () => {
+    const ledger = "update-unread.db"
+    const aerohub = sandboxes.url("aerohub")
+    const order = { refundOrderNo: "FBRF2403117403", purchaseOrderNo: "F1745553257834617403" }
+    const created = await cli(["create", "aerohub", "--json", "--data", JSON.stringify({ ...order, refundStatus: "PROCESSING" })], ledger)
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as Refund).id
+    const next = JSON.stringify({ ...order, refundStatus: "REFUNDED_PENDING" })
+    // AeroHub takes the update and answers `{"success": true, "message": "Successful"}`, without the `code` the plugin reads.
+    await fault(aerohub, { fault: { _tag: "SchemaViolation", afterProcessing: true }, route: "update_refund" })
+    let unread: Awaited<ReturnType<typeof cli>>
+    try {
+      unread = await cli(["update", id, "--json", "--data", next], ledger)
+    } finally {
+      await clearFaults(aerohub)
+    }
+    assert.strictEqual(unread.code, 3, `in doubt, not a plain failure: ${unread.stderr}`)
+    const command = `refundkit update ${id} --data '${next}'`
+    assert.include(
+      unread.stderr,
+      `error: aerohub sent a response refundkit does not understand (field code: is missing); the update may have been applied. ` +
+        `AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ${command} (on the gateway: POST /v1/refunds/${id}/events with that body).`
+    )
+    assert.notInclude(unread.stderr, "Nothing in it was recorded", "AeroHub may have applied it")
+    assert.deepInclude((JSON.parse(unread.stdout) as { error: object }).error, { code: "unexpected_response", refundId: id })
+
+    // `refundkit get` shows the same words on the refund, which is still pending at PROCESSING.
+    const got = await cli(["get", id, "--json"], ledger)
+    const inDoubt = JSON.parse(got.stdout) as Refund & { error?: { code: string; message: string } }
+    assert.deepStrictEqual([inDoubt.status, inDoubt.providerStatus, inDoubt.error?.code], ["pending", "PROCESSING", "unexpected_response"])
+    assert.include(inDoubt.error?.message, "field code: is missing")
+    assert.include(inDoubt.error?.message, command)
+    const shown = await cli(["get", id], ledger)
+    assert.include(shown.stdout, "may have been applied by aerohub (an answer refundkit does not understand, field code: is missing)")
+
+    // The command as the advice spells it, run as a shell would split it: AeroHub takes it as a repeat, and its answer settles the doubt.
+    const words = /^refundkit (update) (\S+) (--data) '([^']*)'$/.exec(command)!.slice(1)
+    const again = await cli([...words, "--json"], ledger)
+    assert.strictEqual(again.code, 0, again.stderr)
+    const settled = JSON.parse(again.stdout) as Refund
+    assert.deepStrictEqual([settled.status, settled.providerStatus, settled.error], ["pending", "REFUNDED_PENDING", undefined])
+    const held = (await stats<{ orders: Record<string, { status: string; transitions: Array<string>; repeats: number }> }>(aerohub)).orders[order.refundOrderNo]
+    assert.deepStrictEqual(held, { status: "REFUNDED_PENDING", transitions: ["NEW -> PROCESSING", "PROCESSING -> REFUNDED_PENDING"], repeats: 1 }, "applied once, its repeat taken as one")
+  })
 })

@@ -99,10 +99,11 @@ const convert = (error: RefundError.RefundError): ApiError.ApiError => {
         ...(error.refundId === undefined ? {} : { refundId: error.refundId, status: error.status ?? "unknown" })
       })
     case "UnexpectedResponse":
+      // An update's keeps its refund's status, as a timed-out update's does; a submit's leaves the refund `unknown`.
       return new ApiError.UnexpectedResponse({
         message,
         provider: error.provider,
-        ...(error.refundId === undefined ? {} : { refundId: error.refundId, status: "unknown" as const })
+        ...(error.refundId === undefined ? {} : { refundId: error.refundId, status: error.status ?? "unknown" })
       })
     case "IdempotencyKeyReused":
       return new ApiError.IdempotencyKeyReused({ message, refundId: error.refundId })

@@ -594,6 +594,34 @@ describe("POST /v1/refunds/{id}/events: an update AeroHub may have applied", () 
       assert.deepStrictEqual([repeated.body.status, repeated.body.providerStatus, repeated.body.error], ["pending", "REFUNDED_PENDING", undefined])
     }))
 
+  it.scopedLive("an answer the gateway cannot read (AeroHub applied it): 502 unexpected_response naming the refund, the status it keeps and the field, with AeroHub's advice", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const created = yield* post(gw, { provider: "aerohub", ...order, refundStatus: "PROCESSING" })
+      assert.strictEqual(created.status, 201, created.text)
+      const id: string = created.body.id
+      const next = { ...order, refundStatus: "REFUNDED_PENDING" }
+      yield* gw.aerohub.faults.inject({ fault: { _tag: "SchemaViolation", afterProcessing: true }, route: "update_refund" })
+      const unread = yield* gw.fetch("POST", `/v1/refunds/${id}/events`, { body: next })
+      yield* gw.aerohub.faults.clear
+      // The create's unreadable answer is a 502 unexpected_response too: its own code and status, the doubt said by refundId and status.
+      assert.strictEqual(unread.status, 502, unread.text)
+      assert.deepInclude(unread.body.error, { code: "unexpected_response", provider: "aerohub", refundId: id, status: "pending" })
+      assert.include(
+        unread.body.error.message,
+        `aerohub sent a response refundkit does not understand (field code: is missing); the update may have been applied. AeroHub takes a repeated update and changes nothing, ` +
+          `so send the same update again and its answer is recorded on the refund: refundkit update ${id} --data '${JSON.stringify(next)}' (on the gateway: POST /v1/refunds/${id}/events with that body).`
+      )
+      assert.strictEqual(Option.getOrUndefined(Option.map(yield* gw.aerohub.order(order.refundOrderNo), (o) => o.status)), "REFUNDED_PENDING", "AeroHub applied it")
+      const inDoubt = yield* gw.fetch("GET", `/v1/refunds/${id}`)
+      assert.deepStrictEqual([inDoubt.body.status, inDoubt.body.providerStatus], ["pending", "PROCESSING"])
+      assert.deepStrictEqual(inDoubt.body.error, { code: "unexpected_response", message: unread.body.error.message })
+      const repeated = yield* gw.fetch("POST", `/v1/refunds/${id}/events`, { body: next })
+      assert.strictEqual(repeated.status, 200, repeated.text)
+      assert.deepStrictEqual([repeated.body.status, repeated.body.providerStatus, repeated.body.error], ["pending", "REFUNDED_PENDING", undefined])
+      assert.strictEqual(Option.getOrUndefined(Option.map(yield* gw.aerohub.order(order.refundOrderNo), (o) => o.repeats)), 1, "applied once, the repeat taken as one")
+    }))
+
   it.scopedLive("a client that hangs up does not stop its update: AeroHub's step is recorded", () =>
     Effect.gen(function*() {
       const gw = yield* Gateway.start({ callTimeout: "10 seconds" })

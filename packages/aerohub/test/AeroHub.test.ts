@@ -783,6 +783,75 @@ describe("AeroHub plugin end to end", () => {
       assert.notInclude(again.message, "resolve")
     }))
 
+  it.scopedLive("a later update whose answer AeroHub applied but the plugin cannot read names the field, may have been applied, and says to send it again; that update then settles it, applied once", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent } = yield* setup()
+      const o = order(9)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "later-unread" })
+      const next = { ...o, refundStatus: "REFUNDED_PENDING" }
+      const advice = `AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ${updateCommand(refund.id, next)} ` +
+        `(on the gateway: POST /v1/refunds/${refund.id}/events with that body).`
+      // AeroHub applies the update and answers `{"success": true, ...}`: no `code`, which the plugin reads.
+      yield* sandbox.faults.inject({ fault: { _tag: "SchemaViolation", afterProcessing: true }, route: "update_refund" })
+      const unread = yield* Effect.flip(refunds.update(refund.id, next))
+      assert.strictEqual(yield* sent, 2, "an unreadable answer is not retried")
+      assert.strictEqual(unread._tag, "UnexpectedResponse")
+      if (unread._tag === "UnexpectedResponse") assert.deepStrictEqual([unread.path, unread.refundId, unread.status], ["code", refund.id, "pending"])
+      assert.strictEqual(unread.message, `aerohub sent a response refundkit does not understand (field code: is missing); the update may have been applied. ${advice}`)
+      const inDoubt = yield* refunds.get(refund.id)
+      assert.deepStrictEqual([inDoubt.status, inDoubt.providerStatus], ["pending", "PROCESSING"], "the refund cannot say which it is")
+      assert.deepStrictEqual(inDoubt.error, { code: "unexpected_response", message: unread.message })
+      assert.include(inDoubt.events.at(-1)?.detail ?? "", "may have been applied by aerohub (an answer refundkit does not understand, field code: is missing)")
+      assert.strictEqual(Option.getOrUndefined(Option.map(yield* sandbox.order(o.refundOrderNo), (x) => x.status)), "REFUNDED_PENDING", "AeroHub did apply it")
+
+      // The update the advice names: AeroHub takes it as a repeat, and its answer settles the doubt.
+      const data = /--data '([^']*)'/.exec(unread.message)?.[1] ?? ""
+      const settled = yield* refunds.update(refund.id, JSON.parse(data))
+      assert.deepStrictEqual([settled.status, settled.providerStatus, settled.error], ["pending", "REFUNDED_PENDING", undefined])
+      const held = Option.getOrThrow(yield* sandbox.order(o.refundOrderNo))
+      assert.deepStrictEqual([held.transitions, held.repeats], [["NEW -> PROCESSING", "PROCESSING -> REFUNDED_PENDING"], 1], "applied once, the repeat taken as one")
+
+      // A body that is not JSON at all: the same, naming the body.
+      yield* sandbox.faults.inject({ fault: { _tag: "Malformed", afterProcessing: true }, route: "update_refund" })
+      const refunded = { ...o, refundStatus: "REFUNDED", refundAmount: paid }
+      const garbled = yield* Effect.flip(refunds.update(refund.id, refunded))
+      assert.strictEqual(garbled._tag, "UnexpectedResponse")
+      assert.include(garbled.message, "aerohub sent a response refundkit does not understand (body: the body is not valid JSON); the update may have been applied. ")
+      assert.include(garbled.message, updateCommand(refund.id, refunded))
+      assert.strictEqual((yield* refunds.update(refund.id, refunded)).status, "succeeded")
+      assert.strictEqual((yield* sandbox.stats).refundsPerformed, 1)
+
+      // A documented refusal (AeroHub's 400 "Failed", under HTTP 400 too) is still a decline of the update: nothing in doubt.
+      const refusing = yield* ScriptedServer.make({
+        [`POST ${updateRefundPath}`]: [{ body: { code: 200, msg: "Successful" } }, { status: 400, body: { code: 400, msg: "Failed" } }]
+      })
+      const elsewhere = yield* setup({ env: { REFUNDKIT_AEROHUB_BASE_URL: refusing.url } })
+      const u = order(10)
+      const accepted = yield* elsewhere.refunds.create({ provider: "aerohub", request: { ...u, refundStatus: "PROCESSING" }, idempotencyKey: "later-refused" })
+      const declined = yield* Effect.flip(elsewhere.refunds.update(accepted.refund.id, { ...u, refundStatus: "REFUNDED_PENDING" }))
+      assert.strictEqual(declined._tag, "ProviderDeclined")
+      assert.strictEqual(refusing.calls.length, 2)
+      assert.notInclude(declined.message, "may have been applied")
+    }))
+
+  it.scopedLive("a later update whose connection is reset on every attempt is in doubt as a lost answer is: the same advice, the refund keeps its status", () =>
+    Effect.gen(function*() {
+      const { refunds, sandbox, sent } = yield* setup()
+      const o = order(11)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "later-reset" })
+      const next = { ...o, refundStatus: "REFUNDED_PENDING" }
+      yield* sandbox.faults.inject({ fault: { _tag: "Reset" }, route: "update_refund", times: 0 })
+      const reset = yield* Effect.flip(refunds.update(refund.id, next))
+      yield* sandbox.faults.clear
+      assert.strictEqual(yield* sent, 4, "a reset is retried under core's schedule")
+      assert.strictEqual(reset._tag, "ProviderUnavailable")
+      if (reset._tag === "ProviderUnavailable") assert.deepStrictEqual([reset.maybeProcessed, reset.refundId, reset.status], [true, refund.id, "pending"])
+      assert.include(reset.message, "the connection failed after the request was sent")
+      assert.include(reset.message, `the update may have been applied. AeroHub takes a repeated update and changes nothing, so send the same update again and its answer is recorded on the refund: ${updateCommand(refund.id, next)}`)
+      assert.deepStrictEqual((yield* refunds.get(refund.id)).error, { code: "provider_unavailable", message: reset.message })
+      assert.strictEqual((yield* refunds.update(refund.id, next)).providerStatus, "REFUNDED_PENDING")
+    }))
+
   it.scopedLive("an update while the refund's first update is still out is refused and not sent: it could reach AeroHub first", () =>
     Effect.gen(function*() {
       const { refunds, sandbox, sent, ledger } = yield* setup({ callTimeout: "5 seconds" })

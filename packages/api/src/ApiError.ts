@@ -296,7 +296,9 @@ export class ProviderAuthFailed extends Schema.TaggedError<ProviderAuthFailed>()
 /**
  * The provider answered with a body that does not match its documentation. A submit's
  * answer names the refund, kept as `unknown` (`refundId`, `status`); a status query's
- * records nothing, and the refund keeps its status.
+ * records nothing, and the refund keeps its status. An update's (`POST /v1/refunds/{id}/events`)
+ * may have been applied: it names the refund and the `status` it keeps, and the message says
+ * what settles it (AeroHub: the same update again), as a timed-out update's 504 does.
  *
  * @since 0.1.0
  */

@@ -326,6 +326,10 @@ export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>("OutcomeU
  * The provider answered with a body that did not match its documented schema.
  * `path` names the offending field.
  *
+ * An update's (`of: "update"`, since 0.6.0) may have been applied all the same: the
+ * provider answered, in words refundkit cannot read. It names the refund and the status
+ * it keeps (`status`), and `advice` says what settles it (the provider's, or core's).
+ *
  * @since 0.1.0
  */
 export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>("UnexpectedResponse")("UnexpectedResponse", {
@@ -334,19 +338,28 @@ export class UnexpectedResponse extends Schema.TaggedError<UnexpectedResponse>("
   detail: Schema.String,
   httpStatus: Schema.optional(Schema.Number),
   refundId: Schema.optional(Schema.String),
+  status: Schema.optional(RefundStatus),
+  of: Schema.optional(Schema.Literal("update")),
   advice: inDoubtAdvice
 }) {
   get code() {
     return "unexpected_response" as const
   }
-  // Without a refund id it is not a submit's answer (a status query's, an update's, a callback
-  // lookup's): nothing from it was recorded and the refund keeps its status, which saying
-  // "kept as unknown" misreported for a pending refund whose sync got a bad answer.
+  // Without a refund id it is not a submit's answer (a status query's, a callback lookup's):
+  // nothing from it was recorded and the refund keeps its status, which saying "kept as unknown"
+  // misreported for a pending refund whose sync got a bad answer. An update's answer is not a
+  // read: it said "nothing was recorded" of an update AeroHub may have applied, and no more.
   override get message() {
-    const what = `${this.provider} sent a response refundkit does not understand (${this.path === "" ? "body" : `field ${this.path}`}: ${this.detail}).`
+    const what = `${this.provider} sent a response refundkit does not understand (${this.path === "" ? "body" : `field ${this.path}`}: ${this.detail})`
+    if (this.of === "update") {
+      const applied = `${what}; the update may have been applied.`
+      return this.status === "unknown"
+        ? `${applied} ${keptInDoubt(this.provider, this.refundId, this.advice)}`
+        : `${applied}${this.advice === undefined ? "" : ` ${closed(this.advice)}`}`
+    }
     return this.refundId === undefined
-      ? `${what} Nothing in it was recorded; the refund keeps the status it had.`
-      : `${what} ${keptInDoubt(this.provider, this.refundId, this.advice)}`
+      ? `${what}. Nothing in it was recorded; the refund keeps the status it had.`
+      : `${what}. ${keptInDoubt(this.provider, this.refundId, this.advice)}`
   }
 
   /**

@@ -1428,9 +1428,9 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       })
 
     /**
-     * An update the provider may have applied (a lost answer, a timeout) changes the refund's
-     * status no more than a refused one, but it must not leave the ledger silent: the provider
-     * may already be a step further than the refund says. The attempt goes into the history
+     * An update the provider may have applied (a lost answer, a timeout, an answer that could not
+     * be read) changes the refund's status no more than a refused one, but it must not leave the
+     * ledger silent: the provider may already be a step further than the refund says. The attempt goes into the history
      * with the error the caller gets, which names the refund, the status it keeps, and what
      * settles the doubt.
      */
@@ -1444,20 +1444,25 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         // by hand, which for AeroHub leaves the order with no recorded word to go on from.
         const advice = provider.inDoubtAdvice(refund.id, request)
         const advised = advice === undefined ? {} : { advice }
-        const said = advice !== undefined
-          ? ""
-          : provider.capabilities.idempotentSubmit
-          ? `. Send the same update again: if ${refund.provider} applied it, it takes the repeat as a repeat, and its answer records where the refund stands`
-          : `. Check with ${refund.provider} whether it applied it before sending another update`
-        const mayHave = `; the update may have been applied${said}`
-        // An UnexpectedResponse goes back as it is: an update's names no refund, and says nothing in it was recorded.
+        const coreAdvice = provider.capabilities.idempotentSubmit
+          ? `Send the same update again: if ${refund.provider} applied it, it takes the repeat as a repeat, and its answer records where the refund stands`
+          : `Check with ${refund.provider} whether it applied it before sending another update`
+        const mayHave = `; the update may have been applied${advice === undefined ? `. ${coreAdvice}` : ""}`
+        // An answer that could not be read is as much in doubt as none: the provider answered, and may have
+        // applied the update. It went back as a status query's did, naming no refund and saying nothing in it
+        // was recorded (the CLI's exit 1), with no word of sending it again. It keeps its own tag and the field
+        // it names; `of` words its message, and its `advice` is core's where the provider gives none.
         const answer: ProviderError = error._tag === "ProviderUnavailable"
           ? new ProviderUnavailable({ ...error, detail: `${error.detail}${mayHave}`, refundId: refund.id, status: refund.status, ...advised })
           : error._tag === "OutcomeUnknown"
           ? new OutcomeUnknown({ provider: error.provider, detail: `${error.detail}${mayHave}`, refundId: refund.id, status: refund.status, ...advised })
+          : error._tag === "UnexpectedResponse"
+          ? new UnexpectedResponse({ ...error, refundId: refund.id, status: refund.status, of: "update", advice: advice ?? coreAdvice })
           : error
         const at = yield* nowIso
-        const detail = UpdateEvent.inDoubtDetail(request, refund.provider, briefly(error))
+        // An unreadable answer's detail alone ("is missing") names no field.
+        const why = error._tag === "UnexpectedResponse" ? `an answer refundkit does not understand, ${error.path === "" ? "body" : `field ${error.path}`}: ${error.detail}` : briefly(error)
+        const detail = UpdateEvent.inDoubtDetail(request, refund.provider, why)
         // The refund shows the words its caller got (`refundkit get` after a failed `refundkit update`).
         yield* record(refund.id, { to: refund.status, source: "operator", at, error: toErrorInfo(answer), detail, onlyFrom: [refund.status] }).pipe(
           // Moved on meanwhile: what moved it is newer news, and the caller still gets this error.

@@ -36,8 +36,15 @@ export const Fault = Schema.Union(
     retryAfterSeconds: Schema.optional(Schema.NonNegativeInt)
   }),
   Schema.TaggedStruct("Reset", {}),
-  Schema.TaggedStruct("Malformed", {}),
-  Schema.TaggedStruct("SchemaViolation", {}),
+  /**
+   * A 200 body that is not JSON. With `afterProcessing` the request is handled first (what it
+   * asks is done) and only its answer is replaced (since 0.6.0): a provider that applied a
+   * request and answered in words the plugin cannot read, as `LostResponse` is one whose
+   * answer never arrived. Without it, nothing is done.
+   */
+  Schema.TaggedStruct("Malformed", { afterProcessing: Schema.optional(Schema.Boolean) }),
+  /** A 200 JSON body of the wrong shape (`ServeOptions.schemaViolation`); `afterProcessing` as for `Malformed`. */
+  Schema.TaggedStruct("SchemaViolation", { afterProcessing: Schema.optional(Schema.Boolean) }),
   Schema.TaggedStruct("RateLimited", { retryAfterSeconds: Schema.NonNegativeInt }),
   Schema.TaggedStruct("Hang", { millis: Schema.NonNegativeInt }),
   Schema.TaggedStruct("LostResponse", {}),
@@ -276,8 +283,10 @@ export const serve = <E>(
           yield* destroySocket(toIncomingMessage, request)
           return HttpServerResponse.empty({ status: 500 })
         case "Malformed":
+          if (fault.value.afterProcessing === true) yield* app
           return HttpServerResponse.text("<html><body>502 Bad Gateway</body></html>{", { status: 200, contentType: "application/json" })
         case "SchemaViolation":
+          if (fault.value.afterProcessing === true) yield* app
           return json(options.schemaViolation ?? { unexpected: "shape" })
         case "RateLimited":
           return json({ message: "Too Many Requests" }, 429, { "retry-after": String(fault.value.retryAfterSeconds) })

@@ -158,6 +158,21 @@ describe("a refund in doubt", () => {
     )
     // An update of a refund still unknown leaves it so: the words of any refund kept in doubt.
     assert.include(new OutcomeUnknown({ provider: "toy", detail: "no answer within 30s", refundId: "rfd_1", status: "unknown", advice }).message, advised)
+    // And an update whose answer could not be read: the field it names, that it may have been applied, the advice.
+    const unread = { provider: "toy", path: "code", detail: "is missing", refundId: "rfd_1", of: "update", advice } as const
+    assert.strictEqual(
+      new UnexpectedResponse({ ...unread, status: "pending" }).message,
+      `toy sent a response refundkit does not understand (field code: is missing); the update may have been applied. ${advice}.`
+    )
+    assert.strictEqual(
+      new UnexpectedResponse({ ...unread, status: "unknown" }).message,
+      `toy sent a response refundkit does not understand (field code: is missing); the update may have been applied. ${advised}`
+    )
+    // A status query's recorded nothing, and says so.
+    assert.strictEqual(
+      new UnexpectedResponse({ provider: "toy", path: "", detail: "the body is not valid JSON" }).message,
+      "toy sent a response refundkit does not understand (body: the body is not valid JSON). Nothing in it was recorded; the refund keeps the status it had."
+    )
     // Nothing processed: no advice for a refund in doubt.
     assert.notInclude(new ProviderUnavailable({ ...lost, maybeProcessed: false, status: "failed", advice }).message, advice)
   })

@@ -5,12 +5,12 @@ import { type Duration, Effect, Layer, Schedule, Schema } from "effect"
 import * as Ledger from "../src/Ledger.js"
 import * as Provider from "../src/Provider.js"
 import * as Providers from "../src/Providers.js"
-import { OutcomeUnknown, ProviderUnavailable } from "../src/RefundError.js"
+import { OutcomeUnknown, ProviderUnavailable, UnexpectedResponse } from "../src/RefundError.js"
 import * as Refunds from "../src/Refunds.js"
 
 const Request = Schema.Struct({ targets: Schema.Array(Schema.String).pipe(Schema.minItems(1)), step: Schema.optional(Schema.String) })
 
-type Answer = Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnknown>
+type Answer = Effect.Effect<Provider.Outcome, ProviderUnavailable | OutcomeUnknown | UnexpectedResponse>
 
 // Like Airalo (whole targets: ICCIDs named without an amount, "accepted for review" until decided by
 // email), with a status query and an update that tests script, so one provider shows every path.
@@ -257,6 +257,33 @@ describe("Refunds.resolve", () => {
       const after = yield* refunds.get(refund.id)
       assert.strictEqual(after.status, "pending", "an update in doubt moves nothing")
       assert.deepStrictEqual(after.error, { code: "outcome_unknown", message: late.message })
+    }).pipe(Effect.provide(t.layer))
+  })
+
+  it.scopedLive("an update whose answer could not be read says the same, naming the field, and the refund records it", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const refund = yield* create("update-unread", "order-42")
+      t.updates.push(Effect.fail(new UnexpectedResponse({ provider: "toy", path: "state", detail: "is missing", httpStatus: 200 })))
+      const unread = yield* Effect.flip(refunds.update(refund.id, { targets: ["order-42"], step: "REFUNDED_PENDING" }))
+      assert.strictEqual(unread._tag, "UnexpectedResponse")
+      if (unread._tag === "UnexpectedResponse") {
+        assert.deepStrictEqual([unread.refundId, unread.status, unread.of, unread.path, unread.httpStatus], [refund.id, "pending", "update", "state", 200])
+      }
+      assert.strictEqual(
+        unread.message,
+        "toy sent a response refundkit does not understand (field state: is missing); the update may have been applied. " +
+          "Send the same update again: if toy applied it, it takes the repeat as a repeat, and its answer records where the refund stands."
+      )
+      const after = yield* refunds.get(refund.id)
+      assert.strictEqual(after.status, "pending", "an update in doubt moves nothing")
+      assert.deepStrictEqual(after.error, { code: "unexpected_response", message: unread.message })
+      assert.include(after.events.at(-1)?.detail, "may have been applied by toy (an answer refundkit does not understand, field state: is missing)")
+
+      // The same update again, answered: recorded, and the error gone.
+      const settled = yield* refunds.update(refund.id, { targets: ["order-42"], step: "REFUNDED_PENDING" })
+      assert.deepStrictEqual([settled.status, settled.providerStatus, settled.error], ["pending", "REFUNDED_PENDING", undefined])
     }).pipe(Effect.provide(t.layer))
   })
 })

@@ -35,9 +35,21 @@ describe("Sandbox", () => {
       assert.strictEqual(limited.status, 429)
       assert.strictEqual(limited.retryAfter, "7")
 
+      const unprocessed = performed
       yield* server.faults.inject({ fault: { _tag: "Malformed" } })
       const malformed = (yield* get(`${server.url}/refund`)).body
       assert.throws(() => JSON.parse(malformed) as unknown)
+      yield* server.faults.inject({ fault: { _tag: "SchemaViolation" } })
+      assert.deepStrictEqual(JSON.parse((yield* get(`${server.url}/refund`)).body), { unexpected: "shape" })
+      assert.strictEqual(performed, unprocessed, "without afterProcessing nothing was done")
+
+      // The same answers after the request was handled: done, and answered in words nobody can read.
+      yield* server.faults.inject({ fault: { _tag: "Malformed", afterProcessing: true }, route: "refund" })
+      const garbled = yield* get(`${server.url}/refund`)
+      assert.deepStrictEqual([garbled.status, garbled.body], [200, malformed])
+      yield* server.faults.inject({ fault: { _tag: "SchemaViolation", afterProcessing: true }, route: "refund" })
+      assert.deepStrictEqual(JSON.parse((yield* get(`${server.url}/refund`)).body), { unexpected: "shape" })
+      assert.strictEqual(performed, unprocessed + 2, "with afterProcessing each was done")
 
       const before = performed
       yield* server.faults.inject({ fault: { _tag: "LostResponse" }, route: "refund" })
@@ -46,7 +58,7 @@ describe("Sandbox", () => {
 
       assert.strictEqual((yield* get(`${server.url}/refund`)).status, 200)
       const stats = yield* server.stats
-      assert.strictEqual(stats.requests["refund"], 7)
+      assert.strictEqual(stats.requests["refund"], 10)
       assert.strictEqual(stats.requests["other"], 1)
     }))
 
