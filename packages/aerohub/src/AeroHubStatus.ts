@@ -173,6 +173,27 @@ export const errorOfCode = (answer: UpdateRefundResponse, httpStatus: number): P
   return new ProviderUnavailable({ provider, detail: `${said} (AeroHub asks for a retry)`, maybeProcessed: true, httpStatus })
 }
 
+// AeroHub's error example quotes its keys and strings with “ ” (quirk 8), which is not JSON. Read as
+// such, a refusal written that way would be an answer refundkit cannot read: an update in doubt, whose
+// repeat meets the same refusal, so the update could never be settled. A body that is not JSON, but is
+// JSON once its curly double quotes are straight ones, is read as that JSON; any other body is untouched.
+const curlyQuotes = /[\u201C\u201D]/g
+
+const parsed = (text: string): Option.Option<unknown> => {
+  try {
+    return Option.some(JSON.parse(text) as unknown)
+  } catch {
+    return Option.none()
+  }
+}
+
+const withStraightQuotes = (received: ProviderHttp.Received): ProviderHttp.Received => {
+  if (Option.isSome(received.json) || !/[\u201C\u201D]/.test(received.text)) return received
+  const text = received.text.replace(curlyQuotes, "\"")
+  const json = parsed(text)
+  return Option.isSome(json) ? { ...received, text, json } : received
+}
+
 /**
  * Reads an UpdateRefund answer: the success envelope, or the core error it means.
  * HTTP 401/403/429/5xx keep their generic meaning; any other status and every code
@@ -180,8 +201,9 @@ export const errorOfCode = (answer: UpdateRefundResponse, httpStatus: number): P
  *
  * @since 0.1.0
  */
-export const fromResponse = (received: ProviderHttp.Received): Effect.Effect<UpdateRefundResponse, ProviderError> =>
+export const fromResponse = (given: ProviderHttp.Received): Effect.Effect<UpdateRefundResponse, ProviderError> =>
   Effect.gen(function*() {
+    const received = withStraightQuotes(given)
     if (received.status !== 200) {
       const generic = ProviderHttp.statusError(provider, received)
       if (Option.isSome(generic)) return yield* generic.value

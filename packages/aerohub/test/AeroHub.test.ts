@@ -834,6 +834,31 @@ describe("AeroHub plugin end to end", () => {
       assert.notInclude(declined.message, "may have been applied")
     }))
 
+  it.scopedLive("a refusal written as AeroHub's error example writes it (curly quotes, not JSON) is a decline, not an update in doubt; other bodies that are not JSON stay unreadable", () =>
+    Effect.gen(function*() {
+      const refusing = yield* ScriptedServer.make({
+        [`POST ${updateRefundPath}`]: [
+          { body: { code: 200, msg: "Successful" } },
+          { body: "{\n\u201Ccode\u201D: 400,\n\u201Cmsg\u201D: \u201CFailed\u201D\n}" },
+          { body: "{\u201Ccode\u201D: 400, \u201Cmsg\u201D: \u201CFailed: the \u201Creason\u201D\u201D}" }
+        ]
+      })
+      const { refunds } = yield* setup({ env: { REFUNDKIT_AEROHUB_BASE_URL: refusing.url } })
+      const o = order(12)
+      const { refund } = yield* refunds.create({ provider: "aerohub", request: { ...o, refundStatus: "PROCESSING" }, idempotencyKey: "curly-refusal" })
+      const next = { ...o, refundStatus: "REFUNDED_PENDING" }
+      const declined = yield* Effect.flip(refunds.update(refund.id, next))
+      assert.strictEqual(declined._tag, "ProviderDeclined", declined.message)
+      if (declined._tag === "ProviderDeclined") assert.deepStrictEqual([declined.providerCode, declined.reason], ["400", "Failed"])
+      const kept = yield* refunds.get(refund.id)
+      assert.deepStrictEqual([kept.status, kept.providerStatus, kept.error], ["pending", "PROCESSING", undefined], "a refused update changes nothing and leaves nothing in doubt")
+      // Quotes inside its text make it ambiguous: it stays an answer refundkit cannot read, in doubt.
+      const unread = yield* Effect.flip(refunds.update(refund.id, next))
+      assert.strictEqual(unread._tag, "UnexpectedResponse")
+      assert.include(unread.message, "the update may have been applied")
+      assert.strictEqual(refusing.calls.length, 3)
+    }))
+
   it.scopedLive("a later update whose connection is reset on every attempt is in doubt as a lost answer is: the same advice, the refund keeps its status", () =>
     Effect.gen(function*() {
       const { refunds, sandbox, sent } = yield* setup()

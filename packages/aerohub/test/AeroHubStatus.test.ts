@@ -131,8 +131,12 @@ describe("AeroHubStatus", () => {
       const shape = fail(received(200, `{"code":"200","msg":"Successful"}`))
       assert.strictEqual(shape._tag, "UnexpectedResponse")
       if (shape._tag === "UnexpectedResponse") assert.strictEqual(shape.path, "code")
-      // AeroHub's own error example uses curly quotes: not JSON.
-      assert.strictEqual(fail(received(200, "{\n“code”: 400,\n“msg”: “Failed”\n}"))._tag, "UnexpectedResponse")
+      // AeroHub's own error example uses curly quotes: not JSON, read as the refusal it spells (quirk 8).
+      const example = fail(received(200, "{\n“code”: 400,\n“msg”: “Failed”\n}"))
+      assert.strictEqual(example._tag, "ProviderDeclined")
+      if (example._tag === "ProviderDeclined") assert.strictEqual(example.reason, "Failed")
+      // A quote inside its text leaves it no JSON even so.
+      assert.strictEqual(fail(received(200, "{“code”: 400, “msg”: “the “reason””}"))._tag, "UnexpectedResponse")
     })
   })
 })
