@@ -38,6 +38,14 @@ describe("refundkit resolve", () => {
     assert.strictEqual(refund.status, "succeeded")
     assert.isUndefined(refund.error)
     assert.deepInclude(refund.events.at(-1), { source: "operator", detail: "operator: seen in the Airpay dashboard" })
+    // The verdict as asked is on its event, in `get --json` as in resolve's answer; the history line words it as before.
+    const verdict = { note: "operator: seen in the Airpay dashboard", releaseTargets: false, failedTargets: [], correct: false }
+    const read = JSON.parse((await cli(["get", id, "--json"])).stdout) as { events: Array<{ source: string; verdict?: unknown }> }
+    assert.deepStrictEqual(read.events.map((e) => e.verdict), [undefined, undefined, verdict])
+    assert.deepStrictEqual(read, refund)
+    const history = (await cli(["get", id])).stdout.split("\n").filter((line) => line.includes("operator  "))
+    assert.strictEqual(history.length, 1, history.join("\n"))
+    assert.match(history[0]!, /operator {2}unknown -> succeeded: operator: seen in the Airpay dashboard$/)
 
     const again = await cli(["resolve", id, "--status", "failed", "--note", "changed my mind"])
     assert.strictEqual(again.code, 2, "a final refund is not settled again")

@@ -2,10 +2,10 @@
  * `POST /v1/refunds/{id}/resolve`: an operator's verdict on a refund, recorded as `refundkit resolve`
  * records it (the same rules, then core's `Refunds.resolve`), over HTTP. Nothing is sent to any provider.
  *
- * A repeat of the verdict that settled the refund (the same `status` and `note`, and `releaseTargets`
- * if that verdict released its targets, and `correct` if it was a correction) is answered with the refund
- * as it stands, changing nothing: a client that lost the answer to its verdict may send it again and is
- * told it was recorded, as a PUT would be. Any other verdict on a final refund is 409, as the CLI refuses
+ * A repeat of the verdict that settled the refund (the same `status`, `note`, `releaseTargets`,
+ * `failedTargets` and `correct`, read from the verdict its event records, core's `RefundEvent.verdict`) is
+ * answered with the refund as it stands, changing nothing: a client that lost the answer to its verdict may
+ * send it again and is told it was recorded, as a PUT would be. Any other verdict on a final refund is 409, as the CLI refuses
  * it, unless it corrects (`correct`) a final status an operator's verdict set, as `refundkit resolve --correct`.
  *
  * The check and the verdict run in the refund's turn (`Ledger.serialise`, the one `Refunds.update`
@@ -103,26 +103,48 @@ const correctionPrefix = (refund: Refund, index: number): string | undefined => 
   return corrected === undefined ? undefined : `${correctionOpening(event.from, corrected.at)}: `
 }
 
+// A verdict's failedTargets as core records them (`Refunds.resolve`): as the refund names them, each once, in its order.
+const failedTargetsOf = (refund: Refund, verdict: ApiModel.ResolveRefund, canonical: (target: string) => string): ReadonlyArray<string> => {
+  const named = new Set((verdict.failedTargets ?? []).map((given) => refund.targets.some((t) => t.target === given) ? given : canonical(given)))
+  return [...new Set(refund.targets.map((t) => t.target))].filter((target) => named.has(target))
+}
+
 /**
- * Whether `verdict` is the one that settled `refund`. Core records a release as the note followed by
- * ` (targets released: …)` (`Refunds.resolve`); a verdict that asked for the release matches either
- * form, since a release of a refund that held nothing records the note alone. A correction is repeated
+ * Whether `verdict` is the one that settled `refund`: the same status, and every field the same as the
+ * verdict its event records (`RefundEvent.verdict`), an absent flag as `false`. A correction is repeated
  * by a correction only, and a plain verdict by a plain one: a verdict without `correct` that happens to
- * match a correction's note was not the request that made it.
+ * match a correction's note was not the request that made it. An event recorded before the ledger kept
+ * verdicts (a SQL ledger before its migration 16) has only its words, read as they were then.
  */
 const repeats = (refund: Refund, verdict: ApiModel.ResolveRefund, canonical: (target: string) => string): boolean => {
   const settled = settlingVerdict(refund)
-  if (settled === undefined || settled.event.to !== verdict.status || settled.event.detail === undefined) return false
-  const prefix = correctionPrefix(refund, settled.index)
+  if (settled === undefined || settled.event.to !== verdict.status) return false
+  const recorded = settled.event.verdict
+  if (recorded === undefined) return repeatsInWords(refund, settled.index, verdict, canonical)
+  const failedTargets = failedTargetsOf(refund, verdict, canonical)
+  return recorded.note === detailOf(verdict.note) &&
+    recorded.releaseTargets === (verdict.releaseTargets === true) &&
+    recorded.correct === (verdict.correct === true) &&
+    recorded.failedTargets.length === failedTargets.length &&
+    recorded.failedTargets.every((target, i) => target === failedTargets[i])
+}
+
+/**
+ * {@link repeats} for an event without a verdict record, from the words of its detail as core wrote them before it
+ * kept one: a release is the note followed by ` (targets released: …)`, which a verdict that asked for the release
+ * matches either way, since a release of a refund that held nothing records the note alone; failed targets follow
+ * the note as ` (failed targets, not refunded by <provider>: …)`; a correction opens with `Ledger.correctionOpening`.
+ */
+const repeatsInWords = (refund: Refund, index: number, verdict: ApiModel.ResolveRefund, canonical: (target: string) => string): boolean => {
+  const detailText = refund.events[index]!.detail
+  if (detailText === undefined) return false
+  const prefix = correctionPrefix(refund, index)
   if ((verdict.correct === true) !== (prefix !== undefined)) return false
-  if (prefix !== undefined && !settled.event.detail.startsWith(prefix)) return false
-  const recorded = settled.event.detail.slice(prefix?.length ?? 0)
+  if (prefix !== undefined && !detailText.startsWith(prefix)) return false
+  const recorded = detailText.slice(prefix?.length ?? 0)
   const detail = detailOf(verdict.note)
   if (verdict.failedTargets !== undefined) {
-    // Core records the targets as the refund names them, in its order: the verdict's, read the same way.
-    const named = new Set(verdict.failedTargets.map((given) => refund.targets.some((t) => t.target === given) ? given : canonical(given)))
-    const targets = [...new Set(refund.targets.map((t) => t.target))].filter((target) => named.has(target))
-    return recorded === `${detail} (failed targets, not refunded by ${refund.provider}: ${targets.join(", ")})`
+    return recorded === `${detail} (failed targets, not refunded by ${refund.provider}: ${failedTargetsOf(refund, verdict, canonical).join(", ")})`
   }
   if (recorded === detail) return true
   return verdict.releaseTargets === true && recorded.startsWith(`${detail} (targets released: `)

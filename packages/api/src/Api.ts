@@ -132,7 +132,7 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
           "a body that is not a verdict (a missing or blank `note`, another `status`, an unknown field, `releaseTargets` without `failed`) is 400 invalid_request naming the field. " +
           "409 illegal_transition, nothing changed, for a refund still `requested` (its first call is out, and its answer settles it), one already final " +
           "(`succeeded` or `failed`), and `failed` for a refund whose items show a target the provider refunded or is refunding (resolve it `succeeded`). " +
-          "A repeat of the verdict that settled the refund (the same `status` and `note`, `releaseTargets` if it released them, and `correct` if it was a correction) " +
+          "A repeat of the verdict that settled the refund (the same `status`, `note`, `releaseTargets`, `failedTargets` and `correct`, as its event's `verdict` records them) " +
           "is answered 200 with `Idempotent-Replayed: true` and the refund as it stands, changing nothing, so a client may retry after a lost answer. " +
           "`releaseTargets: true` with `failed` frees the targets of a failed refund its provider keeps on them (`holdsTarget`, an AeroHub order it closed), " +
           "for when the provider has said it will take a new refund of them. " +

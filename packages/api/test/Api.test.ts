@@ -38,6 +38,13 @@ describe("Api", () => {
     assert.sameMembers(Object.keys(verdict.properties ?? {}), ["status", "note", "releaseTargets", "failedTargets", "correct"])
     assert.strictEqual((verdict.properties?.["correct"] as { type?: string } | undefined)?.type, "boolean")
     assert.strictEqual(verdict.properties?.["note"]?.maxLength, ApiModel.maxNoteLength)
+    // A refund's history carries each operator's verdict as it was asked for, every field of it always there.
+    const event = spec.components.schemas["RefundEvent"] as { required?: ReadonlyArray<string>; properties?: Record<string, unknown> }
+    assert.include(JSON.stringify(event.properties?.["verdict"]), "#/components/schemas/OperatorVerdict")
+    assert.notInclude(event.required ?? [], "verdict")
+    const recorded = spec.components.schemas["OperatorVerdict"] as { required?: ReadonlyArray<string>; properties?: Record<string, unknown> }
+    assert.sameMembers([...recorded.required ?? []], ["note", "releaseTargets", "failedTargets", "correct"])
+    assert.sameMembers(Object.keys(recorded.properties ?? {}), ["note", "releaseTargets", "failedTargets", "correct"])
     assert.deepStrictEqual(create!.security, [{ bearer: [] }])
     assert.deepStrictEqual(spec.paths["/v1/webhooks/{provider}"]?.post?.security, [])
 

@@ -13,7 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Money from "./Money.js"
 import { storableText } from "./Provider.js"
-import type { EventSource, Refund, RefundEvent, RefundItem } from "./Refund.js"
+import type { EventSource, OperatorVerdict, Refund, RefundEvent, RefundItem } from "./Refund.js"
 import type { ErrorInfo } from "./RefundError.js"
 import { IllegalTransition, InvalidRequest, LedgerError, OverRefund, RefundNotFound, TargetAlreadyRefunded } from "./RefundError.js"
 import * as RefundStatus from "./RefundStatus.js"
@@ -80,6 +80,12 @@ export interface Change {
   /** `null` clears the stored error. */
   readonly error?: ErrorInfo | null | undefined
   readonly detail?: string | undefined
+  /**
+   * An operator's verdict as it was asked for (`Refunds.resolve`), recorded on the change's event
+   * (`RefundEvent.verdict`) beside the `detail` that words it. Read only with `source` `operator`:
+   * no other source records a verdict (since 0.6.0).
+   */
+  readonly verdict?: OperatorVerdict | undefined
   /**
    * Applies only while the refund is in one of these statuses (checked under the same lock
    * as the transition table); otherwise it is refused like an illegal transition. A submit's
@@ -488,6 +494,14 @@ const correcting = (refund: Refund, change: Change): Change => {
   return { ...change, onlyFrom: undefined, detail: change.detail === undefined ? opening : `${opening}: ${change.detail}` }
 }
 
+// Its four fields only, as a SQL ledger stores them: the memory ledger's copy reads back the same.
+const verdictOf = (verdict: OperatorVerdict): OperatorVerdict => ({
+  note: verdict.note,
+  releaseTargets: verdict.releaseTargets,
+  failedTargets: [...verdict.failedTargets],
+  correct: verdict.correct
+})
+
 /**
  * The next state of a refund under a change, or the refused event and error when the
  * transition table does not allow it. Every ledger implementation applies changes
@@ -515,7 +529,8 @@ export const applyChange = (
     to: change.to,
     accepted: true,
     ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
-    ...(change.detail === undefined ? {} : { detail: change.detail })
+    ...(change.detail === undefined ? {} : { detail: change.detail }),
+    ...(change.verdict === undefined || change.source !== "operator" ? {} : { verdict: verdictOf(change.verdict) })
   }
   if (
     overruled === undefined && corrected === undefined &&

@@ -62,8 +62,40 @@ export const EventSource = Schema.Literal("submit", "sync", "webhook", "operator
 export type EventSource = typeof EventSource.Type
 
 /**
+ * An operator's verdict as it was asked for (`Refunds.resolve`), kept on the event that records it:
+ * the note as `resolve` was given it (the CLI and the gateway give `operator: <note>`), whether it
+ * asked to release the targets, the targets it named as not refunded (as the refund spells them, in
+ * its order; none is `[]`), and whether it corrected an earlier verdict. The event's `detail` words
+ * the same for a person; this is what a program compares (the gateway answers a repeat of the verdict
+ * that settled a refund as a replay), so a note that happens to contain the detail's other words is
+ * never taken for them.
+ *
+ * @since 0.6.0
+ */
+export const OperatorVerdict = Schema.Struct({
+  note: Schema.String.annotations({ description: "The note as recorded, before any words the event's detail adds" }),
+  releaseTargets: Schema.Boolean.annotations({
+    description: "true when the verdict asked to let go of the targets of a failed refund its provider keeps on them (resolve --release-targets)"
+  }),
+  failedTargets: Schema.Array(Schema.String).annotations({
+    description: "The targets the verdict named as not refunded by the provider (resolve --failed-target), as the refund spells them; empty when none"
+  }),
+  correct: Schema.Boolean.annotations({ description: "true when the verdict corrected an earlier operator's verdict (resolve --correct)" })
+}).annotations({
+  identifier: "OperatorVerdict",
+  description: "An operator's verdict (resolve) as it was asked for"
+})
+
+/**
+ * @since 0.6.0
+ */
+export type OperatorVerdict = typeof OperatorVerdict.Type
+
+/**
  * One entry of a refund's history. `accepted: false` records a change that was
- * refused (an illegal transition) without applying it.
+ * refused (an illegal transition) without applying it. An operator's verdict
+ * (`Refunds.resolve`) carries `verdict` (since 0.6.0); no other event does, and
+ * neither do verdicts recorded before ledgers kept it (a SQL ledger before its migration 16).
  *
  * @since 0.1.0
  */
@@ -75,7 +107,10 @@ export const RefundEvent = Schema.Struct({
   to: RefundStatus,
   providerStatus: Schema.optional(Schema.String),
   accepted: Schema.Boolean,
-  detail: Schema.optional(Schema.String)
+  detail: Schema.optional(Schema.String),
+  verdict: Schema.optionalWith(OperatorVerdict, { exact: true }).annotations({
+    description: "On an operator's verdict (source operator, from resolve) only: the verdict as it was asked for, which detail words for a person"
+  })
 }).annotations({ identifier: "RefundEvent" })
 
 /**

@@ -316,6 +316,8 @@ export declare namespace Refunds {
      * a provider's decline and drops any other error (an in-doubt or transport error no longer says
      * what happened: the operator's verdict does) (since 0.6.0). A final status an operator recorded is
      * corrected with `options.correct` (`GuardError` when the refund's targets are no longer free).
+     * Its event records the verdict as asked beside the detail that words it (`RefundEvent.verdict`:
+     * `note`, `releaseTargets`, the `failedTargets` as the refund spells them, `correct`; since 0.6.0).
      */
     readonly resolve: (
       id: string,
@@ -1638,7 +1640,10 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           ...(to === "succeeded" || staleError ? { error: null } : {}),
           ...(release ? { holdsTarget: false } : {}),
           ...(failedTargets === undefined ? {} : { failedTargets }),
-          ...(correct ? { corrects: true } : {})
+          ...(correct ? { corrects: true } : {}),
+          // The detail words the verdict for a person; a program that asks whether a verdict repeats this one
+          // (the gateway's replay) reads it here, as asked, not parsed back out of those words.
+          verdict: { note, releaseTargets: release, failedTargets: failedTargets ?? [], correct }
         }
         // A correction to succeeded takes back targets its failed verdict freed, which another refund may have
         // taken since: checked as a claim of the refund would be, in the ledger's write where it can.

@@ -357,6 +357,21 @@ describe("Ledger (in memory)", () => {
       assert.deepStrictEqual(refused._tag === "OverRefund" ? refused.remaining : refused, "50.00")
     }))
 
+  it("a change's verdict goes on its event, its four fields only, and only from an operator", () => {
+    const at = "2024-01-01T00:00:01.000Z"
+    const verdict = { note: "operator: credited", releaseTargets: false, failedTargets: ["t2"], correct: false }
+    const unknown = Either.getOrThrow(Ledger.applyChange(draft(1), { to: "unknown", source: "recovery", at, verdict }))
+    assert.isUndefined(unknown.events.at(-1)!.verdict, "recovery records no verdict")
+    const synced = Either.getOrThrow(Ledger.applyChange(unknown, { to: "pending", source: "sync", at, providerStatus: "NEW", verdict }))
+    assert.isUndefined(synced.events.at(-1)!.verdict, "nor does the provider's word")
+    const extra = { ...verdict, extra: "not recorded" }
+    const settled = Either.getOrThrow(Ledger.applyChange(synced, { to: "succeeded", source: "operator", at, detail: verdict.note, verdict: extra }))
+    assert.deepStrictEqual(settled.events.at(-1)!.verdict, verdict)
+    // A refused verdict keeps what was asked beside the refusal.
+    const refused = Ledger.applyChange(settled, { to: "failed", source: "operator", at, detail: "operator: typo", verdict: { ...verdict, note: "operator: typo" } })
+    assert.deepStrictEqual(Either.isLeft(refused) ? refused.left.refused.events.at(-1)!.verdict : refused, { ...verdict, note: "operator: typo" })
+  })
+
   it("an operator's correction moves a final status an operator set to the other one, and names the verdict it corrects; nothing else leaves a final status", () => {
     const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
     const apply = (refund: Refund, change: Omit<Ledger.Change, "at">) => Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change })

@@ -529,6 +529,8 @@ describe("Refunds", () => {
       assert.strictEqual(resolved.status, "succeeded")
       assert.deepStrictEqual(resolved.items.map((i) => [i.target, i.status, i.amount]), [["t1", "succeeded", "10.00"], ["t2", "failed", "60.00"], ["t3", "succeeded", "5.00"]])
       assert.strictEqual(resolved.events.at(-1)!.detail, "operator: t1 and t3 refunded, t2 not (failed targets, not refunded by toy: t2)")
+      // As asked, with the targets as the refund spells them: what a repeat is compared with, not the words above.
+      assert.deepStrictEqual(resolved.events.at(-1)!.verdict, { note: "operator: t1 and t3 refunded, t2 not", releaseTargets: false, failedTargets: ["t2"], correct: false })
       assert.deepStrictEqual(yield* refunds.get(id), resolved)
 
       // t2's 60.00 no longer counts, t1's 10.00 does.
@@ -574,9 +576,34 @@ describe("Refunds", () => {
       assert.isUndefined(released.holdsTarget)
       assert.strictEqual(released.status, "failed")
       assert.include(released.events.at(-1)!.detail ?? "", "targets released")
+      assert.deepStrictEqual(released.events.at(-1)!.verdict, { note: "operator: the provider reopened it", releaseTargets: true, failedTargets: [], correct: false })
+      assert.deepStrictEqual(noted.events.at(-1)!.verdict, { note: "operator: closed at the provider", releaseTargets: false, failedTargets: [], correct: false })
+      // The provider's own word is no verdict.
+      assert.deepStrictEqual(released.events.filter((e) => e.verdict !== undefined).map((e) => e.sequence), [noted.events.at(-1)!.sequence, released.events.at(-1)!.sequence])
       const after = yield* refunds.create({ provider: "toy", request: one("t1", "50.00"), idempotencyKey: "fourth", originalAmounts })
       assert.strictEqual(after.refund.status, "succeeded")
       assert.strictEqual(toy.calls.length, 2)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("each verdict's event records it as asked (verdict), whatever its note says; a correction too; recovery's and the provider's events carry none", () => {
+    const toy = scripted({ idempotent: false })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.fail(new ProviderUnavailable({ provider: "toy", detail: "HTTP 500", httpStatus: 500, maybeProcessed: true })))
+      const lost = yield* Effect.flip(refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "verdict-words" }))
+      const id = lost._tag === "ProviderUnavailable" ? lost.refundId! : ""
+      // A note in the very words core adds to a release and a correction: the record says what was asked.
+      const note = `operator: ${Ledger.correctionOpening("succeeded", "2024-01-01T00:00:00.000Z")}: odd (targets released: none)`
+      const failed = yield* refunds.resolve(id, "failed", note)
+      assert.strictEqual(failed.events.at(-1)!.detail, note)
+      assert.deepStrictEqual(failed.events.at(-1)!.verdict, { note, releaseTargets: false, failedTargets: [], correct: false })
+      const corrected = yield* refunds.resolve(id, "succeeded", "operator: credited after all", { correct: true })
+      assert.include(corrected.events.at(-1)!.detail ?? "", "corrects the failed an operator recorded at ")
+      assert.deepStrictEqual(corrected.events.at(-1)!.verdict, { note: "operator: credited after all", releaseTargets: false, failedTargets: [], correct: true })
+      assert.deepStrictEqual(corrected.events.filter((e) => e.verdict !== undefined).map((e) => e.source), ["operator", "operator"])
+      assert.isAbove(corrected.events.length, 2, "the submit's events are there, without a verdict")
+      assert.deepStrictEqual(yield* refunds.get(id), corrected)
     }).pipe(Effect.provide(toy.layer))
   })
 

@@ -31,6 +31,9 @@
  *   those of a refund that has not failed.
  * - `refund_targets.released` (since migration 15): 1 on a target whose items its refund
  *   records `failed` (core's `releasedTargets`); the guard passes that reservation by.
+ * - `refund_events.verdict` (since migration 16): on an operator's verdict, the verdict as it was
+ *   asked for (core's `RefundEvent.verdict`), JSON text as the other JSON columns; NULL on every
+ *   other event, and on verdicts recorded before the migration.
  * - `refund_turns` (SQLite only, since migration 8): who holds a refund's turn
  *   (`serialise`) and until when; PostgreSQL takes an advisory lock instead.
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
@@ -437,6 +440,13 @@ const pg15: ReadonlyArray<string> = [
   }) f WHERE t.provider = f.provider AND t.target = f.target AND t.refund_seq = f.seq`
 ]
 
+// What an operator's verdict asked for, on its event (core's `RefundEvent.verdict`): the gateway tells a repeat
+// of the verdict that settled a refund from it, not from the words of the event's detail. Nothing is filled in
+// for the events already there: a verdict's words are all they have, and read so (the gateway falls back to
+// them), while words parsed into a column here would pass for what was asked. A nullable column with no
+// default is added without rewriting a row on either database, so the append-only triggers never see it.
+const eventVerdict = [`ALTER TABLE refund_events ADD COLUMN verdict TEXT`]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -464,7 +474,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "12_alive_until": statements(aliveUntil),
   "13_failed_holds_target": statements(flagColumn("holds_target", contentColumns13)),
   "14_claimed_by": statements({ sqlite: claimedBy, pg: claimedBy }),
-  "15_released_targets": statements({ sqlite: sqlite15, pg: pg15 })
+  "15_released_targets": statements({ sqlite: sqlite15, pg: pg15 }),
+  "16_event_verdict": statements({ sqlite: eventVerdict, pg: eventVerdict })
 }
 
 /**

@@ -20,6 +20,12 @@ const rowBefore14 = (refund: Refund) => {
   return row
 }
 
+/** An event's row as ledgers before migration 16 (`verdict`) took it. */
+const eventBefore16 = (dialect: "sqlite" | "pg", refundId: string, event: Refund["events"][number]) => {
+  const { verdict: _, ...row } = Rows.eventRow(dialect, refundId, event)
+  return row
+}
+
 /** Applies the migrations before `id` only: a ledger as an older build left it. */
 const migratedBelow = (sql: SqlClient.SqlClient, id: number) =>
   on(sql)(Migrator.make({})({
@@ -62,10 +68,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"], [14, "claimed_by"], [15, "released_targets"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"], [14, "claimed_by"], [15, "released_targets"], [16, "event_verdict"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 15)
+          assert.strictEqual(Migrations.latest, 16)
           // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
           yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
           for (const step of [Migrations.check, Migrations.run]) {
@@ -84,7 +90,7 @@ describe("Migrations", () => {
           // would stall the one holding the lock. Like the ledger's own connection, they retry instead.
           if (location.name === "SQLite") yield* Effect.forEach(clients, (sql) => sql.unsafe("PRAGMA busy_timeout = 0"), { discard: true })
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 15], "one process applies every migration")
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 16], "one process applies every migration")
         }))
 
       it.scopedLive("a ledger from before migration 3 keeps every event and reservation", () =>
@@ -96,7 +102,7 @@ describe("Migrations", () => {
           const moved = Either.getOrThrow(applyChange(partial("before-3", "pay-9", "6.00", "10.00"), { to: "pending", source: "sync", at: at(1) }))
           const dialect = location.name === "SQLite" ? "sqlite" : "pg"
           yield* sql`INSERT INTO refunds ${sql.insert(rowBefore14(moved))}`
-          yield* sql`INSERT INTO refund_events ${sql.insert(moved.events.map((e) => Rows.eventRow(dialect, moved.id, e)))}`
+          yield* sql`INSERT INTO refund_events ${sql.insert(moved.events.map((e) => eventBefore16(dialect, moved.id, e)))}`
           yield* sql`INSERT INTO refund_targets ${sql.insert(Rows.targetRows(moved))}`
 
           const ledger = yield* build(SqlLedger.layer({ url }))
@@ -256,6 +262,28 @@ describe("Migrations", () => {
           // Its next change keeps the flag in step: the provider correcting itself holds the target again.
           yield* ledger.transition(mixed.id, { to: "pending", source: "sync", at: at(20), items: [{ target: "mixed-ok", status: "succeeded" }, { target: "mixed-refused", status: "pending" }] })
           assert.strictEqual((yield* Effect.flip(ledger.claim(guarded("mixed-fix-2", "mixed-refused", "1.00", 21))))._tag, "OverRefund")
+        }))
+
+      it.scopedLive("a ledger from before migration 16: its verdicts read back as recorded, without a verdict record; verdicts since carry one", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const sql = yield* rawSql(url)
+          yield* migratedBelow(sql, 16)
+          const dialect = location.name === "SQLite" ? "sqlite" : "pg"
+          // As ledgers before migration 16 wrote it: an operator's verdict in words alone.
+          const unknown = Either.getOrThrow(applyChange(draft("before-16"), { to: "unknown", source: "recovery", at: at(1) }))
+          const settled = Either.getOrThrow(applyChange(unknown, { to: "failed", source: "operator", at: at(2), detail: "operator: not at the provider" }))
+          yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(settled))}`
+          const seqs = yield* sql<{ readonly seq: number | string }>`SELECT seq FROM refunds WHERE id = ${settled.id}`
+          yield* sql`INSERT INTO refund_events ${sql.insert(settled.events.map((e) => ({ refund_seq: seqs[0]!.seq, ...eventBefore16(dialect, settled.id, e) })))}`
+
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          assert.deepStrictEqual(yield* ledger.get(settled.id), settled)
+          assert.isUndefined((yield* ledger.get(settled.id)).events.at(-1)!.verdict)
+          const verdict = { note: "operator: credited after all", releaseTargets: false, failedTargets: [], correct: true }
+          const corrected = yield* ledger.transition(settled.id, { to: "succeeded", source: "operator", at: at(3), corrects: true, detail: verdict.note, verdict })
+          assert.deepStrictEqual(corrected.events.map((e) => e.verdict), [undefined, undefined, undefined, verdict])
+          assert.deepStrictEqual(yield* (yield* build(SqlLedger.layer({ url }))).get(settled.id), corrected)
         }))
 
       it.scopedLive("the event history is append-only", () =>

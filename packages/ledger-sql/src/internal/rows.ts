@@ -8,7 +8,7 @@
 import type { Reservation, StatusCount } from "@refundkit/core/Ledger"
 import { releasedChange, reservationOf } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
-import { RefundId, RefundItem, RefundTarget, EventSource } from "@refundkit/core/Refund"
+import { EventSource, OperatorVerdict, RefundId, RefundItem, RefundTarget } from "@refundkit/core/Refund"
 import { ErrorInfo, LedgerError } from "@refundkit/core/RefundError"
 import { RefundStatus } from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
@@ -25,7 +25,7 @@ export const refundColumns =
   "seq, id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_final, holds_target, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
 
 /** @internal */
-export const eventColumns = "refund_id, sequence, at, source, from_status, to_status, provider_status, accepted, detail"
+export const eventColumns = "refund_id, sequence, at, source, from_status, to_status, provider_status, accepted, detail, verdict"
 
 // PostgreSQL returns BIGINT and NUMERIC as strings, SQLite returns INTEGER as a number.
 const Seq = Schema.Union(Schema.BigInt, Schema.BigIntFromNumber)
@@ -87,7 +87,9 @@ const EventRow = Schema.Struct({
   to_status: RefundStatus,
   provider_status: OptionalText,
   accepted: Flag,
-  detail: OptionalText
+  detail: OptionalText,
+  // An operator's verdict (migration 16); NULL on other events and on verdicts recorded before the column.
+  verdict: Schema.NullOr(Schema.parseJson(OperatorVerdict))
 })
 
 /** @internal */
@@ -264,7 +266,8 @@ export const toEvent = (row: EventRow): RefundEvent => ({
   to: row.to_status,
   accepted: row.accepted,
   ...(row.provider_status === null ? {} : { providerStatus: row.provider_status }),
-  ...(row.detail === null ? {} : { detail: row.detail })
+  ...(row.detail === null ? {} : { detail: row.detail }),
+  ...(row.verdict === null ? {} : { verdict: row.verdict })
 })
 
 /** @internal */
@@ -331,6 +334,20 @@ export const updateRow = (refund: Refund) => ({
   holds_target: refund.holdsTarget === true ? 1 : 0
 })
 
+/**
+ * An event's verdict as the `verdict` column holds it: JSON text of its four fields, whatever else the
+ * object carries, so every ledger reads back the same; NULL for an event without one.
+ */
+const verdictText = (event: RefundEvent): string | null =>
+  event.verdict === undefined
+    ? null
+    : JSON.stringify({
+      note: event.verdict.note,
+      releaseTargets: event.verdict.releaseTargets,
+      failedTargets: event.verdict.failedTargets,
+      correct: event.verdict.correct
+    })
+
 /** @internal */
 export const eventRow = (dialect: Dialect, refundId: string, event: RefundEvent) => ({
   refund_id: refundId,
@@ -342,7 +359,8 @@ export const eventRow = (dialect: Dialect, refundId: string, event: RefundEvent)
   provider_status: event.providerStatus ?? null,
   // better-sqlite3 cannot bind booleans.
   accepted: dialect === "sqlite" ? (event.accepted ? 1 : 0) : event.accepted,
-  detail: event.detail ?? null
+  detail: event.detail ?? null,
+  verdict: verdictText(event)
 })
 
 /**
@@ -437,5 +455,6 @@ export const eventValues = (refundId: string, event: RefundEvent): ReadonlyArray
   event.to,
   event.providerStatus ?? null,
   event.accepted ? 1 : 0,
-  event.detail ?? null
+  event.detail ?? null,
+  verdictText(event)
 ]

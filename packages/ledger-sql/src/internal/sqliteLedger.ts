@@ -120,8 +120,8 @@ const sql = {
   releaseTargets: releaseTargetsText,
   // A claim knows the seq it just inserted (the rowid); later events look it up by id.
   reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?)`,
-  insertClaimEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  insertEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (${seqOfId}, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertClaimEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (${seqOfId}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   update: `UPDATE refunds SET ${Rows.updateAssignments}, version = version + 1 WHERE id = ?`,
   // A refused change adds only an event; the bump still tells other processes' caches.
   bump: "UPDATE refunds SET version = version + 1 WHERE id = ?",
