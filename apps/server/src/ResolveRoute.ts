@@ -191,7 +191,7 @@ const finalRefusal = (refund: Refund, verdict: ApiModel.ResolveRefund): ApiError
     ? ` It still holds its targets (${refund.provider} keeps it on them); if ${refund.provider} has told you it will take a new refund of them, ` +
       `send {"status": "failed", "releaseTargets": true, "note": "..."}.`
     : settled !== undefined
-    ? ` An operator settled it ${settled.to} at ${settled.at}; only a repeat of that verdict (the same status and note) is answered with the refund.${correction}`
+    ? ` An operator settled it ${settled.to} at ${settled.at}; only a repeat of that verdict (the same status, note, releaseTargets, failedTargets and correct) is answered with the refund.${correction}`
     : ""
   return refused(refund, verdict.status, `Refund ${refund.id} is already ${refund.status}, which is final: nothing was changed.${hint}`)
 }

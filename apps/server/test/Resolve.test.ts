@@ -205,7 +205,7 @@ describe("POST /v1/refunds/{id}/resolve", () => {
       const otherNote = yield* resolve(gw, id, { status: "failed", note: "refused by Exirom support" })
       assert.strictEqual(otherNote.status, 409, otherNote.text)
       assert.include(otherNote.body.error.message, `Refund ${id} is already failed, which is final: nothing was changed. An operator settled it failed at `)
-      assert.include(otherNote.body.error.message, "only a repeat of that verdict (the same status and note) is answered with the refund.")
+      assert.include(otherNote.body.error.message, "only a repeat of that verdict (the same status, note, releaseTargets, failedTargets and correct) is answered with the refund.")
       const otherStatus = yield* resolve(gw, id, { status: "succeeded", note: verdict.note })
       assert.strictEqual(otherStatus.status, 409, otherStatus.text)
       assert.deepStrictEqual((yield* gw.fetch("GET", `/v1/refunds/${id}`)).body, first.body)
