@@ -376,3 +376,52 @@ describe("a chargeback after Exirom's own SUCCEED", () => {
     assert.strictEqual((await cli(["create", "exirom", "--json", "--idempotency-key", "after-verdict", "--data", data("40.01")])).code, 2, "still held")
   })
 })
+
+describe("a FAILED after Exirom's own SUCCEED (a reversal)", () => {
+  it("sync records it and says how to settle it, the payment stays held through resolve failed, and --release-targets frees it", async () => {
+    // An auto-seeded Exirom payment of 100.00 EUR no other test refunds; 60.00 of it refunded.
+    const transactionId = 7_500_002
+    const data = (amount: string) => JSON.stringify({ transactionId, amount, currency: "EUR", reason: "customer_request", originalAmounts: { [transactionId]: "100.00" } })
+    type Shown = { id: string; status: string; providerStatus?: string; providerReference?: string; holdsTarget?: boolean; events: Array<{ source: string; from: string; to: string; accepted: boolean; detail?: string }> }
+    const created = await cli(["create", "exirom", "--json", "--data", data("60.00")])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as Shown).id
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const made = JSON.parse((await cli(["sync", id, "--json"])).stdout) as Shown
+    assert.deepStrictEqual([made.status, made.providerStatus], ["succeeded", "SUCCEED"])
+
+    // The refund did not reach the card (its account closed): the money is back with the merchant.
+    const reversed = await fetch(`${sandboxes.url("exirom")}/__sandbox/reversal`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refundId: made.providerReference }) })
+    assert.strictEqual(reversed.status, 200, await reversed.clone().text())
+    const synced = await cli(["sync", id, "--json"])
+    assert.strictEqual(synced.code, 0, `recorded, not refused: ${synced.stderr}`)
+    const refund = JSON.parse(synced.stdout) as Shown
+    assert.deepStrictEqual([refund.status, refund.providerStatus], ["requires_action", "FAILED"])
+    assert.deepInclude(refund.events.at(-1), { source: "sync", from: "succeeded", to: "requires_action", accepted: true })
+    assert.include(refund.events.at(-1)!.detail, "exirom reported FAILED (declined (2): REJECTED_BY_ISSUER_BANK_ERROR) to a status query after it had reported SUCCEED to a status query at")
+    assert.include(refund.events.at(-1)!.detail, "or failed --release-targets if exirom confirms the reversal, which lets its targets be refunded again")
+    const report = JSON.parse((await cli(["reconcile", "--json", "--provider", "exirom"])).stdout) as { results: Array<{ refundId: string; needsPerson?: string }> }
+    assert.include(report.results.find((r) => r.refundId === id)?.needsPerson, `refundkit resolve ${id} --status succeeded|failed`)
+    // It still holds its 60.00 of the payment's 100.00, and the same FAILED asked again changes nothing.
+    const over = await cli(["create", "exirom", "--json", "--idempotency-key", "after-reversal", "--data", data("40.01")])
+    assert.strictEqual(over.code, 2, over.stderr)
+    assert.include(over.stdout, "only 40.00 EUR is left to refund")
+    const asked = await cli(["sync", id, "--json"])
+    assert.strictEqual(asked.code, 0, asked.stderr)
+    assert.deepStrictEqual(JSON.parse(asked.stdout), JSON.parse(synced.stdout))
+
+    // failed alone: the refund did not stand, and the payment stays held (repaid some other way, say).
+    const failed = await cli(["resolve", id, "--json", "--status", "failed", "--note", "Exirom confirmed the reversal"])
+    assert.strictEqual(failed.code, 0, failed.stderr)
+    assert.deepInclude(JSON.parse(failed.stdout) as Shown, { status: "failed", holdsTarget: true })
+    assert.strictEqual((await cli(["create", "exirom", "--json", "--idempotency-key", "after-failed", "--data", data("40.01")])).code, 2, "still held")
+
+    const released = await cli(["resolve", id, "--json", "--status", "failed", "--release-targets", "--note", "refund it again"])
+    assert.strictEqual(released.code, 0, released.stderr)
+    const shown = JSON.parse(released.stdout) as Shown
+    assert.isUndefined(shown.holdsTarget)
+    assert.strictEqual(shown.events.at(-1)!.detail, "operator: refund it again (targets released: exirom took this refund back after it had made it)")
+    const again = await cli(["create", "exirom", "--json", "--idempotency-key", "after-release", "--data", data("100.00")])
+    assert.strictEqual(again.code, 0, `the whole payment is refunded again, and Exirom takes it: ${again.stderr}`)
+  })
+})

@@ -135,7 +135,8 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
           "A repeat of the verdict that settled the refund (the same `status`, `note`, `releaseTargets`, `failedTargets` and `correct`, as its event's `verdict` records them) " +
           "is answered 200 with `Idempotent-Replayed: true` and the refund as it stands, changing nothing, so a client may retry after a lost answer. " +
           "`releaseTargets: true` with `failed` frees the targets of a failed refund its provider keeps on them (`holdsTarget`, an AeroHub order it closed), " +
-          "for when the provider has said it will take a new refund of them. " +
+          "for when the provider has said it will take a new refund of them, and of a refund its provider took back after reporting it succeeded " +
+          "(a reversal or a chargeback, in `requires_action`), which `failed` alone records failed with its targets still held. " +
           "`correct: true` replaces a verdict an operator recorded with the other final status (`succeeded` by `failed`, or `failed` by `succeeded`), " +
           "as `refundkit resolve --correct`: the event records which verdict it corrects. 400 invalid_request naming `correct` for a refund with no verdict to correct " +
           "(not final: send the verdict without `correct`) and for one already in that status (nothing to correct); 409 illegal_transition for a final status " +

@@ -120,7 +120,8 @@ export const ResolveRefund = Schema.Struct({
   releaseTargets: Schema.optional(Schema.Boolean.annotations({
     message: (issue) => `must be true or false, got ${describeValue(issue.actual)}`,
     description: "With status failed: free the targets of a failed refund its provider still keeps on them (an AeroHub order it closed), " +
-      "once the provider has told you it will take a new refund of them"
+      "once the provider has told you it will take a new refund of them; or of a refund its provider took back after reporting it succeeded " +
+      "(an Exirom FAILED or CHARGEBACK after SUCCEED), once it has confirmed the money came back: without it such a refund resolved failed keeps its targets held"
   })),
   failedTargets: Schema.optional(
     Schema.Array(Schema.String.pipe(Schema.minLength(1, { message: () => "a target of the refund, not empty" }), Schema.maxLength(200))).pipe(

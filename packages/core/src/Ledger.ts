@@ -50,7 +50,8 @@ export interface Change {
    * `undefined` follows the provider's latest word: a change with a `providerStatus` drops the flag, one
    * without (an operator's, recovery's) keeps it, since a note typed by hand is not the provider
    * letting go of the refund. `false` releases the targets (an operator's explicit say-so: `Refunds.resolve`
-   * with `releaseTargets`). Only a `failed` refund carries it (since 0.6.0).
+   * with `releaseTargets`); `true` from an operator keeps them (`Refunds.resolve` of a refund its provider took
+   * back from its own success, `reopening`). Only a `failed` refund carries it (since 0.6.0).
    */
   readonly holdsTarget?: boolean | undefined
   readonly providerReference?: string | undefined
@@ -366,8 +367,8 @@ export const verdictItems = (
 // What the provider says against each final status, when a person set it. A `requires_action` after a
 // hand-made `succeeded` is a provider that has more to say than "refunded" (Exirom's CHARGEBACK: the
 // cardholder may have been repaid twice), which a person reconciles, as after a hand-made `failed`.
-// Of these, only `succeeded` -> `requires_action` also reopens a status the provider set itself, and only
-// for a word it calls final (`overruling`).
+// Of these, only `succeeded` -> `failed` and `succeeded` -> `requires_action` also reopen a status the
+// provider set itself, and only from its own sync or callback (`overruling`).
 const contradicts: { readonly [From in "succeeded" | "failed"]: ReadonlyArray<RefundStatus.RefundStatus> } = {
   failed: ["pending", "requires_action", "succeeded"],
   succeeded: ["failed", "requires_action"]
@@ -418,24 +419,74 @@ export const isCorrection = (refund: Refund, change: Change): boolean => {
   return setter !== undefined && isVerdict(setter)
 }
 
+// A status change, as `setterOf` counts one.
+const changesStatus = (event: RefundEvent): boolean => event.accepted && event.from !== event.to
+
+const providerSource = (source: EventSource): boolean => source !== "operator" && source !== "recovery"
+
 /**
- * Whether a provider's change repeats the `requires_action` word an operator's verdict has since settled: the
- * refund is final by a verdict (`setterOf`, `isVerdict`) and the change brings, as `requires_action`, the
- * provider status the refund already holds (the provider's last word, which the operator had before them). The
- * word asked for a person, and the verdict is that person's answer: a retried callback or a second sync answering
- * the same `CHARGEBACK` would otherwise move the refund back to `requires_action` every time, and it could never
- * be settled. `applyChange` refuses it as a move out of a final status; `Refunds.sync` and `Refunds.webhook` ask
- * first and record nothing. A new word reopens the refund, and so does a `pending`, `succeeded` or `failed` word
- * that contradicts the verdict, repeated or not: that says the verdict itself is wrong (a hand-made `failed`
- * freed targets the provider is still refunding).
+ * The provider's event that took back its own `succeeded` (`overruling`: a `failed` word, a reversal, or a
+ * `requires_action` word it calls final, a chargeback) and moved the refund to `requires_action`, when nothing
+ * but operators' verdicts (a correction included) has moved the refund since: it is held there for a person, or
+ * a person has settled it. `undefined` for any other refund, and for one whose `succeeded` was an operator's
+ * verdict (`isVerdict`): that is the rule for verdicts by hand. `Refunds.resolve` keeps such a refund on its
+ * targets when it is resolved `failed` without `releaseTargets`; `repeatsSettled` reads the word it brought.
+ *
+ * @since 0.6.0
+ */
+export const reopening = (refund: Refund): RefundEvent | undefined => {
+  const events = refund.events
+  let i = events.length - 1
+  while (i >= 0 && (!changesStatus(events[i]!) || isVerdict(events[i]!))) i--
+  const reopened = events[i]
+  if (reopened === undefined || reopened.from !== "succeeded" || reopened.to !== "requires_action" || !providerSource(reopened.source)) return undefined
+  for (i--; i >= 0; i--) {
+    const event = events[i]!
+    if (changesStatus(event)) return isVerdict(event) ? undefined : reopened
+  }
+  return undefined
+}
+
+/**
+ * Whether a provider's change is no news: it brings, from the provider (a sync, a callback, a submit), the
+ * provider status the refund already holds, and that word has been put to a person.
+ *
+ * - The refund is final by an operator's verdict (`setterOf`, `isVerdict`), and the change brings the word as
+ *   `requires_action`: the word the operator had before them asked for a person, and the verdict is that
+ *   person's answer. A retried callback or a second sync answering the same `CHARGEBACK` would otherwise move
+ *   the refund back to `requires_action` every time, and it could never be settled.
+ * - The word took back the provider's own `succeeded` (`reopening`: a reversal's `failed` word, a chargeback's
+ *   `requires_action` word), whatever status it maps to: while the refund is held in `requires_action` for a
+ *   person (the same `FAILED` from a callback after a sync saw it would otherwise make the refund `failed` and
+ *   free its targets, nobody having decided), and once verdicts have settled it (after `resolve failed`, it would
+ *   otherwise drop the hold the verdict kept).
+ *
+ * `applyChange` refuses it; `Refunds.sync` and `Refunds.webhook` ask first and record nothing. A new word reopens
+ * a settled refund, and after a verdict by hand on a refund the provider had not taken back from its own success
+ * so does a `pending`, `succeeded` or `failed` word that contradicts the verdict, repeated or not: that says the
+ * verdict itself is wrong (a hand-made `failed` freed targets the provider is still refunding).
  *
  * @since 0.6.0
  */
 export const repeatsSettled = (refund: Refund, change: Pick<Change, "to" | "source" | "providerStatus">): boolean => {
-  if ((refund.status !== "failed" && refund.status !== "succeeded") || change.source === "operator" || change.source === "recovery") return false
-  if (change.to !== "requires_action" || change.providerStatus === undefined || change.providerStatus !== refund.providerStatus) return false
+  if (!providerSource(change.source) || change.providerStatus === undefined || change.providerStatus !== refund.providerStatus) return false
+  if (reopening(refund)?.providerStatus === change.providerStatus) return true
+  if ((refund.status !== "failed" && refund.status !== "succeeded") || change.to !== "requires_action") return false
   const setter = setterOf(refund)
   return setter !== undefined && isVerdict(setter)
+}
+
+/**
+ * Why a provider's change is no news (`repeatsSettled`), in words: `Refunds.webhook` answers a callback
+ * with it, and the ledger refuses such a change with it where the transition table would allow it.
+ *
+ * @since 0.6.0
+ */
+export const repeatReason = (refund: Refund, word: string): string => {
+  const setter = setterOf(refund)
+  return refund.status === "requires_action"
+    ? `${word} repeats what ${refund.provider} said at ${setter?.at ?? refund.updatedAt}, which holds the refund in requires_action until a person settles it with refundkit resolve`
+    : `${word} repeats what ${refund.provider} said before an operator recorded ${refund.status} at ${setter?.at ?? refund.updatedAt}`
 }
 
 /**
@@ -445,17 +496,26 @@ export const repeatsSettled = (refund: Refund, change: Pick<Change, "to" | "sour
  * only in the history while the target stood free for a second refund. It moves the refund to
  * `requires_action` instead: the target is held again, and a person settles it.
  *
- * A provider may also take back its own `succeeded`: a `requires_action` word it calls final
- * (`providerFinal`) after it reported the refund made is a chargeback or a dispute of it (Exirom's
- * `CHARGEBACK` after its `SUCCEED`; Stripe and Adyen report disputes and reversals of a refund that
- * succeeded too), and the customer may have been repaid twice. Refused, it was a real financial event the
- * ledger did not record, and `sync` ended on advice (resolve by hand) that `resolve` refused for a final
- * refund. It moves the refund to `requires_action` too, still holding its targets. Only that word from
- * `succeeded`: a provider's `failed` after its own `succeeded` is still refused (what a reversal means for
- * the targets is not decided here), and a submit's late answer (`onlyFrom`) is older than the success.
+ * A provider may also take back its own `succeeded`, from a sync or a callback (a submit's late answer,
+ * `onlyFrom`, is older than the success and is still refused), in two ways. Refused, each was a real money
+ * event the ledger dropped while the refund kept saying `succeeded`. Each moves the refund to
+ * `requires_action` with its targets still held (it counts against original amounts as it did while
+ * `succeeded`), and a person settles it with `Refunds.resolve`:
+ *
+ * - A `requires_action` word it calls final (`providerFinal`) is a chargeback or a dispute of the refund
+ *   (Exirom's `CHARGEBACK` after its `SUCCEED`): the customer may have been repaid twice. A `requires_action`
+ *   word it does not call final may still move on, and is refused.
+ * - A `failed` word is a reversal: Stripe documents that a refund can go from succeeded to failed, the money
+ *   back in the merchant's balance (the card account closed), and the customer not repaid. The refund does
+ *   not become `failed`, which would free its targets for a second refund nobody decided on; items the change
+ *   records `failed` (or, naming none, the refund's `succeeded` items) are held as `requires_action` too, since
+ *   a `failed` item releases its target (`releasedTargets`). `Refunds.resolve` then keeps the targets of such a
+ *   refund resolved `failed` unless the operator releases them in so many words (`releaseTargets`).
+ *
+ * A word that reopened the provider's own success, repeated, is no news (`repeatsSettled`).
  */
 const overruling = (refund: Refund, change: Change): Change | undefined => {
-  if ((refund.status !== "failed" && refund.status !== "succeeded") || change.source === "operator" || change.source === "recovery") return undefined
+  if ((refund.status !== "failed" && refund.status !== "succeeded") || !providerSource(change.source)) return undefined
   if (!contradicts[refund.status].includes(change.to) || repeatsSettled(refund, change)) return undefined
   const setter = setterOf(refund)
   if (setter === undefined) return undefined
@@ -469,16 +529,33 @@ const overruling = (refund: Refund, change: Change): Change | undefined => {
       detail: `${refund.provider} reports ${said} after an operator recorded ${refund.status}: check with ${refund.provider} and resolve it again${detail}`
     }
   }
-  if (refund.status !== "succeeded" || change.to !== "requires_action" || change.providerStatus === undefined || change.providerFinal !== true) return undefined
-  if (change.onlyFrom !== undefined) return undefined
-  const made = `${setter.providerStatus ?? setter.to} ${heardIn[setter.source]} at ${setter.at}`
+  if (refund.status !== "succeeded" || change.providerStatus === undefined || change.onlyFrom !== undefined) return undefined
+  const reported = `${refund.provider} reported ${change.providerStatus}`
+  const made = `after it had reported ${setter.providerStatus ?? setter.to} ${heardIn[setter.source]} at ${setter.at}`
+  if (change.to === "failed") {
+    const reason = change.error?.code === "provider_declined" ? ` (${change.error.message})` : ""
+    return {
+      ...change,
+      to: "requires_action",
+      items: heldItems(change.items ?? refund.items, change.items === undefined ? "succeeded" : "failed"),
+      detail: `${reported}${reason} ${heardIn[change.source]} ${made}: ` +
+        `the refund may have been reversed and the customer not repaid, and its targets stay held; check with ${refund.provider} and settle it with refundkit resolve: ` +
+        `succeeded if the refund stands, or failed --release-targets if ${refund.provider} confirms the reversal, which lets its targets be refunded again${detail}`
+    }
+  }
+  if (change.providerFinal !== true) return undefined
   return {
     ...change,
-    detail: `${refund.provider} reported ${change.providerStatus} ${heardIn[change.source]} after it had reported ${made}: ` +
+    detail: `${reported} ${heardIn[change.source]} ${made}: ` +
       `the refund it made is charged back or disputed, and the customer may have been repaid twice; ` +
       `check with ${refund.provider} and settle it with refundkit resolve${detail}`
   }
 }
+
+// A reversal's items: those in `word` become `requires_action`, keeping the provider's word and message, so
+// that none releases its target (`releasedTargets`) before a person has decided.
+const heldItems = (items: ReadonlyArray<RefundItem>, word: "succeeded" | "failed"): ReadonlyArray<RefundItem> =>
+  items.some((item) => item.status === word) ? items.map((item) => (item.status === word ? { ...item, status: "requires_action" } : item)) : items
 
 /**
  * How a correction's event detail opens, before the operator's note (`<opening>: <note>`): it names the
@@ -532,20 +609,31 @@ export const applyChange = (
     ...(change.detail === undefined ? {} : { detail: change.detail }),
     ...(change.verdict === undefined || change.source !== "operator" ? {} : { verdict: verdictOf(change.verdict) })
   }
+  // A repeat the table allows (the reversal's `failed` again on the refund it holds, or on one a verdict
+  // settled `failed`) would settle what a person is to decide, or drop the hold a verdict kept.
+  const repeat = overruled === undefined && corrected === undefined && RefundStatus.canTransition(refund.status, change.to) &&
+      repeatsSettled(refund, change)
+    ? repeatReason(refund, change.providerStatus!)
+    : undefined
   if (
-    overruled === undefined && corrected === undefined &&
-    (!RefundStatus.canTransition(refund.status, change.to) || (change.onlyFrom !== undefined && !change.onlyFrom.includes(refund.status)))
+    repeat !== undefined || (overruled === undefined && corrected === undefined &&
+      (!RefundStatus.canTransition(refund.status, change.to) || (change.onlyFrom !== undefined && !change.onlyFrom.includes(refund.status))))
   ) {
-    const error = new IllegalTransition({ refundId: refund.id, from: refund.status, to: change.to, ...(change.detail === undefined ? {} : { detail: change.detail }) })
-    const refusal = `refused: ${refund.status} -> ${change.to} is not a legal transition${change.detail === undefined ? "" : ` (${change.detail})`}`
+    const said = repeat ?? change.detail
+    const error = new IllegalTransition({ refundId: refund.id, from: refund.status, to: change.to, ...(said === undefined ? {} : { detail: said }) })
+    const refusal = repeat !== undefined
+      ? `refused: ${refund.status} -> ${change.to}: ${repeat}${change.detail === undefined ? "" : ` (${change.detail})`}`
+      : `refused: ${refund.status} -> ${change.to} is not a legal transition${change.detail === undefined ? "" : ` (${change.detail})`}`
     return Either.left({ refused: { ...refund, events: [...refund.events, { ...event, accepted: false, detail: refusal }] }, error })
   }
   const { error: _previous, providerFinal: _final, holdsTarget: _holds, ...rest } = refund
   const error = change.error === undefined ? refund.error : change.error === null ? undefined : change.error
   const providerFinal = RefundStatus.needsSync(change.to) &&
     (change.providerStatus === undefined ? refund.providerFinal === true : change.providerFinal === true)
+  // The hold on a refund its provider took back from its own success (`reopening`) is the verdict's, not the
+  // provider's: a new failed word from the provider does not drop it.
   const holdsTarget = change.to === "failed" &&
-    (change.holdsTarget ?? (change.providerStatus === undefined && refund.holdsTarget === true))
+    (change.holdsTarget ?? (refund.holdsTarget === true && (change.providerStatus === undefined || reopening(refund) !== undefined)))
   return Either.right({
     ...rest,
     ...(error === undefined ? {} : { error }),

@@ -194,7 +194,7 @@ export const Refund = Schema.Struct({
   }),
   holdsTarget: Schema.optional(Schema.Boolean).annotations({
     description:
-      "true on a failed refund the provider accepted and keeps on its targets (AeroHub's CLOSED, QUOTE_REJECTED): a new refund of those targets would be a repeat of this one, so it is refused as if this one had not failed. Set by the provider's answer; released only by an operator (resolve --release-targets)"
+      "true on a failed refund that still holds its targets: one the provider accepted and keeps on them (AeroHub's CLOSED, QUOTE_REJECTED), where a new refund of those targets would be a repeat of this one, or one the provider took back after it had reported it succeeded (a reversal, a chargeback) that an operator resolved failed without releasing them. A new refund of those targets is refused as if this one had not failed. Set by the provider's answer or by that verdict; released only by an operator (resolve --release-targets)"
   }),
   providerReference: Schema.optional(Schema.String),
   references: Schema.Record({ key: Schema.String, value: Schema.String }),

@@ -27,6 +27,8 @@ import {
   notSentCode,
   providerDecided,
   recoveryOf,
+  reopening,
+  repeatReason,
   repeatsSettled,
   setterOf,
   wholeTargets,
@@ -212,6 +214,10 @@ export interface ResolveOptions {
    * (`Refund.holdsTarget`), so a new refund of them is no longer refused. For when the provider
    * has said it will take a new refund of the target (AeroHub reopened the order); a verdict
    * without it keeps them held, since a note typed by hand is not the provider letting go.
+   * A refund its provider took back from its own `succeeded` (a reversal's `failed` word, a
+   * chargeback: `Ledger.reopening`) is held so too once resolved `failed`: with `releaseTargets`
+   * its targets are free for a new refund (the provider confirmed the reversal), without it they stay
+   * held (the customer may have been repaid some other way), and a later `failed` with it frees them.
    * With another status it is `InvalidRequest` on `releaseTargets`.
    */
   readonly releaseTargets?: boolean | undefined
@@ -1365,7 +1371,8 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           (outcome.providerFinal === true) === (refund.providerFinal === true) &&
           (outcome.status === "failed" && outcome.holdsTarget === true) === (refund.holdsTarget === true)
         ) return refund
-        // The word an operator's verdict settled, asked again (`refundkit sync <id>` after `resolve`), is no news.
+        // The word an operator's verdict settled, asked again (`refundkit sync <id>` after `resolve`), is no news,
+        // and so is the word that took back the provider's own success while the refund waits for a person.
         if (repeatsSettled(refund, { to: outcome.status, source: "sync", providerStatus: outcome.providerStatus })) return refund
         return yield* apply(refund, outcome, "sync")
       })
@@ -1524,8 +1531,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
               return { refundId: refund.id, applied: false, reason: `out of order: ${event.outcome.providerStatus} arrived after ${refund.providerStatus}` } satisfies WebhookResult
             }
             if (repeatsSettled(refund, { to: event.outcome.status, source: "webhook", providerStatus: event.outcome.providerStatus })) {
-              const reason = `${event.outcome.providerStatus} repeats what ${providerId} said before an operator recorded ${refund.status} at ${setterOf(refund)?.at}`
-              return { refundId: refund.id, applied: false, reason } satisfies WebhookResult
+              return { refundId: refund.id, applied: false, reason: repeatReason(refund, event.outcome.providerStatus) } satisfies WebhookResult
             }
             const at = yield* nowIso
             return yield* record(refund.id, { ...changeFrom(event.outcome, "webhook", at), detail: marker }).pipe(
@@ -1625,7 +1631,12 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
         // learnt it, so it is each undecided item's too: a refund succeeded with an item still pending told
         // two stories. Settled under the ledger's lock, from the items as they stand then (`Ledger.settleItems`).
         const at = yield* nowIso
-        const released = release && refund.holdsTarget === true
+        // A refund its provider took back from its own success (a reversal, a chargeback: `Ledger.reopening`)
+        // has held its targets since, and resolved failed it keeps them until the operator lets go of them in
+        // so many words: `failed` alone may mean the customer was repaid some other way, and a second refund
+        // of the same target would pay them again.
+        const reopened = to === "failed" && reopening(refund) !== undefined
+        const released = release && (refund.holdsTarget === true || reopened)
         const staleError = to === "failed" && refund.status !== "failed" && refund.error !== undefined && refund.error.code !== "provider_declined"
         const change: Change = {
           to,
@@ -1633,12 +1644,14 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           at,
           settleItems: true,
           detail: released
-            ? `${note} (targets released: ${refund.provider} no longer keeps this refund on them)`
+            ? `${note} (targets released: ${
+              reopened ? `${refund.provider} took this refund back after it had made it` : `${refund.provider} no longer keeps this refund on them`
+            })`
             : failedTargets !== undefined
             ? `${note} (failed targets, not refunded by ${refund.provider}: ${failedTargets.join(", ")})`
             : note,
           ...(to === "succeeded" || staleError ? { error: null } : {}),
-          ...(release ? { holdsTarget: false } : {}),
+          ...(release ? { holdsTarget: false } : reopened ? { holdsTarget: true } : {}),
           ...(failedTargets === undefined ? {} : { failedTargets }),
           ...(correct ? { corrects: true } : {}),
           // The detail words the verdict for a person; a program that asks whether a verdict repeats this one

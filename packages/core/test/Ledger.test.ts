@@ -403,11 +403,14 @@ describe("Ledger (in memory)", () => {
     const byProvider = accepted(unknown, { to: "succeeded", source: "sync", providerStatus: "DONE" })
     for (const change of [
       { to: "failed", source: "operator", corrects: true },
-      { to: "failed", source: "sync", corrects: true, providerStatus: "FAILED" }
+      { to: "failed", source: "sync", corrects: true }
     ] as const) {
       const refused = apply(byProvider, change)
       assert.isTrue(Either.isLeft(refused) && refused.left.error._tag === "IllegalTransition", JSON.stringify(change))
     }
+    // The provider's own failed word is no correction either: it is a reversal, held for a person.
+    const reversed = accepted(byProvider, { to: "failed", source: "sync", corrects: true, providerStatus: "FAILED" })
+    assert.deepStrictEqual([reversed.status, reversed.events.at(-1)!.detail?.startsWith("odd reported FAILED to a status query")], ["requires_action", true])
     assert.isFalse(Ledger.isCorrection(byHand, { to: "failed", source: "webhook", at: at(9), corrects: true }))
     assert.isFalse(Ledger.isCorrection(byHand, { to: "succeeded", source: "operator", at: at(9), corrects: true }), "the same status is no correction")
     assert.strictEqual(Ledger.setterOf(byProvider)?.source, "sync")
@@ -476,9 +479,9 @@ describe("Ledger (in memory)", () => {
     assert.isTrue(Ledger.holdsTargets(charged))
     assert.strictEqual(Ledger.reservedAgainst(charged, "30004"), 1000n, "it reserves what it reserved while succeeded")
 
-    // Narrow: a failed, a requires_action the provider does not call final, a submit's late answer, and a
-    // provider word with no status word are refused out of the provider's succeeded, as before.
-    assert.deepStrictEqual(refusedBy(made, { to: "failed", source: "sync", providerStatus: "FAILED", providerFinal: true }), ["IllegalTransition", "succeeded"])
+    // Narrow: a requires_action the provider does not call final, a submit's late answer, and a provider word
+    // with no status word are refused out of the provider's succeeded, as before (a failed word is a reversal:
+    // the next test).
     assert.deepStrictEqual(refusedBy(made, { ...chargeback, providerStatus: "DISPUTE", providerFinal: false }), ["IllegalTransition", "succeeded"])
     assert.deepStrictEqual(refusedBy(made, { ...chargeback, source: "submit", onlyFrom: ["requested"] }), ["IllegalTransition", "succeeded"])
     assert.deepStrictEqual(refusedBy(made, { to: "requires_action", source: "sync", providerFinal: true }), ["IllegalTransition", "succeeded"])
@@ -489,6 +492,100 @@ describe("Ledger (in memory)", () => {
     assert.deepStrictEqual(refusedBy(settled, chargeback), ["IllegalTransition", "succeeded"])
     assert.deepStrictEqual(refusedBy(settled, { ...chargeback, source: "sync" }), ["IllegalTransition", "succeeded"])
     assert.deepStrictEqual(refusedBy(settled, { ...chargeback, providerStatus: "CHARGED_BACK" }), ["accepted", "requires_action"])
+  })
+
+  it("a failed the provider reports after its own succeeded is a reversal: requires_action, its targets and items still held, and the same word again is no news", () => {
+    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
+    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
+      Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
+    const refusedBy = (refund: Refund, change: Omit<Ledger.Change, "at">) => {
+      const result = Ledger.applyChange(refund, { at: at(30), ...change })
+      return Either.isLeft(result) ? [result.left.error._tag, result.left.refused.status] : ["accepted", result.right.status]
+    }
+    const held: Refund = { ...draft(3), currency: "USD", targets: [{ target: "30004", amount: "10.00", originalAmount: "40.00" }] }
+    const made = accepted(accepted(held, { to: "pending", source: "submit", providerStatus: "NEW" }), {
+      to: "succeeded",
+      source: "sync",
+      providerStatus: "SUCCEED",
+      providerFinal: true,
+      items: [{ target: "30004", status: "succeeded", providerStatus: "SUCCEED" }]
+    })
+    const declined = { code: "provider_declined", message: "declined (2): REJECTED_BY_ISSUER_BANK_ERROR", providerCode: "2" }
+    const reversal = { to: "failed", source: "webhook", providerStatus: "FAILED", providerFinal: true, error: declined, detail: "webhook 30004:FAILED" } as const
+
+    const reversed = accepted(made, reversal)
+    assert.deepStrictEqual([reversed.status, reversed.providerStatus, reversed.providerFinal, reversed.error], ["requires_action", "FAILED", true, declined])
+    assert.deepStrictEqual(reversed.events.at(-1), {
+      sequence: 4,
+      at: at(4),
+      source: "webhook",
+      from: "succeeded",
+      to: "requires_action",
+      accepted: true,
+      providerStatus: "FAILED",
+      detail: `odd reported FAILED (declined (2): REJECTED_BY_ISSUER_BANK_ERROR) in a callback after it had reported SUCCEED to a status query at ${at(3)}: ` +
+        "the refund may have been reversed and the customer not repaid, and its targets stay held; check with odd and settle it with refundkit resolve: " +
+        "succeeded if the refund stands, or failed --release-targets if odd confirms the reversal, which lets its targets be refunded again (webhook 30004:FAILED)"
+    })
+    // Its item is held with it: a failed item would release its target.
+    assert.deepStrictEqual(reversed.items, [{ target: "30004", status: "requires_action", providerStatus: "SUCCEED" }])
+    assert.isTrue(Ledger.holdsTargets(reversed))
+    assert.strictEqual(Ledger.reservedAgainst(reversed, "30004"), 1000n, "it reserves what it reserved while succeeded")
+    assert.strictEqual(Ledger.reopening(reversed), reversed.events.at(-1))
+    // Items the provider names with its failed word are held too, its words kept.
+    const named = accepted(made, { ...reversal, items: [{ target: "30004", status: "failed", providerStatus: "FAILED", message: "card account closed" }] })
+    assert.deepStrictEqual(named.items, [{ target: "30004", status: "requires_action", providerStatus: "FAILED", message: "card account closed" }])
+    assert.deepStrictEqual(Ledger.releasedTargets(named), [])
+
+    // Narrow: a failed without a status word, or a submit's late answer, is refused as before.
+    assert.deepStrictEqual(refusedBy(made, { to: "failed", source: "sync" }), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(made, { ...reversal, source: "submit", onlyFrom: ["requested", "unknown"] }), ["IllegalTransition", "succeeded"])
+
+    // Held for a person: the same FAILED again (a sync after the callback) would make it failed and free its
+    // target with nobody having decided. It is refused, saying why; another word is news.
+    assert.isTrue(Ledger.repeatsSettled(reversed, { ...reversal, source: "sync" }))
+    const again = Ledger.applyChange(reversed, { at: at(30), ...reversal, source: "sync", detail: undefined })
+    assert.isTrue(Either.isLeft(again))
+    if (Either.isLeft(again)) {
+      assert.strictEqual(again.left.refused.status, "requires_action")
+      assert.strictEqual(
+        again.left.refused.events.at(-1)!.detail,
+        `refused: requires_action -> failed: FAILED repeats what odd said at ${at(4)}, which holds the refund in requires_action until a person settles it with refundkit resolve`
+      )
+    }
+    assert.deepStrictEqual(refusedBy(reversed, { ...reversal, providerStatus: "CANCELLED" }), ["accepted", "failed"])
+    assert.deepStrictEqual(refusedBy(reversed, { to: "succeeded", source: "sync", providerStatus: "SUCCEED" }), ["accepted", "succeeded"])
+
+    // Settled by a verdict either way, the same word again does not reopen it, nor drop a hold the verdict kept.
+    const stands = accepted(reversed, { to: "succeeded", source: "operator", settleItems: true, error: null, detail: "operator: the refund stands" })
+    assert.isTrue(Ledger.repeatsSettled(stands, reversal))
+    assert.deepStrictEqual(refusedBy(stands, reversal), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(stands, { ...reversal, source: "sync" }), ["IllegalTransition", "succeeded"])
+    assert.deepStrictEqual(refusedBy(stands, { ...reversal, providerStatus: "CANCELLED" }), ["accepted", "requires_action"], "a new word is news")
+    const failedHeld = accepted(reversed, { to: "failed", source: "operator", settleItems: true, holdsTarget: true, detail: "operator: repaid by bank transfer" })
+    assert.isTrue(Ledger.holdsTargets(failedHeld))
+    assert.deepStrictEqual(refusedBy(failedHeld, { ...reversal, source: "sync" }), ["IllegalTransition", "failed"])
+    // The hold is the verdict's: a new failed word from the provider keeps it, where an AeroHub CLOSED's hold follows the provider.
+    assert.strictEqual(accepted(failedHeld, { ...reversal, providerStatus: "CANCELLED" }).holdsTarget, true)
+    // And after a correction of that verdict too: the word is still the one the provider took its success back with.
+    const corrected = accepted(stands, { to: "failed", source: "operator", corrects: true, detail: "operator: it was reversed after all" })
+    assert.isTrue(Ledger.repeatsSettled(corrected, reversal))
+  })
+
+  it("a failed after an operator's succeeded keeps the older rules: held for a person, and after the next verdict the same word reopens it", () => {
+    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
+    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
+      Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
+    const unknown = accepted(draft(5), { to: "unknown", source: "recovery" })
+    const byHand = accepted(unknown, { to: "succeeded", source: "operator", detail: "operator: seen on the dashboard" })
+    const failed = { to: "failed", source: "sync", providerStatus: "FAILED", providerFinal: true } as const
+    const overruled = accepted(byHand, failed)
+    assert.strictEqual(overruled.status, "requires_action")
+    assert.include(overruled.events.at(-1)!.detail!, "odd reports failed (FAILED) to a status query after an operator recorded succeeded")
+    assert.isUndefined(Ledger.reopening(overruled), "the succeeded it took back was an operator's")
+    assert.isFalse(Ledger.repeatsSettled(overruled, failed))
+    const again = accepted(overruled, { to: "succeeded", source: "operator", detail: "operator: checked again" })
+    assert.strictEqual(accepted(again, failed).status, "requires_action", "a failed contradicting a verdict by hand says the verdict is wrong")
   })
 
   it.effect("a refund charged back after its provider's succeeded still counts against its target's original amount", () =>

@@ -223,6 +223,92 @@ describe("Refunds.resolve", () => {
     }).pipe(Effect.provide(t.layer))
   })
 
+  it.scopedLive("a failed after the provider's own succeeded holds the eSIM until resolve failed --release-targets; a plain failed keeps it held", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const refund = yield* create("reversed", "esim-51")
+      t.statuses.push(Effect.succeed({ status: "succeeded", providerStatus: "DONE", items: [{ target: "esim-51", status: "succeeded", providerStatus: "DONE" }] }))
+      const made = yield* refunds.sync(refund.id)
+      assert.strictEqual(made.status, "succeeded")
+      const reversal = Effect.succeed<Provider.Outcome>({
+        status: "failed",
+        providerStatus: "REVERSED",
+        providerFinal: true,
+        decline: { providerCode: "REVERSED", reason: "the card account is closed" }
+      })
+      t.statuses.push(reversal)
+      const reversed = yield* refunds.sync(refund.id)
+      assert.deepStrictEqual([reversed.status, reversed.providerStatus, reversed.providerFinal], ["requires_action", "REVERSED", true])
+      assert.strictEqual(
+        reversed.events.at(-1)!.detail,
+        `toy reported REVERSED (declined (REVERSED): the card account is closed) to a status query after it had reported DONE to a status query at ${made.updatedAt}: ` +
+          "the refund may have been reversed and the customer not repaid, and its targets stay held; check with toy and settle it with refundkit resolve: " +
+          "succeeded if the refund stands, or failed --release-targets if toy confirms the reversal, which lets its targets be refunded again"
+      )
+      const heldBy = (status: string) =>
+        Effect.map(Effect.flip(create(`again-${status}`, "esim-51")), (second) =>
+          assert.deepStrictEqual(second._tag === "TargetAlreadyRefunded" ? [second.refundId, second.status] : [second._tag], [refund.id, status]))
+      yield* heldBy("requires_action")
+      // The same word again (a status query asked by hand) records nothing: it would make the refund failed, its eSIM free.
+      t.statuses.push(reversal)
+      assert.deepStrictEqual(yield* refunds.sync(refund.id), reversed)
+
+      // failed alone: the operator says the refund did not stand, not that the eSIM may be refunded again.
+      const failed = yield* refunds.resolve(refund.id, "failed", "operator: toy reversed it; repaid by bank transfer")
+      assert.deepStrictEqual([failed.status, failed.holdsTarget, failed.events.at(-1)!.detail], ["failed", true, "operator: toy reversed it; repaid by bank transfer"])
+      assert.deepStrictEqual(failed.items.map((i) => [i.status, i.providerStatus, i.settledBy]), [["failed", "DONE", "operator"]])
+      yield* heldBy("failed")
+      t.statuses.push(reversal)
+      assert.deepStrictEqual(yield* refunds.sync(refund.id), failed, "the same word does not drop the hold the verdict kept")
+
+      const released = yield* refunds.resolve(refund.id, "failed", "operator: toy confirmed the reversal", { releaseTargets: true })
+      assert.deepStrictEqual([released.status, released.holdsTarget], ["failed", undefined])
+      assert.strictEqual(released.events.at(-1)!.detail, "operator: toy confirmed the reversal (targets released: toy took this refund back after it had made it)")
+      assert.strictEqual((yield* create("again-released", "esim-51")).status, "pending", "a second refund of the eSIM is sent")
+    }).pipe(Effect.provide(t.layer))
+  })
+
+  it.scopedLive("a reversed refund resolved failed --release-targets at once frees its eSIM; resolved succeeded, the same word again changes nothing", () => {
+    const t = toy()
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      const reversal = Effect.succeed<Provider.Outcome>({ status: "failed", providerStatus: "REVERSED", providerFinal: true })
+      const reversedRefund = (key: string, esim: string) =>
+        Effect.gen(function*() {
+          const refund = yield* create(key, esim)
+          t.statuses.push(Effect.succeed({ status: "succeeded", providerStatus: "DONE" }), reversal)
+          yield* refunds.sync(refund.id)
+          const reversed = yield* refunds.sync(refund.id)
+          assert.strictEqual(reversed.status, "requires_action")
+          return reversed
+        })
+
+      const confirmed = yield* reversedRefund("confirmed", "esim-61")
+      assert.strictEqual((yield* Effect.flip(create("confirmed-again", "esim-61")))._tag, "TargetAlreadyRefunded")
+      const released = yield* refunds.resolve(confirmed.id, "failed", "operator: toy confirmed the reversal", { releaseTargets: true })
+      assert.deepStrictEqual([released.status, released.holdsTarget], ["failed", undefined])
+      assert.strictEqual((yield* create("confirmed-again", "esim-61")).status, "pending")
+
+      const stands = yield* reversedRefund("stands", "esim-62")
+      const settled = yield* refunds.resolve(stands.id, "succeeded", "operator: toy says the refund stands")
+      assert.deepStrictEqual([settled.status, settled.error], ["succeeded", undefined])
+      t.statuses.push(reversal)
+      assert.deepStrictEqual(yield* refunds.sync(stands.id), settled, "the word the verdict settled, again, records nothing")
+      assert.strictEqual((yield* Effect.flip(create("stands-again", "esim-62")))._tag, "TargetAlreadyRefunded")
+      // A new word is news.
+      t.statuses.push(Effect.succeed({ status: "failed", providerStatus: "CANCELLED" }))
+      assert.strictEqual((yield* refunds.sync(stands.id)).status, "requires_action")
+
+      // A succeeded verdict corrected to failed keeps the eSIM as a failed verdict would.
+      const corrected = yield* reversedRefund("corrected", "esim-63")
+      yield* refunds.resolve(corrected.id, "succeeded", "operator: toy says it stands")
+      const failed = yield* refunds.resolve(corrected.id, "failed", "operator: toy reversed it after all", { correct: true })
+      assert.deepStrictEqual([failed.status, failed.holdsTarget], ["failed", true])
+      assert.strictEqual((yield* Effect.flip(create("corrected-again", "esim-63")))._tag, "TargetAlreadyRefunded")
+    }).pipe(Effect.provide(t.layer))
+  })
+
   it.scopedLive("an update whose answer was lost says to send the same update again", () => {
     const t = toy()
     return Effect.gen(function*() {

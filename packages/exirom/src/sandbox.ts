@@ -150,6 +150,18 @@ export interface ExiromSandbox extends Sandbox.Handle {
    * @since 0.6.0
    */
   readonly chargeBack: (refundId: string) => Effect.Effect<ReadonlyArray<Delivery>>
+  /**
+   * Reverses a refund that stands `SUCCEED`: the money did not reach the cardholder (the card account closed) and
+   * is back with the merchant, so Exirom's word for it is `FAILED` with `declineCode` (default
+   * `reversalDeclineCode`) from now on, and the payment has that amount left to refund again. Exirom's docs list
+   * `FAILED` with decline codes and "card account closed" among its causes, but do not describe a refund moving
+   * from `SUCCEED` to `FAILED`: this simulates the reversal Stripe documents, to show what refundkit does if Exirom
+   * ever reports one. Callbacks as `chargeBack` sends them. Dies for an unknown refundId or a refund not `SUCCEED`
+   * (a test bug). Also `POST /__sandbox/reversal` (`reversalPath`).
+   *
+   * @since 0.6.0
+   */
+  readonly reverse: (refundId: string, declineCode?: number) => Effect.Effect<ReadonlyArray<Delivery>>
   /** Callbacks delivered so far. */
   readonly deliveries: Effect.Effect<ReadonlyArray<Delivery>>
 }
@@ -165,6 +177,26 @@ export interface ExiromSandbox extends Sandbox.Handle {
 export const chargebackPath = "/__sandbox/chargeback"
 
 const ChargebackBody = Schema.Struct({ refundId: Schema.String })
+
+/**
+ * The control route that reverses a refund that stands `SUCCEED` (`ExiromSandbox.reverse`): `POST` with
+ * `{"refundId": "...", "declineCode": 2}` (`declineCode` optional). It answers 200 `{refundId, transactionStatus:
+ * "FAILED", declineCode, deliveries}`, 404 for a refundId the sandbox does not hold, 409 for a refund that does not
+ * stand `SUCCEED` (naming its word), 400 for another body.
+ *
+ * @since 0.6.0
+ */
+export const reversalPath = "/__sandbox/reversal"
+
+/**
+ * The decline code a reversal reports unless told another: 2 REJECTED_BY_ISSUER_BANK_ERROR, the issuer refusing
+ * the credit (a closed card account). Exirom names no code for a reversal.
+ *
+ * @since 0.6.0
+ */
+export const reversalDeclineCode = 2
+
+const ReversalBody = Schema.Struct({ refundId: Schema.String, declineCode: Schema.optional(Schema.Int) })
 
 // Exirom documents these as required Strings and nothing more: blank is missing, but a reason
 // with a trailing space (a CSV cell) is still a reason and must not be a 400 here.
@@ -373,31 +405,51 @@ export const make = (options: Options = {}): Effect.Effect<ExiromSandbox, ServeE
       return failure(404, `Not Found: ${request.method} ${path}`)
     })
 
-    // Charged back, a refund whose caller is listening hears it at once, as often as callbacks are repeated.
-    const chargeBack = (refundId: string) =>
+    // Taken back (charged back, reversed), a refund whose caller is listening hears it at once, as often as
+    // callbacks are repeated.
+    const takeBack = (taken: State.TakenBack, word: string, declineCode: number | null) =>
       Effect.gen(function*() {
-        const charged = state.chargeBack(refundId, yield* Clock.currentTimeMillis)
-        if (charged._tag !== "ChargedBack" || charged.record.input.callbackUrl === undefined) return { charged, deliveries: [] }
+        if (taken._tag !== "TakenBack" || taken.record.input.callbackUrl === undefined) return { taken, deliveries: [] }
         const deliveries: Array<Delivery> = []
-        for (let i = 0; i <= (callbackOptions.duplicates ?? 0); i++) deliveries.push(yield* post(charged.record, "CHARGEBACK", null))
-        return { charged, deliveries }
+        for (let i = 0; i <= (callbackOptions.duplicates ?? 0); i++) deliveries.push(yield* post(taken.record, word, declineCode))
+        return { taken, deliveries }
       })
+    const chargeBack = (refundId: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => takeBack(state.chargeBack(refundId, now), "CHARGEBACK", null))
+    const reverse = (refundId: string, declineCode: number) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => takeBack(state.reverse(refundId, declineCode, now), "FAILED", declineCode))
 
+    const takeBackAnswer = (
+      refundId: string,
+      { deliveries, taken }: { readonly taken: State.TakenBack; readonly deliveries: ReadonlyArray<Delivery> },
+      what: string,
+      answer: Record<string, unknown>
+    ) => {
+      switch (taken._tag) {
+        case "UnknownRefund":
+          return failure(404, `Refund ${refundId} not found`)
+        case "NotSucceeded":
+          return failure(409, `Refund ${refundId} is ${taken.word}: only a refund that stands SUCCEED can be ${what}`)
+        case "TakenBack":
+          return json({ refundId, ...answer, deliveries })
+      }
+    }
     const chargebackRoute = Effect.gen(function*() {
       const body = yield* Schema.decodeUnknown(ChargebackBody)(yield* (yield* HttpServerRequest.HttpServerRequest).json)
-      const { charged, deliveries } = yield* chargeBack(body.refundId)
-      switch (charged._tag) {
-        case "UnknownRefund":
-          return failure(404, `Refund ${body.refundId} not found`)
-        case "NotSucceeded":
-          return failure(409, `Refund ${body.refundId} is ${charged.word}: only a refund that stands SUCCEED can be charged back`)
-        case "ChargedBack":
-          return json({ refundId: body.refundId, transactionStatus: "CHARGEBACK", deliveries })
-      }
+      return takeBackAnswer(body.refundId, yield* chargeBack(body.refundId), "charged back", { transactionStatus: "CHARGEBACK" })
     })
+    const reversalRoute = Effect.gen(function*() {
+      const body = yield* Schema.decodeUnknown(ReversalBody)(yield* (yield* HttpServerRequest.HttpServerRequest).json)
+      const declineCode = body.declineCode ?? reversalDeclineCode
+      return takeBackAnswer(body.refundId, yield* reverse(body.refundId, declineCode), "reversed", { transactionStatus: "FAILED", declineCode })
+    })
+    const orDie = (refundId: string) => ({ deliveries, taken }: { readonly taken: State.TakenBack; readonly deliveries: ReadonlyArray<Delivery> }) =>
+      taken._tag === "TakenBack"
+        ? Effect.succeed(deliveries)
+        : Effect.dieMessage(taken._tag === "UnknownRefund" ? `the sandbox has no refund ${refundId}` : `refund ${refundId} is ${taken.word}, not SUCCEED`)
 
     const server = yield* Sandbox.serve(Sandbox.orServerError(app), {
-      controls: { [`POST ${chargebackPath}`]: chargebackRoute },
+      controls: { [`POST ${chargebackPath}`]: chargebackRoute, [`POST ${reversalPath}`]: reversalRoute },
       ...(options.port === undefined ? {} : { port: options.port }),
       routeOf,
       expireTokens: Effect.sync(() => tokens.clear()),
@@ -434,11 +486,8 @@ export const make = (options: Options = {}): Effect.Effect<ExiromSandbox, ServeE
           const word = transactionStatus ?? current.word
           return yield* post(record, word, word === "FAILED" ? current.declineCode : null)
         }),
-      chargeBack: (refundId) =>
-        Effect.flatMap(chargeBack(refundId), ({ charged, deliveries }) =>
-          charged._tag === "ChargedBack"
-            ? Effect.succeed(deliveries)
-            : Effect.dieMessage(charged._tag === "UnknownRefund" ? `the sandbox has no refund ${refundId}` : `refund ${refundId} is ${charged.word}, not SUCCEED`)),
+      chargeBack: (refundId) => Effect.flatMap(chargeBack(refundId), orDie(refundId)),
+      reverse: (refundId, declineCode) => Effect.flatMap(reverse(refundId, declineCode ?? reversalDeclineCode), orDie(refundId)),
       deliveries: Effect.sync(() => [...deliveries])
     } satisfies ExiromSandbox
   })

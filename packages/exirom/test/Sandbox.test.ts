@@ -175,6 +175,41 @@ describe("Exirom sandbox", () => {
       assert.strictEqual((yield* get(`/v1/refunds/card/status/${quiet.refundId}`)).body, "CHARGEBACK")
     }))
 
+  it.scopedLive("reverses a refund that stands SUCCEED: FAILED with a decline code, the money back with the merchant, and its callback sent", () =>
+    Effect.gen(function*() {
+      const endpoint = yield* listener
+      const { get, refund, sandbox } = yield* start({ settleAfterMillis: 60_000, callbacks: { delayMillis: 0 } })
+      const reversal = (body: unknown) => call(`${sandbox.url}${ExiromSandbox.reversalPath}`, { body })
+      // 250.00 EUR captured: 200.00 refunded leaves 50.00.
+      const created = (yield* refund({ transactionId: 20001, amount: "200.00", callbackUrl: endpoint.url })).body as { refundId: string }
+      assert.deepInclude((yield* reversal({ refundId: created.refundId })).body as object, { status: 409, message: `Refund ${created.refundId} is NEW: only a refund that stands SUCCEED can be reversed` })
+      assert.strictEqual((yield* reversal({ refundId: "nope" })).status, 404)
+      assert.strictEqual((yield* reversal({ refundId: created.refundId, declineCode: "2" })).status, 400, "a declineCode that is no integer")
+      yield* sandbox.settle
+      yield* endpoint.waitFor(1)
+
+      const answer = yield* reversal({ refundId: created.refundId })
+      assert.strictEqual(answer.status, 200)
+      const body = answer.body as { transactionStatus: string; declineCode: number; deliveries: ReadonlyArray<ExiromSandbox.Delivery> }
+      assert.deepStrictEqual([body.transactionStatus, body.declineCode], ["FAILED", ExiromSandbox.reversalDeclineCode])
+      assert.deepStrictEqual(body.deliveries.map((d) => [d.transactionStatus, d.httpStatus]), [["FAILED", 200]])
+      const sent = JSON.parse(endpoint.received.at(-1)!.body) as { transactionStatus: string; declineCode: number | null }
+      assert.deepStrictEqual([sent.transactionStatus, sent.declineCode], ["FAILED", 2])
+      assert.strictEqual((yield* get(`/v1/refunds/card/status/${created.refundId}`)).body, "FAILED")
+      assert.deepInclude((yield* get(`/v1/refunds/card/info/${created.refundId}`)).body as object, { transactionStatus: "FAILED", declineCode: 2 })
+      assert.strictEqual((yield* reversal({ refundId: created.refundId })).status, 409, "reversed once")
+      // The money is back: the payment has 250.00 to refund again, and a new refund of it is made.
+      assert.deepStrictEqual((yield* sandbox.stats)["refundedPerTransaction"], {})
+      const again = (yield* refund({ transactionId: 20001, amount: "250.00" })).body as { transactionStatus: string }
+      assert.notStrictEqual(again.transactionStatus, "FAILED")
+
+      // The handle does the same for a test in this process, with a decline code of its choosing.
+      const quiet = (yield* refund({ transactionId: 12345, amount: "1.00" })).body as { refundId: string }
+      yield* sandbox.settle
+      assert.deepStrictEqual(yield* sandbox.reverse(quiet.refundId, 5), [])
+      assert.deepInclude((yield* get(`/v1/refunds/card/info/${quiet.refundId}`)).body as object, { transactionStatus: "FAILED", declineCode: 5 })
+    }))
+
   it.scopedLive("an expired token is refused until a new one is fetched", () =>
     Effect.gen(function*() {
       const { get, refund, sandbox } = yield* start()

@@ -43,7 +43,8 @@ export const command = Command.make("resolve", {
   note: Options.text("note").pipe(Options.withDescription("How you know, kept in the refund's history (e.g. \"credited 4.50 USD, seen on GET /v2/balance\").")),
   releaseTargets: Options.boolean("release-targets").pipe(
     Options.withDescription(
-      "With --status failed: free the targets of a failed refund its provider still keeps on them (an AeroHub order it closed), once the provider has told you it will take a new refund of them."
+      "With --status failed: free the targets of a failed refund its provider still keeps on them (an AeroHub order it closed), once the provider has told you it will take a new refund of them; " +
+        "or of a refund its provider took back after reporting it succeeded (an Exirom FAILED or CHARGEBACK after SUCCEED), once it has confirmed the money came back."
     )
   ),
   failedTarget: Options.text("failed-target").pipe(
@@ -127,7 +128,8 @@ export const command = Command.make("resolve", {
 ).pipe(Command.withDescription(
   "Record a refund's outcome by hand and print the refund.\n\n" +
     "For a refund still unknown, or at a provider with no status query, once you have checked the outcome with the provider.\n\n" +
-    "With --status failed --release-targets, frees the targets of a failed refund its provider still keeps on them (an AeroHub order it closed and has since reopened).\n\n" +
+    "With --status failed --release-targets, frees the targets of a failed refund its provider still keeps on them (an AeroHub order it closed and has since reopened), " +
+    "or of a refund its provider took back after reporting it succeeded (an Exirom FAILED or CHARGEBACK after SUCCEED), which --status failed alone records failed with its targets held.\n\n" +
     "With --status succeeded --failed-target <target> (repeatable), records those targets as not refunded and frees them for a new refund (one ICCID of two Airalo refused; an Airpay batch whose answer was lost, one transaction refunded).\n\n" +
     "With --correct, replaces a verdict an operator recorded (succeeded by failed, or failed by succeeded); a status the provider reported is not corrected by hand.\n\n" +
     `Example: refundkit resolve rfd_0123456789abcdefghjkmnpqrs --status succeeded --note "credited, seen on the Airalo balance"\n` +

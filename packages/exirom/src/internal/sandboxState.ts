@@ -54,11 +54,13 @@ export interface RefundRecord {
   settledAt?: number | undefined
   /** Set when a test charged it back after it had settled SUCCEED (`chargeBack`): CHARGEBACK from then on. */
   chargedBackAt?: number | undefined
+  /** Set when a test reversed it after it had settled SUCCEED (`reverse`): FAILED with this code from then on. */
+  reversedWith?: number | undefined
 }
 
-/** What `chargeBack` did: only a refund that stands SUCCEED is charged back. */
-export type ChargedBack =
-  | { readonly _tag: "ChargedBack"; readonly record: RefundRecord }
+/** What `chargeBack` or `reverse` did: only a refund that stands SUCCEED is taken back. */
+export type TakenBack =
+  | { readonly _tag: "TakenBack"; readonly record: RefundRecord }
   | { readonly _tag: "UnknownRefund" }
   | { readonly _tag: "NotSucceeded"; readonly word: string }
 
@@ -146,6 +148,7 @@ export const make = (options: { readonly transactions: ReadonlyArray<Transaction
 
   const statusOf = (record: RefundRecord, now: number): { readonly word: string; readonly declineCode: number | null } => {
     if (record.declinedWith !== undefined) return { word: "FAILED", declineCode: record.declinedWith }
+    if (record.reversedWith !== undefined) return { word: "FAILED", declineCode: record.reversedWith }
     if (record.chargedBackAt !== undefined) return { word: "CHARGEBACK", declineCode: null }
     if (settled(record, now)) {
       if (record.settlesDeclinedWith !== undefined) return { word: "FAILED", declineCode: record.settlesDeclinedWith }
@@ -154,22 +157,38 @@ export const make = (options: { readonly transactions: ReadonlyArray<Transaction
     return { word: now - record.createdAt < options.settleAfterMillis / 2 ? "NEW" : "PROCESSING", declineCode: null }
   }
 
-  // The cardholder disputed a refund Exirom had made and won: the refund's word turns from SUCCEED to
-  // CHARGEBACK. The money stays refunded (the payment's tallies are unchanged): the dispute paid on top.
-  const chargeBack = (refundId: string, now: number): ChargedBack => {
+  const takeBack = (refundId: string, now: number, change: (record: RefundRecord) => void): TakenBack => {
     const record = refunds.get(refundId)
     if (record === undefined) return { _tag: "UnknownRefund" }
     const { word } = statusOf(record, now)
     if (word !== "SUCCEED") return { _tag: "NotSucceeded", word }
-    record.chargedBackAt = now
-    return { _tag: "ChargedBack", record }
+    change(record)
+    return { _tag: "TakenBack", record }
   }
+
+  // The cardholder disputed a refund Exirom had made and won: the refund's word turns from SUCCEED to
+  // CHARGEBACK. The money stays refunded (the payment's tallies are unchanged): the dispute paid on top.
+  const chargeBack = (refundId: string, now: number): TakenBack =>
+    takeBack(refundId, now, (record) => {
+      record.chargedBackAt = now
+    })
+
+  // The refund Exirom had made did not reach the cardholder (the card account closed): its word turns from
+  // SUCCEED to FAILED and the money is back with the merchant, so the payment has that much left to refund
+  // again. `refundsPerformed` still counts it: Exirom did make it.
+  const reverse = (refundId: string, declineCode: number, now: number): TakenBack =>
+    takeBack(refundId, now, (record) => {
+      record.reversedWith = declineCode
+      const state = transactions.get(record.input.transactionId)
+      if (state !== undefined) state.refunded -= record.minor
+    })
 
   return {
     add,
     submit,
     statusOf,
     chargeBack,
+    reverse,
     settled,
     refund: (refundId: string) => refunds.get(refundId),
     currencyOf: (transactionId: number) => lookup(transactionId)?.transaction.currency,
