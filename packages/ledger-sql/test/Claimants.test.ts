@@ -1,36 +1,119 @@
 // Whether a refund's claimant has ended, judged from /proc against real processes: a child
 // that is running, then killed; a zombie; children in namespaces of their own; pids, boots and
 // machines that are not its own.
-import { afterEach, assert, describe, it } from "@effect/vitest"
+import { afterAll, afterEach, assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Claimants from "../src/internal/claimants.js"
 
+/** A process as /proc shows it: its state letter, parent and start time (clock ticks after boot). */
+const stat = (pid: number): { readonly state: string; readonly ppid: number; readonly start: string } | undefined => {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
+    return { state: fields[0]!, ppid: Number(fields[1]), start: fields[19]! }
+  } catch {
+    return undefined
+  }
+}
+
+/** The processes below `root`, itself included, each with its start time. */
+const tree = (root: number): ReadonlyArray<{ readonly pid: number; readonly start: string }> => {
+  const parents = new Map<number, number>()
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    const found = stat(Number(entry))
+    if (found !== undefined) parents.set(Number(entry), found.ppid)
+  }
+  const below = new Set([root])
+  for (let grew = true; grew;) {
+    grew = false
+    for (const [pid, ppid] of parents) {
+      if (!below.has(pid) && below.has(ppid)) {
+        below.add(pid)
+        grew = true
+      }
+    }
+  }
+  return [...below].flatMap((pid) => {
+    const found = stat(pid)
+    return found === undefined ? [] : [{ pid, start: found.start }]
+  })
+}
+
+/** Whether that process (same pid, same start time) still runs; a zombie has ended. */
+const stillRuns = (seen: { readonly pid: number; readonly start: string }): boolean => {
+  const found = stat(seen.pid)
+  return found !== undefined && found.start === seen.start && found.state !== "Z"
+}
+
+const exited = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
+
 const children: Array<ChildProcess> = []
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+// Every process the tests started, and those their children started (in namespaces of their own too),
+// seen while they ran: afterAll checks that none outlived the tests.
+const started: Array<{ readonly pid: number; readonly start: string; readonly command: string }> = []
+
+/**
+ * Kills `child` and its process group. Killing `unshare` alone left what it forked running, reparented,
+ * in its namespaces (`--kill-child` ends those too; the group reaches them even without it).
+ */
+const stop = (child: ChildProcess): Promise<void> => {
+  // Never started (its spawn failed): nothing to kill, and no exit to wait for.
+  if (child.pid === undefined) return Promise.resolve()
+  if (child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(-child.pid, "SIGKILL")
+    } catch {
+      child.kill("SIGKILL")
+    }
+  }
+  return exited(child)
+}
+
+afterEach(async () => {
+  await Promise.all(children.splice(0).map(stop))
 })
 
-/** A child, running until killed, once it has printed its first line (returned). */
-const running = (command: string, args: ReadonlyArray<string>): Promise<{ readonly child: ChildProcess; readonly line: string }> =>
+afterAll(async () => {
+  let left = started.filter(stillRuns)
+  for (let i = 0; i < 100 && left.length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    left = left.filter(stillRuns)
+  }
+  assert.deepStrictEqual(left.map((p) => `${p.pid} ${p.command}`), [], "processes the tests started still run")
+})
+
+/**
+ * A child, running until killed, once it has printed its first line (returned), with how many
+ * processes it and what it started then made.
+ */
+const running = (
+  command: string,
+  args: ReadonlyArray<string>
+): Promise<{ readonly child: ChildProcess; readonly line: string; readonly processes: number }> =>
   new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] })
+    // Its own process group, which `stop` kills whole.
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"], detached: true })
     children.push(child)
     child.once("error", reject)
     let out = ""
-    child.stdout!.on("data", (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       out += chunk.toString()
-      if (out.includes("\n")) resolve({ child, line: out.slice(0, out.indexOf("\n")) })
-    })
+      if (!out.includes("\n")) return
+      child.stdout!.off("data", onData)
+      const below = tree(child.pid!)
+      for (const found of below) started.push({ ...found, command: [command, ...args].join(" ").slice(0, 80) })
+      resolve({ child, line: out.slice(0, out.indexOf("\n")), processes: below.length })
+    }
+    child.stdout!.on("data", onData)
   })
 
 const sleeper = async (): Promise<ChildProcess> =>
   (await running(process.execPath, ["-e", "setInterval(() => {}, 1000); process.stdout.write('up\\n')"])).child
-
-const exited = (child: ChildProcess): Promise<void> =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once("exit", () => resolve()))
 
 // The name's fields: linux, boot, host, pid namespace, time namespace, pid, start time.
 const field = { boot: 1, host: 2, pidNamespace: 3, timeNamespace: 4, pid: 5, start: 6 } as const
@@ -116,19 +199,21 @@ describe("claimants", () => {
     }
   })
 
-  it.runIf(canUnshare(["--time", "--boottime", "1000", "--fork"]))("a live process in a time namespace of its own names itself, and is not taken for ended", async () => {
-    const { child, line } = await running("unshare", ["--time", "--boottime", "1000", "--fork", process.execPath, "-e", namesItself])
+  it.runIf(canUnshare(["--time", "--boottime", "1000", "--kill-child"]))("a live process in a time namespace of its own names itself, and is not taken for ended", async () => {
+    const { child, line, processes } = await running("unshare", ["--time", "--boottime", "1000", "--kill-child", process.execPath, "-e", namesItself])
+    assert.strictEqual(processes, 2, "unshare and the node it forked")
     assert.match(line, /^linux:/)
     assert.isFalse(Claimants.hasEnded(line, "machine"), line)
-    child.kill("SIGKILL")
+    await stop(child)
   })
 
-  it.runIf(canUnshare(["--pid", "--fork"]))("a process whose /proc is another pid namespace's names nothing", async () => {
+  it.runIf(canUnshare(["--pid", "--kill-child"]))("a process whose /proc is another pid namespace's names nothing", async () => {
     // A new pid namespace without its own /proc (`--mount-proc`): /proc/self is not its pid there. Node runs as
     // pid 2 of it, under `sh` (1), so that the /proc it sees has a pid 2 of another process to mistake for it.
-    const { child, line } = await running("unshare", ["--pid", "--fork", "sh", "-c", "\"$1\" -e \"$2\"; true", "sh", process.execPath, namesItself])
+    const { child, line, processes } = await running("unshare", ["--pid", "--kill-child", "sh", "-c", "\"$1\" -e \"$2\"; true", "sh", process.execPath, namesItself])
+    assert.strictEqual(processes, 3, "unshare, and sh and node in the namespace")
     assert.strictEqual(line, "undefined")
-    child.kill("SIGKILL")
+    await stop(child)
   })
 
   it("a name it does not read is never taken for ended", () => {

@@ -111,22 +111,40 @@ describe("listing refunds by creation time", () => {
       const ledger = yield* build(SqlLedger.layerPg(url))
       yield* skewed(ledger, 400)
       const sql = yield* rawSql(url)
-      // Before and after the planner has statistics: a new table is planned on guesses.
-      for (const analysed of [false, true]) {
-        if (analysed) yield* sql`ANALYZE refunds`
-        for (const [what, query, after] of queries) {
-          const [text, params] = listByCreationPage(sql, "pg", hydratedColumns, query, after, query.limit).compile()
-          const lines = (yield* sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN ${text}`, params)).map((row) => row["QUERY PLAN"]).join("\n")
-          assert.notInclude(lines, "Seq Scan", `${what}: ${lines}`)
-          assert.notInclude(lines, "Sort", `${what}: ${lines}`)
-          assert.match(lines, /Index Scan Backward using refunds_created_seq on refunds/, `${what}: ${lines}`)
-          if (after !== undefined) {
-            // Entered at the cursor: what the scan reads is the page and what its filters pass over, not the range after the cursor.
-            const analysedPlan = (yield* sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, TIMING OFF) ${text}`, params)).map((row) => row["QUERY PLAN"]).join("\n")
-            const index = /Index Cond: .*created_at <= '([^']+)'/.exec(analysedPlan)
-            assert.strictEqual(index?.[1], cursorInRange.createdAt, `${what}: ${analysedPlan}`)
-            assert.notInclude(analysedPlan, `created_at < '${range.createdTo}'`, `${what}: ${analysedPlan}`)
-          }
+      const explain = (query: ListQuery, after: CreatedAfter | undefined) => {
+        const [text, params] = listByCreationPage(sql, "pg", hydratedColumns, query, after, query.limit).compile()
+        return Effect.map(sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN ${text}`, params), (plan) => ({
+          text,
+          params,
+          lines: plan.map((row) => row["QUERY PLAN"]).join("\n")
+        }))
+      }
+      // A new table is planned on guesses: 0.5% of its rows in any range. At this size that makes a
+      // bitmap read of the two or so rows guessed and their sort cost the same as the walk, to a few
+      // hundredths, and which one the planner took followed the heap's page count: 24 pages when the
+      // failed refunds' old row versions were pruned, 28 when another session's open snapshot (a test
+      // in another process) kept them. Either way it reads through an index, never the whole table,
+      // and the statement enters the range at the cursor.
+      for (const [what, query, after] of queries) {
+        const { lines, params } = yield* explain(query, after)
+        assert.notInclude(lines, "Seq Scan", `unanalysed, ${what}: ${lines}`)
+        if (after !== undefined) assert.notInclude(params, range.createdTo, `${what}: ${params.map(String).join(", ")}`)
+      }
+      // With statistics (autovacuum's, or ours here) the walk is the plan, and by a margin (the
+      // bitmap and sort it passes over cost 7% more for the narrowest query, 30% or more for the
+      // others) that the page count does not move.
+      yield* sql`ANALYZE refunds`
+      for (const [what, query, after] of queries) {
+        const { lines, params, text } = yield* explain(query, after)
+        assert.notInclude(lines, "Seq Scan", `${what}: ${lines}`)
+        assert.notInclude(lines, "Sort", `${what}: ${lines}`)
+        assert.match(lines, /Index Scan Backward using refunds_created_seq on refunds/, `${what}: ${lines}`)
+        if (after !== undefined) {
+          // Entered at the cursor: what the scan reads is the page and what its filters pass over, not the range after the cursor.
+          const analysedPlan = (yield* sql.unsafe<{ readonly "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, TIMING OFF) ${text}`, params)).map((row) => row["QUERY PLAN"]).join("\n")
+          const index = /Index Cond: .*created_at <= '([^']+)'/.exec(analysedPlan)
+          assert.strictEqual(index?.[1], cursorInRange.createdAt, `${what}: ${analysedPlan}`)
+          assert.notInclude(analysedPlan, `created_at < '${range.createdTo}'`, `${what}: ${analysedPlan}`)
         }
       }
       const all = yield* everything(ledger)

@@ -39,11 +39,22 @@ if (program === undefined) {
           if (LogLevel.greaterThanEqual(logLevel, LogLevel.Warning)) warnings.push(String(message))
         })
       )
+      const lost = () => warnings.filter((w) => w.includes("lost a prepared statement"))
+      const explain = () => `warnings: ${JSON.stringify(warnings)}\n${bouncer().log().slice(-2000)}`
       return Effect.gen(function*() {
-        const ledger = yield* PgBouncer.harness(bouncer).fresh
-        // 300 claims and their status changes at once: the pool's connections are handed
-        // whatever server connection PgBouncer has free, so a statement prepared on one is
-        // soon bound on another.
+        const { database, ledger } = yield* PgBouncer.fresh(bouncer)
+        // Both statements a burst of claims can start with, prepared by name: a claim alone, then ten
+        // at once, sent as a batch. One statement at a time, they run on the pool's one connection and
+        // the one server connection PgBouncer has opened for this database, which keeps them: nothing
+        // is lost yet. (A burst alone goes the same way, its claims and changes in lockstep on those
+        // two, so it lost nothing; the one warning came, or not, from the reads and claims after it.)
+        const warm = Array.from({ length: 11 }, (_, i) => draft(`bouncer-warm-${i}`, { n: i }))
+        yield* ledger.claim(warm[0]!)
+        yield* Effect.all(warm.slice(1).map((refund) => ledger.claim(refund)), { concurrency: "unbounded" })
+        assert.deepStrictEqual(lost(), [], explain())
+        // PgBouncer closes that server connection: the burst's first statement, bound by name on a
+        // new one, is lost whatever the timing, with the claims batched into it waiting on it.
+        yield* bouncer().closeServers(database)
         const keys = Array.from({ length: 300 }, (_, i) => `bouncer-${i}`)
         const moved = yield* Effect.all(
           keys.map((key, i) =>
@@ -53,6 +64,7 @@ if (program === undefined) {
           { concurrency: 50 }
         )
         assert.strictEqual(moved.length, 300)
+        assert.strictEqual(lost().length, 1, explain())
         for (const [i, key] of keys.entries()) {
           const stored = yield* ledger.get(draft(key).id)
           assert.strictEqual(stored.status, i % 3 === 0 ? "failed" : "succeeded", key)
@@ -62,9 +74,9 @@ if (program === undefined) {
         const again = yield* Effect.all(keys.map((key, i) => ledger.claim(draft(key, { n: i }))), { concurrency: 50 })
         assert.isTrue(again.every((c) => c._tag === "Existing"))
         const page = yield* ledger.list({ limit: 1000 })
-        assert.strictEqual(page.items.length, 300)
-        const lost = warnings.filter((w) => w.includes("lost a prepared statement"))
-        assert.strictEqual(lost.length, 1, `warnings: ${JSON.stringify(warnings)}\n${bouncer().log().slice(-2000)}`)
+        assert.strictEqual(page.items.length, 300 + warm.length)
+        // Named statements stopped at the first loss: whatever PgBouncer does after, no second warning.
+        assert.strictEqual(lost().length, 1, explain())
       }).pipe(Effect.provide(capture))
     }, 60_000)
   })

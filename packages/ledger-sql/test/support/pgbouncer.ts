@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Pg from "pg"
 import * as SqlLedger from "../../src/SqlLedger.js"
 import { build, type Harness, pgUrl } from "./databases.js"
 
@@ -23,6 +24,12 @@ export interface Running {
   readonly port: number
   /** PgBouncer's own log, for a failed test's message. */
   readonly log: () => string
+  /**
+   * Closes every server connection PgBouncer holds to `database` and waits until they are gone (its
+   * console's RECONNECT and WAIT_CLOSE): the next transaction runs on a new one, which has prepared
+   * nothing, as after a server connection's lifetime or idle timeout ran out.
+   */
+  readonly closeServers: (database: string) => Effect.Effect<void, unknown>
 }
 
 const freePort = Effect.async<number>((resume) => {
@@ -74,6 +81,8 @@ export const start = (program: string): Effect.Effect<Running, unknown, Scope.Sc
         // LIFO, a quiet pooler could keep giving each client the same one, and the loss went unseen.
         "server_round_robin = 1",
         "max_client_conn = 500",
+        // The console (database `pgbouncer`), for closeServers.
+        `admin_users = ${user}`,
         `logfile = ${logFile}`,
         `pidfile = ${path.join(dir, "pgbouncer.pid")}`,
         ""
@@ -103,16 +112,29 @@ export const start = (program: string): Effect.Effect<Running, unknown, Scope.Sc
       Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds"))),
       Effect.mapError((error) => new Error(`PgBouncer did not start listening: ${error.message}\n${log()}`))
     )
-    return { port, log }
+    const closeServers = (database: string) =>
+      Effect.acquireUseRelease(
+        Effect.tryPromise(async () => {
+          const adminConsole = new Pg.Client({ host: "127.0.0.1", port, user, database: "pgbouncer" })
+          await adminConsole.connect()
+          return adminConsole
+        }),
+        // The console speaks the simple query protocol only: no parameters.
+        (adminConsole) => Effect.tryPromise(async () => {
+          await adminConsole.query(`RECONNECT ${database}`)
+          await adminConsole.query(`WAIT_CLOSE ${database}`)
+        }),
+        (adminConsole) => Effect.promise(() => adminConsole.end())
+      )
+    return { port, log, closeServers }
   })
 
 /**
- * Ledgers on PostgreSQL through `bouncer`: each fresh one in a database of its own (PgBouncer
- * refuses the `options` startup parameter that chooses a schema per ledger elsewhere), dropped afterwards.
+ * A fresh ledger on PostgreSQL through `bouncer`, in a database of its own (PgBouncer refuses the
+ * `options` startup parameter that chooses a schema per ledger elsewhere), dropped afterwards.
  */
-export const harness = (bouncer: () => Running): Harness => ({
-  name: "PostgreSQL through PgBouncer (transaction pooling)",
-  fresh: Effect.gen(function*() {
+export const fresh = (bouncer: () => Running) =>
+  Effect.gen(function*() {
     const admin = yield* PgClient.make({ url: Redacted.make(pgUrl), maxConnections: 1 }).pipe(Effect.provide(Reactivity.layer))
     const database = `rk_bouncer_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
     yield* Effect.acquireRelease(
@@ -124,6 +146,12 @@ export const harness = (bouncer: () => Running): Harness => ({
     through.host = `127.0.0.1:${bouncer().port}`
     through.pathname = `/${database}`
     through.search = ""
-    return yield* build(SqlLedger.layerPg(through.toString()))
+    const ledger = yield* build(SqlLedger.layerPg(through.toString()))
+    return { ledger, database }
   })
+
+/** Ledgers on PostgreSQL through `bouncer`, each `fresh`. */
+export const harness = (bouncer: () => Running): Harness => ({
+  name: "PostgreSQL through PgBouncer (transaction pooling)",
+  fresh: Effect.map(fresh(bouncer), ({ ledger }) => ledger)
 })
