@@ -332,18 +332,33 @@ describe("refundkit resolve --correct", () => {
   })
 })
 
+type Shown = {
+  id: string
+  status: string
+  providerStatus?: string
+  providerReference?: string
+  holdsTarget?: boolean
+  events: Array<{ source: string; from: string; to: string; accepted: boolean; detail?: string }>
+}
+
+/**
+ * A refund of 60.00 of an auto-seeded Exirom payment of 100.00 EUR (`transactionId`, which no other test
+ * refunds), made and synced until Exirom reports it SUCCEED; `data` words another refund of the payment.
+ */
+const madeByExirom = async (transactionId: number) => {
+  const data = (amount: string) => JSON.stringify({ transactionId, amount, currency: "EUR", reason: "customer_request", originalAmounts: { [transactionId]: "100.00" } })
+  const created = await cli(["create", "exirom", "--json", "--data", data("60.00")])
+  assert.strictEqual(created.code, 0, created.stderr)
+  const id = (JSON.parse(created.stdout) as Shown).id
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const made = JSON.parse((await cli(["sync", id, "--json"])).stdout) as Shown
+  assert.deepStrictEqual([made.status, made.providerStatus], ["succeeded", "SUCCEED"])
+  return { id, made, data }
+}
+
 describe("a chargeback after Exirom's own SUCCEED", () => {
   it("sync records it and says how to settle it, resolve settles it, and a repeated sync leaves the verdict alone", async () => {
-    // An auto-seeded Exirom payment of 100.00 EUR no other test refunds; 60.00 of it refunded.
-    const transactionId = 7_500_001
-    const data = (amount: string) => JSON.stringify({ transactionId, amount, currency: "EUR", reason: "customer_request", originalAmounts: { [transactionId]: "100.00" } })
-    type Shown = { id: string; status: string; providerStatus?: string; providerReference?: string; events: Array<{ source: string; from: string; to: string; accepted: boolean; detail?: string }> }
-    const created = await cli(["create", "exirom", "--json", "--data", data("60.00")])
-    assert.strictEqual(created.code, 0, created.stderr)
-    const id = (JSON.parse(created.stdout) as Shown).id
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    const made = JSON.parse((await cli(["sync", id, "--json"])).stdout) as Shown
-    assert.deepStrictEqual([made.status, made.providerStatus], ["succeeded", "SUCCEED"])
+    const { id, made, data } = await madeByExirom(7_500_001)
 
     // The cardholder disputes the refund Exirom made, and wins.
     const charged = await fetch(`${sandboxes.url("exirom")}/__sandbox/chargeback`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refundId: made.providerReference }) })
@@ -379,16 +394,7 @@ describe("a chargeback after Exirom's own SUCCEED", () => {
 
 describe("a FAILED after Exirom's own SUCCEED (a reversal)", () => {
   it("sync records it and says how to settle it, the payment stays held through resolve failed, and --release-targets frees it", async () => {
-    // An auto-seeded Exirom payment of 100.00 EUR no other test refunds; 60.00 of it refunded.
-    const transactionId = 7_500_002
-    const data = (amount: string) => JSON.stringify({ transactionId, amount, currency: "EUR", reason: "customer_request", originalAmounts: { [transactionId]: "100.00" } })
-    type Shown = { id: string; status: string; providerStatus?: string; providerReference?: string; holdsTarget?: boolean; events: Array<{ source: string; from: string; to: string; accepted: boolean; detail?: string }> }
-    const created = await cli(["create", "exirom", "--json", "--data", data("60.00")])
-    assert.strictEqual(created.code, 0, created.stderr)
-    const id = (JSON.parse(created.stdout) as Shown).id
-    await new Promise((resolve) => setTimeout(resolve, 500))
-    const made = JSON.parse((await cli(["sync", id, "--json"])).stdout) as Shown
-    assert.deepStrictEqual([made.status, made.providerStatus], ["succeeded", "SUCCEED"])
+    const { id, made, data } = await madeByExirom(7_500_002)
 
     // The refund did not reach the card (its account closed): the money is back with the merchant.
     const reversed = await fetch(`${sandboxes.url("exirom")}/__sandbox/reversal`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refundId: made.providerReference }) })

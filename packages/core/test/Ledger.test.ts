@@ -18,6 +18,19 @@ const draft = (n: number, at = new Date(1_700_000_000_000 + n * 1000).toISOStrin
   events: [{ sequence: 1, at, source: "submit", from: null, to: "requested", accepted: true }]
 })
 
+/** The n-th second of 2024: a change's time, one second per event. */
+const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
+
+/** The refund after a change the transition table accepts (anything else fails the test). */
+const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
+  Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
+
+/** What a change does to a refund: the refusal's tag and the status it keeps, or "accepted" and the new status. */
+const refusedBy = (refund: Refund, change: Omit<Ledger.Change, "at">) => {
+  const result = Ledger.applyChange(refund, { at: at(30), ...change })
+  return Either.isLeft(result) ? [result.left.error._tag, result.left.refused.status] : ["accepted", result.right.status]
+}
+
 describe("Ledger (in memory)", () => {
   it.effect("claims a key once", () =>
     Effect.gen(function*() {
@@ -166,7 +179,6 @@ describe("Ledger (in memory)", () => {
 
   it.effect("a failed refund keeps holding its targets when its provider says so, until the provider's next word or an operator's explicit release", () =>
     Effect.gen(function*() {
-      const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
       const pending = Either.getOrThrow(Ledger.applyChange(draft(1), { to: "pending", source: "submit", at: at(1), providerStatus: "PROCESSING" }))
       const apply = (refund: Refund, change: Omit<Ledger.Change, "at" | "source"> & { readonly source?: Ledger.Change["source"] }) =>
         Either.getOrThrow(Ledger.applyChange(refund, { source: "sync", at: at(2), ...change }))
@@ -373,9 +385,7 @@ describe("Ledger (in memory)", () => {
   })
 
   it("an operator's correction moves a final status an operator set to the other one, and names the verdict it corrects; nothing else leaves a final status", () => {
-    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
     const apply = (refund: Refund, change: Omit<Ledger.Change, "at">) => Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change })
-    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) => Either.getOrThrowWith(apply(refund, change), (e) => e.error)
     const unknown = accepted(draft(1), { to: "unknown", source: "recovery" })
     const byHand = accepted(unknown, { to: "succeeded", source: "operator", detail: "operator: credited" })
 
@@ -418,9 +428,6 @@ describe("Ledger (in memory)", () => {
   })
 
   it("a chargeback after an operator's succeeded moves the refund to requires_action; a repeat of it after the next verdict does not", () => {
-    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
-    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
-      Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
     const pending = accepted(draft(1), { to: "pending", source: "submit", providerStatus: "NEW" })
     const chargeback = { to: "requires_action", source: "sync", providerStatus: "CHARGEBACK", providerFinal: true, detail: "Exirom reports CHARGEBACK" } as const
 
@@ -450,13 +457,6 @@ describe("Ledger (in memory)", () => {
   })
 
   it("a chargeback the provider reports after its own succeeded moves the refund to requires_action, still holding its targets; nothing else leaves its succeeded", () => {
-    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
-    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
-      Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
-    const refusedBy = (refund: Refund, change: Omit<Ledger.Change, "at">) => {
-      const result = Ledger.applyChange(refund, { at: at(30), ...change })
-      return Either.isLeft(result) ? [result.left.error._tag, result.left.refused.status] : ["accepted", result.right.status]
-    }
     const held: Refund = { ...draft(3), currency: "USD", targets: [{ target: "30004", amount: "10.00", originalAmount: "40.00" }] }
     const pending = accepted(held, { to: "pending", source: "submit", providerStatus: "NEW" })
     const made = accepted(pending, { to: "succeeded", source: "sync", providerStatus: "SUCCEED" })
@@ -495,13 +495,6 @@ describe("Ledger (in memory)", () => {
   })
 
   it("a failed the provider reports after its own succeeded is a reversal: requires_action, its targets and items still held, and the same word again is no news", () => {
-    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
-    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
-      Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
-    const refusedBy = (refund: Refund, change: Omit<Ledger.Change, "at">) => {
-      const result = Ledger.applyChange(refund, { at: at(30), ...change })
-      return Either.isLeft(result) ? [result.left.error._tag, result.left.refused.status] : ["accepted", result.right.status]
-    }
     const held: Refund = { ...draft(3), currency: "USD", targets: [{ target: "30004", amount: "10.00", originalAmount: "40.00" }] }
     const made = accepted(accepted(held, { to: "pending", source: "submit", providerStatus: "NEW" }), {
       to: "succeeded",
@@ -573,9 +566,6 @@ describe("Ledger (in memory)", () => {
   })
 
   it("a failed after an operator's succeeded keeps the older rules: held for a person, and after the next verdict the same word reopens it", () => {
-    const at = (n: number) => new Date(Date.UTC(2024, 0, 1) + n * 1000).toISOString()
-    const accepted = (refund: Refund, change: Omit<Ledger.Change, "at">) =>
-      Either.getOrThrowWith(Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change }), (e) => e.error)
     const unknown = accepted(draft(5), { to: "unknown", source: "recovery" })
     const byHand = accepted(unknown, { to: "succeeded", source: "operator", detail: "operator: seen on the dashboard" })
     const failed = { to: "failed", source: "sync", providerStatus: "FAILED", providerFinal: true } as const
