@@ -78,6 +78,14 @@ export interface Change {
    * corrects (since 0.6.0).
    */
   readonly corrects?: boolean | undefined
+  /**
+   * An operator's reopen of a final status the provider set (`Refunds.reopen`): lets a change whose `source` is
+   * `operator` move a `succeeded` or `failed` refund to `requires_action`, where the accepted event that set the
+   * final status is not an operator's verdict (a verdict is corrected: `corrects`). The refund's items in that
+   * status are held as `requires_action` too, so that every target is held until a person settles it; the event
+   * records what it reopens (`reopenOpening`) (since 0.6.0).
+   */
+  readonly reopens?: boolean | undefined
   /** `null` clears the stored error. */
   readonly error?: ErrorInfo | null | undefined
   readonly detail?: string | undefined
@@ -403,7 +411,29 @@ export const setterOf = (refund: Refund): RefundEvent | undefined => {
  *
  * @since 0.6.0
  */
-export const isVerdict = (event: RefundEvent): boolean => event.source === "operator" && event.providerStatus === undefined
+export const isVerdict = (event: RefundEvent): boolean =>
+  event.source === "operator" && event.providerStatus === undefined && event.verdict?.reopen !== true
+
+/**
+ * Whether an event is an operator's reopen of a final status the provider set (`Refunds.reopen`): it records the
+ * verdict it was asked as with `reopen: true`. It decides nothing about the refund's outcome, so it is no verdict
+ * (`isVerdict`): it takes the refund back to a person, as a provider's reversal does (`reopening`).
+ *
+ * @since 0.6.0
+ */
+export const isReopenEvent = (event: RefundEvent): boolean => event.source === "operator" && event.verdict?.reopen === true
+
+/**
+ * Whether a change is an operator's reopen `applyChange` accepts out of a final status: marked `reopens`, from an
+ * operator, to `requires_action`, of a final status that is not an operator's verdict (`setterOf`, `isVerdict`).
+ *
+ * @since 0.6.0
+ */
+export const isReopen = (refund: Refund, change: Change): boolean => {
+  if (change.reopens !== true || change.source !== "operator" || change.to !== "requires_action" || !RefundStatus.isFinal(refund.status)) return false
+  const setter = setterOf(refund)
+  return setter !== undefined && !isVerdict(setter)
+}
 
 /**
  * Whether a change is an operator's correction `applyChange` accepts out of a final status: marked
@@ -425,24 +455,54 @@ const changesStatus = (event: RefundEvent): boolean => event.accepted && event.f
 const providerSource = (source: EventSource): boolean => source !== "operator" && source !== "recovery"
 
 /**
- * The provider's event that took back its own `succeeded` (`overruling`: a `failed` word, a reversal, or a
- * `requires_action` word it calls final, a chargeback) and moved the refund to `requires_action`, when nothing
- * but operators' verdicts (a correction included) has moved the refund since: it is held there for a person, or
- * a person has settled it. `undefined` for any other refund, and for one whose `succeeded` was an operator's
- * verdict (`isVerdict`): that is the rule for verdicts by hand. `Refunds.resolve` keeps such a refund on its
- * targets when it is resolved `failed` without `releaseTargets`; `repeatsSettled` reads the word it brought.
+ * The event that took a final status back to a person, when nothing but operators' verdicts (a correction included)
+ * has moved the refund since: it is held in `requires_action` for a person, or a person has settled it. Either the
+ * provider's own, taking back its `succeeded` (`overruling`: a `failed` word, a reversal, or a `requires_action`
+ * word it calls final, a chargeback), or an operator's reopen of a final status the provider set (`isReopenEvent`,
+ * `Refunds.reopen`: a reversal or a refund seen only in the provider's dashboard). `undefined` for any other
+ * refund, and for one whose `succeeded` was an operator's verdict (`isVerdict`): that is the rule for verdicts by
+ * hand. `Refunds.resolve` keeps such a refund on its targets when it is resolved `failed` without
+ * `releaseTargets`; `repeatsSettled` reads the word it took back (`reopenedWord`).
  *
  * @since 0.6.0
  */
 export const reopening = (refund: Refund): RefundEvent | undefined => {
+  const at = reopeningIndex(refund)
+  return at === undefined ? undefined : refund.events[at]
+}
+
+const reopeningIndex = (refund: Refund): number | undefined => {
   const events = refund.events
   let i = events.length - 1
   while (i >= 0 && (!changesStatus(events[i]!) || isVerdict(events[i]!))) i--
   const reopened = events[i]
-  if (reopened === undefined || reopened.from !== "succeeded" || reopened.to !== "requires_action" || !providerSource(reopened.source)) return undefined
-  for (i--; i >= 0; i--) {
-    const event = events[i]!
-    if (changesStatus(event)) return isVerdict(event) ? undefined : reopened
+  if (reopened === undefined) return undefined
+  // Accepted only out of a final status the provider set (`isReopen`): what set it was checked then.
+  if (isReopenEvent(reopened)) return reopened.to === "requires_action" ? i : undefined
+  if (reopened.from !== "succeeded" || reopened.to !== "requires_action" || !providerSource(reopened.source)) return undefined
+  for (let j = i - 1; j >= 0; j--) {
+    const event = events[j]!
+    if (changesStatus(event)) return isVerdict(event) ? undefined : i
+  }
+  return undefined
+}
+
+/**
+ * The provider's word that `reopening`'s event took back: the word it brought (a reversal's `FAILED`, a
+ * `CHARGEBACK`), or, for an operator's reopen, the word the refund held when the operator reopened it (the
+ * provider's `SUCCEED` the dashboard contradicts). `undefined` when nothing reopened the refund, or the provider
+ * never gave a word.
+ *
+ * @since 0.6.0
+ */
+export const reopenedWord = (refund: Refund): string | undefined => {
+  const at = reopeningIndex(refund)
+  if (at === undefined) return undefined
+  const reopened = refund.events[at]!
+  if (!isReopenEvent(reopened)) return reopened.providerStatus
+  for (let j = at - 1; j >= 0; j--) {
+    const event = refund.events[j]!
+    if (event.accepted && event.providerStatus !== undefined) return event.providerStatus
   }
   return undefined
 }
@@ -460,6 +520,9 @@ export const reopening = (refund: Refund): RefundEvent | undefined => {
  *   person (the same `FAILED` from a callback after a sync saw it would otherwise make the refund `failed` and
  *   free its targets, nobody having decided), and once verdicts have settled it (after `resolve failed`, it would
  *   otherwise drop the hold the verdict kept).
+ * - The word is the one an operator's reopen took back (`reopenedWord`: Exirom's `SUCCEED` again after the
+ *   operator saw a reversal in its dashboard), for the same reasons: it would otherwise settle the refund back
+ *   to what the operator said is wrong, and a `failed` word free targets a person is to decide on.
  *
  * `applyChange` refuses it; `Refunds.sync` and `Refunds.webhook` ask first and record nothing. A new word reopens
  * a settled refund, and after a verdict by hand on a refund the provider had not taken back from its own success
@@ -470,7 +533,7 @@ export const reopening = (refund: Refund): RefundEvent | undefined => {
  */
 export const repeatsSettled = (refund: Refund, change: Pick<Change, "to" | "source" | "providerStatus">): boolean => {
   if (!providerSource(change.source) || change.providerStatus === undefined || change.providerStatus !== refund.providerStatus) return false
-  if (reopening(refund)?.providerStatus === change.providerStatus) return true
+  if (reopenedWord(refund) === change.providerStatus) return true
   if ((refund.status !== "failed" && refund.status !== "succeeded") || change.to !== "requires_action") return false
   const setter = setterOf(refund)
   return setter !== undefined && isVerdict(setter)
@@ -571,12 +634,50 @@ const correcting = (refund: Refund, change: Change): Change => {
   return { ...change, onlyFrom: undefined, detail: change.detail === undefined ? opening : `${opening}: ${change.detail}` }
 }
 
-// Its four fields only, as a SQL ledger stores them: the memory ledger's copy reads back the same.
+/**
+ * How an operator's reopen's event detail opens, before the operator's note (`<opening>: <note>`): the final
+ * status it takes back, who reported it (`how`: the provider and how it said so, as `Refunds.setBy` words it) and
+ * when. The history otherwise reads as a provider's final word followed by a person's `requires_action` with
+ * nothing to say what was contradicted.
+ *
+ * @since 0.6.0
+ */
+export const reopenOpening = (status: RefundStatus.RefundStatus, providerStatus: string | undefined, how: string, at: string): string =>
+  `reopens the ${status}${providerStatus === undefined ? "" : ` (${providerStatus})`} ${how} reported at ${at}, held in requires_action until a person settles it with refundkit resolve`
+
+/**
+ * Who set a status that is not an operator's verdict, in words: the provider (how it said so), or refundkit's
+ * recovery (`Refunds.setBy`).
+ *
+ * @since 0.6.0
+ */
+export const setterWords = (provider: string, setter: RefundEvent | undefined): string =>
+  setter?.source === "recovery"
+    ? "refundkit's recovery"
+    : setter?.source === "operator"
+    ? `${provider} (its answer to an update)`
+    : `${provider} (${setter?.source ?? "submit"})`
+
+const reopened = (refund: Refund, change: Change): Change => {
+  const setter = setterOf(refund)!
+  const opening = reopenOpening(refund.status, refund.providerStatus, setterWords(refund.provider, setter), setter.at)
+  return {
+    ...change,
+    onlyFrom: undefined,
+    // An item in the reopened status would decide its target on its own: a `failed` one releases it
+    // (`releasedTargets`), a `succeeded` one makes `resolve failed` refuse the refund.
+    items: change.items ?? heldItems(refund.items, refund.status === "succeeded" ? "succeeded" : "failed"),
+    detail: change.detail === undefined ? opening : `${opening}: ${change.detail}`
+  }
+}
+
+// Its fields only, as a SQL ledger stores them (`reopen` only where set): the memory ledger's copy reads back the same.
 const verdictOf = (verdict: OperatorVerdict): OperatorVerdict => ({
   note: verdict.note,
   releaseTargets: verdict.releaseTargets,
   failedTargets: [...verdict.failedTargets],
-  correct: verdict.correct
+  correct: verdict.correct,
+  ...(verdict.reopen === true ? { reopen: true } : {})
 })
 
 /**
@@ -596,7 +697,10 @@ export const applyChange = (
   const storable = detail === given.detail ? given : { ...given, detail }
   const overruled = overruling(refund, storable)
   const corrected = overruled === undefined && isCorrection(refund, storable) ? correcting(refund, storable) : undefined
-  const change = overruled ?? corrected ?? storable
+  // An operator's reopen is the one other change the table does not allow out of a final status, marked as such.
+  const reopen = overruled === undefined && corrected === undefined && isReopen(refund, storable) ? reopened(refund, storable) : undefined
+  const marked = corrected ?? reopen
+  const change = overruled ?? marked ?? storable
   const sequence = (refund.events.at(-1)?.sequence ?? 0) + 1
   const event: RefundEvent = {
     sequence,
@@ -611,12 +715,12 @@ export const applyChange = (
   }
   // A repeat the table allows (the reversal's `failed` again on the refund it holds, or on one a verdict
   // settled `failed`) would settle what a person is to decide, or drop the hold a verdict kept.
-  const repeat = overruled === undefined && corrected === undefined && RefundStatus.canTransition(refund.status, change.to) &&
+  const repeat = overruled === undefined && marked === undefined && RefundStatus.canTransition(refund.status, change.to) &&
       repeatsSettled(refund, change)
     ? repeatReason(refund, change.providerStatus!)
     : undefined
   if (
-    repeat !== undefined || (overruled === undefined && corrected === undefined &&
+    repeat !== undefined || (overruled === undefined && marked === undefined &&
       (!RefundStatus.canTransition(refund.status, change.to) || (change.onlyFrom !== undefined && !change.onlyFrom.includes(refund.status))))
   ) {
     const said = repeat ?? change.detail

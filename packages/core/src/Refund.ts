@@ -65,7 +65,9 @@ export type EventSource = typeof EventSource.Type
  * An operator's verdict as it was asked for (`Refunds.resolve`), kept on the event that records it:
  * the note as `resolve` was given it (the CLI and the gateway give `operator: <note>`), whether it
  * asked to release the targets, the targets it named as not refunded (as the refund spells them, in
- * its order; none is `[]`), and whether it corrected an earlier verdict. The event's `detail` words
+ * its order; none is `[]`), whether it corrected an earlier verdict, and `reopen: true` on an operator's reopen of
+ * a final status the provider set (`Refunds.reopen`, since 0.6.0; absent otherwise, so rows written before read the
+ * same). The event's `detail` words
  * the same for a person; this is what a program compares (the gateway answers a repeat of the verdict
  * that settled a refund as a replay), so a note that happens to contain the detail's other words is
  * never taken for them.
@@ -80,7 +82,11 @@ export const OperatorVerdict = Schema.Struct({
   failedTargets: Schema.Array(Schema.String).annotations({
     description: "The targets the verdict named as not refunded by the provider (resolve --failed-target), as the refund spells them; empty when none"
   }),
-  correct: Schema.Boolean.annotations({ description: "true when the verdict corrected an earlier operator's verdict (resolve --correct)" })
+  correct: Schema.Boolean.annotations({ description: "true when the verdict corrected an earlier operator's verdict (resolve --correct)" }),
+  reopen: Schema.optionalWith(Schema.Boolean, { exact: true }).annotations({
+    description:
+      "true when an operator reopened a final status the provider set (reopen), moving the refund to requires_action; absent on every other verdict"
+  })
 }).annotations({
   identifier: "OperatorVerdict",
   description: "An operator's verdict (resolve) as it was asked for"

@@ -27,10 +27,12 @@ import {
   notSentCode,
   providerDecided,
   recoveryOf,
+  isReopenEvent,
   reopening,
   repeatReason,
   repeatsSettled,
   setterOf,
+  setterWords,
   wholeTargets,
   type Change,
   type ListQuery,
@@ -331,6 +333,24 @@ export declare namespace Refunds {
       note: string,
       options?: ResolveOptions
     ) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition | InvalidRequest | GuardError>
+    /**
+     * An operator reopens a final refund whose status the provider set (a reversal or a chargeback seen only in
+     * the provider's dashboard, at a provider that has no status query or no callback after success; a refund the
+     * provider reported `failed` that its dashboard shows refunded after all): the refund moves to `requires_action`
+     * with an `operator` event whose detail says what it reopens (`Ledger.reopenOpening`) and why (`note`, required),
+     * recording `{ reopen: true }` as its verdict (`RefundEvent.verdict`), and a person settles it with `resolve`.
+     * It holds its targets there: a reopened `failed` takes them back, refused, nothing recorded, while another
+     * refund holds one (`TargetAlreadyRefunded` naming it, or `OverRefund`), as a claim of it would be now
+     * (`Ledger.reclaim`). Resolved `failed`, it keeps them held unless `releaseTargets` (`Ledger.reopening`), and the
+     * provider's word it took back, repeated, is no news (`Ledger.repeatsSettled`). `InvalidRequest` on `note` for
+     * an empty note, and on `status` for a refund that is not final (resolve it) or whose final status an operator's
+     * verdict set (correct it: `ResolveOptions.correct`), as `reopenRefusal` says. It takes the refund's turn as
+     * `resolve` does (since 0.6.0).
+     */
+    readonly reopen: (
+      id: string,
+      note: string
+    ) => Effect.Effect<Refund, RefundNotFound | LedgerError | IllegalTransition | InvalidRequest | GuardError>
     /** Moves refunds a crash left in `requested` to `unknown`; returns them. */
     readonly recover: (grace: Duration.DurationInput) => Effect.Effect<ReadonlyArray<Refund>, LedgerError>
     /**
@@ -428,6 +448,42 @@ export const correctionRefusal = (refund: Refund, to: RefundStatus.RefundStatus)
   return undefined
 }
 
+/**
+ * Why `reopen` may not take a refund back to a person, as data, so that each caller words it for its own reader
+ * (core as `InvalidRequest` on `status`, the CLI and the gateway with what to do instead). Read from
+ * `correctionRefusal`, whose rule it is the other side of: a final status an operator's verdict set is corrected,
+ * one the provider set is reopened.
+ * - `not_final`: the refund waits for a verdict already (resolve it);
+ * - `set_by_operator`: its final status is an operator's verdict, recorded at `at` (correct it).
+ *
+ * @since 0.6.0
+ */
+export type ReopenRefusal =
+  | { readonly reason: "not_final"; readonly status: RefundStatus.RefundStatus }
+  | { readonly reason: "set_by_operator"; readonly status: RefundStatus.RefundStatus; readonly at: string }
+
+/**
+ * Why a reopen of `refund` is refused, as read before the write (the ledger checks again under its lock:
+ * `Ledger.isReopen`); `undefined` when it may be reopened.
+ *
+ * @since 0.6.0
+ */
+export const reopenRefusal = (refund: Refund): ReopenRefusal | undefined => {
+  const correction = correctionRefusal(refund, refund.status === "succeeded" ? "failed" : "succeeded")
+  if (correction === undefined) return { reason: "set_by_operator", status: refund.status, at: setterOf(refund)?.at ?? refund.updatedAt }
+  return correction.reason === "not_final" ? correction : undefined
+}
+
+const reopenRefused = (id: string, refusal: ReopenRefusal): string => {
+  switch (refusal.reason) {
+    case "not_final":
+      return `refund ${id} is ${refusal.status}, which is not final: there is nothing to reopen; settle it with resolve`
+    case "set_by_operator":
+      return `refund ${id} is ${refusal.status} by an operator's verdict recorded at ${refusal.at}, not by its provider: ` +
+        `a verdict recorded by hand is corrected (resolve with correct), not reopened`
+  }
+}
+
 const correctionRefused = (id: string, refusal: CorrectionRefusal): string => {
   switch (refusal.reason) {
     case "not_final":
@@ -446,12 +502,7 @@ const correctionRefused = (id: string, refusal: CorrectionRefusal): string => {
  *
  * @since 0.6.0
  */
-export const setBy = (provider: string, setter: RefundEvent | undefined): string =>
-  setter?.source === "recovery"
-    ? "refundkit's recovery"
-    : setter?.source === "operator"
-    ? `${provider} (its answer to an update)`
-    : `${provider} (${setter?.source ?? "submit"})`
+export const setBy = (provider: string, setter: RefundEvent | undefined): string => setterWords(provider, setter)
 
 /** A packed call's failure as one member's: an in-doubt error names the refund it is about, which is this member, not the call's lead. */
 const ownError = (error: ProviderError, refundId: string): ProviderError =>
@@ -1645,7 +1696,11 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           settleItems: true,
           detail: released
             ? `${note} (targets released: ${
-              reopened ? `${refund.provider} took this refund back after it had made it` : `${refund.provider} no longer keeps this refund on them`
+              !reopened
+                ? `${refund.provider} no longer keeps this refund on them`
+                : isReopenEvent(reopening(refund)!)
+                ? `an operator reopened this refund against what ${refund.provider} had reported`
+                : `${refund.provider} took this refund back after it had made it`
             })`
             : failedTargets !== undefined
             ? `${note} (failed targets, not refunded by ${refund.provider}: ${failedTargets.join(", ")})`
@@ -1692,6 +1747,29 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
           return yield* refuse(`names every target of refund ${refund.id}: the provider refunded none of them, so resolve it failed.`)
         }
         return targets.filter((target) => chosen.has(target))
+      })
+
+    // A reopen takes the refund's turn, as a verdict does: a sync or a verdict decided meanwhile is read first.
+    const reopen = (id: string, note: string) => oneUpdateAtATime(id, reopenNow(id, note))
+
+    const reopenNow = (id: string, note: string) =>
+      Effect.gen(function*() {
+        if (note.trim() === "") {
+          return yield* InvalidRequest.field("note", "must say why the refund is reopened (what the provider's dashboard shows, and when)")
+        }
+        const refund = yield* ledger.get(id)
+        const refusal = reopenRefusal(refund)
+        if (refusal !== undefined) return yield* InvalidRequest.field("status", reopenRefused(id, refusal))
+        const change: Change = {
+          to: "requires_action",
+          source: "operator",
+          at: yield* nowIso,
+          reopens: true,
+          detail: note,
+          verdict: { note, releaseTargets: false, failedTargets: [], correct: false, reopen: true }
+        }
+        // A reopened `failed` holds its targets again, which a refund made since it failed may have taken.
+        return yield* reclaim(refund, change)
       })
 
     // Without `Ledger.reclaim`, whole targets are checked through `holderOf` before the write: a claim between
@@ -1765,7 +1843,7 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       )
     }
 
-    return Refunds.of({ create, createMany, pipeline, get: ledger.get, list, sync, syncDue, update, webhook, resolve, recover, recoverOne })
+    return Refunds.of({ create, createMany, pipeline, get: ledger.get, list, sync, syncDue, update, webhook, resolve, reopen, recover, recoverOne })
   })
 
 /**
