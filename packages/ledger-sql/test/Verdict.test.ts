@@ -107,6 +107,7 @@ describe("an operator's verdict on its event", () => {
           ['{"note": 7, "releaseTargets": false, "failedTargets": [], "correct": false}', "column verdict.note"],
           ['{"note": "operator: x", "releaseTargets": false, "failedTargets": []}', "column verdict.correct"],
           ['{"note": "operator: x", "releaseTargets": "no", "failedTargets": [], "correct": false}', "column verdict.releaseTargets"],
+          ['{"note": "operator: x", "releaseTargets": false, "failedTargets": [], "correct": false, "reopen": "yes"}', "column verdict.reopen"],
           ["not json", "column verdict"]
         ]
         for (const [i, [text, column]] of cases.entries()) {

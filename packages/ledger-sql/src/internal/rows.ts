@@ -335,8 +335,9 @@ export const updateRow = (refund: Refund) => ({
 })
 
 /**
- * An event's verdict as the `verdict` column holds it: JSON text of its four fields, whatever else the
- * object carries, so every ledger reads back the same; NULL for an event without one.
+ * An event's verdict as the `verdict` column holds it: JSON text of its four fields, and `reopen` on an
+ * operator's reopen only (rows written before it read the same), whatever else the object carries, so every
+ * ledger reads back the same; NULL for an event without one.
  */
 const verdictText = (event: RefundEvent): string | null =>
   event.verdict === undefined
@@ -345,7 +346,8 @@ const verdictText = (event: RefundEvent): string | null =>
       note: event.verdict.note,
       releaseTargets: event.verdict.releaseTargets,
       failedTargets: event.verdict.failedTargets,
-      correct: event.verdict.correct
+      correct: event.verdict.correct,
+      ...(event.verdict.reopen === true ? { reopen: true } : {})
     })
 
 /** @internal */
