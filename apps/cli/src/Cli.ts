@@ -21,6 +21,7 @@ import * as get from "./commands/get.js"
 import * as list from "./commands/list.js"
 import * as providers from "./commands/providers.js"
 import * as reconcile from "./commands/reconcile.js"
+import * as reopen from "./commands/reopen.js"
 import * as resolve from "./commands/resolve.js"
 import * as sandbox from "./commands/sandbox.js"
 import * as serve from "./commands/serve.js"
@@ -44,6 +45,7 @@ const commands = [
   bulk.command,
   reconcile.command,
   resolve.command,
+  reopen.command,
   sandbox.command,
   serve.command
 ] as const

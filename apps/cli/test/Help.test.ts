@@ -113,7 +113,7 @@ describe("refundkit --help", () => {
     assert.include(commands, "  list       List refunds in the ledger, newest first.")
     assert.include(commands, "  providers  List the installed providers and their capabilities.")
     const names = commands.filter((line) => !line.startsWith("   ")).map((line) => line.trim().split(" ")[0])
-    assert.deepStrictEqual(names, ["providers", "create", "get", "list", "sync", "update", "bulk", "reconcile", "resolve", "sandbox", "serve"])
+    assert.deepStrictEqual(names, ["providers", "create", "get", "list", "sync", "update", "bulk", "reconcile", "resolve", "reopen", "sandbox", "serve"])
     // Each command's summary is its description's first paragraph, a line or two: bulk's used to run to six.
     assert.isAtMost(commands.length, names.length + 2, commands.join("\n"))
     const builtIns = section(help.stdout, "BUILT-IN OPTIONS (any command)")

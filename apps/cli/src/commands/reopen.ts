@@ -1,0 +1,101 @@
+/**
+ * `refundkit reopen <id> --note ...`: an operator takes a final refund whose status the provider set
+ * back to `requires_action`, when the provider's dashboard contradicts it and the provider will not say
+ * so itself (Airpay, Airalo and AeroHub have no status query and no callback after success): a reversal
+ * or a chargeback of a `succeeded`, or a `failed` the dashboard shows refunded after all. The refund
+ * holds its targets again until it is settled with `refundkit resolve`.
+ *
+ * @since 0.6.0
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import type { GuardError } from "@refundkit/core/Ledger"
+import type { Refund } from "@refundkit/core/Refund"
+import * as Refunds from "@refundkit/core/Refunds"
+import * as Effect from "effect/Effect"
+import { UsageError } from "../CliError.js"
+import * as Environment from "../Environment.js"
+import * as ExitCode from "../ExitCode.js"
+import * as Globals from "../Globals.js"
+import * as Output from "../Output.js"
+import * as Run from "../Run.js"
+
+/**
+ * The `refundkit reopen` command, its options and its handler.
+ *
+ * @since 0.6.0
+ */
+export const command = Command.make("reopen", {
+  ...Globals.options,
+  id: Args.text({ name: "id" }).pipe(Args.withDescription("A refund id (rfd_...).")),
+  note: Options.text("note").pipe(
+    Options.withDescription("Why, kept in the refund's history (e.g. \"reversed in the Airpay dashboard on 6 Dec: card account closed\").")
+  )
+}, (own) =>
+  Run.handler(own, (globals) =>
+    Effect.gen(function*() {
+      if (own.note.trim() === "") return yield* new UsageError({ field: "--note", detail: "must say why the refund is reopened: what the provider's dashboard shows, and when" })
+      const refunds = yield* Refunds.Refunds
+      // Read first to word a refusal with the command to run instead; core decides again in the refund's turn.
+      const current = yield* refunds.get(own.id)
+      const refused = Refunds.reopenRefusal(current)
+      if (refused !== undefined) return yield* reopenRefused(current, refused)
+      const refund = yield* refunds.reopen(own.id, `operator: ${own.note.trim()}`).pipe(
+        Effect.mapError((error) =>
+          // Settled or reopened by someone else since the read above.
+          error._tag === "InvalidRequest" || error._tag === "IllegalTransition"
+            ? new UsageError({
+              field: error._tag === "InvalidRequest" && error.issues.every((issue) => issue.path === "note") ? "--note" : "<id>",
+              detail: `${error._tag === "InvalidRequest" ? error.issues.map((issue) => issue.message).join("; ") : error.message}. Nothing was changed`
+            })
+            : error._tag === "TargetAlreadyRefunded" || error._tag === "OverRefund"
+            ? targetsTaken(own.id, error)
+            : error
+        )
+      )
+      yield* Output.refund(globals.json, refund)
+      return ExitCode.ofRefund(refund)
+    }).pipe(Effect.provide(Environment.layer(globals))))
+).pipe(Command.withDescription(
+  "Reopen a final refund the provider set, for a person to settle.\n\n" +
+    "For a reversal or chargeback of a succeeded refund, or a failed refund the provider shows refunded after all, seen only in the provider's dashboard " +
+    "(Airpay, Airalo and AeroHub have no status query and no callback after success). Prints the refund, which moves to requires_action and holds its targets until " +
+    "refundkit resolve settles it: --status failed keeps them held unless --release-targets, --status succeeded records it refunded.\n\n" +
+    "A status an operator recorded is corrected with refundkit resolve --correct, not reopened.\n\n" +
+    `Example: refundkit reopen rfd_0123456789abcdefghjkmnpqrs --note "reversed in the Airpay dashboard on 6 Dec: card account closed"`
+))
+
+// What the operator needs to hear before anything is written, with the command to run instead.
+const reopenRefused = (refund: Refund, refusal: Refunds.ReopenRefusal): UsageError => {
+  switch (refusal.reason) {
+    case "not_final":
+      return new UsageError({
+        field: "<id>",
+        detail: `refund ${refund.id} is ${refusal.status}, which is not final: there is nothing to reopen, and nothing was changed`,
+        hint: `Record its outcome: refundkit resolve ${refund.id} --status succeeded|failed --note "..."`
+      })
+    case "set_by_operator": {
+      const other = refusal.status === "succeeded" ? "failed" : "succeeded"
+      return new UsageError({
+        field: "<id>",
+        detail: `refund ${refund.id} is ${refusal.status} by an operator's verdict recorded at ${refusal.at}, not by ${refund.provider}: nothing was changed`,
+        hint: `A verdict recorded by hand is corrected, not reopened: refundkit resolve ${refund.id} --status ${other} --correct --note "..."`
+      })
+    }
+  }
+}
+
+// A reopened failed takes back the targets its failure freed; a refund made since holds one.
+const targetsTaken = (id: string, error: GuardError): UsageError =>
+  error._tag === "TargetAlreadyRefunded"
+    ? new UsageError({
+      field: "<id>",
+      detail: `refund ${id} cannot be reopened: its target ${error.target} is held by refund ${error.refundId} (status ${error.status}), made while ${id} stood failed, and nothing was changed`,
+      hint: `Holding both would count ${error.target} refunded twice. Check ${error.refundId} with the provider first: if the provider did not make it, resolve it failed (refundkit resolve ${error.refundId} --status failed --note "..."), then reopen ${id}.`
+    })
+    : new UsageError({
+      field: "<id>",
+      detail: `refund ${id} cannot be reopened: with the refunds made against ${error.target} while it stood failed it would exceed the original amount (${error.remaining} ${error.currency} left), and nothing was changed`,
+      hint: `Check the other refunds of ${error.target} with the provider (refundkit list --provider <provider> --target ${error.target}) and resolve any the provider refused as failed, then reopen ${id}.`
+    })
