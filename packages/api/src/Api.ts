@@ -145,6 +145,32 @@ export class RefundsGroup extends HttpApiGroup.make("refunds")
           "while a refund made since it stood failed holds one."
       }))
   )
+  .add(
+    HttpApiEndpoint.post("reopen", "/v1/refunds/:id/reopen")
+      .setPath(ApiModel.RefundPath)
+      .setPayload(ApiModel.ReopenRefund)
+      .addSuccess(ApiModel.RefundResponse)
+      .addError(Wire.UnsupportedMediaType)
+      .addError(Wire.RefundNotFound)
+      .addError(Wire.IllegalTransition)
+      .addError(Wire.TargetAlreadyRefunded)
+      .addError(Wire.OverRefund)
+      .annotateContext(OpenApi.annotations({
+        summary: "Reopen a final refund the provider set, for a person to settle",
+        description:
+          "For a refund whose final status the provider set and whose dashboard says otherwise, at a provider that will not say so itself " +
+          "(Airpay, Airalo and AeroHub have no status query and no callback after success): a reversal or chargeback of a `succeeded` refund, " +
+          "or a `failed` one refunded after all. `note` says why. The refund moves to `requires_action` with an `operator` event whose `verdict` " +
+          "has `reopen: true`, and holds its targets until a verdict (`POST /v1/refunds/{id}/resolve`) settles it: `failed` keeps them held unless " +
+          "`releaseTargets`. Nothing is sent to any provider. 200 with the refund. A body not sent as `Content-Type: application/json` is 415 " +
+          "unsupported_media_type; a body that is not a reopen (a missing or blank `note`, an unknown field) is 400 invalid_request naming the field. " +
+          "409 illegal_transition, nothing changed, for a refund not final (settle it with resolve) and for a final status an operator's verdict set " +
+          "(correct it with resolve and `correct: true`). A reopened `failed` takes its targets back: 409 target_already_refunded (`refundId` names " +
+          "the refund that holds the target) or over_refund, nothing changed, while a refund made since holds one. A repeat of the reopen that moved " +
+          "the refund (the same `note`, as its event's `verdict` records it), while nothing has moved it since, is answered 200 with " +
+          "`Idempotent-Replayed: true` and the refund as it stands."
+      }))
+  )
   .middleware(Authorization)
 {}
 
@@ -262,7 +288,7 @@ const responseHeaders = {
   "Location": header("The created refund's URL, `/v1/refunds/{id}`."),
   "Idempotent-Replayed": header(
     "`true`: this answer replays the one given earlier for this key and body (the refund, or the 502/504 its create was answered with while the refund still stands there); " +
-      "on a verdict, it repeats the verdict that settled the refund, and nothing changed."
+      "on a verdict, it repeats the verdict that settled the refund, and on a reopen the reopen that moved it, and nothing changed."
   ),
   "Retry-After": header("Seconds to wait before sending again, when the provider named its wait (the body's `retryAfterSeconds`)."),
   "WWW-Authenticate": header("`Bearer realm=\"refundkit\"`, with `error=\"invalid_token\"` when the key sent is not a configured one.")
@@ -282,7 +308,7 @@ const withResponseHeaders = (spec: Record<string, unknown>): Record<string, unkn
           ...refTo("Server-Timing"),
           ...(path === "/v1/refunds" && method === "post" && status === "201" ? refTo("Location") : {}),
           ...(path === "/v1/refunds" && method === "post" && (status === "200" || status === "502" || status === "504") ? refTo("Idempotent-Replayed") : {}),
-          ...(path === "/v1/refunds/{id}/resolve" && method === "post" && status === "200" ? refTo("Idempotent-Replayed") : {}),
+          ...((path === "/v1/refunds/{id}/resolve" || path === "/v1/refunds/{id}/reopen") && method === "post" && status === "200" ? refTo("Idempotent-Replayed") : {}),
           ...(status === "502" ? refTo("Retry-After") : {}),
           ...(status === "401" && bearer ? refTo("WWW-Authenticate") : {})
         }

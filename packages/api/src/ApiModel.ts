@@ -159,6 +159,39 @@ export const ResolveRefund = Schema.Struct({
  */
 export type ResolveRefund = typeof ResolveRefund.Type
 
+// What the CLI's `reopen --note` takes, bounded as a verdict's note is.
+const ReopenNote = Schema.String.annotations({ message: (issue) => `must be a string saying why the refund is reopened, got ${describeValue(issue.actual)}` }).pipe(
+  Schema.filter((note) => note.trim() !== "", { message: () => "must say why the refund is reopened (what the provider's dashboard shows; it is kept in the refund's history), not be blank" }),
+  Schema.filter((note) => codePoints(note) <= maxNoteLength, {
+    message: (issue) => `must be at most ${maxNoteLength} characters, got ${typeof issue.actual === "string" ? codePoints(issue.actual) : "more"}`
+  }),
+  Schema.filter((note) => !note.includes("\u0000"), { message: () => "must not contain a NUL character" }),
+  Schema.annotations({
+    description: `Why: what the provider's dashboard shows against the status it reported (e.g. "reversed in the Airpay dashboard on 6 Dec: card account closed"); kept in the refund's history as an operator event. 1 to ${maxNoteLength} characters, not blank`,
+    jsonSchema: { type: "string", minLength: 1, maxLength: maxNoteLength }
+  })
+)
+
+/**
+ * `POST /v1/refunds/{id}/reopen`: an operator reopens a final refund whose status the provider set, when the
+ * provider's dashboard contradicts it (a reversal or chargeback of a `succeeded` refund, a `failed` one refunded
+ * after all), with a `note` saying why; the refund moves to `requires_action`, its targets held, until a verdict
+ * (`resolve`) settles it. Unknown fields are refused (since 0.6.0).
+ *
+ * @since 0.6.0
+ */
+export const ReopenRefund = Schema.Struct({
+  note: Schema.propertySignature(ReopenNote).annotations({ missingMessage: () => "is required: say why the refund is reopened" })
+}).annotations({
+  identifier: "ReopenRefund",
+  description: "An operator's reopen of a final refund the provider set, for a person to settle"
+})
+
+/**
+ * @since 0.6.0
+ */
+export type ReopenRefund = typeof ReopenRefund.Type
+
 const createdBound = (description: string) =>
   Schema.optional(Timestamp.FromText.annotations({
     description: `${description}: an RFC 3339 timestamp with an offset (2026-12-06T14:00:00Z, 2026-12-06T15:00:00+01:00) or a date ` +

@@ -33,6 +33,12 @@ describe("Api", () => {
     assert.include(JSON.stringify(resolve!.responses["404"]), "RefundNotFoundError")
     assert.include(JSON.stringify(resolve!.requestBody), "ResolveRefund")
     assert.deepStrictEqual(resolve!.security, [{ bearer: [] }])
+    const reopen = spec.paths["/v1/refunds/{id}/reopen"]?.post
+    assert.isDefined(reopen)
+    assert.deepStrictEqual(Object.keys(reopen!.responses).sort(), ["200", "400", "401", "404", "409", "413", "415", "431", "500", "503"])
+    assert.include(JSON.stringify(reopen!.responses["409"]), "TargetAlreadyRefundedError")
+    assert.include(JSON.stringify(reopen!.requestBody), "ReopenRefund")
+    assert.deepStrictEqual(reopen!.security, [{ bearer: [] }])
     const verdict = spec.components.schemas["ResolveRefund"] as { required?: ReadonlyArray<string>; properties?: Record<string, { maxLength?: number; enum?: ReadonlyArray<string> }> }
     assert.sameMembers([...verdict.required ?? []], ["status", "note"])
     assert.sameMembers(Object.keys(verdict.properties ?? {}), ["status", "note", "releaseTargets", "failedTargets", "correct"])
@@ -44,7 +50,8 @@ describe("Api", () => {
     assert.notInclude(event.required ?? [], "verdict")
     const recorded = spec.components.schemas["OperatorVerdict"] as { required?: ReadonlyArray<string>; properties?: Record<string, unknown> }
     assert.sameMembers([...recorded.required ?? []], ["note", "releaseTargets", "failedTargets", "correct"])
-    assert.sameMembers(Object.keys(recorded.properties ?? {}), ["note", "releaseTargets", "failedTargets", "correct"])
+    // `reopen` only on an operator's reopen: optional, so a verdict recorded before it reads the same.
+    assert.sameMembers(Object.keys(recorded.properties ?? {}), ["note", "releaseTargets", "failedTargets", "correct", "reopen"])
     assert.deepStrictEqual(create!.security, [{ bearer: [] }])
     assert.deepStrictEqual(spec.paths["/v1/webhooks/{provider}"]?.post?.security, [])
 
@@ -59,6 +66,7 @@ describe("Api", () => {
     assert.include(headersOf(create!.responses["504"]), "Idempotent-Replayed")
     assert.notInclude(headersOf(spec.paths["/v1/refunds/{id}/sync"]?.post?.responses["502"]), "Idempotent-Replayed")
     assert.include(headersOf(spec.paths["/v1/refunds/{id}/resolve"]?.post?.responses["200"]), "Idempotent-Replayed")
+    assert.include(headersOf(spec.paths["/v1/refunds/{id}/reopen"]?.post?.responses["200"]), "Idempotent-Replayed")
     assert.include(headersOf(create!.responses["401"]), "WWW-Authenticate")
     assert.notInclude(headersOf(spec.paths["/v1/webhooks/{provider}"]?.post?.responses["401"]), "WWW-Authenticate", "a webhook is not refused for an API key")
     const declared = Object.keys((spec.components as { headers?: object }).headers ?? {})
