@@ -26,6 +26,7 @@ import * as GatewayMetrics from "./GatewayMetrics.js"
 import * as Installed from "./Installed.js"
 import { checkKey, sentKeys } from "./IdempotencyKey.js"
 import * as RequestBody from "./RequestBody.js"
+import * as ReopenRoute from "./ReopenRoute.js"
 import * as ResolveRoute from "./ResolveRoute.js"
 import { SyncLoop } from "./SyncLoop.js"
 
@@ -108,6 +109,15 @@ export const refunds = (installed: ReadonlyArray<string> = Installed.ids): Layer
             // the client's retry of it is then answered as a repeat.
             const resolved = yield* ResolveRoute.resolve(service, path.id, verdict, ResolveRoute.canonicalIn(registry)).pipe(Effect.forkDaemon, Effect.flatMap(Fiber.join))
             return HttpServerResponse.unsafeJson(resolved.refund, resolved.repeated ? { headers: ResolveRoute.repeatedHeaders } : undefined)
+          }))
+        .handleRaw("reopen", ({ path, request }) =>
+          Effect.gen(function*() {
+            yield* RequestBody.requireJson(request.headers)
+            const body = yield* Effect.flatMap(RequestBody.text(request), RequestBody.parseObject)
+            const reopen = yield* ReopenRoute.decode(body)
+            // As a verdict: once begun it is recorded even if its client hangs up, and the retry is its repeat.
+            const reopened = yield* ReopenRoute.reopen(service, path.id, reopen).pipe(Effect.forkDaemon, Effect.flatMap(Fiber.join))
+            return HttpServerResponse.unsafeJson(reopened.refund, reopened.repeated ? { headers: ResolveRoute.repeatedHeaders } : undefined)
           }))
     }))
 

@@ -62,6 +62,11 @@ export * as RequestMiddleware from "./RequestMiddleware.js"
 /**
  * @since 0.6.0
  */
+export * as ReopenRoute from "./ReopenRoute.js"
+
+/**
+ * @since 0.6.0
+ */
 export * as ResolveRoute from "./ResolveRoute.js"
 
 /**
