@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as ApiErrors from "./ApiErrors.js"
+import * as TargetsTaken from "./TargetsTaken.js"
 import type { Resolved } from "./ResolveRoute.js"
 
 const decodeReopen = Schema.decodeUnknownEither(ApiModel.ReopenRefund, { errors: "all", onExcessProperty: "error" })
@@ -86,33 +87,6 @@ const refusalOf = (refund: Refund, refusal: Refunds.ReopenRefusal): ApiError.Ill
   }
 }
 
-/** A reopened `failed` takes its targets back; a refund made since it failed holds one. */
-const targetsTaken = (id: string, provider: string, error: RefundError.TargetAlreadyRefunded | RefundError.OverRefund): ApiError.TargetAlreadyRefunded | ApiError.OverRefund => {
-  const cannot = `Refund ${id} cannot be reopened`
-  if (error._tag === "TargetAlreadyRefunded") {
-    return new ApiError.TargetAlreadyRefunded({
-      message: `${cannot}: its target ${error.target} is held by refund ${error.refundId} (status ${error.status}), made while ${id} stood failed. Nothing was changed. ` +
-        `Holding both would count ${error.target} refunded twice: check ${error.refundId} with ${provider} first, and if ${provider} did not make it, ` +
-        `record that on it (POST /v1/refunds/${error.refundId}/resolve), then send this reopen again.`,
-      target: error.target,
-      refundId: error.refundId,
-      status: error.status
-    })
-  }
-  const why = error.blockedBy === undefined
-    ? `with the refunds made against ${error.target} while it stood failed it would exceed the original amount (${error.remaining} ${error.currency} left)`
-    : `its ${error.requested} ${error.currency} against ${error.target} cannot be checked against the original amount: refund ${error.blockedBy.refundId} against it ${error.blockedBy.reason}`
-  return new ApiError.OverRefund({
-    message: `${cannot}: ${why}. Nothing was changed. Check the other refunds of ${error.target} with ${provider} ` +
-      `(GET /v1/refunds?provider=${provider}&target=${encodeURIComponent(error.target)}), record any ${provider} did not make as failed, then send this reopen again.`,
-    target: error.target,
-    requested: error.requested,
-    remaining: error.remaining,
-    currency: error.currency,
-    ...(error.blockedBy === undefined ? {} : { blockedBy: error.blockedBy })
-  })
-}
-
 /**
  * Records the reopen of refund `id` through core's `Refunds.reopen`: 404 for no such refund; the refund, `repeated`,
  * for a repeat of the reopen that moved it; 409 `illegal_transition` for a refund not final or final by an operator's
@@ -141,7 +115,7 @@ export const reopen = (service: Refunds.Refunds["Type"], id: string, body: ApiMo
       Effect.map((refund): Resolved => ({ refund, repeated: false })),
       Effect.catchAll((error): Effect.Effect<Resolved, ReopenError> =>
         error._tag === "TargetAlreadyRefunded" || error._tag === "OverRefund"
-          ? Effect.fail(targetsTaken(id, current.provider, error))
+          ? Effect.fail(TargetsTaken.answer(id, current.provider, error, { refused: "be reopened", both: "Holding both", request: "reopen" }))
           : error._tag === "InvalidRequest" && error.issues.every((issue) => issue.path === "note")
           ? Effect.fail(invalid(error.issues))
           : error._tag === "InvalidRequest" || error._tag === "IllegalTransition"

@@ -27,6 +27,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as ApiErrors from "./ApiErrors.js"
+import * as TargetsTaken from "./TargetsTaken.js"
 
 const decodeVerdict = Schema.decodeUnknownEither(ApiModel.ResolveRefund, { errors: "all", onExcessProperty: "error" })
 
@@ -197,37 +198,6 @@ const finalRefusal = (refund: Refund, verdict: ApiModel.ResolveRefund): ApiError
 }
 
 /**
- * A correction to `succeeded` takes the refund's targets back (core's `Ledger.reclaim`), refused while a
- * refund made since it stood failed holds one: answered as a create refused so is (409
- * `target_already_refunded` naming the holder, or `over_refund`), in a correction's words.
- */
-const targetsTaken = (id: string, provider: string, error: RefundError.TargetAlreadyRefunded | RefundError.OverRefund): ApiError.TargetAlreadyRefunded | ApiError.OverRefund => {
-  const cannot = `Refund ${id} cannot be corrected to succeeded`
-  if (error._tag === "TargetAlreadyRefunded") {
-    return new ApiError.TargetAlreadyRefunded({
-      message: `${cannot}: its target ${error.target} is held by refund ${error.refundId} (status ${error.status}), made while ${id} stood failed. Nothing was changed. ` +
-        `Recording both as refunded would count ${error.target} refunded twice: check ${error.refundId} with ${provider} first, and if ${provider} did not make it, ` +
-        `record that on it (POST /v1/refunds/${error.refundId}/resolve), then send this correction again.`,
-      target: error.target,
-      refundId: error.refundId,
-      status: error.status
-    })
-  }
-  const why = error.blockedBy === undefined
-    ? `with the refunds made against ${error.target} while it stood failed it would exceed the original amount (${error.remaining} ${error.currency} left)`
-    : `its ${error.requested} ${error.currency} against ${error.target} cannot be checked against the original amount: refund ${error.blockedBy.refundId} against it ${error.blockedBy.reason}`
-  return new ApiError.OverRefund({
-    message: `${cannot}: ${why}. Nothing was changed. Check the other refunds of ${error.target} with ${provider} ` +
-      `(GET /v1/refunds?provider=${provider}&target=${encodeURIComponent(error.target)}), record any ${provider} did not make as failed, then send this correction again.`,
-    target: error.target,
-    requested: error.requested,
-    remaining: error.remaining,
-    currency: error.currency,
-    ...(error.blockedBy === undefined ? {} : { blockedBy: error.blockedBy })
-  })
-}
-
-/**
  * Core's refusal of a correction (`InvalidRequest` on `correct`), read against the refund as it stands now:
  * a final status the provider set refuses any correction (409, the refund's state), while a refund with no
  * verdict to correct (not final) or one already in the status asked for makes `correct` the wrong field
@@ -241,13 +211,15 @@ const correctionRefused = (now: Refund, verdict: ApiModel.ResolveRefund, error: 
 /**
  * Core's refusals of the verdict (a refund still `requested`; `failed` for a refund whose items show a
  * target the provider refunded) are the refund's state, not the body: 409 from the status it is in now.
- * A correction's targets taken back are answered by {@link targetsTaken}.
+ * A correction's targets taken back are answered as `TargetsTaken.answer` words it.
  */
 const fromCoreError = (service: Refunds.Refunds["Type"], id: string, provider: string, verdict: ApiModel.ResolveRefund) =>
 (
   error: RefundError.RefundNotFound | RefundError.LedgerError | RefundError.IllegalTransition | RefundError.InvalidRequest | RefundError.OverRefund | RefundError.TargetAlreadyRefunded
 ): Effect.Effect<never, ResolveError> => {
-  if (error._tag === "OverRefund" || error._tag === "TargetAlreadyRefunded") return Effect.fail(targetsTaken(id, provider, error))
+  if (error._tag === "OverRefund" || error._tag === "TargetAlreadyRefunded") {
+    return Effect.fail(TargetsTaken.answer(id, provider, error, { refused: "be corrected to succeeded", both: "Recording both as refunded", request: "correction" }))
+  }
   if (error._tag !== "InvalidRequest") return Effect.fail(ApiErrors.fromRefundError(error))
   // The body named something the refund does not have (a target not its own, one the provider refunded): the field is wrong, not the state.
   if (error.issues.every((issue) => issue.path === "releaseTargets" || issue.path === "failedTargets")) return Effect.fail(invalid(error.issues))

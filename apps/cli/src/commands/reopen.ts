@@ -10,7 +10,6 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import type { GuardError } from "@refundkit/core/Ledger"
 import type { Refund } from "@refundkit/core/Refund"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as Effect from "effect/Effect"
@@ -19,6 +18,7 @@ import * as Environment from "../Environment.js"
 import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
 import * as Output from "../Output.js"
+import * as TargetsTaken from "../TargetsTaken.js"
 import * as Run from "../Run.js"
 
 /**
@@ -50,7 +50,7 @@ export const command = Command.make("reopen", {
               detail: `${error._tag === "InvalidRequest" ? error.issues.map((issue) => issue.message).join("; ") : error.message}. Nothing was changed`
             })
             : error._tag === "TargetAlreadyRefunded" || error._tag === "OverRefund"
-            ? targetsTaken(own.id, error)
+            ? TargetsTaken.usageError(own.id, error, { field: "<id>", refused: "be reopened", both: "Holding both", again: "reopen" })
             : error
         )
       )
@@ -85,17 +85,3 @@ const reopenRefused = (refund: Refund, refusal: Refunds.ReopenRefusal): UsageErr
     }
   }
 }
-
-// A reopened failed takes back the targets its failure freed; a refund made since holds one.
-const targetsTaken = (id: string, error: GuardError): UsageError =>
-  error._tag === "TargetAlreadyRefunded"
-    ? new UsageError({
-      field: "<id>",
-      detail: `refund ${id} cannot be reopened: its target ${error.target} is held by refund ${error.refundId} (status ${error.status}), made while ${id} stood failed, and nothing was changed`,
-      hint: `Holding both would count ${error.target} refunded twice. Check ${error.refundId} with the provider first: if the provider did not make it, resolve it failed (refundkit resolve ${error.refundId} --status failed --note "..."), then reopen ${id}.`
-    })
-    : new UsageError({
-      field: "<id>",
-      detail: `refund ${id} cannot be reopened: with the refunds made against ${error.target} while it stood failed it would exceed the original amount (${error.remaining} ${error.currency} left), and nothing was changed`,
-      hint: `Check the other refunds of ${error.target} with the provider (refundkit list --provider <provider> --target ${error.target}) and resolve any the provider refused as failed, then reopen ${id}.`
-    })

@@ -16,7 +16,6 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import { setterOf } from "@refundkit/core/Ledger"
 import type { Refund } from "@refundkit/core/Refund"
-import type { GuardError } from "@refundkit/core/Ledger"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as RefundStatus from "@refundkit/core/RefundStatus"
 import * as Effect from "effect/Effect"
@@ -27,6 +26,7 @@ import * as Flags from "../Flags.js"
 import * as ExitCode from "../ExitCode.js"
 import * as Globals from "../Globals.js"
 import * as Output from "../Output.js"
+import * as TargetsTaken from "../TargetsTaken.js"
 import * as Run from "../Run.js"
 
 /**
@@ -118,7 +118,7 @@ export const command = Command.make("resolve", {
               detail: `${error.issues.map((issue) => issue.message).join("; ")} Nothing was changed`
             })
             : error._tag === "TargetAlreadyRefunded" || error._tag === "OverRefund"
-            ? targetsTaken(own.id, error)
+            ? TargetsTaken.usageError(own.id, error, { field: "--correct", refused: "be corrected to succeeded", both: "Recording both as refunded", again: "correct" })
             : error
         )
       )
@@ -164,17 +164,3 @@ const correctionRefused = (refund: Refund, to: "succeeded" | "failed", refusal: 
       })
   }
 }
-
-// A correction to succeeded takes back the targets the failed verdict had freed; a refund made since holds one.
-const targetsTaken = (id: string, error: GuardError): UsageError =>
-  error._tag === "TargetAlreadyRefunded"
-    ? new UsageError({
-      field: "--correct",
-      detail: `refund ${id} cannot be corrected to succeeded: its target ${error.target} is held by refund ${error.refundId} (status ${error.status}), made while ${id} stood failed, and nothing was changed`,
-      hint: `Recording both as refunded would count ${error.target} refunded twice. Check ${error.refundId} with the provider first: if the provider refused it, resolve it failed (refundkit resolve ${error.refundId} --status failed --note "..."), then correct ${id}.`
-    })
-    : new UsageError({
-      field: "--correct",
-      detail: `refund ${id} cannot be corrected to succeeded: with the refunds made against ${error.target} while it stood failed it would exceed the original amount (${error.remaining} ${error.currency} left), and nothing was changed`,
-      hint: `Check the other refunds of ${error.target} with the provider (refundkit list --provider <provider> --target ${error.target}) and resolve any the provider refused as failed, then correct ${id}.`
-    })
