@@ -20,22 +20,16 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as ApiErrors from "./ApiErrors.js"
 import * as TargetsTaken from "./TargetsTaken.js"
-import type { Resolved } from "./ResolveRoute.js"
+import type { ResolveError, Resolved } from "./ResolveRoute.js"
 
 const decodeReopen = Schema.decodeUnknownEither(ApiModel.ReopenRefund, { errors: "all", onExcessProperty: "error" })
 
 /**
- * Why a reopen is answered with an error.
+ * Why a reopen is answered with an error: as a verdict is, by the same rules of the refund's state.
  *
  * @since 0.6.0
  */
-export type ReopenError =
-  | ApiError.InvalidRequest
-  | ApiError.RefundNotFound
-  | ApiError.IllegalTransition
-  | ApiError.TargetAlreadyRefunded
-  | ApiError.OverRefund
-  | ApiError.LedgerUnavailable
+export type ReopenError = ResolveError
 
 const invalid = (issues: ReadonlyArray<RefundError.FieldIssue>): ApiError.InvalidRequest =>
   new ApiError.InvalidRequest({ message: `The reopen is invalid: ${RefundError.describeIssues(issues)}. Nothing was changed.`, issues })
