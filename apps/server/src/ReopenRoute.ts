@@ -42,8 +42,6 @@ const invalid = (issues: ReadonlyArray<RefundError.FieldIssue>): ApiError.Invali
 export const decode = (body: unknown): Either.Either<ApiModel.ReopenRefund, ApiError.InvalidRequest> =>
   Either.mapLeft(decodeReopen(body), (error) => invalid(RefundError.InvalidRequest.fromParseError(error).issues))
 
-// The history's text of a reopen, as the CLI records it (`operator: <note>`).
-const detailOf = (note: string): string => `operator: ${note.trim()}`
 
 /**
  * Whether `note` is the reopen that moved `refund` to where it stands: its last status change is an operator's
@@ -53,7 +51,7 @@ const repeats = (refund: Refund, note: string): boolean => {
   for (let i = refund.events.length - 1; i >= 0; i--) {
     const event = refund.events[i]!
     if (!event.accepted || event.from === event.to) continue
-    return isReopenEvent(event) && event.to === refund.status && event.verdict?.note === detailOf(note)
+    return isReopenEvent(event) && event.to === refund.status && event.verdict?.note === Refunds.operatorNote(note)
   }
   return false
 }
@@ -105,7 +103,7 @@ export const reopen = (service: Refunds.Refunds["Type"], id: string, body: ApiMo
       return Effect.fail(refusal === undefined ? refused(refund, `Refund ${id} was not reopened. Nothing was changed.`) : refusalOf(refund, refusal))
     }
     if (Refunds.reopenRefusal(current) !== undefined) return yield* settled(current)
-    const outcome: Resolved = yield* service.reopen(id, detailOf(body.note)).pipe(
+    const outcome: Resolved = yield* service.reopen(id, Refunds.operatorNote(body.note)).pipe(
       Effect.map((refund): Resolved => ({ refund, repeated: false })),
       Effect.catchAll((error): Effect.Effect<Resolved, ReopenError> =>
         error._tag === "TargetAlreadyRefunded" || error._tag === "OverRefund"

@@ -75,8 +75,6 @@ const invalid = (issues: ReadonlyArray<RefundError.FieldIssue>): ApiError.Invali
 export const decode = (body: unknown): Either.Either<ApiModel.ResolveRefund, ApiError.InvalidRequest> =>
   Either.mapLeft(decodeVerdict(body), (error) => invalid(RefundError.InvalidRequest.fromParseError(error).issues))
 
-// The history's text of a verdict, as the CLI records it (`operator: <note>`).
-const detailOf = (note: string): string => `operator: ${note.trim()}`
 
 /**
  * The operator event that settled `refund`, if an operator's verdict did, with its place in the history:
@@ -123,7 +121,7 @@ const repeats = (refund: Refund, verdict: ApiModel.ResolveRefund, canonical: (ta
   const recorded = settled.event.verdict
   if (recorded === undefined) return repeatsInWords(refund, settled.index, verdict, canonical)
   const failedTargets = failedTargetsOf(refund, verdict, canonical)
-  return recorded.note === detailOf(verdict.note) &&
+  return recorded.note === Refunds.operatorNote(verdict.note) &&
     recorded.releaseTargets === (verdict.releaseTargets === true) &&
     recorded.correct === (verdict.correct === true) &&
     recorded.failedTargets.length === failedTargets.length &&
@@ -143,7 +141,7 @@ const repeatsInWords = (refund: Refund, index: number, verdict: ApiModel.Resolve
   if ((verdict.correct === true) !== (prefix !== undefined)) return false
   if (prefix !== undefined && !detailText.startsWith(prefix)) return false
   const recorded = detailText.slice(prefix?.length ?? 0)
-  const detail = detailOf(verdict.note)
+  const detail = Refunds.operatorNote(verdict.note)
   if (verdict.failedTargets !== undefined) {
     return recorded === `${detail} (failed targets, not refunded by ${refund.provider}: ${failedTargetsOf(refund, verdict, canonical).join(", ")})`
   }
@@ -276,7 +274,7 @@ const decideAndRecord = (service: Refunds.Refunds["Type"], id: string, verdict: 
     } else if (RefundStatus.isFinal(current.status) && !(release && current.status === "failed" && current.holdsTarget === true)) {
       return yield* settled(current, finalRefusal(current, verdict))
     }
-    const outcome: Resolved = yield* service.resolve(id, verdict.status, detailOf(verdict.note), {
+    const outcome: Resolved = yield* service.resolve(id, verdict.status, Refunds.operatorNote(verdict.note), {
       releaseTargets: release,
       correct,
       ...(verdict.failedTargets === undefined ? {} : { failedTargets: verdict.failedTargets })

@@ -449,6 +449,14 @@ export const correctionRefusal = (refund: Refund, to: RefundStatus.RefundStatus)
 }
 
 /**
+ * An operator's note as the CLI and the gateway record it in a refund's history (`operator: <note>`), for a verdict
+ * (`resolve`) and a reopen alike: a repeat of either is recognised by these words.
+ *
+ * @since 0.6.0
+ */
+export const operatorNote = (note: string): string => `operator: ${note.trim()}`
+
+/**
  * Why `reopen` may not take a refund back to a person, as data, so that each caller words it for its own reader
  * (core as `InvalidRequest` on `status`, the CLI and the gateway with what to do instead). Read from
  * `correctionRefusal`, whose rule it is the other side of: a final status an operator's verdict set is corrected,
@@ -502,7 +510,7 @@ const correctionRefused = (id: string, refusal: CorrectionRefusal): string => {
  *
  * @since 0.6.0
  */
-export const setBy = (provider: string, setter: RefundEvent | undefined): string => setterWords(provider, setter)
+export const setBy: (provider: string, setter: RefundEvent | undefined) => string = setterWords
 
 /** A packed call's failure as one member's: an in-doubt error names the refund it is about, which is this member, not the call's lead. */
 const ownError = (error: ProviderError, refundId: string): ProviderError =>

@@ -41,7 +41,7 @@ export const command = Command.make("reopen", {
       const current = yield* refunds.get(own.id)
       const refused = Refunds.reopenRefusal(current)
       if (refused !== undefined) return yield* reopenRefused(current, refused)
-      const refund = yield* refunds.reopen(own.id, `operator: ${own.note.trim()}`).pipe(
+      const refund = yield* refunds.reopen(own.id, Refunds.operatorNote(own.note)).pipe(
         Effect.mapError((error) =>
           // Settled or reopened by someone else since the read above.
           error._tag === "InvalidRequest" || error._tag === "IllegalTransition"

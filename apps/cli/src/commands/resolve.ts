@@ -102,7 +102,7 @@ export const command = Command.make("resolve", {
             : {})
         })
       }
-      const refund = yield* refunds.resolve(own.id, own.status, `operator: ${own.note.trim()}`, {
+      const refund = yield* refunds.resolve(own.id, own.status, Refunds.operatorNote(own.note), {
         releaseTargets: own.releaseTargets,
         correct: own.correct,
         ...(own.failedTarget.length === 0 ? {} : { failedTargets: own.failedTarget })
