@@ -86,8 +86,14 @@ export interface AcceptedRefund {
 export interface AiraloSandbox extends Sandbox.Handle {
   readonly clientId: string
   readonly clientSecret: string
-  /** The refund rate limit in force, undefined when off. */
+  /** The refund rate limit it started with, undefined when off. */
   readonly rateLimit: RateLimit | undefined
+  /**
+   * Changes the refund rate limit from the next request on (`undefined`: none). A test that needs a slow
+   * limit for one phase only (a kill that must land between two calls) need not wait it out in the next.
+   * `env` keeps the first limit: give a process started afterwards the new one yourself (`formatRateLimit`).
+   */
+  readonly setRateLimit: (limit: RateLimit | undefined) => Effect.Effect<void>
   /** Every refund request accepted so far, oldest first. */
   readonly accepted: Effect.Effect<ReadonlyArray<AcceptedRefund>>
   /** Gives the calling company one more eSIM. */
@@ -156,13 +162,15 @@ const airaloTime = (millis: number) => {
 }
 
 /** A fixed-window counter per key, as Laravel's throttle keeps it: the window opens with the first hit. */
-const makeLimiter = (limit: RateLimit | undefined) => {
-  const windows = new Map<string, { start: number; count: number }>()
+const makeLimiter = (limitNow: () => RateLimit | undefined) => {
+  // A window belongs to the limit it was opened under: a limit set anew counts from its own first call.
+  const windows = new Map<string, { start: number; count: number; limit: RateLimit }>()
   return (key: string, now: number): { readonly allowed: boolean; readonly headers: Record<string, string> } => {
+    const limit = limitNow()
     if (limit === undefined) return { allowed: true, headers: {} }
     let window = windows.get(key)
-    if (window === undefined || now - window.start >= limit.perMillis) {
-      window = { start: now, count: 0 }
+    if (window === undefined || window.limit !== limit || now - window.start >= limit.perMillis) {
+      window = { start: now, count: 0, limit }
       windows.set(key, window)
     }
     if (window.count >= limit.requests) {
@@ -244,8 +252,10 @@ export const make = (options: Options = {}): Effect.Effect<AiraloSandbox, ServeE
     const tokens = new Map<string, number>()
     const accepted: Array<AcceptedRefund> = []
     const perIccid = new Map<string, number>()
-    const refundLimiter = makeLimiter(rateLimit)
-    const tokenLimiter = makeLimiter(options.tokenRateLimit === false ? undefined : options.tokenRateLimit)
+    let refundLimit = rateLimit
+    const refundLimiter = makeLimiter(() => refundLimit)
+    const tokenLimit = options.tokenRateLimit === false ? undefined : options.tokenRateLimit
+    const tokenLimiter = makeLimiter(() => tokenLimit)
     const tally = { tokensIssued: 0, rateLimited: 0, rejected: 0, unauthorized: 0 }
     let nextRefundId = 100_001
 
@@ -375,6 +385,7 @@ export const make = (options: Options = {}): Effect.Effect<AiraloSandbox, ServeE
       clientId,
       clientSecret,
       rateLimit,
+      setRateLimit: (limit) => Effect.sync(() => void (refundLimit = limit)),
       accepted: Effect.sync(() => [...accepted]),
       own: (iccid) => Effect.sync(() => void owned.add(iccid)),
       owns

@@ -234,6 +234,32 @@ describe("Airalo", () => {
       assert.notStrictEqual(Redacted.value(yield* later(25)(client.token)), Redacted.value(first))
       assert.strictEqual((yield* sandbox.stats)["tokensIssued"], 2)
     }))
+
+  it.scopedLive("the sandbox's rate limit can be changed while it runs: a refused second call goes through once it is lifted", () =>
+    Effect.gen(function*() {
+      const sandbox = yield* AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 60_000 } })
+      const http = yield* Layer.build(NodeHttpClient.layerUndici)
+      // No pacing on the client's side, so the sandbox's own limit is what answers.
+      const client = yield* AiraloClient.make({
+        baseUrl: sandbox.baseUrl,
+        clientId: sandbox.clientId,
+        clientSecret: Redacted.make(sandbox.clientSecret),
+        rateLimit: undefined
+      }).pipe(Effect.provide(http))
+      const body = (n: number) => ({ iccids: [AiraloSandbox.ownedIccid(n)], reason: "NO_COVERAGE" }) as const
+      yield* client.refund(body(1))
+      const limited = yield* Effect.either(client.refund(body(2)))
+      assert.isTrue(Either.isLeft(limited), "the second call within the minute is refused")
+      yield* sandbox.setRateLimit(undefined)
+      yield* client.refund(body(2))
+      yield* sandbox.setRateLimit({ requests: 1, perMillis: 60_000 })
+      yield* client.refund(body(3))
+      assert.isTrue(Either.isLeft(yield* Effect.either(client.refund(body(4)))), "a limit set again counts from its own first call")
+      const stats = yield* sandbox.stats
+      assert.strictEqual(stats.refundsPerformed, 3)
+      assert.strictEqual(stats["rateLimited"], 2)
+      assert.deepStrictEqual(sandbox.rateLimit, { requests: 1, perMillis: 60_000 }, "the handle still names the limit it started with")
+    }))
 })
 
 const shiftedClock = (offsetMillis: number): Clock.Clock => {
