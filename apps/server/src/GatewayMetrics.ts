@@ -5,6 +5,8 @@
  *
  * @since 0.4.0
  */
+import * as HttpApi from "@effect/platform/HttpApi"
+import { Api } from "@refundkit/api"
 import type { StatusCount } from "@refundkit/core/Ledger"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import * as Context from "effect/Context"
@@ -60,13 +62,23 @@ export interface Metrics {
 export class GatewayMetrics extends Context.Tag("@refundkit/server/GatewayMetrics")<GatewayMetrics, Metrics>() {}
 
 const methods = new Set(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
-const fixedRoutes = new Set(["/v1/refunds", "/v1/providers", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"])
-const refundRoute = /^\/v1\/refunds\/[^/]+(\/sync|\/events|\/resolve)?$/
-const webhookRoute = /^\/v1\/webhooks\/[^/]+$/
+// The labels are the contract's own paths, read from the HttpApi: a route added to it is counted under its
+// own name, never as `other` because this list was not told.
+const contractPaths = ((): ReadonlyArray<string> => {
+  const paths = new Set<string>()
+  HttpApi.reflect(Api.Api, { onGroup: () => {}, onEndpoint: ({ endpoint }) => void paths.add(endpoint.path) })
+  return [...paths]
+})()
+// The documentation the gateway serves beside the contract.
+const fixedRoutes = new Set(["/openapi.json", "/docs", ...contractPaths.filter((path) => !path.includes("/:"))])
+const paramRoutes = contractPaths.filter((path) => path.includes("/:")).map((route) => ({
+  route,
+  pattern: new RegExp(`^${route.split("/").map((part) => part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("/")}$`)
+}))
 
 /**
- * The route a request went to, as a label: ids and provider names become `:id` and
- * `:provider`, and any other path is `other`, so no caller can grow the number of series.
+ * The route a request went to, as a label: the contract's path for it, ids and provider names
+ * as `:id` and `:provider`, and any other path is `other`, so no caller can grow the number of series.
  *
  * @since 0.4.0
  */
@@ -75,9 +87,8 @@ export const routeOf = (url: string): string => {
   const query = url.search(/[?#]/)
   const path = (query === -1 ? url : url.slice(0, query)).toLowerCase().replace(/\/{2,}/g, "/").replace(/(.)\/$/, "$1")
   if (fixedRoutes.has(path)) return path
-  const refund = refundRoute.exec(path)
-  if (refund !== null) return `/v1/refunds/:id${refund[1] ?? ""}`
-  return webhookRoute.test(path) ? "/v1/webhooks/:provider" : "other"
+  for (const { pattern, route } of paramRoutes) if (pattern.test(path)) return route
+  return "other"
 }
 
 const labelValue = (value: string): string => value.replace(/\\/g, "\\\\").replace(/"/g, "\\\"").replace(/\n/g, "\\n")

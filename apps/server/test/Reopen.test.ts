@@ -69,6 +69,36 @@ describe("POST /v1/refunds/{id}/reopen", () => {
       assert.include(byHand.body.error.message, `{"status": "succeeded", "correct": true, "note": "..."}`)
     }))
 
+  it.scopedLive("the typed client reopens, reads the repeat as a replay, and fails with the contract's typed errors", () =>
+    Effect.gen(function*() {
+      const gw = yield* Gateway.start()
+      const made = yield* create(gw, { provider: "airpay", transactions: [{ ap_transactionid: 3100032, amount: "3.00" }] })
+      assert.strictEqual(made.body.status, "succeeded", made.text)
+      const id: string = made.body.id
+      const note = "reversed in the Airpay dashboard"
+
+      const reopened = yield* gw.client.refunds.reopen({ path: { id }, payload: { note } })
+      assert.strictEqual(reopened.status, "requires_action")
+      assert.deepStrictEqual(reopened.events.at(-1)?.verdict, { note: `operator: ${note}`, releaseTargets: false, failedTargets: [], correct: false, reopen: true })
+      const [again, response] = yield* gw.client.refunds.reopen({ path: { id }, payload: { note }, withResponse: true })
+      assert.strictEqual(response.status, 200)
+      assert.strictEqual(response.headers["idempotent-replayed"], "true")
+      assert.deepStrictEqual(again, reopened)
+
+      const notFinal = yield* Effect.flip(gw.client.refunds.reopen({ path: { id }, payload: { note: "another" } }))
+      assert.strictEqual(notFinal._tag, "IllegalTransition")
+      // The contract's own schema refuses a blank note before anything is sent.
+      const reopens = Effect.map(gw.fetch("GET", "/metrics"), (answer) => answer.text.match(/^refundkit_http_requests_total\{[^}]*route="\/v1\/refunds\/:id\/reopen"[^}]*\} \d+$/gm))
+      const before = yield* reopens
+      assert.lengthOf(before ?? [], 2, "the gateway counted the reopens so far: 200 twice, 409 once")
+      const blank = yield* Effect.flip(gw.client.refunds.reopen({ path: { id }, payload: { note: "" } }))
+      assert.strictEqual(blank._tag, "ParseError")
+      assert.deepStrictEqual(yield* reopens, before, "the gateway saw no request")
+      const missing = yield* Effect.flip(gw.client.refunds.reopen({ path: { id: "rfd_00000000000000000000000000" }, payload: { note } }))
+      assert.strictEqual(missing._tag, "RefundNotFound")
+      assert.strictEqual((yield* get(gw, id)).updatedAt, reopened.updatedAt, "nothing recorded after the reopen")
+    }))
+
   it.scopedLive("a reopened failed takes its eSIM back: 409 target_already_refunded naming the refund made since, nothing changed", () =>
     Effect.gen(function*() {
       // Without Airalo's 1 call per 5 minutes: this test makes two.
