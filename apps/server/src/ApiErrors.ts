@@ -48,7 +48,7 @@ export const fromRefundError = <E extends RefundError.RefundError>(error: E): Ma
 
 // Core's advice names the CLI command (its messages are shared with `refundkit`); the gateway's
 // answer names its own route beside it, for a team that runs only the gateway.
-const resolveCommand = /`refundkit resolve (\S+) --status (succeeded|failed)( --release-targets)? --note "\.\.\."`/g
+const resolveCommand = /`refundkit resolve (\S+) --status (succeeded|failed)( --release-targets)?(?: --failed-target (\S+))? --note "\.\.\."`/g
 const resolveMention = /\(refundkit resolve\)/g
 
 /**
@@ -60,8 +60,10 @@ const resolveMention = /\(refundkit resolve\)/g
  */
 export const withResolveRoute = (message: string, refundId: string | undefined): string =>
   message
-    .replace(resolveCommand, (command, id: string, status: string, release: string | undefined) =>
-      `${command} (over HTTP: \`POST /v1/refunds/${id}/resolve\` with \`{"status": "${status}", ${release === undefined ? "" : "\"releaseTargets\": true, "}"note": "..."}\`)`)
+    .replace(resolveCommand, (command, id: string, status: string, release: string | undefined, failedTarget: string | undefined) =>
+      `${command} (over HTTP: \`POST /v1/refunds/${id}/resolve\` with \`{"status": "${status}", ${release === undefined ? "" : "\"releaseTargets\": true, "}${
+        failedTarget === undefined ? "" : `"failedTargets": [${JSON.stringify(failedTarget)}], `
+      }"note": "..."}\`)`)
     .replace(resolveMention, `(refundkit resolve, or POST /v1/refunds/${refundId ?? "{id}"}/resolve)`)
 
 const convert = (error: RefundError.RefundError): ApiError.ApiError => {

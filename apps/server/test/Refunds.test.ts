@@ -241,6 +241,13 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         assert.strictEqual(second.body.error.status, first.body.status)
         assert.include(second.body.error.message, first.body.id)
         assert.include(second.body.error.message, "Nothing was sent")
+        // Both verdicts the advice spells out name the gateway's route and body beside the CLI's command.
+        const route = `(over HTTP: \`POST /v1/refunds/${first.body.id}/resolve\` with`
+        assert.include(second.body.error.message, `--status failed --note "..."\` ${route} \`{"status": "failed", "note": "..."}\`)`)
+        assert.include(
+          second.body.error.message,
+          `--status succeeded --failed-target 8910300000000000011 --note "..."\` ${route} \`{"status": "succeeded", "failedTargets": ["8910300000000000011"], "note": "..."}\`)`
+        )
         const stats = yield* gw.airalo.stats
         assert.deepStrictEqual(stats.refundRequestsPerIccid, { "8910300000000000011": 1 })
         // Only the first was recorded.
