@@ -50,24 +50,33 @@ export const fromRefundError = <E extends RefundError.RefundError>(error: E): Ma
 // answer names its own route beside it, for a team that runs only the gateway.
 const resolveCommand = /`refundkit resolve (\S+) --status (succeeded|failed)( --release-targets)?(?: --failed-target (\S+))? --note "\.\.\."`/g
 const resolveMention = /\(refundkit resolve\)/g
+const getCommand = /`refundkit get (\S+)`/g
 
 /**
- * `message` with the gateway's `POST /v1/refunds/{id}/resolve` named wherever it advises `refundkit
- * resolve`: beside each command it spells out (with the body that does the same), and in the
- * in-doubt advice (`(refundkit resolve)`) with the refund's id where the error has one.
+ * `message` with the gateway's own routes named beside the CLI commands core's advice spells out:
+ * `POST /v1/refunds/{id}/resolve` wherever it advises `refundkit resolve`, beside each command (with the
+ * body that does the same) and in the in-doubt advice (`(refundkit resolve)`) with the refund's id where
+ * the error has one, and `GET /v1/refunds/{id}` beside `refundkit get <id>`.
  *
  * @since 0.6.0
  */
-export const withResolveRoute = (message: string, refundId: string | undefined): string =>
+export const withGatewayRoutes = (message: string, refundId: string | undefined): string =>
   message
+    .replace(getCommand, (command, id: string) => `${command} (over HTTP: \`GET /v1/refunds/${id}\`)`)
     .replace(resolveCommand, (command, id: string, status: string, release: string | undefined, failedTarget: string | undefined) =>
       `${command} (over HTTP: \`POST /v1/refunds/${id}/resolve\` with \`{"status": "${status}", ${release === undefined ? "" : "\"releaseTargets\": true, "}${
         failedTarget === undefined ? "" : `"failedTargets": [${JSON.stringify(failedTarget)}], `
       }"note": "..."}\`)`)
     .replace(resolveMention, `(refundkit resolve, or POST /v1/refunds/${refundId ?? "{id}"}/resolve)`)
 
+/**
+ * @since 0.6.0
+ * @deprecated the same as {@link withGatewayRoutes}, which names every route the advice mentions
+ */
+export const withResolveRoute = withGatewayRoutes
+
 const convert = (error: RefundError.RefundError): ApiError.ApiError => {
-  const message = withResolveRoute(error.message, "refundId" in error ? error.refundId : undefined)
+  const message = withGatewayRoutes(error.message, "refundId" in error ? error.refundId : undefined)
   switch (error._tag) {
     case "InvalidRequest":
       return new ApiError.InvalidRequest({ message, issues: error.issues, ...(error.provider === undefined ? {} : { provider: error.provider }) })
@@ -154,7 +163,7 @@ export type ReplayedError = ApiError.ProviderUnavailable | ApiError.ProviderAuth
 export const fromReplay = (refund: Refund): ReplayedError | undefined => {
   const recorded = Refunds.replayedError(refund)
   if (recorded === undefined) return undefined
-  const named = { message: withResolveRoute(recorded.message, refund.id), provider: refund.provider, refundId: refund.id, status: refund.status }
+  const named = { message: withGatewayRoutes(recorded.message, refund.id), provider: refund.provider, refundId: refund.id, status: refund.status }
   switch (recorded.code) {
     case "provider_unavailable":
       return new ApiError.ProviderUnavailable({ ...named, ...retryAfterSeconds(recorded.retryAfterMillis) })

@@ -241,7 +241,8 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         assert.strictEqual(second.body.error.status, first.body.status)
         assert.include(second.body.error.message, first.body.id)
         assert.include(second.body.error.message, "Nothing was sent")
-        // Both verdicts the advice spells out name the gateway's route and body beside the CLI's command.
+        assert.include(second.body.error.message, `Wait for ${first.body.id} to finish`)
+        // The verdicts the advice spells out name the gateway's route and body beside the CLI's command.
         const route = `(over HTTP: \`POST /v1/refunds/${first.body.id}/resolve\` with`
         assert.include(second.body.error.message, `--status failed --note "..."\` ${route} \`{"status": "failed", "note": "..."}\`)`)
         assert.include(

@@ -258,6 +258,7 @@ describe("POST /v1/refunds/{id}/resolve", () => {
       const held = yield* create(gw, Gateway.airaloRefund(credited))
       assert.strictEqual(held.status, 409, held.text)
       assert.strictEqual(held.body.error.code, "target_already_refunded")
+      assert.include(held.body.error.message, `(\`refundkit get ${id}\` (over HTTP: \`GET /v1/refunds/${id}\`) shows how it ended)`)
     }))
 
   it.scopedLive("releaseTargets frees an AeroHub order AeroHub closed, so a new refund of it is sent; the verdict itself sends nothing", () =>
