@@ -1,12 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { createHmac } from "node:crypto"
 import * as Gateway from "./support/Gateway.js"
-
-const signed = (refundId: string, requestId: string) => {
-  const body = `{"transactionId":12345,"refundId":${JSON.stringify(refundId)},"requestId":${JSON.stringify(requestId)},"mid":"sandbox_mid","transactionStatus":"SUCCEED","declineCode":null,"totalAmount":10.0,"orderCurrency":"USD","processedCurrency":"USD"}`
-  return { body, checksum: createHmac("sha256", "sandbox-merchant-secret").update("sandbox_mid|10.0|USD|12345").digest("base64") }
-}
 
 describe("POST /v1/webhooks/exirom when the confirming lookup fails", () => {
   it.scopedLive("a verified callback whose info lookup Exirom answers with 404 or a bad body is 502, not 400 'could not be read'", () =>
@@ -15,8 +9,8 @@ describe("POST /v1/webhooks/exirom when the confirming lookup fails", () => {
       const created = yield* gw.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key() } })
       assert.strictEqual(created.body.status, "pending")
       for (const [label, callback] of [
-        ["404", signed("a-refund-exirom-does-not-show-yet", created.body.id)],
-        ["malformed", signed(created.body.providerReference, created.body.id)]
+        ["404", Gateway.exiromCallback("a-refund-exirom-does-not-show-yet", created.body.id)],
+        ["malformed", Gateway.exiromCallback(created.body.providerReference, created.body.id)]
       ] as const) {
         if (label === "malformed") yield* gw.exirom.faults.inject({ fault: { _tag: "Malformed" }, route: "info" })
         const answer = yield* gw.fetch("POST", "/v1/webhooks/exirom", { body: callback.body, headers: { "x-checksum": callback.checksum }, auth: false })

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
+import * as LedgerSql from "@refundkit/ledger-sql"
 import { eventually } from "@refundkit/testkit/Waiting"
 import * as Main from "../src/Main.js"
 import * as Gateway from "./support/Gateway.js"
@@ -37,6 +38,54 @@ describe("POST /v1/webhooks/{provider}", () => {
       const after = yield* gw.fetch("GET", `/v1/refunds/${created.body.id}`)
       assert.deepStrictEqual(after.body.events, settled.body.events)
     }))
+
+  // One callback posted twenty times at once, half to each of two gateways sharing the ledger: the ledger decides a
+  // repeat as it records the event, so it is recorded once, and every other delivery is answered as a duplicate.
+  const concurrentDeliveries = (a: Gateway.Gateway, b: Gateway.Gateway) =>
+    Effect.gen(function*() {
+      const created = yield* a.fetch("POST", "/v1/refunds", { body: Gateway.exiromRefund(), headers: { "idempotency-key": Gateway.key() } })
+      assert.strictEqual(created.body.status, "pending", created.text)
+      yield* a.exirom.settle
+      const callback = Gateway.exiromCallback(created.body.providerReference, created.body.id)
+      const post = (gw: Gateway.Gateway) =>
+        gw.fetch("POST", "/v1/webhooks/exirom", { body: callback.body, headers: { "x-checksum": callback.checksum }, auth: false })
+      const answers = yield* Effect.all(Array.from({ length: 20 }, (_, i) => post(i % 2 === 0 ? a : b)), { concurrency: "unbounded" })
+      assert.deepStrictEqual([...new Set(answers.map((answer) => answer.status))], [200], answers.map((answer) => answer.text).join("\n"))
+      assert.strictEqual(answers.filter((answer) => answer.body.applied === 1).length, 1)
+      const duplicate = { received: 1, applied: 0, results: [{ applied: false, refundId: created.body.id, reason: "duplicate callback" }] }
+      for (const answer of answers.filter((answer) => answer.body.applied === 0)) assert.deepStrictEqual(answer.body, duplicate)
+
+      const settled = yield* b.fetch("GET", `/v1/refunds/${created.body.id}`)
+      assert.strictEqual(settled.body.status, "succeeded")
+      assert.deepStrictEqual(settled.body.events.filter((e: { source: string }) => e.source === "webhook"), [{
+        sequence: 3,
+        at: settled.body.updatedAt,
+        source: "webhook",
+        from: "pending",
+        to: "succeeded",
+        providerStatus: "SUCCEED",
+        accepted: true,
+        detail: "Exirom's callback, confirmed by its refund info: transactionStatus SUCCEED",
+        callbackKey: "12345:SUCCEED"
+      }])
+      // The same callback later, as Exirom retries it: answered as before, nothing recorded.
+      const again = yield* post(b)
+      assert.deepStrictEqual([again.status, again.body], [200, duplicate])
+      assert.deepStrictEqual((yield* a.fetch("GET", `/v1/refunds/${created.body.id}`)).body, settled.body)
+    })
+
+  it.scopedLive("one callback delivered twenty times at once to two gateways sharing a SQLite ledger is recorded once", () =>
+    Effect.gen(function*() {
+      const a = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 } })
+      yield* concurrentDeliveries(a, yield* Gateway.start({ shareWith: a }))
+    }), 30_000)
+
+  it.scopedLive("one callback delivered twenty times at once to two gateways sharing a PostgreSQL ledger is recorded once", () =>
+    Effect.gen(function*() {
+      const url = yield* Gateway.pgSchema
+      const a = yield* Gateway.start({ exirom: { settleAfterMillis: 60_000 }, ledger: LedgerSql.layerPg(url) })
+      yield* concurrentDeliveries(a, yield* Gateway.start({ shareWith: a, ledger: LedgerSql.layerPg(url) }))
+    }), 30_000)
 
   it.scopedLive("out-of-order and duplicated lifecycle callbacks end in the final status, applied once", () =>
     Effect.gen(function*() {

@@ -208,7 +208,9 @@ export class WebhooksGroup extends HttpApiGroup.make("webhooks")
         summary: "Receive a provider callback",
         description:
           "Verified callbacks move the refund through the transition table; duplicates and out-of-order callbacks are " +
-          "acknowledged and change nothing. An unverified (401) or unparsable (400) one changes nothing."
+          "acknowledged and change nothing. A duplicate is a callback whose key (the event's `callbackKey`) the refund's history records " +
+          "already, decided as the event is recorded, so deliveries of one callback to several gateways at once record it once and " +
+          "the others are answered `applied: false`, `reason: \"duplicate callback\"`. An unverified (401) or unparsable (400) one changes nothing."
       }))
   )
 {}

@@ -48,6 +48,11 @@ describe("Api", () => {
     const event = spec.components.schemas["RefundEvent"] as { required?: ReadonlyArray<string>; properties?: Record<string, unknown> }
     assert.include(JSON.stringify(event.properties?.["verdict"]), "#/components/schemas/OperatorVerdict")
     assert.notInclude(event.required ?? [], "verdict")
+    // A provider's callback carries the key a repeat of it is known by, beside the words of its detail.
+    const callbackKey = event.properties?.["callbackKey"] as { type?: string; description?: string } | undefined
+    assert.strictEqual(callbackKey?.type, "string")
+    assert.include(callbackKey?.description, "duplicate")
+    assert.notInclude(event.required ?? [], "callbackKey")
     const recorded = spec.components.schemas["OperatorVerdict"] as { required?: ReadonlyArray<string>; properties?: Record<string, unknown> }
     assert.sameMembers([...recorded.required ?? []], ["note", "releaseTargets", "failedTargets", "correct"])
     // `reopen` only on an operator's reopen: optional, so a verdict recorded before it reads the same.

@@ -15,7 +15,15 @@ import * as Money from "./Money.js"
 import { storableText } from "./Provider.js"
 import type { EventSource, OperatorVerdict, Refund, RefundEvent, RefundItem } from "./Refund.js"
 import type { ErrorInfo } from "./RefundError.js"
-import { IllegalTransition, InvalidRequest, LedgerError, OverRefund, RefundNotFound, TargetAlreadyRefunded } from "./RefundError.js"
+import {
+  DuplicateCallback,
+  IllegalTransition,
+  InvalidRequest,
+  LedgerError,
+  OverRefund,
+  RefundNotFound,
+  TargetAlreadyRefunded
+} from "./RefundError.js"
 import * as RefundStatus from "./RefundStatus.js"
 import * as Timestamp from "./Timestamp.js"
 
@@ -95,6 +103,14 @@ export interface Change {
    * no other source records a verdict (since 0.6.0).
    */
   readonly verdict?: OperatorVerdict | undefined
+  /**
+   * The key of the provider's callback this change records (`WebhookEvent.dedupeKey`), kept on its
+   * event (`RefundEvent.callbackKey`), refused or not. Read only with `source` `webhook`. A change whose
+   * key one of the refund's events already records (`repeatedCallback`) records nothing and fails with
+   * `DuplicateCallback`, decided under the same lock as the write, so two deliveries of one callback
+   * racing each other are recorded once (since 0.6.0).
+   */
+  readonly callbackKey?: string | undefined
   /**
    * Applies only while the refund is in one of these statuses (checked under the same lock
    * as the transition table); otherwise it is refused like an illegal transition. A submit's
@@ -216,8 +232,11 @@ export declare namespace Ledger {
     /**
      * Applies a change through the transition table. An illegal change is recorded as
      * a refused event and fails with `IllegalTransition`; the refund is not overwritten.
+     * A provider's callback the refund already records (`Change.callbackKey`, `repeatedCallback`
+     * on the refund as read under the lock the write takes) records nothing and fails with
+     * `DuplicateCallback`; no change without a `callbackKey` fails so (since 0.6.0).
      */
-    readonly transition: (id: string, change: Change) => Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError>
+    readonly transition: (id: string, change: Change) => Effect.Effect<Refund, IllegalTransition | DuplicateCallback | RefundNotFound | LedgerError>
     /**
      * `transition` for a change that may make a refund hold its targets again (an operator's correction
      * of `failed` to `succeeded`: `Refunds.resolve` with `correct`). When the change turns a refund that
@@ -226,7 +245,8 @@ export declare namespace Ledger {
      * holding it), in the same write as the change and under the locks a claim takes; a refusal
      * (`TargetAlreadyRefunded` naming the holder, or `OverRefund`) records nothing. Any other change is
      * applied as `transition` applies it. Optional (since 0.6.0): without it `Refunds.resolve` checks the
-     * whole targets through `holderOf` before the write, which another claim can slip past.
+     * whole targets through `holderOf` before the write, which another claim can slip past. It is for an
+     * operator's change: a provider's callback goes through `transition`, which checks its `callbackKey`.
      */
     readonly reclaim?: ((id: string, change: Change) => Effect.Effect<Refund, GuardError | IllegalTransition | RefundNotFound | LedgerError>) | undefined
     /**
@@ -680,6 +700,39 @@ const verdictOf = (verdict: OperatorVerdict): OperatorVerdict => ({
   ...(verdict.reopen === true ? { reopen: true } : {})
 })
 
+// Before 0.6.0 core kept a callback's key in its event's words only: the whole detail was `webhook <key>`, or
+// ended ` (webhook <key>)` where core wrapped them (a change that reopened a final refund, a refused change).
+// Events recorded then (a SQL ledger's before its migration 17, which leaves them as they are) have no
+// `callbackKey`, and a repeat of their callback is still known by those words.
+const wordedCallback = (event: RefundEvent, key: string): boolean => {
+  if (event.source !== "webhook" || event.detail === undefined) return false
+  const marker = `webhook ${key}`
+  return event.detail === marker || event.detail.endsWith(` (${marker})`)
+}
+
+/**
+ * Whether an event records the provider's callback `key`: its `callbackKey`, or, on an event recorded
+ * before ledgers kept one, the words core gave it then (`webhook <key>`).
+ *
+ * @since 0.6.0
+ */
+export const recordsCallback = (event: RefundEvent, key: string): boolean =>
+  event.callbackKey === undefined ? wordedCallback(event, key) : event.callbackKey === key
+
+/**
+ * The refusal of a change that brings a provider's callback the refund already records
+ * (`Change.callbackKey`, `recordsCallback`), applied or refused: the provider delivering it again, or two
+ * deliveries of it racing each other. Every ledger asks it on the refund as it reads it under the lock
+ * its write takes, before `applyChange`, and records nothing when it answers.
+ *
+ * @since 0.6.0
+ */
+export const repeatedCallback = (refund: Refund, change: Change): DuplicateCallback | undefined => {
+  const key = change.callbackKey
+  if (key === undefined || change.source !== "webhook" || !refund.events.some((event) => recordsCallback(event, key))) return undefined
+  return new DuplicateCallback({ refundId: refund.id, callbackKey: key })
+}
+
 /**
  * The next state of a refund under a change, or the refused event and error when the
  * transition table does not allow it. Every ledger implementation applies changes
@@ -711,7 +764,8 @@ export const applyChange = (
     accepted: true,
     ...(change.providerStatus === undefined ? {} : { providerStatus: change.providerStatus }),
     ...(change.detail === undefined ? {} : { detail: change.detail }),
-    ...(change.verdict === undefined || change.source !== "operator" ? {} : { verdict: verdictOf(change.verdict) })
+    ...(change.verdict === undefined || change.source !== "operator" ? {} : { verdict: verdictOf(change.verdict) }),
+    ...(change.callbackKey === undefined || change.source !== "webhook" ? {} : { callbackKey: change.callbackKey })
   }
   // A repeat the table allows (the reversal's `failed` again on the refund it holds, or on one a verdict
   // settled `failed`) would settle what a person is to decide, or drop the hold a verdict kept.
@@ -1207,8 +1261,10 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
       Effect.sync(() => Option.fromNullable([...byId.values()].find((r) => r.provider === provider && r.providerReference === reference))),
     holderOf: (provider, target) => Effect.sync(() => Option.fromNullable(heldOn(provider, target)[0])),
     transition: (id, change) =>
-      Effect.flatMap(get(id), (refund) =>
-        Either.match(applyChange(refund, change), {
+      Effect.flatMap(get(id), (refund): Effect.Effect<Refund, IllegalTransition | DuplicateCallback> => {
+        const repeated = repeatedCallback(refund, change)
+        if (repeated !== undefined) return Effect.fail(repeated)
+        return Either.match(applyChange(refund, change), {
           onLeft: ({ error, refused }) => {
             byId.set(id, refused)
             return Effect.fail(error)
@@ -1217,7 +1273,8 @@ export const makeMemory: Effect.Effect<Ledger.Service> = Effect.sync(() => {
             byId.set(id, next)
             return Effect.succeed(next)
           }
-        })),
+        })
+      }),
     reclaim: (id, change) =>
       Effect.flatMap(get(id), (refund): Effect.Effect<Refund, GuardError | IllegalTransition> =>
         Either.match(applyChange(refund, change), {

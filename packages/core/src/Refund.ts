@@ -102,6 +102,11 @@ export type OperatorVerdict = typeof OperatorVerdict.Type
  * refused (an illegal transition) without applying it. An operator's verdict
  * (`Refunds.resolve`) carries `verdict` (since 0.6.0); no other event does, and
  * neither do verdicts recorded before ledgers kept it (a SQL ledger before its migration 16).
+ * A provider's callback (`Refunds.webhook`) carries `callbackKey` (since 0.6.0), the key its
+ * plugin gave it (`WebhookEvent.dedupeKey`), on its event whether the ledger applied or refused
+ * it: a repeat of the callback is known by it, and the event's `detail` keeps the provider's
+ * own words. Callbacks recorded before ledgers kept it (a SQL ledger before its migration 17)
+ * have none, and their key in their words (`webhook <key>`).
  *
  * @since 0.1.0
  */
@@ -116,6 +121,10 @@ export const RefundEvent = Schema.Struct({
   detail: Schema.optional(Schema.String),
   verdict: Schema.optionalWith(OperatorVerdict, { exact: true }).annotations({
     description: "On an operator's verdict (source operator, from resolve) only: the verdict as it was asked for, which detail words for a person"
+  }),
+  callbackKey: Schema.optionalWith(Schema.String, { exact: true }).annotations({
+    description:
+      "On a provider's callback (source webhook) only: the key its provider plugin gave the callback (Exirom's `<transactionId>:<transactionStatus>`), by which a repeat of it is answered as a duplicate and records nothing; detail says what the provider said"
   })
 }).annotations({ identifier: "RefundEvent" })
 

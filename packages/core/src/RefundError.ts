@@ -562,6 +562,23 @@ export class IllegalTransition extends Schema.TaggedError<IllegalTransition>("Il
 }
 
 /**
+ * A provider's callback the refund's history already records (`Change.callbackKey`): the ledger
+ * found it under the same lock as the write and recorded nothing. A ledger's answer to
+ * `Refunds.webhook`, which answers the callback `applied: false, reason: "duplicate callback"`; it is
+ * not one of the errors a caller of refundkit sees (`RefundError`), since a repeat is no failure.
+ *
+ * @since 0.6.0
+ */
+export class DuplicateCallback extends Schema.TaggedError<DuplicateCallback>("DuplicateCallback")("DuplicateCallback", {
+  refundId: Schema.String,
+  callbackKey: Schema.String
+}) {
+  override get message() {
+    return `Refund ${this.refundId} already records the callback ${this.callbackKey}. Nothing was changed.`
+  }
+}
+
+/**
  * The refunds against one target would exceed its original amount.
  *
  * @since 0.1.0

@@ -29,6 +29,7 @@ import {
   recoveryOf,
   isReopenEvent,
   reopening,
+  repeatedCallback,
   repeatReason,
   repeatsSettled,
   setterOf,
@@ -304,7 +305,13 @@ export declare namespace Refunds {
     readonly syncDue: (options: { readonly providers?: ReadonlyArray<string> | undefined; readonly limit: number }) => Effect.Effect<ReadonlyArray<SyncResult>, LedgerError>
     /** A provider follow-up on an existing refund (an AeroHub progress update). */
     readonly update: (id: string, input: unknown) => Effect.Effect<Refund, RefundNotFound | LedgerError | UnknownProvider | IllegalTransition | ProviderError>
-    /** Verifies and applies a provider callback; duplicates and regressions change nothing. */
+    /**
+     * Verifies and applies a provider callback; duplicates and regressions change nothing. Each event is
+     * recorded with its key (`RefundEvent.callbackKey`, the plugin's `dedupeKey`) and the plugin's words
+     * (`Outcome.detail`, else `callback <key>`); one whose key the refund's history records already is
+     * answered `applied: false, reason: "duplicate callback"`, decided by the ledger under the lock of its
+     * write, so deliveries of one callback racing each other (two gateways on one ledger) record it once.
+     */
     readonly webhook: (provider: string, request: WebhookRequest) => Effect.Effect<ReadonlyArray<WebhookResult>, UnknownProvider | LedgerError | ProviderError>
     /**
      * An operator settles a refund by hand (an `unknown` one after checking with the provider).
@@ -843,7 +850,10 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
       )
     )
 
-    const record = (id: string, change: Change) => ledger.transition(id, change)
+    // Every change but a callback's (`webhook`, which asks the ledger itself): without a `callbackKey` the ledger
+    // never answers `DuplicateCallback`, so one here is a ledger breaking its contract, a defect.
+    const record = (id: string, change: Omit<Change, "callbackKey">) =>
+      ledger.transition(id, change).pipe(Effect.catchTag("DuplicateCallback", (repeated) => Effect.die(repeated)))
 
     /** The provider's advice for this refund in doubt (`Provider.inDoubtAdvice`); none from a provider not registered here. */
     const adviceFor = (refund: Refund) =>
@@ -1579,23 +1589,29 @@ export const make = (options: Options = defaultOptions): Effect.Effect<Refunds.S
               return { applied: false, reason: "no refund matches this callback" } satisfies WebhookResult
             }
             const refund = found.value
-            const marker = `webhook ${event.dedupeKey}`
-            // An event the callback reopened a final refund with carries the marker after its own words.
-            if (refund.events.some((e) => e.detail === marker || e.detail?.endsWith(` (${marker})`) === true)) {
-              return { refundId: refund.id, applied: false, reason: "duplicate callback" } satisfies WebhookResult
+            const change: Change = {
+              ...changeFrom(event.outcome, "webhook", yield* nowIso),
+              callbackKey: event.dedupeKey,
+              detail: event.outcome.detail ?? `callback ${event.dedupeKey}`
             }
+            const duplicate = { refundId: refund.id, applied: false, reason: "duplicate callback" } satisfies WebhookResult
+            // A repeat seen already is answered without a write; the ledger's own check below, under the
+            // lock its write takes, is what keeps two deliveries racing each other from both being recorded.
+            if (repeatedCallback(refund, change) !== undefined) return duplicate
             const rankNow = refund.providerStatus === undefined ? undefined : provider.statusRank(refund.providerStatus)
             const rankNew = provider.statusRank(event.outcome.providerStatus)
             if (rankNow !== undefined && rankNew !== undefined && rankNew < rankNow) {
               return { refundId: refund.id, applied: false, reason: `out of order: ${event.outcome.providerStatus} arrived after ${refund.providerStatus}` } satisfies WebhookResult
             }
-            if (repeatsSettled(refund, { to: event.outcome.status, source: "webhook", providerStatus: event.outcome.providerStatus })) {
+            if (repeatsSettled(refund, change)) {
               return { refundId: refund.id, applied: false, reason: repeatReason(refund, event.outcome.providerStatus) } satisfies WebhookResult
             }
-            const at = yield* nowIso
-            return yield* record(refund.id, { ...changeFrom(event.outcome, "webhook", at), detail: marker }).pipe(
+            return yield* ledger.transition(refund.id, change).pipe(
               Effect.as<WebhookResult>({ refundId: refund.id, applied: true }),
-              Effect.catchTag("IllegalTransition", (e) => Effect.succeed<WebhookResult>({ refundId: refund.id, applied: false, reason: e.message }))
+              Effect.catchTags({
+                IllegalTransition: (e) => Effect.succeed<WebhookResult>({ refundId: refund.id, applied: false, reason: e.message }),
+                DuplicateCallback: () => Effect.succeed<WebhookResult>(duplicate)
+              })
             )
           }).pipe(Effect.catchTag("RefundNotFound", () => Effect.succeed<WebhookResult>({ applied: false, reason: "no refund matches this callback" }))))
       })

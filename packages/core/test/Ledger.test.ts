@@ -384,6 +384,61 @@ describe("Ledger (in memory)", () => {
     assert.deepStrictEqual(Either.isLeft(refused) ? refused.left.refused.events.at(-1)!.verdict : refused, { ...verdict, note: "operator: typo" })
   })
 
+  it.effect("a callback's key goes on its event, applied or refused; the same key again records nothing and is a DuplicateCallback", () =>
+    Effect.gen(function*() {
+      const ledger = yield* Ledger.makeMemory
+      yield* ledger.claim(draft(1))
+      const id = draft(1).id
+      const callback = { to: "succeeded", source: "webhook", at: at(1), providerStatus: "DONE", callbackKey: "R1:DONE", detail: "the provider says DONE" } as const
+      const done = yield* ledger.transition(id, callback)
+      assert.deepInclude(done.events.at(-1), { source: "webhook", callbackKey: "R1:DONE", detail: "the provider says DONE", accepted: true })
+
+      const again = yield* Effect.flip(ledger.transition(id, { ...callback, at: at(2) }))
+      assert.strictEqual(again._tag, "DuplicateCallback")
+      assert.deepInclude(again, { refundId: id, callbackKey: "R1:DONE" })
+      assert.deepStrictEqual(yield* ledger.get(id), done, "nothing recorded, not even a refused event")
+
+      // A refused callback keeps its key too: its repeat is a duplicate, not a second refusal.
+      const late = { to: "pending", source: "webhook", at: at(3), providerStatus: "PENDING", callbackKey: "R1:PENDING" } as const
+      assert.strictEqual((yield* Effect.flip(ledger.transition(id, late)))._tag, "IllegalTransition")
+      const refused = yield* ledger.get(id)
+      assert.deepInclude(refused.events.at(-1), { accepted: false, callbackKey: "R1:PENDING" })
+      assert.strictEqual((yield* Effect.flip(ledger.transition(id, { ...late, at: at(4) })))._tag, "DuplicateCallback")
+      assert.deepStrictEqual(yield* ledger.get(id), refused)
+
+      // Only a callback's change carries a key onto its event, and only a callback's key is checked.
+      const synced = yield* ledger.transition(id, { to: "succeeded", source: "sync", at: at(5), providerStatus: "DONE", callbackKey: "R1:DONE" })
+      assert.isUndefined(synced.events.at(-1)!.callbackKey)
+    }))
+
+  it("a callback recorded before ledgers kept its key is known by the words core gave it then", () => {
+    const event = (source: "webhook" | "sync", detail: string, callbackKey?: string) => ({
+      sequence: 2,
+      at: at(1),
+      source,
+      from: "requested" as const,
+      to: "succeeded" as const,
+      accepted: true,
+      detail,
+      ...(callbackKey === undefined ? {} : { callbackKey })
+    })
+    // The whole detail, and the end of one core wrapped (a change that reopened a final refund, a refused one).
+    assert.isTrue(Ledger.recordsCallback(event("webhook", "webhook R1:DONE"), "R1:DONE"))
+    assert.isTrue(Ledger.recordsCallback(event("webhook", "refused: succeeded -> pending is not a legal transition (webhook R1:DONE)"), "R1:DONE"))
+    assert.isFalse(Ledger.recordsCallback(event("webhook", "webhook R1:DONE"), "R1:DON"))
+    assert.isFalse(Ledger.recordsCallback(event("webhook", "webhook R1:DONE (late)"), "R1:DONE"))
+    // Words alone never stand for a key where the event has one, nor on an event no callback recorded.
+    assert.isFalse(Ledger.recordsCallback(event("webhook", "webhook R1:DONE", "R1:OTHER"), "R1:DONE"))
+    assert.isFalse(Ledger.recordsCallback(event("sync", "webhook R1:DONE"), "R1:DONE"))
+    assert.isTrue(Ledger.recordsCallback(event("webhook", "callback R1:DONE", "R1:DONE"), "R1:DONE"))
+
+    const before = { ...draft(1), status: "succeeded" as const, events: [...draft(1).events, event("webhook", "webhook R1:DONE")] }
+    const repeat = { to: "succeeded", source: "webhook", at: at(2), providerStatus: "DONE", callbackKey: "R1:DONE" } as const
+    assert.deepInclude(Ledger.repeatedCallback(before, repeat), { _tag: "DuplicateCallback", refundId: before.id, callbackKey: "R1:DONE" })
+    assert.isUndefined(Ledger.repeatedCallback(before, { ...repeat, callbackKey: "R1:FAILED" }))
+    assert.isUndefined(Ledger.repeatedCallback(before, { ...repeat, callbackKey: undefined }))
+  })
+
   it("an operator's correction moves a final status an operator set to the other one, and names the verdict it corrects; nothing else leaves a final status", () => {
     const apply = (refund: Refund, change: Omit<Ledger.Change, "at">) => Ledger.applyChange(refund, { at: at(refund.events.length + 1), ...change })
     const unknown = accepted(draft(1), { to: "unknown", source: "recovery" })
@@ -460,7 +515,8 @@ describe("Ledger (in memory)", () => {
     const held: Refund = { ...draft(3), currency: "USD", targets: [{ target: "30004", amount: "10.00", originalAmount: "40.00" }] }
     const pending = accepted(held, { to: "pending", source: "submit", providerStatus: "NEW" })
     const made = accepted(pending, { to: "succeeded", source: "sync", providerStatus: "SUCCEED" })
-    const chargeback = { to: "requires_action", source: "webhook", providerStatus: "CHARGEBACK", providerFinal: true, detail: "webhook 30004:CHARGEBACK" } as const
+    const chargeback = { to: "requires_action", source: "webhook", providerStatus: "CHARGEBACK", providerFinal: true,
+      detail: "the provider's callback says CHARGEBACK", callbackKey: "30004:CHARGEBACK" } as const
 
     const charged = accepted(made, chargeback)
     assert.deepStrictEqual([charged.status, charged.providerStatus, charged.providerFinal], ["requires_action", "CHARGEBACK", true])
@@ -474,7 +530,8 @@ describe("Ledger (in memory)", () => {
       providerStatus: "CHARGEBACK",
       detail: `odd reported CHARGEBACK in a callback after it had reported SUCCEED to a status query at ${at(3)}: ` +
         "the refund it made is charged back or disputed, and the customer may have been repaid twice; " +
-        "check with odd and settle it with refundkit resolve (webhook 30004:CHARGEBACK)"
+        "check with odd and settle it with refundkit resolve (the provider's callback says CHARGEBACK)",
+      callbackKey: "30004:CHARGEBACK"
     })
     assert.isTrue(Ledger.holdsTargets(charged))
     assert.strictEqual(Ledger.reservedAgainst(charged, "30004"), 1000n, "it reserves what it reserved while succeeded")
@@ -504,7 +561,8 @@ describe("Ledger (in memory)", () => {
       items: [{ target: "30004", status: "succeeded", providerStatus: "SUCCEED" }]
     })
     const declined = { code: "provider_declined", message: "declined (2): REJECTED_BY_ISSUER_BANK_ERROR", providerCode: "2" }
-    const reversal = { to: "failed", source: "webhook", providerStatus: "FAILED", providerFinal: true, error: declined, detail: "webhook 30004:FAILED" } as const
+    const reversal = { to: "failed", source: "webhook", providerStatus: "FAILED", providerFinal: true, error: declined,
+      detail: "the provider's callback says FAILED", callbackKey: "30004:FAILED" } as const
 
     const reversed = accepted(made, reversal)
     assert.deepStrictEqual([reversed.status, reversed.providerStatus, reversed.providerFinal, reversed.error], ["requires_action", "FAILED", true, declined])
@@ -518,7 +576,8 @@ describe("Ledger (in memory)", () => {
       providerStatus: "FAILED",
       detail: `odd reported FAILED (declined (2): REJECTED_BY_ISSUER_BANK_ERROR) in a callback after it had reported SUCCEED to a status query at ${at(3)}: ` +
         "the refund may have been reversed and the customer not repaid, and its targets stay held; check with odd and settle it with refundkit resolve: " +
-        "succeeded if the refund stands, or failed --release-targets if odd confirms the reversal, which lets its targets be refunded again (webhook 30004:FAILED)"
+        "succeeded if the refund stands, or failed --release-targets if odd confirms the reversal, which lets its targets be refunded again (the provider's callback says FAILED)",
+      callbackKey: "30004:FAILED"
     })
     // Its item is held with it: a failed item would release its target.
     assert.deepStrictEqual(reversed.items, [{ target: "30004", status: "requires_action", providerStatus: "SUCCEED" }])

@@ -75,11 +75,15 @@ const scripted = (options: {
         : Option.none(),
     status: () => Effect.succeed({ status: "succeeded", providerStatus: "DONE" }),
     webhook: (request) => {
-      const body = JSON.parse(request.body) as { ref: string; status: "PENDING" | "DONE" | "FAILED" }
+      const body = JSON.parse(request.body) as { ref: string; status: "PENDING" | "DONE" | "FAILED"; said?: string }
       return Effect.succeed([{
         providerReference: body.ref,
         dedupeKey: `${body.ref}:${body.status}`,
-        outcome: { status: body.status === "DONE" ? "succeeded" : body.status === "FAILED" ? "failed" : "pending", providerStatus: body.status }
+        outcome: {
+          status: body.status === "DONE" ? "succeeded" : body.status === "FAILED" ? "failed" : "pending",
+          providerStatus: body.status,
+          ...(body.said === undefined ? {} : { detail: body.said })
+        }
       }])
     },
     statusRank: (word) => ({ PENDING: 1, DONE: 2, FAILED: 2 } as Record<string, number>)[word],
@@ -832,6 +836,66 @@ describe("Refunds", () => {
       assert.deepStrictEqual([stored.status, stored.events.at(-1)!.from, stored.events.at(-1)!.to], ["requires_action", "succeeded", "requires_action"])
       assert.deepStrictEqual((yield* send("FAILED"))[0]!, { refundId: refund.id, applied: false, reason: "duplicate callback" })
       assert.deepStrictEqual(yield* refunds.get(refund.id), stored)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("a callback's event carries its key and the plugin's words; delivered again, or twenty times at once, it is recorded once", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.succeed({ status: "pending", providerStatus: "PENDING", providerReference: "R1" }))
+      const { refund } = yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })
+      const send = (body: object) => refunds.webhook("toy", { headers: {}, body: JSON.stringify({ ref: "R1", ...body }) })
+
+      // Without words of the plugin's own, the event says which callback it records.
+      assert.isTrue((yield* send({ status: "PENDING" }))[0]!.applied)
+      const pending = yield* refunds.get(refund.id)
+      assert.deepInclude(pending.events.at(-1), { source: "webhook", to: "pending", callbackKey: "R1:PENDING", detail: "callback R1:PENDING" })
+      const pendingEvents = pending.events.length
+      const burst = yield* Effect.all(Array.from({ length: 20 }, () => send({ status: "DONE", said: "the toy bank paid the card back" })), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(burst.map((results) => results[0]!.applied).filter(Boolean), [true])
+      for (const [result] of burst.filter((results) => !results[0]!.applied)) {
+        assert.deepStrictEqual(result, { refundId: refund.id, applied: false, reason: "duplicate callback" })
+      }
+      const done = yield* refunds.get(refund.id)
+      assert.strictEqual(done.events.length, pendingEvents + 1)
+      assert.deepInclude(done.events.at(-1), {
+        source: "webhook",
+        to: "succeeded",
+        providerStatus: "DONE",
+        callbackKey: "R1:DONE",
+        detail: "the toy bank paid the card back"
+      })
+      assert.deepStrictEqual((yield* send({ status: "DONE", said: "other words, the same callback" }))[0], {
+        refundId: refund.id,
+        applied: false,
+        reason: "duplicate callback"
+      })
+
+      // The reversal that follows: core's words around the plugin's, the key beside them.
+      assert.isTrue((yield* send({ status: "FAILED" }))[0]!.applied)
+      const reversed = yield* refunds.get(refund.id)
+      assert.deepInclude(reversed.events.at(-1), { source: "webhook", to: "requires_action", callbackKey: "R1:FAILED" })
+      assert.match(reversed.events.at(-1)!.detail!, /^toy reported FAILED in a callback after it had reported DONE in a callback at .+ \(callback R1:FAILED\)$/)
+      assert.deepStrictEqual(yield* refunds.get(refund.id), reversed)
+    }).pipe(Effect.provide(toy.layer))
+  })
+
+  it.scopedLive("a callback recorded before ledgers kept its key, by its words alone, is still a duplicate", () => {
+    const toy = scripted({ idempotent: true })
+    return Effect.gen(function*() {
+      const ledger = yield* Ledger.Ledger
+      const refunds = yield* Refunds.Refunds
+      toy.script.push(() => Effect.succeed({ status: "pending", providerStatus: "PENDING", providerReference: "R1" }))
+      const { refund } = yield* refunds.create({ provider: "toy", request: one("t1"), idempotencyKey: "k" })
+      // As core recorded a callback before 0.6.0: the key in the words, none beside them.
+      const before = yield* ledger.transition(refund.id, { to: "succeeded", source: "webhook", at: new Date().toISOString(), providerStatus: "DONE", detail: "webhook R1:DONE" })
+      assert.isUndefined(before.events.at(-1)!.callbackKey)
+      const [again] = yield* refunds.webhook("toy", { headers: {}, body: JSON.stringify({ ref: "R1", status: "DONE" }) })
+      assert.deepStrictEqual(again, { refundId: refund.id, applied: false, reason: "duplicate callback" })
+      assert.deepStrictEqual(yield* refunds.get(refund.id), before)
     }).pipe(Effect.provide(toy.layer))
   })
 

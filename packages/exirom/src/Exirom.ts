@@ -189,11 +189,12 @@ export const make = (config: ExiromConfig.ExiromConfig): Effect.Effect<Provider.
         const reference = info.refundId ?? hinted
         const requestId = info.requestId ?? undefined
         const ours = requestId !== undefined && isRefundId(requestId) ? requestId : undefined
+        const said = ExiromStatus.outcome({ transactionStatus: info.transactionStatus, declineCode: info.declineCode, refundId: reference })
         return [{
           ...(ours === undefined ? {} : { refundId: ours }),
           providerReference: reference,
           dedupeKey: `${info.transactionId}:${info.transactionStatus}`,
-          outcome: ExiromStatus.outcome({ transactionStatus: info.transactionStatus, declineCode: info.declineCode, refundId: reference })
+          outcome: { ...said, detail: ExiromStatus.callbackDetail(info, said) }
         }]
       })
 

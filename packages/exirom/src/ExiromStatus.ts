@@ -131,6 +131,25 @@ export const outcome = (answer: {
 }
 
 /**
+ * What a callback said, in Exirom's terms, as the detail of the event that records it: its
+ * `transactionStatus` as Exirom's refund info confirmed it, the `declineCode` of a failed one (with its
+ * name), and after them the outcome's own words where it has any (a chargeback's advice). Core keeps a
+ * callback's dedupe key beside the event, so the detail is free for what Exirom said.
+ *
+ * @since 0.6.0
+ */
+export const callbackDetail = (answer: { readonly transactionStatus: string; readonly declineCode?: number | null | undefined }, said: Provider.Outcome): string => {
+  const word = answer.transactionStatus
+  const code = answer.declineCode
+  const declined = toStatus(word) !== "failed"
+    ? ""
+    : code === undefined || code === null
+    ? ", without a declineCode"
+    : `, declineCode ${code} (${DeclineCodes.names[code] ?? "not named in Exirom's reference"})`
+  return `Exirom's callback, confirmed by its refund info: transactionStatus ${word}${declined}${said.detail === undefined ? "" : `. ${said.detail}`}`
+}
+
+/**
  * Exirom's own words from an error body (its JSON shape is undocumented), at most 300
  * characters.
  *

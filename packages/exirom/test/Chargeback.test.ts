@@ -99,8 +99,11 @@ describe("CHARGEBACK after Exirom's own SUCCEED", () => {
         charged.events.at(-1)!.detail,
         `exirom reported CHARGEBACK in a callback after it had reported SUCCEED in a callback at ${made.updatedAt}: ` +
           "the refund it made is charged back or disputed, and the customer may have been repaid twice; check with exirom and settle it with refundkit resolve " +
-          "(webhook 20001:CHARGEBACK)"
+          "(Exirom's callback, confirmed by its refund info: transactionStatus CHARGEBACK. " +
+          "Exirom reports CHARGEBACK: the cardholder may also have been repaid through a dispute; reconcile and resolve this refund by hand)"
       )
+      assert.strictEqual(charged.events.at(-1)!.callbackKey, "20001:CHARGEBACK")
+      assert.deepStrictEqual(charged.events.filter((e) => e.source === "webhook").map((e) => e.callbackKey), ["20001:SUCCEED", "20001:CHARGEBACK"])
 
       const settled = yield* refunds.resolve(refund.id, "succeeded", "operator: the refund stands")
       // Exirom retries a callback until it is answered 2xx: the same one again is still a duplicate.

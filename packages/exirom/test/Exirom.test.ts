@@ -270,6 +270,12 @@ describe("Exirom plugin end to end", () => {
         const after = yield* refunds.get(refund.id)
         assert.strictEqual(after.status, "succeeded")
         assert.strictEqual(after.providerStatus, "SUCCEED")
+        // The event says what Exirom said; the key a repeat is known by is kept beside it.
+        assert.deepInclude(after.events.at(-1), {
+          source: "webhook",
+          callbackKey: "20001:SUCCEED",
+          detail: "Exirom's callback, confirmed by its refund info: transactionStatus SUCCEED"
+        })
       }))
 
     it.scopedLive("callbacks of 10^7 and more carry Java's E notation (1.2345678E7), signed so, and verify end to end", () =>

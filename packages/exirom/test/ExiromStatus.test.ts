@@ -87,6 +87,22 @@ describe("ExiromStatus", () => {
     assert.strictEqual(ExiromStatus.outcome({ transactionStatus: "FAILED" }).decline?.providerCode, "FAILED")
   })
 
+  it("a callback's words: its transactionStatus, a failed one's declineCode and its name, then the outcome's own words", () => {
+    const words = (transactionStatus: string, declineCode?: number | null) =>
+      ExiromStatus.callbackDetail({ transactionStatus, declineCode }, ExiromStatus.outcome({ transactionStatus, declineCode }))
+    const opening = "Exirom's callback, confirmed by its refund info: transactionStatus"
+    assert.strictEqual(words("SUCCEED"), `${opening} SUCCEED`)
+    assert.strictEqual(words("NEW", 2), `${opening} NEW`, "a declineCode counts only with a failed word")
+    assert.strictEqual(words("FAILED", 2), `${opening} FAILED, declineCode 2 (REJECTED_BY_ISSUER_BANK_ERROR)`)
+    assert.strictEqual(words("CANCELLED", 77), `${opening} CANCELLED, declineCode 77 (not named in Exirom's reference)`)
+    assert.strictEqual(words("FAILED", null), `${opening} FAILED, without a declineCode`)
+    assert.strictEqual(
+      words("CHARGEBACK"),
+      `${opening} CHARGEBACK. Exirom reports CHARGEBACK: the cardholder may also have been repaid through a dispute; reconcile and resolve this refund by hand`
+    )
+    assert.include(words("ON_HOLD"), `${opening} ON_HOLD. Exirom status ON_HOLD is not in its documented vocabulary`)
+  })
+
   it("the seed's example response (declineCode beside NEW) decodes and is pending without a decline", () => {
     const seedResponse = { refundId: "example_refundId", transactionStatus: "NEW", declineCode: 12345, paymentType: "CARD" }
     const response = Schema.decodeUnknownSync(ExiromWire.RefundResponse)(seedResponse)

@@ -79,8 +79,10 @@ describe("FAILED after Exirom's own SUCCEED", () => {
         reversed.events.at(-1)!.detail,
         `exirom reported FAILED (declined (2): REJECTED_BY_ISSUER_BANK_ERROR) in a callback after it had reported SUCCEED in a callback at ${made.updatedAt}: ` +
           "the refund may have been reversed and the customer not repaid, and its targets stay held; check with exirom and settle it with refundkit resolve: " +
-          "succeeded if the refund stands, or failed --release-targets if exirom confirms the reversal, which lets its targets be refunded again (webhook 20001:FAILED)"
+          "succeeded if the refund stands, or failed --release-targets if exirom confirms the reversal, which lets its targets be refunded again " +
+          "(Exirom's callback, confirmed by its refund info: transactionStatus FAILED, declineCode 2 (REJECTED_BY_ISSUER_BANK_ERROR))"
       )
+      assert.strictEqual(reversed.events.at(-1)!.callbackKey, "20001:FAILED")
       // A sync after the callback hears the same FAILED: it would make the refund failed and free the payment.
       assert.deepStrictEqual(yield* refunds.sync(refund.id), reversed)
 

@@ -34,6 +34,9 @@
  * - `refund_events.verdict` (since migration 16): on an operator's verdict, the verdict as it was
  *   asked for (core's `RefundEvent.verdict`), JSON text as the other JSON columns; NULL on every
  *   other event, and on verdicts recorded before the migration.
+ * - `refund_events.callback_key` (since migration 17): on a provider's callback, the key its plugin
+ *   gave it (core's `RefundEvent.callbackKey`); NULL on every other event, and on callbacks recorded
+ *   before the migration. Unique per refund where it is set (`refund_events_callback_key`).
  * - `refund_turns` (SQLite only, since migration 8): who holds a refund's turn
  *   (`serialise`) and until when; PostgreSQL takes an advisory lock instead.
  * - `refund_target_locks` (PostgreSQL only): one row per (provider, target) that a claim
@@ -447,6 +450,20 @@ const pg15: ReadonlyArray<string> = [
 // default is added without rewriting a row on either database, so the append-only triggers never see it.
 const eventVerdict = [`ALTER TABLE refund_events ADD COLUMN verdict TEXT`]
 
+// A provider's callback's key, on its event (core's `RefundEvent.callbackKey`): a repeat of the callback is
+// known by it, decided under the refund's lock, where it used to be known by the event's words (`webhook <key>`),
+// read before the write. The unique index is the storage's own guarantee that one callback is recorded once per
+// refund whatever a ledger's code does (a partial one: other events are not in it), keyed by `refund_seq` as the
+// events are, so that its entries go where the refund's events go. Nothing is filled in for the events already
+// there: core still knows their callbacks by their words (`recordsCallback`); filling the column in from them
+// would rewrite rows of the append-only history (its triggers would have to be lifted), and a ledger whose two
+// deliveries of one callback were both recorded, as they could be before, would hold a repeated key that the
+// unique index refuses, failing the migration.
+const eventCallbackKey = [
+  `ALTER TABLE refund_events ADD COLUMN callback_key TEXT`,
+  `CREATE UNIQUE INDEX refund_events_callback_key ON refund_events (refund_seq, callback_key) WHERE callback_key IS NOT NULL`
+]
+
 const statements = (byDialect: { readonly sqlite: ReadonlyArray<string>; readonly pg: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -475,7 +492,8 @@ export const migrations: Record<string, Effect.Effect<void, SqlError, SqlClient.
   "13_failed_holds_target": statements(flagColumn("holds_target", contentColumns13)),
   "14_claimed_by": statements({ sqlite: claimedBy, pg: claimedBy }),
   "15_released_targets": statements({ sqlite: sqlite15, pg: pg15 }),
-  "16_event_verdict": statements({ sqlite: eventVerdict, pg: eventVerdict })
+  "16_event_verdict": statements({ sqlite: eventVerdict, pg: eventVerdict }),
+  "17_event_callback_key": statements({ sqlite: eventCallbackKey, pg: eventCallbackKey })
 }
 
 /**

@@ -43,13 +43,14 @@ import {
   reclaimRefusal,
   recoveryOf,
   refusalOf,
+  repeatedCallback,
   targetGuards,
   targetWithoutProvider
 } from "@refundkit/core/Ledger"
 import type { Reservation } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
-import type { ConfigurationError, IllegalTransition } from "@refundkit/core/RefundError"
+import type { ConfigurationError, DuplicateCallback, IllegalTransition } from "@refundkit/core/RefundError"
 import { type InvalidRequest, LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -541,6 +542,8 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
       tx.write(Effect.gen(function*() {
         const current = yield* selectLocked(id)
         if (Option.isNone(current)) return yield* new RefundNotFound({ refundId: id })
+        const repeated = repeatedCallback(current.value.refund, change)
+        if (repeated !== undefined) return yield* repeated
         return yield* persistChange(current.value, change)
       })),
       settle
@@ -555,6 +558,10 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
     Effect.flatMap(inTransaction, (inside) => {
       const entry = inside ? undefined : cache?.get(id)
       if (fast === undefined || entry === undefined) return lockedTransition(id, change)
+      // Events are only ever added, and what this process remembers was committed: a callback it records is
+      // recorded for good, with nothing to write.
+      const repeated = repeatedCallback(entry.refund, change)
+      if (repeated !== undefined) return Effect.fail(repeated)
       const applied = applyChange(entry.refund, change)
       return fast.write(entry.refund, entry.version, applied).pipe(
         Effect.catchIf((e) => e instanceof SqlError && PgFastPath.isUniqueViolation(e), () => Effect.succeed(Option.none<number>())),
@@ -568,7 +575,7 @@ const makeWith = (options: Options & Pick<PgOptions, "statementTimeoutMillis">):
       )
     })
 
-  const transition = (id: string, change: Change): Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError> =>
+  const transition = (id: string, change: Change): Effect.Effect<Refund, IllegalTransition | DuplicateCallback | RefundNotFound | LedgerError> =>
     unstorable(id) ? Effect.fail(new RefundNotFound({ refundId: id })) : run("recording a status change", optimisticTransition(id, change)).pipe(
       // The refused event is committed before the refusal is reported.
       Effect.flatMap(Either.match({ onLeft: ({ error }) => Effect.fail(error), onRight: Effect.succeed }))

@@ -12,7 +12,7 @@ import { at, draft, partial } from "./support/refunds.js"
 // A whole refund of one eSIM: the target named without an amount.
 const esim = (key: string, iccid: string, n = 0): Refund => draft(key, { provider: "toy", n, targets: [{ target: iccid }], request: { iccids: [iccid] } })
 
-const chargeback: Ledger.Change = { to: "requires_action", source: "webhook", at: at(3), providerStatus: "CHARGEBACK", providerFinal: true, detail: "webhook 30004:CHARGEBACK" }
+const chargeback: Ledger.Change = { to: "requires_action", source: "webhook", at: at(3), providerStatus: "CHARGEBACK", providerFinal: true, detail: "the provider says 30004 is CHARGEBACK" }
 
 // Made by the provider: pending, then its own succeeded from a status query.
 const madeByProvider = (ledger: Ledger.Ledger.Service, refund: Refund) =>

@@ -20,9 +20,15 @@ const rowBefore14 = (refund: Refund) => {
   return row
 }
 
+/** An event's row as ledgers before migration 17 (`callback_key`) took it. */
+const eventBefore17 = (dialect: "sqlite" | "pg", refundId: string, event: Refund["events"][number]) => {
+  const { callback_key: _, ...row } = Rows.eventRow(dialect, refundId, event)
+  return row
+}
+
 /** An event's row as ledgers before migration 16 (`verdict`) took it. */
 const eventBefore16 = (dialect: "sqlite" | "pg", refundId: string, event: Refund["events"][number]) => {
-  const { verdict: _, ...row } = Rows.eventRow(dialect, refundId, event)
+  const { verdict: _, ...row } = eventBefore17(dialect, refundId, event)
   return row
 }
 
@@ -68,10 +74,10 @@ describe("Migrations", () => {
           const sql = yield* rawSql(yield* location.fresh)
           const before = yield* Effect.flip(on(sql)(Migrations.check))
           assert.strictEqual(before._tag, "LedgerError")
-          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"], [14, "claimed_by"], [15, "released_targets"], [16, "event_verdict"]])
+          assert.deepStrictEqual(yield* on(sql)(Migrations.run), [[1, "create_ledger"], [2, "version_on_update"], [3, "keyed_by_refund_seq"], [4, "every_target_reserved"], [5, "provider_final"], [6, "sync_due_index"], [7, "status_seq_index"], [8, "refund_turns"], [9, "sync_due_by_provider"], [10, "status_provider_seq_index"], [11, "created_seq_index"], [12, "alive_until"], [13, "failed_holds_target"], [14, "claimed_by"], [15, "released_targets"], [16, "event_verdict"], [17, "event_callback_key"]])
           assert.deepStrictEqual(yield* on(sql)(Migrations.run), [])
           yield* on(sql)(Migrations.check)
-          assert.strictEqual(Migrations.latest, 16)
+          assert.strictEqual(Migrations.latest, 17)
           // A newer build migrated past this one (a rolling upgrade): this process refuses to start, not "ready" with failing writes.
           yield* sql`INSERT INTO ${sql(Migrations.table)} (migration_id, name) VALUES (${Migrations.latest + 1}, ${"from_the_future"})`
           for (const step of [Migrations.check, Migrations.run]) {
@@ -90,7 +96,7 @@ describe("Migrations", () => {
           // would stall the one holding the lock. Like the ledger's own connection, they retry instead.
           if (location.name === "SQLite") yield* Effect.forEach(clients, (sql) => sql.unsafe("PRAGMA busy_timeout = 0"), { discard: true })
           const applied = yield* Effect.all(clients.map((sql) => on(sql)(Migrations.run)), { concurrency: "unbounded" })
-          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 16], "one process applies every migration")
+          assert.deepStrictEqual(applied.map((a) => a.length).sort(), [0, 0, 0, 0, 17], "one process applies every migration")
         }))
 
       it.scopedLive("a ledger from before migration 3 keeps every event and reservation", () =>
@@ -284,6 +290,41 @@ describe("Migrations", () => {
           const corrected = yield* ledger.transition(settled.id, { to: "succeeded", source: "operator", at: at(3), corrects: true, detail: verdict.note, verdict })
           assert.deepStrictEqual(corrected.events.map((e) => e.verdict), [undefined, undefined, undefined, verdict])
           assert.deepStrictEqual(yield* (yield* build(SqlLedger.layer({ url }))).get(settled.id), corrected)
+        }))
+
+      it.scopedLive("a ledger from before migration 17: its callbacks, known by their words, are still duplicates; callbacks since carry their key, once per refund", () =>
+        Effect.gen(function*() {
+          const url = yield* location.fresh
+          const sql = yield* rawSql(url)
+          yield* migratedBelow(sql, 17)
+          const dialect = location.name === "SQLite" ? "sqlite" : "pg"
+          // As core recorded callbacks before: the key in the words alone, the whole detail, or the end of a
+          // refusal's (or of a reopening's) words.
+          const pending = Either.getOrThrow(applyChange(draft("before-17"), { to: "pending", source: "submit", at: at(1), providerStatus: "PENDING" }))
+          const done = Either.getOrThrow(applyChange(pending, { to: "succeeded", source: "webhook", at: at(2), providerStatus: "DONE", detail: "webhook R1:DONE" }))
+          const late = applyChange(done, { to: "pending", source: "webhook", at: at(3), providerStatus: "PENDING", detail: "webhook R1:PENDING" })
+          const before = Either.isLeft(late) ? late.left.refused : done
+          assert.strictEqual(before.events.at(-1)!.detail, "refused: succeeded -> pending is not a legal transition (webhook R1:PENDING)")
+          yield* sql`INSERT INTO refunds ${sql.insert(Rows.insertRow(before))}`
+          const seqs = yield* sql<{ readonly seq: number | string }>`SELECT seq FROM refunds WHERE id = ${before.id}`
+          yield* sql`INSERT INTO refund_events ${sql.insert(before.events.map((e) => ({ refund_seq: seqs[0]!.seq, ...eventBefore17(dialect, before.id, e) })))}`
+
+          const ledger = yield* build(SqlLedger.layer({ url }))
+          assert.deepStrictEqual(yield* ledger.get(before.id), before)
+          const callback = (status: string, n: number) =>
+            ledger.transition(before.id, { to: "succeeded", source: "webhook", at: at(n), providerStatus: status, callbackKey: `R1:${status}`, detail: `the provider says ${status}` })
+          assert.strictEqual((yield* Effect.flip(callback("DONE", 4)))._tag, "DuplicateCallback")
+          assert.strictEqual((yield* Effect.flip(callback("PENDING", 5)))._tag, "DuplicateCallback")
+          assert.deepStrictEqual(yield* ledger.get(before.id), before, "nothing recorded")
+
+          const settled = yield* callback("SETTLED", 6)
+          assert.deepStrictEqual(settled.events.map((e) => e.callbackKey), [undefined, undefined, undefined, undefined, "R1:SETTLED"])
+          assert.deepStrictEqual(yield* (yield* build(SqlLedger.layer({ url }))).get(before.id), settled)
+          assert.strictEqual((yield* Effect.flip(callback("SETTLED", 7)))._tag, "DuplicateCallback")
+          // The storage's own guarantee, whatever a ledger's code does: one event per callback key and refund.
+          const twice = { ...settled.events.at(-1)!, sequence: 6 }
+          const refused = yield* Effect.flip(sql`INSERT INTO refund_events ${sql.insert({ refund_seq: seqs[0]!.seq, ...Rows.eventRow(dialect, before.id, twice) })}`)
+          assert.match(String(refused.cause), /unique/i)
         }))
 
       it.scopedLive("the event history is append-only", () =>

@@ -22,7 +22,7 @@ const reversal = (target: string): Ledger.Change => ({
   providerFinal: true,
   items: [{ target, status: "failed", providerStatus: "FAILED", message: "card account closed" }],
   error: { code: "provider_declined", message: "declined (2): REJECTED_BY_ISSUER_BANK_ERROR", providerCode: "2" },
-  detail: `webhook ${target}:FAILED`
+  detail: `the provider says ${target} is FAILED`
 })
 
 // Made by the provider: pending, then its own succeeded from a status query, its item refunded.

@@ -13,6 +13,7 @@ import type * as Sandbox from "@refundkit/core/Sandbox"
 import type { ConfigurationError, LedgerError } from "@refundkit/core/RefundError"
 import * as LedgerSql from "@refundkit/ledger-sql"
 import { Context, Duration, Effect, Layer, Redacted, Schedule, Scope } from "effect"
+import { createHmac } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -130,6 +131,16 @@ export const start = (options: {
 
 let counter = 0
 export const key = (label = "k") => `${label}-${process.pid}-${Date.now()}-${++counter}`
+
+/**
+ * A callback as the Exirom sandbox signs one about a refund of `exiromRefund`'s payment (12345, 10.00 USD), with
+ * its merchant secret: `refundId` is Exirom's, `requestId` ours; the plugin confirms it with Exirom's `info`.
+ */
+export const exiromCallback = (refundId: string, requestId: string, transactionStatus = "SUCCEED") => {
+  const body = `{"transactionId":12345,"refundId":${JSON.stringify(refundId)},"requestId":${JSON.stringify(requestId)},"mid":"sandbox_mid",` +
+    `"transactionStatus":${JSON.stringify(transactionStatus)},"declineCode":null,"totalAmount":10.0,"orderCurrency":"USD","processedCurrency":"USD"}`
+  return { body, checksum: createHmac("sha256", "sandbox-merchant-secret").update("sandbox_mid|10.0|USD|12345").digest("base64") }
+}
 
 export const exiromRefund = (overrides: Record<string, unknown> = {}) => ({
   provider: "exirom",

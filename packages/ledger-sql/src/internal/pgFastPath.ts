@@ -63,9 +63,9 @@ export const hydratedColumns = `${Rows.refundColumns}, version,
 // `source` returned: no row, no events. `from` joins each row to its events' JSON.
 const insertEventsFrom = (source: string, from: string) =>
   `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns})
-    SELECT ${source}.seq, ${source}.id, x.sequence, x.at, x.source, x.from_status, x.to_status, x.provider_status, x.accepted, x.detail, x.verdict
+    SELECT ${source}.seq, ${source}.id, x.sequence, x.at, x.source, x.from_status, x.to_status, x.provider_status, x.accepted, x.detail, x.verdict, x.callback_key
     FROM ${from}
-      AS x(sequence integer, at text, source text, from_status text, to_status text, provider_status text, accepted boolean, detail text, verdict text)`
+      AS x(sequence integer, at text, source text, from_status text, to_status text, provider_status text, accepted boolean, detail text, verdict text, callback_key text)`
 
 const insertEvents = (source: string, parameter: string) => insertEventsFrom(source, `${source}, json_to_recordset(${parameter}::json)`)
 

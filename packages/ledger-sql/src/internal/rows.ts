@@ -25,7 +25,7 @@ export const refundColumns =
   "seq, id, provider, idempotency_key, fingerprint, request, status, provider_status, provider_final, holds_target, provider_reference, provider_references, currency, amount, targets, items, error, created_at, updated_at"
 
 /** @internal */
-export const eventColumns = "refund_id, sequence, at, source, from_status, to_status, provider_status, accepted, detail, verdict"
+export const eventColumns = "refund_id, sequence, at, source, from_status, to_status, provider_status, accepted, detail, verdict, callback_key"
 
 // PostgreSQL returns BIGINT and NUMERIC as strings, SQLite returns INTEGER as a number.
 const Seq = Schema.Union(Schema.BigInt, Schema.BigIntFromNumber)
@@ -89,7 +89,9 @@ const EventRow = Schema.Struct({
   accepted: Flag,
   detail: OptionalText,
   // An operator's verdict (migration 16); NULL on other events and on verdicts recorded before the column.
-  verdict: Schema.NullOr(Schema.parseJson(OperatorVerdict))
+  verdict: Schema.NullOr(Schema.parseJson(OperatorVerdict)),
+  // A provider's callback's key (migration 17); NULL on other events and on callbacks recorded before the column.
+  callback_key: OptionalText
 })
 
 /** @internal */
@@ -267,7 +269,8 @@ export const toEvent = (row: EventRow): RefundEvent => ({
   accepted: row.accepted,
   ...(row.provider_status === null ? {} : { providerStatus: row.provider_status }),
   ...(row.detail === null ? {} : { detail: row.detail }),
-  ...(row.verdict === null ? {} : { verdict: row.verdict })
+  ...(row.verdict === null ? {} : { verdict: row.verdict }),
+  ...(row.callback_key === null ? {} : { callbackKey: row.callback_key })
 })
 
 /** @internal */
@@ -362,7 +365,8 @@ export const eventRow = (dialect: Dialect, refundId: string, event: RefundEvent)
   // better-sqlite3 cannot bind booleans.
   accepted: dialect === "sqlite" ? (event.accepted ? 1 : 0) : event.accepted,
   detail: event.detail ?? null,
-  verdict: verdictText(event)
+  verdict: verdictText(event),
+  callback_key: event.callbackKey ?? null
 })
 
 /**
@@ -458,5 +462,6 @@ export const eventValues = (refundId: string, event: RefundEvent): ReadonlyArray
   event.providerStatus ?? null,
   event.accepted ? 1 : 0,
   event.detail ?? null,
-  verdictText(event)
+  verdictText(event),
+  event.callbackKey ?? null
 ]

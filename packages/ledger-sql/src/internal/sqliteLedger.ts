@@ -23,13 +23,14 @@ import {
   reclaimRefusal,
   recoveryOf,
   refusalOf,
+  repeatedCallback,
   targetGuards,
   targetWithoutProvider
 } from "@refundkit/core/Ledger"
 import type { Refund, RefundEvent } from "@refundkit/core/Refund"
 import type { RefundStatus } from "@refundkit/core/RefundStatus"
 import type { GuardError } from "@refundkit/core/Ledger"
-import type { IllegalTransition, InvalidRequest } from "@refundkit/core/RefundError"
+import type { DuplicateCallback, IllegalTransition, InvalidRequest } from "@refundkit/core/RefundError"
 import { LedgerError, RefundNotFound } from "@refundkit/core/RefundError"
 import BetterSqlite3 from "better-sqlite3"
 import * as Effect from "effect/Effect"
@@ -120,8 +121,8 @@ const sql = {
   releaseTargets: releaseTargetsText,
   // A claim knows the seq it just inserted (the rowid); later events look it up by id.
   reserve: `INSERT INTO refund_targets (refund_seq, refund_id, provider, target, amount_minor, currency) VALUES (?, ?, ?, ?, ?, ?)`,
-  insertClaimEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  insertEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (${seqOfId}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertClaimEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertEvent: `INSERT INTO refund_events (refund_seq, ${Rows.eventColumns}) VALUES (${seqOfId}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   update: `UPDATE refunds SET ${Rows.updateAssignments}, version = version + 1 WHERE id = ?`,
   // A refused change adds only an event; the bump still tells other processes' caches.
   bump: "UPDATE refunds SET version = version + 1 WHERE id = ?",
@@ -459,11 +460,15 @@ export const make = (
       return result
     }
 
-    const transition = (id: string, change: Change): Effect.Effect<Refund, IllegalTransition | RefundNotFound | LedgerError> =>
-      write<Refund, IllegalTransition | RefundNotFound | LedgerError>("recording a status change", (scratch) => {
+    const transition = (id: string, change: Change): Effect.Effect<Refund, IllegalTransition | DuplicateCallback | RefundNotFound | LedgerError> =>
+      write<Refund, IllegalTransition | DuplicateCallback | RefundNotFound | LedgerError>("recording a status change", (scratch) => {
         const found = current(scratch, prepare(sql.stampById).get(id) as Row | undefined)
         if (Either.isLeft(found)) return Writer.undone(found.left)
         if (found.right === undefined) return Writer.undone(new RefundNotFound({ refundId: id }))
+        // Under the write lock: a repeat of a callback this refund records writes nothing, and is reported once
+        // the batch that found it is durable, as the event it found is by then.
+        const repeated = repeatedCallback(found.right.refund, change)
+        if (repeated !== undefined) return Writer.undone(repeated)
         const result = persistChange(scratch, found.right, change)
         // The refused event is committed before the refusal is reported.
         return Either.isRight(result) ? Writer.done(result.right) : Writer.kept(result.left.error)
