@@ -32,6 +32,16 @@ const setup = (options: AiraloSandbox.Options = { rateLimit: false }, env: Reado
     return { sandbox, ...stack }
   })
 
+/** Airalo's client on its own, pointed at `sandbox`, with no rate limit of its own. */
+const unpacedClient = (sandbox: AiraloSandbox.AiraloSandbox) =>
+  Effect.flatMap(Layer.build(NodeHttpClient.layerUndici), (http) =>
+    AiraloClient.make({
+      baseUrl: sandbox.baseUrl,
+      clientId: sandbox.clientId,
+      clientSecret: Redacted.make(sandbox.clientSecret),
+      rateLimit: undefined
+    }).pipe(Effect.provide(http)))
+
 const request = (n: number, extra: Record<string, unknown> = {}) => ({ iccids: [AiraloSandbox.ownedIccid(n)], reason: "NO_COVERAGE", ...extra })
 
 describe("Airalo", () => {
@@ -220,13 +230,7 @@ describe("Airalo", () => {
   it.scopedLive("the token is kept for expires_in but refreshed after 24 hours", () =>
     Effect.gen(function*() {
       const sandbox = yield* AiraloSandbox.make({ rateLimit: false })
-      const http = yield* Layer.build(NodeHttpClient.layerUndici)
-      const client = yield* AiraloClient.make({
-        baseUrl: sandbox.baseUrl,
-        clientId: sandbox.clientId,
-        clientSecret: Redacted.make(sandbox.clientSecret),
-        rateLimit: undefined
-      }).pipe(Effect.provide(http))
+      const client = yield* unpacedClient(sandbox)
       // The client's view of time moves ahead; the sandbox keeps real time (its tokens live 366 days).
       const later = (hours: number) => Effect.withClock(shiftedClock(hours * 3_600_000))
       const first = yield* client.token
@@ -238,14 +242,8 @@ describe("Airalo", () => {
   it.scopedLive("the sandbox's rate limit can be changed while it runs: a refused second call goes through once it is lifted", () =>
     Effect.gen(function*() {
       const sandbox = yield* AiraloSandbox.make({ rateLimit: { requests: 1, perMillis: 60_000 } })
-      const http = yield* Layer.build(NodeHttpClient.layerUndici)
       // No pacing on the client's side, so the sandbox's own limit is what answers.
-      const client = yield* AiraloClient.make({
-        baseUrl: sandbox.baseUrl,
-        clientId: sandbox.clientId,
-        clientSecret: Redacted.make(sandbox.clientSecret),
-        rateLimit: undefined
-      }).pipe(Effect.provide(http))
+      const client = yield* unpacedClient(sandbox)
       const body = (n: number) => ({ iccids: [AiraloSandbox.ownedIccid(n)], reason: "NO_COVERAGE" }) as const
       yield* client.refund(body(1))
       const limited = yield* Effect.either(client.refund(body(2)))
