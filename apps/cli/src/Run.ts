@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ExitCode from "./ExitCode.js"
 import * as Globals from "./Globals.js"
+import * as WarningLog from "./internal/WarningLog.js"
 import * as Output from "./Output.js"
 
 /**
@@ -47,6 +48,11 @@ export const handler = <E extends Failure, R>(
   options: {
     /** The exit code when Ctrl-C or SIGTERM stops the command (130 unless stopping is its normal end, as for `sandbox`). */
     readonly interrupted?: ExitCode.ExitCode | 130
+    /**
+     * `own`: the command installs its own logger (`serve`, the gateway's log format). Otherwise the stack's
+     * warnings and errors are printed on stderr as sentences (`WarningLog`), never on stdout.
+     */
+    readonly logs?: "own" | undefined
   } = {}
 ): Effect.Effect<void, never, R | ExitStatus | Command.Command.Context<"refundkit">> =>
   Effect.gen(function*() {
@@ -58,6 +64,7 @@ export const handler = <E extends Failure, R>(
     const status: ExitStatus["Type"] = { set: (next) => Effect.zipRight(Effect.sync(() => void (reported = true)), outer.set(next)) }
     const interrupted = options.interrupted ?? 130
     const code = yield* body(globals).pipe(
+      options.logs === "own" ? (self) => self : Effect.provide(WarningLog.layer),
       Effect.provideService(ExitStatus, status),
       Effect.onInterrupt(() =>
         reported

@@ -57,6 +57,12 @@ export interface Options {
    * about 2.5 minutes with the defaults, and its refund stays `requested` until its answer.
    */
   readonly recoveryGrace?: Duration.DurationInput | undefined
+  /**
+   * Leaves the start's own announcement unsaid: how many refunds recovery moved to `unknown`. The CLI says
+   * what concerns its command itself (a bulk run reports its rows in doubt), while the warnings of work that
+   * goes on (a lease that could not be renewed) still reach its log.
+   */
+  readonly quietStart?: boolean | undefined
 }
 
 /**
@@ -161,7 +167,7 @@ export const layer = (options: Options = {}): Layer.Layer<Services, StackError> 
       const grace = options.recoveryGrace === undefined ? yield* recoveryGraceConfig : Duration.decode(options.recoveryGrace)
       const refundsService = yield* Refunds.Refunds
       const moved = yield* refundsService.recover(grace)
-      if (moved.length > 0) {
+      if (moved.length > 0 && options.quietStart !== true) {
         yield* Effect.logWarning(`recovery: ${moved.length} refund(s) left in requested by an interrupted process are now unknown`).pipe(
           Effect.annotateLogs("refundIds", moved.map((r) => r.id).join(","))
         )

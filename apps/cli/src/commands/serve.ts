@@ -68,7 +68,7 @@ export const command = Command.make("serve", {
         Effect.as(ExitCode.ok),
         Effect.mapError((error) => failureOf(error, Server.explain, (e): e is InstanceType<typeof Main.UsageError> => e instanceof Main.UsageError))
       )
-    }), { interrupted: ExitCode.ok })
+    }), { interrupted: ExitCode.ok, logs: "own" })
 ).pipe(Command.withDescription(
   "Run the refundkit gateway until Ctrl-C.\n\n" +
     "It takes the same settings as refundkit-server; outside --sandbox it needs REFUNDKIT_API_KEYS.\n\n" +

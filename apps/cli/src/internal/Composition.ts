@@ -16,8 +16,6 @@ import * as Stack from "@refundkit/server/Stack"
 import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as FiberRef from "effect/FiberRef"
-import * as HashSet from "effect/HashSet"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { type LedgerOptions, Setup, type StartupError, wantsSandbox } from "../Environment.js"
@@ -70,6 +68,7 @@ const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLed
     const layer = withLedger
       ? Stack.layer({
         plugins,
+        quietStart: true,
         ledger: Option.match(globals.ledger, {
           onNone: () => LedgerSql.layerConfig(ledger),
           // The location came from the flag, so a refusal names the flag, not the variable it stands in for.
@@ -81,10 +80,9 @@ const build = <WithLedger extends boolean>(globals: Globals, withLedger: WithLed
       })
       // `providers` is how a setup is checked: a gateway setting the other commands would refuse is refused here too.
       : Layer.merge(Stack.providersLayer(plugins), Layer.effectDiscard(Refunds.optionsConfigWith()))
-    // The stack logs what recovery did; a CLI keeps stderr for its own sentences.
+    // Not silenced: the fibers the stack starts (the in-flight leases) log to the command's stderr when their work fails.
     const context = yield* Layer.build(layer).pipe(
       Effect.mapError(startupError),
-      Effect.locally(FiberRef.currentLoggers, HashSet.empty()),
       Option.isSome(running) ? Effect.withConfigProvider(running.value.configProvider) : (self) => self
     )
     const setup = Layer.succeed(Setup, { notConfigured, sandboxes: Option.match(running, { onNone: () => [], onSome: (r) => r.handles }) })
