@@ -29,8 +29,12 @@ export const sentence = (entry: {
   return `${wordOf(entry.logLevel)}: ${words}${why}${notes.length === 0 ? "" : ` (${notes.join(", ")})`}`
 }
 
+// On a terminal, `bulk`'s progress bar may be drawn on the current line (without a newline): a warning clears it
+// first, and the bar is drawn again below at its next tick.
+const clearLine = process.stderr.isTTY === true ? "\r\x1b[2K" : ""
+
 const logger = Logger.filterLogLevel(
-  Logger.withConsoleError(Logger.make(sentence)),
+  Logger.withConsoleError(Logger.make((entry) => `${clearLine}${sentence(entry)}`)),
   LogLevel.greaterThanEqual(LogLevel.Warning)
 )
 
