@@ -25,12 +25,13 @@ describe("warnings", () => {
       ledger.searchParams.set("options", `-c search_path=${schema}`)
 
       const exirom = sandboxes.url("exirom")
-      yield* Effect.promise(() => fault(exirom, { fault: { _tag: "Latency", millis: 3_000 }, route: "refund", times: 1 }))
+      yield* Effect.promise(() => fault(exirom, { fault: { _tag: "Latency", millis: 4_000 }, route: "refund", times: 1 }))
       yield* Effect.addFinalizer(() => Effect.promise(() => clearFaults(exirom)))
       const child = start(
         ["create", "exirom", "--json", "--ledger", ledger.toString(), "--data", JSON.stringify({ transactionId: 1_000_501, amount: "2.00", currency: "EUR", reason: "customer_request" })],
-        // Beats every 100 ms; a statement PostgreSQL holds for 500 ms fails (its connection is dropped).
-        { env: { ...sandboxes.info.env, REFUNDKIT_HEARTBEAT: "100 millis", REFUNDKIT_LEDGER_STATEMENT_TIMEOUT: "500 millis" } }
+        // Beats every 100 ms; a statement PostgreSQL holds for a second fails (its connection is dropped). A second
+        // leaves the command's own statements room on a loaded machine.
+        { env: { ...sandboxes.info.env, REFUNDKIT_HEARTBEAT: "100 millis", REFUNDKIT_LEDGER_STATEMENT_TIMEOUT: "1 second" } }
       )
       let stdout = ""
       let stderr = ""
@@ -45,8 +46,8 @@ describe("warnings", () => {
         Effect.orElseSucceed(() => false)
       )
       yield* Effect.repeat(Effect.zipLeft(requested, Effect.sleep("20 millis")), { until: (claimed) => claimed, times: 1_500 })
-      // A table lock no lease write gets past for 1.5 s: three statement timeouts and more.
-      yield* admin.withTransaction(Effect.zipRight(admin.unsafe(`LOCK TABLE ${schema}.refunds IN ACCESS EXCLUSIVE MODE`), Effect.sleep("1500 millis")))
+      // A table lock no lease write gets past for 2.5 s, more than two statement timeouts, released well before the answer.
+      yield* admin.withTransaction(Effect.zipRight(admin.unsafe(`LOCK TABLE ${schema}.refunds IN ACCESS EXCLUSIVE MODE`), Effect.sleep("2500 millis")))
 
       const code = yield* exited
       assert.strictEqual(code, 0, stderr)
