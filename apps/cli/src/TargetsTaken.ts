@@ -6,6 +6,7 @@
  * @since 0.6.0
  */
 import type { GuardError } from "@refundkit/core/Ledger"
+import type { OverRefund } from "@refundkit/core/RefundError"
 import { UsageError } from "./CliError.js"
 
 /**
@@ -37,5 +38,15 @@ export const usageError = (id: string, error: GuardError, words: Words): UsageEr
     : new UsageError({
       field: words.field,
       detail: `refund ${id} cannot ${words.refused}: with the refunds made against ${error.target} while it stood failed it would exceed the original amount (${error.remaining} ${error.currency} left), and nothing was changed`,
-      hint: `Check the other refunds of ${error.target} with the provider (refundkit list --provider <provider> --target ${error.target}) and resolve any the provider refused as failed, then ${words.again} ${id}.`
+      hint: `Check the other refunds of ${error.target} with the provider (${counted(error)}) and resolve any the provider refused as failed, then ${words.again} ${id}.`
     })
+
+// The refunds the guard counted against the target, as the ledger named them; the command that lists them all
+// where it named none, or not every one.
+const counted = (error: OverRefund): string => {
+  const named = (error.heldBy ?? []).map((h) => `${h.refundId}: ${h.amount} ${error.currency}, ${h.status}`)
+  const all = `refundkit list --provider <provider> --target ${error.target}`
+  if (named.length === 0) return all
+  const more = (error.heldByCount ?? named.length) - named.length
+  return more > 0 ? `${named.join("; ")}; ${more} more: ${all}` : named.join("; ")
+}

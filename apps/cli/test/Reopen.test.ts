@@ -52,7 +52,7 @@ describe("refundkit reopen", () => {
     // Its 10.00 still counts against the transaction's 100.00.
     const over = await cli(["create", "airpay", "--json", "--idempotency-key", "reopen-over", "--data", airpay(10265, "95.00")])
     assert.strictEqual(over.code, 2, over.stderr)
-    assert.include(over.stdout, "only 90.00 INR is left to refund")
+    assert.include(over.stdout, `only 90.00 INR is left to refund. Counted against it: refund ${made.id} (10.00 INR, requires_action).`)
 
     const again = await cli(["reopen", made.id, "--note", "reversed"])
     assert.strictEqual(again.code, 2)

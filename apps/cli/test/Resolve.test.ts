@@ -299,6 +299,26 @@ describe("refundkit resolve --correct", () => {
     }
   })
 
+  it("corrected to succeeded past the payment's original amount with a refund made meanwhile: refused, naming that refund and its amount", async () => {
+    // 60.00 of the payment is the caller's to refund here (the sandbox's payment is 100.00, so Exirom takes both refunds below).
+    const data = (key: string, amount: string) =>
+      ["--idempotency-key", key, "--data", JSON.stringify({ transactionId: 1_000_777, amount, currency: "EUR", reason: "customer_request", originalAmounts: { "1000777": "60.00" } })]
+    const first = await cli(["create", "exirom", "--json", ...data("over-correct-first", "40.00")])
+    assert.strictEqual(first.code, 0, first.stderr)
+    const id = (JSON.parse(first.stdout) as { id: string }).id
+    // Exirom's first word is NEW (pending): an operator settles it failed, which frees its 40.00.
+    assert.strictEqual((await cli(["resolve", id, "--status", "failed", "--note", "Exirom's dashboard: declined"])).code, 0)
+    const second = await cli(["create", "exirom", "--json", ...data("over-correct-second", "30.00")])
+    assert.strictEqual(second.code, 0, second.stderr)
+    const secondId = (JSON.parse(second.stdout) as { id: string }).id
+
+    const taken = await cli(["resolve", id, "--status", "succeeded", "--correct", "--note", "refunded after all"])
+    assert.strictEqual(taken.code, 2, taken.stderr)
+    assert.include(taken.stderr, `--correct: refund ${id} cannot be corrected to succeeded: with the refunds made against 1000777 while it stood failed it would exceed the original amount (30.00 EUR left), and nothing was changed`)
+    assert.include(taken.stderr, `Check the other refunds of 1000777 with the provider (${secondId}: 30.00 EUR, pending) and resolve any the provider refused as failed, then correct ${id}.`)
+    assert.strictEqual((JSON.parse((await cli(["get", id, "--json"])).stdout) as { status: string }).status, "failed", "nothing was recorded")
+  })
+
   it("a status the provider reported is not corrected by hand", async () => {
     const created = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 3100011, amount: "2.00" }] })])
     assert.strictEqual(created.code, 0, created.stderr)

@@ -137,7 +137,9 @@ const convert = (error: RefundError.RefundError): ApiError.ApiError => {
         requested: error.requested,
         remaining: error.remaining,
         currency: error.currency,
-        ...(error.blockedBy === undefined ? {} : { blockedBy: error.blockedBy })
+        ...(error.blockedBy === undefined ? {} : { blockedBy: error.blockedBy }),
+        ...(error.heldBy === undefined ? {} : { heldBy: error.heldBy }),
+        ...(error.heldByCount === undefined ? {} : { heldByCount: error.heldByCount })
       })
     case "TargetAlreadyRefunded":
       return new ApiError.TargetAlreadyRefunded({ message, target: error.target, refundId: error.refundId, status: error.status })

@@ -224,6 +224,9 @@ for (const createRoute of ["direct", "httpapi"] as const) {
         assert.strictEqual(over.status, 409, over.text)
         assert.strictEqual(over.body.error.code, "over_refund")
         assert.strictEqual(over.body.error.remaining, "40.00")
+        // The refund counted against the payment, named for the operator to check.
+        assert.deepStrictEqual(over.body.error.heldBy, [{ refundId: first.body.id, amount: "60.00", status: first.body.status }])
+        assert.include(over.body.error.message, `Counted against it: refund ${first.body.id} (60.00 ${over.body.error.currency}, ${first.body.status}).`)
         assert.strictEqual((yield* gw.exirom.stats).refundsPerformed, 1)
       }))
 

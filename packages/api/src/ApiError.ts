@@ -143,7 +143,15 @@ export class OverRefund extends Schema.TaggedError<OverRefund>()("OverRefund", {
     Schema.Struct({ refundId: Schema.String, reason: Schema.String }).annotations({
       description: "A refund against the target whose amount cannot be counted in this currency; since 0.2.0"
     })
-  )
+  ),
+  heldBy: Schema.optional(
+    Schema.Array(Schema.Struct({ refundId: Schema.String, amount: Schema.String, status: RefundStatus })).annotations({
+      description:
+        "The refunds whose amounts against the target were counted (each its amount in `currency` and its status), at most 10, " +
+        "in the order the ledger read them: the ones to check with the provider before refunding more; since 0.6.0"
+    })
+  ),
+  heldByCount: Schema.optional(Schema.Number.annotations({ description: "How many refunds were counted in all, when more than `heldBy` lists; since 0.6.0" }))
 }) {}
 
 /**

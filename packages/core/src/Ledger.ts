@@ -21,6 +21,7 @@ import {
   InvalidRequest,
   LedgerError,
   OverRefund,
+  overRefundHoldersShown,
   RefundNotFound,
   TargetAlreadyRefunded
 } from "./RefundError.js"
@@ -969,6 +970,7 @@ export const reservationOf = (refund: Refund, target: string): Reservation | und
  */
 export const overRefundOf = (guard: GuardedTarget, reservations: Iterable<Reservation>): OverRefund | undefined => {
   let reserved = 0n
+  const counted: Array<Reservation> = []
   for (const r of reservations) {
     const reason = r.currency === undefined
       ? "states no currency"
@@ -979,8 +981,9 @@ export const overRefundOf = (guard: GuardedTarget, reservations: Iterable<Reserv
       : undefined
     if (reason !== undefined) return overRefund(guard, guard.original, { refundId: r.refundId, reason })
     reserved += r.amount!
+    counted.push(r)
   }
-  return reserved + guard.amount > guard.original ? overRefund(guard, reserved) : undefined
+  return reserved + guard.amount > guard.original ? overRefund(guard, reserved, undefined, counted) : undefined
 }
 
 /**
@@ -1074,16 +1077,25 @@ export const reclaimRefusal = (
 export const overRefund = (
   guard: GuardedTarget,
   alreadyReserved: bigint,
-  blockedBy?: { readonly refundId: string; readonly reason: string }
+  blockedBy?: { readonly refundId: string; readonly reason: string },
+  counted: ReadonlyArray<Reservation> = []
 ): OverRefund => {
   const places = Money.exponentOf(guard.currency) ?? 2
   const remaining = guard.original - alreadyReserved
+  const shown = counted.slice(0, overRefundHoldersShown)
   return new OverRefund({
     target: guard.target,
     requested: Money.formatMinor(guard.amount, places),
     remaining: Money.formatMinor(remaining < 0n ? 0n : remaining, places),
     currency: guard.currency,
-    ...(blockedBy === undefined ? {} : { blockedBy })
+    ...(blockedBy === undefined ? {} : { blockedBy }),
+    ...(shown.length === 0
+      ? {}
+      : {
+        // Every counted reservation states an amount in `guard.currency` (`overRefundOf` stops at one that does not).
+        heldBy: shown.map((r) => ({ refundId: r.refundId, amount: Money.formatMinor(r.amount ?? 0n, places), status: r.status })),
+        ...(counted.length > shown.length ? { heldByCount: counted.length } : {})
+      })
   })
 }
 

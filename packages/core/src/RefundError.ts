@@ -593,7 +593,15 @@ export class OverRefund extends Schema.TaggedError<OverRefund>("OverRefund")("Ov
    * no currency, another one, or no amount: a whole refund), so nothing is left that the
    * guard can vouch for.
    */
-  blockedBy: Schema.optional(Schema.Struct({ refundId: Schema.String, reason: Schema.String }))
+  blockedBy: Schema.optional(Schema.Struct({ refundId: Schema.String, reason: Schema.String })),
+  /**
+   * The refunds whose amounts against the target were counted, each with its amount in `currency` and
+   * its status, at most {@link overRefundHoldersShown} of them, in the order the ledger read them
+   * (since 0.6.0): the ones to check with the provider before refunding more.
+   */
+  heldBy: Schema.optional(Schema.Array(Schema.Struct({ refundId: Schema.String, amount: Schema.String, status: RefundStatus }))),
+  /** How many refunds were counted in all, when more than `heldBy` lists (since 0.6.0). */
+  heldByCount: Schema.optional(Schema.Number)
 }) {
   get code() {
     return "over_refund" as const
@@ -602,9 +610,22 @@ export class OverRefund extends Schema.TaggedError<OverRefund>("OverRefund")("Ov
     if (this.blockedBy !== undefined) {
       return `Refunding ${this.requested} ${this.currency} against ${this.target} cannot be checked against its original amount: refund ${this.blockedBy.refundId} against it ${this.blockedBy.reason}. Nothing was sent; to refund without the guard, leave out originalAmounts.`
     }
-    return `Refunding ${this.requested} ${this.currency} against ${this.target} would exceed its original amount: only ${this.remaining} ${this.currency} is left to refund.`
+    const held = this.heldBy ?? []
+    const more = this.heldByCount !== undefined && this.heldByCount > held.length ? ` and ${this.heldByCount - held.length} more` : ""
+    const counted = held.length === 0
+      ? ""
+      : ` Counted against it: ${held.map((h) => `refund ${h.refundId} (${h.amount} ${this.currency}, ${h.status})`).join(", ")}${more}.`
+    return `Refunding ${this.requested} ${this.currency} against ${this.target} would exceed its original amount: only ${this.remaining} ${this.currency} is left to refund.${counted}`
   }
 }
+
+/**
+ * How many of the refunds counted against a target an `OverRefund` names (`heldBy`); `heldByCount` says how
+ * many there were in all. A target refunded in many small parts would otherwise make an error of any length.
+ *
+ * @since 0.6.0
+ */
+export const overRefundHoldersShown = 10
 
 /**
  * A whole refund (a target named without an amount) against a target that another

@@ -132,11 +132,20 @@ describe("Ledger (in memory)", () => {
       assert.deepStrictEqual(Ledger.guardedTargets(twice).map((g) => [g.target, g.amount, g.original]), [["tx-1", 12000n, 10000n]])
       const refused = yield* Effect.flip(ledger.claim(twice))
       assert.strictEqual(refused._tag, "OverRefund")
+      if (refused._tag === "OverRefund") {
+        // No other refund was counted: its own two lines are what exceed the payment.
+        assert.isUndefined(refused.heldBy)
+        assert.notInclude(refused.message, "Counted against it")
+      }
       const fits: Refund = { ...twice, targets: [{ target: "tx-1", amount: "30.00", originalAmount: "100.00" }, { target: "tx-1", amount: "30.00", originalAmount: "100.00" }] }
       assert.strictEqual((yield* ledger.claim(fits))._tag, "Claimed")
       assert.strictEqual(Ledger.reservedAgainst(fits, "tx-1"), 6000n)
       const over = yield* Effect.flip(ledger.claim({ ...draft(2), provider: "odd", currency: "USD", targets: [{ target: "tx-1", amount: "40.01", originalAmount: "100.00" }] }))
       assert.strictEqual(over._tag, "OverRefund")
+      if (over._tag === "OverRefund") {
+        assert.deepStrictEqual(over.heldBy, [{ refundId: fits.id, amount: "60.00", status: fits.status }])
+        assert.include(over.message, `only 40.00 USD is left to refund. Counted against it: refund ${fits.id} (60.00 USD, ${fits.status}).`)
+      }
     }))
 
   it.effect("refuses a whole refund while another refund against its target has not failed; a failed one frees it", () =>

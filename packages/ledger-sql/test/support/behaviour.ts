@@ -79,6 +79,15 @@ export const behaviour = (harness: Harness) =>
           assert.strictEqual(error._tag, "OverRefund")
           if (error._tag === "OverRefund") {
             assert.deepStrictEqual([error.target, error.requested, error.remaining, error.currency], ["pay-9", "7.00", "2.00", "USD"])
+            // It names the refunds it counted: the first ten of the fourteen, each a claimed 7.00.
+            assert.strictEqual(error.heldByCount, 14)
+            assert.lengthOf(error.heldBy ?? [], 10)
+            for (const held of error.heldBy ?? []) {
+              assert.include(claimed.map((r) => r.id), held.refundId)
+              assert.deepStrictEqual([held.amount, held.status], ["7.00", "requested"])
+            }
+            assert.include(error.message, `Counted against it: refund ${error.heldBy![0]!.refundId} (7.00 USD, requested), `)
+            assert.include(error.message, " and 4 more.")
           }
         }
         // Another target and another provider are not affected by pay-9's reservations.
@@ -99,7 +108,11 @@ export const behaviour = (harness: Harness) =>
         assert.strictEqual((yield* ledger.claim(plain))._tag, "Claimed")
         const over = yield* Effect.flip(ledger.claim(partial("fifty", "pay-11", "50.00", "100.00")))
         assert.strictEqual(over._tag, "OverRefund")
-        if (over._tag === "OverRefund") assert.strictEqual(over.remaining, "40.00")
+        if (over._tag === "OverRefund") {
+          assert.strictEqual(over.remaining, "40.00")
+          assert.deepStrictEqual(over.heldBy, [{ refundId: plain.id, amount: "60.00", status: "requested" }])
+          assert.isUndefined(over.heldByCount)
+        }
         assert.strictEqual((yield* ledger.claim(partial("forty", "pay-11", "40.00", "100.00")))._tag, "Claimed")
         // Replaying a key returns the stored refund even when its amount would no longer fit.
         assert.strictEqual((yield* ledger.claim(partial("part-0", "pay-9", "7.00", "100.00")))._tag, "Existing")
