@@ -157,8 +157,42 @@ const make = (seed: number) => {
         () => ({ kind: "get-id", method: "GET", path: `/v1/refunds/${id}`, headers: headers() }),
         () => ({ kind: "sync-id", method: "POST", path: `/v1/refunds/${id}/sync`, headers: headers(), body: "" }),
         () => ({ kind: "events-id", method: "POST", path: `/v1/refunds/${id}/events`, headers: headers(), body: json({ status: "x" }) }),
-        () => ({ kind: "resolve-id", method: "POST", path: `/v1/refunds/${id}/resolve`, headers: headers(), body: json({ status: "failed", note: "checked with the provider" }) })
+        () => ({ kind: "resolve-id", method: "POST", path: `/v1/refunds/${id}/resolve`, headers: headers(), body: json({ status: "failed", note: "checked with the provider" }) }),
+        () => ({ kind: "reopen-id", method: "POST", path: `/v1/refunds/${id}/reopen`, headers: headers(), body: json({ note: "reversed in the dashboard" }) })
       ])()
+    }],
+    ["reopen: not a reopen", 5, () => {
+      // An operator's reopen of a refund this ledger does not have: a body that is not a reopen is the body's 400
+      // naming the field, a reopen the 404; neither reaches a provider.
+      const id = pick(["rfd_doesnotexist00000000000000", "__proto__", "constructor", enc(str().slice(0, 200))])
+      const body: Record<string, unknown> = { note: pick(["reversed in the dashboard", "💸 charged back", "<script>alert(1)</script>", "'; DROP TABLE refunds; --"]) }
+      const f = pick(["note", "missing", "extra"])
+      let want: Array<string>
+      if (f === "missing") {
+        delete body["note"]
+        want = ["note"]
+      } else if (f === "extra") {
+        const k = pick(["status", "releaseTargets", "correct", "x", "__proto__", "constructor", "prototype", "notes"])
+        Object.defineProperty(body, k, { value: pick([() => "failed", () => true, () => str().slice(0, 1000), () => ({ polluted: true })])(), enumerable: true, configurable: true, writable: true })
+        want = [k]
+      } else {
+        body["note"] = pick([() => "", () => " \t\n ", () => null, () => 42, () => [], () => ({ text: "x" }), () => "x".repeat(1001 + int(5000)), () => `checked\u0000`, () => true])()
+        want = ["note"]
+      }
+      if (rnd() < 0.15) {
+        const type = pick(["text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-16", ""])
+        return { kind: "reopen-content-type", method: "POST", path: `/v1/refunds/${id}/reopen`, headers: headers({ "content-type": type }), body: json(body), want: ["Content-Type"] }
+      }
+      return { kind: "reopen-body", method: "POST", path: `/v1/refunds/${id}/reopen`, headers: headers(), body: json(body), want }
+    }],
+    ["webhook: unverified or unreadable", 5, () => {
+      // A callback nobody signed (or signed wrongly), or one that is not a callback at all: refused before anything
+      // is asked of the provider, whose callbacks are confirmed with a call only once they verify.
+      const provider = pick(["exirom", "exirom", "exirom", "airalo", "airpay", "aerohub", "__proto__", "constructor", enc(str().slice(0, 300))])
+      const callback = { transactionId: tx, refundId: "rf-1", requestId: "rfd_doesnotexist00000000000000", mid: "sandbox_mid", transactionStatus: pick(["SUCCEED", "FAILED", "CHARGEBACK"]), declineCode: null, totalAmount: 1.0, orderCurrency: "EUR", processedCurrency: "EUR" }
+      const body = pick([() => json(callback), () => json({ ...callback, __proto__: { transactionStatus: "SUCCEED" } }), () => "", () => "{", () => deep(1_000 + int(20_000), "[", "]"), () => json([callback]), () => str().slice(0, 5000)])()
+      const signed = pick([() => ({}), () => ({ "x-checksum": "" }), () => ({ "x-checksum": Buffer.from(str().slice(0, 100)).toString("base64") }), () => ({ "x-checksum": "x".repeat(int(20_000)) })])()
+      return { kind: "webhook", method: "POST", path: `/v1/webhooks/${provider}`, headers: { "content-type": "application/json", ...signed }, body }
     }],
     ["resolve: not a verdict", 8, () => {
       // An operator's verdict on a refund this ledger does not have (nothing here creates one): a body that is not a
