@@ -5,7 +5,9 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
-import { clearFaults, fault, start, startSandboxes } from "./support.js"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { clearFaults, fault, run, start, startSandboxes, tempDir } from "./support.js"
 
 let sandboxes: Awaited<ReturnType<typeof startSandboxes>>
 beforeAll(async () => {
@@ -56,5 +58,31 @@ describe("warnings", () => {
       assert.match(stderr, /^warning: refundkit: the refunds in flight could not be leased \(.+\); recovery in another process may make them unknown once its grace has passed$/m)
       assert.notInclude(stderr, "level=", "no logfmt")
       assert.notInclude(stdout, "level=", "no logfmt")
+    }), 60_000)
+
+  it.scopedLive("recovery at a command's start is not announced: the refund a killed command left is unknown, and stderr stays the command's own", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const ledger = join(dir, "ledger.db")
+      const exirom = sandboxes.url("exirom")
+      yield* Effect.promise(() => fault(exirom, { fault: { _tag: "Latency", millis: 5_000 }, route: "refund", times: 1 }))
+      yield* Effect.addFinalizer(() => Effect.promise(() => clearFaults(exirom)))
+      const child = start(
+        ["create", "exirom", "--json", "--ledger", ledger, "--data", JSON.stringify({ transactionId: 1_000_502, amount: "2.00", currency: "EUR", reason: "customer_request" })],
+        { env: sandboxes.info.env }
+      )
+      const exited = Effect.async<void>((resume) => void child.on("close", () => resume(Effect.void)))
+      // Killed once its call is out (the sandbox counts it), with its refund claimed and requested.
+      const sent = Effect.promise(() => fetch(`${exirom}/__sandbox/stats`).then((r) => r.json() as Promise<{ requests: Record<string, number> }>))
+      const before = (yield* sent).requests["refund"] ?? 0
+      yield* Effect.repeat(Effect.zipLeft(sent, Effect.sleep("20 millis")), { until: (s) => existsSync(ledger) && (s.requests["refund"] ?? 0) > before, times: 1_500 })
+      child.kill("SIGKILL")
+      yield* exited
+
+      const listed = yield* Effect.promise(() => run(["list", "--json", "--ledger", ledger], { env: sandboxes.info.env }))
+      assert.strictEqual(listed.code, 0, listed.stderr)
+      const page = JSON.parse(listed.stdout) as { readonly items: ReadonlyArray<{ readonly status: string }> }
+      assert.deepStrictEqual(page.items.map((r) => r.status), ["unknown"], "its process is gone, so recovery took it at once")
+      assert.strictEqual(listed.stderr, "", "the gateway's recovery summary is not the command's to say")
     }), 60_000)
 })
