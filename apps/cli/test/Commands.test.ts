@@ -348,6 +348,19 @@ describe("refundkit (everything but bulk)", () => {
     assert.strictEqual((JSON.parse(synced.stdout) as Refund).status, "failed")
   })
 
+  it("sync of a refund at a provider with no status query: exit 2, the provider's advice naming this refund's own resolve command", async () => {
+    const created = await cli(["create", "airpay", "--json", "--data", JSON.stringify({ transactions: [{ ap_transactionid: 1_400_001, amount: "1.00" }] })])
+    assert.strictEqual(created.code, 0, created.stderr)
+    const id = (JSON.parse(created.stdout) as Refund).id
+    const synced = await cli(["sync", id, "--json"])
+    assert.strictEqual(synced.code, 2, synced.stderr)
+    const { error } = JSON.parse(synced.stdout) as { error: { code: string; message: string; refundId?: string } }
+    assert.deepInclude(error, { code: "unsupported_operation", refundId: id })
+    assert.include(error.message, `record what you find with \`refundkit resolve ${id} --status succeeded|failed --note ...\`; `)
+    assert.notInclude(error.message, "<id>")
+    assert.notInclude(error.message, "Refunds.resolve", "library words are not the CLI's")
+  })
+
   it("a sync whose status answer does not parse exits 1 and leaves the refund as it was, not in doubt", async () => {
     const created = await cli(["create", "exirom", "--json", "--data", exirom({ transactionId: 12345, amount: "1.00" })])
     assert.strictEqual(created.code, 0, created.stderr)

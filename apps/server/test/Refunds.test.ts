@@ -521,6 +521,12 @@ describe("reading and moving refunds", () => {
       assert.strictEqual(unsupported.status, 409)
       assert.strictEqual(unsupported.body.error.code, "sync_unsupported")
       assert.strictEqual(unsupported.body.error.refundId, airalo.body.id)
+      // Airalo's advice names the gateway's route for the verdict, with this refund's id.
+      assert.include(
+        unsupported.body.error.message,
+        `\`refundkit resolve ${airalo.body.id} --status succeeded|failed --note ...\` (over HTTP: \`POST /v1/refunds/${airalo.body.id}/resolve\` with \`{"status": "succeeded" | "failed", "note": "..."}\`)`
+      )
+      assert.notInclude(unsupported.body.error.message, "Refunds.resolve")
 
       const noUpdates = yield* gw.fetch("POST", `/v1/refunds/${pending.body.id}/events`, { body: { status: "done" } })
       assert.strictEqual(noUpdates.status, 409)

@@ -5,6 +5,7 @@
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
+import type { UnsupportedOperation } from "@refundkit/core/RefundError"
 import * as Refunds from "@refundkit/core/Refunds"
 import * as Effect from "effect/Effect"
 import * as Environment from "../Environment.js"
@@ -24,8 +25,18 @@ export const command = Command.make("sync", {
 }, (own) =>
   Run.handler(own, (globals) =>
     Effect.gen(function*() {
-      const refund = yield* Effect.flatMap(Refunds.Refunds, (refunds) => refunds.sync(own.id))
+      const refund = yield* Effect.flatMap(Refunds.Refunds, (refunds) => refunds.sync(own.id)).pipe(
+        Effect.mapError((error) => (error._tag === "UnsupportedOperation" ? forThisRefund(error, own.id) : error))
+      )
       yield* Output.refund(globals.json, refund)
       return ExitCode.ofRefund(refund)
     }).pipe(Effect.provide(Environment.layer(globals))))
 ).pipe(Command.withDescription("Ask the provider for a refund's status, record it and print the refund.\n\nExample: refundkit sync rfd_0123456789abcdefghjkmnpqrs"))
+
+// A plugin's advice for a provider without a status query is written for any refund and any caller
+// (`refundkit resolve <id> ... (or Refunds.resolve)`): here it names this refund, in the CLI's words.
+const forThisRefund = (error: UnsupportedOperation, id: string): Output.Describable => ({
+  code: error.code,
+  refundId: id,
+  message: error.message.replaceAll("`refundkit resolve <id> ", `\`refundkit resolve ${id} `).replaceAll(" (or Refunds.resolve)", "")
+})
