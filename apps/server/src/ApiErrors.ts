@@ -51,15 +51,15 @@ export const fromRefundError = <E extends RefundError.RefundError>(error: E): Ma
 const resolveCommand = /`refundkit resolve (\S+) --status (succeeded|failed)( --release-targets)?(?: --failed-target (\S+))? --note "\.\.\."`/g
 const resolveMention = /\(refundkit resolve\)/g
 const getCommand = /`refundkit get (\S+)`/g
-// A plugin's advice written for any refund (its status hint): the id is a placeholder, and both verdicts are offered.
-const resolveEither = /`refundkit resolve <id> --status succeeded\|failed --note \.\.\.`(?: \(or Refunds\.resolve\))?/g
+// A plugin's advice (its status hint) offers both verdicts, in the CLI's and the library's words.
+const resolveEither = /`refundkit resolve (\S+) --status succeeded\|failed --note \.\.\.`(?: \(or Refunds\.resolve\))?/g
 
 /**
  * `message` with the gateway's own routes named beside the CLI commands core's advice spells out:
  * `POST /v1/refunds/{id}/resolve` wherever it advises `refundkit resolve`, beside each command (with the
  * body that does the same) and in the in-doubt advice (`(refundkit resolve)`) with the refund's id where
- * the error has one, and `GET /v1/refunds/{id}` beside `refundkit get <id>`. A plugin's advice written for any
- * refund (`refundkit resolve <id> ...`) is given the error's refund id where it has one.
+ * the error has one, and `GET /v1/refunds/{id}` beside `refundkit get <id>`, and beside a plugin's advice offering
+ * both verdicts (`refundkit resolve <id> --status succeeded|failed`, in place of the library's `Refunds.resolve`).
  *
  * @since 0.6.0
  */
@@ -71,8 +71,8 @@ export const withGatewayRoutes = (message: string, refundId: string | undefined)
         failedTarget === undefined ? "" : `"failedTargets": [${JSON.stringify(failedTarget)}], `
       }"note": "..."}\`)`)
     .replace(resolveMention, `(refundkit resolve, or POST /v1/refunds/${refundId ?? "{id}"}/resolve)`)
-    .replace(resolveEither, () =>
-      `\`refundkit resolve ${refundId ?? "<id>"} --status succeeded|failed --note ...\` (over HTTP: \`POST /v1/refunds/${refundId ?? "{id}"}/resolve\` with \`{"status": "succeeded" | "failed", "note": "..."}\`)`)
+    .replace(resolveEither, (_, id: string) =>
+      `\`refundkit resolve ${id} --status succeeded|failed --note ...\` (over HTTP: \`POST /v1/refunds/${id}/resolve\` with \`{"status": "succeeded" | "failed", "note": "..."}\`)`)
 
 /**
  * @since 0.6.0

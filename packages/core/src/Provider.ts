@@ -204,7 +204,10 @@ export interface Definition<A, I> {
   readonly status?: (refund: Refund, request: A) => Effect.Effect<Outcome, ProviderError>
   readonly webhook?: (request: WebhookRequest, context: WebhookContext) => Effect.Effect<ReadonlyArray<WebhookEvent>, ProviderError>
   readonly update?: (refund: Refund, input: unknown) => Effect.Effect<Prepared, ProviderError | InvalidRequest>
-  /** A hint shown when `status` is unsupported: how else the user learns the outcome. */
+  /**
+   * A hint shown when `status` is unsupported: how else the user learns the outcome. `<id>` in it stands for
+   * the refund's id, filled in when the hint is given for a refund (since 0.6.0).
+   */
   readonly statusHint?: string
   readonly statusRank?: (providerStatus: string) => number | undefined
   /**
@@ -414,7 +417,7 @@ export const make = <A, I>(definition: Definition<A, I>): Provider => {
     status: (refund) => {
       const status = definition.status
       return status === undefined
-        ? Effect.fail(unsupported("status queries", definition.statusHint))
+        ? Effect.fail(unsupported("status queries", definition.statusHint?.replaceAll("<id>", refund.id)))
         : Effect.flatMap(decodeRequest(refund.request), (request) => Effect.flatMap(status(refund, request), answered))
     },
     webhook: (request, context) => {

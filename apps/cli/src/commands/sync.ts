@@ -33,10 +33,10 @@ export const command = Command.make("sync", {
     }).pipe(Effect.provide(Environment.layer(globals))))
 ).pipe(Command.withDescription("Ask the provider for a refund's status, record it and print the refund.\n\nExample: refundkit sync rfd_0123456789abcdefghjkmnpqrs"))
 
-// A plugin's advice for a provider without a status query is written for any refund and any caller
-// (`refundkit resolve <id> ... (or Refunds.resolve)`): here it names this refund, in the CLI's words.
+// A plugin's advice for a provider without a status query is written for any caller (`refundkit resolve ...
+// (or Refunds.resolve)`): here it is said in the CLI's words, naming the refund.
 const forThisRefund = (error: UnsupportedOperation, id: string): Output.Describable => ({
   code: error.code,
   refundId: id,
-  message: error.message.replaceAll("`refundkit resolve <id> ", `\`refundkit resolve ${id} `).replaceAll(" (or Refunds.resolve)", "")
+  message: error.message.replaceAll(" (or Refunds.resolve)", "")
 })
